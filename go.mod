@@ -1,0 +1,3 @@
+module github.com/wirebox/wirebox
+
+go 1.25.0
