@@ -1,0 +1,61 @@
+package services
+
+import (
+	"context"
+	"log/slog"
+	"sync"
+)
+
+// Service is one supervised part of the appliance.
+//
+// Run starts the service and blocks until ctx is cancelled (an orderly stop:
+// return nil after releasing everything) or the service fails (return an
+// error; a panic is recovered and treated the same). Run must call rt.Ready
+// once it is actually serving; until then the service reports "starting",
+// so nothing claims to be running before it is.
+type Service interface {
+	Name() string
+	Run(ctx context.Context, rt *Runtime) error
+}
+
+// Dependent is implemented by services that must not start before others
+// are running. Services start in dependency order and stop in reverse.
+type Dependent interface {
+	Deps() []string
+}
+
+// HealthChecker is implemented by services with a health probe. The
+// supervisor calls it periodically while the service runs; a failing probe
+// shows as "degraded" and, after repeated failures, restarts the service.
+type HealthChecker interface {
+	Health(ctx context.Context) error
+}
+
+// Runtime is what the supervisor hands to one run of a service.
+type Runtime struct {
+	// Log writes to the daemon's log and to the service's bounded log ring.
+	Log *slog.Logger
+
+	readyOnce sync.Once
+	ready     chan struct{}
+}
+
+func newRuntime(log *slog.Logger) *Runtime {
+	return &Runtime{Log: log, ready: make(chan struct{})}
+}
+
+// Ready reports that the service is serving. Calling it more than once is harmless.
+func (rt *Runtime) Ready() {
+	rt.readyOnce.Do(func() { close(rt.ready) })
+}
+
+// ServiceFunc adapts a function to Service, for services with no state of their own.
+type ServiceFunc struct {
+	ServiceName string
+	DependsOn   []string
+	RunFunc     func(ctx context.Context, rt *Runtime) error
+}
+
+func (f ServiceFunc) Name() string                               { return f.ServiceName }
+func (f ServiceFunc) Deps() []string                             { return f.DependsOn }
+func (f ServiceFunc) Run(ctx context.Context, rt *Runtime) error { return f.RunFunc(ctx, rt) }
