@@ -3,11 +3,10 @@ module github.com/wirebox/wirebox
 go 1.26.0
 
 require (
+	github.com/cilium/ebpf v0.22.0
 	github.com/vishvananda/netlink v1.3.1
+	golang.org/x/net v0.62.0
 	golang.org/x/sys v0.49.0
 )
 
-require (
-	github.com/vishvananda/netns v0.0.5 // indirect
-	golang.org/x/net v0.62.0 // indirect
-)
+require github.com/vishvananda/netns v0.0.5 // indirect

@@ -107,8 +107,26 @@ func frameFlags(dir Direction, src TimestampSource) uint32 {
 // Frame is a reference to one frame in the pool; see the package doc for
 // the rules. The zero Frame is invalid.
 type Frame struct {
-	c  *Core
-	id tap.FrameID
+	c   *Core
+	id  tap.FrameID
+	dir Direction // which event of the frame this reference is about
+}
+
+// Queue entries carry the direction in the top bit of the FrameID.
+const txBit = 1 << 31
+
+func entry(id tap.FrameID, dir Direction) tap.FrameID {
+	if dir == TX {
+		return id | txBit
+	}
+	return id
+}
+
+func (c *Core) frameOf(e tap.FrameID) Frame {
+	if e&txBit != 0 {
+		return Frame{c, e &^ txBit, TX}
+	}
+	return Frame{c, e, RX}
 }
 
 // Valid reports whether f names a frame.
@@ -132,26 +150,46 @@ func (f Frame) SetLen(n int) { f.c.pool.SetData(f.id, 0, n, n) }
 // WireLen is the frame's original length on the wire (Data may be shorter).
 func (f Frame) WireLen() int { return f.c.pool.WireLen(f.id) }
 
-// Timestamp is the frame's stamp in nanoseconds on the core's Clock.
+// sent reports whether this reference is about our own transmission of
+// the frame (as opposed to a frame seen leaving by a passive ring).
+func (f Frame) sent() (int64, uint32, bool) {
+	if f.dir != TX {
+		return 0, 0, false
+	}
+	ts, port := f.c.pool.Tx(f.id)
+	return ts, port, ts != 0
+}
+
+// Timestamp is the frame's stamp in nanoseconds on the core's Clock: when
+// it was received, or for a TX reference when it was handed to the kernel.
 func (f Frame) Timestamp() int64 {
+	if ts, _, ok := f.sent(); ok {
+		return ts
+	}
 	ts, _, _ := f.c.pool.Meta(f.id)
 	return ts
 }
 
 // TimestampSource says where the stamp came from.
 func (f Frame) TimestampSource() TimestampSource {
+	if _, _, ok := f.sent(); ok {
+		return TSTransmit
+	}
 	_, _, fl := f.c.pool.Meta(f.id)
 	return TimestampSource(fl >> flagTSShift & flagTSMask)
 }
 
-// Direction is RX or TX.
-func (f Frame) Direction() Direction {
-	_, _, fl := f.c.pool.Meta(f.id)
-	return Direction(fl >> flagDirShift & 3)
-}
+// Direction is RX or TX: the event this reference is about. A forwarded
+// frame is RX for subscribers of the port it came in on and TX for those
+// of the port it left through.
+func (f Frame) Direction() Direction { return f.dir }
 
-// Port is the port the frame was received on or sent through.
+// Port is the port the frame was received on, or for a TX reference the
+// port it was sent through.
 func (f Frame) Port() *Port {
+	if _, port, ok := f.sent(); ok {
+		return f.c.portAt(port)
+	}
 	_, p, _ := f.c.pool.Meta(f.id)
 	return f.c.portAt(p)
 }
@@ -170,7 +208,7 @@ func (f Frame) Release() { f.c.pool.Unref(f.id) }
 // subscriber of its port, else takes the port's default action.
 func (f Frame) Revert() {
 	p := f.Port()
-	if p == nil {
+	if p == nil || f.dir != RX {
 		f.Release()
 		return
 	}
@@ -187,7 +225,11 @@ type Core struct {
 	ports     atomic.Pointer[[]*Port] // index = port index in frame metadata
 	closed    bool
 	nextOwner atomic.Uint32
-	alloc     sync.Pool // *tap.Cache for Alloc from arbitrary goroutines
+
+	// umemFds are the open AF_XDP sockets using the pool as UMEM; a new
+	// socket shares the UMEM of the first one.
+	umemMu  sync.Mutex
+	umemFds []int
 }
 
 // NewCore returns a core on pool. The core does not close the pool.
@@ -214,7 +256,7 @@ func (c *Core) Alloc() (Frame, error) {
 	if err != nil {
 		return Frame{}, err
 	}
-	return Frame{c, id}, nil
+	return Frame{c, id, RX}, nil
 }
 
 func (c *Core) portAt(i uint32) *Port {
@@ -276,6 +318,9 @@ func (c *Core) OpenPort(cfg PortConfig) (*Port, error) {
 	}
 	if cfg.Queues <= 0 {
 		cfg.Queues = 1
+	}
+	if cfg.Forward == cfg.Name {
+		return nil, fmt.Errorf("capture: port %s forwards to itself", cfg.Name)
 	}
 	if cfg.Mode != Passive && cfg.Mode != Bypass {
 		return nil, fmt.Errorf("capture: port %s: unknown mode %q", cfg.Name, cfg.Mode)
@@ -412,7 +457,7 @@ func (p *Port) fanOut(id tap.FrameID, dir Direction) {
 			}
 		}
 		pool.Ref(id)
-		if !s.q.Push(id) {
+		if !s.q.Push(entry(id, dir)) {
 			pool.Unref(id)
 			s.dropped.Add(1)
 			continue
@@ -455,7 +500,9 @@ func (p *Port) defaultAction(id tap.FrameID) {
 	pool.SetOwner(id, tap.OwnerCore)
 	if p.cfg.Mode == Bypass && p.cfg.Forward != "" {
 		if fp := p.c.Port(p.cfg.Forward); fp != nil {
+			fp.dispatch.RLock()
 			_ = fp.transmit(id) // counted in fp's tx or txErrors
+			fp.dispatch.RUnlock()
 			return
 		}
 	}
@@ -504,10 +551,10 @@ func (p *Port) transmit(id tap.FrameID) error {
 }
 
 // transmitted is called by engines that see their own transmissions only
-// here (bypass): stamp and dispatch a TX copy reference. The caller keeps
-// its reference.
+// here (bypass), just before handing the frame to the kernel: record the
+// transmit stamp and dispatch a TX reference. The caller keeps its own.
 func (p *Port) transmitted(id tap.FrameID) {
-	p.stamp(id, p.c.clock.Now(), TSTransmit, TX)
+	p.c.pool.SetTx(id, p.c.clock.Now(), p.idx)
 	p.c.pool.Ref(id)
 	p.received(id, TX, TSTransmit)
 }
@@ -591,6 +638,7 @@ type Subscription struct {
 	waiting            atomic.Bool
 	notify             chan struct{}
 	closed             atomic.Bool
+	closedSeen         bool // set under p.dispatch's write lock once no dispatch can reach s
 }
 
 // Subscribe adds a subscriber to the port.
@@ -669,7 +717,7 @@ func (s *Subscription) TryReceive(frames []Frame) int {
 		if !ok {
 			break
 		}
-		frames[n] = Frame{s.p.c, id}
+		frames[n] = s.p.c.frameOf(id)
 		n++
 	}
 	return n
@@ -732,14 +780,17 @@ func (s *Subscription) Close() error {
 	}
 	p.subs.Store(nl)
 	p.subMu.Unlock()
-	// Wait for dispatches that may still see the old list.
+	// Wait for dispatches that may still see the old list; after this no
+	// frame can be queued to s any more.
 	p.dispatch.Lock()
-	p.dispatch.Unlock() //nolint:staticcheck // an empty critical section is the barrier
+	s.closedSeen = true
+	p.dispatch.Unlock()
 	for {
-		id, ok := s.q.Pop()
+		e, ok := s.q.Pop()
 		if !ok {
 			break
 		}
+		id := e &^ txBit
 		if s.kind == Owner {
 			p.c.pool.SetOwner(id, tap.OwnerCore)
 		}

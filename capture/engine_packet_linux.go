@@ -197,7 +197,7 @@ func (e *packetEngine) frame(cache *tap.Cache, b []byte, off int, th *unix.Tpack
 		if tpid == 0 {
 			tpid = unix.ETH_P_8021Q
 		}
-		n = copy(buf, data[:12])
+		copy(buf, data[:12])
 		buf[12], buf[13] = byte(tpid>>8), byte(tpid)
 		buf[14], buf[15] = byte(th.Hv1.Vlan_tci>>8), byte(th.Hv1.Vlan_tci)
 		n = 16 + copy(buf[16:], data[12:])
@@ -225,8 +225,8 @@ func (e *packetEngine) transmit(id tap.FrameID) error {
 	pool := e.p.c.pool
 	defer pool.Unref(id)
 	// Stamped when handed to the kernel; rx rings report the frame again
-	// as TX with the kernel's stamp.
-	e.p.stamp(id, e.p.c.clock.Now(), TSTransmit, TX)
+	// as a TX copy with the kernel's stamp.
+	pool.SetTx(id, e.p.c.clock.Now(), e.p.idx)
 	e.txMu.Lock()
 	defer e.txMu.Unlock()
 	for {

@@ -20,6 +20,10 @@ type FrameID uint32
 // NoFrame is the FrameID of no frame.
 const NoFrame FrameID = ^FrameID(0)
 
+// MaxFrames is the largest pool: FrameIDs fit in 31 bits, leaving one bit
+// for queue entries to carry a flag.
+const MaxFrames = 1<<31 - 1
+
 // Owner identifies who owns a frame: the core, a subscriber, a process.
 type Owner uint32
 
@@ -47,7 +51,9 @@ type desc struct {
 	ts      int64  // nanoseconds, the capture core's clock
 	port    uint32 // port index
 	flags   uint32 // direction, timestamp source, ...
-	_       [24]byte
+	txTS    int64  // when the frame was last handed to the kernel to send
+	txPort  uint32 // the port it was sent on
+	_       [12]byte
 }
 
 const descSize = 64
@@ -97,7 +103,7 @@ func NewPool(cfg Config) (*Pool, error) {
 	if cfg.FrameSize < 2048 || cfg.FrameSize > page || cfg.FrameSize&(cfg.FrameSize-1) != 0 {
 		return nil, fmt.Errorf("tap: frame size %d: must be a power of two from 2048 to %d", cfg.FrameSize, page)
 	}
-	if cfg.Frames < 1 || cfg.Frames >= int(NoFrame) {
+	if cfg.Frames < 1 || cfg.Frames > MaxFrames {
 		return nil, fmt.Errorf("tap: frame count %d out of range", cfg.Frames)
 	}
 	frameBytes := cfg.Frames * cfg.FrameSize
@@ -183,6 +189,21 @@ func (p *Pool) Meta(id FrameID) (ts int64, port uint32, flags uint32) {
 	return d.ts, d.port, d.flags
 }
 
+// SetTx records when and on which port the frame was handed to the kernel
+// for sending. It is kept apart from the receive stamp, which readers of
+// the received frame may still be looking at.
+func (p *Pool) SetTx(id FrameID, ts int64, port uint32) {
+	d := &p.descs[id]
+	atomic.StoreInt64(&d.txTS, ts)
+	atomic.StoreUint32(&d.txPort, port)
+}
+
+// Tx returns what SetTx recorded (ts 0: never sent).
+func (p *Pool) Tx(id FrameID) (ts int64, port uint32) {
+	d := &p.descs[id]
+	return atomic.LoadInt64(&d.txTS), atomic.LoadUint32(&d.txPort)
+}
+
 // Owner is the frame's current owner.
 func (p *Pool) Owner(id FrameID) Owner {
 	return Owner(atomic.LoadUint32(&p.descs[id].owner))
@@ -239,6 +260,7 @@ func (p *Pool) take(id FrameID, o Owner) {
 	}
 	atomic.StoreUint32(&d.owner, uint32(o))
 	d.off, d.len, d.wireLen, d.ts, d.port, d.flags = 0, 0, 0, 0, 0, 0
+	atomic.StoreInt64(&d.txTS, 0)
 }
 
 // push puts the chain first..last (already linked through next) on the free list.
