@@ -3,6 +3,7 @@ module github.com/wirebox/wirebox
 go 1.26.0
 
 require (
+	github.com/goccy/go-yaml v1.19.2
 	github.com/prometheus/client_golang v1.25.0
 	go.uber.org/goleak v1.3.0
 )
