@@ -402,6 +402,7 @@ type Port struct {
 	closed   atomic.Bool
 	fwd      atomic.Pointer[Port]
 
+	_         [64]byte // counters on their own cache lines
 	rxPackets, rxBytes, txPackets, txBytes atomic.Uint64
 	rxDroppedPool, txErrors, unclaimed     atomic.Uint64
 	tsSource                               atomic.Uint32
@@ -429,18 +430,46 @@ func (p *Port) stamp(id tap.FrameID, ts int64, src TimestampSource, dir Directio
 // received is called by engines for each new frame (one reference, owned
 // by the core, metadata set). The caller holds p.dispatch for reading.
 func (p *Port) received(id tap.FrameID, dir Direction, src TimestampSource) {
+	var b batch
+	p.receivedBatch(id, dir, src, &b)
+	p.commit(&b)
+}
+
+// batch accumulates an engine's counters over one receive batch, so the
+// shared atomics are touched once per batch instead of once per frame.
+type batch struct {
+	rxPackets, rxBytes, txPackets, txBytes uint64
+	src                                    TimestampSource
+}
+
+// receivedBatch is received with the counting deferred to commit.
+func (p *Port) receivedBatch(id tap.FrameID, dir Direction, src TimestampSource, b *batch) {
 	n := uint64(p.c.pool.WireLen(id))
 	if dir == TX {
-		p.txPackets.Add(1)
-		p.txBytes.Add(n)
+		b.txPackets++
+		b.txBytes += n
 	} else {
-		p.rxPackets.Add(1)
-		p.rxBytes.Add(n)
+		b.rxPackets++
+		b.rxBytes += n
 	}
-	if TimestampSource(p.tsSource.Load()) != src {
-		p.tsSource.Store(uint32(src))
-	}
+	b.src = src
 	p.fanOut(id, dir)
+}
+
+// commit adds a batch's counts to the port and resets it.
+func (p *Port) commit(b *batch) {
+	if b.rxPackets > 0 {
+		p.rxPackets.Add(b.rxPackets)
+		p.rxBytes.Add(b.rxBytes)
+	}
+	if b.txPackets > 0 {
+		p.txPackets.Add(b.txPackets)
+		p.txBytes.Add(b.txBytes)
+	}
+	if b.src != TSNone && TimestampSource(p.tsSource.Load()) != b.src {
+		p.tsSource.Store(uint32(b.src))
+	}
+	*b = batch{}
 }
 
 // fanOut offers a frame to the subscribers. The caller's reference is
@@ -448,7 +477,14 @@ func (p *Port) received(id tap.FrameID, dir Direction, src TimestampSource) {
 func (p *Port) fanOut(id tap.FrameID, dir Direction) {
 	l := p.subs.Load()
 	pool := p.c.pool
+	// When nothing needs the frame after the read-only subscribers (TX, or
+	// no owner and no forwarding), the last of them gets the caller's own
+	// reference: with one subscriber the engine then touches no reference
+	// count at all. Each earlier one gets a new reference before it is
+	// queued (the reader may release it at once).
+	handOver := dir != RX || (len(l.owners) == 0 && (p.cfg.Mode != Bypass || p.cfg.Forward == ""))
 	var data []byte
+	var pending *Subscription
 	for _, s := range l.readOnly {
 		if s.dir&dir == 0 {
 			continue
@@ -461,20 +497,40 @@ func (p *Port) fanOut(id tap.FrameID, dir Direction) {
 				continue
 			}
 		}
-		pool.Ref(id)
-		if !s.q.Push(entry(id, dir)) {
-			pool.Unref(id)
-			s.dropped.Add(1)
-			continue
+		if pending != nil {
+			pending.queueRef(pool, id, dir)
 		}
-		s.delivered.Add(1)
-		s.wake()
+		pending = s
+	}
+	if pending != nil {
+		if !handOver {
+			pending.queueRef(pool, id, dir)
+		} else if pending.q.Push(entry(id, dir)) {
+			pending.delivered.Add(1)
+			if dir == RX && p.cfg.Mode == Bypass {
+				p.unclaimed.Add(1)
+			}
+			return // the reference went with it
+		} else {
+			pending.dropped.Add(1)
+		}
 	}
 	if dir != RX {
 		pool.Unref(id)
 		return
 	}
 	p.offerOwners(l, id, 0)
+}
+
+// queueRef queues a new reference to the frame, or counts a drop.
+func (s *Subscription) queueRef(pool *tap.Pool, id tap.FrameID, dir Direction) {
+	pool.Ref(id)
+	if !s.q.Push(entry(id, dir)) {
+		pool.Unref(id)
+		s.dropped.Add(1)
+		return
+	}
+	s.delivered.Add(1)
 }
 
 // offerOwners gives an RX frame to the first matching owner from index i on,
@@ -489,7 +545,6 @@ func (p *Port) offerOwners(l *subList, id tap.FrameID, i int) {
 		pool.SetOwner(id, s.owner)
 		if s.q.Push(id) {
 			s.delivered.Add(1)
-			s.wake()
 			return
 		}
 		s.dropped.Add(1)
@@ -497,6 +552,19 @@ func (p *Port) offerOwners(l *subList, id tap.FrameID, i int) {
 		break
 	}
 	p.defaultAction(id)
+}
+
+// wakeSubscribers wakes subscribers blocked in Receive. Engines call it
+// once per receive batch rather than once per frame: a reader that keeps
+// up would otherwise cost a futex wake-up per frame.
+func (p *Port) wakeSubscribers() {
+	l := p.subs.Load()
+	for _, s := range l.readOnly {
+		s.wake()
+	}
+	for _, s := range l.owners {
+		s.wake()
+	}
 }
 
 // defaultAction handles an RX frame nobody took.
@@ -522,6 +590,7 @@ func (p *Port) revert(id tap.FrameID) {
 	defer p.dispatch.RUnlock()
 	l := p.subs.Load()
 	o := p.c.pool.Owner(id)
+	defer p.wakeSubscribers()
 	for i, s := range l.owners {
 		if s.owner == o {
 			p.offerOwners(l, id, i+1)
@@ -539,6 +608,7 @@ func (p *Port) Transmit(f Frame) error {
 	}
 	p.dispatch.RLock()
 	defer p.dispatch.RUnlock()
+	defer p.wakeSubscribers() // TX subscribers
 	return p.transmit(f.id, true)
 }
 
@@ -561,6 +631,7 @@ func (p *Port) flushForward() {
 	if fp := p.forwardPort(); fp != nil && !fp.closed.Load() {
 		fp.dispatch.RLock()
 		fp.eng.flush()
+		fp.wakeSubscribers() // its TX subscribers
 		fp.dispatch.RUnlock()
 	}
 }
@@ -601,6 +672,7 @@ func (p *Port) Inject(f Frame) error {
 	p.stamp(f.id, p.c.clock.Now(), TSEngine, RX)
 	p.dispatch.RLock()
 	p.received(f.id, RX, TSEngine)
+	p.wakeSubscribers()
 	p.dispatch.RUnlock()
 	return nil
 }

@@ -292,6 +292,7 @@ func (e *xdpEngine) receive(ctx context.Context, s *xsk) {
 	defer cache.Close()
 	pfd := []unix.PollFd{{Fd: int32(s.fd), Events: unix.POLLIN}}
 	mask := uint64(pool.FrameSize() - 1)
+	var bt batch
 	for ctx.Err() == nil {
 		cons := atomic.LoadUint32(s.rx.cons)
 		n := atomic.LoadUint32(s.rx.prod) - cons
@@ -312,8 +313,10 @@ func (e *xdpEngine) receive(ctx context.Context, s *xsk) {
 			s.fillHeld[id] = false
 			pool.SetData(id, int(d.Addr&mask), int(d.Len), int(d.Len))
 			p.stamp(id, now, TSEngine, RX)
-			p.received(id, RX, TSEngine)
+			p.receivedBatch(id, RX, TSEngine, &bt)
 		}
+		p.commit(&bt)
+		p.wakeSubscribers()
 		p.dispatch.RUnlock()
 		atomic.StoreUint32(s.rx.cons, cons+n)
 		p.flushForward()
