@@ -402,7 +402,7 @@ type Port struct {
 	closed   atomic.Bool
 	fwd      atomic.Pointer[Port]
 
-	_         [64]byte // counters on their own cache lines
+	_                                      [64]byte // counters on their own cache lines
 	rxPackets, rxBytes, txPackets, txBytes atomic.Uint64
 	rxDroppedPool, txErrors, unclaimed     atomic.Uint64
 	tsSource                               atomic.Uint32
