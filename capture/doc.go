@@ -19,9 +19,17 @@
 //     frame area is the UMEM: no copy in zero-copy mode (copy mode on veth),
 //     need_wakeup on. The host stack no longer sees the port's traffic.
 //
+// All AF_XDP sockets of a core share the pool as one UMEM, so a frame
+// received on one bypass port leaves through another without a copy
+// ([PortConfig.Forward] does that for every frame no owner took).
+//
 // Transmit works in both modes ([Port.Transmit]): AF_XDP TX ring, or an
 // AF_PACKET socket. The time the frame is handed to the kernel is recorded
-// in the frame, and subscribers asking for [TX] see transmitted frames.
+// in the frame, and subscribers asking for [TX] see transmitted frames. On
+// a passive port TX frames come from the ring (the kernel shows every
+// outgoing frame, the host's and ours, stamped by the kernel), and the
+// port's tx counters count those; on a bypass port they are the frames
+// transmitted through the port, stamped at hand-over.
 //
 // # Frames and ownership
 //
@@ -39,6 +47,12 @@
 // A Frame must not be used after it was given up. Copying the Frame value
 // does not add a reference; [Frame.Ref] does (for a holder that hands the
 // same frame to two places).
+//
+// A reference is about one event of the frame: [Frame.Direction],
+// [Frame.Port] and [Frame.Timestamp] answer for that event. A forwarded
+// frame is one pool frame, seen as RX (receive stamp, ingress port) by the
+// ingress port's subscribers and as TX (transmit stamp, egress port) by
+// the egress port's.
 //
 // # Subscriptions and fan-out
 //
@@ -61,7 +75,10 @@
 //     (counted in that port's tx), else dropped (counted in Unclaimed).
 //
 // [Subscription.Receive] fills a caller slice with frames and blocks until
-// at least one is there or ctx is done; it does not allocate.
+// at least one is there or ctx is done; it does not allocate. Engines wake
+// blocked readers once per receive batch (a TPACKET block, an AF_XDP ring
+// batch), not per frame. A subscription's queue may be read by several
+// goroutines.
 // [Subscription.TryReceive] never blocks. [Subscription.Close] releases
 // every frame still queued; frames already received stay with the caller.
 //
