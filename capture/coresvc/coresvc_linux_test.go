@@ -188,6 +188,27 @@ func TestDaemonPassivePort(t *testing.T) {
 	if ps.TimestampSource != "kernel" && ps.TimestampSource != "hardware" {
 		t.Fatalf("timestamp source %q", ps.TimestampSource)
 	}
+	// The same numbers as Prometheus metrics, and in the table.
+	cl := api.NewUnixClient(sock)
+	defer cl.Close()
+	metrics, err := cl.Text(context.Background(), "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{
+		fmt.Sprintf(`wirebox_port_rx_packets_total{mode="passive",port="wb0"} %g`, float64(n)),
+		`wirebox_port_rx_dropped_kernel_total{mode="passive",port="wb0"} 0`,
+		`wirebox_port_link_up{mode="passive",port="wb0"} 1`,
+		"wirebox_pool_frames 16384",
+	} {
+		if !strings.Contains(metrics, want+"\n") {
+			t.Errorf("metrics lack %q", want)
+		}
+	}
+	out, err := exec.Command(bin, "ports", "--socket", sock).CombinedOutput()
+	if err != nil || !strings.Contains(string(out), fmt.Sprint(n)) || !strings.Contains(string(out), "wb0") {
+		t.Errorf("wirebox ports: %v\n%s", err, out)
+	}
 }
 
 // windowSender sends n 64-byte test frames from l to dst, never more than
@@ -287,5 +308,63 @@ ports:
 	}
 	if far.RxPackets != uint64(n) || far.RxDroppedKernel != 0 {
 		t.Errorf("far end: %+v", far)
+	}
+}
+
+// TestDaemonWithoutPorts: no ports configured, no core service, and
+// `wirebox ports` says so.
+func TestDaemonWithoutPorts(t *testing.T) {
+	bin, sock := daemon(t, "")
+	out, err := exec.Command(bin, "ports", "--socket", sock).CombinedOutput()
+	if err == nil || !strings.Contains(string(out), "no capture core") {
+		t.Fatalf("wirebox ports without ports: %v\n%s", err, out)
+	}
+	cl := api.NewUnixClient(sock)
+	defer cl.Close()
+	st, err := cl.Status(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range st.Services {
+		if s.Name == Name {
+			t.Fatalf("core service runs without ports: %+v", st.Services)
+		}
+	}
+}
+
+// TestDaemonBadPort: a port that does not exist fails the core service
+// with an error naming it, and the API keeps running.
+func TestDaemonBadPort(t *testing.T) {
+	bin := testutil.Wirebox(t)
+	dir := t.TempDir()
+	sock := filepath.Join(dir, "s")
+	cfg := filepath.Join(dir, "c.yaml")
+	if err := os.WriteFile(cfg, []byte("api:\n  socket: "+sock+"\nsupervisor:\n  max_failures: 1\nports:\n  - name: nosuch0\n    mode: passive\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(bin, "daemon", "--config", cfg)
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { cmd.Process.Signal(syscall.SIGTERM); cmd.Wait() }()
+	cl := api.NewUnixClient(sock)
+	defer cl.Close()
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		st, err := cl.Status(context.Background())
+		if err == nil {
+			for _, s := range st.Services {
+				if s.Name == Name && s.State == api.StateFailed {
+					if !strings.Contains(s.LastError, "nosuch0") {
+						t.Fatalf("last error %q does not name the port", s.LastError)
+					}
+					return
+				}
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("core service never failed: %+v %v", st, err)
+		}
+		time.Sleep(50 * time.Millisecond)
 	}
 }
