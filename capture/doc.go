@@ -99,8 +99,9 @@
 //
 // [Port.Stats] reports rx/tx packets and bytes, rx_dropped_kernel (from
 // PACKET_STATISTICS or XDP socket statistics), rx_dropped_pool (no free
-// frame), the timestamp source, link state, and per subscriber delivered
-// and dropped counts.
+// frame; on bypass ports an empty pool leaves the fill ring dry and the
+// kernel's count covers those frames), the timestamp source, link state,
+// and per subscriber delivered and dropped counts.
 //
 // # Closing
 //

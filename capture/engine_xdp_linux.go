@@ -262,7 +262,8 @@ func (e *xdpEngine) refill(s *xsk, cache *tap.Cache) {
 	for ; k < room; k++ {
 		id, err := cache.Alloc(tap.OwnerCore)
 		if err != nil {
-			e.p.rxDroppedPool.Add(1) // a receive slot the pool could not back
+			// The pool is empty: the fill ring runs dry and the kernel
+			// drops (and counts, in rx_dropped) what arrives meanwhile.
 			break
 		}
 		s.fillHeld[id] = true

@@ -26,7 +26,9 @@ type PortStatus struct {
 	// RxDroppedKernel counts frames the kernel dropped before the engine
 	// saw them (PACKET_STATISTICS, AF_XDP socket statistics).
 	RxDroppedKernel uint64 `json:"rx_dropped_kernel"`
-	// RxDroppedPool counts frames lost because the pool had no free frame.
+	// RxDroppedPool counts frames lost because the pool had no free frame
+	// (passive ports; on bypass ports the kernel drops such frames for want
+	// of a fill-ring buffer and they count in RxDroppedKernel).
 	RxDroppedPool uint64 `json:"rx_dropped_pool"`
 	// Unclaimed counts bypass frames no consumer took and no forward port sent.
 	Unclaimed uint64 `json:"unclaimed"`
