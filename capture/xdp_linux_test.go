@@ -165,3 +165,34 @@ func TestBypassPoolExhausted(t *testing.T) {
 	}
 	hold.Close()
 }
+
+// TestBypassTwoQueues: one AF_XDP socket per queue, both on the pool.
+func TestBypassTwoQueues(t *testing.T) {
+	a, b := netns.New(t), netns.New(t)
+	la, _ := netns.Veth(t, a, "mq0", b, "mqpeer0", netns.VethOptions{Queues: 2})
+	pool, err := tap.NewPool(tap.Config{Frames: 8192})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pool.Close()
+	c := NewCore(pool, nil)
+	port, err := c.OpenPort(PortConfig{Name: "mq0", NetNS: a.Path, Mode: Bypass, Queues: 2, RingFrames: 1024})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if e := port.eng.(*xdpEngine); len(e.socks) != 2 {
+		t.Fatalf("%d sockets", len(e.socks))
+	}
+	s, _ := port.Subscribe(SubscribeOptions{Name: "all", Queue: 4096})
+	sendPaced(t, newSender(t, b, "mqpeer0"), port, la.MAC, 3000, 64, 500)
+	drain(t, s, 3000, nil)
+	if st := port.Stats(); st.RxPackets != 3000 || st.RxDroppedKernel != 0 {
+		t.Fatalf("stats %+v", st)
+	}
+	if err := c.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := pool.CheckFull(); err != nil {
+		t.Fatal(err)
+	}
+}
