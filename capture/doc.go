@@ -38,7 +38,8 @@
 // Direction. Whoever holds a Frame holds one reference and must give it up
 // exactly once:
 //
-//   - read-only holders call [Frame.Release];
+//   - read-only holders call [Frame.Release] (or [ReleaseAll] for a batch:
+//     one step on the pool's free list instead of one per frame);
 //   - owners (see below) call [Port.Transmit] (on any port; ownership passes
 //     to the port), [Frame.Revert] (give the frame back: it continues to the
 //     next owner subscriber of its port, else to the port's default action),

@@ -342,3 +342,39 @@ func (p *Pool) CheckFull() error {
 	}
 	return fmt.Errorf("tap: %d of %d frames not returned to the pool: %+v", len(l), p.n, l)
 }
+
+// Releaser drops references in bulk: frames whose last reference goes are
+// chained locally and returned to the free list in one step by Flush, so a
+// reader releasing a batch touches the shared list once, not per frame.
+// The zero Releaser is ready; it must be flushed before it goes away.
+type Releaser struct {
+	first, last FrameID
+	n           int
+}
+
+// Unref drops a reference to id, keeping the frame for Flush if it was the last.
+func (r *Releaser) Unref(p *Pool, id FrameID) {
+	d := &p.descs[id]
+	switch v := atomic.AddInt32(&d.ref, -1); {
+	case v == 0:
+		atomic.StoreUint32(&d.owner, uint32(OwnerNone))
+		if r.n == 0 {
+			r.last = id
+			atomic.StoreUint32(&d.next, uint32(NoFrame))
+		} else {
+			atomic.StoreUint32(&d.next, uint32(r.first))
+		}
+		r.first = id
+		r.n++
+	case v < 0:
+		panic(fmt.Sprintf("tap: Unref of free frame %d", id))
+	}
+}
+
+// Flush returns the collected frames to the pool.
+func (r *Releaser) Flush(p *Pool) {
+	if r.n > 0 {
+		p.push(r.first, r.last)
+		r.n = 0
+	}
+}

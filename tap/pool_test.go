@@ -228,6 +228,36 @@ func TestOwnershipProperty(t *testing.T) {
 	}
 }
 
+func TestReleaser(t *testing.T) {
+	p := newTestPool(t, 16)
+	var ids []FrameID
+	for i := 0; i < 16; i++ {
+		id, _ := p.Alloc(OwnerCore)
+		ids = append(ids, id)
+	}
+	p.Ref(ids[0]) // still referenced elsewhere after the batch
+	var r Releaser
+	for _, id := range ids {
+		r.Unref(p, id)
+	}
+	r.Flush(p)
+	if p.Refs(ids[0]) != 1 || p.FreeCount() != 15 {
+		t.Fatalf("refs %d free %d", p.Refs(ids[0]), p.FreeCount())
+	}
+	p.Unref(ids[0])
+	seen := map[FrameID]bool{}
+	for i := 0; i < 16; i++ {
+		id, err := p.Alloc(OwnerCore)
+		if err != nil || seen[id] {
+			t.Fatalf("alloc %d after batch release: %v dup=%v", i, err, seen[id])
+		}
+		seen[id] = true
+	}
+	if _, err := p.Alloc(OwnerCore); err != ErrEmpty {
+		t.Fatal("more frames than the pool has")
+	}
+}
+
 func TestQueue(t *testing.T) {
 	q := NewQueue(5)
 	if q.Cap() != 8 {

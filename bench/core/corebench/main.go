@@ -78,9 +78,7 @@ func run() error {
 	buf := make([]capture.Frame, 256)
 	for {
 		n, err := sub.Receive(ctx, buf)
-		for _, f := range buf[:n] {
-			f.Release()
-		}
+		capture.ReleaseAll(buf[:n])
 		consumed += uint64(n)
 		if err != nil {
 			break
