@@ -378,3 +378,29 @@ func (r *Releaser) Flush(p *Pool) {
 		r.n = 0
 	}
 }
+
+// Reclaim frees every frame owned by o, whatever its reference count: for
+// an owner that is gone (a process that died holding frames). Read-only
+// references other holders still have become invalid, so call it only for
+// frames nobody else can hold (an owner's frames are its alone until it
+// sends, reverts or frees them). It returns how many frames it freed.
+func (p *Pool) Reclaim(o Owner) int {
+	if o == OwnerNone || o == OwnerCore {
+		return 0
+	}
+	n := 0
+	for i := range p.descs {
+		d := &p.descs[i]
+		if Owner(atomic.LoadUint32(&d.owner)) != o {
+			continue
+		}
+		if !atomic.CompareAndSwapUint32(&d.owner, uint32(o), uint32(OwnerNone)) {
+			continue
+		}
+		if atomic.SwapInt32(&d.ref, 0) > 0 {
+			p.push(FrameID(i), FrameID(i))
+			n++
+		}
+	}
+	return n
+}

@@ -258,6 +258,35 @@ func TestReleaser(t *testing.T) {
 	}
 }
 
+func TestReclaim(t *testing.T) {
+	p := newTestPool(t, 8)
+	a, _ := p.Alloc(Owner(7))
+	b, _ := p.Alloc(Owner(7))
+	p.Ref(b) // a second reference the dead owner never dropped
+	c, _ := p.Alloc(Owner(8))
+	if got := p.Reclaim(7); got != 2 {
+		t.Fatalf("reclaimed %d, want 2", got)
+	}
+	if p.Refs(a) != 0 || p.Refs(b) != 0 || p.Refs(c) != 1 || p.Owner(c) != 8 {
+		t.Fatal("reclaim touched the wrong frames")
+	}
+	if p.Reclaim(OwnerCore) != 0 {
+		t.Fatal("reclaimed core frames")
+	}
+	p.Unref(c)
+	if err := p.CheckFull(); err != nil {
+		t.Fatal(err)
+	}
+	seen := map[FrameID]bool{}
+	for i := 0; i < 8; i++ {
+		id, err := p.Alloc(OwnerCore)
+		if err != nil || seen[id] {
+			t.Fatalf("alloc after reclaim: %v dup=%v", err, seen[id])
+		}
+		seen[id] = true
+	}
+}
+
 func TestQueue(t *testing.T) {
 	q := NewQueue(5)
 	if q.Cap() != 8 {
