@@ -20,8 +20,11 @@
 // consumer), [Pool.Unref] drops one; the frame returns to the pool when the
 // count reaches zero. A count going below zero is a bug and panics. The
 // owner is who must eventually send, revert or free the frame; read-only
-// holders only ever Unref. [Pool.Leaks] lists frames not yet returned, for
-// tests that assert the pool is full again.
+// holders only ever Unref. A [Releaser] drops a batch of references and
+// returns the freed frames in one step. [Pool.Reclaim] frees every frame
+// of an owner that is gone (for NetTap, a process that died). [Pool.Leaks]
+// and [Pool.CheckFull] list frames not yet returned, for tests that assert
+// the pool is full again.
 //
 // [Queue] is a bounded lock-free multi-producer multi-consumer queue of
 // FrameIDs; the capture core uses it for subscriber queues, and NetTap's
