@@ -17,7 +17,7 @@ func enginelessPort(t testing.TB) (*Core, *Port) {
 	}
 	t.Cleanup(func() { pool.Close() })
 	c := NewCore(pool, nil)
-	p := &Port{c: c, cfg: PortConfig{Name: "x", Mode: Passive}}
+	p := &Port{c: c, cfg: PortConfig{Name: "x", Mode: Passive}, deferred: tap.NewQueue(16)}
 	p.subs.Store(&subList{})
 	c.ports.Store(&[]*Port{p})
 	return c, p

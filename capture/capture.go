@@ -355,7 +355,7 @@ func (c *Core) OpenPort(cfg PortConfig) (*Port, error) {
 		return nil, fmt.Errorf("capture: port %s already open", cfg.Name)
 	}
 	ps := *c.ports.Load()
-	p := &Port{c: c, idx: uint32(len(ps)), cfg: cfg}
+	p := &Port{c: c, idx: uint32(len(ps)), cfg: cfg, deferred: tap.NewQueue(8192)}
 	p.subs.Store(&subList{})
 	eng, err := openEngine(p)
 	if err != nil {
@@ -381,8 +381,14 @@ func (c *Core) Close() error {
 	c.closed = true
 	c.mu.Unlock()
 	var errs []error
-	for _, p := range c.Ports() {
+	ports := c.Ports()
+	for _, p := range ports {
 		errs = append(errs, p.Close())
+	}
+	// A frame forwarded into a port while it was closing may have reached
+	// its deferred queue after its own drain; no engine runs now.
+	for _, p := range ports {
+		p.drainDeferred()
 	}
 	return errors.Join(errs...)
 }
@@ -422,6 +428,7 @@ type Port struct {
 	subs     atomic.Pointer[subList]
 	closed   atomic.Bool
 	fwd      atomic.Pointer[Port]
+	deferred *tap.Queue // frames forwarded here while dispatch was held (see forwardTo)
 
 	_                                      [64]byte // counters on their own cache lines
 	rxPackets, rxBytes, txPackets, txBytes atomic.Uint64
@@ -594,9 +601,7 @@ func (p *Port) defaultAction(id tap.FrameID) {
 	pool.SetOwner(id, tap.OwnerCore)
 	if p.cfg.Mode == Bypass && p.cfg.Forward != "" {
 		if fp := p.forwardPort(); fp != nil {
-			fp.dispatch.RLock()
-			_ = fp.transmit(id, false) // counted in fp's tx or txErrors; flushed after the batch
-			fp.dispatch.RUnlock()
+			p.forwardTo(fp, id)
 			return
 		}
 	}
@@ -604,6 +609,36 @@ func (p *Port) defaultAction(id tap.FrameID) {
 		p.unclaimed.Add(1)
 	}
 	pool.Unref(id)
+}
+
+// forwardTo transmits a frame on fp (flushed after the batch). The caller
+// holds p.dispatch for reading, so it must not wait for fp.dispatch: with a
+// subscription Close pending on each of two ports that forward into each
+// other, both engines would wait for each other. When fp is held that way
+// the frame waits in fp's deferred queue, sent with fp's next flush.
+func (p *Port) forwardTo(fp *Port, id tap.FrameID) {
+	if fp.dispatch.TryRLock() {
+		fp.drainDeferred()
+		_ = fp.transmit(id, false) // counted in fp's tx or txErrors
+		fp.dispatch.RUnlock()
+		return
+	}
+	if fp.closed.Load() || !fp.deferred.Push(id) {
+		fp.txErrors.Add(1)
+		p.c.pool.Unref(id)
+	}
+}
+
+// drainDeferred transmits frames forwarded while p was held; the caller
+// holds p.dispatch for reading.
+func (p *Port) drainDeferred() {
+	for {
+		id, ok := p.deferred.Pop()
+		if !ok {
+			return
+		}
+		_ = p.transmit(id, false)
+	}
 }
 
 func (p *Port) revert(id tap.FrameID) {
@@ -651,6 +686,7 @@ func (p *Port) flushForward() {
 	}
 	if fp := p.forwardPort(); fp != nil && !fp.closed.Load() {
 		fp.dispatch.RLock()
+		fp.drainDeferred()
 		fp.eng.flush()
 		fp.wakeSubscribers() // its TX subscribers
 		fp.dispatch.RUnlock()
@@ -715,6 +751,7 @@ func (p *Port) Close() error {
 	}
 	p.dispatch.Lock()
 	err := p.eng.close()
+	p.drainDeferred() // transmit sees the port closed and releases them
 	p.dispatch.Unlock()
 	p.c.mu.Lock()
 	ps := slices.Clone(*p.c.ports.Load())
