@@ -94,3 +94,29 @@ func BenchmarkFanOut(b *testing.B) {
 		buf[0].Release()
 	}
 }
+
+func TestSubscribeOptions(t *testing.T) {
+	_, p := enginelessPort(t)
+	if _, err := p.Subscribe(SubscribeOptions{Name: "o", Kind: Owner, Direction: TX}); err == nil {
+		t.Error("an owner of transmitted frames was accepted")
+	}
+	// A jump past the end of the program is invalid.
+	bad := []bpf.RawInstruction{{Op: 0x05, K: 10}, {Op: 0x06, K: 0}}
+	if _, err := p.Subscribe(SubscribeOptions{Name: "f", Filter: bad}); err == nil {
+		t.Error("an invalid BPF program was accepted")
+	}
+	s, err := p.Subscribe(SubscribeOptions{Name: "both", Direction: Both, Queue: 3})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s.q.Cap() != 4 || s.dir != Both {
+		t.Fatalf("queue %d dir %v", s.q.Cap(), s.dir)
+	}
+	if l := p.subs.Load(); len(l.readOnly) != 1 || l.readOnly[0] != s {
+		t.Fatalf("subscribers %+v", l)
+	}
+	s.Close()
+	if l := p.subs.Load(); len(l.readOnly) != 0 {
+		t.Fatalf("closed subscriber still listed: %+v", l)
+	}
+}
