@@ -184,8 +184,6 @@ type sched struct {
 	haveFirst  bool
 	last       int64 // latest relative capture time seen in this loop
 	count      int64
-	prevLast   int64
-	prevCount  int64
 }
 
 func (s *sched) beginLoop() {
