@@ -57,8 +57,10 @@ type TimestampSource uint8
 const (
 	TSUnknown  TimestampSource = iota
 	TSHardware                 // NIC hardware timestamp
-	TSKernel                   // kernel receive/transmit time
+	TSKernel                   // kernel receive time
 	TSSoftware                 // the core's own clock read
+	TSXDP                      // XDP metadata from the driver
+	TSTransmit                 // when the frame was handed to the kernel to send
 )
 
 func (s TimestampSource) String() string {
@@ -69,6 +71,10 @@ func (s TimestampSource) String() string {
 		return "kernel"
 	case TSSoftware:
 		return "software"
+	case TSXDP:
+		return "xdp"
+	case TSTransmit:
+		return "transmit"
 	}
 	return "unknown"
 }
@@ -153,6 +159,9 @@ type Writer struct {
 	stats     Stats
 	flagsBuf  pcapgo.NgEpbFlags
 	closedErr error
+	// packets written before the current file: an empty file is not rotated
+	packetsAtOpen uint64
+	fileTS        []TimestampSource // sources in the current file's IDBs
 }
 
 // NewWriter creates the directory if needed and opens the first file.
@@ -184,6 +193,7 @@ func NewWriter(opt Options) (*Writer, error) {
 	if opt.Application == "" {
 		opt.Application = "wirebox"
 	}
+	opt.Interfaces = append([]Interface(nil), opt.Interfaces...)
 	w := &Writer{opt: opt, now: opt.Now}
 	if w.now == nil {
 		w.now = time.Now
@@ -224,6 +234,11 @@ func (w *Writer) openFile() error {
 	w.files = append(w.files, path)
 	w.stats.Files++
 	w.stats.CurrentFile = path
+	w.packetsAtOpen = w.stats.Packets
+	w.fileTS = w.fileTS[:0]
+	for _, in := range w.opt.Interfaces {
+		w.fileTS = append(w.fileTS, in.TSSource)
+	}
 	w.blocks.Reset()
 
 	first, err := w.ngInterface(0)
@@ -305,7 +320,7 @@ func (w *Writer) WritePacket(p Packet) error {
 		w.flagsBuf = pcapgo.NgEpbFlags{Direction: pcapgo.NgEpbFlag(p.Direction)}
 		opts.Flags = &w.flagsBuf
 	}
-	if p.TSSource != TSUnknown && p.TSSource != w.opt.Interfaces[p.Interface].TSSource {
+	if p.TSSource != TSUnknown && p.TSSource != w.fileTS[p.Interface] {
 		// Only frames whose clock differs from the interface's say so.
 		opts.Comments = []string{"timestamp source: " + p.TSSource.String()}
 	}
@@ -321,6 +336,19 @@ func (w *Writer) WritePacket(p Packet) error {
 		return w.writeChunk()
 	}
 	return nil
+}
+
+// Tick flushes and starts a new file if the current one has reached its
+// age limit, so time rotation happens on quiet links too. Call it
+// periodically (about once a second).
+func (w *Writer) Tick() error {
+	if w.closedErr != nil {
+		return w.closedErr
+	}
+	if w.opt.RotateTime > 0 && w.now().Sub(w.opened) >= w.opt.RotateTime && w.stats.Packets > w.packetsAtOpen {
+		return w.Rotate()
+	}
+	return w.writeChunk()
 }
 
 // Flush writes the whole blocks gathered so far to the file. Call it
@@ -401,6 +429,15 @@ func (w *Writer) prune() error {
 		w.files = w.files[1:]
 	}
 	return nil
+}
+
+// SetTSSource changes the timestamp source recorded for interface i in the
+// files opened from now on (a port's source may only be known once frames
+// flow). Until then packets whose source differs carry it in a comment.
+func (w *Writer) SetTSSource(i int, src TimestampSource) {
+	if i >= 0 && i < len(w.opt.Interfaces) {
+		w.opt.Interfaces[i].TSSource = src
+	}
 }
 
 // Stats returns the counters.
