@@ -470,4 +470,3 @@ func (m *Manager) StopAll() []Status {
 	}
 	return out
 }
-

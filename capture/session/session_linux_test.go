@@ -141,8 +141,12 @@ func TestSessionsAgainstTshark(t *testing.T) {
 		r.send(t, pkttest.UDP(t, "10.0.0.1", "10.0.0.3", 1001, 53, []byte(fmt.Sprintf("dns %d", i))))
 	}
 	// One flow, both directions: 5 frames, then the trigger, then 4 each way.
-	fwd := func(p string) []byte { return pkttest.TCP(t, "10.0.0.7", "10.0.0.8", 4444, 8080, false, true, []byte(p)) }
-	rev := func(p string) []byte { return pkttest.TCP(t, "10.0.0.8", "10.0.0.7", 8080, 4444, false, true, []byte(p)) }
+	fwd := func(p string) []byte {
+		return pkttest.TCP(t, "10.0.0.7", "10.0.0.8", 4444, 8080, false, true, []byte(p))
+	}
+	rev := func(p string) []byte {
+		return pkttest.TCP(t, "10.0.0.8", "10.0.0.7", 8080, 4444, false, true, []byte(p))
+	}
 	for i := 0; i < 5; i++ {
 		r.send(t, fwd("noise"))
 	}
