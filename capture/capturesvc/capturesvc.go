@@ -202,6 +202,12 @@ func (s *Service) inRoot(path string) error {
 	return nil
 }
 
+// NewSender returns a replay.Sender that sends through the core: Transmit
+// onto the wire, or (inject) as if received on the port.
+func NewSender(core *capture.Core, port *capture.Port, inject bool) replay.Sender {
+	return coreSender{core: core, port: port, inject: inject}
+}
+
 // coreSender sends through the core: Transmit onto the wire, or Inject as
 // if received (into the host side and every subscriber of the port).
 type coreSender struct {

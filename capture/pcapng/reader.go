@@ -165,7 +165,7 @@ func (r *Reader) Next() (Record, error) {
 	)
 	if r.ng != nil {
 		var opts pcapgo.NgPacketOptions
-		data, ci, opts, err = r.ng.ReadPacketDataWithOptions()
+		data, ci, opts, err = r.ng.ZeroCopyReadPacketDataWithOptions()
 		if err == nil && opts.Flags != nil {
 			rec.Direction = Direction(opts.Flags.Direction & pcapgo.NgEpbFlagDirectionMask)
 		}
@@ -181,7 +181,7 @@ func (r *Reader) Next() (Record, error) {
 			}
 		}
 	} else {
-		data, ci, err = r.pcap.ReadPacketData()
+		data, ci, err = r.pcap.ZeroCopyReadPacketData()
 		rec.LinkType = r.pcap.LinkType()
 	}
 	if err != nil {

@@ -104,6 +104,7 @@ func Run(ctx context.Context, open func() (Source, error), snd Sender, opt Optio
 	if clk == nil {
 		runtime.LockOSThread() // spinning is steadier on one thread
 		defer runtime.UnlockOSThread()
+		defer raisePriority()()
 		clk = NewMonotonicClock()
 	}
 	var rep Report
