@@ -155,7 +155,7 @@ func run(n int, sizesFlag, dir string, keep bool) error {
 			fmt.Fprintf(os.Stderr, "%-16s %5d B: written %d/%d, generator %.3f Mpps\n", tool, size, res.written, n, res.genPPS/1e6)
 		}
 	}
-	print(results)
+	printTable(results)
 	return nil
 }
 
@@ -205,7 +205,7 @@ func measure(ctx context.Context, tool, gen, cp, conf, dir string, size, n int) 
 			return res, err
 		}
 		mgr := session.NewManager(core, nil, "")
-		st, err := mgr.Start(session.Config{Ports: []string{"cap0"}, OutDir: out, Direction: "rx", Queue: 60000})
+		st, err := mgr.Start(session.Config{Ports: []string{"cap0"}, OutDir: out, Direction: "rx", Queue: 32768})
 		if err != nil {
 			return res, err
 		}
@@ -340,10 +340,10 @@ func countFile(path string) (int, error) {
 	}
 }
 
-func print(rs []result) {
+func printTable(rs []result) {
 	tw := tabwriter.NewWriter(os.Stdout, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "size\ttool\tsent\twritten\tloss %\tgenerator Mpps\twritten Mpps\tgen vs best peer\t")
-	for i, r := range rs {
+	for _, r := range rs {
 		if r.tool == "generator alone" {
 			fmt.Fprintf(tw, "%d\t%s\t%d\t-\t-\t%.3f\t-\t-\t\n", r.size, r.tool, r.sent, r.genPPS/1e6)
 			continue
@@ -360,7 +360,6 @@ func print(rs []result) {
 		}
 		loss := 100 * float64(r.sent-r.written) / float64(r.sent)
 		fmt.Fprintf(tw, "%d\t%s\t%d\t%d\t%.2f\t%.3f\t%.3f\t%s\t%s\n", r.size, r.tool, r.sent, r.written, loss, r.genPPS/1e6, r.writtenPS/1e6, ratio, r.note)
-		_ = i
 	}
 	tw.Flush()
 }

@@ -1,6 +1,7 @@
 package pcapng
 
 import (
+	"bufio"
 	"bytes"
 	"compress/gzip"
 	"errors"
@@ -151,7 +152,9 @@ type Writer struct {
 	opened    time.Time
 	onDisk    int64 // bytes written to the current file
 	ng        *pcapgo.NgWriter
-	blocks    bytes.Buffer // whole blocks waiting for the next chunk write
+	// bw gathers whole blocks; it is flushed (one chunk, one write(2))
+	// only before a block that would not fit, so it never splits one.
+	bw        *bufio.Writer
 	comp      bytes.Buffer // gzip chunk scratch
 	zbuf      []byte       // zstd chunk scratch
 	zenc      *zstd.Encoder
@@ -186,6 +189,9 @@ func NewWriter(opt Options) (*Writer, error) {
 	}
 	if opt.ChunkSize <= 0 {
 		opt.ChunkSize = 256 << 10
+	}
+	if opt.ChunkSize < 4096 {
+		opt.ChunkSize = 4096 // pcapgo must see bufio's "large enough" writer
 	}
 	if opt.Keep < 0 || opt.RotateSize < 0 || opt.RotateTime < 0 {
 		return nil, errors.New("pcapng: negative rotation setting")
@@ -239,13 +245,19 @@ func (w *Writer) openFile() error {
 	for _, in := range w.opt.Interfaces {
 		w.fileTS = append(w.fileTS, in.TSSource)
 	}
-	w.blocks.Reset()
+	if w.bw == nil {
+		w.bw = bufio.NewWriterSize(chunkSink{w}, w.opt.ChunkSize)
+	} else {
+		w.bw.Reset(chunkSink{w})
+	}
 
 	first, err := w.ngInterface(0)
 	if err != nil {
 		return err
 	}
-	ng, err := pcapgo.NewNgWriterInterface(&w.blocks, first, pcapgo.NgWriterOptions{
+	// pcapgo wraps its writer in a bufio.Writer, which returns bw itself
+	// (it is large enough), so blocks go straight into our chunk buffer.
+	ng, err := pcapgo.NewNgWriterInterface(w.bw, first, pcapgo.NgWriterOptions{
 		SectionInfo: pcapgo.NgSectionInfo{Application: w.opt.Application, OS: "Linux"},
 	})
 	if err != nil {
@@ -265,7 +277,7 @@ func (w *Writer) openFile() error {
 	}
 	w.ng = ng
 	// Write the header right away, so even an empty file opens in tshark.
-	if err := w.writeChunk(); err != nil {
+	if err := w.bw.Flush(); err != nil {
 		return err
 	}
 	return w.prune()
@@ -324,17 +336,24 @@ func (w *Writer) WritePacket(p Packet) error {
 		// Only frames whose clock differs from the interface's say so.
 		opts.Comments = []string{"timestamp source: " + p.TSSource.String()}
 	}
-	if err := w.ng.WritePacketWithOptions(ci, p.Data, opts); err != nil {
-		return fmt.Errorf("pcapng: write: %w", err)
+	// Upper bound of the block: header, data, padding, options.
+	need := 32 + len(p.Data) + 3 + 16
+	for _, c := range opts.Comments {
+		need += 8 + len(c)
 	}
-	if err := w.ng.Flush(); err != nil { // into w.blocks: a whole block
+	if need > w.opt.ChunkSize {
+		return fmt.Errorf("pcapng: packet of %d bytes exceeds the chunk size", len(p.Data))
+	}
+	if w.bw.Available() < need {
+		if err := w.bw.Flush(); err != nil {
+			return fmt.Errorf("pcapng: write: %w", err)
+		}
+	}
+	if err := w.ng.WritePacketWithOptions(ci, p.Data, opts); err != nil {
 		return fmt.Errorf("pcapng: write: %w", err)
 	}
 	w.stats.Packets++
 	w.stats.Bytes += uint64(len(p.Data))
-	if w.blocks.Len() >= w.opt.ChunkSize {
-		return w.writeChunk()
-	}
 	return nil
 }
 
@@ -348,7 +367,7 @@ func (w *Writer) Tick() error {
 	if w.opt.RotateTime > 0 && w.now().Sub(w.opened) >= w.opt.RotateTime && w.stats.Packets > w.packetsAtOpen {
 		return w.Rotate()
 	}
-	return w.writeChunk()
+	return w.flushChunk()
 }
 
 // Flush writes the whole blocks gathered so far to the file. Call it
@@ -357,42 +376,48 @@ func (w *Writer) Flush() error {
 	if w.closedErr != nil {
 		return w.closedErr
 	}
-	return w.writeChunk()
+	return w.flushChunk()
 }
 
-// writeChunk writes the pending blocks with one write(2): raw, or as one
-// self-contained zstd frame or gzip member.
-func (w *Writer) writeChunk() error {
-	if w.blocks.Len() == 0 {
-		return nil
-	}
-	out := w.blocks.Bytes()
-	switch w.opt.Compress {
-	case CompressZstd:
-		w.zbuf = w.zenc.EncodeAll(out, w.zbuf[:0])
-		out = w.zbuf
-	case CompressGzip:
-		w.comp.Reset()
-		w.gz.Reset(&w.comp)
-		if _, err := w.gz.Write(out); err != nil {
-			return fmt.Errorf("pcapng: gzip: %w", err)
-		}
-		if err := w.gz.Close(); err != nil {
-			return fmt.Errorf("pcapng: gzip: %w", err)
-		}
-		out = w.comp.Bytes()
-	}
-	n, err := w.f.Write(out)
-	w.onDisk += int64(n)
-	w.blocks.Reset()
-	if err != nil {
+func (w *Writer) flushChunk() error {
+	if err := w.bw.Flush(); err != nil {
 		return fmt.Errorf("pcapng: write %s: %w", w.name, err)
 	}
 	return nil
 }
 
+// chunkSink receives whole-block chunks from bw and writes each with one
+// write(2): raw, or as one self-contained zstd frame or gzip member.
+type chunkSink struct{ w *Writer }
+
+func (c chunkSink) Write(p []byte) (int, error) {
+	w := c.w
+	out := p
+	switch w.opt.Compress {
+	case CompressZstd:
+		w.zbuf = w.zenc.EncodeAll(p, w.zbuf[:0])
+		out = w.zbuf
+	case CompressGzip:
+		w.comp.Reset()
+		w.gz.Reset(&w.comp)
+		if _, err := w.gz.Write(p); err != nil {
+			return 0, fmt.Errorf("gzip: %w", err)
+		}
+		if err := w.gz.Close(); err != nil {
+			return 0, fmt.Errorf("gzip: %w", err)
+		}
+		out = w.comp.Bytes()
+	}
+	n, err := w.f.Write(out)
+	w.onDisk += int64(n)
+	if err != nil {
+		return 0, err
+	}
+	return len(p), nil
+}
+
 func (w *Writer) maybeRotate() error {
-	pending := int64(w.blocks.Len()) // uncompressed: an upper bound
+	pending := int64(w.bw.Buffered()) // uncompressed: an upper bound
 	sizeHit := w.opt.RotateSize > 0 && w.onDisk+pending >= w.opt.RotateSize && w.stats.Packets > 0
 	timeHit := w.opt.RotateTime > 0 && w.now().Sub(w.opened) >= w.opt.RotateTime
 	if !sizeHit && !timeHit {
@@ -410,7 +435,7 @@ func (w *Writer) Rotate() error {
 }
 
 func (w *Writer) closeFile() error {
-	err := w.writeChunk()
+	err := w.flushChunk()
 	if cerr := w.f.Close(); err == nil && cerr != nil {
 		err = fmt.Errorf("pcapng: close %s: %w", w.name, cerr)
 	}
