@@ -147,11 +147,11 @@ type Writer struct {
 	seq   int
 	files []string // files still on disk, oldest first
 
-	f         *os.File
-	name      string
-	opened    time.Time
-	onDisk    int64 // bytes written to the current file
-	ng        *pcapgo.NgWriter
+	f      *os.File
+	name   string
+	opened time.Time
+	onDisk int64 // bytes written to the current file
+	ng     *pcapgo.NgWriter
 	// bw gathers whole blocks; it is flushed (one chunk, one write(2))
 	// only before a block that would not fit, so it never splits one.
 	bw        *bufio.Writer
