@@ -24,6 +24,7 @@ import (
 	"os/exec"
 	"os/signal"
 	"path/filepath"
+	"runtime/pprof"
 	"strconv"
 	"strings"
 	"syscall"
@@ -52,9 +53,21 @@ func main() {
 	sizes := flag.String("sizes", "64,1514", "frame sizes")
 	dir := flag.String("dir", "", "output directory for capture files (default: a temp dir on /var/tmp)")
 	keep := flag.Bool("keep", false, "keep the capture files")
+	prof := flag.String("cpuprofile", "", "write a CPU profile of this process (the wirebox capturer runs in it)")
+	tools := flag.String("tools", "tcpdump,dumpcap,netsniff-ng,wirebox", "capturers to run, in order")
 	flag.Parse()
-	if err := run(*n, *sizes, *dir, *keep); err != nil {
+	if *prof != "" {
+		f, err := os.Create(*prof)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			os.Exit(1)
+		}
+		pprof.StartCPUProfile(f)
+		defer pprof.StopCPUProfile()
+	}
+	if err := run(*n, *sizes, *dir, *keep, strings.Split(*tools, ",")); err != nil {
 		fmt.Fprintln(os.Stderr, "bench/capture:", err)
+		pprof.StopCPUProfile()
 		os.Exit(1)
 	}
 }
@@ -67,8 +80,8 @@ func sh(args ...string) error {
 	return nil
 }
 
-func run(n int, sizesFlag, dir string, keep bool) error {
-	for _, tool := range []string{"trafgen", "tcpdump", "dumpcap", "netsniff-ng", "ip", "ethtool", "tc"} {
+func run(n int, sizesFlag, dir string, keep bool, tools []string) error {
+	for _, tool := range []string{"trafgen", "ip", "ethtool", "tc"} {
 		if _, err := exec.LookPath(tool); err != nil {
 			return fmt.Errorf("%s not installed (scripts/deps.sh bench)", tool)
 		}
@@ -143,7 +156,7 @@ func run(n int, sizesFlag, dir string, keep bool) error {
 			return err
 		}
 		results = append(results, result{tool: "generator alone", size: size, sent: n, genPPS: r, note: "no capture"})
-		for _, tool := range []string{"tcpdump", "dumpcap", "netsniff-ng", "wirebox"} {
+		for _, tool := range tools {
 			if ctx.Err() != nil {
 				return ctx.Err()
 			}
