@@ -7,11 +7,12 @@ import (
 )
 
 // writerNice is the nice value of the writer threads. CFS gives a nice 5
-// thread about a third of the CPU share of a nice 0 one when both want
-// the CPU: enough to keep up on a quiet appliance, yielding to the engines
-// under load. Measured on a saturated shared machine (load 5-10), nice 10
-// starved the writer (50-80 % queue drops at 64 B) while nice 0 slowed the
-// generator on veth by half; see docs/BENCHMARKS.md.
+// thread about a third of the CPU share of a nice 0 one when both want the
+// CPU, so the writer yields to the engines under load. The trade-off is
+// real: on the shared development machine under load (load average 4-10),
+// nice 0 kept the writer lossless but slowed the veth generator, while
+// nice 5 and 10 lost 50-80 % of 64 B frames to queue drops (counted); see
+// docs/BENCHMARKS.md. Not yet measured on a quiet machine.
 const writerNice = 5
 
 // lowerPriority pins the calling goroutine to its thread and nices that
