@@ -370,8 +370,12 @@ func (c *Core) Close() error {
 type engine interface {
 	// run receives until ctx is done, calling Port.received per frame.
 	run(ctx context.Context)
-	// transmit sends an owned frame and gives up its reference.
-	transmit(id tap.FrameID) error
+	// transmit sends an owned frame and gives up its reference. With
+	// flush false the engine may hold the frame until the next flush (or
+	// a batch is full), so a forwarding loop pays one kick per batch.
+	transmit(id tap.FrameID, flush bool) error
+	// flush hands held frames to the kernel.
+	flush()
 	// kernelDrops reports frames the kernel dropped so far (cumulative).
 	kernelDrops() uint64
 	// linkUp reports the interface's link state.
@@ -396,6 +400,7 @@ type Port struct {
 	subMu    sync.Mutex
 	subs     atomic.Pointer[subList]
 	closed   atomic.Bool
+	fwd      atomic.Pointer[Port]
 
 	rxPackets, rxBytes, txPackets, txBytes atomic.Uint64
 	rxDroppedPool, txErrors, unclaimed     atomic.Uint64
@@ -499,9 +504,9 @@ func (p *Port) defaultAction(id tap.FrameID) {
 	pool := p.c.pool
 	pool.SetOwner(id, tap.OwnerCore)
 	if p.cfg.Mode == Bypass && p.cfg.Forward != "" {
-		if fp := p.c.Port(p.cfg.Forward); fp != nil {
+		if fp := p.forwardPort(); fp != nil {
 			fp.dispatch.RLock()
-			_ = fp.transmit(id) // counted in fp's tx or txErrors
+			_ = fp.transmit(id, false) // counted in fp's tx or txErrors; flushed after the batch
 			fp.dispatch.RUnlock()
 			return
 		}
@@ -534,16 +539,39 @@ func (p *Port) Transmit(f Frame) error {
 	}
 	p.dispatch.RLock()
 	defer p.dispatch.RUnlock()
-	return p.transmit(f.id)
+	return p.transmit(f.id, true)
 }
 
-func (p *Port) transmit(id tap.FrameID) error {
+// forwardPort is the open port named by Forward, looked up once and then
+// cached while it stays open (ports may open in any order).
+func (p *Port) forwardPort() *Port {
+	if fp := p.fwd.Load(); fp != nil && !fp.closed.Load() {
+		return fp
+	}
+	fp := p.c.Port(p.cfg.Forward)
+	p.fwd.Store(fp)
+	return fp
+}
+
+// flushForward hands frames forwarded during a receive batch to the kernel.
+func (p *Port) flushForward() {
+	if p.cfg.Forward == "" {
+		return
+	}
+	if fp := p.forwardPort(); fp != nil && !fp.closed.Load() {
+		fp.dispatch.RLock()
+		fp.eng.flush()
+		fp.dispatch.RUnlock()
+	}
+}
+
+func (p *Port) transmit(id tap.FrameID, flush bool) error {
 	if p.closed.Load() {
 		p.c.pool.Unref(id)
 		return ErrClosed
 	}
 	p.c.pool.SetOwner(id, tap.OwnerCore)
-	if err := p.eng.transmit(id); err != nil {
+	if err := p.eng.transmit(id, flush); err != nil {
 		p.txErrors.Add(1)
 		return fmt.Errorf("capture: transmit on %s: %w", p.cfg.Name, err)
 	}
