@@ -145,7 +145,6 @@ func (r *captureRig) cli(t *testing.T, args ...string) (string, error) {
 	var o, e bytes.Buffer
 	g := &globals{stdout: &o, stderr: &e}
 	root := newRoot(g)
-	root.AddCommand(newCaptureCmd(g), newReplayCmd(g))
 	root.SetArgs(append([]string{"--socket", r.socket}, args...))
 	root.SetOut(&o)
 	root.SetErr(&e)
