@@ -22,4 +22,13 @@
 // a small built-in table. vlan follows libpcap's rule for saved files: each
 // vlan keyword shifts the offsets of everything after it by four bytes.
 // Errors name the column of the offending token.
+//
+// Verdicts equal tcpdump's (checked on a table of expressions and on random
+// combinations) with one known difference: on a frame shorter than a field
+// the expression reads (a runt, or a frame cut by a snaplen before
+// filtering), libpcap's optimizer can settle "... or ip" before reaching
+// the load that would run past the end, where this compiler, which does not
+// reorder tests, rejects the frame. libpcap also refuses expressions its
+// optimizer proves can never match ("expression rejects all packets"); we
+// compile them, and they match nothing.
 package filter
