@@ -140,9 +140,11 @@ func TestDaemonCaptureFlow(t *testing.T) {
 		}
 	}
 	const n = 2000
+	webFrame := pkttest.UDP(t, "10.0.0.1", "10.0.0.2", 1000, 80, []byte(strings.Repeat("x", 100)))
+	dnsFrame := pkttest.UDP(t, "10.0.0.1", "10.0.0.3", 1000, 53, []byte("dns"))
 	for i := 0; i < n; i++ {
-		send(pkttest.UDP(t, "10.0.0.1", "10.0.0.2", 1000, 80, []byte(fmt.Sprintf("web %d %s", i, strings.Repeat("x", 100)))))
-		send(pkttest.UDP(t, "10.0.0.1", "10.0.0.3", 1000, 53, []byte("dns")))
+		send(webFrame)
+		send(dnsFrame)
 	}
 	deadline = time.Now().Add(30 * time.Second)
 	for list()[web].Packets != n {
