@@ -110,6 +110,8 @@ API, on the local socket by default or remotely with --remote, --token and --ca.
 		newVersionCmd(g),
 		newConfigCmd(g),
 		newPortsCmd(g),
+		newCaptureCmd(g),
+		newReplayCmd(g),
 	)
 	return root
 }

@@ -14,6 +14,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
+	"github.com/wirebox/wirebox/capture/capturesvc"
 	"github.com/wirebox/wirebox/capture/coresvc"
 	"github.com/wirebox/wirebox/internal/api"
 	"github.com/wirebox/wirebox/internal/buildinfo"
@@ -78,6 +79,8 @@ func New(cfg *config.Config, opts Options) (*Daemon, error) {
 			return nil, fmt.Errorf("capture core: %w", err)
 		}
 		svcs = append(svcs, d.core)
+		// Capture sessions and replay: consumers of the core's ports.
+		svcs = append(svcs, capturesvc.New(d.core, ""))
 	}
 	if cfg.API.Listen != "" {
 		ro := api.RemoteOptions{Addr: cfg.API.Listen, CertFile: cfg.API.TLSCert, KeyFile: cfg.API.TLSKey, TokenFile: cfg.API.TokenFile}
