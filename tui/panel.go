@@ -1,0 +1,76 @@
+package tui
+
+import (
+	"context"
+	"time"
+
+	"charm.land/bubbles/v2/key"
+	tea "charm.land/bubbletea/v2"
+
+	"github.com/wirebox/wirebox/internal/api"
+)
+
+// Panel is one screen of the console. A subsystem's panel is a file with a
+// type implementing Panel and one line in DefaultPanels.
+//
+// The root model sends every panel the messages that concern all of them
+// (StatusMsg, tea.WindowSizeMsg through SetSize) and sends keys and TickMsg
+// only to the active panel. Panels do their I/O in the tea.Cmds they return,
+// through Env.Client, and receive the results as their own messages.
+type Panel interface {
+	// Title names the panel in the tab bar.
+	Title() string
+	// Available reports whether the daemon runs the subsystem this panel
+	// shows; st is nil until the first status arrives. Unavailable panels
+	// have no tab.
+	Available(st *api.Status) bool
+	Init() tea.Cmd
+	Update(msg tea.Msg) (Panel, tea.Cmd)
+	// View renders exactly the size last given to SetSize (or less).
+	View() string
+	SetSize(width, height int)
+	// ShortHelp and FullHelp list the panel's keys for the help bar and `?`.
+	ShortHelp() []key.Binding
+	FullHelp() [][]key.Binding
+	// Capturing reports whether the panel is taking text or a confirmation,
+	// in which case the root passes every key to it, even q and digits.
+	Capturing() bool
+}
+
+// Env is what panels share: the API client, the clock, the look.
+type Env struct {
+	Client *api.Client
+	// Context ends when the console quits; Timeout bounds one request.
+	Context context.Context
+	Timeout time.Duration
+	Theme   Theme
+	// Now is the clock; golden tests pin it.
+	Now func() time.Time
+	// Loc is the zone log times are shown in.
+	Loc *time.Location
+	// Where names the daemon (socket path or host).
+	Where string
+}
+
+// DefaultPanels returns the console's screens in tab order.
+func DefaultPanels(env *Env) []Panel {
+	return []Panel{
+		newOverview(env),
+		newServices(env),
+	}
+}
+
+// StatusMsg carries the result of one GET /v1/status poll.
+type StatusMsg struct {
+	Status *api.Status
+	Err    error
+	At     time.Time
+}
+
+// TickMsg asks the active panel to refresh whatever it follows.
+type TickMsg struct{ At time.Time }
+
+// call returns a context for one API request.
+func (e *Env) call() (context.Context, context.CancelFunc) {
+	return context.WithTimeout(e.Context, e.Timeout)
+}

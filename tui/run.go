@@ -1,0 +1,41 @@
+package tui
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+
+	tea "charm.land/bubbletea/v2"
+	"github.com/charmbracelet/colorprofile"
+
+	"github.com/wirebox/wirebox/internal/api"
+)
+
+// Run runs the console on the process's terminal until the user quits or
+// ctx ends. It picks the monochrome theme for terminals without colour and
+// sizes a terminal that reports 0x0.
+func Run(ctx context.Context, cl *api.Client) error {
+	env := os.Environ()
+	fb := FallbackSize(env)
+	if _, err := EnsureTTYSize(os.Stdout, fb); err != nil {
+		return err
+	}
+	theme := ColorTheme()
+	var opts []tea.ProgramOption
+	if WantMono(os.Stdout, env) {
+		theme = MonoTheme()
+		opts = append(opts, tea.WithColorProfile(colorprofile.Ascii))
+	}
+	m := New(Options{Client: cl, Context: ctx, Theme: &theme, Fallback: fb})
+	opts = append(opts, tea.WithContext(ctx))
+	_, err := tea.NewProgram(m, opts...).Run()
+	if IsSessionLeader() {
+		// We are the console's login shell: hand the line back cleanly.
+		_ = ReleaseTTY(os.Stdin)
+	}
+	if err != nil && !(errors.Is(err, tea.ErrProgramKilled) && ctx.Err() != nil) {
+		return fmt.Errorf("console: %w", err)
+	}
+	return nil
+}
