@@ -18,7 +18,8 @@ import (
 type Options struct {
 	// Client is the daemon's API; required.
 	Client *api.Client
-	// Context bounds every request; cancelling it stops the polling.
+	// Context bounds every request and timer of the model; the owner of the
+	// program cancels it when the program has ended.
 	Context context.Context
 	// Interval between status polls (and log refreshes); default 1s.
 	Interval time.Duration
@@ -31,6 +32,8 @@ type Options struct {
 	// Fallback is the size used when the terminal reports 0x0 (a serial
 	// line); default FallbackSize(nil).
 	Fallback Size
+	// Where names the daemon on screen; default Client.Where().
+	Where string
 	// Panels builds the screens; default DefaultPanels.
 	Panels func(*Env) []Panel
 }
@@ -103,7 +106,7 @@ func New(o Options) *Model {
 	}
 	ctx, cancel := context.WithCancel(o.Context)
 	env := &Env{Client: o.Client, Context: ctx, Timeout: o.Timeout, Theme: theme, Now: o.Now, Loc: o.Loc}
-	if o.Client != nil {
+	if env.Where = o.Where; env.Where == "" && o.Client != nil {
 		env.Where = o.Client.Where()
 	}
 	m := &Model{
@@ -135,8 +138,20 @@ func (m *Model) Init() tea.Cmd {
 
 type tickMsg time.Time
 
+// tick waits one interval; unlike tea.Tick it ends when the console quits,
+// so no timer goroutine outlives the program.
 func (m *Model) tick() tea.Cmd {
-	return tea.Tick(m.interval, func(t time.Time) tea.Msg { return tickMsg(t) })
+	ctx, d := m.ctx, m.interval
+	return func() tea.Msg {
+		t := time.NewTimer(d)
+		defer t.Stop()
+		select {
+		case at := <-t.C:
+			return tickMsg(at)
+		case <-ctx.Done():
+			return nil
+		}
+	}
 }
 
 // pollStatus fetches the status unless a poll is still out.
@@ -301,7 +316,7 @@ func (m *Model) refreshVisible() {
 func (m *Model) bodyHeight() int {
 	h := m.height - 2 // header, help bar
 	if m.statusErr != nil {
-		h--
+		h -= 2 // the banner: what, and why
 	}
 	return max(h, 1)
 }
@@ -330,10 +345,10 @@ func (m *Model) View() tea.View {
 	if m.statusErr != nil {
 		msg := fmt.Sprintf("daemon unreachable, retrying every %s", m.interval)
 		if !m.lastOK.IsZero() {
-			msg += fmt.Sprintf(" (last contact %s ago)", fmtUptime(m.env.Now().Sub(m.lastOK).Seconds()))
+			msg += " (last contact " + m.lastOK.In(m.env.Loc).Format("15:04:05") + ")"
 		}
-		msg += ": " + firstLine(m.statusErr.Error())
-		lines = append(lines, t.Banner.Render(fit(" "+msg, m.width)))
+		lines = append(lines, t.Banner.Render(fit(" "+msg, m.width)),
+			t.Banner.Render(fit(" "+firstLine(m.statusErr.Error()), m.width)))
 	}
 	bh := m.bodyHeight()
 	var body string

@@ -21,6 +21,9 @@ func Run(ctx context.Context, cl *api.Client) error {
 	if _, err := EnsureTTYSize(os.Stdout, fb); err != nil {
 		return err
 	}
+	// The model's requests and timers end with the program, however it ends.
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
 	theme := ColorTheme()
 	var opts []tea.ProgramOption
 	if WantMono(os.Stdout, env) {

@@ -74,6 +74,16 @@ func newServices(env *Env) *services {
 	ti.Prompt = "/"
 	ti.Placeholder = "filter services"
 	ti.CharLimit = 64
+	// A steady cursor: blinking redraws a serial line twice a second for
+	// nothing, and would make frames depend on timing.
+	st := ti.Styles()
+	st.Cursor.Blink = false
+	if env.Theme.Mono {
+		st.Focused.Prompt, st.Blurred.Prompt = env.Theme.Key, env.Theme.Key
+		st.Focused.Placeholder, st.Blurred.Placeholder = env.Theme.Dim, env.Theme.Dim
+		st.Blurred.Text = env.Theme.Dim
+	}
+	ti.SetStyles(st)
 	return &services{env: env, filter: ti, keys: newServiceKeys(), vp: viewport.New()}
 }
 

@@ -1,0 +1,85 @@
+package tui
+
+import (
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/charmbracelet/x/exp/teatest/v2"
+)
+
+var sizes = []struct{ w, h int }{{80, 24}, {120, 40}}
+
+// TestGolden renders every screen at 80x24 and 120x40 from the fixed API,
+// with the clock and colour profile pinned. Update with -update.
+func TestGolden(t *testing.T) {
+	screens := []struct {
+		name  string
+		mono  bool
+		drive func(t *testing.T, tm *teatest.TestModel, f *fixedAPI)
+	}{
+		{"overview", false, func(t *testing.T, tm *teatest.TestModel, f *fixedAPI) {}},
+		{"overview-mono", true, func(t *testing.T, tm *teatest.TestModel, f *fixedAPI) {}},
+		{"services", false, func(t *testing.T, tm *teatest.TestModel, f *fixedAPI) {
+			keys(tm, "2", "j", "j")
+			waitOutput(t, tm, "HEALTH")
+		}},
+		{"services-mono", true, func(t *testing.T, tm *teatest.TestModel, f *fixedAPI) {
+			keys(tm, "2", "j", "j")
+			waitOutput(t, tm, "HEALTH")
+		}},
+		{"services-filter", false, func(t *testing.T, tm *teatest.TestModel, f *fixedAPI) {
+			keys(tm, "tab", "/", "a", "p", "i")
+			waitOutput(t, tm, "/api")
+		}},
+		{"services-confirm", false, func(t *testing.T, tm *teatest.TestModel, f *fixedAPI) {
+			keys(tm, "2", "j", "j", "j", "r")
+			waitOutput(t, tm, "Restart exporter? [y/N]")
+		}},
+		{"logs", false, func(t *testing.T, tm *teatest.TestModel, f *fixedAPI) {
+			keys(tm, "2", "enter")
+			waitOutput(t, tm, "client went away")
+		}},
+		{"help", false, func(t *testing.T, tm *teatest.TestModel, f *fixedAPI) {
+			keys(tm, "2", "?")
+			waitOutput(t, tm, "Keys: Services")
+		}},
+		{"banner", false, func(t *testing.T, tm *teatest.TestModel, f *fixedAPI) {
+			f.down.Store(true)
+			waitOutput(t, tm, "daemon unreachable")
+		}},
+	}
+	for _, sc := range screens {
+		for _, sz := range sizes {
+			t.Run(fmt.Sprintf("%s/%dx%d", sc.name, sz.w, sz.h), func(t *testing.T) {
+				f := newFixedAPI()
+				cl := f.serve(t)
+				interval := time.Hour // no polls beyond the first: the frame is fixed
+				if sc.name == "banner" {
+					interval = 20 * time.Millisecond
+				}
+				tm := console(t, cl, sz.w, sz.h, sc.mono, interval)
+				waitOutput(t, tm, "bench-7")
+				sc.drive(t, tm, f)
+				screen := finalScreen(t, tm, sc.mono)
+				checkFits(t, screen, sz.w, sz.h)
+				requireGolden(t, screen)
+			})
+		}
+	}
+}
+
+// checkFits fails when a frame is taller or wider than the terminal.
+func checkFits(t *testing.T, screen []byte, w, h int) {
+	t.Helper()
+	lines := strings.Split(strings.TrimSuffix(string(screen), "\n"), "\n")
+	if len(lines) != h {
+		t.Errorf("frame has %d lines, want %d", len(lines), h)
+	}
+	for i, l := range lines {
+		if n := visibleWidth(l); n > w {
+			t.Errorf("line %d is %d cells wide, more than %d: %q", i, n, w, l)
+		}
+	}
+}

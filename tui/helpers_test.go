@@ -1,0 +1,209 @@
+package tui
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	tea "charm.land/bubbletea/v2"
+	"github.com/charmbracelet/colorprofile"
+	"github.com/charmbracelet/x/ansi"
+	"github.com/charmbracelet/x/exp/golden"
+	"github.com/charmbracelet/x/exp/teatest/v2"
+	"go.uber.org/goleak"
+
+	"github.com/wirebox/wirebox/internal/api"
+	"github.com/wirebox/wirebox/internal/leakcheck"
+)
+
+func TestMain(m *testing.M) {
+	// teatest parks a goroutine on SIGINT for each test model; it is theirs.
+	os.Exit(leakcheck.Run(m, goleak.IgnoreAnyFunction("github.com/charmbracelet/x/exp/teatest/v2.NewTestModel.func2")))
+}
+
+// fixedNow is the pinned clock of the golden tests.
+var fixedNow = time.Date(2026, 3, 14, 15, 9, 26, 0, time.UTC)
+
+// fixedAPI serves canned control-API answers on a unix socket, for screens
+// whose content must not vary (uptimes, log times). The client under test is
+// the real api.Client.
+type fixedAPI struct {
+	status   api.Status
+	logs     map[string][]api.LogEntry
+	down     atomic.Bool // answer 503 to /v1/status
+	restarts atomic.Int32
+	mu       sync.Mutex
+	restartd []string
+}
+
+func newFixedAPI() *fixedAPI {
+	started := time.Date(2026, 3, 14, 14, 7, 0, 0, time.UTC)
+	at := func(sec int) time.Time { return started.Add(time.Duration(sec) * time.Second) }
+	failedAt := at(60)
+	return &fixedAPI{
+		status: api.Status{
+			Name: "bench-7", Version: "v1.4.2", StartedAt: started, UptimeSeconds: 3746.2,
+			Services: []api.ServiceStatus{
+				{Name: "api", State: api.StateRunning, UptimeSeconds: 3746, Health: "ok"},
+				{Name: "api-remote", State: api.StateRunning, Restarts: 1, UptimeSeconds: 1203, Health: "ok"},
+				{Name: "sampler", State: api.StateDegraded, Restarts: 2, UptimeSeconds: 95, Health: "probe: queue stalled for 5s",
+					LastError: "queue stalled for 5s\nsecond line", LastErrorAt: &failedAt},
+				{Name: "exporter", State: api.StateFailed, Restarts: 5, LastError: "listen tcp 127.0.0.1:9100: bind: address already in use", LastErrorAt: &failedAt},
+				{Name: "reporter", State: api.StateBackoff, Restarts: 1},
+			},
+		},
+		logs: map[string][]api.LogEntry{
+			"api": {
+				{Seq: 0, Time: at(0), Level: "INFO", Msg: "control API listening", Attrs: map[string]string{"addr": "/run/wirebox.sock", "tls": "false"}},
+				{Seq: 1, Time: at(0), Level: "INFO", Msg: "service running"},
+				{Seq: 2, Time: at(61), Level: "WARN", Msg: "slow request", Attrs: map[string]string{"path": "/v1/status", "took": "1.2s"}},
+				{Seq: 3, Time: at(75), Level: "ERROR", Msg: "client went away", Attrs: map[string]string{"err": "broken pipe"}},
+			},
+		},
+	}
+}
+
+func (f *fixedAPI) handler() http.Handler {
+	mux := http.NewServeMux()
+	writeJSON := func(w http.ResponseWriter, code int, v any) {
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(code)
+		_ = json.NewEncoder(w).Encode(v)
+	}
+	mux.HandleFunc("GET /v1/status", func(w http.ResponseWriter, r *http.Request) {
+		if f.down.Load() {
+			writeJSON(w, http.StatusServiceUnavailable, api.Error{Error: "daemon is shutting down"})
+			return
+		}
+		writeJSON(w, http.StatusOK, f.status)
+	})
+	mux.HandleFunc("GET /v1/services/{name}/logs", func(w http.ResponseWriter, r *http.Request) {
+		name := r.PathValue("name")
+		since, _ := strconv.ParseUint(r.URL.Query().Get("since"), 10, 64)
+		out := api.Logs{Service: name, Entries: []api.LogEntry{}}
+		for _, e := range f.logs[name] {
+			if e.Seq >= since {
+				out.Entries = append(out.Entries, e)
+			}
+		}
+		writeJSON(w, http.StatusOK, out)
+	})
+	mux.HandleFunc("POST /v1/services/{name}/restart", func(w http.ResponseWriter, r *http.Request) {
+		f.restarts.Add(1)
+		f.mu.Lock()
+		f.restartd = append(f.restartd, r.PathValue("name"))
+		f.mu.Unlock()
+		writeJSON(w, http.StatusOK, map[string]string{})
+	})
+	return mux
+}
+
+// serve runs the fixed API until the test ends and returns a client for it.
+func (f *fixedAPI) serve(t *testing.T) *api.Client {
+	t.Helper()
+	sock := filepath.Join(t.TempDir(), "api.sock")
+	ln, err := net.Listen("unix", sock)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := &http.Server{Handler: f.handler(), ReadHeaderTimeout: 5 * time.Second}
+	done := make(chan error, 1)
+	go func() { done <- srv.Serve(ln) }()
+	cl := api.NewUnixClient(sock)
+	t.Cleanup(func() {
+		cl.Close()
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_ = srv.Shutdown(ctx)
+		if err := <-done; !errors.Is(err, http.ErrServerClosed) {
+			t.Errorf("fixed API: %v", err)
+		}
+	})
+	return cl
+}
+
+// console starts the console model in a teatest program of the given size
+// with the colour profile pinned.
+func console(t *testing.T, cl *api.Client, w, h int, mono bool, interval time.Duration) *teatest.TestModel {
+	t.Helper()
+	theme, profile := ColorTheme(), colorprofile.ANSI
+	if mono {
+		theme, profile = MonoTheme(), colorprofile.Ascii
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	t.Cleanup(cancel) // runs after the program is done (cleanups run last-in first-out)
+	m := New(Options{Context: ctx, Client: cl, Theme: &theme, Now: func() time.Time { return fixedNow }, Loc: time.UTC, Interval: interval, Where: "/run/wirebox.sock"})
+	tm := teatest.NewTestModel(t, m, teatest.WithInitialTermSize(w, h),
+		teatest.WithProgramOptions(tea.WithColorProfile(profile)))
+	t.Cleanup(func() { _ = tm.Quit(); tm.WaitFinished(t, teatest.WithFinalTimeout(10*time.Second)) })
+	return tm
+}
+
+// waitOutput waits until the program has drawn want.
+func waitOutput(t *testing.T, tm *teatest.TestModel, want string) {
+	t.Helper()
+	teatest.WaitFor(t, tm.Output(), func(b []byte) bool { return strings.Contains(ansi.Strip(string(b)), want) },
+		teatest.WithDuration(15*time.Second), teatest.WithCheckInterval(20*time.Millisecond))
+}
+
+// keys types a sequence of key names ("tab", "enter", "esc", "r", ...).
+func keys(tm *teatest.TestModel, names ...string) {
+	for _, n := range names {
+		tm.Send(keyMsg(n))
+	}
+}
+
+func keyMsg(n string) tea.KeyPressMsg {
+	switch n {
+	case "tab":
+		return tea.KeyPressMsg{Code: tea.KeyTab}
+	case "shift+tab":
+		return tea.KeyPressMsg{Code: tea.KeyTab, Mod: tea.ModShift}
+	case "enter":
+		return tea.KeyPressMsg{Code: tea.KeyEnter}
+	case "esc":
+		return tea.KeyPressMsg{Code: tea.KeyEscape}
+	case "down":
+		return tea.KeyPressMsg{Code: tea.KeyDown}
+	case "up":
+		return tea.KeyPressMsg{Code: tea.KeyUp}
+	}
+	r := []rune(n)
+	return tea.KeyPressMsg{Code: r[0], Text: n}
+}
+
+// finalScreen quits the program and returns its last frame as the pinned
+// profile writes it.
+func finalScreen(t *testing.T, tm *teatest.TestModel, mono bool) []byte {
+	t.Helper()
+	if err := tm.Quit(); err != nil {
+		t.Fatal(err)
+	}
+	fm := tm.FinalModel(t, teatest.WithFinalTimeout(10*time.Second)).(*Model)
+	var b bytes.Buffer
+	w := &colorprofile.Writer{Forward: &b, Profile: colorprofile.ANSI}
+	if mono {
+		w.Profile = colorprofile.Ascii
+	}
+	if _, err := w.WriteString(fm.View().Content); err != nil {
+		t.Fatal(err)
+	}
+	b.WriteByte('\n')
+	return b.Bytes()
+}
+
+func requireGolden(t *testing.T, screen []byte) {
+	t.Helper()
+	golden.RequireEqual(t, screen)
+}
