@@ -5,8 +5,6 @@ import (
 	"strings"
 	"testing"
 	"time"
-
-	"github.com/charmbracelet/x/exp/teatest/v2"
 )
 
 var sizes = []struct{ w, h int }{{80, 24}, {120, 40}}
@@ -17,37 +15,37 @@ func TestGolden(t *testing.T) {
 	screens := []struct {
 		name  string
 		mono  bool
-		drive func(t *testing.T, tm *teatest.TestModel, f *fixedAPI)
+		drive func(t *testing.T, tm *testConsole, f *fixedAPI)
 	}{
-		{"overview", false, func(t *testing.T, tm *teatest.TestModel, f *fixedAPI) {}},
-		{"overview-mono", true, func(t *testing.T, tm *teatest.TestModel, f *fixedAPI) {}},
-		{"services", false, func(t *testing.T, tm *teatest.TestModel, f *fixedAPI) {
+		{"overview", false, func(t *testing.T, tm *testConsole, f *fixedAPI) {}},
+		{"overview-mono", true, func(t *testing.T, tm *testConsole, f *fixedAPI) {}},
+		{"services", false, func(t *testing.T, tm *testConsole, f *fixedAPI) {
 			keys(tm, "2", "j", "j")
-			waitOutput(t, tm, "HEALTH")
+			waitScreen(t, tm, "HEALTH")
 		}},
-		{"services-mono", true, func(t *testing.T, tm *teatest.TestModel, f *fixedAPI) {
+		{"services-mono", true, func(t *testing.T, tm *testConsole, f *fixedAPI) {
 			keys(tm, "2", "j", "j")
-			waitOutput(t, tm, "HEALTH")
+			waitScreen(t, tm, "HEALTH")
 		}},
-		{"services-filter", false, func(t *testing.T, tm *teatest.TestModel, f *fixedAPI) {
+		{"services-filter", false, func(t *testing.T, tm *testConsole, f *fixedAPI) {
 			keys(tm, "tab", "/", "a", "p", "i")
-			waitOutput(t, tm, "/api")
+			waitScreen(t, tm, "/api")
 		}},
-		{"services-confirm", false, func(t *testing.T, tm *teatest.TestModel, f *fixedAPI) {
+		{"services-confirm", false, func(t *testing.T, tm *testConsole, f *fixedAPI) {
 			keys(tm, "2", "j", "j", "j", "r")
-			waitOutput(t, tm, "Restart exporter? [y/N]")
+			waitScreen(t, tm, "Restart exporter? [y/N]")
 		}},
-		{"logs", false, func(t *testing.T, tm *teatest.TestModel, f *fixedAPI) {
+		{"logs", false, func(t *testing.T, tm *testConsole, f *fixedAPI) {
 			keys(tm, "2", "enter")
-			waitOutput(t, tm, "client went away")
+			waitScreen(t, tm, "client went away")
 		}},
-		{"help", false, func(t *testing.T, tm *teatest.TestModel, f *fixedAPI) {
+		{"help", false, func(t *testing.T, tm *testConsole, f *fixedAPI) {
 			keys(tm, "2", "?")
-			waitOutput(t, tm, "Keys: Services")
+			waitScreen(t, tm, "Keys: Services")
 		}},
-		{"banner", false, func(t *testing.T, tm *teatest.TestModel, f *fixedAPI) {
+		{"banner", false, func(t *testing.T, tm *testConsole, f *fixedAPI) {
 			f.down.Store(true)
-			waitOutput(t, tm, "daemon unreachable")
+			waitScreen(t, tm, "daemon unreachable")
 		}},
 	}
 	for _, sc := range screens {
@@ -60,9 +58,9 @@ func TestGolden(t *testing.T) {
 					interval = 20 * time.Millisecond
 				}
 				tm := console(t, cl, sz.w, sz.h, sc.mono, interval)
-				waitOutput(t, tm, "bench-7")
+				waitScreen(t, tm, "bench-7")
 				sc.drive(t, tm, f)
-				screen := finalScreen(t, tm, sc.mono)
+				screen := finalScreen(t, tm)
 				checkFits(t, screen, sz.w, sz.h)
 				requireGolden(t, screen)
 			})

@@ -135,7 +135,7 @@ func (f *fixedAPI) serve(t *testing.T) *api.Client {
 
 // console starts the console model in a teatest program of the given size
 // with the colour profile pinned.
-func console(t *testing.T, cl *api.Client, w, h int, mono bool, interval time.Duration) *teatest.TestModel {
+func console(t *testing.T, cl *api.Client, w, h int, mono bool, interval time.Duration) *testConsole {
 	t.Helper()
 	theme, profile := ColorTheme(), colorprofile.ANSI
 	if mono {
@@ -144,21 +144,61 @@ func console(t *testing.T, cl *api.Client, w, h int, mono bool, interval time.Du
 	ctx, cancel := context.WithCancel(context.Background())
 	t.Cleanup(cancel) // runs after the program is done (cleanups run last-in first-out)
 	m := New(Options{Context: ctx, Client: cl, Theme: &theme, Now: func() time.Time { return fixedNow }, Loc: time.UTC, Interval: interval, Where: "/run/wirebox.sock"})
-	tm := teatest.NewTestModel(t, m, teatest.WithInitialTermSize(w, h),
+	rec := &recorder{Model: m}
+	tm := teatest.NewTestModel(t, rec, teatest.WithInitialTermSize(w, h),
 		teatest.WithProgramOptions(tea.WithColorProfile(profile)))
 	t.Cleanup(func() { _ = tm.Quit(); tm.WaitFinished(t, teatest.WithFinalTimeout(10*time.Second)) })
-	return tm
+	return &testConsole{TestModel: tm, rec: rec, mono: mono}
 }
 
-// waitOutput waits until the program has drawn want.
-func waitOutput(t *testing.T, tm *teatest.TestModel, want string) {
+// recorder keeps the last frame the program drew, as plain text, so tests
+// wait for what is on screen rather than for the renderer's byte stream
+// (which sends only the cells that changed).
+type recorder struct {
+	*Model
+	mu    sync.Mutex
+	frame string
+}
+
+func (r *recorder) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
+	_, cmd := r.Model.Update(msg)
+	return r, cmd
+}
+
+func (r *recorder) View() tea.View {
+	v := r.Model.View()
+	r.mu.Lock()
+	r.frame = ansi.Strip(v.Content)
+	r.mu.Unlock()
+	return v
+}
+
+func (r *recorder) screen() string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.frame
+}
+
+type testConsole struct {
+	*teatest.TestModel
+	rec  *recorder
+	mono bool
+}
+
+// waitScreen waits until the frame on screen shows want.
+func waitScreen(t *testing.T, tc *testConsole, want string) {
 	t.Helper()
-	teatest.WaitFor(t, tm.Output(), func(b []byte) bool { return strings.Contains(ansi.Strip(string(b)), want) },
-		teatest.WithDuration(15*time.Second), teatest.WithCheckInterval(20*time.Millisecond))
+	deadline := time.Now().Add(15 * time.Second)
+	for !strings.Contains(tc.rec.screen(), want) {
+		if time.Now().After(deadline) {
+			t.Fatalf("the console never showed %q; last frame:\n%s", want, tc.rec.screen())
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
 }
 
 // keys types a sequence of key names ("tab", "enter", "esc", "r", ...).
-func keys(tm *teatest.TestModel, names ...string) {
+func keys(tm *testConsole, names ...string) {
 	for _, n := range names {
 		tm.Send(keyMsg(n))
 	}
@@ -185,12 +225,10 @@ func keyMsg(n string) tea.KeyPressMsg {
 
 // finalScreen quits the program and returns its last frame as the pinned
 // profile writes it.
-func finalScreen(t *testing.T, tm *teatest.TestModel, mono bool) []byte {
+func finalScreen(t *testing.T, tc *testConsole) []byte {
 	t.Helper()
-	if err := tm.Quit(); err != nil {
-		t.Fatal(err)
-	}
-	fm := tm.FinalModel(t, teatest.WithFinalTimeout(10*time.Second)).(*Model)
+	fm := finalModel(t, tc)
+	mono := tc.mono
 	var b bytes.Buffer
 	w := &colorprofile.Writer{Forward: &b, Profile: colorprofile.ANSI}
 	if mono {
@@ -206,4 +244,13 @@ func finalScreen(t *testing.T, tm *teatest.TestModel, mono bool) []byte {
 func requireGolden(t *testing.T, screen []byte) {
 	t.Helper()
 	golden.RequireEqual(t, screen)
+}
+
+// finalModel quits the program and returns the console model.
+func finalModel(t *testing.T, tc *testConsole) *Model {
+	t.Helper()
+	if err := tc.Quit(); err != nil {
+		t.Fatal(err)
+	}
+	return tc.FinalModel(t, teatest.WithFinalTimeout(10*time.Second)).(*recorder).Model
 }
