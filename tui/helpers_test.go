@@ -28,6 +28,9 @@ import (
 )
 
 func TestMain(m *testing.M) {
+	if os.Getenv(releaseHelperEnv) != "" {
+		os.Exit(releaseHelper())
+	}
 	// teatest parks a goroutine on SIGINT for each test model; it is theirs.
 	os.Exit(leakcheck.Run(m, goleak.IgnoreAnyFunction("github.com/charmbracelet/x/exp/teatest/v2.NewTestModel.func2")))
 }
@@ -253,4 +256,12 @@ func finalModel(t *testing.T, tc *testConsole) *Model {
 		t.Fatal(err)
 	}
 	return tc.FinalModel(t, teatest.WithFinalTimeout(10*time.Second)).(*recorder).Model
+}
+
+func readCmdline(t *testing.T) string {
+	b, err := os.ReadFile("/proc/cmdline")
+	if err != nil {
+		t.Logf("no /proc/cmdline: %v", err)
+	}
+	return string(b)
 }
