@@ -254,3 +254,23 @@ func TestSecondDaemonOnSameSocketRefuses(t *testing.T) {
 		t.Errorf("second listener: %v", err)
 	}
 }
+
+func TestRemovedSocketIsRestoredByHealthProbe(t *testing.T) {
+	cfg := testConfig(t)
+	cfg.Supervisor.HealthInterval = config.Duration(20 * time.Millisecond)
+	cfg.Supervisor.BackoffBase = config.Duration(time.Millisecond)
+	_, cl := runDaemon(t, cfg)
+	if err := os.Remove(cfg.API.Socket); err != nil {
+		t.Fatal(err)
+	}
+	cl.Close() // drop the kept-alive connection to the old socket
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	st, err := cl.WaitReady(ctx)
+	if err != nil {
+		t.Fatalf("API never came back after its socket was removed: %v", err)
+	}
+	if st.Services[0].Restarts < 1 || !strings.Contains(st.Services[0].LastError, "health probe failed") {
+		t.Errorf("api after socket removal: %+v", st.Services[0])
+	}
+}
