@@ -335,7 +335,10 @@ func (m *Model) resize() {
 func (m *Model) View() tea.View {
 	var v tea.View
 	v.AltScreen = true
-	v.WindowTitle = "wirebox console"
+	if !m.env.Theme.Mono {
+		// A vt100 or the Linux console may print an OSC title as text.
+		v.WindowTitle = "wirebox console"
+	}
 	if m.width == 0 {
 		v.SetContent("wirebox console: starting…")
 		return v

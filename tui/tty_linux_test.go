@@ -5,12 +5,18 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
+	"time"
 
+	"github.com/charmbracelet/x/ansi"
 	"golang.org/x/sys/unix"
+
+	"github.com/wirebox/wirebox/internal/testutil"
 )
 
 // openPTY returns a new pseudo-terminal pair; a new one reports 0x0, like a
@@ -116,4 +122,71 @@ func TestReleaseTTY(t *testing.T) {
 	if after != 0 || errs != "<nil>" {
 		t.Fatalf("the controlling terminal was not released: %s", stderr.String())
 	}
+}
+
+// TestConsoleOnSerialLine runs `wirebox console` as init runs it on the
+// appliance: session leader on a terminal that reports 0x0 (a fresh pty, as a
+// serial line), TERM=vt100. It must size the line (here from
+// WIREBOX_CONSOLE_SIZE), draw, and on q exit cleanly, not killed by the
+// SIGHUP that giving up the terminal raises.
+func TestConsoleOnSerialLine(t *testing.T) {
+	bin := testutil.Wirebox(t)
+	sock := filepath.Join(t.TempDir(), "wirebox.sock")
+	startDaemon(t, bin, sock)
+	ptm, pts := openPTY(t)
+	cmd := exec.Command(bin, "console", "--socket", sock)
+	cmd.Env = []string{"PATH=/usr/bin:/bin", "TERM=vt100", SizeEnv + "=100x30"}
+	cmd.Stdin, cmd.Stdout, cmd.Stderr = pts, pts, pts
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true, Setctty: true, Ctty: 0}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	exited := make(chan error, 1)
+	go func() { exited <- cmd.Wait() }()
+	var mu sync.Mutex
+	var out bytes.Buffer
+	readDone := make(chan struct{})
+	go func() {
+		defer close(readDone)
+		buf := make([]byte, 4096)
+		for {
+			n, err := ptm.Read(buf)
+			mu.Lock()
+			out.Write(buf[:n])
+			mu.Unlock()
+			if err != nil {
+				return
+			}
+		}
+	}()
+	shown := func() string { mu.Lock(); defer mu.Unlock(); return ansi.Strip(out.String()) }
+	deadline := time.Now().Add(20 * time.Second)
+	for !strings.Contains(shown(), "Appliance") {
+		if time.Now().After(deadline) {
+			_ = cmd.Process.Kill()
+			<-exited
+			t.Fatalf("the console drew nothing usable on a 0x0 line:\n%q", shown())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	ws, err := unix.IoctlGetWinsize(int(pts.Fd()), unix.TIOCGWINSZ)
+	if err != nil || ws.Col != 100 || ws.Row != 30 {
+		t.Errorf("line size %+v (%v), want 100x30 from %s", ws, err, SizeEnv)
+	}
+	if _, err := ptm.Write([]byte("q")); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-exited:
+		if err != nil {
+			t.Fatalf("console exit: %v\n%q", err, shown())
+		}
+	case <-time.After(20 * time.Second):
+		_ = cmd.Process.Kill()
+		<-exited
+		t.Fatalf("console did not exit on q:\n%q", shown())
+	}
+	pts.Close()
+	ptm.Close()
+	<-readDone
 }
