@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -102,9 +103,9 @@ func (s *tmuxSession) gone() {
 }
 
 // startDaemon runs the real `wirebox daemon` binary on sock until the test ends.
-func startDaemon(t *testing.T, bin, sock string) *exec.Cmd {
+func startDaemon(t *testing.T, bin, sock string, args ...string) *exec.Cmd {
 	t.Helper()
-	cmd := exec.Command(bin, "daemon", "--socket", sock)
+	cmd := exec.Command(bin, append([]string{"daemon", "--socket", sock}, args...)...)
 	cmd.Stdout, cmd.Stderr = nil, nil
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -226,4 +227,40 @@ func colourSGR(s string) string {
 		}
 	}
 	return ""
+}
+
+// TestConsoleRemote attaches the console to the daemon's TLS API with a
+// token and the appliance's CA, as an operator does from a host.
+func TestConsoleRemote(t *testing.T) {
+	requireTmux(t)
+	bin := testutil.Wirebox(t)
+	dir := t.TempDir()
+	tf := testutil.WriteTLS(t, dir)
+	tokenFile := filepath.Join(dir, "token")
+	if err := os.WriteFile(tokenFile, []byte("console-token-0123456789\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	cfg := filepath.Join(dir, "wirebox.yaml")
+	yaml := fmt.Sprintf("name: remote-box\napi:\n  listen: %s\n  tls_cert: %s\n  tls_key: %s\n  token_file: %s\n", addr, tf.Cert, tf.Key, tokenFile)
+	if err := os.WriteFile(cfg, []byte(yaml), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	startDaemon(t, bin, filepath.Join(dir, "wirebox.sock"), "--config", cfg)
+
+	s := newTmux(t, 120, 40, fmt.Sprintf("env TERM=xterm-256color %s console --remote https://%s --token @%s --ca %s", bin, addr, tokenFile, tf.CA))
+	s.wait("remote-box", "api-remote", "Daemon    "+addr)
+	s.keys("q")
+	s.gone()
+
+	// A wrong token gets a banner that says so, not a crash.
+	s = newTmux(t, 120, 40, fmt.Sprintf("env TERM=xterm-256color %s console --remote https://%s --token wrong-token-0123456789 --ca %s", bin, addr, tf.CA))
+	s.wait("the daemon refuses this console (check --token)", "HTTP 401")
+	s.keys("q")
+	s.gone()
 }

@@ -2,7 +2,9 @@ package tui
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"net/http"
 	"strconv"
 	"strings"
 	"time"
@@ -346,7 +348,12 @@ func (m *Model) View() tea.View {
 	t := m.env.Theme
 	lines := []string{m.header()}
 	if m.statusErr != nil {
-		msg := fmt.Sprintf("daemon unreachable, retrying every %s", m.interval)
+		what := "daemon unreachable"
+		var he *api.HTTPError
+		if errors.As(m.statusErr, &he) && (he.Code == http.StatusUnauthorized || he.Code == http.StatusForbidden) {
+			what = "the daemon refuses this console (check --token)"
+		}
+		msg := fmt.Sprintf("%s, retrying every %s", what, m.interval)
 		if !m.lastOK.IsZero() {
 			msg += " (last contact " + m.lastOK.In(m.env.Loc).Format("15:04:05") + ")"
 		}
