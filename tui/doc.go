@@ -12,6 +12,32 @@
 // every Interval; a failed poll shows a banner and the next tick simply tries
 // again, so the console reconnects by itself when the daemon comes back.
 //
+// # Adding a panel
+//
+// A subsystem's screen (ports, capture, mirror, ...) is one file in this
+// package:
+//
+//	type ports struct{ env *Env; width, height int; list []api.Port }
+//
+//	func newPorts(env *Env) *ports { return &ports{env: env} }
+//	func (p *ports) Title() string { return "Ports" }
+//	// Shown only when the daemon runs the subsystem.
+//	func (p *ports) Available(st *api.Status) bool { return hasService(st, "capture") }
+//	func (p *ports) Update(msg tea.Msg) (Panel, tea.Cmd) {
+//		switch msg := msg.(type) {
+//		case TickMsg: // poll while shown, in a tea.Cmd
+//			return p, func() tea.Msg { ctx, cancel := p.env.call(); defer cancel(); ... }
+//		case portsMsg: // the result
+//		case tea.KeyPressMsg: // the panel's own keys
+//		}
+//		return p, nil
+//	}
+//	// plus Init, View, SetSize, ShortHelp, FullHelp, Capturing
+//
+// and one line, newPorts(env), in DefaultPanels. The root gives it a tab and a
+// number key, the help bar and `?` list its keys, and its view gets the
+// screen between the header (and banner) and the help bar.
+//
 // On the appliance the console runs on a serial line as the default shell:
 // FallbackSize and EnsureTTYSize give it a size when the line reports 0x0,
 // the Mono theme serves vt100 terminals, and ReleaseTTY (Linux) lets a shell

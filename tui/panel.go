@@ -74,3 +74,17 @@ type TickMsg struct{ At time.Time }
 func (e *Env) call() (context.Context, context.CancelFunc) {
 	return context.WithTimeout(e.Context, e.Timeout)
 }
+
+// hasService reports whether the daemon runs a service of that name; panels
+// use it in Available.
+func hasService(st *api.Status, name string) bool {
+	if st == nil {
+		return false
+	}
+	for _, s := range st.Services {
+		if s.Name == name {
+			return true
+		}
+	}
+	return false
+}

@@ -1,0 +1,80 @@
+package tui
+
+import (
+	"strings"
+	"testing"
+	"time"
+
+	"charm.land/bubbles/v2/key"
+	tea "charm.land/bubbletea/v2"
+
+	"github.com/wirebox/wirebox/internal/api"
+)
+
+// gadget is a panel for a subsystem that may or may not run: a stand-in for
+// the ports and capture panels, to test the registry.
+type gadget struct {
+	keys   int
+	width  int
+	height int
+}
+
+func (g *gadget) Title() string                 { return "Gadget" }
+func (g *gadget) Available(st *api.Status) bool { return hasService(st, "gadget") }
+func (g *gadget) Init() tea.Cmd                 { return nil }
+func (g *gadget) SetSize(w, h int)              { g.width, g.height = w, h }
+func (g *gadget) ShortHelp() []key.Binding {
+	return []key.Binding{key.NewBinding(key.WithKeys("x"), key.WithHelp("x", "poke"))}
+}
+func (g *gadget) FullHelp() [][]key.Binding { return [][]key.Binding{g.ShortHelp()} }
+func (g *gadget) Capturing() bool           { return false }
+func (g *gadget) View() string              { return strings.Repeat("gadget body\n", g.height-1) + "gadget end" }
+func (g *gadget) Update(msg tea.Msg) (Panel, tea.Cmd) {
+	if k, ok := msg.(tea.KeyPressMsg); ok && k.String() == "x" {
+		g.keys++
+	}
+	return g, nil
+}
+
+// TestPanelShownOnlyWhenAvailable: a panel whose subsystem is absent has no
+// tab and no number; when the daemon starts running it, the tab appears,
+// its keys reach it, its help shows, and its body fills exactly the space
+// between the header and the help bar.
+func TestPanelShownOnlyWhenAvailable(t *testing.T) {
+	f := newFixedAPI()
+	cl := f.serve(t)
+	g := &gadget{}
+	theme := ColorTheme()
+	m := New(Options{Client: cl, Theme: &theme, Now: func() time.Time { return fixedNow }, Interval: time.Hour,
+		Panels: func(env *Env) []Panel { return append(DefaultPanels(env), g) }})
+	m.Update(tea.WindowSizeMsg{Width: 80, Height: 24})
+	m.Update(StatusMsg{Status: &f.status, At: fixedNow})
+	m.Update(keyMsg("3"))
+	if frame := m.View().Content; strings.Contains(frame, "Gadget") || strings.Contains(frame, "gadget body") {
+		t.Fatalf("a panel without its subsystem is shown:\n%s", frame)
+	}
+
+	st := f.status
+	st.Services = append(append([]api.ServiceStatus(nil), st.Services...), api.ServiceStatus{Name: "gadget", State: api.StateRunning})
+	m.Update(StatusMsg{Status: &st, At: fixedNow})
+	m.Update(keyMsg("3"))
+	m.Update(keyMsg("x"))
+	frame := m.View().Content
+	if !strings.Contains(frame, " 3 Gadget ") || !strings.Contains(frame, "gadget end") || g.keys != 1 {
+		t.Fatalf("the panel did not come up with its subsystem (keys %d):\n%s", g.keys, frame)
+	}
+	if !strings.Contains(frame, "poke") {
+		t.Errorf("the help bar lacks the panel's key:\n%s", frame)
+	}
+	lines := strings.Split(frame, "\n")
+	if len(lines) != 24 || !strings.Contains(lines[22], "gadget end") || !strings.Contains(lines[1], "gadget body") {
+		t.Errorf("body not between header and help bar (%d lines):\n%s", len(lines), frame)
+	}
+
+	// The subsystem goes away: so do the tab and the screen.
+	m.Update(StatusMsg{Status: &f.status, At: fixedNow})
+	if frame := m.View().Content; strings.Contains(frame, "Gadget") || !strings.Contains(frame, "Appliance") {
+		t.Fatalf("the panel outlived its subsystem:\n%s", frame)
+	}
+	m.cancel()
+}
