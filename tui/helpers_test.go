@@ -71,7 +71,8 @@ func newFixedAPI() *fixedAPI {
 				{Seq: 0, Time: at(0), Level: "INFO", Msg: "control API listening", Attrs: map[string]string{"addr": "/run/wirebox.sock", "tls": "false"}},
 				{Seq: 1, Time: at(0), Level: "INFO", Msg: "service running"},
 				{Seq: 2, Time: at(61), Level: "WARN", Msg: "slow request", Attrs: map[string]string{"path": "/v1/status", "took": "1.2s"}},
-				{Seq: 3, Time: at(75), Level: "ERROR", Msg: "client went away", Attrs: map[string]string{"err": "broken pipe"}},
+				{Seq: 3, Time: at(75), Level: "ERROR", Msg: "request failed", Attrs: map[string]string{"path": "/v1/services/sampler/logs", "err": "write unix /run/wirebox.sock->@: write: broken pipe; the client went away before the answer was complete"}},
+				{Seq: 4, Time: at(76), Level: "INFO", Msg: "client went away"},
 			},
 		},
 	}

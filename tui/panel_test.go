@@ -1,6 +1,7 @@
 package tui
 
 import (
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -77,4 +78,45 @@ func TestPanelShownOnlyWhenAvailable(t *testing.T) {
 		t.Fatalf("the panel outlived its subsystem:\n%s", frame)
 	}
 	m.cancel()
+}
+
+// TestLongServiceListScrolls: with more services than rows, the cursor row
+// stays on screen and the frame never grows past the terminal.
+func TestLongServiceListScrolls(t *testing.T) {
+	st := &api.Status{Name: "many", Version: "v1"}
+	for i := range 60 {
+		st.Services = append(st.Services, api.ServiceStatus{Name: fmt.Sprintf("svc-%02d", i), State: api.StateRunning})
+	}
+	theme := MonoTheme()
+	m := New(Options{Theme: &theme, Interval: time.Hour})
+	defer m.cancel()
+	m.Update(tea.WindowSizeMsg{Width: 80, Height: 24})
+	m.Update(StatusMsg{Status: st, At: fixedNow})
+	if frame := m.View().Content; !strings.Contains(frame, "more on the Services screen") || len(strings.Split(frame, "\n")) != 24 {
+		t.Errorf("overview of 60 services:\n%s", frame)
+	}
+	m.Update(keyMsg("2"))
+	for _, k := range []string{"G", "k", "k"} {
+		m.Update(keyMsg(k))
+	}
+	frame := m.View().Content
+	if !strings.Contains(frame, "> svc-57") || strings.Contains(frame, "svc-00") || len(strings.Split(frame, "\n")) != 24 {
+		t.Errorf("cursor row off screen or frame too tall:\n%s", frame)
+	}
+	m.Update(keyMsg("g"))
+	if frame := m.View().Content; !strings.Contains(frame, "> svc-00") {
+		t.Errorf("g did not go to the top:\n%s", frame)
+	}
+	// Filter: / then text narrows the list, esc (twice: input, then filter) clears it.
+	for _, k := range []string{"/", "5", "enter"} {
+		m.Update(keyMsg(k))
+	}
+	frame = m.View().Content
+	if !strings.Contains(frame, "svc-05") || !strings.Contains(frame, "svc-59") || strings.Contains(frame, "svc-04") || !strings.Contains(frame, `filter "5": 15 of 60`) {
+		t.Errorf("filter 5:\n%s", frame)
+	}
+	m.Update(keyMsg("esc"))
+	if frame := m.View().Content; !strings.Contains(frame, "svc-04") {
+		t.Errorf("esc did not clear the filter:\n%s", frame)
+	}
 }

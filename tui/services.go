@@ -84,7 +84,9 @@ func newServices(env *Env) *services {
 		st.Blurred.Text = env.Theme.Dim
 	}
 	ti.SetStyles(st)
-	return &services{env: env, filter: ti, keys: newServiceKeys(), vp: viewport.New()}
+	vp := viewport.New()
+	vp.SoftWrap = true // long records wrap rather than lose their ends
+	return &services{env: env, filter: ti, keys: newServiceKeys(), vp: vp}
 }
 
 func (s *services) Title() string              { return "Services" }
