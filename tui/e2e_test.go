@@ -264,3 +264,16 @@ func TestConsoleRemote(t *testing.T) {
 	s.keys("q")
 	s.gone()
 }
+
+// TestConsoleWithoutTerminal: started with no terminal at all (a script, a
+// service manager), the console says what it needs and exits 1.
+func TestConsoleWithoutTerminal(t *testing.T) {
+	bin := testutil.Wirebox(t)
+	cmd := exec.Command(bin, "console", "--socket", filepath.Join(t.TempDir(), "none.sock"))
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true} // no controlling terminal, so no /dev/tty
+	out, err := cmd.CombinedOutput()
+	var ee *exec.ExitError
+	if !errors.As(err, &ee) || ee.ExitCode() != 1 || !strings.Contains(string(out), "the console needs a terminal") {
+		t.Fatalf("console without a terminal: %v\n%s", err, out)
+	}
+}

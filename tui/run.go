@@ -8,6 +8,7 @@ import (
 
 	tea "charm.land/bubbletea/v2"
 	"github.com/charmbracelet/colorprofile"
+	"github.com/charmbracelet/x/term"
 
 	"github.com/wirebox/wirebox/internal/api"
 )
@@ -16,6 +17,15 @@ import (
 // ctx ends. It picks the monochrome theme for terminals without colour and
 // sizes a terminal that reports 0x0.
 func Run(ctx context.Context, cl *api.Client) error {
+	if !term.IsTerminal(os.Stdin.Fd()) {
+		// bubbletea would fall back to /dev/tty; without one there is
+		// nothing to draw on.
+		tty, err := os.Open("/dev/tty")
+		if err != nil {
+			return errors.New("the console needs a terminal; for scripts use `wirebox status` and `wirebox logs`")
+		}
+		tty.Close()
+	}
 	env := os.Environ()
 	fb := FallbackSize(env)
 	if _, err := EnsureTTYSize(os.Stdout, fb); err != nil {
