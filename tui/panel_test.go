@@ -120,3 +120,31 @@ func TestLongServiceListScrolls(t *testing.T) {
 		t.Errorf("esc did not clear the filter:\n%s", frame)
 	}
 }
+
+// TestReflowsOnResize: every screen fits each size it is given, including
+// the 0x0 a serial line reports (the model falls back to its default).
+func TestReflowsOnResize(t *testing.T) {
+	f := newFixedAPI()
+	theme := ColorTheme()
+	m := New(Options{Theme: &theme, Interval: time.Hour, Loc: time.UTC, Fallback: Size{Cols: 90, Rows: 30}})
+	defer m.cancel()
+	m.Update(StatusMsg{Status: &f.status, At: fixedNow})
+	_, cmd := m.Update(tea.WindowSizeMsg{Width: 0, Height: 0})
+	if cmd == nil {
+		t.Fatal("no fallback size for a 0x0 terminal")
+	}
+	if ws, ok := cmd().(tea.WindowSizeMsg); !ok || ws.Width != 90 || ws.Height != 30 {
+		t.Fatalf("fallback size message = %#v", cmd())
+	}
+	for _, screen := range [][]string{{"1"}, {"2"}, {"2", "enter"}, {"?"}} {
+		for _, k := range screen {
+			m.Update(keyMsg(k))
+		}
+		for _, sz := range []struct{ w, h int }{{120, 40}, {80, 24}, {60, 15}, {200, 60}, {80, 24}} {
+			m.Update(tea.WindowSizeMsg{Width: sz.w, Height: sz.h})
+			checkFits(t, []byte(m.View().Content+"\n"), sz.w, sz.h)
+		}
+		m.Update(keyMsg("esc"))
+		m.Update(keyMsg("esc"))
+	}
+}

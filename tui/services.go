@@ -162,7 +162,6 @@ func (s *services) Update(msg tea.Msg) (Panel, tea.Cmd) {
 		if msg.Err != nil {
 			return s, nil
 		}
-		var cmd tea.Cmd
 		if s.logSvc != "" && !s.daemonAt.IsZero() && !msg.Status.StartedAt.Equal(s.daemonAt) {
 			// A new daemon numbers its log records afresh.
 			s.appendLines("── the daemon restarted ──")
@@ -171,7 +170,7 @@ func (s *services) Update(msg tea.Msg) (Panel, tea.Cmd) {
 		s.daemonAt = msg.Status.StartedAt
 		s.st = msg.Status
 		s.applyFilter()
-		return s, cmd
+		return s, nil
 	case TickMsg:
 		return s, s.fetchLogs()
 	case logsMsg:
