@@ -419,7 +419,12 @@ func (s *services) View() string {
 	if s.st == nil {
 		return " waiting for the daemon …"
 	}
-	cols := layoutColumns(serviceCols, s.width)
+	base := serviceCols
+	if s.width >= 110 { // room for a health probe's reason
+		base = slices.Clone(serviceCols)
+		base[5].width = 28
+	}
+	cols := layoutColumns(base, s.width)
 	heads := make([]string, len(cols))
 	for i, c := range cols {
 		heads[i] = c.title
