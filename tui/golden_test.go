@@ -43,6 +43,32 @@ func TestGolden(t *testing.T) {
 			keys(tm, "2", "?")
 			waitScreen(t, tm, "Keys: Services")
 		}},
+		{"capture", false, func(t *testing.T, tm *testConsole, f *fixedAPI) {
+			keys(tm, "3")
+			waitScreen(t, tm, "c1-00003.pcapng")
+		}},
+		{"capture-mono", true, func(t *testing.T, tm *testConsole, f *fixedAPI) {
+			keys(tm, "3", "j")
+			waitScreen(t, tm, "no space left on device")
+		}},
+		{"capture-form-error", false, func(t *testing.T, tm *testConsole, f *fixedAPI) {
+			keys(tm, "3")
+			waitScreen(t, tm, "c1-00003.pcapng")
+			keys(tm, "n")
+			typeText(tm, "wb0")
+			keys(tm, "tab")
+			typeText(tm, "tcp port 80 and")
+			keys(tm, "tab", "tab")
+			typeText(tm, "/data/captures")
+			keys(tm, "enter")
+			waitScreen(t, tm, `expected an expression after "and"`)
+		}},
+		{"capture-stop-confirm", false, func(t *testing.T, tm *testConsole, f *fixedAPI) {
+			keys(tm, "3")
+			waitScreen(t, tm, "c1-00003.pcapng")
+			keys(tm, "s")
+			waitScreen(t, tm, "Stop capture c1? [y/N]")
+		}},
 		{"banner", false, func(t *testing.T, tm *testConsole, f *fixedAPI) {
 			f.down.Store(true)
 			waitScreen(t, tm, "daemon unreachable")

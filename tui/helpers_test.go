@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net"
 	"net/http"
 	"os"
@@ -44,6 +45,8 @@ var fixedNow = time.Date(2026, 3, 14, 15, 9, 26, 0, time.UTC)
 type fixedAPI struct {
 	status   api.Status
 	logs     map[string][]api.LogEntry
+	captures []api.CaptureSession
+	nextCap  int
 	down     atomic.Bool // answer 503 to /v1/status
 	restarts atomic.Int32
 	mu       sync.Mutex
@@ -64,7 +67,16 @@ func newFixedAPI() *fixedAPI {
 					LastError: "queue stalled for 5s\nsecond line", LastErrorAt: &failedAt},
 				{Name: "exporter", State: api.StateFailed, Restarts: 5, LastError: "listen tcp 127.0.0.1:9100: bind: address already in use", LastErrorAt: &failedAt},
 				{Name: "reporter", State: api.StateBackoff, Restarts: 1},
+				{Name: "capture", State: api.StateRunning, UptimeSeconds: 3740, Health: "ok", Deps: []string{"core"}},
 			},
+		},
+		nextCap: 3,
+		captures: []api.CaptureSession{
+			{ID: "c1", Config: api.CaptureStart{Ports: []string{"wb0"}, Filter: "tcp port 443", OutDir: "/data/captures"}, Started: at(100), Running: true,
+				Packets: 123456, Bytes: 98765432, DroppedQueue: 12, Files: 3, FilesKept: 3, CurrentFile: "/data/captures/c1-00003.pcapng"},
+			{ID: "c2", Config: api.CaptureStart{Ports: []string{"wb0", "wb1"}, Match: "GET /admin", OutDir: "/data/captures"}, Started: at(200),
+				Packets: 4711, Bytes: 1234567, Files: 1, FilesKept: 1, CurrentFile: "/data/captures/c2-00001.pcapng",
+				Error: "write /data/captures/c2-00001.pcapng: no space left on device"},
 		},
 		logs: map[string][]api.LogEntry{
 			"api": {
@@ -102,6 +114,48 @@ func (f *fixedAPI) handler() http.Handler {
 			}
 		}
 		writeJSON(w, http.StatusOK, out)
+	})
+	mux.HandleFunc("GET /v1/captures", func(w http.ResponseWriter, r *http.Request) {
+		f.mu.Lock()
+		defer f.mu.Unlock()
+		writeJSON(w, http.StatusOK, append([]api.CaptureSession{}, f.captures...))
+	})
+	// Start checks what the real service checks first, with its messages.
+	mux.HandleFunc("POST /v1/captures", func(w http.ResponseWriter, r *http.Request) {
+		var req api.CaptureStart
+		if err := json.NewDecoder(r.Body).Decode(&req); err != nil {
+			writeJSON(w, http.StatusBadRequest, api.Error{Error: err.Error()})
+			return
+		}
+		bad := func(msg string) { writeJSON(w, http.StatusBadRequest, api.Error{Error: msg}) }
+		switch {
+		case len(req.Ports) == 0:
+			bad("no port given")
+		case req.OutDir == "":
+			bad("no output directory (--out)")
+		case req.Filter == "tcp port 80 and":
+			bad(`filter: column 16: expected an expression after "and"`)
+		default:
+			f.mu.Lock()
+			st := api.CaptureSession{ID: fmt.Sprintf("c%d", f.nextCap), Config: req, Started: fixedNow, Running: true}
+			f.nextCap++
+			f.captures = append(f.captures, st)
+			f.mu.Unlock()
+			writeJSON(w, http.StatusCreated, st)
+		}
+	})
+	mux.HandleFunc("POST /v1/captures/{id}/stop", func(w http.ResponseWriter, r *http.Request) {
+		f.mu.Lock()
+		defer f.mu.Unlock()
+		for i, c := range f.captures {
+			if c.ID == r.PathValue("id") {
+				f.captures = append(f.captures[:i:i], f.captures[i+1:]...)
+				c.Running = false
+				writeJSON(w, http.StatusOK, c)
+				return
+			}
+		}
+		writeJSON(w, http.StatusNotFound, api.Error{Error: "capture session not found"})
 	})
 	mux.HandleFunc("POST /v1/services/{name}/restart", func(w http.ResponseWriter, r *http.Request) {
 		f.restarts.Add(1)
@@ -224,7 +278,17 @@ func keyMsg(n string) tea.KeyPressMsg {
 		return tea.KeyPressMsg{Code: tea.KeyUp}
 	}
 	r := []rune(n)
+	if n == " " {
+		return tea.KeyPressMsg{Code: tea.KeySpace, Text: " "}
+	}
 	return tea.KeyPressMsg{Code: r[0], Text: n}
+}
+
+// typeText types text one key at a time.
+func typeText(tm *testConsole, text string) {
+	for _, r := range text {
+		tm.Send(keyMsg(string(r)))
+	}
 }
 
 // finalScreen quits the program and returns its last frame as the pinned

@@ -418,6 +418,9 @@ func (m *Model) shortHelp() []key.Binding {
 	if m.showHelp {
 		return []key.Binding{key.NewBinding(key.WithKeys("esc"), key.WithHelp("any key", "close help")), m.keys.Quit}
 	}
+	if p := m.current(); p != nil && p.Capturing() {
+		return b // the panel has every key but ctrl+c now
+	}
 	return append(b, m.keys.Next, m.keys.Help, m.keys.Quit)
 }
 

@@ -2,6 +2,7 @@ package tui
 
 import (
 	"context"
+	"errors"
 	"time"
 
 	"charm.land/bubbles/v2/key"
@@ -57,6 +58,7 @@ func DefaultPanels(env *Env) []Panel {
 	return []Panel{
 		newOverview(env),
 		newServices(env),
+		newCapturePanel(env),
 	}
 }
 
@@ -88,3 +90,18 @@ func hasService(st *api.Status, name string) bool {
 	}
 	return false
 }
+
+// asHTTP is errors.As for the API's HTTPError.
+func asHTTP(err error, he **api.HTTPError) bool { return errors.As(err, he) }
+
+// Bindings shown while a panel asks a question or takes text.
+var (
+	confirmKeys = []key.Binding{
+		key.NewBinding(key.WithKeys("y"), key.WithHelp("y", "yes")),
+		key.NewBinding(key.WithKeys("n"), key.WithHelp("any other key", "no")),
+	}
+	filterKeys = []key.Binding{
+		key.NewBinding(key.WithKeys("enter"), key.WithHelp("enter", "keep filter")),
+		key.NewBinding(key.WithKeys("esc"), key.WithHelp("esc", "clear filter")),
+	}
+)

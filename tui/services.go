@@ -105,6 +105,12 @@ func (s *services) SetSize(w, h int) {
 }
 
 func (s *services) ShortHelp() []key.Binding {
+	switch {
+	case s.confirm != "":
+		return confirmKeys
+	case s.filtering:
+		return filterKeys
+	}
 	if s.logSvc != "" {
 		return []key.Binding{s.keys.Back, s.keys.Restart, s.keys.Follow}
 	}
