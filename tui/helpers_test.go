@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
 	"sync"
@@ -250,6 +251,19 @@ func waitScreen(t *testing.T, tc *testConsole, want string) {
 	for !strings.Contains(tc.rec.screen(), want) {
 		if time.Now().After(deadline) {
 			t.Fatalf("the console never showed %q; last frame:\n%s", want, tc.rec.screen())
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// waitScreenRE waits until the frame on screen matches the expression.
+func waitScreenRE(t *testing.T, tc *testConsole, expr string) {
+	t.Helper()
+	re := regexp.MustCompile(expr)
+	deadline := time.Now().Add(15 * time.Second)
+	for !re.MatchString(tc.rec.screen()) {
+		if time.Now().After(deadline) {
+			t.Fatalf("the console never showed /%s/; last frame:\n%s", expr, tc.rec.screen())
 		}
 		time.Sleep(10 * time.Millisecond)
 	}

@@ -17,9 +17,9 @@ import (
 // maxLogLines bounds what the console keeps of a followed log.
 const maxLogLines = 2000
 
-// services lists the supervised services; enter opens one's log ring in a
+// servicesPanel lists the supervised services; enter opens one's log ring in a
 // viewport that follows new records, r restarts it after a confirmation.
-type services struct {
+type servicesPanel struct {
 	env *Env
 	st  *api.Status
 
@@ -69,7 +69,7 @@ func newServiceKeys() serviceKeys {
 	}
 }
 
-func newServices(env *Env) *services {
+func newServices(env *Env) *servicesPanel {
 	ti := textinput.New()
 	ti.Prompt = "/"
 	ti.Placeholder = "filter services"
@@ -86,15 +86,15 @@ func newServices(env *Env) *services {
 	ti.SetStyles(st)
 	vp := viewport.New()
 	vp.SoftWrap = true // long records wrap rather than lose their ends
-	return &services{env: env, filter: ti, keys: newServiceKeys(), vp: vp}
+	return &servicesPanel{env: env, filter: ti, keys: newServiceKeys(), vp: vp}
 }
 
-func (s *services) Title() string              { return "Services" }
-func (s *services) Available(*api.Status) bool { return true }
-func (s *services) Init() tea.Cmd              { return nil }
-func (s *services) Capturing() bool            { return s.filtering || s.confirm != "" }
+func (s *servicesPanel) Title() string              { return "Services" }
+func (s *servicesPanel) Available(*api.Status) bool { return true }
+func (s *servicesPanel) Init() tea.Cmd              { return nil }
+func (s *servicesPanel) Capturing() bool            { return s.filtering || s.confirm != "" }
 
-func (s *services) SetSize(w, h int) {
+func (s *servicesPanel) SetSize(w, h int) {
 	s.width, s.height = w, h
 	s.filter.SetWidth(max(w-4, 10))
 	s.vp.SetWidth(w)
@@ -104,7 +104,7 @@ func (s *services) SetSize(w, h int) {
 	}
 }
 
-func (s *services) ShortHelp() []key.Binding {
+func (s *servicesPanel) ShortHelp() []key.Binding {
 	switch {
 	case s.confirm != "":
 		return confirmKeys
@@ -117,7 +117,7 @@ func (s *services) ShortHelp() []key.Binding {
 	return []key.Binding{s.keys.Open, s.keys.Restart, s.keys.Filter}
 }
 
-func (s *services) FullHelp() [][]key.Binding {
+func (s *servicesPanel) FullHelp() [][]key.Binding {
 	k := s.keys
 	return [][]key.Binding{
 		{k.Up, k.Down, k.Top, k.Bottom, k.PageUp, k.PageDown},
@@ -139,7 +139,7 @@ type (
 	}
 )
 
-func (s *services) fetchLogs() tea.Cmd {
+func (s *servicesPanel) fetchLogs() tea.Cmd {
 	if s.logSvc == "" || s.fetching || s.env.Client == nil {
 		return nil
 	}
@@ -153,7 +153,7 @@ func (s *services) fetchLogs() tea.Cmd {
 	}
 }
 
-func (s *services) restart(name string) tea.Cmd {
+func (s *servicesPanel) restart(name string) tea.Cmd {
 	env := s.env
 	return func() tea.Msg {
 		ctx, cancel := env.call()
@@ -162,7 +162,7 @@ func (s *services) restart(name string) tea.Cmd {
 	}
 }
 
-func (s *services) Update(msg tea.Msg) (Panel, tea.Cmd) {
+func (s *servicesPanel) Update(msg tea.Msg) (Panel, tea.Cmd) {
 	switch msg := msg.(type) {
 	case StatusMsg:
 		if msg.Err != nil {
@@ -218,7 +218,7 @@ func (s *services) Update(msg tea.Msg) (Panel, tea.Cmd) {
 	return s, nil
 }
 
-func (s *services) key(msg tea.KeyPressMsg) tea.Cmd {
+func (s *servicesPanel) key(msg tea.KeyPressMsg) tea.Cmd {
 	k := s.keys
 	if s.confirm != "" {
 		name := s.confirm
@@ -291,7 +291,7 @@ func (s *services) key(msg tea.KeyPressMsg) tea.Cmd {
 	return nil
 }
 
-func (s *services) logKey(msg tea.KeyPressMsg) tea.Cmd {
+func (s *servicesPanel) logKey(msg tea.KeyPressMsg) tea.Cmd {
 	k := s.keys
 	switch {
 	case key.Matches(msg, k.Back):
@@ -325,7 +325,7 @@ func (s *services) logKey(msg tea.KeyPressMsg) tea.Cmd {
 	return nil
 }
 
-func (s *services) open(name string) {
+func (s *servicesPanel) open(name string) {
 	s.logSvc = name
 	s.lines = nil
 	s.next, s.dropped = 0, 0
@@ -336,7 +336,7 @@ func (s *services) open(name string) {
 	s.vp.SetContent("")
 }
 
-func (s *services) appendLines(add ...string) {
+func (s *servicesPanel) appendLines(add ...string) {
 	if len(add) == 0 {
 		return
 	}
@@ -350,7 +350,7 @@ func (s *services) appendLines(add ...string) {
 	}
 }
 
-func (s *services) fmtEntry(e api.LogEntry) string {
+func (s *servicesPanel) fmtEntry(e api.LogEntry) string {
 	var b strings.Builder
 	b.WriteString(e.Time.In(s.env.Loc).Format("15:04:05.000"))
 	b.WriteByte(' ')
@@ -383,7 +383,7 @@ func (s *services) fmtEntry(e api.LogEntry) string {
 
 // applyFilter recomputes the shown rows and keeps the cursor on the same
 // service where it still shows.
-func (s *services) applyFilter() {
+func (s *servicesPanel) applyFilter() {
 	s.shown = s.shown[:0]
 	if s.st != nil {
 		f := strings.ToLower(s.filter.Value())
@@ -402,7 +402,7 @@ func (s *services) applyFilter() {
 	s.move(cur)
 }
 
-func (s *services) move(i int) {
+func (s *servicesPanel) move(i int) {
 	if len(s.shown) == 0 {
 		s.cursor, s.sel = 0, ""
 		return
@@ -413,11 +413,11 @@ func (s *services) move(i int) {
 
 // listRows is how many service rows fit: the height minus the head and the
 // status line.
-func (s *services) listRows() int { return max(s.height-2, 1) }
+func (s *servicesPanel) listRows() int { return max(s.height-2, 1) }
 
 var serviceCols = []column{{"", 1}, {"SERVICE", 16}, {"STATE", 9}, {"RESTARTS", 8}, {"UPTIME", 7}, {"HEALTH", 8}, {"LAST ERROR", 0}}
 
-func (s *services) View() string {
+func (s *servicesPanel) View() string {
 	if s.logSvc != "" {
 		return s.logView()
 	}
@@ -462,7 +462,7 @@ func (s *services) View() string {
 	return strings.Join(append(lines, s.statusLine()), "\n")
 }
 
-func (s *services) logView() string {
+func (s *servicesPanel) logView() string {
 	t := s.env.Theme
 	state := "?"
 	restarts := 0
@@ -493,7 +493,7 @@ func (s *services) logView() string {
 }
 
 // statusLine is the panel's last line: a prompt, the filter, or a result.
-func (s *services) statusLine() string {
+func (s *servicesPanel) statusLine() string {
 	t := s.env.Theme
 	switch {
 	case s.confirm != "":
