@@ -370,8 +370,12 @@ func (c *Core) Close() error {
 type engine interface {
 	// run receives until ctx is done, calling Port.received per frame.
 	run(ctx context.Context)
-	// transmit sends an owned frame and gives up its reference.
-	transmit(id tap.FrameID) error
+	// transmit sends an owned frame and gives up its reference. With
+	// flush false the engine may hold the frame until the next flush (or
+	// a batch is full), so a forwarding loop pays one kick per batch.
+	transmit(id tap.FrameID, flush bool) error
+	// flush hands held frames to the kernel.
+	flush()
 	// kernelDrops reports frames the kernel dropped so far (cumulative).
 	kernelDrops() uint64
 	// linkUp reports the interface's link state.
@@ -396,7 +400,9 @@ type Port struct {
 	subMu    sync.Mutex
 	subs     atomic.Pointer[subList]
 	closed   atomic.Bool
+	fwd      atomic.Pointer[Port]
 
+	_                                      [64]byte // counters on their own cache lines
 	rxPackets, rxBytes, txPackets, txBytes atomic.Uint64
 	rxDroppedPool, txErrors, unclaimed     atomic.Uint64
 	tsSource                               atomic.Uint32
@@ -424,18 +430,46 @@ func (p *Port) stamp(id tap.FrameID, ts int64, src TimestampSource, dir Directio
 // received is called by engines for each new frame (one reference, owned
 // by the core, metadata set). The caller holds p.dispatch for reading.
 func (p *Port) received(id tap.FrameID, dir Direction, src TimestampSource) {
+	var b batch
+	p.receivedBatch(id, dir, src, &b)
+	p.commit(&b)
+}
+
+// batch accumulates an engine's counters over one receive batch, so the
+// shared atomics are touched once per batch instead of once per frame.
+type batch struct {
+	rxPackets, rxBytes, txPackets, txBytes uint64
+	src                                    TimestampSource
+}
+
+// receivedBatch is received with the counting deferred to commit.
+func (p *Port) receivedBatch(id tap.FrameID, dir Direction, src TimestampSource, b *batch) {
 	n := uint64(p.c.pool.WireLen(id))
 	if dir == TX {
-		p.txPackets.Add(1)
-		p.txBytes.Add(n)
+		b.txPackets++
+		b.txBytes += n
 	} else {
-		p.rxPackets.Add(1)
-		p.rxBytes.Add(n)
+		b.rxPackets++
+		b.rxBytes += n
 	}
-	if TimestampSource(p.tsSource.Load()) != src {
-		p.tsSource.Store(uint32(src))
-	}
+	b.src = src
 	p.fanOut(id, dir)
+}
+
+// commit adds a batch's counts to the port and resets it.
+func (p *Port) commit(b *batch) {
+	if b.rxPackets > 0 {
+		p.rxPackets.Add(b.rxPackets)
+		p.rxBytes.Add(b.rxBytes)
+	}
+	if b.txPackets > 0 {
+		p.txPackets.Add(b.txPackets)
+		p.txBytes.Add(b.txBytes)
+	}
+	if b.src != TSNone && TimestampSource(p.tsSource.Load()) != b.src {
+		p.tsSource.Store(uint32(b.src))
+	}
+	*b = batch{}
 }
 
 // fanOut offers a frame to the subscribers. The caller's reference is
@@ -443,7 +477,14 @@ func (p *Port) received(id tap.FrameID, dir Direction, src TimestampSource) {
 func (p *Port) fanOut(id tap.FrameID, dir Direction) {
 	l := p.subs.Load()
 	pool := p.c.pool
+	// When nothing needs the frame after the read-only subscribers (TX, or
+	// no owner and no forwarding), the last of them gets the caller's own
+	// reference: with one subscriber the engine then touches no reference
+	// count at all. Each earlier one gets a new reference before it is
+	// queued (the reader may release it at once).
+	handOver := dir != RX || (len(l.owners) == 0 && (p.cfg.Mode != Bypass || p.cfg.Forward == ""))
 	var data []byte
+	var pending *Subscription
 	for _, s := range l.readOnly {
 		if s.dir&dir == 0 {
 			continue
@@ -456,20 +497,40 @@ func (p *Port) fanOut(id tap.FrameID, dir Direction) {
 				continue
 			}
 		}
-		pool.Ref(id)
-		if !s.q.Push(entry(id, dir)) {
-			pool.Unref(id)
-			s.dropped.Add(1)
-			continue
+		if pending != nil {
+			pending.queueRef(pool, id, dir)
 		}
-		s.delivered.Add(1)
-		s.wake()
+		pending = s
+	}
+	if pending != nil {
+		if !handOver {
+			pending.queueRef(pool, id, dir)
+		} else if pending.q.Push(entry(id, dir)) {
+			pending.delivered.Add(1)
+			if dir == RX && p.cfg.Mode == Bypass {
+				p.unclaimed.Add(1)
+			}
+			return // the reference went with it
+		} else {
+			pending.dropped.Add(1)
+		}
 	}
 	if dir != RX {
 		pool.Unref(id)
 		return
 	}
 	p.offerOwners(l, id, 0)
+}
+
+// queueRef queues a new reference to the frame, or counts a drop.
+func (s *Subscription) queueRef(pool *tap.Pool, id tap.FrameID, dir Direction) {
+	pool.Ref(id)
+	if !s.q.Push(entry(id, dir)) {
+		pool.Unref(id)
+		s.dropped.Add(1)
+		return
+	}
+	s.delivered.Add(1)
 }
 
 // offerOwners gives an RX frame to the first matching owner from index i on,
@@ -484,7 +545,6 @@ func (p *Port) offerOwners(l *subList, id tap.FrameID, i int) {
 		pool.SetOwner(id, s.owner)
 		if s.q.Push(id) {
 			s.delivered.Add(1)
-			s.wake()
 			return
 		}
 		s.dropped.Add(1)
@@ -494,14 +554,27 @@ func (p *Port) offerOwners(l *subList, id tap.FrameID, i int) {
 	p.defaultAction(id)
 }
 
+// wakeSubscribers wakes subscribers blocked in Receive. Engines call it
+// once per receive batch rather than once per frame: a reader that keeps
+// up would otherwise cost a futex wake-up per frame.
+func (p *Port) wakeSubscribers() {
+	l := p.subs.Load()
+	for _, s := range l.readOnly {
+		s.wake()
+	}
+	for _, s := range l.owners {
+		s.wake()
+	}
+}
+
 // defaultAction handles an RX frame nobody took.
 func (p *Port) defaultAction(id tap.FrameID) {
 	pool := p.c.pool
 	pool.SetOwner(id, tap.OwnerCore)
 	if p.cfg.Mode == Bypass && p.cfg.Forward != "" {
-		if fp := p.c.Port(p.cfg.Forward); fp != nil {
+		if fp := p.forwardPort(); fp != nil {
 			fp.dispatch.RLock()
-			_ = fp.transmit(id) // counted in fp's tx or txErrors
+			_ = fp.transmit(id, false) // counted in fp's tx or txErrors; flushed after the batch
 			fp.dispatch.RUnlock()
 			return
 		}
@@ -517,6 +590,7 @@ func (p *Port) revert(id tap.FrameID) {
 	defer p.dispatch.RUnlock()
 	l := p.subs.Load()
 	o := p.c.pool.Owner(id)
+	defer p.wakeSubscribers()
 	for i, s := range l.owners {
 		if s.owner == o {
 			p.offerOwners(l, id, i+1)
@@ -534,16 +608,41 @@ func (p *Port) Transmit(f Frame) error {
 	}
 	p.dispatch.RLock()
 	defer p.dispatch.RUnlock()
-	return p.transmit(f.id)
+	defer p.wakeSubscribers() // TX subscribers
+	return p.transmit(f.id, true)
 }
 
-func (p *Port) transmit(id tap.FrameID) error {
+// forwardPort is the open port named by Forward, looked up once and then
+// cached while it stays open (ports may open in any order).
+func (p *Port) forwardPort() *Port {
+	if fp := p.fwd.Load(); fp != nil && !fp.closed.Load() {
+		return fp
+	}
+	fp := p.c.Port(p.cfg.Forward)
+	p.fwd.Store(fp)
+	return fp
+}
+
+// flushForward hands frames forwarded during a receive batch to the kernel.
+func (p *Port) flushForward() {
+	if p.cfg.Forward == "" {
+		return
+	}
+	if fp := p.forwardPort(); fp != nil && !fp.closed.Load() {
+		fp.dispatch.RLock()
+		fp.eng.flush()
+		fp.wakeSubscribers() // its TX subscribers
+		fp.dispatch.RUnlock()
+	}
+}
+
+func (p *Port) transmit(id tap.FrameID, flush bool) error {
 	if p.closed.Load() {
 		p.c.pool.Unref(id)
 		return ErrClosed
 	}
 	p.c.pool.SetOwner(id, tap.OwnerCore)
-	if err := p.eng.transmit(id); err != nil {
+	if err := p.eng.transmit(id, flush); err != nil {
 		p.txErrors.Add(1)
 		return fmt.Errorf("capture: transmit on %s: %w", p.cfg.Name, err)
 	}
@@ -573,6 +672,7 @@ func (p *Port) Inject(f Frame) error {
 	p.stamp(f.id, p.c.clock.Now(), TSEngine, RX)
 	p.dispatch.RLock()
 	p.received(f.id, RX, TSEngine)
+	p.wakeSubscribers()
 	p.dispatch.RUnlock()
 	return nil
 }

@@ -153,6 +153,7 @@ func (e *packetEngine) readRing(ctx context.Context, r *packetRing) {
 	defer cache.Close()
 	pfd := []unix.PollFd{{Fd: int32(r.fd), Events: unix.POLLIN | unix.POLLERR}}
 	blk := 0
+	var bt batch
 	for ctx.Err() == nil {
 		b := r.mem[blk*r.blockSize : (blk+1)*r.blockSize]
 		status := (*uint32)(unsafe.Pointer(&b[blockStatusOff]))
@@ -169,9 +170,11 @@ func (e *packetEngine) readRing(ctx context.Context, r *packetRing) {
 		p.dispatch.RLock()
 		for i := uint32(0); i < h.Num_pkts; i++ {
 			th := (*unix.Tpacket3Hdr)(unsafe.Pointer(&b[off]))
-			e.frame(cache, b, off, th)
+			e.frame(cache, b, off, th, &bt)
 			off += int(th.Next_offset)
 		}
+		p.commit(&bt)
+		p.wakeSubscribers()
 		p.dispatch.RUnlock()
 		atomic.StoreUint32(status, unix.TP_STATUS_KERNEL)
 		blk = (blk + 1) % r.blocks
@@ -179,7 +182,7 @@ func (e *packetEngine) readRing(ctx context.Context, r *packetRing) {
 }
 
 // frame copies one ring frame into the pool and dispatches it.
-func (e *packetEngine) frame(cache *tap.Cache, b []byte, off int, th *unix.Tpacket3Hdr) {
+func (e *packetEngine) frame(cache *tap.Cache, b []byte, off int, th *unix.Tpacket3Hdr, bt *batch) {
 	p := e.p
 	id, err := cache.Alloc(tap.OwnerCore)
 	if err != nil {
@@ -218,10 +221,13 @@ func (e *packetEngine) frame(cache *tap.Cache, b []byte, off int, th *unix.Tpack
 		dir = TX
 	}
 	p.stamp(id, ts, src, dir)
-	p.received(id, dir, src)
+	p.receivedBatch(id, dir, src, bt)
 }
 
-func (e *packetEngine) transmit(id tap.FrameID) error {
+// flush has nothing to do: every frame is written at once.
+func (e *packetEngine) flush() {}
+
+func (e *packetEngine) transmit(id tap.FrameID, _ bool) error {
 	pool := e.p.c.pool
 	defer pool.Unref(id)
 	// Stamped when handed to the kernel; rx rings report the frame again

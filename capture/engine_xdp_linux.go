@@ -30,9 +30,10 @@ type xdpEngine struct {
 
 	// txMu serialises the transmit side (tx and completion rings of
 	// socks[0]) and txHeld, the frames the kernel holds for transmission.
-	txMu   sync.Mutex
-	txHeld []bool
-	closed bool
+	txMu    sync.Mutex
+	txHeld  []bool
+	pending int // frames on the TX ring not yet kicked (copy mode)
+	closed  bool
 }
 
 // xsk is one AF_XDP socket and its four rings.
@@ -291,11 +292,12 @@ func (e *xdpEngine) receive(ctx context.Context, s *xsk) {
 	defer cache.Close()
 	pfd := []unix.PollFd{{Fd: int32(s.fd), Events: unix.POLLIN}}
 	mask := uint64(pool.FrameSize() - 1)
+	var bt batch
 	for ctx.Err() == nil {
 		cons := atomic.LoadUint32(s.rx.cons)
 		n := atomic.LoadUint32(s.rx.prod) - cons
 		if n == 0 {
-			e.reapCompletions()
+			e.flush() // frames an owner left waiting, and completions
 			// poll also wakes the driver when the fill ring needs it.
 			if _, err := unix.Poll(pfd, 100); err != nil && !errors.Is(err, unix.EINTR) {
 				p.c.log.Error("poll", "port", p.cfg.Name, "err", err)
@@ -311,22 +313,18 @@ func (e *xdpEngine) receive(ctx context.Context, s *xsk) {
 			s.fillHeld[id] = false
 			pool.SetData(id, int(d.Addr&mask), int(d.Len), int(d.Len))
 			p.stamp(id, now, TSEngine, RX)
-			p.received(id, RX, TSEngine)
+			p.receivedBatch(id, RX, TSEngine, &bt)
 		}
+		p.commit(&bt)
+		p.wakeSubscribers()
 		p.dispatch.RUnlock()
 		atomic.StoreUint32(s.rx.cons, cons+n)
+		p.flushForward()
 		e.refill(s, cache)
 		if s.fill.needWakeup() {
 			unix.Poll(pfd, 0)
 		}
 	}
-}
-
-// reapCompletions returns transmitted frames to the pool.
-func (e *xdpEngine) reapCompletions() {
-	e.txMu.Lock()
-	defer e.txMu.Unlock()
-	e.reapLocked()
 }
 
 func (e *xdpEngine) reapLocked() int {
@@ -348,7 +346,11 @@ func (e *xdpEngine) reapLocked() int {
 	return int(n)
 }
 
-func (e *xdpEngine) transmit(id tap.FrameID) error {
+// txBatch is how many frames wait on the TX ring for one kick; the
+// kernel's copy-mode transmit sends up to 32 per call.
+const txBatch = 32
+
+func (e *xdpEngine) transmit(id tap.FrameID, flush bool) error {
 	pool := e.p.c.pool
 	e.txMu.Lock()
 	defer e.txMu.Unlock()
@@ -357,14 +359,12 @@ func (e *xdpEngine) transmit(id tap.FrameID) error {
 		return ErrClosed
 	}
 	s := e.socks[0]
-	e.reapLocked()
 	for try := 0; ; try++ {
-		prod := atomic.LoadUint32(s.tx.prod)
-		if prod-atomic.LoadUint32(s.tx.cons) < s.tx.size {
+		if s.tx.size-(atomic.LoadUint32(s.tx.prod)-atomic.LoadUint32(s.tx.cons)) > 0 {
 			break
 		}
 		// TX ring full: kick the kernel and collect completions.
-		unix.Sendto(s.fd, nil, unix.MSG_DONTWAIT, nil)
+		e.kickLocked()
 		if e.reapLocked() == 0 && try > 1000 {
 			pool.Unref(id)
 			return unix.ENOBUFS
@@ -380,13 +380,40 @@ func (e *xdpEngine) transmit(id tap.FrameID) error {
 	d.Options = 0
 	e.txHeld[id] = true
 	atomic.StoreUint32(s.tx.prod, prod+1)
-	if !e.zc || s.tx.needWakeup() {
-		if err := unix.Sendto(s.fd, nil, unix.MSG_DONTWAIT, nil); err != nil &&
-			!errors.Is(err, unix.EAGAIN) && !errors.Is(err, unix.EBUSY) && !errors.Is(err, unix.ENOBUFS) {
-			return err
-		}
+	e.pending++
+	if flush || e.pending >= txBatch {
+		return e.kickLocked()
 	}
 	return nil
+}
+
+func (e *xdpEngine) flush() {
+	e.txMu.Lock()
+	defer e.txMu.Unlock()
+	switch {
+	case e.closed:
+	case e.pending > 0:
+		e.kickLocked()
+	default:
+		e.reapLocked()
+	}
+}
+
+// kickLocked tells the kernel about new TX descriptors (always needed in
+// copy mode; in zero-copy mode only when the driver asks) and collects
+// completions.
+func (e *xdpEngine) kickLocked() error {
+	s := e.socks[0]
+	e.pending = 0
+	var err error
+	if !e.zc || s.tx.needWakeup() {
+		err = unix.Sendto(s.fd, nil, unix.MSG_DONTWAIT, nil)
+		if errors.Is(err, unix.EAGAIN) || errors.Is(err, unix.EBUSY) || errors.Is(err, unix.ENOBUFS) {
+			err = nil // the kernel is busy sending; the frames stay queued
+		}
+	}
+	e.reapLocked()
+	return err
 }
 
 func (e *xdpEngine) kernelDrops() uint64 {
@@ -417,6 +444,14 @@ func (e *xdpEngine) close() error {
 		errs = append(errs, e.lnk.Close())
 	}
 	e.kernelDrops()
+	for _, s := range e.socks {
+		var st unix.XDPStatistics
+		if s.fd >= 0 && getsockopt(s.fd, unix.XDP_STATISTICS, unsafe.Pointer(&st), unsafe.Sizeof(st)) == nil {
+			e.p.c.log.Info("AF_XDP socket statistics", "port", e.p.cfg.Name, "queue", s.queue,
+				"rx_dropped", st.Rx_dropped, "rx_ring_full", st.Rx_ring_full, "rx_fill_ring_empty", st.Rx_fill_ring_empty_descs,
+				"rx_invalid", st.Rx_invalid_descs, "tx_invalid", st.Tx_invalid_descs, "tx_ring_empty", st.Tx_ring_empty_descs)
+		}
+	}
 	e.txMu.Lock()
 	e.closed = true
 	e.txMu.Unlock()

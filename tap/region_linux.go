@@ -23,7 +23,9 @@ func newRegion(size int) (*region, error) {
 		unix.Close(fd)
 		return nil, fmt.Errorf("tap: size pool to %d bytes: %w", size, err)
 	}
-	mem, err := unix.Mmap(fd, 0, size, unix.PROT_READ|unix.PROT_WRITE, unix.MAP_SHARED|unix.MAP_POPULATE)
+	// Not pre-faulted: an idle pool costs no memory; a UMEM registration
+	// pins (and faults in) the frame area anyway.
+	mem, err := unix.Mmap(fd, 0, size, unix.PROT_READ|unix.PROT_WRITE, unix.MAP_SHARED)
 	if err != nil {
 		unix.Close(fd)
 		return nil, fmt.Errorf("tap: mmap pool (%d bytes): %w", size, err)

@@ -110,6 +110,7 @@ API, on the local socket by default or remotely with --remote, --token and --ca.
 		newVersionCmd(g),
 		newConfigCmd(g),
 		newConsoleCmd(g),
+		newPortsCmd(g),
 	)
 	return root
 }
