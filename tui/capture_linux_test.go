@@ -12,17 +12,13 @@ import (
 
 	"golang.org/x/sys/unix"
 
-	"github.com/wirebox/wirebox/capture"
 	"github.com/wirebox/wirebox/capture/capturesvc"
+	"github.com/wirebox/wirebox/capture/coresvc"
 	"github.com/wirebox/wirebox/internal/api"
+	"github.com/wirebox/wirebox/internal/config"
 	"github.com/wirebox/wirebox/internal/netns"
 	"github.com/wirebox/wirebox/services"
-	"github.com/wirebox/wirebox/tap"
 )
-
-type coreSrc struct{ c *capture.Core }
-
-func (s coreSrc) Core() *capture.Core { return s.c }
 
 // supBackend shows a supervisor through the API, as internal/daemon does.
 type supBackend struct{ s *services.Supervisor }
@@ -39,33 +35,27 @@ func (b supBackend) Logs(name string) (api.LogSource, error) {
 
 // captureDaemon is the control API of an appliance with a real capture
 // core: port wb0 in a test namespace, joined by veth to peer0 in another,
-// the real capture service under a real supervisor. It returns a client and
+// the real core and capture services under a real supervisor, with their
+// routes (/v1/ports, /v1/captures). It returns a client and
 // a raw socket on peer0 to send frames into wb0 with.
 func captureDaemon(t *testing.T) (*api.Client, int, net.HardwareAddr) {
 	t.Helper()
 	netns.Require(t)
 	a, b := netns.New(t), netns.New(t)
 	la, _ := netns.Veth(t, a, "wb0", b, "peer0", netns.VethOptions{})
-	pool, err := tap.NewPool(tap.Config{Frames: 4096})
+	core, err := coresvc.New(config.PoolConfig{Frames: 4096, FrameSize: 2048},
+		[]config.PortConfig{{Name: "wb0", Mode: "passive", Netns: a.Path}})
 	if err != nil {
 		t.Fatal(err)
 	}
-	core := capture.NewCore(pool, nil)
-	if _, err := core.OpenPort(capture.PortConfig{Name: "wb0", NetNS: a.Path}); err != nil {
-		t.Fatal(err)
-	}
-	svc := capturesvc.New(coreSrc{core}, "")
-	coreSvc := services.ServiceFunc{ServiceName: "core", RunFunc: func(ctx context.Context, rt *services.Runtime) error {
-		rt.Ready()
-		<-ctx.Done()
-		return nil
-	}}
+	svc := capturesvc.New(core, "")
 	quiet := slog.New(slog.DiscardHandler)
-	sup, err := services.New(services.Options{Logger: quiet}, coreSvc, svc)
+	sup, err := services.New(services.Options{Logger: quiet}, core, svc)
 	if err != nil {
 		t.Fatal(err)
 	}
 	srv := api.NewServer(api.ServerOptions{Name: "capture-box", Version: "test", StartedAt: time.Now(), Backend: supBackend{sup}, Logger: quiet})
+	core.Routes(srv.Mux())
 	svc.Routes(srv.Mux())
 	ctx, cancel := context.WithCancel(context.Background())
 	supDone := make(chan error, 1)
@@ -88,7 +78,6 @@ func captureDaemon(t *testing.T) (*api.Client, int, net.HardwareAddr) {
 		if err := core.Close(); err != nil {
 			t.Error(err)
 		}
-		pool.Close()
 	})
 	fd := -1
 	err = b.Do(func() error {
@@ -134,7 +123,8 @@ func udpFrame(dst net.HardwareAddr, dport uint16) []byte {
 	return f
 }
 
-// TestCapturePanelOnRealCore: against the real capture service, the form
+// TestCapturePanelOnRealCore: against the real core and capture services,
+// the Ports screen shows wb0's live counters and the Capture form
 // shows the real filter compiler's error under the filter, starts a
 // capture on wb0, the counters move as frames arrive, and s, y stops it,
 // leaving a pcapng file behind.
@@ -142,8 +132,8 @@ func TestCapturePanelOnRealCore(t *testing.T) {
 	cl, fd, mac := captureDaemon(t)
 	out := t.TempDir()
 	tm := console(t, cl, 100, 30, false, 100*time.Millisecond)
-	waitScreen(t, tm, "3 Capture")
-	keys(tm, "3")
+	waitScreen(t, tm, "4 Capture")
+	keys(tm, "4")
 	waitScreen(t, tm, "no capture sessions; n starts one")
 
 	keys(tm, "n")
@@ -173,6 +163,12 @@ func TestCapturePanelOnRealCore(t *testing.T) {
 	waitScreenRE(t, tm, `c1\s+wb0\s+running\s+5\s`) // the PACKETS column moved
 	keys(tm, "s", "y")
 	waitScreen(t, tm, "stopped: 5 packets in 1 files")
+
+	// The Ports screen shows the real counters of wb0 and the session as
+	// a subscriber while it ran; now all 8 frames are counted.
+	keys(tm, "3")
+	waitScreen(t, tm, "wb0  rx 8 pkts")
+	waitScreenRE(t, tm, `> wb0\s+passive\s+up`)
 	files, _ := filepath.Glob(filepath.Join(out, "*.pcapng"))
 	if len(files) != 1 {
 		t.Fatalf("capture files: %v", files)

@@ -17,8 +17,30 @@ func TestGolden(t *testing.T) {
 		mono  bool
 		drive func(t *testing.T, tm *testConsole, f *fixedAPI)
 	}{
-		{"overview", false, func(t *testing.T, tm *testConsole, f *fixedAPI) {}},
-		{"overview-mono", true, func(t *testing.T, tm *testConsole, f *fixedAPI) {}},
+		{"overview", false, func(t *testing.T, tm *testConsole, f *fixedAPI) {
+			waitScreen(t, tm, "RX, LAST MINUTE")
+			feedPorts(tm, 40)
+			waitScreen(t, tm, "1.4k")
+		}},
+		{"overview-mono", true, func(t *testing.T, tm *testConsole, f *fixedAPI) {
+			waitScreen(t, tm, "RX, LAST MINUTE")
+			feedPorts(tm, 40)
+			waitScreen(t, tm, "1.4k")
+		}},
+		{"ports", false, func(t *testing.T, tm *testConsole, f *fixedAPI) {
+			keys(tm, "3")
+			waitScreen(t, tm, "SUBSCRIBER")
+			feedPorts(tm, 70)
+			waitScreen(t, tm, "1.6k")
+		}},
+		{"ports-mono", true, func(t *testing.T, tm *testConsole, f *fixedAPI) {
+			keys(tm, "3")
+			waitScreen(t, tm, "SUBSCRIBER")
+			feedPorts(tm, 70)
+			waitScreen(t, tm, "1.6k")
+			keys(tm, "j")
+			waitScreen(t, tm, "link down since")
+		}},
 		{"services", false, func(t *testing.T, tm *testConsole, f *fixedAPI) {
 			keys(tm, "2", "j", "j")
 			waitScreen(t, tm, "HEALTH")
@@ -44,15 +66,15 @@ func TestGolden(t *testing.T) {
 			waitScreen(t, tm, "Keys: Services")
 		}},
 		{"capture", false, func(t *testing.T, tm *testConsole, f *fixedAPI) {
-			keys(tm, "3")
+			keys(tm, "4")
 			waitScreen(t, tm, "c1-00003.pcapng")
 		}},
 		{"capture-mono", true, func(t *testing.T, tm *testConsole, f *fixedAPI) {
-			keys(tm, "3", "j")
+			keys(tm, "4", "j")
 			waitScreen(t, tm, "no space left on device")
 		}},
 		{"capture-form-error", false, func(t *testing.T, tm *testConsole, f *fixedAPI) {
-			keys(tm, "3")
+			keys(tm, "4")
 			waitScreen(t, tm, "c1-00003.pcapng")
 			keys(tm, "n")
 			typeText(tm, "wb0")
@@ -64,7 +86,7 @@ func TestGolden(t *testing.T) {
 			waitScreen(t, tm, `expected an expression after "and"`)
 		}},
 		{"capture-stop-confirm", false, func(t *testing.T, tm *testConsole, f *fixedAPI) {
-			keys(tm, "3")
+			keys(tm, "4")
 			waitScreen(t, tm, "c1-00003.pcapng")
 			keys(tm, "s")
 			waitScreen(t, tm, "Stop capture c1? [y/N]")

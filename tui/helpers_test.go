@@ -48,6 +48,7 @@ type fixedAPI struct {
 	logs     map[string][]api.LogEntry
 	captures []api.CaptureSession
 	nextCap  int
+	ports    api.Ports
 	down     atomic.Bool // answer 503 to /v1/status
 	restarts atomic.Int32
 	mu       sync.Mutex
@@ -68,10 +69,12 @@ func newFixedAPI() *fixedAPI {
 					LastError: "queue stalled for 5s\nsecond line", LastErrorAt: &failedAt},
 				{Name: "exporter", State: api.StateFailed, Restarts: 5, LastError: "listen tcp 127.0.0.1:9100: bind: address already in use", LastErrorAt: &failedAt},
 				{Name: "reporter", State: api.StateBackoff, Restarts: 1},
+				{Name: "core", State: api.StateRunning, UptimeSeconds: 3745, Health: "ok"},
 				{Name: "capture", State: api.StateRunning, UptimeSeconds: 3740, Health: "ok", Deps: []string{"core"}},
 			},
 		},
 		nextCap: 3,
+		ports:   samplePorts(0),
 		captures: []api.CaptureSession{
 			{ID: "c1", Config: api.CaptureStart{Ports: []string{"wb0"}, Filter: "tcp port 443", OutDir: "/data/captures"}, Started: at(100), Running: true,
 				Packets: 123456, Bytes: 98765432, DroppedQueue: 12, Files: 3, FilesKept: 3, CurrentFile: "/data/captures/c1-00003.pcapng"},
@@ -115,6 +118,11 @@ func (f *fixedAPI) handler() http.Handler {
 			}
 		}
 		writeJSON(w, http.StatusOK, out)
+	})
+	mux.HandleFunc("GET /v1/ports", func(w http.ResponseWriter, r *http.Request) {
+		f.mu.Lock()
+		defer f.mu.Unlock()
+		writeJSON(w, http.StatusOK, f.ports)
 	})
 	mux.HandleFunc("GET /v1/captures", func(w http.ResponseWriter, r *http.Request) {
 		f.mu.Lock()
@@ -343,4 +351,33 @@ func readCmdline(t *testing.T) string {
 		t.Logf("no /proc/cmdline: %v", err)
 	}
 	return string(b)
+}
+
+// samplePorts is the fixed core's ports after n seconds of a traffic
+// pattern: wb0 receives 1000+100*(n%7) packets of 500 bytes a second.
+func samplePorts(n int) api.Ports {
+	var rx uint64 = 5_000_000
+	for i := range n {
+		rx += uint64(1000 + 100*(i%7))
+	}
+	return api.Ports{
+		Pool: api.PoolStatus{Frames: 16384, FrameSize: 2048, Free: 15872},
+		Ports: []api.PortStatus{
+			{Name: "wb0", Mode: "passive", RxPackets: rx, RxBytes: rx * 500, TxPackets: 10, TxBytes: 640, RxDroppedKernel: 3, RxDroppedPool: 1,
+				TimestampSource: "kernel", Link: "up", Subscribers: []api.SubscriberStatus{
+					{Name: "capture c1", Kind: "read-only", Delivered: rx - 4, Dropped: 12},
+					{Name: "rmon", Kind: "read-only", Delivered: rx - 4},
+				}},
+			{Name: "wb1", Mode: "bypass", TimestampSource: "none", Link: "down", Error: "link down since 14:07:02"},
+		},
+	}
+}
+
+// feedPorts sends n samples of samplePorts, one a second after the pinned
+// clock, as the Ports panel's poll would deliver them.
+func feedPorts(tc *testConsole, n int) {
+	for i := 1; i <= n; i++ {
+		ps := samplePorts(i)
+		tc.Send(portsMsg{ports: &ps, at: fixedNow.Add(time.Duration(i) * time.Second)})
+	}
 }

@@ -189,8 +189,10 @@ func (m *Model) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 			return m, nil
 		}
 		cmds := []tea.Cmd{m.tick(), m.pollStatus()}
-		if p := m.current(); p != nil {
-			cmds = append(cmds, m.updatePanel(m.active, TickMsg{At: time.Time(msg)}))
+		for i, p := range m.panels {
+			if p.Available(m.status) {
+				cmds = append(cmds, m.updatePanel(i, TickMsg{At: time.Time(msg)}))
+			}
 		}
 		return m, tea.Batch(cmds...)
 

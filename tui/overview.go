@@ -13,12 +13,13 @@ import (
 // overview is the first screen: the appliance and its services at a glance.
 type overview struct {
 	env    *Env
+	ports  *portFeed
 	st     *api.Status
 	width  int
 	height int
 }
 
-func newOverview(env *Env) *overview { return &overview{env: env} }
+func newOverview(env *Env, ports *portFeed) *overview { return &overview{env: env, ports: ports} }
 
 func (o *overview) Title() string              { return "Overview" }
 func (o *overview) Available(*api.Status) bool { return true }
@@ -58,6 +59,10 @@ func (o *overview) View() string {
 		kv("Services", fmt.Sprintf("%d running of %d", running, len(st.Services))),
 		"",
 	}
+	if hasService(st, coreService) && o.ports.loaded {
+		lines = append(lines, o.portLines()...)
+		lines = append(lines, "")
+	}
 	cols := layoutColumns(overviewCols, o.width-1)
 	heads := make([]string, len(cols))
 	for i, c := range cols {
@@ -73,4 +78,29 @@ func (o *overview) View() string {
 		lines = append(lines, " "+row(cols, o.width-1, s.Name, t.state(s.State), fmt.Sprint(s.Restarts), fmtUptime(s.UptimeSeconds), firstLine(s.LastError)))
 	}
 	return strings.Join(lines, "\n")
+}
+
+var overviewPortCols = []column{{"PORT", 10}, {"LINK", 4}, {"RX PKT/S", 8}, {"RX BIT/S", 8}, {"TX PKT/S", 8}, {"TX BIT/S", 8}, {"DROPS", 6}, {"RX, LAST MINUTE", 0}}
+
+// portLines is the ports table: live rates, drops, link and a sparkline of
+// the last minute of received packets per second.
+func (o *overview) portLines() []string {
+	t := o.env.Theme
+	f := o.ports
+	cols := layoutColumns(overviewPortCols, o.width-1)
+	lines := []string{" " + t.Title.Render(row(cols, o.width-1, colTitles(cols)...))}
+	for _, ps := range f.last.Ports {
+		r := f.rates[ps.Name]
+		link := t.OK.Render(ps.Link)
+		if ps.Link != "up" {
+			link = t.Bad.Render(ps.Link)
+		}
+		spark := sparkline(f.history[ps.Name], min(cols[len(cols)-1].width, historyLen), t.Mono)
+		lines = append(lines, " "+row(cols, o.width-1, ps.Name, link, fmtRate(r.rxPPS, r.ok), fmtRate(r.rxBPS, r.ok),
+			fmtRate(r.txPPS, r.ok), fmtRate(r.txBPS, r.ok), fmt.Sprint(ps.RxDroppedKernel+ps.RxDroppedPool), spark))
+	}
+	if len(f.last.Ports) == 0 {
+		lines = append(lines, t.Dim.Render(" no ports configured"))
+	}
+	return lines
 }

@@ -15,9 +15,11 @@ import (
 // type implementing Panel and one line in DefaultPanels.
 //
 // The root model sends every panel the messages that concern all of them
-// (StatusMsg, tea.WindowSizeMsg through SetSize) and sends keys and TickMsg
-// only to the active panel. Panels do their I/O in the tea.Cmds they return,
-// through Env.Client, and receive the results as their own messages.
+// (StatusMsg, TickMsg, tea.WindowSizeMsg through SetSize, and every panel's
+// result messages) and sends keys only to the active panel. Panels do their
+// I/O in the tea.Cmds they return, through Env.Client, and receive the
+// results as their own messages; a panel polls on TickMsg only what it needs
+// while it is not shown.
 type Panel interface {
 	// Title names the panel in the tab bar.
 	Title() string
@@ -55,9 +57,11 @@ type Env struct {
 
 // DefaultPanels returns the console's screens in tab order.
 func DefaultPanels(env *Env) []Panel {
+	ports := newPortFeed() // polled by the Ports panel, shown by both
 	return []Panel{
-		newOverview(env),
+		newOverview(env, ports),
 		newServices(env),
+		newPortsPanel(env, ports),
 		newCapturePanel(env),
 	}
 }
@@ -69,7 +73,7 @@ type StatusMsg struct {
 	At     time.Time
 }
 
-// TickMsg asks the active panel to refresh whatever it follows.
+// TickMsg asks the panels to refresh whatever they follow.
 type TickMsg struct{ At time.Time }
 
 // call returns a context for one API request.

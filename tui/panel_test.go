@@ -50,7 +50,7 @@ func TestPanelShownOnlyWhenAvailable(t *testing.T) {
 		Panels: func(env *Env) []Panel { return append(DefaultPanels(env), g) }})
 	m.Update(tea.WindowSizeMsg{Width: 80, Height: 24})
 	m.Update(StatusMsg{Status: &f.status, At: fixedNow})
-	m.Update(keyMsg("4"))
+	m.Update(keyMsg("5"))
 	if frame := m.View().Content; strings.Contains(frame, "Gadget") || strings.Contains(frame, "gadget body") {
 		t.Fatalf("a panel without its subsystem is shown:\n%s", frame)
 	}
@@ -58,10 +58,10 @@ func TestPanelShownOnlyWhenAvailable(t *testing.T) {
 	st := f.status
 	st.Services = append(append([]api.ServiceStatus(nil), st.Services...), api.ServiceStatus{Name: "gadget", State: api.StateRunning})
 	m.Update(StatusMsg{Status: &st, At: fixedNow})
-	m.Update(keyMsg("4"))
+	m.Update(keyMsg("5"))
 	m.Update(keyMsg("x"))
 	frame := m.View().Content
-	if !strings.Contains(frame, " 4 Gadget ") || !strings.Contains(frame, "gadget end") || g.keys != 1 {
+	if !strings.Contains(frame, " 5 Gadget ") || !strings.Contains(frame, "gadget end") || g.keys != 1 {
 		t.Fatalf("the panel did not come up with its subsystem (keys %d):\n%s", g.keys, frame)
 	}
 	if !strings.Contains(frame, "poke") {
