@@ -109,6 +109,7 @@ API, on the local socket by default or remotely with --remote, --token and --ca.
 		newRestartCmd(g),
 		newVersionCmd(g),
 		newConfigCmd(g),
+		newConsoleCmd(g),
 		newPortsCmd(g),
 		newCaptureCmd(g),
 		newReplayCmd(g),
