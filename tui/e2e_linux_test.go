@@ -30,7 +30,8 @@ func TestConsoleInTmuxWithPort(t *testing.T) {
 	la, _ := netns.Veth(t, a, "wb0", b, "peer0", netns.VethOptions{})
 	dir := t.TempDir()
 	cfg := filepath.Join(dir, "wirebox.yaml")
-	yaml := fmt.Sprintf("name: port-box\npool:\n  frames: 4096\n  frame_size: 2048\nports:\n  - name: wb0\n    mode: passive\n    netns: %s\n", a.Name)
+	// Capture output goes to the tests' temporary directories.
+	yaml := fmt.Sprintf("name: port-box\npool:\n  frames: 4096\n  frame_size: 2048\nports:\n  - name: wb0\n    mode: passive\n    netns: %s\ncapture:\n  root: %s\n", a.Name, os.TempDir())
 	if err := os.WriteFile(cfg, []byte(yaml), 0o600); err != nil {
 		t.Fatal(err)
 	}

@@ -188,18 +188,24 @@ func (s *Service) one(w http.ResponseWriter, r *http.Request, fn func(*session.M
 	api.WriteJSON(w, http.StatusOK, toAPI(st))
 }
 
-func (s *Service) inRoot(path string) error {
-	if !filepath.IsAbs(path) {
-		return fmt.Errorf("file %q must be an absolute path on the appliance", path)
-	}
+// inRoot resolves a file path from the API: relative paths are inside the
+// capture root, absolute ones must be.
+func (s *Service) inRoot(path string) (string, error) {
 	if s.root == "" {
-		return nil
+		if !filepath.IsAbs(path) {
+			return "", fmt.Errorf("file %q must be an absolute path on the appliance", path)
+		}
+		return filepath.Clean(path), nil
 	}
-	rel, err := filepath.Rel(s.root, filepath.Clean(path))
+	if !filepath.IsAbs(path) {
+		path = filepath.Join(s.root, path)
+	}
+	path = filepath.Clean(path)
+	rel, err := filepath.Rel(s.root, path)
 	if err != nil || rel == ".." || strings.HasPrefix(rel, "../") {
-		return fmt.Errorf("file %q is outside the capture root %s", path, s.root)
+		return "", fmt.Errorf("file %q is outside the capture root %s", path, s.root)
 	}
-	return nil
+	return path, nil
 }
 
 // NewSender returns a replay.Sender that sends through the core: Transmit
@@ -244,10 +250,12 @@ func (s *Service) replay(w http.ResponseWriter, r *http.Request) {
 	if !decode(w, r, &req) {
 		return
 	}
-	if err := s.inRoot(req.File); err != nil {
+	file, err := s.inRoot(req.File)
+	if err != nil {
 		api.WriteError(w, http.StatusBadRequest, err)
 		return
 	}
+	req.File = file
 	port := core.Port(req.Port)
 	if port == nil {
 		api.WriteError(w, http.StatusBadRequest, fmt.Errorf("no port %q on this appliance", req.Port))

@@ -35,7 +35,7 @@ func TestDaemonCaptureFlow(t *testing.T) {
 	dir := t.TempDir()
 	sock := filepath.Join(dir, "wirebox.sock")
 	cfg := filepath.Join(dir, "wirebox.yaml")
-	yaml := fmt.Sprintf("name: captest\napi:\n  socket: %s\npool:\n  frames: 16384\nports:\n  - name: wb0\n    mode: passive\n    netns: %s\n", sock, a.Name)
+	yaml := fmt.Sprintf("name: captest\napi:\n  socket: %s\npool:\n  frames: 16384\nports:\n  - name: wb0\n    mode: passive\n    netns: %s\ncapture:\n  root: %s\n", sock, a.Name, dir)
 	if err := os.WriteFile(cfg, []byte(yaml), 0o600); err != nil {
 		t.Fatal(err)
 	}
@@ -105,6 +105,13 @@ func TestDaemonCaptureFlow(t *testing.T) {
 			m[s.ID] = s
 		}
 		return m
+	}
+	// The API may not write outside capture.root.
+	if out, err := cli("capture", "start", "--port", "wb0", "--out", "/etc/wirebox-outside"); err == nil || !strings.Contains(err.Error(), "outside the capture root") {
+		t.Errorf("capture outside the root: %v %s", err, out)
+	}
+	if _, err := os.Stat("/etc/wirebox-outside"); err == nil {
+		t.Error("a directory outside the capture root was created")
 	}
 	webDir, allDir := filepath.Join(dir, "web"), filepath.Join(dir, "all")
 	web := start("--port", "wb0", "--filter", "udp dst port 80", "--rotate-size", "64k", "--compress", "zstd", "--out", webDir)

@@ -2,7 +2,6 @@ package cli
 
 import (
 	"fmt"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"text/tabwriter"
@@ -11,6 +10,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/wirebox/wirebox/internal/api"
+	"github.com/wirebox/wirebox/internal/config"
 )
 
 func newCaptureCmd(g *globals) *cobra.Command {
@@ -75,12 +75,6 @@ func newCaptureStartCmd(g *globals) *cobra.Command {
 			if rotateTime > 0 {
 				req.RotateTime = rotateTime.String()
 			}
-			if !filepath.IsAbs(req.OutDir) && g.remote == "" {
-				// Like tcpdump -w: relative to where the command runs (same machine).
-				if req.OutDir, err = filepath.Abs(req.OutDir); err != nil {
-					return err
-				}
-			}
 			cl, err := g.client()
 			if err != nil {
 				return err
@@ -107,7 +101,7 @@ func newCaptureStartCmd(g *globals) *cobra.Command {
 	f.DurationVar(&rotateTime, "rotate-time", 0, "start a new file after this long (e.g. 10m)")
 	f.IntVar(&req.Keep, "keep", 0, "files to keep (0: all)")
 	f.StringVar(&req.Compress, "compress", "none", "zstd, gzip or none")
-	f.StringVar(&req.OutDir, "out", "", "output directory on the appliance")
+	f.StringVar(&req.OutDir, "out", "", "output directory on the appliance; a relative one is inside capture.root (default "+config.DefaultCaptureRoot+")")
 	f.IntVar(&req.Queue, "queue", 0, "frames that may wait for the disk before drops (default 16384)")
 	f.BoolVar(&asJSON, "json", false, "print the API's JSON")
 	return c

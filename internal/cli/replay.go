@@ -2,7 +2,6 @@ package cli
 
 import (
 	"fmt"
-	"path/filepath"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -21,20 +20,15 @@ func newReplayCmd(g *globals) *cobra.Command {
 		Long: `Replay reads pcap or pcapng (plain, gzip or zstd) and sends each frame at
 its captured time relative to one absolute start, so lateness never adds up.
 Frames cut short by a snaplen are padded to their original length with the
-pattern "wirebox-pad!". --to host delivers the frames as if received on the port.`,
+pattern "wirebox-pad!". --to host delivers the frames as if received on the port.
+FILE is on the appliance, inside capture.root (relative paths are taken from there).`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if req.Port == "" {
 				return usageError{fmt.Errorf("--port is required")}
 			}
+			// A path on the appliance: relative ones are inside capture.root.
 			req.File = args[0]
-			if !filepath.IsAbs(req.File) && g.remote == "" {
-				abs, err := filepath.Abs(req.File)
-				if err != nil {
-					return err
-				}
-				req.File = abs
-			}
 			cl, err := g.client()
 			if err != nil {
 				return err

@@ -11,6 +11,7 @@ import (
 	"io/fs"
 	"net"
 	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"time"
@@ -34,7 +35,21 @@ type Config struct {
 	Pool PoolConfig `yaml:"pool"`
 	// Ports are the network interfaces the capture core attaches to.
 	Ports []PortConfig `yaml:"ports,omitempty"`
+	// Capture configures capture sessions and replay.
+	Capture CaptureConfig `yaml:"capture"`
 }
+
+// CaptureConfig configures capture sessions and replay.
+type CaptureConfig struct {
+	// Root confines what the API may write (capture output) and read
+	// (replay files): relative paths are inside it, absolute ones must be.
+	// Whoever can reach the API cannot write elsewhere on the appliance.
+	Root string `yaml:"root"`
+}
+
+// DefaultCaptureRoot is where captures go unless configured otherwise (on
+// the image, the persistent data partition is mounted under /var/lib/wirebox).
+const DefaultCaptureRoot = "/var/lib/wirebox/captures"
 
 // PoolConfig sizes the buffer pool.
 type PoolConfig struct {
@@ -217,7 +232,8 @@ func builtin() *Config {
 		Name: "wirebox",
 		API:  APIConfig{Socket: DefaultSocket, SocketMode: "0660"},
 		Log:  LogConfig{Level: "info", Format: "text"},
-		Pool: PoolConfig{Frames: 16384, FrameSize: 2048},
+		Pool:    PoolConfig{Frames: 16384, FrameSize: 2048},
+		Capture: CaptureConfig{Root: DefaultCaptureRoot},
 		Supervisor: SupervisorConfig{
 			BackoffBase:    Duration(100 * time.Millisecond),
 			BackoffMax:     Duration(30 * time.Second),
@@ -389,6 +405,9 @@ func (c *Config) validate() error {
 	}
 	if s.MaxFailures < 1 {
 		return bad("$.supervisor.max_failures", "must be at least 1")
+	}
+	if c.Capture.Root == "" || !filepath.IsAbs(c.Capture.Root) || filepath.Clean(c.Capture.Root) == "/" {
+		return bad("$.capture.root", "must be an absolute directory other than / (it confines what the API may write), not %q", c.Capture.Root)
 	}
 	return c.validatePorts(bad)
 }

@@ -80,7 +80,7 @@ func New(cfg *config.Config, opts Options) (*Daemon, error) {
 		}
 		svcs = append(svcs, d.core)
 		// Capture sessions and replay: consumers of the core's ports.
-		svcs = append(svcs, capturesvc.New(d.core, ""))
+		svcs = append(svcs, capturesvc.New(d.core, cfg.Capture.Root))
 	}
 	if cfg.API.Listen != "" {
 		ro := api.RemoteOptions{Addr: cfg.API.Listen, CertFile: cfg.API.TLSCert, KeyFile: cfg.API.TLSKey, TokenFile: cfg.API.TokenFile}
