@@ -229,9 +229,9 @@ func Parse(b []byte) (*Config, error) {
 // builtin holds the defaults that apply to keys a file leaves out.
 func builtin() *Config {
 	return &Config{
-		Name: "wirebox",
-		API:  APIConfig{Socket: DefaultSocket, SocketMode: "0660"},
-		Log:  LogConfig{Level: "info", Format: "text"},
+		Name:    "wirebox",
+		API:     APIConfig{Socket: DefaultSocket, SocketMode: "0660"},
+		Log:     LogConfig{Level: "info", Format: "text"},
 		Pool:    PoolConfig{Frames: 16384, FrameSize: 2048},
 		Capture: CaptureConfig{Root: DefaultCaptureRoot},
 		Supervisor: SupervisorConfig{
