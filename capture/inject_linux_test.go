@@ -295,3 +295,50 @@ func icmpEcho(t *testing.T, src, dst net.HardwareAddr, id, seq uint16) []byte {
 func isICMPEcho(d []byte) bool {
 	return len(d) >= 35 && d[12] == 0x08 && d[13] == 0 && d[23] == 1 && (d[34] == 0 || d[34] == 8)
 }
+
+// TestInjectWhileClosing: injections racing with Close either go through
+// or fail with ErrClosed; every frame is given up exactly once (newTopo's
+// cleanup checks the pool is full) and no injector outlives the port.
+func TestInjectWhileClosing(t *testing.T) {
+	tp := newTopo(t, 1024)
+	port, err := tp.core.OpenPort(PortConfig{Name: "wb0", NetNS: tp.a.Path})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := port.Subscribe(SubscribeOptions{Name: "rx", Queue: 16}); err != nil {
+		t.Fatal(err)
+	}
+	frame := testFrame(tp.la.MAC, 60, 0)
+	errc := make(chan error, 4)
+	for g := 0; g < 4; g++ {
+		go func() {
+			for i := 0; ; i++ {
+				f, err := tp.core.Alloc()
+				if err != nil {
+					errc <- err
+					return
+				}
+				f.SetLen(copy(f.Buffer(), frame))
+				if err := port.Inject(f); err != nil {
+					if err == ErrClosed {
+						err = nil
+					}
+					errc <- err
+					return
+				}
+			}
+		}()
+	}
+	time.Sleep(200 * time.Millisecond)
+	if err := port.Close(); err != nil {
+		t.Fatal(err)
+	}
+	for g := 0; g < 4; g++ {
+		if err := <-errc; err != nil {
+			t.Error(err)
+		}
+	}
+	if err := tp.a.Do(func() error { _, err := netlink.LinkByName(injectorName(tp.la.Index)); return err }); err == nil {
+		t.Fatal("injector still there after the port closed")
+	}
+}
