@@ -251,6 +251,9 @@ type Core struct {
 	// socket shares the UMEM of the first one.
 	umemMu  sync.Mutex
 	umemFds []int
+
+	// injectClsact makes injectors skip tcx (tests of the fallback).
+	injectClsact bool
 }
 
 // NewCore returns a core on pool. The core does not close the pool.
@@ -429,6 +432,11 @@ type Port struct {
 	closed   atomic.Bool
 	fwd      atomic.Pointer[Port]
 	deferred *tap.Queue // frames forwarded here while dispatch was held (see forwardTo)
+
+	// inj hands Inject's frames to the kernel (passive ports), made on
+	// first use; injMu is held for reading while sending.
+	injMu sync.RWMutex
+	inj   *injector
 
 	_                                      [64]byte // counters on their own cache lines
 	rxPackets, rxBytes, txPackets, txBytes atomic.Uint64
@@ -715,8 +723,21 @@ func (p *Port) transmitted(id tap.FrameID) {
 	p.received(id, TX, TSTransmit)
 }
 
-// Inject puts an owned frame into the port's receive fan-out as if it had
-// been received, stamped now by the engine clock.
+// Inject puts an owned frame into the port as if it had been received;
+// the reference passes to the port whether or not that succeeds.
+//
+// On a passive port the frame enters the kernel's receive path of the
+// interface (through the port's injector, see inject_linux.go): the host
+// stack processes it (a socket bound there gets it, ARP and ICMP are
+// answered) and the port's engine sees it as any received frame, so every
+// subscriber gets it once as RX with the kernel's stamp, counted in
+// rx_packets. Errors the kernel finds after accepting the frame (the port
+// is down, its backlog is full) are not reported.
+//
+// A bypass port's traffic never reaches the host stack, so "as if
+// received" there means what the engine does with a received frame: the
+// frame goes to the port's fan-out (subscribers, owners, forwarding),
+// stamped now by the engine clock.
 func (p *Port) Inject(f Frame) error {
 	if f.c != p.c {
 		return errors.New("capture: frame from another core")
@@ -725,12 +746,49 @@ func (p *Port) Inject(f Frame) error {
 		f.Release()
 		return ErrClosed
 	}
+	if p.cfg.Mode == Passive {
+		return p.injectHost(f)
+	}
 	p.c.pool.SetOwner(f.id, tap.OwnerCore)
 	p.stamp(f.id, p.c.clock.Now(), TSEngine, RX)
 	p.dispatch.RLock()
 	p.received(f.id, RX, TSEngine)
 	p.wakeSubscribers()
 	p.dispatch.RUnlock()
+	return nil
+}
+
+// injectHost sends f through the port's injector, made on first use.
+func (p *Port) injectHost(f Frame) error {
+	defer f.Release()
+	p.injMu.RLock()
+	inj := p.inj
+	if inj == nil {
+		p.injMu.RUnlock()
+		p.injMu.Lock()
+		if p.closed.Load() {
+			p.injMu.Unlock()
+			return ErrClosed
+		}
+		if p.inj == nil {
+			var err error
+			if p.inj, err = openInjector(p, p.c.injectClsact); err != nil {
+				p.injMu.Unlock()
+				return err
+			}
+		}
+		p.injMu.Unlock()
+		p.injMu.RLock()
+		inj = p.inj
+	}
+	defer p.injMu.RUnlock()
+	if inj == nil { // closed meanwhile
+		return ErrClosed
+	}
+	if err := inj.send(f.Data()); err != nil {
+		p.txErrors.Add(1)
+		return fmt.Errorf("capture: inject on %s: %w", p.cfg.Name, err)
+	}
 	return nil
 }
 
@@ -753,6 +811,12 @@ func (p *Port) Close() error {
 	err := p.eng.close()
 	p.drainDeferred() // transmit sees the port closed and releases them
 	p.dispatch.Unlock()
+	p.injMu.Lock()
+	if p.inj != nil {
+		err = errors.Join(err, p.inj.close())
+		p.inj = nil
+	}
+	p.injMu.Unlock()
 	p.c.mu.Lock()
 	ps := slices.Clone(*p.c.ports.Load())
 	ps[p.idx] = nil

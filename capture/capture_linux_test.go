@@ -320,17 +320,23 @@ func TestTransmitAndInject(t *testing.T) {
 	if st := port.Stats(); st.TxBytes != n*80 || st.RxPackets != 0 {
 		t.Fatalf("stats %+v", st)
 	}
-	// Inject-as-received: the frame shows on the rx side of our port only.
+	// Inject-as-received: the frame enters the port's kernel receive path
+	// and shows on the rx side of our port only, stamped by the kernel.
 	f, _ := tp.core.Alloc()
 	f.SetLen(copy(f.Buffer(), testFrame(tp.la.MAC, 60, 7)))
 	if err := port.Inject(f); err != nil {
 		t.Fatal(err)
 	}
 	drain(t, rxs, 1, func(f Frame) {
-		if f.Direction() != RX || f.TimestampSource() != TSEngine || binary.BigEndian.Uint32(f.Data()[14:]) != 7 {
+		if f.Direction() != RX || f.TimestampSource() != TSKernel || binary.BigEndian.Uint32(f.Data()[14:]) != 7 {
 			t.Errorf("injected frame dir %v src %v", f.Direction(), f.TimestampSource())
 		}
 	})
+	time.Sleep(100 * time.Millisecond)
+	var extra [4]Frame
+	if k := peerRX.TryReceive(extra[:]) + txs.TryReceive(extra[:]); k != 0 {
+		t.Fatalf("injected frame left the port (%d frames)", k)
+	}
 }
 
 // TestCloseReleasesEverything: frames queued to subscribers and frames the

@@ -83,8 +83,16 @@
 // [Subscription.TryReceive] never blocks. [Subscription.Close] releases
 // every frame still queued; frames already received stay with the caller.
 //
-// Inject-as-received ([Port.Inject]) puts an owned frame into the port's
-// receive fan-out as if it had arrived (replay into the host side).
+// Inject-as-received ([Port.Inject]) puts an owned frame into the port as
+// if it had arrived (replay --to host). On a passive port it enters the
+// interface's kernel receive path: the port's injector, a veth
+// "wbinj<ifindex>" made in the port's namespace on first use and removed
+// with the port, carries a tc program (tcx, or clsact with a BPF filter on
+// kernels before 6.6) that redirects the core's frames into the port's
+// ingress. The host stack processes them and the engine receives them like
+// any other frame: each subscriber sees it once as RX, stamped by the
+// kernel. A bypass port's traffic never reaches the host stack, so there
+// the frame goes to the port's fan-out directly, stamped by the engine.
 //
 // # Timestamps
 //

@@ -268,3 +268,33 @@ func TestBypassCrossForwardWithClosingSubscribers(t *testing.T) {
 		return b.TxPackets+b.TxErrors == a.RxPackets && a.TxPackets+a.TxErrors == b.RxPackets
 	})
 }
+
+// TestBypassInject: a bypass port's traffic never reaches the host stack,
+// so Inject hands the frame to the port's own fan-out (subscribers, then
+// the default action), stamped by the engine, and makes no injector.
+func TestBypassInject(t *testing.T) {
+	tp := newTopo(t, 8192)
+	port, err := tp.core.OpenPort(PortConfig{Name: "wb0", NetNS: tp.a.Path, Mode: Bypass})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rx, _ := port.Subscribe(SubscribeOptions{Name: "rx"})
+	f, err := tp.core.Alloc()
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.SetLen(copy(f.Buffer(), testFrame(tp.la.MAC, 60, 9)))
+	if err := port.Inject(f); err != nil {
+		t.Fatal(err)
+	}
+	drain(t, rx, 1, func(f Frame) {
+		if f.Direction() != RX || f.TimestampSource() != TSEngine || f.Port() != port || binary.BigEndian.Uint32(f.Data()[14:]) != 9 {
+			t.Errorf("injected frame dir %v src %v", f.Direction(), f.TimestampSource())
+		}
+	})
+	port.injMu.RLock()
+	defer port.injMu.RUnlock()
+	if port.inj != nil {
+		t.Fatal("bypass port made an injector")
+	}
+}

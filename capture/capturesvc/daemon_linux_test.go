@@ -16,7 +16,11 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/gopacket/gopacket"
+	"github.com/gopacket/gopacket/layers"
+
 	"github.com/wirebox/wirebox/capture/internal/pkttest"
+	"github.com/wirebox/wirebox/capture/pcapng"
 	"github.com/wirebox/wirebox/internal/api"
 	"github.com/wirebox/wirebox/internal/netns"
 	"github.com/wirebox/wirebox/internal/testutil"
@@ -30,7 +34,7 @@ func TestDaemonCaptureFlow(t *testing.T) {
 	pkttest.Need(t, "tshark")
 	netns.Require(t)
 	a, b := netns.New(t), netns.New(t)
-	la, _ := netns.Veth(t, a, "wb0", b, "peer0", netns.VethOptions{})
+	la, lb := netns.Veth(t, a, "wb0", b, "peer0", netns.VethOptions{})
 	bin := testutil.Wirebox(t)
 	dir := t.TempDir()
 	sock := filepath.Join(dir, "wirebox.sock")
@@ -182,6 +186,8 @@ func TestDaemonCaptureFlow(t *testing.T) {
 		t.Fatalf("tshark read %d packets from %d files, want %d", total, len(webFiles), n)
 	}
 
+	replayToHost(t, cli, a, b, la.MAC, lb.MAC, dir)
+
 	// kill -9 in the middle of the second session, frames still arriving.
 	stop := make(chan struct{})
 	var wg sync.WaitGroup
@@ -226,5 +232,101 @@ func TestDaemonCaptureFlow(t *testing.T) {
 	t.Logf("after kill -9: %d files, %d packets readable; the session had counted %d shortly before the kill", len(allFiles), read, before.Packets)
 	if read < 2*n+1000 {
 		t.Fatalf("only %d packets readable, %d were counted well before the kill", read, before.Packets)
+	}
+}
+
+// replayToHost replays ICMP echo requests --to host through the daemon:
+// the host stack of the port's namespace answers each on the wire, where
+// tcpdump on the far end sees the replies.
+func replayToHost(t *testing.T, cli func(...string) (string, error), a, b *netns.NS, portMAC, peerMAC net.HardwareAddr, dir string) {
+	t.Helper()
+	for _, c := range []*exec.Cmd{
+		a.Command("ip", "addr", "add", "10.0.0.2/24", "dev", "wb0"),
+		b.Command("ip", "addr", "add", "10.0.0.1/24", "dev", "peer0"),
+	} {
+		if out, err := c.CombinedOutput(); err != nil {
+			t.Fatalf("%v: %v %s", c.Args, err, out)
+		}
+	}
+	w, err := pcapng.NewWriter(pcapng.Options{Dir: filepath.Join(dir, "pings"), Interfaces: []pcapng.Interface{{Name: "x"}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	const pings = 3
+	t0 := time.Unix(1700000000, 0)
+	for i := 1; i <= pings; i++ {
+		eth := &layers.Ethernet{SrcMAC: peerMAC, DstMAC: portMAC, EthernetType: layers.EthernetTypeIPv4}
+		ip := &layers.IPv4{Version: 4, TTL: 64, Protocol: layers.IPProtocolICMPv4, SrcIP: net.IPv4(10, 0, 0, 1).To4(), DstIP: net.IPv4(10, 0, 0, 2).To4()}
+		icmp := &layers.ICMPv4{TypeCode: layers.CreateICMPv4TypeCode(layers.ICMPv4TypeEchoRequest, 0), Id: 0x7762, Seq: uint16(i)}
+		f := pkttest.Serialize(t, eth, ip, icmp, gopacket.Payload("wirebox replay to host"))
+		if err := w.WritePacket(pcapng.Packet{Timestamp: t0.Add(time.Duration(i) * 10 * time.Millisecond), Data: f, Length: len(f)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	td := b.Command("tcpdump", "-i", "peer0", "-n", "-l", "-c", fmt.Sprint(pings), "icmp and icmp[icmptype] == icmp-echoreply")
+	var out bytes.Buffer
+	td.Stdout = &out
+	stderr, err := td.StderrPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := td.Start(); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	listening := make(chan struct{})
+	go func() {
+		var seen []byte
+		buf := make([]byte, 1024)
+		for {
+			n, err := stderr.Read(buf)
+			seen = append(seen, buf[:n]...)
+			if bytes.Contains(seen, []byte("listening on")) {
+				close(listening)
+				break
+			}
+			if err != nil {
+				return
+			}
+		}
+		for {
+			if _, err := stderr.Read(buf); err != nil {
+				return
+			}
+		}
+	}()
+	select {
+	case <-listening:
+	case <-time.After(20 * time.Second):
+		td.Process.Kill()
+		td.Wait()
+		t.Fatal("tcpdump did not start")
+	}
+	go func() { done <- td.Wait() }()
+	rep, err := cli("replay", w.Files()[0], "--port", "wb0", "--to", "host", "--json")
+	var r api.ReplayReport
+	if err != nil || json.Unmarshal([]byte(rep), &r) != nil || r.Sent != pings || r.Errors != 0 {
+		td.Process.Kill()
+		<-done
+		t.Fatalf("replay --to host: %v %s", err, rep)
+	}
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("tcpdump: %v", err)
+		}
+	case <-time.After(20 * time.Second):
+		td.Process.Kill()
+		<-done
+		t.Fatalf("the host answered %q of %d echo requests", out.String(), pings)
+	}
+	lines := pkttest.Lines(out.String())
+	for i, l := range lines {
+		if want := fmt.Sprintf("10.0.0.2 > 10.0.0.1: ICMP echo reply, id 30562, seq %d,", i+1); !strings.Contains(l, want) {
+			t.Fatalf("reply %d: %q, want %q", i+1, l, want)
+		}
 	}
 }

@@ -37,7 +37,7 @@ func (s coreSrc) Core() *capture.Core { return s.c }
 // another one, and serves its API routes on a unix socket.
 type captureRig struct {
 	socket string
-	b      *netns.NS
+	a, b   *netns.NS
 	mac    net.HardwareAddr
 	fd     int
 }
@@ -105,7 +105,7 @@ func newCaptureRig(t *testing.T) *captureRig {
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
-	r := &captureRig{socket: socket, b: b, mac: la.MAC, fd: -1}
+	r := &captureRig{socket: socket, a: a, b: b, mac: la.MAC, fd: -1}
 	err = b.Do(func() error {
 		ifi, err := net.InterfaceByName("peer0")
 		if err != nil {
@@ -121,6 +121,14 @@ func newCaptureRig(t *testing.T) *captureRig {
 	}
 	t.Cleanup(func() { unix.Close(r.fd) })
 	return r
+}
+
+// addAddr gives a link in the port's namespace an address (CIDR).
+func (r *captureRig) addAddr(t *testing.T, link, cidr string) {
+	t.Helper()
+	if out, err := r.a.Command("ip", "addr", "add", cidr, "dev", link).CombinedOutput(); err != nil {
+		t.Fatalf("ip addr add %s: %v: %s", cidr, err, out)
+	}
 }
 
 func (r *captureRig) send(t *testing.T, frame []byte) {
@@ -337,13 +345,63 @@ func TestCaptureCLIEndToEnd(t *testing.T) {
 	}
 	t.Logf("replay report: %+v", rep)
 
-	// --to host: the frames enter the port's receive side; a session sees them.
-	host := r.start(t, "--port", "wb0", "--direction", "rx", "--filter", "udp port 7777", "--out", filepath.Join(dir, "host"))
-	if out, err := r.cli(t, "replay", w.Files()[0], "--port", "wb0", "--to", "host", "--speed", "10"); err != nil || !strings.Contains(out, fmt.Sprintf("sent %d frames", nRep)) {
+	// --to host: the frames enter the port's receive path in the kernel.
+	// The host stack of the port's namespace gets every datagram (a UDP
+	// socket bound to the port's address), and a session on the port sees
+	// each frame exactly once, as received.
+	r.addAddr(t, "wb0", "10.9.0.2/24")
+	var conn *net.UDPConn
+	if err := r.a.Do(func() (err error) {
+		conn, err = net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(10, 9, 0, 2), Port: 7777})
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	hw, err := pcapng.NewWriter(pcapng.Options{Dir: filepath.Join(dir, "tohost"), Interfaces: []pcapng.Interface{{Name: "x"}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i < nRep; i++ {
+		f := pkttest.UDP(t, "10.9.0.1", "10.9.0.2", 7777, 7777, []byte(fmt.Sprintf("to-host-%03d", i)))
+		copy(f, r.mac)
+		hw.WritePacket(pcapng.Packet{Timestamp: t0.Add(time.Duration(i) * time.Millisecond), Data: f, Length: len(f)})
+	}
+	hw.Close()
+	host := r.start(t, "--port", "wb0", "--direction", "both", "--filter", "udp port 7777", "--out", filepath.Join(dir, "host"))
+	if out, err := r.cli(t, "replay", hw.Files()[0], "--port", "wb0", "--to", "host", "--speed", "10"); err != nil || !strings.Contains(out, fmt.Sprintf("sent %d frames", nRep)) {
 		t.Fatalf("replay to host: %v %s", err, out)
 	}
+	buf := make([]byte, 2048)
+	for i := 0; i < nRep; i++ {
+		conn.SetReadDeadline(time.Now().Add(10 * time.Second))
+		n, _, err := conn.ReadFromUDP(buf)
+		if err != nil {
+			t.Fatalf("host stack got %d of %d datagrams: %v", i, nRep, err)
+		}
+		if got, want := string(buf[:n]), fmt.Sprintf("to-host-%03d", i); got != want {
+			t.Fatalf("datagram %d: %q, want %q", i, got, want)
+		}
+	}
 	r.waitPackets(t, host, nRep)
-	r.cli(t, "capture", "stop", host)
+	time.Sleep(200 * time.Millisecond) // a second copy would show up by now
+	if got := r.list(t)[host]; got.Packets != nRep {
+		t.Fatalf("session wrote %d packets, want %d once each", got.Packets, nRep)
+	}
+	if _, err := r.cli(t, "capture", "stop", host); err != nil {
+		t.Fatal(err)
+	}
+	// tshark: each frame once, flagged inbound, in order.
+	hostFiles, _ := filepath.Glob(filepath.Join(dir, "host", "*.pcapng"))
+	lines := tsharkLines(t, hostFiles, "frame.packet_flags_direction", "data.data")
+	if len(lines) != nRep {
+		t.Fatalf("tshark read %d frames from the session, want %d: %q", len(lines), nRep, lines)
+	}
+	for i, l := range lines {
+		if want := fmt.Sprintf("0x00000001\t%x", fmt.Sprintf("to-host-%03d", i)); l != want {
+			t.Fatalf("frame %d: %q, want %q", i, l, want)
+		}
+	}
 	if _, err := r.cli(t, "replay", "/nonexistent.pcap", "--port", "wb0"); err == nil {
 		t.Fatal("replay of a missing file succeeded")
 	}

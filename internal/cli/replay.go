@@ -20,7 +20,12 @@ func newReplayCmd(g *globals) *cobra.Command {
 		Long: `Replay reads pcap or pcapng (plain, gzip or zstd) and sends each frame at
 its captured time relative to one absolute start, so lateness never adds up.
 Frames cut short by a snaplen are padded to their original length with the
-pattern "wirebox-pad!". --to host delivers the frames as if received on the port.
+pattern "wirebox-pad!". --to host delivers the frames as if received on the port:
+on a passive port they enter the interface's kernel receive path, so the host
+stack gets them (sockets bound there, ARP, ICMP) and every capture session on
+the port sees each once as received; a bypass port's traffic never reaches the
+host stack, so there they go to the port's subscribers only. The frames need the
+port's MAC address (or broadcast) as destination for the host stack to take them.
 FILE is on the appliance, inside capture.root (relative paths are taken from there).`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
