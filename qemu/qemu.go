@@ -1,0 +1,369 @@
+package qemu
+
+import (
+	"bytes"
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/wirebox/wirebox/image"
+	"github.com/wirebox/wirebox/internal/api"
+)
+
+// Guest addressing on QEMU's user-mode network.
+const (
+	GuestAddr    = "10.0.2.15"
+	GuestGateway = "10.0.2.2"
+)
+
+// NetCmdline is the kernel command line part that gives the management
+// port (eth0) its user-mode network address.
+const NetCmdline = "ip=" + GuestAddr + "::" + GuestGateway + ":255.255.255.0:wirebox:eth0:off"
+
+// Peer is a dgram link to another guest: frames go between two UDP ports
+// on 127.0.0.1. Unlike -netdev socket, either side may start first.
+type Peer struct {
+	LocalPort, RemotePort int
+	// Addr is the guest's address on the link, e.g. 169.254.77.1/24, set
+	// with wirebox.ip=; empty leaves the port unconfigured.
+	Addr string
+}
+
+// Options describe one guest.
+type Options struct {
+	Name   string // for messages and the QEMU process title
+	Kernel string // direct kernel boot: kernel + initramfs
+	Initrd string
+	ISO    string // boot this ISO instead (BIOS, or UEFI when UEFI is set)
+	UEFI   bool
+	// Cmdline is appended to the default (serial console, quiet, the
+	// management address) for direct kernel boots.
+	Cmdline  string
+	MemoryMB int // 512 by default
+	CPUs     int // 1 by default
+	// Host ports on 127.0.0.1 forwarded to the guest's API, SNMP (udp)
+	// and mirror ports; 0 picks a free port.
+	APIPort, SNMPPort, MirrorPort int
+	Taps                          []string // host TAP devices for extra NICs (eth1..., after the peer link)
+	Peer                          *Peer    // the peer link is eth1 when present
+	Disk                          string   // raw disk image attached as virtio-blk (the data partition)
+	// Serial console. Interactive puts the console and QEMU's monitor on
+	// the terminal (Ctrl-A X quits); otherwise Stdin/Stdout are used.
+	Interactive bool
+	Stdin       io.Reader
+	Stdout      io.Writer
+	// QEMU is the binary; qemu-system-x86_64 by default.
+	QEMU string
+}
+
+// VM is a running QEMU process started by Start. Only it is ever stopped.
+type VM struct {
+	Opts    Options
+	Started time.Time
+	Args    []string
+
+	cmd    *exec.Cmd
+	done   chan struct{}
+	err    error
+	tmp    string
+	stderr *bytes.Buffer // QEMU's own messages (not the guest console)
+}
+
+// FreePort returns a port on 127.0.0.1 that was free a moment ago for the
+// network ("tcp" or "udp"). Another process may take it before QEMU binds
+// it; QEMU then fails to start and says so.
+func FreePort(network string) (int, error) {
+	switch network {
+	case "udp":
+		c, err := net.ListenPacket("udp4", "127.0.0.1:0")
+		if err != nil {
+			return 0, err
+		}
+		defer c.Close()
+		return c.LocalAddr().(*net.UDPAddr).Port, nil
+	default:
+		l, err := net.Listen("tcp4", "127.0.0.1:0")
+		if err != nil {
+			return 0, err
+		}
+		defer l.Close()
+		return l.Addr().(*net.TCPAddr).Port, nil
+	}
+}
+
+func (o *Options) defaults() error {
+	if o.QEMU == "" {
+		o.QEMU = "qemu-system-x86_64"
+	}
+	if o.Name == "" {
+		o.Name = "wirebox"
+	}
+	if o.MemoryMB == 0 {
+		o.MemoryMB = 512
+	}
+	if o.CPUs == 0 {
+		o.CPUs = 1
+	}
+	if o.ISO == "" && (o.Kernel == "" || o.Initrd == "") {
+		return errors.New("qemu: need a kernel and initramfs, or an ISO")
+	}
+	tools := []image.Tool{image.ToolQEMU}
+	if o.UEFI {
+		tools = append(tools, image.ToolOVMF)
+	}
+	if err := image.NeedTools(tools...); err != nil {
+		return err
+	}
+	var err error
+	for _, p := range []struct {
+		port *int
+		net  string
+	}{{&o.APIPort, "tcp"}, {&o.SNMPPort, "udp"}, {&o.MirrorPort, "tcp"}} {
+		if *p.port == 0 {
+			if *p.port, err = FreePort(p.net); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// args builds the QEMU command line. tmp holds per-VM files (UEFI vars).
+func (o *Options) args(tmp string) ([]string, error) {
+	a := []string{
+		"-name", o.Name,
+		"-nodefaults", "-no-user-config", "-no-reboot",
+		"-accel", "tcg", // /dev/kvm is not usable on the machines we run on
+		"-m", strconv.Itoa(o.MemoryMB), "-smp", strconv.Itoa(o.CPUs),
+		"-display", "none", "-vga", "none",
+	}
+	if o.Interactive {
+		a = append(a, "-chardev", "stdio,id=con,mux=on,signal=off", "-serial", "chardev:con", "-mon", "chardev=con,mode=readline")
+	} else {
+		a = append(a, "-chardev", "stdio,id=con,signal=off", "-serial", "chardev:con")
+	}
+	if o.ISO != "" {
+		a = append(a, "-drive", "file="+o.ISO+",media=cdrom,readonly=on,if=ide", "-boot", "d")
+		if o.UEFI {
+			vars := filepath.Join(tmp, "OVMF_VARS.fd")
+			b, err := os.ReadFile("/usr/share/OVMF/OVMF_VARS_4M.fd")
+			if err != nil {
+				return nil, fmt.Errorf("UEFI variables (apt-get install -y ovmf): %w", err)
+			}
+			if err := os.WriteFile(vars, b, 0o600); err != nil {
+				return nil, err
+			}
+			a = append(a, "-machine", "q35",
+				"-drive", "if=pflash,format=raw,unit=0,readonly=on,file="+image.ToolOVMF.Name,
+				"-drive", "if=pflash,format=raw,unit=1,file="+vars)
+		}
+	} else {
+		cl := strings.TrimSpace(image.DefaultCmdline + " " + NetCmdline + " " + o.Cmdline)
+		a = append(a, "-kernel", o.Kernel, "-initrd", o.Initrd, "-append", cl)
+	}
+	fwd := fmt.Sprintf("hostfwd=tcp:127.0.0.1:%d-:%d,hostfwd=udp:127.0.0.1:%d-:%d,hostfwd=tcp:127.0.0.1:%d-:%d",
+		o.APIPort, image.GuestAPIPort, o.SNMPPort, image.GuestSNMPPort, o.MirrorPort, image.GuestMirrorPort)
+	// restrict=on: the guest reaches nothing but the forwarded ports.
+	a = append(a, "-netdev", "user,id=mgmt,restrict=on,net=10.0.2.0/24,"+fwd,
+		"-device", "virtio-net-pci,netdev=mgmt,mac=52:54:00:00:00:01")
+	if p := o.Peer; p != nil {
+		a = append(a, "-netdev", fmt.Sprintf("dgram,id=peer,local.type=inet,local.host=127.0.0.1,local.port=%d,remote.type=inet,remote.host=127.0.0.1,remote.port=%d", p.LocalPort, p.RemotePort),
+			"-device", "virtio-net-pci,netdev=peer")
+	}
+	for i, t := range o.Taps {
+		a = append(a, "-netdev", fmt.Sprintf("tap,id=tap%d,ifname=%s,script=no,downscript=no", i, t),
+			"-device", fmt.Sprintf("virtio-net-pci,netdev=tap%d", i))
+	}
+	if o.Disk != "" {
+		a = append(a, "-drive", "file="+o.Disk+",format=raw,if=virtio")
+	}
+	return a, nil
+}
+
+// Start starts QEMU. The VM stops when ctx is done or Stop is called.
+func Start(ctx context.Context, o Options) (*VM, error) {
+	if err := o.defaults(); err != nil {
+		return nil, err
+	}
+	if o.Peer != nil && o.Peer.Addr != "" && o.ISO == "" {
+		o.Cmdline = strings.TrimSpace(o.Cmdline + " wirebox.ip=eth1:" + o.Peer.Addr)
+	}
+	tmp, err := os.MkdirTemp("", "wirebox-qemu-")
+	if err != nil {
+		return nil, err
+	}
+	args, err := o.args(tmp)
+	if err != nil {
+		os.RemoveAll(tmp)
+		return nil, err
+	}
+	vm := &VM{Opts: o, Args: args, done: make(chan struct{}), tmp: tmp}
+	vm.cmd = exec.Command(o.QEMU, args...)
+	if o.Interactive {
+		vm.cmd.Stdin, vm.cmd.Stdout, vm.cmd.Stderr = os.Stdin, os.Stdout, os.Stderr
+	} else {
+		vm.cmd.Stdin, vm.cmd.Stdout = o.Stdin, o.Stdout
+		if vm.cmd.Stdin == nil {
+			// QEMU's stdio chardev wants a readable stdin; an idle pipe works.
+			r, w := io.Pipe()
+			vm.cmd.Stdin = r
+			go func() { <-vm.done; w.Close() }()
+		}
+		vm.stderr = &bytes.Buffer{}
+		vm.cmd.Stderr = vm.stderr
+	}
+	// Die with us: a test binary killed mid-run must not leave QEMU behind.
+	vm.cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	vm.Started = time.Now()
+	if err := vm.cmd.Start(); err != nil {
+		os.RemoveAll(tmp)
+		return nil, fmt.Errorf("start %s: %w", o.QEMU, err)
+	}
+	go func() {
+		err := vm.cmd.Wait()
+		if err != nil {
+			vm.err = fmt.Errorf("qemu %s: %w", o.Name, err)
+			if vm.stderr != nil && vm.stderr.Len() > 0 {
+				vm.err = fmt.Errorf("%w: %s", vm.err, strings.TrimSpace(vm.stderr.String()))
+			}
+		}
+		os.RemoveAll(tmp)
+		close(vm.done)
+	}()
+	go func() {
+		select {
+		case <-ctx.Done():
+			vm.Stop()
+		case <-vm.done:
+		}
+	}()
+	return vm, nil
+}
+
+// Done is closed when QEMU has exited.
+func (vm *VM) Done() <-chan struct{} { return vm.done }
+
+// Err is QEMU's exit error, valid after Done.
+func (vm *VM) Err() error { <-vm.done; return vm.err }
+
+// Stop asks QEMU to terminate (SIGTERM: QEMU shuts the machine down and
+// exits), then kills it if it has not exited within 5 s. It signals only
+// the process Start started.
+func (vm *VM) Stop() {
+	select {
+	case <-vm.done:
+		return
+	default:
+	}
+	_ = vm.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-vm.done:
+	case <-time.After(5 * time.Second):
+		_ = vm.cmd.Process.Kill()
+		<-vm.done
+	}
+}
+
+// APIURL is the guest's control API through the forwarded port.
+func (vm *VM) APIURL() string { return fmt.Sprintf("https://127.0.0.1:%d", vm.Opts.APIPort) }
+
+// Client is a minimal TLS + bearer-token client for the guest API.
+type Client struct {
+	URL   string
+	Token string
+	HTTP  *http.Client
+}
+
+// NewClient trusts only the CA in caFile.
+func NewClient(url, token, caFile string) (*Client, error) {
+	pem, err := os.ReadFile(caFile)
+	if err != nil {
+		return nil, fmt.Errorf("api CA: %w", err)
+	}
+	pool := x509.NewCertPool()
+	if !pool.AppendCertsFromPEM(pem) {
+		return nil, fmt.Errorf("no certificate in %s", caFile)
+	}
+	tr := &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}}
+	return &Client{URL: url, Token: token, HTTP: &http.Client{Transport: tr, Timeout: 3 * time.Second}}, nil
+}
+
+// Status fetches /v1/status.
+func (c *Client) Status(ctx context.Context) (*api.Status, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, c.URL+"/v1/status", nil)
+	if err != nil {
+		return nil, err
+	}
+	req.Header.Set("Authorization", "Bearer "+c.Token)
+	resp, err := c.HTTP.Do(req)
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+	if err != nil {
+		return nil, err
+	}
+	if resp.StatusCode != http.StatusOK {
+		return nil, fmt.Errorf("GET /v1/status: %s: %s", resp.Status, strings.TrimSpace(string(body)))
+	}
+	var st api.Status
+	if err := json.Unmarshal(body, &st); err != nil {
+		return nil, fmt.Errorf("GET /v1/status: %w", err)
+	}
+	return &st, nil
+}
+
+// NotRunning lists the services of st that are not running; a status
+// without services counts as not ready.
+func NotRunning(st *api.Status) []string {
+	if len(st.Services) == 0 {
+		return []string{"(no services reported)"}
+	}
+	var out []string
+	for _, s := range st.Services {
+		if s.State != api.StateRunning {
+			out = append(out, s.Name+"="+s.State)
+		}
+	}
+	return out
+}
+
+// WaitReady polls the guest API until every service is running, QEMU
+// exits or ctx ends. It returns the last status and the time from QEMU's
+// start to the first answer with every service running.
+func (vm *VM) WaitReady(ctx context.Context, c *Client) (*api.Status, time.Duration, error) {
+	var last error
+	for {
+		st, err := c.Status(ctx)
+		if err == nil {
+			if nr := NotRunning(st); len(nr) == 0 {
+				return st, time.Since(vm.Started), nil
+			} else {
+				last = fmt.Errorf("services not running: %s", strings.Join(nr, ", "))
+			}
+		} else {
+			last = err
+		}
+		select {
+		case <-vm.done:
+			return nil, 0, fmt.Errorf("guest %s exited before its API was ready (last: %v): %v", vm.Opts.Name, last, vm.err)
+		case <-ctx.Done():
+			return nil, 0, fmt.Errorf("guest %s API not ready: %w (last: %v)", vm.Opts.Name, ctx.Err(), last)
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+}
