@@ -1,0 +1,347 @@
+package api
+
+import (
+	"context"
+	"crypto/subtle"
+	"crypto/tls"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+)
+
+// LogSource is one service's log ring.
+type LogSource interface {
+	// Since returns the records from seq on that are still kept, how many
+	// asked-for records were already dropped, and the next sequence number.
+	Since(seq uint64) (entries []LogEntry, dropped, next uint64)
+	// Wait blocks until a record with sequence >= seq exists or ctx ends.
+	Wait(ctx context.Context, seq uint64) error
+}
+
+// Backend is what the server exposes: the supervisor, seen through the
+// operations the API offers (the supervisor package depends on this one for
+// its wire types, so the server names what it needs instead).
+type Backend interface {
+	Status() []ServiceStatus
+	Restart(name string) error
+	Logs(name string) (LogSource, error)
+}
+
+// ErrNotFound marks a lookup of something that does not exist; handlers
+// answer 404 for it.
+var ErrNotFound = errors.New("not found")
+
+// NotFound marks err as a not-found error without changing its message.
+func NotFound(err error) error { return notFound{err} }
+
+type notFound struct{ error }
+
+func (e notFound) Unwrap() []error { return []error{e.error, ErrNotFound} }
+
+// ServerOptions configure a Server.
+type ServerOptions struct {
+	Name      string
+	Version   string
+	StartedAt time.Time
+	Backend   Backend
+	// Registry holds the metrics served on /metrics.
+	Registry *prometheus.Registry
+	// Config returns the effective configuration as YAML, for GET /v1/config.
+	Config func() ([]byte, error)
+	Logger *slog.Logger
+}
+
+// Server is the control API's HTTP handler.
+type Server struct {
+	opts ServerOptions
+	mux  *http.ServeMux
+}
+
+// NewServer builds the handler with the core routes.
+func NewServer(opts ServerOptions) *Server {
+	if opts.Logger == nil {
+		opts.Logger = slog.Default()
+	}
+	s := &Server{opts: opts, mux: http.NewServeMux()}
+	s.mux.HandleFunc("GET /v1/status", s.status)
+	s.mux.HandleFunc("GET /v1/services/{name}/logs", s.logs)
+	s.mux.HandleFunc("POST /v1/services/{name}/restart", s.restart)
+	s.mux.HandleFunc("GET /v1/config", s.config)
+	if opts.Registry != nil {
+		s.mux.Handle("GET /metrics", promhttp.HandlerFor(opts.Registry, promhttp.HandlerOpts{ErrorLog: slogPromLogger{opts.Logger}}))
+	}
+	s.mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		WriteError(w, http.StatusNotFound, fmt.Errorf("no such endpoint: %s %s", r.Method, r.URL.Path))
+	})
+	return s
+}
+
+type slogPromLogger struct{ l *slog.Logger }
+
+func (p slogPromLogger) Println(v ...any) { p.l.Error(fmt.Sprint(v...)) }
+
+// Mux is where subsystems add their routes ("GET /v1/ports", ...).
+func (s *Server) Mux() *http.ServeMux { return s.mux }
+
+// Handler is the whole API, for local (already trusted) listeners.
+func (s *Server) Handler() http.Handler { return s.mux }
+
+// WriteJSON answers with v as JSON.
+func WriteJSON(w http.ResponseWriter, code int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(code)
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	_ = enc.Encode(v) // the client went away; nothing to do
+}
+
+// WriteError answers with an Error body.
+func WriteError(w http.ResponseWriter, code int, err error) {
+	WriteJSON(w, code, Error{Error: err.Error()})
+}
+
+func (s *Server) StatusBody() Status {
+	return Status{
+		Name:          s.opts.Name,
+		Version:       s.opts.Version,
+		StartedAt:     s.opts.StartedAt,
+		UptimeSeconds: time.Since(s.opts.StartedAt).Seconds(),
+		Services:      s.opts.Backend.Status(),
+	}
+}
+
+func (s *Server) status(w http.ResponseWriter, r *http.Request) {
+	WriteJSON(w, http.StatusOK, s.StatusBody())
+}
+
+func (s *Server) config(w http.ResponseWriter, r *http.Request) {
+	if s.opts.Config == nil {
+		WriteError(w, http.StatusNotFound, errors.New("no configuration available"))
+		return
+	}
+	b, err := s.opts.Config()
+	if err != nil {
+		WriteError(w, http.StatusInternalServerError, err)
+		return
+	}
+	w.Header().Set("Content-Type", "application/yaml")
+	_, _ = w.Write(b)
+}
+
+func (s *Server) restart(w http.ResponseWriter, r *http.Request) {
+	name := r.PathValue("name")
+	if err := s.opts.Backend.Restart(name); err != nil {
+		WriteError(w, codeFor(err), err)
+		return
+	}
+	s.opts.Logger.Info("restart requested through the API", "service", name)
+	WriteJSON(w, http.StatusAccepted, map[string]string{"service": name, "status": "restart requested"})
+}
+
+func codeFor(err error) int {
+	if errors.Is(err, ErrNotFound) {
+		return http.StatusNotFound
+	}
+	return http.StatusInternalServerError
+}
+
+func (s *Server) logs(w http.ResponseWriter, r *http.Request) {
+	name := r.PathValue("name")
+	src, err := s.opts.Backend.Logs(name)
+	if err != nil {
+		WriteError(w, codeFor(err), err)
+		return
+	}
+	var since uint64
+	if v := r.URL.Query().Get("since"); v != "" {
+		since, err = strconv.ParseUint(v, 10, 64)
+		if err != nil {
+			WriteError(w, http.StatusBadRequest, fmt.Errorf("since: %w", err))
+			return
+		}
+	}
+	follow := r.URL.Query().Get("follow")
+	if follow == "" || follow == "0" || follow == "false" {
+		entries, dropped, _ := src.Since(since)
+		if entries == nil {
+			entries = []LogEntry{}
+		}
+		WriteJSON(w, http.StatusOK, Logs{Service: name, Entries: entries, Dropped: dropped})
+		return
+	}
+	// Follow: NDJSON, one LogEntry per line, until the client leaves.
+	w.Header().Set("Content-Type", "application/x-ndjson")
+	w.WriteHeader(http.StatusOK)
+	rc := http.NewResponseController(w)
+	enc := json.NewEncoder(w)
+	next := since
+	for {
+		entries, _, n := src.Since(next)
+		for _, e := range entries {
+			if err := enc.Encode(e); err != nil {
+				return
+			}
+		}
+		if len(entries) > 0 {
+			if err := rc.Flush(); err != nil {
+				return
+			}
+		}
+		next = n
+		if err := src.Wait(r.Context(), next); err != nil {
+			return
+		}
+	}
+}
+
+// ListenUnix opens the unix socket, replacing a stale one but never one a live
+// daemon is serving, and sets its mode.
+func ListenUnix(path string, mode fs.FileMode) (net.Listener, error) {
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		return nil, fmt.Errorf("creating socket directory: %w", err)
+	}
+	if fi, err := os.Lstat(path); err == nil {
+		if fi.Mode()&fs.ModeSocket == 0 {
+			return nil, fmt.Errorf("%s exists and is not a socket; refusing to replace it", path)
+		}
+		if c, err := net.DialTimeout("unix", path, time.Second); err == nil {
+			c.Close()
+			return nil, fmt.Errorf("%s: another daemon is already serving this socket", path)
+		}
+		if err := os.Remove(path); err != nil {
+			return nil, fmt.Errorf("removing stale socket: %w", err)
+		}
+	}
+	// Bind inside a private directory, set the mode, then move the socket
+	// into place, so there is no moment when it is wider than asked. (Umask
+	// would do it too, but it is process-wide and other services create files.)
+	tmp, err := os.MkdirTemp(filepath.Dir(path), ".wirebox-sock-")
+	if err != nil {
+		return nil, fmt.Errorf("creating socket: %w", err)
+	}
+	defer os.RemoveAll(tmp)
+	tmpSock := filepath.Join(tmp, "s")
+	l, err := net.ListenUnix("unix", &net.UnixAddr{Name: tmpSock, Net: "unix"})
+	if err != nil {
+		return nil, fmt.Errorf("listening on %s: %w", path, err)
+	}
+	l.SetUnlinkOnClose(false)
+	if err := os.Chmod(tmpSock, mode); err != nil {
+		l.Close()
+		return nil, fmt.Errorf("setting mode of %s: %w", path, err)
+	}
+	if err := os.Rename(tmpSock, path); err != nil {
+		l.Close()
+		return nil, fmt.Errorf("moving socket into place: %w", err)
+	}
+	return &unixListener{UnixListener: l, path: path, addr: &net.UnixAddr{Name: path, Net: "unix"}}, nil
+}
+
+// unixListener removes its socket file when closed.
+type unixListener struct {
+	*net.UnixListener
+	path string
+	addr net.Addr
+}
+
+func (l *unixListener) Addr() net.Addr { return l.addr }
+
+func (l *unixListener) Close() error {
+	err := l.UnixListener.Close()
+	if rerr := os.Remove(l.path); rerr != nil && !errors.Is(rerr, fs.ErrNotExist) && err == nil {
+		err = rerr
+	}
+	return err
+}
+
+// RemoteOptions configure the TCP listener.
+type RemoteOptions struct {
+	Addr      string
+	CertFile  string
+	KeyFile   string
+	TokenFile string
+}
+
+// ErrRemoteNeedsAuth is returned when a TCP listener is asked for without
+// both TLS and a token.
+var ErrRemoteNeedsAuth = errors.New("the remote API requires TLS (certificate and key) and a bearer token")
+
+// MinTokenLength is the shortest bearer token the remote API accepts.
+const MinTokenLength = 16
+
+// ListenRemote opens the TLS listener and returns it with a handler that
+// requires the bearer token.
+func ListenRemote(o RemoteOptions, h http.Handler) (net.Listener, http.Handler, error) {
+	if o.CertFile == "" || o.KeyFile == "" || o.TokenFile == "" {
+		return nil, nil, ErrRemoteNeedsAuth
+	}
+	tok, err := os.ReadFile(o.TokenFile)
+	if err != nil {
+		return nil, nil, fmt.Errorf("reading API token: %w", err)
+	}
+	token := strings.TrimSpace(string(tok))
+	if len(token) < MinTokenLength {
+		return nil, nil, fmt.Errorf("API token in %s is %d characters; at least %d are required", o.TokenFile, len(token), MinTokenLength)
+	}
+	cert, err := tls.LoadX509KeyPair(o.CertFile, o.KeyFile)
+	if err != nil {
+		return nil, nil, fmt.Errorf("loading TLS certificate: %w", err)
+	}
+	l, err := net.Listen("tcp", o.Addr)
+	if err != nil {
+		return nil, nil, fmt.Errorf("listening on %s: %w", o.Addr, err)
+	}
+	tl := tls.NewListener(l, &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12})
+	return tl, RequireToken(token, h), nil
+}
+
+// RequireToken wraps h so that every request must carry "Authorization: Bearer TOKEN".
+func RequireToken(token string, h http.Handler) http.Handler {
+	want := []byte("Bearer " + token)
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		got := []byte(r.Header.Get("Authorization"))
+		if subtle.ConstantTimeCompare(got, want) != 1 {
+			w.Header().Set("WWW-Authenticate", `Bearer realm="wirebox"`)
+			WriteError(w, http.StatusUnauthorized, errors.New("missing or wrong bearer token"))
+			return
+		}
+		h.ServeHTTP(w, r)
+	})
+}
+
+// Serve serves h on l until ctx is done, then shuts down gracefully.
+func Serve(ctx context.Context, l net.Listener, h http.Handler, log *slog.Logger) error {
+	srv := &http.Server{
+		Handler:           h,
+		ReadHeaderTimeout: 10 * time.Second,
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+		BaseContext:       func(net.Listener) context.Context { return ctx },
+	}
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(l) }()
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
+	}
+	sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	// Followed log streams end with the request context (BaseContext is ctx).
+	if err := srv.Shutdown(sctx); err != nil {
+		srv.Close()
+	}
+	<-errc
+	return nil
+}

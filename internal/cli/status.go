@@ -1,0 +1,238 @@
+package cli
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"fmt"
+	"slices"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/wirebox/wirebox/internal/api"
+	"github.com/wirebox/wirebox/internal/buildinfo"
+	"github.com/wirebox/wirebox/internal/config"
+)
+
+func newStatusCmd(g *globals) *cobra.Command {
+	var asJSON bool
+	c := &cobra.Command{
+		Use:   "status",
+		Short: "Show the daemon and its services",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			cl, err := g.client()
+			if err != nil {
+				return err
+			}
+			defer cl.Close()
+			st, err := cl.Status(cmd.Context())
+			if err != nil {
+				return err
+			}
+			if asJSON {
+				return writeJSON(g, st)
+			}
+			fmt.Fprintf(g.stdout, "%s  version %s  up %s\n\n", st.Name, st.Version, fmtDuration(st.UptimeSeconds))
+			tw := tabwriter.NewWriter(g.stdout, 0, 4, 2, ' ', 0)
+			fmt.Fprintln(tw, "SERVICE\tSTATE\tRESTARTS\tUPTIME\tLAST ERROR")
+			for _, s := range st.Services {
+				up := "-"
+				if s.UptimeSeconds > 0 {
+					up = fmtDuration(s.UptimeSeconds)
+				}
+				fmt.Fprintf(tw, "%s\t%s\t%d\t%s\t%s\n", s.Name, s.State, s.Restarts, up, firstLine(s.LastError))
+			}
+			return tw.Flush()
+		},
+	}
+	c.Flags().BoolVar(&asJSON, "json", false, "print the API's JSON")
+	return c
+}
+
+func writeJSON(g *globals, v any) error {
+	enc := json.NewEncoder(g.stdout)
+	enc.SetIndent("", "  ")
+	return enc.Encode(v)
+}
+
+func firstLine(s string) string {
+	if i := strings.IndexByte(s, '\n'); i >= 0 {
+		return s[:i] + " …"
+	}
+	return s
+}
+
+func fmtDuration(sec float64) string {
+	d := time.Duration(sec * float64(time.Second))
+	switch {
+	case d < time.Minute:
+		return d.Truncate(100 * time.Millisecond).String()
+	case d < 24*time.Hour:
+		return d.Truncate(time.Second).String()
+	default:
+		days := int(d / (24 * time.Hour))
+		return fmt.Sprintf("%dd%s", days, (d % (24 * time.Hour)).Truncate(time.Minute))
+	}
+}
+
+func newLogsCmd(g *globals) *cobra.Command {
+	var follow bool
+	var tail int
+	c := &cobra.Command{
+		Use:   "logs SERVICE",
+		Short: "Show a service's log ring",
+		Args:  cobra.ExactArgs(1),
+		ValidArgsFunction: func(cmd *cobra.Command, args []string, _ string) ([]string, cobra.ShellCompDirective) {
+			return serviceNames(cmd.Context(), g), cobra.ShellCompDirectiveNoFileComp
+		},
+		RunE: func(cmd *cobra.Command, args []string) error {
+			cl, err := g.client()
+			if err != nil {
+				return err
+			}
+			defer cl.Close()
+			l, err := cl.Logs(cmd.Context(), args[0], 0)
+			if err != nil {
+				return err
+			}
+			w := bufio.NewWriter(g.stdout)
+			entries := l.Entries
+			if tail > 0 && len(entries) > tail {
+				entries = entries[len(entries)-tail:]
+			}
+			if l.Dropped > 0 && (tail <= 0 || len(l.Entries) <= tail) {
+				fmt.Fprintf(w, "… %d older records dropped from the ring\n", l.Dropped)
+			}
+			next := uint64(0)
+			for _, e := range l.Entries {
+				next = e.Seq + 1
+			}
+			for _, e := range entries {
+				printEntry(w, e)
+			}
+			if err := w.Flush(); err != nil || !follow {
+				return err
+			}
+			return cl.FollowLogs(cmd.Context(), args[0], next, func(e api.LogEntry) error {
+				printEntry(w, e)
+				return w.Flush()
+			})
+		},
+	}
+	c.Flags().BoolVarP(&follow, "follow", "f", false, "keep printing new records")
+	c.Flags().IntVarP(&tail, "tail", "n", 0, "print only the last N records (0: all kept)")
+	return c
+}
+
+func printEntry(w *bufio.Writer, e api.LogEntry) {
+	fmt.Fprintf(w, "%s %-5s %s", e.Time.Local().Format("2006-01-02T15:04:05.000"), e.Level, e.Msg)
+	keys := make([]string, 0, len(e.Attrs))
+	for k := range e.Attrs {
+		if k != "service" {
+			keys = append(keys, k)
+		}
+	}
+	slices.Sort(keys)
+	for _, k := range keys {
+		v := e.Attrs[k]
+		if strings.ContainsAny(v, " \t\n\"=") {
+			v = fmt.Sprintf("%q", v)
+		}
+		fmt.Fprintf(w, " %s=%s", k, v)
+	}
+	w.WriteByte('\n')
+}
+
+func serviceNames(ctx context.Context, g *globals) []string {
+	cl, err := g.client()
+	if err != nil {
+		return nil
+	}
+	defer cl.Close()
+	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	defer cancel()
+	st, err := cl.Status(ctx)
+	if err != nil {
+		return nil
+	}
+	var names []string
+	for _, s := range st.Services {
+		names = append(names, s.Name)
+	}
+	return names
+}
+
+func newRestartCmd(g *globals) *cobra.Command {
+	return &cobra.Command{
+		Use:   "restart SERVICE",
+		Short: "Restart a service (also revives a failed one)",
+		Args:  cobra.ExactArgs(1),
+		ValidArgsFunction: func(cmd *cobra.Command, args []string, _ string) ([]string, cobra.ShellCompDirective) {
+			return serviceNames(cmd.Context(), g), cobra.ShellCompDirectiveNoFileComp
+		},
+		RunE: func(cmd *cobra.Command, args []string) error {
+			cl, err := g.client()
+			if err != nil {
+				return err
+			}
+			defer cl.Close()
+			if err := cl.Restart(cmd.Context(), args[0]); err != nil {
+				return err
+			}
+			fmt.Fprintf(g.stdout, "restart of %s requested\n", args[0])
+			return nil
+		},
+	}
+}
+
+func newVersionCmd(g *globals) *cobra.Command {
+	return &cobra.Command{
+		Use:   "version",
+		Short: "Print the version",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			_, err := fmt.Fprintf(g.stdout, "wirebox %s\n", buildinfo.String())
+			return err
+		},
+	}
+}
+
+func newConfigCmd(g *globals) *cobra.Command {
+	c := &cobra.Command{Use: "config", Short: "Check and show configuration"}
+	c.AddCommand(&cobra.Command{
+		Use:   "check FILE",
+		Short: "Validate a configuration file and print the effective configuration",
+		Long: `Validate a configuration file and print the effective configuration (the file
+merged over the built-in defaults). An invalid file exits with status 2 and an
+error naming the key and the line.`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			cfg, err := config.Load(args[0])
+			if err != nil {
+				if _, ok := err.(*config.Error); !ok {
+					return usageError{err}
+				}
+				return err
+			}
+			b, err := cfg.Marshal()
+			if err != nil {
+				return err
+			}
+			_, err = g.stdout.Write(b)
+			return err
+		},
+	}, &cobra.Command{
+		Use:   "default",
+		Short: "Print the embedded default configuration",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			_, err := g.stdout.Write(config.DefaultYAML())
+			return err
+		},
+	})
+	return c
+}

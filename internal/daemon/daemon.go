@@ -1,0 +1,145 @@
+// Package daemon wires the appliance together: it builds the supervisor and
+// its services from the configuration and serves the control API. It is the
+// one place that knows every subsystem; subsystems know only the core.
+package daemon
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+
+	"github.com/wirebox/wirebox/internal/api"
+	"github.com/wirebox/wirebox/internal/buildinfo"
+	"github.com/wirebox/wirebox/internal/config"
+	"github.com/wirebox/wirebox/services"
+)
+
+// Options for New.
+type Options struct {
+	// Socket overrides the configured API socket (the --socket flag).
+	Socket string
+	// Logger is the daemon's log; each service also logs to its own ring.
+	Logger *slog.Logger
+}
+
+// Daemon is a configured appliance, ready to run.
+type Daemon struct {
+	cfg    *config.Config
+	log    *slog.Logger
+	sup    *services.Supervisor
+	server *api.Server
+	reg    *prometheus.Registry
+}
+
+// RouteProvider is implemented by services that serve API routes.
+type RouteProvider interface {
+	Routes(mux *http.ServeMux)
+}
+
+// CollectorProvider is implemented by services that export metrics.
+type CollectorProvider interface {
+	Collectors() []prometheus.Collector
+}
+
+// New builds the daemon from a validated configuration.
+func New(cfg *config.Config, opts Options) (*Daemon, error) {
+	if opts.Logger == nil {
+		opts.Logger = slog.Default()
+	}
+	if opts.Socket != "" {
+		c := *cfg
+		c.API.Socket = opts.Socket
+		cfg = &c
+	}
+	d := &Daemon{cfg: cfg, log: opts.Logger, reg: prometheus.NewRegistry()}
+	d.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+
+	mode, err := cfg.API.Mode()
+	if err != nil {
+		return nil, err
+	}
+	svcs := []services.Service{
+		&apiService{name: "api", listen: func() (listener, error) { return api.ListenUnix(cfg.API.Socket, mode) }, handler: d.handler},
+	}
+	if cfg.API.Listen != "" {
+		ro := api.RemoteOptions{Addr: cfg.API.Listen, CertFile: cfg.API.TLSCert, KeyFile: cfg.API.TLSKey, TokenFile: cfg.API.TokenFile}
+		svcs = append(svcs, &apiService{name: "api-remote", remote: &ro, handler: d.handler})
+	}
+
+	s := cfg.Supervisor
+	d.sup, err = services.New(services.Options{
+		Logger:         opts.Logger,
+		BackoffBase:    s.BackoffBase.D(),
+		BackoffMax:     s.BackoffMax.D(),
+		MaxFailures:    s.MaxFailures,
+		StableAfter:    s.StableAfter.D(),
+		HealthInterval: s.HealthInterval.D(),
+		StopTimeout:    s.StopTimeout.D(),
+	}, svcs...)
+	if err != nil {
+		return nil, err
+	}
+	d.reg.MustRegister(d.sup.Collector())
+	d.server = api.NewServer(api.ServerOptions{
+		Name:      cfg.Name,
+		Version:   buildinfo.String(),
+		StartedAt: time.Now(),
+		Backend:   backend{d.sup},
+		Registry:  d.reg,
+		Config:    cfg.Marshal,
+		Logger:    opts.Logger,
+	})
+	for _, svc := range svcs {
+		if rp, ok := svc.(RouteProvider); ok {
+			rp.Routes(d.server.Mux())
+		}
+		if cp, ok := svc.(CollectorProvider); ok {
+			for _, c := range cp.Collectors() {
+				if err := d.reg.Register(c); err != nil {
+					return nil, fmt.Errorf("registering metrics of %s: %w", svc.Name(), err)
+				}
+			}
+		}
+	}
+	return d, nil
+}
+
+func (d *Daemon) handler() http.Handler { return d.server.Handler() }
+
+// Supervisor returns the daemon's supervisor.
+func (d *Daemon) Supervisor() *services.Supervisor { return d.sup }
+
+// Run runs every service until ctx is done, then stops them in order.
+func (d *Daemon) Run(ctx context.Context) error {
+	d.log.Info("wirebox daemon starting", "version", buildinfo.String(), "name", d.cfg.Name, "socket", d.cfg.API.Socket)
+	err := d.sup.Run(ctx)
+	d.log.Info("wirebox daemon stopped")
+	return err
+}
+
+// backend adapts the supervisor to the API.
+type backend struct{ s *services.Supervisor }
+
+func (b backend) Status() []api.ServiceStatus { return b.s.Status() }
+func (b backend) Restart(name string) error {
+	if err := b.s.Restart(name); err != nil {
+		if errors.Is(err, services.ErrUnknownService) {
+			return api.NotFound(err)
+		}
+		return err
+	}
+	return nil
+}
+func (b backend) Logs(name string) (api.LogSource, error) {
+	r, err := b.s.Logs(name)
+	if err != nil {
+		return nil, api.NotFound(err)
+	}
+	return r, nil
+}

@@ -1,0 +1,87 @@
+// Package leakcheck fails a package's tests when they leak goroutines or
+// file descriptors, as cilium/ebpf's testmain and tailscale's ResourceCheck do.
+// Long-running loops (capture, mirror, the supervisor) are where such leaks
+// hide, and they only show after hours on an appliance.
+//
+// Use it from TestMain:
+//
+//	func TestMain(m *testing.M) { os.Exit(leakcheck.Run(m)) }
+package leakcheck
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"testing"
+	"time"
+
+	"go.uber.org/goleak"
+)
+
+// ExitLeak is the exit status of a test binary whose tests passed but leaked.
+const ExitLeak = 99
+
+// Run runs the tests and then checks for leaks. It returns the exit status.
+func Run(m *testing.M, opts ...goleak.Option) int {
+	before, err := openFDs()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "leakcheck:", err)
+		return 1
+	}
+	code := m.Run()
+	if code != 0 {
+		return code
+	}
+	if err := goleak.Find(opts...); err != nil {
+		fmt.Fprintf(os.Stderr, "leakcheck: leaked goroutines: %v\n", err)
+		return ExitLeak
+	}
+	var leaked []string
+	// Descriptors may be closed by finalizers or goroutines just finishing.
+	for range 50 {
+		after, err := openFDs()
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "leakcheck:", err)
+			return 1
+		}
+		leaked = leaked[:0]
+		for fd, target := range after {
+			if _, ok := before[fd]; ok || runtimeFD(target) {
+				continue
+			}
+			leaked = append(leaked, fmt.Sprintf("fd %s -> %s", fd, target))
+		}
+		if len(leaked) == 0 {
+			return code
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	sort.Strings(leaked)
+	fmt.Fprintf(os.Stderr, "leakcheck: leaked file descriptors:\n  %s\n", strings.Join(leaked, "\n  "))
+	return ExitLeak
+}
+
+// runtimeFD reports descriptors the Go runtime opens lazily and keeps for
+// the life of the process (the netpoller).
+func runtimeFD(target string) bool {
+	return target == "anon_inode:[eventpoll]" || target == "anon_inode:[eventfd]" || strings.HasPrefix(target, "pipe:")
+}
+
+func openFDs() (map[string]string, error) {
+	dir := "/proc/self/fd"
+	ents, err := os.ReadDir(dir)
+	if err != nil {
+		return nil, fmt.Errorf("listing open descriptors: %w", err)
+	}
+	m := make(map[string]string, len(ents))
+	for _, e := range ents {
+		t, err := os.Readlink(filepath.Join(dir, e.Name()))
+		if err != nil {
+			continue // the descriptor ReadDir itself used, now closed
+		}
+		m[e.Name()] = t
+	}
+	return m, nil
+}

@@ -1,0 +1,330 @@
+package services
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/wirebox/wirebox/internal/api"
+	"github.com/wirebox/wirebox/internal/leakcheck"
+)
+
+func TestMain(m *testing.M) { os.Exit(leakcheck.Run(m)) }
+
+func testOpts() Options {
+	return Options{
+		Logger:         slog.New(slog.NewTextHandler(io.Discard, nil)),
+		BackoffBase:    time.Millisecond,
+		BackoffMax:     20 * time.Millisecond,
+		MaxFailures:    4,
+		HealthInterval: 5 * time.Millisecond,
+		StopTimeout:    2 * time.Second,
+	}
+}
+
+// steady is a service that becomes ready and runs until stopped.
+func steady(name string, deps ...string) ServiceFunc {
+	return ServiceFunc{ServiceName: name, DependsOn: deps, RunFunc: func(ctx context.Context, rt *Runtime) error {
+		rt.Ready()
+		<-ctx.Done()
+		return nil
+	}}
+}
+
+// start runs the supervisor until the test ends.
+func start(t *testing.T, s *Supervisor) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	errc := make(chan error, 1)
+	go func() { errc <- s.Run(ctx) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-errc; err != nil {
+			t.Errorf("supervisor stop: %v", err)
+		}
+	})
+}
+
+// waitFor waits until cond holds on the status, failing the test with the last status after a generous deadline.
+func waitFor(t *testing.T, s *Supervisor, what string, cond func(map[string]api.ServiceStatus) bool) map[string]api.ServiceStatus {
+	t.Helper()
+	deadline := time.After(20 * time.Second)
+	for {
+		ch := s.Changed()
+		m := map[string]api.ServiceStatus{}
+		for _, st := range s.Status() {
+			m[st.Name] = st
+		}
+		if cond(m) {
+			return m
+		}
+		select {
+		case <-ch:
+		case <-deadline:
+			t.Fatalf("timed out waiting for %s; status: %+v", what, m)
+		}
+	}
+}
+
+func TestPanickingServiceRestartsWithBackoffThenFails(t *testing.T) {
+	var runs int
+	var mu sync.Mutex
+	crasher := ServiceFunc{ServiceName: "crasher", RunFunc: func(ctx context.Context, rt *Runtime) error {
+		mu.Lock()
+		runs++
+		n := runs
+		mu.Unlock()
+		rt.Ready()
+		panic(fmt.Sprintf("boom %d", n))
+	}}
+	s, err := New(testOpts(), steady("a"), crasher, steady("b"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	start(t, s)
+
+	// Restart count rises while the others stay running.
+	m := waitFor(t, s, "a restart", func(m map[string]api.ServiceStatus) bool { return m["crasher"].Restarts >= 1 })
+	for _, n := range []string{"a", "b"} {
+		if m[n].State != api.StateRunning {
+			t.Errorf("%s state = %q while crasher restarts, want running", n, m[n].State)
+		}
+	}
+	m = waitFor(t, s, "crasher failed", func(m map[string]api.ServiceStatus) bool { return m["crasher"].State == api.StateFailed })
+	c := m["crasher"]
+	if c.Restarts != 3 {
+		t.Errorf("restarts = %d, want 3 (4 runs before giving up)", c.Restarts)
+	}
+	if !strings.Contains(c.LastError, "panic: boom 4") {
+		t.Errorf("last_error = %q, want the last panic", c.LastError)
+	}
+	for _, n := range []string{"a", "b"} {
+		if m[n].State != api.StateRunning || m[n].Restarts != 0 {
+			t.Errorf("%s = %+v, want running with no restarts", n, m[n])
+		}
+	}
+	// It stays failed: no more runs happen.
+	time.Sleep(50 * time.Millisecond)
+	mu.Lock()
+	if runs != 4 {
+		t.Errorf("runs = %d after failing, want 4", runs)
+	}
+	mu.Unlock()
+
+	// An operator restart revives it (and it panics again, counted).
+	if err := s.Restart("crasher"); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, s, "restart after failed", func(m map[string]api.ServiceStatus) bool { return m["crasher"].Restarts >= 4 })
+}
+
+func TestBackoffGrowsAndIsCapped(t *testing.T) {
+	s, err := New(Options{BackoffBase: 10 * time.Millisecond, BackoffMax: time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for n, want := range map[int]time.Duration{1: 10 * time.Millisecond, 3: 90 * time.Millisecond, 100: time.Second} {
+		for range 100 {
+			d := s.backoff(n)
+			if d < want/2 || d > want*3/2 {
+				t.Fatalf("backoff(%d) = %v, want within 0.5–1.5× of %v", n, d, want)
+			}
+		}
+	}
+}
+
+func TestDependencyOrder(t *testing.T) {
+	var mu sync.Mutex
+	var events []string
+	rec := func(name string, deps ...string) ServiceFunc {
+		return ServiceFunc{ServiceName: name, DependsOn: deps, RunFunc: func(ctx context.Context, rt *Runtime) error {
+			mu.Lock()
+			events = append(events, "start "+name)
+			mu.Unlock()
+			time.Sleep(5 * time.Millisecond) // give a wrong order the chance to show
+			rt.Ready()
+			<-ctx.Done()
+			mu.Lock()
+			events = append(events, "stop "+name)
+			mu.Unlock()
+			return nil
+		}}
+	}
+	// Given in the wrong order on purpose.
+	s, err := New(testOpts(), rec("web", "db", "net"), rec("db", "net"), rec("net"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	errc := make(chan error, 1)
+	go func() { errc <- s.Run(ctx) }()
+	waitFor(t, s, "all running", func(m map[string]api.ServiceStatus) bool {
+		return m["web"].State == api.StateRunning && m["db"].State == api.StateRunning && m["net"].State == api.StateRunning
+	})
+	cancel()
+	if err := <-errc; err != nil {
+		t.Fatal(err)
+	}
+	want := "start net,start db,start web,stop web,stop db,stop net"
+	if got := strings.Join(events, ","); got != want {
+		t.Errorf("events = %s\nwant     %s", got, want)
+	}
+	for _, st := range s.Status() {
+		if st.State != api.StateStopped {
+			t.Errorf("%s state after shutdown = %q", st.Name, st.State)
+		}
+	}
+}
+
+func TestNewRejectsBadGraphs(t *testing.T) {
+	if _, err := New(testOpts(), steady("a", "b"), steady("b", "a")); err == nil || !strings.Contains(err.Error(), "cycle") {
+		t.Errorf("cycle: err = %v", err)
+	}
+	if _, err := New(testOpts(), steady("a", "zz")); err == nil || !strings.Contains(err.Error(), `unknown service "zz"`) {
+		t.Errorf("unknown dep: err = %v", err)
+	}
+	if _, err := New(testOpts(), steady("a"), steady("a")); err == nil || !strings.Contains(err.Error(), "duplicate") {
+		t.Errorf("duplicate: err = %v", err)
+	}
+}
+
+func TestNotReadyIsNotRunning(t *testing.T) {
+	release := make(chan struct{})
+	slow := ServiceFunc{ServiceName: "slow", RunFunc: func(ctx context.Context, rt *Runtime) error {
+		select {
+		case <-release:
+		case <-ctx.Done():
+			return nil
+		}
+		rt.Ready()
+		<-ctx.Done()
+		return nil
+	}}
+	s, err := New(testOpts(), slow, steady("after", "slow"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	start(t, s)
+	m := waitFor(t, s, "starting", func(m map[string]api.ServiceStatus) bool { return m["slow"].State == api.StateStarting })
+	if m["after"].State != api.StateWaiting {
+		t.Errorf("dependent state = %q, want waiting", m["after"].State)
+	}
+	close(release)
+	waitFor(t, s, "both running", func(m map[string]api.ServiceStatus) bool {
+		return m["slow"].State == api.StateRunning && m["after"].State == api.StateRunning
+	})
+}
+
+type probed struct {
+	mu  sync.Mutex
+	bad bool
+}
+
+func (p *probed) Name() string { return "probed" }
+func (p *probed) Run(ctx context.Context, rt *Runtime) error {
+	rt.Ready()
+	<-ctx.Done()
+	return nil
+}
+func (p *probed) Health(context.Context) error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.bad {
+		return errors.New("link down")
+	}
+	return nil
+}
+
+func TestFailingHealthProbeRestarts(t *testing.T) {
+	p := &probed{bad: true}
+	s, err := New(testOpts(), p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	start(t, s)
+	m := waitFor(t, s, "health restart", func(m map[string]api.ServiceStatus) bool { return m["probed"].Restarts >= 1 })
+	if !strings.Contains(m["probed"].LastError, "link down") {
+		t.Errorf("last_error = %q", m["probed"].LastError)
+	}
+	p.mu.Lock()
+	p.bad = false
+	p.mu.Unlock()
+	waitFor(t, s, "healthy", func(m map[string]api.ServiceStatus) bool {
+		return m["probed"].State == api.StateRunning && m["probed"].Health == "ok"
+	})
+}
+
+func TestManualRestartOfRunningService(t *testing.T) {
+	var mu sync.Mutex
+	starts := 0
+	svc := ServiceFunc{ServiceName: "x", RunFunc: func(ctx context.Context, rt *Runtime) error {
+		mu.Lock()
+		starts++
+		mu.Unlock()
+		rt.Log.Info("hello", "n", 1)
+		rt.Ready()
+		<-ctx.Done()
+		return nil
+	}}
+	s, err := New(testOpts(), svc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	start(t, s)
+	waitFor(t, s, "running", func(m map[string]api.ServiceStatus) bool { return m["x"].State == api.StateRunning })
+	if err := s.Restart("x"); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, s, "restarted", func(m map[string]api.ServiceStatus) bool {
+		return m["x"].Restarts == 1 && m["x"].State == api.StateRunning
+	})
+	if err := s.Restart("nope"); !errors.Is(err, ErrUnknownService) {
+		t.Errorf("Restart(nope) = %v", err)
+	}
+	ring, err := s.Logs("x")
+	if err != nil {
+		t.Fatal(err)
+	}
+	entries, _, _ := ring.Since(0)
+	hellos := 0
+	for _, e := range entries {
+		if e.Msg == "hello" && e.Attrs["n"] == "1" && e.Attrs["service"] == "x" {
+			hellos++
+		}
+	}
+	if hellos != 2 {
+		t.Errorf("log ring has %d hello records, want 2: %+v", hellos, entries)
+	}
+}
+
+func TestServiceThatIgnoresStopIsReported(t *testing.T) {
+	opts := testOpts()
+	opts.StopTimeout = 50 * time.Millisecond
+	unblock := make(chan struct{})
+	stubborn := ServiceFunc{ServiceName: "stubborn", RunFunc: func(ctx context.Context, rt *Runtime) error {
+		rt.Ready()
+		<-unblock
+		return nil
+	}}
+	s, err := New(opts, stubborn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	errc := make(chan error, 1)
+	go func() { errc <- s.Run(ctx) }()
+	waitFor(t, s, "running", func(m map[string]api.ServiceStatus) bool { return m["stubborn"].State == api.StateRunning })
+	cancel()
+	err = <-errc
+	close(unblock) // let the goroutine finish so the leak check passes
+	if err == nil || !strings.Contains(err.Error(), "stubborn") {
+		t.Errorf("Run = %v, want an error naming the stuck service", err)
+	}
+}
