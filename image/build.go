@@ -18,20 +18,16 @@ import (
 	"github.com/u-root/gobusybox/src/pkg/golang"
 	"github.com/u-root/mkuimage/uimage"
 	"github.com/u-root/uio/llog"
+
+	"github.com/wirebox/wirebox/image/boot"
+	"github.com/wirebox/wirebox/image/kmod"
 )
 
-// Where things live inside the image. The boot code (image/boot) reads the
-// same paths.
-const (
-	GuestConfig     = "/etc/wirebox/config.yaml" // embedded defaults
-	GuestTLSCert    = "/etc/wirebox/tls/server.pem"
-	GuestTLSKey     = "/etc/wirebox/tls/server-key.pem"
-	GuestToken      = "/etc/wirebox/token"
-	GuestBinary     = "/bin/wirebox"
-	GuestAPIPort    = 8443 // the TCP control API listener in the guest
-	GuestSNMPPort   = 161
-	GuestMirrorPort = 7471
-)
+// DefaultModules are the kernel modules the appliance loads at boot: the
+// virtio NIC and disk drivers QEMU presents, and the virtual devices the
+// subsystems create (TAP for mirror clients, veth, VXLAN, bridges). AF_PACKET
+// and AF_XDP are built into Debian's kernels.
+var DefaultModules = []string{"virtio_pci", "virtio_net", "virtio_blk", "tun", "veth", "vxlan", "bridge"}
 
 // DefaultShell is the shell u-root's init starts after the uinit (wirebox
 // boot) returns, and whenever the console exits. The console itself is run
@@ -201,7 +197,7 @@ func Build(ctx context.Context, o Options) (*Artifacts, error) {
 // stageModules copies the module closure into stage/lib/modules/VERSION
 // with a modules.dep covering exactly those modules.
 func stageModules(k *Kernel, names []string, stage string) ([]string, error) {
-	tree, err := ReadModuleTree(k.ModulesDir)
+	tree, err := kmod.ReadModuleTree(k.ModulesDir)
 	if err != nil {
 		return nil, err
 	}
@@ -230,12 +226,18 @@ func stageModules(k *Kernel, names []string, stage string) ([]string, error) {
 // forwarded port.
 func DefaultGuestConfig() string {
 	return fmt.Sprintf(`# wirebox guest defaults, written by wirebox image.
+name: wirebox
 api:
+  socket: /run/wirebox/wirebox.sock
+  socket_mode: "0660"
   listen: "0.0.0.0:%d"
   tls_cert: %s
   tls_key: %s
   token_file: %s
-`, GuestAPIPort, GuestTLSCert, GuestTLSKey, GuestToken)
+log:
+  level: info
+  format: text
+`, boot.GuestAPIPort, boot.GuestTLSCert, boot.GuestTLSKey, boot.GuestToken)
 }
 
 func stageConfig(o Options, s Secrets, stage string) error {
@@ -246,17 +248,21 @@ func stageConfig(o Options, s Secrets, stage string) error {
 			return fmt.Errorf("guest config: %w", err)
 		}
 	}
-	if err := writeFile(filepath.Join(stage, GuestConfig), conf, 0o644); err != nil {
+	if err := writeFile(filepath.Join(stage, boot.GuestConfig), conf, 0o644); err != nil {
 		return err
 	}
-	if err := copyFile(s.ServerCertFile, filepath.Join(stage, GuestTLSCert), 0o644); err != nil {
+	if err := copyFile(s.ServerCertFile, filepath.Join(stage, boot.GuestTLSCert), 0o644); err != nil {
 		return err
 	}
-	if err := copyFile(s.ServerKeyFile, filepath.Join(stage, GuestTLSKey), 0o600); err != nil {
+	if err := copyFile(s.ServerKeyFile, filepath.Join(stage, boot.GuestTLSKey), 0o600); err != nil {
 		return err
 	}
-	return copyFile(s.TokenFile, filepath.Join(stage, GuestToken), 0o600)
+	return copyFile(s.TokenFile, filepath.Join(stage, boot.GuestToken), 0o600)
 }
+
+// GuestBuildTag builds the appliance flavour of the wirebox binary: the
+// host-only commands (image, qemu) and their heavy dependencies are left out.
+const GuestBuildTag = "wirebox_guest"
 
 // buildWirebox builds the static guest binary: no cgo, baseline amd64 so it
 // runs on any x86-64 CPU (and QEMU's default TCG CPU), stripped.
@@ -264,7 +270,7 @@ func buildWirebox(ctx context.Context, src, dst string) error {
 	if err := os.MkdirAll(filepath.Dir(dst), 0o755); err != nil {
 		return err
 	}
-	cmd := exec.CommandContext(ctx, "go", "build", "-trimpath", "-ldflags=-s -w", "-o", dst, "./cmd/wirebox")
+	cmd := exec.CommandContext(ctx, "go", "build", "-tags", GuestBuildTag, "-trimpath", "-ldflags=-s -w", "-o", dst, "./cmd/wirebox")
 	cmd.Dir = src
 	cmd.Env = append(os.Environ(), "CGO_ENABLED=0", "GOOS=linux", "GOARCH=amd64", "GOAMD64=v1")
 	if out, err := cmd.CombinedOutput(); err != nil {
@@ -312,7 +318,7 @@ func buildInitramfs(src, stage, cpio, tmp string, log *slog.Logger) error {
 		uimage.WithBusyboxCommands(pkgs...),
 		uimage.WithFiles(files...),
 		uimage.WithInit("init"),
-		uimage.WithUinit(GuestBinary, "boot"),
+		uimage.WithUinit(boot.GuestBinary, "boot"),
 		uimage.WithShell(DefaultShell),
 		uimage.WithSkipLDD(),
 		uimage.WithTempDir(bbtmp),

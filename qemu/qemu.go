@@ -3,14 +3,10 @@ package qemu
 import (
 	"bytes"
 	"context"
-	"crypto/tls"
-	"crypto/x509"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"net"
-	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -20,6 +16,7 @@ import (
 	"time"
 
 	"github.com/wirebox/wirebox/image"
+	"github.com/wirebox/wirebox/image/boot"
 	"github.com/wirebox/wirebox/internal/api"
 )
 
@@ -175,17 +172,19 @@ func (o *Options) args(tmp string) ([]string, error) {
 		a = append(a, "-kernel", o.Kernel, "-initrd", o.Initrd, "-append", cl)
 	}
 	fwd := fmt.Sprintf("hostfwd=tcp:127.0.0.1:%d-:%d,hostfwd=udp:127.0.0.1:%d-:%d,hostfwd=tcp:127.0.0.1:%d-:%d",
-		o.APIPort, image.GuestAPIPort, o.SNMPPort, image.GuestSNMPPort, o.MirrorPort, image.GuestMirrorPort)
+		o.APIPort, boot.GuestAPIPort, o.SNMPPort, boot.GuestSNMPPort, o.MirrorPort, boot.GuestMirrorPort)
 	// restrict=on: the guest reaches nothing but the forwarded ports.
 	a = append(a, "-netdev", "user,id=mgmt,restrict=on,net=10.0.2.0/24,"+fwd,
 		"-device", "virtio-net-pci,netdev=mgmt,mac=52:54:00:00:00:01")
 	if p := o.Peer; p != nil {
 		a = append(a, "-netdev", fmt.Sprintf("dgram,id=peer,local.type=inet,local.host=127.0.0.1,local.port=%d,remote.type=inet,remote.host=127.0.0.1,remote.port=%d", p.LocalPort, p.RemotePort),
-			"-device", "virtio-net-pci,netdev=peer")
+			// Both guests' QEMUs would give this NIC the same default MAC;
+			// derive it from the (distinct) local port instead.
+			"-device", fmt.Sprintf("virtio-net-pci,netdev=peer,mac=52:54:00:77:%02x:%02x", p.LocalPort>>8&0xff, p.LocalPort&0xff))
 	}
 	for i, t := range o.Taps {
 		a = append(a, "-netdev", fmt.Sprintf("tap,id=tap%d,ifname=%s,script=no,downscript=no", i, t),
-			"-device", fmt.Sprintf("virtio-net-pci,netdev=tap%d", i))
+			"-device", fmt.Sprintf("virtio-net-pci,netdev=tap%d,mac=52:54:00:10:%02x:%02x", i, os.Getpid()>>8&0xff, (os.Getpid()+i)&0xff))
 	}
 	if o.Disk != "" {
 		a = append(a, "-drive", "file="+o.Disk+",format=raw,if=virtio")
@@ -280,51 +279,14 @@ func (vm *VM) Stop() {
 // APIURL is the guest's control API through the forwarded port.
 func (vm *VM) APIURL() string { return fmt.Sprintf("https://127.0.0.1:%d", vm.Opts.APIPort) }
 
-// Client is a minimal TLS + bearer-token client for the guest API.
-type Client struct {
-	URL   string
-	Token string
-	HTTP  *http.Client
-}
-
-// NewClient trusts only the CA in caFile.
-func NewClient(url, token, caFile string) (*Client, error) {
-	pem, err := os.ReadFile(caFile)
-	if err != nil {
-		return nil, fmt.Errorf("api CA: %w", err)
-	}
-	pool := x509.NewCertPool()
-	if !pool.AppendCertsFromPEM(pem) {
-		return nil, fmt.Errorf("no certificate in %s", caFile)
-	}
-	tr := &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}}
-	return &Client{URL: url, Token: token, HTTP: &http.Client{Transport: tr, Timeout: 3 * time.Second}}, nil
-}
-
-// Status fetches /v1/status.
-func (c *Client) Status(ctx context.Context) (*api.Status, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, c.URL+"/v1/status", nil)
+// NewClient is a client of the guest API through the forwarded port,
+// trusting only the image's CA (out/api-ca.pem) and sending its token.
+func (vm *VM) NewClient(s image.Secrets) (*api.Client, error) {
+	tok, err := s.Token()
 	if err != nil {
 		return nil, err
 	}
-	req.Header.Set("Authorization", "Bearer "+c.Token)
-	resp, err := c.HTTP.Do(req)
-	if err != nil {
-		return nil, err
-	}
-	defer resp.Body.Close()
-	body, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
-	if err != nil {
-		return nil, err
-	}
-	if resp.StatusCode != http.StatusOK {
-		return nil, fmt.Errorf("GET /v1/status: %s: %s", resp.Status, strings.TrimSpace(string(body)))
-	}
-	var st api.Status
-	if err := json.Unmarshal(body, &st); err != nil {
-		return nil, fmt.Errorf("GET /v1/status: %w", err)
-	}
-	return &st, nil
+	return api.NewRemoteClient(vm.APIURL(), tok, api.ClientTLS{CAFile: s.CAFile})
 }
 
 // NotRunning lists the services of st that are not running; a status
@@ -345,10 +307,12 @@ func NotRunning(st *api.Status) []string {
 // WaitReady polls the guest API until every service is running, QEMU
 // exits or ctx ends. It returns the last status and the time from QEMU's
 // start to the first answer with every service running.
-func (vm *VM) WaitReady(ctx context.Context, c *Client) (*api.Status, time.Duration, error) {
+func (vm *VM) WaitReady(ctx context.Context, c *api.Client) (*api.Status, time.Duration, error) {
 	var last error
 	for {
-		st, err := c.Status(ctx)
+		actx, cancel := context.WithTimeout(ctx, 3*time.Second)
+		st, err := c.Status(actx)
+		cancel()
 		if err == nil {
 			if nr := NotRunning(st); len(nr) == 0 {
 				return st, time.Since(vm.Started), nil
@@ -366,4 +330,38 @@ func (vm *VM) WaitReady(ctx context.Context, c *Client) (*api.Status, time.Durat
 		case <-time.After(50 * time.Millisecond):
 		}
 	}
+}
+
+// Peer link addresses of an HA pair (link-local, so they never leave the
+// link).
+const (
+	PeerAddrA = "169.254.77.1/24"
+	PeerAddrB = "169.254.77.2/24"
+)
+
+// PairOptions derives the two guests of an HA pair from base: names
+// wirebox-a and wirebox-b, each with its own forwarded ports (free ones;
+// base's explicit ports go to A), joined by a dgram peer link on two free
+// UDP ports of 127.0.0.1.
+func PairOptions(base Options) (a, b Options, err error) {
+	pa, err := FreePort("udp")
+	if err != nil {
+		return a, b, err
+	}
+	pb, err := FreePort("udp")
+	if err != nil {
+		return a, b, err
+	}
+	for pb == pa {
+		if pb, err = FreePort("udp"); err != nil {
+			return a, b, err
+		}
+	}
+	a, b = base, base
+	a.Name, b.Name = "wirebox-a", "wirebox-b"
+	b.APIPort, b.SNMPPort, b.MirrorPort = 0, 0, 0
+	b.Taps = nil // TAP devices belong to one guest
+	a.Peer = &Peer{LocalPort: pa, RemotePort: pb, Addr: PeerAddrA}
+	b.Peer = &Peer{LocalPort: pb, RemotePort: pa, Addr: PeerAddrB}
+	return a, b, nil
 }

@@ -19,7 +19,7 @@ import (
 	"github.com/vishvananda/netlink"
 	"golang.org/x/sys/unix"
 
-	"github.com/wirebox/wirebox/image"
+	"github.com/wirebox/wirebox/image/kmod"
 )
 
 // Options configure Run. The zero value is the appliance's behaviour.
@@ -34,7 +34,7 @@ type Options struct {
 
 // DefaultConsole is the foreground program on the appliance's console.
 // The TUI console is not in the binary yet; when it is, this becomes
-// []string{image.GuestBinary, "console"}.
+// []string{GuestBinary, "console"}.
 var DefaultConsole []string
 
 // DataLabel is the file system label of the persistent data partition.
@@ -55,6 +55,9 @@ func Run(ctx context.Context, o Options) error {
 		o.Console = DefaultConsole
 	}
 	log := o.Log
+	var phases []string
+	phase := func(name string) { phases = append(phases, fmt.Sprintf("%s %.2f", name, uptime())) }
+	phase("uinit")
 	raw, err := os.ReadFile("/proc/cmdline")
 	if err != nil {
 		return fmt.Errorf("read kernel command line: %w", err)
@@ -74,6 +77,7 @@ func Run(ctx context.Context, o Options) error {
 	} else {
 		log.Debug("kernel modules loaded", "count", n)
 	}
+	phase("modules")
 	if err := configureNetwork(cl, log); err != nil {
 		log.Error("network", "err", err)
 	}
@@ -82,13 +86,15 @@ func Run(ctx context.Context, o Options) error {
 	} else if dev != "" {
 		log.Info("data partition mounted", "device", dev, "at", DataMount)
 	}
+	phase("network")
 	conf, source := resolveConfig(cl)
 	pid, err := startDaemon(conf, cl["wirebox.debug"] == "1")
 	if err != nil {
 		log.Error("daemon", "err", err)
 	} else {
-		fmt.Fprintf(o.Out, "wirebox: daemon started (pid %d, config %s from %s) at %.2fs after kernel start; log %s\n",
-			pid, conf, source, uptime(), daemonLog)
+		phase("daemon")
+		fmt.Fprintf(o.Out, "wirebox: daemon started (pid %d, config %s from %s; log %s); seconds since kernel start: %s\n",
+			pid, conf, source, daemonLog, strings.Join(phases, ", "))
 	}
 
 	if len(o.Console) > 0 && cl["wirebox.console"] != "off" {
@@ -151,11 +157,11 @@ func LoadModules(dir string, log *slog.Logger) (int, error) {
 		return 0, err
 	}
 	defer f.Close()
-	deps, order, err := image.ParseModulesDep(f)
+	deps, order, err := kmod.ParseModulesDep(f)
 	if err != nil {
 		return 0, err
 	}
-	load, err := image.LoadOrder(deps, order)
+	load, err := kmod.LoadOrder(deps, order)
 	if err != nil {
 		return 0, err
 	}
@@ -356,7 +362,7 @@ func resolveConfig(cl Cmdline) (path, source string) {
 	if _, err := os.Stat(p); err == nil {
 		return p, "data partition"
 	}
-	return image.GuestConfig, "image defaults"
+	return GuestConfig, "image defaults"
 }
 
 const daemonLog = "/var/log/wirebox.log"
@@ -368,7 +374,7 @@ func startDaemon(conf string, debug bool) (int, error) {
 	if err := os.MkdirAll("/run/wirebox", 0o755); err != nil {
 		return 0, err
 	}
-	cmd := exec.Command(image.GuestBinary, "daemon", "--config", conf, "--socket", "/run/wirebox/api.sock")
+	cmd := exec.Command(GuestBinary, "daemon", "--config", conf)
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
 	if debug {
 		cmd.Stdout, cmd.Stderr = os.Stdout, os.Stderr

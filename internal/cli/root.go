@@ -109,6 +109,9 @@ API, on the local socket by default or remotely with --remote, --token and --ca.
 		newRestartCmd(g),
 		newVersionCmd(g),
 		newConfigCmd(g),
+		newImageCmd(g),
+		newQemuCmd(g),
+		newBootCmd(g),
 	)
 	return root
 }

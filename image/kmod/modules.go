@@ -1,4 +1,4 @@
-package image
+package kmod
 
 import (
 	"bufio"
@@ -13,12 +13,6 @@ import (
 	"sort"
 	"strings"
 )
-
-// DefaultModules are the kernel modules the appliance loads at boot: the
-// virtio NIC and disk drivers QEMU presents, and the virtual devices the
-// subsystems create (TAP for mirror clients, veth, VXLAN, bridges). AF_PACKET
-// and AF_XDP are built into Debian's kernels.
-var DefaultModules = []string{"virtio_pci", "virtio_net", "virtio_blk", "tun", "veth", "vxlan", "bridge"}
 
 // ErrUnknownModule reports a module name not found in the kernel's module tree.
 var ErrUnknownModule = errors.New("unknown kernel module")
