@@ -216,11 +216,20 @@ func Start(ctx context.Context, o Options) (*VM, error) {
 	} else {
 		vm.cmd.Stdin, vm.cmd.Stdout = o.Stdin, o.Stdout
 		if vm.cmd.Stdin == nil {
-			// QEMU's stdio chardev wants a readable stdin; an idle pipe works.
-			r, w := io.Pipe()
+			// QEMU's stdio chardev wants a stdin that stays open: an idle
+			// pipe (an *os.File, so exec starts no copying goroutine).
+			r, w, err := os.Pipe()
+			if err != nil {
+				os.RemoveAll(tmp)
+				return nil, err
+			}
 			vm.cmd.Stdin = r
+			defer r.Close() // the child has its copy
 			go func() { <-vm.done; w.Close() }()
 		}
+		// With a non-file Stdin, Wait would otherwise wait for the copy
+		// from a reader that may never end.
+		vm.cmd.WaitDelay = 2 * time.Second
 		vm.stderr = &bytes.Buffer{}
 		vm.cmd.Stderr = vm.stderr
 	}

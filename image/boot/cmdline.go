@@ -23,7 +23,9 @@ func ParseCmdline(s string) Cmdline {
 			return
 		}
 		k, v, _ := strings.Cut(cur.String(), "=")
-		c[k] = v
+		if k != "" { // "=x" names nothing
+			c[k] = v
+		}
 		cur.Reset()
 	}
 	for _, r := range s {

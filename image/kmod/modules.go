@@ -134,6 +134,15 @@ func ReadModuleTree(root string) (*ModuleTree, error) {
 		t.byName[m.Name] = m
 		t.Modules = append(t.Modules, m)
 	}
+	if err := t.link(); err != nil {
+		return nil, err
+	}
+	return t, nil
+}
+
+// link resolves each module's dependencies (in depmod's symbol order),
+// counts users and sorts the tree topologically.
+func (t *ModuleTree) link() error {
 	owner := map[string]*Module{}
 	for _, m := range t.Modules {
 		for _, s := range m.exports {
@@ -156,7 +165,7 @@ func ReadModuleTree(root string) (*ModuleTree, error) {
 		for _, d := range m.Depends {
 			dm, ok := t.byName[d]
 			if !ok {
-				return nil, fmt.Errorf("%s depends on %q: %w", m.Path, d, ErrUnknownModule)
+				return fmt.Errorf("%s depends on %q: %w", m.Path, d, ErrUnknownModule)
 			}
 			if !seen[dm] { // modinfo knows a dependency the symbols did not show
 				seen[dm] = true
@@ -168,7 +177,7 @@ func ReadModuleTree(root string) (*ModuleTree, error) {
 		}
 	}
 	t.sortTopological()
-	return t, nil
+	return nil
 }
 
 func readModule(root, rel string) (m *Module, err error) {
