@@ -173,18 +173,19 @@ func (o *Options) args(tmp string) ([]string, error) {
 	}
 	fwd := fmt.Sprintf("hostfwd=tcp:127.0.0.1:%d-:%d,hostfwd=udp:127.0.0.1:%d-:%d,hostfwd=tcp:127.0.0.1:%d-:%d",
 		o.APIPort, boot.GuestAPIPort, o.SNMPPort, boot.GuestSNMPPort, o.MirrorPort, boot.GuestMirrorPort)
-	// restrict=on: the guest reaches nothing but the forwarded ports.
+	// restrict=on: the guest reaches nothing but the forwarded ports. romfile=
+	// (no iPXE option ROM): we never netboot, and it saves firmware time.
 	a = append(a, "-netdev", "user,id=mgmt,restrict=on,net=10.0.2.0/24,"+fwd,
-		"-device", "virtio-net-pci,netdev=mgmt,mac=52:54:00:00:00:01")
+		"-device", "virtio-net-pci,netdev=mgmt,mac=52:54:00:00:00:01,romfile=")
 	if p := o.Peer; p != nil {
 		a = append(a, "-netdev", fmt.Sprintf("dgram,id=peer,local.type=inet,local.host=127.0.0.1,local.port=%d,remote.type=inet,remote.host=127.0.0.1,remote.port=%d", p.LocalPort, p.RemotePort),
 			// Both guests' QEMUs would give this NIC the same default MAC;
 			// derive it from the (distinct) local port instead.
-			"-device", fmt.Sprintf("virtio-net-pci,netdev=peer,mac=52:54:00:77:%02x:%02x", p.LocalPort>>8&0xff, p.LocalPort&0xff))
+			"-device", fmt.Sprintf("virtio-net-pci,netdev=peer,romfile=,mac=52:54:00:77:%02x:%02x", p.LocalPort>>8&0xff, p.LocalPort&0xff))
 	}
 	for i, t := range o.Taps {
 		a = append(a, "-netdev", fmt.Sprintf("tap,id=tap%d,ifname=%s,script=no,downscript=no", i, t),
-			"-device", fmt.Sprintf("virtio-net-pci,netdev=tap%d,mac=52:54:00:10:%02x:%02x", i, os.Getpid()>>8&0xff, (os.Getpid()+i)&0xff))
+			"-device", fmt.Sprintf("virtio-net-pci,netdev=tap%d,romfile=,mac=52:54:00:10:%02x:%02x", i, os.Getpid()>>8&0xff, (os.Getpid()+i)&0xff))
 	}
 	if o.Disk != "" {
 		a = append(a, "-drive", "file="+o.Disk+",format=raw,if=virtio")

@@ -78,21 +78,28 @@ func Run(ctx context.Context, o Options) error {
 		log.Debug("kernel modules loaded", "count", n)
 	}
 	phase("modules")
-	if err := configureNetwork(cl, log); err != nil {
-		log.Error("network", "err", err)
-	}
 	if dev, err := mountData(cl["wirebox.data"]); err != nil {
 		log.Warn("data partition", "err", err)
 	} else if dev != "" {
 		log.Info("data partition mounted", "device", dev, "at", DataMount)
 	}
-	phase("network")
+	phase("data")
+	// The network is configured while the daemon starts (Go start-up under
+	// TCG takes a second or more): the API listens on the wildcard address,
+	// so it does not need the address to be there first.
+	netDone := make(chan error, 1)
+	go func() { netDone <- configureNetwork(cl, log) }()
 	conf, source := resolveConfig(cl)
 	pid, err := startDaemon(conf, cl["wirebox.debug"] == "1")
 	if err != nil {
 		log.Error("daemon", "err", err)
-	} else {
-		phase("daemon")
+	}
+	phase("daemon")
+	if err := <-netDone; err != nil {
+		log.Error("network", "err", err)
+	}
+	phase("network")
+	if pid != 0 {
 		fmt.Fprintf(o.Out, "wirebox: daemon started (pid %d, config %s from %s; log %s); seconds since kernel start: %s\n",
 			pid, conf, source, daemonLog, strings.Join(phases, ", "))
 	}
@@ -276,14 +283,24 @@ func addAddr(link netlink.Link, cidr string) error {
 	return nil
 }
 
-// mountData mounts the data partition: the device named by wirebox.data,
-// else the first block device holding an ext4 file system labelled
-// DataLabel. No such device is not an error ("" returned).
+// mountData mounts the data partition: the device named by wirebox.data
+// (waited for up to 5 s), else the first block device holding an ext4 file
+// system labelled DataLabel. No such device is not an error ("" returned).
 func mountData(dev string) (string, error) {
 	if dev == "" {
 		var err error
 		if dev, err = findByLabel("/sys/class/block", "/dev", DataLabel); err != nil || dev == "" {
 			return "", err
+		}
+	} else {
+		deadline := time.Now().Add(5 * time.Second)
+		for {
+			if _, err := os.Stat(dev); err == nil {
+				break
+			} else if time.Now().After(deadline) {
+				return "", fmt.Errorf("wirebox.data=%s: %w", dev, err)
+			}
+			time.Sleep(20 * time.Millisecond)
 		}
 	}
 	if err := os.MkdirAll(DataMount, 0o755); err != nil {
@@ -296,30 +313,24 @@ func mountData(dev string) (string, error) {
 }
 
 // findByLabel scans block devices for an ext4 superblock with the label.
-// Block devices appear asynchronously after virtio_blk loads; a disk that
-// is not there yet is missed, so the wait is short but real.
+// It does not wait: virtio and SCSI disks are probed while their driver
+// module loads, so by now they are there.
 func findByLabel(sysBlock, devDir, label string) (string, error) {
-	deadline := time.Now().Add(time.Second)
-	for {
-		ents, err := os.ReadDir(sysBlock)
-		if err != nil {
-			return "", err
-		}
-		for _, e := range ents {
-			name := e.Name()
-			if strings.HasPrefix(name, "loop") || strings.HasPrefix(name, "ram") {
-				continue
-			}
-			dev := filepath.Join(devDir, name)
-			if l, err := ext4Label(dev); err == nil && l == label {
-				return dev, nil
-			}
-		}
-		if len(ents) > 0 || time.Now().After(deadline) {
-			return "", nil
-		}
-		time.Sleep(50 * time.Millisecond)
+	ents, err := os.ReadDir(sysBlock)
+	if err != nil {
+		return "", err
 	}
+	for _, e := range ents {
+		name := e.Name()
+		if strings.HasPrefix(name, "loop") || strings.HasPrefix(name, "ram") {
+			continue
+		}
+		dev := filepath.Join(devDir, name)
+		if l, err := ext4Label(dev); err == nil && l == label {
+			return dev, nil
+		}
+	}
+	return "", nil
 }
 
 // ext4Label reads the volume label from an ext2/3/4 superblock.
