@@ -234,8 +234,7 @@ func Start(ctx context.Context, o Options) (*VM, error) {
 		vm.stderr = &bytes.Buffer{}
 		vm.cmd.Stderr = vm.stderr
 	}
-	// Die with us: a test binary killed mid-run must not leave QEMU behind.
-	vm.cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	dieWithParent(vm.cmd)
 	vm.Started = time.Now()
 	if err := vm.cmd.Start(); err != nil {
 		os.RemoveAll(tmp)

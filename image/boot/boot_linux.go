@@ -1,7 +1,6 @@
 package boot
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -36,12 +35,6 @@ type Options struct {
 // The TUI console is not in the binary yet; when it is, this becomes
 // []string{GuestBinary, "console"}.
 var DefaultConsole []string
-
-// DataLabel is the file system label of the persistent data partition.
-const DataLabel = "wirebox-data"
-
-// DataMount is where the data partition is mounted.
-const DataMount = "/data"
 
 // Run is the uinit: see the package documentation.
 func Run(ctx context.Context, o Options) error {
@@ -345,22 +338,6 @@ func ext4Label(dev string) (string, error) {
 		return "", err
 	}
 	return Ext4Label(sb)
-}
-
-// Ext4Label returns the label of an ext2/3/4 superblock (the 1024 bytes at
-// offset 1024 of the device).
-func Ext4Label(sb []byte) (string, error) {
-	if len(sb) < 136 {
-		return "", errors.New("short superblock")
-	}
-	if sb[56] != 0x53 || sb[57] != 0xef {
-		return "", errors.New("not an ext file system")
-	}
-	l := sb[120:136]
-	if i := bytes.IndexByte(l, 0); i >= 0 {
-		l = l[:i]
-	}
-	return string(l), nil
 }
 
 // resolveConfig picks the configuration file: the kernel command line,

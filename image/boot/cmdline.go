@@ -1,6 +1,7 @@
 package boot
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"net/netip"
@@ -154,4 +155,20 @@ func ParseAddrs(s string) ([]Addr, error) {
 		out = append(out, Addr{Device: dev, Prefix: p})
 	}
 	return out, nil
+}
+
+// Ext4Label returns the label of an ext2/3/4 superblock (the 1024 bytes at
+// offset 1024 of the device).
+func Ext4Label(sb []byte) (string, error) {
+	if len(sb) < 136 {
+		return "", errors.New("short superblock")
+	}
+	if sb[56] != 0x53 || sb[57] != 0xef {
+		return "", errors.New("not an ext file system")
+	}
+	l := sb[120:136]
+	if i := bytes.IndexByte(l, 0); i >= 0 {
+		l = l[:i]
+	}
+	return string(l), nil
 }

@@ -11,3 +11,9 @@ const (
 	GuestSNMPPort   = 161
 	GuestMirrorPort = 7471
 )
+
+// DataLabel is the file system label of the persistent data partition.
+const DataLabel = "wirebox-data"
+
+// DataMount is where the data partition is mounted.
+const DataMount = "/data"
