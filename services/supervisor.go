@@ -467,6 +467,16 @@ func (s *Supervisor) Logs(name string) (*LogRing, error) {
 	return u.ring, nil
 }
 
+// Logger returns the logger that writes into a service's ring, for parts
+// of the daemon that act on a service's behalf outside its Run.
+func (s *Supervisor) Logger(name string) (*slog.Logger, error) {
+	u, ok := s.byName[name]
+	if !ok {
+		return nil, fmt.Errorf("%w %q", ErrUnknownService, name)
+	}
+	return u.log, nil
+}
+
 // Changed returns a channel closed at the next state change of any service.
 func (s *Supervisor) Changed() <-chan struct{} {
 	s.mu.Lock()

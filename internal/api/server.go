@@ -143,10 +143,11 @@ func (s *Server) config(w http.ResponseWriter, r *http.Request) {
 func (s *Server) restart(w http.ResponseWriter, r *http.Request) {
 	name := r.PathValue("name")
 	if err := s.opts.Backend.Restart(name); err != nil {
+		s.opts.Logger.Warn("restart refused", "target", name, "err", err)
 		WriteError(w, codeFor(err), err)
 		return
 	}
-	s.opts.Logger.Info("restart requested through the API", "service", name)
+	s.opts.Logger.Info("restart requested through the API", "target", name)
 	WriteJSON(w, http.StatusAccepted, map[string]string{"service": name, "status": "restart requested"})
 }
 

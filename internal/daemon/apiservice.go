@@ -2,8 +2,10 @@ package daemon
 
 import (
 	"context"
+	"errors"
 	"net"
 	"net/http"
+	"sync"
 
 	"github.com/wirebox/wirebox/internal/api"
 	"github.com/wirebox/wirebox/services"
@@ -19,6 +21,9 @@ type apiService struct {
 	listen  func() (listener, error)
 	remote  *api.RemoteOptions
 	handler func() http.Handler
+
+	mu   sync.Mutex
+	addr net.Addr // where the current run listens
 }
 
 func (s *apiService) Name() string { return s.name }
@@ -37,7 +42,32 @@ func (s *apiService) Run(ctx context.Context, rt *services.Runtime) error {
 	if err != nil {
 		return err
 	}
+	s.mu.Lock()
+	s.addr = l.Addr()
+	s.mu.Unlock()
+	defer func() {
+		s.mu.Lock()
+		s.addr = nil
+		s.mu.Unlock()
+	}()
 	rt.Log.Info("control API listening", "addr", l.Addr().String(), "tls", s.remote != nil)
 	rt.Ready()
 	return api.Serve(ctx, l, h, rt.Log)
+}
+
+// Health connects to the listener: a socket file removed by hand or a
+// wedged accept loop shows up here, and the supervisor restarts the API.
+func (s *apiService) Health(ctx context.Context) error {
+	s.mu.Lock()
+	addr := s.addr
+	s.mu.Unlock()
+	if addr == nil {
+		return errors.New("not listening")
+	}
+	var d net.Dialer
+	c, err := d.DialContext(ctx, addr.Network(), addr.String())
+	if err != nil {
+		return err
+	}
+	return c.Close()
 }

@@ -86,6 +86,10 @@ func New(cfg *config.Config, opts Options) (*Daemon, error) {
 		return nil, err
 	}
 	d.reg.MustRegister(d.sup.Collector())
+	apiLog, err := d.sup.Logger("api") // API requests are logged in the api service's ring
+	if err != nil {
+		return nil, err
+	}
 	d.server = api.NewServer(api.ServerOptions{
 		Name:      cfg.Name,
 		Version:   buildinfo.String(),
@@ -93,7 +97,7 @@ func New(cfg *config.Config, opts Options) (*Daemon, error) {
 		Backend:   backend{d.sup},
 		Registry:  d.reg,
 		Config:    cfg.Marshal,
-		Logger:    opts.Logger,
+		Logger:    apiLog,
 	})
 	for _, svc := range svcs {
 		if rp, ok := svc.(RouteProvider); ok {

@@ -34,17 +34,28 @@ func Run(m *testing.M, opts ...goleak.Option) int {
 	if code != 0 {
 		return code
 	}
-	if err := goleak.Find(opts...); err != nil {
-		fmt.Fprintf(os.Stderr, "leakcheck: leaked goroutines: %v\n", err)
+	if err := Verify(before, opts...); err != nil {
+		fmt.Fprintln(os.Stderr, "leakcheck:", err)
 		return ExitLeak
 	}
+	return code
+}
+
+// Snapshot records the open descriptors, for Verify.
+func Snapshot() (map[string]string, error) { return openFDs() }
+
+// Verify reports goroutines other than the caller's and descriptors not in
+// before, after giving finishing goroutines a moment.
+func Verify(before map[string]string, opts ...goleak.Option) error {
+	if err := goleak.Find(opts...); err != nil {
+		return fmt.Errorf("leaked goroutines: %w", err)
+	}
 	var leaked []string
-	// Descriptors may be closed by finalizers or goroutines just finishing.
+	// Descriptors may be closed by goroutines just finishing.
 	for range 50 {
 		after, err := openFDs()
 		if err != nil {
-			fmt.Fprintln(os.Stderr, "leakcheck:", err)
-			return 1
+			return err
 		}
 		leaked = leaked[:0]
 		for fd, target := range after {
@@ -54,13 +65,12 @@ func Run(m *testing.M, opts ...goleak.Option) int {
 			leaked = append(leaked, fmt.Sprintf("fd %s -> %s", fd, target))
 		}
 		if len(leaked) == 0 {
-			return code
+			return nil
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
 	sort.Strings(leaked)
-	fmt.Fprintf(os.Stderr, "leakcheck: leaked file descriptors:\n  %s\n", strings.Join(leaked, "\n  "))
-	return ExitLeak
+	return fmt.Errorf("leaked file descriptors:\n  %s", strings.Join(leaked, "\n  "))
 }
 
 // runtimeFD reports descriptors the Go runtime opens lazily and keeps for

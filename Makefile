@@ -1,0 +1,48 @@
+# wirebox: `make run` boots the appliance, `make test` runs every test.
+SHELL := /bin/bash
+export PATH := $(PATH):/usr/local/go/bin
+GO ?= go
+VERSION := $(shell git describe --always --dirty 2>/dev/null || echo devel)
+LDFLAGS := -s -w -X github.com/wirebox/wirebox/internal/buildinfo.Version=$(VERSION)
+# Everything we ship is static; only the race detector needs cgo.
+BUILD := CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)'
+RUN_DIR ?= $(CURDIR)/out/run
+
+.PHONY: all build run test deps-test lint fmt-check vet staticcheck unit clean
+
+all: build
+
+build:
+	$(BUILD) -o bin/wirebox ./cmd/wirebox
+
+# Until the bootable image lands, `make run` runs the daemon on this machine
+# on the embedded default configuration (control API on a local socket only).
+run:
+	scripts/deps.sh run
+	$(MAKE) build
+	@mkdir -p $(RUN_DIR)
+	@echo "wirebox: running the daemon locally (socket $(RUN_DIR)/wirebox.sock); try: bin/wirebox status --socket $(RUN_DIR)/wirebox.sock"
+	bin/wirebox daemon --socket $(RUN_DIR)/wirebox.sock
+
+test: deps-test lint unit
+
+deps-test:
+	scripts/deps.sh test
+
+lint: fmt-check vet staticcheck
+
+fmt-check:
+	@out=$$(gofmt -l $$(git ls-files '*.go')); if [[ -n "$$out" ]]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+
+vet:
+	CGO_ENABLED=0 $(GO) vet ./...
+
+staticcheck:
+	CGO_ENABLED=0 $(GO) tool staticcheck ./...
+
+# -race needs cgo; the binaries the tests build themselves stay static.
+unit:
+	CGO_ENABLED=1 $(GO) test -race -count=1 -timeout 25m ./...
+
+clean:
+	rm -rf bin out

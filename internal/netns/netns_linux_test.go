@@ -1,0 +1,208 @@
+package netns
+
+import (
+	"bytes"
+	"errors"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/vishvananda/netlink"
+	"golang.org/x/sys/unix"
+)
+
+// recorder is a testing.TB that records Skip/Fatal instead of ending the goroutine.
+type recorder struct {
+	testing.TB
+	skipped, failed bool
+	msg             string
+}
+
+func (r *recorder) Helper() {}
+func (r *recorder) Skipf(f string, a ...any) {
+	r.skipped = true
+	r.msg = f
+}
+func (r *recorder) Fatalf(f string, a ...any) {
+	r.failed = true
+	r.msg = f
+}
+
+func TestRequireDecision(t *testing.T) {
+	for _, tc := range []struct {
+		name       string
+		reason     string
+		ci         bool
+		skip, fail bool
+	}{
+		{"capable", "", false, false, false},
+		{"capable in CI", "", true, false, false},
+		{"incapable", "not root", false, true, false},
+		{"incapable in CI", "not root", true, false, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			r := &recorder{TB: t}
+			require(r, tc.reason, tc.ci)
+			if r.skipped != tc.skip || r.failed != tc.fail {
+				t.Errorf("require(%q, ci=%v): skipped=%v failed=%v, want skipped=%v failed=%v",
+					tc.reason, tc.ci, r.skipped, r.failed, tc.skip, tc.fail)
+			}
+		})
+	}
+}
+
+func currentNetNS(t *testing.T) uint64 {
+	t.Helper()
+	var st unix.Stat_t
+	if err := unix.Stat("/proc/thread-self/ns/net", &st); err != nil {
+		t.Fatal(err)
+	}
+	return st.Ino
+}
+
+func TestNewAndCleanup(t *testing.T) {
+	Require(t)
+	before := currentNetNS(t)
+	var path string
+	t.Run("inner", func(t *testing.T) {
+		ns := New(t)
+		path = ns.Path
+		if !strings.HasPrefix(ns.Name, "wbt-") || filepath.Base(ns.Path) != ns.Name {
+			t.Fatalf("name %q path %q", ns.Name, ns.Path)
+		}
+		if _, err := os.Stat(ns.Path); err != nil {
+			t.Fatal(err)
+		}
+		// Inside, a different namespace with only lo, up; IPv6 off.
+		var inode uint64
+		var links []netlink.Link
+		var v6 []byte
+		err := ns.Do(func() error {
+			var st unix.Stat_t
+			if err := unix.Stat("/proc/thread-self/ns/net", &st); err != nil {
+				return err
+			}
+			inode = st.Ino
+			var err error
+			if links, err = netlink.LinkList(); err != nil {
+				return err
+			}
+			v6, err = os.ReadFile("/proc/sys/net/ipv6/conf/default/disable_ipv6")
+			return err
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if inode == before {
+			t.Fatal("Do ran in the test's own namespace")
+		}
+		if len(links) != 1 || links[0].Attrs().Name != "lo" || links[0].Attrs().Flags&net.FlagUp == 0 {
+			t.Fatalf("links in new namespace: %v", links)
+		}
+		if string(bytes.TrimSpace(v6)) != "1" {
+			t.Fatalf("default disable_ipv6 = %q", v6)
+		}
+		// External tools see the namespace by name.
+		out, err := ns.Command("ip", "-o", "link", "show", "lo").CombinedOutput()
+		if err != nil || !strings.Contains(string(out), "lo:") {
+			t.Fatalf("ip netns exec: %v: %s", err, out)
+		}
+	})
+	if _, err := os.Stat(path); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("namespace %s still exists after cleanup: %v", path, err)
+	}
+	if after := currentNetNS(t); after != before {
+		t.Fatal("test goroutine changed namespace")
+	}
+}
+
+// TestCleanupAfterFailure runs a test that creates a namespace and then
+// fails, in a child process, and checks the namespace is gone afterwards.
+func TestCleanupAfterFailure(t *testing.T) {
+	Require(t)
+	if os.Getenv("WIREBOX_NETNS_CHILD") != "" {
+		t.Skip("child mode")
+	}
+	cmd := exec.Command(os.Args[0], "-test.run=^TestFailingChild$", "-test.v")
+	cmd.Env = append(os.Environ(), "WIREBOX_NETNS_CHILD=1")
+	out, err := cmd.CombinedOutput()
+	if err == nil {
+		t.Fatalf("child test passed, want failure:\n%s", out)
+	}
+	m := regexp.MustCompile(`namespace path (\S+)`).FindSubmatch(out)
+	if m == nil {
+		t.Fatalf("child did not report its namespace:\n%s", out)
+	}
+	if _, err := os.Stat(string(m[1])); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("namespace %s survived the failed test: %v", m[1], err)
+	}
+}
+
+// TestFailingChild fails on purpose; it only runs as TestCleanupAfterFailure's child.
+func TestFailingChild(t *testing.T) {
+	if os.Getenv("WIREBOX_NETNS_CHILD") == "" {
+		t.Skip("runs only as the child of TestCleanupAfterFailure")
+	}
+	ns := New(t)
+	a := New(t)
+	Veth(t, ns, "x0", a, "x1", VethOptions{})
+	t.Logf("namespace path %s", ns.Path)
+	t.Fatal("failing on purpose")
+}
+
+func TestVethTraffic(t *testing.T) {
+	a, b := New(t), New(t)
+	la, lb := Veth(t, a, "va", b, "vb", VethOptions{AddrA: "10.99.0.1/24", AddrB: "10.99.0.2/24", MTU: 1500})
+	if la.Index == 0 || lb.Index == 0 || len(la.MAC) != 6 {
+		t.Fatalf("links %+v %+v", la, lb)
+	}
+	// A UDP datagram from a to b proves addresses, link state and namespaces.
+	var conn *net.UDPConn
+	if err := b.Do(func() (err error) {
+		conn, err = net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(10, 99, 0, 2), Port: 9999})
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	if err := a.Do(func() error {
+		c, err := net.DialUDP("udp4", nil, &net.UDPAddr{IP: net.IPv4(10, 99, 0, 2), Port: 9999})
+		if err != nil {
+			return err
+		}
+		defer c.Close()
+		_, err = c.Write([]byte("hello"))
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	conn.SetReadDeadline(time.Now().Add(5 * time.Second))
+	buf := make([]byte, 64)
+	n, _, err := conn.ReadFromUDP(buf)
+	if err != nil || string(buf[:n]) != "hello" {
+		t.Fatalf("read %q, %v", buf[:n], err)
+	}
+	// IPv6 disabled on the link itself.
+	out, err := b.Command("cat", "/proc/sys/net/ipv6/conf/vb/disable_ipv6").Output()
+	if err != nil || strings.TrimSpace(string(out)) != "1" {
+		t.Fatalf("disable_ipv6 on vb: %q %v", out, err)
+	}
+}
+
+func TestTap(t *testing.T) {
+	ns := New(t)
+	l := Tap(t, ns, "tap0", "10.98.0.1/24")
+	h := ns.Netlink(t)
+	got, err := h.LinkByName("tap0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.Attrs().Index != l.Index || got.Type() != "tuntap" {
+		t.Fatalf("tap %+v type %s", got.Attrs(), got.Type())
+	}
+}
