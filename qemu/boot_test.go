@@ -18,6 +18,7 @@ import (
 
 	"github.com/wirebox/wirebox/image"
 	"github.com/wirebox/wirebox/internal/api"
+	"github.com/wirebox/wirebox/internal/netns"
 )
 
 // The boot tests build the real image once (TestMain) and boot it under
@@ -305,12 +306,7 @@ func TestDataPartition(t *testing.T) {
 // namespace's address from its shell: frames cross the TAP both ways.
 func TestTapNIC(t *testing.T) {
 	a := needImage(t)
-	if os.Geteuid() != 0 {
-		if os.Getenv("CI") != "" {
-			t.Fatal("TAP test needs root (CAP_NET_ADMIN)")
-		}
-		t.Skip("TAP test needs root")
-	}
+	ns := netns.New(t) // also: root and namespaces, or skip (fail under CI)
 	ip := func(args ...string) {
 		t.Helper()
 		if out, err := exec.Command("ip", args...).CombinedOutput(); err != nil {
@@ -318,22 +314,19 @@ func TestTapNIC(t *testing.T) {
 		}
 	}
 	tap := fmt.Sprintf("wbt%d", os.Getpid()%100000)
-	ns := fmt.Sprintf("wbtest%d", os.Getpid())
 	ip("tuntap", "add", "dev", tap, "mode", "tap")
-	t.Cleanup(func() {
-		exec.Command("ip", "link", "del", tap).Run()
-		exec.Command("ip", "netns", "del", ns).Run() // destroys the TAP if it was moved
-	})
-	ip("netns", "add", ns)
+	// Deleted here while it is still ours; once moved, the namespace's
+	// removal destroys it.
+	t.Cleanup(func() { exec.Command("ip", "link", "del", tap).Run() })
 
 	o := baseOptions(a, "wirebox-tap")
 	o.Taps = []string{tap}
 	o.Cmdline = "wirebox.ip=eth1:169.254.88.2/24"
 	_, _, con, _ := bootGuest(t, o)
 	// QEMU holds the TAP open now; the device can move to the test's namespace.
-	ip("link", "set", tap, "netns", ns)
-	ip("-n", ns, "addr", "add", "169.254.88.1/24", "dev", tap)
-	ip("-n", ns, "link", "set", tap, "up")
+	ip("link", "set", tap, "netns", ns.Name)
+	ip("-n", ns.Name, "addr", "add", "169.254.88.1/24", "dev", tap)
+	ip("-n", ns.Name, "link", "set", tap, "up")
 
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
