@@ -377,7 +377,7 @@ func buildISO(ctx context.Context, a *Artifacts, cmdline, tmp string) error {
 	cfg := fmt.Sprintf(`serial --unit=0 --speed=115200
 terminal_input serial console
 terminal_output serial console
-set timeout=1
+set timeout=0
 set default=0
 menuentry "wirebox" {
 	linux /boot/vmlinuz %s
