@@ -45,22 +45,15 @@ func FetchKernel(ctx context.Context, pkg, cacheDir string) (*Kernel, error) {
 	versioned := pkg
 	if !depRe.MatchString(pkg) {
 		// A metapackage: ask apt which versioned image it depends on.
-		out, err := run(ctx, cacheDir, "apt-cache", "depends", "--important", pkg)
-		if err != nil {
-			return nil, fmt.Errorf("resolve %s (run apt-get update?): %w", pkg, err)
-		}
-		versioned = ""
-		for _, l := range strings.Split(out, "\n") {
-			l = strings.TrimSpace(l)
-			if dep, ok := strings.CutPrefix(l, "Depends: "); ok {
-				if m := depRe.FindStringSubmatch(dep); m != nil {
-					versioned = m[1]
-					break
-				}
+		var err error
+		if versioned, err = resolveMeta(ctx, pkg, cacheDir); err != nil && os.Geteuid() == 0 {
+			// A fresh machine may have no package lists yet.
+			if _, uerr := run(ctx, cacheDir, "apt-get", "update", "-qq"); uerr == nil {
+				versioned, err = resolveMeta(ctx, pkg, cacheDir)
 			}
 		}
-		if versioned == "" {
-			return nil, fmt.Errorf("%s depends on no linux-image package:\n%s", pkg, out)
+		if err != nil {
+			return nil, err
 		}
 	}
 	dir := filepath.Join(cacheDir, versioned)
@@ -94,6 +87,22 @@ func FetchKernel(ctx context.Context, pkg, cacheDir string) (*Kernel, error) {
 	}
 	os.RemoveAll(dl)
 	return kernelIn(versioned, dir)
+}
+
+// resolveMeta asks apt which versioned kernel image a metapackage depends on.
+func resolveMeta(ctx context.Context, pkg, dir string) (string, error) {
+	out, err := run(ctx, dir, "apt-cache", "depends", "--important", pkg)
+	if err != nil {
+		return "", fmt.Errorf("resolve %s (run apt-get update?): %w", pkg, err)
+	}
+	for _, l := range strings.Split(out, "\n") {
+		if dep, ok := strings.CutPrefix(strings.TrimSpace(l), "Depends: "); ok {
+			if m := depRe.FindStringSubmatch(dep); m != nil {
+				return m[1], nil
+			}
+		}
+	}
+	return "", fmt.Errorf("%s depends on no linux-image package (run apt-get update?):\n%s", pkg, out)
 }
 
 // kernelIn finds the kernel image and module tree of an unpacked package.
