@@ -311,7 +311,14 @@ func buildInitramfs(src, stage, cpio, tmp string, log *slog.Logger) error {
 	}
 	var ulog bytes.Buffer
 	l := llog.New(slog.LevelWarn, llog.WritePrintf(&ulog))
-	env := golang.Default(golang.DisableCGO(), golang.WithGOOS("linux"), golang.WithGOARCH("amd64"), golang.WithWorkingDir(src))
+	// A -trimpath binary (make build) knows no GOROOT, and u-root's
+	// builder would then look for "bin/go": ask the go command.
+	goroot, err := exec.Command("go", "env", "GOROOT").Output()
+	if err != nil {
+		return fmt.Errorf("go env GOROOT: %w", err)
+	}
+	env := golang.Default(golang.DisableCGO(), golang.WithGOOS("linux"), golang.WithGOARCH("amd64"),
+		golang.WithGOROOT(strings.TrimSpace(string(goroot))), golang.WithWorkingDir(src))
 	err = uimage.Create(l,
 		uimage.WithReplaceEnv(env),
 		uimage.WithBaseArchive(uimage.DefaultRamfs()),
