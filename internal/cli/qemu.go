@@ -148,15 +148,15 @@ func runCheck(ctx context.Context, g *globals, opts []qemu.Options, s image.Secr
 				results <- result{name: o.Name, err: err, log: logPath}
 				return
 			}
-			defer vm.Stop()
-			c, err := vm.NewClient(s)
-			if err != nil {
-				results <- result{name: o.Name, err: err, log: logPath}
-				return
+			r := result{name: o.Name, log: logPath}
+			if c, err := vm.NewClient(s); err != nil {
+				r.err = err
+			} else {
+				_, r.took, r.err = vm.WaitReady(ctx, c)
+				c.Close()
 			}
-			defer c.Close()
-			_, took, err := vm.WaitReady(ctx, c)
-			results <- result{name: o.Name, took: took, err: err, log: logPath}
+			vm.Stop() // before reporting, so nothing outlives the command
+			results <- r
 		}()
 	}
 	var errs []error
@@ -167,7 +167,7 @@ func runCheck(ctx context.Context, g *globals, opts []qemu.Options, s image.Secr
 			if b, err := os.ReadFile(r.log); err == nil {
 				tail = lastLines(string(b), 15)
 			}
-			errs = append(errs, fmt.Errorf("%s: %w\nconsole (%s):\n%s", r.name, r.err, r.log, tail))
+			errs = append(errs, fmt.Errorf("%w\nconsole (%s):\n%s", r.err, r.log, tail)) // r.err names the guest
 			continue
 		}
 		if len(opts) == 1 {
