@@ -51,7 +51,9 @@ type Options struct {
 	ConfigFile    string // guest default config; generated when empty
 	Cmdline       string // kernel command line for the ISO's boot entry
 	ISO           bool   // also build the hybrid BIOS/UEFI ISO
-	Log           *slog.Logger
+	// ExtraFiles are more files for the image, "HOSTPATH:PATH/IN/IMAGE".
+	ExtraFiles []string
+	Log        *slog.Logger
 }
 
 // Artifacts are the files Build wrote.
@@ -166,6 +168,19 @@ func Build(ctx context.Context, o Options) (*Artifacts, error) {
 	}
 	if err := stageConfig(o, a.Secrets, stage); err != nil {
 		return nil, err
+	}
+	for _, f := range o.ExtraFiles {
+		src, dst, ok := strings.Cut(f, ":")
+		if !ok || src == "" || dst == "" || strings.HasPrefix(dst, "/") || strings.Contains(dst, "..") {
+			return nil, fmt.Errorf("extra file %q: want HOSTPATH:RELATIVE/PATH/IN/IMAGE", f)
+		}
+		st, err := os.Stat(src)
+		if err != nil {
+			return nil, fmt.Errorf("extra file: %w", err)
+		}
+		if err := copyFile(src, filepath.Join(stage, dst), st.Mode().Perm()); err != nil {
+			return nil, err
+		}
 	}
 	t := time.Now()
 	if err := buildWirebox(ctx, src, filepath.Join(stage, "bin", "wirebox")); err != nil {

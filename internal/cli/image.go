@@ -61,6 +61,7 @@ reused, so clients keep working across rebuilds:
 	f.StringVar(&o.ConfigFile, "config", "", "guest default configuration (default: generated, TCP API with TLS and token)")
 	f.StringVar(&o.Cmdline, "cmdline", image.DefaultCmdline, "kernel command line of the ISO's boot entry")
 	f.BoolVar(&o.ISO, "iso", true, "also build the hybrid BIOS/UEFI ISO (needs grub-pc-bin, grub-efi-amd64-bin, xorriso, mtools)")
+	f.StringArrayVar(&o.ExtraFiles, "file", nil, "extra file for the image, HOSTPATH:PATH/IN/IMAGE (repeatable)")
 	f.BoolVarP(&verbose, "verbose", "v", false, "show the u-root builder's output")
 	return c
 }
