@@ -11,6 +11,7 @@ import (
 	"io/fs"
 	"net"
 	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"time"
@@ -30,6 +31,68 @@ type Config struct {
 	API        APIConfig        `yaml:"api"`
 	Log        LogConfig        `yaml:"log"`
 	Supervisor SupervisorConfig `yaml:"supervisor"`
+	// Pool sizes the one buffer pool every port and consumer shares.
+	Pool PoolConfig `yaml:"pool"`
+	// Ports are the network interfaces the capture core attaches to.
+	Ports []PortConfig `yaml:"ports,omitempty"`
+	// Capture configures capture sessions and replay.
+	Capture CaptureConfig `yaml:"capture"`
+}
+
+// CaptureConfig configures capture sessions and replay.
+type CaptureConfig struct {
+	// Root confines what the API may write (capture output) and read
+	// (replay files): relative paths are inside it, absolute ones must be.
+	// Whoever can reach the API cannot write elsewhere on the appliance.
+	Root string `yaml:"root"`
+}
+
+// DefaultCaptureRoot is where captures go unless configured otherwise (on
+// the image, the persistent data partition is mounted under /var/lib/wirebox).
+const DefaultCaptureRoot = "/var/lib/wirebox/captures"
+
+// PoolConfig sizes the buffer pool.
+type PoolConfig struct {
+	// Frames is the number of frames in the pool.
+	Frames int `yaml:"frames"`
+	// FrameSize is the size of one frame: 2048 or 4096 bytes.
+	FrameSize int `yaml:"frame_size"`
+}
+
+// Port modes.
+const (
+	PortPassive = "passive" // AF_PACKET: the host stack keeps seeing the traffic
+	PortBypass  = "bypass"  // AF_XDP: the appliance owns the port
+)
+
+// PortConfig is one port of the capture core.
+type PortConfig struct {
+	// Name is the network interface.
+	Name string `yaml:"name"`
+	// Mode is passive or bypass.
+	Mode string `yaml:"mode"`
+	// Queues is the number of engine queues (default 1).
+	Queues int `yaml:"queues,omitempty"`
+	// Netns names the network namespace the interface is in: a name under
+	// /run/netns or an absolute path. Empty: the daemon's own.
+	Netns string `yaml:"netns,omitempty"`
+	// Forward names another bypass port that sends every frame of this one
+	// that no consumer took (bypass only).
+	Forward string `yaml:"forward,omitempty"`
+	// RingBlocks and BlockSize size a passive port's AF_PACKET ring
+	// (default 64 blocks of 1 MiB).
+	RingBlocks int `yaml:"ring_blocks,omitempty"`
+	BlockSize  int `yaml:"block_size,omitempty"`
+	// RingFrames sizes a bypass port's AF_XDP rings (default 2048, a power of two).
+	RingFrames int `yaml:"ring_frames,omitempty"`
+}
+
+// NetnsPath is the namespace file of the port, or "" for the daemon's own.
+func (p PortConfig) NetnsPath() string {
+	if p.Netns == "" || strings.HasPrefix(p.Netns, "/") {
+		return p.Netns
+	}
+	return "/run/netns/" + p.Netns
 }
 
 // APIConfig configures the control API.
@@ -166,9 +229,11 @@ func Parse(b []byte) (*Config, error) {
 // builtin holds the defaults that apply to keys a file leaves out.
 func builtin() *Config {
 	return &Config{
-		Name: "wirebox",
-		API:  APIConfig{Socket: DefaultSocket, SocketMode: "0660"},
-		Log:  LogConfig{Level: "info", Format: "text"},
+		Name:    "wirebox",
+		API:     APIConfig{Socket: DefaultSocket, SocketMode: "0660"},
+		Log:     LogConfig{Level: "info", Format: "text"},
+		Pool:    PoolConfig{Frames: 16384, FrameSize: 2048},
+		Capture: CaptureConfig{Root: DefaultCaptureRoot},
 		Supervisor: SupervisorConfig{
 			BackoffBase:    Duration(100 * time.Millisecond),
 			BackoffMax:     Duration(30 * time.Second),
@@ -340,6 +405,105 @@ func (c *Config) validate() error {
 	}
 	if s.MaxFailures < 1 {
 		return bad("$.supervisor.max_failures", "must be at least 1")
+	}
+	if c.Capture.Root == "" || !filepath.IsAbs(c.Capture.Root) || filepath.Clean(c.Capture.Root) == "/" {
+		return bad("$.capture.root", "must be an absolute directory other than / (it confines what the API may write), not %q", c.Capture.Root)
+	}
+	return c.validatePorts(bad)
+}
+
+// validatePorts checks the pool and the ports, filling in port defaults.
+func (c *Config) validatePorts(bad func(path, format string, args ...any) error) error {
+	if c.Pool.FrameSize != 2048 && c.Pool.FrameSize != 4096 {
+		return bad("$.pool.frame_size", "must be 2048 or 4096, not %d", c.Pool.FrameSize)
+	}
+	if c.Pool.Frames < 1024 || c.Pool.Frames > 1<<22 {
+		return bad("$.pool.frames", "must be from 1024 to %d, not %d", 1<<22, c.Pool.Frames)
+	}
+	if len(c.Ports) == 0 {
+		c.Ports = nil // "ports: []" and no ports are the same
+	}
+	seen := map[string]int{}
+	xdpFrames := 0
+	for i := range c.Ports {
+		p := &c.Ports[i]
+		at := func(key string) string { return fmt.Sprintf("$.ports[%d].%s", i, key) }
+		if p.Name == "" {
+			return bad(fmt.Sprintf("$.ports[%d]", i), "port needs a name (the network interface)")
+		}
+		if len(p.Name) > 15 || strings.ContainsAny(p.Name, "/ \t") {
+			return bad(at("name"), "%q is not a network interface name", p.Name)
+		}
+		if j, dup := seen[p.Name]; dup {
+			return bad(at("name"), "port %q is already configured as ports[%d]", p.Name, j)
+		}
+		seen[p.Name] = i
+		if p.Mode == "" {
+			return bad(at("name"), "port %q needs a mode: passive or bypass", p.Name)
+		}
+		if p.Mode != PortPassive && p.Mode != PortBypass {
+			return bad(at("mode"), "must be passive or bypass, not %q", p.Mode)
+		}
+		if p.Queues == 0 {
+			p.Queues = 1
+		}
+		if p.Queues < 1 || p.Queues > 64 {
+			return bad(at("queues"), "must be from 1 to 64, not %d", p.Queues)
+		}
+		if p.Netns != "" && !strings.HasPrefix(p.Netns, "/") && strings.ContainsAny(p.Netns, "/ ") {
+			return bad(at("netns"), "want a namespace name or an absolute path, not %q", p.Netns)
+		}
+		switch p.Mode {
+		case PortPassive:
+			if p.Forward != "" {
+				return bad(at("forward"), "only bypass ports forward; a passive port's traffic stays with the host")
+			}
+			if p.RingFrames != 0 {
+				return bad(at("ring_frames"), "is for bypass ports; passive ports use ring_blocks and block_size")
+			}
+			if p.RingBlocks == 0 {
+				p.RingBlocks = 64
+			}
+			if p.BlockSize == 0 {
+				p.BlockSize = 1 << 20
+			}
+			if p.RingBlocks < 2 || p.RingBlocks > 4096 {
+				return bad(at("ring_blocks"), "must be from 2 to 4096, not %d", p.RingBlocks)
+			}
+			if p.BlockSize < 4096 || p.BlockSize > 1<<26 || p.BlockSize&(p.BlockSize-1) != 0 {
+				return bad(at("block_size"), "must be a power of two from 4096 to %d, not %d", 1<<26, p.BlockSize)
+			}
+		case PortBypass:
+			if p.RingBlocks != 0 || p.BlockSize != 0 {
+				return bad(at("ring_blocks"), "ring_blocks and block_size are for passive ports; bypass ports use ring_frames")
+			}
+			if p.RingFrames == 0 {
+				p.RingFrames = 2048
+			}
+			if p.RingFrames < 64 || p.RingFrames > 1<<16 || p.RingFrames&(p.RingFrames-1) != 0 {
+				return bad(at("ring_frames"), "must be a power of two from 64 to 65536, not %d", p.RingFrames)
+			}
+			xdpFrames += p.Queues * p.RingFrames
+		}
+	}
+	for i, p := range c.Ports {
+		if p.Forward == "" {
+			continue
+		}
+		j, ok := seen[p.Forward]
+		switch {
+		case p.Forward == p.Name:
+			return bad(fmt.Sprintf("$.ports[%d].forward", i), "a port cannot forward to itself")
+		case !ok:
+			return bad(fmt.Sprintf("$.ports[%d].forward", i), "no port named %q is configured", p.Forward)
+		case c.Ports[j].Mode != PortBypass:
+			return bad(fmt.Sprintf("$.ports[%d].forward", i), "port %q is passive; forward to a bypass port", p.Forward)
+		}
+	}
+	// Bypass ports keep their fill rings stocked from the pool; leave at
+	// least as much again for frames in flight.
+	if xdpFrames > 0 && c.Pool.Frames < 2*xdpFrames {
+		return bad("$.pool.frames", "%d frames cannot back the bypass ports' rings (%d frames); want at least %d", c.Pool.Frames, xdpFrames, 2*xdpFrames)
 	}
 	return nil
 }

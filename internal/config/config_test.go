@@ -4,6 +4,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -37,6 +38,8 @@ func TestErrorsNameKeyAndLine(t *testing.T) {
 		{"world-readable socket", "api:\n  socket_mode: \"0666\"\n", 2, "gives other users access"},
 		{"empty name", "name: \"\"\n", 1, "name: must not be empty"},
 		{"syntax", "name: [\n", 1, "not found"},
+		{"capture root relative", "capture:\n  root: caps\n", 2, "capture.root: must be an absolute directory"},
+		{"capture root slash", "capture:\n  root: /\n", 2, "capture.root: must be an absolute directory other than /"},
 		{"backoff order", "supervisor:\n  backoff_base: 10s\n  backoff_max: 1s\n", 3, "backoff_max: must not be less"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -94,7 +97,7 @@ func TestMarshalRoundTrip(t *testing.T) {
 	if err != nil {
 		t.Fatalf("re-parsing marshalled config: %v\n%s", err, b)
 	}
-	if *c2 != *c {
+	if !reflect.DeepEqual(c2, c) {
 		t.Errorf("round trip changed config:\n%+v\n%+v", c, c2)
 	}
 }
@@ -105,6 +108,8 @@ func FuzzParse(f *testing.F) {
 	f.Add([]byte("supervisor:\n  backoff_base: 3parsecs\n"))
 	f.Add([]byte("api:\n  listen: 127.0.0.1:1\n  tls_cert: a\n  tls_key: b\n  token_file: c\n"))
 	f.Add([]byte("- [a, {b: c}]\n"))
+	f.Add([]byte(portsDoc))
+	f.Add([]byte("ports:\n  - name: a\n    mode: bypass\n    forward: a\n"))
 	f.Fuzz(func(t *testing.T, doc []byte) {
 		c, err := Parse(doc)
 		if err != nil {
@@ -122,7 +127,7 @@ func FuzzParse(f *testing.F) {
 		if err != nil {
 			t.Fatalf("re-parse of %q: %v", b, err)
 		}
-		if *c2 != *c {
+		if !reflect.DeepEqual(c2, c) {
 			t.Fatalf("round trip differs")
 		}
 	})

@@ -14,6 +14,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
+	"github.com/wirebox/wirebox/capture/capturesvc"
+	"github.com/wirebox/wirebox/capture/coresvc"
 	"github.com/wirebox/wirebox/internal/api"
 	"github.com/wirebox/wirebox/internal/buildinfo"
 	"github.com/wirebox/wirebox/internal/config"
@@ -35,6 +37,9 @@ type Daemon struct {
 	sup    *services.Supervisor
 	server *api.Server
 	reg    *prometheus.Registry
+	// core is the capture core service (nil without ports); subsystems
+	// that consume ports get it from here.
+	core *coresvc.Service
 }
 
 // RouteProvider is implemented by services that serve API routes.
@@ -67,6 +72,16 @@ func New(cfg *config.Config, opts Options) (*Daemon, error) {
 	svcs := []services.Service{
 		&apiService{name: "api", listen: func() (listener, error) { return api.ListenUnix(cfg.API.Socket, mode) }, handler: d.handler},
 	}
+	// The capture core: one pool, the configured ports. Subsystems that
+	// consume ports depend on the "core" service and use d.core.Core().
+	if len(cfg.Ports) > 0 {
+		if d.core, err = coresvc.New(cfg.Pool, cfg.Ports); err != nil {
+			return nil, fmt.Errorf("capture core: %w", err)
+		}
+		svcs = append(svcs, d.core)
+		// Capture sessions and replay: consumers of the core's ports.
+		svcs = append(svcs, capturesvc.New(d.core, cfg.Capture.Root))
+	}
 	if cfg.API.Listen != "" {
 		ro := api.RemoteOptions{Addr: cfg.API.Listen, CertFile: cfg.API.TLSCert, KeyFile: cfg.API.TLSKey, TokenFile: cfg.API.TokenFile}
 		svcs = append(svcs, &apiService{name: "api-remote", remote: &ro, handler: d.handler})
@@ -83,11 +98,13 @@ func New(cfg *config.Config, opts Options) (*Daemon, error) {
 		StopTimeout:    s.StopTimeout.D(),
 	}, svcs...)
 	if err != nil {
+		d.close()
 		return nil, err
 	}
 	d.reg.MustRegister(d.sup.Collector())
 	apiLog, err := d.sup.Logger("api") // API requests are logged in the api service's ring
 	if err != nil {
+		d.close()
 		return nil, err
 	}
 	d.server = api.NewServer(api.ServerOptions{
@@ -106,6 +123,7 @@ func New(cfg *config.Config, opts Options) (*Daemon, error) {
 		if cp, ok := svc.(CollectorProvider); ok {
 			for _, c := range cp.Collectors() {
 				if err := d.reg.Register(c); err != nil {
+					d.close()
 					return nil, fmt.Errorf("registering metrics of %s: %w", svc.Name(), err)
 				}
 			}
@@ -116,6 +134,9 @@ func New(cfg *config.Config, opts Options) (*Daemon, error) {
 
 func (d *Daemon) handler() http.Handler { return d.server.Handler() }
 
+// Core is the capture core service, or nil when no ports are configured.
+func (d *Daemon) Core() *coresvc.Service { return d.core }
+
 // Supervisor returns the daemon's supervisor.
 func (d *Daemon) Supervisor() *services.Supervisor { return d.sup }
 
@@ -123,8 +144,17 @@ func (d *Daemon) Supervisor() *services.Supervisor { return d.sup }
 func (d *Daemon) Run(ctx context.Context) error {
 	d.log.Info("wirebox daemon starting", "version", buildinfo.String(), "name", d.cfg.Name, "socket", d.cfg.API.Socket)
 	err := d.sup.Run(ctx)
+	err = errors.Join(err, d.close())
 	d.log.Info("wirebox daemon stopped")
 	return err
+}
+
+// close releases what outlives the services' runs (the buffer pool).
+func (d *Daemon) close() error {
+	if d.core != nil {
+		return d.core.Close()
+	}
+	return nil
 }
 
 // backend adapts the supervisor to the API.

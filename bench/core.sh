@@ -1,0 +1,178 @@
+#!/usr/bin/env bash
+# bench/core.sh: the capture core's receive path side by side with tcpdump
+# and netsniff-ng, in one run, on the same veth pair.
+#
+# For each frame size (64 and 1514 bytes) and each consumer, a fresh pair of
+# network namespaces is joined by a veth pair; the consumer reads one end,
+# trafgen (one CPU, through the qdisc, so the veth pushes back instead of
+# dropping) sends N frames into the other. Reported per run:
+#   gen_pps       the generator's rate while the consumer runs: on this
+#                 2-core machine a consumer that uses less CPU leaves more
+#                 for the generator, so a higher number is better;
+#   consumed      frames the consumer actually handed to its reader
+#                 (tcpdump: "packets captured"; netsniff-ng: "packets passed
+#                 filter"; wirebox: frames a read-only subscriber received);
+#   loss          N - consumed;
+#   cons_pps      consumed / generator run time;
+#   gen_x, cons_x ratios to the tcpdump run of the same size;
+#   cpu_s         CPU seconds (user+system) the consumer process used, mean
+#                 of the rounds (softirq work lands on whoever runs, so this
+#                 is indicative).
+# wirebox runs the passive engine (AF_PACKET TPACKET_V3, one copy into the
+# pool, one read-only subscriber that releases every frame) and, as an extra
+# row, the bypass engine (AF_XDP copy mode on veth: the host stack no
+# longer sees the frames, and XDP has no backpressure, so loss shows there).
+#
+# Usage: bench/core.sh            (N64=2000000 N1514=500000 ROUNDS=3 by default)
+# Needs root, iproute2, ethtool, tcpdump, netsniff-ng (trafgen); Go to build.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+N64=${N64:-2000000}
+N1514=${N1514:-500000}
+ROUNDS=${ROUNDS:-3}
+TMP=$(mktemp -d)
+GEN=wbb-gen-$$
+CAP=wbb-cap-$$
+CONS_PID=
+
+cleanup() {
+  [[ -n $CONS_PID ]] && kill "$CONS_PID" 2>/dev/null && wait "$CONS_PID" 2>/dev/null || true
+  ip netns del "$GEN" 2>/dev/null || true
+  ip netns del "$CAP" 2>/dev/null || true
+  [[ -n ${KEEP:-} ]] && echo "kept $TMP" >&2 || rm -rf "$TMP"
+}
+trap cleanup EXIT
+
+for tool in ip ethtool tc tcpdump netsniff-ng trafgen go; do
+  command -v "$tool" >/dev/null || { echo "bench/core.sh: $tool is missing (scripts/deps.sh bench installs it)" >&2; exit 1; }
+done
+[[ $(id -u) -eq 0 ]] || { echo "bench/core.sh: needs root (network namespaces)" >&2; exit 1; }
+
+CGO_ENABLED=0 go build -o "$TMP/corebench" ./bench/core/corebench
+
+setup() {
+  ip netns add "$GEN"
+  ip netns add "$CAP"
+  for ns in "$GEN" "$CAP"; do
+    # IPv6 off before the links exist, so nothing but the test frames flows.
+    ip netns exec "$ns" sysctl -qw net.ipv6.conf.all.disable_ipv6=1 net.ipv6.conf.default.disable_ipv6=1
+  done
+  ip -n "$GEN" link add g0 type veth peer name c0 netns "$CAP"
+  ip -n "$GEN" link set g0 up
+  ip -n "$CAP" link set c0 up
+  ip netns exec "$GEN" ethtool -K g0 gro on >/dev/null
+  ip netns exec "$CAP" ethtool -K c0 gro on >/dev/null
+  ip netns exec "$GEN" tc qdisc replace dev g0 root pfifo limit 10000
+  ip netns exec "$CAP" tc qdisc replace dev c0 root pfifo limit 10000
+  MAC=$(ip netns exec "$CAP" cat /sys/class/net/c0/address)
+}
+
+teardown() {
+  ip netns del "$GEN"
+  ip netns del "$CAP"
+}
+
+# start_consumer NAME: starts it in the capture namespace and waits until it is reading.
+start_consumer() {
+  local out=$TMP/$1.out ready
+  case $1 in
+    none) CONS_PID=; return ;;
+    tcpdump) ready="listening on"
+      ip netns exec "$CAP" tcpdump -i c0 -n -B 65536 -w /dev/null >"$out" 2>&1 & ;;
+    netsniff-ng) ready="Running"
+      ip netns exec "$CAP" netsniff-ng --in c0 --out /dev/null --silent --ring-size 64MiB --no-sock-mem --notouch-irq >"$out" 2>&1 & ;;
+    wirebox) ready="ready"
+      "$TMP/corebench" -i c0 -netns "/run/netns/$CAP" -mode passive >"$out" 2>&1 & ;;
+    wirebox-bypass) ready="ready"
+      "$TMP/corebench" -i c0 -netns "/run/netns/$CAP" -mode bypass >"$out" 2>&1 & ;;
+  esac
+  CONS_PID=$!
+  for _ in $(seq 100); do
+    grep -q "$ready" "$out" 2>/dev/null && return
+    kill -0 "$CONS_PID" 2>/dev/null || { echo "bench/core.sh: $1 exited:" >&2; cat "$out" >&2; exit 1; }
+    sleep 0.1
+  done
+  echo "bench/core.sh: $1 did not start" >&2; cat "$out" >&2; exit 1
+}
+
+# stop_consumer NAME: stops it (not in a subshell: it must wait for its
+# own child) and sets CONSUMED from what the consumer reported.
+stop_consumer() {
+  local out=$TMP/$1.out
+  CONSUMED=0 CPU=0
+  [[ -z $CONS_PID ]] && return
+  sleep 1 # let it drain what is queued
+  # CPU seconds the consumer used (user+system), before it exits.
+  CPU=$(awk -v hz="$(getconf CLK_TCK)" '{ sub(/.*\) /, ""); printf "%.2f", ($12 + $13) / hz }' "/proc/$CONS_PID/stat")
+  kill -INT "$CONS_PID"
+  wait "$CONS_PID" || true
+  CONS_PID=
+  case $1 in
+    tcpdump) CONSUMED=$(sed -n 's/^\([0-9]*\) packets captured.*/\1/p' "$out") ;;
+    # netsniff-ng colours its summary: take the first number on the line.
+    netsniff-ng) CONSUMED=$(grep -a "packets passed filter" "$out" | grep -o '[0-9][0-9]*' | head -1) ;;
+    wirebox*) CONSUMED=$(sed -n 's/.*"consumed":\([0-9]*\).*/\1/p' "$out") ;;
+  esac
+  [[ -n $CONSUMED ]] || { echo "bench/core.sh: no count from $1:" >&2; cat "$out" >&2; exit 1; }
+}
+
+# trafgen_run SIZE N: sends N frames of SIZE bytes (EtherType 0x88b5, local
+# experimental: nothing answers) and prints the seconds it took.
+trafgen_run() {
+  local size=$1 n=$2 mac pkt t0 t1
+  mac=$(echo "$MAC" | sed 's/\([0-9a-f][0-9a-f]\)/0x\1,/g; s/:/ /g')
+  pkt="{ $mac 0x02, 0x00, 0x00, 0x00, 0x00, 0x01, c16(0x88b5), fill(0x00, $((size - 14))) }"
+  t0=$(date +%s.%N)
+  ip netns exec "$GEN" trafgen -o g0 -n "$n" -P 1 --no-sock-mem --notouch-irq --qdisc-path --no-cpu-stats "$pkt" >"$TMP/trafgen.out" 2>&1 ||
+    { cat "$TMP/trafgen.out" >&2; exit 1; }
+  t1=$(date +%s.%N)
+  awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.3f", b - a }'
+}
+
+results=$TMP/results
+: >"$results"
+# Rounds interleave the consumers, so load from elsewhere on the machine
+# spreads over all of them; the table shows the median generator time and
+# the worst loss of the rounds.
+for round in $(seq "$ROUNDS"); do
+  for size in 64 1514; do
+    n=$N64
+    [[ $size == 1514 ]] && n=$N1514
+    for c in none tcpdump netsniff-ng wirebox wirebox-bypass; do
+      setup
+      start_consumer "$c"
+      secs=$(trafgen_run "$size" "$n")
+      stop_consumer "$c"
+      teardown
+      echo "$size $c $n $secs $CONSUMED $CPU" >>"$results"
+      echo "  round $round: $size bytes, $c: $n frames in $secs s, consumed $CONSUMED, consumer CPU $CPU s" >&2
+    done
+  done
+done
+
+echo
+echo "capture core receive benchmark: $(uname -r), $(nproc) CPUs, $ROUNDS rounds, $(date -u +%Y-%m-%dT%H:%MZ)"
+sort -k1,1n -k2,2 -k4,4n "$results" | awk '
+function flush() {
+  if (key == "") return
+  m = t[int((cnt + 1) / 2)]
+  order[++nk] = key; med[key] = m; frames[key] = fr; worst[key] = wk; cpu[key] = cs / cnt
+  split(key, kk, SUBSEP)
+  if (kk[2] == "tcpdump") { tg[kk[1]] = fr / m; tcons[kk[1]] = wk / m }
+}
+{ k = $1 SUBSEP $2
+  if (k != key) { flush(); key = k; cnt = 0; wk = -1; cs = 0 }
+  t[++cnt] = $4; fr = $3; cs += $6
+  if (wk < 0 || $5 < wk) wk = $5 }
+END {
+  flush()
+  printf "%-6s %-15s %10s %10s %9s %7s %10s %6s %6s %7s\n", "bytes", "consumer", "frames", "gen_pps", "consumed", "loss%", "cons_pps", "gen_x", "cons_x", "cpu_s"
+  for (i = 1; i <= nk; i++) {
+    split(order[i], kk, SUBSEP); size = kk[1]; c = kk[2]
+    g = frames[order[i]] / med[order[i]]; cp = worst[order[i]] / med[order[i]]
+    gx = sprintf("%.2f", g / tg[size]); cx = (c == "none") ? "-" : sprintf("%.2f", cp / tcons[size])
+    loss = (c == "none") ? "-" : sprintf("%.2f", 100 * (frames[order[i]] - worst[order[i]]) / frames[order[i]])
+    printf "%-6s %-15s %10d %10.0f %9d %7s %10.0f %6s %6s %7.2f\n", size, c, frames[order[i]], g, worst[order[i]], loss, cp, gx, cx, cpu[order[i]]
+  }
+}'

@@ -1,0 +1,106 @@
+// Command corebench is the wirebox side of bench/core.sh: it opens one port
+// of the capture core (passive AF_PACKET or bypass AF_XDP), subscribes one
+// read-only consumer that takes and releases every frame (as a capture
+// session would), and on SIGTERM or SIGINT prints its counters as JSON.
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"log/slog"
+	"os"
+	"os/signal"
+	"runtime/pprof"
+	"syscall"
+
+	"github.com/wirebox/wirebox/capture"
+	"github.com/wirebox/wirebox/tap"
+)
+
+type result struct {
+	Consumed        uint64 `json:"consumed"`
+	RxPackets       uint64 `json:"rx_packets"`
+	RxDroppedKernel uint64 `json:"rx_dropped_kernel"`
+	RxDroppedPool   uint64 `json:"rx_dropped_pool"`
+	SubDropped      uint64 `json:"subscriber_dropped"`
+}
+
+func main() {
+	if err := run(); err != nil {
+		fmt.Fprintln(os.Stderr, "corebench:", err)
+		os.Exit(1)
+	}
+}
+
+func run() error {
+	iface := flag.String("i", "", "interface")
+	netns := flag.String("netns", "", "network namespace path")
+	mode := flag.String("mode", "passive", "passive or bypass")
+	frames := flag.Int("frames", 65536, "pool frames")
+	cpuprofile := flag.String("cpuprofile", "", "write a CPU profile here")
+	flag.Parse()
+	if *cpuprofile != "" {
+		f, err := os.Create(*cpuprofile)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return err
+		}
+		defer pprof.StopCPUProfile()
+	}
+
+	pool, err := tap.NewPool(tap.Config{Frames: *frames})
+	if err != nil {
+		return err
+	}
+	defer pool.Close()
+	core := capture.NewCore(pool, slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn})))
+	cfg := capture.PortConfig{Name: *iface, NetNS: *netns, Mode: capture.Mode(*mode)}
+	if cfg.Mode == capture.Bypass {
+		cfg.RingFrames = 16384
+	}
+	port, err := core.OpenPort(cfg)
+	if err != nil {
+		return err
+	}
+	sub, err := port.Subscribe(capture.SubscribeOptions{Name: "bench", Queue: 32768})
+	if err != nil {
+		return err
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
+	defer stop()
+	fmt.Println("ready")
+	var consumed uint64
+	buf := make([]capture.Frame, 256)
+	for {
+		n, err := sub.Receive(ctx, buf)
+		capture.ReleaseAll(buf[:n])
+		consumed += uint64(n)
+		if err != nil {
+			break
+		}
+	}
+	// Take what is still queued, then report.
+	for n := sub.TryReceive(buf); n > 0; n = sub.TryReceive(buf) {
+		for _, f := range buf[:n] {
+			f.Release()
+		}
+		consumed += uint64(n)
+	}
+	st := port.Stats()
+	r := result{Consumed: consumed, RxPackets: st.RxPackets, RxDroppedKernel: st.RxDroppedKernel, RxDroppedPool: st.RxDroppedPool}
+	for _, s := range st.Subscribers {
+		r.SubDropped += s.Dropped
+	}
+	if err := core.Close(); err != nil {
+		return err
+	}
+	if err := pool.CheckFull(); err != nil {
+		return err
+	}
+	return json.NewEncoder(os.Stdout).Encode(r)
+}

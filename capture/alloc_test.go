@@ -1,0 +1,122 @@
+package capture
+
+import (
+	"context"
+	"testing"
+
+	"github.com/wirebox/wirebox/tap"
+	"golang.org/x/net/bpf"
+)
+
+// enginelessPort is a port with subscribers but no engine, to exercise the
+// fan-out alone.
+func enginelessPort(t testing.TB) (*Core, *Port) {
+	pool, err := tap.NewPool(tap.Config{Frames: 1024})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { pool.Close() })
+	c := NewCore(pool, nil)
+	p := &Port{c: c, cfg: PortConfig{Name: "x", Mode: Passive}, deferred: tap.NewQueue(16)}
+	p.subs.Store(&subList{})
+	c.ports.Store(&[]*Port{p})
+	return c, p
+}
+
+// TestHotPathAllocatesNothing: receiving a frame, fanning it out to a
+// Go-filtered, a BPF-filtered and an unfiltered reader and an owner, and receiving and
+// releasing it allocate nothing on the Go heap.
+func TestHotPathAllocatesNothing(t *testing.T) {
+	c, p := enginelessPort(t)
+	a, _ := p.Subscribe(SubscribeOptions{Name: "a"})
+	b, _ := p.Subscribe(SubscribeOptions{Name: "b", Match: func(d []byte) bool { return len(d) > 10 }})
+	prog, err := bpf.Assemble([]bpf.Instruction{bpf.LoadAbsolute{Off: 12, Size: 2}, bpf.RetConstant{Val: 0xffff}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	f, _ := p.Subscribe(SubscribeOptions{Name: "f", Filter: prog})
+	o, _ := p.Subscribe(SubscribeOptions{Name: "o", Kind: Owner})
+	cache := c.pool.NewCache()
+	defer cache.Close()
+	buf := make([]Frame, 8)
+	ctx := context.Background()
+	allocs := testing.AllocsPerRun(1000, func() {
+		id, err := cache.Alloc(tap.OwnerCore)
+		if err != nil {
+			t.Fatal(err)
+		}
+		c.pool.SetData(id, 0, 60, 60)
+		p.stamp(id, c.clock.Now(), TSEngine, RX)
+		var bt batch
+		p.dispatch.RLock()
+		p.receivedBatch(id, RX, TSEngine, &bt)
+		p.commit(&bt)
+		p.wakeSubscribers()
+		p.dispatch.RUnlock()
+		for i, s := range []*Subscription{a, b, f, o} {
+			n, err := s.Receive(ctx, buf)
+			if err != nil || n != 1 {
+				t.Fatalf("%s: %d %v", s.Name(), n, err)
+			}
+			if i%2 == 0 {
+				buf[0].Release()
+			} else {
+				ReleaseAll(buf[:n])
+			}
+		}
+	})
+	if allocs != 0 {
+		t.Fatalf("%v allocations per frame", allocs)
+	}
+	for _, s := range []*Subscription{a, b, f, o} {
+		s.Close()
+	}
+	// Frames still in the cache are free (no references).
+	if err := c.pool.CheckFull(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func BenchmarkFanOut(b *testing.B) {
+	c, p := enginelessPort(b)
+	s, _ := p.Subscribe(SubscribeOptions{Name: "reader"})
+	cache := c.pool.NewCache()
+	defer cache.Close()
+	buf := make([]Frame, 1)
+	b.ReportAllocs()
+	for b.Loop() {
+		id, _ := cache.Alloc(tap.OwnerCore)
+		c.pool.SetData(id, 0, 60, 60)
+		var bt batch
+		p.receivedBatch(id, RX, TSEngine, &bt)
+		p.commit(&bt)
+		s.TryReceive(buf)
+		buf[0].Release()
+	}
+}
+
+func TestSubscribeOptions(t *testing.T) {
+	_, p := enginelessPort(t)
+	if _, err := p.Subscribe(SubscribeOptions{Name: "o", Kind: Owner, Direction: TX}); err == nil {
+		t.Error("an owner of transmitted frames was accepted")
+	}
+	// A jump past the end of the program is invalid.
+	bad := []bpf.RawInstruction{{Op: 0x05, K: 10}, {Op: 0x06, K: 0}}
+	if _, err := p.Subscribe(SubscribeOptions{Name: "f", Filter: bad}); err == nil {
+		t.Error("an invalid BPF program was accepted")
+	}
+	s, err := p.Subscribe(SubscribeOptions{Name: "both", Direction: Both, Queue: 3})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s.q.Cap() != 4 || s.dir != Both {
+		t.Fatalf("queue %d dir %v", s.q.Cap(), s.dir)
+	}
+	if l := p.subs.Load(); len(l.readOnly) != 1 || l.readOnly[0] != s {
+		t.Fatalf("subscribers %+v", l)
+	}
+	s.Close()
+	if l := p.subs.Load(); len(l.readOnly) != 0 {
+		t.Fatalf("closed subscriber still listed: %+v", l)
+	}
+}

@@ -1,0 +1,295 @@
+// Package capturesvc is the supervised "capture" service: capture sessions
+// and replay on the capture core, driven through the control API
+// (POST/GET /v1/captures, POST /v1/captures/{id}/stop, POST /v1/replay).
+package capturesvc
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/wirebox/wirebox/capture"
+	"github.com/wirebox/wirebox/capture/replay"
+	"github.com/wirebox/wirebox/capture/session"
+	"github.com/wirebox/wirebox/internal/api"
+	"github.com/wirebox/wirebox/services"
+)
+
+// Name is the service name.
+const Name = "capture"
+
+// CoreSource gives the running capture core (the "core" service).
+type CoreSource interface {
+	Core() *capture.Core
+}
+
+// Service runs capture sessions and replays.
+type Service struct {
+	src  CoreSource
+	root string
+
+	mu   sync.Mutex
+	mgr  *session.Manager
+	core *capture.Core
+}
+
+// New returns the service. root, if not empty, confines capture output
+// directories and replay input files to that directory.
+func New(src CoreSource, root string) *Service {
+	return &Service{src: src, root: root}
+}
+
+// Name implements services.Service.
+func (s *Service) Name() string { return Name }
+
+// Deps: the core must run first.
+func (s *Service) Deps() []string { return []string{"core"} }
+
+// Run serves until ctx ends, then stops every session so each file is
+// closed complete.
+func (s *Service) Run(ctx context.Context, rt *services.Runtime) error {
+	core := s.src.Core()
+	if core == nil {
+		return errors.New("capture core not running")
+	}
+	mgr := session.NewManager(core, rt.Log, s.root)
+	s.mu.Lock()
+	s.mgr, s.core = mgr, core
+	s.mu.Unlock()
+	rt.Ready()
+	<-ctx.Done()
+	s.mu.Lock()
+	s.mgr, s.core = nil, nil
+	s.mu.Unlock()
+	for _, st := range mgr.StopAll() {
+		rt.Log.Info("capture stopped at shutdown", "id", st.ID, "packets", st.Packets, "files", st.Files)
+	}
+	return nil
+}
+
+func (s *Service) running() (*session.Manager, *capture.Core) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.mgr, s.core
+}
+
+// Routes implements the daemon's RouteProvider.
+func (s *Service) Routes(mux *http.ServeMux) {
+	mux.HandleFunc("POST /v1/captures", s.start)
+	mux.HandleFunc("GET /v1/captures", s.list)
+	mux.HandleFunc("GET /v1/captures/{id}", s.get)
+	mux.HandleFunc("POST /v1/captures/{id}/stop", s.stop)
+	mux.HandleFunc("POST /v1/replay", s.replay)
+}
+
+var errNotRunning = errors.New("the capture service is not running")
+
+// maxBody bounds request bodies.
+const maxBody = 1 << 20
+
+func decode(w http.ResponseWriter, r *http.Request, v any) bool {
+	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, maxBody))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		api.WriteError(w, http.StatusBadRequest, fmt.Errorf("bad request body: %w", err))
+		return false
+	}
+	return true
+}
+
+func toAPI(st session.Status) api.CaptureSession {
+	c := st.Config
+	rt := ""
+	if c.RotateTime > 0 {
+		rt = c.RotateTime.String()
+	}
+	return api.CaptureSession{
+		ID: st.ID, Started: st.Started, Running: st.Running,
+		Config: api.CaptureStart{Ports: c.Ports, Filter: c.Filter, Match: c.Match, Direction: c.Direction, SnapLen: c.SnapLen,
+			RotateSize: c.RotateSize, RotateTime: rt, Keep: c.Keep, Compress: c.Compress, OutDir: c.OutDir, Queue: c.Queue},
+		Packets: st.Packets, Bytes: st.Bytes, DroppedQueue: st.DroppedQueue, DroppedKernel: st.DroppedKernel,
+		DroppedWrite: st.DroppedWrite, Unmatched: st.Unmatched, Flows: st.Flows, CurrentFile: st.CurrentFile,
+		Files: st.Files, FilesKept: st.FilesKept, Error: st.Error,
+	}
+}
+
+func (s *Service) start(w http.ResponseWriter, r *http.Request) {
+	mgr, _ := s.running()
+	if mgr == nil {
+		api.WriteError(w, http.StatusServiceUnavailable, errNotRunning)
+		return
+	}
+	var req api.CaptureStart
+	if !decode(w, r, &req) {
+		return
+	}
+	var rt time.Duration
+	if req.RotateTime != "" {
+		d, err := time.ParseDuration(req.RotateTime)
+		if err != nil {
+			api.WriteError(w, http.StatusBadRequest, fmt.Errorf("rotate_time: %w", err))
+			return
+		}
+		rt = d
+	}
+	st, err := mgr.Start(session.Config{
+		Ports: req.Ports, Filter: req.Filter, Match: req.Match, Direction: req.Direction, SnapLen: req.SnapLen,
+		RotateSize: req.RotateSize, RotateTime: rt, Keep: req.Keep, Compress: req.Compress, OutDir: req.OutDir, Queue: req.Queue,
+	})
+	if err != nil {
+		api.WriteError(w, http.StatusBadRequest, err)
+		return
+	}
+	api.WriteJSON(w, http.StatusCreated, toAPI(st))
+}
+
+func (s *Service) list(w http.ResponseWriter, r *http.Request) {
+	mgr, _ := s.running()
+	if mgr == nil {
+		api.WriteError(w, http.StatusServiceUnavailable, errNotRunning)
+		return
+	}
+	out := []api.CaptureSession{}
+	for _, st := range mgr.List() {
+		out = append(out, toAPI(st))
+	}
+	api.WriteJSON(w, http.StatusOK, out)
+}
+
+func (s *Service) get(w http.ResponseWriter, r *http.Request) {
+	s.one(w, r, (*session.Manager).Get)
+}
+
+func (s *Service) stop(w http.ResponseWriter, r *http.Request) {
+	s.one(w, r, (*session.Manager).Stop)
+}
+
+func (s *Service) one(w http.ResponseWriter, r *http.Request, fn func(*session.Manager, string) (session.Status, error)) {
+	mgr, _ := s.running()
+	if mgr == nil {
+		api.WriteError(w, http.StatusServiceUnavailable, errNotRunning)
+		return
+	}
+	st, err := fn(mgr, r.PathValue("id"))
+	if errors.Is(err, session.ErrNotFound) {
+		api.WriteError(w, http.StatusNotFound, err)
+		return
+	}
+	if err != nil {
+		api.WriteError(w, http.StatusInternalServerError, err)
+		return
+	}
+	api.WriteJSON(w, http.StatusOK, toAPI(st))
+}
+
+// inRoot resolves a file path from the API: relative paths are inside the
+// capture root, absolute ones must be.
+func (s *Service) inRoot(path string) (string, error) {
+	if s.root == "" {
+		if !filepath.IsAbs(path) {
+			return "", fmt.Errorf("file %q must be an absolute path on the appliance", path)
+		}
+		return filepath.Clean(path), nil
+	}
+	if !filepath.IsAbs(path) {
+		path = filepath.Join(s.root, path)
+	}
+	path = filepath.Clean(path)
+	rel, err := filepath.Rel(s.root, path)
+	if err != nil || rel == ".." || strings.HasPrefix(rel, "../") {
+		return "", fmt.Errorf("file %q is outside the capture root %s", path, s.root)
+	}
+	return path, nil
+}
+
+// NewSender returns a replay.Sender that sends through the core: Transmit
+// onto the wire, or (inject) as if received on the port.
+func NewSender(core *capture.Core, port *capture.Port, inject bool) replay.Sender {
+	return coreSender{core: core, port: port, inject: inject}
+}
+
+// coreSender sends through the core: Transmit onto the wire, or Inject as
+// if received (into the host side and every subscriber of the port).
+type coreSender struct {
+	core   *capture.Core
+	port   *capture.Port
+	inject bool
+}
+
+func (c coreSender) Send(b []byte) error {
+	f, err := c.core.Alloc()
+	if err != nil {
+		return err
+	}
+	buf := f.Buffer()
+	if len(b) > len(buf) {
+		f.Release()
+		return fmt.Errorf("frame of %d bytes exceeds the pool's %d byte frames", len(b), len(buf))
+	}
+	copy(buf, b)
+	f.SetLen(len(b))
+	if c.inject {
+		return c.port.Inject(f)
+	}
+	return c.port.Transmit(f)
+}
+
+func (s *Service) replay(w http.ResponseWriter, r *http.Request) {
+	_, core := s.running()
+	if core == nil {
+		api.WriteError(w, http.StatusServiceUnavailable, errNotRunning)
+		return
+	}
+	var req api.Replay
+	if !decode(w, r, &req) {
+		return
+	}
+	file, err := s.inRoot(req.File)
+	if err != nil {
+		api.WriteError(w, http.StatusBadRequest, err)
+		return
+	}
+	req.File = file
+	port := core.Port(req.Port)
+	if port == nil {
+		api.WriteError(w, http.StatusBadRequest, fmt.Errorf("no port %q on this appliance", req.Port))
+		return
+	}
+	snd := coreSender{core: core, port: port}
+	switch req.To {
+	case "", "wire":
+	case "host":
+		snd.inject = true
+	default:
+		api.WriteError(w, http.StatusBadRequest, fmt.Errorf("to %q: want wire or host", req.To))
+		return
+	}
+	// Fail fast on an unreadable file, before any frame goes out.
+	open := replay.FileSource(req.File)
+	src, err := open()
+	if err != nil {
+		api.WriteError(w, http.StatusBadRequest, err)
+		return
+	}
+	if c, ok := src.(interface{ Close() error }); ok {
+		c.Close()
+	}
+	speed := req.Speed
+	if speed == 0 {
+		speed = 1
+	}
+	rep, err := replay.Run(r.Context(), open, snd, replay.Options{Speed: speed, Loop: req.Loop})
+	out := api.ReplayReport{Sent: rep.Sent, Bytes: rep.Bytes, Padded: rep.Padded, Late: rep.Late, WorstLateNS: int64(rep.WorstLate),
+		Errors: rep.Errors, FirstError: rep.FirstError, DurationNS: int64(rep.Duration), Speed: speed}
+	if err != nil {
+		api.WriteError(w, http.StatusBadRequest, fmt.Errorf("replay stopped after %d frames: %w", rep.Sent, err))
+		return
+	}
+	api.WriteJSON(w, http.StatusOK, out)
+}

@@ -1,0 +1,205 @@
+// Package coresvc runs the capture core as the supervised service "core":
+// it owns the buffer pool and the configured ports, serves GET /v1/ports
+// and exports the same counters as Prometheus metrics. Other services get
+// the core through Core once this service is running (declare a dependency
+// on "core").
+package coresvc
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"sync"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/wirebox/wirebox/capture"
+	"github.com/wirebox/wirebox/internal/api"
+	"github.com/wirebox/wirebox/internal/config"
+	"github.com/wirebox/wirebox/services"
+	"github.com/wirebox/wirebox/tap"
+)
+
+// Name is the service name.
+const Name = "core"
+
+// Service is the capture core service.
+type Service struct {
+	ports []config.PortConfig
+	pool  *tap.Pool
+
+	mu   sync.Mutex
+	core *capture.Core
+}
+
+// New creates the pool. The pool lives as long as the Service (across
+// restarts of Run, so frames a consumer still holds stay valid); Close
+// releases it when the daemon ends.
+func New(pool config.PoolConfig, ports []config.PortConfig) (*Service, error) {
+	p, err := tap.NewPool(tap.Config{Frames: pool.Frames, FrameSize: pool.FrameSize})
+	if err != nil {
+		return nil, err
+	}
+	return &Service{ports: ports, pool: p}, nil
+}
+
+// Name implements services.Service.
+func (s *Service) Name() string { return Name }
+
+// Core is the running core, or nil while the service is not running.
+func (s *Service) Core() *capture.Core {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.core
+}
+
+// Run opens every port, serves until ctx is done, then closes them.
+func (s *Service) Run(ctx context.Context, rt *services.Runtime) error {
+	c := capture.NewCore(s.pool, rt.Log)
+	for _, pc := range s.ports {
+		_, err := c.OpenPort(capture.PortConfig{
+			Name:       pc.Name,
+			Mode:       capture.Mode(pc.Mode),
+			Queues:     pc.Queues,
+			NetNS:      pc.NetnsPath(),
+			Forward:    pc.Forward,
+			RingBlocks: pc.RingBlocks,
+			BlockSize:  pc.BlockSize,
+			RingFrames: pc.RingFrames,
+		})
+		if err != nil {
+			return errors.Join(err, c.Close())
+		}
+	}
+	s.mu.Lock()
+	s.core = c
+	s.mu.Unlock()
+	rt.Ready()
+	<-ctx.Done()
+	s.mu.Lock()
+	s.core = nil
+	s.mu.Unlock()
+	err := c.Close()
+	if l := s.pool.Leaks(); len(l) > 0 {
+		rt.Log.Warn("frames still held after the ports closed", "frames", len(l))
+	}
+	return err
+}
+
+// Close releases the pool. Call it after the supervisor has stopped.
+func (s *Service) Close() error { return s.pool.Close() }
+
+// Status is the GET /v1/ports body.
+func (s *Service) Status() (api.Ports, error) {
+	c := s.Core()
+	if c == nil {
+		return api.Ports{}, errors.New("the capture core is not running")
+	}
+	out := api.Ports{
+		Pool:  api.PoolStatus{Frames: s.pool.Len(), FrameSize: s.pool.FrameSize(), Free: s.pool.FreeCount()},
+		Ports: []api.PortStatus{},
+	}
+	for _, p := range c.Ports() {
+		out.Ports = append(out.Ports, portStatus(p.Stats()))
+	}
+	return out, nil
+}
+
+func portStatus(st capture.PortStats) api.PortStatus {
+	link := "down"
+	if st.LinkUp {
+		link = "up"
+	}
+	ps := api.PortStatus{
+		Name: st.Name, Mode: string(st.Mode),
+		RxPackets: st.RxPackets, RxBytes: st.RxBytes, TxPackets: st.TxPackets, TxBytes: st.TxBytes,
+		TxErrors: st.TxErrors, RxDroppedKernel: st.RxDroppedKernel, RxDroppedPool: st.RxDroppedPool,
+		Unclaimed: st.Unclaimed, TimestampSource: st.TimestampSource.String(), Link: link,
+		Subscribers: []api.SubscriberStatus{},
+	}
+	for _, sub := range st.Subscribers {
+		ps.Subscribers = append(ps.Subscribers, api.SubscriberStatus{
+			Name: sub.Name, Kind: sub.Kind.String(), Delivered: sub.Delivered, Dropped: sub.Dropped,
+		})
+	}
+	return ps
+}
+
+// Routes serves GET /v1/ports.
+func (s *Service) Routes(mux *http.ServeMux) {
+	mux.HandleFunc("GET /v1/ports", func(w http.ResponseWriter, r *http.Request) {
+		st, err := s.Status()
+		if err != nil {
+			api.WriteError(w, http.StatusServiceUnavailable, err)
+			return
+		}
+		api.WriteJSON(w, http.StatusOK, st)
+	})
+}
+
+// Collectors exports the /v1/ports counters.
+func (s *Service) Collectors() []prometheus.Collector { return []prometheus.Collector{collector{s}} }
+
+type collector struct{ s *Service }
+
+var (
+	portLabels = []string{"port", "mode"}
+	subLabels  = []string{"port", "subscriber", "kind"}
+	descs      = struct {
+		rxPackets, rxBytes, txPackets, txBytes, txErrors, dropKernel, dropPool, unclaimed, link *prometheus.Desc
+		delivered, dropped, poolFrames, poolFree                                                *prometheus.Desc
+	}{
+		rxPackets:  prometheus.NewDesc("wirebox_port_rx_packets_total", "Frames received on the port.", portLabels, nil),
+		rxBytes:    prometheus.NewDesc("wirebox_port_rx_bytes_total", "Bytes (wire length) received on the port.", portLabels, nil),
+		txPackets:  prometheus.NewDesc("wirebox_port_tx_packets_total", "Frames transmitted on the port.", portLabels, nil),
+		txBytes:    prometheus.NewDesc("wirebox_port_tx_bytes_total", "Bytes transmitted on the port.", portLabels, nil),
+		txErrors:   prometheus.NewDesc("wirebox_port_tx_errors_total", "Frames the port failed to transmit.", portLabels, nil),
+		dropKernel: prometheus.NewDesc("wirebox_port_rx_dropped_kernel_total", "Frames the kernel dropped before the engine saw them.", portLabels, nil),
+		dropPool:   prometheus.NewDesc("wirebox_port_rx_dropped_pool_total", "Frames lost for want of a free pool frame.", portLabels, nil),
+		unclaimed:  prometheus.NewDesc("wirebox_port_unclaimed_total", "Bypass frames no consumer took and no port forwarded.", portLabels, nil),
+		link:       prometheus.NewDesc("wirebox_port_link_up", "1 when the port's link is up.", portLabels, nil),
+		delivered:  prometheus.NewDesc("wirebox_port_subscriber_delivered_total", "Frames queued to a subscriber.", subLabels, nil),
+		dropped:    prometheus.NewDesc("wirebox_port_subscriber_dropped_total", "Frames a subscriber lost because its queue was full.", subLabels, nil),
+		poolFrames: prometheus.NewDesc("wirebox_pool_frames", "Frames in the buffer pool.", nil, nil),
+		poolFree:   prometheus.NewDesc("wirebox_pool_frames_free", "Free frames in the buffer pool.", nil, nil),
+	}
+)
+
+func (collector) Describe(ch chan<- *prometheus.Desc) {
+	for _, d := range []*prometheus.Desc{descs.rxPackets, descs.rxBytes, descs.txPackets, descs.txBytes, descs.txErrors,
+		descs.dropKernel, descs.dropPool, descs.unclaimed, descs.link, descs.delivered, descs.dropped, descs.poolFrames, descs.poolFree} {
+		ch <- d
+	}
+}
+
+func (c collector) Collect(ch chan<- prometheus.Metric) {
+	st, err := c.s.Status()
+	if err != nil {
+		return // not running: no port metrics
+	}
+	ch <- prometheus.MustNewConstMetric(descs.poolFrames, prometheus.GaugeValue, float64(st.Pool.Frames))
+	ch <- prometheus.MustNewConstMetric(descs.poolFree, prometheus.GaugeValue, float64(st.Pool.Free))
+	for _, p := range st.Ports {
+		lv := []string{p.Name, p.Mode}
+		for _, m := range []struct {
+			d *prometheus.Desc
+			v uint64
+		}{
+			{descs.rxPackets, p.RxPackets}, {descs.rxBytes, p.RxBytes}, {descs.txPackets, p.TxPackets},
+			{descs.txBytes, p.TxBytes}, {descs.txErrors, p.TxErrors}, {descs.dropKernel, p.RxDroppedKernel},
+			{descs.dropPool, p.RxDroppedPool}, {descs.unclaimed, p.Unclaimed},
+		} {
+			ch <- prometheus.MustNewConstMetric(m.d, prometheus.CounterValue, float64(m.v), lv...)
+		}
+		up := 0.0
+		if p.Link == "up" {
+			up = 1
+		}
+		ch <- prometheus.MustNewConstMetric(descs.link, prometheus.GaugeValue, up, lv...)
+		for _, sub := range p.Subscribers {
+			sv := []string{p.Name, sub.Name, sub.Kind}
+			ch <- prometheus.MustNewConstMetric(descs.delivered, prometheus.CounterValue, float64(sub.Delivered), sv...)
+			ch <- prometheus.MustNewConstMetric(descs.dropped, prometheus.CounterValue, float64(sub.Dropped), sv...)
+		}
+	}
+}

@@ -1,0 +1,370 @@
+package coresvc
+
+import (
+	"context"
+	"encoding/binary"
+	"encoding/json"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/wirebox/wirebox/internal/api"
+	"github.com/wirebox/wirebox/internal/leakcheck"
+	"github.com/wirebox/wirebox/internal/netns"
+	"github.com/wirebox/wirebox/internal/testutil"
+	"golang.org/x/sys/unix"
+)
+
+func TestMain(m *testing.M) { os.Exit(leakcheck.Run(m)) }
+
+// backpressure makes the veth pair lossless under a sender faster than
+// the receiver: with NAPI (GRO on) and a qdisc, a full veth ring stops the
+// sender's queue instead of dropping (Linux 6.16+).
+func backpressure(t *testing.T, ends ...netns.Link) {
+	t.Helper()
+	for _, l := range ends {
+		for _, args := range [][]string{
+			{"ethtool", "-K", l.Name, "gro", "on"},
+			{"tc", "qdisc", "replace", "dev", l.Name, "root", "pfifo", "limit", "10000"},
+		} {
+			if out, err := l.NS.Command(args[0], args[1:]...).CombinedOutput(); err != nil {
+				t.Fatalf("%v: %v: %s", args, err, out)
+			}
+		}
+	}
+}
+
+// daemon runs the real wirebox binary on a config until the test ends.
+func daemon(t *testing.T, yaml string) (bin, socket string) {
+	t.Helper()
+	bin = testutil.Wirebox(t)
+	dir := t.TempDir()
+	socket = filepath.Join(dir, "wirebox.sock")
+	cfg := filepath.Join(dir, "wirebox.yaml")
+	if err := os.WriteFile(cfg, []byte(fmt.Sprintf("name: coretest\napi:\n  socket: %s\n%s", socket, yaml)), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(bin, "daemon", "--config", cfg)
+	var log strings.Builder
+	cmd.Stdout, cmd.Stderr = &log, &log
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	t.Cleanup(func() {
+		cmd.Process.Signal(syscall.SIGTERM)
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Errorf("daemon exit: %v\n%s", err, log.String())
+			} else if t.Failed() || testing.Verbose() {
+				t.Logf("daemon log:\n%s", log.String())
+			}
+		case <-time.After(20 * time.Second):
+			cmd.Process.Kill()
+			<-done
+			t.Errorf("daemon did not stop on SIGTERM\n%s", log.String())
+		}
+	})
+	cl := api.NewUnixClient(socket)
+	defer cl.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	for {
+		st, err := cl.Status(ctx)
+		if err == nil && allRunning(st) {
+			return bin, socket
+		}
+		if ctx.Err() != nil {
+			t.Fatalf("daemon not ready: %v %+v\n%s", err, st, log.String())
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+func allRunning(st *api.Status) bool {
+	for _, s := range st.Services {
+		if s.State != api.StateRunning {
+			return false
+		}
+	}
+	return len(st.Services) > 0
+}
+
+// ports runs `wirebox ports --json` and decodes it.
+func ports(t *testing.T, bin, socket string) api.Ports {
+	t.Helper()
+	out, err := exec.Command(bin, "ports", "--json", "--socket", socket).Output()
+	if err != nil {
+		t.Fatalf("wirebox ports --json: %v", err)
+	}
+	var p api.Ports
+	if err := json.Unmarshal(out, &p); err != nil {
+		t.Fatalf("decoding %s: %v", out, err)
+	}
+	return p
+}
+
+func port(t *testing.T, p api.Ports, name string) api.PortStatus {
+	t.Helper()
+	for _, ps := range p.Ports {
+		if ps.Name == name {
+			return ps
+		}
+	}
+	t.Fatalf("no port %s in %+v", name, p)
+	return api.PortStatus{}
+}
+
+// trafgen sends n 64-byte frames (EtherType 0x88b5, local experimental:
+// nothing in the namespaces answers) to dst from dev in ns. --no-sock-mem
+// and --notouch-irq keep trafgen from tuning the host's socket memory and
+// IRQ affinity; --qdisc-path sends through the qdisc so the veth can push
+// back.
+func trafgen(t *testing.T, l netns.Link, dst []byte, n int, extra ...string) {
+	t.Helper()
+	var b strings.Builder
+	b.WriteString("{ ")
+	for _, x := range dst {
+		fmt.Fprintf(&b, "0x%02x, ", x)
+	}
+	b.WriteString("0x02, 0x00, 0x00, 0x00, 0x00, 0x01, c16(0x88b5), fill(0x00, 50) }")
+	args := append([]string{"-o", l.Name, "-n", fmt.Sprint(n), "-P", "1", "--no-sock-mem", "--notouch-irq", "--qdisc-path", "--no-cpu-stats"}, extra...)
+	out, err := l.NS.Command("trafgen", append(args, b.String())...).CombinedOutput()
+	if err != nil {
+		t.Fatalf("trafgen: %v\n%s", err, out)
+	}
+}
+
+func waitRx(t *testing.T, bin, socket, name string, n uint64) api.PortStatus {
+	t.Helper()
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		ps := port(t, ports(t, bin, socket), name)
+		if ps.RxPackets >= n || time.Now().After(deadline) {
+			return ps
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// frames is the issue's 2,000,000; WIREBOX_CORE_FRAMES lowers it for a
+// quick local run.
+func frames() int {
+	var n int
+	if _, err := fmt.Sscan(os.Getenv("WIREBOX_CORE_FRAMES"), &n); err == nil && n > 0 {
+		return n
+	}
+	return 2_000_000
+}
+
+// TestDaemonPassivePort is the issue's "done when": the daemon with a
+// passive port in a test namespace counts every one of 2,000,000 frames,
+// with no drops, in `wirebox ports --json`.
+func TestDaemonPassivePort(t *testing.T) {
+	a, b := netns.New(t), netns.New(t)
+	la, lb := netns.Veth(t, a, "wb0", b, "peer0", netns.VethOptions{})
+	backpressure(t, la, lb)
+	bin, sock := daemon(t, fmt.Sprintf("ports:\n  - name: wb0\n    mode: passive\n    netns: %s\n", a.Name))
+	ps := port(t, ports(t, bin, sock), "wb0")
+	if ps.Mode != "passive" || ps.Link != "up" || ps.RxPackets != 0 {
+		t.Fatalf("before sending: %+v", ps)
+	}
+	n := frames()
+	start := time.Now()
+	trafgen(t, lb, la.MAC, n)
+	sent := time.Since(start)
+	ps = waitRx(t, bin, sock, "wb0", uint64(n))
+	t.Logf("%d frames sent in %v; port: %+v", n, sent, ps)
+	if ps.RxPackets != uint64(n) || ps.RxBytes != uint64(n)*64 || ps.RxDroppedKernel != 0 || ps.RxDroppedPool != 0 {
+		t.Fatalf("port after %d frames: %+v", n, ps)
+	}
+	if ps.TimestampSource != "kernel" && ps.TimestampSource != "hardware" {
+		t.Fatalf("timestamp source %q", ps.TimestampSource)
+	}
+	// The same numbers as Prometheus metrics, and in the table.
+	cl := api.NewUnixClient(sock)
+	defer cl.Close()
+	metrics, err := cl.Text(context.Background(), "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{
+		fmt.Sprintf(`wirebox_port_rx_packets_total{mode="passive",port="wb0"} %g`, float64(n)),
+		`wirebox_port_rx_dropped_kernel_total{mode="passive",port="wb0"} 0`,
+		`wirebox_port_link_up{mode="passive",port="wb0"} 1`,
+		"wirebox_pool_frames 16384",
+	} {
+		if !strings.Contains(metrics, want+"\n") {
+			t.Errorf("metrics lack %q", want)
+		}
+	}
+	out, err := exec.Command(bin, "ports", "--socket", sock).CombinedOutput()
+	if err != nil || !strings.Contains(string(out), fmt.Sprint(n)) || !strings.Contains(string(out), "wb0") {
+		t.Errorf("wirebox ports: %v\n%s", err, out)
+	}
+}
+
+// windowSender sends n 64-byte test frames from l to dst, never more than
+// window ahead of what the far end has counted (read through the API).
+// AF_XDP has no backpressure: a full socket ring drops (and counts), and on
+// two shared cores a spinning rate-limited generator starves the
+// forwarder, so the bypass test bounds frames in flight instead of the
+// rate. bench/ measures the full-rate behaviour.
+func windowSender(t *testing.T, l netns.Link, dst []byte, n, window int, counted func() uint64) {
+	t.Helper()
+	var fd int
+	err := l.NS.Do(func() error {
+		var err error
+		if fd, err = unix.Socket(unix.AF_PACKET, unix.SOCK_RAW|unix.SOCK_CLOEXEC, 0); err != nil {
+			return err
+		}
+		return unix.Bind(fd, &unix.SockaddrLinklayer{Ifindex: l.Index})
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer unix.Close(fd)
+	f := make([]byte, 64)
+	copy(f, dst)
+	copy(f[6:], []byte{2, 0, 0, 0, 0, 1})
+	f[12], f[13] = 0x88, 0xb5
+	deadline := time.Now().Add(5 * time.Minute)
+	for sent := 0; sent < n; {
+		done := int(counted())
+		for k := min(n, done+window) - sent; k > 0; k-- {
+			binary.BigEndian.PutUint32(f[14:], uint32(sent))
+			for {
+				_, err := unix.Write(fd, f)
+				if err == unix.ENOBUFS || err == unix.EINTR {
+					time.Sleep(100 * time.Microsecond)
+					continue
+				}
+				if err != nil {
+					t.Fatalf("send: %v", err)
+				}
+				break
+			}
+			sent++
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("sent %d, far end counted %d: stalled", sent, done)
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
+
+// TestDaemonBypassForward: the same through AF_XDP, forwarding every frame
+// to a second bypass port whose peer counts them with a passive port.
+func TestDaemonBypassForward(t *testing.T) {
+	a, b, c := netns.New(t), netns.New(t), netns.New(t)
+	la, lb := netns.Veth(t, a, "wb0", b, "peer0", netns.VethOptions{})
+	netns.Veth(t, a, "wb1", c, "peer1", netns.VethOptions{})
+	backpressure(t, la, lb)
+	bin, sock := daemon(t, fmt.Sprintf(`pool:
+  frames: 65536
+ports:
+  - name: wb0
+    mode: bypass
+    netns: %[1]s
+    forward: wb1
+    ring_frames: 16384
+  - name: wb1
+    mode: bypass
+    netns: %[1]s
+  - name: peer1
+    mode: passive
+    netns: %[2]s
+`, a.Name, c.Name))
+	cl := api.NewUnixClient(sock)
+	defer cl.Close()
+	counted := func() uint64 {
+		var p api.Ports
+		if err := cl.Get(context.Background(), "/v1/ports", &p); err != nil {
+			t.Fatal(err)
+		}
+		return port(t, p, "peer1").RxPackets
+	}
+	n := frames()
+	start := time.Now()
+	windowSender(t, lb, la.MAC, n, 8192, counted)
+	sent := time.Since(start)
+	in := waitRx(t, bin, sock, "wb0", uint64(n))
+	far := waitRx(t, bin, sock, "peer1", uint64(n))
+	out := port(t, ports(t, bin, sock), "wb1")
+	t.Logf("%d frames sent in %v\nin:  %+v\nout: %+v\nfar: %+v", n, sent, in, out, far)
+	if in.RxPackets != uint64(n) || in.RxBytes != uint64(n)*64 || in.RxDroppedKernel != 0 || in.RxDroppedPool != 0 ||
+		in.Unclaimed != 0 || in.TimestampSource != "engine" || in.Link != "up" {
+		t.Errorf("bypass port: %+v", in)
+	}
+	if out.TxPackets != uint64(n) || out.TxBytes != uint64(n)*64 || out.TxErrors != 0 {
+		t.Errorf("forward port: %+v", out)
+	}
+	if far.RxPackets != uint64(n) || far.RxDroppedKernel != 0 {
+		t.Errorf("far end: %+v", far)
+	}
+}
+
+// TestDaemonWithoutPorts: no ports configured, no core service, and
+// `wirebox ports` says so.
+func TestDaemonWithoutPorts(t *testing.T) {
+	bin, sock := daemon(t, "")
+	out, err := exec.Command(bin, "ports", "--socket", sock).CombinedOutput()
+	if err == nil || !strings.Contains(string(out), "no capture core") {
+		t.Fatalf("wirebox ports without ports: %v\n%s", err, out)
+	}
+	cl := api.NewUnixClient(sock)
+	defer cl.Close()
+	st, err := cl.Status(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range st.Services {
+		if s.Name == Name {
+			t.Fatalf("core service runs without ports: %+v", st.Services)
+		}
+	}
+}
+
+// TestDaemonBadPort: a port that does not exist fails the core service
+// with an error naming it, and the API keeps running.
+func TestDaemonBadPort(t *testing.T) {
+	bin := testutil.Wirebox(t)
+	dir := t.TempDir()
+	sock := filepath.Join(dir, "s")
+	cfg := filepath.Join(dir, "c.yaml")
+	if err := os.WriteFile(cfg, []byte("api:\n  socket: "+sock+"\nsupervisor:\n  max_failures: 1\nports:\n  - name: nosuch0\n    mode: passive\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(bin, "daemon", "--config", cfg)
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { cmd.Process.Signal(syscall.SIGTERM); cmd.Wait() }()
+	cl := api.NewUnixClient(sock)
+	defer cl.Close()
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		st, err := cl.Status(context.Background())
+		if err == nil {
+			for _, s := range st.Services {
+				if s.Name == Name && s.State == api.StateFailed {
+					if !strings.Contains(s.LastError, "nosuch0") {
+						t.Fatalf("last error %q does not name the port", s.LastError)
+					}
+					return
+				}
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("core service never failed: %+v %v", st, err)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}

@@ -1,0 +1,9 @@
+//go:build !linux
+
+package capture
+
+import "errors"
+
+func openEngine(p *Port) (engine, error) {
+	return nil, errors.New("port engines need Linux (AF_PACKET, AF_XDP)")
+}

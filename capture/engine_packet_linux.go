@@ -1,0 +1,288 @@
+package capture
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"sync"
+	"sync/atomic"
+	"unsafe"
+
+	"github.com/wirebox/wirebox/tap"
+	"golang.org/x/sys/unix"
+)
+
+// packetEngine is the passive engine: TPACKET_V3 rx rings (a fanout group
+// when there are several) and a plain AF_PACKET socket for transmit.
+type packetEngine struct {
+	p       *Port
+	ifindex int
+	rings   []*packetRing
+	txfd    int
+	txMu    sync.Mutex
+
+	statsMu sync.Mutex
+	drops   atomic.Uint64
+}
+
+type packetRing struct {
+	fd        int
+	mem       []byte
+	blockSize int
+	blocks    int
+}
+
+const (
+	defaultBlockSize  = 1 << 20
+	defaultRingBlocks = 64
+	// offset of sll_pkttype: the sockaddr_ll follows the TPACKET_ALIGNed header.
+	sllPkttypeOffset = (unix.SizeofTpacket3Hdr+15)&^15 + 10
+	blockStatusOff   = 8 // TpacketBlockDesc.Hdr starts with block_status
+)
+
+func openPacketEngine(p *Port) (*packetEngine, error) {
+	e := &packetEngine{p: p, txfd: -1}
+	err := inNetNS(p.cfg.NetNS, func() error {
+		var err error
+		if e.ifindex, err = ifaceIndex(p.cfg.Name); err != nil {
+			return err
+		}
+		fanoutID := uint32(os.Getpid()+int(p.idx)*7919) & 0xffff
+		for q := 0; q < p.cfg.Queues; q++ {
+			r, err := e.openRing(p.cfg)
+			if err != nil {
+				return err
+			}
+			e.rings = append(e.rings, r)
+			if p.cfg.Queues > 1 {
+				arg := int(fanoutID | (unix.PACKET_FANOUT_HASH|unix.PACKET_FANOUT_FLAG_DEFRAG)<<16)
+				if err := unix.SetsockoptInt(r.fd, unix.SOL_PACKET, unix.PACKET_FANOUT, arg); err != nil {
+					return fmt.Errorf("PACKET_FANOUT: %w", err)
+				}
+			}
+		}
+		// Transmit goes through its own socket, so the rx rings see our
+		// transmissions as outgoing frames like any other.
+		fd, err := unix.Socket(unix.AF_PACKET, unix.SOCK_RAW|unix.SOCK_CLOEXEC, 0)
+		if err != nil {
+			return fmt.Errorf("tx socket: %w", err)
+		}
+		e.txfd = fd
+		return unix.Bind(fd, &unix.SockaddrLinklayer{Ifindex: e.ifindex})
+	})
+	if err != nil {
+		e.close()
+		return nil, err
+	}
+	return e, nil
+}
+
+func (e *packetEngine) openRing(cfg PortConfig) (*packetRing, error) {
+	// Protocol 0 until bound, so nothing from other interfaces queues up.
+	fd, err := unix.Socket(unix.AF_PACKET, unix.SOCK_RAW|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		return nil, fmt.Errorf("AF_PACKET socket: %w", err)
+	}
+	r := &packetRing{fd: fd, blockSize: cfg.BlockSize, blocks: cfg.RingBlocks}
+	if r.blockSize == 0 {
+		r.blockSize = defaultBlockSize
+	}
+	if r.blocks == 0 {
+		r.blocks = defaultRingBlocks
+	}
+	fail := func(what string, err error) (*packetRing, error) {
+		r.close()
+		return nil, fmt.Errorf("%s: %w", what, err)
+	}
+	if err := unix.SetsockoptInt(fd, unix.SOL_PACKET, unix.PACKET_VERSION, unix.TPACKET_V3); err != nil {
+		return fail("PACKET_VERSION", err)
+	}
+	// Ask for hardware receive stamps; the kernel falls back to its
+	// software stamp per frame and says which in tp_status.
+	_ = unix.IoctlSetHwTstamp(fd, cfg.Name, &unix.HwTstampConfig{Rx_filter: unix.HWTSTAMP_FILTER_ALL})
+	_ = unix.SetsockoptInt(fd, unix.SOL_PACKET, unix.PACKET_TIMESTAMP, unix.SOF_TIMESTAMPING_RAW_HARDWARE)
+	req := unix.TpacketReq3{
+		Block_size:     uint32(r.blockSize),
+		Block_nr:       uint32(r.blocks),
+		Frame_size:     2048,
+		Frame_nr:       uint32(r.blockSize / 2048 * r.blocks),
+		Retire_blk_tov: 10, // ms: a partly filled block reaches us within 10 ms
+	}
+	if err := unix.SetsockoptTpacketReq3(fd, unix.SOL_PACKET, unix.PACKET_RX_RING, &req); err != nil {
+		return fail("PACKET_RX_RING", err)
+	}
+	mem, err := unix.Mmap(fd, 0, r.blockSize*r.blocks, unix.PROT_READ|unix.PROT_WRITE, unix.MAP_SHARED|unix.MAP_POPULATE)
+	if err != nil {
+		return fail("mmap ring", err)
+	}
+	r.mem = mem
+	if err := unix.Bind(fd, &unix.SockaddrLinklayer{Protocol: htons(unix.ETH_P_ALL), Ifindex: e.ifindex}); err != nil {
+		return fail("bind", err)
+	}
+	return r, nil
+}
+
+func (r *packetRing) close() {
+	if r.mem != nil {
+		unix.Munmap(r.mem)
+		r.mem = nil
+	}
+	if r.fd >= 0 {
+		unix.Close(r.fd)
+		r.fd = -1
+	}
+}
+
+func (e *packetEngine) run(ctx context.Context) {
+	var wg sync.WaitGroup
+	for _, r := range e.rings {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			e.readRing(ctx, r)
+		}()
+	}
+	wg.Wait()
+}
+
+func (e *packetEngine) readRing(ctx context.Context, r *packetRing) {
+	p := e.p
+	pool := p.c.pool
+	cache := pool.NewCache()
+	defer cache.Close()
+	pfd := []unix.PollFd{{Fd: int32(r.fd), Events: unix.POLLIN | unix.POLLERR}}
+	blk := 0
+	var bt batch
+	for ctx.Err() == nil {
+		b := r.mem[blk*r.blockSize : (blk+1)*r.blockSize]
+		status := (*uint32)(unsafe.Pointer(&b[blockStatusOff]))
+		if atomic.LoadUint32(status)&unix.TP_STATUS_USER == 0 {
+			// 100 ms so a cancelled context is noticed promptly.
+			if _, err := unix.Poll(pfd, 100); err != nil && !errors.Is(err, unix.EINTR) {
+				p.c.log.Error("poll", "port", p.cfg.Name, "err", err)
+				return
+			}
+			continue
+		}
+		h := (*unix.TpacketHdrV1)(unsafe.Pointer(&b[blockStatusOff]))
+		off := int(h.Offset_to_first_pkt)
+		p.dispatch.RLock()
+		for i := uint32(0); i < h.Num_pkts; i++ {
+			th := (*unix.Tpacket3Hdr)(unsafe.Pointer(&b[off]))
+			e.frame(cache, b, off, th, &bt)
+			off += int(th.Next_offset)
+		}
+		p.commit(&bt)
+		p.wakeSubscribers()
+		p.dispatch.RUnlock()
+		atomic.StoreUint32(status, unix.TP_STATUS_KERNEL)
+		blk = (blk + 1) % r.blocks
+	}
+}
+
+// frame copies one ring frame into the pool and dispatches it.
+func (e *packetEngine) frame(cache *tap.Cache, b []byte, off int, th *unix.Tpacket3Hdr, bt *batch) {
+	p := e.p
+	id, err := cache.Alloc(tap.OwnerCore)
+	if err != nil {
+		p.rxDroppedPool.Add(1)
+		return
+	}
+	data := b[off+int(th.Mac) : off+int(th.Mac)+int(th.Snaplen)]
+	buf := p.c.pool.Buffer(id)
+	wire := int(th.Len)
+	var n int
+	if th.Status&unix.TP_STATUS_VLAN_VALID != 0 && len(data) >= 12 && len(buf) >= 16 {
+		// The kernel took the VLAN tag out of the frame; put it back as
+		// it was on the wire.
+		tpid := th.Hv1.Vlan_tpid
+		if tpid == 0 {
+			tpid = unix.ETH_P_8021Q
+		}
+		copy(buf, data[:12])
+		buf[12], buf[13] = byte(tpid>>8), byte(tpid)
+		buf[14], buf[15] = byte(th.Hv1.Vlan_tci>>8), byte(th.Hv1.Vlan_tci)
+		n = 16 + copy(buf[16:], data[12:])
+		wire += 4
+	} else {
+		n = copy(buf, data)
+	}
+	p.c.pool.SetData(id, 0, n, wire)
+	// Without a hardware or skb software stamp the kernel reads its clock
+	// in tpacket_rcv: kernel receive time either way.
+	src := TSKernel
+	if th.Status&unix.TP_STATUS_TS_RAW_HARDWARE != 0 {
+		src = TSHardware
+	}
+	ts := int64(th.Sec)*1e9 + int64(th.Nsec)
+	dir := RX
+	if b[off+sllPkttypeOffset] == unix.PACKET_OUTGOING {
+		dir = TX
+	}
+	p.stamp(id, ts, src, dir)
+	p.receivedBatch(id, dir, src, bt)
+}
+
+// flush has nothing to do: every frame is written at once.
+func (e *packetEngine) flush() {}
+
+func (e *packetEngine) transmit(id tap.FrameID, _ bool) error {
+	pool := e.p.c.pool
+	defer pool.Unref(id)
+	// Stamped when handed to the kernel; rx rings report the frame again
+	// as a TX copy with the kernel's stamp.
+	pool.SetTx(id, e.p.c.clock.Now(), e.p.idx)
+	e.txMu.Lock()
+	defer e.txMu.Unlock()
+	for {
+		_, err := unix.Write(e.txfd, pool.Data(id))
+		if err == unix.EINTR {
+			continue
+		}
+		if err == unix.ENOBUFS {
+			// The qdisc is full for a moment; wait for room.
+			pfd := []unix.PollFd{{Fd: int32(e.txfd), Events: unix.POLLOUT}}
+			unix.Poll(pfd, 10)
+			continue
+		}
+		return err
+	}
+}
+
+func (e *packetEngine) kernelDrops() uint64 {
+	e.statsMu.Lock()
+	defer e.statsMu.Unlock()
+	// PACKET_STATISTICS resets on read: accumulate.
+	for _, r := range e.rings {
+		if r.fd < 0 {
+			continue
+		}
+		st, err := unix.GetsockoptTpacketStatsV3(r.fd, unix.SOL_PACKET, unix.PACKET_STATISTICS)
+		if err == nil {
+			e.drops.Add(uint64(st.Drops))
+		}
+	}
+	return e.drops.Load()
+}
+
+func (e *packetEngine) linkUp() bool {
+	if e.txfd < 0 {
+		return false
+	}
+	return linkUpFd(e.txfd, e.p.cfg.Name)
+}
+
+func (e *packetEngine) close() error {
+	e.kernelDrops() // keep the final count
+	e.statsMu.Lock()
+	defer e.statsMu.Unlock()
+	for _, r := range e.rings {
+		r.close()
+	}
+	if e.txfd >= 0 {
+		unix.Close(e.txfd)
+		e.txfd = -1
+	}
+	return nil
+}

@@ -1,0 +1,104 @@
+package filter
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+	"testing"
+
+	"github.com/wirebox/wirebox/capture/internal/pkttest"
+)
+
+func longExpr(n int) string {
+	var parts []string
+	for i := 0; i < n; i++ {
+		parts = append(parts, fmt.Sprintf("host 10.0.%d.%d", i/250, i%250+1))
+	}
+	return strings.Join(parts, " or ")
+}
+
+// TestLongJumps needs trampolines: conditional jumps reach 255 at most.
+func TestLongJumps(t *testing.T) {
+	frames := sampleFrames(t)
+	e := longExpr(300) + " or tcp port 22"
+	p, err := Compile(e, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(p.Instructions) < 600 {
+		t.Fatalf("only %d instructions", len(p.Instructions))
+	}
+	// Equivalent short filter on our sample: host 10.0.0.1..250 or 10.0.1.1..50, or port 22.
+	short, _ := Compile("net 10.0.0.0/24 and not host 10.0.0.0 and not host 10.0.0.251 and not host 10.0.0.252 and not host 10.0.0.253 and not host 10.0.0.254 and not host 10.0.0.255 or tcp port 22 or host 10.0.1.1", 0)
+	for i, f := range frames {
+		if p.Match(f) != short.Match(f) {
+			t.Errorf("frame %d: long %v, short %v", i, p.Match(f), short.Match(f))
+		}
+	}
+	if _, err := Compile(longExpr(2000), 0); err == nil || !strings.Contains(err.Error(), "4096") {
+		t.Fatalf("a huge filter compiled: %v", err)
+	}
+}
+
+func TestErrorsNamePosition(t *testing.T) {
+	pkttest.Need(t, "tcpdump")
+	for _, c := range []struct {
+		expr string
+		col  int // 1-based column our error names
+		// tcpdump accepts it (it resolves names, or knows the netmask)
+		tcpdumpAccepts bool
+	}{
+		{"tcp port", 9, false},
+		{"port 80 and", 12, false},
+		{"host 10.0.0.300", 6, false},
+		{"(tcp", 5, false},
+		{"tcp)", 4, false},
+		{"port 99999", 6, false},
+		{"ip[1:3] = 0", 6, false},
+		{"tcp port 80 and or udp", 17, false},
+		{"foo", 1, false},
+		{"ether host zz", 12, false},
+		{"net 10.0.0.1/8", 5, false},
+		{"tcp[0] / 0 = 1", 8, false},
+		{"10.0.0.1", 1, false},
+		{"ip port 53", 9, false},
+		{"tcp host 10.0.0.1", 10, false},
+		{"udp port http", 10, false},
+		{"vlan 5000", 6, false},
+		{"host foo.example", 6, true},
+		{"ip broadcast", 4, true},
+		{"tcp port 80 $", 13, false},
+		{"len >", 6, false},
+		{"ip[0 = 1", 6, false},
+		{"not", 4, false},
+	} {
+		_, err := Compile(c.expr, 0)
+		var se *SyntaxError
+		if !errors.As(err, &se) {
+			t.Errorf("%q: error %v, want a SyntaxError", c.expr, err)
+			continue
+		}
+		if se.Pos+1 != c.col {
+			t.Errorf("%q: %v at column %d, want column %d\n%s", c.expr, err, se.Pos+1, c.col, se.Caret())
+		}
+		// tcpdump rejects these too (except what it would resolve by DNS).
+		if !c.tcpdumpAccepts {
+			if _, _, terr := pkttest.RunErr("tcpdump", "-d", "-y", "EN10MB", c.expr); terr == nil {
+				t.Errorf("%q: tcpdump accepts it, we reject: %v", c.expr, err)
+			}
+		}
+	}
+}
+
+func TestEmptyMatchesAll(t *testing.T) {
+	p, err := Compile("  ", 96)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !p.Match([]byte{1}) {
+		t.Fatal("empty filter rejects")
+	}
+	if got := run(p.Raw(), []byte{1}, 1); got != 96 {
+		t.Fatalf("returns %d, want the snaplen 96", got)
+	}
+}

@@ -1,0 +1,278 @@
+package replay
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"runtime"
+	"time"
+
+	"github.com/wirebox/wirebox/capture/pcapng"
+)
+
+// Sender transmits one frame. The frame slice is only valid during the call.
+type Sender interface {
+	Send(frame []byte) error
+}
+
+// SenderFunc adapts a function to Sender.
+type SenderFunc func([]byte) error
+
+// Send calls f.
+func (f SenderFunc) Send(b []byte) error { return f(b) }
+
+// Source yields records in file order; io.EOF ends it.
+type Source interface {
+	Next() (pcapng.Record, error)
+}
+
+// Clock is the monotonic time base of the scheduler, in nanoseconds.
+type Clock interface {
+	Now() int64
+	// SleepUntil returns at or after t, or early when ctx is done.
+	SleepUntil(ctx context.Context, t int64)
+}
+
+// Options control a replay.
+type Options struct {
+	Speed float64 // 1 = captured pace (default), 2 = twice as fast
+	Loop  int     // how many times to send the file (default 1)
+	// Lead is the delay from Run's call to the first frame's due time,
+	// giving the sender time to warm up. Default 1 ms.
+	Lead time.Duration
+	// LateAfter: a frame sent this long after its due time counts as late.
+	// Default 2 µs.
+	LateAfter time.Duration
+	NoPad     bool  // send truncated frames as captured
+	Clock     Clock // default: the monotonic clock with sleep-then-spin
+}
+
+// Report is the outcome of a replay.
+type Report struct {
+	Sent       uint64        `json:"sent"`
+	Bytes      uint64        `json:"bytes"`
+	Padded     uint64        `json:"padded"`
+	Late       uint64        `json:"late"`
+	WorstLate  time.Duration `json:"worst_late_ns"`
+	Errors     uint64        `json:"errors"`
+	FirstError string        `json:"first_error,omitempty"`
+	Duration   time.Duration `json:"duration_ns"` // first due to last send
+}
+
+// PadPattern fills the missing tail of truncated frames.
+var PadPattern = []byte("wirebox-pad!")
+
+// Pad extends frame (captured bytes) to wireLen with PadPattern, reusing
+// buf. The pattern is aligned to the frame offset, so the padding is
+// recognisable wherever it starts.
+func Pad(buf, frame []byte, wireLen int) []byte {
+	buf = append(buf[:0], frame...)
+	for i := len(frame); i < wireLen; i++ {
+		buf = append(buf, PadPattern[i%len(PadPattern)])
+	}
+	return buf
+}
+
+// maxFrame bounds padding: a corrupt original length must not make us
+// allocate and send megabytes.
+const maxFrame = 65535 + 18
+
+// Run replays what open returns; open is called once per loop. It returns
+// the report and the first fatal error (a read error, or ctx ending early;
+// send errors are counted, not fatal).
+func Run(ctx context.Context, open func() (Source, error), snd Sender, opt Options) (Report, error) {
+	if opt.Speed == 0 {
+		opt.Speed = 1
+	}
+	if opt.Speed < 0 || opt.Speed != opt.Speed {
+		return Report{}, fmt.Errorf("replay: speed %v must be positive", opt.Speed)
+	}
+	if opt.Loop == 0 {
+		opt.Loop = 1
+	}
+	if opt.Loop < 0 {
+		return Report{}, fmt.Errorf("replay: loop %d must be positive", opt.Loop)
+	}
+	if opt.Lead == 0 {
+		opt.Lead = time.Millisecond
+	}
+	if opt.LateAfter == 0 {
+		opt.LateAfter = 2 * time.Microsecond
+	}
+	clk := opt.Clock
+	if clk == nil {
+		runtime.LockOSThread() // spinning is steadier on one thread
+		defer runtime.UnlockOSThread()
+		defer raisePriority()()
+		clk = NewMonotonicClock()
+	}
+	var rep Report
+	// Open the file and read the first frame before the clock starts: the
+	// first open (and decompressor set-up) must not make frame 1 late.
+	src, err := open()
+	if err != nil {
+		return rep, fmt.Errorf("replay: open: %w", err)
+	}
+	first, firstErr := src.Next()
+	pending := true
+	s := &sched{start: clk.Now() + int64(opt.Lead), speed: opt.Speed}
+	var buf []byte
+	var lastSent int64
+	for loop := 0; loop < opt.Loop; loop++ {
+		if loop > 0 {
+			if src, err = open(); err != nil {
+				return rep, fmt.Errorf("replay: open (loop %d): %w", loop+1, err)
+			}
+		}
+		s.beginLoop()
+		for {
+			var rec pcapng.Record
+			var err error
+			if pending {
+				rec, err, pending = first, firstErr, false
+			} else {
+				rec, err = src.Next()
+			}
+			if errors.Is(err, io.EOF) {
+				break
+			}
+			if err != nil {
+				closeSource(src)
+				return rep, fmt.Errorf("replay: read frame %d: %w", rep.Sent+rep.Errors+1, err)
+			}
+			due := s.due(rec.Timestamp.UnixNano())
+			frame := rec.Data
+			if !opt.NoPad && rec.Length > len(frame) {
+				if rec.Length > maxFrame {
+					closeSource(src)
+					return rep, fmt.Errorf("replay: frame %d claims %d bytes on the wire", rep.Sent+rep.Errors+1, rec.Length)
+				}
+				buf = Pad(buf, frame, rec.Length)
+				frame = buf
+				rep.Padded++
+			}
+			if clk.Now() < due {
+				clk.SleepUntil(ctx, due)
+			}
+			if ctx.Err() != nil {
+				closeSource(src)
+				return rep, ctx.Err()
+			}
+			now := clk.Now()
+			if late := time.Duration(now - due); late > opt.LateAfter {
+				rep.Late++
+				if late > rep.WorstLate {
+					rep.WorstLate = late
+				}
+			}
+			if err := snd.Send(frame); err != nil {
+				rep.Errors++
+				if rep.FirstError == "" {
+					rep.FirstError = err.Error()
+				}
+				continue
+			}
+			lastSent = now
+			rep.Sent++
+			rep.Bytes += uint64(len(frame))
+		}
+		closeSource(src)
+	}
+	if lastSent > 0 {
+		rep.Duration = time.Duration(lastSent - s.start)
+	}
+	return rep, nil
+}
+
+func closeSource(s Source) {
+	if c, ok := s.(io.Closer); ok {
+		c.Close()
+	}
+}
+
+// sched turns capture timestamps into due times against one start.
+type sched struct {
+	start      int64
+	speed      float64
+	loopOffset int64 // capture-time offset of the current loop
+	first      int64 // first timestamp of the file (set on loop 1)
+	haveFirst  bool
+	last       int64 // latest relative capture time seen in this loop
+	count      int64
+}
+
+func (s *sched) beginLoop() {
+	if s.count > 0 {
+		// The next loop starts one mean gap after the end of this one, so
+		// back-to-back loops keep the file's rhythm.
+		gap := int64(0)
+		if s.count > 1 {
+			gap = s.last / (s.count - 1)
+		}
+		s.loopOffset += s.last + gap
+	}
+	s.last, s.count = 0, 0
+}
+
+// due is the absolute send time of a frame captured at ts (ns).
+func (s *sched) due(ts int64) int64 {
+	if !s.haveFirst {
+		s.first, s.haveFirst = ts, true
+	}
+	rel := ts - s.first
+	if rel < 0 { // out of order in the file: send at once
+		rel = 0
+	}
+	if rel > s.last {
+		s.last = rel
+	}
+	s.count++
+	at := s.loopOffset + rel
+	if s.speed == 1 {
+		return s.start + at
+	}
+	return s.start + int64(float64(at)/s.speed)
+}
+
+// FileSource opens a capture file for Run.
+func FileSource(path string) func() (Source, error) {
+	return func() (Source, error) {
+		r, err := pcapng.Open(path)
+		if err != nil {
+			return nil, err
+		}
+		return r, nil
+	}
+}
+
+// monoClock sleeps with the runtime timer until spin before the deadline
+// and busy-waits on the monotonic clock for the rest.
+type monoClock struct {
+	base time.Time
+	spin time.Duration
+}
+
+// NewMonotonicClock returns the default clock. It spins for the last 2 ms
+// before a deadline: the runtime's timers can wake a millisecond late
+// (measured here: +120 µs on every 1 ms gap with a 200 µs spin).
+func NewMonotonicClock() Clock { return &monoClock{base: time.Now(), spin: 2 * time.Millisecond} }
+
+func (c *monoClock) Now() int64 { return int64(time.Since(c.base)) }
+
+func (c *monoClock) SleepUntil(ctx context.Context, t int64) {
+	if d := time.Duration(t-c.Now()) - c.spin; d > 0 {
+		tm := time.NewTimer(d)
+		select {
+		case <-tm.C:
+		case <-ctx.Done():
+			tm.Stop()
+			return
+		}
+	}
+	for c.Now() < t {
+		if ctx.Err() != nil {
+			return
+		}
+	}
+}

@@ -1,0 +1,11 @@
+// Package session runs capture sessions on the capture core: each session
+// subscribes read-only to one or more ports, keeps the frames its trigger
+// picks (a tcpdump filter run by the engine, a payload regex that selects
+// flows), and writes them to rotating pcapng files.
+//
+// Writing runs below forwarding: frames wait in the core's bounded
+// per-subscriber queue, the writer goroutines run on OS threads with a
+// lower scheduling priority, and when the disk cannot keep up the queue
+// overflows and the core drops and counts the frames (DroppedQueue). The
+// engine and other subscribers are never slowed.
+package session

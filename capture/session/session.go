@@ -1,0 +1,472 @@
+package session
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"path/filepath"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/wirebox/wirebox/capture"
+	"github.com/wirebox/wirebox/capture/filter"
+	"github.com/wirebox/wirebox/capture/match"
+	"github.com/wirebox/wirebox/capture/pcapng"
+)
+
+// Config describes a session (the flags of `wirebox capture start`).
+type Config struct {
+	Ports      []string      `json:"ports"`
+	Filter     string        `json:"filter,omitempty"`
+	Match      string        `json:"match,omitempty"`
+	Direction  string        `json:"direction,omitempty"` // rx, tx or both (default)
+	SnapLen    int           `json:"snaplen,omitempty"`   // 0: whole frames
+	RotateSize int64         `json:"rotate_size,omitempty"`
+	RotateTime time.Duration `json:"rotate_time,omitempty"`
+	Keep       int           `json:"keep,omitempty"`
+	Compress   string        `json:"compress,omitempty"` // zstd, gzip, none
+	OutDir     string        `json:"out_dir"`
+	Prefix     string        `json:"prefix,omitempty"` // default: the session id
+	// Queue is the subscriber queue length: how many frames may wait for
+	// the disk before the core drops. Default 16384.
+	Queue int `json:"queue,omitempty"`
+}
+
+// Status is a session's state and counters.
+type Status struct {
+	ID      string    `json:"id"`
+	Config  Config    `json:"config"`
+	Started time.Time `json:"started"`
+	Running bool      `json:"running"`
+	// Packets and Bytes written to files (bytes as captured, after snaplen).
+	Packets uint64 `json:"packets"`
+	Bytes   uint64 `json:"bytes"`
+	// DroppedQueue: frames the core dropped because this session's queue
+	// was full (the disk was too slow). DroppedKernel: the kernel's drops on
+	// the session's ports since the session started (port-wide).
+	DroppedQueue  uint64 `json:"dropped_queue"`
+	DroppedKernel uint64 `json:"dropped_kernel"`
+	// DroppedWrite: frames lost to write errors (disk full...).
+	DroppedWrite uint64 `json:"dropped_write"`
+	// Unmatched: frames the filter passed but the regex trigger did not select.
+	Unmatched   uint64 `json:"unmatched"`
+	Flows       int    `json:"flows,omitempty"`
+	CurrentFile string `json:"current_file"`
+	Files       uint64 `json:"files"`      // files opened
+	FilesKept   int    `json:"files_kept"` // still on disk
+	Error       string `json:"error,omitempty"`
+}
+
+// Manager runs the sessions on one core. Its methods are safe for
+// concurrent use.
+type Manager struct {
+	core *capture.Core
+	log  *slog.Logger
+	root string // if set, every OutDir must be inside it
+
+	mu       sync.Mutex
+	seq      int
+	sessions map[string]*Session
+}
+
+// NewManager returns a manager. root, if not empty, confines output
+// directories (relative ones are taken inside it).
+func NewManager(core *capture.Core, log *slog.Logger, root string) *Manager {
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	return &Manager{core: core, log: log, root: root, sessions: map[string]*Session{}}
+}
+
+// Session is one running capture.
+type Session struct {
+	id      string
+	cfg     Config
+	started time.Time
+	log     *slog.Logger
+
+	subs        []*capture.Subscription
+	ports       []*capture.Port
+	kernelStart []uint64
+	cancel      context.CancelFunc
+	done        sync.WaitGroup
+
+	mu           sync.Mutex // guards everything below: the writer side
+	w            *pcapng.Writer
+	matcher      *match.Matcher
+	snap         int
+	ts           []pcapng.TimestampSource // per port, as in the writer's IDBs
+	droppedWrite uint64
+	unmatched    uint64
+	err          error
+	stopped      bool
+	final        Status
+}
+
+// ErrNotFound is returned for an unknown session id.
+var ErrNotFound = errors.New("capture session not found")
+
+func parseDirection(s string) (capture.Direction, error) {
+	switch s {
+	case "", "both":
+		return capture.Both, nil
+	case "rx", "in":
+		return capture.RX, nil
+	case "tx", "out":
+		return capture.TX, nil
+	}
+	return 0, fmt.Errorf("direction %q: want rx, tx or both", s)
+}
+
+func (m *Manager) outDir(dir string) (string, error) {
+	if dir == "" {
+		return "", errors.New("no output directory (--out)")
+	}
+	if m.root == "" {
+		if !filepath.IsAbs(dir) {
+			return "", fmt.Errorf("output directory %q must be absolute", dir)
+		}
+		return filepath.Clean(dir), nil
+	}
+	if !filepath.IsAbs(dir) {
+		dir = filepath.Join(m.root, dir)
+	}
+	dir = filepath.Clean(dir)
+	rel, err := filepath.Rel(m.root, dir)
+	if err != nil || rel == ".." || strings.HasPrefix(rel, "../") {
+		return "", fmt.Errorf("output directory %q is outside the capture root %s", dir, m.root)
+	}
+	return dir, nil
+}
+
+// Start validates the configuration, subscribes to the ports and starts
+// writing. Bad filters and expressions fail here, naming the position.
+func (m *Manager) Start(cfg Config) (Status, error) {
+	if len(cfg.Ports) == 0 {
+		return Status{}, errors.New("no port given")
+	}
+	dir, err := parseDirection(cfg.Direction)
+	if err != nil {
+		return Status{}, err
+	}
+	if cfg.SnapLen < 0 || cfg.Keep < 0 || cfg.RotateSize < 0 || cfg.RotateTime < 0 || cfg.Queue < 0 {
+		return Status{}, errors.New("negative snaplen, keep, rotation or queue")
+	}
+	comp, err := pcapng.ParseCompression(cfg.Compress)
+	if err != nil {
+		return Status{}, err
+	}
+	out, err := m.outDir(cfg.OutDir)
+	if err != nil {
+		return Status{}, err
+	}
+	var prog *filter.Program
+	if cfg.Filter != "" {
+		if prog, err = filter.Compile(cfg.Filter, 0); err != nil {
+			return Status{}, err
+		}
+	}
+	var matcher *match.Matcher
+	if cfg.Match != "" {
+		if matcher, err = match.New(cfg.Match, match.Options{}); err != nil {
+			return Status{}, err
+		}
+	}
+	queue := cfg.Queue
+	if queue == 0 {
+		queue = 16384
+	}
+
+	m.mu.Lock()
+	m.seq++
+	id := fmt.Sprintf("c%d", m.seq)
+	m.mu.Unlock()
+	if cfg.Prefix == "" {
+		cfg.Prefix = id
+	}
+
+	s := &Session{id: id, cfg: cfg, started: time.Now(), log: m.log.With("session", id), matcher: matcher, snap: cfg.SnapLen}
+	var intfs []pcapng.Interface
+	seen := map[string]bool{}
+	for _, name := range cfg.Ports {
+		if seen[name] {
+			return Status{}, fmt.Errorf("port %s given twice", name)
+		}
+		seen[name] = true
+		p := m.core.Port(name)
+		if p == nil {
+			return Status{}, fmt.Errorf("no port %q on this appliance", name)
+		}
+		st := p.Stats()
+		s.ports = append(s.ports, p)
+		s.kernelStart = append(s.kernelStart, st.RxDroppedKernel)
+		intfs = append(intfs, pcapng.Interface{
+			Name: name, Description: "wirebox " + string(p.Mode()) + " port",
+			SnapLen: uint32(cfg.SnapLen), Filter: cfg.Filter, TSSource: tsSource(st.TimestampSource),
+		})
+	}
+	w, err := pcapng.NewWriter(pcapng.Options{
+		Dir: out, Prefix: cfg.Prefix, Interfaces: intfs, Compress: comp,
+		RotateSize: cfg.RotateSize, RotateTime: cfg.RotateTime, Keep: cfg.Keep,
+	})
+	if err != nil {
+		return Status{}, err
+	}
+	s.w = w
+	for _, in := range intfs {
+		s.ts = append(s.ts, in.TSSource)
+	}
+	for i, p := range s.ports {
+		o := capture.SubscribeOptions{Name: "capture " + id, Kind: capture.ReadOnly, Direction: dir, Queue: queue}
+		if prog != nil {
+			o.Match = prog.Match // our interpreter: complete (neg) and allocation-free
+		}
+		sub, err := p.Subscribe(o)
+		if err != nil {
+			for _, s2 := range s.subs {
+				s2.Close()
+			}
+			w.Close()
+			return Status{}, fmt.Errorf("subscribe to %s: %w", cfg.Ports[i], err)
+		}
+		s.subs = append(s.subs, sub)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	s.cancel = cancel
+	for i, sub := range s.subs {
+		s.done.Add(1)
+		go s.pump(ctx, i, sub)
+	}
+	s.done.Add(1)
+	go s.ticker(ctx)
+
+	m.mu.Lock()
+	m.sessions[id] = s
+	m.mu.Unlock()
+	s.log.Info("capture started", "ports", cfg.Ports, "filter", cfg.Filter, "match", cfg.Match, "dir", out)
+	return s.Status(), nil
+}
+
+func tsSource(s capture.TimestampSource) pcapng.TimestampSource {
+	switch s {
+	case capture.TSHardware:
+		return pcapng.TSHardware
+	case capture.TSKernel:
+		return pcapng.TSKernel
+	case capture.TSXDP:
+		return pcapng.TSXDP
+	case capture.TSEngine:
+		return pcapng.TSSoftware
+	case capture.TSTransmit:
+		return pcapng.TSTransmit
+	}
+	return pcapng.TSUnknown
+}
+
+// pump moves frames from one port's queue to the file, below forwarding
+// priority.
+func (s *Session) pump(ctx context.Context, idx int, sub *capture.Subscription) {
+	defer s.done.Done()
+	lowerPriority()
+	buf := make([]capture.Frame, 256)
+	for {
+		n, err := sub.Receive(ctx, buf)
+		if err != nil {
+			return
+		}
+		s.write(idx, buf[:n])
+	}
+}
+
+func (s *Session) write(idx int, frames []capture.Frame) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, f := range frames {
+		s.writeOne(idx, f)
+		f.Release()
+	}
+}
+
+func (s *Session) writeOne(idx int, f capture.Frame) {
+	data := f.Data()
+	if s.matcher != nil && !s.matcher.Check(data, f.Timestamp()) {
+		s.unmatched++
+		return
+	}
+	if s.err != nil {
+		s.droppedWrite++
+		return
+	}
+	wire := f.WireLen()
+	if s.snap > 0 && len(data) > s.snap {
+		data = data[:s.snap]
+	}
+	src := tsSource(f.TimestampSource())
+	if src != s.ts[idx] && src != pcapng.TSUnknown && s.ts[idx] == pcapng.TSUnknown {
+		// Learned once frames flow: the next files say it in the IDB.
+		s.ts[idx] = src
+		s.w.SetTSSource(idx, src)
+	}
+	dir := pcapng.DirInbound
+	if f.Direction() == capture.TX {
+		dir = pcapng.DirOutbound
+	}
+	err := s.w.WritePacket(pcapng.Packet{
+		Interface: idx, Timestamp: time.Unix(0, f.Timestamp()), Data: data, Length: wire,
+		Direction: dir, TSSource: src,
+	})
+	if err != nil {
+		s.err = err
+		s.droppedWrite++
+		s.log.Error("capture write failed; dropping from now on", "err", err)
+	}
+}
+
+func (s *Session) ticker(ctx context.Context) {
+	defer s.done.Done()
+	t := time.NewTicker(time.Second)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			s.mu.Lock()
+			if s.err == nil && !s.stopped {
+				if err := s.w.Tick(); err != nil {
+					s.err = err
+					s.log.Error("capture flush failed", "err", err)
+				}
+			}
+			s.mu.Unlock()
+		}
+	}
+}
+
+// Status returns the session's counters.
+func (s *Session) Status() Status {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.stopped {
+		return s.final
+	}
+	return s.statusLocked()
+}
+
+func (s *Session) statusLocked() Status {
+	ws := s.w.Stats()
+	st := Status{
+		ID: s.id, Config: s.cfg, Started: s.started, Running: !s.stopped,
+		Packets: ws.Packets, Bytes: ws.Bytes, DroppedWrite: s.droppedWrite, Unmatched: s.unmatched,
+		CurrentFile: ws.CurrentFile, Files: ws.Files, FilesKept: len(s.w.Files()),
+	}
+	if s.matcher != nil {
+		st.Flows = s.matcher.Flows()
+	}
+	for _, sub := range s.subs {
+		st.DroppedQueue += sub.Stats().Dropped
+	}
+	for i, p := range s.ports {
+		if k := p.Stats().RxDroppedKernel; k > s.kernelStart[i] {
+			st.DroppedKernel += k - s.kernelStart[i]
+		}
+	}
+	if s.err != nil {
+		st.Error = s.err.Error()
+	}
+	return st
+}
+
+// stop ends the session: what is queued is written, the files are closed.
+func (s *Session) stop() Status {
+	s.cancel()
+	s.done.Wait()
+	// Write what is still queued, then leave the core.
+	buf := make([]capture.Frame, 256)
+	for i, sub := range s.subs {
+		for {
+			n := sub.TryReceive(buf)
+			if n == 0 {
+				break
+			}
+			s.write(i, buf[:n])
+		}
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	st := s.statusLocked() // drop counters, before the subscriptions go
+	for _, sub := range s.subs {
+		sub.Close()
+	}
+	if err := s.w.Close(); err != nil && s.err == nil {
+		s.err = err
+		st.Error = err.Error()
+	}
+	st.Running = false
+	ws := s.w.Stats()
+	st.Packets, st.Bytes, st.FilesKept = ws.Packets, ws.Bytes, len(s.w.Files())
+	s.stopped, s.final = true, st
+	s.log.Info("capture stopped", "packets", st.Packets, "dropped_queue", st.DroppedQueue, "files", st.Files)
+	return st
+}
+
+// List returns every session, oldest first.
+func (m *Manager) List() []Status {
+	m.mu.Lock()
+	ss := make([]*Session, 0, len(m.sessions))
+	for _, s := range m.sessions {
+		ss = append(ss, s)
+	}
+	m.mu.Unlock()
+	out := make([]Status, 0, len(ss))
+	for _, s := range ss {
+		out = append(out, s.Status())
+	}
+	sort.Slice(out, func(i, j int) bool {
+		if !out[i].Started.Equal(out[j].Started) {
+			return out[i].Started.Before(out[j].Started)
+		}
+		return out[i].ID < out[j].ID
+	})
+	return out
+}
+
+// Get returns one session's status.
+func (m *Manager) Get(id string) (Status, error) {
+	m.mu.Lock()
+	s := m.sessions[id]
+	m.mu.Unlock()
+	if s == nil {
+		return Status{}, fmt.Errorf("%w: %s", ErrNotFound, id)
+	}
+	return s.Status(), nil
+}
+
+// Stop stops a session and forgets it; its final status is returned.
+func (m *Manager) Stop(id string) (Status, error) {
+	m.mu.Lock()
+	s := m.sessions[id]
+	delete(m.sessions, id)
+	m.mu.Unlock()
+	if s == nil {
+		return Status{}, fmt.Errorf("%w: %s", ErrNotFound, id)
+	}
+	return s.stop(), nil
+}
+
+// StopAll stops every session (orderly shutdown: every file is closed
+// complete).
+func (m *Manager) StopAll() []Status {
+	m.mu.Lock()
+	ss := m.sessions
+	m.sessions = map[string]*Session{}
+	m.mu.Unlock()
+	var out []Status
+	for _, s := range ss {
+		out = append(out, s.stop())
+	}
+	return out
+}

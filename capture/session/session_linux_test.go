@@ -1,0 +1,332 @@
+package session
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/wirebox/wirebox/capture"
+	"github.com/wirebox/wirebox/capture/filter"
+	"github.com/wirebox/wirebox/capture/internal/pkttest"
+	"github.com/wirebox/wirebox/capture/match"
+	"github.com/wirebox/wirebox/internal/netns"
+	"github.com/wirebox/wirebox/tap"
+)
+
+type rig struct {
+	core *capture.Core
+	port *capture.Port
+	mac  net.HardwareAddr
+	fd   int // raw sender on the far end
+	mgr  *Manager
+}
+
+// newRig: namespaces a and b joined by veth wb0 (a, the port) - peer0 (b,
+// where the test sends from). The pool must be full again at the end.
+func newRig(t *testing.T) *rig {
+	t.Helper()
+	netns.Require(t)
+	a, b := netns.New(t), netns.New(t)
+	la, _ := netns.Veth(t, a, "wb0", b, "peer0", netns.VethOptions{})
+	pool, err := tap.NewPool(tap.Config{Frames: 32768})
+	if err != nil {
+		t.Fatal(err)
+	}
+	core := capture.NewCore(pool, nil)
+	port, err := core.OpenPort(capture.PortConfig{Name: "wb0", NetNS: a.Path})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := &rig{core: core, port: port, mac: la.MAC, fd: -1}
+	r.mgr = NewManager(core, nil, "")
+	t.Cleanup(func() {
+		r.mgr.StopAll()
+		if err := core.Close(); err != nil {
+			t.Error(err)
+		}
+		if err := pool.CheckFull(); err != nil {
+			t.Error(err)
+		}
+		pool.Close()
+	})
+	err = b.Do(func() error {
+		ifi, err := net.InterfaceByName("peer0")
+		if err != nil {
+			return err
+		}
+		fd, err := unix.Socket(unix.AF_PACKET, unix.SOCK_RAW|unix.SOCK_CLOEXEC, 0)
+		if err != nil {
+			return err
+		}
+		r.fd = fd
+		return unix.Bind(fd, &unix.SockaddrLinklayer{Ifindex: ifi.Index})
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { unix.Close(r.fd) })
+	return r
+}
+
+func (r *rig) send(t *testing.T, frame []byte) {
+	t.Helper()
+	copy(frame, r.mac) // to the port's MAC
+	for {
+		_, err := unix.Write(r.fd, frame)
+		if err == unix.ENOBUFS || err == unix.EINTR {
+			time.Sleep(time.Millisecond)
+			continue
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		return
+	}
+}
+
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+func tsharkCount(t *testing.T, files []string, args ...string) (n int, lines []string) {
+	t.Helper()
+	for _, f := range files {
+		out := pkttest.Run(t, "tshark", append([]string{"-r", f, "-T", "fields"}, args...)...)
+		l := pkttest.Lines(out)
+		n += len(l)
+		lines = append(lines, l...)
+	}
+	return n, lines
+}
+
+func TestSessionsAgainstTshark(t *testing.T) {
+	pkttest.Need(t, "tshark", "capinfos")
+	r := newRig(t)
+	dir := t.TempDir()
+	start := func(cfg Config) Status {
+		t.Helper()
+		st, err := r.mgr.Start(cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return st
+	}
+	a := start(Config{Ports: []string{"wb0"}, Filter: "udp dst port 80", Compress: "zstd", OutDir: filepath.Join(dir, "a")})
+	b := start(Config{Ports: []string{"wb0"}, Match: "sec+ret", Direction: "rx", OutDir: filepath.Join(dir, "b")})
+	c := start(Config{Ports: []string{"wb0"}, SnapLen: 64, RotateSize: 16 << 10, Keep: 3, Compress: "gzip", OutDir: filepath.Join(dir, "c")})
+	if len(r.mgr.List()) != 3 {
+		t.Fatalf("list: %+v", r.mgr.List())
+	}
+
+	const nWeb, nDNS = 300, 300
+	for i := 0; i < nWeb; i++ {
+		r.send(t, pkttest.UDP(t, "10.0.0.1", "10.0.0.2", 1000, 80, []byte(fmt.Sprintf("web %d %s", i, strings.Repeat("w", 200)))))
+	}
+	for i := 0; i < nDNS; i++ {
+		r.send(t, pkttest.UDP(t, "10.0.0.1", "10.0.0.3", 1001, 53, []byte(fmt.Sprintf("dns %d", i))))
+	}
+	// One flow, both directions: 5 frames, then the trigger, then 4 each way.
+	fwd := func(p string) []byte {
+		return pkttest.TCP(t, "10.0.0.7", "10.0.0.8", 4444, 8080, false, true, []byte(p))
+	}
+	rev := func(p string) []byte {
+		return pkttest.TCP(t, "10.0.0.8", "10.0.0.7", 8080, 4444, false, true, []byte(p))
+	}
+	for i := 0; i < 5; i++ {
+		r.send(t, fwd("noise"))
+	}
+	r.send(t, fwd("the secccret"))
+	for i := 0; i < 4; i++ {
+		r.send(t, fwd("after"))
+		r.send(t, rev("reply"))
+	}
+	total := uint64(nWeb + nDNS + 5 + 1 + 8)
+	waitFor(t, "sessions to write", func() bool {
+		sa, _ := r.mgr.Get(a.ID)
+		sb, _ := r.mgr.Get(b.ID)
+		sc, _ := r.mgr.Get(c.ID)
+		return sa.Packets == nWeb && sb.Packets == 9 && sc.Packets == total
+	})
+	for _, id := range []string{a.ID, b.ID, c.ID} {
+		st, err := r.mgr.Stop(id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if st.Running || st.DroppedQueue != 0 || st.DroppedWrite != 0 || st.Error != "" {
+			t.Fatalf("session %s: %+v", id, st)
+		}
+		t.Logf("%s: %d packets, %d files, kept %d, unmatched %d, flows %d", id, st.Packets, st.Files, st.FilesKept, st.Unmatched, st.Flows)
+	}
+	if len(r.mgr.List()) != 0 {
+		t.Fatal("stopped sessions still listed")
+	}
+
+	// a: exactly the port-80 frames, zstd, readable by tshark, port name, ns.
+	fa, _ := pcapngFiles(t, filepath.Join(dir, "a"))
+	n, lines := tsharkCount(t, fa, "-e", "udp.dstport", "-e", "frame.interface_name", "-e", "frame.time_epoch")
+	if n != nWeb {
+		t.Fatalf("session a: tshark reads %d packets, want %d", n, nWeb)
+	}
+	for _, l := range lines {
+		f := strings.Split(l, "\t")
+		if f[0] != "80" || f[1] != "wb0" || len(f[2]) != len("1700000000.123456789") {
+			t.Fatalf("session a: %q", l)
+		}
+	}
+	// b: the flow from its trigger on, both directions.
+	fb, _ := pcapngFiles(t, filepath.Join(dir, "b"))
+	_, lines = tsharkCount(t, fb, "-e", "tcp.srcport", "-e", "tcp.payload")
+	if len(lines) != 9 || !strings.HasPrefix(lines[0], "4444\t") || lines[0] != "4444\t"+fmt.Sprintf("%x", "the secccret") {
+		t.Fatalf("session b: %q", lines)
+	}
+	revs := 0
+	for _, l := range lines {
+		if strings.HasPrefix(l, "8080\t") {
+			revs++
+		}
+	}
+	if revs != 4 {
+		t.Fatalf("session b: %d reply frames, want 4", revs)
+	}
+	// c: rotated and pruned to 3 gzip files, every one readable, snaplen 64.
+	fc, _ := pcapngFiles(t, filepath.Join(dir, "c"))
+	if len(fc) != 3 {
+		t.Fatalf("session c kept %d files: %v", len(fc), fc)
+	}
+	_, lines = tsharkCount(t, fc, "-e", "frame.cap_len", "-e", "frame.len")
+	for _, l := range lines {
+		var capLen, wire int
+		fmt.Sscanf(l, "%d\t%d", &capLen, &wire)
+		if capLen > 64 || wire < capLen {
+			t.Fatalf("session c: cap_len %d len %d", capLen, wire)
+		}
+	}
+	info := pkttest.Run(t, "capinfos", "-I", fc[0])
+	// The kept files were opened after the port's clock was learned.
+	for _, want := range []string{"Name = wb0", "Capture length = 64", "timestamp source: kernel"} {
+		if !strings.Contains(info, want) {
+			t.Errorf("capinfos lacks %q:\n%s", want, info)
+		}
+	}
+}
+
+func pcapngFiles(t *testing.T, dir string) ([]string, error) {
+	t.Helper()
+	m, err := filepath.Glob(filepath.Join(dir, "*.pcapng*"))
+	if err != nil || len(m) == 0 {
+		t.Fatalf("no files in %s: %v", dir, err)
+	}
+	return m, nil
+}
+
+// TestSlowDiskDropsAndCounts holds the session's writer still (a disk that
+// does not move) while frames arrive: the session loses frames, counted
+// exactly, and another subscriber on the same port still gets every frame.
+func TestSlowDiskDropsAndCounts(t *testing.T) {
+	r := newRig(t)
+	st, err := r.mgr.Start(Config{Ports: []string{"wb0"}, OutDir: t.TempDir(), Queue: 64})
+	if err != nil {
+		t.Fatal(err)
+	}
+	other, err := r.port.Subscribe(capture.SubscribeOptions{Name: "other", Queue: 8192})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer other.Close()
+	sess := r.mgr.sessions[st.ID]
+	sess.mu.Lock() // the disk stalls
+	const n = 3000
+	frame := pkttest.UDP(t, "10.0.0.1", "10.0.0.2", 9, 9, make([]byte, 100))
+	got := make(chan int)
+	go func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+		defer cancel()
+		buf := make([]capture.Frame, 128)
+		c := 0
+		for c < n {
+			k, err := other.Receive(ctx, buf)
+			if err != nil {
+				break
+			}
+			for _, f := range buf[:k] {
+				f.Release()
+			}
+			c += k
+		}
+		got <- c
+	}()
+	for i := 0; i < n; i++ {
+		r.send(t, frame)
+	}
+	if c := <-got; c != n {
+		sess.mu.Unlock()
+		t.Fatalf("the other subscriber got %d of %d frames while capture stalled", c, n)
+	}
+	sess.mu.Unlock()
+	final, err := r.mgr.Stop(st.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if final.DroppedQueue == 0 || final.Packets+final.DroppedQueue != n {
+		t.Fatalf("written %d + dropped %d != sent %d", final.Packets, final.DroppedQueue, n)
+	}
+	t.Logf("stalled disk: %d written, %d dropped and counted", final.Packets, final.DroppedQueue)
+}
+
+func TestStartErrors(t *testing.T) {
+	r := newRig(t)
+	dir := t.TempDir()
+	var fe *filter.SyntaxError
+	if _, err := r.mgr.Start(Config{Ports: []string{"wb0"}, OutDir: dir, Filter: "tcp port"}); !errors.As(err, &fe) || fe.Pos != 8 {
+		t.Errorf("bad filter: %v", err)
+	}
+	var me *match.Error
+	if _, err := r.mgr.Start(Config{Ports: []string{"wb0"}, OutDir: dir, Match: "a(b"}); !errors.As(err, &me) || me.Pos != 1 {
+		t.Errorf("bad regex: %v", err)
+	}
+	for _, cfg := range []Config{
+		{Ports: []string{"nope"}, OutDir: dir},
+		{OutDir: dir},
+		{Ports: []string{"wb0"}},
+		{Ports: []string{"wb0"}, OutDir: "relative"},
+		{Ports: []string{"wb0"}, OutDir: dir, Direction: "sideways"},
+		{Ports: []string{"wb0"}, OutDir: dir, Compress: "lz4"},
+		{Ports: []string{"wb0", "wb0"}, OutDir: dir},
+	} {
+		if st, err := r.mgr.Start(cfg); err == nil {
+			r.mgr.Stop(st.ID)
+			t.Errorf("%+v accepted", cfg)
+		}
+	}
+	if _, err := r.mgr.Stop("c999"); !errors.Is(err, ErrNotFound) {
+		t.Errorf("stop unknown: %v", err)
+	}
+	// A root confines output directories.
+	m := NewManager(r.core, nil, dir)
+	if _, err := m.Start(Config{Ports: []string{"wb0"}, OutDir: "/etc"}); err == nil {
+		t.Error("output outside the root accepted")
+	}
+	st, err := m.Start(Config{Ports: []string{"wb0"}, OutDir: "inside"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	m.Stop(st.ID)
+	if _, err := os.Stat(filepath.Join(dir, "inside")); err != nil {
+		t.Fatal(err)
+	}
+}

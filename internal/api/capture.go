@@ -1,0 +1,61 @@
+package api
+
+import "time"
+
+// CaptureStart is the body of POST /v1/captures.
+type CaptureStart struct {
+	Ports      []string `json:"ports"`
+	Filter     string   `json:"filter,omitempty"`
+	Match      string   `json:"match,omitempty"`
+	Direction  string   `json:"direction,omitempty"` // rx, tx, both (default)
+	SnapLen    int      `json:"snaplen,omitempty"`
+	RotateSize int64    `json:"rotate_size,omitempty"` // bytes
+	RotateTime string   `json:"rotate_time,omitempty"` // Go duration, e.g. "10m"
+	Keep       int      `json:"keep,omitempty"`
+	Compress   string   `json:"compress,omitempty"` // zstd, gzip, none
+	OutDir     string   `json:"out_dir"`
+	Queue      int      `json:"queue,omitempty"`
+}
+
+// CaptureSession is a capture session's state: the body of GET
+// /v1/captures/{id}, an element of GET /v1/captures, and the answer to
+// start and stop.
+type CaptureSession struct {
+	ID            string       `json:"id"`
+	Config        CaptureStart `json:"config"`
+	Started       time.Time    `json:"started"`
+	Running       bool         `json:"running"`
+	Packets       uint64       `json:"packets"`
+	Bytes         uint64       `json:"bytes"`
+	DroppedQueue  uint64       `json:"dropped_queue"`
+	DroppedKernel uint64       `json:"dropped_kernel"`
+	DroppedWrite  uint64       `json:"dropped_write"`
+	Unmatched     uint64       `json:"unmatched"`
+	Flows         int          `json:"flows,omitempty"`
+	CurrentFile   string       `json:"current_file"`
+	Files         uint64       `json:"files"`
+	FilesKept     int          `json:"files_kept"`
+	Error         string       `json:"error,omitempty"`
+}
+
+// Replay is the body of POST /v1/replay.
+type Replay struct {
+	File  string  `json:"file"` // path on the appliance
+	Port  string  `json:"port"`
+	Speed float64 `json:"speed,omitempty"` // default 1
+	Loop  int     `json:"loop,omitempty"`  // default 1
+	To    string  `json:"to,omitempty"`    // wire (default) or host
+}
+
+// ReplayReport answers POST /v1/replay once the replay has finished.
+type ReplayReport struct {
+	Sent        uint64  `json:"sent"`
+	Bytes       uint64  `json:"bytes"`
+	Padded      uint64  `json:"padded"`
+	Late        uint64  `json:"late"`
+	WorstLateNS int64   `json:"worst_late_ns"`
+	Errors      uint64  `json:"errors"`
+	FirstError  string  `json:"first_error,omitempty"`
+	DurationNS  int64   `json:"duration_ns"`
+	Speed       float64 `json:"speed"`
+}

@@ -1,0 +1,168 @@
+package cli
+
+import (
+	"fmt"
+	"strconv"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/wirebox/wirebox/internal/api"
+	"github.com/wirebox/wirebox/internal/config"
+)
+
+func newCaptureCmd(g *globals) *cobra.Command {
+	c := &cobra.Command{
+		Use:   "capture",
+		Short: "Capture sessions: start, list, stop",
+	}
+	c.AddCommand(newCaptureStartCmd(g), newCaptureListCmd(g), newCaptureStopCmd(g))
+	return c
+}
+
+// parseSize reads 1000, 64k, 10M, 2G (powers of 1024).
+func parseSize(s string) (int64, error) {
+	if s == "" {
+		return 0, nil
+	}
+	mult := int64(1)
+	switch strings.ToUpper(s[len(s)-1:]) {
+	case "K":
+		mult = 1 << 10
+	case "M":
+		mult = 1 << 20
+	case "G":
+		mult = 1 << 30
+	}
+	num := s
+	if mult > 1 {
+		num = s[:len(s)-1]
+	}
+	n, err := strconv.ParseInt(num, 10, 64)
+	if err != nil || n < 0 {
+		return 0, fmt.Errorf("size %q: want a number with an optional k, M or G suffix", s)
+	}
+	return n * mult, nil
+}
+
+func newCaptureStartCmd(g *globals) *cobra.Command {
+	var (
+		req        api.CaptureStart
+		rotateSize string
+		rotateTime time.Duration
+		asJSON     bool
+	)
+	c := &cobra.Command{
+		Use:   "start --port P [--port P2] --out DIR",
+		Short: "Start a capture session on one or more ports",
+		Example: `  wirebox capture start --port eth1 --filter 'tcp port 80' --rotate-size 100M --keep 10 --compress zstd --out /data/cap
+  wirebox capture start --port eth1 --match 'GET /login' --out /data/login`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if len(req.Ports) == 0 {
+				return usageError{fmt.Errorf("--port is required")}
+			}
+			if req.OutDir == "" {
+				return usageError{fmt.Errorf("--out is required")}
+			}
+			size, err := parseSize(rotateSize)
+			if err != nil {
+				return usageError{err}
+			}
+			req.RotateSize = size
+			if rotateTime > 0 {
+				req.RotateTime = rotateTime.String()
+			}
+			cl, err := g.client()
+			if err != nil {
+				return err
+			}
+			defer cl.Close()
+			var st api.CaptureSession
+			if err := cl.Post(cmd.Context(), "/v1/captures", req, &st); err != nil {
+				return err
+			}
+			if asJSON {
+				return writeJSON(g, st)
+			}
+			fmt.Fprintf(g.stdout, "capture %s started on %s, writing %s\n", st.ID, strings.Join(st.Config.Ports, ","), st.CurrentFile)
+			return nil
+		},
+	}
+	f := c.Flags()
+	f.StringSliceVar(&req.Ports, "port", nil, "port to capture (repeat or comma-separate for several)")
+	f.StringVar(&req.Filter, "filter", "", "tcpdump filter expression")
+	f.StringVar(&req.Match, "match", "", "payload regular expression: capture each matching flow from its first match on")
+	f.StringVar(&req.Direction, "direction", "both", "rx, tx or both")
+	f.IntVar(&req.SnapLen, "snaplen", 0, "bytes kept of each frame (0: all)")
+	f.StringVar(&rotateSize, "rotate-size", "", "start a new file at this size (e.g. 100M)")
+	f.DurationVar(&rotateTime, "rotate-time", 0, "start a new file after this long (e.g. 10m)")
+	f.IntVar(&req.Keep, "keep", 0, "files to keep (0: all)")
+	f.StringVar(&req.Compress, "compress", "none", "zstd, gzip or none")
+	f.StringVar(&req.OutDir, "out", "", "output directory on the appliance; a relative one is inside capture.root (default "+config.DefaultCaptureRoot+")")
+	f.IntVar(&req.Queue, "queue", 0, "frames that may wait for the disk before drops (default 16384)")
+	f.BoolVar(&asJSON, "json", false, "print the API's JSON")
+	return c
+}
+
+func newCaptureListCmd(g *globals) *cobra.Command {
+	var asJSON bool
+	c := &cobra.Command{
+		Use:   "list",
+		Short: "List capture sessions with their counters",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			cl, err := g.client()
+			if err != nil {
+				return err
+			}
+			defer cl.Close()
+			var ss []api.CaptureSession
+			if err := cl.Get(cmd.Context(), "/v1/captures", &ss); err != nil {
+				return err
+			}
+			if asJSON {
+				return writeJSON(g, ss)
+			}
+			tw := tabwriter.NewWriter(g.stdout, 0, 4, 2, ' ', 0)
+			fmt.Fprintln(tw, "ID\tPORTS\tPACKETS\tBYTES\tDROP(QUEUE)\tDROP(KERNEL)\tFILES\tCURRENT FILE\tERROR")
+			for _, s := range ss {
+				fmt.Fprintf(tw, "%s\t%s\t%d\t%d\t%d\t%d\t%d\t%s\t%s\n", s.ID, strings.Join(s.Config.Ports, ","), s.Packets, s.Bytes,
+					s.DroppedQueue, s.DroppedKernel, s.Files, s.CurrentFile, s.Error)
+			}
+			return tw.Flush()
+		},
+	}
+	c.Flags().BoolVar(&asJSON, "json", false, "print the API's JSON")
+	return c
+}
+
+func newCaptureStopCmd(g *globals) *cobra.Command {
+	var asJSON bool
+	c := &cobra.Command{
+		Use:   "stop ID",
+		Short: "Stop a capture session; its files are closed complete",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			cl, err := g.client()
+			if err != nil {
+				return err
+			}
+			defer cl.Close()
+			var st api.CaptureSession
+			if err := cl.Post(cmd.Context(), "/v1/captures/"+args[0]+"/stop", struct{}{}, &st); err != nil {
+				return err
+			}
+			if asJSON {
+				return writeJSON(g, st)
+			}
+			fmt.Fprintf(g.stdout, "capture %s stopped: %d packets written, %d dropped (queue), %d dropped (kernel), %d files\n",
+				st.ID, st.Packets, st.DroppedQueue, st.DroppedKernel, st.Files)
+			return nil
+		},
+	}
+	c.Flags().BoolVar(&asJSON, "json", false, "print the API's JSON")
+	return c
+}

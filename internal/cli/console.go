@@ -1,0 +1,31 @@
+package cli
+
+import (
+	"github.com/spf13/cobra"
+
+	"github.com/wirebox/wirebox/tui"
+)
+
+func newConsoleCmd(g *globals) *cobra.Command {
+	return &cobra.Command{
+		Use:   "console",
+		Short: "The interactive console (TUI) of the appliance",
+		Long: `The interactive console: the appliance, its services and their logs, and a
+screen per subsystem. It talks to the daemon's control API, on the local socket
+or remotely with --remote, --token and --ca, and reconnects by itself when the
+daemon goes away. Press ? inside for the keys.
+
+Terminals without colour (NO_COLOR, TERM=vt100 or dumb) get a monochrome
+theme. A terminal that reports no size (a serial line) is taken as 80x24, or as
+WIREBOX_CONSOLE_SIZE=COLSxROWS, or wirebox.console_size= on the kernel command line.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			cl, err := g.client()
+			if err != nil {
+				return err
+			}
+			defer cl.Close()
+			return tui.Run(cmd.Context(), cl)
+		},
+	}
+}

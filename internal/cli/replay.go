@@ -1,0 +1,59 @@
+package cli
+
+import (
+	"fmt"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/wirebox/wirebox/internal/api"
+)
+
+func newReplayCmd(g *globals) *cobra.Command {
+	var (
+		req    api.Replay
+		asJSON bool
+	)
+	c := &cobra.Command{
+		Use:   "replay FILE --port P",
+		Short: "Send a capture file through a port at its captured timing",
+		Long: `Replay reads pcap or pcapng (plain, gzip or zstd) and sends each frame at
+its captured time relative to one absolute start, so lateness never adds up.
+Frames cut short by a snaplen are padded to their original length with the
+pattern "wirebox-pad!". --to host delivers the frames as if received on the port.
+FILE is on the appliance, inside capture.root (relative paths are taken from there).`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if req.Port == "" {
+				return usageError{fmt.Errorf("--port is required")}
+			}
+			// A path on the appliance: relative ones are inside capture.root.
+			req.File = args[0]
+			cl, err := g.client()
+			if err != nil {
+				return err
+			}
+			defer cl.Close()
+			var rep api.ReplayReport
+			if err := cl.Post(cmd.Context(), "/v1/replay", req, &rep); err != nil {
+				return err
+			}
+			if asJSON {
+				return writeJSON(g, rep)
+			}
+			fmt.Fprintf(g.stdout, "sent %d frames (%d bytes, %d padded) in %v at speed %g; late %d (worst %v); errors %d\n",
+				rep.Sent, rep.Bytes, rep.Padded, time.Duration(rep.DurationNS), rep.Speed, rep.Late, time.Duration(rep.WorstLateNS), rep.Errors)
+			if rep.FirstError != "" {
+				fmt.Fprintf(g.stdout, "first error: %s\n", rep.FirstError)
+			}
+			return nil
+		},
+	}
+	f := c.Flags()
+	f.StringVar(&req.Port, "port", "", "port to send through")
+	f.Float64Var(&req.Speed, "speed", 1, "speed factor (2 = twice as fast)")
+	f.IntVar(&req.Loop, "loop", 1, "times to send the file")
+	f.StringVar(&req.To, "to", "wire", "wire (transmit on the port) or host (as if received)")
+	f.BoolVar(&asJSON, "json", false, "print the API's JSON")
+	return c
+}

@@ -1,0 +1,33 @@
+// Package tap holds the appliance's one buffer pool (NetTap's buffer
+// region) and, in later issues, the NetTap rings built on it.
+//
+// A [Pool] is a single memfd-backed, mmap'ed, page-aligned region of
+// fixed-size frames (2 KiB by default). The frame area can be registered as
+// an AF_XDP UMEM as it is, and the memfd can be handed to another process
+// which maps the same frames. Each frame has a descriptor in the same region
+// (after the frames) with its owner, reference count, data offset and
+// length, wire length, timestamp, port and flags, so a frame reference is
+// just a [FrameID] that means the same thing in every process mapping the
+// region.
+//
+// Frames are allocated and freed without locks: a global free list (a
+// tagged Treiber stack over the descriptors) plus per-goroutine [Cache]s that
+// move frames to and from it in batches. Nothing on the hot path allocates
+// on the Go heap.
+//
+// Ownership and references: [Pool.Alloc] hands out a frame with reference
+// count 1 and the caller's [Owner]. [Pool.Ref] adds a reference (a read-only
+// consumer), [Pool.Unref] drops one; the frame returns to the pool when the
+// count reaches zero. A count going below zero is a bug and panics. The
+// owner is who must eventually send, revert or free the frame; read-only
+// holders only ever Unref. A [Releaser] drops a batch of references and
+// returns the freed frames in one step. [Pool.Reclaim] frees every frame
+// of an owner that is gone (for NetTap, a process that died). [Pool.Leaks]
+// and [Pool.CheckFull] list frames not yet returned, for tests that assert
+// the pool is full again.
+//
+// [Queue] is a bounded lock-free multi-producer multi-consumer queue of
+// FrameIDs; the capture core uses it for subscriber queues, and NetTap's
+// detour/revert and alloc/dealloc queues will be built the same way (with
+// their indices in the shared region for other processes).
+package tap

@@ -1,0 +1,90 @@
+package tap
+
+import "sync/atomic"
+
+// Queue is a bounded lock-free multi-producer multi-consumer queue of
+// FrameIDs (Vyukov's bounded queue: a sequence number per slot). Push and
+// Pop never block and never allocate.
+type Queue struct {
+	mask  uint64
+	slots []qslot
+	_     [40]byte
+	tail  atomic.Uint64 // next slot to push
+	_     [56]byte
+	head  atomic.Uint64 // next slot to pop
+	_     [56]byte
+}
+
+type qslot struct {
+	seq atomic.Uint64
+	id  FrameID
+}
+
+// NewQueue returns a queue holding at least n ids (rounded up to a power of two).
+func NewQueue(n int) *Queue {
+	size := 2
+	for size < n {
+		size <<= 1
+	}
+	q := &Queue{mask: uint64(size - 1), slots: make([]qslot, size)}
+	for i := range q.slots {
+		q.slots[i].seq.Store(uint64(i))
+	}
+	return q
+}
+
+// Cap is the queue's capacity.
+func (q *Queue) Cap() int { return len(q.slots) }
+
+// Push adds id; false when the queue is full.
+func (q *Queue) Push(id FrameID) bool {
+	pos := q.tail.Load()
+	for {
+		s := &q.slots[pos&q.mask]
+		seq := s.seq.Load()
+		switch d := int64(seq) - int64(pos); {
+		case d == 0:
+			if q.tail.CompareAndSwap(pos, pos+1) {
+				s.id = id
+				s.seq.Store(pos + 1)
+				return true
+			}
+			pos = q.tail.Load()
+		case d < 0:
+			return false
+		default:
+			pos = q.tail.Load()
+		}
+	}
+}
+
+// Pop removes the oldest id; false when the queue is empty.
+func (q *Queue) Pop() (FrameID, bool) {
+	pos := q.head.Load()
+	for {
+		s := &q.slots[pos&q.mask]
+		seq := s.seq.Load()
+		switch d := int64(seq) - int64(pos+1); {
+		case d == 0:
+			if q.head.CompareAndSwap(pos, pos+1) {
+				id := s.id
+				s.seq.Store(pos + q.mask + 1)
+				return id, true
+			}
+			pos = q.head.Load()
+		case d < 0:
+			return NoFrame, false
+		default:
+			pos = q.head.Load()
+		}
+	}
+}
+
+// Len is the number of queued ids (approximate while others push or pop).
+func (q *Queue) Len() int {
+	n := int64(q.tail.Load()) - int64(q.head.Load())
+	if n < 0 {
+		return 0
+	}
+	return int(n)
+}

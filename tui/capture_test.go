@@ -1,0 +1,88 @@
+package tui
+
+import (
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/wirebox/wirebox/internal/api"
+)
+
+// TestCaptureStartStop drives the Capture panel against the fixed API:
+// a form error, a start, a cancelled stop and a stop.
+func TestCaptureStartStop(t *testing.T) {
+	f := newFixedAPI()
+	cl := f.serve(t)
+	tm := console(t, cl, 80, 24, false, 50*time.Millisecond)
+	waitScreen(t, tm, "bench-7")
+	keys(tm, "4")
+	waitScreen(t, tm, "c1-00003.pcapng")
+
+	// No output directory: the daemon's error lands under Output.
+	keys(tm, "n")
+	typeText(tm, "wb1")
+	keys(tm, "enter", "enter", "enter", "enter")
+	waitScreen(t, tm, "no output directory")
+	typeText(tm, "/data/captures")
+	keys(tm, "enter")
+	waitScreen(t, tm, "capture c3 started on wb1")
+	waitScreen(t, tm, "> c3   wb1")
+
+	keys(tm, "k", "k", "s")
+	waitScreen(t, tm, "Stop capture c1? [y/N]")
+	keys(tm, "n")
+	waitScreen(t, tm, "stop cancelled")
+	keys(tm, "s", "y")
+	waitScreen(t, tm, "capture c1 stopped: 123456 packets in 3 files")
+	f.mu.Lock()
+	left := len(f.captures)
+	var ids []string
+	for _, c := range f.captures {
+		ids = append(ids, c.ID)
+	}
+	f.mu.Unlock()
+	if left != 2 || ids[0] != "c2" || ids[1] != "c3" {
+		t.Fatalf("sessions left on the daemon: %v", ids)
+	}
+	// The list follows the daemon: c1 is gone from the screen.
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		if s := tm.rec.screen(); !strings.Contains(s, "c1-00003") {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("stopped session still listed:\n%s", tm.rec.screen())
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+func TestFmtBytesCount(t *testing.T) {
+	for b, want := range map[uint64]string{0: "0B", 1023: "1023B", 1024: "1.0K", 98765432: "94.2M", 3 << 30: "3.0G"} {
+		if got := fmtBytes(b); got != want {
+			t.Errorf("fmtBytes(%d) = %q, want %q", b, got, want)
+		}
+	}
+	for v, want := range map[float64]string{0: "0", 999: "999", 12345: "12.3k", 4.5e6: "4.5M", 2e9: "2.0G"} {
+		if got := fmtCount(v); got != want {
+			t.Errorf("fmtCount(%v) = %q, want %q", v, got, want)
+		}
+	}
+}
+
+func TestCaptureRate(t *testing.T) {
+	c := newCapturePanel(&Env{Theme: MonoTheme(), Now: time.Now, Loc: time.UTC})
+	c.SetSize(80, 20)
+	t0 := fixedNow
+	mk := func(p uint64) []api.CaptureSession {
+		return []api.CaptureSession{{ID: "c1", Running: true, Packets: p, Config: api.CaptureStart{Ports: []string{"wb0"}}}}
+	}
+	c.Update(capturesMsg{list: mk(100), at: t0})
+	if strings.Contains(c.View(), "100/s") || c.rates["c1"] != 0 {
+		t.Fatalf("a rate from one sample: %v", c.rates)
+	}
+	c.Update(capturesMsg{list: mk(2600), at: t0.Add(2 * time.Second)})
+	if c.rates["c1"] != 1250 || !strings.Contains(c.View(), " 1.2k ") {
+		t.Fatalf("rate %v, view:\n%s", c.rates["c1"], c.View())
+	}
+}

@@ -1,0 +1,118 @@
+package tui
+
+import (
+	"context"
+	"io"
+	"log/slog"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/charmbracelet/x/exp/teatest/v2"
+
+	"github.com/wirebox/wirebox/internal/api"
+	"github.com/wirebox/wirebox/internal/config"
+	"github.com/wirebox/wirebox/internal/daemon"
+)
+
+// runDaemon runs a real daemon in-process on a socket in t.TempDir() until
+// the test ends, and returns a client of it.
+func runDaemon(t *testing.T) *api.Client {
+	t.Helper()
+	cfg := config.Default()
+	cfg.Name = "console-test"
+	cfg.API.Socket = filepath.Join(t.TempDir(), "wirebox.sock")
+	d, err := daemon.New(cfg, daemon.Options{Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	errc := make(chan error, 1)
+	go func() { errc <- d.Run(ctx) }()
+	cl := api.NewUnixClient(cfg.API.Socket)
+	t.Cleanup(func() {
+		cl.Close()
+		cancel()
+		if err := <-errc; err != nil {
+			t.Errorf("daemon: %v", err)
+		}
+	})
+	wctx, wcancel := context.WithTimeout(ctx, 20*time.Second)
+	defer wcancel()
+	if _, err := cl.WaitReady(wctx); err != nil {
+		t.Fatal(err)
+	}
+	return cl
+}
+
+// TestAgainstDaemon drives the console against a real daemon: the services
+// screen lists the api service, its log shows the daemon's own records, and
+// r then y restarts it, which the daemon confirms.
+func TestAgainstDaemon(t *testing.T) {
+	cl := runDaemon(t)
+	for _, sz := range sizes {
+		tm := console(t, cl, sz.w, sz.h, false, 50*time.Millisecond)
+		waitScreen(t, tm, "console-test")
+		keys(tm, "2")
+		waitScreen(t, tm, "HEALTH")
+		keys(tm, "enter")
+		waitScreen(t, tm, "control API listening")
+
+		before := restarts(t, cl, "api")
+		keys(tm, "r")
+		waitScreen(t, tm, "Restart api? [y/N]")
+		keys(tm, "n")
+		waitScreen(t, tm, "restart cancelled")
+		if got := restarts(t, cl, "api"); got != before {
+			t.Fatalf("restarts went from %d to %d after n", before, got)
+		}
+		keys(tm, "r", "y")
+		waitScreen(t, tm, "restart of api requested")
+		// The followed log shows the restart, and the daemon counts it.
+		waitScreen(t, tm, "restarting on request")
+		deadline := time.Now().Add(20 * time.Second)
+		for restarts(t, cl, "api") != before+1 {
+			if time.Now().After(deadline) {
+				t.Fatalf("the daemon did not count the restart (still %d)", before)
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+		keys(tm, "q")
+		tm.WaitFinished(t, teatest.WithFinalTimeout(10*time.Second))
+	}
+}
+
+func restarts(t *testing.T, cl *api.Client, name string) int {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	st, err := cl.WaitReady(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range st.Services {
+		if s.Name == name {
+			return s.Restarts
+		}
+	}
+	t.Fatalf("no service %s in %+v", name, st.Services)
+	return 0
+}
+
+// TestReconnects shows the banner while the daemon is away and clears it
+// when a daemon answers again on the same socket.
+func TestReconnects(t *testing.T) {
+	f := newFixedAPI()
+	cl := f.serve(t)
+	tm := console(t, cl, 80, 24, false, 20*time.Millisecond)
+	waitScreen(t, tm, "bench-7")
+	f.down.Store(true)
+	waitScreen(t, tm, "daemon unreachable, retrying")
+	waitScreen(t, tm, "daemon is shutting down (HTTP 503)")
+	f.down.Store(false)
+	waitScreen(t, tm, "bench-7 · up")
+	m := finalModel(t, tm)
+	if m.statusErr != nil {
+		t.Fatalf("banner still up after the daemon came back: %v", m.statusErr)
+	}
+}

@@ -1,0 +1,106 @@
+package tui
+
+import (
+	"fmt"
+	"strings"
+
+	"charm.land/bubbles/v2/key"
+	tea "charm.land/bubbletea/v2"
+
+	"github.com/wirebox/wirebox/internal/api"
+)
+
+// overview is the first screen: the appliance and its services at a glance.
+type overview struct {
+	env    *Env
+	ports  *portFeed
+	st     *api.Status
+	width  int
+	height int
+}
+
+func newOverview(env *Env, ports *portFeed) *overview { return &overview{env: env, ports: ports} }
+
+func (o *overview) Title() string              { return "Overview" }
+func (o *overview) Available(*api.Status) bool { return true }
+func (o *overview) Init() tea.Cmd              { return nil }
+func (o *overview) SetSize(w, h int)           { o.width, o.height = w, h }
+func (o *overview) ShortHelp() []key.Binding   { return nil }
+func (o *overview) FullHelp() [][]key.Binding  { return nil }
+func (o *overview) Capturing() bool            { return false }
+
+func (o *overview) Update(msg tea.Msg) (Panel, tea.Cmd) {
+	if msg, ok := msg.(StatusMsg); ok && msg.Err == nil {
+		o.st = msg.Status
+	}
+	return o, nil
+}
+
+var overviewCols = []column{{"SERVICE", 16}, {"STATE", 9}, {"RESTARTS", 8}, {"UPTIME", 7}, {"LAST ERROR", 0}}
+
+func (o *overview) View() string {
+	t := o.env.Theme
+	if o.st == nil {
+		return " waiting for the daemon at " + o.env.Where + " …"
+	}
+	st := o.st
+	running := 0
+	for _, s := range st.Services {
+		if s.State == api.StateRunning {
+			running++
+		}
+	}
+	kv := func(k, v string) string { return " " + t.Title.Render(fit(k, 10)) + v }
+	lines := []string{
+		kv("Appliance", st.Name),
+		kv("Version", st.Version),
+		kv("Uptime", fmtUptime(st.UptimeSeconds)+"  (since "+st.StartedAt.In(o.env.Loc).Format("2006-01-02 15:04:05 MST")+")"),
+		kv("Daemon", o.env.Where),
+		kv("Services", fmt.Sprintf("%d running of %d", running, len(st.Services))),
+		"",
+	}
+	if hasService(st, coreService) && o.ports.loaded {
+		lines = append(lines, o.portLines()...)
+		lines = append(lines, "")
+	}
+	cols := layoutColumns(overviewCols, o.width-1)
+	heads := make([]string, len(cols))
+	for i, c := range cols {
+		heads[i] = c.title
+	}
+	lines = append(lines, " "+t.Title.Render(row(cols, o.width-1, heads...)))
+	room := o.height - len(lines)
+	for i, s := range st.Services {
+		if i == room-1 && len(st.Services) > room {
+			lines = append(lines, t.Dim.Render(fmt.Sprintf(" … %d more on the Services screen", len(st.Services)-i)))
+			break
+		}
+		lines = append(lines, " "+row(cols, o.width-1, s.Name, t.state(s.State), fmt.Sprint(s.Restarts), fmtUptime(s.UptimeSeconds), firstLine(s.LastError)))
+	}
+	return strings.Join(lines, "\n")
+}
+
+var overviewPortCols = []column{{"PORT", 10}, {"LINK", 4}, {"RX PKT/S", 8}, {"RX BIT/S", 8}, {"TX PKT/S", 8}, {"TX BIT/S", 8}, {"DROPS", 6}, {"RX, LAST MINUTE", 0}}
+
+// portLines is the ports table: live rates, drops, link and a sparkline of
+// the last minute of received packets per second.
+func (o *overview) portLines() []string {
+	t := o.env.Theme
+	f := o.ports
+	cols := layoutColumns(overviewPortCols, o.width-1)
+	lines := []string{" " + t.Title.Render(row(cols, o.width-1, colTitles(cols)...))}
+	for _, ps := range f.last.Ports {
+		r := f.rates[ps.Name]
+		link := t.OK.Render(ps.Link)
+		if ps.Link != "up" {
+			link = t.Bad.Render(ps.Link)
+		}
+		spark := sparkline(f.history[ps.Name], min(cols[len(cols)-1].width, historyLen), t.Mono)
+		lines = append(lines, " "+row(cols, o.width-1, ps.Name, link, fmtRate(r.rxPPS, r.ok), fmtRate(r.rxBPS, r.ok),
+			fmtRate(r.txPPS, r.ok), fmtRate(r.txBPS, r.ok), fmt.Sprint(ps.RxDroppedKernel+ps.RxDroppedPool), spark))
+	}
+	if len(f.last.Ports) == 0 {
+		lines = append(lines, t.Dim.Render(" no ports configured"))
+	}
+	return lines
+}

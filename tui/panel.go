@@ -1,0 +1,111 @@
+package tui
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"charm.land/bubbles/v2/key"
+	tea "charm.land/bubbletea/v2"
+
+	"github.com/wirebox/wirebox/internal/api"
+)
+
+// Panel is one screen of the console. A subsystem's panel is a file with a
+// type implementing Panel and one line in DefaultPanels.
+//
+// The root model sends every panel the messages that concern all of them
+// (StatusMsg, TickMsg, tea.WindowSizeMsg through SetSize, and every panel's
+// result messages) and sends keys only to the active panel. Panels do their
+// I/O in the tea.Cmds they return, through Env.Client, and receive the
+// results as their own messages; a panel polls on TickMsg only what it needs
+// while it is not shown.
+type Panel interface {
+	// Title names the panel in the tab bar.
+	Title() string
+	// Available reports whether the daemon runs the subsystem this panel
+	// shows; st is nil until the first status arrives. Unavailable panels
+	// have no tab.
+	Available(st *api.Status) bool
+	Init() tea.Cmd
+	Update(msg tea.Msg) (Panel, tea.Cmd)
+	// View renders exactly the size last given to SetSize (or less).
+	View() string
+	SetSize(width, height int)
+	// ShortHelp and FullHelp list the panel's keys for the help bar and `?`.
+	ShortHelp() []key.Binding
+	FullHelp() [][]key.Binding
+	// Capturing reports whether the panel is taking text or a confirmation,
+	// in which case the root passes every key to it, even q and digits.
+	Capturing() bool
+}
+
+// Env is what panels share: the API client, the clock, the look.
+type Env struct {
+	Client *api.Client
+	// Context ends when the console quits; Timeout bounds one request.
+	Context context.Context
+	Timeout time.Duration
+	Theme   Theme
+	// Now is the clock; golden tests pin it.
+	Now func() time.Time
+	// Loc is the zone log times are shown in.
+	Loc *time.Location
+	// Where names the daemon (socket path or host).
+	Where string
+}
+
+// DefaultPanels returns the console's screens in tab order.
+func DefaultPanels(env *Env) []Panel {
+	ports := newPortFeed() // polled by the Ports panel, shown by both
+	return []Panel{
+		newOverview(env, ports),
+		newServices(env),
+		newPortsPanel(env, ports),
+		newCapturePanel(env),
+	}
+}
+
+// StatusMsg carries the result of one GET /v1/status poll.
+type StatusMsg struct {
+	Status *api.Status
+	Err    error
+	At     time.Time
+}
+
+// TickMsg asks the panels to refresh whatever they follow.
+type TickMsg struct{ At time.Time }
+
+// call returns a context for one API request.
+func (e *Env) call() (context.Context, context.CancelFunc) {
+	return context.WithTimeout(e.Context, e.Timeout)
+}
+
+// hasService reports whether the daemon runs a service of that name; panels
+// use it in Available.
+func hasService(st *api.Status, name string) bool {
+	if st == nil {
+		return false
+	}
+	for _, s := range st.Services {
+		if s.Name == name {
+			return true
+		}
+	}
+	return false
+}
+
+// asHTTP is errors.As for the API's HTTPError.
+func asHTTP(err error, he **api.HTTPError) bool { return errors.As(err, he) }
+
+// Bindings shown while a panel asks a question or takes text.
+var (
+	confirmKeys = []key.Binding{
+		key.NewBinding(key.WithKeys("y"), key.WithHelp("y", "yes")),
+		key.NewBinding(key.WithKeys("n"), key.WithHelp("any other key", "no")),
+	}
+	filterKeys = []key.Binding{
+		key.NewBinding(key.WithKeys("enter"), key.WithHelp("enter", "keep filter")),
+		key.NewBinding(key.WithKeys("esc"), key.WithHelp("esc", "clear filter")),
+	}
+)
