@@ -170,7 +170,9 @@ func TestBootAPI(t *testing.T) {
 // (169.254.77.2 on B's eth1) from its shell, and the echo replies come back.
 func TestPair(t *testing.T) {
 	a := needImage(t)
-	oa, ob, err := PairOptions(baseOptions(a, "wirebox"))
+	base := baseOptions(a, "wirebox")
+	base.Cmdline = "wirebox.console=off" // the shell, not the TUI, on the serial line
+	oa, ob, err := PairOptions(base)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -321,7 +323,7 @@ func TestTapNIC(t *testing.T) {
 
 	o := baseOptions(a, "wirebox-tap")
 	o.Taps = []string{tap}
-	o.Cmdline = "wirebox.ip=eth1:169.254.88.2/24"
+	o.Cmdline = "wirebox.ip=eth1:169.254.88.2/24 wirebox.console=off"
 	_, _, con, _ := bootGuest(t, o)
 	// QEMU holds the TAP open now; the device can move to the test's namespace.
 	ip("link", "set", tap, "netns", ns.Name)

@@ -31,10 +31,10 @@ type Options struct {
 	Out     io.Writer // console messages; os.Stdout by default
 }
 
-// DefaultConsole is the foreground program on the appliance's console.
-// The TUI console is not in the binary yet; when it is, this becomes
-// []string{GuestBinary, "console"}.
-var DefaultConsole []string
+// DefaultConsole is the foreground program on the appliance's console:
+// the TUI. When it exits (or with wirebox.console=off) u-root's shell takes
+// the terminal. Set it to nil to boot straight to the shell.
+var DefaultConsole = []string{GuestBinary, "console"}
 
 // Run is the uinit: see the package documentation.
 func Run(ctx context.Context, o Options) error {

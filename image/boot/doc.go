@@ -13,7 +13,7 @@
 //	wirebox.ip=DEV:ADDR/BITS,...      further addresses (e.g. the HA peer link)
 //	wirebox.config=PATH               configuration file (in the image or under /data)
 //	wirebox.data=DEV                  data partition device (default: the ext4 file system labelled wirebox-data)
-//	wirebox.console=off               do not run the console; go straight to the shell
+//	wirebox.console=off               do not run the console (TUI); go straight to the shell
 //	wirebox.tty=COLSxROWS             serial console size (serial lines report 0x0)
 //	wirebox.debug=1                   daemon output on the console instead of /var/log/wirebox.log
 package boot
