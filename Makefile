@@ -8,7 +8,7 @@ LDFLAGS := -s -w -X github.com/wirebox/wirebox/internal/buildinfo.Version=$(VERS
 BUILD := CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)'
 RUN_DIR ?= $(CURDIR)/out/run
 
-.PHONY: all build run test deps-test lint fmt-check vet staticcheck unit clean
+.PHONY: all build run test deps-test lint fmt-check vet staticcheck unit bench bench-core bench-capture bench-replay clean
 
 all: build
 
@@ -43,6 +43,22 @@ staticcheck:
 # -race needs cgo; the binaries the tests build themselves stay static.
 unit:
 	CGO_ENABLED=1 $(GO) test -race -count=1 -timeout 25m ./...
+
+# Benchmarks run the named peers side by side with wirebox and print ratios
+# (docs/BENCHMARKS.md). They need root and a quiet machine; they are not tests.
+bench: bench-core bench-capture bench-replay
+
+bench-core:
+	scripts/deps.sh bench
+	bench/core.sh
+
+bench-capture:
+	scripts/deps.sh bench
+	$(GO) run ./bench/capture
+
+bench-replay:
+	scripts/deps.sh bench
+	$(GO) run ./bench/replay
 
 clean:
 	rm -rf bin out
