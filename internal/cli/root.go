@@ -113,6 +113,9 @@ API, on the local socket by default or remotely with --remote, --token and --ca.
 		newPortsCmd(g),
 		newCaptureCmd(g),
 		newReplayCmd(g),
+		newImageCmd(g),
+		newQemuCmd(g),
+		newBootCmd(g),
 	)
 	return root
 }

@@ -1,0 +1,398 @@
+package boot
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/exec"
+	"os/signal"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/vishvananda/netlink"
+	"golang.org/x/sys/unix"
+
+	"github.com/wirebox/wirebox/image/kmod"
+)
+
+// Options configure Run. The zero value is the appliance's behaviour.
+type Options struct {
+	// Console is the program run in the foreground after the daemon starts;
+	// when it exits, Run returns and u-root's init starts the fallback
+	// shell. Empty runs no console.
+	Console []string
+	Log     *slog.Logger
+	Out     io.Writer // console messages; os.Stdout by default
+}
+
+// DefaultConsole is the foreground program on the appliance's console:
+// the TUI. When it exits (or with wirebox.console=off) u-root's shell takes
+// the terminal. Set it to nil to boot straight to the shell.
+var DefaultConsole = []string{GuestBinary, "console"}
+
+// Run is the uinit: see the package documentation.
+func Run(ctx context.Context, o Options) error {
+	if o.Out == nil {
+		o.Out = os.Stdout
+	}
+	if o.Log == nil {
+		o.Log = slog.New(slog.NewTextHandler(o.Out, &slog.HandlerOptions{Level: slog.LevelInfo}))
+	}
+	if o.Console == nil {
+		o.Console = DefaultConsole
+	}
+	log := o.Log
+	var phases []string
+	phase := func(name string) { phases = append(phases, fmt.Sprintf("%s %.2f", name, uptime())) }
+	phase("uinit")
+	raw, err := os.ReadFile("/proc/cmdline")
+	if err != nil {
+		return fmt.Errorf("read kernel command line: %w", err)
+	}
+	cl := ParseCmdline(strings.TrimSpace(string(raw)))
+
+	setWindowSize(int(os.Stdin.Fd()), cl["wirebox.tty"], log)
+
+	var uts unix.Utsname
+	if err := unix.Uname(&uts); err != nil {
+		return fmt.Errorf("uname: %w", err)
+	}
+	release := unix.ByteSliceToString(uts.Release[:])
+	n, err := LoadModules(filepath.Join("/lib/modules", release), log)
+	if err != nil {
+		log.Error("kernel modules", "err", err) // keep booting: the API may still come up
+	} else {
+		log.Debug("kernel modules loaded", "count", n)
+	}
+	phase("modules")
+	if dev, err := mountData(cl["wirebox.data"]); err != nil {
+		log.Warn("data partition", "err", err)
+	} else if dev != "" {
+		log.Info("data partition mounted", "device", dev, "at", DataMount)
+	}
+	phase("data")
+	// The network is configured while the daemon starts (Go start-up under
+	// TCG takes a second or more): the API listens on the wildcard address,
+	// so it does not need the address to be there first.
+	netDone := make(chan error, 1)
+	go func() { netDone <- configureNetwork(cl, log) }()
+	conf, source := resolveConfig(cl)
+	pid, err := startDaemon(conf, cl["wirebox.debug"] == "1")
+	if err != nil {
+		log.Error("daemon", "err", err)
+	}
+	phase("daemon")
+	if err := <-netDone; err != nil {
+		log.Error("network", "err", err)
+	}
+	phase("network")
+	if pid != 0 {
+		fmt.Fprintf(o.Out, "wirebox: daemon started (pid %d, config %s from %s; log %s); seconds since kernel start: %s\n",
+			pid, conf, source, daemonLog, strings.Join(phases, ", "))
+	}
+
+	if len(o.Console) > 0 && cl["wirebox.console"] != "off" {
+		cmd := exec.CommandContext(ctx, o.Console[0], o.Console[1:]...)
+		cmd.Stdin, cmd.Stdout, cmd.Stderr = os.Stdin, os.Stdout, os.Stderr
+		if err := cmd.Run(); err != nil {
+			log.Warn("console exited", "err", err)
+		}
+	}
+	detachTTY()
+	return nil
+}
+
+// detachTTY works around u-root issue 3645: init gives the uinit the
+// console as its controlling terminal; when the uinit exits the kernel
+// hangs up that terminal and the shell init starts next gets SIGHUP. We
+// ignore SIGHUP and give up the terminal before exiting, so no hangup is
+// sent.
+func detachTTY() {
+	signal.Ignore(syscall.SIGHUP)
+	_ = unix.IoctlSetInt(int(os.Stdin.Fd()), unix.TIOCNOTTY, 0)
+}
+
+// setWindowSize gives the terminal a size when it reports 0x0, as serial
+// lines do; full-screen programs (the console, gosh's line editor) need one.
+func setWindowSize(fd int, spec string, log *slog.Logger) {
+	ws, err := unix.IoctlGetWinsize(fd, unix.TIOCGWINSZ)
+	if err != nil {
+		return // not a terminal
+	}
+	cols, rows := uint16(80), uint16(24)
+	if spec != "" {
+		c, r, ok := strings.Cut(spec, "x")
+		ci, err1 := strconv.ParseUint(c, 10, 16)
+		ri, err2 := strconv.ParseUint(r, 10, 16)
+		if !ok || err1 != nil || err2 != nil || ci == 0 || ri == 0 {
+			log.Warn("wirebox.tty: want COLSxROWS", "value", spec)
+		} else {
+			cols, rows = uint16(ci), uint16(ri)
+			ws.Col, ws.Row = 0, 0 // an explicit size wins
+		}
+	}
+	if ws.Col != 0 && ws.Row != 0 {
+		return
+	}
+	ws.Col, ws.Row = cols, rows
+	if err := unix.IoctlSetWinsize(fd, unix.TIOCSWINSZ, ws); err != nil {
+		log.Warn("set terminal size", "err", err)
+	}
+}
+
+// LoadModules loads every module of dir/modules.dep, dependencies first,
+// with finit_module. Modules already loaded (or built in) are fine.
+func LoadModules(dir string, log *slog.Logger) (int, error) {
+	f, err := os.Open(filepath.Join(dir, "modules.dep"))
+	if err != nil {
+		if errors.Is(err, os.ErrNotExist) {
+			return 0, nil
+		}
+		return 0, err
+	}
+	defer f.Close()
+	deps, order, err := kmod.ParseModulesDep(f)
+	if err != nil {
+		return 0, err
+	}
+	load, err := kmod.LoadOrder(deps, order)
+	if err != nil {
+		return 0, err
+	}
+	var errs []error
+	n := 0
+	for _, m := range load {
+		if err := loadModule(filepath.Join(dir, m)); err != nil {
+			errs = append(errs, fmt.Errorf("%s: %w", m, err))
+			continue
+		}
+		n++
+	}
+	return n, errors.Join(errs...)
+}
+
+func loadModule(path string) error {
+	f, err := os.Open(path)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	err = unix.FinitModule(int(f.Fd()), "", 0)
+	if errors.Is(err, unix.EEXIST) {
+		return nil
+	}
+	return err
+}
+
+// configureNetwork brings up lo, the management port from ip= and the
+// extra addresses from wirebox.ip=.
+func configureNetwork(cl Cmdline, log *slog.Logger) error {
+	if lo, err := netlink.LinkByName("lo"); err == nil {
+		_ = netlink.LinkSetUp(lo)
+	}
+	var errs []error
+	ipc, err := ParseIP(cl["ip"])
+	if err != nil {
+		errs = append(errs, err)
+	}
+	if ipc.DHCP {
+		errs = append(errs, errors.New("ip=dhcp is not supported; give a static address"))
+	}
+	if ipc.Hostname != "" {
+		if err := unix.Sethostname([]byte(ipc.Hostname)); err != nil {
+			errs = append(errs, fmt.Errorf("hostname: %w", err))
+		}
+	}
+	if ipc.Addr.IsValid() {
+		dev := ipc.Device
+		if dev == "" {
+			dev = "eth0"
+		}
+		link, err := waitLink(dev, 5*time.Second)
+		if err != nil {
+			errs = append(errs, err)
+		} else {
+			if err := addAddr(link, ipc.Addr.String()); err != nil {
+				errs = append(errs, err)
+			}
+			if ipc.Gateway.IsValid() {
+				r := &netlink.Route{LinkIndex: link.Attrs().Index, Gw: ipc.Gateway.AsSlice()}
+				if err := netlink.RouteReplace(r); err != nil {
+					errs = append(errs, fmt.Errorf("default route via %s: %w", ipc.Gateway, err))
+				}
+			}
+			log.Debug("management port", "dev", dev, "addr", ipc.Addr, "gw", ipc.Gateway)
+		}
+	}
+	extra, err := ParseAddrs(cl["wirebox.ip"])
+	if err != nil {
+		errs = append(errs, err)
+	}
+	for _, a := range extra {
+		link, err := waitLink(a.Device, 5*time.Second)
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		if err := addAddr(link, a.Prefix.String()); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// waitLink waits for a NIC whose driver may still be probing, and sets it up.
+func waitLink(name string, timeout time.Duration) (netlink.Link, error) {
+	deadline := time.Now().Add(timeout)
+	for {
+		link, err := netlink.LinkByName(name)
+		if err == nil {
+			if err := netlink.LinkSetUp(link); err != nil {
+				return nil, fmt.Errorf("set %s up: %w", name, err)
+			}
+			return link, nil
+		}
+		if time.Now().After(deadline) {
+			return nil, fmt.Errorf("interface %s did not appear within %s: %w", name, timeout, err)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+func addAddr(link netlink.Link, cidr string) error {
+	a, err := netlink.ParseAddr(cidr)
+	if err != nil {
+		return err
+	}
+	if err := netlink.AddrReplace(link, a); err != nil {
+		return fmt.Errorf("address %s on %s: %w", cidr, link.Attrs().Name, err)
+	}
+	return nil
+}
+
+// mountData mounts the data partition: the device named by wirebox.data
+// (waited for up to 5 s), else the first block device holding an ext4 file
+// system labelled DataLabel. No such device is not an error ("" returned).
+func mountData(dev string) (string, error) {
+	if dev == "" {
+		var err error
+		if dev, err = findByLabel("/sys/class/block", "/dev", DataLabel); err != nil || dev == "" {
+			return "", err
+		}
+	} else {
+		deadline := time.Now().Add(5 * time.Second)
+		for {
+			if _, err := os.Stat(dev); err == nil {
+				break
+			} else if time.Now().After(deadline) {
+				return "", fmt.Errorf("wirebox.data=%s: %w", dev, err)
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+	}
+	if err := os.MkdirAll(DataMount, 0o755); err != nil {
+		return "", err
+	}
+	if err := unix.Mount(dev, DataMount, "ext4", unix.MS_NOATIME, ""); err != nil {
+		return "", fmt.Errorf("mount %s on %s: %w", dev, DataMount, err)
+	}
+	return dev, nil
+}
+
+// findByLabel scans block devices for an ext4 superblock with the label.
+// It does not wait: virtio and SCSI disks are probed while their driver
+// module loads, so by now they are there.
+func findByLabel(sysBlock, devDir, label string) (string, error) {
+	ents, err := os.ReadDir(sysBlock)
+	if err != nil {
+		return "", err
+	}
+	for _, e := range ents {
+		name := e.Name()
+		if strings.HasPrefix(name, "loop") || strings.HasPrefix(name, "ram") {
+			continue
+		}
+		dev := filepath.Join(devDir, name)
+		if l, err := ext4Label(dev); err == nil && l == label {
+			return dev, nil
+		}
+	}
+	return "", nil
+}
+
+// ext4Label reads the volume label from an ext2/3/4 superblock.
+func ext4Label(dev string) (string, error) {
+	f, err := os.Open(dev)
+	if err != nil {
+		return "", err
+	}
+	defer f.Close()
+	sb := make([]byte, 1024)
+	if _, err := f.ReadAt(sb, 1024); err != nil {
+		return "", err
+	}
+	return Ext4Label(sb)
+}
+
+// resolveConfig picks the configuration file: the kernel command line,
+// then the data partition, then the image's defaults.
+func resolveConfig(cl Cmdline) (path, source string) {
+	if p, ok := cl["wirebox.config"]; ok && p != "" {
+		return p, "kernel command line"
+	}
+	p := filepath.Join(DataMount, "wirebox", "config.yaml")
+	if _, err := os.Stat(p); err == nil {
+		return p, "data partition"
+	}
+	return GuestConfig, "image defaults"
+}
+
+const daemonLog = "/var/log/wirebox.log"
+
+// startDaemon starts `wirebox daemon` in a session of its own (no
+// controlling terminal, so the console's hangups never reach it); init
+// reaps it.
+func startDaemon(conf string, debug bool) (int, error) {
+	if err := os.MkdirAll("/run/wirebox", 0o755); err != nil {
+		return 0, err
+	}
+	cmd := exec.Command(GuestBinary, "daemon", "--config", conf)
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
+	if debug {
+		cmd.Stdout, cmd.Stderr = os.Stdout, os.Stderr
+	} else {
+		if err := os.MkdirAll(filepath.Dir(daemonLog), 0o755); err != nil {
+			return 0, err
+		}
+		f, err := os.OpenFile(daemonLog, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+		if err != nil {
+			return 0, err
+		}
+		defer f.Close()
+		cmd.Stdout, cmd.Stderr = f, f
+	}
+	if err := cmd.Start(); err != nil {
+		return 0, err
+	}
+	pid := cmd.Process.Pid
+	return pid, cmd.Process.Release()
+}
+
+func uptime() float64 {
+	b, err := os.ReadFile("/proc/uptime")
+	if err != nil {
+		return 0
+	}
+	f := strings.Fields(string(b))
+	if len(f) == 0 {
+		return 0
+	}
+	v, _ := strconv.ParseFloat(f[0], 64)
+	return v
+}

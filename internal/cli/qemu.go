@@ -1,0 +1,188 @@
+//go:build !wirebox_guest
+
+package cli
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/wirebox/wirebox/image"
+	"github.com/wirebox/wirebox/qemu"
+)
+
+func newQemuCmd(g *globals) *cobra.Command {
+	var (
+		out, appendCmdline, iso, disk string
+		taps                          []string
+		pair, check, uefi             bool
+		timeout                       time.Duration
+		apiPort, snmpPort, mirrorPort int
+		memory                        int
+	)
+	c := &cobra.Command{
+		Use:   "qemu",
+		Short: "Boot the appliance (or an HA pair) under QEMU with the console on this terminal",
+		Long: `Boot the image built by "wirebox image" under QEMU (TCG). The management port
+uses user-mode networking restricted to loopback: the control API, SNMP (udp)
+and mirror ports are forwarded from 127.0.0.1 (free ports unless given). The
+serial console is on this terminal: Ctrl-A X quits QEMU, Ctrl-A C its monitor.
+
+--pair boots two appliances joined by a peer link (eth1, 169.254.77.1 and .2);
+the second's console goes to OUT/pair-b.console.log.
+--check boots without a terminal, waits until the guest API reports every
+service running, prints "boot-to-api: N.NN s", stops the guest and exits 0.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			ctx, stop := signal.NotifyContext(cmd.Context(), syscall.SIGINT, syscall.SIGTERM)
+			defer stop()
+			secrets := image.SecretsIn(out)
+			base := qemu.Options{
+				Name: "wirebox", Kernel: filepath.Join(out, "vmlinuz"), Initrd: filepath.Join(out, "initramfs.cpio.zst"),
+				Cmdline: appendCmdline, MemoryMB: memory, Taps: taps, Disk: disk,
+				APIPort: apiPort, SNMPPort: snmpPort, MirrorPort: mirrorPort,
+			}
+			if iso != "" {
+				base.ISO, base.UEFI = iso, uefi
+			}
+			if base.ISO == "" {
+				for _, f := range []string{base.Kernel, base.Initrd} {
+					if _, err := os.Stat(f); err != nil {
+						return fmt.Errorf("%w (run \"wirebox image\" or \"make image\" first)", err)
+					}
+				}
+			}
+			opts := []qemu.Options{base}
+			if pair {
+				a, b, err := qemu.PairOptions(base)
+				if err != nil {
+					return err
+				}
+				opts = []qemu.Options{a, b}
+			}
+			if check {
+				return runCheck(ctx, g, opts, secrets, out, timeout)
+			}
+			var vms []*qemu.VM
+			defer func() {
+				for _, vm := range vms {
+					vm.Stop()
+				}
+			}()
+			for i, o := range opts {
+				if i == 0 {
+					o.Interactive = true
+				} else {
+					f, err := os.Create(filepath.Join(out, "pair-b.console.log"))
+					if err != nil {
+						return err
+					}
+					defer f.Close()
+					o.Stdout = f
+				}
+				vm, err := qemu.Start(ctx, o)
+				if err != nil {
+					return err
+				}
+				vms = append(vms, vm)
+			}
+			for _, vm := range vms {
+				fmt.Fprintf(g.stderr, "%s: api %s  snmp udp 127.0.0.1:%d  mirror 127.0.0.1:%d\n",
+					vm.Opts.Name, vm.APIURL(), vm.Opts.SNMPPort, vm.Opts.MirrorPort)
+			}
+			fmt.Fprintf(g.stderr, "remote: wirebox status --remote %s --token @%s --ca %s\n", vms[0].APIURL(), secrets.TokenFile, secrets.CAFile)
+			<-vms[0].Done()
+			return vms[0].Err()
+		},
+	}
+	f := c.Flags()
+	f.StringVar(&out, "out", "out", "directory with the image (vmlinuz, initramfs.cpio.zst, api-ca.pem, api-token)")
+	f.StringVar(&appendCmdline, "append", "", "extra kernel command line (e.g. wirebox.console=off wirebox.debug=1)")
+	f.StringVar(&iso, "iso", "", "boot this ISO instead of the kernel and initramfs")
+	f.BoolVar(&uefi, "uefi", false, "boot the ISO with UEFI firmware (OVMF) instead of BIOS")
+	f.StringVar(&disk, "disk", "", "raw disk image to attach (ext4 labelled wirebox-data is mounted at /data)")
+	f.StringArrayVar(&taps, "tap", nil, "host TAP device to attach as an extra NIC (repeatable)")
+	f.BoolVar(&pair, "pair", false, "boot two appliances joined by a dgram peer link")
+	f.BoolVar(&check, "check", false, "boot, wait for every service to run, print boot-to-api, stop")
+	f.DurationVar(&timeout, "timeout", 3*time.Minute, "how long --check waits for the API")
+	f.IntVar(&apiPort, "api-port", 0, "host port for the control API (0: a free port)")
+	f.IntVar(&snmpPort, "snmp-port", 0, "host udp port for SNMP (0: a free port)")
+	f.IntVar(&mirrorPort, "mirror-port", 0, "host port for the mirror service (0: a free port)")
+	f.IntVar(&memory, "memory", 512, "guest memory in MiB")
+	return c
+}
+
+// runCheck boots every guest with its console captured, waits until each
+// API reports every service running, prints the boot-to-api times and stops
+// the guests.
+func runCheck(ctx context.Context, g *globals, opts []qemu.Options, s image.Secrets, out string, timeout time.Duration) error {
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	type result struct {
+		name string
+		took time.Duration
+		err  error
+		log  string
+	}
+	results := make(chan result, len(opts))
+	for _, o := range opts {
+		go func() {
+			logPath := filepath.Join(out, o.Name+".console.log")
+			f, err := os.Create(logPath)
+			if err != nil {
+				results <- result{name: o.Name, err: err}
+				return
+			}
+			defer f.Close()
+			o.Stdout = f
+			vm, err := qemu.Start(ctx, o)
+			if err != nil {
+				results <- result{name: o.Name, err: err, log: logPath}
+				return
+			}
+			r := result{name: o.Name, log: logPath}
+			if c, err := vm.NewClient(s); err != nil {
+				r.err = err
+			} else {
+				_, r.took, r.err = vm.WaitReady(ctx, c)
+				c.Close()
+			}
+			vm.Stop() // before reporting, so nothing outlives the command
+			results <- r
+		}()
+	}
+	var errs []error
+	for range opts {
+		r := <-results
+		if r.err != nil {
+			tail := ""
+			if b, err := os.ReadFile(r.log); err == nil {
+				tail = lastLines(string(b), 15)
+			}
+			errs = append(errs, fmt.Errorf("%w\nconsole (%s):\n%s", r.err, r.log, tail)) // r.err names the guest
+			continue
+		}
+		if len(opts) == 1 {
+			fmt.Fprintf(g.stdout, "boot-to-api: %.2f s\n", r.took.Seconds())
+		} else {
+			fmt.Fprintf(g.stdout, "%s boot-to-api: %.2f s\n", r.name, r.took.Seconds())
+		}
+	}
+	return errors.Join(errs...)
+}
+
+func lastLines(s string, n int) string {
+	lines := strings.Split(strings.TrimRight(s, "\n"), "\n")
+	if len(lines) > n {
+		lines = lines[len(lines)-n:]
+	}
+	return strings.Join(lines, "\n")
+}

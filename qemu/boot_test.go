@@ -1,0 +1,345 @@
+package qemu
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"flag"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/wirebox/wirebox/image"
+	"github.com/wirebox/wirebox/internal/api"
+	"github.com/wirebox/wirebox/internal/netns"
+)
+
+// The boot tests build the real image once (TestMain) and boot it under
+// QEMU TCG. They need qemu-system-x86, ovmf, grub-pc-bin,
+// grub-efi-amd64-bin, xorriso, mtools, e2fsprogs and the Debian kernel
+// package (apt-get download). Without them they skip, except under CI
+// (env CI set), where they fail.
+
+var (
+	built    *image.Artifacts
+	buildErr error
+	bootTO   = flag.Duration("boot-timeout", 4*time.Minute, "how long one guest may take to answer")
+)
+
+func TestMain(m *testing.M) {
+	flag.Parse()
+	code := func() int {
+		if testing.Short() {
+			buildErr = errors.New("-short: boot tests skipped")
+			return m.Run()
+		}
+		dir, err := os.MkdirTemp("", "wirebox-boottest-")
+		if err != nil {
+			buildErr = err
+			return m.Run()
+		}
+		defer os.RemoveAll(dir)
+		if err := image.NeedTools(image.ToolQEMU, image.ToolOVMF); err != nil {
+			buildErr = err
+			return m.Run()
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 15*time.Minute)
+		defer cancel()
+		start := time.Now()
+		built, buildErr = image.Build(ctx, image.Options{
+			SrcDir: "..", OutDir: dir, ISO: true,
+			// The ISO boots in QEMU here, so its entry gets the user-mode
+			// network address like a direct kernel boot.
+			Cmdline: image.DefaultCmdline + " " + NetCmdline,
+			Log:     slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn})),
+		})
+		if buildErr == nil {
+			fmt.Printf("image built in %.1f s:\n%s", time.Since(start).Seconds(), built.Sizes())
+		}
+		return m.Run()
+	}()
+	os.Exit(code)
+}
+
+// needImage skips (or, under CI, fails) when the image could not be built.
+func needImage(t *testing.T) *image.Artifacts {
+	t.Helper()
+	if buildErr != nil {
+		if os.Getenv("CI") != "" && !testing.Short() {
+			t.Fatalf("boot test cannot run under CI: %v", buildErr)
+		}
+		t.Skipf("boot test: %v", buildErr)
+	}
+	return built
+}
+
+func baseOptions(a *image.Artifacts, name string) Options {
+	return Options{Name: name, Kernel: a.Kernel, Initrd: a.Initramfs}
+}
+
+// bootGuest starts a guest, waits until its API reports every service running
+// and returns the VM, its client and console. The VM is stopped at cleanup.
+func bootGuest(t *testing.T, o Options) (*VM, *api.Client, *Console, *api.Status) {
+	t.Helper()
+	con, err := NewConsole(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	o.Stdout, o.Stdin = con, con.Input()
+	ctx, cancel := context.WithTimeout(context.Background(), *bootTO)
+	t.Cleanup(cancel)
+	vm, err := Start(ctx, o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		vm.Stop()
+		con.Close()
+		if t.Failed() {
+			t.Logf("%s console:\n%s", o.Name, tail(con.String(), 3000))
+		}
+	})
+	c, err := vm.NewClient(built.Secrets)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(c.Close)
+	st, took, err := vm.WaitReady(ctx, c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("%s boot-to-api: %.2f s (QEMU start to every service running)", o.Name, took.Seconds())
+	return vm, c, con, st
+}
+
+func TestBootAPI(t *testing.T) {
+	a := needImage(t)
+	if st, err := os.Stat(a.Initramfs); err == nil {
+		t.Logf("initramfs %s: %.2f MB zstd", filepath.Base(a.Initramfs), float64(st.Size())/1e6)
+	}
+	vm, _, con, st := bootGuest(t, baseOptions(a, "wirebox"))
+	if st.Name != "wirebox" {
+		t.Errorf("status name = %q, want wirebox (the image's default config)", st.Name)
+	}
+	var names []string
+	for _, s := range st.Services {
+		names = append(names, s.Name+"="+s.State)
+	}
+	t.Logf("services: %s", strings.Join(names, " "))
+	if !strings.Contains(strings.Join(names, " "), "api=running") {
+		t.Errorf("no running api service in %v", names)
+	}
+	if !strings.Contains(con.String(), "from image defaults") {
+		t.Errorf("boot did not report the image's default config on the console")
+	}
+
+	// The remote API must refuse requests without the right token.
+	pem, err := os.ReadFile(a.Secrets.CAFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pool := x509.NewCertPool()
+	pool.AppendCertsFromPEM(pem)
+	hc := &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}}}
+	defer hc.CloseIdleConnections()
+	for _, tok := range []string{"", "not-the-token"} {
+		req, _ := http.NewRequest(http.MethodGet, vm.APIURL()+"/v1/status", nil)
+		if tok != "" {
+			req.Header.Set("Authorization", "Bearer "+tok)
+		}
+		resp, err := hc.Do(req)
+		if err != nil {
+			t.Fatalf("token %q: %v", tok, err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusUnauthorized {
+			t.Errorf("GET /v1/status with token %q: %s, want 401", tok, resp.Status)
+		}
+	}
+}
+
+// TestPair boots an HA pair and proves the peer link carries frames both
+// ways: both APIs answer, then guest A pings guest B's peer-link address
+// (169.254.77.2 on B's eth1) from its shell, and the echo replies come back.
+func TestPair(t *testing.T) {
+	a := needImage(t)
+	base := baseOptions(a, "wirebox")
+	base.Cmdline = "wirebox.console=off" // the shell, not the TUI, on the serial line
+	oa, ob, err := PairOptions(base)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Boot both at once, as `wirebox qemu --pair` does.
+	done := make(chan struct{})
+	var conB *Console
+	go func() {
+		defer close(done)
+		_, _, conB, _ = bootNoFatal(t, ob)
+	}()
+	_, _, conA, _ := bootGuest(t, oa)
+	<-done
+	if conB == nil {
+		t.Fatal("guest B did not come up")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	peerB := strings.Split(PeerAddrB, "/")[0]
+	// The shell comes up once wirebox boot returns; type until it answers.
+	off, err := conA.Expect(ctx, 0, "wirebox: daemon started")
+	if err == nil {
+		off, err = conA.Expect(ctx, off, "toggle key help") // gosh's prompt line
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := conA.Type("ping -c 3 " + peerB + "\r"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := conA.Expect(ctx, off, "bytes from "+peerB); err != nil {
+		t.Fatalf("no echo reply over the peer link: %v", err)
+	}
+	t.Logf("guest A got an echo reply from guest B over the dgram peer link")
+}
+
+// bootNoFatal is bootGuest for a second goroutine (t.Fatal must not be called
+// off the test goroutine): failures are reported with t.Error.
+func bootNoFatal(t *testing.T, o Options) (vm *VM, c *api.Client, con *Console, st *api.Status) {
+	con, err := NewConsole(nil)
+	if err != nil {
+		t.Error(err)
+		return nil, nil, nil, nil
+	}
+	o.Stdout, o.Stdin = con, con.Input()
+	ctx, cancel := context.WithTimeout(context.Background(), *bootTO)
+	t.Cleanup(cancel)
+	vm, err = Start(ctx, o)
+	if err != nil {
+		t.Error(err)
+		return nil, nil, nil, nil
+	}
+	t.Cleanup(func() {
+		vm.Stop()
+		con.Close()
+		if t.Failed() {
+			t.Logf("%s console:\n%s", o.Name, tail(con.String(), 3000))
+		}
+	})
+	c, err = vm.NewClient(built.Secrets)
+	if err != nil {
+		t.Error(err)
+		return nil, nil, nil, nil
+	}
+	t.Cleanup(c.Close)
+	st, took, err := vm.WaitReady(ctx, c)
+	if err != nil {
+		t.Error(err)
+		return nil, nil, nil, nil
+	}
+	t.Logf("%s boot-to-api: %.2f s", o.Name, took.Seconds())
+	return vm, c, con, st
+}
+
+// TestISO boots the hybrid ISO once with BIOS (SeaBIOS) and once with UEFI
+// (OVMF) and checks the API answers.
+func TestISO(t *testing.T) {
+	a := needImage(t)
+	for _, uefi := range []bool{false, true} {
+		name := map[bool]string{false: "bios", true: "uefi"}[uefi]
+		t.Run(name, func(t *testing.T) {
+			o := Options{Name: "wirebox-iso-" + name, ISO: a.ISO, UEFI: uefi}
+			bootGuest(t, o)
+		})
+	}
+}
+
+// TestDataPartition attaches a disk with an ext4 file system labelled
+// wirebox-data: its wirebox/config.yaml replaces the image defaults, and
+// wirebox.config= on the kernel command line wins over both.
+func TestDataPartition(t *testing.T) {
+	a := needImage(t)
+	if _, err := exec.LookPath("mkfs.ext4"); err != nil {
+		if os.Getenv("CI") != "" {
+			t.Fatal("mkfs.ext4 missing: apt-get install -y e2fsprogs")
+		}
+		t.Skip("mkfs.ext4 missing: apt-get install -y e2fsprogs")
+	}
+	dir := t.TempDir()
+	root := filepath.Join(dir, "root")
+	conf := func(name string) string {
+		return strings.Replace(image.DefaultGuestConfig(), "name: wirebox\n", "name: "+name+"\n", 1)
+	}
+	if err := os.MkdirAll(filepath.Join(root, "wirebox"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(root, "wirebox", "config.yaml"), []byte(conf("from-disk")), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(root, "cmdline.yaml"), []byte(conf("from-cmdline")), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	disk := filepath.Join(dir, "data.img")
+	if out, err := exec.Command("mkfs.ext4", "-q", "-F", "-L", "wirebox-data", "-d", root, disk, "16M").CombinedOutput(); err != nil {
+		t.Fatalf("mkfs.ext4: %v\n%s", err, out)
+	}
+	for _, tc := range []struct{ name, cmdline, want string }{
+		{"partition", "", "from-disk"},
+		{"cmdline", "wirebox.config=/data/cmdline.yaml", "from-cmdline"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			o := baseOptions(a, "wirebox-data-"+tc.name)
+			o.Disk, o.Cmdline = disk, tc.cmdline
+			_, _, _, st := bootGuest(t, o)
+			if st.Name != tc.want {
+				t.Errorf("status name = %q, want %q", st.Name, tc.want)
+			}
+		})
+	}
+}
+
+// TestTapNIC attaches a host TAP device as the guest's eth1, moves the TAP
+// into a network namespace made for the test, and has the guest ping the
+// namespace's address from its shell: frames cross the TAP both ways.
+func TestTapNIC(t *testing.T) {
+	a := needImage(t)
+	ns := netns.New(t) // also: root and namespaces, or skip (fail under CI)
+	ip := func(args ...string) {
+		t.Helper()
+		if out, err := exec.Command("ip", args...).CombinedOutput(); err != nil {
+			t.Fatalf("ip %s: %v\n%s", strings.Join(args, " "), err, out)
+		}
+	}
+	tap := fmt.Sprintf("wbt%d", os.Getpid()%100000)
+	ip("tuntap", "add", "dev", tap, "mode", "tap")
+	// Deleted here while it is still ours; once moved, the namespace's
+	// removal destroys it.
+	t.Cleanup(func() { exec.Command("ip", "link", "del", tap).Run() })
+
+	o := baseOptions(a, "wirebox-tap")
+	o.Taps = []string{tap}
+	o.Cmdline = "wirebox.ip=eth1:169.254.88.2/24 wirebox.console=off"
+	_, _, con, _ := bootGuest(t, o)
+	// QEMU holds the TAP open now; the device can move to the test's namespace.
+	ip("link", "set", tap, "netns", ns.Name)
+	ip("-n", ns.Name, "addr", "add", "169.254.88.1/24", "dev", tap)
+	ip("-n", ns.Name, "link", "set", tap, "up")
+
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	off, err := con.Expect(ctx, 0, "toggle key help")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := con.Type("ping -c 3 169.254.88.1\r"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := con.Expect(ctx, off, "bytes from 169.254.88.1"); err != nil {
+		t.Fatalf("no echo reply from the test namespace over the TAP: %v", err)
+	}
+}
