@@ -6,23 +6,27 @@ VERSION := $(shell git describe --always --dirty 2>/dev/null || echo devel)
 LDFLAGS := -s -w -X github.com/wirebox/wirebox/internal/buildinfo.Version=$(VERSION)
 # Everything we ship is static; only the race detector needs cgo.
 BUILD := CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)'
-RUN_DIR ?= $(CURDIR)/out/run
 
-.PHONY: all build run test deps-test lint fmt-check vet staticcheck unit bench bench-core bench-capture bench-replay clean
+.PHONY: all build image run test deps-test lint fmt-check vet staticcheck unit bench bench-core bench-capture bench-replay clean
 
 all: build
 
 build:
 	$(BUILD) -o bin/wirebox ./cmd/wirebox
 
-# Until the bootable image lands, `make run` runs the daemon on this machine
-# on the embedded default configuration (control API on a local socket only).
+# `make image` builds out/vmlinuz, out/initramfs.cpio.zst and out/wirebox.iso
+# (and the guest API's CA and token, out/api-ca.pem, out/api-token).
+image:
+	scripts/deps.sh image
+	$(MAKE) build
+	bin/wirebox image --out out
+
+# `make run` boots the appliance in QEMU with its console on this terminal
+# (q leaves the console for the shell; Ctrl-A X quits QEMU).
 run:
 	scripts/deps.sh run
-	$(MAKE) build
-	@mkdir -p $(RUN_DIR)
-	@echo "wirebox: running the daemon locally (socket $(RUN_DIR)/wirebox.sock); try: bin/wirebox status --socket $(RUN_DIR)/wirebox.sock"
-	bin/wirebox daemon --socket $(RUN_DIR)/wirebox.sock
+	$(MAKE) image
+	bin/wirebox qemu --out out
 
 test: deps-test lint unit
 

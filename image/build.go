@@ -25,9 +25,10 @@ import (
 
 // DefaultModules are the kernel modules the appliance loads at boot: the
 // virtio NIC and disk drivers QEMU presents, and the virtual devices the
-// subsystems create (TAP for mirror clients, veth, VXLAN, bridges). AF_PACKET
-// and AF_XDP are built into Debian's kernels.
-var DefaultModules = []string{"virtio_pci", "virtio_net", "virtio_blk", "tun", "veth", "vxlan", "bridge"}
+// subsystems create (TAP for mirror clients, veth, VXLAN, bridges), and
+// clsact plus cls_bpf for the core's inject-as-received path (replay --to
+// host). AF_PACKET and AF_XDP are built into Debian's kernels.
+var DefaultModules = []string{"virtio_pci", "virtio_net", "virtio_blk", "tun", "veth", "vxlan", "bridge", "sch_ingress", "cls_bpf"}
 
 // DefaultShell is the shell u-root's init starts after the uinit (wirebox
 // boot) returns, and whenever the console exits. The console itself is run

@@ -274,3 +274,39 @@ func TestRemovedSocketIsRestoredByHealthProbe(t *testing.T) {
 		t.Errorf("api after socket removal: %+v", st.Services[0])
 	}
 }
+
+func TestRemoteHealthProbeHandshakes(t *testing.T) {
+	dir := t.TempDir()
+	tf := testutil.WriteTLS(t, dir)
+	tokenFile := filepath.Join(dir, "token")
+	if err := os.WriteFile(tokenFile, []byte("0123456789abcdef0123"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cfg := testConfig(t)
+	cfg.API.Listen = "127.0.0.1:0"
+	cfg.API.TLSCert, cfg.API.TLSKey, cfg.API.TokenFile = tf.Cert, tf.Key, tokenFile
+	cfg.Supervisor.HealthInterval = config.Duration(10 * time.Millisecond)
+	d, cl := runDaemon(t, cfg)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	for {
+		st, err := cl.Status(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if st.Services[1].Name == "api-remote" && st.Services[1].Health == "ok" {
+			break
+		}
+		if ctx.Err() != nil {
+			t.Fatalf("remote API never probed healthy: %+v", st.Services)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	ring, _ := d.Supervisor().Logs("api-remote")
+	entries, _, _ := ring.Since(0)
+	for _, e := range entries {
+		if strings.Contains(e.Msg, "handshake error") {
+			t.Errorf("health probe caused %q", e.Msg)
+		}
+	}
+}
