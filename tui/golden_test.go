@@ -70,7 +70,10 @@ func TestGolden(t *testing.T) {
 			waitScreen(t, tm, "c1-00003.pcapng")
 		}},
 		{"capture-mono", true, func(t *testing.T, tm *testConsole, f *fixedAPI) {
-			keys(tm, "4", "j")
+			keys(tm, "4")
+			// The sessions arrive with their own poll: move only once they are there.
+			waitScreen(t, tm, "c1-00003.pcapng")
+			keys(tm, "j")
 			waitScreen(t, tm, "no space left on device")
 		}},
 		{"capture-form-error", false, func(t *testing.T, tm *testConsole, f *fixedAPI) {
