@@ -80,6 +80,24 @@ func (s TimestampSource) String() string {
 	return "unknown"
 }
 
+// comment is the per-packet comment naming the source: a constant, so
+// writing it costs no allocation.
+func (s TimestampSource) comment() string {
+	switch s {
+	case TSHardware:
+		return "timestamp source: hardware"
+	case TSKernel:
+		return "timestamp source: kernel"
+	case TSSoftware:
+		return "timestamp source: software"
+	case TSXDP:
+		return "timestamp source: xdp"
+	case TSTransmit:
+		return "timestamp source: transmit"
+	}
+	return "timestamp source: unknown"
+}
+
 // Direction of a frame relative to the port.
 type Direction uint8
 
@@ -335,7 +353,7 @@ func (w *Writer) WritePacket(p Packet) error {
 	var comment string
 	if p.TSSource != TSUnknown && p.TSSource != w.fileTS[p.Interface] {
 		// Only frames whose clock differs from the interface's say so.
-		comment = "timestamp source: " + p.TSSource.String()
+		comment = p.TSSource.comment()
 	}
 	// The enhanced packet block is encoded here, straight into the chunk
 	// buffer: pcapgo's WritePacketWithOptions builds an option slice and

@@ -286,8 +286,8 @@ func (s *Session) write(idx int, frames []capture.Frame) {
 	defer s.mu.Unlock()
 	for _, f := range frames {
 		s.writeOne(idx, f)
-		f.Release()
 	}
+	capture.ReleaseAll(frames) // one step on the pool's free list per batch
 }
 
 func (s *Session) writeOne(idx int, f capture.Frame) {
