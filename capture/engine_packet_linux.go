@@ -147,6 +147,7 @@ func (e *packetEngine) run(ctx context.Context) {
 }
 
 func (e *packetEngine) readRing(ctx context.Context, r *packetRing) {
+	enginePriority()
 	p := e.p
 	pool := p.c.pool
 	cache := pool.NewCache()

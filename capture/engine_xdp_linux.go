@@ -287,6 +287,7 @@ func (e *xdpEngine) run(ctx context.Context) {
 }
 
 func (e *xdpEngine) receive(ctx context.Context, s *xsk) {
+	enginePriority()
 	p := e.p
 	pool := p.c.pool
 	cache := pool.NewCache()
