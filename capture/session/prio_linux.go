@@ -2,7 +2,7 @@ package session
 
 import "runtime"
 
-// lowerPriority gives the writer goroutine its own thread, so its disk
+// writerThread gives the writer goroutine its own thread, so its disk
 // writes never hold a thread the engines' goroutines need. The writer
 // stays at nice 0: the capture core's engine threads run above it (nice
 // -5, see capture/engine_linux.go), so under CPU pressure receiving and
@@ -11,6 +11,6 @@ import "runtime"
 // Niced to 5 instead (the earlier design), the writer lost 28 % of 1514 B
 // frames on average in bench/capture on the shared machine, where other
 // jobs at nice 0 took its share; see docs/BENCHMARKS.md.
-func lowerPriority() {
+func writerThread() {
 	runtime.LockOSThread()
 }

@@ -270,7 +270,7 @@ func tsSource(s capture.TimestampSource) pcapng.TimestampSource {
 // priority.
 func (s *Session) pump(ctx context.Context, idx int, sub *capture.Subscription) {
 	defer s.done.Done()
-	lowerPriority()
+	writerThread()
 	buf := make([]capture.Frame, 256)
 	for {
 		n, err := sub.Receive(ctx, buf)
