@@ -46,10 +46,11 @@ func htons(v uint16) uint16 { return v<<8 | v>>8 }
 // engineNice is the nice value of the engines' receive threads: above
 // the capture writers (nice 0, capture/session), so under CPU pressure
 // receiving and forwarding win and a starved writer drops from its own
-// queue, counted. Measured with bench/capture on the shared 2-core machine
-// (1514 B, one run per setting, interleaved): with the writer niced to 5
-// instead, 13 runs lost 28 % on average (0-64 %) to its queue, with the
-// writer at nice 0 ten runs lost 6 % (0-16 %); see docs/BENCHMARKS.md.
+// queue, counted. The writers used to be niced to 5 instead, which lost
+// their share to any nice-0 work: in bench/capture on the shared machine
+// (1514 B, interleaved single runs) the median loss was 23.6 % with the
+// writer at nice 5 and 4.3-4.5 % with it at nice 0, engines at -5 or 0
+// alike; see docs/BENCHMARKS.md.
 const engineNice = -5
 
 // enginePriority gives the calling goroutine its own thread at engineNice
