@@ -40,6 +40,7 @@ func TestHotPathAllocatesNothing(t *testing.T) {
 	defer cache.Close()
 	buf := make([]Frame, 8)
 	ctx := context.Background()
+	st := newStage() // as the engines batch
 	allocs := testing.AllocsPerRun(1000, func() {
 		id, err := cache.Alloc(tap.OwnerCore)
 		if err != nil {
@@ -47,7 +48,7 @@ func TestHotPathAllocatesNothing(t *testing.T) {
 		}
 		c.pool.SetData(id, 0, 60, 60)
 		p.stamp(id, c.clock.Now(), TSEngine, RX)
-		var bt batch
+		bt := batch{stage: st}
 		p.dispatch.RLock()
 		p.receivedBatch(id, RX, TSEngine, &bt)
 		p.commit(&bt)
@@ -92,6 +93,58 @@ func BenchmarkFanOut(b *testing.B) {
 		p.commit(&bt)
 		s.TryReceive(buf)
 		buf[0].Release()
+	}
+}
+
+// TestStagedDrops: a receive batch larger than the readers' queues
+// delivers what fits in each queue, counts the rest as dropped and leaks no
+// reference, with the engine's reference handed over (one reader) and
+// with a new one per reader (two).
+func TestStagedDrops(t *testing.T) {
+	for _, readers := range []int{1, 2} {
+		c, p := enginelessPort(t)
+		var subs []*Subscription
+		for i := 0; i < readers; i++ {
+			s, _ := p.Subscribe(SubscribeOptions{Name: "r", Queue: 4, Direction: Both})
+			subs = append(subs, s)
+		}
+		cache := c.pool.NewCache()
+		bt := batch{stage: newStage()}
+		p.dispatch.RLock()
+		for i := 0; i < 10+stageSize; i++ { // one early push on the way
+			id, err := cache.Alloc(tap.OwnerCore)
+			if err != nil {
+				t.Fatal(err)
+			}
+			c.pool.SetData(id, 0, 60, 60)
+			dir := RX
+			if i%3 == 0 {
+				dir = TX
+			}
+			p.stamp(id, c.clock.Now(), TSKernel, dir)
+			p.receivedBatch(id, dir, TSKernel, &bt)
+		}
+		p.commit(&bt)
+		p.dispatch.RUnlock()
+		cache.Close()
+		buf := make([]Frame, 16)
+		for _, s := range subs {
+			st := s.Stats()
+			if st.Delivered != 4 || st.Dropped != 6+stageSize || st.Queued != 4 {
+				t.Fatalf("%d readers: %+v", readers, st)
+			}
+			n := s.TryReceive(buf)
+			if n != 4 || buf[0].Direction() != TX || buf[1].Direction() != RX {
+				t.Fatalf("%d readers: received %d frames, first %v %v", readers, n, buf[0].Direction(), buf[1].Direction())
+			}
+			ReleaseAll(buf[:n])
+		}
+		if got := p.rxPackets.Load() + p.txPackets.Load(); got != 10+stageSize {
+			t.Fatalf("port counted %d frames", got)
+		}
+		if err := c.pool.CheckFull(); err != nil {
+			t.Fatalf("%d readers: %v", readers, err)
+		}
 	}
 }
 

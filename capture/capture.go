@@ -475,7 +475,71 @@ func (p *Port) received(id tap.FrameID, dir Direction, src TimestampSource) {
 // shared atomics are touched once per batch instead of once per frame.
 type batch struct {
 	rxPackets, rxBytes, txPackets, txBytes uint64
+	unclaimed                              uint64
 	src                                    TimestampSource
+	// stage, when an engine sets it, gathers the read-only subscribers'
+	// queue entries of the batch: each queue is then pushed once per batch
+	// (one step on its shared tail) instead of once per frame.
+	stage *stage
+}
+
+// stage holds queue entries per subscriber until the batch commits; each
+// entry holds a reference. Readers are woken after the commit anyway.
+type stage struct {
+	subs    []*Subscription
+	entries [][]tap.FrameID
+}
+
+// stageSize bounds the entries held per subscriber before an early push.
+const stageSize = 256
+
+func newStage() *stage { return &stage{} }
+
+func (st *stage) add(pool *tap.Pool, s *Subscription, e tap.FrameID) {
+	i := 0
+	for i < len(st.subs) && st.subs[i] != s {
+		i++
+	}
+	if i == len(st.subs) {
+		st.subs = append(st.subs, s)
+		if i < len(st.entries) {
+			st.entries[i] = st.entries[i][:0]
+		} else {
+			st.entries = append(st.entries, make([]tap.FrameID, 0, stageSize))
+		}
+	}
+	st.entries[i] = append(st.entries[i], e)
+	if len(st.entries[i]) == stageSize {
+		st.push(pool, i)
+	}
+}
+
+// push moves subscriber i's entries into its queue; what does not fit is
+// dropped, counted in the subscriber's Dropped.
+func (st *stage) push(pool *tap.Pool, i int) {
+	s, es := st.subs[i], st.entries[i]
+	if len(es) == 0 {
+		return
+	}
+	n := s.q.PushN(es)
+	s.delivered.Add(uint64(n))
+	if n < len(es) {
+		s.dropped.Add(uint64(len(es) - n))
+		var r tap.Releaser
+		for _, e := range es[n:] {
+			r.Unref(pool, e&^txBit)
+		}
+		r.Flush(pool)
+	}
+	st.entries[i] = es[:0]
+}
+
+func (st *stage) flush(pool *tap.Pool) {
+	for i := range st.subs {
+		st.push(pool, i)
+		st.subs[i] = nil
+	}
+	st.subs = st.subs[:0]
 }
 
 // receivedBatch is received with the counting deferred to commit.
@@ -489,11 +553,18 @@ func (p *Port) receivedBatch(id tap.FrameID, dir Direction, src TimestampSource,
 		b.rxBytes += n
 	}
 	b.src = src
-	p.fanOut(id, dir)
+	p.fanOut(id, dir, b)
 }
 
-// commit adds a batch's counts to the port and resets it.
+// commit queues a batch's staged entries, adds its counts to the port and
+// resets it. The caller holds p.dispatch for reading.
 func (p *Port) commit(b *batch) {
+	if b.stage != nil {
+		b.stage.flush(p.c.pool)
+	}
+	if b.unclaimed > 0 {
+		p.unclaimed.Add(b.unclaimed)
+	}
 	if b.rxPackets > 0 {
 		p.rxPackets.Add(b.rxPackets)
 		p.rxBytes.Add(b.rxBytes)
@@ -505,12 +576,12 @@ func (p *Port) commit(b *batch) {
 	if b.src != TSNone && TimestampSource(p.tsSource.Load()) != b.src {
 		p.tsSource.Store(uint32(b.src))
 	}
-	*b = batch{}
+	*b = batch{stage: b.stage}
 }
 
 // fanOut offers a frame to the subscribers. The caller's reference is
 // consumed. The caller holds p.dispatch for reading.
-func (p *Port) fanOut(id tap.FrameID, dir Direction) {
+func (p *Port) fanOut(id tap.FrameID, dir Direction, b *batch) {
 	l := p.subs.Load()
 	pool := p.c.pool
 	// When nothing needs the frame after the read-only subscribers (TX, or
@@ -534,13 +605,23 @@ func (p *Port) fanOut(id tap.FrameID, dir Direction) {
 			}
 		}
 		if pending != nil {
-			pending.queueRef(pool, id, dir)
+			pending.queueRef(pool, id, dir, b.stage)
 		}
 		pending = s
 	}
+	if pending != nil && b.stage != nil && handOver {
+		// The staged entry takes the caller's reference; if the queue
+		// turns out full at commit it is released, which is what the
+		// default action would do with it.
+		b.stage.add(pool, pending, entry(id, dir))
+		if dir == RX && p.cfg.Mode == Bypass {
+			b.unclaimed++
+		}
+		return
+	}
 	if pending != nil {
 		if !handOver {
-			pending.queueRef(pool, id, dir)
+			pending.queueRef(pool, id, dir, b.stage)
 		} else if pending.q.Push(entry(id, dir)) {
 			pending.delivered.Add(1)
 			if dir == RX && p.cfg.Mode == Bypass {
@@ -558,9 +639,14 @@ func (p *Port) fanOut(id tap.FrameID, dir Direction) {
 	p.offerOwners(l, id, 0)
 }
 
-// queueRef queues a new reference to the frame, or counts a drop.
-func (s *Subscription) queueRef(pool *tap.Pool, id tap.FrameID, dir Direction) {
+// queueRef queues a new reference to the frame (staged if st is set), or
+// counts a drop.
+func (s *Subscription) queueRef(pool *tap.Pool, id tap.FrameID, dir Direction, st *stage) {
 	pool.Ref(id)
+	if st != nil {
+		st.add(pool, s, entry(id, dir))
+		return
+	}
 	if !s.q.Push(entry(id, dir)) {
 		pool.Unref(id)
 		s.dropped.Add(1)

@@ -147,13 +147,14 @@ func (e *packetEngine) run(ctx context.Context) {
 }
 
 func (e *packetEngine) readRing(ctx context.Context, r *packetRing) {
+	enginePriority()
 	p := e.p
 	pool := p.c.pool
 	cache := pool.NewCache()
 	defer cache.Close()
 	pfd := []unix.PollFd{{Fd: int32(r.fd), Events: unix.POLLIN | unix.POLLERR}}
 	blk := 0
-	var bt batch
+	bt := batch{stage: newStage()}
 	for ctx.Err() == nil {
 		b := r.mem[blk*r.blockSize : (blk+1)*r.blockSize]
 		status := (*uint32)(unsafe.Pointer(&b[blockStatusOff]))

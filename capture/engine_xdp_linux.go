@@ -287,13 +287,14 @@ func (e *xdpEngine) run(ctx context.Context) {
 }
 
 func (e *xdpEngine) receive(ctx context.Context, s *xsk) {
+	enginePriority()
 	p := e.p
 	pool := p.c.pool
 	cache := pool.NewCache()
 	defer cache.Close()
 	pfd := []unix.PollFd{{Fd: int32(s.fd), Events: unix.POLLIN}}
 	mask := uint64(pool.FrameSize() - 1)
-	var bt batch
+	bt := batch{stage: newStage()}
 	for ctx.Err() == nil {
 		cons := atomic.LoadUint32(s.rx.cons)
 		n := atomic.LoadUint32(s.rx.prod) - cons

@@ -365,6 +365,83 @@ func TestQueueConcurrent(t *testing.T) {
 	}
 }
 
+func TestQueuePushN(t *testing.T) {
+	q := NewQueue(8)
+	if n := q.PushN([]FrameID{1, 2, 3}); n != 3 {
+		t.Fatalf("PushN 3: %d", n)
+	}
+	if n := q.PushN([]FrameID{4, 5, 6, 7, 8, 9, 10}); n != 5 {
+		t.Fatalf("PushN into 5 free slots: %d", n)
+	}
+	if n := q.PushN([]FrameID{11}); n != 0 || q.PushN(nil) != 0 {
+		t.Fatalf("PushN into a full queue: %d", n)
+	}
+	for want := FrameID(1); want <= 8; want++ {
+		if id, ok := q.Pop(); !ok || id != want {
+			t.Fatalf("pop: %d %v, want %d", id, ok, want)
+		}
+	}
+	if _, ok := q.Pop(); ok {
+		t.Fatal("pop from empty queue")
+	}
+}
+
+// TestQueuePushNConcurrent: producers pushing runs of ids with PushN and
+// Push into a small queue; one consumer sees every id exactly once and
+// each producer's ids in order.
+func TestQueuePushNConcurrent(t *testing.T) {
+	const producers, per = 4, 30000
+	q := NewQueue(64)
+	var pw sync.WaitGroup
+	for pr := 0; pr < producers; pr++ {
+		pw.Add(1)
+		go func(pr int) {
+			defer pw.Done()
+			ids := make([]FrameID, 0, 37)
+			next := 0
+			for next < per {
+				if next%5 == 0 {
+					if q.Push(FrameID(pr<<20 | next)) {
+						next++
+					}
+					continue
+				}
+				ids = ids[:0]
+				for i := next; i < per && len(ids) < 1+next%37; i++ {
+					ids = append(ids, FrameID(pr<<20|i))
+				}
+				next += q.PushN(ids)
+			}
+		}(pr)
+	}
+	done := make(chan struct{})
+	go func() { pw.Wait(); close(done) }()
+	last := make([]int, producers)
+	for i := range last {
+		last[i] = -1
+	}
+	total := 0
+	for total < producers*per {
+		id, ok := q.Pop()
+		if !ok {
+			select {
+			case <-done:
+				if q.Len() == 0 {
+					t.Fatalf("producers done, %d of %d ids popped", total, producers*per)
+				}
+			default:
+			}
+			continue
+		}
+		pr, i := int(id>>20), int(id&(1<<20-1))
+		if i != last[pr]+1 {
+			t.Fatalf("producer %d: id %d after %d", pr, i, last[pr])
+		}
+		last[pr] = i
+		total++
+	}
+}
+
 func BenchmarkCacheAllocFree(b *testing.B) {
 	p := newTestPool(b, 4096)
 	c := p.NewCache()

@@ -58,6 +58,34 @@ func (q *Queue) Push(id FrameID) bool {
 	}
 }
 
+// PushN adds a prefix of ids with one step on the shared tail and returns
+// its length: less than len(ids) when the queue fills up.
+func (q *Queue) PushN(ids []FrameID) int {
+	for {
+		pos := q.tail.Load()
+		n := 0
+		for n < len(ids) && q.slots[(pos+uint64(n))&q.mask].seq.Load() == pos+uint64(n) {
+			n++
+		}
+		if n == 0 {
+			if len(ids) == 0 || int64(q.slots[pos&q.mask].seq.Load())-int64(pos) < 0 {
+				return 0 // full
+			}
+			continue // another producer took pos
+		}
+		// A slot whose seq is its position is free and only the producer
+		// that moves tail past it may fill it.
+		if q.tail.CompareAndSwap(pos, pos+uint64(n)) {
+			for i, id := range ids[:n] {
+				s := &q.slots[(pos+uint64(i))&q.mask]
+				s.id = id
+				s.seq.Store(pos + uint64(i) + 1)
+			}
+			return n
+		}
+	}
+}
+
 // Pop removes the oldest id; false when the queue is empty.
 func (q *Queue) Pop() (FrameID, bool) {
 	pos := q.head.Load()

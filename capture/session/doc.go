@@ -4,8 +4,9 @@
 // flows), and writes them to rotating pcapng files.
 //
 // Writing runs below forwarding: frames wait in the core's bounded
-// per-subscriber queue, the writer goroutines run on OS threads with a
-// lower scheduling priority, and when the disk cannot keep up the queue
+// per-subscriber queue, the writer goroutines run on their own OS threads
+// below the core's engine threads (nice 0 against the engines' -5), and
+// when the disk or the CPU cannot keep up the queue
 // overflows and the core drops and counts the frames (DroppedQueue). The
 // engine and other subscribers are never slowed.
 package session

@@ -1,24 +1,16 @@
 package session
 
-import (
-	"runtime"
+import "runtime"
 
-	"golang.org/x/sys/unix"
-)
-
-// writerNice is the nice value of the writer threads. CFS gives a nice 5
-// thread about a third of the CPU share of a nice 0 one when both want the
-// CPU, so the writer yields to the engines under load. The trade-off is
-// real: on the shared development machine under load (load average 4-10),
-// nice 0 kept the writer lossless but slowed the veth generator, while
-// nice 5 and 10 lost 50-80 % of 64 B frames to queue drops (counted); see
-// docs/BENCHMARKS.md. Not yet measured on a quiet machine.
-const writerNice = 5
-
-// lowerPriority pins the calling goroutine to its thread and nices that
-// thread, so disk writing yields the CPU to the engines and forwarding.
-// The goroutine keeps the thread until it exits; the thread then dies.
-func lowerPriority() {
+// writerThread gives the writer goroutine its own thread, so its disk
+// writes never hold a thread the engines' goroutines need. The writer
+// stays at nice 0: the capture core's engine threads run above it (nice
+// -5, see capture/engine_linux.go), so under CPU pressure receiving and
+// forwarding win and the writer, if starved or slowed by the disk, drops
+// from its own bounded queue, counted; the engines never wait for it.
+// Niced to 5 instead (the earlier design), the writer lost 28 % of 1514 B
+// frames on average in bench/capture on the shared machine, where other
+// jobs at nice 0 took its share; see docs/BENCHMARKS.md.
+func writerThread() {
 	runtime.LockOSThread()
-	_ = unix.Setpriority(unix.PRIO_PROCESS, unix.Gettid(), writerNice)
 }

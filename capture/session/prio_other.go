@@ -2,4 +2,4 @@
 
 package session
 
-func lowerPriority() {}
+func writerThread() {}

@@ -270,7 +270,7 @@ func tsSource(s capture.TimestampSource) pcapng.TimestampSource {
 // priority.
 func (s *Session) pump(ctx context.Context, idx int, sub *capture.Subscription) {
 	defer s.done.Done()
-	lowerPriority()
+	writerThread()
 	buf := make([]capture.Frame, 256)
 	for {
 		n, err := sub.Receive(ctx, buf)
@@ -286,8 +286,8 @@ func (s *Session) write(idx int, frames []capture.Frame) {
 	defer s.mu.Unlock()
 	for _, f := range frames {
 		s.writeOne(idx, f)
-		f.Release()
 	}
+	capture.ReleaseAll(frames) // one step on the pool's free list per batch
 }
 
 func (s *Session) writeOne(idx int, f capture.Frame) {
