@@ -33,6 +33,7 @@ type capturePanel struct {
 	err      error
 	cursor   int
 	sel      string
+	want     string // a session just started, to select once it is listed
 
 	form     *captureForm
 	starting bool
@@ -144,6 +145,9 @@ func (c *capturePanel) Update(msg tea.Msg) (Panel, tea.Cmd) {
 		}
 		c.form = nil
 		c.sel = msg.st.ID
+		// A list fetched before the start may still arrive without it: keep
+		// wanting it selected until a list has it.
+		c.want = msg.st.ID
 		c.note, c.noteBad = fmt.Sprintf("capture %s started on %s", msg.st.ID, strings.Join(msg.st.Config.Ports, ",")), false
 		return c, c.fetch()
 	case captureStoppedMsg:
@@ -181,7 +185,16 @@ func (c *capturePanel) setSessions(list []api.CaptureSession, at time.Time) {
 			cur = i
 		}
 	}
+	for i, s := range list {
+		if c.want != "" && s.ID == c.want {
+			cur, c.want = i, ""
+		}
+	}
+	sel := c.sel
 	c.move(cur)
+	if c.want != "" {
+		c.sel = sel // still waiting for the new session to be listed
+	}
 }
 
 func (c *capturePanel) move(i int) {
