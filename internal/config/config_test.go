@@ -23,25 +23,17 @@ func TestDefaultIsSafe(t *testing.T) {
 	}
 }
 
-func TestErrorsNameKeyAndLine(t *testing.T) {
-	for _, tc := range []struct {
-		name, doc string
-		line      int
-		want      string
-	}{
-		{"unknown top key", "name: x\nbogus: 1\n", 2, "bogus: unknown key"},
-		{"unknown nested key", "api:\n  socket: /x\n  sockt_mode: 1\n", 3, "api.sockt_mode: unknown key"},
-		{"wrong type", "supervisor:\n  max_failures: abc\n", 2, "supervisor.max_failures: cannot unmarshal string: want int"},
-		{"bad duration", "log:\n  level: info\nsupervisor:\n  backoff_base: 3parsecs\n", 4, "supervisor.backoff_base: invalid duration"},
-		{"listener without tls", "api:\n  listen: 127.0.0.1:7443\n", 2, "requires api.tls_cert, api.tls_key and api.token_file"},
-		{"bad level", "log:\n  level: loud\n", 2, `log.level: must be debug, info, warn or error, not "loud"`},
-		{"world-readable socket", "api:\n  socket_mode: \"0666\"\n", 2, "gives other users access"},
-		{"empty name", "name: \"\"\n", 1, "name: must not be empty"},
-		{"syntax", "name: [\n", 1, "not found"},
-		{"capture root relative", "capture:\n  root: caps\n", 2, "capture.root: must be an absolute directory"},
-		{"capture root slash", "capture:\n  root: /\n", 2, "capture.root: must be an absolute directory other than /"},
-		{"backoff order", "supervisor:\n  backoff_base: 10s\n  backoff_max: 1s\n", 3, "backoff_max: must not be less"},
-	} {
+// errorCase is a document that must fail to parse with an error at line
+// that contains want.
+type errorCase struct {
+	name, doc string
+	line      int
+	want      string
+}
+
+func checkErrors(t *testing.T, cases []errorCase) {
+	t.Helper()
+	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			_, err := Parse([]byte(tc.doc))
 			var ce *Error
@@ -56,6 +48,23 @@ func TestErrorsNameKeyAndLine(t *testing.T) {
 			}
 		})
 	}
+}
+
+func TestErrorsNameKeyAndLine(t *testing.T) {
+	checkErrors(t, []errorCase{
+		{"unknown top key", "name: x\nbogus: 1\n", 2, "bogus: unknown key"},
+		{"unknown nested key", "api:\n  socket: /x\n  sockt_mode: 1\n", 3, "api.sockt_mode: unknown key"},
+		{"wrong type", "supervisor:\n  max_failures: abc\n", 2, "supervisor.max_failures: cannot unmarshal string: want int"},
+		{"bad duration", "log:\n  level: info\nsupervisor:\n  backoff_base: 3parsecs\n", 4, "supervisor.backoff_base: invalid duration"},
+		{"listener without tls", "api:\n  listen: 127.0.0.1:7443\n", 2, "requires api.tls_cert, api.tls_key and api.token_file"},
+		{"bad level", "log:\n  level: loud\n", 2, `log.level: must be debug, info, warn or error, not "loud"`},
+		{"world-readable socket", "api:\n  socket_mode: \"0666\"\n", 2, "gives other users access"},
+		{"empty name", "name: \"\"\n", 1, "name: must not be empty"},
+		{"syntax", "name: [\n", 1, "not found"},
+		{"capture root relative", "capture:\n  root: caps\n", 2, "capture.root: must be an absolute directory"},
+		{"capture root slash", "capture:\n  root: /\n", 2, "capture.root: must be an absolute directory other than /"},
+		{"backoff order", "supervisor:\n  backoff_base: 10s\n  backoff_max: 1s\n", 3, "backoff_max: must not be less"},
+	})
 }
 
 func TestPartialFileKeepsDefaults(t *testing.T) {

@@ -1,9 +1,7 @@
 package config
 
 import (
-	"errors"
 	"reflect"
-	"strings"
 	"testing"
 )
 
@@ -50,11 +48,7 @@ func TestPorts(t *testing.T) {
 }
 
 func TestPortErrors(t *testing.T) {
-	for _, tc := range []struct {
-		name, doc string
-		line      int
-		want      string
-	}{
+	checkErrors(t, []errorCase{
 		{"bad mode", "ports:\n  - name: eth1\n    mode: sniff\n", 3, `ports[0].mode: must be passive or bypass, not "sniff"`},
 		{"no mode", "ports:\n  - name: eth1\n", 2, "needs a mode"},
 		{"no name", "ports:\n  - mode: passive\n", 2, "needs a name"},
@@ -73,19 +67,5 @@ func TestPortErrors(t *testing.T) {
 		{"frame size", "pool:\n  frame_size: 1500\n", 2, "pool.frame_size: must be 2048 or 4096"},
 		{"pool too small", "pool:\n  frames: 4096\nports:\n  - name: eth1\n    mode: bypass\n    queues: 2\n", 2, "cannot back the bypass ports' rings"},
 		{"netns", "ports:\n  - name: eth1\n    mode: passive\n    netns: a/b\n", 4, "want a namespace name or an absolute path"},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			_, err := Parse([]byte(tc.doc))
-			var ce *Error
-			if !errors.As(err, &ce) {
-				t.Fatalf("Parse = %v, want *Error", err)
-			}
-			if ce.Line != tc.line {
-				t.Errorf("line = %d, want %d (%v)", ce.Line, tc.line, err)
-			}
-			if !strings.Contains(err.Error(), tc.want) {
-				t.Errorf("error %q does not contain %q", err, tc.want)
-			}
-		})
-	}
+	})
 }
