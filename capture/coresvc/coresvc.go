@@ -46,15 +46,37 @@ func New(pool config.PoolConfig, ports []config.PortConfig) (*Service, error) {
 // Name implements services.Service.
 func (s *Service) Name() string { return Name }
 
-// Core is the running core, or nil while the service is not running.
+// Core is the core, or nil before the service first ran. The same Core
+// stays across restarts of the service (a stable handle): a restart stops
+// and starts the port engines, and consumers keep their subscriptions.
 func (s *Service) Core() *capture.Core {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.core
 }
 
-// Run opens every port, serves until ctx is done, then closes them.
+// Run opens every port (the first time) or starts their engines again,
+// serves until ctx is done, then stops the engines. The ports and every
+// consumer's subscriptions stay until Close.
 func (s *Service) Run(ctx context.Context, rt *services.Runtime) error {
+	s.mu.Lock()
+	c := s.core
+	s.mu.Unlock()
+	if c == nil {
+		var err error
+		if c, err = s.open(rt); err != nil {
+			return err
+		}
+	} else {
+		c.Resume()
+	}
+	rt.Ready()
+	<-ctx.Done()
+	c.Suspend()
+	return nil
+}
+
+func (s *Service) open(rt *services.Runtime) (*capture.Core, error) {
 	c := capture.NewCore(s.pool, rt.Log)
 	for _, pc := range s.ports {
 		_, err := c.OpenPort(capture.PortConfig{
@@ -68,26 +90,28 @@ func (s *Service) Run(ctx context.Context, rt *services.Runtime) error {
 			RingFrames: pc.RingFrames,
 		})
 		if err != nil {
-			return errors.Join(err, c.Close())
+			return nil, errors.Join(err, c.Close())
 		}
 	}
 	s.mu.Lock()
 	s.core = c
 	s.mu.Unlock()
-	rt.Ready()
-	<-ctx.Done()
-	s.mu.Lock()
-	s.core = nil
-	s.mu.Unlock()
-	err := c.Close()
-	if l := s.pool.Leaks(); len(l) > 0 {
-		rt.Log.Warn("frames still held after the ports closed", "frames", len(l))
-	}
-	return err
+	return c, nil
 }
 
-// Close releases the pool. Call it after the supervisor has stopped.
-func (s *Service) Close() error { return s.pool.Close() }
+// Close closes the ports and releases the pool. Call it after the
+// supervisor has stopped.
+func (s *Service) Close() error {
+	s.mu.Lock()
+	c := s.core
+	s.core = nil
+	s.mu.Unlock()
+	var err error
+	if c != nil {
+		err = c.Close()
+	}
+	return errors.Join(err, s.pool.Close())
+}
 
 // Status is the GET /v1/ports body.
 func (s *Service) Status() (api.Ports, error) {

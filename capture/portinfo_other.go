@@ -1,0 +1,14 @@
+//go:build !linux
+
+package capture
+
+type linkMonitor struct{}
+
+func (c *Core) startMonitor(string) error { return nil }
+func (m *linkMonitor) stop()              {}
+func (p *Port) refreshInfo()              {}
+func (p *Port) openCtl() error            { p.ctlfd = -1; return nil }
+func (p *Port) closeCtl()                 {}
+func (p *Port) linkCounters() (uint64, int, bool) {
+	return 0, 0, false
+}
