@@ -20,7 +20,7 @@ import (
 	"github.com/wirebox/wirebox/services"
 )
 
-// supBackend shows a supervisor through the API, as internal/daemon does.
+// supBackend shows a supervisor through the API, as daemon does.
 type supBackend struct{ s *services.Supervisor }
 
 func (b supBackend) Status() []api.ServiceStatus { return b.s.Status() }

@@ -12,7 +12,7 @@ import (
 
 	"github.com/wirebox/wirebox/internal/api"
 	"github.com/wirebox/wirebox/internal/config"
-	"github.com/wirebox/wirebox/internal/daemon"
+	"github.com/wirebox/wirebox/daemon"
 )
 
 // runDaemon runs a real daemon in-process on a socket in t.TempDir() until

@@ -95,7 +95,7 @@ func TestConsoleInTmuxWithPort(t *testing.T) {
 			t.Fatal(err)
 		}
 		if !hasService(st, captureService) {
-			t.Skip("this daemon does not run the capture service (internal/daemon does not wire capture/capturesvc yet)")
+			t.Skip("this daemon does not run the capture service (daemon does not wire capture/capturesvc yet)")
 		}
 		out := t.TempDir()
 		s.keys("4")

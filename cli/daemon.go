@@ -10,7 +10,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/wirebox/wirebox/internal/config"
-	"github.com/wirebox/wirebox/internal/daemon"
+	"github.com/wirebox/wirebox/daemon"
 )
 
 func newDaemonCmd(g *globals) *cobra.Command {
