@@ -9,8 +9,8 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/wirebox/wirebox/internal/config"
 	"github.com/wirebox/wirebox/daemon"
+	"github.com/wirebox/wirebox/internal/config"
 )
 
 func newDaemonCmd(g *globals) *cobra.Command {

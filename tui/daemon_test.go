@@ -10,9 +10,9 @@ import (
 
 	"github.com/charmbracelet/x/exp/teatest/v2"
 
+	"github.com/wirebox/wirebox/daemon"
 	"github.com/wirebox/wirebox/internal/api"
 	"github.com/wirebox/wirebox/internal/config"
-	"github.com/wirebox/wirebox/daemon"
 )
 
 // runDaemon runs a real daemon in-process on a socket in t.TempDir() until
