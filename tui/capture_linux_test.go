@@ -14,24 +14,12 @@ import (
 
 	"github.com/wirebox/wirebox/capture/capturesvc"
 	"github.com/wirebox/wirebox/capture/coresvc"
+	"github.com/wirebox/wirebox/daemon"
 	"github.com/wirebox/wirebox/internal/api"
 	"github.com/wirebox/wirebox/internal/config"
 	"github.com/wirebox/wirebox/internal/netns"
 	"github.com/wirebox/wirebox/services"
 )
-
-// supBackend shows a supervisor through the API, as daemon does.
-type supBackend struct{ s *services.Supervisor }
-
-func (b supBackend) Status() []api.ServiceStatus { return b.s.Status() }
-func (b supBackend) Restart(name string) error   { return b.s.Restart(name) }
-func (b supBackend) Logs(name string) (api.LogSource, error) {
-	r, err := b.s.Logs(name)
-	if err != nil {
-		return nil, api.NotFound(err)
-	}
-	return r, nil
-}
 
 // captureDaemon is the control API of an appliance with a real capture
 // core: port wb0 in a test namespace, joined by veth to peer0 in another,
@@ -54,7 +42,7 @@ func captureDaemon(t *testing.T) (*api.Client, int, net.HardwareAddr) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := api.NewServer(api.ServerOptions{Name: "capture-box", Version: "test", StartedAt: time.Now(), Backend: supBackend{sup}, Logger: quiet})
+	srv := api.NewServer(api.ServerOptions{Name: "capture-box", Version: "test", StartedAt: time.Now(), Backend: daemon.Backend(sup), Logger: quiet})
 	core.Routes(srv.Mux())
 	svc.Routes(srv.Mux())
 	ctx, cancel := context.WithCancel(context.Background())
