@@ -81,7 +81,7 @@ func newCaptureStartCmd(g *globals) *cobra.Command {
 			}
 			defer cl.Close()
 			var st api.CaptureSession
-			if err := cl.Post(cmd.Context(), "/v1/captures", req, &st); err != nil {
+			if err := cl.Post(cmd.Context(), api.PathCaptures, req, &st); err != nil {
 				return err
 			}
 			if asJSON {
@@ -120,7 +120,7 @@ func newCaptureListCmd(g *globals) *cobra.Command {
 			}
 			defer cl.Close()
 			var ss []api.CaptureSession
-			if err := cl.Get(cmd.Context(), "/v1/captures", &ss); err != nil {
+			if err := cl.Get(cmd.Context(), api.PathCaptures, &ss); err != nil {
 				return err
 			}
 			if asJSON {
@@ -152,7 +152,7 @@ func newCaptureStopCmd(g *globals) *cobra.Command {
 			}
 			defer cl.Close()
 			var st api.CaptureSession
-			if err := cl.Post(cmd.Context(), "/v1/captures/"+args[0]+"/stop", struct{}{}, &st); err != nil {
+			if err := cl.Post(cmd.Context(), api.CaptureStopPath(args[0]), struct{}{}, &st); err != nil {
 				return err
 			}
 			if asJSON {

@@ -118,7 +118,7 @@ func TestDaemonEndToEnd(t *testing.T) {
 	if err != nil {
 		t.Fatal("curl is needed for this test (apt-get install curl)")
 	}
-	out, err = exec.Command(curl, "-sS", "--unix-socket", sock, "http://x/v1/status").Output()
+	out, err = exec.Command(curl, "-sS", "--unix-socket", sock, "http://x"+api.PathStatus).Output()
 	if err != nil {
 		t.Fatalf("curl: %v", err)
 	}
@@ -135,7 +135,7 @@ func TestDaemonEndToEnd(t *testing.T) {
 			t.Errorf("service %d differs: CLI %+v, curl %+v", i, a, b)
 		}
 	}
-	out, err = exec.Command(curl, "-sS", "--unix-socket", sock, "http://x/metrics").Output()
+	out, err = exec.Command(curl, "-sS", "--unix-socket", sock, "http://x"+api.PathMetrics).Output()
 	if err != nil || !strings.Contains(string(out), `wirebox_service_up{service="api"} 1`) || !strings.Contains(string(out), `wirebox_service_restarts_total{service="api"} 0`) {
 		t.Errorf("metrics: %v\n%.2000s", err, out)
 	}

@@ -26,7 +26,7 @@ counts. --json prints the API's JSON (GET /v1/ports).`,
 			}
 			defer cl.Close()
 			var st api.Ports
-			if err := cl.Get(cmd.Context(), "/v1/ports", &st); err != nil {
+			if err := cl.Get(cmd.Context(), api.PathPorts, &st); err != nil {
 				if api.IsNotFound(err) {
 					return fmt.Errorf("the daemon has no capture core (no ports configured): %w", err)
 				}

@@ -40,7 +40,7 @@ FILE is on the appliance, inside capture.root (relative paths are taken from the
 			}
 			defer cl.Close()
 			var rep api.ReplayReport
-			if err := cl.Post(cmd.Context(), "/v1/replay", req, &rep); err != nil {
+			if err := cl.Post(cmd.Context(), api.PathReplay, req, &rep); err != nil {
 				return err
 			}
 			if asJSON {

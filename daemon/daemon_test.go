@@ -80,7 +80,7 @@ func TestStatusMetricsLogsRestart(t *testing.T) {
 		t.Fatalf("status = %+v", st)
 	}
 
-	m, err := cl.Text(ctx, "/metrics")
+	m, err := cl.Text(ctx, api.PathMetrics)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -121,7 +121,7 @@ func TestStatusMetricsLogsRestart(t *testing.T) {
 	if _, err := cl.Logs(ctx, "nope", 0); !api.IsNotFound(err) {
 		t.Errorf("logs of unknown service: %v, want 404", err)
 	}
-	cfgText, err := cl.Text(ctx, "/v1/config")
+	cfgText, err := cl.Text(ctx, api.PathConfig)
 	if err != nil || !strings.Contains(cfgText, "name: bench-7") {
 		t.Errorf("/v1/config = %q, %v", cfgText, err)
 	}
@@ -216,7 +216,7 @@ func TestRemoteAPIRequiresTLSAndToken(t *testing.T) {
 		t.Errorf("wrong token: %v, want 401", err)
 	}
 	// Plain HTTP on the TLS port gets nowhere.
-	resp, err := http.Get("http://" + addr + "/v1/status")
+	resp, err := http.Get("http://" + addr + api.PathStatus)
 	if err == nil {
 		b := bufio.NewReader(resp.Body)
 		line, _ := b.ReadString('\n')

@@ -113,7 +113,7 @@ func (c *capturePanel) fetch() tea.Cmd {
 		ctx, cancel := env.call()
 		defer cancel()
 		var list []api.CaptureSession
-		err := env.Client.Get(ctx, "/v1/captures", &list)
+		err := env.Client.Get(ctx, api.PathCaptures, &list)
 		return capturesMsg{list: list, at: env.Now(), err: err}
 	}
 }
@@ -220,7 +220,7 @@ func (c *capturePanel) key(msg tea.KeyPressMsg) tea.Cmd {
 			ctx, cancel := env.call()
 			defer cancel()
 			var st api.CaptureSession
-			err := env.Client.Post(ctx, "/v1/captures/"+id+"/stop", struct{}{}, &st)
+			err := env.Client.Post(ctx, api.CaptureStopPath(id), struct{}{}, &st)
 			return captureStoppedMsg{st: st, err: err}
 		}
 	}
@@ -277,7 +277,7 @@ func (c *capturePanel) formKey(msg tea.KeyPressMsg) tea.Cmd {
 			ctx, cancel := env.call()
 			defer cancel()
 			var st api.CaptureSession
-			err := env.Client.Post(ctx, "/v1/captures", req, &st)
+			err := env.Client.Post(ctx, api.PathCaptures, req, &st)
 			return captureStartedMsg{st: st, err: err}
 		}
 	}

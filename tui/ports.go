@@ -163,7 +163,7 @@ func (p *portsPanel) fetch() tea.Cmd {
 		ctx, cancel := env.call()
 		defer cancel()
 		var ps api.Ports
-		err := env.Client.Get(ctx, "/v1/ports", &ps)
+		err := env.Client.Get(ctx, api.PathPorts, &ps)
 		return portsMsg{ports: &ps, at: env.Now(), err: err}
 	}
 }

@@ -184,7 +184,7 @@ func (c *Client) Delete(ctx context.Context, path string, out any) error {
 // Status returns GET /v1/status.
 func (c *Client) Status(ctx context.Context) (*Status, error) {
 	var s Status
-	if err := c.Get(ctx, "/v1/status", &s); err != nil {
+	if err := c.Get(ctx, PathStatus, &s); err != nil {
 		return nil, err
 	}
 	return &s, nil
@@ -192,13 +192,13 @@ func (c *Client) Status(ctx context.Context) (*Status, error) {
 
 // Restart asks the daemon to restart a service.
 func (c *Client) Restart(ctx context.Context, service string) error {
-	return c.Post(ctx, "/v1/services/"+url.PathEscape(service)+"/restart", nil, nil)
+	return c.Post(ctx, ServiceRestartPath(service), nil, nil)
 }
 
 // Logs returns a service's log ring from seq since on.
 func (c *Client) Logs(ctx context.Context, service string, since uint64) (*Logs, error) {
 	var l Logs
-	if err := c.Get(ctx, fmt.Sprintf("/v1/services/%s/logs?since=%d", url.PathEscape(service), since), &l); err != nil {
+	if err := c.Get(ctx, fmt.Sprintf("%s?since=%d", ServiceLogsPath(service), since), &l); err != nil {
 		return nil, err
 	}
 	return &l, nil
@@ -207,7 +207,7 @@ func (c *Client) Logs(ctx context.Context, service string, since uint64) (*Logs,
 // FollowLogs streams a service's log records from seq since on, calling fn
 // for each, until ctx ends or fn returns an error.
 func (c *Client) FollowLogs(ctx context.Context, service string, since uint64, fn func(LogEntry) error) error {
-	resp, err := c.Do(ctx, http.MethodGet, fmt.Sprintf("/v1/services/%s/logs?follow=1&since=%d", url.PathEscape(service), since), nil)
+	resp, err := c.Do(ctx, http.MethodGet, fmt.Sprintf("%s?follow=1&since=%d", ServiceLogsPath(service), since), nil)
 	if err != nil {
 		return err
 	}
