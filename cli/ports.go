@@ -7,6 +7,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/wirebox/wirebox/internal/api"
+	"github.com/wirebox/wirebox/subsys"
 )
 
 func newPortsCmd(g *globals) *cobra.Command {
@@ -33,7 +34,7 @@ counts. --json prints the API's JSON (GET /v1/ports).`,
 				return err
 			}
 			if asJSON {
-				return writeJSON(g, st)
+				return subsys.PrintJSON(g.stdout, st)
 			}
 			tw := tabwriter.NewWriter(g.stdout, 0, 4, 2, ' ', tabwriter.AlignRight)
 			fmt.Fprintln(tw, "PORT\tMODE\tLINK\tRX PKTS\tRX BYTES\tTX PKTS\tTX BYTES\tDROP KERNEL\tDROP POOL\tTIMESTAMPS\t")

@@ -3,7 +3,6 @@ package cli
 import (
 	"bufio"
 	"context"
-	"encoding/json"
 	"fmt"
 	"slices"
 	"strings"
@@ -12,9 +11,11 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/wirebox/wirebox/daemon"
 	"github.com/wirebox/wirebox/internal/api"
 	"github.com/wirebox/wirebox/internal/buildinfo"
 	"github.com/wirebox/wirebox/internal/config"
+	"github.com/wirebox/wirebox/subsys"
 )
 
 func newStatusCmd(g *globals) *cobra.Command {
@@ -34,7 +35,7 @@ func newStatusCmd(g *globals) *cobra.Command {
 				return err
 			}
 			if asJSON {
-				return writeJSON(g, st)
+				return subsys.PrintJSON(g.stdout, st)
 			}
 			fmt.Fprintf(g.stdout, "%s  version %s  up %s\n\n", st.Name, st.Version, fmtDuration(st.UptimeSeconds))
 			tw := tabwriter.NewWriter(g.stdout, 0, 4, 2, ' ', 0)
@@ -51,12 +52,6 @@ func newStatusCmd(g *globals) *cobra.Command {
 	}
 	c.Flags().BoolVar(&asJSON, "json", false, "print the API's JSON")
 	return c
-}
-
-func writeJSON(g *globals, v any) error {
-	enc := json.NewEncoder(g.stdout)
-	enc.SetIndent("", "  ")
-	return enc.Encode(v)
 }
 
 func firstLine(s string) string {
@@ -211,10 +206,10 @@ merged over the built-in defaults). An invalid file exits with status 2 and an
 error naming the key and the line.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			cfg, err := config.Load(args[0])
+			cfg, err := daemon.LoadConfig(args[0])
 			if err != nil {
 				if _, ok := err.(*config.Error); !ok {
-					return usageError{err}
+					return usageError(err)
 				}
 				return err
 			}
@@ -230,7 +225,15 @@ error naming the key and the line.`,
 		Short: "Print the embedded default configuration",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			_, err := g.stdout.Write(config.DefaultYAML())
+			if _, err := g.stdout.Write(config.DefaultYAML()); err != nil {
+				return err
+			}
+			// Then each subsystem's section at its defaults.
+			b, err := config.MarshalSections(daemon.Sections()...)
+			if err != nil {
+				return err
+			}
+			_, err = g.stdout.Write(b)
 			return err
 		},
 	})

@@ -14,12 +14,12 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
-	"github.com/wirebox/wirebox/capture/capturesvc"
 	"github.com/wirebox/wirebox/capture/coresvc"
 	"github.com/wirebox/wirebox/internal/api"
 	"github.com/wirebox/wirebox/internal/buildinfo"
 	"github.com/wirebox/wirebox/internal/config"
 	"github.com/wirebox/wirebox/services"
+	"github.com/wirebox/wirebox/subsys"
 )
 
 // Options for New.
@@ -63,14 +63,26 @@ func New(cfg *config.Config, opts Options) (*Daemon, error) {
 		&apiService{name: "api", listen: func() (listener, error) { return api.ListenUnix(cfg.API.Socket, mode) }, handler: d.handler},
 	}
 	// The capture core: one pool, the configured ports. Subsystems that
-	// consume ports depend on the "core" service and use d.core.Core().
+	// consume ports depend on the "core" service and use env.Core().
+	env := subsys.Env{Config: cfg, Log: opts.Logger}
 	if len(cfg.Ports) > 0 {
 		if d.core, err = coresvc.New(cfg.Pool, cfg.Ports); err != nil {
 			return nil, fmt.Errorf("capture core: %w", err)
 		}
 		svcs = append(svcs, d.core)
-		// Capture sessions and replay: consumers of the core's ports.
-		svcs = append(svcs, capturesvc.New(d.core, cfg.Capture.Root))
+		env.Core = d.core.Core
+	}
+	// Every subsystem in the table brings its own services.
+	for _, sub := range all {
+		if sub.Services == nil {
+			continue
+		}
+		ss, err := sub.Services(env)
+		if err != nil {
+			d.close()
+			return nil, fmt.Errorf("%s: %w", sub.Name, err)
+		}
+		svcs = append(svcs, ss...)
 	}
 	if cfg.API.Listen != "" {
 		ro := api.RemoteOptions{Addr: cfg.API.Listen, CertFile: cfg.API.TLSCert, KeyFile: cfg.API.TLSKey, TokenFile: cfg.API.TokenFile}

@@ -59,13 +59,13 @@ func TestCaptureStartStop(t *testing.T) {
 
 func TestFmtBytesCount(t *testing.T) {
 	for b, want := range map[uint64]string{0: "0B", 1023: "1023B", 1024: "1.0K", 98765432: "94.2M", 3 << 30: "3.0G"} {
-		if got := fmtBytes(b); got != want {
-			t.Errorf("fmtBytes(%d) = %q, want %q", b, got, want)
+		if got := FmtBytes(b); got != want {
+			t.Errorf("FmtBytes(%d) = %q, want %q", b, got, want)
 		}
 	}
 	for v, want := range map[float64]string{0: "0", 999: "999", 12345: "12.3k", 4.5e6: "4.5M", 2e9: "2.0G"} {
-		if got := fmtCount(v); got != want {
-			t.Errorf("fmtCount(%v) = %q, want %q", v, got, want)
+		if got := FmtCount(v); got != want {
+			t.Errorf("FmtCount(%v) = %q, want %q", v, got, want)
 		}
 	}
 }

@@ -24,11 +24,11 @@
 //	func newMirrorPanel(env *Env) *mirrorPanel { return &mirrorPanel{env: env} }
 //	func (p *mirrorPanel) Title() string { return "Mirror" }
 //	// Shown only when the daemon runs the subsystem.
-//	func (p *mirrorPanel) Available(st *api.Status) bool { return hasService(st, "mirror") }
+//	func (p *mirrorPanel) Available(st *api.Status) bool { return HasService(st, "mirror") }
 //	func (p *mirrorPanel) Update(msg tea.Msg) (Panel, tea.Cmd) {
 //		switch msg := msg.(type) {
 //		case TickMsg: // poll, in a tea.Cmd
-//			return p, func() tea.Msg { ctx, cancel := p.env.call(); defer cancel(); ... }
+//			return p, func() tea.Msg { ctx, cancel := p.env.Call(); defer cancel(); ... }
 //		case mirrorMsg: // the result
 //		case tea.KeyPressMsg: // the panel's own keys
 //		}

@@ -94,7 +94,7 @@ func TestConsoleInTmuxWithPort(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if !hasService(st, captureService) {
+		if !HasService(st, captureService) {
 			t.Skip("this daemon does not run the capture service (daemon does not wire capture/capturesvc yet)")
 		}
 		out := t.TempDir()

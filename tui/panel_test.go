@@ -21,7 +21,7 @@ type gadget struct {
 }
 
 func (g *gadget) Title() string                 { return "Gadget" }
-func (g *gadget) Available(st *api.Status) bool { return hasService(st, "gadget") }
+func (g *gadget) Available(st *api.Status) bool { return HasService(st, "gadget") }
 func (g *gadget) Init() tea.Cmd                 { return nil }
 func (g *gadget) SetSize(w, h int)              { g.width, g.height = w, h }
 func (g *gadget) ShortHelp() []key.Binding {

@@ -1,4 +1,4 @@
-package cli
+package capturecli
 
 import (
 	"fmt"
@@ -10,15 +10,15 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/wirebox/wirebox/internal/api"
-	"github.com/wirebox/wirebox/internal/config"
+	"github.com/wirebox/wirebox/subsys"
 )
 
-func newCaptureCmd(g *globals) *cobra.Command {
+func newCaptureCmd(client subsys.ClientFunc) *cobra.Command {
 	c := &cobra.Command{
 		Use:   "capture",
 		Short: "Capture sessions: start, list, stop",
 	}
-	c.AddCommand(newCaptureStartCmd(g), newCaptureListCmd(g), newCaptureStopCmd(g))
+	c.AddCommand(newCaptureStartCmd(client), newCaptureListCmd(client), newCaptureStopCmd(client))
 	return c
 }
 
@@ -47,7 +47,7 @@ func parseSize(s string) (int64, error) {
 	return n * mult, nil
 }
 
-func newCaptureStartCmd(g *globals) *cobra.Command {
+func newCaptureStartCmd(client subsys.ClientFunc) *cobra.Command {
 	var (
 		req        api.CaptureStart
 		rotateSize string
@@ -62,20 +62,20 @@ func newCaptureStartCmd(g *globals) *cobra.Command {
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if len(req.Ports) == 0 {
-				return usageError{fmt.Errorf("--port is required")}
+				return subsys.Usage(fmt.Errorf("--port is required"))
 			}
 			if req.OutDir == "" {
-				return usageError{fmt.Errorf("--out is required")}
+				return subsys.Usage(fmt.Errorf("--out is required"))
 			}
 			size, err := parseSize(rotateSize)
 			if err != nil {
-				return usageError{err}
+				return subsys.Usage(err)
 			}
 			req.RotateSize = size
 			if rotateTime > 0 {
 				req.RotateTime = rotateTime.String()
 			}
-			cl, err := g.client()
+			cl, err := client()
 			if err != nil {
 				return err
 			}
@@ -85,9 +85,9 @@ func newCaptureStartCmd(g *globals) *cobra.Command {
 				return err
 			}
 			if asJSON {
-				return writeJSON(g, st)
+				return subsys.PrintJSON(cmd.OutOrStdout(), st)
 			}
-			fmt.Fprintf(g.stdout, "capture %s started on %s, writing %s\n", st.ID, strings.Join(st.Config.Ports, ","), st.CurrentFile)
+			fmt.Fprintf(cmd.OutOrStdout(), "capture %s started on %s, writing %s\n", st.ID, strings.Join(st.Config.Ports, ","), st.CurrentFile)
 			return nil
 		},
 	}
@@ -101,20 +101,20 @@ func newCaptureStartCmd(g *globals) *cobra.Command {
 	f.DurationVar(&rotateTime, "rotate-time", 0, "start a new file after this long (e.g. 10m)")
 	f.IntVar(&req.Keep, "keep", 0, "files to keep (0: all)")
 	f.StringVar(&req.Compress, "compress", "none", "zstd, gzip or none")
-	f.StringVar(&req.OutDir, "out", "", "output directory on the appliance; a relative one is inside capture.root (default "+config.DefaultCaptureRoot+")")
+	f.StringVar(&req.OutDir, "out", "", "output directory on the appliance; a relative one is inside capture.root")
 	f.IntVar(&req.Queue, "queue", 0, "frames that may wait for the disk before drops (default 16384)")
 	f.BoolVar(&asJSON, "json", false, "print the API's JSON")
 	return c
 }
 
-func newCaptureListCmd(g *globals) *cobra.Command {
+func newCaptureListCmd(client subsys.ClientFunc) *cobra.Command {
 	var asJSON bool
 	c := &cobra.Command{
 		Use:   "list",
 		Short: "List capture sessions with their counters",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			cl, err := g.client()
+			cl, err := client()
 			if err != nil {
 				return err
 			}
@@ -124,9 +124,9 @@ func newCaptureListCmd(g *globals) *cobra.Command {
 				return err
 			}
 			if asJSON {
-				return writeJSON(g, ss)
+				return subsys.PrintJSON(cmd.OutOrStdout(), ss)
 			}
-			tw := tabwriter.NewWriter(g.stdout, 0, 4, 2, ' ', 0)
+			tw := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 4, 2, ' ', 0)
 			fmt.Fprintln(tw, "ID\tPORTS\tPACKETS\tBYTES\tDROP(QUEUE)\tDROP(KERNEL)\tFILES\tCURRENT FILE\tERROR")
 			for _, s := range ss {
 				fmt.Fprintf(tw, "%s\t%s\t%d\t%d\t%d\t%d\t%d\t%s\t%s\n", s.ID, strings.Join(s.Config.Ports, ","), s.Packets, s.Bytes,
@@ -139,14 +139,14 @@ func newCaptureListCmd(g *globals) *cobra.Command {
 	return c
 }
 
-func newCaptureStopCmd(g *globals) *cobra.Command {
+func newCaptureStopCmd(client subsys.ClientFunc) *cobra.Command {
 	var asJSON bool
 	c := &cobra.Command{
 		Use:   "stop ID",
 		Short: "Stop a capture session; its files are closed complete",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			cl, err := g.client()
+			cl, err := client()
 			if err != nil {
 				return err
 			}
@@ -156,9 +156,9 @@ func newCaptureStopCmd(g *globals) *cobra.Command {
 				return err
 			}
 			if asJSON {
-				return writeJSON(g, st)
+				return subsys.PrintJSON(cmd.OutOrStdout(), st)
 			}
-			fmt.Fprintf(g.stdout, "capture %s stopped: %d packets written, %d dropped (queue), %d dropped (kernel), %d files\n",
+			fmt.Fprintf(cmd.OutOrStdout(), "capture %s stopped: %d packets written, %d dropped (queue), %d dropped (kernel), %d files\n",
 				st.ID, st.Packets, st.DroppedQueue, st.DroppedKernel, st.Files)
 			return nil
 		},

@@ -1,4 +1,4 @@
-package cli
+package capturecli
 
 import (
 	"fmt"
@@ -7,9 +7,10 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/wirebox/wirebox/internal/api"
+	"github.com/wirebox/wirebox/subsys"
 )
 
-func newReplayCmd(g *globals) *cobra.Command {
+func newReplayCmd(client subsys.ClientFunc) *cobra.Command {
 	var (
 		req    api.Replay
 		asJSON bool
@@ -30,11 +31,11 @@ FILE is on the appliance, inside capture.root (relative paths are taken from the
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if req.Port == "" {
-				return usageError{fmt.Errorf("--port is required")}
+				return subsys.Usage(fmt.Errorf("--port is required"))
 			}
 			// A path on the appliance: relative ones are inside capture.root.
 			req.File = args[0]
-			cl, err := g.client()
+			cl, err := client()
 			if err != nil {
 				return err
 			}
@@ -44,12 +45,12 @@ FILE is on the appliance, inside capture.root (relative paths are taken from the
 				return err
 			}
 			if asJSON {
-				return writeJSON(g, rep)
+				return subsys.PrintJSON(cmd.OutOrStdout(), rep)
 			}
-			fmt.Fprintf(g.stdout, "sent %d frames (%d bytes, %d padded) in %v at speed %g; late %d (worst %v); errors %d\n",
+			fmt.Fprintf(cmd.OutOrStdout(), "sent %d frames (%d bytes, %d padded) in %v at speed %g; late %d (worst %v); errors %d\n",
 				rep.Sent, rep.Bytes, rep.Padded, time.Duration(rep.DurationNS), rep.Speed, rep.Late, time.Duration(rep.WorstLateNS), rep.Errors)
 			if rep.FirstError != "" {
-				fmt.Fprintf(g.stdout, "first error: %s\n", rep.FirstError)
+				fmt.Fprintf(cmd.OutOrStdout(), "first error: %s\n", rep.FirstError)
 			}
 			return nil
 		},
