@@ -13,7 +13,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/wirebox/wirebox/capture/internal/pkttest"
+	"github.com/wirebox/wirebox/internal/pkttest"
 )
 
 // readAll reads every record with our reader.

@@ -9,7 +9,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/wirebox/wirebox/capture/internal/pkttest"
+	"github.com/wirebox/wirebox/internal/pkttest"
 	"github.com/wirebox/wirebox/capture/pcapng"
 )
 
