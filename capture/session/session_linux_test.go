@@ -15,9 +15,9 @@ import (
 
 	"github.com/wirebox/wirebox/capture"
 	"github.com/wirebox/wirebox/capture/filter"
-	"github.com/wirebox/wirebox/internal/pkttest"
 	"github.com/wirebox/wirebox/capture/match"
 	"github.com/wirebox/wirebox/internal/netns"
+	"github.com/wirebox/wirebox/internal/pkttest"
 	"github.com/wirebox/wirebox/tap"
 )
 
