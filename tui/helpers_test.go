@@ -210,7 +210,7 @@ func console(t *testing.T, cl *api.Client, w, h int, mono bool, interval time.Du
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	t.Cleanup(cancel) // runs after the program is done (cleanups run last-in first-out)
-	m := New(Options{Context: ctx, Client: cl, Theme: &theme, Now: func() time.Time { return fixedNow }, Loc: time.UTC, Interval: interval, Where: "/run/wirebox.sock"})
+	m := New(Options{Context: ctx, Client: cl, Theme: &theme, Now: func() time.Time { return fixedNow }, Loc: time.UTC, Interval: interval, Where: "/run/wirebox.sock", Panels: WithPanels(subsystemPanels...)})
 	rec := &recorder{Model: m}
 	tm := teatest.NewTestModel(t, rec, teatest.WithInitialTermSize(w, h),
 		teatest.WithProgramOptions(tea.WithColorProfile(profile)))

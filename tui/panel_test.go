@@ -47,7 +47,7 @@ func TestPanelShownOnlyWhenAvailable(t *testing.T) {
 	g := &gadget{}
 	theme := ColorTheme()
 	m := New(Options{Client: cl, Theme: &theme, Now: func() time.Time { return fixedNow }, Interval: time.Hour,
-		Panels: func(env *Env) []Panel { return append(DefaultPanels(env), g) }})
+		Panels: func(env *Env) []Panel { return append(WithPanels(subsystemPanels...)(env), g) }})
 	m.Update(tea.WindowSizeMsg{Width: 80, Height: 24})
 	m.Update(StatusMsg{Status: &f.status, At: fixedNow})
 	m.Update(keyMsg("5"))

@@ -139,25 +139,3 @@ func FuzzParse(f *testing.F) {
 		}
 	})
 }
-
-// The README's example configuration must stay valid.
-func TestREADMEExampleParses(t *testing.T) {
-	b, err := os.ReadFile("../../README.md")
-	if err != nil {
-		t.Fatal(err)
-	}
-	s := string(b)
-	i := strings.Index(s, "```yaml\n")
-	if i < 0 {
-		t.Fatal("README has no yaml example")
-	}
-	s = s[i+len("```yaml\n"):]
-	doc := s[:strings.Index(s, "```")]
-	c, err := Parse([]byte(doc))
-	if err != nil {
-		t.Fatalf("README example: %v", err)
-	}
-	if c.Name != "lab-3" || len(c.Ports) != 3 || c.Ports[1].Forward != "eth3" {
-		t.Errorf("README example parsed as %+v", c)
-	}
-}
