@@ -4,7 +4,7 @@ import (
 	"bufio"
 	"context"
 	"fmt"
-	"slices"
+	"io"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -19,26 +19,16 @@ import (
 )
 
 func newStatusCmd(g *globals) *cobra.Command {
-	var asJSON bool
 	c := &cobra.Command{
 		Use:   "status",
 		Short: "Show the daemon and its services",
 		Args:  cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			cl, err := g.client()
-			if err != nil {
-				return err
-			}
-			defer cl.Close()
-			st, err := cl.Status(cmd.Context())
-			if err != nil {
-				return err
-			}
-			if asJSON {
-				return subsys.PrintJSON(g.stdout, st)
-			}
-			fmt.Fprintf(g.stdout, "%s  version %s  up %s\n\n", st.Name, st.Version, fmtDuration(st.UptimeSeconds))
-			tw := tabwriter.NewWriter(g.stdout, 0, 4, 2, ' ', 0)
+	}
+	asJSON := subsys.JSONFlag(c)
+	c.RunE = func(cmd *cobra.Command, _ []string) error {
+		return subsys.Query(cmd, g.client, *asJSON, api.PathStatus, nil, func(w io.Writer, st api.Status) error {
+			fmt.Fprintf(w, "%s  version %s  up %s\n\n", st.Name, st.Version, fmtDuration(st.UptimeSeconds))
+			tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 			fmt.Fprintln(tw, "SERVICE\tSTATE\tRESTARTS\tUPTIME\tLAST ERROR")
 			for _, s := range st.Services {
 				up := "-"
@@ -48,9 +38,8 @@ func newStatusCmd(g *globals) *cobra.Command {
 				fmt.Fprintf(tw, "%s\t%s\t%d\t%s\t%s\n", s.Name, s.State, s.Restarts, up, firstLine(s.LastError))
 			}
 			return tw.Flush()
-		},
+		})
 	}
-	c.Flags().BoolVar(&asJSON, "json", false, "print the API's JSON")
 	return c
 }
 
@@ -124,22 +113,7 @@ func newLogsCmd(g *globals) *cobra.Command {
 }
 
 func printEntry(w *bufio.Writer, e api.LogEntry) {
-	fmt.Fprintf(w, "%s %-5s %s", e.Time.Local().Format("2006-01-02T15:04:05.000"), e.Level, e.Msg)
-	keys := make([]string, 0, len(e.Attrs))
-	for k := range e.Attrs {
-		if k != "service" {
-			keys = append(keys, k)
-		}
-	}
-	slices.Sort(keys)
-	for _, k := range keys {
-		v := e.Attrs[k]
-		if strings.ContainsAny(v, " \t\n\"=") {
-			v = fmt.Sprintf("%q", v)
-		}
-		fmt.Fprintf(w, " %s=%s", k, v)
-	}
-	w.WriteByte('\n')
+	fmt.Fprintf(w, "%s %-5s %s%s\n", e.Time.Local().Format("2006-01-02T15:04:05.000"), e.Level, e.Msg, e.AttrText())
 }
 
 func serviceNames(ctx context.Context, g *globals) []string {

@@ -101,3 +101,30 @@ func WithClient(client ClientFunc, do func(*api.Client) error) error {
 	defer cl.Close()
 	return do(cl)
 }
+
+// Query is the body of most client commands: one request to path (GET when
+// in is nil, else POST of in as JSON), its answer printed as the API's JSON
+// when asJSON, else by text.
+func Query[T any](cmd *cobra.Command, client ClientFunc, asJSON bool, path string, in any, text func(w io.Writer, v T) error) error {
+	return WithClient(client, func(cl *api.Client) error {
+		var v T
+		var err error
+		if in == nil {
+			err = cl.Get(cmd.Context(), path, &v)
+		} else {
+			err = cl.Post(cmd.Context(), path, in, &v)
+		}
+		if err != nil {
+			return err
+		}
+		if asJSON {
+			return PrintJSON(cmd.OutOrStdout(), v)
+		}
+		return text(cmd.OutOrStdout(), v)
+	})
+}
+
+// JSONFlag adds the --json flag every listing command has.
+func JSONFlag(c *cobra.Command) *bool {
+	return c.Flags().Bool("json", false, "print the API's JSON")
+}

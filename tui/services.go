@@ -364,20 +364,7 @@ func (s *servicesPanel) fmtEntry(e api.LogEntry) string {
 	b.WriteString(lvl)
 	b.WriteByte(' ')
 	b.WriteString(e.Msg)
-	keys := make([]string, 0, len(e.Attrs))
-	for k := range e.Attrs {
-		if k != "service" {
-			keys = append(keys, k)
-		}
-	}
-	slices.Sort(keys)
-	for _, k := range keys {
-		v := e.Attrs[k]
-		if strings.ContainsAny(v, " \t\n\"=") {
-			v = fmt.Sprintf("%q", v)
-		}
-		fmt.Fprintf(&b, " %s=%s", k, v)
-	}
+	b.WriteString(e.AttrText())
 	return b.String()
 }
 

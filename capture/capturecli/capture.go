@@ -2,6 +2,7 @@ package capturecli
 
 import (
 	"fmt"
+	"io"
 	"strconv"
 	"strings"
 	"text/tabwriter"
@@ -52,7 +53,7 @@ func newCaptureStartCmd(client subsys.ClientFunc) *cobra.Command {
 		req        api.CaptureStart
 		rotateSize string
 		rotateTime time.Duration
-		asJSON     bool
+		asJSON     *bool
 	)
 	c := &cobra.Command{
 		Use:   "start --port P [--port P2] --out DIR",
@@ -75,22 +76,13 @@ func newCaptureStartCmd(client subsys.ClientFunc) *cobra.Command {
 			if rotateTime > 0 {
 				req.RotateTime = rotateTime.String()
 			}
-			cl, err := client()
-			if err != nil {
+			return subsys.Query(cmd, client, *asJSON, api.PathCaptures, req, func(w io.Writer, st api.CaptureSession) error {
+				_, err := fmt.Fprintf(w, "capture %s started on %s, writing %s\n", st.ID, strings.Join(st.Config.Ports, ","), st.CurrentFile)
 				return err
-			}
-			defer cl.Close()
-			var st api.CaptureSession
-			if err := cl.Post(cmd.Context(), api.PathCaptures, req, &st); err != nil {
-				return err
-			}
-			if asJSON {
-				return subsys.PrintJSON(cmd.OutOrStdout(), st)
-			}
-			fmt.Fprintf(cmd.OutOrStdout(), "capture %s started on %s, writing %s\n", st.ID, strings.Join(st.Config.Ports, ","), st.CurrentFile)
-			return nil
+			})
 		},
 	}
+	asJSON = subsys.JSONFlag(c)
 	f := c.Flags()
 	f.StringSliceVar(&req.Ports, "port", nil, "port to capture (repeat or comma-separate for several)")
 	f.StringVar(&req.Filter, "filter", "", "tcpdump filter expression")
@@ -103,66 +95,43 @@ func newCaptureStartCmd(client subsys.ClientFunc) *cobra.Command {
 	f.StringVar(&req.Compress, "compress", "none", "zstd, gzip or none")
 	f.StringVar(&req.OutDir, "out", "", "output directory on the appliance; a relative one is inside capture.root")
 	f.IntVar(&req.Queue, "queue", 0, "frames that may wait for the disk before drops (default 16384)")
-	f.BoolVar(&asJSON, "json", false, "print the API's JSON")
 	return c
 }
 
 func newCaptureListCmd(client subsys.ClientFunc) *cobra.Command {
-	var asJSON bool
 	c := &cobra.Command{
 		Use:   "list",
 		Short: "List capture sessions with their counters",
 		Args:  cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			cl, err := client()
-			if err != nil {
-				return err
-			}
-			defer cl.Close()
-			var ss []api.CaptureSession
-			if err := cl.Get(cmd.Context(), api.PathCaptures, &ss); err != nil {
-				return err
-			}
-			if asJSON {
-				return subsys.PrintJSON(cmd.OutOrStdout(), ss)
-			}
-			tw := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 4, 2, ' ', 0)
+	}
+	asJSON := subsys.JSONFlag(c)
+	c.RunE = func(cmd *cobra.Command, _ []string) error {
+		return subsys.Query(cmd, client, *asJSON, api.PathCaptures, nil, func(w io.Writer, ss []api.CaptureSession) error {
+			tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 			fmt.Fprintln(tw, "ID\tPORTS\tPACKETS\tBYTES\tDROP(QUEUE)\tDROP(KERNEL)\tFILES\tCURRENT FILE\tERROR")
 			for _, s := range ss {
 				fmt.Fprintf(tw, "%s\t%s\t%d\t%d\t%d\t%d\t%d\t%s\t%s\n", s.ID, strings.Join(s.Config.Ports, ","), s.Packets, s.Bytes,
 					s.DroppedQueue, s.DroppedKernel, s.Files, s.CurrentFile, s.Error)
 			}
 			return tw.Flush()
-		},
+		})
 	}
-	c.Flags().BoolVar(&asJSON, "json", false, "print the API's JSON")
 	return c
 }
 
 func newCaptureStopCmd(client subsys.ClientFunc) *cobra.Command {
-	var asJSON bool
 	c := &cobra.Command{
 		Use:   "stop ID",
 		Short: "Stop a capture session; its files are closed complete",
 		Args:  cobra.ExactArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			cl, err := client()
-			if err != nil {
-				return err
-			}
-			defer cl.Close()
-			var st api.CaptureSession
-			if err := cl.Post(cmd.Context(), api.CaptureStopPath(args[0]), struct{}{}, &st); err != nil {
-				return err
-			}
-			if asJSON {
-				return subsys.PrintJSON(cmd.OutOrStdout(), st)
-			}
-			fmt.Fprintf(cmd.OutOrStdout(), "capture %s stopped: %d packets written, %d dropped (queue), %d dropped (kernel), %d files\n",
-				st.ID, st.Packets, st.DroppedQueue, st.DroppedKernel, st.Files)
-			return nil
-		},
 	}
-	c.Flags().BoolVar(&asJSON, "json", false, "print the API's JSON")
+	asJSON := subsys.JSONFlag(c)
+	c.RunE = func(cmd *cobra.Command, args []string) error {
+		return subsys.Query(cmd, client, *asJSON, api.CaptureStopPath(args[0]), struct{}{}, func(w io.Writer, st api.CaptureSession) error {
+			_, err := fmt.Fprintf(w, "capture %s stopped: %d packets written, %d dropped (queue), %d dropped (kernel), %d files\n",
+				st.ID, st.Packets, st.DroppedQueue, st.DroppedKernel, st.Files)
+			return err
+		})
+	}
 	return c
 }
