@@ -139,6 +139,9 @@ func (d *Daemon) handler() http.Handler { return d.server.Handler() }
 // Core is the capture core service, or nil when no ports are configured.
 func (d *Daemon) Core() *coresvc.Service { return d.core }
 
+// Socket is the local API socket the daemon serves.
+func (d *Daemon) Socket() string { return d.cfg.API.Socket }
+
 // Supervisor returns the daemon's supervisor.
 func (d *Daemon) Supervisor() *services.Supervisor { return d.sup }
 

@@ -30,26 +30,7 @@ func runDaemon(t *testing.T, cfg *config.Config) (*Daemon, *api.Client) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	errc := make(chan error, 1)
-	go func() { errc <- d.Run(ctx) }()
-	cl := api.NewUnixClient(cfg.API.Socket)
-	t.Cleanup(func() {
-		cl.Close()
-		cancel()
-		if err := <-errc; err != nil {
-			t.Errorf("daemon stop: %v", err)
-		}
-		if _, err := os.Stat(cfg.API.Socket); !errors.Is(err, os.ErrNotExist) {
-			t.Errorf("socket left behind after stop: %v", err)
-		}
-	})
-	wctx, wcancel := context.WithTimeout(ctx, 20*time.Second)
-	defer wcancel()
-	if _, err := cl.WaitReady(wctx); err != nil {
-		t.Fatal(err)
-	}
-	return d, cl
+	return d, testutil.InProcess(t, cfg.API.Socket, d.Run)
 }
 
 func testConfig(t *testing.T) *config.Config {

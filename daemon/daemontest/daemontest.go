@@ -5,15 +5,14 @@
 package daemontest
 
 import (
-	"context"
 	"log/slog"
 	"path/filepath"
 	"testing"
-	"time"
 
 	"github.com/wirebox/wirebox/daemon"
 	"github.com/wirebox/wirebox/internal/api"
 	"github.com/wirebox/wirebox/internal/config"
+	"github.com/wirebox/wirebox/internal/testutil"
 )
 
 // Start builds the daemon from cfg (nil: daemon.DefaultConfig; its API
@@ -31,21 +30,6 @@ func Start(tb testing.TB, cfg *config.Config) (*daemon.Daemon, *api.Client) {
 	if err != nil {
 		tb.Fatal(err)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	errc := make(chan error, 1)
-	go func() { errc <- d.Run(ctx) }()
-	cl := api.NewUnixClient(c.API.Socket)
-	tb.Cleanup(func() {
-		cl.Close()
-		cancel()
-		if err := <-errc; err != nil {
-			tb.Errorf("daemon: %v", err)
-		}
-	})
-	wctx, wcancel := context.WithTimeout(ctx, 30*time.Second)
-	defer wcancel()
-	if _, err := cl.WaitReady(wctx); err != nil {
-		tb.Fatal(err)
-	}
+	cl := testutil.InProcess(tb, c.API.Socket, d.Run)
 	return d, cl
 }

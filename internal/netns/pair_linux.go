@@ -146,3 +146,22 @@ func (r *Raw) Recv(tb testing.TB, match func([]byte) bool) []byte {
 	tb.Fatalf("no matching frame on %s within 10s", r.Link.Name)
 	return nil
 }
+
+// Link looks up the link name in ns, for links the test did not make with
+// Veth or Tap.
+func (ns *NS) Link(tb testing.TB, name string) Link {
+	tb.Helper()
+	var l Link
+	err := ns.Do(func() error {
+		ifi, err := net.InterfaceByName(name)
+		if err != nil {
+			return err
+		}
+		l = Link{NS: ns, Name: name, Index: ifi.Index, MAC: ifi.HardwareAddr}
+		return nil
+	})
+	if err != nil {
+		tb.Fatalf("netns %s: link %s: %v", ns.Name, name, err)
+	}
+	return l
+}

@@ -3,6 +3,7 @@ package testutil
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"os/exec"
@@ -29,10 +30,11 @@ type Daemon struct {
 	// Bin is the wirebox binary, for tests that run its client commands.
 	Bin string
 
-	cmd  *exec.Cmd
-	log  syncBuffer
-	done chan struct{}
-	err  error // the exit status, once done is closed
+	cmd    *exec.Cmd
+	killed bool
+	log    Buffer
+	done   chan struct{}
+	err    error // the exit status, once done is closed
 }
 
 // StartDaemon writes cfg (its API socket moved into the test's temporary
@@ -64,7 +66,7 @@ func StartDaemon(tb testing.TB, cfg *config.Config, flags ...string) *Daemon {
 	d.Client = api.NewUnixClient(d.Socket)
 	tb.Cleanup(func() {
 		d.Client.Close()
-		if err := d.Stop(); err != nil {
+		if err := d.Stop(); err != nil && !d.killed {
 			tb.Errorf("daemon: %v\n%s", err, d.Log())
 		}
 	})
@@ -93,6 +95,26 @@ func (d *Daemon) Stop() error {
 		<-d.done
 		return fmt.Errorf("did not stop within 30s of SIGTERM")
 	}
+}
+
+// Kill kills the daemon with SIGKILL (a crash, as far as it can tell) and
+// waits for it to be gone.
+func (d *Daemon) Kill() {
+	d.killed = true
+	_ = d.cmd.Process.Signal(syscall.SIGKILL)
+	<-d.done
+}
+
+// Run runs a client command of the binary against the daemon and returns
+// its stdout; a failure's error carries stderr.
+func (d *Daemon) Run(args ...string) (string, error) {
+	var o, e bytes.Buffer
+	cmd := exec.Command(d.Bin, append([]string{"--socket", d.Socket}, args...)...)
+	cmd.Stdout, cmd.Stderr = &o, &e
+	if err := cmd.Run(); err != nil {
+		return o.String(), fmt.Errorf("wirebox %v: %v: %s", args, err, e.String())
+	}
+	return o.String(), nil
 }
 
 // Done is closed when the daemon has exited.
@@ -137,19 +159,49 @@ func allRunning(st *api.Status, names []string) bool {
 	return true
 }
 
-type syncBuffer struct {
+// Buffer is a bytes.Buffer safe for a process writing while a test reads.
+type Buffer struct {
 	mu sync.Mutex
 	b  bytes.Buffer
 }
 
-func (s *syncBuffer) Write(p []byte) (int, error) {
+func (s *Buffer) Write(p []byte) (int, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.b.Write(p)
 }
 
-func (s *syncBuffer) String() string {
+func (s *Buffer) String() string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.b.String()
+}
+
+// InProcess runs run (a daemon's Run) until the test ends and returns a
+// client of socket once the API there answers. When the test ends it
+// cancels run's context and fails the test if run returned an error or
+// left the socket behind. daemon/daemontest and package daemon's own tests
+// start their in-process daemons through it.
+func InProcess(tb testing.TB, socket string, run func(context.Context) error) *api.Client {
+	tb.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	errc := make(chan error, 1)
+	go func() { errc <- run(ctx) }()
+	cl := api.NewUnixClient(socket)
+	tb.Cleanup(func() {
+		cl.Close()
+		cancel()
+		if err := <-errc; err != nil {
+			tb.Errorf("daemon: %v", err)
+		}
+		if _, err := os.Stat(socket); !errors.Is(err, os.ErrNotExist) {
+			tb.Errorf("socket left behind after stop: %v", err)
+		}
+	})
+	wctx, wcancel := context.WithTimeout(ctx, 30*time.Second)
+	defer wcancel()
+	if _, err := cl.WaitReady(wctx); err != nil {
+		tb.Fatal(err)
+	}
+	return cl
 }
