@@ -66,47 +66,34 @@ func fmtDuration(sec float64) string {
 func newLogsCmd(g *globals) *cobra.Command {
 	var follow bool
 	var tail int
-	c := &cobra.Command{
-		Use:   "logs SERVICE",
-		Short: "Show a service's log ring",
-		Args:  cobra.ExactArgs(1),
-		ValidArgsFunction: func(cmd *cobra.Command, args []string, _ string) ([]string, cobra.ShellCompDirective) {
-			return serviceNames(cmd.Context(), g), cobra.ShellCompDirectiveNoFileComp
-		},
-		RunE: func(cmd *cobra.Command, args []string) error {
-			cl, err := g.client()
-			if err != nil {
-				return err
-			}
-			defer cl.Close()
-			l, err := cl.Logs(cmd.Context(), args[0], 0)
-			if err != nil {
-				return err
-			}
-			w := bufio.NewWriter(g.stdout)
-			entries := l.Entries
-			if tail > 0 && len(entries) > tail {
-				entries = entries[len(entries)-tail:]
-			}
-			if l.Dropped > 0 && (tail <= 0 || len(l.Entries) <= tail) {
-				fmt.Fprintf(w, "… %d older records dropped from the ring\n", l.Dropped)
-			}
-			next := uint64(0)
-			for _, e := range l.Entries {
-				next = e.Seq + 1
-			}
-			for _, e := range entries {
-				printEntry(w, e)
-			}
-			if err := w.Flush(); err != nil || !follow {
-				return err
-			}
-			return cl.FollowLogs(cmd.Context(), args[0], next, func(e api.LogEntry) error {
-				printEntry(w, e)
-				return w.Flush()
-			})
-		},
-	}
+	c := serviceCmd(g, "logs SERVICE", "Show a service's log ring", func(cmd *cobra.Command, cl *api.Client, svc string) error {
+		l, err := cl.Logs(cmd.Context(), svc, 0)
+		if err != nil {
+			return err
+		}
+		w := bufio.NewWriter(g.stdout)
+		entries := l.Entries
+		if tail > 0 && len(entries) > tail {
+			entries = entries[len(entries)-tail:]
+		}
+		if l.Dropped > 0 && (tail <= 0 || len(l.Entries) <= tail) {
+			fmt.Fprintf(w, "… %d older records dropped from the ring\n", l.Dropped)
+		}
+		next := uint64(0)
+		for _, e := range l.Entries {
+			next = e.Seq + 1
+		}
+		for _, e := range entries {
+			printEntry(w, e)
+		}
+		if err := w.Flush(); err != nil || !follow {
+			return err
+		}
+		return cl.FollowLogs(cmd.Context(), svc, next, func(e api.LogEntry) error {
+			printEntry(w, e)
+			return w.Flush()
+		})
+	})
 	c.Flags().BoolVarP(&follow, "follow", "f", false, "keep printing new records")
 	c.Flags().IntVarP(&tail, "tail", "n", 0, "print only the last N records (0: all kept)")
 	return c
@@ -136,24 +123,27 @@ func serviceNames(ctx context.Context, g *globals) []string {
 }
 
 func newRestartCmd(g *globals) *cobra.Command {
+	return serviceCmd(g, "restart SERVICE", "Restart a service (also revives a failed one)", func(cmd *cobra.Command, cl *api.Client, svc string) error {
+		if err := cl.Restart(cmd.Context(), svc); err != nil {
+			return err
+		}
+		_, err := fmt.Fprintf(g.stdout, "restart of %s requested\n", svc)
+		return err
+	})
+}
+
+// serviceCmd is a command on one service (completed from the daemon's
+// services) that runs with a client.
+func serviceCmd(g *globals, use, short string, run func(cmd *cobra.Command, cl *api.Client, service string) error) *cobra.Command {
 	return &cobra.Command{
-		Use:   "restart SERVICE",
-		Short: "Restart a service (also revives a failed one)",
+		Use:   use,
+		Short: short,
 		Args:  cobra.ExactArgs(1),
 		ValidArgsFunction: func(cmd *cobra.Command, args []string, _ string) ([]string, cobra.ShellCompDirective) {
 			return serviceNames(cmd.Context(), g), cobra.ShellCompDirectiveNoFileComp
 		},
 		RunE: func(cmd *cobra.Command, args []string) error {
-			cl, err := g.client()
-			if err != nil {
-				return err
-			}
-			defer cl.Close()
-			if err := cl.Restart(cmd.Context(), args[0]); err != nil {
-				return err
-			}
-			fmt.Fprintf(g.stdout, "restart of %s requested\n", args[0])
-			return nil
+			return subsys.WithClient(g.client, func(cl *api.Client) error { return run(cmd, cl, args[0]) })
 		},
 	}
 }

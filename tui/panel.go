@@ -109,6 +109,33 @@ func HasService(st *api.Status, name string) bool {
 	return false
 }
 
+// Fetch returns a command that GETs path into a T and hands the result,
+// stamped with the clock, to msg; nil while one is still out (*busy) or
+// without a client. The panel clears *busy when the message arrives.
+func Fetch[T any](env *Env, busy *bool, path string, msg func(v T, at time.Time, err error) tea.Msg) tea.Cmd {
+	if *busy || env.Client == nil {
+		return nil
+	}
+	*busy = true
+	return func() tea.Msg {
+		ctx, cancel := env.Call()
+		defer cancel()
+		var v T
+		err := env.Client.Get(ctx, path, &v)
+		return msg(v, env.Now(), err)
+	}
+}
+
+// Select clamps a cursor i to n rows and returns it with the key of the
+// row there (key(i)); with no rows, 0 and "".
+func Select(i, n int, key func(int) string) (int, string) {
+	if n == 0 {
+		return 0, ""
+	}
+	i = min(max(i, 0), n-1)
+	return i, key(i)
+}
+
 // Bindings shown while a panel asks a question or takes text.
 var (
 	ConfirmKeys = []key.Binding{

@@ -154,18 +154,9 @@ type portsMsg struct {
 // fetch polls GET /v1/ports. It runs on every tick while the core exists,
 // shown or not, so the minute of history is there when the screen is.
 func (p *portsPanel) fetch() tea.Cmd {
-	if p.fetching || p.env.Client == nil {
-		return nil
-	}
-	p.fetching = true
-	env := p.env
-	return func() tea.Msg {
-		ctx, cancel := env.Call()
-		defer cancel()
-		var ps api.Ports
-		err := env.Client.Get(ctx, api.PathPorts, &ps)
-		return portsMsg{ports: &ps, at: env.Now(), err: err}
-	}
+	return Fetch(p.env, &p.fetching, api.PathPorts, func(ps api.Ports, at time.Time, err error) tea.Msg {
+		return portsMsg{ports: &ps, at: at, err: err}
+	})
 }
 
 func (p *portsPanel) Update(msg tea.Msg) (Panel, tea.Cmd) {

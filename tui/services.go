@@ -390,12 +390,7 @@ func (s *servicesPanel) applyFilter() {
 }
 
 func (s *servicesPanel) move(i int) {
-	if len(s.shown) == 0 {
-		s.cursor, s.sel = 0, ""
-		return
-	}
-	s.cursor = min(max(i, 0), len(s.shown)-1)
-	s.sel = s.shown[s.cursor].Name
+	s.cursor, s.sel = Select(i, len(s.shown), func(k int) string { return s.shown[k].Name })
 }
 
 // listRows is how many service rows fit: the height minus the head and the

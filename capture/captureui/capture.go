@@ -106,18 +106,9 @@ type (
 )
 
 func (c *capturePanel) fetch() tea.Cmd {
-	if c.fetching || c.env.Client == nil {
-		return nil
-	}
-	c.fetching = true
-	env := c.env
-	return func() tea.Msg {
-		ctx, cancel := env.Call()
-		defer cancel()
-		var list []api.CaptureSession
-		err := env.Client.Get(ctx, api.PathCaptures, &list)
-		return capturesMsg{list: list, at: env.Now(), err: err}
-	}
+	return tui.Fetch(c.env, &c.fetching, api.PathCaptures, func(list []api.CaptureSession, at time.Time, err error) tea.Msg {
+		return capturesMsg{list: list, at: at, err: err}
+	})
 }
 
 func (c *capturePanel) Update(msg tea.Msg) (tui.Panel, tea.Cmd) {
@@ -200,12 +191,7 @@ func (c *capturePanel) setSessions(list []api.CaptureSession, at time.Time) {
 }
 
 func (c *capturePanel) move(i int) {
-	if len(c.sessions) == 0 {
-		c.cursor, c.sel = 0, ""
-		return
-	}
-	c.cursor = min(max(i, 0), len(c.sessions)-1)
-	c.sel = c.sessions[c.cursor].ID
+	c.cursor, c.sel = tui.Select(i, len(c.sessions), func(k int) string { return c.sessions[k].ID })
 }
 
 func (c *capturePanel) key(msg tea.KeyPressMsg) tea.Cmd {

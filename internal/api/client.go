@@ -131,19 +131,22 @@ func unwrapURL(err error) error {
 
 // Get decodes the JSON answer to GET path into out.
 func (c *Client) Get(ctx context.Context, path string, out any) error {
-	resp, err := c.Do(ctx, http.MethodGet, path, nil)
-	if err != nil {
-		return err
-	}
-	defer resp.Body.Close()
-	if err := json.NewDecoder(resp.Body).Decode(out); err != nil {
-		return fmt.Errorf("decoding %s: %w", path, err)
-	}
-	return nil
+	return c.call(ctx, http.MethodGet, path, nil, out)
 }
 
 // Post sends in as JSON (nil for no body) and decodes the answer into out (nil to discard).
 func (c *Client) Post(ctx context.Context, path string, in, out any) error {
+	return c.call(ctx, http.MethodPost, path, in, out)
+}
+
+// Delete sends DELETE path and decodes the answer into out (nil to discard).
+func (c *Client) Delete(ctx context.Context, path string, out any) error {
+	return c.call(ctx, http.MethodDelete, path, nil, out)
+}
+
+// call sends in as JSON (nil: no body) and decodes the answer into out
+// (nil: discarded).
+func (c *Client) call(ctx context.Context, method, path string, in, out any) error {
 	var body io.Reader
 	if in != nil {
 		b, err := json.Marshal(in)
@@ -152,7 +155,7 @@ func (c *Client) Post(ctx context.Context, path string, in, out any) error {
 		}
 		body = bytes.NewReader(b)
 	}
-	resp, err := c.Do(ctx, http.MethodPost, path, body)
+	resp, err := c.Do(ctx, method, path, body)
 	if err != nil {
 		return err
 	}
@@ -165,20 +168,6 @@ func (c *Client) Post(ctx context.Context, path string, in, out any) error {
 		return fmt.Errorf("decoding %s: %w", path, err)
 	}
 	return nil
-}
-
-// Delete sends DELETE path and decodes the answer into out (nil to discard).
-func (c *Client) Delete(ctx context.Context, path string, out any) error {
-	resp, err := c.Do(ctx, http.MethodDelete, path, nil)
-	if err != nil {
-		return err
-	}
-	defer resp.Body.Close()
-	if out == nil {
-		_, _ = io.Copy(io.Discard, resp.Body)
-		return nil
-	}
-	return json.NewDecoder(resp.Body).Decode(out)
 }
 
 // Status returns GET /v1/status.

@@ -91,21 +91,21 @@ func TestCheckerCatches(t *testing.T) {
 		{m("cmd/wirebox"), []string{m("cli")}},
 		{m("rmon"), []string{m("capture"), m("tap"), m("subsys")}},
 	}
-	want := []struct{ from, to, words string }{
-		{"capture/session", "mirror/server", "never import each other"},
-		{"rmon/agent", "tap/netmap", "never import each other"},
-		{"capture", "capture/capturesvc", "core"},
-		{"tap", "daemon", "core"},
-		{"tap", "daemon", "only the command line imports it"},
-		{"services", "capture", "supervisor"},
-		{"internal/config", "services", "bottom floor"},
-		{"tui", "capture/captureui", "console framework"},
-		{"subsys", "capture/capturesvc", "contract"},
-		{"mirror", "cli", "a subsystem builds on"},
-		{"mirror", "cli", "only cmd/ imports it"},
-		{"qemu", "daemon", "only the command line imports it"},
-		{"newthing", "", "no layer"},
-	}
+	// from -> to: words of the reason the checker must give.
+	want := parseWant(t, `
+		capture/session -> mirror/server: never import each other
+		rmon/agent -> tap/netmap: never import each other
+		capture -> capture/capturesvc: core
+		tap -> daemon: core
+		tap -> daemon: only the command line imports it
+		services -> capture: supervisor
+		internal/config -> services: bottom floor
+		tui -> capture/captureui: console framework
+		subsys -> capture/capturesvc: contract
+		mirror -> cli: a subsystem builds on
+		mirror -> cli: only cmd/ imports it
+		qemu -> daemon: only the command line imports it
+		newthing -> : no layer`)
 	got := Check(pkgs, Rules)
 	for _, w := range want {
 		found := false
@@ -124,4 +124,20 @@ func TestCheckerCatches(t *testing.T) {
 		}
 		t.Errorf("%d violations, want exactly %d: an allowed import was flagged or a rule fired twice", len(got), len(want))
 	}
+}
+
+type wantViolation struct{ from, to, words string }
+
+func parseWant(t *testing.T, text string) []wantViolation {
+	t.Helper()
+	var out []wantViolation
+	for _, line := range strings.Split(strings.TrimSpace(text), "\n") {
+		edge, words, ok := strings.Cut(strings.TrimSpace(line), ": ")
+		from, to, ok2 := strings.Cut(edge, " -> ")
+		if !ok || !ok2 {
+			t.Fatalf("bad want line %q", line)
+		}
+		out = append(out, wantViolation{strings.TrimSpace(from), strings.TrimSpace(to), words})
+	}
+	return out
 }
