@@ -12,7 +12,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/wirebox/wirebox/internal/api"
 	"github.com/wirebox/wirebox/internal/leakcheck"
 )
 
@@ -53,12 +52,12 @@ func start(t *testing.T, s *Supervisor) {
 }
 
 // waitFor waits until cond holds on the status, failing the test with the last status after a generous deadline.
-func waitFor(t *testing.T, s *Supervisor, what string, cond func(map[string]api.ServiceStatus) bool) map[string]api.ServiceStatus {
+func waitFor(t *testing.T, s *Supervisor, what string, cond func(map[string]Status) bool) map[string]Status {
 	t.Helper()
 	deadline := time.After(20 * time.Second)
 	for {
 		ch := s.Changed()
-		m := map[string]api.ServiceStatus{}
+		m := map[string]Status{}
 		for _, st := range s.Status() {
 			m[st.Name] = st
 		}
@@ -91,13 +90,13 @@ func TestPanickingServiceRestartsWithBackoffThenFails(t *testing.T) {
 	start(t, s)
 
 	// Restart count rises while the others stay running.
-	m := waitFor(t, s, "a restart", func(m map[string]api.ServiceStatus) bool { return m["crasher"].Restarts >= 1 })
+	m := waitFor(t, s, "a restart", func(m map[string]Status) bool { return m["crasher"].Restarts >= 1 })
 	for _, n := range []string{"a", "b"} {
-		if m[n].State != api.StateRunning {
+		if m[n].State != StateRunning {
 			t.Errorf("%s state = %q while crasher restarts, want running", n, m[n].State)
 		}
 	}
-	m = waitFor(t, s, "crasher failed", func(m map[string]api.ServiceStatus) bool { return m["crasher"].State == api.StateFailed })
+	m = waitFor(t, s, "crasher failed", func(m map[string]Status) bool { return m["crasher"].State == StateFailed })
 	c := m["crasher"]
 	if c.Restarts != 3 {
 		t.Errorf("restarts = %d, want 3 (4 runs before giving up)", c.Restarts)
@@ -106,7 +105,7 @@ func TestPanickingServiceRestartsWithBackoffThenFails(t *testing.T) {
 		t.Errorf("last_error = %q, want the last panic", c.LastError)
 	}
 	for _, n := range []string{"a", "b"} {
-		if m[n].State != api.StateRunning || m[n].Restarts != 0 {
+		if m[n].State != StateRunning || m[n].Restarts != 0 {
 			t.Errorf("%s = %+v, want running with no restarts", n, m[n])
 		}
 	}
@@ -122,7 +121,7 @@ func TestPanickingServiceRestartsWithBackoffThenFails(t *testing.T) {
 	if err := s.Restart("crasher"); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, s, "restart after failed", func(m map[string]api.ServiceStatus) bool { return m["crasher"].Restarts >= 4 })
+	waitFor(t, s, "restart after failed", func(m map[string]Status) bool { return m["crasher"].Restarts >= 4 })
 }
 
 func TestBackoffGrowsAndIsCapped(t *testing.T) {
@@ -165,8 +164,8 @@ func TestDependencyOrder(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	errc := make(chan error, 1)
 	go func() { errc <- s.Run(ctx) }()
-	waitFor(t, s, "all running", func(m map[string]api.ServiceStatus) bool {
-		return m["web"].State == api.StateRunning && m["db"].State == api.StateRunning && m["net"].State == api.StateRunning
+	waitFor(t, s, "all running", func(m map[string]Status) bool {
+		return m["web"].State == StateRunning && m["db"].State == StateRunning && m["net"].State == StateRunning
 	})
 	cancel()
 	if err := <-errc; err != nil {
@@ -177,8 +176,8 @@ func TestDependencyOrder(t *testing.T) {
 		t.Errorf("events = %s\nwant     %s", got, want)
 	}
 	for _, st := range s.Status() {
-		if st.State != api.StateStopped {
-			t.Errorf("%s state after shutdown = %q", st.Name, st.State)
+		if st.State != StateStopped {
+			t.Errorf("%s state after shutdown = %q", st.Name, string(st.State))
 		}
 	}
 }
@@ -212,13 +211,13 @@ func TestNotReadyIsNotRunning(t *testing.T) {
 		t.Fatal(err)
 	}
 	start(t, s)
-	m := waitFor(t, s, "starting", func(m map[string]api.ServiceStatus) bool { return m["slow"].State == api.StateStarting })
-	if m["after"].State != api.StateWaiting {
+	m := waitFor(t, s, "starting", func(m map[string]Status) bool { return m["slow"].State == StateStarting })
+	if m["after"].State != StateWaiting {
 		t.Errorf("dependent state = %q, want waiting", m["after"].State)
 	}
 	close(release)
-	waitFor(t, s, "both running", func(m map[string]api.ServiceStatus) bool {
-		return m["slow"].State == api.StateRunning && m["after"].State == api.StateRunning
+	waitFor(t, s, "both running", func(m map[string]Status) bool {
+		return m["slow"].State == StateRunning && m["after"].State == StateRunning
 	})
 }
 
@@ -249,15 +248,15 @@ func TestFailingHealthProbeRestarts(t *testing.T) {
 		t.Fatal(err)
 	}
 	start(t, s)
-	m := waitFor(t, s, "health restart", func(m map[string]api.ServiceStatus) bool { return m["probed"].Restarts >= 1 })
+	m := waitFor(t, s, "health restart", func(m map[string]Status) bool { return m["probed"].Restarts >= 1 })
 	if !strings.Contains(m["probed"].LastError, "link down") {
 		t.Errorf("last_error = %q", m["probed"].LastError)
 	}
 	p.mu.Lock()
 	p.bad = false
 	p.mu.Unlock()
-	waitFor(t, s, "healthy", func(m map[string]api.ServiceStatus) bool {
-		return m["probed"].State == api.StateRunning && m["probed"].Health == "ok"
+	waitFor(t, s, "healthy", func(m map[string]Status) bool {
+		return m["probed"].State == StateRunning && m["probed"].Health == "ok"
 	})
 }
 
@@ -278,12 +277,12 @@ func TestManualRestartOfRunningService(t *testing.T) {
 		t.Fatal(err)
 	}
 	start(t, s)
-	waitFor(t, s, "running", func(m map[string]api.ServiceStatus) bool { return m["x"].State == api.StateRunning })
+	waitFor(t, s, "running", func(m map[string]Status) bool { return m["x"].State == StateRunning })
 	if err := s.Restart("x"); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, s, "restarted", func(m map[string]api.ServiceStatus) bool {
-		return m["x"].Restarts == 1 && m["x"].State == api.StateRunning
+	waitFor(t, s, "restarted", func(m map[string]Status) bool {
+		return m["x"].Restarts == 1 && m["x"].State == StateRunning
 	})
 	if err := s.Restart("nope"); !errors.Is(err, ErrUnknownService) {
 		t.Errorf("Restart(nope) = %v", err)
@@ -320,7 +319,7 @@ func TestServiceThatIgnoresStopIsReported(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	errc := make(chan error, 1)
 	go func() { errc <- s.Run(ctx) }()
-	waitFor(t, s, "running", func(m map[string]api.ServiceStatus) bool { return m["stubborn"].State == api.StateRunning })
+	waitFor(t, s, "running", func(m map[string]Status) bool { return m["stubborn"].State == StateRunning })
 	cancel()
 	err = <-errc
 	close(unblock) // let the goroutine finish so the leak check passes

@@ -81,11 +81,11 @@ func (s *Service) running() (*session.Manager, *capture.Core) {
 
 // Routes implements the daemon's RouteProvider.
 func (s *Service) Routes(mux *http.ServeMux) {
-	mux.HandleFunc("POST /v1/captures", s.start)
-	mux.HandleFunc("GET /v1/captures", s.list)
-	mux.HandleFunc("GET /v1/captures/{id}", s.get)
-	mux.HandleFunc("POST /v1/captures/{id}/stop", s.stop)
-	mux.HandleFunc("POST /v1/replay", s.replay)
+	mux.HandleFunc(api.RouteCaptureStart, s.start)
+	mux.HandleFunc(api.RouteCaptureList, s.list)
+	mux.HandleFunc(api.RouteCapture, s.get)
+	mux.HandleFunc(api.RouteCaptureStop, s.stop)
+	mux.HandleFunc(api.RouteReplay, s.replay)
 }
 
 var errNotRunning = errors.New("the capture service is not running")
