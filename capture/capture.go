@@ -1475,6 +1475,8 @@ func (s *Subscription) Receive(ctx context.Context, frames []Frame) (int, error)
 type SubscriberStats struct {
 	Name      string
 	Kind      Kind
+	Hook      Hook
+	Exclusive bool
 	Delivered uint64
 	Dropped   uint64
 	Queued    int
@@ -1482,7 +1484,8 @@ type SubscriberStats struct {
 
 // Stats returns the subscriber's counters.
 func (s *Subscription) Stats() SubscriberStats {
-	return SubscriberStats{s.name, s.kind, s.delivered.Load(), s.dropped.Load(), s.q.Len()}
+	return SubscriberStats{Name: s.name, Kind: s.kind, Hook: s.hook, Exclusive: s.exclusive,
+		Delivered: s.delivered.Load(), Dropped: s.dropped.Load(), Queued: s.q.Len()}
 }
 
 // Close removes the subscription and releases every frame still queued.
@@ -1591,7 +1594,7 @@ func (p *Port) Stats() PortStats {
 	st.EngineStarts = p.attaches.Load()
 	st.TxKicks = p.txKicks.Load()
 	l := p.subs.Load()
-	for _, s := range append(slices.Clone(l.readOnly), l.owners...) {
+	for _, s := range slices.Concat(l.readOnly, l.owners, l.egress) {
 		st.Subscribers = append(st.Subscribers, s.Stats())
 	}
 	return st

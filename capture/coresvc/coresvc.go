@@ -10,6 +10,7 @@ import (
 	"errors"
 	"net/http"
 	"sync"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 
@@ -124,12 +125,16 @@ func (s *Service) Status() (api.Ports, error) {
 		Ports: []api.PortStatus{},
 	}
 	for _, p := range c.Ports() {
-		out.Ports = append(out.Ports, portStatus(p.Stats()))
+		out.Ports = append(out.Ports, portStatus(p.Stats(), p.Info()))
+	}
+	out.Consumers = []api.ConsumerStatus{}
+	for _, k := range c.Consumers() {
+		out.Consumers = append(out.Consumers, api.ConsumerStatus{Name: k.Name, Owner: uint32(k.Owner), Held: k.Held, Reclaimed: k.Reclaimed})
 	}
 	return out, nil
 }
 
-func portStatus(st capture.PortStats) api.PortStatus {
+func portStatus(st capture.PortStats, info capture.PortInfo) api.PortStatus {
 	link := "down"
 	if st.LinkUp {
 		link = "up"
@@ -139,19 +144,29 @@ func portStatus(st capture.PortStats) api.PortStatus {
 		RxPackets: st.RxPackets, RxBytes: st.RxBytes, TxPackets: st.TxPackets, TxBytes: st.TxBytes,
 		TxErrors: st.TxErrors, RxDroppedKernel: st.RxDroppedKernel, RxDroppedPool: st.RxDroppedPool,
 		Unclaimed: st.Unclaimed, TimestampSource: st.TimestampSource.String(), Link: link,
+		IfIndex: info.IfIndex, MTU: info.MTU, SpeedMbps: info.SpeedMbps, Duplex: info.Duplex, OperState: info.OperState,
+		Attached: st.Attached, EngineStarts: st.EngineStarts, Missed: st.Missed, TxKicks: st.TxKicks,
 		Subscribers: []api.SubscriberStatus{},
 	}
+	if len(info.MAC) > 0 {
+		ps.MAC = info.MAC.String()
+	}
+	if !info.LastChange.IsZero() {
+		ps.LastChange = info.LastChange.UTC().Format(time.RFC3339Nano)
+	}
 	for _, sub := range st.Subscribers {
-		ps.Subscribers = append(ps.Subscribers, api.SubscriberStatus{
-			Name: sub.Name, Kind: sub.Kind.String(), Delivered: sub.Delivered, Dropped: sub.Dropped,
-		})
+		ss := api.SubscriberStatus{Name: sub.Name, Kind: sub.Kind.String(), Delivered: sub.Delivered, Dropped: sub.Dropped}
+		if sub.Kind == capture.Owner {
+			ss.Hook, ss.Exclusive = sub.Hook.String(), sub.Exclusive
+		}
+		ps.Subscribers = append(ps.Subscribers, ss)
 	}
 	return ps
 }
 
 // Routes serves GET /v1/ports.
 func (s *Service) Routes(mux *http.ServeMux) {
-	mux.HandleFunc("GET /v1/ports", func(w http.ResponseWriter, r *http.Request) {
+	mux.HandleFunc(api.RoutePorts, func(w http.ResponseWriter, r *http.Request) {
 		st, err := s.Status()
 		if err != nil {
 			api.WriteError(w, http.StatusServiceUnavailable, err)
