@@ -216,3 +216,42 @@ func (c *Core) Consumers() []ConsumerStats {
 	}
 	return out
 }
+
+// Sender sends byte slices through the core on one port: each is copied
+// into a frame the consumer allocates, then transmitted onto the wire, or
+// with inject, put into the port as if received (Port.Inject). It is what
+// replay and tools that build frames in ordinary memory use; it has the
+// Send method replay.Sender asks for.
+type Sender struct {
+	k      *Consumer
+	port   *Port
+	inject bool
+}
+
+// Sender returns a Sender on port p.
+func (k *Consumer) Sender(p *Port, inject bool) *Sender {
+	return &Sender{k: k, port: p, inject: inject}
+}
+
+// Send copies b into a pool frame and sends it.
+func (s *Sender) Send(b []byte) error {
+	var fs [1]Frame
+	if s.k.Alloc(fs[:]) == 0 {
+		if s.k.closed.Load() {
+			return ErrClosed
+		}
+		return tap.ErrEmpty
+	}
+	f := fs[0]
+	buf := f.Buffer()
+	if len(b) > len(buf) {
+		f.Release()
+		return fmt.Errorf("frame of %d bytes exceeds the pool's %d byte frames", len(b), len(buf))
+	}
+	copy(buf, b)
+	f.SetLen(len(b))
+	if s.inject {
+		return s.port.Inject(f)
+	}
+	return s.port.Transmit(f)
+}
