@@ -426,7 +426,9 @@ func (c *Core) OpenPort(cfg PortConfig) (*Port, error) {
 	nps := append(slices.Clip(ps), p)
 	c.ports.Store(&nps)
 	c.log.Info("port open", "port", cfg.Name, "mode", cfg.Mode, "queues", cfg.Queues)
-	go p.refreshInfo() // takes c.mu, held here
+	if m := c.monitors[cfg.NetNS]; m != nil { // c.mu is held: no refreshInfo
+		p.refreshWith(m.h)
+	}
 	return p, nil
 }
 
@@ -494,7 +496,6 @@ func (p *Port) attachEngine() error {
 	}()
 	if p.attaches.Add(1) > 1 {
 		p.c.log.Info("port engine started again", "port", p.cfg.Name)
-		go p.refreshInfo()
 	}
 	return nil
 }
@@ -629,6 +630,7 @@ type Port struct {
 	runDone   chan struct{}
 	suspended atomic.Bool
 	ifindex   atomic.Int32
+	ctlMu     sync.Mutex // guards ctlfd
 	ctlfd     int
 	info      atomic.Pointer[PortInfo]
 	// detachedAt is the interface's packet count when the engine stopped.

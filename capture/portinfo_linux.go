@@ -132,10 +132,12 @@ func (p *Port) monitorHandle() *netlink.Handle {
 
 // refreshInfo reads the port's facts now.
 func (p *Port) refreshInfo() {
-	h := p.monitorHandle()
-	if h == nil {
-		return
+	if h := p.monitorHandle(); h != nil {
+		p.refreshWith(h)
 	}
+}
+
+func (p *Port) refreshWith(h *netlink.Handle) {
 	l, err := h.LinkByName(p.cfg.Name)
 	if err != nil {
 		p.setInfo(PortInfo{OperState: "absent", Duplex: "unknown", Attached: p.attached()})
@@ -156,9 +158,11 @@ func (p *Port) factsOf(l netlink.Link) PortInfo {
 		Duplex:    "unknown",
 		Attached:  p.attached(),
 	}
+	p.ctlMu.Lock()
 	if p.ctlfd >= 0 {
 		pi.SpeedMbps, pi.Duplex = ethtoolLink(p.ctlfd, p.cfg.Name)
 	}
+	p.ctlMu.Unlock()
 	return pi
 }
 
@@ -234,6 +238,8 @@ func (p *Port) openCtl() error {
 }
 
 func (p *Port) closeCtl() {
+	p.ctlMu.Lock()
+	defer p.ctlMu.Unlock()
 	if p.ctlfd >= 0 {
 		unix.Close(p.ctlfd)
 		p.ctlfd = -1

@@ -2,11 +2,12 @@
 
 package capture
 
-type linkMonitor struct{}
+type linkMonitor struct{ h any }
 
 func (c *Core) startMonitor(string) error { return nil }
 func (m *linkMonitor) stop()              {}
 func (p *Port) refreshInfo()              {}
+func (p *Port) refreshWith(any)           {}
 func (p *Port) openCtl() error            { p.ctlfd = -1; return nil }
 func (p *Port) closeCtl()                 {}
 func (p *Port) linkCounters() (uint64, int, bool) {
