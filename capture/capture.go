@@ -639,7 +639,7 @@ type Port struct {
 		ifindex int
 		set     bool
 	}
-	lastAttachErr                       atomic.Pointer[string]
+	lastAttachErr                         atomic.Pointer[string]
 	attaches, detaches, missed, dropsBase atomic.Uint64
 
 	// dispatch is held for reading while frames are offered to
@@ -1307,9 +1307,9 @@ type Subscription struct {
 	order     int
 	owner     tap.Owner
 	q         *tap.Queue
-	vm       *bpf.VM
-	pred     func([]byte) bool
-	filtered bool
+	vm        *bpf.VM
+	pred      func([]byte) bool
+	filtered  bool
 
 	delivered, dropped atomic.Uint64
 	waiting            atomic.Bool

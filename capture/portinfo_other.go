@@ -13,3 +13,7 @@ func (p *Port) closeCtl()                 {}
 func (p *Port) linkCounters() (uint64, int, bool) {
 	return 0, 0, false
 }
+
+func (p *Port) noteAttachError(err error) {
+	p.c.log.Error("port engine did not start", "port", p.cfg.Name, "err", err)
+}

@@ -408,7 +408,7 @@ func (s *Session) stop() Status {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	st := s.statusLocked() // drop counters, before the subscriptions go
-	s.cons.Close()          // the subscriptions, and anything still held
+	s.cons.Close()         // the subscriptions, and anything still held
 	if err := s.w.Close(); err != nil && s.err == nil {
 		s.err = err
 		st.Error = err.Error()
