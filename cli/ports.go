@@ -43,8 +43,27 @@ func printPorts(w io.Writer, st api.Ports) error {
 		return err
 	}
 	for _, p := range st.Ports {
+		speed := "speed unknown"
+		if p.SpeedMbps > 0 {
+			speed = fmt.Sprintf("%d Mb/s", p.SpeedMbps)
+		}
+		fmt.Fprintf(w, "  %s: ifindex %d, mac %s, mtu %d, %s, %s duplex, state %s", p.Name, p.IfIndex, p.MAC, p.MTU, speed, p.Duplex, p.OperState)
+		if !p.Attached {
+			fmt.Fprint(w, ", engine stopped")
+		}
+		if p.EngineStarts > 1 || p.Missed > 0 {
+			fmt.Fprintf(w, ", engine started %d times, %d frames missed while stopped", p.EngineStarts, p.Missed)
+		}
+		fmt.Fprintln(w)
 		for _, s := range p.Subscribers {
-			fmt.Fprintf(w, "  %s: subscriber %s (%s): delivered %d, dropped %d\n", p.Name, s.Name, s.Kind, s.Delivered, s.Dropped)
+			kind := s.Kind
+			if s.Hook != "" {
+				kind += ", " + s.Hook
+			}
+			if s.Exclusive {
+				kind += ", exclusive"
+			}
+			fmt.Fprintf(w, "  %s: subscriber %s (%s): delivered %d, dropped %d\n", p.Name, s.Name, kind, s.Delivered, s.Dropped)
 		}
 	}
 	_, err := fmt.Fprintf(w, "pool: %d of %d frames free (%d bytes each)\n", st.Pool.Free, st.Pool.Frames, st.Pool.FrameSize)

@@ -232,7 +232,10 @@ func (s *Supervisor) waitDeps(ctx context.Context, u *unit) error {
 }
 
 // runOnce runs the service once, recovering a panic into an error.
+// What the run registered with Runtime.OnExit runs afterwards, whether it
+// returned or panicked.
 func runOnce(ctx context.Context, svc Service, rt *Runtime) (err error) {
+	defer rt.exit()
 	defer func() {
 		if r := recover(); r != nil {
 			err = fmt.Errorf("panic: %v\n%s", r, debug.Stack())

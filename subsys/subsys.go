@@ -52,11 +52,13 @@ type Env struct {
 	// Config is the whole validated configuration; a subsystem reads its
 	// own section with its config.SectionOf's Of.
 	Config *config.Config
-	// Core returns the running capture core (the "core" service), or nil
-	// while it is not running. Core itself is nil when the appliance has no
-	// ports, and so no core. A service that uses it lists CoreService in
-	// its Deps and calls Core at the start of each Run: the core may have
-	// been restarted in between.
+	// Core returns the capture core (the "core" service's), or nil before
+	// that service first ran. Core itself is nil when the appliance has no
+	// ports, and so no core. The Core is a stable handle: a restart of the
+	// core service stops and starts the port engines but keeps the Core,
+	// its ports and every consumer's subscriptions. A service that uses it
+	// lists CoreService in its Deps, makes its consumers in Run and hands
+	// them to rt.OnExit, so that whatever a run held is reclaimed.
 	Core func() *capture.Core
 	// Log is the daemon's logger; each service also gets its own in Run.
 	Log *slog.Logger
