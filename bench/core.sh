@@ -23,6 +23,9 @@
 # row, the bypass engine (AF_XDP copy mode on veth: the host stack no
 # longer sees the frames, and XDP has no backpressure, so loss shows there).
 #
+# Then, unless TX=0, the transmit side: trafgen against the core's batched
+# Send (passive: sendmmsg; bypass: AF_XDP TX ring) on the same veth.
+#
 # Usage: bench/core.sh            (N64=2000000 N1514=500000 ROUNDS=3 by default)
 # Needs root, iproute2, ethtool, tcpdump, netsniff-ng (trafgen); Go to build.
 set -euo pipefail
@@ -130,6 +133,18 @@ trafgen_run() {
   awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.3f", b - a }'
 }
 
+# wirebox_send SIZE N MODE: the core's batched transmit (Consumer.Alloc +
+# Port.Send, 256 frames a batch) sends N frames of SIZE bytes on g0;
+# prints "seconds received kicks", received as counted by c0.
+wirebox_send() {
+  local size=$1 n=$2 mode=$3 out rx0 rx1
+  rx0=$(ip netns exec "$CAP" cat /sys/class/net/c0/statistics/rx_packets)
+  out=$("$TMP/corebench" -i g0 -netns "/run/netns/$GEN" -mode "$mode" -send "$n" -size "$size" -dst "$MAC") ||
+    { echo "bench/core.sh: corebench -send failed: $out" >&2; exit 1; }
+  rx1=$(ip netns exec "$CAP" cat /sys/class/net/c0/statistics/rx_packets)
+  echo "$(sed -n 's/.*"seconds":\([0-9.]*\).*/\1/p' <<<"$out") $((rx1 - rx0)) $(sed -n 's/.*"kicks":\([0-9]*\).*/\1/p' <<<"$out")"
+}
+
 results=$TMP/results
 : >"$results"
 # Rounds interleave the consumers, so load from elsewhere on the machine
@@ -176,3 +191,52 @@ END {
     printf "%-6s %-15s %10d %10.0f %9d %7s %10.0f %6s %6s %7.2f\n", size, c, frames[order[i]], g, worst[order[i]], loss, cp, gx, cx, cpu[order[i]]
   }
 }'
+
+# Transmit: trafgen against the core's batched Send on the same veth, the
+# receiving end left to the kernel (it counts, nobody reads).
+if [[ ${TX:-1} == 1 ]]; then
+  txres=$TMP/tx
+  : >"$txres"
+  for round in $(seq "$ROUNDS"); do
+    for size in 64 1514; do
+      n=$N64
+      [[ $size == 1514 ]] && n=$N1514
+      for s in trafgen wirebox-passive wirebox-bypass; do
+        setup
+        case $s in
+          trafgen)
+            rx0=$(ip netns exec "$CAP" cat /sys/class/net/c0/statistics/rx_packets)
+            secs=$(trafgen_run "$size" "$n"); kicks=-
+            rx1=$(ip netns exec "$CAP" cat /sys/class/net/c0/statistics/rx_packets)
+            recv=$((rx1 - rx0)) ;;
+          wirebox-passive) read -r secs recv kicks < <(wirebox_send "$size" "$n" passive) ;;
+          wirebox-bypass) read -r secs recv kicks < <(wirebox_send "$size" "$n" bypass) ;;
+        esac
+        teardown
+        echo "$size $s $n $secs $recv $kicks" >>"$txres"
+        echo "  tx round $round: $size bytes, $s: $n frames in $secs s, received $recv, kicks $kicks" >&2
+      done
+    done
+  done
+  echo
+  echo "transmit: frames sent through one port, median of $ROUNDS rounds"
+  sort -k1,1n -k2,2 -k4,4n "$txres" | awk '
+  function flush() {
+    if (key == "") return
+    m = t[int((cnt + 1) / 2)]; split(key, kk, SUBSEP)
+    order[++nk] = key; frs[key] = fr; pps[key] = fr / m; rcv[key] = rv; kk_[key] = kc
+    if (kk[2] == "trafgen") base[kk[1]] = fr / m
+  }
+  { k = $1 SUBSEP $2
+    if (k != key) { flush(); key = k; cnt = 0; rv = -1 }
+    t[++cnt] = $4; fr = $3; kc = $6
+    if (rv < 0 || $5 < rv) rv = $5 }
+  END {
+    flush()
+    printf "%-6s %-16s %10s %10s %10s %8s %7s\n", "bytes", "sender", "frames", "sent_pps", "received", "kicks", "x_trafgen"
+    for (i = 1; i <= nk; i++) {
+      split(order[i], kk, SUBSEP)
+      printf "%-6s %-16s %10d %10.0f %10d %8s %7.2f\n", kk[1], kk[2], frs[order[i]], pps[order[i]], rcv[order[i]], kk_[order[i]], pps[order[i]] / base[kk[1]]
+    }
+  }'
+fi

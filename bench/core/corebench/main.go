@@ -6,14 +6,17 @@ package main
 
 import (
 	"context"
+	"encoding/binary"
 	"encoding/json"
 	"flag"
 	"fmt"
 	"log/slog"
+	"net"
 	"os"
 	"os/signal"
 	"runtime/pprof"
 	"syscall"
+	"time"
 
 	"github.com/wirebox/wirebox/capture"
 	"github.com/wirebox/wirebox/tap"
@@ -40,6 +43,10 @@ func run() error {
 	mode := flag.String("mode", "passive", "passive or bypass")
 	frames := flag.Int("frames", 65536, "pool frames")
 	cpuprofile := flag.String("cpuprofile", "", "write a CPU profile here")
+	send := flag.Int("send", 0, "transmit this many frames through the port (batched Send) instead of receiving")
+	size := flag.Int("size", 64, "frame size for -send")
+	dst := flag.String("dst", "ff:ff:ff:ff:ff:ff", "destination MAC for -send")
+	batch := flag.Int("batch", 256, "frames per Send for -send")
 	flag.Parse()
 	if *cpuprofile != "" {
 		f, err := os.Create(*cpuprofile)
@@ -66,6 +73,9 @@ func run() error {
 	port, err := core.OpenPort(cfg)
 	if err != nil {
 		return err
+	}
+	if *send > 0 {
+		return sendFrames(core, port, *send, *size, *dst, *batch)
 	}
 	sub, err := port.Subscribe(capture.SubscribeOptions{Name: "bench", Queue: 32768})
 	if err != nil {
@@ -103,4 +113,46 @@ func run() error {
 		return err
 	}
 	return json.NewEncoder(os.Stdout).Encode(r)
+}
+
+// sendFrames transmits n frames of size bytes (EtherType 0x88b5) through
+// the port in batches, as a consumer does, and prints the rate.
+func sendFrames(core *capture.Core, port *capture.Port, n, size int, dst string, batch int) error {
+	mac, err := net.ParseMAC(dst)
+	if err != nil {
+		return err
+	}
+	k := core.NewConsumer("bench sender")
+	frames := make([]capture.Frame, batch)
+	var sent, errs int
+	start := time.Now()
+	for sent+errs < n {
+		want := min(batch, n-sent-errs)
+		got := k.Alloc(frames[:want])
+		if got == 0 {
+			time.Sleep(10 * time.Microsecond) // the kernel still holds the last batch
+			continue
+		}
+		for i, f := range frames[:got] {
+			b := f.Buffer()[:size]
+			copy(b, mac)
+			copy(b[6:], []byte{0x02, 0, 0, 0, 0, 1})
+			binary.BigEndian.PutUint16(b[12:], 0x88b5)
+			binary.BigEndian.PutUint32(b[14:], uint32(sent+i))
+			f.SetLen(size)
+		}
+		ok, err := port.Send(frames[:got])
+		sent += ok
+		if err != nil {
+			errs += got - ok
+		}
+	}
+	el := time.Since(start)
+	st := port.Stats()
+	k.Close()
+	if err := core.Close(); err != nil {
+		return err
+	}
+	fmt.Printf("{\"sent\":%d,\"errors\":%d,\"seconds\":%.3f,\"pps\":%.0f,\"kicks\":%d}\n", sent, errs, el.Seconds(), float64(sent)/el.Seconds(), st.TxKicks)
+	return nil
 }
