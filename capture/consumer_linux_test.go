@@ -112,14 +112,7 @@ func TestSendBatch(t *testing.T) {
 	for _, mode := range []Mode{Passive, Bypass} {
 		t.Run(string(mode), func(t *testing.T) {
 			tp := newTopo(t, 8192)
-			port, err := tp.core.OpenPort(PortConfig{Name: "wb0", NetNS: tp.a.Path, Mode: mode})
-			if err != nil {
-				t.Fatal(err)
-			}
-			peer, err := tp.core.OpenPort(PortConfig{Name: "peer0", NetNS: tp.b.Path})
-			if err != nil {
-				t.Fatal(err)
-			}
+			port, peer := tp.ports(t, mode)
 			k := tp.core.NewConsumer("sender")
 			defer k.Close()
 			sub, err := k.Subscribe(peer, SubscribeOptions{Name: "far end", Queue: 4096})
@@ -173,14 +166,7 @@ func TestSendBatch(t *testing.T) {
 // leaves; exclusive owners refuse company.
 func TestOwnerHooks(t *testing.T) {
 	tp := newTopo(t, 8192)
-	port, err := tp.core.OpenPort(PortConfig{Name: "wb0", NetNS: tp.a.Path, Mode: Bypass})
-	if err != nil {
-		t.Fatal(err)
-	}
-	peer, err := tp.core.OpenPort(PortConfig{Name: "peer0", NetNS: tp.b.Path})
-	if err != nil {
-		t.Fatal(err)
-	}
+	port, peer := tp.ports(t, Bypass)
 	k := tp.core.NewConsumer("hooks")
 	defer k.Close()
 	second, err := k.Subscribe(port, SubscribeOptions{Name: "second", Kind: Owner, Order: 5})
