@@ -57,6 +57,21 @@ func newTopo(t *testing.T, frames int) *topo {
 	return &topo{a: a, b: b, la: la, lb: lb, pool: pool, core: c}
 }
 
+// ports opens wb0 in mode and the far end peer0 as a passive port, for
+// tests that watch what wb0 sends.
+func (tp *topo) ports(t *testing.T, mode Mode) (port, peer *Port) {
+	t.Helper()
+	port, err := tp.core.OpenPort(PortConfig{Name: "wb0", NetNS: tp.a.Path, Mode: mode})
+	if err != nil {
+		t.Fatal(err)
+	}
+	peer, err = tp.core.OpenPort(PortConfig{Name: "peer0", NetNS: tp.b.Path})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return port, peer
+}
+
 // sender is a raw AF_PACKET socket in a namespace (netns.Raw).
 type sender struct{ *netns.Raw }
 

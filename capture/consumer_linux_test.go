@@ -28,6 +28,18 @@ func receiveN(t *testing.T, s *Subscription, n int) []Frame {
 	return out
 }
 
+// consume subscribes a new consumer, closed when the test ends, to port.
+func consume(t *testing.T, c *Core, port *Port, name string) *Subscription {
+	t.Helper()
+	k := c.NewConsumer(name)
+	t.Cleanup(func() { k.Close() })
+	sub, err := k.Subscribe(port, SubscribeOptions{Name: name, Queue: 4096})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return sub
+}
+
 // TestConsumerCloseReclaims: a consumer that stops holding thousands of
 // frames (read-only references and owned frames alike) gives every one
 // back when it is closed; a Release after that is harmless, and Adopt
@@ -112,14 +124,7 @@ func TestSendBatch(t *testing.T) {
 	for _, mode := range []Mode{Passive, Bypass} {
 		t.Run(string(mode), func(t *testing.T) {
 			tp := newTopo(t, 8192)
-			port, err := tp.core.OpenPort(PortConfig{Name: "wb0", NetNS: tp.a.Path, Mode: mode})
-			if err != nil {
-				t.Fatal(err)
-			}
-			peer, err := tp.core.OpenPort(PortConfig{Name: "peer0", NetNS: tp.b.Path})
-			if err != nil {
-				t.Fatal(err)
-			}
+			port, peer := tp.ports(t, mode)
 			k := tp.core.NewConsumer("sender")
 			defer k.Close()
 			sub, err := k.Subscribe(peer, SubscribeOptions{Name: "far end", Queue: 4096})
@@ -173,14 +178,7 @@ func TestSendBatch(t *testing.T) {
 // leaves; exclusive owners refuse company.
 func TestOwnerHooks(t *testing.T) {
 	tp := newTopo(t, 8192)
-	port, err := tp.core.OpenPort(PortConfig{Name: "wb0", NetNS: tp.a.Path, Mode: Bypass})
-	if err != nil {
-		t.Fatal(err)
-	}
-	peer, err := tp.core.OpenPort(PortConfig{Name: "peer0", NetNS: tp.b.Path})
-	if err != nil {
-		t.Fatal(err)
-	}
+	port, peer := tp.ports(t, Bypass)
 	k := tp.core.NewConsumer("hooks")
 	defer k.Close()
 	second, err := k.Subscribe(port, SubscribeOptions{Name: "second", Kind: Owner, Order: 5})
@@ -295,12 +293,7 @@ func TestLinkEventsAndReattach(t *testing.T) {
 	run(tp.a, "link", "set", "wb0", "mtu", "9000")
 	waitEvent("mtu 9000", func(i PortInfo) bool { return i.MTU == 9000 })
 
-	k := tp.core.NewConsumer("survivor")
-	defer k.Close()
-	sub, err := k.Subscribe(port, SubscribeOptions{Name: "survivor", Queue: 4096})
-	if err != nil {
-		t.Fatal(err)
-	}
+	sub := consume(t, tp.core, port, "survivor")
 	s := newSender(t, tp.b, "peer0")
 	s.send(t, tp.la.MAC, 10, 64)
 	ReleaseAll(receiveN(t, sub, 10))
@@ -331,12 +324,7 @@ func TestSuspendResume(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	k := tp.core.NewConsumer("session")
-	defer k.Close()
-	sub, err := k.Subscribe(port, SubscribeOptions{Name: "session", Queue: 4096})
-	if err != nil {
-		t.Fatal(err)
-	}
+	sub := consume(t, tp.core, port, "session")
 	s := newSender(t, tp.b, "peer0")
 	s.send(t, tp.la.MAC, 100, 64)
 	ReleaseAll(receiveN(t, sub, 100))

@@ -1,9 +1,11 @@
 package capture
 
 import (
+	"context"
 	"fmt"
 	"net"
 	"runtime"
+	"sync"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -26,6 +28,16 @@ func ifaceIndex(name string) (int, error) {
 		return 0, err
 	}
 	return ifi.Index, nil
+}
+
+// runEach runs loop for every queue (ring or socket) on its own goroutine
+// and returns when all have ended.
+func runEach[Q any](ctx context.Context, qs []Q, loop func(context.Context, Q)) {
+	var wg sync.WaitGroup
+	for _, q := range qs {
+		wg.Go(func() { loop(ctx, q) })
+	}
+	wg.Wait()
 }
 
 // ifaceIndexIn resolves an interface in the namespace at path.

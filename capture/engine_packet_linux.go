@@ -140,17 +140,7 @@ func (r *packetRing) close() {
 	}
 }
 
-func (e *packetEngine) run(ctx context.Context) {
-	var wg sync.WaitGroup
-	for _, r := range e.rings {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			e.readRing(ctx, r)
-		}()
-	}
-	wg.Wait()
-}
+func (e *packetEngine) run(ctx context.Context) { runEach(ctx, e.rings, e.readRing) }
 
 func (e *packetEngine) readRing(ctx context.Context, r *packetRing) {
 	enginePriority()

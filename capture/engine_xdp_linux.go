@@ -274,17 +274,7 @@ func (e *xdpEngine) refill(s *xsk, cache *tap.Cache) {
 	}
 }
 
-func (e *xdpEngine) run(ctx context.Context) {
-	var wg sync.WaitGroup
-	for _, s := range e.socks {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			e.receive(ctx, s)
-		}()
-	}
-	wg.Wait()
-}
+func (e *xdpEngine) run(ctx context.Context) { runEach(ctx, e.socks, e.receive) }
 
 func (e *xdpEngine) receive(ctx context.Context, s *xsk) {
 	enginePriority()

@@ -91,14 +91,7 @@ func TestBypassCountAndForward(t *testing.T) {
 // it back out of the port it came in on; unclaimed frames are counted.
 func TestBypassOwnerTransmit(t *testing.T) {
 	tp := newTopo(t, 8192)
-	port, err := tp.core.OpenPort(PortConfig{Name: "wb0", NetNS: tp.a.Path, Mode: Bypass})
-	if err != nil {
-		t.Fatal(err)
-	}
-	peer, err := tp.core.OpenPort(PortConfig{Name: "peer0", NetNS: tp.b.Path})
-	if err != nil {
-		t.Fatal(err)
-	}
+	port, peer := tp.ports(t, Bypass)
 	back, _ := peer.Subscribe(SubscribeOptions{Name: "back", Queue: 4096})
 	own, _ := port.Subscribe(SubscribeOptions{Name: "reflector", Kind: Owner, Queue: 4096,
 		Match: func(d []byte) bool { return binary.BigEndian.Uint32(d[14:])%2 == 0 }})

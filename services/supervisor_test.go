@@ -72,6 +72,18 @@ func waitFor(t *testing.T, s *Supervisor, what string, cond func(map[string]Stat
 	}
 }
 
+// started makes a supervisor of svcs with the test options and runs it
+// until the test ends.
+func started(t *testing.T, svcs ...Service) *Supervisor {
+	t.Helper()
+	s, err := New(testOpts(), svcs...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	start(t, s)
+	return s
+}
+
 func TestPanickingServiceRestartsWithBackoffThenFails(t *testing.T) {
 	var runs int
 	var mu sync.Mutex
@@ -83,11 +95,7 @@ func TestPanickingServiceRestartsWithBackoffThenFails(t *testing.T) {
 		rt.Ready()
 		panic(fmt.Sprintf("boom %d", n))
 	}}
-	s, err := New(testOpts(), steady("a"), crasher, steady("b"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	start(t, s)
+	s := started(t, steady("a"), crasher, steady("b"))
 
 	// Restart count rises while the others run (they may still be starting
 	// when the crasher first fails: wait for them rather than expect it).
@@ -209,11 +217,7 @@ func TestNotReadyIsNotRunning(t *testing.T) {
 		<-ctx.Done()
 		return nil
 	}}
-	s, err := New(testOpts(), slow, steady("after", "slow"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	start(t, s)
+	s := started(t, slow, steady("after", "slow"))
 	m := waitFor(t, s, "starting", func(m map[string]Status) bool { return m["slow"].State == StateStarting })
 	if m["after"].State != StateWaiting {
 		t.Errorf("dependent state = %q, want waiting", m["after"].State)
@@ -246,11 +250,7 @@ func (p *probed) Health(context.Context) error {
 
 func TestFailingHealthProbeRestarts(t *testing.T) {
 	p := &probed{bad: true}
-	s, err := New(testOpts(), p)
-	if err != nil {
-		t.Fatal(err)
-	}
-	start(t, s)
+	s := started(t, p)
 	m := waitFor(t, s, "health restart", func(m map[string]Status) bool { return m["probed"].Restarts >= 1 })
 	if !strings.Contains(m["probed"].LastError, "link down") {
 		t.Errorf("last_error = %q", m["probed"].LastError)
@@ -275,11 +275,7 @@ func TestManualRestartOfRunningService(t *testing.T) {
 		<-ctx.Done()
 		return nil
 	}}
-	s, err := New(testOpts(), svc)
-	if err != nil {
-		t.Fatal(err)
-	}
-	start(t, s)
+	s := started(t, svc)
 	waitFor(t, s, "running", func(m map[string]Status) bool { return m["x"].State == StateRunning })
 	if err := s.Restart("x"); err != nil {
 		t.Fatal(err)
@@ -351,11 +347,7 @@ func TestOnExitRunsAfterPanic(t *testing.T) {
 		<-ctx.Done()
 		return nil
 	}}
-	s, err := New(testOpts(), svc)
-	if err != nil {
-		t.Fatal(err)
-	}
-	start(t, s)
+	s := started(t, svc)
 	waitFor(t, s, "a restart", func(m map[string]Status) bool { return m["p"].Restarts >= 1 && m["p"].State == StateRunning })
 	mu.Lock()
 	got := fmt.Sprint(order)
