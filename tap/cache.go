@@ -31,6 +31,10 @@ func (c *Cache) Alloc(o Owner) (FrameID, error) {
 }
 
 func (c *Cache) refill() bool {
+	if k := c.p.popMag(c.ids[c.n : c.n+cacheBatch]); k > 0 {
+		c.n += k
+		return true
+	}
 	first, k := c.p.popChain(cacheBatch)
 	for i, id := 0, first; i < k; i++ {
 		c.ids[c.n] = id
@@ -66,10 +70,11 @@ func (c *Cache) flush(k int) {
 		return
 	}
 	lo := c.n - k
-	for i := lo; i < c.n-1; i++ {
-		atomic.StoreUint32(&c.p.descs[c.ids[i]].next, uint32(c.ids[i+1]))
+	for lo < c.n {
+		m := min(cacheBatch, c.n-lo)
+		c.p.pushMag(c.ids[c.n-m : c.n])
+		c.n -= m
 	}
-	c.p.push(c.ids[lo], c.ids[c.n-1])
 	c.n = lo
 }
 

@@ -3,6 +3,7 @@ package tap
 import (
 	"errors"
 	"fmt"
+	"sync"
 	"sync/atomic"
 	"unsafe"
 )
@@ -86,6 +87,51 @@ type Pool struct {
 	// empty), high 32 bits a tag bumped on every change (ABA protection).
 	head atomic.Uint64
 	_    [56]byte
+
+	// Free frames also travel in magazines: arrays of cacheBatch ids that
+	// caches and releasers hand over whole. Taking a magazine touches no
+	// descriptor, where popping a chain of the free list follows one
+	// descriptor's next link after another: a dependent cache miss per
+	// frame when the frames were released on another core.
+	magMu sync.Mutex
+	mags  []*magazine
+	spare []*magazine
+}
+
+type magazine struct {
+	ids [cacheBatch]FrameID
+	n   int
+}
+
+// pushMag hands ids (at most cacheBatch, already free) over as one
+// magazine.
+func (p *Pool) pushMag(ids []FrameID) {
+	p.magMu.Lock()
+	var m *magazine
+	if k := len(p.spare); k > 0 {
+		m, p.spare = p.spare[k-1], p.spare[:k-1]
+	} else {
+		m = new(magazine)
+	}
+	m.n = copy(m.ids[:], ids)
+	p.mags = append(p.mags, m)
+	p.magMu.Unlock()
+}
+
+// popMag copies a magazine's ids into dst (room for cacheBatch) and
+// returns how many; 0 when there is none.
+func (p *Pool) popMag(dst []FrameID) int {
+	p.magMu.Lock()
+	defer p.magMu.Unlock()
+	k := len(p.mags)
+	if k == 0 {
+		return 0
+	}
+	m := p.mags[k-1]
+	p.mags = p.mags[:k-1]
+	n := copy(dst, m.ids[:m.n])
+	p.spare = append(p.spare, m)
+	return n
 }
 
 // ErrEmpty is returned when the pool has no free frame.
@@ -247,7 +293,15 @@ func (p *Pool) Unref(id FrameID) {
 func (p *Pool) Alloc(o Owner) (FrameID, error) {
 	id, _ := p.popChain(1)
 	if id == NoFrame {
-		return NoFrame, ErrEmpty
+		// The free frames may all be in magazines.
+		var ids [cacheBatch]FrameID
+		n := p.popMag(ids[:])
+		if n == 0 {
+			return NoFrame, ErrEmpty
+		}
+		if id = ids[0]; n > 1 {
+			p.pushMag(ids[1:n])
+		}
 	}
 	p.take(id, o)
 	return id, nil
@@ -344,12 +398,13 @@ func (p *Pool) CheckFull() error {
 }
 
 // Releaser drops references in bulk: frames whose last reference goes are
-// chained locally and returned to the free list in one step by Flush, so a
-// reader releasing a batch touches the shared list once, not per frame.
-// The zero Releaser is ready; it must be flushed before it goes away.
+// gathered locally and returned to the pool as one magazine per cacheBatch
+// frames, so a reader releasing a batch touches the shared state once, not
+// per frame. The zero Releaser is ready; it must be flushed before it goes
+// away.
 type Releaser struct {
-	first, last FrameID
-	n           int
+	ids [cacheBatch]FrameID
+	n   int
 }
 
 // Unref drops a reference to id, keeping the frame for Flush if it was the last.
@@ -358,14 +413,12 @@ func (r *Releaser) Unref(p *Pool, id FrameID) {
 	switch v := atomic.AddInt32(&d.ref, -1); {
 	case v == 0:
 		atomic.StoreUint32(&d.owner, uint32(OwnerNone))
-		if r.n == 0 {
-			r.last = id
-			atomic.StoreUint32(&d.next, uint32(NoFrame))
-		} else {
-			atomic.StoreUint32(&d.next, uint32(r.first))
-		}
-		r.first = id
+		r.ids[r.n] = id
 		r.n++
+		if r.n == cacheBatch {
+			p.pushMag(r.ids[:])
+			r.n = 0
+		}
 	case v < 0:
 		panic(fmt.Sprintf("tap: Unref of free frame %d", id))
 	}
@@ -374,7 +427,7 @@ func (r *Releaser) Unref(p *Pool, id FrameID) {
 // Flush returns the collected frames to the pool.
 func (r *Releaser) Flush(p *Pool) {
 	if r.n > 0 {
-		p.push(r.first, r.last)
+		p.pushMag(r.ids[:r.n])
 		r.n = 0
 	}
 }
