@@ -53,6 +53,7 @@ var testUsers = []User{
 	{Name: "sha512", Auth: gosnmp.SHA512, AuthPass: "authpass512", Read: []mib.OID{{1}}},
 	{Name: "sha1aes256", Auth: gosnmp.SHA, AuthPass: "authpass1xx", Priv: gosnmp.AES256, PrivPass: "privpass1xx", Read: []mib.OID{{1}}},
 	{Name: "sha224aes192", Auth: gosnmp.SHA224, AuthPass: "authpass224", Priv: gosnmp.AES192, PrivPass: "privpass224", Read: []mib.OID{{1}}},
+	{Name: "sha256", Auth: gosnmp.SHA256, AuthPass: "authpass256", Read: []mib.OID{{1}}, Write: []mib.OID{{1}}},
 	{Name: "sha384", Auth: gosnmp.SHA384, AuthPass: "authpass384", Read: []mib.OID{{1}}},
 }
 
