@@ -160,3 +160,30 @@ func (f Func) Next(suffix OID) (OID, Value, bool) { return f.NextFn(suffix) }
 
 // Set implements Handler.
 func (f Func) Set(*Txn, OID, Value) gosnmp.SNMPError { return NotWritable }
+
+// Single is one read-only scalar registered at its object OID (instance .0).
+type Single func() Value
+
+// Get implements Handler.
+func (s Single) Get(suffix OID) (Value, bool) {
+	if len(suffix) != 1 || suffix[0] != 0 {
+		return Value{}, false
+	}
+	return s(), true
+}
+
+// Next implements Handler.
+func (s Single) Next(suffix OID) (OID, Value, bool) {
+	if len(suffix) == 0 {
+		return OID{0}, s(), true
+	}
+	return nil, Value{}, false
+}
+
+// Set implements Handler.
+func (s Single) Set(_ *Txn, suffix OID, _ Value) gosnmp.SNMPError {
+	if len(suffix) == 1 && suffix[0] == 0 {
+		return NotWritable
+	}
+	return NoCreation
+}

@@ -300,7 +300,9 @@ func (a *Agent) process(version int, req *PDU, acc *access, budget int) *PDU {
 		tx := &mib.Txn{}
 		for i, vb := range req.VarBinds {
 			tx.Cur = i + 1
-			if st := a.tree.Set(tx, vb.OID, vb.Value); st != mib.NoError {
+			v := vb.Value
+			v.Bytes = bytes.Clone(v.Bytes) // the request buffer is reused; handlers may keep values
+			if st := a.tree.Set(tx, vb.OID, v); st != mib.NoError {
 				return fail(st, i+1)
 			}
 		}

@@ -1,0 +1,106 @@
+package rmon
+
+import (
+	"context"
+	"net"
+	"time"
+
+	"github.com/vishvananda/netlink"
+	"github.com/wirebox/wirebox/capture"
+	"github.com/wirebox/wirebox/rmon/stats"
+)
+
+// Every call into the capture core is in this file.
+
+// portFacts are the link facts IF-MIB needs.
+type portFacts struct {
+	MAC        net.HardwareAddr
+	MTU        int
+	SpeedMbps  int
+	LinkUp     bool
+	LastChange time.Time
+}
+
+// portCounters are the core's own counters of a port.
+type portCounters struct {
+	RxPackets, RxBytes, TxPackets, TxBytes uint64
+	RxDropped, TxErrors                    uint64
+	LinkUp                                 bool
+}
+
+// corePort is the core's port as the probe uses it.
+type corePort struct {
+	p *capture.Port
+}
+
+func (c corePort) Name() string { return c.p.Name() }
+
+func (c corePort) counters() portCounters {
+	st := c.p.Stats()
+	return portCounters{RxPackets: st.RxPackets, RxBytes: st.RxBytes, TxPackets: st.TxPackets, TxBytes: st.TxBytes,
+		RxDropped: st.RxDroppedKernel + st.RxDroppedPool, TxErrors: st.TxErrors, LinkUp: st.LinkUp}
+}
+
+// facts looks the link up. capture.Port.Info (CORE-API.md) is not on this
+// branch yet; until it is, netlink by name in the daemon's namespace
+// (a port in another namespace reports no MAC, MTU or speed).
+func (c corePort) facts() portFacts {
+	f := portFacts{LinkUp: c.counters().LinkUp}
+	l, err := netlink.LinkByName(c.p.Name())
+	if err != nil {
+		return f
+	}
+	a := l.Attrs()
+	f.MAC, f.MTU = a.HardwareAddr, a.MTU
+	if b, err := readSpeed(c.p.Name()); err == nil && b > 0 {
+		f.SpeedMbps = b
+	}
+	return f
+}
+
+// corePorts lists the core's open ports.
+func corePorts(core *capture.Core) []corePort {
+	var out []corePort
+	for _, p := range core.Ports() {
+		out = append(out, corePort{p})
+	}
+	return out
+}
+
+// feed subscribes read-only to a port (both directions) and counts every
+// frame into st until ctx ends. A slow probe loses frames in its own queue
+// only (the core never waits for it); those are counted as drop events.
+func feed(ctx context.Context, p corePort, st *stats.Port) error {
+	sub, err := p.p.Subscribe(capture.SubscribeOptions{Name: "rmon", Kind: capture.ReadOnly, Direction: capture.Both, Queue: 8192})
+	if err != nil {
+		return err
+	}
+	defer sub.Close()
+	frames := make([]capture.Frame, 256)
+	batch := make([]stats.Frame, 256)
+	var dropped uint64
+	for {
+		n, err := sub.Receive(ctx, frames)
+		for i, f := range frames[:n] {
+			d := f.Data()
+			if len(d) > 14 {
+				d = d[:14] // the counters need the Ethernet header only
+			}
+			batch[i] = stats.Frame{Data: d, WireLen: f.WireLen(), TX: f.Direction() == capture.TX}
+		}
+		if n > 0 {
+			st.Count(batch[:n])
+			capture.ReleaseAll(frames[:n])
+		}
+		if d := sub.Stats().Dropped; d != dropped {
+			st.AddDrops(d - dropped)
+			dropped = d
+		}
+		if err != nil {
+			if ctx.Err() != nil {
+				return nil
+			}
+			return err
+		}
+	}
+}

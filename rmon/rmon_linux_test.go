@@ -1,0 +1,342 @@
+package rmon
+
+import (
+	"context"
+	"encoding/binary"
+	"fmt"
+	"net"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/gosnmp/gosnmp"
+	"github.com/wirebox/wirebox/capture"
+	"github.com/wirebox/wirebox/internal/netns"
+	"github.com/wirebox/wirebox/services"
+	"github.com/wirebox/wirebox/tap"
+	"golang.org/x/sys/unix"
+)
+
+type topo struct {
+	a, b   *netns.NS
+	la, lb netns.Link
+	core   *capture.Core
+}
+
+// newTopo makes two namespaces joined by a veth pair (MTU 9000, so
+// oversize frames can be sent) and a core with a passive port on wb0.
+func newTopo(t *testing.T) *topo {
+	t.Helper()
+	a, b := netns.New(t), netns.New(t)
+	la, lb := netns.Veth(t, a, "wb0", b, "peer0", netns.VethOptions{MTU: 9000})
+	pool, err := tap.NewPool(tap.Config{Frames: 4096})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := capture.NewCore(pool, nil)
+	t.Cleanup(func() {
+		if err := c.Close(); err != nil {
+			t.Error(err)
+		}
+		if err := pool.CheckFull(); err != nil {
+			t.Error(err)
+		}
+		pool.Close()
+	})
+	if _, err := c.OpenPort(capture.PortConfig{Name: "wb0", NetNS: a.Path, Mode: capture.Passive, RingBlocks: 4}); err != nil {
+		t.Fatal(err)
+	}
+	return &topo{a: a, b: b, la: la, lb: lb, core: c}
+}
+
+// startService runs the rmon service under the real supervisor, after a
+// stand-in "core" service, until the test ends.
+func startService(t *testing.T, cfg Config, core *capture.Core) *Service {
+	t.Helper()
+	svc, err := New(cfg, func() *capture.Core { return core }, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	coreSvc := services.ServiceFunc{ServiceName: "core", RunFunc: func(ctx context.Context, rt *services.Runtime) error {
+		rt.Ready()
+		<-ctx.Done()
+		return nil
+	}}
+	sup, err := services.New(services.Options{}, coreSvc, svc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- sup.Run(ctx) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Error(err)
+		}
+	})
+	deadline := time.Now().Add(10 * time.Second)
+	for svc.Addr() == nil {
+		if time.Now().After(deadline) {
+			t.Fatalf("rmon service not running: %+v", sup.Status())
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	return svc
+}
+
+// sendRaw sends frames from ifname in ns through a raw AF_PACKET socket.
+func sendRaw(t *testing.T, ns *netns.NS, ifname string, frames [][]byte) {
+	t.Helper()
+	err := ns.Do(func() error {
+		ifi, err := net.InterfaceByName(ifname)
+		if err != nil {
+			return err
+		}
+		fd, err := unix.Socket(unix.AF_PACKET, unix.SOCK_RAW|unix.SOCK_CLOEXEC, 0)
+		if err != nil {
+			return err
+		}
+		defer unix.Close(fd)
+		if err := unix.Bind(fd, &unix.SockaddrLinklayer{Ifindex: ifi.Index}); err != nil {
+			return err
+		}
+		for _, f := range frames {
+			for {
+				_, err := unix.Write(fd, f)
+				if err == unix.ENOBUFS || err == unix.EINTR {
+					time.Sleep(time.Millisecond)
+					continue
+				}
+				if err != nil {
+					return fmt.Errorf("send %d bytes: %w", len(f), err)
+				}
+				break
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+func mac(last byte) net.HardwareAddr { return net.HardwareAddr{0x02, 0, 0, 0, 0, last} }
+
+func ethFrame(dst, src net.HardwareAddr, size int) []byte {
+	f := make([]byte, size)
+	copy(f, dst)
+	copy(f[6:], src)
+	binary.BigEndian.PutUint16(f[12:], 0x88b5) // local experimental: nothing answers
+	return f
+}
+
+func snmpRun(t *testing.T, tool string, args ...string) string {
+	t.Helper()
+	if _, err := exec.LookPath(tool); err != nil {
+		t.Fatalf("%s not installed (Debian package snmp, scripts/deps.sh test): %v", tool, err)
+	}
+	out, err := exec.Command(tool, append([]string{"-On", "-OU", "-Oe", "-r", "1", "-t", "3"}, args...)...).CombinedOutput()
+	if err != nil {
+		t.Fatalf("%s %v: %v\n%s", tool, args, err, out)
+	}
+	return string(out)
+}
+
+var lineRE = regexp.MustCompile(`^(\.[0-9.]+) = (?:[A-Za-z0-9 -]+: )?(.*)$`)
+
+// walk returns OID -> value text of a walk.
+func walk(t *testing.T, tool string, args ...string) map[string]string {
+	t.Helper()
+	out := snmpRun(t, tool, args...)
+	m := map[string]string{}
+	for _, l := range strings.Split(strings.TrimSpace(out), "\n") {
+		if s := lineRE.FindStringSubmatch(l); s != nil {
+			m[s[1]] = strings.Trim(s[2], `"`)
+		}
+	}
+	return m
+}
+
+func num(t *testing.T, m map[string]string, oid string) uint64 {
+	t.Helper()
+	v, ok := m[oid]
+	if !ok {
+		t.Fatalf("no %s", oid)
+	}
+	n, err := strconv.ParseUint(strings.Fields(v)[0], 10, 64)
+	if err != nil {
+		t.Fatalf("%s = %q: %v", oid, v, err)
+	}
+	return n
+}
+
+func macOID(m net.HardwareAddr) string {
+	s := ".6"
+	for _, b := range m {
+		s += fmt.Sprintf(".%d", b)
+	}
+	return s
+}
+
+// TestProbeCounts sends known frames through the core's port and checks
+// every etherStats counter, host row and matrix row over SNMP.
+func TestProbeCounts(t *testing.T) {
+	tp := newTopo(t)
+	cfg := Config{Listen: "127.0.0.1:0", StateFile: filepath.Join(t.TempDir(), "engine.json"),
+		Communities: []CommunityConfig{{Name: "probe-ro"}},
+		Users:       []UserConfig{{Name: "ops", Auth: "sha256", AuthKey: "auth-key-123", Priv: "aes", PrivKey: "priv-key-123"}}}
+	svc := startService(t, cfg, tp.core)
+	addr := svc.Addr().String()
+
+	type pair struct{ src, dst byte }
+	var frames [][]byte
+	hostsOut := map[byte][2]uint64{} // src -> pkts, octets
+	hostsIn := map[byte][2]uint64{}
+	pairs := map[pair][3]uint64{} // pkts, octets, errors
+	var want struct{ pkts, octets, bcast, mcast, under, over, b64, b127, b255, b511, b1023, b1518 uint64 }
+	add := func(dst net.HardwareAddr, src byte, size, n int) {
+		for i := 0; i < n; i++ {
+			frames = append(frames, ethFrame(dst, mac(src), size))
+		}
+		wire := uint64(size + 4)
+		u := uint64(n)
+		want.pkts += u
+		want.octets += u * wire
+		good := true
+		switch {
+		case wire < 64:
+			want.under += u
+			good = false
+		case wire == 64:
+			want.b64 += u
+		case wire <= 127:
+			want.b127 += u
+		case wire <= 255:
+			want.b255 += u
+		case wire <= 511:
+			want.b511 += u
+		case wire <= 1023:
+			want.b1023 += u
+		case wire <= 1518:
+			want.b1518 += u
+		default:
+			want.over += u
+			good = false
+		}
+		if good && dst[0] == 0xff {
+			want.bcast += u
+		} else if good && dst[0]&1 == 1 {
+			want.mcast += u
+		}
+		h := hostsOut[src]
+		hostsOut[src] = [2]uint64{h[0] + u, h[1] + u*wire}
+		if good && dst[0] == 0x02 {
+			h := hostsIn[dst[5]]
+			hostsIn[dst[5]] = [2]uint64{h[0] + u, h[1] + u*wire}
+		}
+		if dst[0] == 0x02 {
+			p := pairs[pair{src, dst[5]}]
+			e := uint64(0)
+			if !good {
+				e = u
+			}
+			pairs[pair{src, dst[5]}] = [3]uint64{p[0] + u, p[1] + u*wire, p[2] + e}
+		}
+	}
+	// Good unicast frames between three hosts first (hosts are learned
+	// from good frames), in every size bucket.
+	add(mac(2), 1, 60, 5)
+	add(mac(2), 1, 100, 4)
+	add(mac(3), 1, 200, 3)
+	add(mac(1), 2, 400, 2)
+	add(mac(1), 3, 800, 6)
+	add(mac(3), 2, 1514, 7)
+	add(net.HardwareAddr{0xff, 0xff, 0xff, 0xff, 0xff, 0xff}, 1, 60, 3)
+	add(net.HardwareAddr{0x01, 0x00, 0x5e, 0x00, 0x00, 0x01}, 2, 90, 4)
+	add(mac(2), 1, 50, 2)   // undersize
+	add(mac(3), 2, 2000, 1) // oversize
+	sendRaw(t, tp.b, "peer0", frames)
+
+	stat := func(col int) string { return fmt.Sprintf(".1.3.6.1.2.1.16.1.1.1.%d.1", col) }
+	deadline := time.Now().Add(20 * time.Second)
+	var m map[string]string
+	for {
+		m = walk(t, "snmpwalk", "-v2c", "-c", "probe-ro", addr, "1.3.6.1.2.1.16.1.1")
+		if num(t, m, stat(5)) >= want.pkts || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	for _, c := range []struct {
+		col  int
+		want uint64
+	}{
+		{3, 0}, {4, want.octets}, {5, want.pkts}, {6, want.bcast}, {7, want.mcast}, {8, 0}, {9, want.under},
+		{10, want.over}, {11, 0}, {12, 0}, {13, 0}, {14, want.b64}, {15, want.b127}, {16, want.b255},
+		{17, want.b511}, {18, want.b1023}, {19, want.b1518},
+	} {
+		if got := num(t, m, stat(c.col)); got != c.want {
+			t.Errorf("etherStats column %d = %d, want %d", c.col, got, c.want)
+		}
+	}
+	if m[stat(2)] != ".1.3.6.1.2.1.2.2.1.1.1" || m[stat(20)] != "monitor" || m[stat(21)] != "1" {
+		t.Errorf("etherStats row: source %q owner %q status %q", m[stat(2)], m[stat(20)], m[stat(21)])
+	}
+	// The 64-bit table over v3 authPriv.
+	v3 := []string{"-v3", "-u", "ops", "-l", "authPriv", "-a", "SHA-256", "-A", "auth-key-123", "-x", "AES", "-X", "priv-key-123", addr}
+	hc := walk(t, "snmpbulkwalk", append(v3, "1.3.6.1.2.1.16.1.7")...)
+	for col, w := range map[int]uint64{2: want.pkts, 4: want.octets, 6: want.b64, 8: want.b127, 16: want.b1518, 1: 0, 3: 0} {
+		if got := num(t, hc, fmt.Sprintf(".1.3.6.1.2.1.16.1.7.1.%d.1", col)); got != w {
+			t.Errorf("etherStatsHighCapacity column %d = %d, want %d", col, got, w)
+		}
+	}
+	// Hosts: every source and unicast destination, plus broadcast and
+	// multicast destinations.
+	hosts := walk(t, "snmpbulkwalk", "-v2c", "-c", "probe-ro", addr, "1.3.6.1.2.1.16.4.2")
+	for _, h := range []byte{1, 2, 3} {
+		idx := "1" + macOID(mac(h))
+		col := func(c int) uint64 { return num(t, hosts, fmt.Sprintf(".1.3.6.1.2.1.16.4.2.1.%d.%s", c, idx)) }
+		if col(5) != hostsOut[h][0] || col(7) != hostsOut[h][1] || col(4) != hostsIn[h][0] || col(6) != hostsIn[h][1] {
+			t.Errorf("host %d: out %d/%d in %d/%d, want out %v in %v", h, col(5), col(7), col(4), col(6), hostsOut[h], hostsIn[h])
+		}
+	}
+	if got := num(t, hosts, ".1.3.6.1.2.1.16.4.2.1.8.1"+macOID(mac(1))); got != 2 {
+		t.Errorf("host 1 out errors %d, want 2", got)
+	}
+	if got := num(t, hosts, ".1.3.6.1.2.1.16.4.2.1.9.1"+macOID(mac(1))); got != 3 {
+		t.Errorf("host 1 out broadcast %d, want 3", got)
+	}
+	if n := len(hosts) / 10; n != 5 {
+		t.Errorf("%d hosts, want 5 (3 stations, broadcast, multicast):\n%v", n, hosts)
+	}
+	if got := num(t, walk(t, "snmpget", "-v2c", "-c", "probe-ro", addr, "1.3.6.1.2.1.16.4.1.1.3.1"), ".1.3.6.1.2.1.16.4.1.1.3.1"); got != 5 {
+		t.Errorf("hostControlTableSize %d", got)
+	}
+	// Matrix, both orders.
+	sd := walk(t, "snmpbulkwalk", "-v2c", "-c", "probe-ro", addr, "1.3.6.1.2.1.16.6.2")
+	ds := walk(t, "snmpwalk", "-v2c", "-c", "probe-ro", addr, "1.3.6.1.2.1.16.6.3")
+	for p, w := range pairs {
+		sdIdx := "1" + macOID(mac(p.src)) + macOID(mac(p.dst))
+		dsIdx := "1" + macOID(mac(p.dst)) + macOID(mac(p.src))
+		for c := 4; c <= 6; c++ {
+			if got := num(t, sd, fmt.Sprintf(".1.3.6.1.2.1.16.6.2.1.%d.%s", c, sdIdx)); got != w[c-4] {
+				t.Errorf("matrixSD %v column %d = %d, want %d", p, c, got, w[c-4])
+			}
+			if got := num(t, ds, fmt.Sprintf(".1.3.6.1.2.1.16.6.3.1.%d.%s", c, dsIdx)); got != w[c-4] {
+				t.Errorf("matrixDS %v column %d = %d, want %d", p, c, got, w[c-4])
+			}
+		}
+	}
+	// IF-MIB for the port: name and 64-bit multicast / broadcast counts.
+	ifx := walk(t, "snmpwalk", "-v2c", "-c", "probe-ro", addr, "1.3.6.1.2.1.31.1.1.1")
+	if ifx[".1.3.6.1.2.1.31.1.1.1.1.1"] != "wb0" || num(t, ifx, ".1.3.6.1.2.1.31.1.1.1.9.1") != 3 || num(t, ifx, ".1.3.6.1.2.1.31.1.1.1.8.1") != 4 {
+		t.Errorf("ifXTable: %v", ifx)
+	}
+	t.Logf("etherStats: %v", m)
+	_ = gosnmp.Version2c
+}

@@ -1,0 +1,218 @@
+package rmon
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/wirebox/wirebox/capture"
+	"github.com/wirebox/wirebox/rmon/mib"
+	"github.com/wirebox/wirebox/rmon/snmp"
+	"github.com/wirebox/wirebox/rmon/stats"
+	"github.com/wirebox/wirebox/services"
+)
+
+// Name is the service name.
+const Name = "rmon"
+
+// Service is the RMON probe service.
+type Service struct {
+	cfg  Config
+	acfg snmp.Config
+	core func() *capture.Core
+	log  *slog.Logger
+
+	mu  sync.Mutex
+	cur *running
+}
+
+// running is one Run's state, for the API and metrics.
+type running struct {
+	agent *snmp.Agent
+	probe *probe
+	addr  net.Addr
+}
+
+// New validates cfg and returns the service; core returns the running
+// capture core (the "core" service's Core method).
+func New(cfg Config, core func() *capture.Core, log *slog.Logger) (*Service, error) {
+	acfg, err := cfg.agentConfig()
+	if err != nil {
+		return nil, err
+	}
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	return &Service{cfg: cfg, acfg: acfg, core: core, log: log}, nil
+}
+
+// Name implements services.Service.
+func (s *Service) Name() string { return Name }
+
+// Deps implements services.Dependent.
+func (s *Service) Deps() []string { return []string{"core"} }
+
+// Addr is the agent's bound UDP address while it runs (nil otherwise).
+func (s *Service) Addr() net.Addr {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.cur == nil {
+		return nil
+	}
+	return s.cur.addr
+}
+
+func (s *Service) running() *running {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.cur
+}
+
+// Run subscribes to every port of the core, counts, and serves SNMP until
+// ctx ends. With no listen address the service is disabled and idles.
+func (s *Service) Run(ctx context.Context, rt *services.Runtime) error {
+	log := rt.Log
+	if log == nil {
+		log = s.log
+	}
+	if !s.cfg.Enabled() {
+		log.Info("rmon disabled: no listen address")
+		rt.Ready()
+		<-ctx.Done()
+		return nil
+	}
+	core := s.core()
+	if core == nil {
+		return errors.New("rmon: the capture core is not running")
+	}
+	acfg := s.acfg
+	acfg.Log = log
+	var err error
+	acfg.EngineID, acfg.Boots, err = loadEngine(s.cfg.StateFile, s.acfg.EngineID)
+	if err != nil {
+		return err
+	}
+	tree := &mib.Tree{}
+	agent, err := snmp.NewAgent(acfg, tree)
+	if err != nil {
+		return err
+	}
+	uptime := func() uint64 { return uint64(agent.Uptime() / (10 * time.Millisecond)) }
+	maxHosts, maxPairs := s.cfg.MaxHosts, s.cfg.MaxPairs
+	if maxHosts <= 0 {
+		maxHosts = 4096
+	}
+	if maxPairs <= 0 {
+		maxPairs = 16384
+	}
+	var ports []*port
+	for i, cp := range corePorts(core) {
+		ports = append(ports, &port{ifIndex: i + 1, core: cp, st: stats.NewPort(maxHosts, maxPairs), facts: cp.facts()})
+	}
+	registerSystem(tree, &s.cfg, uptime)
+	p := newProbe(ports, tree, uptime)
+	registerIF(tree, p)
+	n := &notifier{targets: s.cfg.Traps, uptime: uptime, log: log}
+	p.notify = n.send
+
+	conn, err := net.ListenPacket("udp", s.cfg.Listen)
+	if err != nil {
+		return fmt.Errorf("rmon: listen %s: %w", s.cfg.Listen, err)
+	}
+	defer conn.Close()
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	var wg sync.WaitGroup
+	for _, pt := range ports {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := feed(ctx, pt.core, pt.st); err != nil {
+				cancel(fmt.Errorf("rmon: port %s: %w", pt.core.Name(), err))
+			}
+		}()
+	}
+	wg.Add(2)
+	go func() {
+		defer wg.Done()
+		p.run(ctx)
+	}()
+	go func() {
+		defer wg.Done()
+		t := time.NewTicker(5 * time.Second)
+		defer t.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-t.C:
+				for _, pt := range ports {
+					f := pt.core.facts()
+					p.mu.Lock()
+					pt.facts = f
+					p.mu.Unlock()
+				}
+			}
+		}
+	}()
+	s.mu.Lock()
+	s.cur = &running{agent: agent, probe: p, addr: conn.LocalAddr()}
+	s.mu.Unlock()
+	defer func() {
+		s.mu.Lock()
+		s.cur = nil
+		s.mu.Unlock()
+	}()
+	log.Info("rmon agent listening", "addr", conn.LocalAddr().String(), "ports", len(ports),
+		"engine_id", fmt.Sprintf("%x", acfg.EngineID), "boots", acfg.Boots)
+	rt.Ready()
+	serveErr := agent.Serve(ctx, conn)
+	cancel(serveErr)
+	wg.Wait()
+	if err := context.Cause(ctx); err != nil && !errors.Is(err, context.Canceled) {
+		return err
+	}
+	return serveErr
+}
+
+// notifier sends SNMPv2c traps to the configured targets.
+type notifier struct {
+	targets []TrapTarget
+	uptime  func() uint64
+	log     *slog.Logger
+	id      atomic.Int32
+}
+
+func (n *notifier) send(trapOID mib.OID, vbs []notifyVB) {
+	if len(n.targets) == 0 {
+		return
+	}
+	var list []snmp.VarBind
+	for _, v := range vbs {
+		list = append(list, snmp.VarBind{OID: v.oid, Value: v.v})
+	}
+	for _, t := range n.targets {
+		addr := t.Address
+		if _, _, err := net.SplitHostPort(addr); err != nil {
+			addr = net.JoinHostPort(addr, "162")
+		}
+		msg := snmp.EncodeV2Trap(t.Community, n.id.Add(1), n.uptime(), trapOID, list)
+		// Sent from its own goroutine: the caller holds the probe's lock.
+		go func() {
+			c, err := net.Dial("udp", addr)
+			if err != nil {
+				n.log.Warn("rmon: trap", "target", addr, "err", err)
+				return
+			}
+			defer c.Close()
+			if _, err := c.Write(msg); err != nil {
+				n.log.Warn("rmon: trap", "target", addr, "err", err)
+			}
+		}()
+	}
+}

@@ -1,0 +1,33 @@
+package stats
+
+import "testing"
+
+func frame(dst, src byte, size int) Frame {
+	d := make([]byte, size)
+	for i := 0; i < 6; i++ {
+		d[i], d[6+i] = dst, src
+	}
+	d[0] &^= 0 // keep dst as given
+	return Frame{Data: d, WireLen: size}
+}
+
+func TestCount(t *testing.T) {
+	p := NewPort(10, 10)
+	p.Count([]Frame{
+		frame(0x02, 0x04, 60), frame(0x02, 0x04, 100), frame(0xff, 0x04, 60), frame(0x01, 0x06, 1514),
+		frame(0x02, 0x04, 40), frame(0x02, 0x06, 2000),
+	})
+	s := p.Snapshot()
+	e := s.Ether
+	want := Ether{Pkts: 6, Octets: 64 + 104 + 64 + 1518 + 44 + 2004, Broadcast: 1, Multicast: 1, Undersize: 1, Oversize: 1,
+		Pkts64: 2, Pkts65to127: 1, Pkts1024to1518: 1}
+	if e != want {
+		t.Errorf("ether %+v\nwant  %+v", e, want)
+	}
+	if len(s.Hosts) != 5 || s.Hosts[0].MAC[0] != 0x04 || s.Hosts[0].OutPkts != 4 || s.Hosts[0].OutErrors != 1 {
+		t.Errorf("hosts %+v", s.Hosts)
+	}
+	if len(s.Pairs) != 3 {
+		t.Errorf("pairs %+v", s.Pairs)
+	}
+}
