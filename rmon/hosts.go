@@ -12,7 +12,7 @@ import (
 // The host and matrix control rows of a port share the port's tables,
 // learned since the service started (see docs/RMON.md).
 
-func (p *probe) hostCtlSpec() *ctlSpec  { return p.tableCtlSpec("hostControlTable", true) }
+func (p *probe) hostCtlSpec() *ctlSpec   { return p.tableCtlSpec("hostControlTable", true) }
 func (p *probe) matrixCtlSpec() *ctlSpec { return p.tableCtlSpec("matrixControlTable", false) }
 
 func (p *probe) tableCtlSpec(name string, hosts bool) *ctlSpec {

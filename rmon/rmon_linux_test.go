@@ -3,7 +3,13 @@ package rmon
 import (
 	"context"
 	"encoding/binary"
+	"encoding/json"
+	"net/http"
+	"net/http/httptest"
+
 	"fmt"
+	"github.com/prometheus/client_golang/prometheus"
+	promtest "github.com/prometheus/client_golang/prometheus/testutil"
 	"net"
 	"os/exec"
 	"path/filepath"
@@ -337,6 +343,154 @@ func TestProbeCounts(t *testing.T) {
 	if ifx[".1.3.6.1.2.1.31.1.1.1.1.1"] != "wb0" || num(t, ifx, ".1.3.6.1.2.1.31.1.1.1.9.1") != 3 || num(t, ifx, ".1.3.6.1.2.1.31.1.1.1.8.1") != 4 {
 		t.Errorf("ifXTable: %v", ifx)
 	}
-	t.Logf("etherStats: %v", m)
-	_ = gosnmp.Version2c
+	// The same numbers over the API and as metrics.
+	mux := http.NewServeMux()
+	svc.Routes(mux)
+	rec := httptest.NewRecorder()
+	mux.ServeHTTP(rec, httptest.NewRequest("GET", "/v1/rmon", nil))
+	var sum Summary
+	if err := json.Unmarshal(rec.Body.Bytes(), &sum); err != nil || len(sum.Ports) != 1 {
+		t.Fatalf("GET /v1/rmon: %v %s", err, rec.Body)
+	}
+	if e := sum.Ports[0].Ether; e.Pkts != want.pkts || e.Octets != want.octets || e.Undersize != want.under || sum.Ports[0].Hosts != 5 {
+		t.Errorf("GET /v1/rmon: %+v", sum.Ports[0])
+	}
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(svc.Collectors()...)
+	if n, err := promtest.GatherAndCount(reg, "wirebox_rmon_ether_packets_total"); err != nil || n != 1 {
+		t.Errorf("metrics: %d %v", n, err)
+	}
+	if err := promtest.GatherAndCompare(reg, strings.NewReader(fmt.Sprintf(`# HELP wirebox_rmon_ether_packets_total Frames seen (RMON etherStatsPkts).
+# TYPE wirebox_rmon_ether_packets_total counter
+wirebox_rmon_ether_packets_total{port="wb0"} %d
+`, want.pkts)), "wirebox_rmon_ether_packets_total"); err != nil {
+		t.Error(err)
+	}
+}
+
+func snmpFail(t *testing.T, tool string, args ...string) string {
+	t.Helper()
+	out, err := exec.Command(tool, append([]string{"-On", "-r", "1", "-t", "3"}, args...)...).CombinedOutput()
+	if err == nil {
+		t.Fatalf("%s %v succeeded:\n%s", tool, args, out)
+	}
+	return string(out)
+}
+
+// TestRowCreation creates a history control row, an event and an alarm
+// with snmpset as a manager does, and reads the results: history buckets,
+// the event log and the trap at a listening manager.
+func TestRowCreation(t *testing.T) {
+	tp := newTopo(t)
+	trapConn, err := net.ListenPacket("udp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer trapConn.Close()
+	cfg := Config{Listen: "127.0.0.1:0",
+		Communities: []CommunityConfig{{Name: "mgr", Write: []string{"1.3.6.1.2.1.16"}}},
+		Traps:       []TrapTarget{{Address: trapConn.LocalAddr().String(), Community: "traps"}}}
+	svc := startService(t, cfg, tp.core)
+	addr := svc.Addr().String()
+	c := []string{"-v2c", "-c", "mgr", addr}
+	set := func(args ...string) string { t.Helper(); return snmpRun(t, "snmpset", append(c, args...)...) }
+	get := func(oids ...string) map[string]string {
+		t.Helper()
+		return walk(t, "snmpget", append(c, oids...)...)
+	}
+
+	// History: createRequest with the columns, then valid.
+	h := ".1.3.6.1.2.1.16.2.1.1"
+	set(h+".7.5", "i", "2", h+".2.5", "o", ".1.3.6.1.2.1.2.2.1.1.1", h+".3.5", "i", "10", h+".5.5", "i", "1", h+".6.5", "s", "tester")
+	if g := get(h + ".7.5"); g[h+".7.5"] != "underCreation(3)" && g[h+".7.5"] != "3" {
+		t.Errorf("history row status after createRequest: %v", g)
+	}
+	set(h+".7.5", "i", "1")
+	// A valid row's data source is frozen; the whole SET fails and the
+	// owner in the same PDU is not changed.
+	out := snmpFail(t, "snmpset", append(c, h+".6.5", "s", "other", h+".2.5", "o", ".1.3.6.1.2.1.2.2.1.1.1")...)
+	if !strings.Contains(out, "inconsistentValue") || !strings.Contains(out, "Failed object: "+h+".2.5") {
+		t.Errorf("frozen data source: %s", out)
+	}
+	if g := get(h + ".6.5"); g[h+".6.5"] != "tester" {
+		t.Errorf("owner after failed set: %v", g)
+	}
+	// A row on a port that does not exist cannot become valid.
+	out = snmpFail(t, "snmpset", append(c, h+".7.6", "i", "2", h+".2.6", "o", ".1.3.6.1.2.1.2.2.1.1.9")...)
+	if !strings.Contains(out, "wrongValue") {
+		t.Errorf("bad data source: %s", out)
+	}
+
+	// Event (log and trap) and an alarm on etherStatsPkts.1, absolute,
+	// rising at 10 packets.
+	e := ".1.3.6.1.2.1.16.9.1.1"
+	set(e+".7.3", "i", "2", e+".2.3", "s", "too many packets", e+".3.3", "i", "4", e+".6.3", "s", "tester", e+".7.3", "i", "1")
+	a := ".1.3.6.1.2.1.16.3.1.1"
+	set(a+".12.2", "i", "2", a+".2.2", "i", "1", a+".3.2", "o", ".1.3.6.1.2.1.16.1.1.1.5.1", a+".4.2", "i", "1",
+		a+".6.2", "i", "1", a+".7.2", "i", "10", a+".8.2", "i", "5", a+".9.2", "i", "3", a+".10.2", "i", "0",
+		a+".11.2", "s", "tester", a+".12.2", "i", "1")
+	// An alarm on a non-integer variable is refused.
+	out = snmpFail(t, "snmpset", append(c, a+".12.7", "i", "2", a+".3.7", "o", ".1.3.6.1.2.1.1.1.0", a+".12.7", "i", "1")...)
+	if !strings.Contains(out, "inconsistentValue") {
+		t.Errorf("alarm on a string: %s", out)
+	}
+
+	var frames [][]byte
+	for i := 0; i < 25; i++ {
+		frames = append(frames, ethFrame(mac(9), mac(8), 100))
+	}
+	sendRaw(t, tp.b, "peer0", frames)
+
+	// The trap: decoded by gosnmp, an independent decoder.
+	trapConn.SetReadDeadline(time.Now().Add(20 * time.Second))
+	buf := make([]byte, 4096)
+	n, _, err := trapConn.ReadFrom(buf)
+	if err != nil {
+		t.Fatalf("no trap: %v", err)
+	}
+	g := &gosnmp.GoSNMP{Version: gosnmp.Version2c, Community: "traps", Logger: gosnmp.NewLogger(nil)}
+	pkt, err := g.SnmpDecodePacket(buf[:n])
+	if err != nil {
+		t.Fatalf("trap does not decode: %v", err)
+	}
+	if pkt.PDUType != gosnmp.SNMPv2Trap || pkt.Community != "traps" || len(pkt.Variables) != 7 ||
+		pkt.Variables[1].Value != ".1.3.6.1.2.1.16.0.1" || pkt.Variables[5].Name != ".1.3.6.1.2.1.16.3.1.1.5.2" {
+		t.Errorf("trap: %+v", pkt)
+	}
+	if v := gosnmp.ToBigInt(pkt.Variables[5].Value).Int64(); v != 25 {
+		t.Errorf("trap alarmValue %d", v)
+	}
+	// The event log and the alarm's value.
+	logs := walk(t, "snmpwalk", append(c, ".1.3.6.1.2.1.16.9.2")...)
+	if d := logs[".1.3.6.1.2.1.16.9.2.1.4.3.1"]; !strings.Contains(d, "too many packets: rising alarm 2") {
+		t.Errorf("log: %v", logs)
+	}
+	if v := get(a + ".5.2"); v[a+".5.2"] != "25" {
+		t.Errorf("alarmValue %v", v)
+	}
+	// History: a bucket with the 25 frames appears within seconds.
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		hist := walk(t, "snmpwalk", append(c, ".1.3.6.1.2.1.16.2.2.1.6.5")...)
+		var total uint64
+		for _, v := range hist {
+			if n, err := strconv.ParseUint(v, 10, 64); err == nil {
+				total += n
+			}
+		}
+		if total == 25 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("history buckets hold %d packets: %v", total, hist)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	// Deleting the rows.
+	set(a+".12.2", "i", "4", h+".7.5", "i", "4")
+	for k := range walk(t, "snmpwalk", append(c, ".1.3.6.1.2.1.16.3")...) {
+		if strings.HasPrefix(k, ".1.3.6.1.2.1.16.3.1.1.") {
+			t.Errorf("alarm %s after delete", k)
+		}
+	}
 }

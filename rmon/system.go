@@ -19,7 +19,7 @@ var (
 
 // sysStrings are the settable system objects.
 type sysStrings struct {
-	mu                     sync.Mutex
+	mu                      sync.Mutex
 	contact, name, location string
 }
 

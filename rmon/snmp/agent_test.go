@@ -15,12 +15,14 @@ import (
 
 // testTree has a settable string, a read-only integer, a Counter64 and a
 // small table.
-func testTree() (*mib.Tree, *string) {
+func testTree() (*mib.Tree, func() string) {
 	t := &mib.Tree{}
+	var mu sync.Mutex
 	contact := "nobody"
+	get := func() string { mu.Lock(); defer mu.Unlock(); return contact }
 	t.Register(mib.MustOID("1.3.6.1.2.1.1"), mib.Scalars{
 		1: {Get: func() mib.Value { return mib.String("test agent") }},
-		4: {Get: func() mib.Value { return mib.String(contact) }, Set: func(tx *mib.Txn, v mib.Value) gosnmp.SNMPError {
+		4: {Get: func() mib.Value { return mib.String(get()) }, Set: func(tx *mib.Txn, v mib.Value) gosnmp.SNMPError {
 			if v.Type != gosnmp.OctetString {
 				return mib.WrongType
 			}
@@ -28,7 +30,7 @@ func testTree() (*mib.Tree, *string) {
 				return mib.WrongLength
 			}
 			s := string(v.Bytes)
-			tx.OnCommit(func() { contact = s })
+			tx.OnCommit(func() { mu.Lock(); contact = s; mu.Unlock() })
 			return mib.NoError
 		}},
 		7: {Get: func() mib.Value { return mib.Integer(72) }},
@@ -44,7 +46,7 @@ func testTree() (*mib.Tree, *string) {
 			return mib.Counter64(1<<40 + uint64(i[0])), true
 		},
 	})
-	return t, &contact
+	return t, get
 }
 
 var testUsers = []User{
@@ -140,8 +142,8 @@ func TestV2cNetSNMP(t *testing.T) {
 		t.Errorf("ro set: %v %s", err, out)
 	}
 	mustTool(t, "snmpset", "-v2c", "-c", "rw", addr, "1.3.6.1.2.1.1.4.0", "s", "ops@example.net")
-	if *contact != "ops@example.net" {
-		t.Errorf("contact %q", *contact)
+	if contact() != "ops@example.net" {
+		t.Errorf("contact %q", contact())
 	}
 	// All or nothing: the second varbind fails, the first must not apply.
 	out, err = snmpTool(t, "snmpset", "-v2c", "-c", "rw", addr, "1.3.6.1.2.1.1.4.0", "s", "other", "1.3.6.1.2.1.1.7.0", "i", "1")
@@ -152,8 +154,8 @@ func TestV2cNetSNMP(t *testing.T) {
 	if err == nil || !strings.Contains(out, "wrongType") {
 		t.Errorf("wrong type: %v %s", err, out)
 	}
-	if *contact != "ops@example.net" {
-		t.Errorf("contact %q after failed sets", *contact)
+	if contact() != "ops@example.net" {
+		t.Errorf("contact %q after failed sets", contact())
 	}
 	// Unknown community and disallowed source: no answer.
 	for _, c := range []string{"public", "elsewhere"} {
@@ -217,8 +219,8 @@ func TestV3NetSNMP(t *testing.T) {
 		wantLines(t, out, ".1.3.6.1.2.1.31.1.1.1.6.3 = Counter64: 1099511627779")
 	}
 	mustTool(t, "snmpset", append(v3args("sha256aes", "authPriv", "SHA-256", "authpass256", "AES", "privpass256"), addr, "1.3.6.1.2.1.1.4.0", "s", "v3 set")...)
-	if *contact != "v3 set" {
-		t.Errorf("contact %q", *contact)
+	if contact() != "v3 set" {
+		t.Errorf("contact %q", contact())
 	}
 	// A read-only user may not set.
 	out, err := snmpTool(t, "snmpset", append(v3args("sha512", "authNoPriv", "SHA-512", "authpass512", "", ""), addr, "1.3.6.1.2.1.1.4.0", "s", "x")...)

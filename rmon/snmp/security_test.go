@@ -97,6 +97,7 @@ func TestV3Tampered(t *testing.T) {
 	tree, contact := testTree()
 	a, addr := startAgent(t, Config{Users: testUsers}, tree)
 	p, paddr := newProxy(t, addr)
+	p.mu.Lock()
 	p.rewrite = func(b []byte) []byte {
 		m, err := decodeMessage(b)
 		if err != nil || m.Flags&flagAuth == 0 {
@@ -106,13 +107,14 @@ func TestV3Tampered(t *testing.T) {
 		b[len(b)-1]++
 		return b
 	}
+	p.mu.Unlock()
 	args := append(v3args("sha256", "authNoPriv", "SHA-256", "authpass256", "", ""), paddr, "1.3.6.1.2.1.1.4.0", "s", "ok")
 	out, err := snmpTool(t, "snmpset", args...)
 	if err == nil || !strings.Contains(out, "Authentication failure") {
 		t.Errorf("tampered set: %v %s", err, out)
 	}
-	if *contact != "nobody" {
-		t.Errorf("tampered set applied: contact %q", *contact)
+	if contact() != "nobody" {
+		t.Errorf("tampered set applied: contact %q", contact())
 	}
 	if a.USMStat(usmWrongDigests) != 1 {
 		t.Errorf("usmStatsWrongDigests %d", a.USMStat(usmWrongDigests))
@@ -122,8 +124,8 @@ func TestV3Tampered(t *testing.T) {
 	p.rewrite = nil
 	p.mu.Unlock()
 	mustTool(t, "snmpset", args...)
-	if *contact != "ok" {
-		t.Errorf("contact %q", *contact)
+	if contact() != "ok" {
+		t.Errorf("contact %q", contact())
 	}
 	// gosnmp's own decoder accepts the tampered message without complaint:
 	// the reason the agent verifies the HMAC itself.
