@@ -132,11 +132,12 @@ func (u *user) cfb(b []byte, boots, etime uint32, salt []byte, decrypt bool) err
 	binary.BigEndian.PutUint32(iv[0:], boots)
 	binary.BigEndian.PutUint32(iv[4:], etime)
 	copy(iv[8:], salt)
-	//lint:ignore SA1019 RFC 3826 specifies CFB-128
 	if decrypt {
-		cipher.NewCFBDecrypter(block, iv[:]).XORKeyStream(b, b) //nolint:staticcheck
+		//lint:ignore SA1019 RFC 3826 specifies CFB-128
+		cipher.NewCFBDecrypter(block, iv[:]).XORKeyStream(b, b)
 	} else {
-		cipher.NewCFBEncrypter(block, iv[:]).XORKeyStream(b, b) //nolint:staticcheck
+		//lint:ignore SA1019 RFC 3826 specifies CFB-128
+		cipher.NewCFBEncrypter(block, iv[:]).XORKeyStream(b, b)
 	}
 	return nil
 }
