@@ -223,6 +223,9 @@ func (a *Agent) Handle(b []byte, src netip.Addr) []byte {
 	}
 	overhead := 2 + 3 + headerLen(len(m.Community)) + len(m.Community) + 2 // seq hdr slack, version, community
 	resp := a.process(m.Version, &m.PDU, acc, limit-overhead)
+	if st := gosnmp.SNMPError(resp.ErrorStatus); st == mib.NoAccess || (m.Version == V1 && m.PDU.Type == gosnmp.SetRequest && !writable(acc, &m.PDU)) {
+		a.InBadCommunityUses.Add(1)
+	}
 	out := encodeCommunity(m.Version, m.Community, resp)
 	if len(out) > limit {
 		out = encodeCommunity(m.Version, m.Community, a.tooBig(m.Version, &m.PDU))
@@ -232,6 +235,16 @@ func (a *Agent) Handle(b []byte, src netip.Addr) []byte {
 		}
 	}
 	return out
+}
+
+// writable reports whether the community may write every varbind of p.
+func writable(acc *access, p *PDU) bool {
+	for _, vb := range p.VarBinds {
+		if !inView(acc.write, vb.OID) {
+			return false
+		}
+	}
+	return true
 }
 
 func sourceOK(ps []netip.Prefix, a netip.Addr) bool {
