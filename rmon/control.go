@@ -41,6 +41,9 @@ type ctlSpec struct {
 	// activate starts a row's runtime when it becomes valid; destroy ends
 	// it (both with p.mu held).
 	activate, destroy func(r *ctlRow)
+	// changed runs after a committed SET of a row that stays (p.mu held);
+	// old is nil for a new row.
+	changed func(r, old *ctlRow)
 }
 
 // ctlRow is one row of a control table.
@@ -257,6 +260,9 @@ func (t *ctlTable) commit(st *staged) {
 	t.rows[st.row.index] = st.row
 	if st.becomesValid && t.spec.activate != nil {
 		t.spec.activate(st.row)
+	}
+	if t.spec.changed != nil {
+		t.spec.changed(st.row, st.orig)
 	}
 	if st.orig == nil {
 		t.reindex()

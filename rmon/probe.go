@@ -57,6 +57,7 @@ type probe struct {
 	events  *ctlTable
 	hostCtl *ctlTable
 	matCtl  *ctlTable
+	topN    *ctlTable
 	logs    map[int32]*eventLog
 }
 
@@ -98,6 +99,7 @@ func newProbe(ports []*port, tree *mib.Tree, uptime func() uint64) *probe {
 	p.events = newCtlTable(p, p.eventSpec())
 	p.hostCtl = newCtlTable(p, p.hostCtlSpec())
 	p.matCtl = newCtlTable(p, p.matrixCtlSpec())
+	p.topN = newCtlTable(p, p.topNSpec())
 	tree.Register(etherStatsEntry, p.ether.handler())
 	tree.Register(etherStatsHCEntry, p.etherHCHandler())
 	tree.Register(historyCtlEntry, p.history.handler())
@@ -106,6 +108,8 @@ func newProbe(ports []*port, tree *mib.Tree, uptime func() uint64) *probe {
 	tree.Register(hostCtlEntry, p.hostCtl.handler())
 	tree.Register(hostEntry, p.hostHandler(false))
 	tree.Register(hostTimeEntry, p.hostHandler(true))
+	tree.Register(topNCtlEntry, p.topN.handler())
+	tree.Register(topNEntry, p.topNHandler())
 	tree.Register(matrixCtlEntry, p.matCtl.handler())
 	tree.Register(matrixSDEntry, p.matrixHandler(false))
 	tree.Register(matrixDSEntry, p.matrixHandler(true))
@@ -144,6 +148,9 @@ func (p *probe) sample() {
 	p.mu.Lock()
 	for _, r := range p.history.valid() {
 		p.sampleHistory(r, now)
+	}
+	for _, r := range p.topN.valid() {
+		p.sampleTopN(r, now)
 	}
 	alarms := p.alarms.valid()
 	var due []*ctlRow

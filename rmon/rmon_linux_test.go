@@ -494,3 +494,48 @@ func TestRowCreation(t *testing.T) {
 		}
 	}
 }
+
+// TestHostTopN asks for a report of the two hosts sending most packets
+// over 5 seconds, sends frames within it, and reads the report.
+func TestHostTopN(t *testing.T) {
+	tp := newTopo(t)
+	svc := startService(t, Config{Listen: "127.0.0.1:0",
+		Communities: []CommunityConfig{{Name: "mgr", Write: []string{"1.3.6.1.2.1.16.5"}}}}, tp.core)
+	c := []string{"-v2c", "-c", "mgr", svc.Addr().String()}
+	n := ".1.3.6.1.2.1.16.5.1.1"
+	// A host control row that does not exist is refused.
+	out := snmpFail(t, "snmpset", append(c, n+".10.4", "i", "2", n+".2.4", "i", "9", n+".10.4", "i", "1")...)
+	if !strings.Contains(out, "inconsistentValue") {
+		t.Errorf("topN on a missing host row: %s", out)
+	}
+	snmpRun(t, "snmpset", append(c, n+".10.4", "i", "2", n+".2.4", "i", "1", n+".3.4", "i", "2",
+		n+".6.4", "i", "2", n+".9.4", "s", "tester", n+".4.4", "i", "5", n+".10.4", "i", "1")...)
+	var frames [][]byte
+	for src, count := range map[byte]int{1: 10, 2: 5, 3: 1} {
+		for i := 0; i < count; i++ {
+			frames = append(frames, ethFrame(mac(7), mac(src), 80))
+		}
+	}
+	sendRaw(t, tp.b, "peer0", frames)
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		m := walk(t, "snmpget", append(c, n+".4.4")...)
+		if m[n+".4.4"] == "0" {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("report not done: %v", m)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	rep := walk(t, "snmpwalk", append(c, ".1.3.6.1.2.1.16.5.2")...)
+	r := ".1.3.6.1.2.1.16.5.2.1"
+	if len(rep) != 8 || rep[r+".4.4.1"] != "10" || rep[r+".4.4.2"] != "5" ||
+		!strings.HasPrefix(rep[r+".3.4.1"], "02 00 00 00 00 01") || !strings.HasPrefix(rep[r+".3.4.2"], "02 00 00 00 00 02") {
+		t.Errorf("topN report: %v", rep)
+	}
+	ctl := walk(t, "snmpget", append(c, n+".5.4", n+".7.4")...)
+	if ctl[n+".5.4"] != "5" || ctl[n+".7.4"] != "2" {
+		t.Errorf("duration / granted size: %v", ctl)
+	}
+}
