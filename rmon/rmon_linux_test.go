@@ -534,8 +534,25 @@ func TestHostTopN(t *testing.T) {
 		!strings.HasPrefix(rep[r+".3.4.1"], "02 00 00 00 00 01") || !strings.HasPrefix(rep[r+".3.4.2"], "02 00 00 00 00 02") {
 		t.Errorf("topN report: %v", rep)
 	}
+	// RMON2 probeConfig: the default gateway as `ip route` has it, and
+	// the capabilities served (etherStats .. matrix, event, probeConfig).
+	pc := walk(t, "snmpget", append(c, "1.3.6.1.2.1.16.19.12.0", "1.3.6.1.2.1.16.19.1.0")...)
+	gw := "0.0.0.0"
+	if f := strings.Fields(string(must(exec.Command("ip", "-4", "route", "show", "default").Output()))); len(f) > 2 && f[1] == "via" {
+		gw = f[2]
+	}
+	if pc[".1.3.6.1.2.1.16.19.12.0"] != gw || !strings.HasPrefix(pc[".1.3.6.1.2.1.16.19.1.0"], "FE 40 00 20") {
+		t.Errorf("probeConfig: %v (gateway %s)", pc, gw)
+	}
 	ctl := walk(t, "snmpget", append(c, n+".5.4", n+".7.4")...)
 	if ctl[n+".5.4"] != "5" || ctl[n+".7.4"] != "2" {
 		t.Errorf("duration / granted size: %v", ctl)
 	}
+}
+
+func must[T any](v T, err error) T {
+	if err != nil {
+		panic(err)
+	}
+	return v
 }

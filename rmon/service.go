@@ -117,6 +117,7 @@ func (s *Service) Run(ctx context.Context, rt *services.Runtime) error {
 	registerSystem(tree, &s.cfg, uptime)
 	p := newProbe(ports, tree, uptime)
 	registerIF(tree, p)
+	registerProbeConfig(tree)
 	n := &notifier{targets: s.cfg.Traps, uptime: uptime, log: log}
 	p.notify = n.send
 
