@@ -97,12 +97,6 @@ func (s *Service) Run(ctx context.Context, rt *services.Runtime) error {
 	if err != nil {
 		return err
 	}
-	tree := &mib.Tree{}
-	agent, err := snmp.NewAgent(acfg, tree)
-	if err != nil {
-		return err
-	}
-	uptime := func() uint64 { return uint64(agent.Uptime() / (10 * time.Millisecond)) }
 	maxHosts, maxPairs := s.cfg.MaxHosts, s.cfg.MaxPairs
 	if maxHosts <= 0 {
 		maxHosts = 4096
@@ -114,10 +108,10 @@ func (s *Service) Run(ctx context.Context, rt *services.Runtime) error {
 	for i, cp := range corePorts(core) {
 		ports = append(ports, &port{ifIndex: i + 1, core: cp, st: stats.NewPort(maxHosts, maxPairs), facts: cp.facts()})
 	}
-	registerSystem(tree, &s.cfg, uptime)
-	p := newProbe(ports, tree, uptime)
-	registerIF(tree, p)
-	registerProbeConfig(tree)
+	agent, p, uptime, err := build(&s.cfg, acfg, ports)
+	if err != nil {
+		return err
+	}
 	n := &notifier{targets: s.cfg.Traps, uptime: uptime, log: log}
 	p.notify = n.send
 
@@ -179,6 +173,21 @@ func (s *Service) Run(ctx context.Context, rt *services.Runtime) error {
 		return err
 	}
 	return serveErr
+}
+
+// build makes the agent and its whole MIB tree over ports.
+func build(cfg *Config, acfg snmp.Config, ports []*port) (*snmp.Agent, *probe, func() uint64, error) {
+	tree := &mib.Tree{}
+	agent, err := snmp.NewAgent(acfg, tree)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	uptime := func() uint64 { return uint64(agent.Uptime() / (10 * time.Millisecond)) }
+	registerSystem(tree, cfg, uptime)
+	p := newProbe(ports, tree, uptime)
+	registerIF(tree, p)
+	registerProbeConfig(tree)
+	return agent, p, uptime, nil
 }
 
 // notifier sends SNMPv2c traps to the configured targets.
