@@ -301,6 +301,14 @@ func TestProbeCounts(t *testing.T) {
 			t.Errorf("etherStatsHighCapacity column %d = %d, want %d", col, got, w)
 		}
 	}
+	// v1 (RFC 3584): the same Counter32 values, the Counter64 columns skipped.
+	v1 := walk(t, "snmpwalk", "-v1", "-c", "probe-ro", addr, "1.3.6.1.2.1.16.1")
+	if num(t, v1, stat(5)) != want.pkts || num(t, v1, ".1.3.6.1.2.1.16.1.7.1.1.1") != 0 {
+		t.Errorf("v1 walk: %v", v1)
+	}
+	if _, ok := v1[".1.3.6.1.2.1.16.1.7.1.2.1"]; ok {
+		t.Errorf("v1 walk returned a Counter64")
+	}
 	// Hosts: every source and unicast destination, plus broadcast and
 	// multicast destinations.
 	hosts := walk(t, "snmpbulkwalk", "-v2c", "-c", "probe-ro", addr, "1.3.6.1.2.1.16.4.2")
