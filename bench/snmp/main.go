@@ -5,6 +5,7 @@
 // the capture core holding one passive port per interface.
 //
 //	go run ./bench/snmp [-walks 10] [-gets 2000]
+//	go run ./bench/snmp -load 2000000
 //
 // Measures, for both agents: snmpbulkwalk of IF-MIB (varbinds per second,
 // net-snmp process included), an in-process gosnmp bulk walk of IF-MIB
@@ -12,6 +13,12 @@
 // (median, p99) for v2c and v3 authPriv (SHA-256 / AES-128). Needs root,
 // snmpd and the snmp tools (scripts/deps.sh bench). The namespace is
 // removed at the end; traffic stays on its loopback.
+//
+// With -load, instead: trafgen (netsniff-ng) sends 64-byte frames at full
+// rate through a veth pair into a passive core port, with the core alone
+// and with the rmon service subscribed: the generator's rate, the frames
+// the port received and the frames the probe counted (etherStatsPkts,
+// etherStatsDropEvents).
 package main
 
 import (
@@ -50,7 +57,15 @@ func main() {
 	walks := flag.Int("walks", 10, "walks per measurement")
 	gets := flag.Int("gets", 2000, "GETs per RTT measurement")
 	inner := flag.String("inner", "", "internal: run inside this namespace")
+	load := flag.Int("load", 0, "instead: the probe's cost under load, with this many 64-byte frames from trafgen")
 	flag.Parse()
+	if *load > 0 {
+		if err := runLoad(*load); err != nil {
+			fmt.Fprintln(os.Stderr, "bench/snmp:", err)
+			os.Exit(1)
+		}
+		return
+	}
 	if *inner != "" {
 		if err := runInner(*inner, *walks, *gets); err != nil {
 			fmt.Fprintln(os.Stderr, "bench/snmp:", err)

@@ -42,19 +42,31 @@ type Port struct {
 	mu      sync.Mutex
 	ether   Ether
 	rx, tx  Dir
-	hosts   map[[6]byte]*Host
+	hosts   map[uint64]*Host
 	order   []*Host
-	matrix  map[[12]byte]*Pair
+	matrix  map[pairKey]*Pair
 	maxHost int
 	maxPair int
 	// HostsDropped and PairsDropped count frames whose new address or
 	// pair did not fit the table.
 	hostsDropped, pairsDropped uint64
+	// The last entries used: traffic comes in runs of the same
+	// conversation, and a hit skips the map lookups.
+	lastSrc, lastDst *Host
+	lastPair         *Pair
 }
 
 // NewPort makes a port's counters with table limits.
 func NewPort(maxHosts, maxPairs int) *Port {
-	return &Port{hosts: map[[6]byte]*Host{}, matrix: map[[12]byte]*Pair{}, maxHost: maxHosts, maxPair: maxPairs}
+	return &Port{hosts: map[uint64]*Host{}, matrix: map[pairKey]*Pair{}, maxHost: maxHosts, maxPair: maxPairs}
+}
+
+// Map keys are integers: hashing them is several times cheaper than
+// hashing byte arrays, and the maps are looked up per frame.
+type pairKey struct{ src, dst uint64 }
+
+func macKey(m [6]byte) uint64 {
+	return uint64(m[0])<<40 | uint64(m[1])<<32 | uint64(m[2])<<24 | uint64(m[3])<<16 | uint64(m[4])<<8 | uint64(m[5])
 }
 
 // Frame is what Count needs of one frame.
@@ -137,8 +149,12 @@ func (p *Port) count(f Frame, now time.Time) {
 	} else if good && mcast {
 		e.Multicast++
 	}
-	sh := p.host(src, good, now)
+	sh := p.lastSrc
+	if sh == nil || sh.MAC != src {
+		sh = p.host(src, good, now)
+	}
 	if sh != nil {
+		p.lastSrc = sh
 		sh.OutPkts++
 		sh.OutOctets += n
 		if !good {
@@ -150,14 +166,32 @@ func (p *Port) count(f Frame, now time.Time) {
 		}
 	}
 	if good {
-		if dh := p.host(dst, true, now); dh != nil {
+		dh := p.lastDst
+		if dh == nil || dh.MAC != dst {
+			dh = p.host(dst, true, now)
+		}
+		if dh != nil {
+			p.lastDst = dh
 			dh.InPkts++
 			dh.InOctets += n
 		}
 	}
-	var k [12]byte
-	copy(k[:6], src[:])
-	copy(k[6:], dst[:])
+	pr := p.lastPair
+	if pr == nil || pr.Src != src || pr.Dst != dst {
+		pr = p.pair(src, dst, good)
+	}
+	if pr != nil {
+		p.lastPair = pr
+		pr.Pkts++
+		pr.Octets += n
+		if !good {
+			pr.Errors++
+		}
+	}
+}
+
+func (p *Port) pair(src, dst [6]byte, good bool) *Pair {
+	k := pairKey{macKey(src), macKey(dst)}
 	pr := p.matrix[k]
 	if pr == nil && good {
 		if len(p.matrix) >= p.maxPair {
@@ -167,18 +201,13 @@ func (p *Port) count(f Frame, now time.Time) {
 			p.matrix[k] = pr
 		}
 	}
-	if pr != nil {
-		pr.Pkts++
-		pr.Octets += n
-		if !good {
-			pr.Errors++
-		}
-	}
+	return pr
 }
 
 // host returns the entry of mac, learning it from good frames.
 func (p *Port) host(mac [6]byte, learn bool, now time.Time) *Host {
-	h := p.hosts[mac]
+	k := macKey(mac)
+	h := p.hosts[k]
 	if h != nil || !learn {
 		return h
 	}
@@ -187,7 +216,7 @@ func (p *Port) host(mac [6]byte, learn bool, now time.Time) *Host {
 		return nil
 	}
 	h = &Host{MAC: mac, Order: len(p.order) + 1, Created: now}
-	p.hosts[mac] = h
+	p.hosts[k] = h
 	p.order = append(p.order, h)
 	return h
 }

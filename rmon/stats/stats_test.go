@@ -31,3 +31,16 @@ func TestCount(t *testing.T) {
 		t.Errorf("pairs %+v", s.Pairs)
 	}
 }
+
+func BenchmarkCount(b *testing.B) {
+	p := NewPort(4096, 16384)
+	batch := make([]Frame, 256)
+	for i := range batch {
+		batch[i] = frame(byte(2+i%8), byte(2+i%3), 60)
+	}
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		p.Count(batch)
+	}
+	b.ReportMetric(float64(b.N*len(batch))/b.Elapsed().Seconds(), "frames/s")
+}
