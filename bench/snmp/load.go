@@ -79,8 +79,8 @@ func runLoad(n int) error {
 }
 
 type loadResult struct {
-	pps             float64
-	received        uint64
+	pps            float64
+	received       uint64
 	counted, drops string
 }
 
