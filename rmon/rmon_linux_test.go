@@ -153,6 +153,8 @@ func snmpRun(t *testing.T, tool string, args ...string) string {
 	return string(out)
 }
 
+var typePrefix = regexp.MustCompile(`^[A-Za-z0-9]+: `)
+
 var lineRE = regexp.MustCompile(`^(\.[0-9.]+) = (?:[A-Za-z0-9 -]+: )?(.*)$`)
 
 // walk returns OID -> value text of a walk.
@@ -292,6 +294,12 @@ func TestProbeCounts(t *testing.T) {
 	}
 	if m[stat(2)] != ".1.3.6.1.2.1.2.2.1.1.1" || m[stat(20)] != "monitor" || m[stat(21)] != "1" {
 		t.Errorf("etherStats row: source %q owner %q status %q", m[stat(2)], m[stat(20)], m[stat(21)])
+	}
+	// snmptable reads the same row, through a MIB module for its columns.
+	tab := table(t, "-v2c", "-c", "probe-ro", addr, "WIREBOX-RMON-TEST-MIB::etherStatsTable")
+	if len(tab) != 1 || tab[0]["etherStatsPkts"] != fmt.Sprint(want.pkts) || tab[0]["etherStatsUndersizePkts"] != fmt.Sprint(want.under) ||
+		tab[0]["etherStatsPkts1024to1518Octets"] != fmt.Sprint(want.b1518) || tab[0]["etherStatsOwner"] != "monitor" {
+		t.Errorf("snmptable etherStatsTable: %v", tab)
 	}
 	// The 64-bit table over v3 authPriv.
 	v3 := []string{"-v3", "-u", "ops", "-l", "authPriv", "-a", "SHA-256", "-A", "auth-key-123", "-x", "AES", "-X", "priv-key-123", addr}
@@ -487,6 +495,18 @@ func TestRowCreation(t *testing.T) {
 			}
 		}
 		if total == 25 {
+			tab := table(t, append(c, "WIREBOX-RMON-TEST-MIB::etherHistoryTable")...)
+			var sum int
+			for _, r := range tab {
+				n, _ := strconv.Atoi(r["etherHistoryPkts"])
+				sum += n
+				if r["etherHistoryIndex"] != "5" {
+					t.Errorf("history row %v", r)
+				}
+			}
+			if sum != 25 {
+				t.Errorf("snmptable etherHistoryTable: %v", tab)
+			}
 			break
 		}
 		if time.Now().After(deadline) {
@@ -563,4 +583,39 @@ func must[T any](v T, err error) T {
 		panic(err)
 	}
 	return v
+}
+
+// table runs snmptable with the test MIB module and returns its rows as
+// column name -> value.
+func table(t *testing.T, args ...string) []map[string]string {
+	t.Helper()
+	mibs, err := filepath.Abs(filepath.Join("testdata", "mibs"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	a := append([]string{"-M", mibs, "-m", "WIREBOX-RMON-TEST-MIB", "-Cf", "|", "-Oe", "-OQ", "-r", "1", "-t", "3"}, args...)
+	out, err := exec.Command("snmptable", a...).CombinedOutput()
+	if err != nil {
+		t.Fatalf("snmptable %v: %v\n%s", a, err, out)
+	}
+	var header []string
+	var rows []map[string]string
+	for _, l := range strings.Split(strings.TrimSpace(string(out)), "\n") {
+		if !strings.Contains(l, "|") {
+			continue
+		}
+		f := strings.Split(l, "|")
+		if header == nil {
+			header = f
+			continue
+		}
+		r := map[string]string{}
+		for i, h := range header {
+			if i < len(f) {
+				r[h] = strings.Trim(typePrefix.ReplaceAllString(f[i], ""), `"`)
+			}
+		}
+		rows = append(rows, r)
+	}
+	return rows
 }
