@@ -44,7 +44,24 @@ type ctlSpec struct {
 	// changed runs after a committed SET of a row that stays (p.mu held);
 	// old is nil for a new row.
 	changed func(r, old *ctlRow)
+	// ready reports whether a RowStatus row could become active (for
+	// notReady versus notInService; p.mu held).
+	ready func(r *ctlRow) bool
+	// rowStatus makes the status column an RMON2 RowStatus (RFC 2579)
+	// instead of an RMON1 EntryStatus; index columns are then
+	// not-accessible (indexCol 0).
+	rowStatus bool
 }
+
+// RowStatus values (RFC 2579).
+const (
+	rsActive        = 1
+	rsNotInService  = 2
+	rsNotReady      = 3
+	rsCreateAndGo   = 4
+	rsCreateAndWait = 5
+	rsDestroy       = 6
+)
 
 // ctlRow is one row of a control table.
 type ctlRow struct {
@@ -121,6 +138,9 @@ func (t *ctlTable) handler() *mib.Table {
 			case t.spec.indexCol:
 				return mib.Integer(int64(r.index)), true
 			case t.spec.statusCol:
+				if t.spec.rowStatus {
+					return mib.Integer(t.rowStatusOf(r)), true
+				}
 				return mib.Integer(r.status), true
 			}
 			if _, ok := t.spec.writable[col]; ok {
@@ -174,6 +194,12 @@ func (t *ctlTable) set(tx *mib.Txn, index mib.OID, col uint32, v mib.Value) gosn
 	}).(*staged)
 	if first {
 		tx.OnCommit(func() { t.commit(st) })
+	}
+	if col == spec.statusCol && spec.rowStatus {
+		if v.Type != gosnmp.Integer {
+			return mib.WrongType
+		}
+		return t.setRowStatus(tx, st, v.Int)
 	}
 	if col == spec.statusCol {
 		if v.Type != gosnmp.Integer {
@@ -257,6 +283,9 @@ func (t *ctlTable) commit(st *staged) {
 		}
 		return
 	}
+	if o := st.orig; o != nil && o.status == statusValid && st.row.status != statusValid && t.spec.destroy != nil {
+		t.spec.destroy(o) // RowStatus notInService: the row stops
+	}
 	t.rows[st.row.index] = st.row
 	if st.becomesValid && t.spec.activate != nil {
 		t.spec.activate(st.row)
@@ -307,3 +336,67 @@ func defString(s string) func() mib.Value { return func() mib.Value { return mib
 
 // ownerCol is the OwnerString column every control table has.
 var ownerCol = ctlCol{def: defString(""), check: checkString(127)}
+
+// rowStatusOf maps a row's state to RowStatus (p.mu held).
+func (t *ctlTable) rowStatusOf(r *ctlRow) int64 {
+	if r.status == statusValid {
+		return rsActive
+	}
+	if t.spec.ready != nil && !t.spec.ready(r) {
+		return rsNotReady
+	}
+	return rsNotInService
+}
+
+// setRowStatus stages a RowStatus write (RFC 2579 state machine); internally
+// active is statusValid and notInService/notReady are statusUnderCreation.
+func (t *ctlTable) setRowStatus(tx *mib.Txn, st *staged, v int64) gosnmp.SNMPError {
+	exists := st.orig != nil || st.created
+	switch v {
+	case rsCreateAndGo, rsCreateAndWait:
+		if exists {
+			return mib.InconsistentValue
+		}
+		st.created = true
+		st.row.status = statusUnderCreation
+		for c, w := range t.spec.writable {
+			if _, ok := st.row.vals[c]; !ok && w.def != nil {
+				st.row.vals[c] = w.def()
+			}
+		}
+		if v == rsCreateAndWait {
+			return mib.NoError
+		}
+		fallthrough
+	case rsActive:
+		if !exists && v == rsActive {
+			return mib.InconsistentValue
+		}
+		if st.row.status != statusValid {
+			st.becomesValid = true
+		}
+		st.row.status = statusValid
+		if t.spec.validate != nil {
+			tx.Check(func() gosnmp.SNMPError {
+				if st.deleted {
+					return mib.NoError
+				}
+				if t.spec.validate(st.row) != mib.NoError {
+					return mib.InconsistentValue
+				}
+				return mib.NoError
+			})
+		}
+	case rsNotInService:
+		if !exists {
+			return mib.InconsistentValue
+		}
+		st.row.status = statusUnderCreation
+		st.becomesValid = false
+	case rsDestroy:
+		st.deleted = true
+	default: // notReady cannot be set
+		return mib.WrongValue
+	}
+	return mib.NoError
+}

@@ -83,8 +83,8 @@ func feed(ctx context.Context, p corePort, st *stats.Port) error {
 		n, err := sub.Receive(ctx, frames)
 		for i, f := range frames[:n] {
 			d := f.Data()
-			if len(d) > 14 {
-				d = d[:14] // the counters need the Ethernet header only
+			if len(d) > stats.HeaderBytes {
+				d = d[:stats.HeaderBytes] // the counters read the headers only
 			}
 			batch[i] = stats.Frame{Data: d, WireLen: f.WireLen(), TX: f.Direction() == capture.TX}
 		}

@@ -168,3 +168,5 @@ func (p *probe) matrixHandler(ds bool) *mib.Table {
 		})
 	})
 }
+
+func sortOIDs(o []mib.OID) { slices.SortFunc(o, mib.OID.Compare) }

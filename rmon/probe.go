@@ -44,21 +44,22 @@ type port struct {
 
 // probe is the RMON state: control tables and their runtime, guarded by mu.
 type probe struct {
-	mu      sync.Mutex
-	ports   []*port
-	tree    *mib.Tree
-	uptime  func() uint64 // sysUpTime in hundredths of a second
-	notify  func(trapOID mib.OID, vbs []notifyVB)
-	now     func() time.Time
-	cache   snapCache
-	ether   *ctlTable
-	history *ctlTable
-	alarms  *ctlTable
-	events  *ctlTable
-	hostCtl *ctlTable
-	matCtl  *ctlTable
-	topN    *ctlTable
-	logs    map[int32]*eventLog
+	mu        sync.Mutex
+	ports     []*port
+	tree      *mib.Tree
+	uptime    func() uint64 // sysUpTime in hundredths of a second
+	notify    func(trapOID mib.OID, vbs []notifyVB)
+	now       func() time.Time
+	cache     snapCache
+	ether     *ctlTable
+	history   *ctlTable
+	alarms    *ctlTable
+	events    *ctlTable
+	hostCtl   *ctlTable
+	matCtl    *ctlTable
+	topN      *ctlTable
+	protoDist *ctlTable
+	logs      map[int32]*eventLog
 }
 
 type notifyVB struct {
@@ -115,6 +116,7 @@ func newProbe(ports []*port, tree *mib.Tree, uptime func() uint64) *probe {
 	tree.Register(matrixDSEntry, p.matrixHandler(true))
 	tree.Register(eventEntry, p.events.handler())
 	tree.Register(logEntry, p.logHandler())
+	p.registerRMON2(tree)
 	// The probe's own rows: one statistics, host and matrix row per port.
 	p.mu.Lock()
 	for _, pt := range ports {

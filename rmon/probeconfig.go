@@ -21,6 +21,8 @@ var capabilityBits = []int{
 	5,  // hostTopN
 	6,  // matrix
 	9,  // event
+	18, // protocolDirectory
+	19, // protocolDistribution
 	26, // probeConfig
 }
 

@@ -569,7 +569,7 @@ func TestHostTopN(t *testing.T) {
 	if f := strings.Fields(string(must(exec.Command("ip", "-4", "route", "show", "default").Output()))); len(f) > 2 && f[1] == "via" {
 		gw = f[2]
 	}
-	if pc[".1.3.6.1.2.1.16.19.12.0"] != gw || !strings.HasPrefix(pc[".1.3.6.1.2.1.16.19.1.0"], "FE 40 00 20") {
+	if pc[".1.3.6.1.2.1.16.19.12.0"] != gw || !strings.HasPrefix(pc[".1.3.6.1.2.1.16.19.1.0"], "FE 40 30 20") {
 		t.Errorf("probeConfig: %v (gateway %s)", pc, gw)
 	}
 	ctl := walk(t, "snmpget", append(c, n+".5.4", n+".7.4")...)
@@ -618,4 +618,73 @@ func table(t *testing.T, args ...string) []map[string]string {
 		rows = append(rows, r)
 	}
 	return rows
+}
+
+// TestProtocolDist creates protocolDist rows the RMON2 way (RowStatus
+// createAndGo, createAndWait then active) and checks per-protocol counts.
+func TestProtocolDist(t *testing.T) {
+	tp := newTopo(t)
+	svc := startService(t, Config{Listen: "127.0.0.1:0",
+		Communities: []CommunityConfig{{Name: "mgr", Write: []string{"1.3.6.1.2.1.16.12"}}}}, tp.core)
+	c := []string{"-v2c", "-c", "mgr", svc.Addr().String()}
+	d := ".1.3.6.1.2.1.16.12.1.1"
+	snmpRun(t, "snmpset", append(c, d+".6.7", "i", "4", d+".2.7", "o", ".1.3.6.1.2.1.2.2.1.1.1", d+".5.7", "s", "tester")...)
+	snmpRun(t, "snmpset", append(c, d+".6.8", "i", "5")...)
+	if g := walk(t, "snmpget", append(c, d+".6.8")...); g[d+".6.8"] != "3" {
+		t.Errorf("createAndWait without a data source: status %v, want notReady(3)", g)
+	}
+	out := snmpFail(t, "snmpset", append(c, d+".6.8", "i", "1")...)
+	if !strings.Contains(out, "inconsistentValue") {
+		t.Errorf("activating an incomplete row: %s", out)
+	}
+	snmpRun(t, "snmpset", append(c, d+".2.8", "o", ".1.3.6.1.2.1.2.2.1.1.1")...)
+	if g := walk(t, "snmpget", append(c, d+".6.8")...); g[d+".6.8"] != "2" {
+		t.Errorf("complete row: status %v, want notInService(2)", g)
+	}
+	snmpRun(t, "snmpset", append(c, d+".6.8", "i", "1")...)
+
+	ip := func(proto byte, size, n int) {
+		var frames [][]byte
+		for i := 0; i < n; i++ {
+			f := ethFrame(mac(2), mac(1), size)
+			f[12], f[13], f[14], f[14+9] = 0x08, 0x00, 0x45, proto
+			frames = append(frames, f)
+		}
+		sendRaw(t, tp.b, "peer0", frames)
+	}
+	ip(6, 100, 7)  // TCP
+	ip(17, 200, 3) // UDP
+	arp := ethFrame(net.HardwareAddr{0xff, 0xff, 0xff, 0xff, 0xff, 0xff}, mac(1), 60)
+	arp[12], arp[13] = 0x08, 0x06
+	sendRaw(t, tp.b, "peer0", [][]byte{arp, arp})
+	// local index: 1 ether2, 2 ip, 4 arp, 5 tcp, 6 udp
+	want := map[int][2]uint64{1: {12, 7*104 + 3*204 + 2*64}, 2: {10, 7*104 + 3*204}, 4: {2, 128}, 5: {7, 728}, 6: {3, 612}, 3: {0, 0}}
+	st := ".1.3.6.1.2.1.16.12.2.1"
+	deadline := time.Now().Add(20 * time.Second)
+	var m map[string]string
+	for {
+		m = walk(t, "snmpbulkwalk", append(c, st)...)
+		if v, ok := m[st+".1.8.1"]; (ok && v == "12") || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	for _, row := range []int{1, 7, 8} {
+		for li, w := range want {
+			if got := num(t, m, fmt.Sprintf("%s.1.%d.%d", st, row, li)); got != w[0] {
+				t.Errorf("row %d protocol %d: %d packets, want %d", row, li, got, w[0])
+			}
+			if got := num(t, m, fmt.Sprintf("%s.2.%d.%d", st, row, li)); got != w[1] {
+				t.Errorf("row %d protocol %d: %d octets, want %d", row, li, got, w[1])
+			}
+		}
+	}
+	dir := walk(t, "snmpwalk", append(c, ".1.3.6.1.2.1.16.11.2.1.4")...)
+	if dir[".1.3.6.1.2.1.16.11.2.1.4.8.0.0.0.1.0.0.8.0.2.0.0"] != "ip" || len(dir) != 10 {
+		t.Errorf("protocolDirDescr: %v", dir)
+	}
+	snmpRun(t, "snmpset", append(c, d+".6.7", "i", "6", d+".6.8", "i", "6")...)
+	if g := walk(t, "snmpwalk", append(c, d+".6")...); len(g) != 1 {
+		t.Errorf("rows after destroy: %v", g)
+	}
 }

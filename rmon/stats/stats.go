@@ -54,6 +54,7 @@ type Port struct {
 	// conversation, and a hit skips the map lookups.
 	lastSrc, lastDst *Host
 	lastPair         *Pair
+	proto            [NumProtos]Counter
 }
 
 // NewPort makes a port's counters with table limits.
@@ -142,6 +143,13 @@ func (p *Port) count(f Frame, now time.Time) {
 		d.Multicast++
 	default:
 		d.Ucast++
+	}
+	if good {
+		var buf [3]int
+		for _, pr := range protocols(f.Data, &buf) {
+			p.proto[pr].Pkts++
+			p.proto[pr].Octets += n
+		}
 	}
 	// etherStats counts good broadcast and multicast packets only.
 	if good && bcast {
@@ -236,6 +244,13 @@ func (p *Port) EtherSnapshot() (Ether, Dir, Dir) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	return p.ether, p.rx, p.tx
+}
+
+// Protocols returns the per-protocol counters (good frames only).
+func (p *Port) Protocols() [NumProtos]Counter {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.proto
 }
 
 // Snapshot copies every counter and table.

@@ -44,3 +44,24 @@ func BenchmarkCount(b *testing.B) {
 	}
 	b.ReportMetric(float64(b.N*len(batch))/b.Elapsed().Seconds(), "frames/s")
 }
+
+func TestProtocols(t *testing.T) {
+	p := NewPort(10, 10)
+	tcp4 := frame(2, 4, 60)
+	tcp4.Data[12], tcp4.Data[13], tcp4.Data[14+9] = 0x08, 0x00, 6
+	udp6 := frame(2, 4, 100)
+	udp6.Data[12], udp6.Data[13], udp6.Data[14+6] = 0x86, 0xdd, 17
+	arp := frame(0xff, 4, 60)
+	arp.Data[12], arp.Data[13] = 0x08, 0x06
+	short := frame(2, 4, 40) // undersize: not counted
+	short.Data[12], short.Data[13] = 0x08, 0x00
+	p.Count([]Frame{tcp4, tcp4, udp6, arp, short})
+	got := p.Protocols()
+	want := map[int]Counter{ProtoEther2: {4, 64*3 + 104}, ProtoIP: {2, 128}, ProtoIPTCP: {2, 128}, ProtoIPv6: {1, 104},
+		ProtoIPv6UDP: {1, 104}, ProtoARP: {1, 64}}
+	for i := 0; i < NumProtos; i++ {
+		if got[i] != want[i] {
+			t.Errorf("protocol %d: %+v, want %+v", i, got[i], want[i])
+		}
+	}
+}
