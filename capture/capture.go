@@ -110,6 +110,11 @@ type Frame struct {
 	c   *Core
 	id  tap.FrameID
 	dir Direction // which event of the frame this reference is about
+	// eg is set for a frame an egress owner holds: the port it is on its
+	// way out of.
+	eg *Port
+	// k is the consumer holding the reference, nil for untracked ones.
+	k *Consumer
 }
 
 // Queue entries carry the direction in the top bit of the FrameID.
@@ -124,9 +129,9 @@ func entry(id tap.FrameID, dir Direction) tap.FrameID {
 
 func (c *Core) frameOf(e tap.FrameID) Frame {
 	if e&txBit != 0 {
-		return Frame{c, e &^ txBit, TX}
+		return Frame{c: c, id: e &^ txBit, dir: TX}
 	}
-	return Frame{c, e, RX}
+	return Frame{c: c, id: e, dir: RX}
 }
 
 // Valid reports whether f names a frame.
@@ -187,6 +192,9 @@ func (f Frame) Direction() Direction { return f.dir }
 // Port is the port the frame was received on, or for a TX reference the
 // port it was sent through.
 func (f Frame) Port() *Port {
+	if f.eg != nil {
+		return f.eg
+	}
 	if _, port, ok := f.sent(); ok {
 		return f.c.portAt(port)
 	}
@@ -195,14 +203,34 @@ func (f Frame) Port() *Port {
 }
 
 // Ref adds a reference: the returned Frame must be given up separately.
+// It is held by the same consumer.
 func (f Frame) Ref() Frame {
 	f.c.pool.Ref(f.id)
+	if f.k != nil {
+		f.k.hold(f.id)
+	}
 	return f
 }
 
+// Consumer is the consumer holding this reference, nil if untracked.
+func (f Frame) Consumer() *Consumer { return f.k }
+
+// Egress reports whether the frame was handed to an egress owner: it is
+// on its way out of Port, and Revert lets it continue.
+func (f Frame) Egress() bool { return f.eg != nil }
+
+// give takes the reference away from its consumer before it passes on;
+// false means the consumer was closed and the reference already given
+// back, so the frame must not be used.
+func (f Frame) give() bool { return f.k == nil || f.k.unhold(f.id) }
+
 // Release gives up this reference; the frame returns to the pool when the
 // last one is released.
-func (f Frame) Release() { f.c.pool.Unref(f.id) }
+func (f Frame) Release() {
+	if f.give() {
+		f.c.pool.Unref(f.id)
+	}
+}
 
 // ReleaseAll releases every frame of a batch (as Release each), returning
 // the freed ones to the pool in one step: cheaper than one Release per
@@ -211,7 +239,7 @@ func ReleaseAll(frames []Frame) {
 	var r tap.Releaser
 	var pool *tap.Pool
 	for _, f := range frames {
-		if f.c == nil {
+		if f.c == nil || !f.give() {
 			continue
 		}
 		if pool != nil && f.c.pool != pool {
@@ -228,12 +256,20 @@ func ReleaseAll(frames []Frame) {
 // Revert gives an owned frame back: it continues to the next owner
 // subscriber of its port, else takes the port's default action.
 func (f Frame) Revert() {
+	if f.eg != nil {
+		if f.give() {
+			f.eg.revertEgress(f.id)
+		}
+		return
+	}
 	p := f.Port()
 	if p == nil || f.dir != RX {
 		f.Release()
 		return
 	}
-	p.revert(f.id)
+	if f.give() {
+		p.revert(f.id)
+	}
 }
 
 // Core is the capture/timestamp core: the pool, the clock and the ports.
@@ -254,6 +290,12 @@ type Core struct {
 
 	// injectClsact makes injectors skip tcx (tests of the fallback).
 	injectClsact bool
+
+	// monitors follow link changes, one per network namespace with ports
+	// (under mu); watchers get the resulting port events.
+	monitors  map[string]*linkMonitor
+	watchers  watchers
+	consumers []*Consumer // under mu
 }
 
 // NewCore returns a core on pool. The core does not close the pool.
@@ -261,7 +303,7 @@ func NewCore(pool *tap.Pool, log *slog.Logger) *Core {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	c := &Core{pool: pool, clock: NewClock(), log: log}
+	c := &Core{pool: pool, clock: NewClock(), log: log, monitors: map[string]*linkMonitor{}}
 	c.ports.Store(&[]*Port{})
 	c.nextOwner.Store(uint32(tap.OwnerCore) + 1)
 	return c
@@ -280,7 +322,7 @@ func (c *Core) Alloc() (Frame, error) {
 	if err != nil {
 		return Frame{}, err
 	}
-	return Frame{c, id, RX}, nil
+	return Frame{c: c, id: id, dir: RX}, nil
 }
 
 func (c *Core) portAt(i uint32) *Port {
@@ -314,6 +356,17 @@ func (c *Core) Ports() []*Port {
 
 // ErrClosed is returned by operations on a closed core, port or subscription.
 var ErrClosed = errors.New("capture: closed")
+
+// countedError is an engine's transmit error already counted in the
+// port's tx errors.
+type countedError struct{ err error }
+
+func (e countedError) Error() string { return e.err.Error() }
+func (e countedError) Unwrap() error { return e.err }
+
+// ErrDetached is returned when sending on a port whose engine is not
+// running (its interface is absent, or the core is suspended).
+var ErrDetached = errors.New("capture: port has no running engine")
 
 // PortConfig configures a port.
 type PortConfig struct {
@@ -358,24 +411,164 @@ func (c *Core) OpenPort(cfg PortConfig) (*Port, error) {
 		return nil, fmt.Errorf("capture: port %s already open", cfg.Name)
 	}
 	ps := *c.ports.Load()
-	p := &Port{c: c, idx: uint32(len(ps)), cfg: cfg, deferred: tap.NewQueue(8192)}
+	p := &Port{c: c, idx: uint32(len(ps)), cfg: cfg, deferred: tap.NewQueue(8192), ctlfd: -1}
 	p.subs.Store(&subList{})
-	eng, err := openEngine(p)
-	if err != nil {
+	if err := c.startMonitor(cfg.NetNS); err != nil {
+		return nil, fmt.Errorf("capture: port %s: %w", cfg.Name, err)
+	}
+	if err := p.openCtl(); err != nil {
+		return nil, fmt.Errorf("capture: port %s: %w", cfg.Name, err)
+	}
+	if err := p.attachLocked(); err != nil {
+		p.closeCtl()
 		return nil, fmt.Errorf("capture: open %s port %s: %w", cfg.Mode, cfg.Name, err)
 	}
-	p.eng = eng
 	nps := append(slices.Clip(ps), p)
 	c.ports.Store(&nps)
+	c.log.Info("port open", "port", cfg.Name, "mode", cfg.Mode, "queues", cfg.Queues)
+	if m := c.monitors[cfg.NetNS]; m != nil { // c.mu is held: no refreshInfo
+		p.refreshWith(m.h)
+	}
+	return p, nil
+}
+
+// attached reports whether the port has an engine.
+func (p *Port) attached() bool { return p.hasEngine.Load() }
+
+// engineStopped reports whether the engine's receive loop ended by itself.
+func (p *Port) engineStopped() bool {
+	p.engMu.Lock()
+	defer p.engMu.Unlock()
+	if p.runDone == nil {
+		return false
+	}
+	select {
+	case <-p.runDone:
+		return true
+	default:
+		return false
+	}
+}
+
+// attach starts the port's engine unless it runs.
+func (p *Port) attach() error {
+	p.engMu.Lock()
+	defer p.engMu.Unlock()
+	if p.closed.Load() {
+		return ErrClosed
+	}
+	if p.eng != nil {
+		return nil
+	}
+	return p.attachEngine()
+}
+
+// attachLocked is attach for OpenPort, before the port is published.
+func (p *Port) attachLocked() error {
+	p.engMu.Lock()
+	defer p.engMu.Unlock()
+	return p.attachEngine()
+}
+
+func (p *Port) attachEngine() error {
+	eng, err := openEngine(p)
+	if err != nil {
+		return err
+	}
+	p.lastAttachErr.Store(nil)
+	if idx, err := ifaceIndexIn(p.cfg.NetNS, p.cfg.Name); err == nil {
+		p.ifindex.Store(int32(idx))
+	}
+	if p.detachedAt.set { // not on the first start: nothing missed, and OpenPort holds c.mu
+		p.countMissed()
+	}
+	p.dispatch.Lock()
+	p.eng = eng
+	p.dispatch.Unlock()
+	p.hasEngine.Store(true)
 	ctx, cancel := context.WithCancel(context.Background())
-	p.cancel = cancel
-	p.done = make(chan struct{})
+	p.runCancel = cancel
+	done := make(chan struct{})
+	p.runDone = done
 	go func() {
-		defer close(p.done)
+		defer close(done)
 		eng.run(ctx)
 	}()
-	c.log.Info("port open", "port", cfg.Name, "mode", cfg.Mode, "queues", cfg.Queues)
-	return p, nil
+	if p.attaches.Add(1) > 1 {
+		p.c.log.Info("port engine started again", "port", p.cfg.Name)
+	}
+	return nil
+}
+
+// countMissed adds what the interface counted while no engine ran: from
+// the detach if the interface is the same one, else from the new
+// interface's start.
+func (p *Port) countMissed() {
+	p.detachedAt.set = false
+	n, idx, ok := p.linkCounters()
+	switch {
+	case !ok:
+	case idx == p.detachedAt.ifindex && n >= p.detachedAt.packets:
+		p.missed.Add(n - p.detachedAt.packets)
+	case idx != p.detachedAt.ifindex:
+		p.missed.Add(n)
+	}
+}
+
+// detach stops the port's engine and releases what it holds; the port,
+// its subscriptions and its counters stay.
+func (p *Port) detach(reason string) {
+	p.engMu.Lock()
+	defer p.engMu.Unlock()
+	p.detachEngine(reason)
+}
+
+func (p *Port) detachEngine(reason string) {
+	if p.eng == nil {
+		return
+	}
+	p.runCancel()
+	<-p.runDone
+	if n, idx, ok := p.linkCounters(); ok {
+		p.detachedAt.packets, p.detachedAt.ifindex, p.detachedAt.set = n, idx, true
+	}
+	p.dispatch.Lock()
+	eng := p.eng
+	p.dropsBase.Add(eng.kernelDrops())
+	err := eng.close()
+	p.eng = nil
+	p.hasEngine.Store(false)
+	p.drainDeferred() // transmit sees no engine and releases them
+	p.dispatch.Unlock()
+	p.detaches.Add(1)
+	if err != nil {
+		p.c.log.Warn("port engine closed with an error", "port", p.cfg.Name, "err", err)
+	}
+	p.c.log.Info("port engine stopped", "port", p.cfg.Name, "reason", reason)
+}
+
+// Suspend stops every port's engine but keeps the ports, their
+// subscriptions and counters: consumers stay attached and see nothing
+// until Resume. The core service does this when it stops, so a restart of
+// the service keeps every consumer's handle.
+func (c *Core) Suspend() {
+	for _, p := range c.Ports() {
+		p.suspended.Store(true)
+		p.detach("core suspended")
+		p.refreshInfo()
+	}
+}
+
+// Resume starts the engines Suspend stopped. A port whose interface is
+// absent stays detached and starts when the interface appears.
+func (c *Core) Resume() {
+	for _, p := range c.Ports() {
+		p.suspended.Store(false)
+		if err := p.attach(); err != nil {
+			p.noteAttachError(err)
+		}
+		p.refreshInfo()
+	}
 }
 
 // Close closes every port.
@@ -392,6 +585,13 @@ func (c *Core) Close() error {
 	// its deferred queue after its own drain; no engine runs now.
 	for _, p := range ports {
 		p.drainDeferred()
+	}
+	c.mu.Lock()
+	ms := c.monitors
+	c.monitors = map[string]*linkMonitor{}
+	c.mu.Unlock()
+	for _, m := range ms {
+		m.stop()
 	}
 	return errors.Join(errs...)
 }
@@ -416,12 +616,31 @@ type engine interface {
 
 // Port is one open port.
 type Port struct {
-	c      *Core
-	idx    uint32
-	cfg    PortConfig
-	eng    engine
-	cancel context.CancelFunc
-	done   chan struct{}
+	c   *Core
+	idx uint32
+	cfg PortConfig
+
+	// The engine comes and goes (interface deleted and back, core
+	// suspended); engMu serialises that, and eng changes only under
+	// dispatch's write lock, so holders of dispatch can use it.
+	engMu     sync.Mutex
+	eng       engine
+	hasEngine atomic.Bool
+	runCancel context.CancelFunc
+	runDone   chan struct{}
+	suspended atomic.Bool
+	ifindex   atomic.Int32
+	ctlMu     sync.Mutex // guards ctlfd
+	ctlfd     int
+	info      atomic.Pointer[PortInfo]
+	// detachedAt is the interface's packet count when the engine stopped.
+	detachedAt struct {
+		packets uint64
+		ifindex int
+		set     bool
+	}
+	lastAttachErr                         atomic.Pointer[string]
+	attaches, detaches, missed, dropsBase atomic.Uint64
 
 	// dispatch is held for reading while frames are offered to
 	// subscribers; Subscription.Close takes it for writing once to know no
@@ -441,12 +660,14 @@ type Port struct {
 	_                                      [64]byte // counters on their own cache lines
 	rxPackets, rxBytes, txPackets, txBytes atomic.Uint64
 	rxDroppedPool, txErrors, unclaimed     atomic.Uint64
+	txKicks, sockErrors                    atomic.Uint64
 	tsSource                               atomic.Uint32
 }
 
 type subList struct {
 	readOnly []*Subscription
-	owners   []*Subscription
+	owners   []*Subscription // ingress owners, in Order
+	egress   []*Subscription // egress owners, in Order
 }
 
 // Name is the interface name.
@@ -713,7 +934,7 @@ func (p *Port) defaultAction(id tap.FrameID) {
 func (p *Port) forwardTo(fp *Port, id tap.FrameID) {
 	if fp.dispatch.TryRLock() {
 		fp.drainDeferred()
-		_ = fp.transmit(id, false) // counted in fp's tx or txErrors
+		_ = fp.send(id, false, 0) // counted in fp's tx or txErrors
 		fp.dispatch.RUnlock()
 		return
 	}
@@ -731,7 +952,7 @@ func (p *Port) drainDeferred() {
 		if !ok {
 			return
 		}
-		_ = p.transmit(id, false)
+		_ = p.send(id, false, 0)
 	}
 }
 
@@ -751,15 +972,97 @@ func (p *Port) revert(id tap.FrameID) {
 }
 
 // Transmit sends an owned frame out of the port; the reference passes to
-// the port whether or not sending succeeds.
+// the port whether or not sending succeeds. Use Send for many frames.
 func (p *Port) Transmit(f Frame) error {
 	if f.c != p.c {
+		f.Release()
 		return errors.New("capture: frame from another core")
+	}
+	if !f.give() {
+		return ErrClosed
 	}
 	p.dispatch.RLock()
 	defer p.dispatch.RUnlock()
 	defer p.wakeSubscribers() // TX subscribers
-	return p.transmit(f.id, true)
+	return p.send(f.id, true, 0)
+}
+
+// Send sends owned frames out of the port in order, handing them to the
+// kernel in as few system calls as the engine allows (one per batch:
+// sendmmsg on a passive port; on a bypass port one kick per TX ring, or
+// per 32 frames in AF_XDP copy mode, the kernel's limit). Every
+// reference passes to the port whether or not sending succeeds. It
+// returns how many frames were handed to the engine and the first error.
+// Egress owners of the port see each frame before it leaves.
+func (p *Port) Send(frames []Frame) (int, error) {
+	p.dispatch.RLock()
+	defer p.dispatch.RUnlock()
+	defer p.wakeSubscribers()
+	sent := 0
+	var first error
+	for _, f := range frames {
+		var err error
+		switch {
+		case f.c != p.c:
+			f.Release()
+			err = errors.New("capture: frame from another core")
+		case !f.give():
+			err = ErrClosed
+		default:
+			err = p.send(f.id, false, 0)
+		}
+		if err == nil {
+			sent++
+		} else if first == nil {
+			first = err
+		}
+	}
+	if p.eng != nil {
+		p.eng.flush()
+	}
+	return sent, first
+}
+
+// send offers a frame about to leave the port to its egress owners from
+// index i on, and transmits it when none takes it. The caller holds
+// p.dispatch for reading.
+func (p *Port) send(id tap.FrameID, flush bool, i int) error {
+	l := p.subs.Load()
+	pool := p.c.pool
+	for ; i < len(l.egress); i++ {
+		s := l.egress[i]
+		if s.filtered && !s.match(pool.Data(id)) {
+			continue
+		}
+		pool.SetOwner(id, s.owner)
+		if s.q.Push(id) {
+			s.delivered.Add(1)
+			s.wake()
+			return nil
+		}
+		s.dropped.Add(1)
+		pool.SetOwner(id, tap.OwnerCore)
+		break
+	}
+	return p.transmit(id, flush)
+}
+
+// revertEgress lets a frame an egress owner gave back continue out of the
+// port: to the next egress owner, else to the engine.
+func (p *Port) revertEgress(id tap.FrameID) {
+	p.dispatch.RLock()
+	defer p.dispatch.RUnlock()
+	defer p.wakeSubscribers()
+	l := p.subs.Load()
+	o := p.c.pool.Owner(id)
+	next := 0
+	for i, s := range l.egress {
+		if s.owner == o {
+			next = i + 1
+			break
+		}
+	}
+	_ = p.send(id, true, next)
 }
 
 // forwardPort is the open port named by Forward, looked up once and then
@@ -781,7 +1084,9 @@ func (p *Port) flushForward() {
 	if fp := p.forwardPort(); fp != nil && !fp.closed.Load() {
 		fp.dispatch.RLock()
 		fp.drainDeferred()
-		fp.eng.flush()
+		if fp.eng != nil {
+			fp.eng.flush()
+		}
 		fp.wakeSubscribers() // its TX subscribers
 		fp.dispatch.RUnlock()
 	}
@@ -792,9 +1097,16 @@ func (p *Port) transmit(id tap.FrameID, flush bool) error {
 		p.c.pool.Unref(id)
 		return ErrClosed
 	}
+	if p.eng == nil {
+		p.txErrors.Add(1)
+		p.c.pool.Unref(id)
+		return ErrDetached
+	}
 	p.c.pool.SetOwner(id, tap.OwnerCore)
 	if err := p.eng.transmit(id, flush); err != nil {
-		p.txErrors.Add(1)
+		if !errors.As(err, new(countedError)) {
+			p.txErrors.Add(1)
+		}
 		return fmt.Errorf("capture: transmit on %s: %w", p.cfg.Name, err)
 	}
 	return nil
@@ -826,8 +1138,13 @@ func (p *Port) transmitted(id tap.FrameID) {
 // stamped now by the engine clock.
 func (p *Port) Inject(f Frame) error {
 	if f.c != p.c {
+		f.Release()
 		return errors.New("capture: frame from another core")
 	}
+	if !f.give() {
+		return ErrClosed
+	}
+	f.k = nil
 	if p.closed.Load() {
 		f.Release()
 		return ErrClosed
@@ -884,19 +1201,32 @@ func (p *Port) Close() error {
 	if p.closed.Swap(true) {
 		return nil
 	}
-	p.cancel()
-	<-p.done
+	p.engMu.Lock()
+	defer p.engMu.Unlock()
+	if p.eng != nil {
+		p.runCancel()
+		<-p.runDone
+	}
 	p.subMu.Lock()
 	l := p.subs.Load()
 	all := append(slices.Clone(l.readOnly), l.owners...)
+	all = append(all, l.egress...)
 	p.subMu.Unlock()
 	for _, s := range all {
 		s.Close()
 	}
+	var err error
 	p.dispatch.Lock()
-	err := p.eng.close()
+	if p.eng != nil {
+		p.dropsBase.Add(p.eng.kernelDrops())
+		err = p.eng.close()
+		p.eng = nil
+		p.hasEngine.Store(false)
+	}
 	p.drainDeferred() // transmit sees the port closed and releases them
 	p.dispatch.Unlock()
+	p.closeCtl()
+	p.c.watchers.send(PortEvent{Port: p.cfg.Name, Info: p.Info(), Removed: true})
 	p.injMu.Lock()
 	if p.inj != nil {
 		err = errors.Join(err, p.inj.close())
@@ -928,19 +1258,58 @@ type SubscribeOptions struct {
 	// Match is an optional Go predicate run after Filter. It must be fast,
 	// must not keep data, and must be safe for concurrent calls.
 	Match func(data []byte) bool
+	// Hook is where an owner takes frames: Ingress (default), frames the
+	// port received, before forwarding; or Egress, frames about to leave
+	// the port through the core (Send, Transmit, forwarding from another
+	// port), before the engine sends them. Read-only subscribers choose
+	// with Direction instead.
+	Hook Hook
+	// Exclusive makes an owner the only owner of its hook on the port:
+	// it is refused (ErrBusy) while another owner is there, and others are
+	// refused while it is.
+	Exclusive bool
+	// Order places an owner among the owners of its hook (lowest first;
+	// equal orders keep subscription order). A frame an owner reverts goes
+	// on to the next owner in this order, as NetTap's chained taps do.
+	Order int
 }
+
+// Hook is where on a port's path an owner subscriber takes frames.
+type Hook uint8
+
+const (
+	// Ingress owners take received frames before the default action.
+	Ingress Hook = iota
+	// Egress owners take frames about to be sent on the port.
+	Egress
+)
+
+func (h Hook) String() string {
+	if h == Egress {
+		return "egress"
+	}
+	return "ingress"
+}
+
+// ErrBusy is returned when an exclusive owner holds the hook, or when an
+// exclusive owner asks for a hook that has owners.
+var ErrBusy = errors.New("capture: port is held by an exclusive owner")
 
 // Subscription is one subscriber's queue on a port.
 type Subscription struct {
-	p        *Port
-	name     string
-	kind     Kind
-	dir      Direction
-	owner    tap.Owner
-	q        *tap.Queue
-	vm       *bpf.VM
-	pred     func([]byte) bool
-	filtered bool
+	p         *Port
+	k         *Consumer // holds the frames received; nil: untracked
+	name      string
+	kind      Kind
+	dir       Direction
+	hook      Hook
+	exclusive bool
+	order     int
+	owner     tap.Owner
+	q         *tap.Queue
+	vm        *bpf.VM
+	pred      func([]byte) bool
+	filtered  bool
 
 	delivered, dropped atomic.Uint64
 	waiting            atomic.Bool
@@ -949,23 +1318,37 @@ type Subscription struct {
 	closedSeen         bool // set under p.dispatch's write lock once no dispatch can reach s
 }
 
-// Subscribe adds a subscriber to the port.
+// Subscribe adds a subscriber to the port whose frames are not recorded
+// against a consumer: the caller gives up every frame it receives. Services
+// use Consumer.Subscribe, so that what they hold is reclaimed when they end.
 func (p *Port) Subscribe(o SubscribeOptions) (*Subscription, error) {
+	return p.subscribe(o, nil)
+}
+
+func (p *Port) subscribe(o SubscribeOptions, k *Consumer) (*Subscription, error) {
 	if o.Direction == 0 {
 		o.Direction = RX
 	}
 	if o.Kind == Owner && o.Direction&TX != 0 {
-		return nil, fmt.Errorf("capture: subscriber %q: owners take received frames only", o.Name)
+		return nil, fmt.Errorf("capture: subscriber %q: owners choose Hook, not Direction TX", o.Name)
+	}
+	if o.Kind != Owner && (o.Hook != Ingress || o.Exclusive) {
+		return nil, fmt.Errorf("capture: subscriber %q: Hook and Exclusive are for owners", o.Name)
 	}
 	if o.Queue <= 0 {
 		o.Queue = 4096
 	}
 	s := &Subscription{
-		p: p, name: o.Name, kind: o.Kind, dir: o.Direction,
-		owner:  tap.Owner(p.c.nextOwner.Add(1)),
+		p: p, k: k, name: o.Name, kind: o.Kind, dir: o.Direction,
+		hook: o.Hook, exclusive: o.Exclusive, order: o.Order,
 		q:      tap.NewQueue(o.Queue),
 		pred:   o.Match,
 		notify: make(chan struct{}, 1),
+	}
+	if k != nil {
+		s.owner = k.owner
+	} else {
+		s.owner = tap.Owner(p.c.nextOwner.Add(1))
 	}
 	if len(o.Filter) > 0 {
 		ins := make([]bpf.Instruction, len(o.Filter))
@@ -985,14 +1368,37 @@ func (p *Port) Subscribe(o SubscribeOptions) (*Subscription, error) {
 		return nil, ErrClosed
 	}
 	old := p.subs.Load()
-	nl := &subList{readOnly: old.readOnly, owners: old.owners}
-	if o.Kind == Owner {
-		nl.owners = append(slices.Clip(old.owners), s)
-	} else {
+	nl := &subList{readOnly: old.readOnly, owners: old.owners, egress: old.egress}
+	switch {
+	case o.Kind != Owner:
 		nl.readOnly = append(slices.Clip(old.readOnly), s)
+	case o.Hook == Egress:
+		l, err := addOwner(old.egress, s)
+		if err != nil {
+			return nil, err
+		}
+		nl.egress = l
+	default:
+		l, err := addOwner(old.owners, s)
+		if err != nil {
+			return nil, err
+		}
+		nl.owners = l
 	}
 	p.subs.Store(nl)
 	return s, nil
+}
+
+// addOwner places s among the owners of one hook, by Order.
+func addOwner(l []*Subscription, s *Subscription) ([]*Subscription, error) {
+	for _, x := range l {
+		if x.exclusive || s.exclusive {
+			return nil, fmt.Errorf("%w: %s owner %q holds port %s", ErrBusy, s.hook, x.name, s.p.cfg.Name)
+		}
+	}
+	nl := append(slices.Clone(l), s)
+	slices.SortStableFunc(nl, func(a, b *Subscription) int { return a.order - b.order })
+	return nl, nil
 }
 
 func (s *Subscription) match(data []byte) bool {
@@ -1025,7 +1431,15 @@ func (s *Subscription) TryReceive(frames []Frame) int {
 		if !ok {
 			break
 		}
-		frames[n] = s.p.c.frameOf(id)
+		f := s.p.c.frameOf(id)
+		if s.hook == Egress {
+			f.eg, f.dir = s.p, TX
+		}
+		if s.k != nil {
+			f.k = s.k
+			s.k.hold(f.id)
+		}
+		frames[n] = f
 		n++
 	}
 	return n
@@ -1063,6 +1477,8 @@ func (s *Subscription) Receive(ctx context.Context, frames []Frame) (int, error)
 type SubscriberStats struct {
 	Name      string
 	Kind      Kind
+	Hook      Hook
+	Exclusive bool
 	Delivered uint64
 	Dropped   uint64
 	Queued    int
@@ -1070,7 +1486,8 @@ type SubscriberStats struct {
 
 // Stats returns the subscriber's counters.
 func (s *Subscription) Stats() SubscriberStats {
-	return SubscriberStats{s.name, s.kind, s.delivered.Load(), s.dropped.Load(), s.q.Len()}
+	return SubscriberStats{Name: s.name, Kind: s.kind, Hook: s.hook, Exclusive: s.exclusive,
+		Delivered: s.delivered.Load(), Dropped: s.dropped.Load(), Queued: s.q.Len()}
 }
 
 // Close removes the subscription and releases every frame still queued.
@@ -1082,9 +1499,15 @@ func (s *Subscription) Close() error {
 	p := s.p
 	p.subMu.Lock()
 	old := p.subs.Load()
+	pos := slices.Index(old.owners, s)
+	if s.hook == Egress {
+		pos = slices.Index(old.egress, s)
+	}
+	pos = max(pos, 0)
 	nl := &subList{
 		readOnly: slices.DeleteFunc(slices.Clone(old.readOnly), func(x *Subscription) bool { return x == s }),
 		owners:   slices.DeleteFunc(slices.Clone(old.owners), func(x *Subscription) bool { return x == s }),
+		egress:   slices.DeleteFunc(slices.Clone(old.egress), func(x *Subscription) bool { return x == s }),
 	}
 	p.subs.Store(nl)
 	p.subMu.Unlock()
@@ -1093,16 +1516,27 @@ func (s *Subscription) Close() error {
 	p.dispatch.Lock()
 	s.closedSeen = true
 	p.dispatch.Unlock()
+	// Frames still queued: a read-only subscriber's references are
+	// dropped; an owner's frames go on their way as if it had reverted
+	// them, so traffic continues as though it had never been there.
 	for {
 		e, ok := s.q.Pop()
 		if !ok {
 			break
 		}
 		id := e &^ txBit
-		if s.kind == Owner {
-			p.c.pool.SetOwner(id, tap.OwnerCore)
+		if s.kind != Owner {
+			p.c.pool.Unref(id)
+			continue
 		}
-		p.c.pool.Unref(id)
+		p.c.pool.SetOwner(id, tap.OwnerCore)
+		p.dispatch.RLock()
+		if s.hook == Egress {
+			_ = p.send(id, true, pos)
+		} else {
+			p.offerOwners(p.subs.Load(), id, pos)
+		}
+		p.dispatch.RUnlock()
 	}
 	select {
 	case s.notify <- struct{}{}: // wake a blocked Receive
@@ -1125,7 +1559,17 @@ type PortStats struct {
 	Unclaimed       uint64
 	TimestampSource TimestampSource
 	LinkUp          bool
-	Subscribers     []SubscriberStats
+	// Attached reports whether the engine runs; EngineStarts counts its
+	// starts (1 for a port that never lost its engine).
+	Attached     bool
+	EngineStarts uint64
+	// Missed counts frames the interface itself counted (both
+	// directions) while the port's engine was not running.
+	Missed uint64
+	// TxKicks counts the system calls that handed transmitted frames to
+	// the kernel: one per batch, not one per frame.
+	TxKicks     uint64
+	Subscribers []SubscriberStats
 }
 
 // Stats returns the port's counters.
@@ -1138,12 +1582,21 @@ func (p *Port) Stats() PortStats {
 		RxDroppedPool: p.rxDroppedPool.Load(), Unclaimed: p.unclaimed.Load(),
 		TimestampSource: TimestampSource(p.tsSource.Load()),
 	}
-	st.RxDroppedKernel = p.eng.kernelDrops()
-	if !p.closed.Load() {
-		st.LinkUp = p.eng.linkUp()
+	st.RxDroppedKernel = p.dropsBase.Load()
+	p.dispatch.RLock()
+	if p.eng != nil {
+		st.RxDroppedKernel += p.eng.kernelDrops()
+		if !p.closed.Load() {
+			st.LinkUp = p.eng.linkUp()
+		}
 	}
+	p.dispatch.RUnlock()
+	st.Attached = p.attached()
+	st.Missed = p.missed.Load()
+	st.EngineStarts = p.attaches.Load()
+	st.TxKicks = p.txKicks.Load()
 	l := p.subs.Load()
-	for _, s := range append(slices.Clone(l.readOnly), l.owners...) {
+	for _, s := range slices.Concat(l.readOnly, l.owners, l.egress) {
 		st.Subscribers = append(st.Subscribers, s.Stats())
 	}
 	return st

@@ -11,7 +11,6 @@ import (
 	"github.com/wirebox/wirebox/internal/netns"
 	"github.com/wirebox/wirebox/tap"
 	"golang.org/x/net/bpf"
-	"golang.org/x/sys/unix"
 )
 
 // testEtherType is the IEEE local experimental EtherType: frames with it
@@ -29,8 +28,8 @@ type topo struct {
 // must be full again when the test ends.
 func newTopo(t *testing.T, frames int) *topo {
 	t.Helper()
-	a, b := netns.New(t), netns.New(t)
-	la, lb := netns.Veth(t, a, "wb0", b, "peer0", netns.VethOptions{})
+	p := netns.Pair(t)
+	a, b, la, lb := p.Near, p.Far, p.NearLink, p.FarLink
 	for _, c := range []*exec.Cmd{
 		a.Command("ethtool", "-K", "wb0", "gro", "on"),
 		b.Command("ethtool", "-K", "peer0", "gro", "on"),
@@ -58,31 +57,12 @@ func newTopo(t *testing.T, frames int) *topo {
 	return &topo{a: a, b: b, la: la, lb: lb, pool: pool, core: c}
 }
 
-// sender is a raw AF_PACKET socket in a namespace.
-type sender struct {
-	fd int
-}
+// sender is a raw AF_PACKET socket in a namespace (netns.Raw).
+type sender struct{ *netns.Raw }
 
 func newSender(t *testing.T, ns *netns.NS, ifname string) *sender {
 	t.Helper()
-	s := &sender{fd: -1}
-	err := ns.Do(func() error {
-		ifi, err := net.InterfaceByName(ifname)
-		if err != nil {
-			return err
-		}
-		fd, err := unix.Socket(unix.AF_PACKET, unix.SOCK_RAW|unix.SOCK_CLOEXEC, 0)
-		if err != nil {
-			return err
-		}
-		s.fd = fd
-		return unix.Bind(fd, &unix.SockaddrLinklayer{Ifindex: ifi.Index})
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { unix.Close(s.fd) })
-	return s
+	return &sender{netns.OpenRaw(t, ns.Link(t, ifname))}
 }
 
 // frame builds a test frame of size bytes carrying seq.
@@ -95,32 +75,13 @@ func testFrame(dst net.HardwareAddr, size int, seq uint32) []byte {
 	return f
 }
 
-func writeRetry(fd int, f []byte) error {
-	for {
-		_, err := unix.Write(fd, f)
-		if err == unix.ENOBUFS || err == unix.EINTR {
-			time.Sleep(time.Millisecond)
-			continue
-		}
-		return err
-	}
-}
-
 func (s *sender) send(t *testing.T, dst net.HardwareAddr, n, size int) {
 	t.Helper()
 	f := testFrame(dst, size, 0)
 	for i := 0; i < n; i++ {
 		binary.BigEndian.PutUint32(f[14:], uint32(i))
-		for {
-			_, err := unix.Write(s.fd, f)
-			if err == unix.ENOBUFS || err == unix.EINTR {
-				time.Sleep(time.Millisecond)
-				continue
-			}
-			if err != nil {
-				t.Fatalf("send %d: %v", i, err)
-			}
-			break
+		if err := s.Write(f); err != nil {
+			t.Fatalf("send %d: %v", i, err)
 		}
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net"
 	"runtime"
+	"time"
 
 	"golang.org/x/sys/unix"
 )
@@ -27,6 +28,17 @@ func ifaceIndex(name string) (int, error) {
 	return ifi.Index, nil
 }
 
+// ifaceIndexIn resolves an interface in the namespace at path.
+func ifaceIndexIn(path, name string) (int, error) {
+	var idx int
+	err := inNetNS(path, func() error {
+		var err error
+		idx, err = ifaceIndex(name)
+		return err
+	})
+	return idx, err
+}
+
 // linkUpFd asks the kernel for the interface flags through any socket in
 // the interface's namespace.
 func linkUpFd(fd int, name string) bool {
@@ -39,6 +51,22 @@ func linkUpFd(fd int, name string) bool {
 	}
 	f := ifr.Uint16()
 	return f&unix.IFF_UP != 0 && f&unix.IFF_RUNNING != 0
+}
+
+// socketTrouble handles an error or hang-up poll reported on an engine
+// socket (the interface went down or away): it reads and so clears the
+// socket error, which would otherwise make every poll return at once, and
+// pauses briefly, so a socket whose interface is gone costs no CPU until
+// the link monitor stops or restarts the engine.
+func socketTrouble(p *Port, fd int, revents int16) {
+	if revents&(unix.POLLERR|unix.POLLHUP|unix.POLLNVAL) == 0 {
+		return
+	}
+	soerr, _ := unix.GetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_ERROR)
+	if n := p.sockErrors.Add(1); n == 1 || n%100 == 0 {
+		p.c.log.Warn("port socket reports an error", "port", p.cfg.Name, "errno", unix.Errno(soerr).Error(), "times", n)
+	}
+	time.Sleep(100 * time.Millisecond)
 }
 
 func htons(v uint16) uint16 { return v<<8 | v>>8 }

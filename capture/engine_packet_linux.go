@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"runtime"
 	"sync"
 	"sync/atomic"
 	"unsafe"
@@ -21,6 +22,11 @@ type packetEngine struct {
 	rings   []*packetRing
 	txfd    int
 	txMu    sync.Mutex
+	// txq holds frames given to transmit without flush, sent by the next
+	// flush in one sendmmsg (under txMu).
+	txq  []tap.FrameID
+	msgs []mmsghdr
+	iovs []unix.Iovec
 
 	statsMu sync.Mutex
 	drops   atomic.Uint64
@@ -164,6 +170,7 @@ func (e *packetEngine) readRing(ctx context.Context, r *packetRing) {
 				p.c.log.Error("poll", "port", p.cfg.Name, "err", err)
 				return
 			}
+			socketTrouble(p, r.fd, pfd[0].Revents)
 			continue
 		}
 		h := (*unix.TpacketHdrV1)(unsafe.Pointer(&b[blockStatusOff]))
@@ -225,30 +232,103 @@ func (e *packetEngine) frame(cache *tap.Cache, b []byte, off int, th *unix.Tpack
 	p.receivedBatch(id, dir, src, bt)
 }
 
-// flush has nothing to do: every frame is written at once.
-func (e *packetEngine) flush() {}
+// txBatchMax bounds one sendmmsg (the kernel's UIO_MAXIOV).
+const txBatchMax = 1024
 
-func (e *packetEngine) transmit(id tap.FrameID, _ bool) error {
-	pool := e.p.c.pool
-	defer pool.Unref(id)
-	// Stamped when handed to the kernel; rx rings report the frame again
-	// as a TX copy with the kernel's stamp.
-	pool.SetTx(id, e.p.c.clock.Now(), e.p.idx)
+// mmsghdr is struct mmsghdr.
+type mmsghdr struct {
+	hdr unix.Msghdr
+	n   uint32
+	_   [4]byte
+}
+
+// flush sends the queued frames.
+func (e *packetEngine) flush() {
 	e.txMu.Lock()
 	defer e.txMu.Unlock()
-	for {
-		_, err := unix.Write(e.txfd, pool.Data(id))
-		if err == unix.EINTR {
-			continue
+	e.sendQueued()
+}
+
+// transmit queues the frame; with flush, or when a batch is full, the
+// queue goes to the kernel in one sendmmsg. Errors of a queued frame are
+// counted in the port's tx errors, not returned.
+func (e *packetEngine) transmit(id tap.FrameID, flush bool) error {
+	e.txMu.Lock()
+	defer e.txMu.Unlock()
+	if e.txfd < 0 {
+		e.p.c.pool.Unref(id)
+		return ErrClosed
+	}
+	e.txq = append(e.txq, id)
+	if flush || len(e.txq) >= txBatchMax {
+		if _, err := e.sendQueued(); err != nil && flush {
+			return err
 		}
-		if err == unix.ENOBUFS {
+	}
+	return nil
+}
+
+// sendQueued hands every queued frame to the kernel, in order, with as few
+// sendmmsg calls as it will take, and releases them. The caller holds txMu.
+// It returns how many failed (counted in the port's tx errors) and the
+// first error, marked as counted.
+func (e *packetEngine) sendQueued() (int, error) {
+	if len(e.txq) == 0 {
+		return 0, nil
+	}
+	pool := e.p.c.pool
+	q := e.txq
+	if cap(e.msgs) < len(q) {
+		e.msgs = make([]mmsghdr, len(q))
+		e.iovs = make([]unix.Iovec, len(q))
+	}
+	msgs, iovs := e.msgs[:len(q)], e.iovs[:len(q)]
+	// Stamped when handed to the kernel; rx rings report each frame again
+	// as a TX copy with the kernel's stamp.
+	now := e.p.c.clock.Now()
+	for i, id := range q {
+		d := pool.Data(id)
+		pool.SetTx(id, now, e.p.idx)
+		iovs[i] = unix.Iovec{Base: &d[0]}
+		iovs[i].SetLen(len(d))
+		msgs[i] = mmsghdr{}
+		msgs[i].hdr.Iov = &iovs[i]
+		msgs[i].hdr.SetIovlen(1)
+	}
+	failed := 0
+	var first error
+	for done := 0; done < len(q); {
+		r1, _, errno := unix.Syscall6(unix.SYS_SENDMMSG, uintptr(e.txfd), uintptr(unsafe.Pointer(&msgs[done])), uintptr(len(q)-done), 0, 0, 0)
+		e.p.txKicks.Add(1)
+		switch {
+		case errno == unix.EINTR:
+		case errno == unix.ENOBUFS || errno == unix.EAGAIN:
 			// The qdisc is full for a moment; wait for room.
 			pfd := []unix.PollFd{{Fd: int32(e.txfd), Events: unix.POLLOUT}}
 			unix.Poll(pfd, 10)
-			continue
+		case errno != 0:
+			// The first frame of the rest failed: count it and go on.
+			if first == nil {
+				first = countedError{errno}
+			}
+			failed++
+			done++
+		default:
+			done += int(r1)
 		}
-		return err
 	}
+	runtime.KeepAlive(iovs)
+	var r tap.Releaser
+	for i, id := range q {
+		r.Unref(pool, id)
+		q[i] = tap.NoFrame
+	}
+	r.Flush(pool)
+	e.txq = q[:0]
+	if failed > 0 {
+		e.p.txErrors.Add(uint64(failed))
+	}
+	return failed, first
 }
 
 func (e *packetEngine) kernelDrops() uint64 {
@@ -275,15 +355,18 @@ func (e *packetEngine) linkUp() bool {
 }
 
 func (e *packetEngine) close() error {
+	e.flush()
 	e.kernelDrops() // keep the final count
 	e.statsMu.Lock()
 	defer e.statsMu.Unlock()
 	for _, r := range e.rings {
 		r.close()
 	}
+	e.txMu.Lock()
 	if e.txfd >= 0 {
 		unix.Close(e.txfd)
 		e.txfd = -1
 	}
+	e.txMu.Unlock()
 	return nil
 }

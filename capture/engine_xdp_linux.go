@@ -305,6 +305,7 @@ func (e *xdpEngine) receive(ctx context.Context, s *xsk) {
 				p.c.log.Error("poll", "port", p.cfg.Name, "err", err)
 				return
 			}
+			socketTrouble(p, s.fd, pfd[0].Revents)
 			continue
 		}
 		now := p.c.clock.Now()
@@ -396,6 +397,12 @@ func (e *xdpEngine) flush() {
 	case e.closed:
 	case e.pending > 0:
 		e.kickLocked()
+		// Copy mode sends at most 32 frames per kick: kick until the
+		// kernel has taken every descriptor (bounded, should it stall).
+		s := e.socks[0]
+		for i := 0; !e.zc && i < 1<<16 && atomic.LoadUint32(s.tx.cons) != atomic.LoadUint32(s.tx.prod); i++ {
+			e.kickLocked()
+		}
 	default:
 		e.reapLocked()
 	}
@@ -409,6 +416,7 @@ func (e *xdpEngine) kickLocked() error {
 	e.pending = 0
 	var err error
 	if !e.zc || s.tx.needWakeup() {
+		e.p.txKicks.Add(1)
 		err = unix.Sendto(s.fd, nil, unix.MSG_DONTWAIT, nil)
 		if errors.Is(err, unix.EAGAIN) || errors.Is(err, unix.EBUSY) || errors.Is(err, unix.ENOBUFS) {
 			err = nil // the kernel is busy sending; the frames stay queued

@@ -1,12 +1,10 @@
 package capture
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"fmt"
 	"net"
-	"os/exec"
 	"strings"
 	"testing"
 	"time"
@@ -14,8 +12,8 @@ import (
 	"github.com/gopacket/gopacket"
 	"github.com/gopacket/gopacket/layers"
 	"github.com/vishvananda/netlink"
-	"github.com/wirebox/wirebox/capture/internal/pkttest"
 	"github.com/wirebox/wirebox/internal/netns"
+	"github.com/wirebox/wirebox/internal/pkttest"
 	"github.com/wirebox/wirebox/tap"
 	"golang.org/x/sys/unix"
 )
@@ -37,8 +35,8 @@ func TestInjectHost(t *testing.T) {
 
 func testInjectHost(t *testing.T, clsact bool) {
 	pkttest.Need(t, "tcpdump")
-	a, b := netns.New(t), netns.New(t)
-	la, lb := netns.Veth(t, a, "wb0", b, "peer0", netns.VethOptions{AddrA: "10.77.0.1/24", AddrB: "10.77.0.2/24"})
+	p := netns.Pair(t, netns.PairOptions{VethOptions: netns.VethOptions{AddrA: "10.77.0.1/24", AddrB: "10.77.0.2/24"}})
+	a, b, la, lb := p.Near, p.Far, p.NearLink, p.FarLink
 	pool, err := tap.NewPool(tap.Config{Frames: 1024})
 	if err != nil {
 		t.Fatal(err)
@@ -169,31 +167,12 @@ func testInjectHost(t *testing.T, clsact bool) {
 	}
 
 	// ICMP: the host answers an injected echo request on the wire.
-	td := b.Command("tcpdump", "-i", "peer0", "-n", "-l", "-c", "1", "icmp and icmp[icmptype] == icmp-echoreply")
-	var out bytes.Buffer
-	td.Stdout = &out
-	stderr, err := td.StderrPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := td.Start(); err != nil {
-		t.Fatal(err)
-	}
-	waitListening(t, td, stderr)
+	td := pkttest.Start(t, b.Command("tcpdump", "-i", "peer0", "-n", "-l", "-c", "1", "icmp and icmp[icmptype] == icmp-echoreply"), "listening on")
 	inject(icmpEcho(t, lb.MAC, la.MAC, 0x4242, 7))
-	done := make(chan error, 1)
-	go func() { done <- td.Wait() }()
-	select {
-	case err := <-done:
-		if err != nil {
-			t.Fatalf("tcpdump: %v", err)
-		}
-	case <-time.After(10 * time.Second):
-		td.Process.Kill()
-		<-done
-		t.Fatal("no echo reply on the peer")
+	if err := td.Wait(10 * time.Second); err != nil {
+		t.Fatalf("no echo reply on the peer: tcpdump: %v", err)
 	}
-	if s := out.String(); !strings.Contains(s, "10.77.0.1 > 10.77.0.2: ICMP echo reply, id 16962, seq 7") {
+	if s := td.Stdout(); !strings.Contains(s, "10.77.0.1 > 10.77.0.2: ICMP echo reply, id 16962, seq 7") {
 		t.Fatalf("tcpdump saw %q", s)
 	}
 	// The subscriber saw the request once (RX) and the reply (TX).
@@ -264,28 +243,6 @@ func kernelAtLeast(t *testing.T, major, minor int) bool {
 		t.Fatalf("kernel release %q: %v", u.Release[:], err)
 	}
 	return ma > major || ma == major && mi >= minor
-}
-
-func waitListening(t *testing.T, cmd *exec.Cmd, stderr interface{ Read([]byte) (int, error) }) {
-	t.Helper()
-	ready := make(chan struct{})
-	go func() {
-		sc := bufio.NewScanner(stderr)
-		for sc.Scan() {
-			if strings.Contains(sc.Text(), "listening on") {
-				close(ready)
-				for sc.Scan() {
-				}
-				return
-			}
-		}
-	}()
-	select {
-	case <-ready:
-	case <-time.After(10 * time.Second):
-		cmd.Process.Kill()
-		t.Fatal("tcpdump did not start")
-	}
 }
 
 func udpFrame(t *testing.T, src, dst net.HardwareAddr, payload string) []byte {

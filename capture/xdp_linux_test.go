@@ -20,7 +20,7 @@ func sendPaced(t *testing.T, s *sender, port *Port, dst []byte, n, size, burst i
 		f := testFrame(dst, size, 0)
 		for i := 0; i < k; i++ {
 			binary.BigEndian.PutUint32(f[14:], uint32(sent+i))
-			if err := writeRetry(s.fd, f); err != nil {
+			if err := s.Write(f); err != nil {
 				t.Fatalf("send: %v", err)
 			}
 		}
@@ -170,8 +170,8 @@ func TestBypassPoolExhausted(t *testing.T) {
 
 // TestBypassTwoQueues: one AF_XDP socket per queue, both on the pool.
 func TestBypassTwoQueues(t *testing.T) {
-	a, b := netns.New(t), netns.New(t)
-	la, _ := netns.Veth(t, a, "mq0", b, "mqpeer0", netns.VethOptions{Queues: 2})
+	p := netns.Pair(t, netns.PairOptions{Near: "mq0", Far: "mqpeer0", VethOptions: netns.VethOptions{Queues: 2}})
+	a, b, la := p.Near, p.Far, p.NearLink
 	pool, err := tap.NewPool(tap.Config{Frames: 8192})
 	if err != nil {
 		t.Fatal(err)

@@ -150,7 +150,7 @@ func TestBootAPI(t *testing.T) {
 	hc := &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}}}
 	defer hc.CloseIdleConnections()
 	for _, tok := range []string{"", "not-the-token"} {
-		req, _ := http.NewRequest(http.MethodGet, vm.APIURL()+"/v1/status", nil)
+		req, _ := http.NewRequest(http.MethodGet, vm.APIURL()+api.PathStatus, nil)
 		if tok != "" {
 			req.Header.Set("Authorization", "Bearer "+tok)
 		}

@@ -5,8 +5,6 @@ import (
 	"fmt"
 	"log/slog"
 	"sync"
-
-	"github.com/wirebox/wirebox/internal/api"
 )
 
 // LogRing keeps the last N log records of one service. Readers poll by
@@ -14,7 +12,7 @@ import (
 // ring and knows exactly how many it missed when it fell behind.
 type LogRing struct {
 	mu      sync.Mutex
-	buf     []api.LogEntry
+	buf     []LogEntry
 	next    uint64 // sequence number of the next record
 	changed chan struct{}
 }
@@ -24,10 +22,10 @@ func NewLogRing(size int) *LogRing {
 	if size <= 0 {
 		size = 1
 	}
-	return &LogRing{buf: make([]api.LogEntry, size), changed: make(chan struct{})}
+	return &LogRing{buf: make([]LogEntry, size), changed: make(chan struct{})}
 }
 
-func (r *LogRing) add(e api.LogEntry) {
+func (r *LogRing) add(e LogEntry) {
 	r.mu.Lock()
 	e.Seq = r.next
 	r.buf[r.next%uint64(len(r.buf))] = e
@@ -39,7 +37,7 @@ func (r *LogRing) add(e api.LogEntry) {
 
 // Since returns the records with Seq >= since still in the ring, the number
 // of requested records that already fell out, and the next sequence number.
-func (r *LogRing) Since(since uint64) (entries []api.LogEntry, dropped, next uint64) {
+func (r *LogRing) Since(since uint64) (entries []LogEntry, dropped, next uint64) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	oldest := uint64(0)
@@ -89,7 +87,7 @@ func (h *ringHandler) Enabled(ctx context.Context, l slog.Level) bool {
 }
 
 func (h *ringHandler) Handle(ctx context.Context, rec slog.Record) error {
-	e := api.LogEntry{Time: rec.Time, Level: rec.Level.String(), Msg: rec.Message}
+	e := LogEntry{Time: rec.Time, Level: rec.Level.String(), Msg: rec.Message}
 	add := func(a slog.Attr) {
 		if e.Attrs == nil {
 			e.Attrs = make(map[string]string)

@@ -2,8 +2,6 @@ package services
 
 import (
 	"github.com/prometheus/client_golang/prometheus"
-
-	"github.com/wirebox/wirebox/internal/api"
 )
 
 var (
@@ -29,11 +27,11 @@ func (c supervisorCollector) Describe(ch chan<- *prometheus.Desc) {
 func (c supervisorCollector) Collect(ch chan<- prometheus.Metric) {
 	for _, st := range c.s.Status() {
 		up := 0.0
-		if st.State == api.StateRunning || st.State == api.StateDegraded {
+		if st.State.Up() {
 			up = 1
 		}
 		ch <- prometheus.MustNewConstMetric(descUp, prometheus.GaugeValue, up, st.Name)
 		ch <- prometheus.MustNewConstMetric(descRestarts, prometheus.CounterValue, float64(st.Restarts), st.Name)
-		ch <- prometheus.MustNewConstMetric(descState, prometheus.GaugeValue, 1, st.Name, st.State)
+		ch <- prometheus.MustNewConstMetric(descState, prometheus.GaugeValue, 1, st.Name, string(st.State))
 	}
 }

@@ -38,6 +38,30 @@ type Runtime struct {
 
 	readyOnce sync.Once
 	ready     chan struct{}
+
+	exitMu sync.Mutex
+	onExit []func()
+}
+
+// OnExit registers f to run when this run of the service ends, however it
+// ends (returned, failed or panicked), in reverse order of registration.
+// Services hand the core's consumers to it (rt.OnExit(func() { k.Close() })),
+// so every frame a run held goes back to the pool even if its code did not
+// get as far as its own cleanup.
+func (rt *Runtime) OnExit(f func()) {
+	rt.exitMu.Lock()
+	rt.onExit = append(rt.onExit, f)
+	rt.exitMu.Unlock()
+}
+
+func (rt *Runtime) exit() {
+	rt.exitMu.Lock()
+	fs := rt.onExit
+	rt.onExit = nil
+	rt.exitMu.Unlock()
+	for i := len(fs) - 1; i >= 0; i-- {
+		fs[i]()
+	}
 }
 
 func newRuntime(log *slog.Logger) *Runtime {

@@ -10,8 +10,6 @@ import (
 	"slices"
 	"sync"
 	"time"
-
-	"github.com/wirebox/wirebox/internal/api"
 )
 
 // Options tune the supervisor. Zero values take the defaults noted.
@@ -79,7 +77,7 @@ type unit struct {
 	done       chan struct{} // closed when the unit's goroutine has returned
 
 	// guarded by Supervisor.mu
-	state       string
+	state       State
 	restarts    int
 	failures    int // consecutive
 	lastErr     string
@@ -103,7 +101,7 @@ func New(opts Options, svcs ...Service) (*Supervisor, error) {
 		if _, dup := s.byName[name]; dup {
 			return nil, fmt.Errorf("supervisor: duplicate service %q", name)
 		}
-		u := &unit{svc: svc, ring: NewLogRing(opts.LogRingSize), restartReq: make(chan struct{}, 1), state: api.StateStopped}
+		u := &unit{svc: svc, ring: NewLogRing(opts.LogRingSize), restartReq: make(chan struct{}, 1), state: StateStopped}
 		if d, ok := svc.(Dependent); ok {
 			u.deps = slices.Clone(d.Deps())
 		}
@@ -165,9 +163,9 @@ func (s *Supervisor) Run(ctx context.Context) error {
 
 	s.mu.Lock()
 	for _, u := range s.units {
-		u.state = api.StateStarting
+		u.state = StateStarting
 		if len(u.deps) > 0 {
-			u.state = api.StateWaiting
+			u.state = StateWaiting
 		}
 	}
 	s.mu.Unlock()
@@ -215,7 +213,7 @@ func (s *Supervisor) waitDeps(ctx context.Context, u *unit) error {
 		s.mu.Lock()
 		ok := true
 		for _, d := range u.deps {
-			if st := s.byName[d].state; st != api.StateRunning && st != api.StateDegraded {
+			if st := s.byName[d].state; st != StateRunning && st != StateDegraded {
 				ok = false
 				break
 			}
@@ -234,7 +232,10 @@ func (s *Supervisor) waitDeps(ctx context.Context, u *unit) error {
 }
 
 // runOnce runs the service once, recovering a panic into an error.
+// What the run registered with Runtime.OnExit runs afterwards, whether it
+// returned or panicked.
 func runOnce(ctx context.Context, svc Service, rt *Runtime) (err error) {
+	defer rt.exit()
 	defer func() {
 		if r := recover(); r != nil {
 			err = fmt.Errorf("panic: %v\n%s", r, debug.Stack())
@@ -247,11 +248,11 @@ func runOnce(ctx context.Context, svc Service, rt *Runtime) (err error) {
 // restart with backoff, give up after MaxFailures.
 func (s *Supervisor) loop(ctx context.Context, u *unit) {
 	defer close(u.done)
-	defer s.setState(u, func() { u.state = api.StateStopped; u.upSince = time.Time{}; u.nextRestart = time.Time{} })
+	defer s.setState(u, func() { u.state = StateStopped; u.upSince = time.Time{}; u.nextRestart = time.Time{} })
 
 	for {
 		if len(u.deps) > 0 {
-			s.setState(u, func() { u.state = api.StateWaiting })
+			s.setState(u, func() { u.state = StateWaiting })
 			if s.waitDeps(ctx, u) != nil {
 				return
 			}
@@ -261,16 +262,16 @@ func (s *Supervisor) loop(ctx context.Context, u *unit) {
 		case outcomeShutdown:
 			return
 		case outcomeManualRestart:
-			s.setState(u, func() { u.restarts++; u.failures = 0; u.state = api.StateStarting })
+			s.setState(u, func() { u.restarts++; u.failures = 0; u.state = StateStarting })
 			u.log.Info("restarting on request")
 			continue
 		case outcomeExited:
 			u.log.Info("service exited")
-			s.setState(u, func() { u.state = api.StateStopped; u.upSince = time.Time{} })
+			s.setState(u, func() { u.state = StateStopped; u.upSince = time.Time{} })
 			if !s.waitRestartRequest(ctx, u) {
 				return
 			}
-			s.setState(u, func() { u.restarts++; u.failures = 0; u.state = api.StateStarting })
+			s.setState(u, func() { u.restarts++; u.failures = 0; u.state = StateStarting })
 			continue
 		}
 		// outcomeFailed
@@ -280,16 +281,16 @@ func (s *Supervisor) loop(ctx context.Context, u *unit) {
 		s.mu.Unlock()
 		if failures >= s.opts.MaxFailures {
 			u.log.Error("service failed too often; not restarting", "failures", failures)
-			s.setState(u, func() { u.state = api.StateFailed; u.upSince = time.Time{} })
+			s.setState(u, func() { u.state = StateFailed; u.upSince = time.Time{} })
 			if !s.waitRestartRequest(ctx, u) {
 				return
 			}
-			s.setState(u, func() { u.restarts++; u.failures = 0; u.state = api.StateStarting })
+			s.setState(u, func() { u.restarts++; u.failures = 0; u.state = StateStarting })
 			continue
 		}
 		delay := s.backoff(failures)
 		s.setState(u, func() {
-			u.state = api.StateBackoff
+			u.state = StateBackoff
 			u.upSince = time.Time{}
 			u.nextRestart = time.Now().Add(delay)
 		})
@@ -303,7 +304,7 @@ func (s *Supervisor) loop(ctx context.Context, u *unit) {
 			t.Stop()
 		case <-t.C:
 		}
-		s.setState(u, func() { u.restarts++; u.nextRestart = time.Time{}; u.state = api.StateStarting })
+		s.setState(u, func() { u.restarts++; u.nextRestart = time.Time{}; u.state = StateStarting })
 	}
 }
 
@@ -339,7 +340,7 @@ func (s *Supervisor) runAndWatch(ctx context.Context, u *unit) outcome {
 	runCtx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	rt := newRuntime(u.log)
-	s.setState(u, func() { u.state = api.StateStarting; u.health = "" })
+	s.setState(u, func() { u.state = StateStarting; u.health = "" })
 	start := time.Now()
 	done := make(chan error, 1)
 	go func() { done <- runOnce(runCtx, u.svc, rt) }()
@@ -355,7 +356,7 @@ func (s *Supervisor) runAndWatch(ctx context.Context, u *unit) outcome {
 		select {
 		case <-ready:
 			ready = nil
-			s.setState(u, func() { u.state = api.StateRunning; u.upSince = time.Now() })
+			s.setState(u, func() { u.state = StateRunning; u.upSince = time.Now() })
 			u.log.Info("service running")
 			if hasHealth {
 				tk := time.NewTicker(s.opts.HealthInterval)
@@ -368,12 +369,12 @@ func (s *Supervisor) runAndWatch(ctx context.Context, u *unit) outcome {
 			pcancel()
 			if err == nil {
 				badProbes = 0
-				s.setState(u, func() { u.state = api.StateRunning; u.health = "ok" })
+				s.setState(u, func() { u.state = StateRunning; u.health = "ok" })
 				continue
 			}
 			badProbes++
 			u.log.Warn("health probe failed", "err", err, "consecutive", badProbes)
-			s.setState(u, func() { u.state = api.StateDegraded; u.health = err.Error() })
+			s.setState(u, func() { u.state = StateDegraded; u.health = err.Error() })
 			if badProbes >= s.opts.HealthFailures {
 				healthErr = fmt.Errorf("health probe failed %d times: %w", badProbes, err)
 				cancel()
@@ -428,30 +429,24 @@ func (s *Supervisor) Restart(name string) error {
 }
 
 // Status reports every service, in dependency order.
-func (s *Supervisor) Status() []api.ServiceStatus {
+func (s *Supervisor) Status() []Status {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	out := make([]api.ServiceStatus, 0, len(s.units))
+	out := make([]Status, 0, len(s.units))
 	now := time.Now()
 	for _, u := range s.units {
-		st := api.ServiceStatus{
-			Name:      u.svc.Name(),
-			State:     u.state,
-			Restarts:  u.restarts,
-			LastError: u.lastErr,
-			Health:    u.health,
-			Deps:      u.deps,
-		}
-		if !u.lastErrAt.IsZero() {
-			t := u.lastErrAt
-			st.LastErrorAt = &t
+		st := Status{
+			Name:        u.svc.Name(),
+			State:       u.state,
+			Restarts:    u.restarts,
+			LastError:   u.lastErr,
+			LastErrorAt: u.lastErrAt,
+			Health:      u.health,
+			Deps:        u.deps,
+			NextRestart: u.nextRestart,
 		}
 		if !u.upSince.IsZero() {
-			st.UptimeSeconds = now.Sub(u.upSince).Seconds()
-		}
-		if !u.nextRestart.IsZero() {
-			t := u.nextRestart
-			st.NextRestartAt = &t
+			st.Uptime = now.Sub(u.upSince)
 		}
 		out = append(out, st)
 	}

@@ -1,126 +1,39 @@
 package tui
 
 import (
-	"context"
-	"encoding/binary"
-	"log/slog"
+	"github.com/wirebox/wirebox/internal/pkttest"
+	"github.com/wirebox/wirebox/internal/testutil"
 	"net"
 	"os"
 	"path/filepath"
 	"testing"
 	"time"
 
-	"golang.org/x/sys/unix"
-
 	"github.com/wirebox/wirebox/capture/capturesvc"
-	"github.com/wirebox/wirebox/capture/coresvc"
-	"github.com/wirebox/wirebox/internal/api"
 	"github.com/wirebox/wirebox/internal/config"
 	"github.com/wirebox/wirebox/internal/netns"
-	"github.com/wirebox/wirebox/services"
 )
 
-// supBackend shows a supervisor through the API, as internal/daemon does.
-type supBackend struct{ s *services.Supervisor }
-
-func (b supBackend) Status() []api.ServiceStatus { return b.s.Status() }
-func (b supBackend) Restart(name string) error   { return b.s.Restart(name) }
-func (b supBackend) Logs(name string) (api.LogSource, error) {
-	r, err := b.s.Logs(name)
-	if err != nil {
-		return nil, api.NotFound(err)
-	}
-	return r, nil
-}
-
-// captureDaemon is the control API of an appliance with a real capture
-// core: port wb0 in a test namespace, joined by veth to peer0 in another,
-// the real core and capture services under a real supervisor, with their
-// routes (/v1/ports, /v1/captures). It returns a client and
-// a raw socket on peer0 to send frames into wb0 with.
-func captureDaemon(t *testing.T) (*api.Client, int, net.HardwareAddr) {
+// portDaemon runs the daemon binary with one passive port, wb0 in a test
+// namespace joined by veth to peer0 in another (netns.Pair), captures
+// confined to the temporary directory. It returns the daemon, a raw sender
+// on peer0 and wb0's MAC address, once the core and capture services run.
+func portDaemon(t *testing.T, name string) (*testutil.Daemon, *netns.Raw, net.HardwareAddr) {
 	t.Helper()
-	netns.Require(t)
-	a, b := netns.New(t), netns.New(t)
-	la, _ := netns.Veth(t, a, "wb0", b, "peer0", netns.VethOptions{})
-	core, err := coresvc.New(config.PoolConfig{Frames: 4096, FrameSize: 2048},
-		[]config.PortConfig{{Name: "wb0", Mode: "passive", Netns: a.Path}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	svc := capturesvc.New(core, "")
-	quiet := slog.New(slog.DiscardHandler)
-	sup, err := services.New(services.Options{Logger: quiet}, core, svc)
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := api.NewServer(api.ServerOptions{Name: "capture-box", Version: "test", StartedAt: time.Now(), Backend: supBackend{sup}, Logger: quiet})
-	core.Routes(srv.Mux())
-	svc.Routes(srv.Mux())
-	ctx, cancel := context.WithCancel(context.Background())
-	supDone := make(chan error, 1)
-	go func() { supDone <- sup.Run(ctx) }()
-	socket := filepath.Join(t.TempDir(), "api.sock")
-	l, err := api.ListenUnix(socket, 0o600)
-	if err != nil {
-		t.Fatal(err)
-	}
-	srvDone := make(chan error, 1)
-	go func() { srvDone <- api.Serve(ctx, l, srv.Handler(), quiet) }()
-	cl := api.NewUnixClient(socket)
-	t.Cleanup(func() {
-		cl.Close()
-		cancel()
-		<-srvDone
-		if err := <-supDone; err != nil {
-			t.Error(err)
-		}
-		if err := core.Close(); err != nil {
-			t.Error(err)
-		}
-	})
-	fd := -1
-	err = b.Do(func() error {
-		ifi, err := net.InterfaceByName("peer0")
-		if err != nil {
-			return err
-		}
-		if fd, err = unix.Socket(unix.AF_PACKET, unix.SOCK_RAW|unix.SOCK_CLOEXEC, 0); err != nil {
-			return err
-		}
-		return unix.Bind(fd, &unix.SockaddrLinklayer{Ifindex: ifi.Index})
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { unix.Close(fd) })
-	return cl, fd, la.MAC
+	p := netns.Pair(t)
+	cfg := config.Default(capturesvc.Section)
+	cfg.Name = name
+	cfg.Pool.Frames = 4096
+	cfg.Ports = []config.PortConfig{{Name: p.NearLink.Name, Mode: config.PortPassive, Netns: p.Near.Path}}
+	capturesvc.Section.Of(cfg).Root = os.TempDir()
+	d := testutil.StartDaemon(t, cfg)
+	d.WaitRunning(t, "core", capturesvc.Name)
+	return d, p.Sender(t), p.NearLink.MAC
 }
 
-// udpFrame is an Ethernet/IPv4/UDP frame to dst (the MAC of wb0).
-func udpFrame(dst net.HardwareAddr, dport uint16) []byte {
-	f := make([]byte, 42+16)
-	copy(f, dst)
-	copy(f[6:], []byte{2, 0, 0, 0, 0, 1})
-	f[12], f[13] = 0x08, 0x00
-	ip := f[14:]
-	ip[0], ip[8], ip[9] = 0x45, 64, 17
-	binary.BigEndian.PutUint16(ip[2:], 20+8+16)
-	copy(ip[12:], net.IPv4(10, 9, 0, 2).To4())
-	copy(ip[16:], net.IPv4(10, 9, 0, 1).To4())
-	var sum uint32
-	for i := 0; i < 20; i += 2 {
-		sum += uint32(binary.BigEndian.Uint16(ip[i:]))
-	}
-	for sum > 0xffff {
-		sum = sum&0xffff + sum>>16
-	}
-	binary.BigEndian.PutUint16(ip[10:], ^uint16(sum))
-	u := ip[20:]
-	binary.BigEndian.PutUint16(u, 40000)
-	binary.BigEndian.PutUint16(u[2:], dport)
-	binary.BigEndian.PutUint16(u[4:], 8+16)
-	return f
+// udpFrame is an Ethernet/IPv4/UDP frame to port dport.
+func udpFrame(t *testing.T, dport uint16) []byte {
+	return pkttest.UDP(t, "10.9.0.2", "10.9.0.1", 40000, dport, make([]byte, 16))
 }
 
 // TestCapturePanelOnRealCore: against the real core and capture services,
@@ -129,9 +42,9 @@ func udpFrame(dst net.HardwareAddr, dport uint16) []byte {
 // capture on wb0, the counters move as frames arrive, and s, y stops it,
 // leaving a pcapng file behind.
 func TestCapturePanelOnRealCore(t *testing.T) {
-	cl, fd, mac := captureDaemon(t)
+	d, sender, mac := portDaemon(t, "capture-box")
 	out := t.TempDir()
-	tm := console(t, cl, 100, 30, false, 100*time.Millisecond)
+	tm := console(t, d.Client, 100, 30, false, 100*time.Millisecond)
 	waitScreen(t, tm, "4 Capture")
 	keys(tm, "4")
 	waitScreen(t, tm, "no capture sessions; n starts one")
@@ -156,9 +69,7 @@ func TestCapturePanelOnRealCore(t *testing.T) {
 		if i >= 5 {
 			port = 9
 		}
-		if _, err := unix.Write(fd, udpFrame(mac, port)); err != nil {
-			t.Fatal(err)
-		}
+		sender.SendTo(t, mac, udpFrame(t, port), 1)
 	}
 	waitScreenRE(t, tm, `c1\s+wb0\s+running\s+5\s`) // the PACKETS column moved
 	keys(tm, "s", "y")

@@ -4,8 +4,6 @@ import (
 	"strings"
 	"testing"
 	"time"
-
-	"github.com/wirebox/wirebox/internal/api"
 )
 
 // TestCaptureStartStop drives the Capture panel against the fixed API:
@@ -59,30 +57,13 @@ func TestCaptureStartStop(t *testing.T) {
 
 func TestFmtBytesCount(t *testing.T) {
 	for b, want := range map[uint64]string{0: "0B", 1023: "1023B", 1024: "1.0K", 98765432: "94.2M", 3 << 30: "3.0G"} {
-		if got := fmtBytes(b); got != want {
-			t.Errorf("fmtBytes(%d) = %q, want %q", b, got, want)
+		if got := FmtBytes(b); got != want {
+			t.Errorf("FmtBytes(%d) = %q, want %q", b, got, want)
 		}
 	}
 	for v, want := range map[float64]string{0: "0", 999: "999", 12345: "12.3k", 4.5e6: "4.5M", 2e9: "2.0G"} {
-		if got := fmtCount(v); got != want {
-			t.Errorf("fmtCount(%v) = %q, want %q", v, got, want)
+		if got := FmtCount(v); got != want {
+			t.Errorf("FmtCount(%v) = %q, want %q", v, got, want)
 		}
-	}
-}
-
-func TestCaptureRate(t *testing.T) {
-	c := newCapturePanel(&Env{Theme: MonoTheme(), Now: time.Now, Loc: time.UTC})
-	c.SetSize(80, 20)
-	t0 := fixedNow
-	mk := func(p uint64) []api.CaptureSession {
-		return []api.CaptureSession{{ID: "c1", Running: true, Packets: p, Config: api.CaptureStart{Ports: []string{"wb0"}}}}
-	}
-	c.Update(capturesMsg{list: mk(100), at: t0})
-	if strings.Contains(c.View(), "100/s") || c.rates["c1"] != 0 {
-		t.Fatalf("a rate from one sample: %v", c.rates)
-	}
-	c.Update(capturesMsg{list: mk(2600), at: t0.Add(2 * time.Second)})
-	if c.rates["c1"] != 1250 || !strings.Contains(c.View(), " 1.2k ") {
-		t.Fatalf("rate %v, view:\n%s", c.rates["c1"], c.View())
 	}
 }

@@ -2,9 +2,7 @@ package tui
 
 import (
 	"context"
-	"io"
-	"log/slog"
-	"path/filepath"
+	"github.com/wirebox/wirebox/internal/testutil"
 	"testing"
 	"time"
 
@@ -12,37 +10,15 @@ import (
 
 	"github.com/wirebox/wirebox/internal/api"
 	"github.com/wirebox/wirebox/internal/config"
-	"github.com/wirebox/wirebox/internal/daemon"
 )
 
-// runDaemon runs a real daemon in-process on a socket in t.TempDir() until
-// the test ends, and returns a client of it.
+// runDaemon runs the real daemon (the binary, on a socket in the test's
+// temporary directory) until the test ends, and returns a client of it.
 func runDaemon(t *testing.T) *api.Client {
 	t.Helper()
 	cfg := config.Default()
 	cfg.Name = "console-test"
-	cfg.API.Socket = filepath.Join(t.TempDir(), "wirebox.sock")
-	d, err := daemon.New(cfg, daemon.Options{Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	errc := make(chan error, 1)
-	go func() { errc <- d.Run(ctx) }()
-	cl := api.NewUnixClient(cfg.API.Socket)
-	t.Cleanup(func() {
-		cl.Close()
-		cancel()
-		if err := <-errc; err != nil {
-			t.Errorf("daemon: %v", err)
-		}
-	})
-	wctx, wcancel := context.WithTimeout(ctx, 20*time.Second)
-	defer wcancel()
-	if _, err := cl.WaitReady(wctx); err != nil {
-		t.Fatal(err)
-	}
-	return cl
+	return testutil.StartDaemon(t, cfg).Client
 }
 
 // TestAgainstDaemon drives the console against a real daemon: the services

@@ -2,64 +2,25 @@ package tui
 
 import (
 	"fmt"
-	"net"
-	"os"
 	"path/filepath"
 	"regexp"
 	"strconv"
 	"testing"
 	"time"
-
-	"golang.org/x/sys/unix"
-
-	"github.com/wirebox/wirebox/internal/api"
-	"github.com/wirebox/wirebox/internal/netns"
-	"github.com/wirebox/wirebox/internal/testutil"
 )
 
 // TestConsoleInTmuxWithPort runs the real daemon binary with a port (wb0 in
 // a test namespace, fed through a veth from another) and the console in
 // tmux: the Overview and the Ports screen show the port, and its counters
-// move as frames arrive. When the daemon also runs the capture service, a
-// capture is started from the form and stopped with s, y.
+// move as frames arrive; a capture is started from the form and stopped
+// with s, y.
 func TestConsoleInTmuxWithPort(t *testing.T) {
 	requireTmux(t)
-	netns.Require(t)
-	bin := testutil.Wirebox(t)
-	a, b := netns.New(t), netns.New(t)
-	la, _ := netns.Veth(t, a, "wb0", b, "peer0", netns.VethOptions{})
-	dir := t.TempDir()
-	cfg := filepath.Join(dir, "wirebox.yaml")
-	// Capture output goes to the tests' temporary directories.
-	yaml := fmt.Sprintf("name: port-box\npool:\n  frames: 4096\n  frame_size: 2048\nports:\n  - name: wb0\n    mode: passive\n    netns: %s\ncapture:\n  root: %s\n", a.Name, os.TempDir())
-	if err := os.WriteFile(cfg, []byte(yaml), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	sock := filepath.Join(dir, "wirebox.sock")
-	startDaemon(t, bin, sock, "--config", cfg)
-
-	fd := -1
-	err := b.Do(func() error {
-		ifi, err := net.InterfaceByName("peer0")
-		if err != nil {
-			return err
-		}
-		if fd, err = unix.Socket(unix.AF_PACKET, unix.SOCK_RAW|unix.SOCK_CLOEXEC, 0); err != nil {
-			return err
-		}
-		return unix.Bind(fd, &unix.SockaddrLinklayer{Ifindex: ifi.Index})
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer unix.Close(fd)
+	d, sender, mac := portDaemon(t, "port-box")
+	bin, sock := d.Bin, d.Socket
 	send := func(n int) {
 		t.Helper()
-		for range n {
-			if _, err := unix.Write(fd, udpFrame(la.MAC, 7)); err != nil {
-				t.Fatal(err)
-			}
-		}
+		sender.SendTo(t, mac, udpFrame(t, 7), n)
 	}
 
 	s := newTmux(t, 120, 40, fmt.Sprintf("env TERM=xterm-256color %s console --socket %s", bin, sock))
@@ -88,15 +49,6 @@ func TestConsoleInTmuxWithPort(t *testing.T) {
 	}
 
 	t.Run("capture", func(t *testing.T) {
-		cl := api.NewUnixClient(sock)
-		defer cl.Close()
-		st, err := cl.Status(t.Context())
-		if err != nil {
-			t.Fatal(err)
-		}
-		if !hasService(st, captureService) {
-			t.Skip("this daemon does not run the capture service (internal/daemon does not wire capture/capturesvc yet)")
-		}
 		out := t.TempDir()
 		s.keys("4")
 		s.wait("ID", "PORTS", "n new capture")

@@ -1,9 +1,9 @@
 package tui
 
 import (
-	"context"
 	"errors"
 	"fmt"
+	"github.com/wirebox/wirebox/internal/config"
 	"net"
 	"os"
 	"os/exec"
@@ -15,7 +15,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/wirebox/wirebox/internal/api"
 	"github.com/wirebox/wirebox/internal/testutil"
 )
 
@@ -102,53 +101,25 @@ func (s *tmuxSession) gone() {
 	}
 }
 
-// startDaemon runs the real `wirebox daemon` binary on sock until the test ends.
-func startDaemon(t *testing.T, bin, sock string, args ...string) *exec.Cmd {
+// startDaemon runs the real daemon binary with the default configuration
+// named name, on sock (or a socket of its own for "").
+func startDaemon(t *testing.T, name, sock string) *testutil.Daemon {
 	t.Helper()
-	cmd := exec.Command(bin, append([]string{"daemon", "--socket", sock}, args...)...)
-	cmd.Stdout, cmd.Stderr = nil, nil
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
+	cfg := config.Default()
+	cfg.Name = name
+	if sock != "" {
+		cfg.API.Socket = sock
 	}
-	done := make(chan struct{})
-	go func() { _ = cmd.Wait(); close(done) }()
-	stop := func() {
-		_ = cmd.Process.Signal(syscall.SIGTERM)
-		select {
-		case <-done:
-		case <-time.After(20 * time.Second):
-			_ = cmd.Process.Kill()
-			<-done
-		}
-	}
-	t.Cleanup(stop)
-	cl := api.NewUnixClient(sock)
-	defer cl.Close()
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-	defer cancel()
-	if _, err := cl.WaitReady(ctx); err != nil {
-		t.Fatal(err)
-	}
-	cmd.Cancel = func() error { stop(); return nil } // reused by stopDaemon
-	return cmd
-}
-
-func stopDaemon(t *testing.T, cmd *exec.Cmd) {
-	t.Helper()
-	if err := cmd.Cancel(); err != nil && !errors.Is(err, os.ErrProcessDone) {
-		t.Fatal(err)
-	}
+	return testutil.StartDaemon(t, cfg)
 }
 
 // TestConsoleInTmux is the end-to-end test: the real daemon binary, the real
 // console in a tmux pane, keys sent with send-keys, the pane read back.
 func TestConsoleInTmux(t *testing.T) {
 	requireTmux(t)
-	bin := testutil.Wirebox(t)
 	sock := filepath.Join(t.TempDir(), "wirebox.sock")
-	d := startDaemon(t, bin, sock)
-	cl := api.NewUnixClient(sock)
-	defer cl.Close()
+	d := startDaemon(t, "wirebox", sock)
+	bin, cl := d.Bin, d.Client
 
 	s := newTmux(t, 80, 24, fmt.Sprintf("env TERM=xterm-256color %s console --socket %s", bin, sock))
 	s.wait("1 Overview", "2 Services", "Appliance", "SERVICE", "api", "running")
@@ -179,9 +150,11 @@ func TestConsoleInTmux(t *testing.T) {
 	}
 
 	// Losing the daemon shows the banner; a new daemon on the socket clears it.
-	stopDaemon(t, d)
+	if err := d.Stop(); err != nil {
+		t.Fatal(err)
+	}
 	s.wait("daemon unreachable, retrying", "offline")
-	startDaemon(t, bin, sock)
+	startDaemon(t, "wirebox", sock)
 	pane := s.wait("wirebox · up")
 	if strings.Contains(pane, "daemon unreachable") {
 		t.Fatalf("banner still shown after the daemon came back:\n%s", pane)
@@ -195,10 +168,8 @@ func TestConsoleInTmux(t *testing.T) {
 // colour codes at all, and the selection still visible (reverse video).
 func TestConsoleMonochrome(t *testing.T) {
 	requireTmux(t)
-	bin := testutil.Wirebox(t)
-	sock := filepath.Join(t.TempDir(), "wirebox.sock")
-	startDaemon(t, bin, sock)
-	s := newTmux(t, 80, 24, fmt.Sprintf("env TERM=vt100 %s console --socket %s", bin, sock))
+	d := startDaemon(t, "wirebox", "")
+	s := newTmux(t, 80, 24, fmt.Sprintf("env TERM=vt100 %s console --socket %s", d.Bin, d.Socket))
 	s.wait("SERVICE", "api", "running")
 	s.keys("2")
 	s.wait("> api")
@@ -233,7 +204,6 @@ func colourSGR(s string) string {
 // token and the appliance's CA, as an operator does from a host.
 func TestConsoleRemote(t *testing.T) {
 	requireTmux(t)
-	bin := testutil.Wirebox(t)
 	dir := t.TempDir()
 	tf := testutil.WriteTLS(t, dir)
 	tokenFile := filepath.Join(dir, "token")
@@ -246,12 +216,10 @@ func TestConsoleRemote(t *testing.T) {
 	}
 	addr := ln.Addr().String()
 	ln.Close()
-	cfg := filepath.Join(dir, "wirebox.yaml")
-	yaml := fmt.Sprintf("name: remote-box\napi:\n  listen: %s\n  tls_cert: %s\n  tls_key: %s\n  token_file: %s\n", addr, tf.Cert, tf.Key, tokenFile)
-	if err := os.WriteFile(cfg, []byte(yaml), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	startDaemon(t, bin, filepath.Join(dir, "wirebox.sock"), "--config", cfg)
+	cfg := config.Default()
+	cfg.Name = "remote-box"
+	cfg.API.Listen, cfg.API.TLSCert, cfg.API.TLSKey, cfg.API.TokenFile = addr, tf.Cert, tf.Key, tokenFile
+	bin := testutil.StartDaemon(t, cfg).Bin
 
 	s := newTmux(t, 120, 40, fmt.Sprintf("env TERM=xterm-256color %s console --remote https://%s --token @%s --ca %s", bin, addr, tokenFile, tf.CA))
 	s.wait("remote-box", "api-remote", "Daemon    "+addr)

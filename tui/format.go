@@ -2,6 +2,7 @@ package tui
 
 import (
 	"fmt"
+	"strconv"
 	"strings"
 	"time"
 
@@ -26,8 +27,8 @@ func fmtUptime(sec float64) string {
 	return fmt.Sprintf("%dd%02dh", int(d/(24*time.Hour)), int(d%(24*time.Hour)/time.Hour))
 }
 
-// fit pads or truncates a (possibly styled) string to exactly w cells.
-func fit(s string, w int) string {
+// Fit pads or truncates a (possibly styled) string to exactly w cells.
+func Fit(s string, w int) string {
 	if w <= 0 {
 		return ""
 	}
@@ -37,8 +38,8 @@ func fit(s string, w int) string {
 	return s + strings.Repeat(" ", w-lipgloss.Width(s))
 }
 
-// clip truncates s to at most w cells without padding.
-func clip(s string, w int) string {
+// Clip truncates s to at most w cells without padding.
+func Clip(s string, w int) string {
 	if w <= 0 {
 		return ""
 	}
@@ -48,37 +49,37 @@ func clip(s string, w int) string {
 	return s
 }
 
-// firstLine keeps the first line of a multi-line error.
-func firstLine(s string) string {
+// FirstLine keeps the first line of a multi-line error.
+func FirstLine(s string) string {
 	if i := strings.IndexByte(s, '\n'); i >= 0 {
 		return s[:i] + " …"
 	}
 	return s
 }
 
-// column is one column of a plain table.
-type column struct {
-	title string
-	width int // 0: takes the rest
+// Column is one column of a plain table.
+type Column struct {
+	Title string
+	Width int // 0: takes the rest
 }
 
-// layoutColumns gives the flexible column what the fixed ones leave of w.
-func layoutColumns(cols []column, w int) []column {
-	out := append([]column(nil), cols...)
+// LayoutColumns gives the flexible column what the fixed ones leave of w.
+func LayoutColumns(cols []Column, w int) []Column {
+	out := append([]Column(nil), cols...)
 	fixed := 0
 	for _, c := range out {
-		fixed += c.width + 1
+		fixed += c.Width + 1
 	}
 	for i := range out {
-		if out[i].width == 0 {
-			out[i].width = max(w-fixed, 8)
+		if out[i].Width == 0 {
+			out[i].Width = max(w-fixed, 8)
 		}
 	}
 	return out
 }
 
-// row renders cells into the column widths, one space apart, clipped to w.
-func row(cols []column, w int, cells ...string) string {
+// Row renders cells into the column widths, one space apart, clipped to w.
+func Row(cols []Column, w int, cells ...string) string {
 	var b strings.Builder
 	for i, c := range cols {
 		if i > 0 {
@@ -88,7 +89,34 @@ func row(cols []column, w int, cells ...string) string {
 		if i < len(cells) {
 			cell = cells[i]
 		}
-		b.WriteString(fit(cell, c.width))
+		b.WriteString(Fit(cell, c.Width))
 	}
-	return fit(strings.TrimRight(b.String(), " "), w)
+	return Fit(strings.TrimRight(b.String(), " "), w)
+}
+
+// FmtCount is a compact count: 950, 12.3k, 4.5M.
+func FmtCount(v float64) string {
+	switch {
+	case v < 1000:
+		return strconv.FormatFloat(v, 'f', 0, 64)
+	case v < 1e6:
+		return strconv.FormatFloat(v/1e3, 'f', 1, 64) + "k"
+	case v < 1e9:
+		return strconv.FormatFloat(v/1e6, 'f', 1, 64) + "M"
+	}
+	return strconv.FormatFloat(v/1e9, 'f', 1, 64) + "G"
+}
+
+// FmtBytes is a compact size: 512B, 3.4K, 12.0M, 1.2G (powers of 1024).
+func FmtBytes(b uint64) string {
+	const unit = 1024
+	if b < unit {
+		return strconv.FormatUint(b, 10) + "B"
+	}
+	div, exp := uint64(unit), 0
+	for n := b / unit; n >= unit; n /= unit {
+		div *= unit
+		exp++
+	}
+	return fmt.Sprintf("%.1f%c", float64(b)/float64(div), "KMGTPE"[exp])
 }

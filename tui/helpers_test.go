@@ -101,14 +101,14 @@ func (f *fixedAPI) handler() http.Handler {
 		w.WriteHeader(code)
 		_ = json.NewEncoder(w).Encode(v)
 	}
-	mux.HandleFunc("GET /v1/status", func(w http.ResponseWriter, r *http.Request) {
+	mux.HandleFunc(api.RouteStatus, func(w http.ResponseWriter, r *http.Request) {
 		if f.down.Load() {
 			writeJSON(w, http.StatusServiceUnavailable, api.Error{Error: "daemon is shutting down"})
 			return
 		}
 		writeJSON(w, http.StatusOK, f.status)
 	})
-	mux.HandleFunc("GET /v1/services/{name}/logs", func(w http.ResponseWriter, r *http.Request) {
+	mux.HandleFunc(api.RouteServiceLogs, func(w http.ResponseWriter, r *http.Request) {
 		name := r.PathValue("name")
 		since, _ := strconv.ParseUint(r.URL.Query().Get("since"), 10, 64)
 		out := api.Logs{Service: name, Entries: []api.LogEntry{}}
@@ -119,18 +119,18 @@ func (f *fixedAPI) handler() http.Handler {
 		}
 		writeJSON(w, http.StatusOK, out)
 	})
-	mux.HandleFunc("GET /v1/ports", func(w http.ResponseWriter, r *http.Request) {
+	mux.HandleFunc(api.RoutePorts, func(w http.ResponseWriter, r *http.Request) {
 		f.mu.Lock()
 		defer f.mu.Unlock()
 		writeJSON(w, http.StatusOK, f.ports)
 	})
-	mux.HandleFunc("GET /v1/captures", func(w http.ResponseWriter, r *http.Request) {
+	mux.HandleFunc(api.RouteCaptureList, func(w http.ResponseWriter, r *http.Request) {
 		f.mu.Lock()
 		defer f.mu.Unlock()
 		writeJSON(w, http.StatusOK, append([]api.CaptureSession{}, f.captures...))
 	})
 	// Start checks what the real service checks first, with its messages.
-	mux.HandleFunc("POST /v1/captures", func(w http.ResponseWriter, r *http.Request) {
+	mux.HandleFunc(api.RouteCaptureStart, func(w http.ResponseWriter, r *http.Request) {
 		var req api.CaptureStart
 		if err := json.NewDecoder(r.Body).Decode(&req); err != nil {
 			writeJSON(w, http.StatusBadRequest, api.Error{Error: err.Error()})
@@ -153,7 +153,7 @@ func (f *fixedAPI) handler() http.Handler {
 			writeJSON(w, http.StatusCreated, st)
 		}
 	})
-	mux.HandleFunc("POST /v1/captures/{id}/stop", func(w http.ResponseWriter, r *http.Request) {
+	mux.HandleFunc(api.RouteCaptureStop, func(w http.ResponseWriter, r *http.Request) {
 		f.mu.Lock()
 		defer f.mu.Unlock()
 		for i, c := range f.captures {
@@ -166,7 +166,7 @@ func (f *fixedAPI) handler() http.Handler {
 		}
 		writeJSON(w, http.StatusNotFound, api.Error{Error: "capture session not found"})
 	})
-	mux.HandleFunc("POST /v1/services/{name}/restart", func(w http.ResponseWriter, r *http.Request) {
+	mux.HandleFunc(api.RouteServiceRestart, func(w http.ResponseWriter, r *http.Request) {
 		f.restarts.Add(1)
 		f.mu.Lock()
 		f.restartd = append(f.restartd, r.PathValue("name"))
@@ -210,7 +210,7 @@ func console(t *testing.T, cl *api.Client, w, h int, mono bool, interval time.Du
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	t.Cleanup(cancel) // runs after the program is done (cleanups run last-in first-out)
-	m := New(Options{Context: ctx, Client: cl, Theme: &theme, Now: func() time.Time { return fixedNow }, Loc: time.UTC, Interval: interval, Where: "/run/wirebox.sock"})
+	m := New(Options{Context: ctx, Client: cl, Theme: &theme, Now: func() time.Time { return fixedNow }, Loc: time.UTC, Interval: interval, Where: "/run/wirebox.sock", Panels: WithPanels(subsystemPanels...)})
 	rec := &recorder{Model: m}
 	tm := teatest.NewTestModel(t, rec, teatest.WithInitialTermSize(w, h),
 		teatest.WithProgramOptions(tea.WithColorProfile(profile)))

@@ -36,7 +36,7 @@ type Options struct {
 	Fallback Size
 	// Where names the daemon on screen; default Client.Where().
 	Where string
-	// Panels builds the screens; default DefaultPanels.
+	// Panels builds the screens; default CorePanels.
 	Panels func(*Env) []Panel
 }
 
@@ -100,7 +100,7 @@ func New(o Options) *Model {
 		o.Fallback = FallbackSize(nil)
 	}
 	if o.Panels == nil {
-		o.Panels = DefaultPanels
+		o.Panels = CorePanels
 	}
 	theme := ColorTheme()
 	if o.Theme != nil {
@@ -359,8 +359,8 @@ func (m *Model) View() tea.View {
 		if !m.lastOK.IsZero() {
 			msg += " (last contact " + m.lastOK.In(m.env.Loc).Format("15:04:05") + ")"
 		}
-		lines = append(lines, t.Banner.Render(fit(" "+msg, m.width)),
-			t.Banner.Render(fit(" "+firstLine(m.statusErr.Error()), m.width)))
+		lines = append(lines, t.Banner.Render(Fit(" "+msg, m.width)),
+			t.Banner.Render(Fit(" "+FirstLine(m.statusErr.Error()), m.width)))
 	}
 	bh := m.bodyHeight()
 	var body string
@@ -377,10 +377,10 @@ func (m *Model) View() tea.View {
 		bl = append(bl, "")
 	}
 	for i := range bl {
-		bl[i] = clip(bl[i], m.width)
+		bl[i] = Clip(bl[i], m.width)
 	}
 	lines = append(lines, bl...)
-	lines = append(lines, clip(m.help.ShortHelpView(m.shortHelp()), m.width))
+	lines = append(lines, Clip(m.help.ShortHelpView(m.shortHelp()), m.width))
 	v.SetContent(strings.Join(lines, "\n"))
 	return v
 }
@@ -407,7 +407,7 @@ func (m *Model) header() string {
 	}
 	gap := m.width - visibleWidth(left) - visibleWidth(right) - 1
 	if gap < 1 {
-		return clip(left, m.width)
+		return Clip(left, m.width)
 	}
 	return left + strings.Repeat(" ", gap) + right + " "
 }

@@ -36,7 +36,7 @@ func (o *overview) Update(msg tea.Msg) (Panel, tea.Cmd) {
 	return o, nil
 }
 
-var overviewCols = []column{{"SERVICE", 16}, {"STATE", 9}, {"RESTARTS", 8}, {"UPTIME", 7}, {"LAST ERROR", 0}}
+var overviewCols = []Column{{"SERVICE", 16}, {"STATE", 9}, {"RESTARTS", 8}, {"UPTIME", 7}, {"LAST ERROR", 0}}
 
 func (o *overview) View() string {
 	t := o.env.Theme
@@ -50,7 +50,7 @@ func (o *overview) View() string {
 			running++
 		}
 	}
-	kv := func(k, v string) string { return " " + t.Title.Render(fit(k, 10)) + v }
+	kv := func(k, v string) string { return " " + t.Title.Render(Fit(k, 10)) + v }
 	lines := []string{
 		kv("Appliance", st.Name),
 		kv("Version", st.Version),
@@ -59,44 +59,44 @@ func (o *overview) View() string {
 		kv("Services", fmt.Sprintf("%d running of %d", running, len(st.Services))),
 		"",
 	}
-	if hasService(st, coreService) && o.ports.loaded {
+	if HasService(st, coreService) && o.ports.loaded {
 		lines = append(lines, o.portLines()...)
 		lines = append(lines, "")
 	}
-	cols := layoutColumns(overviewCols, o.width-1)
+	cols := LayoutColumns(overviewCols, o.width-1)
 	heads := make([]string, len(cols))
 	for i, c := range cols {
-		heads[i] = c.title
+		heads[i] = c.Title
 	}
-	lines = append(lines, " "+t.Title.Render(row(cols, o.width-1, heads...)))
+	lines = append(lines, " "+t.Title.Render(Row(cols, o.width-1, heads...)))
 	room := o.height - len(lines)
 	for i, s := range st.Services {
 		if i == room-1 && len(st.Services) > room {
 			lines = append(lines, t.Dim.Render(fmt.Sprintf(" … %d more on the Services screen", len(st.Services)-i)))
 			break
 		}
-		lines = append(lines, " "+row(cols, o.width-1, s.Name, t.state(s.State), fmt.Sprint(s.Restarts), fmtUptime(s.UptimeSeconds), firstLine(s.LastError)))
+		lines = append(lines, " "+Row(cols, o.width-1, s.Name, t.state(s.State), fmt.Sprint(s.Restarts), fmtUptime(s.UptimeSeconds), FirstLine(s.LastError)))
 	}
 	return strings.Join(lines, "\n")
 }
 
-var overviewPortCols = []column{{"PORT", 10}, {"LINK", 4}, {"RX PKT/S", 8}, {"RX BIT/S", 8}, {"TX PKT/S", 8}, {"TX BIT/S", 8}, {"DROPS", 6}, {"RX, LAST MINUTE", 0}}
+var overviewPortCols = []Column{{"PORT", 10}, {"LINK", 4}, {"RX PKT/S", 8}, {"RX BIT/S", 8}, {"TX PKT/S", 8}, {"TX BIT/S", 8}, {"DROPS", 6}, {"RX, LAST MINUTE", 0}}
 
 // portLines is the ports table: live rates, drops, link and a sparkline of
 // the last minute of received packets per second.
 func (o *overview) portLines() []string {
 	t := o.env.Theme
 	f := o.ports
-	cols := layoutColumns(overviewPortCols, o.width-1)
-	lines := []string{" " + t.Title.Render(row(cols, o.width-1, colTitles(cols)...))}
+	cols := LayoutColumns(overviewPortCols, o.width-1)
+	lines := []string{" " + t.Title.Render(Row(cols, o.width-1, colTitles(cols)...))}
 	for _, ps := range f.last.Ports {
 		r := f.rates[ps.Name]
 		link := t.OK.Render(ps.Link)
 		if ps.Link != "up" {
 			link = t.Bad.Render(ps.Link)
 		}
-		spark := sparkline(f.history[ps.Name], min(cols[len(cols)-1].width, historyLen), t.Mono)
-		lines = append(lines, " "+row(cols, o.width-1, ps.Name, link, fmtRate(r.rxPPS, r.ok), fmtRate(r.rxBPS, r.ok),
+		spark := sparkline(f.history[ps.Name], min(cols[len(cols)-1].Width, historyLen), t.Mono)
+		lines = append(lines, " "+Row(cols, o.width-1, ps.Name, link, fmtRate(r.rxPPS, r.ok), fmtRate(r.rxBPS, r.ok),
 			fmtRate(r.txPPS, r.ok), fmtRate(r.txBPS, r.ok), fmt.Sprint(ps.RxDroppedKernel+ps.RxDroppedPool), spark))
 	}
 	if len(f.last.Ports) == 0 {

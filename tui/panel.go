@@ -2,7 +2,6 @@ package tui
 
 import (
 	"context"
-	"errors"
 	"time"
 
 	"charm.land/bubbles/v2/key"
@@ -11,8 +10,9 @@ import (
 	"github.com/wirebox/wirebox/internal/api"
 )
 
-// Panel is one screen of the console. A subsystem's panel is a file with a
-// type implementing Panel and one line in DefaultPanels.
+// Panel is one screen of the console. A subsystem's panel lives in the
+// subsystem's folder (capture/captureui) and reaches the console through the
+// subsystem's subsys.Subsystem.Panels; this package never imports it.
 //
 // The root model sends every panel the messages that concern all of them
 // (StatusMsg, TickMsg, tea.WindowSizeMsg through SetSize, and every panel's
@@ -55,14 +55,28 @@ type Env struct {
 	Where string
 }
 
-// DefaultPanels returns the console's screens in tab order.
-func DefaultPanels(env *Env) []Panel {
+// CorePanels returns the console's own screens in tab order: the
+// appliance, its services and the core's ports. Subsystems add theirs
+// after these (Options.Panels; the CLI takes them from the subsystems'
+// table).
+func CorePanels(env *Env) []Panel {
 	ports := newPortFeed() // polled by the Ports panel, shown by both
 	return []Panel{
 		newOverview(env, ports),
 		newServices(env),
 		newPortsPanel(env, ports),
-		newCapturePanel(env),
+	}
+}
+
+// WithPanels returns a panel builder: the core's screens, then each of
+// extra's.
+func WithPanels(extra ...func(*Env) []Panel) func(*Env) []Panel {
+	return func(env *Env) []Panel {
+		ps := CorePanels(env)
+		for _, x := range extra {
+			ps = append(ps, x(env)...)
+		}
+		return ps
 	}
 }
 
@@ -77,13 +91,13 @@ type StatusMsg struct {
 type TickMsg struct{ At time.Time }
 
 // call returns a context for one API request.
-func (e *Env) call() (context.Context, context.CancelFunc) {
+func (e *Env) Call() (context.Context, context.CancelFunc) {
 	return context.WithTimeout(e.Context, e.Timeout)
 }
 
-// hasService reports whether the daemon runs a service of that name; panels
+// HasService reports whether the daemon runs a service of that name; panels
 // use it in Available.
-func hasService(st *api.Status, name string) bool {
+func HasService(st *api.Status, name string) bool {
 	if st == nil {
 		return false
 	}
@@ -95,16 +109,40 @@ func hasService(st *api.Status, name string) bool {
 	return false
 }
 
-// asHTTP is errors.As for the API's HTTPError.
-func asHTTP(err error, he **api.HTTPError) bool { return errors.As(err, he) }
+// Fetch returns a command that GETs path into a T and hands the result,
+// stamped with the clock, to msg; nil while one is still out (*busy) or
+// without a client. The panel clears *busy when the message arrives.
+func Fetch[T any](env *Env, busy *bool, path string, msg func(v T, at time.Time, err error) tea.Msg) tea.Cmd {
+	if *busy || env.Client == nil {
+		return nil
+	}
+	*busy = true
+	return func() tea.Msg {
+		ctx, cancel := env.Call()
+		defer cancel()
+		var v T
+		err := env.Client.Get(ctx, path, &v)
+		return msg(v, env.Now(), err)
+	}
+}
+
+// Select clamps a cursor i to n rows and returns it with the key of the
+// row there (key(i)); with no rows, 0 and "".
+func Select(i, n int, key func(int) string) (int, string) {
+	if n == 0 {
+		return 0, ""
+	}
+	i = min(max(i, 0), n-1)
+	return i, key(i)
+}
 
 // Bindings shown while a panel asks a question or takes text.
 var (
-	confirmKeys = []key.Binding{
+	ConfirmKeys = []key.Binding{
 		key.NewBinding(key.WithKeys("y"), key.WithHelp("y", "yes")),
 		key.NewBinding(key.WithKeys("n"), key.WithHelp("any other key", "no")),
 	}
-	filterKeys = []key.Binding{
+	FilterKeys = []key.Binding{
 		key.NewBinding(key.WithKeys("enter"), key.WithHelp("enter", "keep filter")),
 		key.NewBinding(key.WithKeys("esc"), key.WithHelp("esc", "clear filter")),
 	}

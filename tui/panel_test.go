@@ -21,7 +21,7 @@ type gadget struct {
 }
 
 func (g *gadget) Title() string                 { return "Gadget" }
-func (g *gadget) Available(st *api.Status) bool { return hasService(st, "gadget") }
+func (g *gadget) Available(st *api.Status) bool { return HasService(st, "gadget") }
 func (g *gadget) Init() tea.Cmd                 { return nil }
 func (g *gadget) SetSize(w, h int)              { g.width, g.height = w, h }
 func (g *gadget) ShortHelp() []key.Binding {
@@ -47,7 +47,7 @@ func TestPanelShownOnlyWhenAvailable(t *testing.T) {
 	g := &gadget{}
 	theme := ColorTheme()
 	m := New(Options{Client: cl, Theme: &theme, Now: func() time.Time { return fixedNow }, Interval: time.Hour,
-		Panels: func(env *Env) []Panel { return append(DefaultPanels(env), g) }})
+		Panels: func(env *Env) []Panel { return append(WithPanels(subsystemPanels...)(env), g) }})
 	m.Update(tea.WindowSizeMsg{Width: 80, Height: 24})
 	m.Update(StatusMsg{Status: &f.status, At: fixedNow})
 	m.Update(keyMsg("5"))

@@ -114,7 +114,7 @@ func fmtRate(v float64, ok bool) string {
 	if !ok {
 		return "-"
 	}
-	return fmtCount(v)
+	return FmtCount(v)
 }
 
 // portsPanel shows the capture core: the pool, each port's counters, rates,
@@ -138,7 +138,7 @@ func newPortsPanel(env *Env, feed *portFeed) *portsPanel {
 }
 
 func (p *portsPanel) Title() string                 { return "Ports" }
-func (p *portsPanel) Available(st *api.Status) bool { return hasService(st, coreService) }
+func (p *portsPanel) Available(st *api.Status) bool { return HasService(st, coreService) }
 func (p *portsPanel) Init() tea.Cmd                 { return nil }
 func (p *portsPanel) SetSize(w, h int)              { p.width, p.height = w, h }
 func (p *portsPanel) Capturing() bool               { return false }
@@ -154,18 +154,9 @@ type portsMsg struct {
 // fetch polls GET /v1/ports. It runs on every tick while the core exists,
 // shown or not, so the minute of history is there when the screen is.
 func (p *portsPanel) fetch() tea.Cmd {
-	if p.fetching || p.env.Client == nil {
-		return nil
-	}
-	p.fetching = true
-	env := p.env
-	return func() tea.Msg {
-		ctx, cancel := env.call()
-		defer cancel()
-		var ps api.Ports
-		err := env.Client.Get(ctx, "/v1/ports", &ps)
-		return portsMsg{ports: &ps, at: env.Now(), err: err}
-	}
+	return Fetch(p.env, &p.fetching, api.PathPorts, func(ps api.Ports, at time.Time, err error) tea.Msg {
+		return portsMsg{ports: &ps, at: at, err: err}
+	})
 }
 
 func (p *portsPanel) Update(msg tea.Msg) (Panel, tea.Cmd) {
@@ -213,14 +204,14 @@ func (p *portsPanel) move(i int) {
 	p.sel = p.feed.last.Ports[p.cursor].Name
 }
 
-var portCols = []column{{"", 1}, {"PORT", 10}, {"MODE", 7}, {"LINK", 4}, {"RX PKT/S", 8}, {"RX BIT/S", 8}, {"TX PKT/S", 8}, {"TX BIT/S", 8}, {"DROPS", 7}, {"TIMESTAMP", 0}}
+var portCols = []Column{{"", 1}, {"PORT", 10}, {"MODE", 7}, {"LINK", 4}, {"RX PKT/S", 8}, {"RX BIT/S", 8}, {"TX PKT/S", 8}, {"TX BIT/S", 8}, {"DROPS", 7}, {"TIMESTAMP", 0}}
 
 func (p *portsPanel) View() string {
 	t := p.env.Theme
 	f := p.feed
 	if !f.loaded {
 		if f.err != nil {
-			return t.Bad.Render(clip(" ports: "+firstLine(f.err.Error()), p.width))
+			return t.Bad.Render(Clip(" ports: "+FirstLine(f.err.Error()), p.width))
 		}
 		return t.Dim.Render(" loading ports …")
 	}
@@ -229,8 +220,8 @@ func (p *portsPanel) View() string {
 		fmt.Sprintf(" %s %d frames of %d bytes, %d free", t.Title.Render("Pool"), pool.Frames, pool.FrameSize, pool.Free),
 		"",
 	}
-	cols := layoutColumns(portCols, p.width)
-	lines = append(lines, t.Title.Render(row(cols, p.width, colTitles(cols)...)))
+	cols := LayoutColumns(portCols, p.width)
+	lines = append(lines, t.Title.Render(Row(cols, p.width, colTitles(cols)...)))
 	for i, ps := range f.last.Ports {
 		r := f.rates[ps.Name]
 		link, styledLink := ps.Link, t.OK.Render(ps.Link)
@@ -241,10 +232,10 @@ func (p *portsPanel) View() string {
 			strconv.FormatUint(ps.RxDroppedKernel+ps.RxDroppedPool, 10), ps.TimestampSource}
 		if i == p.cursor {
 			cells[0], cells[3] = ">", link
-			lines = append(lines, t.Selected.Render(row(cols, p.width, cells...)))
+			lines = append(lines, t.Selected.Render(Row(cols, p.width, cells...)))
 			continue
 		}
-		lines = append(lines, row(cols, p.width, cells...))
+		lines = append(lines, Row(cols, p.width, cells...))
 	}
 	if len(f.last.Ports) == 0 {
 		lines = append(lines, t.Dim.Render(" no ports configured"))
@@ -252,17 +243,17 @@ func (p *portsPanel) View() string {
 	if sel := p.selected(); sel != nil {
 		lines = append(lines, "",
 			fmt.Sprintf(" %s  rx %d pkts %s · tx %d pkts %s · dropped: kernel %d, pool %d · unclaimed %d · tx errors %d",
-				t.Title.Render(sel.Name), sel.RxPackets, fmtBytes(sel.RxBytes), sel.TxPackets, fmtBytes(sel.TxBytes),
+				t.Title.Render(sel.Name), sel.RxPackets, FmtBytes(sel.RxBytes), sel.TxPackets, FmtBytes(sel.TxBytes),
 				sel.RxDroppedKernel, sel.RxDroppedPool, sel.Unclaimed, sel.TxErrors))
 		if sel.Error != "" {
-			lines = append(lines, t.Bad.Render(" error: "+firstLine(sel.Error)))
+			lines = append(lines, t.Bad.Render(" error: "+FirstLine(sel.Error)))
 		}
 		label := " rx pkt/s, last minute "
 		lines = append(lines, t.Dim.Render(label)+sparkline(f.history[sel.Name], min(p.width-len(label)-1, historyLen), t.Mono), "")
-		scols := layoutColumns([]column{{"SUBSCRIBER", 0}, {"KIND", 9}, {"DELIVERED", 12}, {"DROPPED", 12}}, p.width-1)
-		lines = append(lines, " "+t.Title.Render(row(scols, p.width-1, colTitles(scols)...)))
+		scols := LayoutColumns([]Column{{"SUBSCRIBER", 0}, {"KIND", 9}, {"DELIVERED", 12}, {"DROPPED", 12}}, p.width-1)
+		lines = append(lines, " "+t.Title.Render(Row(scols, p.width-1, colTitles(scols)...)))
 		for _, s := range sel.Subscribers {
-			lines = append(lines, " "+row(scols, p.width-1, s.Name, s.Kind, strconv.FormatUint(s.Delivered, 10), strconv.FormatUint(s.Dropped, 10)))
+			lines = append(lines, " "+Row(scols, p.width-1, s.Name, s.Kind, strconv.FormatUint(s.Delivered, 10), strconv.FormatUint(s.Dropped, 10)))
 		}
 		if len(sel.Subscribers) == 0 {
 			lines = append(lines, t.Dim.Render(" no subscribers"))
@@ -272,7 +263,7 @@ func (p *portsPanel) View() string {
 		for len(lines) < p.height-1 {
 			lines = append(lines, "")
 		}
-		lines = append(lines, t.Bad.Render(clip(" ports: "+firstLine(f.err.Error()), p.width)))
+		lines = append(lines, t.Bad.Render(Clip(" ports: "+FirstLine(f.err.Error()), p.width)))
 	}
 	return strings.Join(lines, "\n")
 }
@@ -289,10 +280,10 @@ func (p *portsPanel) selected() *api.PortStatus {
 	return nil
 }
 
-func colTitles(cols []column) []string {
+func colTitles(cols []Column) []string {
 	out := make([]string, len(cols))
 	for i, c := range cols {
-		out[i] = c.title
+		out[i] = c.Title
 	}
 	return out
 }

@@ -14,9 +14,9 @@ import (
 )
 
 // Run runs the console on the process's terminal until the user quits or
-// ctx ends. It picks the monochrome theme for terminals without colour and
+// ctx ends, with the core's screens and then the subsystems' (panels). It picks the monochrome theme for terminals without colour and
 // sizes a terminal that reports 0x0.
-func Run(ctx context.Context, cl *api.Client) error {
+func Run(ctx context.Context, cl *api.Client, panels ...func(*Env) []Panel) error {
 	if !term.IsTerminal(os.Stdin.Fd()) {
 		// bubbletea would fall back to /dev/tty; without one there is
 		// nothing to draw on.
@@ -40,7 +40,7 @@ func Run(ctx context.Context, cl *api.Client) error {
 		theme = MonoTheme()
 		opts = append(opts, tea.WithColorProfile(colorprofile.Ascii))
 	}
-	m := New(Options{Client: cl, Context: ctx, Theme: &theme, Fallback: fb})
+	m := New(Options{Client: cl, Context: ctx, Theme: &theme, Fallback: fb, Panels: WithPanels(panels...)})
 	opts = append(opts, tea.WithContext(ctx))
 	_, err := tea.NewProgram(m, opts...).Run()
 	if IsSessionLeader() {

@@ -107,9 +107,9 @@ func (s *servicesPanel) SetSize(w, h int) {
 func (s *servicesPanel) ShortHelp() []key.Binding {
 	switch {
 	case s.confirm != "":
-		return confirmKeys
+		return ConfirmKeys
 	case s.filtering:
-		return filterKeys
+		return FilterKeys
 	}
 	if s.logSvc != "" {
 		return []key.Binding{s.keys.Back, s.keys.Restart, s.keys.Follow}
@@ -146,7 +146,7 @@ func (s *servicesPanel) fetchLogs() tea.Cmd {
 	s.fetching = true
 	svc, since, env := s.logSvc, s.next, s.env
 	return func() tea.Msg {
-		ctx, cancel := env.call()
+		ctx, cancel := env.Call()
 		defer cancel()
 		l, err := env.Client.Logs(ctx, svc, since)
 		return logsMsg{service: svc, since: since, logs: l, err: err}
@@ -156,7 +156,7 @@ func (s *servicesPanel) fetchLogs() tea.Cmd {
 func (s *servicesPanel) restart(name string) tea.Cmd {
 	env := s.env
 	return func() tea.Msg {
-		ctx, cancel := env.call()
+		ctx, cancel := env.Call()
 		defer cancel()
 		return restartMsg{service: name, err: env.Client.Restart(ctx, name)}
 	}
@@ -364,20 +364,7 @@ func (s *servicesPanel) fmtEntry(e api.LogEntry) string {
 	b.WriteString(lvl)
 	b.WriteByte(' ')
 	b.WriteString(e.Msg)
-	keys := make([]string, 0, len(e.Attrs))
-	for k := range e.Attrs {
-		if k != "service" {
-			keys = append(keys, k)
-		}
-	}
-	slices.Sort(keys)
-	for _, k := range keys {
-		v := e.Attrs[k]
-		if strings.ContainsAny(v, " \t\n\"=") {
-			v = fmt.Sprintf("%q", v)
-		}
-		fmt.Fprintf(&b, " %s=%s", k, v)
-	}
+	b.WriteString(e.AttrText())
 	return b.String()
 }
 
@@ -403,19 +390,14 @@ func (s *servicesPanel) applyFilter() {
 }
 
 func (s *servicesPanel) move(i int) {
-	if len(s.shown) == 0 {
-		s.cursor, s.sel = 0, ""
-		return
-	}
-	s.cursor = min(max(i, 0), len(s.shown)-1)
-	s.sel = s.shown[s.cursor].Name
+	s.cursor, s.sel = Select(i, len(s.shown), func(k int) string { return s.shown[k].Name })
 }
 
 // listRows is how many service rows fit: the height minus the head and the
 // status line.
 func (s *servicesPanel) listRows() int { return max(s.height-2, 1) }
 
-var serviceCols = []column{{"", 1}, {"SERVICE", 16}, {"STATE", 9}, {"RESTARTS", 8}, {"UPTIME", 7}, {"HEALTH", 8}, {"LAST ERROR", 0}}
+var serviceCols = []Column{{"", 1}, {"SERVICE", 16}, {"STATE", 9}, {"RESTARTS", 8}, {"UPTIME", 7}, {"HEALTH", 8}, {"LAST ERROR", 0}}
 
 func (s *servicesPanel) View() string {
 	if s.logSvc != "" {
@@ -428,14 +410,14 @@ func (s *servicesPanel) View() string {
 	base := serviceCols
 	if s.width >= 110 { // room for a health probe's reason
 		base = slices.Clone(serviceCols)
-		base[5].width = 28
+		base[5].Width = 28
 	}
-	cols := layoutColumns(base, s.width)
+	cols := LayoutColumns(base, s.width)
 	heads := make([]string, len(cols))
 	for i, c := range cols {
-		heads[i] = c.title
+		heads[i] = c.Title
 	}
-	lines := []string{t.Title.Render(row(cols, s.width, heads...))}
+	lines := []string{t.Title.Render(Row(cols, s.width, heads...))}
 	rows := s.listRows()
 	first := 0
 	if s.cursor >= rows {
@@ -448,10 +430,10 @@ func (s *servicesPanel) View() string {
 			health = "-"
 		}
 		if i == s.cursor {
-			lines = append(lines, t.Selected.Render(row(cols, s.width, ">", sv.Name, sv.State, fmt.Sprint(sv.Restarts), fmtUptime(sv.UptimeSeconds), health, firstLine(sv.LastError))))
+			lines = append(lines, t.Selected.Render(Row(cols, s.width, ">", sv.Name, sv.State, fmt.Sprint(sv.Restarts), fmtUptime(sv.UptimeSeconds), health, FirstLine(sv.LastError))))
 			continue
 		}
-		lines = append(lines, row(cols, s.width, "", sv.Name, t.state(sv.State), fmt.Sprint(sv.Restarts), fmtUptime(sv.UptimeSeconds), health, firstLine(sv.LastError)))
+		lines = append(lines, Row(cols, s.width, "", sv.Name, t.state(sv.State), fmt.Sprint(sv.Restarts), fmtUptime(sv.UptimeSeconds), health, FirstLine(sv.LastError)))
 	}
 	if len(s.shown) == 0 {
 		lines = append(lines, t.Dim.Render(" no service matches the filter"))
@@ -489,7 +471,7 @@ func (s *servicesPanel) logView() string {
 	for len(bl) < s.vp.Height() {
 		bl = append(bl, "")
 	}
-	return strings.Join(append(append([]string{clip(head, s.width)}, bl...), s.statusLine()), "\n")
+	return strings.Join(append(append([]string{Clip(head, s.width)}, bl...), s.statusLine()), "\n")
 }
 
 // statusLine is the panel's last line: a prompt, the filter, or a result.
@@ -497,18 +479,18 @@ func (s *servicesPanel) statusLine() string {
 	t := s.env.Theme
 	switch {
 	case s.confirm != "":
-		return t.Banner.Render(fit(fmt.Sprintf(" Restart %s? [y/N] ", s.confirm), min(s.width, 40)))
+		return t.Banner.Render(Fit(fmt.Sprintf(" Restart %s? [y/N] ", s.confirm), min(s.width, 40)))
 	case s.filtering:
 		return s.filter.View()
 	case s.note != "":
 		if s.noteBad {
-			return t.Bad.Render(clip(" "+s.note, s.width))
+			return t.Bad.Render(Clip(" "+s.note, s.width))
 		}
-		return t.Note.Render(clip(" "+s.note, s.width))
+		return t.Note.Render(Clip(" "+s.note, s.width))
 	case s.logSvc != "" && s.logErr != nil:
-		return t.Bad.Render(clip(" log: "+firstLine(s.logErr.Error()), s.width))
+		return t.Bad.Render(Clip(" log: "+FirstLine(s.logErr.Error()), s.width))
 	case s.filter.Value() != "":
-		return t.Dim.Render(clip(fmt.Sprintf(" filter %q: %d of %d (esc clears)", s.filter.Value(), len(s.shown), len(s.st.Services)), s.width))
+		return t.Dim.Render(Clip(fmt.Sprintf(" filter %q: %d of %d (esc clears)", s.filter.Value(), len(s.shown), len(s.st.Services)), s.width))
 	}
 	return ""
 }

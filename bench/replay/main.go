@@ -31,7 +31,6 @@ import (
 	"time"
 
 	"github.com/wirebox/wirebox/capture"
-	"github.com/wirebox/wirebox/capture/capturesvc"
 	"github.com/wirebox/wirebox/capture/pcapng"
 	"github.com/wirebox/wirebox/capture/replay"
 	"github.com/wirebox/wirebox/tap"
@@ -140,7 +139,9 @@ func run(n int, gapsFlag string) error {
 					return err
 				}
 			case "wirebox":
-				rep, err := replay.Run(context.Background(), replay.FileSource(file), capturesvc.NewSender(core, port, false), replay.Options{})
+				cons := core.NewConsumer("bench replay")
+				rep, err := replay.Run(context.Background(), replay.FileSource(file), cons.Sender(port, false), replay.Options{})
+				cons.Close()
 				if err != nil {
 					return err
 				}

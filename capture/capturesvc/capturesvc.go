@@ -81,11 +81,11 @@ func (s *Service) running() (*session.Manager, *capture.Core) {
 
 // Routes implements the daemon's RouteProvider.
 func (s *Service) Routes(mux *http.ServeMux) {
-	mux.HandleFunc("POST /v1/captures", s.start)
-	mux.HandleFunc("GET /v1/captures", s.list)
-	mux.HandleFunc("GET /v1/captures/{id}", s.get)
-	mux.HandleFunc("POST /v1/captures/{id}/stop", s.stop)
-	mux.HandleFunc("POST /v1/replay", s.replay)
+	mux.HandleFunc(api.RouteCaptureStart, s.start)
+	mux.HandleFunc(api.RouteCaptureList, s.list)
+	mux.HandleFunc(api.RouteCapture, s.get)
+	mux.HandleFunc(api.RouteCaptureStop, s.stop)
+	mux.HandleFunc(api.RouteReplay, s.replay)
 }
 
 var errNotRunning = errors.New("the capture service is not running")
@@ -113,7 +113,7 @@ func toAPI(st session.Status) api.CaptureSession {
 		ID: st.ID, Started: st.Started, Running: st.Running,
 		Config: api.CaptureStart{Ports: c.Ports, Filter: c.Filter, Match: c.Match, Direction: c.Direction, SnapLen: c.SnapLen,
 			RotateSize: c.RotateSize, RotateTime: rt, Keep: c.Keep, Compress: c.Compress, OutDir: c.OutDir, Queue: c.Queue},
-		Packets: st.Packets, Bytes: st.Bytes, DroppedQueue: st.DroppedQueue, DroppedKernel: st.DroppedKernel,
+		Packets: st.Packets, Bytes: st.Bytes, DroppedQueue: st.DroppedQueue, DroppedKernel: st.DroppedKernel, Missed: st.Missed,
 		DroppedWrite: st.DroppedWrite, Unmatched: st.Unmatched, Flows: st.Flows, CurrentFile: st.CurrentFile,
 		Files: st.Files, FilesKept: st.FilesKept, Error: st.Error,
 	}
@@ -208,38 +208,6 @@ func (s *Service) inRoot(path string) (string, error) {
 	return path, nil
 }
 
-// NewSender returns a replay.Sender that sends through the core: Transmit
-// onto the wire, or (inject) as if received on the port.
-func NewSender(core *capture.Core, port *capture.Port, inject bool) replay.Sender {
-	return coreSender{core: core, port: port, inject: inject}
-}
-
-// coreSender sends through the core: Transmit onto the wire, or Inject as
-// if received (into the host side and every subscriber of the port).
-type coreSender struct {
-	core   *capture.Core
-	port   *capture.Port
-	inject bool
-}
-
-func (c coreSender) Send(b []byte) error {
-	f, err := c.core.Alloc()
-	if err != nil {
-		return err
-	}
-	buf := f.Buffer()
-	if len(b) > len(buf) {
-		f.Release()
-		return fmt.Errorf("frame of %d bytes exceeds the pool's %d byte frames", len(b), len(buf))
-	}
-	copy(buf, b)
-	f.SetLen(len(b))
-	if c.inject {
-		return c.port.Inject(f)
-	}
-	return c.port.Transmit(f)
-}
-
 func (s *Service) replay(w http.ResponseWriter, r *http.Request) {
 	_, core := s.running()
 	if core == nil {
@@ -261,11 +229,11 @@ func (s *Service) replay(w http.ResponseWriter, r *http.Request) {
 		api.WriteError(w, http.StatusBadRequest, fmt.Errorf("no port %q on this appliance", req.Port))
 		return
 	}
-	snd := coreSender{core: core, port: port}
+	inject := false
 	switch req.To {
 	case "", "wire":
 	case "host":
-		snd.inject = true
+		inject = true
 	default:
 		api.WriteError(w, http.StatusBadRequest, fmt.Errorf("to %q: want wire or host", req.To))
 		return
@@ -284,7 +252,9 @@ func (s *Service) replay(w http.ResponseWriter, r *http.Request) {
 	if speed == 0 {
 		speed = 1
 	}
-	rep, err := replay.Run(r.Context(), open, snd, replay.Options{Speed: speed, Loop: req.Loop})
+	cons := core.NewConsumer("replay " + filepath.Base(req.File))
+	defer cons.Close()
+	rep, err := replay.Run(r.Context(), open, cons.Sender(port, inject), replay.Options{Speed: speed, Loop: req.Loop})
 	out := api.ReplayReport{Sent: rep.Sent, Bytes: rep.Bytes, Padded: rep.Padded, Late: rep.Late, WorstLateNS: int64(rep.WorstLate),
 		Errors: rep.Errors, FirstError: rep.FirstError, DurationNS: int64(rep.Duration), Speed: speed}
 	if err != nil {

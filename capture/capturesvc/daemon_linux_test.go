@@ -1,7 +1,6 @@
 package capturesvc_test
 
 import (
-	"bytes"
 	"encoding/json"
 	"fmt"
 	"net"
@@ -10,19 +9,18 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
-
-	"golang.org/x/sys/unix"
 
 	"github.com/gopacket/gopacket"
 	"github.com/gopacket/gopacket/layers"
 
-	"github.com/wirebox/wirebox/capture/internal/pkttest"
+	"github.com/wirebox/wirebox/capture/capturesvc"
 	"github.com/wirebox/wirebox/capture/pcapng"
 	"github.com/wirebox/wirebox/internal/api"
+	"github.com/wirebox/wirebox/internal/config"
 	"github.com/wirebox/wirebox/internal/netns"
+	"github.com/wirebox/wirebox/internal/pkttest"
 	"github.com/wirebox/wirebox/internal/testutil"
 )
 
@@ -32,61 +30,16 @@ import (
 // middle of another: tshark must read every file.
 func TestDaemonCaptureFlow(t *testing.T) {
 	pkttest.Need(t, "tshark")
-	netns.Require(t)
-	a, b := netns.New(t), netns.New(t)
-	la, lb := netns.Veth(t, a, "wb0", b, "peer0", netns.VethOptions{})
-	bin := testutil.Wirebox(t)
+	p := netns.Pair(t)
+	a, b, la, lb := p.Near, p.Far, p.NearLink, p.FarLink
 	dir := t.TempDir()
-	sock := filepath.Join(dir, "wirebox.sock")
-	cfg := filepath.Join(dir, "wirebox.yaml")
-	yaml := fmt.Sprintf("name: captest\napi:\n  socket: %s\npool:\n  frames: 16384\nports:\n  - name: wb0\n    mode: passive\n    netns: %s\ncapture:\n  root: %s\n", sock, a.Name, dir)
-	if err := os.WriteFile(cfg, []byte(yaml), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	daemon := exec.Command(bin, "daemon", "--config", cfg)
-	var dlog bytes.Buffer
-	daemon.Stdout, daemon.Stderr = &dlog, &dlog
-	if err := daemon.Start(); err != nil {
-		t.Fatal(err)
-	}
-	waited := make(chan error, 1)
-	go func() { waited <- daemon.Wait() }()
-	t.Cleanup(func() {
-		daemon.Process.Kill()
-		select {
-		case <-waited:
-		case <-time.After(10 * time.Second):
-		}
-	})
-	cli := func(args ...string) (string, error) {
-		var o, e bytes.Buffer
-		cmd := exec.Command(bin, append([]string{"--socket", sock}, args...)...)
-		cmd.Stdout, cmd.Stderr = &o, &e
-		err := cmd.Run()
-		if err != nil {
-			return o.String(), fmt.Errorf("%v: %s", err, e.String())
-		}
-		return o.String(), nil
-	}
-	// Wait for the capture service.
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		out, err := cli("status", "--json")
-		var st api.Status
-		if err == nil && json.Unmarshal([]byte(out), &st) == nil {
-			ok := false
-			for _, s := range st.Services {
-				ok = ok || (s.Name == "capture" && s.State == api.StateRunning)
-			}
-			if ok {
-				break
-			}
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("capture service not running: %v %s\ndaemon log:\n%s", err, out, dlog.String())
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+	cfg := config.Default(capturesvc.Section)
+	cfg.Name = "captest"
+	cfg.Ports = []config.PortConfig{{Name: la.Name, Mode: config.PortPassive, Netns: a.Path}}
+	capturesvc.Section.Of(cfg).Root = dir
+	daemon := testutil.StartDaemon(t, cfg)
+	daemon.WaitRunning(t, "core", capturesvc.Name)
+	cli := daemon.Run
 
 	start := func(args ...string) string {
 		t.Helper()
@@ -122,32 +75,11 @@ func TestDaemonCaptureFlow(t *testing.T) {
 	all := start("--port", "wb0", "--rotate-size", "32k", "--compress", "gzip", "--out", allDir)
 
 	// The far end sends from its own namespace.
-	fd := -1
-	if err := b.Do(func() error {
-		ifi, err := net.InterfaceByName("peer0")
-		if err != nil {
-			return err
-		}
-		if fd, err = unix.Socket(unix.AF_PACKET, unix.SOCK_RAW|unix.SOCK_CLOEXEC, 0); err != nil {
-			return err
-		}
-		return unix.Bind(fd, &unix.SockaddrLinklayer{Ifindex: ifi.Index})
-	}); err != nil {
-		t.Fatal(err)
-	}
-	defer unix.Close(fd)
-	send := func(f []byte) {
+	sender := p.Sender(t)
+	send := func(f []byte) { // also from a goroutine: t.Error, not Fatal
 		copy(f, la.MAC)
-		for {
-			_, err := unix.Write(fd, f)
-			if err == unix.ENOBUFS || err == unix.EINTR {
-				time.Sleep(time.Millisecond)
-				continue
-			}
-			if err != nil {
-				t.Error(err)
-			}
-			return
+		if err := sender.Write(f); err != nil {
+			t.Error(err)
 		}
 	}
 	const n = 2000
@@ -157,7 +89,7 @@ func TestDaemonCaptureFlow(t *testing.T) {
 		send(webFrame)
 		send(dnsFrame)
 	}
-	deadline = time.Now().Add(30 * time.Second)
+	deadline := time.Now().Add(30 * time.Second)
 	for list()[web].Packets != n {
 		if time.Now().After(deadline) {
 			t.Fatalf("web session: %+v", list()[web])
@@ -212,10 +144,7 @@ func TestDaemonCaptureFlow(t *testing.T) {
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
-	if err := daemon.Process.Signal(syscall.SIGKILL); err != nil {
-		t.Fatal(err)
-	}
-	<-waited
+	daemon.Kill()
 	close(stop)
 	wg.Wait()
 	allFiles, _ := filepath.Glob(filepath.Join(allDir, "*.pcapng.gz"))
@@ -266,64 +195,16 @@ func replayToHost(t *testing.T, cli func(...string) (string, error), a, b *netns
 	if err := w.Close(); err != nil {
 		t.Fatal(err)
 	}
-	td := b.Command("tcpdump", "-i", "peer0", "-n", "-l", "-c", fmt.Sprint(pings), "icmp and icmp[icmptype] == icmp-echoreply")
-	var out bytes.Buffer
-	td.Stdout = &out
-	stderr, err := td.StderrPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := td.Start(); err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan error, 1)
-	listening := make(chan struct{})
-	go func() {
-		var seen []byte
-		buf := make([]byte, 1024)
-		for {
-			n, err := stderr.Read(buf)
-			seen = append(seen, buf[:n]...)
-			if bytes.Contains(seen, []byte("listening on")) {
-				close(listening)
-				break
-			}
-			if err != nil {
-				return
-			}
-		}
-		for {
-			if _, err := stderr.Read(buf); err != nil {
-				return
-			}
-		}
-	}()
-	select {
-	case <-listening:
-	case <-time.After(20 * time.Second):
-		td.Process.Kill()
-		td.Wait()
-		t.Fatal("tcpdump did not start")
-	}
-	go func() { done <- td.Wait() }()
+	td := pkttest.Start(t, b.Command("tcpdump", "-i", "peer0", "-n", "-l", "-c", fmt.Sprint(pings), "icmp and icmp[icmptype] == icmp-echoreply"), "listening on")
 	rep, err := cli("replay", w.Files()[0], "--port", "wb0", "--to", "host", "--json")
 	var r api.ReplayReport
 	if err != nil || json.Unmarshal([]byte(rep), &r) != nil || r.Sent != pings || r.Errors != 0 {
-		td.Process.Kill()
-		<-done
 		t.Fatalf("replay --to host: %v %s", err, rep)
 	}
-	select {
-	case err := <-done:
-		if err != nil {
-			t.Fatalf("tcpdump: %v", err)
-		}
-	case <-time.After(20 * time.Second):
-		td.Process.Kill()
-		<-done
-		t.Fatalf("the host answered %q of %d echo requests", out.String(), pings)
+	if err := td.Wait(20 * time.Second); err != nil {
+		t.Fatalf("tcpdump: %v; the host answered %q of %d echo requests", err, td.Stdout(), pings)
 	}
-	lines := pkttest.Lines(out.String())
+	lines := pkttest.Lines(td.Stdout())
 	for i, l := range lines {
 		if want := fmt.Sprintf("10.0.0.2 > 10.0.0.1: ICMP echo reply, id 30562, seq %d,", i+1); !strings.Contains(l, want) {
 			t.Fatalf("reply %d: %q, want %q", i+1, l, want)

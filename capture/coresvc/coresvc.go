@@ -10,6 +10,7 @@ import (
 	"errors"
 	"net/http"
 	"sync"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 
@@ -46,15 +47,37 @@ func New(pool config.PoolConfig, ports []config.PortConfig) (*Service, error) {
 // Name implements services.Service.
 func (s *Service) Name() string { return Name }
 
-// Core is the running core, or nil while the service is not running.
+// Core is the core, or nil before the service first ran. The same Core
+// stays across restarts of the service (a stable handle): a restart stops
+// and starts the port engines, and consumers keep their subscriptions.
 func (s *Service) Core() *capture.Core {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.core
 }
 
-// Run opens every port, serves until ctx is done, then closes them.
+// Run opens every port (the first time) or starts their engines again,
+// serves until ctx is done, then stops the engines. The ports and every
+// consumer's subscriptions stay until Close.
 func (s *Service) Run(ctx context.Context, rt *services.Runtime) error {
+	s.mu.Lock()
+	c := s.core
+	s.mu.Unlock()
+	if c == nil {
+		var err error
+		if c, err = s.open(rt); err != nil {
+			return err
+		}
+	} else {
+		c.Resume()
+	}
+	rt.Ready()
+	<-ctx.Done()
+	c.Suspend()
+	return nil
+}
+
+func (s *Service) open(rt *services.Runtime) (*capture.Core, error) {
 	c := capture.NewCore(s.pool, rt.Log)
 	for _, pc := range s.ports {
 		_, err := c.OpenPort(capture.PortConfig{
@@ -68,26 +91,28 @@ func (s *Service) Run(ctx context.Context, rt *services.Runtime) error {
 			RingFrames: pc.RingFrames,
 		})
 		if err != nil {
-			return errors.Join(err, c.Close())
+			return nil, errors.Join(err, c.Close())
 		}
 	}
 	s.mu.Lock()
 	s.core = c
 	s.mu.Unlock()
-	rt.Ready()
-	<-ctx.Done()
-	s.mu.Lock()
-	s.core = nil
-	s.mu.Unlock()
-	err := c.Close()
-	if l := s.pool.Leaks(); len(l) > 0 {
-		rt.Log.Warn("frames still held after the ports closed", "frames", len(l))
-	}
-	return err
+	return c, nil
 }
 
-// Close releases the pool. Call it after the supervisor has stopped.
-func (s *Service) Close() error { return s.pool.Close() }
+// Close closes the ports and releases the pool. Call it after the
+// supervisor has stopped.
+func (s *Service) Close() error {
+	s.mu.Lock()
+	c := s.core
+	s.core = nil
+	s.mu.Unlock()
+	var err error
+	if c != nil {
+		err = c.Close()
+	}
+	return errors.Join(err, s.pool.Close())
+}
 
 // Status is the GET /v1/ports body.
 func (s *Service) Status() (api.Ports, error) {
@@ -100,12 +125,16 @@ func (s *Service) Status() (api.Ports, error) {
 		Ports: []api.PortStatus{},
 	}
 	for _, p := range c.Ports() {
-		out.Ports = append(out.Ports, portStatus(p.Stats()))
+		out.Ports = append(out.Ports, portStatus(p.Stats(), p.Info()))
+	}
+	out.Consumers = []api.ConsumerStatus{}
+	for _, k := range c.Consumers() {
+		out.Consumers = append(out.Consumers, api.ConsumerStatus{Name: k.Name, Owner: uint32(k.Owner), Held: k.Held, Reclaimed: k.Reclaimed})
 	}
 	return out, nil
 }
 
-func portStatus(st capture.PortStats) api.PortStatus {
+func portStatus(st capture.PortStats, info capture.PortInfo) api.PortStatus {
 	link := "down"
 	if st.LinkUp {
 		link = "up"
@@ -115,19 +144,29 @@ func portStatus(st capture.PortStats) api.PortStatus {
 		RxPackets: st.RxPackets, RxBytes: st.RxBytes, TxPackets: st.TxPackets, TxBytes: st.TxBytes,
 		TxErrors: st.TxErrors, RxDroppedKernel: st.RxDroppedKernel, RxDroppedPool: st.RxDroppedPool,
 		Unclaimed: st.Unclaimed, TimestampSource: st.TimestampSource.String(), Link: link,
+		IfIndex: info.IfIndex, MTU: info.MTU, SpeedMbps: info.SpeedMbps, Duplex: info.Duplex, OperState: info.OperState,
+		Attached: st.Attached, EngineStarts: st.EngineStarts, Missed: st.Missed, TxKicks: st.TxKicks,
 		Subscribers: []api.SubscriberStatus{},
 	}
+	if len(info.MAC) > 0 {
+		ps.MAC = info.MAC.String()
+	}
+	if !info.LastChange.IsZero() {
+		ps.LastChange = info.LastChange.UTC().Format(time.RFC3339Nano)
+	}
 	for _, sub := range st.Subscribers {
-		ps.Subscribers = append(ps.Subscribers, api.SubscriberStatus{
-			Name: sub.Name, Kind: sub.Kind.String(), Delivered: sub.Delivered, Dropped: sub.Dropped,
-		})
+		ss := api.SubscriberStatus{Name: sub.Name, Kind: sub.Kind.String(), Delivered: sub.Delivered, Dropped: sub.Dropped}
+		if sub.Kind == capture.Owner {
+			ss.Hook, ss.Exclusive = sub.Hook.String(), sub.Exclusive
+		}
+		ps.Subscribers = append(ps.Subscribers, ss)
 	}
 	return ps
 }
 
 // Routes serves GET /v1/ports.
 func (s *Service) Routes(mux *http.ServeMux) {
-	mux.HandleFunc("GET /v1/ports", func(w http.ResponseWriter, r *http.Request) {
+	mux.HandleFunc(api.RoutePorts, func(w http.ResponseWriter, r *http.Request) {
 		st, err := s.Status()
 		if err != nil {
 			api.WriteError(w, http.StatusServiceUnavailable, err)

@@ -191,7 +191,7 @@ func TestDaemonPassivePort(t *testing.T) {
 	// The same numbers as Prometheus metrics, and in the table.
 	cl := api.NewUnixClient(sock)
 	defer cl.Close()
-	metrics, err := cl.Text(context.Background(), "/metrics")
+	metrics, err := cl.Text(context.Background(), api.PathMetrics)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -286,7 +286,7 @@ ports:
 	defer cl.Close()
 	counted := func() uint64 {
 		var p api.Ports
-		if err := cl.Get(context.Background(), "/v1/ports", &p); err != nil {
+		if err := cl.Get(context.Background(), api.PathPorts, &p); err != nil {
 			t.Fatal(err)
 		}
 		return port(t, p, "peer1").RxPackets

@@ -6,7 +6,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/wirebox/wirebox/capture/internal/pkttest"
+	"github.com/wirebox/wirebox/internal/pkttest"
 )
 
 func longExpr(n int) string {

@@ -9,7 +9,7 @@ import (
 	"github.com/gopacket/gopacket"
 	"github.com/gopacket/gopacket/layers"
 
-	"github.com/wirebox/wirebox/capture/internal/pkttest"
+	"github.com/wirebox/wirebox/internal/pkttest"
 )
 
 func TestFlowCapturedFromFirstMatchBothDirections(t *testing.T) {

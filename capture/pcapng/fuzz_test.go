@@ -13,7 +13,7 @@ import (
 	"github.com/gopacket/gopacket/pcapgo"
 	"github.com/klauspost/compress/zstd"
 
-	"github.com/wirebox/wirebox/capture/internal/pkttest"
+	"github.com/wirebox/wirebox/internal/pkttest"
 )
 
 func FuzzReader(f *testing.F) {

@@ -1,19 +1,14 @@
 package pcapng
 
 import (
-	"bufio"
 	"bytes"
-	"compress/gzip"
 	"fmt"
 	"io"
-	"os"
-	"os/exec"
 	"path/filepath"
-	"strings"
 	"testing"
 	"time"
 
-	"github.com/wirebox/wirebox/capture/internal/pkttest"
+	"github.com/wirebox/wirebox/internal/pkttest"
 )
 
 // readAll reads every record with our reader.
@@ -116,107 +111,6 @@ func TestReadTcpdumpWrittenFiles(t *testing.T) {
 				}
 			})
 		}
-	}
-}
-
-// startCapture starts a capture tool and waits until it says it listens.
-func startCapture(t *testing.T, cmd *exec.Cmd, marker string) {
-	t.Helper()
-	stderr, err := cmd.StderrPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
-	ready := make(chan string, 1)
-	go func() {
-		sc := bufio.NewScanner(stderr)
-		var seen bytes.Buffer
-		for sc.Scan() {
-			seen.WriteString(sc.Text() + "\n")
-			if strings.Contains(sc.Text(), marker) {
-				ready <- ""
-				io.Copy(io.Discard, stderr)
-				return
-			}
-		}
-		ready <- seen.String()
-	}()
-	select {
-	case out := <-ready:
-		if out != "" {
-			t.Fatalf("%v exited before listening: %s", cmd.Args, out)
-		}
-	case <-time.After(20 * time.Second):
-		t.Fatalf("%v did not start listening", cmd.Args)
-	}
-}
-
-// TestReadLiveCaptures reads what dumpcap (pcapng) and tcpdump (pcap, both
-// precisions) captured live on loopback inside a test namespace.
-func TestReadLiveCaptures(t *testing.T) {
-	pkttest.Need(t, "tcpdump", "dumpcap", "tshark", "ip", "bash")
-	ns := pkttest.NetNS(t)
-	dir := t.TempDir()
-	const n = 20
-	count := fmt.Sprint(n)
-	files := map[string]string{
-		"dumpcap":    filepath.Join(dir, "dumpcap.pcapng"),
-		"tcpdump-us": filepath.Join(dir, "tcpdump-us.pcap"),
-		"tcpdump-ns": filepath.Join(dir, "tcpdump-ns.pcap"),
-	}
-	// dumpcap drops privileges only when setuid; as root it writes as root.
-	startCapture(t, pkttest.InNS(ns, "dumpcap", "-q", "-i", "lo", "-c", count, "-f", "udp port 9999", "-w", files["dumpcap"]), "Capturing on")
-	startCapture(t, pkttest.InNS(ns, "tcpdump", "-i", "lo", "-c", count, "-w", files["tcpdump-us"], "udp port 9999"), "listening on")
-	startCapture(t, pkttest.InNS(ns, "tcpdump", "-i", "lo", "--time-stamp-precision=nano", "-c", count, "-w", files["tcpdump-ns"], "udp port 9999"), "listening on")
-	send := fmt.Sprintf("for i in $(seq 1 %d); do printf 'wirebox %%d' $i > /dev/udp/127.0.0.1/9999; done", n)
-	if out, err := pkttest.InNS(ns, "bash", "-c", send).CombinedOutput(); err != nil {
-		t.Fatalf("send: %v: %s", err, out)
-	}
-	for name, f := range files {
-		t.Run(name, func(t *testing.T) {
-			deadline := time.Now().Add(20 * time.Second)
-			for {
-				// The tools exit after -c packets; until then the file may be partial.
-				if fi, err := os.Stat(f); err == nil && fi.Size() > 0 {
-					if _, recs := readAllQuiet(f); len(recs) == n {
-						break
-					}
-				}
-				if time.Now().After(deadline) {
-					t.Fatalf("%s never held %d packets", f, n)
-				}
-				time.Sleep(50 * time.Millisecond)
-			}
-			recs := agreeWithTshark(t, f)
-			r, _ := readAll(t, f)
-			wantFmt := FormatPcap
-			if name == "dumpcap" {
-				wantFmt = FormatPcapNG
-			}
-			if r.Format != wantFmt {
-				t.Fatalf("format %s, want %s", r.Format, wantFmt)
-			}
-			if name == "dumpcap" && r.InterfaceName(0) != "lo" {
-				t.Fatalf("interface %q", r.InterfaceName(0))
-			}
-			if !bytes.Contains(recs[n-1].Data, []byte(fmt.Sprintf("wirebox %d", n))) {
-				t.Fatalf("last record lacks its payload: %q", recs[n-1].Data)
-			}
-			// gzip the file and read it again.
-			gz := f + ".gz"
-			var buf bytes.Buffer
-			zw := gzip.NewWriter(&buf)
-			raw, _ := os.ReadFile(f)
-			zw.Write(raw)
-			zw.Close()
-			os.WriteFile(gz, buf.Bytes(), 0o644)
-			if _, again := readAll(t, gz); len(again) != n {
-				t.Fatalf("gzip copy: %d records", len(again))
-			}
-		})
 	}
 }
 

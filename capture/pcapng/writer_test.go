@@ -12,7 +12,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/wirebox/wirebox/capture/internal/pkttest"
+	"github.com/wirebox/wirebox/internal/pkttest"
 )
 
 var base = time.Unix(1700000000, 123456789)

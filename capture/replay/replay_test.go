@@ -9,8 +9,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/wirebox/wirebox/capture/internal/pkttest"
 	"github.com/wirebox/wirebox/capture/pcapng"
+	"github.com/wirebox/wirebox/internal/pkttest"
 )
 
 // fakeClock jumps to each deadline; senders may advance it to model cost.

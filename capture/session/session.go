@@ -49,6 +49,10 @@ type Status struct {
 	// the session's ports since the session started (port-wide).
 	DroppedQueue  uint64 `json:"dropped_queue"`
 	DroppedKernel uint64 `json:"dropped_kernel"`
+	// Missed: frames the session's ports' interfaces counted while their
+	// engines were stopped (interface gone, core service restarting) since
+	// the session started; the session itself runs on.
+	Missed uint64 `json:"missed"`
 	// DroppedWrite: frames lost to write errors (disk full...).
 	DroppedWrite uint64 `json:"dropped_write"`
 	// Unmatched: frames the filter passed but the regex trigger did not select.
@@ -88,9 +92,11 @@ type Session struct {
 	started time.Time
 	log     *slog.Logger
 
+	cons        *capture.Consumer // holds every frame the session has not written yet
 	subs        []*capture.Subscription
 	ports       []*capture.Port
 	kernelStart []uint64
+	missedStart []uint64
 	cancel      context.CancelFunc
 	done        sync.WaitGroup
 
@@ -203,6 +209,7 @@ func (m *Manager) Start(cfg Config) (Status, error) {
 		st := p.Stats()
 		s.ports = append(s.ports, p)
 		s.kernelStart = append(s.kernelStart, st.RxDroppedKernel)
+		s.missedStart = append(s.missedStart, st.Missed)
 		intfs = append(intfs, pcapng.Interface{
 			Name: name, Description: "wirebox " + string(p.Mode()) + " port",
 			SnapLen: uint32(cfg.SnapLen), Filter: cfg.Filter, TSSource: tsSource(st.TimestampSource),
@@ -219,16 +226,15 @@ func (m *Manager) Start(cfg Config) (Status, error) {
 	for _, in := range intfs {
 		s.ts = append(s.ts, in.TSSource)
 	}
+	s.cons = m.core.NewConsumer("capture " + id)
 	for i, p := range s.ports {
 		o := capture.SubscribeOptions{Name: "capture " + id, Kind: capture.ReadOnly, Direction: dir, Queue: queue}
 		if prog != nil {
 			o.Match = prog.Match // our interpreter: complete (neg) and allocation-free
 		}
-		sub, err := p.Subscribe(o)
+		sub, err := s.cons.Subscribe(p, o)
 		if err != nil {
-			for _, s2 := range s.subs {
-				s2.Close()
-			}
+			s.cons.Close()
 			w.Close()
 			return Status{}, fmt.Errorf("subscribe to %s: %w", cfg.Ports[i], err)
 		}
@@ -370,8 +376,12 @@ func (s *Session) statusLocked() Status {
 		st.DroppedQueue += sub.Stats().Dropped
 	}
 	for i, p := range s.ports {
-		if k := p.Stats().RxDroppedKernel; k > s.kernelStart[i] {
+		ps := p.Stats()
+		if k := ps.RxDroppedKernel; k > s.kernelStart[i] {
 			st.DroppedKernel += k - s.kernelStart[i]
+		}
+		if k := ps.Missed; k > s.missedStart[i] {
+			st.Missed += k - s.missedStart[i]
 		}
 	}
 	if s.err != nil {
@@ -398,9 +408,7 @@ func (s *Session) stop() Status {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	st := s.statusLocked() // drop counters, before the subscriptions go
-	for _, sub := range s.subs {
-		sub.Close()
-	}
+	s.cons.Close()         // the subscriptions, and anything still held
 	if err := s.w.Close(); err != nil && s.err == nil {
 		s.err = err
 		st.Error = err.Error()

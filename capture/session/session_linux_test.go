@@ -11,13 +11,11 @@ import (
 	"testing"
 	"time"
 
-	"golang.org/x/sys/unix"
-
 	"github.com/wirebox/wirebox/capture"
 	"github.com/wirebox/wirebox/capture/filter"
-	"github.com/wirebox/wirebox/capture/internal/pkttest"
 	"github.com/wirebox/wirebox/capture/match"
 	"github.com/wirebox/wirebox/internal/netns"
+	"github.com/wirebox/wirebox/internal/pkttest"
 	"github.com/wirebox/wirebox/tap"
 )
 
@@ -25,7 +23,7 @@ type rig struct {
 	core *capture.Core
 	port *capture.Port
 	mac  net.HardwareAddr
-	fd   int // raw sender on the far end
+	far  *netns.Raw // raw sender on the far end
 	mgr  *Manager
 }
 
@@ -33,19 +31,17 @@ type rig struct {
 // where the test sends from). The pool must be full again at the end.
 func newRig(t *testing.T) *rig {
 	t.Helper()
-	netns.Require(t)
-	a, b := netns.New(t), netns.New(t)
-	la, _ := netns.Veth(t, a, "wb0", b, "peer0", netns.VethOptions{})
+	p := netns.Pair(t)
 	pool, err := tap.NewPool(tap.Config{Frames: 32768})
 	if err != nil {
 		t.Fatal(err)
 	}
 	core := capture.NewCore(pool, nil)
-	port, err := core.OpenPort(capture.PortConfig{Name: "wb0", NetNS: a.Path})
+	port, err := core.OpenPort(capture.PortConfig{Name: "wb0", NetNS: p.Near.Path})
 	if err != nil {
 		t.Fatal(err)
 	}
-	r := &rig{core: core, port: port, mac: la.MAC, fd: -1}
+	r := &rig{core: core, port: port, mac: p.NearLink.MAC, far: p.Sender(t)}
 	r.mgr = NewManager(core, nil, "")
 	t.Cleanup(func() {
 		r.mgr.StopAll()
@@ -57,39 +53,13 @@ func newRig(t *testing.T) *rig {
 		}
 		pool.Close()
 	})
-	err = b.Do(func() error {
-		ifi, err := net.InterfaceByName("peer0")
-		if err != nil {
-			return err
-		}
-		fd, err := unix.Socket(unix.AF_PACKET, unix.SOCK_RAW|unix.SOCK_CLOEXEC, 0)
-		if err != nil {
-			return err
-		}
-		r.fd = fd
-		return unix.Bind(fd, &unix.SockaddrLinklayer{Ifindex: ifi.Index})
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { unix.Close(r.fd) })
 	return r
 }
 
 func (r *rig) send(t *testing.T, frame []byte) {
 	t.Helper()
 	copy(frame, r.mac) // to the port's MAC
-	for {
-		_, err := unix.Write(r.fd, frame)
-		if err == unix.ENOBUFS || err == unix.EINTR {
-			time.Sleep(time.Millisecond)
-			continue
-		}
-		if err != nil {
-			t.Fatal(err)
-		}
-		return
-	}
+	r.far.Send(t, frame)
 }
 
 func waitFor(t *testing.T, what string, cond func() bool) {

@@ -6,7 +6,7 @@ import (
 	"context"
 	"os"
 
-	"github.com/wirebox/wirebox/internal/cli"
+	"github.com/wirebox/wirebox/cli"
 )
 
 func main() {

@@ -29,6 +29,7 @@ type CaptureSession struct {
 	Bytes         uint64       `json:"bytes"`
 	DroppedQueue  uint64       `json:"dropped_queue"`
 	DroppedKernel uint64       `json:"dropped_kernel"`
+	Missed        uint64       `json:"missed"`
 	DroppedWrite  uint64       `json:"dropped_write"`
 	Unmatched     uint64       `json:"unmatched"`
 	Flows         int          `json:"flows,omitempty"`

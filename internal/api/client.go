@@ -131,19 +131,22 @@ func unwrapURL(err error) error {
 
 // Get decodes the JSON answer to GET path into out.
 func (c *Client) Get(ctx context.Context, path string, out any) error {
-	resp, err := c.Do(ctx, http.MethodGet, path, nil)
-	if err != nil {
-		return err
-	}
-	defer resp.Body.Close()
-	if err := json.NewDecoder(resp.Body).Decode(out); err != nil {
-		return fmt.Errorf("decoding %s: %w", path, err)
-	}
-	return nil
+	return c.call(ctx, http.MethodGet, path, nil, out)
 }
 
 // Post sends in as JSON (nil for no body) and decodes the answer into out (nil to discard).
 func (c *Client) Post(ctx context.Context, path string, in, out any) error {
+	return c.call(ctx, http.MethodPost, path, in, out)
+}
+
+// Delete sends DELETE path and decodes the answer into out (nil to discard).
+func (c *Client) Delete(ctx context.Context, path string, out any) error {
+	return c.call(ctx, http.MethodDelete, path, nil, out)
+}
+
+// call sends in as JSON (nil: no body) and decodes the answer into out
+// (nil: discarded).
+func (c *Client) call(ctx context.Context, method, path string, in, out any) error {
 	var body io.Reader
 	if in != nil {
 		b, err := json.Marshal(in)
@@ -152,7 +155,7 @@ func (c *Client) Post(ctx context.Context, path string, in, out any) error {
 		}
 		body = bytes.NewReader(b)
 	}
-	resp, err := c.Do(ctx, http.MethodPost, path, body)
+	resp, err := c.Do(ctx, method, path, body)
 	if err != nil {
 		return err
 	}
@@ -167,24 +170,10 @@ func (c *Client) Post(ctx context.Context, path string, in, out any) error {
 	return nil
 }
 
-// Delete sends DELETE path and decodes the answer into out (nil to discard).
-func (c *Client) Delete(ctx context.Context, path string, out any) error {
-	resp, err := c.Do(ctx, http.MethodDelete, path, nil)
-	if err != nil {
-		return err
-	}
-	defer resp.Body.Close()
-	if out == nil {
-		_, _ = io.Copy(io.Discard, resp.Body)
-		return nil
-	}
-	return json.NewDecoder(resp.Body).Decode(out)
-}
-
 // Status returns GET /v1/status.
 func (c *Client) Status(ctx context.Context) (*Status, error) {
 	var s Status
-	if err := c.Get(ctx, "/v1/status", &s); err != nil {
+	if err := c.Get(ctx, PathStatus, &s); err != nil {
 		return nil, err
 	}
 	return &s, nil
@@ -192,13 +181,13 @@ func (c *Client) Status(ctx context.Context) (*Status, error) {
 
 // Restart asks the daemon to restart a service.
 func (c *Client) Restart(ctx context.Context, service string) error {
-	return c.Post(ctx, "/v1/services/"+url.PathEscape(service)+"/restart", nil, nil)
+	return c.Post(ctx, ServiceRestartPath(service), nil, nil)
 }
 
 // Logs returns a service's log ring from seq since on.
 func (c *Client) Logs(ctx context.Context, service string, since uint64) (*Logs, error) {
 	var l Logs
-	if err := c.Get(ctx, fmt.Sprintf("/v1/services/%s/logs?since=%d", url.PathEscape(service), since), &l); err != nil {
+	if err := c.Get(ctx, fmt.Sprintf("%s?since=%d", ServiceLogsPath(service), since), &l); err != nil {
 		return nil, err
 	}
 	return &l, nil
@@ -207,7 +196,7 @@ func (c *Client) Logs(ctx context.Context, service string, since uint64) (*Logs,
 // FollowLogs streams a service's log records from seq since on, calling fn
 // for each, until ctx ends or fn returns an error.
 func (c *Client) FollowLogs(ctx context.Context, service string, since uint64, fn func(LogEntry) error) error {
-	resp, err := c.Do(ctx, http.MethodGet, fmt.Sprintf("/v1/services/%s/logs?follow=1&since=%d", url.PathEscape(service), since), nil)
+	resp, err := c.Do(ctx, http.MethodGet, fmt.Sprintf("%s?follow=1&since=%d", ServiceLogsPath(service), since), nil)
 	if err != nil {
 		return err
 	}

@@ -2,8 +2,9 @@ package api
 
 // Ports is the body of GET /v1/ports: the capture core's pool and ports.
 type Ports struct {
-	Pool  PoolStatus   `json:"pool"`
-	Ports []PortStatus `json:"ports"`
+	Pool      PoolStatus       `json:"pool"`
+	Ports     []PortStatus     `json:"ports"`
+	Consumers []ConsumerStatus `json:"consumers"`
 }
 
 // PoolStatus describes the one buffer pool.
@@ -34,16 +35,50 @@ type PortStatus struct {
 	Unclaimed uint64 `json:"unclaimed"`
 	// TimestampSource is the clock of the latest frame: hardware, kernel,
 	// xdp, engine or transmit ("none" before the first frame).
-	TimestampSource string             `json:"timestamp_source"`
-	Link            string             `json:"link"` // up or down
-	Error           string             `json:"error,omitempty"`
-	Subscribers     []SubscriberStatus `json:"subscribers"`
+	TimestampSource string `json:"timestamp_source"`
+	Link            string `json:"link"` // up or down
+	// The interface's facts (netlink, ethtool), refreshed on every link
+	// change: index (0 while absent), MAC, MTU, speed in Mb/s (0 when the
+	// driver does not say), duplex (full, half, unknown), netlink's
+	// operational state ("absent" while the interface does not exist), and
+	// when the core last saw a change.
+	IfIndex    int    `json:"ifindex"`
+	MAC        string `json:"mac"`
+	MTU        int    `json:"mtu"`
+	SpeedMbps  int    `json:"speed_mbps"`
+	Duplex     string `json:"duplex"`
+	OperState  string `json:"oper_state"`
+	LastChange string `json:"last_change,omitempty"` // RFC 3339
+	// Attached reports whether the port's engine runs; it stops while the
+	// interface is absent and starts again when it returns. EngineStarts
+	// counts its starts; Missed counts frames the interface itself counted
+	// while no engine ran.
+	Attached     bool   `json:"attached"`
+	EngineStarts uint64 `json:"engine_starts"`
+	Missed       uint64 `json:"missed"`
+	// TxKicks counts the system calls that handed sent frames to the
+	// kernel (batched: far fewer than tx_packets when sending in bulk).
+	TxKicks     uint64             `json:"tx_kicks"`
+	Error       string             `json:"error,omitempty"`
+	Subscribers []SubscriberStatus `json:"subscribers"`
 }
 
-// SubscriberStatus is one consumer of a port.
+// SubscriberStatus is one subscription on a port.
 type SubscriberStatus struct {
 	Name      string `json:"name"`
-	Kind      string `json:"kind"` // read-only or owner
+	Kind      string `json:"kind"`           // read-only or owner
+	Hook      string `json:"hook,omitempty"` // owners: ingress or egress
+	Exclusive bool   `json:"exclusive,omitempty"`
 	Delivered uint64 `json:"delivered"`
 	Dropped   uint64 `json:"dropped"`
+}
+
+// ConsumerStatus is one user of the core (a service, a session, a tap
+// application): the frame references it holds now, and how many were
+// given back for it when it closed holding them.
+type ConsumerStatus struct {
+	Name      string `json:"name"`
+	Owner     uint32 `json:"owner"`
+	Held      int    `json:"held"`
+	Reclaimed uint64 `json:"reclaimed"`
 }

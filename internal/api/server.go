@@ -75,12 +75,12 @@ func NewServer(opts ServerOptions) *Server {
 		opts.Logger = slog.Default()
 	}
 	s := &Server{opts: opts, mux: http.NewServeMux()}
-	s.mux.HandleFunc("GET /v1/status", s.status)
-	s.mux.HandleFunc("GET /v1/services/{name}/logs", s.logs)
-	s.mux.HandleFunc("POST /v1/services/{name}/restart", s.restart)
-	s.mux.HandleFunc("GET /v1/config", s.config)
+	s.mux.HandleFunc(RouteStatus, s.status)
+	s.mux.HandleFunc(RouteServiceLogs, s.logs)
+	s.mux.HandleFunc(RouteServiceRestart, s.restart)
+	s.mux.HandleFunc(RouteConfig, s.config)
 	if opts.Registry != nil {
-		s.mux.Handle("GET /metrics", promhttp.HandlerFor(opts.Registry, promhttp.HandlerOpts{ErrorLog: slogPromLogger{opts.Logger}}))
+		s.mux.Handle(RouteMetrics, promhttp.HandlerFor(opts.Registry, promhttp.HandlerOpts{ErrorLog: slogPromLogger{opts.Logger}}))
 	}
 	s.mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		WriteError(w, http.StatusNotFound, fmt.Errorf("no such endpoint: %s %s", r.Method, r.URL.Path))

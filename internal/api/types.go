@@ -1,6 +1,12 @@
 package api
 
-import "time"
+import (
+	"fmt"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+)
 
 // Service states as reported by the supervisor. A service is "running" only
 // when it has told the supervisor it is ready; nothing reports running by
@@ -45,6 +51,28 @@ type LogEntry struct {
 	Level string            `json:"level"`
 	Msg   string            `json:"msg"`
 	Attrs map[string]string `json:"attrs,omitempty"`
+}
+
+// AttrText renders the record's attributes as " key=value" pairs in key
+// order (values with blanks or quotes quoted), leaving out "service",
+// which the reader already knows: how the CLI and the console show them.
+func (e LogEntry) AttrText() string {
+	keys := make([]string, 0, len(e.Attrs))
+	for k := range e.Attrs {
+		if k != "service" {
+			keys = append(keys, k)
+		}
+	}
+	slices.Sort(keys)
+	var b strings.Builder
+	for _, k := range keys {
+		v := e.Attrs[k]
+		if strings.ContainsAny(v, " \t\n\"=") {
+			v = strconv.Quote(v)
+		}
+		fmt.Fprintf(&b, " %s=%s", k, v)
+	}
+	return b.String()
 }
 
 // Logs is the body of GET /v1/services/{name}/logs.

@@ -11,7 +11,6 @@ import (
 	"io/fs"
 	"net"
 	"os"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"time"
@@ -24,7 +23,8 @@ import (
 // DefaultSocket is where the control API listens when nothing says otherwise.
 const DefaultSocket = "/run/wirebox/wirebox.sock"
 
-// Config is the whole configuration. Subsystems add their sections here.
+// Config is the whole configuration: the core's keys here, and one
+// Section per subsystem (declared on the subsystem's side, see Section).
 type Config struct {
 	// Name identifies the appliance in the console and API.
 	Name       string           `yaml:"name"`
@@ -35,21 +35,12 @@ type Config struct {
 	Pool PoolConfig `yaml:"pool"`
 	// Ports are the network interfaces the capture core attaches to.
 	Ports []PortConfig `yaml:"ports,omitempty"`
-	// Capture configures capture sessions and replay.
-	Capture CaptureConfig `yaml:"capture"`
-}
 
-// CaptureConfig configures capture sessions and replay.
-type CaptureConfig struct {
-	// Root confines what the API may write (capture output) and read
-	// (replay files): relative paths are inside it, absolute ones must be.
-	// Whoever can reach the API cannot write elsewhere on the appliance.
-	Root string `yaml:"root"`
+	// secs are the subsystems' sections this configuration carries, in
+	// order; sections their decoded values by key.
+	secs     []Section
+	sections map[string]any
 }
-
-// DefaultCaptureRoot is where captures go unless configured otherwise (on
-// the image, the persistent data partition is mounted under /var/lib/wirebox).
-const DefaultCaptureRoot = "/var/lib/wirebox/captures"
 
 // PoolConfig sizes the buffer pool.
 type PoolConfig struct {
@@ -149,9 +140,10 @@ var defaultYAML []byte
 // remote listener.
 func DefaultYAML() []byte { return bytes.Clone(defaultYAML) }
 
-// Default returns the embedded default configuration.
-func Default() *Config {
-	c, err := Parse(defaultYAML)
+// Default returns the embedded default configuration with the defaults of
+// the sections secs.
+func Default(secs ...Section) *Config {
+	c, err := Parse(defaultYAML, secs...)
 	if err != nil {
 		panic("embedded default config is invalid: " + err.Error())
 	}
@@ -190,8 +182,8 @@ func (e *Error) Error() string {
 	return b.String()
 }
 
-// Load reads and validates a file.
-func Load(path string) (*Config, error) {
+// Load reads and validates a file that may hold the sections secs.
+func Load(path string, secs ...Section) (*Config, error) {
 	b, err := os.ReadFile(path)
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, fmt.Errorf("%w: %s", ErrNoConfig, path)
@@ -199,7 +191,7 @@ func Load(path string) (*Config, error) {
 	if err != nil {
 		return nil, fmt.Errorf("reading config: %w", err)
 	}
-	c, err := Parse(b)
+	c, err := Parse(b, secs...)
 	var ce *Error
 	if errors.As(err, &ce) {
 		ce.File = path
@@ -207,16 +199,28 @@ func Load(path string) (*Config, error) {
 	return c, err
 }
 
-// Parse decodes and validates YAML. Keys absent from the document keep
-// their defaults; unknown keys and wrong types are errors.
-func Parse(b []byte) (*Config, error) {
+// Parse decodes and validates YAML that may hold the sections secs. Keys
+// absent from the document keep their defaults; unknown keys (a section
+// not in secs too) and wrong types are errors.
+func Parse(b []byte, secs ...Section) (*Config, error) {
 	c := builtin()
+	c.secs = secs
+	doc, err := newDocument(secs)
+	if err != nil {
+		return nil, err
+	}
+	v := doc.value(c)
 	if len(bytes.TrimSpace(b)) > 0 {
-		if err := yaml.UnmarshalWithOptions(b, c, yaml.Strict()); err != nil {
+		if err := yaml.UnmarshalWithOptions(b, v.Addr().Interface(), yaml.Strict()); err != nil {
 			return nil, decodeError(b, err)
 		}
 	}
-	if err := c.validate(); err != nil {
+	doc.store(v, c)
+	err = c.validate()
+	if err == nil {
+		err = c.validateSections()
+	}
+	if err != nil {
 		var ce *Error
 		if errors.As(err, &ce) && ce.Line == 0 {
 			ce.Line = lineOf(b, ce.Path)
@@ -229,11 +233,10 @@ func Parse(b []byte) (*Config, error) {
 // builtin holds the defaults that apply to keys a file leaves out.
 func builtin() *Config {
 	return &Config{
-		Name:    "wirebox",
-		API:     APIConfig{Socket: DefaultSocket, SocketMode: "0660"},
-		Log:     LogConfig{Level: "info", Format: "text"},
-		Pool:    PoolConfig{Frames: 16384, FrameSize: 2048},
-		Capture: CaptureConfig{Root: DefaultCaptureRoot},
+		Name: "wirebox",
+		API:  APIConfig{Socket: DefaultSocket, SocketMode: "0660"},
+		Log:  LogConfig{Level: "info", Format: "text"},
+		Pool: PoolConfig{Frames: 16384, FrameSize: 2048},
 		Supervisor: SupervisorConfig{
 			BackoffBase:    Duration(100 * time.Millisecond),
 			BackoffMax:     Duration(30 * time.Second),
@@ -406,9 +409,6 @@ func (c *Config) validate() error {
 	if s.MaxFailures < 1 {
 		return bad("$.supervisor.max_failures", "must be at least 1")
 	}
-	if c.Capture.Root == "" || !filepath.IsAbs(c.Capture.Root) || filepath.Clean(c.Capture.Root) == "/" {
-		return bad("$.capture.root", "must be an absolute directory other than / (it confines what the API may write), not %q", c.Capture.Root)
-	}
 	return c.validatePorts(bad)
 }
 
@@ -520,7 +520,11 @@ func (a APIConfig) Mode() (fs.FileMode, error) {
 	return fs.FileMode(v), nil
 }
 
-// Marshal renders the effective configuration as YAML.
+// Marshal renders the effective configuration as YAML, its sections too.
 func (c *Config) Marshal() ([]byte, error) {
-	return yaml.MarshalWithOptions(c, yaml.IndentSequence(true))
+	doc, err := newDocument(c.secs)
+	if err != nil {
+		return nil, err
+	}
+	return yaml.MarshalWithOptions(doc.value(c).Interface(), yaml.IndentSequence(true))
 }

@@ -206,3 +206,32 @@ func TestTap(t *testing.T) {
 		t.Fatalf("tap %+v type %s", got.Attrs(), got.Type())
 	}
 }
+
+// TestPairSendRecv: a frame the far end sends arrives on the near link,
+// and one the near link sends is what the far end's receiver returns.
+func TestPairSendRecv(t *testing.T) {
+	p := Pair(t, PairOptions{Near: "pn0", Far: "pf0"})
+	if p.NearLink.NS != p.Near || p.FarLink.NS != p.Far || p.NearLink.Name != "pn0" {
+		t.Fatalf("pair: %+v", p)
+	}
+	near := OpenRaw(t, p.NearLink)
+	rx := p.Receiver(t)
+	frame := func(dst, src net.HardwareAddr, tag byte) []byte {
+		f := make([]byte, 60)
+		copy(f, dst)
+		copy(f[6:], src)
+		f[12], f[13], f[14] = 0x88, 0xb5, tag // local experimental ethertype
+		return f
+	}
+	isTag := func(tag byte) func([]byte) bool {
+		return func(b []byte) bool { return len(b) > 14 && b[12] == 0x88 && b[13] == 0xb5 && b[14] == tag }
+	}
+	p.Sender(t).Send(t, frame(p.NearLink.MAC, p.FarLink.MAC, 1))
+	if got := near.Recv(t, isTag(1)); !bytes.Equal(got[:6], p.NearLink.MAC) {
+		t.Errorf("near end got %x", got[:14])
+	}
+	near.Send(t, frame(p.FarLink.MAC, p.NearLink.MAC, 2))
+	if got := rx.Recv(t, isTag(2)); !bytes.Equal(got[6:12], p.NearLink.MAC) {
+		t.Errorf("far end got %x", got[:14])
+	}
+}

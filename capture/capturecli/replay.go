@@ -1,18 +1,20 @@
-package cli
+package capturecli
 
 import (
 	"fmt"
+	"io"
 	"time"
 
 	"github.com/spf13/cobra"
 
 	"github.com/wirebox/wirebox/internal/api"
+	"github.com/wirebox/wirebox/subsys"
 )
 
-func newReplayCmd(g *globals) *cobra.Command {
+func newReplayCmd(client subsys.ClientFunc) *cobra.Command {
 	var (
 		req    api.Replay
-		asJSON bool
+		asJSON *bool
 	)
 	c := &cobra.Command{
 		Use:   "replay FILE --port P",
@@ -30,35 +32,25 @@ FILE is on the appliance, inside capture.root (relative paths are taken from the
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if req.Port == "" {
-				return usageError{fmt.Errorf("--port is required")}
+				return subsys.Usage(fmt.Errorf("--port is required"))
 			}
 			// A path on the appliance: relative ones are inside capture.root.
 			req.File = args[0]
-			cl, err := g.client()
-			if err != nil {
-				return err
-			}
-			defer cl.Close()
-			var rep api.ReplayReport
-			if err := cl.Post(cmd.Context(), "/v1/replay", req, &rep); err != nil {
-				return err
-			}
-			if asJSON {
-				return writeJSON(g, rep)
-			}
-			fmt.Fprintf(g.stdout, "sent %d frames (%d bytes, %d padded) in %v at speed %g; late %d (worst %v); errors %d\n",
-				rep.Sent, rep.Bytes, rep.Padded, time.Duration(rep.DurationNS), rep.Speed, rep.Late, time.Duration(rep.WorstLateNS), rep.Errors)
-			if rep.FirstError != "" {
-				fmt.Fprintf(g.stdout, "first error: %s\n", rep.FirstError)
-			}
-			return nil
+			return subsys.Query(cmd, client, *asJSON, api.PathReplay, req, func(w io.Writer, rep api.ReplayReport) error {
+				fmt.Fprintf(w, "sent %d frames (%d bytes, %d padded) in %v at speed %g; late %d (worst %v); errors %d\n",
+					rep.Sent, rep.Bytes, rep.Padded, time.Duration(rep.DurationNS), rep.Speed, rep.Late, time.Duration(rep.WorstLateNS), rep.Errors)
+				if rep.FirstError != "" {
+					fmt.Fprintf(w, "first error: %s\n", rep.FirstError)
+				}
+				return nil
+			})
 		},
 	}
+	asJSON = subsys.JSONFlag(c)
 	f := c.Flags()
 	f.StringVar(&req.Port, "port", "", "port to send through")
 	f.Float64Var(&req.Speed, "speed", 1, "speed factor (2 = twice as fast)")
 	f.IntVar(&req.Loop, "loop", 1, "times to send the file")
 	f.StringVar(&req.To, "to", "wire", "wire (transmit on the port) or host (as if received)")
-	f.BoolVar(&asJSON, "json", false, "print the API's JSON")
 	return c
 }

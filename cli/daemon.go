@@ -9,8 +9,8 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/wirebox/wirebox/daemon"
 	"github.com/wirebox/wirebox/internal/config"
-	"github.com/wirebox/wirebox/internal/daemon"
 )
 
 func newDaemonCmd(g *globals) *cobra.Command {
@@ -24,12 +24,12 @@ the local socket only). SIGTERM or SIGINT stops the services in reverse
 dependency order.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			cfg := config.Default()
+			cfg := daemon.DefaultConfig()
 			if cfgPath != "" {
 				var err error
-				if cfg, err = config.Load(cfgPath); err != nil {
+				if cfg, err = daemon.LoadConfig(cfgPath); err != nil {
 					if errors.Is(err, config.ErrNoConfig) {
-						return usageError{err}
+						return usageError(err)
 					}
 					return err
 				}

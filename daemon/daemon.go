@@ -14,12 +14,12 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
-	"github.com/wirebox/wirebox/capture/capturesvc"
 	"github.com/wirebox/wirebox/capture/coresvc"
 	"github.com/wirebox/wirebox/internal/api"
 	"github.com/wirebox/wirebox/internal/buildinfo"
 	"github.com/wirebox/wirebox/internal/config"
 	"github.com/wirebox/wirebox/services"
+	"github.com/wirebox/wirebox/subsys"
 )
 
 // Options for New.
@@ -40,16 +40,6 @@ type Daemon struct {
 	// core is the capture core service (nil without ports); subsystems
 	// that consume ports get it from here.
 	core *coresvc.Service
-}
-
-// RouteProvider is implemented by services that serve API routes.
-type RouteProvider interface {
-	Routes(mux *http.ServeMux)
-}
-
-// CollectorProvider is implemented by services that export metrics.
-type CollectorProvider interface {
-	Collectors() []prometheus.Collector
 }
 
 // New builds the daemon from a validated configuration.
@@ -73,14 +63,26 @@ func New(cfg *config.Config, opts Options) (*Daemon, error) {
 		&apiService{name: "api", listen: func() (listener, error) { return api.ListenUnix(cfg.API.Socket, mode) }, handler: d.handler},
 	}
 	// The capture core: one pool, the configured ports. Subsystems that
-	// consume ports depend on the "core" service and use d.core.Core().
+	// consume ports depend on the "core" service and use env.Core().
+	env := subsys.Env{Config: cfg, Log: opts.Logger}
 	if len(cfg.Ports) > 0 {
 		if d.core, err = coresvc.New(cfg.Pool, cfg.Ports); err != nil {
 			return nil, fmt.Errorf("capture core: %w", err)
 		}
 		svcs = append(svcs, d.core)
-		// Capture sessions and replay: consumers of the core's ports.
-		svcs = append(svcs, capturesvc.New(d.core, cfg.Capture.Root))
+		env.Core = d.core.Core
+	}
+	// Every subsystem in the table brings its own services.
+	for _, sub := range all {
+		if sub.Services == nil {
+			continue
+		}
+		ss, err := sub.Services(env)
+		if err != nil {
+			d.close()
+			return nil, fmt.Errorf("%s: %w", sub.Name, err)
+		}
+		svcs = append(svcs, ss...)
 	}
 	if cfg.API.Listen != "" {
 		ro := api.RemoteOptions{Addr: cfg.API.Listen, CertFile: cfg.API.TLSCert, KeyFile: cfg.API.TLSKey, TokenFile: cfg.API.TokenFile}
@@ -117,10 +119,10 @@ func New(cfg *config.Config, opts Options) (*Daemon, error) {
 		Logger:    apiLog,
 	})
 	for _, svc := range svcs {
-		if rp, ok := svc.(RouteProvider); ok {
+		if rp, ok := svc.(services.RouteProvider); ok {
 			rp.Routes(d.server.Mux())
 		}
-		if cp, ok := svc.(CollectorProvider); ok {
+		if cp, ok := svc.(services.CollectorProvider); ok {
 			for _, c := range cp.Collectors() {
 				if err := d.reg.Register(c); err != nil {
 					d.close()
@@ -136,6 +138,9 @@ func (d *Daemon) handler() http.Handler { return d.server.Handler() }
 
 // Core is the capture core service, or nil when no ports are configured.
 func (d *Daemon) Core() *coresvc.Service { return d.core }
+
+// Socket is the local API socket the daemon serves.
+func (d *Daemon) Socket() string { return d.cfg.API.Socket }
 
 // Supervisor returns the daemon's supervisor.
 func (d *Daemon) Supervisor() *services.Supervisor { return d.sup }
@@ -157,10 +162,22 @@ func (d *Daemon) close() error {
 	return nil
 }
 
-// backend adapts the supervisor to the API.
+// backend adapts the supervisor to the API: the supervisor's own types
+// become the API's wire types here, the one place that knows both.
 type backend struct{ s *services.Supervisor }
 
-func (b backend) Status() []api.ServiceStatus { return b.s.Status() }
+// Backend shows a supervisor through the API.
+func Backend(s *services.Supervisor) api.Backend { return backend{s} }
+
+func (b backend) Status() []api.ServiceStatus {
+	sts := b.s.Status()
+	out := make([]api.ServiceStatus, len(sts))
+	for i, st := range sts {
+		out[i] = ServiceStatus(st)
+	}
+	return out
+}
+
 func (b backend) Restart(name string) error {
 	if err := b.s.Restart(name); err != nil {
 		if errors.Is(err, services.ErrUnknownService) {
@@ -170,10 +187,45 @@ func (b backend) Restart(name string) error {
 	}
 	return nil
 }
+
 func (b backend) Logs(name string) (api.LogSource, error) {
 	r, err := b.s.Logs(name)
 	if err != nil {
 		return nil, api.NotFound(err)
 	}
-	return r, nil
+	return logSource{r}, nil
 }
+
+// ServiceStatus is a service's status as the API sends it.
+func ServiceStatus(st services.Status) api.ServiceStatus {
+	out := api.ServiceStatus{
+		Name: st.Name, State: string(st.State), Restarts: st.Restarts, LastError: st.LastError,
+		UptimeSeconds: st.Uptime.Seconds(), Health: st.Health, Deps: st.Deps,
+	}
+	if !st.LastErrorAt.IsZero() {
+		t := st.LastErrorAt
+		out.LastErrorAt = &t
+	}
+	if !st.NextRestart.IsZero() {
+		t := st.NextRestart
+		out.NextRestartAt = &t
+	}
+	return out
+}
+
+// logSource serves a service's log ring in the API's wire type.
+type logSource struct{ r *services.LogRing }
+
+func (l logSource) Since(seq uint64) ([]api.LogEntry, uint64, uint64) {
+	es, dropped, next := l.r.Since(seq)
+	out := make([]api.LogEntry, len(es))
+	for i, e := range es {
+		out[i] = api.LogEntry{Seq: e.Seq, Time: e.Time, Level: e.Level, Msg: e.Msg, Attrs: e.Attrs}
+	}
+	if es == nil {
+		out = nil
+	}
+	return out, dropped, next
+}
+
+func (l logSource) Wait(ctx context.Context, seq uint64) error { return l.r.Wait(ctx, seq) }

@@ -3,41 +3,32 @@ package cli
 import (
 	"bufio"
 	"context"
-	"encoding/json"
 	"fmt"
-	"slices"
+	"io"
 	"strings"
 	"text/tabwriter"
 	"time"
 
 	"github.com/spf13/cobra"
 
+	"github.com/wirebox/wirebox/daemon"
 	"github.com/wirebox/wirebox/internal/api"
 	"github.com/wirebox/wirebox/internal/buildinfo"
 	"github.com/wirebox/wirebox/internal/config"
+	"github.com/wirebox/wirebox/subsys"
 )
 
 func newStatusCmd(g *globals) *cobra.Command {
-	var asJSON bool
 	c := &cobra.Command{
 		Use:   "status",
 		Short: "Show the daemon and its services",
 		Args:  cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			cl, err := g.client()
-			if err != nil {
-				return err
-			}
-			defer cl.Close()
-			st, err := cl.Status(cmd.Context())
-			if err != nil {
-				return err
-			}
-			if asJSON {
-				return writeJSON(g, st)
-			}
-			fmt.Fprintf(g.stdout, "%s  version %s  up %s\n\n", st.Name, st.Version, fmtDuration(st.UptimeSeconds))
-			tw := tabwriter.NewWriter(g.stdout, 0, 4, 2, ' ', 0)
+	}
+	asJSON := subsys.JSONFlag(c)
+	c.RunE = func(cmd *cobra.Command, _ []string) error {
+		return subsys.Query(cmd, g.client, *asJSON, api.PathStatus, nil, func(w io.Writer, st api.Status) error {
+			fmt.Fprintf(w, "%s  version %s  up %s\n\n", st.Name, st.Version, fmtDuration(st.UptimeSeconds))
+			tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 			fmt.Fprintln(tw, "SERVICE\tSTATE\tRESTARTS\tUPTIME\tLAST ERROR")
 			for _, s := range st.Services {
 				up := "-"
@@ -47,16 +38,9 @@ func newStatusCmd(g *globals) *cobra.Command {
 				fmt.Fprintf(tw, "%s\t%s\t%d\t%s\t%s\n", s.Name, s.State, s.Restarts, up, firstLine(s.LastError))
 			}
 			return tw.Flush()
-		},
+		})
 	}
-	c.Flags().BoolVar(&asJSON, "json", false, "print the API's JSON")
 	return c
-}
-
-func writeJSON(g *globals, v any) error {
-	enc := json.NewEncoder(g.stdout)
-	enc.SetIndent("", "  ")
-	return enc.Encode(v)
 }
 
 func firstLine(s string) string {
@@ -82,69 +66,41 @@ func fmtDuration(sec float64) string {
 func newLogsCmd(g *globals) *cobra.Command {
 	var follow bool
 	var tail int
-	c := &cobra.Command{
-		Use:   "logs SERVICE",
-		Short: "Show a service's log ring",
-		Args:  cobra.ExactArgs(1),
-		ValidArgsFunction: func(cmd *cobra.Command, args []string, _ string) ([]string, cobra.ShellCompDirective) {
-			return serviceNames(cmd.Context(), g), cobra.ShellCompDirectiveNoFileComp
-		},
-		RunE: func(cmd *cobra.Command, args []string) error {
-			cl, err := g.client()
-			if err != nil {
-				return err
-			}
-			defer cl.Close()
-			l, err := cl.Logs(cmd.Context(), args[0], 0)
-			if err != nil {
-				return err
-			}
-			w := bufio.NewWriter(g.stdout)
-			entries := l.Entries
-			if tail > 0 && len(entries) > tail {
-				entries = entries[len(entries)-tail:]
-			}
-			if l.Dropped > 0 && (tail <= 0 || len(l.Entries) <= tail) {
-				fmt.Fprintf(w, "… %d older records dropped from the ring\n", l.Dropped)
-			}
-			next := uint64(0)
-			for _, e := range l.Entries {
-				next = e.Seq + 1
-			}
-			for _, e := range entries {
-				printEntry(w, e)
-			}
-			if err := w.Flush(); err != nil || !follow {
-				return err
-			}
-			return cl.FollowLogs(cmd.Context(), args[0], next, func(e api.LogEntry) error {
-				printEntry(w, e)
-				return w.Flush()
-			})
-		},
-	}
+	c := serviceCmd(g, "logs SERVICE", "Show a service's log ring", func(cmd *cobra.Command, cl *api.Client, svc string) error {
+		l, err := cl.Logs(cmd.Context(), svc, 0)
+		if err != nil {
+			return err
+		}
+		w := bufio.NewWriter(g.stdout)
+		entries := l.Entries
+		if tail > 0 && len(entries) > tail {
+			entries = entries[len(entries)-tail:]
+		}
+		if l.Dropped > 0 && (tail <= 0 || len(l.Entries) <= tail) {
+			fmt.Fprintf(w, "… %d older records dropped from the ring\n", l.Dropped)
+		}
+		next := uint64(0)
+		for _, e := range l.Entries {
+			next = e.Seq + 1
+		}
+		for _, e := range entries {
+			printEntry(w, e)
+		}
+		if err := w.Flush(); err != nil || !follow {
+			return err
+		}
+		return cl.FollowLogs(cmd.Context(), svc, next, func(e api.LogEntry) error {
+			printEntry(w, e)
+			return w.Flush()
+		})
+	})
 	c.Flags().BoolVarP(&follow, "follow", "f", false, "keep printing new records")
 	c.Flags().IntVarP(&tail, "tail", "n", 0, "print only the last N records (0: all kept)")
 	return c
 }
 
 func printEntry(w *bufio.Writer, e api.LogEntry) {
-	fmt.Fprintf(w, "%s %-5s %s", e.Time.Local().Format("2006-01-02T15:04:05.000"), e.Level, e.Msg)
-	keys := make([]string, 0, len(e.Attrs))
-	for k := range e.Attrs {
-		if k != "service" {
-			keys = append(keys, k)
-		}
-	}
-	slices.Sort(keys)
-	for _, k := range keys {
-		v := e.Attrs[k]
-		if strings.ContainsAny(v, " \t\n\"=") {
-			v = fmt.Sprintf("%q", v)
-		}
-		fmt.Fprintf(w, " %s=%s", k, v)
-	}
-	w.WriteByte('\n')
+	fmt.Fprintf(w, "%s %-5s %s%s\n", e.Time.Local().Format("2006-01-02T15:04:05.000"), e.Level, e.Msg, e.AttrText())
 }
 
 func serviceNames(ctx context.Context, g *globals) []string {
@@ -167,24 +123,27 @@ func serviceNames(ctx context.Context, g *globals) []string {
 }
 
 func newRestartCmd(g *globals) *cobra.Command {
+	return serviceCmd(g, "restart SERVICE", "Restart a service (also revives a failed one)", func(cmd *cobra.Command, cl *api.Client, svc string) error {
+		if err := cl.Restart(cmd.Context(), svc); err != nil {
+			return err
+		}
+		_, err := fmt.Fprintf(g.stdout, "restart of %s requested\n", svc)
+		return err
+	})
+}
+
+// serviceCmd is a command on one service (completed from the daemon's
+// services) that runs with a client.
+func serviceCmd(g *globals, use, short string, run func(cmd *cobra.Command, cl *api.Client, service string) error) *cobra.Command {
 	return &cobra.Command{
-		Use:   "restart SERVICE",
-		Short: "Restart a service (also revives a failed one)",
+		Use:   use,
+		Short: short,
 		Args:  cobra.ExactArgs(1),
 		ValidArgsFunction: func(cmd *cobra.Command, args []string, _ string) ([]string, cobra.ShellCompDirective) {
 			return serviceNames(cmd.Context(), g), cobra.ShellCompDirectiveNoFileComp
 		},
 		RunE: func(cmd *cobra.Command, args []string) error {
-			cl, err := g.client()
-			if err != nil {
-				return err
-			}
-			defer cl.Close()
-			if err := cl.Restart(cmd.Context(), args[0]); err != nil {
-				return err
-			}
-			fmt.Fprintf(g.stdout, "restart of %s requested\n", args[0])
-			return nil
+			return subsys.WithClient(g.client, func(cl *api.Client) error { return run(cmd, cl, args[0]) })
 		},
 	}
 }
@@ -211,10 +170,10 @@ merged over the built-in defaults). An invalid file exits with status 2 and an
 error naming the key and the line.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			cfg, err := config.Load(args[0])
+			cfg, err := daemon.LoadConfig(args[0])
 			if err != nil {
 				if _, ok := err.(*config.Error); !ok {
-					return usageError{err}
+					return usageError(err)
 				}
 				return err
 			}
@@ -230,7 +189,15 @@ error naming the key and the line.`,
 		Short: "Print the embedded default configuration",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			_, err := g.stdout.Write(config.DefaultYAML())
+			if _, err := g.stdout.Write(config.DefaultYAML()); err != nil {
+				return err
+			}
+			// Then each subsystem's section at its defaults.
+			b, err := config.MarshalSections(daemon.Sections()...)
+			if err != nil {
+				return err
+			}
+			_, err = g.stdout.Write(b)
 			return err
 		},
 	})

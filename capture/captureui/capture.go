@@ -1,6 +1,7 @@
-package tui
+package captureui
 
 import (
+	"errors"
 	"fmt"
 	"path/filepath"
 	"regexp"
@@ -13,6 +14,7 @@ import (
 	tea "charm.land/bubbletea/v2"
 
 	"github.com/wirebox/wirebox/internal/api"
+	"github.com/wirebox/wirebox/tui"
 )
 
 // captureService is the supervised service behind /v1/captures; the panel
@@ -23,7 +25,7 @@ const captureService = "capture"
 // small form (ports, filter, match, output directory) that shows the
 // daemon's filter and match errors under the field, and stops one.
 type capturePanel struct {
-	env      *Env
+	env      *tui.Env
 	sessions []api.CaptureSession
 	rates    map[string]float64 // packets per second, from the last two polls
 	prev     map[string]uint64
@@ -62,19 +64,19 @@ func newCaptureKeys() captureKeys {
 	}
 }
 
-func newCapturePanel(env *Env) *capturePanel {
+func newCapturePanel(env *tui.Env) *capturePanel {
 	return &capturePanel{env: env, keys: newCaptureKeys(), rates: map[string]float64{}, prev: map[string]uint64{}}
 }
 
 func (c *capturePanel) Title() string                 { return "Capture" }
-func (c *capturePanel) Available(st *api.Status) bool { return hasService(st, captureService) }
+func (c *capturePanel) Available(st *api.Status) bool { return tui.HasService(st, captureService) }
 func (c *capturePanel) Init() tea.Cmd                 { return nil }
 func (c *capturePanel) SetSize(w, h int)              { c.width, c.height = w, h; c.form.setWidth(w) }
 func (c *capturePanel) Capturing() bool               { return c.form != nil || c.confirm != "" }
 
 func (c *capturePanel) ShortHelp() []key.Binding {
 	if c.confirm != "" {
-		return confirmKeys
+		return tui.ConfirmKeys
 	}
 	if c.form != nil {
 		return []key.Binding{c.keys.Field, c.keys.Submit, c.keys.Cancel}
@@ -104,25 +106,16 @@ type (
 )
 
 func (c *capturePanel) fetch() tea.Cmd {
-	if c.fetching || c.env.Client == nil {
-		return nil
-	}
-	c.fetching = true
-	env := c.env
-	return func() tea.Msg {
-		ctx, cancel := env.call()
-		defer cancel()
-		var list []api.CaptureSession
-		err := env.Client.Get(ctx, "/v1/captures", &list)
-		return capturesMsg{list: list, at: env.Now(), err: err}
-	}
+	return tui.Fetch(c.env, &c.fetching, api.PathCaptures, func(list []api.CaptureSession, at time.Time, err error) tea.Msg {
+		return capturesMsg{list: list, at: at, err: err}
+	})
 }
 
-func (c *capturePanel) Update(msg tea.Msg) (Panel, tea.Cmd) {
+func (c *capturePanel) Update(msg tea.Msg) (tui.Panel, tea.Cmd) {
 	switch msg := msg.(type) {
-	case TickMsg:
+	case tui.TickMsg:
 		return c, c.fetch()
-	case StatusMsg:
+	case tui.StatusMsg:
 		if !c.loaded && c.Available(msg.Status) {
 			return c, c.fetch() // first look, without waiting for a tick
 		}
@@ -152,7 +145,7 @@ func (c *capturePanel) Update(msg tea.Msg) (Panel, tea.Cmd) {
 		return c, c.fetch()
 	case captureStoppedMsg:
 		if msg.err != nil {
-			c.note, c.noteBad = "stop failed: "+firstLine(msg.err.Error()), true
+			c.note, c.noteBad = "stop failed: "+tui.FirstLine(msg.err.Error()), true
 			return c, nil
 		}
 		c.note, c.noteBad = fmt.Sprintf("capture %s stopped: %d packets in %d files", msg.st.ID, msg.st.Packets, msg.st.Files), false
@@ -198,12 +191,7 @@ func (c *capturePanel) setSessions(list []api.CaptureSession, at time.Time) {
 }
 
 func (c *capturePanel) move(i int) {
-	if len(c.sessions) == 0 {
-		c.cursor, c.sel = 0, ""
-		return
-	}
-	c.cursor = min(max(i, 0), len(c.sessions)-1)
-	c.sel = c.sessions[c.cursor].ID
+	c.cursor, c.sel = tui.Select(i, len(c.sessions), func(k int) string { return c.sessions[k].ID })
 }
 
 func (c *capturePanel) key(msg tea.KeyPressMsg) tea.Cmd {
@@ -217,10 +205,10 @@ func (c *capturePanel) key(msg tea.KeyPressMsg) tea.Cmd {
 		c.note, c.noteBad = "stopping "+id+" …", false
 		env := c.env
 		return func() tea.Msg {
-			ctx, cancel := env.call()
+			ctx, cancel := env.Call()
 			defer cancel()
 			var st api.CaptureSession
-			err := env.Client.Post(ctx, "/v1/captures/"+id+"/stop", struct{}{}, &st)
+			err := env.Client.Post(ctx, api.CaptureStopPath(id), struct{}{}, &st)
 			return captureStoppedMsg{st: st, err: err}
 		}
 	}
@@ -274,29 +262,29 @@ func (c *capturePanel) formKey(msg tea.KeyPressMsg) tea.Cmd {
 		c.starting = true
 		env := c.env
 		return func() tea.Msg {
-			ctx, cancel := env.call()
+			ctx, cancel := env.Call()
 			defer cancel()
 			var st api.CaptureSession
-			err := env.Client.Post(ctx, "/v1/captures", req, &st)
+			err := env.Client.Post(ctx, api.PathCaptures, req, &st)
 			return captureStartedMsg{st: st, err: err}
 		}
 	}
 	return f.update(msg)
 }
 
-var captureCols = []column{{"", 1}, {"ID", 4}, {"PORTS", 8}, {"STATE", 7}, {"PACKETS", 9}, {"PKT/S", 6}, {"BYTES", 6}, {"DROPS", 6}, {"FILES", 5}, {"FILE", 0}}
+var captureCols = []tui.Column{{Title: "", Width: 1}, {Title: "ID", Width: 4}, {Title: "PORTS", Width: 8}, {Title: "STATE", Width: 7}, {Title: "PACKETS", Width: 9}, {Title: "PKT/S", Width: 6}, {Title: "BYTES", Width: 6}, {Title: "DROPS", Width: 6}, {Title: "FILES", Width: 5}, {Title: "FILE", Width: 0}}
 
 func (c *capturePanel) View() string {
 	if c.form != nil {
 		return c.form.view(c.height, c.starting)
 	}
 	t := c.env.Theme
-	cols := layoutColumns(captureCols, c.width)
+	cols := tui.LayoutColumns(captureCols, c.width)
 	heads := make([]string, len(cols))
 	for i, col := range cols {
-		heads[i] = col.title
+		heads[i] = col.Title
 	}
-	lines := []string{t.Title.Render(row(cols, c.width, heads...))}
+	lines := []string{t.Title.Render(tui.Row(cols, c.width, heads...))}
 	rows := max(c.height-3, 1)
 	first := 0
 	if c.cursor >= rows {
@@ -314,19 +302,19 @@ func (c *capturePanel) View() string {
 		drops := s.DroppedQueue + s.DroppedKernel + s.DroppedWrite
 		rate := "-"
 		if r, ok := c.rates[s.ID]; ok && s.Running {
-			rate = fmtCount(r)
+			rate = tui.FmtCount(r)
 		}
 		cells := []string{"", s.ID, strings.Join(s.Config.Ports, ","), styled, strconv.FormatUint(s.Packets, 10), rate,
-			fmtBytes(s.Bytes), strconv.FormatUint(drops, 10), strconv.FormatUint(s.Files, 10), filepath.Base(s.CurrentFile)}
+			tui.FmtBytes(s.Bytes), strconv.FormatUint(drops, 10), strconv.FormatUint(s.Files, 10), filepath.Base(s.CurrentFile)}
 		if s.CurrentFile == "" {
 			cells[9] = "-"
 		}
 		if i == c.cursor {
 			cells[0], cells[3] = ">", state
-			lines = append(lines, t.Selected.Render(row(cols, c.width, cells...)))
+			lines = append(lines, t.Selected.Render(tui.Row(cols, c.width, cells...)))
 			continue
 		}
-		lines = append(lines, row(cols, c.width, cells...))
+		lines = append(lines, tui.Row(cols, c.width, cells...))
 	}
 	switch {
 	case !c.loaded:
@@ -342,14 +330,14 @@ func (c *capturePanel) View() string {
 			what += fmt.Sprintf(" · match %q", s.Config.Match)
 		}
 		what += " → " + s.Config.OutDir
-		how := t.Dim.Render(clip(fmt.Sprintf(" drops: queue %d · kernel %d · write %d · files kept %d", s.DroppedQueue, s.DroppedKernel, s.DroppedWrite, s.FilesKept), c.width))
+		how := t.Dim.Render(tui.Clip(fmt.Sprintf(" drops: queue %d · kernel %d · write %d · files kept %d", s.DroppedQueue, s.DroppedKernel, s.DroppedWrite, s.FilesKept), c.width))
 		if s.Error != "" {
-			how = t.Bad.Render(clip(" error: "+firstLine(s.Error), c.width))
+			how = t.Bad.Render(tui.Clip(" error: "+tui.FirstLine(s.Error), c.width))
 		}
 		for len(lines) < c.height-3 {
 			lines = append(lines, "")
 		}
-		lines = append(lines, t.Dim.Render(clip(what, c.width)), how)
+		lines = append(lines, t.Dim.Render(tui.Clip(what, c.width)), how)
 	}
 	for len(lines) < c.height-1 {
 		lines = append(lines, "")
@@ -370,21 +358,21 @@ func (c *capturePanel) statusLine() string {
 	t := c.env.Theme
 	switch {
 	case c.confirm != "":
-		return t.Banner.Render(fit(fmt.Sprintf(" Stop capture %s? [y/N] ", c.confirm), min(c.width, 40)))
+		return t.Banner.Render(tui.Fit(fmt.Sprintf(" Stop capture %s? [y/N] ", c.confirm), min(c.width, 40)))
 	case c.note != "":
 		if c.noteBad {
-			return t.Bad.Render(clip(" "+c.note, c.width))
+			return t.Bad.Render(tui.Clip(" "+c.note, c.width))
 		}
-		return t.Note.Render(clip(" "+c.note, c.width))
+		return t.Note.Render(tui.Clip(" "+c.note, c.width))
 	case c.err != nil:
-		return t.Bad.Render(clip(" captures: "+firstLine(c.err.Error()), c.width))
+		return t.Bad.Render(tui.Clip(" captures: "+tui.FirstLine(c.err.Error()), c.width))
 	}
 	return ""
 }
 
 // captureForm is the new-capture form.
 type captureForm struct {
-	theme  Theme
+	theme  tui.Theme
 	fields []textinput.Model
 	labels []string
 	errs   []string // per field, from the daemon
@@ -400,7 +388,7 @@ const (
 	fieldOut
 )
 
-func newCaptureForm(theme Theme, width int) *captureForm {
+func newCaptureForm(theme tui.Theme, width int) *captureForm {
 	f := &captureForm{theme: theme}
 	add := func(label, placeholder string) {
 		ti := textinput.New()
@@ -483,7 +471,7 @@ func (f *captureForm) setError(err error) {
 	f.clearErrors()
 	msg := err.Error()
 	var he *api.HTTPError
-	if asHTTP(err, &he) {
+	if errors.As(err, &he) {
 		msg = he.Msg
 	}
 	field := -1
@@ -545,31 +533,4 @@ func (f *captureForm) view(height int, starting bool) string {
 	}
 	_ = height
 	return strings.Join(lines, "\n")
-}
-
-// fmtCount is a compact count: 950, 12.3k, 4.5M.
-func fmtCount(v float64) string {
-	switch {
-	case v < 1000:
-		return strconv.FormatFloat(v, 'f', 0, 64)
-	case v < 1e6:
-		return strconv.FormatFloat(v/1e3, 'f', 1, 64) + "k"
-	case v < 1e9:
-		return strconv.FormatFloat(v/1e6, 'f', 1, 64) + "M"
-	}
-	return strconv.FormatFloat(v/1e9, 'f', 1, 64) + "G"
-}
-
-// fmtBytes is a compact size: 512B, 3.4K, 12.0M, 1.2G (powers of 1024).
-func fmtBytes(b uint64) string {
-	const unit = 1024
-	if b < unit {
-		return strconv.FormatUint(b, 10) + "B"
-	}
-	div, exp := uint64(unit), 0
-	for n := b / unit; n >= unit; n /= unit {
-		div *= unit
-		exp++
-	}
-	return fmt.Sprintf("%.1f%c", float64(b)/float64(div), "KMGTPE"[exp])
 }

@@ -43,12 +43,18 @@ func TestConfigCheckExitCodes(t *testing.T) {
 	for _, tc := range []struct{ name, body, want string }{
 		{"unknown.yaml", "name: a\napi:\n  sokcet: /x\n", "unknown.yaml:3: api.sokcet: unknown key"},
 		{"type.yaml", "supervisor:\n  max_failures: many\n", "type.yaml:2: supervisor.max_failures: cannot unmarshal string: want int"},
+		// A subsystem's section (from the daemon's table) is checked the same way.
+		{"section.yaml", "name: a\ncapture:\n  root: rel\n", "section.yaml:3: capture.root: must be an absolute directory"},
+		{"sectionkey.yaml", "capture:\n  rot: /x\n", "sectionkey.yaml:2: capture.rot: unknown key"},
 	} {
 		p := write(tc.name, tc.body)
 		code, _, errOut := run(t, "config", "check", p)
 		if code != ExitConfig || !strings.Contains(errOut, tc.want) {
 			t.Errorf("%s: code %d, stderr %q; want 2 and %q", tc.name, code, errOut, tc.want)
 		}
+	}
+	if code, out, _ := run(t, "config", "default"); code != 0 || !strings.Contains(out, "\ncapture:\n  root: /var/lib/wirebox/captures\n") {
+		t.Errorf("config default lacks the capture section: %d %q", code, out)
 	}
 	if code, _, errOut := run(t, "config", "check", filepath.Join(dir, "missing.yaml")); code != ExitConfig {
 		t.Errorf("missing file: code %d %q", code, errOut)
@@ -118,7 +124,7 @@ func TestDaemonEndToEnd(t *testing.T) {
 	if err != nil {
 		t.Fatal("curl is needed for this test (apt-get install curl)")
 	}
-	out, err = exec.Command(curl, "-sS", "--unix-socket", sock, "http://x/v1/status").Output()
+	out, err = exec.Command(curl, "-sS", "--unix-socket", sock, "http://x"+api.PathStatus).Output()
 	if err != nil {
 		t.Fatalf("curl: %v", err)
 	}
@@ -135,7 +141,7 @@ func TestDaemonEndToEnd(t *testing.T) {
 			t.Errorf("service %d differs: CLI %+v, curl %+v", i, a, b)
 		}
 	}
-	out, err = exec.Command(curl, "-sS", "--unix-socket", sock, "http://x/metrics").Output()
+	out, err = exec.Command(curl, "-sS", "--unix-socket", sock, "http://x"+api.PathMetrics).Output()
 	if err != nil || !strings.Contains(string(out), `wirebox_service_up{service="api"} 1`) || !strings.Contains(string(out), `wirebox_service_restarts_total{service="api"} 0`) {
 		t.Errorf("metrics: %v\n%.2000s", err, out)
 	}

@@ -30,26 +30,7 @@ func runDaemon(t *testing.T, cfg *config.Config) (*Daemon, *api.Client) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	errc := make(chan error, 1)
-	go func() { errc <- d.Run(ctx) }()
-	cl := api.NewUnixClient(cfg.API.Socket)
-	t.Cleanup(func() {
-		cl.Close()
-		cancel()
-		if err := <-errc; err != nil {
-			t.Errorf("daemon stop: %v", err)
-		}
-		if _, err := os.Stat(cfg.API.Socket); !errors.Is(err, os.ErrNotExist) {
-			t.Errorf("socket left behind after stop: %v", err)
-		}
-	})
-	wctx, wcancel := context.WithTimeout(ctx, 20*time.Second)
-	defer wcancel()
-	if _, err := cl.WaitReady(wctx); err != nil {
-		t.Fatal(err)
-	}
-	return d, cl
+	return d, testutil.InProcess(t, cfg.API.Socket, d.Run)
 }
 
 func testConfig(t *testing.T) *config.Config {
@@ -80,7 +61,7 @@ func TestStatusMetricsLogsRestart(t *testing.T) {
 		t.Fatalf("status = %+v", st)
 	}
 
-	m, err := cl.Text(ctx, "/metrics")
+	m, err := cl.Text(ctx, api.PathMetrics)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -121,7 +102,7 @@ func TestStatusMetricsLogsRestart(t *testing.T) {
 	if _, err := cl.Logs(ctx, "nope", 0); !api.IsNotFound(err) {
 		t.Errorf("logs of unknown service: %v, want 404", err)
 	}
-	cfgText, err := cl.Text(ctx, "/v1/config")
+	cfgText, err := cl.Text(ctx, api.PathConfig)
 	if err != nil || !strings.Contains(cfgText, "name: bench-7") {
 		t.Errorf("/v1/config = %q, %v", cfgText, err)
 	}
@@ -216,7 +197,7 @@ func TestRemoteAPIRequiresTLSAndToken(t *testing.T) {
 		t.Errorf("wrong token: %v, want 401", err)
 	}
 	// Plain HTTP on the TLS port gets nowhere.
-	resp, err := http.Get("http://" + addr + "/v1/status")
+	resp, err := http.Get("http://" + addr + api.PathStatus)
 	if err == nil {
 		b := bufio.NewReader(resp.Body)
 		line, _ := b.ReadString('\n')

@@ -1,7 +1,8 @@
-package cli
+package capturecli
 
 import (
 	"fmt"
+	"io"
 	"strconv"
 	"strings"
 	"text/tabwriter"
@@ -10,15 +11,15 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/wirebox/wirebox/internal/api"
-	"github.com/wirebox/wirebox/internal/config"
+	"github.com/wirebox/wirebox/subsys"
 )
 
-func newCaptureCmd(g *globals) *cobra.Command {
+func newCaptureCmd(client subsys.ClientFunc) *cobra.Command {
 	c := &cobra.Command{
 		Use:   "capture",
 		Short: "Capture sessions: start, list, stop",
 	}
-	c.AddCommand(newCaptureStartCmd(g), newCaptureListCmd(g), newCaptureStopCmd(g))
+	c.AddCommand(newCaptureStartCmd(client), newCaptureListCmd(client), newCaptureStopCmd(client))
 	return c
 }
 
@@ -47,12 +48,12 @@ func parseSize(s string) (int64, error) {
 	return n * mult, nil
 }
 
-func newCaptureStartCmd(g *globals) *cobra.Command {
+func newCaptureStartCmd(client subsys.ClientFunc) *cobra.Command {
 	var (
 		req        api.CaptureStart
 		rotateSize string
 		rotateTime time.Duration
-		asJSON     bool
+		asJSON     *bool
 	)
 	c := &cobra.Command{
 		Use:   "start --port P [--port P2] --out DIR",
@@ -62,35 +63,26 @@ func newCaptureStartCmd(g *globals) *cobra.Command {
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if len(req.Ports) == 0 {
-				return usageError{fmt.Errorf("--port is required")}
+				return subsys.Usage(fmt.Errorf("--port is required"))
 			}
 			if req.OutDir == "" {
-				return usageError{fmt.Errorf("--out is required")}
+				return subsys.Usage(fmt.Errorf("--out is required"))
 			}
 			size, err := parseSize(rotateSize)
 			if err != nil {
-				return usageError{err}
+				return subsys.Usage(err)
 			}
 			req.RotateSize = size
 			if rotateTime > 0 {
 				req.RotateTime = rotateTime.String()
 			}
-			cl, err := g.client()
-			if err != nil {
+			return subsys.Query(cmd, client, *asJSON, api.PathCaptures, req, func(w io.Writer, st api.CaptureSession) error {
+				_, err := fmt.Fprintf(w, "capture %s started on %s, writing %s\n", st.ID, strings.Join(st.Config.Ports, ","), st.CurrentFile)
 				return err
-			}
-			defer cl.Close()
-			var st api.CaptureSession
-			if err := cl.Post(cmd.Context(), "/v1/captures", req, &st); err != nil {
-				return err
-			}
-			if asJSON {
-				return writeJSON(g, st)
-			}
-			fmt.Fprintf(g.stdout, "capture %s started on %s, writing %s\n", st.ID, strings.Join(st.Config.Ports, ","), st.CurrentFile)
-			return nil
+			})
 		},
 	}
+	asJSON = subsys.JSONFlag(c)
 	f := c.Flags()
 	f.StringSliceVar(&req.Ports, "port", nil, "port to capture (repeat or comma-separate for several)")
 	f.StringVar(&req.Filter, "filter", "", "tcpdump filter expression")
@@ -101,68 +93,45 @@ func newCaptureStartCmd(g *globals) *cobra.Command {
 	f.DurationVar(&rotateTime, "rotate-time", 0, "start a new file after this long (e.g. 10m)")
 	f.IntVar(&req.Keep, "keep", 0, "files to keep (0: all)")
 	f.StringVar(&req.Compress, "compress", "none", "zstd, gzip or none")
-	f.StringVar(&req.OutDir, "out", "", "output directory on the appliance; a relative one is inside capture.root (default "+config.DefaultCaptureRoot+")")
+	f.StringVar(&req.OutDir, "out", "", "output directory on the appliance; a relative one is inside capture.root")
 	f.IntVar(&req.Queue, "queue", 0, "frames that may wait for the disk before drops (default 16384)")
-	f.BoolVar(&asJSON, "json", false, "print the API's JSON")
 	return c
 }
 
-func newCaptureListCmd(g *globals) *cobra.Command {
-	var asJSON bool
+func newCaptureListCmd(client subsys.ClientFunc) *cobra.Command {
 	c := &cobra.Command{
 		Use:   "list",
 		Short: "List capture sessions with their counters",
 		Args:  cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			cl, err := g.client()
-			if err != nil {
-				return err
-			}
-			defer cl.Close()
-			var ss []api.CaptureSession
-			if err := cl.Get(cmd.Context(), "/v1/captures", &ss); err != nil {
-				return err
-			}
-			if asJSON {
-				return writeJSON(g, ss)
-			}
-			tw := tabwriter.NewWriter(g.stdout, 0, 4, 2, ' ', 0)
+	}
+	asJSON := subsys.JSONFlag(c)
+	c.RunE = func(cmd *cobra.Command, _ []string) error {
+		return subsys.Query(cmd, client, *asJSON, api.PathCaptures, nil, func(w io.Writer, ss []api.CaptureSession) error {
+			tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 			fmt.Fprintln(tw, "ID\tPORTS\tPACKETS\tBYTES\tDROP(QUEUE)\tDROP(KERNEL)\tFILES\tCURRENT FILE\tERROR")
 			for _, s := range ss {
 				fmt.Fprintf(tw, "%s\t%s\t%d\t%d\t%d\t%d\t%d\t%s\t%s\n", s.ID, strings.Join(s.Config.Ports, ","), s.Packets, s.Bytes,
 					s.DroppedQueue, s.DroppedKernel, s.Files, s.CurrentFile, s.Error)
 			}
 			return tw.Flush()
-		},
+		})
 	}
-	c.Flags().BoolVar(&asJSON, "json", false, "print the API's JSON")
 	return c
 }
 
-func newCaptureStopCmd(g *globals) *cobra.Command {
-	var asJSON bool
+func newCaptureStopCmd(client subsys.ClientFunc) *cobra.Command {
 	c := &cobra.Command{
 		Use:   "stop ID",
 		Short: "Stop a capture session; its files are closed complete",
 		Args:  cobra.ExactArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			cl, err := g.client()
-			if err != nil {
-				return err
-			}
-			defer cl.Close()
-			var st api.CaptureSession
-			if err := cl.Post(cmd.Context(), "/v1/captures/"+args[0]+"/stop", struct{}{}, &st); err != nil {
-				return err
-			}
-			if asJSON {
-				return writeJSON(g, st)
-			}
-			fmt.Fprintf(g.stdout, "capture %s stopped: %d packets written, %d dropped (queue), %d dropped (kernel), %d files\n",
-				st.ID, st.Packets, st.DroppedQueue, st.DroppedKernel, st.Files)
-			return nil
-		},
 	}
-	c.Flags().BoolVar(&asJSON, "json", false, "print the API's JSON")
+	asJSON := subsys.JSONFlag(c)
+	c.RunE = func(cmd *cobra.Command, args []string) error {
+		return subsys.Query(cmd, client, *asJSON, api.CaptureStopPath(args[0]), struct{}{}, func(w io.Writer, st api.CaptureSession) error {
+			_, err := fmt.Fprintf(w, "capture %s stopped: %d packets written, %d dropped (queue), %d dropped (kernel), %d files\n",
+				st.ID, st.Packets, st.DroppedQueue, st.DroppedKernel, st.Files)
+			return err
+		})
+	}
 	return c
 }

@@ -3,6 +3,7 @@ package cli
 import (
 	"github.com/spf13/cobra"
 
+	"github.com/wirebox/wirebox/daemon"
 	"github.com/wirebox/wirebox/tui"
 )
 
@@ -25,7 +26,13 @@ WIREBOX_CONSOLE_SIZE=COLSxROWS, or wirebox.console_size= on the kernel command l
 				return err
 			}
 			defer cl.Close()
-			return tui.Run(cmd.Context(), cl)
+			var panels []func(*tui.Env) []tui.Panel
+			for _, sub := range daemon.Subsystems() {
+				if sub.Panels != nil {
+					panels = append(panels, sub.Panels)
+				}
+			}
+			return tui.Run(cmd.Context(), cl, panels...)
 		},
 	}
 }

@@ -3,124 +3,46 @@ package cli
 import (
 	"bytes"
 	"context"
-	"encoding/binary"
 	"encoding/json"
 	"fmt"
-	"io"
-	"log/slog"
 	"net"
-	"net/http"
-	"os/exec"
+	"os"
 	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
 	"time"
 
-	"golang.org/x/sys/unix"
-
-	"github.com/wirebox/wirebox/capture"
 	"github.com/wirebox/wirebox/capture/capturesvc"
 	"github.com/wirebox/wirebox/capture/pcapng"
+	"github.com/wirebox/wirebox/daemon"
+	"github.com/wirebox/wirebox/daemon/daemontest"
 	"github.com/wirebox/wirebox/internal/api"
+	"github.com/wirebox/wirebox/internal/config"
 	"github.com/wirebox/wirebox/internal/netns"
-	"github.com/wirebox/wirebox/services"
-	"github.com/wirebox/wirebox/tap"
+	"github.com/wirebox/wirebox/internal/pkttest"
+	"github.com/wirebox/wirebox/internal/testutil"
 )
 
-type coreSrc struct{ c *capture.Core }
-
-func (s coreSrc) Core() *capture.Core { return s.c }
-
-// captureRig runs the capture service under a real supervisor on a real
-// core whose port wb0 sits in a test namespace, joined by veth to peer0 in
-// another one, and serves its API routes on a unix socket.
+// captureRig is a daemon (in-process, daemontest) with one passive port
+// wb0 in a test namespace, joined by veth to peer0 in another (netns.Pair),
+// captures confined to the temporary directory, and a raw sender on peer0.
 type captureRig struct {
 	socket string
 	a, b   *netns.NS
 	mac    net.HardwareAddr
-	fd     int
+	sender *netns.Raw
 }
 
 func newCaptureRig(t *testing.T) *captureRig {
 	t.Helper()
-	netns.Require(t)
-	a, b := netns.New(t), netns.New(t)
-	la, _ := netns.Veth(t, a, "wb0", b, "peer0", netns.VethOptions{})
-	pool, err := tap.NewPool(tap.Config{Frames: 16384})
-	if err != nil {
-		t.Fatal(err)
-	}
-	core := capture.NewCore(pool, nil)
-	if _, err := core.OpenPort(capture.PortConfig{Name: "wb0", NetNS: a.Path}); err != nil {
-		t.Fatal(err)
-	}
-	svc := capturesvc.New(coreSrc{core}, "")
-	coreSvc := services.ServiceFunc{ServiceName: "core", RunFunc: func(ctx context.Context, rt *services.Runtime) error {
-		rt.Ready()
-		<-ctx.Done()
-		return nil
-	}}
-	sup, err := services.New(services.Options{Logger: slog.New(slog.DiscardHandler)}, coreSvc, svc)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	supDone := make(chan error, 1)
-	go func() { supDone <- sup.Run(ctx) }()
-	socket := filepath.Join(t.TempDir(), "api.sock")
-	l, err := api.ListenUnix(socket, 0o600)
-	if err != nil {
-		t.Fatal(err)
-	}
-	mux := http.NewServeMux()
-	svc.Routes(mux)
-	srvDone := make(chan error, 1)
-	go func() { srvDone <- api.Serve(ctx, l, mux, slog.New(slog.DiscardHandler)) }()
-	t.Cleanup(func() {
-		cancel()
-		<-srvDone
-		if err := <-supDone; err != nil {
-			t.Error(err)
-		}
-		if err := core.Close(); err != nil {
-			t.Error(err)
-		}
-		if err := pool.CheckFull(); err != nil {
-			t.Error(err)
-		}
-		pool.Close()
-	})
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		ok := false
-		for _, st := range sup.Status() {
-			ok = ok || (st.Name == "capture" && st.State == api.StateRunning)
-		}
-		if ok {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("capture service not running: %+v", sup.Status())
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-	r := &captureRig{socket: socket, a: a, b: b, mac: la.MAC, fd: -1}
-	err = b.Do(func() error {
-		ifi, err := net.InterfaceByName("peer0")
-		if err != nil {
-			return err
-		}
-		if r.fd, err = unix.Socket(unix.AF_PACKET, unix.SOCK_RAW|unix.SOCK_CLOEXEC, 0); err != nil {
-			return err
-		}
-		return unix.Bind(r.fd, &unix.SockaddrLinklayer{Ifindex: ifi.Index})
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { unix.Close(r.fd) })
-	return r
+	p := netns.Pair(t)
+	cfg := daemon.DefaultConfig()
+	cfg.Ports = []config.PortConfig{{Name: p.NearLink.Name, Mode: config.PortPassive, Netns: p.Near.Path}}
+	capturesvc.Section.Of(cfg).Root = os.TempDir()
+	d, cl := daemontest.Start(t, cfg)
+	testutil.WaitRunning(t, cl, "core", capturesvc.Name)
+	return &captureRig{socket: d.Socket(), a: p.Near, b: p.Far, mac: p.NearLink.MAC, sender: p.Sender(t)}
 }
 
 // addAddr gives a link in the port's namespace an address (CIDR).
@@ -134,17 +56,7 @@ func (r *captureRig) addAddr(t *testing.T, link, cidr string) {
 func (r *captureRig) send(t *testing.T, frame []byte) {
 	t.Helper()
 	copy(frame, r.mac)
-	for {
-		_, err := unix.Write(r.fd, frame)
-		if err == unix.ENOBUFS || err == unix.EINTR {
-			time.Sleep(time.Millisecond)
-			continue
-		}
-		if err != nil {
-			t.Fatal(err)
-		}
-		return
-	}
+	r.sender.Send(t, frame)
 }
 
 // cli runs a wirebox command line with the capture and replay commands.
@@ -309,19 +221,13 @@ func TestCaptureCLIEndToEnd(t *testing.T) {
 	}
 	w.Close()
 	capFile := filepath.Join(dir, "far.pcap")
-	dump := r.b.Command("tcpdump", "-i", "peer0", "-Q", "in", "--time-stamp-precision=nano", "-c", fmt.Sprint(nRep), "-w", capFile, "udp port 7777")
-	stderr, _ := dump.StderrPipe()
-	if err := dump.Start(); err != nil {
-		t.Fatal(err)
-	}
-	defer dump.Process.Kill()
-	waitListening(t, stderr)
+	dump := pkttest.Start(t, r.b.Command("tcpdump", "-i", "peer0", "-Q", "in", "--time-stamp-precision=nano", "-c", fmt.Sprint(nRep), "-w", capFile, "udp port 7777"), "listening on")
 	out, err = r.cli(t, "replay", w.Files()[0], "--port", "wb0", "--json")
 	var rep api.ReplayReport
 	if err != nil || json.Unmarshal([]byte(out), &rep) != nil || rep.Sent != nRep || rep.Padded != nRep || rep.Errors != 0 {
 		t.Fatalf("replay: %v %s", err, out)
 	}
-	if err := waitExit(dump, 20*time.Second); err != nil {
+	if err := dump.Wait(20 * time.Second); err != nil {
 		t.Fatalf("tcpdump: %v", err)
 	}
 	rd, err := pcapng.Open(capFile)
@@ -405,96 +311,4 @@ func TestCaptureCLIEndToEnd(t *testing.T) {
 	if _, err := r.cli(t, "replay", "/nonexistent.pcap", "--port", "wb0"); err == nil {
 		t.Fatal("replay of a missing file succeeded")
 	}
-}
-
-func waitListening(t *testing.T, stderr io.Reader) {
-	t.Helper()
-	buf := make([]byte, 4096)
-	var seen []byte
-	deadline := time.Now().Add(20 * time.Second)
-	for !bytes.Contains(seen, []byte("listening on")) {
-		if time.Now().After(deadline) {
-			t.Fatalf("tcpdump did not start: %s", seen)
-		}
-		n, err := stderr.Read(buf)
-		seen = append(seen, buf[:n]...)
-		if err != nil {
-			t.Fatalf("tcpdump: %v: %s", err, seen)
-		}
-	}
-	go io.Copy(io.Discard, stderr)
-}
-
-func waitExit(cmd *exec.Cmd, d time.Duration) error {
-	done := make(chan error, 1)
-	go func() { done <- cmd.Wait() }()
-	select {
-	case err := <-done:
-		return err
-	case <-time.After(d):
-		cmd.Process.Kill()
-		<-done
-		return fmt.Errorf("did not exit within %v", d)
-	}
-}
-
-// Small peer helpers (capture/internal/pkttest is not importable here).
-type peerTools struct{}
-
-var pkttest peerTools
-
-func (peerTools) Need(t *testing.T, tools ...string) {
-	t.Helper()
-	for _, tool := range tools {
-		if _, err := exec.LookPath(tool); err != nil {
-			t.Fatalf("peer tool %s not installed: %v", tool, err)
-		}
-	}
-}
-
-func (peerTools) Run(t *testing.T, name string, args ...string) string {
-	t.Helper()
-	var o, e bytes.Buffer
-	cmd := exec.Command(name, args...)
-	cmd.Stdout, cmd.Stderr = &o, &e
-	if err := cmd.Run(); err != nil {
-		t.Fatalf("%s %v: %v: %s", name, args, err, e.String())
-	}
-	return o.String()
-}
-
-func (peerTools) Lines(s string) []string {
-	var out []string
-	for _, l := range strings.Split(s, "\n") {
-		if l != "" {
-			out = append(out, l)
-		}
-	}
-	return out
-}
-
-// UDP builds an Ethernet/IPv4/UDP frame (checksum left zero: allowed for UDP over IPv4).
-func (peerTools) UDP(t *testing.T, src, dst string, sport, dport uint16, payload []byte) []byte {
-	f := make([]byte, 42+len(payload))
-	copy(f[6:], []byte{2, 0, 0, 0, 0, 1})
-	f[12], f[13] = 0x08, 0x00
-	ip := f[14:]
-	ip[0], ip[8], ip[9] = 0x45, 64, 17
-	binary.BigEndian.PutUint16(ip[2:], uint16(20+8+len(payload)))
-	copy(ip[12:], net.ParseIP(src).To4())
-	copy(ip[16:], net.ParseIP(dst).To4())
-	var sum uint32
-	for i := 0; i < 20; i += 2 {
-		sum += uint32(binary.BigEndian.Uint16(ip[i:]))
-	}
-	for sum > 0xffff {
-		sum = sum&0xffff + sum>>16
-	}
-	binary.BigEndian.PutUint16(ip[10:], ^uint16(sum))
-	u := ip[20:]
-	binary.BigEndian.PutUint16(u, sport)
-	binary.BigEndian.PutUint16(u[2:], dport)
-	binary.BigEndian.PutUint16(u[4:], uint16(8+len(payload)))
-	copy(u[8:], payload)
-	return f
 }

@@ -13,8 +13,10 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/wirebox/wirebox/daemon"
 	"github.com/wirebox/wirebox/internal/api"
 	"github.com/wirebox/wirebox/internal/config"
+	"github.com/wirebox/wirebox/subsys"
 )
 
 // Exit statuses.
@@ -24,11 +26,9 @@ const (
 	ExitConfig = 2 // bad configuration or bad usage
 )
 
-// usageError marks errors that should exit with ExitConfig.
-type usageError struct{ err error }
-
-func (e usageError) Error() string { return e.err.Error() }
-func (e usageError) Unwrap() error { return e.err }
+// usageError marks errors that should exit with ExitConfig; subsystems'
+// commands use subsys.Usage for the same.
+func usageError(err error) error { return subsys.Usage(err) }
 
 // globals are the flags every client command shares.
 type globals struct {
@@ -68,10 +68,9 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return ExitOK
 	}
 	fmt.Fprintln(stderr, "wirebox:", err)
-	var ue usageError
 	var ce *config.Error
 	switch {
-	case errors.As(err, &ue), errors.As(err, &ce):
+	case subsys.IsUsage(err), errors.As(err, &ce):
 		return ExitConfig
 	case strings.HasPrefix(err.Error(), "unknown command"), strings.HasPrefix(err.Error(), "unknown flag"),
 		strings.HasPrefix(err.Error(), "unknown shorthand flag"), strings.Contains(err.Error(), "arg(s)"),
@@ -111,11 +110,15 @@ API, on the local socket by default or remotely with --remote, --token and --ca.
 		newConfigCmd(g),
 		newConsoleCmd(g),
 		newPortsCmd(g),
-		newCaptureCmd(g),
-		newReplayCmd(g),
 		newImageCmd(g),
 		newQemuCmd(g),
 		newBootCmd(g),
 	)
+	// Each subsystem's own commands, from the daemon's table.
+	for _, sub := range daemon.Subsystems() {
+		if sub.Commands != nil {
+			root.AddCommand(sub.Commands(g.client)...)
+		}
+	}
 	return root
 }

@@ -1,0 +1,33 @@
+package daemon
+
+import (
+	"os"
+	"strings"
+	"testing"
+
+	"github.com/wirebox/wirebox/capture/capturesvc"
+	"github.com/wirebox/wirebox/internal/config"
+)
+
+// The README's example (core keys and subsystems' sections) must stay
+// valid with every subsystem's section.
+func TestREADMEExampleParses(t *testing.T) {
+	b, err := os.ReadFile("../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := string(b)
+	i := strings.Index(s, "```yaml\n")
+	if i < 0 {
+		t.Fatal("README has no yaml example")
+	}
+	s = s[i+len("```yaml\n"):]
+	doc := s[:strings.Index(s, "```")]
+	c, err := config.Parse([]byte(doc), Sections()...)
+	if err != nil {
+		t.Fatalf("README example: %v", err)
+	}
+	if c.Name != "lab-3" || len(c.Ports) != 3 || c.Ports[1].Forward != "eth3" || capturesvc.Section.Of(c).Root != "/var/lib/wirebox/captures" {
+		t.Errorf("README example parsed as %+v", c)
+	}
+}

@@ -1,0 +1,190 @@
+package config
+
+import (
+	"errors"
+	"fmt"
+	"reflect"
+	"strings"
+
+	"github.com/goccy/go-yaml"
+)
+
+// Section is a subsystem's part of the configuration file: one top-level
+// key, decoded as strictly as the rest (unknown keys and wrong types are
+// errors naming the key and the line), merged over the section's defaults
+// and validated by the subsystem. Make one with NewSection; pass the
+// sections of every subsystem to Parse, Load and Default.
+type Section interface {
+	// Key is the section's top-level key.
+	Key() string
+	newValue() any // a pointer to a copy of the defaults
+	check(v any) error
+}
+
+// SectionOf is a Section whose value is a T.
+type SectionOf[T any] struct {
+	key      string
+	def      T
+	validate func(*T) error
+}
+
+// NewSection declares the section key with the defaults def (a struct with
+// yaml tags) and a validation function (nil: none). validate reports a bad
+// key with Errorf("key", ...): the key is taken inside the section.
+func NewSection[T any](key string, def T, validate func(*T) error) *SectionOf[T] {
+	return &SectionOf[T]{key: key, def: def, validate: validate}
+}
+
+// Key implements Section.
+func (s *SectionOf[T]) Key() string { return s.key }
+
+// Default returns a copy of the defaults.
+func (s *SectionOf[T]) Default() *T {
+	v := s.def
+	return &v
+}
+
+func (s *SectionOf[T]) newValue() any { return s.Default() }
+
+func (s *SectionOf[T]) check(v any) error {
+	if s.validate == nil {
+		return nil
+	}
+	return s.validate(v.(*T))
+}
+
+// Of returns the section's value in c: what the file said over the
+// defaults, or the defaults when c was made without this section. Changes
+// through the pointer are kept in c (tests build typed configurations so).
+func (s *SectionOf[T]) Of(c *Config) *T {
+	if v, ok := c.sections[s.key]; ok {
+		return v.(*T)
+	}
+	v := s.Default()
+	if c.sections == nil {
+		c.sections = map[string]any{}
+	}
+	c.sections[s.key] = v
+	if !c.hasSection(s.key) {
+		c.secs = append(c.secs, s)
+	}
+	return v
+}
+
+// Errorf is a validation error at key, a path inside the section being
+// validated ("root", "ports[2].name"); Parse adds the section and the line.
+func Errorf(key, format string, args ...any) error {
+	return &Error{Path: key, Msg: fmt.Sprintf(format, args...)}
+}
+
+func (c *Config) hasSection(key string) bool {
+	for _, s := range c.secs {
+		if s.Key() == key {
+			return true
+		}
+	}
+	return false
+}
+
+// document is the whole file as one Go value: the core's keys (Config's
+// own fields) and one field per section, so the YAML decoder checks every
+// key and type of both in one strict pass and knows every line.
+type document struct {
+	typ  reflect.Type
+	core []int // field indexes in Config of the core's fields
+}
+
+func newDocument(secs []Section) (*document, error) {
+	ct := reflect.TypeFor[Config]()
+	d := &document{}
+	var fields []reflect.StructField
+	seen := map[string]bool{}
+	for i := range ct.NumField() {
+		f := ct.Field(i)
+		if !f.IsExported() {
+			continue
+		}
+		d.core = append(d.core, i)
+		fields = append(fields, f)
+		seen[strings.Split(f.Tag.Get("yaml"), ",")[0]] = true
+	}
+	for i, s := range secs {
+		if s.Key() == "" || seen[s.Key()] {
+			return nil, fmt.Errorf("config section %q: empty or already taken", s.Key())
+		}
+		seen[s.Key()] = true
+		fields = append(fields, reflect.StructField{
+			Name: fmt.Sprintf("Section%d", i),
+			Type: reflect.TypeOf(s.newValue()),
+			Tag:  reflect.StructTag(fmt.Sprintf(`yaml:%q`, s.Key())),
+		})
+	}
+	d.typ = reflect.StructOf(fields)
+	return d, nil
+}
+
+// value builds the document value of c (sections from c, or defaults).
+func (d *document) value(c *Config) reflect.Value {
+	v := reflect.New(d.typ).Elem()
+	cv := reflect.ValueOf(c).Elem()
+	for j, i := range d.core {
+		v.Field(j).Set(cv.Field(i))
+	}
+	for k, s := range c.secs {
+		sv, ok := c.sections[s.Key()]
+		if !ok {
+			sv = s.newValue()
+		}
+		v.Field(len(d.core) + k).Set(reflect.ValueOf(sv))
+	}
+	return v
+}
+
+// store copies a decoded document back into c.
+func (d *document) store(v reflect.Value, c *Config) {
+	cv := reflect.ValueOf(c).Elem()
+	for j, i := range d.core {
+		cv.Field(i).Set(v.Field(j))
+	}
+	c.sections = map[string]any{}
+	for k, s := range c.secs {
+		c.sections[s.Key()] = v.Field(len(d.core) + k).Interface()
+	}
+}
+
+// validateSections runs every section's validation, with keys made whole.
+func (c *Config) validateSections() error {
+	for _, s := range c.secs {
+		err := s.check(c.sections[s.Key()])
+		if err == nil {
+			continue
+		}
+		var ce *Error
+		if !errors.As(err, &ce) {
+			return &Error{Path: "$." + s.Key(), Msg: err.Error()}
+		}
+		switch {
+		case ce.Path == "":
+			ce.Path = "$." + s.Key()
+		case strings.HasPrefix(ce.Path, "["):
+			ce.Path = "$." + s.Key() + ce.Path
+		case !strings.HasPrefix(ce.Path, "$."):
+			ce.Path = "$." + s.Key() + "." + ce.Path
+		}
+		return ce
+	}
+	return nil
+}
+
+// MarshalSections renders the defaults of secs as YAML, for `wirebox
+// config default`.
+func MarshalSections(secs ...Section) ([]byte, error) {
+	m := yaml.MapSlice{}
+	for _, s := range secs {
+		m = append(m, yaml.MapItem{Key: s.Key(), Value: s.newValue()})
+	}
+	if len(m) == 0 {
+		return nil, nil
+	}
+	return yaml.MarshalWithOptions(m, yaml.IndentSequence(true))
+}
