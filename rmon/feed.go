@@ -5,7 +5,6 @@ import (
 	"net"
 	"time"
 
-	"github.com/vishvananda/netlink"
 	"github.com/wirebox/wirebox/capture"
 	"github.com/wirebox/wirebox/rmon/stats"
 )
@@ -18,6 +17,7 @@ type portFacts struct {
 	MTU        int
 	SpeedMbps  int
 	LinkUp     bool
+	OperState  string
 	LastChange time.Time
 }
 
@@ -41,21 +41,11 @@ func (c corePort) counters() portCounters {
 		RxDropped: st.RxDroppedKernel + st.RxDroppedPool, TxErrors: st.TxErrors, LinkUp: st.LinkUp}
 }
 
-// facts looks the link up. capture.Port.Info (CORE-API.md) is not on this
-// branch yet; until it is, netlink by name in the daemon's namespace
-// (a port in another namespace reports no MAC, MTU or speed).
+// facts are the core's facts of the port (refreshed by the core on every
+// link change).
 func (c corePort) facts() portFacts {
-	f := portFacts{LinkUp: c.counters().LinkUp}
-	l, err := netlink.LinkByName(c.p.Name())
-	if err != nil {
-		return f
-	}
-	a := l.Attrs()
-	f.MAC, f.MTU = a.HardwareAddr, a.MTU
-	if b, err := readSpeed(c.p.Name()); err == nil && b > 0 {
-		f.SpeedMbps = b
-	}
-	return f
+	i := c.p.Info()
+	return portFacts{MAC: i.MAC, MTU: i.MTU, SpeedMbps: i.SpeedMbps, LinkUp: i.LinkUp, OperState: i.OperState, LastChange: i.LastChange}
 }
 
 // corePorts lists the core's open ports.

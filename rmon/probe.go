@@ -48,6 +48,7 @@ type probe struct {
 	ports     []*port
 	tree      *mib.Tree
 	uptime    func() uint64 // sysUpTime in hundredths of a second
+	start     time.Time     // when sysUpTime was 0
 	notify    func(trapOID mib.OID, vbs []notifyVB)
 	now       func() time.Time
 	cache     snapCache
@@ -93,6 +94,7 @@ func (p *probe) checkDataSource(v mib.Value) gosnmp.SNMPError {
 
 func newProbe(ports []*port, tree *mib.Tree, uptime func() uint64) *probe {
 	p := &probe{ports: ports, tree: tree, uptime: uptime, now: time.Now, logs: map[int32]*eventLog{}}
+	p.start = time.Now().Add(-time.Duration(uptime()) * 10 * time.Millisecond)
 	p.notify = func(mib.OID, []notifyVB) {}
 	p.ether = newCtlTable(p, p.etherStatsSpec())
 	p.history = newCtlTable(p, p.historySpec())

@@ -354,6 +354,13 @@ func TestProbeCounts(t *testing.T) {
 			}
 		}
 	}
+	// IF-MIB for the port: the core's facts (port.Info) and 64-bit
+	// multicast / broadcast counts.
+	ift := walk(t, "snmpwalk", "-v2c", "-c", "probe-ro", addr, "1.3.6.1.2.1.2.2.1")
+	if ift[".1.3.6.1.2.1.2.2.1.4.1"] != "9000" || ift[".1.3.6.1.2.1.2.2.1.8.1"] != "1" ||
+		!strings.EqualFold(strings.ReplaceAll(ift[".1.3.6.1.2.1.2.2.1.6.1"], " ", ""), strings.ReplaceAll(tp.la.MAC.String(), ":", "")) {
+		t.Errorf("ifTable (MAC %s): %v", tp.la.MAC, ift)
+	}
 	// IF-MIB for the port: name and 64-bit multicast / broadcast counts.
 	ifx := walk(t, "snmpwalk", "-v2c", "-c", "probe-ro", addr, "1.3.6.1.2.1.31.1.1.1")
 	if ifx[".1.3.6.1.2.1.31.1.1.1.1.1"] != "wb0" || num(t, ifx, ".1.3.6.1.2.1.31.1.1.1.9.1") != 3 || num(t, ifx, ".1.3.6.1.2.1.31.1.1.1.8.1") != 4 {

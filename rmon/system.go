@@ -95,15 +95,34 @@ func registerIF(tree *mib.Tree, p *probe) {
 		p.mu.Unlock()
 		c := pt.core.counters()
 		_, rx, tx := pt.st.EtherSnapshot()
-		oper := int64(2)
-		if c.LinkUp {
+		// ifOperStatus from netlink's operational state (RFC 2863 values).
+		oper := int64(2) // down
+		switch f.OperState {
+		case "up":
 			oper = 1
+		case "testing":
+			oper = 3
+		case "dormant":
+			oper = 5
+		case "notpresent", "absent":
+			oper = 6
+		case "lowerlayerdown":
+			oper = 7
+		case "unknown", "":
+			oper = 4
+			if c.LinkUp {
+				oper = 1 // veth and tun report "unknown" while passing traffic
+			}
+		}
+		var lastChange uint64
+		if d := f.LastChange.Sub(p.start); d > 0 {
+			lastChange = uint64(d / (10 * time.Millisecond))
 		}
 		speed := uint64(f.SpeedMbps) * 1_000_000
 		r.vals = map[uint32]mib.Value{
 			1: mib.Integer(int64(pt.ifIndex)), 2: mib.String(pt.core.Name()), 3: mib.Integer(6),
 			4: mib.Integer(int64(f.MTU)), 5: mib.Gauge32(speed), 6: mib.OctetString(f.MAC),
-			7: mib.Integer(1), 8: mib.Integer(oper), 9: mib.TimeTicks(0),
+			7: mib.Integer(1), 8: mib.Integer(oper), 9: mib.TimeTicks(lastChange),
 			10: mib.Counter32(c.RxBytes), 11: mib.Counter32(rx.Ucast), 13: mib.Counter32(c.RxDropped),
 			14: mib.Counter32(0), 15: mib.Counter32(0), 16: mib.Counter32(c.TxBytes), 17: mib.Counter32(tx.Ucast),
 			19: mib.Counter32(0), 20: mib.Counter32(c.TxErrors),
