@@ -166,6 +166,7 @@ func (p *probe) fireEvent(idx int32, a *ctlRow, rising bool) {
 		l.next++
 		desc := fmt.Sprintf("%s: %s alarm %d: %s = %d, threshold %d", ev.str(2), kind, a.index, a.vals[3].OID, value, a.num(thCol))
 		l.items = append(l.items, logItem{index: l.next, time: now, desc: desc})
+		p.gen++
 		if len(l.items) > maxLogs {
 			l.items = l.items[len(l.items)-maxLogs:]
 		}
@@ -202,15 +203,17 @@ func (p *probe) logHandler() *mib.Table {
 		Index: func() []mib.OID {
 			p.mu.Lock()
 			defer p.mu.Unlock()
-			var out []mib.OID
-			for _, r := range p.events.valid() {
-				if l := p.logs[r.index]; l != nil {
-					for _, it := range l.items {
-						out = append(out, mib.OID{uint32(r.index), uint32(it.index)})
+			return p.cachedIndex("log", func() []mib.OID {
+				var out []mib.OID
+				for _, r := range p.events.valid() {
+					if l := p.logs[r.index]; l != nil {
+						for _, it := range l.items {
+							out = append(out, mib.OID{uint32(r.index), uint32(it.index)})
+						}
 					}
 				}
-			}
-			return out
+				return out
+			})
 		},
 		Cell: func(index mib.OID, col uint32) (mib.Value, bool) {
 			p.mu.Lock()

@@ -80,6 +80,25 @@ type ctlTable struct {
 	spec *ctlSpec
 	rows map[int32]*ctlRow
 	idx  []mib.OID // sorted, rebuilt on change
+	ver  uint64    // changes with every row change, for derived indexes
+	// derived caches the index of a table derived from this one.
+	derived struct {
+		ver uint64
+		idx []mib.OID
+	}
+}
+
+// derivedIndex returns the index of a table whose rows follow this one's
+// (as etherStatsHighCapacityTable follows etherStatsTable), rebuilt only
+// when a row changed: a walk asks for it once per varbind (p.mu held).
+func (t *ctlTable) derivedIndex(build func() []mib.OID) []mib.OID {
+	if t.derived.idx == nil || t.derived.ver != t.ver {
+		t.derived.idx, t.derived.ver = build(), t.ver
+		if t.derived.idx == nil {
+			t.derived.idx = []mib.OID{}
+		}
+	}
+	return t.derived.idx
 }
 
 func newCtlTable(p *probe, spec *ctlSpec) *ctlTable {
@@ -87,6 +106,8 @@ func newCtlTable(p *probe, spec *ctlSpec) *ctlTable {
 }
 
 func (t *ctlTable) reindex() {
+	t.ver++
+	t.p.gen++
 	t.idx = t.idx[:0:0]
 	for _, k := range slices.Sorted(maps.Keys(t.rows)) {
 		t.idx = append(t.idx, mib.OID{uint32(k)})
@@ -273,6 +294,8 @@ func (t *ctlTable) set(tx *mib.Txn, index mib.OID, col uint32, v mib.Value) gosn
 func (t *ctlTable) commit(st *staged) {
 	t.p.mu.Lock()
 	defer t.p.mu.Unlock()
+	t.ver++
+	t.p.gen++
 	if st.deleted {
 		if r := t.rows[st.row.index]; r != nil {
 			if r.status == statusValid && t.spec.destroy != nil {

@@ -74,6 +74,7 @@ func (p *probe) sampleHistory(r *ctlRow, now time.Time) {
 		b.utilization = int64(bits * 10000 / (uint64(interval) * uint64(mbps) * 1_000_000))
 	}
 	h.buckets = append(h.buckets, b)
+	p.gen++
 	if granted := int(min(r.num(3), maxBuckets)); len(h.buckets) > granted {
 		h.buckets = h.buckets[len(h.buckets)-granted:]
 	}
@@ -106,13 +107,15 @@ func (p *probe) etherHistoryHandler() *mib.Table {
 		Index: func() []mib.OID {
 			p.mu.Lock()
 			defer p.mu.Unlock()
-			var out []mib.OID
-			for _, r := range p.history.valid() {
-				for _, b := range r.rt.(*histRT).buckets {
-					out = append(out, mib.OID{uint32(r.index), uint32(b.sample)})
+			return p.cachedIndex("etherHistory", func() []mib.OID {
+				var out []mib.OID
+				for _, r := range p.history.valid() {
+					for _, b := range r.rt.(*histRT).buckets {
+						out = append(out, mib.OID{uint32(r.index), uint32(b.sample)})
+					}
 				}
-			}
-			return out
+				return out
+			})
 		},
 		Cell: func(index mib.OID, col uint32) (mib.Value, bool) {
 			p.mu.Lock()

@@ -61,6 +61,29 @@ type probe struct {
 	topN      *ctlTable
 	protoDist *ctlTable
 	logs      map[int32]*eventLog
+	// gen changes with every change of rows, buckets, logs or reports;
+	// derived indexes are rebuilt when it moved (see cachedIndex).
+	gen      uint64
+	idxCache map[string]genIndex
+}
+
+type genIndex struct {
+	gen uint64
+	idx []mib.OID
+}
+
+// cachedIndex returns a derived table's index, rebuilt only when the
+// probe's state changed: a walk asks for it once per varbind (p.mu held).
+func (p *probe) cachedIndex(key string, build func() []mib.OID) []mib.OID {
+	if c, ok := p.idxCache[key]; ok && c.gen == p.gen {
+		return c.idx
+	}
+	if p.idxCache == nil {
+		p.idxCache = map[string]genIndex{}
+	}
+	idx := build()
+	p.idxCache[key] = genIndex{p.gen, idx}
+	return idx
 }
 
 type notifyVB struct {

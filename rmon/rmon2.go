@@ -131,13 +131,15 @@ func (p *probe) registerRMON2(tree *mib.Tree) {
 		Index: func() []mib.OID {
 			p.mu.Lock()
 			defer p.mu.Unlock()
-			var out []mib.OID
-			for _, r := range p.protoDist.valid() {
-				for i := range protoDefs {
-					out = append(out, mib.OID{uint32(r.index), uint32(i + 1)})
+			return p.protoDist.derivedIndex(func() []mib.OID {
+				var out []mib.OID
+				for _, r := range p.protoDist.valid() {
+					for i := range protoDefs {
+						out = append(out, mib.OID{uint32(r.index), uint32(i + 1)})
+					}
 				}
-			}
-			return out
+				return out
+			})
 		},
 		Cell: func(index mib.OID, col uint32) (mib.Value, bool) {
 			p.mu.Lock()

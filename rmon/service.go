@@ -112,7 +112,7 @@ func (s *Service) Run(ctx context.Context, rt *services.Runtime) error {
 	if err != nil {
 		return err
 	}
-	n := &notifier{targets: s.cfg.Traps, uptime: uptime, log: log}
+	n := newNotifier(s.cfg.Traps, uptime, log)
 	p.notify = n.send
 
 	conn, err := net.ListenPacket("udp", s.cfg.Listen)
@@ -132,10 +132,14 @@ func (s *Service) Run(ctx context.Context, rt *services.Runtime) error {
 			}
 		}()
 	}
-	wg.Add(2)
+	wg.Add(3)
 	go func() {
 		defer wg.Done()
 		p.run(ctx)
+	}()
+	go func() {
+		defer wg.Done()
+		n.run(ctx)
 	}()
 	go func() {
 		defer wg.Done()
@@ -190,12 +194,25 @@ func build(cfg *Config, acfg snmp.Config, ports []*port) (*snmp.Agent, *probe, f
 	return agent, p, uptime, nil
 }
 
-// notifier sends SNMPv2c traps to the configured targets.
+// notifier sends SNMPv2c traps to the configured targets from its own
+// goroutine: events fire with the probe's lock held, and a target may
+// need a name lookup.
 type notifier struct {
 	targets []TrapTarget
 	uptime  func() uint64
 	log     *slog.Logger
 	id      atomic.Int32
+	ch      chan trapMsg
+	dropped atomic.Uint64
+}
+
+type trapMsg struct {
+	addr string
+	msg  []byte
+}
+
+func newNotifier(targets []TrapTarget, uptime func() uint64, log *slog.Logger) *notifier {
+	return &notifier{targets: targets, uptime: uptime, log: log, ch: make(chan trapMsg, 256)}
 }
 
 func (n *notifier) send(trapOID mib.OID, vbs []notifyVB) {
@@ -211,18 +228,30 @@ func (n *notifier) send(trapOID mib.OID, vbs []notifyVB) {
 		if _, _, err := net.SplitHostPort(addr); err != nil {
 			addr = net.JoinHostPort(addr, "162")
 		}
-		msg := snmp.EncodeV2Trap(t.Community, n.id.Add(1), n.uptime(), trapOID, list)
-		// Sent from its own goroutine: the caller holds the probe's lock.
-		go func() {
-			c, err := net.Dial("udp", addr)
+		select {
+		case n.ch <- trapMsg{addr, snmp.EncodeV2Trap(t.Community, n.id.Add(1), n.uptime(), trapOID, list)}:
+		default:
+			n.dropped.Add(1)
+		}
+	}
+}
+
+// run sends queued notifications until ctx ends.
+func (n *notifier) run(ctx context.Context) {
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case m := <-n.ch:
+			c, err := net.Dial("udp", m.addr)
 			if err != nil {
-				n.log.Warn("rmon: trap", "target", addr, "err", err)
-				return
+				n.log.Warn("rmon: trap", "target", m.addr, "err", err)
+				continue
 			}
-			defer c.Close()
-			if _, err := c.Write(msg); err != nil {
-				n.log.Warn("rmon: trap", "target", addr, "err", err)
+			if _, err := c.Write(m.msg); err != nil {
+				n.log.Warn("rmon: trap", "target", m.addr, "err", err)
 			}
-		}()
+			c.Close()
+		}
 	}
 }

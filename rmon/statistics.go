@@ -119,8 +119,12 @@ func (p *probe) etherHCHandler() *mib.Table {
 	// Column pairs (overflow, high-capacity) -> etherStats column.
 	src := map[uint32]uint32{1: 5, 2: 5, 3: 4, 4: 4, 5: 14, 6: 14, 7: 15, 8: 15, 9: 16, 10: 16, 11: 17, 12: 17, 13: 18, 14: 18, 15: 19, 16: 19}
 	return &mib.Table{
-		Cols:  seq(1, 16),
-		Index: func() []mib.OID { return p.validIndex(p.ether) },
+		Cols: seq(1, 16),
+		Index: func() []mib.OID {
+			p.mu.Lock()
+			defer p.mu.Unlock()
+			return p.ether.derivedIndex(func() []mib.OID { return validIndex(p.ether) })
+		},
 		Cell: func(index mib.OID, col uint32) (mib.Value, bool) {
 			p.mu.Lock()
 			defer p.mu.Unlock()
@@ -138,10 +142,8 @@ func (p *probe) etherHCHandler() *mib.Table {
 	}
 }
 
-// validIndex lists the valid rows of a control table.
-func (p *probe) validIndex(t *ctlTable) []mib.OID {
-	p.mu.Lock()
-	defer p.mu.Unlock()
+// validIndex lists the valid rows of a control table (p.mu held).
+func validIndex(t *ctlTable) []mib.OID {
 	var out []mib.OID
 	for _, r := range t.valid() {
 		out = append(out, mib.OID{uint32(r.index)})

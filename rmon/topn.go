@@ -119,6 +119,7 @@ func (p *probe) startTopN(r *ctlRow) {
 	rt.start = p.uptime()
 	rt.granted = int(min(r.num(6), maxTopN))
 	rt.report = nil
+	p.gen++
 	rt.duration = r.num(4)
 }
 
@@ -149,6 +150,7 @@ func (p *probe) sampleTopN(r *ctlRow, now time.Time) {
 		return bytes.Compare(a.mac[:], b.mac[:])
 	})
 	rt.report = rep[:min(len(rep), rt.granted)]
+	p.gen++
 }
 
 // topNHandler serves hostTopNTable (hostTopNReport.hostTopNIndex).
@@ -158,13 +160,15 @@ func (p *probe) topNHandler() *mib.Table {
 		Index: func() []mib.OID {
 			p.mu.Lock()
 			defer p.mu.Unlock()
-			var out []mib.OID
-			for _, r := range p.topN.valid() {
-				for i := range r.rt.(*topNRT).report {
-					out = append(out, mib.OID{uint32(r.index), uint32(i + 1)})
+			return p.cachedIndex("hostTopN", func() []mib.OID {
+				var out []mib.OID
+				for _, r := range p.topN.valid() {
+					for i := range r.rt.(*topNRT).report {
+						out = append(out, mib.OID{uint32(r.index), uint32(i + 1)})
+					}
 				}
-			}
-			return out
+				return out
+			})
 		},
 		Cell: func(index mib.OID, col uint32) (mib.Value, bool) {
 			p.mu.Lock()
