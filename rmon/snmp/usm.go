@@ -37,6 +37,7 @@ type user struct {
 	privKey []byte
 	macLen  int
 	newHash func() hash.Hash
+	block   cipher.Block // AES with the localized privacy key, made once
 	access  *access
 }
 
@@ -96,6 +97,13 @@ func newUser(u User, engineID []byte, acc *access) (*user, error) {
 		return nil, fmt.Errorf("snmp: user %s: localizing keys: %w", u.Name, err)
 	}
 	out.authKey, out.privKey = sp.SecretKey, sp.PrivacyKey
+	if out.priv != gosnmp.NoPriv {
+		b, err := aes.NewCipher(out.privKey)
+		if err != nil {
+			return nil, fmt.Errorf("snmp: user %s: %w", u.Name, err)
+		}
+		out.block = b
+	}
 	return out, nil
 }
 
@@ -124,10 +132,10 @@ func (u *user) cfb(b []byte, boots, etime uint32, salt []byte, decrypt bool) err
 	if len(salt) != 8 {
 		return fmt.Errorf("snmp: privacy parameters of %d bytes", len(salt))
 	}
-	block, err := aes.NewCipher(u.privKey)
-	if err != nil {
-		return err
+	if u.block == nil {
+		return fmt.Errorf("snmp: user %s has no privacy key", u.name)
 	}
+	block := u.block
 	var iv [16]byte
 	binary.BigEndian.PutUint32(iv[0:], boots)
 	binary.BigEndian.PutUint32(iv[4:], etime)
