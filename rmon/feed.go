@@ -48,6 +48,16 @@ func (c corePort) facts() portFacts {
 	return portFacts{MAC: i.MAC, MTU: i.MTU, SpeedMbps: i.SpeedMbps, LinkUp: i.LinkUp, OperState: i.OperState, LastChange: i.LastChange}
 }
 
+// queueSize bounds what the probe may hold: its queues together take at
+// most an eighth of the shared pool (16 to 4096 frames per port), so a
+// stalled probe cannot starve the ports of buffers.
+func queueSize(core *capture.Core, ports int) int {
+	if ports == 0 {
+		return 16
+	}
+	return min(max(core.Pool().Len()/(8*ports), 16), 4096)
+}
+
 // corePorts lists the core's open ports.
 func corePorts(core *capture.Core) []corePort {
 	var out []corePort
@@ -60,8 +70,8 @@ func corePorts(core *capture.Core) []corePort {
 // feed subscribes read-only to a port (both directions) and counts every
 // frame into st until ctx ends. A slow probe loses frames in its own queue
 // only (the core never waits for it); those are counted as drop events.
-func feed(ctx context.Context, p corePort, st *stats.Port) error {
-	sub, err := p.p.Subscribe(capture.SubscribeOptions{Name: "rmon", Kind: capture.ReadOnly, Direction: capture.Both, Queue: 8192})
+func feed(ctx context.Context, p corePort, st *stats.Port, queue int) error {
+	sub, err := p.p.Subscribe(capture.SubscribeOptions{Name: "rmon", Kind: capture.ReadOnly, Direction: capture.Both, Queue: queue})
 	if err != nil {
 		return err
 	}

@@ -123,11 +123,12 @@ func (s *Service) Run(ctx context.Context, rt *services.Runtime) error {
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
 	var wg sync.WaitGroup
+	queue := queueSize(core, len(ports))
 	for _, pt := range ports {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			if err := feed(ctx, pt.core, pt.st); err != nil {
+			if err := feed(ctx, pt.core, pt.st, queue); err != nil {
 				cancel(fmt.Errorf("rmon: port %s: %w", pt.core.Name(), err))
 			}
 		}()
