@@ -8,6 +8,7 @@ import (
 	"encoding/binary"
 	"fmt"
 	"hash"
+	"sync"
 
 	"github.com/gosnmp/gosnmp"
 )
@@ -38,6 +39,7 @@ type user struct {
 	macLen  int
 	newHash func() hash.Hash
 	block   cipher.Block // AES with the localized privacy key, made once
+	macs    sync.Pool    // HMAC states keyed with authKey, reused
 	access  *access
 }
 
@@ -109,9 +111,15 @@ func newUser(u User, engineID []byte, acc *access) (*user, error) {
 
 // mac computes the truncated HMAC of msg (whose auth parameters are zero).
 func (u *user) mac(msg []byte) []byte {
-	h := hmac.New(u.newHash, u.authKey)
+	h, _ := u.macs.Get().(hash.Hash)
+	if h == nil {
+		h = hmac.New(u.newHash, u.authKey)
+	}
+	h.Reset()
 	h.Write(msg)
-	return h.Sum(nil)[:u.macLen]
+	sum := h.Sum(nil)[:u.macLen]
+	u.macs.Put(h)
+	return sum
 }
 
 // verify checks the HMAC of a received message: the digest field is
@@ -120,10 +128,15 @@ func (u *user) verify(raw []byte, m *Message) bool {
 	if len(m.AuthParams) != u.macLen {
 		return false
 	}
-	c := make([]byte, len(raw))
-	copy(c, raw)
-	clear(c[m.authOff : m.authOff+u.macLen])
-	return subtle.ConstantTimeCompare(u.mac(c), m.AuthParams) == 1
+	// The digest is computed with its own field zeroed: zero it in place
+	// and put it back (m.AuthParams aliases it, so keep a copy).
+	var got [64]byte
+	field := raw[m.authOff : m.authOff+u.macLen]
+	copy(got[:], field)
+	clear(field)
+	want := u.mac(raw)
+	copy(field, got[:u.macLen])
+	return subtle.ConstantTimeCompare(want, got[:u.macLen]) == 1
 }
 
 // cfb runs AES-CFB128 (RFC 3826) over b in place with the IV made of the
