@@ -707,3 +707,44 @@ func TestProtocolDist(t *testing.T) {
 		t.Errorf("rows after destroy: %v", g)
 	}
 }
+
+// TestPortsChange opens a second port while the service runs, counts on
+// it, then closes it: the probe follows the core's ports.
+func TestPortsChange(t *testing.T) {
+	tp := newTopo(t)
+	svc := startService(t, Config{Listen: "127.0.0.1:0", Communities: []CommunityConfig{{Name: "ro"}}}, tp.core)
+	c := []string{"-v2c", "-c", "ro", svc.Addr().String()}
+	waitValue := func(oid, want string) {
+		t.Helper()
+		deadline := time.Now().Add(20 * time.Second)
+		for {
+			out, _ := exec.Command("snmpget", append([]string{"-On", "-Oqv", "-r", "1", "-t", "2"}, append(c, oid)...)...).CombinedOutput()
+			got := strings.TrimSpace(string(out))
+			if got == want {
+				return
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("%s = %q, want %q", oid, got, want)
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+	}
+	waitValue("1.3.6.1.2.1.2.1.0", "1")
+	_, lb := netns.Veth(t, tp.a, "wb1", tp.b, "peer1", netns.VethOptions{})
+	p1, err := tp.core.OpenPort(capture.PortConfig{Name: "wb1", NetNS: tp.a.Path, Mode: capture.Passive, RingBlocks: 4})
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitValue("1.3.6.1.2.1.2.1.0", "2")
+	waitValue("1.3.6.1.2.1.31.1.1.1.1.2", `"wb1"`)
+	var frames [][]byte
+	for i := 0; i < 9; i++ {
+		frames = append(frames, ethFrame(mac(2), mac(1), 60))
+	}
+	sendRaw(t, tp.b, lb.Name, frames)
+	waitValue("1.3.6.1.2.1.16.1.1.1.5.2", "9")
+	if err := p1.Close(); err != nil {
+		t.Fatal(err)
+	}
+	waitValue("1.3.6.1.2.1.2.1.0", "1")
+}

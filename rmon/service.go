@@ -73,8 +73,13 @@ func (s *Service) running() *running {
 	return s.cur
 }
 
+// errPortsChanged ends one round of serve when the core's ports changed.
+var errPortsChanged = errors.New("rmon: the core's ports changed")
+
 // Run subscribes to every port of the core, counts, and serves SNMP until
 // ctx ends. With no listen address the service is disabled and idles.
+// When the core's ports change, the probe is rebuilt over the new set on
+// the same socket and engine (rows made by managers do not survive).
 func (s *Service) Run(ctx context.Context, rt *services.Runtime) error {
 	log := rt.Log
 	if log == nil {
@@ -86,10 +91,6 @@ func (s *Service) Run(ctx context.Context, rt *services.Runtime) error {
 		<-ctx.Done()
 		return nil
 	}
-	core := s.core()
-	if core == nil {
-		return errors.New("rmon: the capture core is not running")
-	}
 	acfg := s.acfg
 	acfg.Log = log
 	var err error
@@ -97,6 +98,37 @@ func (s *Service) Run(ctx context.Context, rt *services.Runtime) error {
 	if err != nil {
 		return err
 	}
+	acfg.Start = time.Now()
+	conn, err := net.ListenPacket("udp", s.cfg.Listen)
+	if err != nil {
+		return fmt.Errorf("rmon: listen %s: %w", s.cfg.Listen, err)
+	}
+	defer conn.Close()
+	log.Info("rmon agent listening", "addr", conn.LocalAddr().String(),
+		"engine_id", fmt.Sprintf("%x", acfg.EngineID), "boots", acfg.Boots)
+	for {
+		core := s.core()
+		if core == nil {
+			return errors.New("rmon: the capture core is not running")
+		}
+		err := s.serve(ctx, rt, log, core, acfg, conn)
+		if !errors.Is(err, errPortsChanged) || ctx.Err() != nil {
+			return err
+		}
+		log.Info("rmon: the core's ports changed; rebuilding the probe", "cause", err)
+		// A closing port is still listed for a moment (its subscription
+		// then fails): do not spin on it.
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+}
+
+// serve runs the probe over the core's current ports until ctx ends, the
+// ports change (errPortsChanged) or something fails.
+func (s *Service) serve(ctx context.Context, rt *services.Runtime, log *slog.Logger, core *capture.Core, acfg snmp.Config, conn net.PacketConn) error {
 	maxHosts, maxPairs := s.cfg.MaxHosts, s.cfg.MaxPairs
 	if maxHosts <= 0 {
 		maxHosts = 4096
@@ -104,9 +136,17 @@ func (s *Service) Run(ctx context.Context, rt *services.Runtime) error {
 	if maxPairs <= 0 {
 		maxPairs = 16384
 	}
+	var wg sync.WaitGroup
+	defer wg.Wait() // after cancel (deferred calls run last first)
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	// Watch first, so a port opened while the probe is built is not missed.
+	events := core.WatchPorts(ctx)
 	var ports []*port
+	known := map[string]bool{}
 	for i, cp := range corePorts(core) {
 		ports = append(ports, &port{ifIndex: i + 1, core: cp, st: stats.NewPort(maxHosts, maxPairs), facts: cp.facts()})
+		known[cp.Name()] = true
 	}
 	agent, p, uptime, err := build(&s.cfg, acfg, ports)
 	if err != nil {
@@ -114,26 +154,20 @@ func (s *Service) Run(ctx context.Context, rt *services.Runtime) error {
 	}
 	n := newNotifier(s.cfg.Traps, uptime, log)
 	p.notify = n.send
-
-	conn, err := net.ListenPacket("udp", s.cfg.Listen)
-	if err != nil {
-		return fmt.Errorf("rmon: listen %s: %w", s.cfg.Listen, err)
-	}
-	defer conn.Close()
-	ctx, cancel := context.WithCancelCause(ctx)
-	defer cancel(nil)
-	var wg sync.WaitGroup
 	queue := queueSize(core, len(ports))
 	for _, pt := range ports {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
 			if err := feed(ctx, pt.core, pt.st, queue); err != nil {
+				if errors.Is(err, capture.ErrClosed) {
+					err = errPortsChanged
+				}
 				cancel(fmt.Errorf("rmon: port %s: %w", pt.core.Name(), err))
 			}
 		}()
 	}
-	wg.Add(3)
+	wg.Add(4)
 	go func() {
 		defer wg.Done()
 		p.run(ctx)
@@ -141,6 +175,15 @@ func (s *Service) Run(ctx context.Context, rt *services.Runtime) error {
 	go func() {
 		defer wg.Done()
 		n.run(ctx)
+	}()
+	go func() {
+		defer wg.Done()
+		for ev := range events {
+			if ev.Removed == known[ev.Port] { // a known port closed, or a new one
+				cancel(errPortsChanged)
+				return
+			}
+		}
 	}()
 	go func() {
 		defer wg.Done()
@@ -168,13 +211,12 @@ func (s *Service) Run(ctx context.Context, rt *services.Runtime) error {
 		s.cur = nil
 		s.mu.Unlock()
 	}()
-	log.Info("rmon agent listening", "addr", conn.LocalAddr().String(), "ports", len(ports),
-		"engine_id", fmt.Sprintf("%x", acfg.EngineID), "boots", acfg.Boots)
+	log.Info("rmon probe running", "ports", len(ports))
 	rt.Ready()
 	serveErr := agent.Serve(ctx, conn)
 	cancel(serveErr)
-	wg.Wait()
 	if err := context.Cause(ctx); err != nil && !errors.Is(err, context.Canceled) {
+		wg.Wait()
 		return err
 	}
 	return serveErr

@@ -49,6 +49,9 @@ type Config struct {
 	// largest UDP payload); V1MaxMessageSize bounds v1 (default 484).
 	MaxMessageSize, V1MaxMessageSize int
 	Log                              *slog.Logger
+	// Start is when the engine started (snmpEngineTime 0); zero: now. An
+	// agent rebuilt in the same run keeps its engine's time.
+	Start time.Time
 }
 
 type access struct {
@@ -104,6 +107,9 @@ func NewAgent(cfg Config, tree *mib.Tree) (*Agent, error) {
 		communities: map[string]*access{}, users: map[string]*user{},
 	}
 	a.start.Store(time.Now().UnixNano())
+	if !cfg.Start.IsZero() {
+		a.start.Store(cfg.Start.UnixNano())
+	}
 	if a.log == nil {
 		a.log = slog.New(slog.DiscardHandler)
 	}
@@ -155,6 +161,7 @@ func (a *Agent) USMStat(n int) uint64 { return a.usmStats[n].Load() }
 
 // Serve answers requests on conn until ctx is done.
 func (a *Agent) Serve(ctx context.Context, conn net.PacketConn) error {
+	conn.SetReadDeadline(time.Time{}) // a previous Serve may have left one
 	stop := context.AfterFunc(ctx, func() { conn.SetReadDeadline(time.Now()) })
 	defer stop()
 	buf := make([]byte, 65536)
