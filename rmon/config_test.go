@@ -1,7 +1,14 @@
 package rmon
 
 import (
+	"context"
+	"net/http"
+	"net/http/httptest"
 	"os"
+	"time"
+
+	"github.com/wirebox/wirebox/capture"
+	"github.com/wirebox/wirebox/services"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -62,5 +69,51 @@ func TestEngineState(t *testing.T) {
 	id3, b3, err := loadEngine(path, other)
 	if err != nil || string(id3) != string(other) || b3 != 1 {
 		t.Errorf("override: %x/%d %v", id3, b3, err)
+	}
+}
+
+// TestDisabled: with no listen address the service runs idle, binds
+// nothing and the API says it is not running.
+func TestDisabled(t *testing.T) {
+	svc, err := New(Config{}, func() *capture.Core { return nil }, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if svc.Name() != "rmon" || len(svc.Deps()) != 1 || svc.Deps()[0] != "core" {
+		t.Errorf("name %q deps %v", svc.Name(), svc.Deps())
+	}
+	sup, err := services.New(services.Options{}, services.ServiceFunc{ServiceName: "core", RunFunc: func(ctx context.Context, rt *services.Runtime) error {
+		rt.Ready()
+		<-ctx.Done()
+		return nil
+	}}, svc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- sup.Run(ctx) }()
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+		st := sup.Status()
+		if len(st) == 2 && st[1].State == services.StateRunning {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("status %+v", st)
+		}
+	}
+	if svc.Addr() != nil {
+		t.Errorf("disabled service bound %v", svc.Addr())
+	}
+	mux := http.NewServeMux()
+	svc.Routes(mux)
+	rec := httptest.NewRecorder()
+	mux.ServeHTTP(rec, httptest.NewRequest("GET", "/v1/rmon", nil))
+	if rec.Code != http.StatusServiceUnavailable {
+		t.Errorf("GET /v1/rmon: %d %s", rec.Code, rec.Body)
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Error(err)
 	}
 }
