@@ -2,6 +2,7 @@ package rmon
 
 import (
 	"fmt"
+	"strconv"
 	"time"
 
 	"github.com/gosnmp/gosnmp"
@@ -158,18 +159,7 @@ func (p *probe) fireEvent(idx int32, a *ctlRow, rising bool) {
 	now := p.uptime()
 	t := ev.num(3)
 	if t == evLog || t == evLogAndTrap {
-		l := p.logs[idx]
-		if l == nil {
-			l = &eventLog{}
-			p.logs[idx] = l
-		}
-		l.next++
-		desc := fmt.Sprintf("%s: %s alarm %d: %s = %d, threshold %d", ev.str(2), kind, a.index, a.vals[3].OID, value, a.num(thCol))
-		l.items = append(l.items, logItem{index: l.next, time: now, desc: desc})
-		p.gen++
-		if len(l.items) > maxLogs {
-			l.items = l.items[len(l.items)-maxLogs:]
-		}
+		p.addLog(idx, ev, fmt.Sprintf("%s alarm %d: %s = %d, threshold %d", kind, a.index, a.vals[3].OID, value, a.num(thCol)))
 	}
 	if t == evTrap || t == evLogAndTrap {
 		col := func(c uint32) mib.OID { return alarmEntry.Append(c, uint32(a.index)) }
@@ -179,7 +169,25 @@ func (p *probe) fireEvent(idx int32, a *ctlRow, rising bool) {
 		})
 	}
 	ev.rt.(*eventRT).lastSent = now
+	p.channelActions(idx)
 }
+
+// addLog adds a logTable entry for event idx (p.mu held).
+func (p *probe) addLog(idx int32, ev *ctlRow, what string) {
+	l := p.logs[idx]
+	if l == nil {
+		l = &eventLog{}
+		p.logs[idx] = l
+	}
+	l.next++
+	l.items = append(l.items, logItem{index: l.next, time: p.uptime(), desc: ev.str(2) + ": " + what})
+	if len(l.items) > maxLogs {
+		l.items = l.items[len(l.items)-maxLogs:]
+	}
+	p.gen++
+}
+
+func itoa(n int64) string { return strconv.FormatInt(n, 10) }
 
 // logHandler serves logTable (logEventIndex.logIndex).
 func (p *probe) logHandler() *mib.Table {

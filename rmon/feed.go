@@ -73,7 +73,9 @@ func corePorts(core *capture.Core) []corePort {
 // feed subscribes read-only to a port (both directions) and counts every
 // frame into st until ctx ends. A slow probe loses frames in its own queue
 // only (the core never waits for it); those are counted as drop events.
-func feed(ctx context.Context, p corePort, st *stats.Port, queue int) error {
+// tap, when set, sees every frame's full bytes before it is released (the
+// filter and capture groups).
+func feed(ctx context.Context, p corePort, st *stats.Port, queue int, tap chanTap) error {
 	sub, err := p.p.Subscribe(capture.SubscribeOptions{Name: "rmon", Kind: capture.ReadOnly, Direction: capture.Both, Queue: queue})
 	if err != nil {
 		return err
@@ -81,6 +83,7 @@ func feed(ctx context.Context, p corePort, st *stats.Port, queue int) error {
 	defer sub.Close()
 	frames := make([]capture.Frame, 256)
 	batch := make([]stats.Frame, 256)
+	seens := make([]seen, 256)
 	var dropped uint64
 	for {
 		n, err := sub.Receive(ctx, frames)
@@ -93,6 +96,12 @@ func feed(ctx context.Context, p corePort, st *stats.Port, queue int) error {
 		}
 		if n > 0 {
 			st.Count(batch[:n])
+			if tap.active() {
+				for i, f := range frames[:n] {
+					seens[i] = seen{data: f.Data(), wireLen: f.WireLen(), ts: f.Timestamp()}
+				}
+				tap.see(seens[:n])
+			}
 			capture.ReleaseAll(frames[:n])
 		}
 		if d := sub.Stats().Dropped; d != dropped {

@@ -3,6 +3,7 @@ package rmon
 import (
 	"context"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/gosnmp/gosnmp"
@@ -65,6 +66,9 @@ type probe struct {
 	// derived indexes are rebuilt when it moved (see cachedIndex).
 	gen      uint64
 	idxCache map[string]genIndex
+	// filter and capture groups (channel.go)
+	filters, channels, buffers *ctlTable
+	activeChannels             atomic.Int32
 }
 
 type genIndex struct {
@@ -142,6 +146,7 @@ func newProbe(ports []*port, tree *mib.Tree, uptime func() uint64) *probe {
 	tree.Register(eventEntry, p.events.handler())
 	tree.Register(logEntry, p.logHandler())
 	p.registerRMON2(tree)
+	p.registerChannels(tree)
 	// The probe's own rows: one statistics, host and matrix row per port.
 	p.mu.Lock()
 	for _, pt := range ports {

@@ -20,6 +20,8 @@ var capabilityBits = []int{
 	4,  // hosts
 	5,  // hostTopN
 	6,  // matrix
+	7,  // filter
+	8,  // capture
 	9,  // event
 	18, // protocolDirectory
 	19, // protocolDistribution

@@ -162,9 +162,13 @@ func walk(t *testing.T, tool string, args ...string) map[string]string {
 	t.Helper()
 	out := snmpRun(t, tool, args...)
 	m := map[string]string{}
+	last := ""
 	for _, l := range strings.Split(strings.TrimSpace(out), "\n") {
 		if s := lineRE.FindStringSubmatch(l); s != nil {
-			m[s[1]] = strings.Trim(s[2], `"`)
+			last = s[1]
+			m[last] = strings.Trim(s[2], `"`)
+		} else if last != "" && !strings.HasPrefix(l, ".") {
+			m[last] += " " + strings.TrimSpace(l) // a long hex string goes on
 		}
 	}
 	return m
@@ -587,7 +591,7 @@ func TestHostTopN(t *testing.T) {
 	if f := strings.Fields(string(must(exec.Command("ip", "-4", "route", "show", "default").Output()))); len(f) > 2 && f[1] == "via" {
 		gw = f[2]
 	}
-	if pc[".1.3.6.1.2.1.16.19.12.0"] != gw || !strings.HasPrefix(pc[".1.3.6.1.2.1.16.19.1.0"], "FE 40 30 20") {
+	if pc[".1.3.6.1.2.1.16.19.12.0"] != gw || !strings.HasPrefix(pc[".1.3.6.1.2.1.16.19.1.0"], "FF C0 30 20") {
 		t.Errorf("probeConfig: %v (gateway %s)", pc, gw)
 	}
 	ctl := walk(t, "snmpget", append(c, n+".5.4", n+".7.4")...)
@@ -747,4 +751,72 @@ func TestPortsChange(t *testing.T) {
 		t.Fatal(err)
 	}
 	waitValue("1.3.6.1.2.1.2.1.0", "1")
+}
+
+// TestFilterCapture sets up a filter, a channel with an event and a capture
+// buffer as a manager does, and downloads the captured frames in slices.
+func TestFilterCapture(t *testing.T) {
+	tp := newTopo(t)
+	svc := startService(t, Config{Listen: "127.0.0.1:0",
+		Communities: []CommunityConfig{{Name: "mgr", Write: []string{"1.3.6.1.2.1.16"}}}}, tp.core)
+	c := []string{"-v2c", "-c", "mgr", svc.Addr().String()}
+	set := func(args ...string) { t.Helper(); snmpRun(t, "snmpset", append(c, args...)...) }
+	e, ch, f, b := ".1.3.6.1.2.1.16.9.1.1", ".1.3.6.1.2.1.16.7.2.1", ".1.3.6.1.2.1.16.7.1.1", ".1.3.6.1.2.1.16.8.1.1"
+	set(e+".7.1", "i", "2", e+".2.1", "s", "match", e+".3.1", "i", "2", e+".7.1", "i", "1")
+	// A filter on a channel that does not exist yet is refused.
+	out := snmpFail(t, "snmpset", append(c, f+".11.4", "i", "2", f+".2.4", "i", "3", f+".11.4", "i", "1")...)
+	if !strings.Contains(out, "inconsistentValue") {
+		t.Errorf("filter without its channel: %s", out)
+	}
+	set(ch+".12.3", "i", "2", ch+".2.3", "i", "1", ch+".3.3", "i", "1", ch+".4.3", "i", "1",
+		ch+".7.3", "i", "1", ch+".8.3", "i", "1", ch+".11.3", "s", "tester", ch+".12.3", "i", "1")
+	// EtherType 0x88b6 at offset 12.
+	set(f+".11.4", "i", "2", f+".2.4", "i", "3", f+".3.4", "i", "12", f+".4.4", "x", "88B6", f+".5.4", "x", "FFFF", f+".11.4", "i", "1")
+	set(b+".13.5", "i", "2", b+".2.5", "i", "3", b+".5.5", "i", "64", b+".6.5", "i", "20", b+".13.5", "i", "1")
+
+	var frames [][]byte
+	for i := 0; i < 10; i++ {
+		fr := ethFrame(mac(2), mac(1), 100)
+		if i%5 < 3 { // 6 of the 10 match
+			fr[13] = 0xb6
+		}
+		fr[14] = byte(i)
+		frames = append(frames, fr)
+	}
+	sendRaw(t, tp.b, "peer0", frames)
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		m := walk(t, "snmpget", append(c, ch+".9.3")...)
+		if m[ch+".9.3"] == "6" {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("channelMatches %v", m)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	g := walk(t, "snmpget", append(c, b+".10.5", ch+".8.3", ".1.3.6.1.2.1.16.8.2.1.5.5.1", ".1.3.6.1.2.1.16.8.2.1.4.5.1",
+		".1.3.6.1.2.1.16.8.2.1.4.5.6", ".1.3.6.1.2.1.16.9.2.1.4.1.1", ".1.3.6.1.2.1.16.9.2.1.4.1.2")...)
+	if g[b+".10.5"] != "6" || g[ch+".8.3"] != "2" || g[".1.3.6.1.2.1.16.8.2.1.5.5.1"] != "104" {
+		t.Errorf("captured %s, event status %s, length %s", g[b+".10.5"], g[ch+".8.3"], g[".1.3.6.1.2.1.16.8.2.1.5.5.1"])
+	}
+	// The first 20 bytes (downloadSliceSize) of the first and sixth
+	// matching frames: the payload byte tells them apart (frames 0 and 7).
+	first := strings.ReplaceAll(g[".1.3.6.1.2.1.16.8.2.1.4.5.1"], " ", "")
+	if !strings.HasPrefix(strings.ToUpper(first), "020000000002020000000001"+"88B600") || len(first) != 40 {
+		t.Errorf("packet 1 slice %q", first)
+	}
+	if sixth := strings.ReplaceAll(g[".1.3.6.1.2.1.16.8.2.1.4.5.6"], " ", ""); !strings.HasPrefix(strings.ToUpper(sixth[24:]), "88B607") {
+		t.Errorf("packet 6 slice %q", sixth)
+	}
+	// The event fired once (eventReady becomes eventFired), and logged.
+	if !strings.Contains(g[".1.3.6.1.2.1.16.9.2.1.4.1.1"], "match: channel 3 matched") || !strings.Contains(g[".1.3.6.1.2.1.16.9.2.1.4.1.2"], "No Such Instance") {
+		t.Errorf("event log: %v", g)
+	}
+	// Download the rest of a packet by moving downloadOffset.
+	set(b+".7.5", "i", "60")
+	g = walk(t, "snmpget", append(c, ".1.3.6.1.2.1.16.8.2.1.4.5.1")...)
+	if s := strings.ReplaceAll(g[".1.3.6.1.2.1.16.8.2.1.4.5.1"], " ", ""); len(s) != 8 {
+		t.Errorf("slice at offset 60 of a 64-byte capture: %q", s)
+	}
 }

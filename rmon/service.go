@@ -159,7 +159,7 @@ func (s *Service) serve(ctx context.Context, rt *services.Runtime, log *slog.Log
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			if err := feed(ctx, pt.core, pt.st, queue); err != nil {
+			if err := feed(ctx, pt.core, pt.st, queue, chanTap{p, pt}); err != nil {
 				if errors.Is(err, capture.ErrClosed) {
 					err = errPortsChanged
 				}
