@@ -1,0 +1,162 @@
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"os/exec"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/wirebox/wirebox/capture"
+	"github.com/wirebox/wirebox/rmon"
+	"github.com/wirebox/wirebox/services"
+	"github.com/wirebox/wirebox/tap"
+)
+
+// runLoad measures the probe's cost on a loaded port: trafgen sends n
+// 64-byte frames at its full rate through a veth pair into a passive core
+// port, once with the core alone and once with the rmon service
+// subscribed; it prints the generator's rate and what the port and the
+// probe counted.
+func runLoad(n int) error {
+	var b [4]byte
+	rand.Read(b[:])
+	na, nb := "wbsnmpa-"+hex.EncodeToString(b[:]), "wbsnmpb-"+hex.EncodeToString(b[:])
+	for _, ns := range []string{na, nb} {
+		if err := run("ip", "netns", "add", ns); err != nil {
+			return err
+		}
+		defer run("ip", "netns", "del", ns)
+	}
+	for _, args := range [][]string{
+		{"-n", na, "link", "add", "wb0", "type", "veth", "peer", "name", "peer0", "netns", nb},
+		{"-n", na, "link", "set", "lo", "up"}, {"-n", nb, "link", "set", "lo", "up"},
+		{"-n", na, "link", "set", "wb0", "up"}, {"-n", nb, "link", "set", "peer0", "up"},
+	} {
+		if err := run("ip", args...); err != nil {
+			return err
+		}
+	}
+	// GRO and a qdisc make the veth push back on the sender instead of
+	// dropping (as bench/core.sh).
+	for _, c := range [][]string{
+		{na, "ethtool", "-K", "wb0", "gro", "on"}, {nb, "ethtool", "-K", "peer0", "gro", "on"},
+		{na, "tc", "qdisc", "replace", "dev", "wb0", "root", "pfifo", "limit", "10000"},
+		{nb, "tc", "qdisc", "replace", "dev", "peer0", "root", "pfifo", "limit", "10000"},
+	} {
+		if err := run("ip", append([]string{"netns", "exec"}, c...)...); err != nil {
+			return err
+		}
+	}
+	mac, err := exec.Command("ip", "netns", "exec", na, "cat", "/sys/class/net/wb0/address").Output()
+	if err != nil {
+		return err
+	}
+	dst, err := net.ParseMAC(strings.TrimSpace(string(mac)))
+	if err != nil {
+		return err
+	}
+	tw := tabwriter.NewWriter(os.Stdout, 2, 4, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintln(tw, "consumer\tframes sent\tgenerator pps\tport received\trmon counted\trmon drop events\t")
+	for _, withRMON := range []bool{false, true} {
+		r, err := loadRound(na, nb, dst, n, withRMON)
+		if err != nil {
+			return err
+		}
+		name := "core alone"
+		if withRMON {
+			name = "core + rmon"
+		}
+		fmt.Fprintf(tw, "%s\t%d\t%.0f\t%d\t%s\t%s\t\n", name, n, r.pps, r.received, r.counted, r.drops)
+	}
+	return tw.Flush()
+}
+
+type loadResult struct {
+	pps            float64
+	received       uint64
+	counted, drops string
+}
+
+func loadRound(na, nb string, dst net.HardwareAddr, n int, withRMON bool) (loadResult, error) {
+	var res loadResult
+	pool, err := tap.NewPool(tap.Config{Frames: 32768})
+	if err != nil {
+		return res, err
+	}
+	defer pool.Close()
+	core := capture.NewCore(pool, nil)
+	defer core.Close()
+	port, err := core.OpenPort(capture.PortConfig{Name: "wb0", NetNS: "/run/netns/" + na, Mode: capture.Passive})
+	if err != nil {
+		return res, err
+	}
+	var svc *rmon.Service
+	if withRMON {
+		log := slog.New(slog.DiscardHandler)
+		svc, err = rmon.New(rmon.Config{Listen: "127.0.0.1:0"}, func() *capture.Core { return core }, log)
+		if err != nil {
+			return res, err
+		}
+		coreSvc := services.ServiceFunc{ServiceName: "core", RunFunc: func(ctx context.Context, rt *services.Runtime) error {
+			rt.Ready()
+			<-ctx.Done()
+			return nil
+		}}
+		sup, err := services.New(services.Options{Logger: log}, coreSvc, svc)
+		if err != nil {
+			return res, err
+		}
+		ctx, cancel := context.WithCancel(context.Background())
+		done := make(chan error, 1)
+		go func() { done <- sup.Run(ctx) }()
+		defer func() { cancel(); <-done }()
+		for svc.Addr() == nil {
+			time.Sleep(10 * time.Millisecond)
+		}
+	}
+	var frame strings.Builder
+	frame.WriteString("{ ")
+	for _, x := range dst {
+		fmt.Fprintf(&frame, "0x%02x, ", x)
+	}
+	frame.WriteString("0x02, 0x00, 0x00, 0x00, 0x00, 0x01, c16(0x88b5), fill(0x00, 46) }")
+	start := time.Now()
+	out, err := exec.Command("ip", "netns", "exec", nb, "trafgen", "-o", "peer0", "-n", fmt.Sprint(n), "-P", "1",
+		"--no-sock-mem", "--notouch-irq", "--qdisc-path", "--no-cpu-stats", frame.String()).CombinedOutput()
+	if err != nil {
+		return res, fmt.Errorf("trafgen: %w: %s", err, out)
+	}
+	res.pps = float64(n) / time.Since(start).Seconds()
+	// Wait for the counts to settle (no change for a second).
+	var last uint64
+	stable := time.Now()
+	for time.Since(stable) < time.Second {
+		time.Sleep(100 * time.Millisecond)
+		c := port.Stats().RxPackets
+		if svc != nil {
+			if st, err := svc.Status(); err == nil {
+				c += st.Ports[0].Ether.Pkts
+			}
+		}
+		if c != last {
+			last, stable = c, time.Now()
+		}
+	}
+	res.received = port.Stats().RxPackets
+	res.counted, res.drops = "-", "-"
+	if svc != nil {
+		st, err := svc.Status()
+		if err != nil {
+			return res, err
+		}
+		res.counted, res.drops = fmt.Sprint(st.Ports[0].Ether.Pkts), fmt.Sprint(st.Ports[0].Ether.DropEvents)
+	}
+	return res, nil
+}

@@ -1,0 +1,164 @@
+package rmon
+
+import (
+	"cmp"
+	"errors"
+	"fmt"
+	"net/http"
+	"slices"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/wirebox/wirebox/internal/api"
+	"github.com/wirebox/wirebox/rmon/stats"
+)
+
+// Summary is the GET /v1/rmon body.
+type Summary struct {
+	Listen   string        `json:"listen"`
+	EngineID string        `json:"engine_id"`
+	Ports    []PortSummary `json:"ports"`
+	Alarms   []AlarmStatus `json:"alarms"`
+	Logs     int           `json:"event_logs"`
+	SNMP     SNMPCounters  `json:"snmp"`
+}
+
+// PortSummary is one port's etherStats and its busiest hosts.
+type PortSummary struct {
+	Name    string      `json:"name"`
+	IfIndex int         `json:"if_index"`
+	Ether   stats.Ether `json:"ether_stats"`
+	Hosts   int         `json:"hosts"`
+	Pairs   int         `json:"pairs"`
+	TopHost []HostRate  `json:"top_hosts"`
+}
+
+// HostRate is a host and its counts (the console computes rates).
+type HostRate struct {
+	MAC       string `json:"mac"`
+	OutPkts   uint64 `json:"out_pkts"`
+	OutOctets uint64 `json:"out_octets"`
+	InPkts    uint64 `json:"in_pkts"`
+}
+
+// AlarmStatus is one valid alarm row.
+type AlarmStatus struct {
+	Index    int32  `json:"index"`
+	Variable string `json:"variable"`
+	Value    int64  `json:"value"`
+	Rising   int64  `json:"rising_threshold"`
+	Falling  int64  `json:"falling_threshold"`
+	Owner    string `json:"owner"`
+}
+
+// SNMPCounters are the agent's own counters.
+type SNMPCounters struct {
+	InPkts, OutPkts, BadCommunityNames, ParseErrors  uint64
+	UnknownEngineIDs, UnknownUserNames, WrongDigests uint64
+	NotInTimeWindows, DecryptionErrors               uint64
+	UnsupportedSecLevels                             uint64
+}
+
+// Status builds the summary; an error when the service is not running.
+func (s *Service) Status() (Summary, error) {
+	r := s.running()
+	if r == nil {
+		return Summary{}, errors.New("rmon is not running")
+	}
+	a := r.agent
+	out := Summary{Listen: r.addr.String(), EngineID: fmt.Sprintf("%x", a.EngineID()), Ports: []PortSummary{}, Alarms: []AlarmStatus{},
+		SNMP: SNMPCounters{InPkts: a.InPkts.Load(), OutPkts: a.OutPkts.Load(), BadCommunityNames: a.InBadCommunityNames.Load(),
+			ParseErrors: a.InASNParseErrs.Load(), UnsupportedSecLevels: a.USMStat(1), NotInTimeWindows: a.USMStat(2),
+			UnknownUserNames: a.USMStat(3), UnknownEngineIDs: a.USMStat(4), WrongDigests: a.USMStat(5), DecryptionErrors: a.USMStat(6)}}
+	p := r.probe
+	for _, pt := range p.ports {
+		sn := pt.st.Snapshot()
+		ps := PortSummary{Name: pt.core.Name(), IfIndex: pt.ifIndex, Ether: sn.Ether, Hosts: len(sn.Hosts), Pairs: len(sn.Pairs), TopHost: []HostRate{}}
+		hs := sn.Hosts
+		slices.SortFunc(hs, func(a, b stats.Host) int { return cmp.Compare(b.OutOctets, a.OutOctets) })
+		for _, h := range hs[:min(len(hs), 10)] {
+			ps.TopHost = append(ps.TopHost, HostRate{MAC: fmt.Sprintf("%x:%x:%x:%x:%x:%x", h.MAC[0], h.MAC[1], h.MAC[2], h.MAC[3], h.MAC[4], h.MAC[5]),
+				OutPkts: h.OutPkts, OutOctets: h.OutOctets, InPkts: h.InPkts})
+		}
+		out.Ports = append(out.Ports, ps)
+	}
+	p.mu.Lock()
+	for _, row := range p.alarms.valid() {
+		out.Alarms = append(out.Alarms, AlarmStatus{Index: row.index, Variable: row.vals[3].OID.String(),
+			Value: row.rt.(*alarmState).value, Rising: row.num(7), Falling: row.num(8), Owner: row.str(11)})
+	}
+	for _, l := range p.logs {
+		out.Logs += len(l.items)
+	}
+	p.mu.Unlock()
+	return out, nil
+}
+
+// Routes serves GET /v1/rmon.
+func (s *Service) Routes(mux *http.ServeMux) {
+	mux.HandleFunc("GET /v1/rmon", func(w http.ResponseWriter, r *http.Request) {
+		st, err := s.Status()
+		if err != nil {
+			api.WriteError(w, http.StatusServiceUnavailable, err)
+			return
+		}
+		api.WriteJSON(w, http.StatusOK, st)
+	})
+}
+
+// Collectors exports etherStats and the agent's counters as metrics.
+func (s *Service) Collectors() []prometheus.Collector { return []prometheus.Collector{collector{s}} }
+
+type collector struct{ s *Service }
+
+var (
+	etherDesc = map[string]*prometheus.Desc{}
+	etherCols = []struct {
+		name, help string
+		get        func(*stats.Ether) uint64
+	}{
+		{"packets", "Frames seen (RMON etherStatsPkts).", func(e *stats.Ether) uint64 { return e.Pkts }},
+		{"octets", "Octets seen including FCS (etherStatsOctets).", func(e *stats.Ether) uint64 { return e.Octets }},
+		{"broadcast", "Good broadcast frames.", func(e *stats.Ether) uint64 { return e.Broadcast }},
+		{"multicast", "Good multicast frames.", func(e *stats.Ether) uint64 { return e.Multicast }},
+		{"undersize", "Frames under 64 octets.", func(e *stats.Ether) uint64 { return e.Undersize }},
+		{"oversize", "Frames over 1518 octets.", func(e *stats.Ether) uint64 { return e.Oversize }},
+		{"drop_events", "Frames the probe missed (etherStatsDropEvents).", func(e *stats.Ether) uint64 { return e.DropEvents }},
+	}
+	snmpDesc = prometheus.NewDesc("wirebox_rmon_snmp_total", "SNMP agent counters.", []string{"counter"}, nil)
+	hostDesc = prometheus.NewDesc("wirebox_rmon_hosts", "Hosts learned on the port.", []string{"port"}, nil)
+)
+
+func init() {
+	for _, c := range etherCols {
+		etherDesc[c.name] = prometheus.NewDesc("wirebox_rmon_ether_"+c.name+"_total", c.help, []string{"port"}, nil)
+	}
+}
+
+func (collector) Describe(ch chan<- *prometheus.Desc) {
+	for _, d := range etherDesc {
+		ch <- d
+	}
+	ch <- snmpDesc
+	ch <- hostDesc
+}
+
+func (c collector) Collect(ch chan<- prometheus.Metric) {
+	st, err := c.s.Status()
+	if err != nil {
+		return
+	}
+	for _, p := range st.Ports {
+		for _, col := range etherCols {
+			ch <- prometheus.MustNewConstMetric(etherDesc[col.name], prometheus.CounterValue, float64(col.get(&p.Ether)), p.Name)
+		}
+		ch <- prometheus.MustNewConstMetric(hostDesc, prometheus.GaugeValue, float64(p.Hosts), p.Name)
+	}
+	for name, v := range map[string]uint64{
+		"in_pkts": st.SNMP.InPkts, "out_pkts": st.SNMP.OutPkts, "bad_community_names": st.SNMP.BadCommunityNames,
+		"parse_errors": st.SNMP.ParseErrors, "usm_wrong_digests": st.SNMP.WrongDigests, "usm_not_in_time_windows": st.SNMP.NotInTimeWindows,
+		"usm_unknown_user_names": st.SNMP.UnknownUserNames, "usm_unknown_engine_ids": st.SNMP.UnknownEngineIDs,
+		"usm_decryption_errors": st.SNMP.DecryptionErrors, "usm_unsupported_sec_levels": st.SNMP.UnsupportedSecLevels,
+	} {
+		ch <- prometheus.MustNewConstMetric(snmpDesc, prometheus.CounterValue, float64(v), name)
+	}
+}

@@ -1,0 +1,70 @@
+package rmon
+
+import (
+	"net/netip"
+	"testing"
+
+	"github.com/gosnmp/gosnmp"
+)
+
+// FuzzAgent runs arbitrary messages through the agent with the whole
+// probe tree (no ports): control-table SETs in any combination must never
+// panic, and the sampler must cope with whatever rows they made.
+func FuzzAgent(f *testing.F) {
+	g := &gosnmp.GoSNMP{Version: gosnmp.Version2c, Community: "fuzz", Logger: gosnmp.NewLogger(nil)}
+	e, a := ".1.3.6.1.2.1.16.9.1.1", ".1.3.6.1.2.1.16.3.1.1"
+	i := func(n int) any { return n }
+	var seeds [][]byte
+	for _, req := range []struct {
+		t    gosnmp.PDUType
+		pdus []gosnmp.SnmpPDU
+	}{
+		{gosnmp.SetRequest, []gosnmp.SnmpPDU{
+			{Name: e + ".7.3", Type: gosnmp.Integer, Value: i(2)}, {Name: e + ".2.3", Type: gosnmp.OctetString, Value: "x"},
+			{Name: e + ".3.3", Type: gosnmp.Integer, Value: i(4)}, {Name: e + ".7.3", Type: gosnmp.Integer, Value: i(1)}}},
+		{gosnmp.SetRequest, []gosnmp.SnmpPDU{
+			{Name: a + ".12.2", Type: gosnmp.Integer, Value: i(2)}, {Name: a + ".2.2", Type: gosnmp.Integer, Value: i(1)},
+			{Name: a + ".3.2", Type: gosnmp.ObjectIdentifier, Value: ".1.3.6.1.2.1.11.1.0"}, {Name: a + ".4.2", Type: gosnmp.Integer, Value: i(2)},
+			{Name: a + ".7.2", Type: gosnmp.Integer, Value: i(1)}, {Name: a + ".9.2", Type: gosnmp.Integer, Value: i(3)},
+			{Name: a + ".12.2", Type: gosnmp.Integer, Value: i(1)}}},
+		{gosnmp.SetRequest, []gosnmp.SnmpPDU{{Name: ".1.3.6.1.2.1.16.2.1.1.7.1", Type: gosnmp.Integer, Value: i(2)},
+			{Name: ".1.3.6.1.2.1.16.5.1.1.10.1", Type: gosnmp.Integer, Value: i(2)}}},
+		{gosnmp.SetRequest, []gosnmp.SnmpPDU{{Name: ".1.3.6.1.2.1.1.5.0", Type: gosnmp.OctetString, Value: "probe"}}},
+		{gosnmp.GetBulkRequest, []gosnmp.SnmpPDU{{Name: ".1.3.6.1.2.1.16", Type: gosnmp.Null}}},
+		{gosnmp.GetNextRequest, []gosnmp.SnmpPDU{{Name: ".1.3", Type: gosnmp.Null}}},
+	} {
+		b, err := g.SnmpEncodePacket(req.t, req.pdus, 0, 20)
+		if err != nil {
+			f.Fatal(err)
+		}
+		f.Add(b)
+		seeds = append(seeds, b)
+	}
+	cfg := Config{Communities: []CommunityConfig{{Name: "fuzz", Write: []string{"1"}}}}
+	acfg, err := cfg.agentConfig()
+	if err != nil {
+		f.Fatal(err)
+	}
+	acfg.EngineID, acfg.Boots = newEngineID(), 1
+	agent, p, _, err := build(&cfg, acfg, nil)
+	if err != nil {
+		f.Fatal(err)
+	}
+	src := netip.MustParseAddr("127.0.0.1")
+	// The seeds, encoded by gosnmp, create an event and an alarm on it.
+	for _, b := range seeds[:2] {
+		if agent.Handle(b, src) == nil {
+			f.Fatal("no answer to a seed")
+		}
+	}
+	p.mu.Lock()
+	ev, al := p.events.rows[3], p.alarms.rows[2]
+	p.mu.Unlock()
+	if ev == nil || ev.status != statusValid || al == nil || al.status != statusValid {
+		f.Fatalf("seeds did not create the rows: event %+v alarm %+v", ev, al)
+	}
+	f.Fuzz(func(t *testing.T, b []byte) {
+		agent.Handle(b, src)
+		p.sample()
+	})
+}

@@ -1,0 +1,141 @@
+package rmon
+
+import (
+	"time"
+
+	"github.com/gosnmp/gosnmp"
+	"github.com/wirebox/wirebox/rmon/mib"
+	"github.com/wirebox/wirebox/rmon/stats"
+)
+
+// maxBuckets bounds bucketsGranted.
+const maxBuckets = 1000
+
+type bucket struct {
+	sample      int32
+	start       uint64 // sysUpTime at the interval's start
+	e           stats.Ether
+	utilization int64
+}
+
+type histRT struct {
+	pt      *port
+	last    stats.Ether
+	start   uint64
+	next    time.Time
+	sample  int32
+	buckets []bucket
+}
+
+func (p *probe) historySpec() *ctlSpec {
+	return &ctlSpec{
+		name: "historyControlTable", cols: seq(1, 7), indexCol: 1, statusCol: 7,
+		writable: map[uint32]ctlCol{
+			2: {check: p.checkDataSource, frozen: true},
+			3: {def: defInt(50), check: checkInt(1, 65535)},
+			5: {def: defInt(1800), check: checkInt(1, 3600), frozen: true},
+			6: ownerCol,
+		},
+		validate: func(r *ctlRow) gosnmp.SNMPError {
+			if p.portOf(r.vals[2]) == nil {
+				return mib.InconsistentValue
+			}
+			return mib.NoError
+		},
+		activate: func(r *ctlRow) {
+			pt := p.portOf(r.vals[2])
+			e, _, _ := pt.st.EtherSnapshot()
+			r.rt = &histRT{pt: pt, last: e, start: p.uptime(), next: p.now().Add(time.Duration(r.num(5)) * time.Second)}
+		},
+		computed: func(r *ctlRow, col uint32) (mib.Value, bool) {
+			if col == 4 {
+				return mib.Integer(min(r.num(3), maxBuckets)), true
+			}
+			return mib.Value{}, false
+		},
+	}
+}
+
+// sampleHistory closes the row's interval when it is due (p.mu held).
+func (p *probe) sampleHistory(r *ctlRow, now time.Time) {
+	h := r.rt.(*histRT)
+	if now.Before(h.next) {
+		return
+	}
+	interval := r.num(5)
+	e, _, _ := h.pt.st.EtherSnapshot()
+	d := subEther(e, h.last)
+	h.sample++
+	b := bucket{sample: h.sample, start: h.start, e: d}
+	if mbps := h.pt.facts.SpeedMbps; mbps > 0 {
+		// RFC 2819: bits including preamble (64) and gap (96), in
+		// hundredths of a percent of the interval's capacity.
+		bits := d.Pkts*(64+96) + d.Octets*8
+		b.utilization = int64(bits * 10000 / (uint64(interval) * uint64(mbps) * 1_000_000))
+	}
+	h.buckets = append(h.buckets, b)
+	p.gen++
+	if granted := int(min(r.num(3), maxBuckets)); len(h.buckets) > granted {
+		h.buckets = h.buckets[len(h.buckets)-granted:]
+	}
+	h.last, h.start = e, p.uptime()
+	h.next = h.next.Add(time.Duration(interval) * time.Second)
+	if h.next.Before(now) {
+		h.next = now.Add(time.Duration(interval) * time.Second)
+	}
+}
+
+// etherHistoryHandler serves etherHistoryTable (historyIndex.sampleIndex).
+func (p *probe) etherHistoryHandler() *mib.Table {
+	find := func(index mib.OID) *bucket {
+		if len(index) != 2 {
+			return nil
+		}
+		r := p.history.rows[int32(index[0])]
+		if r == nil || r.status != statusValid {
+			return nil
+		}
+		for i := range r.rt.(*histRT).buckets {
+			if b := &r.rt.(*histRT).buckets[i]; b.sample == int32(index[1]) {
+				return b
+			}
+		}
+		return nil
+	}
+	return &mib.Table{
+		Cols: seq(1, 15),
+		Index: func() []mib.OID {
+			p.mu.Lock()
+			defer p.mu.Unlock()
+			return p.cachedIndex("etherHistory", func() []mib.OID {
+				var out []mib.OID
+				for _, r := range p.history.valid() {
+					for _, b := range r.rt.(*histRT).buckets {
+						out = append(out, mib.OID{uint32(r.index), uint32(b.sample)})
+					}
+				}
+				return out
+			})
+		},
+		Cell: func(index mib.OID, col uint32) (mib.Value, bool) {
+			p.mu.Lock()
+			defer p.mu.Unlock()
+			b := find(index)
+			if b == nil {
+				return mib.Value{}, false
+			}
+			switch col {
+			case 1:
+				return mib.Integer(int64(index[0])), true
+			case 2:
+				return mib.Integer(int64(b.sample)), true
+			case 3:
+				return mib.TimeTicks(b.start), true
+			case 15:
+				return mib.Integer(b.utilization), true
+			}
+			// Columns 4..14 are etherStats columns 3..13.
+			return mib.Counter32(etherField(&b.e, col-1)), true
+		},
+	}
+}

@@ -1,0 +1,172 @@
+package rmon
+
+import (
+	"bytes"
+	"slices"
+
+	"github.com/gosnmp/gosnmp"
+	"github.com/wirebox/wirebox/rmon/mib"
+	"github.com/wirebox/wirebox/rmon/stats"
+)
+
+// The host and matrix control rows of a port share the port's tables,
+// learned since the service started (see docs/RMON.md).
+
+func (p *probe) hostCtlSpec() *ctlSpec   { return p.tableCtlSpec("hostControlTable", true) }
+func (p *probe) matrixCtlSpec() *ctlSpec { return p.tableCtlSpec("matrixControlTable", false) }
+
+func (p *probe) tableCtlSpec(name string, hosts bool) *ctlSpec {
+	return &ctlSpec{
+		name: name, cols: seq(1, 6), indexCol: 1, statusCol: 6,
+		writable: map[uint32]ctlCol{
+			2: {check: p.checkDataSource, frozen: true},
+			5: ownerCol,
+		},
+		validate: func(r *ctlRow) gosnmp.SNMPError {
+			if p.portOf(r.vals[2]) == nil {
+				return mib.InconsistentValue
+			}
+			return mib.NoError
+		},
+		activate: func(r *ctlRow) { r.rt = p.portOf(r.vals[2]) },
+		computed: func(r *ctlRow, col uint32) (mib.Value, bool) {
+			s := p.snapshot(r.rt.(*port))
+			switch col {
+			case 3:
+				if hosts {
+					return mib.Integer(int64(len(s.Hosts))), true
+				}
+				return mib.Integer(int64(len(s.Pairs))), true
+			case 4:
+				return mib.TimeTicks(0), true
+			}
+			return mib.Value{}, false
+		},
+	}
+}
+
+// built is a table materialized from snapshots: sorted indexes and rows.
+type built struct {
+	idx  []mib.OID
+	rows [][]mib.Value // rows[i][col-1]
+}
+
+func (b *built) find(index mib.OID) []mib.Value {
+	i, ok := slices.BinarySearchFunc(b.idx, index, mib.OID.Compare)
+	if !ok {
+		return nil
+	}
+	return b.rows[i]
+}
+
+func macIndex(m [6]byte) []uint32 {
+	o := []uint32{6}
+	for _, b := range m {
+		o = append(o, uint32(b))
+	}
+	return o
+}
+
+// buildTable materializes a table over the valid rows of ctl (cached with
+// the snapshots), with mk giving each row's index suffixes and values.
+func (p *probe) buildTable(key string, ctl *ctlTable, mk func(ctlIndex int32, s *stats.Snapshot, add func(mib.OID, []mib.Value))) *built {
+	p.snapshot(nil) // refresh the cache generation
+	if b, ok := p.cache.built[key]; ok {
+		return b
+	}
+	b := &built{}
+	type ent struct {
+		o mib.OID
+		v []mib.Value
+	}
+	var es []ent
+	for _, r := range ctl.valid() {
+		s := p.snapshot(r.rt.(*port))
+		mk(r.index, s, func(o mib.OID, v []mib.Value) { es = append(es, ent{o, v}) })
+	}
+	slices.SortFunc(es, func(a, b ent) int { return a.o.Compare(b.o) })
+	for _, e := range es {
+		b.idx = append(b.idx, e.o)
+		b.rows = append(b.rows, e.v)
+	}
+	if p.cache.built == nil {
+		p.cache.built = map[string]*built{}
+	}
+	p.cache.built[key] = b
+	return b
+}
+
+func builtHandler(p *probe, ncols uint32, get func() *built) *mib.Table {
+	return &mib.Table{
+		Cols: seq(1, ncols),
+		Index: func() []mib.OID {
+			p.mu.Lock()
+			defer p.mu.Unlock()
+			return get().idx
+		},
+		Cell: func(index mib.OID, col uint32) (mib.Value, bool) {
+			p.mu.Lock()
+			defer p.mu.Unlock()
+			row := get().find(index)
+			if row == nil || int(col) > len(row) {
+				return mib.Value{}, false
+			}
+			return row[col-1], true
+		},
+	}
+}
+
+func hostValues(h *stats.Host, ctlIndex int32) []mib.Value {
+	return []mib.Value{
+		mib.OctetString(bytes.Clone(h.MAC[:])), mib.Integer(int64(h.Order)), mib.Integer(int64(ctlIndex)),
+		mib.Counter32(h.InPkts), mib.Counter32(h.OutPkts), mib.Counter32(h.InOctets), mib.Counter32(h.OutOctets),
+		mib.Counter32(h.OutErrors), mib.Counter32(h.OutBroadcast), mib.Counter32(h.OutMulticast),
+	}
+}
+
+// hostHandler serves hostTable (index hostIndex.hostAddress) or, with
+// byTime, hostTimeTable (index hostTimeIndex.hostTimeCreationOrder).
+func (p *probe) hostHandler(byTime bool) *mib.Table {
+	key := "host"
+	if byTime {
+		key = "hostTime"
+	}
+	return builtHandler(p, 10, func() *built {
+		return p.buildTable(key, p.hostCtl, func(ci int32, s *stats.Snapshot, add func(mib.OID, []mib.Value)) {
+			for i := range s.Hosts {
+				h := &s.Hosts[i]
+				if byTime {
+					add(mib.OID{uint32(ci), uint32(h.Order)}, hostValues(h, ci))
+				} else {
+					add(append(mib.OID{uint32(ci)}, macIndex(h.MAC)...), hostValues(h, ci))
+				}
+			}
+		})
+	})
+}
+
+// matrixHandler serves matrixSDTable or, with ds, matrixDSTable.
+func (p *probe) matrixHandler(ds bool) *mib.Table {
+	key := "matrixSD"
+	if ds {
+		key = "matrixDS"
+	}
+	return builtHandler(p, 6, func() *built {
+		return p.buildTable(key, p.matCtl, func(ci int32, s *stats.Snapshot, add func(mib.OID, []mib.Value)) {
+			for i := range s.Pairs {
+				pr := &s.Pairs[i]
+				v := []mib.Value{
+					mib.OctetString(bytes.Clone(pr.Src[:])), mib.OctetString(bytes.Clone(pr.Dst[:])), mib.Integer(int64(ci)),
+					mib.Counter32(pr.Pkts), mib.Counter32(pr.Octets), mib.Counter32(pr.Errors),
+				}
+				a, b := pr.Src, pr.Dst
+				if ds {
+					a, b = b, a
+				}
+				add(append(append(mib.OID{uint32(ci)}, macIndex(a)...), macIndex(b)...), v)
+			}
+		})
+	})
+}
+
+func sortOIDs(o []mib.OID) { slices.SortFunc(o, mib.OID.Compare) }

@@ -1,0 +1,300 @@
+package rmon
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/wirebox/wirebox/capture"
+	"github.com/wirebox/wirebox/rmon/mib"
+	"github.com/wirebox/wirebox/rmon/snmp"
+	"github.com/wirebox/wirebox/rmon/stats"
+	"github.com/wirebox/wirebox/services"
+)
+
+// Name is the service name.
+const Name = "rmon"
+
+// Service is the RMON probe service.
+type Service struct {
+	cfg  Config
+	acfg snmp.Config
+	core func() *capture.Core
+	log  *slog.Logger
+
+	mu  sync.Mutex
+	cur *running
+}
+
+// running is one Run's state, for the API and metrics.
+type running struct {
+	agent *snmp.Agent
+	probe *probe
+	addr  net.Addr
+}
+
+// New validates cfg and returns the service; core returns the running
+// capture core (the "core" service's Core method).
+func New(cfg Config, core func() *capture.Core, log *slog.Logger) (*Service, error) {
+	acfg, err := cfg.agentConfig()
+	if err != nil {
+		return nil, err
+	}
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	return &Service{cfg: cfg, acfg: acfg, core: core, log: log}, nil
+}
+
+// Name implements services.Service.
+func (s *Service) Name() string { return Name }
+
+// Deps implements services.Dependent.
+func (s *Service) Deps() []string { return []string{"core"} }
+
+// Addr is the agent's bound UDP address while it runs (nil otherwise).
+func (s *Service) Addr() net.Addr {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.cur == nil {
+		return nil
+	}
+	return s.cur.addr
+}
+
+func (s *Service) running() *running {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.cur
+}
+
+// errPortsChanged ends one round of serve when the core's ports changed.
+var errPortsChanged = errors.New("rmon: the core's ports changed")
+
+// Run subscribes to every port of the core, counts, and serves SNMP until
+// ctx ends. With no listen address the service is disabled and idles.
+// When the core's ports change, the probe is rebuilt over the new set on
+// the same socket and engine (rows made by managers do not survive).
+func (s *Service) Run(ctx context.Context, rt *services.Runtime) error {
+	log := rt.Log
+	if log == nil {
+		log = s.log
+	}
+	if !s.cfg.Enabled() {
+		log.Info("rmon disabled: no listen address")
+		rt.Ready()
+		<-ctx.Done()
+		return nil
+	}
+	acfg := s.acfg
+	acfg.Log = log
+	var err error
+	acfg.EngineID, acfg.Boots, err = loadEngine(s.cfg.StateFile, s.acfg.EngineID)
+	if err != nil {
+		return err
+	}
+	acfg.Start = time.Now()
+	conn, err := net.ListenPacket("udp", s.cfg.Listen)
+	if err != nil {
+		return fmt.Errorf("rmon: listen %s: %w", s.cfg.Listen, err)
+	}
+	defer conn.Close()
+	log.Info("rmon agent listening", "addr", conn.LocalAddr().String(),
+		"engine_id", fmt.Sprintf("%x", acfg.EngineID), "boots", acfg.Boots)
+	for {
+		core := s.core()
+		if core == nil {
+			return errors.New("rmon: the capture core is not running")
+		}
+		err := s.serve(ctx, rt, log, core, acfg, conn)
+		if !errors.Is(err, errPortsChanged) || ctx.Err() != nil {
+			return err
+		}
+		log.Info("rmon: the core's ports changed; rebuilding the probe", "cause", err)
+		// A closing port is still listed for a moment (its subscription
+		// then fails): do not spin on it.
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+}
+
+// serve runs the probe over the core's current ports until ctx ends, the
+// ports change (errPortsChanged) or something fails.
+func (s *Service) serve(ctx context.Context, rt *services.Runtime, log *slog.Logger, core *capture.Core, acfg snmp.Config, conn net.PacketConn) error {
+	maxHosts, maxPairs := s.cfg.MaxHosts, s.cfg.MaxPairs
+	if maxHosts <= 0 {
+		maxHosts = 4096
+	}
+	if maxPairs <= 0 {
+		maxPairs = 16384
+	}
+	var wg sync.WaitGroup
+	defer wg.Wait() // after cancel (deferred calls run last first)
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	// Watch first, so a port opened while the probe is built is not missed.
+	events := core.WatchPorts(ctx)
+	var ports []*port
+	known := map[string]bool{}
+	for i, cp := range corePorts(core) {
+		ports = append(ports, &port{ifIndex: i + 1, core: cp, st: stats.NewPort(maxHosts, maxPairs), facts: cp.facts()})
+		known[cp.Name()] = true
+	}
+	agent, p, uptime, err := build(&s.cfg, acfg, ports)
+	if err != nil {
+		return err
+	}
+	n := newNotifier(s.cfg.Traps, uptime, log)
+	p.notify = n.send
+	queue := queueSize(core, len(ports))
+	for _, pt := range ports {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := feed(ctx, pt.core, pt.st, queue, chanTap{p, pt}); err != nil {
+				if errors.Is(err, capture.ErrClosed) {
+					err = errPortsChanged
+				}
+				cancel(fmt.Errorf("rmon: port %s: %w", pt.core.Name(), err))
+			}
+		}()
+	}
+	wg.Add(4)
+	go func() {
+		defer wg.Done()
+		p.run(ctx)
+	}()
+	go func() {
+		defer wg.Done()
+		n.run(ctx)
+	}()
+	go func() {
+		defer wg.Done()
+		for ev := range events {
+			if ev.Removed == known[ev.Port] { // a known port closed, or a new one
+				cancel(errPortsChanged)
+				return
+			}
+		}
+	}()
+	go func() {
+		defer wg.Done()
+		t := time.NewTicker(5 * time.Second)
+		defer t.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-t.C:
+				for _, pt := range ports {
+					f := pt.core.facts()
+					p.mu.Lock()
+					pt.facts = f
+					p.mu.Unlock()
+				}
+			}
+		}
+	}()
+	s.mu.Lock()
+	s.cur = &running{agent: agent, probe: p, addr: conn.LocalAddr()}
+	s.mu.Unlock()
+	defer func() {
+		s.mu.Lock()
+		s.cur = nil
+		s.mu.Unlock()
+	}()
+	log.Info("rmon probe running", "ports", len(ports))
+	rt.Ready()
+	serveErr := agent.Serve(ctx, conn)
+	cancel(serveErr)
+	if err := context.Cause(ctx); err != nil && !errors.Is(err, context.Canceled) {
+		wg.Wait()
+		return err
+	}
+	return serveErr
+}
+
+// build makes the agent and its whole MIB tree over ports.
+func build(cfg *Config, acfg snmp.Config, ports []*port) (*snmp.Agent, *probe, func() uint64, error) {
+	tree := &mib.Tree{}
+	agent, err := snmp.NewAgent(acfg, tree)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	uptime := func() uint64 { return uint64(agent.Uptime() / (10 * time.Millisecond)) }
+	registerSystem(tree, cfg, uptime)
+	p := newProbe(ports, tree, uptime)
+	registerIF(tree, p)
+	registerProbeConfig(tree)
+	return agent, p, uptime, nil
+}
+
+// notifier sends SNMPv2c traps to the configured targets from its own
+// goroutine: events fire with the probe's lock held, and a target may
+// need a name lookup.
+type notifier struct {
+	targets []TrapTarget
+	uptime  func() uint64
+	log     *slog.Logger
+	id      atomic.Int32
+	ch      chan trapMsg
+	dropped atomic.Uint64
+}
+
+type trapMsg struct {
+	addr string
+	msg  []byte
+}
+
+func newNotifier(targets []TrapTarget, uptime func() uint64, log *slog.Logger) *notifier {
+	return &notifier{targets: targets, uptime: uptime, log: log, ch: make(chan trapMsg, 256)}
+}
+
+func (n *notifier) send(trapOID mib.OID, vbs []notifyVB) {
+	if len(n.targets) == 0 {
+		return
+	}
+	var list []snmp.VarBind
+	for _, v := range vbs {
+		list = append(list, snmp.VarBind{OID: v.oid, Value: v.v})
+	}
+	for _, t := range n.targets {
+		addr := t.Address
+		if _, _, err := net.SplitHostPort(addr); err != nil {
+			addr = net.JoinHostPort(addr, "162")
+		}
+		select {
+		case n.ch <- trapMsg{addr, snmp.EncodeV2Trap(t.Community, n.id.Add(1), n.uptime(), trapOID, list)}:
+		default:
+			n.dropped.Add(1)
+		}
+	}
+}
+
+// run sends queued notifications until ctx ends.
+func (n *notifier) run(ctx context.Context) {
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case m := <-n.ch:
+			c, err := net.Dial("udp", m.addr)
+			if err != nil {
+				n.log.Warn("rmon: trap", "target", m.addr, "err", err)
+				continue
+			}
+			if _, err := c.Write(m.msg); err != nil {
+				n.log.Warn("rmon: trap", "target", m.addr, "err", err)
+			}
+			c.Close()
+		}
+	}
+}
