@@ -95,7 +95,7 @@ func (s *Service) Status() (Summary, error) {
 
 // Routes serves GET /v1/rmon.
 func (s *Service) Routes(mux *http.ServeMux) {
-	mux.HandleFunc("GET /v1/rmon", func(w http.ResponseWriter, r *http.Request) {
+	mux.HandleFunc(api.RouteRMON, func(w http.ResponseWriter, r *http.Request) {
 		st, err := s.Status()
 		if err != nil {
 			api.WriteError(w, http.StatusServiceUnavailable, err)

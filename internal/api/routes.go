@@ -11,6 +11,7 @@ const (
 	PathPorts    = "/v1/ports"
 	PathCaptures = "/v1/captures"
 	PathReplay   = "/v1/replay"
+	PathRMON     = "/v1/rmon"
 	pathServices = "/v1/services/"
 )
 
@@ -28,6 +29,7 @@ const (
 	RouteCapture        = "GET " + PathCaptures + "/{id}"
 	RouteCaptureStop    = "POST " + PathCaptures + "/{id}/stop"
 	RouteReplay         = "POST " + PathReplay
+	RouteRMON           = "GET " + PathRMON
 )
 
 // ServiceLogsPath is the path of a service's log ring (RouteServiceLogs).

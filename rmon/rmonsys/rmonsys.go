@@ -1,0 +1,86 @@
+// Package rmonsys is the RMON subsystem as the daemon's table lists it:
+// the SNMP agent that answers as an RMON probe (rmon), its `rmon:`
+// configuration section and `wirebox rmon`.
+package rmonsys
+
+import (
+	"fmt"
+	"io"
+	"strings"
+	"text/tabwriter"
+
+	"github.com/spf13/cobra"
+
+	"github.com/wirebox/wirebox/internal/api"
+	"github.com/wirebox/wirebox/internal/config"
+	"github.com/wirebox/wirebox/rmon"
+	"github.com/wirebox/wirebox/services"
+	"github.com/wirebox/wirebox/subsys"
+)
+
+// Section is the `rmon:` section. Its zero value is the default: nothing
+// listens and there is no community or user until configured.
+var Section = config.NewSection(rmon.Name, rmon.Config{}, func(c *rmon.Config) error {
+	if err := c.Validate(); err != nil {
+		return config.Errorf("", "%s", strings.TrimPrefix(err.Error(), "rmon: "))
+	}
+	return nil
+})
+
+// Subsystem is the RMON probe.
+var Subsystem = subsys.Subsystem{
+	Name:   rmon.Name,
+	Config: Section,
+	Services: func(env subsys.Env) ([]services.Service, error) {
+		cfg := *Section.Of(env.Config)
+		if cfg.Listen == "" {
+			return nil, nil // not configured: nothing listens
+		}
+		if env.Core == nil {
+			return nil, config.Errorf("rmon.listen", "the RMON probe watches the appliance's ports, and none is configured")
+		}
+		svc, err := rmon.New(cfg, env.Core, env.Log)
+		if err != nil {
+			return nil, fmt.Errorf("rmon: %w", err)
+		}
+		return []services.Service{svc}, nil
+	},
+	Commands: commands,
+}
+
+func commands(client subsys.ClientFunc) []*cobra.Command {
+	c := &cobra.Command{
+		Use:   "rmon",
+		Short: "The RMON probe: the agent's address, per-port etherStats, top hosts, alarms",
+		Args:  cobra.NoArgs,
+	}
+	asJSON := subsys.JSONFlag(c)
+	c.RunE = func(cmd *cobra.Command, _ []string) error {
+		return subsys.Query(cmd, client, *asJSON, api.PathRMON, nil, printSummary)
+	}
+	return []*cobra.Command{c}
+}
+
+func printSummary(w io.Writer, s rmon.Summary) error {
+	fmt.Fprintf(w, "agent %s, engine %s: %d requests in, %d wrong digests, %d not in time window, %d unknown users\n",
+		s.Listen, s.EngineID, s.SNMP.InPkts, s.SNMP.WrongDigests, s.SNMP.NotInTimeWindows, s.SNMP.UnknownUserNames)
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintln(tw, "PORT\tIFINDEX\tPKTS\tOCTETS\tBCAST\tMCAST\tDROPS\tHOSTS\tPAIRS\t")
+	for _, p := range s.Ports {
+		e := p.Ether
+		fmt.Fprintf(tw, "%s\t%d\t%d\t%d\t%d\t%d\t%d\t%d\t%d\t\n", p.Name, p.IfIndex, e.Pkts, e.Octets, e.Broadcast, e.Multicast, e.DropEvents, p.Hosts, p.Pairs)
+	}
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	for _, p := range s.Ports {
+		for _, h := range p.TopHost {
+			fmt.Fprintf(w, "  %s: host %s out %d pkts %d octets, in %d pkts\n", p.Name, h.MAC, h.OutPkts, h.OutOctets, h.InPkts)
+		}
+	}
+	for _, a := range s.Alarms {
+		fmt.Fprintf(w, "alarm %d on %s: value %d (rising %d, falling %d), owner %q\n", a.Index, a.Variable, a.Value, a.Rising, a.Falling, a.Owner)
+	}
+	_, err := fmt.Fprintf(w, "%d event log entries\n", s.Logs)
+	return err
+}
