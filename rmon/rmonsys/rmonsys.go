@@ -14,6 +14,7 @@ import (
 	"github.com/wirebox/wirebox/internal/api"
 	"github.com/wirebox/wirebox/internal/config"
 	"github.com/wirebox/wirebox/rmon"
+	"github.com/wirebox/wirebox/rmon/rmonui"
 	"github.com/wirebox/wirebox/services"
 	"github.com/wirebox/wirebox/subsys"
 )
@@ -46,6 +47,7 @@ var Subsystem = subsys.Subsystem{
 		return []services.Service{svc}, nil
 	},
 	Commands: commands,
+	Panels:   rmonui.Panels,
 }
 
 func commands(client subsys.ClientFunc) []*cobra.Command {
