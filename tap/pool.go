@@ -185,6 +185,12 @@ func (p *Pool) SetData(id FrameID, off, n, wireLen int) {
 	d.off, d.len, d.wireLen = uint32(off), uint32(n), uint32(wireLen)
 }
 
+// Span is where the frame's data lies: offset in the frame and length.
+func (p *Pool) Span(id FrameID) (off, n int) {
+	d := &p.descs[id]
+	return int(d.off), int(d.len)
+}
+
 // WireLen is the frame's original length on the wire.
 func (p *Pool) WireLen(id FrameID) int { return int(p.descs[id].wireLen) }
 
