@@ -11,6 +11,7 @@ const (
 	PathPorts    = "/v1/ports"
 	PathCaptures = "/v1/captures"
 	PathReplay   = "/v1/replay"
+	PathTaps     = "/v1/taps"
 	pathServices = "/v1/services/"
 )
 
@@ -28,6 +29,7 @@ const (
 	RouteCapture        = "GET " + PathCaptures + "/{id}"
 	RouteCaptureStop    = "POST " + PathCaptures + "/{id}/stop"
 	RouteReplay         = "POST " + PathReplay
+	RouteTaps           = "GET " + PathTaps
 )
 
 // ServiceLogsPath is the path of a service's log ring (RouteServiceLogs).
