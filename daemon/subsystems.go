@@ -4,6 +4,7 @@ import (
 	"github.com/wirebox/wirebox/capture/capturesys"
 	"github.com/wirebox/wirebox/internal/config"
 	"github.com/wirebox/wirebox/subsys"
+	"github.com/wirebox/wirebox/tap/tapsys"
 )
 
 // all is the table of subsystems: a subsystem is its own folder plus one
@@ -11,6 +12,7 @@ import (
 // and metrics), CLI commands and console panels all come through it.
 var all = []subsys.Subsystem{
 	capturesys.Subsystem,
+	tapsys.Subsystem,
 }
 
 // Subsystems returns the table, in order.
