@@ -228,13 +228,16 @@ type Ring struct {
 	mask, size        uint32
 	cachedProd        uint32
 	cachedCons        uint32
+	producerSide      bool
 }
 
 // ErrRingCorrupt is returned when the other side's index is impossible.
 var ErrRingCorrupt = errors.New("tap: ring index out of range (the other side is broken or hostile)")
 
-// OpenRing makes a Ring over ring i of a mapped ring memfd.
-func OpenRing(mem []byte, l RingsLayout, i int) *Ring {
+// OpenRing makes a Ring over ring i of a mapped ring memfd, for its
+// producer or its consumer. A side never reads its own index back from
+// shared memory (the other side might have overwritten it).
+func OpenRing(mem []byte, l RingsLayout, i int, producer bool) *Ring {
 	base := l.Offsets[i]
 	b := mem[base : base+ringEntries+uint64(l.Size)*RingDescSize]
 	r := &Ring{
@@ -244,10 +247,23 @@ func OpenRing(mem []byte, l RingsLayout, i int) *Ring {
 		descs: unsafe.Slice((*RingDesc)(unsafe.Pointer(&b[ringEntries])), l.Size),
 		mask:  l.Size - 1,
 		size:  l.Size,
+
+		producerSide: producer,
 	}
 	r.cachedProd = atomic.LoadUint32(r.prod)
 	r.cachedCons = atomic.LoadUint32(r.cons)
 	return r
+}
+
+// cachedProd2 refreshes whichever index this side does not own; the
+// owner's own index in shared memory is never read back (it may have been
+// overwritten by the other side).
+func (r *Ring) cachedProd2() {
+	if r.producerSide {
+		r.cachedCons = atomic.LoadUint32(r.cons)
+	} else {
+		r.cachedProd = atomic.LoadUint32(r.prod)
+	}
 }
 
 // Size is the ring's capacity.
@@ -266,6 +282,17 @@ func (r *Ring) Reserve(n int) (int, error) {
 		free = r.size - used
 	}
 	return min(n, int(free)), nil
+}
+
+// Check reloads the other side's index and reports whether it is
+// possible. Reserve and Peek reload it only when their cached copy runs
+// short; a side that cannot trust the other calls Check once per batch.
+func (r *Ring) Check() error {
+	r.cachedProd2()
+	if r.cachedProd-r.cachedCons > r.size {
+		return ErrRingCorrupt
+	}
+	return nil
 }
 
 // Slot is the i-th entry after the producer's index (producer side).

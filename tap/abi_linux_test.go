@@ -63,7 +63,7 @@ func TestRingSPSC(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer UnmapRings(mem2)
-	prod, cons := OpenRing(mem, l, RingRevert), OpenRing(mem2, l2, RingRevert)
+	prod, cons := OpenRing(mem, l, RingRevert, true), OpenRing(mem2, l2, RingRevert, false)
 	const n = 1 << 20
 	done := make(chan error, 1)
 	go func() {

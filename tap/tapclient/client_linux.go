@@ -73,10 +73,10 @@ func Dial(path string, o Options) (*App, error) {
 		a.Close()
 		return nil, err
 	}
-	a.detour = tap.OpenRing(a.rings, l, tap.RingDetour)
-	a.revert = tap.OpenRing(a.rings, l, tap.RingRevert)
-	a.alloc = tap.OpenRing(a.rings, l, tap.RingAlloc)
-	a.dealloc = tap.OpenRing(a.rings, l, tap.RingDealloc)
+	a.detour = tap.OpenRing(a.rings, l, tap.RingDetour, false)
+	a.revert = tap.OpenRing(a.rings, l, tap.RingRevert, true)
+	a.alloc = tap.OpenRing(a.rings, l, tap.RingAlloc, false)
+	a.dealloc = tap.OpenRing(a.rings, l, tap.RingDealloc, true)
 	return a, nil
 }
 

@@ -50,8 +50,8 @@ type app struct {
 	// rings, and what it took from them); origin records per frame the
 	// tap that detoured it (0: allocated).
 	held   atomic.Int64
-	origin []uint32
-	room   chan struct{} // a return made room under the quota
+	origin []atomic.Uint32 // atomic: the application may return a frame while it is being detoured
+	room   chan struct{}   // a return made room under the quota
 
 	detourMu sync.Mutex // tap pumps share the detour ring's producer side
 
@@ -97,6 +97,7 @@ type tapEntry struct {
 	cancel   context.CancelFunc
 	done     chan struct{}
 	detoured atomic.Uint64
+	passed   atomic.Uint64 // frames it missed at the quota
 }
 
 func newApp(s *Service, core *capture.Core, id uint32, pid, uid int, name string, alloc, ringSize int, log *slog.Logger) (*app, error) {
@@ -105,7 +106,7 @@ func newApp(s *Service, core *capture.Core, id uint32, pid, uid int, name string
 	a := &app{
 		s: s, id: id, pid: pid, uid: uid, name: name, comm: readComm(pid),
 		core: core, pool: core.Pool(), quota: int64(quota), alloc: alloc,
-		origin: make([]uint32, core.Pool().Len()), room: make(chan struct{}, 1),
+		origin: make([]atomic.Uint32, core.Pool().Len()), room: make(chan struct{}, 1),
 		taps: map[uint32]*tapEntry{}, appEfd: -1, daemonEfd: -1, ringsFd: -1,
 	}
 	a.log = log.With("app", id, "pid", pid, "command", a.comm, "name", name)
@@ -116,10 +117,10 @@ func newApp(s *Service, core *capture.Core, id uint32, pid, uid int, name string
 	if a.ringsFd, a.rings, err = tap.NewRings(a.layout); err != nil {
 		return nil, err
 	}
-	a.detour = tap.OpenRing(a.rings, a.layout, tap.RingDetour)
-	a.revert = tap.OpenRing(a.rings, a.layout, tap.RingRevert)
-	a.aring = tap.OpenRing(a.rings, a.layout, tap.RingAlloc)
-	a.dr = tap.OpenRing(a.rings, a.layout, tap.RingDealloc)
+	a.detour = tap.OpenRing(a.rings, a.layout, tap.RingDetour, true)
+	a.revert = tap.OpenRing(a.rings, a.layout, tap.RingRevert, false)
+	a.aring = tap.OpenRing(a.rings, a.layout, tap.RingAlloc, true)
+	a.dr = tap.OpenRing(a.rings, a.layout, tap.RingDealloc, false)
 	if a.appEfd, err = unix.Eventfd(0, unix.EFD_CLOEXEC|unix.EFD_NONBLOCK); err != nil {
 		a.release()
 		return nil, fmt.Errorf("tap: eventfd: %w", err)
@@ -291,21 +292,31 @@ func (a *app) pump(ctx context.Context, t *tapEntry) {
 	for {
 		room := a.quota - a.held.Load()
 		if room <= 0 {
-			// Over quota: the subscription's queue fills and further frames
-			// pass by (counted as dropped) until the application returns some.
-			select {
-			case <-a.room:
-				continue
-			case <-ctx.Done():
+			// At its quota the application misses frames: they go on as if
+			// it had reverted them (counted), so a stalled application does
+			// not stop the port's traffic.
+			wctx, cancel := context.WithTimeout(ctx, 20*time.Millisecond)
+			n, _ := t.sub.Receive(wctx, buf)
+			cancel()
+			for _, f := range buf[:n] {
+				f.Revert()
+			}
+			t.passed.Add(uint64(n))
+			if ctx.Err() != nil {
 				return
 			}
+			continue
 		}
 		n, err := t.sub.Receive(ctx, buf[:min(int64(batch), room)])
 		if err != nil {
 			return
 		}
 		a.detourMu.Lock()
-		got, err := a.detour.Reserve(n)
+		err = a.detour.Check() // the application owns the consumer index
+		got := 0
+		if err == nil {
+			got, err = a.detour.Reserve(n)
+		}
 		if err != nil {
 			a.detourMu.Unlock()
 			for _, f := range buf[:n] {
@@ -318,7 +329,7 @@ func (a *app) pump(ctx context.Context, t *tapEntry) {
 			id := f.ID()
 			off, ln := a.pool.Span(id)
 			*a.detour.Slot(i) = tap.RingDesc{ID: uint32(id), Off: uint32(off), Len: uint32(ln), Tap: t.handle}
-			a.origin[id] = t.handle
+			a.origin[id].Store(t.handle)
 		}
 		a.held.Add(int64(got))
 		a.detour.Submit(got)
@@ -420,7 +431,7 @@ func (a *app) drainRevert(sends map[*capture.Port][]capture.Frame) (int, error) 
 		if off, ln := a.pool.Span(id); off != int(d.Off) || ln != int(d.Len) {
 			a.pool.SetData(id, int(d.Off), int(d.Len), int(d.Len))
 		}
-		mine := a.origin[id] == t.handle
+		mine := a.origin[id].Load() == t.handle
 		a.held.Add(-1)
 		done++
 		switch {
@@ -489,7 +500,7 @@ func (a *app) refill() error {
 	n = a.k.Alloc(fs[:min(n, len(fs))])
 	for i, f := range fs[:n] {
 		id := f.ID()
-		a.origin[id] = 0
+		a.origin[id].Store(0)
 		*a.aring.Slot(i) = tap.RingDesc{ID: uint32(id), Len: uint32(a.pool.FrameSize())}
 	}
 	a.held.Add(int64(n))
@@ -509,8 +520,8 @@ func (a *app) status() api.TapApp {
 	for _, t := range a.taps {
 		ss := t.sub.Stats()
 		st.Taps = append(st.Taps, api.Tap{Handle: t.handle, Port: t.port.Name(), Kind: tap.TapKindNames[t.kind],
-			Order: t.order, Detoured: t.detoured.Load(), Dropped: ss.Dropped})
-		st.Dropped += ss.Dropped
+			Order: t.order, Detoured: t.detoured.Load(), Dropped: ss.Dropped + t.passed.Load()})
+		st.Dropped += ss.Dropped + t.passed.Load()
 	}
 	a.mu.Unlock()
 	return st
