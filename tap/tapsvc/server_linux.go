@@ -130,10 +130,10 @@ func (s *Service) serve(ctx context.Context, core *capture.Core, c *net.UnixConn
 	var a *app
 	defer func() {
 		if a != nil {
+			a.close(a.reason()) // counted before it leaves the list
 			s.mu.Lock()
 			delete(s.apps, a.id)
 			s.mu.Unlock()
-			a.close(a.reason())
 		}
 	}()
 	// Reads end when the connection closes: on the application's side, or
