@@ -331,15 +331,17 @@ func TestDaemonKillReclaims(t *testing.T) {
 		}
 	}()
 	waitFor(t, "the counter to hold its frames", func() bool { st := l.taps(t); return len(st.Apps) == 1 && st.Apps[0].Held >= hold })
-	held := l.taps(t).Apps[0].Held
 	gc.cmd.Process.Signal(syscall.SIGKILL)
 	gc.cmd.Wait()
 	waitFor(t, "the daemon to see the counter gone", func() bool { return len(l.taps(t).Apps) == 0 })
 	cancel()
 	st := l.taps(t)
-	if st.Reclaimed < uint64(held) || st.Closed != 1 || st.Violations != 0 {
-		t.Errorf("after kill -9 of an application holding %d frames: %+v", held, st)
+	// It never returned the first 3000; what else it held (frames on its
+	// detour ring, a batch in hand) varies with the moment of the kill.
+	if st.Reclaimed < hold || st.Closed != 1 || st.Violations != 0 {
+		t.Errorf("after kill -9 of an application holding at least %d frames: %+v", hold, st)
 	}
+	t.Logf("kill -9: %d frame references reclaimed", st.Reclaimed)
 	waitFor(t, fmt.Sprintf("the pool's free count back to %d", free0), func() bool { return l.poolFree(t) >= free0 })
 	if !l.ping(t, 3) {
 		t.Error("ping fails after the application was killed")
