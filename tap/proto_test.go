@@ -6,7 +6,8 @@ import (
 	"testing"
 )
 
-// realRequests are requests as the Go client and the C example send them.
+// realRequests are requests as the Go client sends them (the C example's
+// hello, recorded from a run, is in testdata/fuzz/FuzzDecodeRequest).
 var realRequests = []Request{
 	{Type: MsgHello, Seq: 1, Alloc: 256, RingSize: 4096, Name: "bridge"},
 	{Type: MsgHello, Seq: 1, Name: "tapcount"},
