@@ -1,9 +1,11 @@
 package tapsvc
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"errors"
+	"io"
 	"log/slog"
 	"net"
 	"os"
@@ -172,11 +174,19 @@ func tcpdumpCount(t *testing.T, ns *netns.NS, dev string, run func()) int {
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	buf := make([]byte, 256)
-	n, _ := stderr.Read(buf) // "listening on ..." once tcpdump is ready
-	if !strings.Contains(string(buf[:n]), "listening") {
-		t.Fatalf("tcpdump: %s", buf[:n])
+	t.Cleanup(func() { cmd.Process.Kill() })
+	// Wait for "listening on …" (after a line about verbose output).
+	br := bufio.NewReader(stderr)
+	for {
+		line, err := br.ReadString('\n')
+		if err != nil {
+			t.Fatalf("tcpdump did not start: %v %s", err, line)
+		}
+		if strings.Contains(line, "listening") {
+			break
+		}
 	}
+	go io.Copy(io.Discard, br)
 	run()
 	time.Sleep(300 * time.Millisecond) // let the last frame reach the capture
 	cmd.Process.Signal(os.Interrupt)
