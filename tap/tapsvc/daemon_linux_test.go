@@ -276,19 +276,23 @@ func TestDaemonBridge(t *testing.T) {
 	if !l.ping(t, 5) {
 		t.Fatal("ping through the tap bridge failed")
 	}
-	srv := l.c.Command("iperf3", "-s", "-1", "-B", "10.78.0.2")
+	srv := l.c.Command("iperf3", "-s", "-B", "10.78.0.2")
 	if err := srv.Start(); err != nil {
 		t.Fatal(err)
 	}
 	defer func() { srv.Process.Kill(); srv.Wait() }()
+	waitFor(t, "iperf3 to listen", func() bool {
+		out, _ := l.c.Command("ss", "-Hltn", "sport = :5201").Output()
+		return len(bytes.TrimSpace(out)) > 0
+	})
 	var out []byte
 	var err error
-	for i := 0; i < 50; i++ { // until the server listens
-		out, err = l.b.Command("iperf3", "-c", "10.78.0.2", "-t", "2", "-J", "--connect-timeout", "2000").Output()
+	for i := 0; i < 3; i++ { // a busy machine may lose the control connection's first SYN
+		out, err = l.b.Command("iperf3", "-c", "10.78.0.2", "-t", "2", "-J", "--connect-timeout", "5000").Output()
 		if err == nil {
 			break
 		}
-		time.Sleep(100 * time.Millisecond)
+		t.Logf("iperf3 attempt %d: %v", i+1, err)
 	}
 	if err != nil {
 		t.Fatalf("iperf3 through the bridge: %v\n%s", err, out)
@@ -304,7 +308,7 @@ func TestDaemonBridge(t *testing.T) {
 	if err := json.Unmarshal(out, &res); err != nil || res.End.SumReceived.Bytes == 0 {
 		t.Fatalf("iperf3 result: %v\n%s", err, out)
 	}
-	t.Logf("iperf3 through the Go tap bridge: %.0f Mbit/s (busy shared machine, -race daemon off)", res.End.SumReceived.BitsPerSecond/1e6)
+	t.Logf("iperf3 through the Go tap bridge: %.0f Mbit/s (daemon and bridge built without -race; busy shared machine)", res.End.SumReceived.BitsPerSecond/1e6)
 	if o := br.stop(t); !strings.Contains(o, "forwarded") {
 		t.Errorf("bridge output: %s", o)
 	}
