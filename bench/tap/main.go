@@ -35,6 +35,7 @@ var (
 	n1514  = flag.Int("n1514", 300000, "1514-byte frames per run")
 	rounds = flag.Int("rounds", 2, "rounds (interleaved); the median rate is shown")
 	keep   = flag.Bool("v", false, "print the commands' output")
+	count  = flag.Bool("counter", true, "also the counting table: tcpdump vs the C counter on an input tap")
 )
 
 const (
@@ -314,5 +315,8 @@ func main() {
 		loss := 100 * float64(uint64(r.n)-min(worst, uint64(r.n))) / float64(r.n)
 		fmt.Printf("%-5d %-20s %9d %10.0f %10d %7.2f %10.0f %6.2f %6.2f\n", r.size, r.name, r.n, median(r.genPPS), worst, loss,
 			median(r.fwdPPS), median(r.genPPS)/median(base.genPPS), median(r.fwdPPS)/median(base.fwdPPS))
+	}
+	if *count {
+		counterTable(dir)
 	}
 }
