@@ -604,3 +604,52 @@ func TestImpossibleRingIndex(t *testing.T) {
 		t.Error("ping failed after the broken application was disconnected")
 	}
 }
+
+// TestAllocSendDealloc: an application takes free frames from its alloc
+// ring, builds a frame in one and reverts it on a bypass tap (it leaves
+// that port), deallocates another; the daemon keeps the alloc ring
+// stocked, and its counters and the pool agree.
+func TestAllocSendDealloc(t *testing.T) {
+	l := newLine(t, false)
+	s := serveTap(t, l.core, 256)
+	app, err := tapclient.Dial(s.Socket(), tapclient.Options{Name: "alloc", Alloc: 32})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer app.Close()
+	h, err := app.Tap("wb0", tapclient.Bypass, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	recv := netns.OpenRaw(t, l.b.Link(t, "peer0"))
+	ds := make([]tap.RingDesc, 2)
+	got := 0
+	for got < 2 {
+		n, err := app.Alloc(ds[got:], time.Second)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got += n
+	}
+	frame := []byte{0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 2, 0, 0, 0, 0, 9, 0x88, 0xb5}
+	frame = append(frame, []byte("built in an allocated frame by the application")...)
+	copy(app.Buffer(ds[0].ID), frame)
+	ds[0].Off, ds[0].Len, ds[0].Tap = 0, uint32(len(frame)), h
+	if _, err := app.Revert(ds[:1]); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := app.Dealloc(ds[1:2]); err != nil {
+		t.Fatal(err)
+	}
+	out := recv.Recv(t, func(b []byte) bool { return len(b) >= 14 && b[11] == 9 && b[12] == 0x88 })
+	if !bytes.Equal(out, frame) {
+		t.Fatalf("sent %x\nwant %x", out, frame)
+	}
+	waitFor(t, "the alloc ring to be stocked again", func() bool {
+		a := s.Status().Apps[0]
+		return a.Allocated == 34 && a.Deallocated == 1 && a.Reverted == 1 && a.Held == 32
+	})
+	if st := l.wb0.Stats(); st.TxPackets == 0 {
+		t.Errorf("wb0 sent nothing: %+v", st)
+	}
+}
