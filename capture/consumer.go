@@ -111,6 +111,22 @@ func (k *Consumer) Adopt(id tap.FrameID, dir Direction) (Frame, error) {
 	return Frame{c: k.c, id: id, dir: dir, k: k}, nil
 }
 
+// AdoptEgress is Adopt for a frame the consumer took as an egress owner
+// of port p (a tap application's output tap hands back only its id): the
+// Frame's Revert lets it continue out of p, after the consumer's place
+// among p's egress owners.
+func (k *Consumer) AdoptEgress(id tap.FrameID, p *Port) (Frame, error) {
+	f, err := k.Adopt(id, TX)
+	if err != nil {
+		return f, err
+	}
+	if p == nil || p.c != k.c {
+		return Frame{}, errors.New("capture: AdoptEgress needs a port of the consumer's core")
+	}
+	f.eg = p
+	return f, nil
+}
+
 // Alloc fills frames with empty frames owned by the consumer, from its own
 // cache (the shared free list is touched once per batch), and returns how
 // many it got: fewer than len(frames) when the pool runs short. Build each

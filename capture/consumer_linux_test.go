@@ -234,11 +234,19 @@ func TestOwnerHooks(t *testing.T) {
 	if st := port.Stats(); st.TxPackets != 0 {
 		t.Fatalf("%d frames left before the egress owner passed them", st.TxPackets)
 	}
-	for _, f := range receiveN(t, egress, n) {
+	for i, f := range receiveN(t, egress, n) {
 		if !f.Egress() || f.Port() != port {
 			t.Fatalf("egress frame: egress %v port %v", f.Egress(), f.Port())
 		}
 		f.Data()[59] = 0xee
+		if i%2 == 1 {
+			// Handed back by id only (a tap application's revert ring).
+			g, err := k.AdoptEgress(f.ID(), port)
+			if err != nil || !g.Egress() {
+				t.Fatalf("AdoptEgress: %v", err)
+			}
+			f = g
+		}
 		f.Revert()
 	}
 	for _, f := range receiveN(t, far, n) {

@@ -5,6 +5,7 @@ import (
 	"github.com/wirebox/wirebox/internal/config"
 	"github.com/wirebox/wirebox/rmon/rmonsys"
 	"github.com/wirebox/wirebox/subsys"
+	"github.com/wirebox/wirebox/tap/tapsys"
 )
 
 // all is the table of subsystems: a subsystem is its own folder plus one
@@ -13,6 +14,7 @@ import (
 var all = []subsys.Subsystem{
 	capturesys.Subsystem,
 	rmonsys.Subsystem,
+	tapsys.Subsystem,
 }
 
 // Subsystems returns the table, in order.

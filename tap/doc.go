@@ -1,5 +1,10 @@
 // Package tap holds the appliance's one buffer pool (NetTap's buffer
-// region) and, in later issues, the NetTap rings built on it.
+// region) and the ABI of NetTap's rings built on it (docs/TAP-ABI.md):
+// the region header, the shared single-producer single-consumer rings
+// ([Ring], [RingsLayout]), the tap socket's messages ([Request],
+// [Response]) and [MapRegion] for a process that maps the pool. The
+// service that connects rings to ports is tap/tapsvc; applications use
+// tap/tapclient (Go) or tap/include/wirebox_tap.h (C).
 //
 // A [Pool] is a single memfd-backed, mmap'ed, page-aligned region of
 // fixed-size frames (2 KiB by default). The frame area can be registered as
@@ -26,8 +31,12 @@
 // and [Pool.CheckFull] list frames not yet returned, for tests that assert
 // the pool is full again.
 //
+// After the descriptors, page aligned, a versioned [RegionHeader] (magic,
+// ABI version, frame size and count, offsets) lets another process check
+// what it mapped; the frame area stays at offset 0 (the AF_XDP UMEM).
+//
 // [Queue] is a bounded lock-free multi-producer multi-consumer queue of
-// FrameIDs; the capture core uses it for subscriber queues, and NetTap's
-// detour/revert and alloc/dealloc queues will be built the same way (with
-// their indices in the shared region for other processes).
+// FrameIDs for in-process subscriber queues; NetTap's detour, revert,
+// alloc and dealloc rings for other processes are [Ring]s in a memfd of
+// their own, one set per application.
 package tap

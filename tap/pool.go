@@ -82,6 +82,7 @@ type Pool struct {
 	frameSize int
 	shift     uint
 	n         int
+	hdrOff    int
 
 	// head is the free list: low 32 bits the top FrameID (NoFrame when
 	// empty), high 32 bits a tag bumped on every change (ABA protection).
@@ -154,7 +155,8 @@ func NewPool(cfg Config) (*Pool, error) {
 	}
 	frameBytes := cfg.Frames * cfg.FrameSize
 	descBytes := (cfg.Frames*descSize + page - 1) / page * page
-	r, err := newRegion(frameBytes + descBytes)
+	hdrOff := frameBytes + descBytes
+	r, err := newRegion(hdrOff + page)
 	if err != nil {
 		return nil, err
 	}
@@ -164,7 +166,9 @@ func NewPool(cfg Config) (*Pool, error) {
 		descs:     unsafe.Slice((*desc)(unsafe.Pointer(&r.mem[frameBytes])), cfg.Frames),
 		frameSize: cfg.FrameSize,
 		n:         cfg.Frames,
+		hdrOff:    hdrOff,
 	}
+	writeHeader(r.mem[hdrOff:], cfg.FrameSize, cfg.Frames, frameBytes, hdrOff, len(r.mem))
 	for s := cfg.FrameSize; s > 1; s >>= 1 {
 		p.shift++
 	}
@@ -190,9 +194,16 @@ func (p *Pool) Len() int { return p.n }
 // starts at byte id*FrameSize.
 func (p *Pool) Memory() []byte { return p.frames }
 
-// Fd is the memfd of the whole region (frames then descriptors), for other
-// processes to map. It stays owned by the pool.
+// Fd is the memfd of the whole region (frames, descriptors, header), for
+// other processes to map. It stays owned by the pool.
 func (p *Pool) Fd() int { return p.region.fd }
+
+// RegionSize is the size of the whole region Fd maps.
+func (p *Pool) RegionSize() int { return len(p.region.mem) }
+
+// HeaderOffset is where the region's RegionHeader lies (after the
+// descriptors, page aligned).
+func (p *Pool) HeaderOffset() int { return p.hdrOff }
 
 // Addr is the UMEM address of the start of frame id.
 func (p *Pool) Addr(id FrameID) uint64 { return uint64(id) << p.shift }
@@ -218,6 +229,12 @@ func (p *Pool) Data(id FrameID) []byte {
 func (p *Pool) SetData(id FrameID, off, n, wireLen int) {
 	d := &p.descs[id]
 	d.off, d.len, d.wireLen = uint32(off), uint32(n), uint32(wireLen)
+}
+
+// Span is where the frame's data lies: offset in the frame and length.
+func (p *Pool) Span(id FrameID) (off, n int) {
+	d := &p.descs[id]
+	return int(d.off), int(d.len)
 }
 
 // WireLen is the frame's original length on the wire.

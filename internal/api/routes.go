@@ -12,6 +12,7 @@ const (
 	PathCaptures = "/v1/captures"
 	PathReplay   = "/v1/replay"
 	PathRMON     = "/v1/rmon"
+	PathTaps     = "/v1/taps"
 	pathServices = "/v1/services/"
 )
 
@@ -30,6 +31,7 @@ const (
 	RouteCaptureStop    = "POST " + PathCaptures + "/{id}/stop"
 	RouteReplay         = "POST " + PathReplay
 	RouteRMON           = "GET " + PathRMON
+	RouteTaps           = "GET " + PathTaps
 )
 
 // ServiceLogsPath is the path of a service's log ring (RouteServiceLogs).

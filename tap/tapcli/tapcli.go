@@ -1,0 +1,54 @@
+// Package tapcli is `wirebox taps`: the applications connected to the
+// daemon's tap socket, their taps and frame counters.
+package tapcli
+
+import (
+	"fmt"
+	"io"
+	"strings"
+	"text/tabwriter"
+
+	"github.com/spf13/cobra"
+
+	"github.com/wirebox/wirebox/internal/api"
+	"github.com/wirebox/wirebox/subsys"
+)
+
+// Commands are the tap subsystem's commands.
+func Commands(client subsys.ClientFunc) []*cobra.Command {
+	var asJSON *bool
+	c := &cobra.Command{
+		Use:   "taps",
+		Short: "List tap applications: pid, command, taps, frames held, detoured, reverted, dropped",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return subsys.Query(cmd, client, *asJSON, api.PathTaps, nil, Print)
+		},
+	}
+	asJSON = subsys.JSONFlag(c)
+	return []*cobra.Command{c}
+}
+
+// TapList is "port:kind,port:kind".
+func TapList(ts []api.Tap) string {
+	var l []string
+	for _, t := range ts {
+		l = append(l, t.Port+":"+t.Kind)
+	}
+	if len(l) == 0 {
+		return "-"
+	}
+	return strings.Join(l, ",")
+}
+
+// Print writes the text form of /v1/taps.
+func Print(w io.Writer, st api.Taps) error {
+	fmt.Fprintf(w, "socket %s · quota %d frames per application · %d gone (%d disconnected for violations), %d frames reclaimed\n",
+		st.Socket, st.Quota, st.Closed, st.Violations, st.Reclaimed)
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "ID\tPID\tCOMMAND\tTAPS\tHELD\tDETOURED\tREVERTED\tDROPPED")
+	for _, a := range st.Apps {
+		fmt.Fprintf(tw, "%d\t%d\t%s\t%s\t%d\t%d\t%d\t%d\n", a.ID, a.PID, a.Command, TapList(a.Taps), a.Held, a.Detoured, a.Reverted, a.Dropped)
+	}
+	return tw.Flush()
+}

@@ -1,0 +1,655 @@
+package tapsvc
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"errors"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+	"unsafe"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/wirebox/wirebox/capture"
+	"github.com/wirebox/wirebox/internal/leakcheck"
+	"github.com/wirebox/wirebox/internal/netns"
+	"github.com/wirebox/wirebox/tap"
+	"github.com/wirebox/wirebox/tap/tapclient"
+)
+
+func TestMain(m *testing.M) { os.Exit(leakcheck.Run(m)) }
+
+// line is the test topology: b (peer0 10.77.0.1) — wb0 [a] wb1 — (peer1
+// 10.77.0.2) c. wb0 and wb1 are the core's bypass ports; with forward
+// they forward to each other (a bridge in the core), without it only a
+// tap application moves frames between them.
+type line struct {
+	a, b, c *netns.NS
+	core    *capture.Core
+	pool    *tap.Pool
+	wb0     *capture.Port
+	wb1     *capture.Port
+}
+
+func newLine(t *testing.T, forward bool) *line {
+	t.Helper()
+	netns.Require(t)
+	l := &line{a: netns.New(t), b: netns.New(t), c: netns.New(t)}
+	netns.Veth(t, l.b, "peer0", l.a, "wb0", netns.VethOptions{AddrA: "10.77.0.1/24"})
+	netns.Veth(t, l.a, "wb1", l.c, "peer1", netns.VethOptions{AddrB: "10.77.0.2/24"})
+	for _, c := range []*exec.Cmd{
+		l.b.Command("ethtool", "-K", "peer0", "gro", "on"), l.a.Command("ethtool", "-K", "wb0", "gro", "on"),
+		l.a.Command("ethtool", "-K", "wb1", "gro", "on"), l.c.Command("ethtool", "-K", "peer1", "gro", "on"),
+	} {
+		if out, err := c.CombinedOutput(); err != nil {
+			t.Fatalf("%v: %v: %s", c.Args, err, out)
+		}
+	}
+	var err error
+	if l.pool, err = tap.NewPool(tap.Config{Frames: 32768}); err != nil {
+		t.Fatal(err)
+	}
+	l.core = capture.NewCore(l.pool, nil)
+	t.Cleanup(func() {
+		if err := l.core.Close(); err != nil {
+			t.Error(err)
+		}
+		if err := l.pool.CheckFull(); err != nil {
+			t.Error(err)
+		}
+		l.pool.Close()
+	})
+	f0, f1 := "", ""
+	if forward {
+		f0, f1 = "wb1", "wb0"
+	}
+	if l.wb0, err = l.core.OpenPort(capture.PortConfig{Name: "wb0", NetNS: l.a.Path, Mode: capture.Bypass, Forward: f0}); err != nil {
+		t.Fatal(err)
+	}
+	if l.wb1, err = l.core.OpenPort(capture.PortConfig{Name: "wb1", NetNS: l.a.Path, Mode: capture.Bypass, Forward: f1}); err != nil {
+		t.Fatal(err)
+	}
+	return l
+}
+
+// ping pings peer1 from peer0; it reports whether all n came back.
+func (l *line) ping(t *testing.T, n int) bool {
+	t.Helper()
+	out, err := l.b.Command("ping", "-c", itoa(n), "-i", "0.2", "-W", "2", "10.77.0.2").CombinedOutput()
+	if err != nil {
+		t.Logf("ping: %v\n%s", err, out)
+		return false
+	}
+	return strings.Contains(string(out), itoa(n)+" received")
+}
+
+// serveTap runs the tap service in process on the line's core.
+func serveTap(t *testing.T, core *capture.Core, quota int) *Service {
+	t.Helper()
+	s := New(nil, Config{Enabled: true, Socket: filepath.Join(t.TempDir(), "tap.sock"), Quota: quota, MaxTaps: 4})
+	log := slog.New(slog.NewTextHandler(testWriter{t}, nil))
+	ln, err := s.listen(log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		for {
+			c, err := ln.AcceptUnix()
+			if err != nil {
+				return
+			}
+			wg.Add(1)
+			go func() { defer wg.Done(); s.serve(ctx, core, c, log) }()
+		}
+	}()
+	t.Cleanup(func() {
+		cancel()
+		ln.Close()
+		wg.Wait()
+	})
+	return s
+}
+
+type testWriter struct{ t *testing.T }
+
+func (w testWriter) Write(b []byte) (int, error) {
+	w.t.Log(strings.TrimSpace(string(b)))
+	return len(b), nil
+}
+
+// revertAll runs an application loop that reverts every frame on the
+// tap it came from until ctx ends; mark, if set, is called on each frame
+// first.
+func revertAll(ctx context.Context, app *tapclient.App, mark func(tap.RingDesc)) (*sync.WaitGroup, *int) {
+	var wg sync.WaitGroup
+	count := new(int)
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		ds := make([]tap.RingDesc, 64)
+		for ctx.Err() == nil {
+			n, err := app.Receive(ds, 50*time.Millisecond)
+			if err != nil && !errors.Is(err, tapclient.ErrTimeout) {
+				return
+			}
+			for _, d := range ds[:n] {
+				if mark != nil {
+					mark(d)
+				}
+			}
+			for done := 0; done < n; {
+				k, err := app.Revert(ds[done:n])
+				if err != nil {
+					return
+				}
+				done += k
+			}
+			*count += n
+		}
+	}()
+	return &wg, count
+}
+
+// tcpdump counts ICMP echo requests arriving at peer1 while run runs.
+func tcpdumpCount(t *testing.T, ns *netns.NS, dev string, run func()) int {
+	t.Helper()
+	cmd := ns.Command("tcpdump", "-i", dev, "-n", "-l", "--immediate-mode", "icmp[icmptype] == icmp-echo")
+	var out bytes.Buffer
+	cmd.Stdout = &out
+	stderr, _ := cmd.StderrPipe()
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cmd.Process.Kill() })
+	// Wait for "listening on …" (after a line about verbose output).
+	br := bufio.NewReader(stderr)
+	for {
+		line, err := br.ReadString('\n')
+		if err != nil {
+			t.Fatalf("tcpdump did not start: %v %s", err, line)
+		}
+		if strings.Contains(line, "listening") {
+			break
+		}
+	}
+	go io.Copy(io.Discard, br)
+	run()
+	time.Sleep(300 * time.Millisecond) // let the last frame reach the capture
+	cmd.Process.Signal(os.Interrupt)
+	cmd.Wait()
+	return strings.Count(out.String(), "ICMP echo request")
+}
+
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// TestInputAndOutputTapRevertAll: an input tap on wb0 and an output tap
+// on wb1 whose applications revert every frame leave the core's bridge
+// working: every ping comes back, tcpdump on the far side sees every
+// echo request, and both applications saw each one.
+func TestInputAndOutputTapRevertAll(t *testing.T) {
+	l := newLine(t, true)
+	s := serveTap(t, l.core, 1024)
+	in, err := tapclient.Dial(s.Socket(), tapclient.Options{Name: "in"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer in.Close()
+	out, err := tapclient.Dial(s.Socket(), tapclient.Options{Name: "out"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer out.Close()
+	if _, err := in.Tap("wb0", tapclient.Input, 0); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := out.Tap("wb1", tapclient.Output, 0); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := in.Tap("nosuch", tapclient.Input, 0); err == nil {
+		t.Fatal("a tap on a port that does not exist")
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	var echoIn, echoOut int
+	var mu sync.Mutex
+	isEcho := func(app *tapclient.App, n *int) func(tap.RingDesc) {
+		return func(d tap.RingDesc) {
+			b := app.Data(d)
+			if len(b) >= 35 && b[12] == 8 && b[13] == 0 && b[23] == 1 && b[34] == 8 {
+				mu.Lock()
+				*n++
+				mu.Unlock()
+			}
+		}
+	}
+	wgIn, _ := revertAll(ctx, in, isEcho(in, &echoIn))
+	wgOut, _ := revertAll(ctx, out, isEcho(out, &echoOut))
+	const n = 10
+	var ok bool
+	seen := tcpdumpCount(t, l.c, "peer1", func() { ok = l.ping(t, n) })
+	cancel()
+	wgIn.Wait()
+	wgOut.Wait()
+	if !ok {
+		t.Error("ping through the tapped ports failed")
+	}
+	if seen != n {
+		t.Errorf("tcpdump on peer1 saw %d echo requests, want %d", seen, n)
+	}
+	mu.Lock()
+	if echoIn != n || echoOut != n {
+		t.Errorf("the input tap saw %d echo requests, the output tap %d, want %d each", echoIn, echoOut, n)
+	}
+	mu.Unlock()
+	st := s.Status()
+	if len(st.Apps) != 2 || st.Violations != 0 {
+		t.Fatalf("status %+v", st)
+	}
+	for _, a := range st.Apps {
+		if a.Held != 0 || a.Detoured == 0 || a.Reverted != a.Detoured || a.PID != os.Getpid() {
+			t.Errorf("app %+v", a)
+		}
+	}
+}
+
+// TestZeroCopyMarker: an output-tap application writes a marker into the
+// last bytes of each detoured frame through its own mapping of the pool.
+// Before it reverts, the daemon's pool shows the marker at the same place
+// of the same frame (one memory, no copy); the frame then leaves wb1 with
+// the same length and the marker where it was written.
+func TestZeroCopyMarker(t *testing.T) {
+	l := newLine(t, true)
+	s := serveTap(t, l.core, 1024)
+	app, err := tapclient.Dial(s.Socket(), tapclient.Options{Name: "marker"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer app.Close()
+	if _, err := app.Tap("wb1", tapclient.Output, 0); err != nil {
+		t.Fatal(err)
+	}
+	// A raw socket on peer1 sees what leaves wb1.
+	recv := netns.OpenRaw(t, l.c.Link(t, "peer1"))
+	send := netns.OpenRaw(t, l.b.Link(t, "peer0"))
+	marker := []byte("WIREBOX-ZEROCOPY")
+	frame := make([]byte, 200)
+	copy(frame, []byte{0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 2, 0, 0, 0, 0, 1, 0x88, 0xb5})
+	for i := 14; i < len(frame); i++ {
+		frame[i] = byte(i)
+	}
+	if err := send.Write(frame); err != nil {
+		t.Fatal(err)
+	}
+	ds := make([]tap.RingDesc, 8)
+	var d tap.RingDesc
+	for got := false; !got; {
+		n, err := app.Receive(ds, time.Second)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, x := range ds[:n] {
+			if b := app.Data(x); len(b) == len(frame) && b[12] == 0x88 && b[13] == 0xb5 {
+				d, got = x, true
+			} else if _, err := app.Revert([]tap.RingDesc{x}); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	copy(app.Data(d)[len(frame)-len(marker):], marker)
+	if daemon := l.pool.Data(tap.FrameID(d.ID)); !bytes.Equal(daemon[len(frame)-len(marker):], marker) || len(daemon) != len(frame) {
+		t.Fatal("the daemon's frame does not show what the application wrote: not the same memory")
+	}
+	if _, err := app.Revert([]tap.RingDesc{d}); err != nil {
+		t.Fatal(err)
+	}
+	got := recv.Recv(t, func(b []byte) bool { return len(b) >= 14 && b[12] == 0x88 && b[13] == 0xb5 })
+	want := append(append([]byte(nil), frame[:len(frame)-len(marker)]...), marker...)
+	if !bytes.Equal(got, want) {
+		t.Fatalf("frame left as\n%x\nwant\n%x", got, want)
+	}
+}
+
+// TestBridgeBypass: an application with a bypass tap on each port
+// forwards between them (the core does not): no ping before it runs,
+// every ping while it runs, and frames flow again the core's default way
+// (unclaimed, so no ping) once it is gone, with every frame back.
+func TestBridgeBypass(t *testing.T) {
+	l := newLine(t, false)
+	s := serveTap(t, l.core, 1024)
+	app, err := tapclient.Dial(s.Socket(), tapclient.Options{Name: "bridge"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ha, err := app.Tap("wb0", tapclient.Bypass, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	hb, err := app.Tap("wb1", tapclient.Bypass, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	other, err := tapclient.Dial(s.Socket(), tapclient.Options{Name: "other"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer other.Close()
+	if _, err := other.Tap("wb0", tapclient.Input, 0); err == nil {
+		t.Fatal("a second owner on a bypass-tapped port")
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		ds := make([]tap.RingDesc, 64)
+		for ctx.Err() == nil {
+			n, err := app.Receive(ds, 50*time.Millisecond)
+			if err != nil && !errors.Is(err, tapclient.ErrTimeout) {
+				return
+			}
+			for i := range ds[:n] {
+				if ds[i].Tap == ha {
+					ds[i].Tap = hb
+				} else {
+					ds[i].Tap = ha
+				}
+			}
+			app.Revert(ds[:n])
+		}
+	}()
+	ok := l.ping(t, 5)
+	cancel()
+	<-done
+	if !ok {
+		t.Fatal("ping through the tap bridge failed")
+	}
+	app.Close()
+	waitFor(t, "the bridge to be gone", func() bool { return len(s.Status().Apps) == 1 })
+	if l.ping(t, 1) {
+		t.Error("ping works with no bridge: the core forwards by itself, so the test shows nothing")
+	}
+}
+
+// TestHostileApps: applications that write a frame id out of range, one
+// they do not hold, one twice, or an impossible ring index are each
+// disconnected; a well-behaved application on the same port keeps
+// working and every frame comes back.
+func TestHostileApps(t *testing.T) {
+	l := newLine(t, true)
+	s := serveTap(t, l.core, 1024)
+	good, err := tapclient.Dial(s.Socket(), tapclient.Options{Name: "good"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer good.Close()
+	if _, err := good.Tap("wb0", tapclient.Input, 10); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	wg, _ := revertAll(ctx, good, nil)
+	defer func() { cancel(); wg.Wait() }()
+
+	send := netns.OpenRaw(t, l.b.Link(t, "peer0"))
+	frame := make([]byte, 100)
+	copy(frame, []byte{0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 2, 0, 0, 0, 0, 1, 0x88, 0xb5})
+
+	for _, c := range []struct {
+		name  string
+		abuse func(t *testing.T, app *tapclient.App, h uint32)
+	}{
+		{"out of range", func(t *testing.T, app *tapclient.App, h uint32) {
+			app.Revert([]tap.RingDesc{{ID: 1 << 30, Len: 60, Tap: h}})
+		}},
+		{"not held", func(t *testing.T, app *tapclient.App, h uint32) {
+			app.Dealloc([]tap.RingDesc{{ID: 5, Len: 60, Tap: h}})
+		}},
+		{"returned twice", func(t *testing.T, app *tapclient.App, h uint32) {
+			d := receiveOne(t, app, send, frame)
+			app.Revert([]tap.RingDesc{d, d})
+		}},
+		{"bad tap handle", func(t *testing.T, app *tapclient.App, h uint32) {
+			d := receiveOne(t, app, send, frame)
+			d.Tap = 99
+			app.Revert([]tap.RingDesc{d})
+		}},
+		{"flooded revert ring", func(t *testing.T, app *tapclient.App, h uint32) {
+			d := receiveOne(t, app, send, frame)
+			ds := make([]tap.RingDesc, 5000)
+			for i := range ds {
+				ds[i] = d
+			}
+			for i := 0; i < 4; i++ {
+				app.Revert(ds) // fills the ring; the daemon stops at the second copy
+			}
+		}},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			before := s.Status().Violations
+			app, err := tapclient.Dial(s.Socket(), tapclient.Options{Name: "hostile"})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer app.Close()
+			h, err := app.Tap("wb0", tapclient.Input, 1)
+			if err != nil {
+				t.Fatal(err)
+			}
+			c.abuse(t, app, h)
+			waitFor(t, "the hostile application to be disconnected", func() bool {
+				return s.Status().Violations == before+1 && len(s.Status().Apps) == 1
+			})
+			if !l.ping(t, 2) {
+				t.Error("ping fails after a hostile application was disconnected")
+			}
+			if st := s.Status(); len(st.Apps) != 1 || st.Apps[0].Name != "good" || st.Apps[0].Reverted == 0 {
+				t.Errorf("status %+v", st)
+			}
+		})
+	}
+}
+
+// receiveOne sends frames until the application gets one on its detour
+// ring, and returns it (held).
+func receiveOne(t *testing.T, app *tapclient.App, send *netns.Raw, frame []byte) tap.RingDesc {
+	t.Helper()
+	ds := make([]tap.RingDesc, 1)
+	for i := 0; i < 50; i++ {
+		if err := send.Write(frame); err != nil {
+			t.Fatal(err)
+		}
+		if n, _ := app.Receive(ds, 200*time.Millisecond); n == 1 {
+			return ds[0]
+		}
+	}
+	t.Fatal("the application got no frame")
+	return tap.RingDesc{}
+}
+
+// TestSocketProtocol: requests out of order, malformed or of another
+// version are refused; a malformed one disconnects.
+func TestSocketProtocol(t *testing.T) {
+	pool, err := tap.NewPool(tap.Config{Frames: 1024})
+	if err != nil {
+		t.Fatal(err)
+	}
+	core := capture.NewCore(pool, nil)
+	defer pool.Close()
+	defer core.Close()
+	s := serveTap(t, core, 256)
+	c, err := net.DialUnix("unixpacket", nil, &net.UnixAddr{Name: s.Socket(), Net: "unixpacket"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	call := func(b []byte) tap.Response {
+		t.Helper()
+		if _, err := c.Write(b); err != nil {
+			t.Fatal(err)
+		}
+		buf := make([]byte, tap.MaxMessage)
+		n, err := c.Read(buf)
+		if err != nil {
+			t.Fatal(err)
+		}
+		r, err := tap.DecodeResponse(buf[:n])
+		if err != nil {
+			t.Fatal(err)
+		}
+		return r
+	}
+	if r := call(tap.Request{Type: tap.MsgTap, Seq: 1, Kind: tap.TapInput, Port: "wb0"}.Encode()); r.Status != tap.StatusState {
+		t.Errorf("tap before hello: %+v", r)
+	}
+	v2 := tap.Request{Type: tap.MsgHello, Seq: 2}.Encode()
+	v2[4] = 2
+	if r := call(v2); r.Status != tap.StatusVersion {
+		t.Errorf("version 2: %+v", r)
+	}
+	buf := make([]byte, 16)
+	if n, err := c.Read(buf); err == nil || n != 0 {
+		t.Errorf("connection open after a bad request: %d %v", n, err)
+	}
+	if st := s.Status(); len(st.Apps) != 0 {
+		t.Errorf("apps %+v", st.Apps)
+	}
+	if err := pool.CheckFull(); err != nil {
+		t.Error(err)
+	}
+}
+
+// rawHello connects without tapclient and returns the connection, the
+// hello response and the mapped rings: for applications that write
+// impossible ring indices.
+func rawHello(t *testing.T, socket string) (*net.UnixConn, tap.Response, []byte, tap.RingsLayout) {
+	t.Helper()
+	c, err := net.DialUnix("unixpacket", nil, &net.UnixAddr{Name: socket, Net: "unixpacket"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	if _, err := c.Write(tap.Request{Type: tap.MsgHello, Seq: 1, Name: "raw"}.Encode()); err != nil {
+		t.Fatal(err)
+	}
+	buf, oob := make([]byte, tap.MaxMessage), make([]byte, unix.CmsgSpace(16))
+	n, oobn, _, _, err := c.ReadMsgUnix(buf, oob)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := tap.DecodeResponse(buf[:n])
+	if err != nil || r.Status != tap.StatusOK {
+		t.Fatalf("hello: %+v %v", r, err)
+	}
+	msgs, err := unix.ParseSocketControlMessage(oob[:oobn])
+	if err != nil || len(msgs) != 1 {
+		t.Fatalf("control messages: %v", err)
+	}
+	fds, err := unix.ParseUnixRights(&msgs[0])
+	if err != nil || len(fds) != 4 {
+		t.Fatalf("fds %v: %v", fds, err)
+	}
+	mem, l, err := tap.MapRings(fds[1])
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, fd := range fds {
+		unix.Close(fd)
+	}
+	t.Cleanup(func() { tap.UnmapRings(mem) })
+	return c, r, mem, l
+}
+
+// TestImpossibleRingIndex: an application that moves the revert ring's
+// producer index past the ring's size, or the detour ring's consumer
+// index past the producer, is disconnected.
+func TestImpossibleRingIndex(t *testing.T) {
+	l := newLine(t, true)
+	s := serveTap(t, l.core, 256)
+	for i, ring := range []int{tap.RingRevert, tap.RingDealloc} {
+		_, _, mem, lay := rawHello(t, s.Socket())
+		prod := (*uint32)(unsafe.Pointer(&mem[lay.Offsets[ring]]))
+		atomic.StoreUint32(prod, lay.Size*3+7) // more entries than the ring holds
+		waitFor(t, "the application to be disconnected", func() bool { st := s.Status(); return st.Violations == uint64(i+1) && len(st.Apps) == 0 })
+	}
+	c, _, mem, lay := rawHello(t, s.Socket())
+	tapReq := tap.Request{Type: tap.MsgTap, Seq: 2, Kind: tap.TapInput, Port: "wb0"}.Encode()
+	if _, err := c.Write(tapReq); err != nil {
+		t.Fatal(err)
+	}
+	cons := (*uint32)(unsafe.Pointer(&mem[lay.Offsets[tap.RingDetour]+64]))
+	atomic.StoreUint32(cons, 12345) // consumed frames never produced
+	l.ping(t, 1)                    // the first frames go to the application and find it broken
+	waitFor(t, "the application to be disconnected", func() bool { st := s.Status(); return st.Violations == 3 && len(st.Apps) == 0 })
+	if !l.ping(t, 2) {
+		t.Error("ping failed after the broken application was disconnected")
+	}
+}
+
+// TestAllocSendDealloc: an application takes free frames from its alloc
+// ring, builds a frame in one and reverts it on a bypass tap (it leaves
+// that port), deallocates another; the daemon keeps the alloc ring
+// stocked, and its counters and the pool agree.
+func TestAllocSendDealloc(t *testing.T) {
+	l := newLine(t, false)
+	s := serveTap(t, l.core, 256)
+	app, err := tapclient.Dial(s.Socket(), tapclient.Options{Name: "alloc", Alloc: 32})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer app.Close()
+	h, err := app.Tap("wb0", tapclient.Bypass, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	recv := netns.OpenRaw(t, l.b.Link(t, "peer0"))
+	ds := make([]tap.RingDesc, 2)
+	got := 0
+	for got < 2 {
+		n, err := app.Alloc(ds[got:], time.Second)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got += n
+	}
+	frame := []byte{0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 2, 0, 0, 0, 0, 9, 0x88, 0xb5}
+	frame = append(frame, []byte("built in an allocated frame by the application")...)
+	copy(app.Buffer(ds[0].ID), frame)
+	ds[0].Off, ds[0].Len, ds[0].Tap = 0, uint32(len(frame)), h
+	if _, err := app.Revert(ds[:1]); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := app.Dealloc(ds[1:2]); err != nil {
+		t.Fatal(err)
+	}
+	out := recv.Recv(t, func(b []byte) bool { return len(b) >= 14 && b[11] == 9 && b[12] == 0x88 })
+	if !bytes.Equal(out, frame) {
+		t.Fatalf("sent %x\nwant %x", out, frame)
+	}
+	waitFor(t, "the alloc ring to be stocked again", func() bool {
+		a := s.Status().Apps[0]
+		return a.Allocated == 34 && a.Deallocated == 1 && a.Reverted == 1 && a.Held == 32
+	})
+	if st := l.wb0.Stats(); st.TxPackets == 0 {
+		t.Errorf("wb0 sent nothing: %+v", st)
+	}
+}
