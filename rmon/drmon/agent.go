@@ -1,0 +1,349 @@
+package drmon
+
+import (
+	"context"
+	"errors"
+	"hash/fnv"
+	"log/slog"
+	"math/rand/v2"
+	"net"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/wirebox/wirebox/rmon/stats"
+)
+
+// AgentConfig configures an agent.
+type AgentConfig struct {
+	Key  []byte    // the pre-shared key
+	Name string    // shown by the proxy (default: the host name)
+	MACs [][6]byte // the host's own addresses: only their unicast traffic is counted
+	// Proxy, if set, is sent a Hello every HelloInterval until it polls.
+	Proxy         *net.UDPAddr
+	HelloInterval time.Duration // default 5 s
+	MaxPairs      int           // default 16384
+	MaxConns      int           // TCP connections followed at once; default 65536
+	Log           *slog.Logger
+}
+
+// maxUnacked bounds the reports kept while the proxy has not applied them.
+const maxUnacked = 64
+
+// maxReportPairs keeps a report in one datagram; pairs left out go in the
+// next report (the base of a report is exactly what it carried).
+const maxReportPairs = 600
+
+// sentState is what the proxy has once it applied a report.
+type sentState struct {
+	pairs map[stats.PairKey]stats.PairCounts
+	resp  map[RespKey]RespStats
+}
+
+// Agent counts its host's unicast traffic and answers a proxy's polls.
+type Agent struct {
+	cfg   AgentConfig
+	id    uint64
+	boot  uint64
+	start time.Time
+	seq   atomic.Uint64
+	own   map[[6]byte]bool
+	pairs *stats.Pairs
+	resp  *Tracker
+
+	// sendMu keeps header seqs in the order messages leave.
+	sendMu sync.Mutex
+
+	mu       sync.Mutex
+	sent     map[uint64]*sentState // by report seq, not yet known applied
+	acked    *sentState            // the proxy's state
+	ackedSeq uint64
+	peers    map[uint64][2]uint64 // proxy ID -> (boot, seq) last accepted
+	latency  uint64
+	polled   time.Time
+
+	// Dropped messages by reason, and messages handled.
+	BadAuth, Replayed, Malformed, Polls, Reports atomic.Uint64
+}
+
+// NewAgent makes an agent. Its ID is derived from its MACs, so a restarted
+// agent is the same agent to the proxy (with a new boot).
+func NewAgent(cfg AgentConfig) (*Agent, error) {
+	if len(cfg.Key) < 16 {
+		return nil, errors.New("drmon: the key must be at least 16 bytes")
+	}
+	if len(cfg.MACs) == 0 {
+		return nil, errors.New("drmon: the agent needs its host's MAC addresses")
+	}
+	if cfg.HelloInterval <= 0 {
+		cfg.HelloInterval = 5 * time.Second
+	}
+	if cfg.MaxPairs <= 0 {
+		cfg.MaxPairs = 16384
+	}
+	if cfg.MaxConns <= 0 {
+		cfg.MaxConns = 65536
+	}
+	if cfg.Log == nil {
+		cfg.Log = slog.New(slog.DiscardHandler)
+	}
+	h := fnv.New64a()
+	macs := slices.Clone(cfg.MACs)
+	slices.SortFunc(macs, func(a, b [6]byte) int { return slices.Compare(a[:], b[:]) })
+	own := map[[6]byte]bool{}
+	for _, m := range macs {
+		h.Write(m[:])
+		own[m] = true
+	}
+	now := time.Now()
+	return &Agent{cfg: cfg, id: h.Sum64(), boot: uint64(now.UnixNano()), start: now, own: own,
+		pairs: stats.NewPairs(cfg.MaxPairs), resp: NewTracker(cfg.MaxConns),
+		sent: map[uint64]*sentState{}, acked: &sentState{}, peers: map[uint64][2]uint64{}}, nil
+}
+
+// ID is the agent's ID.
+func (a *Agent) ID() uint64 { return a.id }
+
+// Count adds frames the host sent or received. Broadcast and multicast
+// are left to the proxy, and frames not to or from the host's own
+// addresses (flooded unicast) are not counted. ts are the frames' stamps
+// in nanoseconds (for response times); data is the whole frame.
+func (a *Agent) Count(frames []stats.Frame, ts []int64) {
+	keep := frames[:0:0]
+	for i, f := range frames {
+		if len(f.Data) < 12 || f.Data[0]&1 != 0 {
+			continue
+		}
+		if !a.own[[6]byte(f.Data[0:6])] && !a.own[[6]byte(f.Data[6:12])] {
+			continue
+		}
+		keep = append(keep, f)
+		a.resp.See(f.Data, ts[i], f.TX)
+	}
+	a.pairs.Count(keep)
+}
+
+// Pairs and Responses are the agent's cumulative counts.
+func (a *Agent) Pairs() map[stats.PairKey]stats.PairCounts { return a.pairs.Snapshot() }
+func (a *Agent) Responses() map[RespKey]RespStats          { return a.resp.Snapshot() }
+
+// uptime is the agent's clock: 100 ns units since its start.
+func (a *Agent) uptime() uint64 { return uint64(time.Since(a.start) / 100) }
+
+func (a *Agent) header(typ uint8) Header {
+	return Header{Type: typ, Sender: a.id, Boot: a.boot, Seq: a.seq.Add(1), Time: a.uptime()}
+}
+
+// Serve answers discovery and polls on conn until ctx ends.
+func (a *Agent) Serve(ctx context.Context, conn net.PacketConn) error {
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	go func() { <-ctx.Done(); conn.Close() }()
+	if a.cfg.Proxy != nil {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			a.helloLoop(ctx, conn)
+		}()
+	}
+	buf := make([]byte, 65536)
+	for {
+		n, from, err := conn.ReadFrom(buf)
+		if err != nil {
+			if ctx.Err() != nil {
+				return nil
+			}
+			return err
+		}
+		a.handle(ctx, conn, append([]byte(nil), buf[:n]...), from, &wg)
+	}
+}
+
+func (a *Agent) helloLoop(ctx context.Context, conn net.PacketConn) {
+	t := time.NewTicker(a.cfg.HelloInterval)
+	defer t.Stop()
+	for {
+		a.mu.Lock()
+		quiet := time.Since(a.polled) > 2*a.cfg.HelloInterval
+		a.mu.Unlock()
+		if quiet {
+			a.send(conn, a.cfg.Proxy, TypeHello, EncodeHello(Hello{Name: a.cfg.Name, MACs: a.cfg.MACs}))
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
+
+func (a *Agent) send(conn net.PacketConn, to net.Addr, typ uint8, body []byte) {
+	a.sendMu.Lock()
+	defer a.sendMu.Unlock()
+	if _, err := conn.WriteTo(Encode(a.cfg.Key, a.header(typ), body), to); err != nil {
+		a.cfg.Log.Debug("drmon agent: send", "to", to, "err", err)
+	}
+}
+
+// accept checks a proxy message's freshness: (boot, seq) must grow.
+func (a *Agent) accept(h Header) bool {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	last, ok := a.peers[h.Sender]
+	if ok && (h.Boot < last[0] || h.Boot == last[0] && h.Seq <= last[1]) {
+		return false
+	}
+	a.peers[h.Sender] = [2]uint64{h.Boot, h.Seq}
+	return true
+}
+
+func randDelay(maxMs uint32) time.Duration {
+	if maxMs == 0 {
+		return 0
+	}
+	return time.Duration(rand.Int64N(int64(maxMs) * int64(time.Millisecond)))
+}
+
+func (a *Agent) handle(ctx context.Context, conn net.PacketConn, b []byte, from net.Addr, wg *sync.WaitGroup) {
+	h, body, err := Decode(a.cfg.Key, b)
+	if err != nil {
+		if errors.Is(err, ErrAuth) {
+			a.BadAuth.Add(1)
+		} else {
+			a.Malformed.Add(1)
+		}
+		return
+	}
+	received := a.uptime()
+	switch h.Type {
+	case TypeDiscover:
+		m, err := DecodeDiscover(body)
+		if err != nil {
+			a.Malformed.Add(1)
+			return
+		}
+		if !a.accept(h) {
+			a.Replayed.Add(1)
+			return
+		}
+		a.later(ctx, wg, randDelay(m.MaxDelayMs), func() {
+			a.send(conn, from, TypeHello, EncodeHello(Hello{Name: a.cfg.Name, MACs: a.cfg.MACs}))
+		})
+	case TypePoll:
+		m, err := DecodePoll(body)
+		if err != nil {
+			a.Malformed.Add(1)
+			return
+		}
+		if !a.accept(h) {
+			a.Replayed.Add(1)
+			return
+		}
+		a.Polls.Add(1)
+		a.mu.Lock()
+		a.polled = time.Now()
+		if m.RTT != 0 {
+			a.latency = m.RTT / 2
+		}
+		a.mu.Unlock()
+		a.later(ctx, wg, randDelay(m.MaxDelayMs), func() {
+			a.sendMu.Lock()
+			defer a.sendMu.Unlock()
+			rep := a.report(m)
+			rep.PollBoot, rep.PollSeq, rep.PollTime = h.Boot, h.Seq, h.Time
+			rep.Hold = a.uptime() - received
+			a.Reports.Add(1)
+			a.sendReport(conn, from, rep)
+		})
+	default:
+		a.Malformed.Add(1)
+	}
+}
+
+func (a *Agent) later(ctx context.Context, wg *sync.WaitGroup, d time.Duration, f func()) {
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		select {
+		case <-ctx.Done():
+		case <-time.After(d):
+			f()
+		}
+	}()
+}
+
+// report builds the statistics since the report the proxy acknowledged.
+func (a *Agent) report(p Poll) Report {
+	pairs, resp := a.pairs.Snapshot(), a.resp.Snapshot()
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	switch {
+	case p.AckBoot != a.boot || p.AckSeq == 0:
+		// The proxy has nothing of this boot.
+		a.acked, a.ackedSeq = &sentState{}, 0
+	case p.AckSeq != a.ackedSeq:
+		if s := a.sent[p.AckSeq]; s != nil {
+			a.acked, a.ackedSeq = s, p.AckSeq
+		} else {
+			a.cfg.Log.Warn("drmon agent: the proxy acknowledged a report no longer kept; resending from the boot", "seq", p.AckSeq)
+			a.acked, a.ackedSeq = &sentState{}, 0
+		}
+	}
+	for s := range a.sent {
+		if s <= a.ackedSeq {
+			delete(a.sent, s)
+		}
+	}
+	rep := Report{BaseSeq: a.ackedSeq, Latency: a.latency, Name: a.cfg.Name, MACs: a.cfg.MACs}
+	next := &sentState{pairs: make(map[stats.PairKey]stats.PairCounts, len(a.acked.pairs)), resp: make(map[RespKey]RespStats, len(a.acked.resp))}
+	for k, c := range a.acked.pairs {
+		next.pairs[k] = c
+	}
+	for k, c := range a.acked.resp {
+		next.resp[k] = c
+	}
+	for k, c := range pairs {
+		old := a.acked.pairs[k]
+		if c == old {
+			continue
+		}
+		if len(rep.Pairs) >= maxReportPairs {
+			continue // in a later report
+		}
+		rep.Pairs = append(rep.Pairs, PairDelta{Src: k.Src, Dst: k.Dst, C: c.Sub(&old)})
+		next.pairs[k] = c
+	}
+	for k, s := range resp {
+		old := a.acked.resp[k]
+		if s == old {
+			continue
+		}
+		rep.Responses = append(rep.Responses, Response{Server: k.Server, Client: k.Client, Observer: k.Observer,
+			SetupCount: s.SetupCount - old.SetupCount, SetupSum: s.SetupSum - old.SetupSum, SetupMin: s.SetupMin, SetupMax: s.SetupMax,
+			RespCount: s.RespCount - old.RespCount, RespSum: s.RespSum - old.RespSum, RespMin: s.RespMin, RespMax: s.RespMax})
+		next.resp[k] = s
+	}
+	// The seq this report goes out with is the next header seq: take it
+	// now and keep the state under it.
+	seq := a.seq.Add(1)
+	a.sent[seq] = next
+	if len(a.sent) > maxUnacked {
+		oldest := seq
+		for s := range a.sent {
+			oldest = min(oldest, s)
+		}
+		delete(a.sent, oldest)
+	}
+	rep.seq = seq
+	return rep
+}
+
+func (a *Agent) sendReport(conn net.PacketConn, to net.Addr, rep Report) {
+	h := Header{Type: TypeReport, Sender: a.id, Boot: a.boot, Seq: rep.seq, Time: a.uptime()}
+	if _, err := conn.WriteTo(Encode(a.cfg.Key, h, EncodeReport(rep)), to); err != nil {
+		a.cfg.Log.Debug("drmon agent: report", "to", to, "err", err)
+	}
+}
