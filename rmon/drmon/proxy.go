@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net"
 	"slices"
+	"sort"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -330,6 +331,10 @@ func (p *Proxy) viewOf(name string) int {
 func (p *Proxy) apply(a *agentState, rep *Report) {
 	if a.view >= 0 {
 		v := p.views[a.view]
+		// Pairs with good frames first: bad frames create no host entry.
+		sort.SliceStable(rep.Pairs, func(i, j int) bool {
+			return rep.Pairs[i].C.Bad() < rep.Pairs[i].C.Pkts && rep.Pairs[j].C.Bad() == rep.Pairs[j].C.Pkts
+		})
 		for i := range rep.Pairs {
 			pd := &rep.Pairs[i]
 			if pd.Dst[0]&1 != 0 {
