@@ -41,6 +41,13 @@ type sentState struct {
 	resp  map[RespKey]RespStats
 }
 
+// proxyState is what one proxy has of this agent's counts.
+type proxyState struct {
+	sent     map[uint64]*sentState // by report seq, not yet known applied
+	acked    *sentState
+	ackedSeq uint64
+}
+
 // Agent counts its host's unicast traffic and answers a proxy's polls.
 type Agent struct {
 	cfg   AgentConfig
@@ -55,11 +62,9 @@ type Agent struct {
 	// sendMu keeps header seqs in the order messages leave.
 	sendMu sync.Mutex
 
-	mu       sync.Mutex
-	sent     map[uint64]*sentState // by report seq, not yet known applied
-	acked    *sentState            // the proxy's state
-	ackedSeq uint64
-	peers    map[uint64][2]uint64 // proxy ID -> (boot, seq) last accepted
+	mu      sync.Mutex
+	proxies map[uint64]*proxyState // by proxy ID: each has its own base
+	peers   map[uint64][2]uint64   // proxy ID -> (boot, seq) last accepted
 	latency  uint64
 	polled   time.Time
 
@@ -99,7 +104,7 @@ func NewAgent(cfg AgentConfig) (*Agent, error) {
 	now := time.Now()
 	return &Agent{cfg: cfg, id: h.Sum64(), boot: uint64(now.UnixNano()), start: now, own: own,
 		pairs: stats.NewPairs(cfg.MaxPairs), resp: NewTracker(cfg.MaxConns),
-		sent: map[uint64]*sentState{}, acked: &sentState{}, peers: map[uint64][2]uint64{}}, nil
+		proxies: map[uint64]*proxyState{}, peers: map[uint64][2]uint64{}}, nil
 }
 
 // ID is the agent's ID.
@@ -252,7 +257,7 @@ func (a *Agent) handle(ctx context.Context, conn net.PacketConn, b []byte, from 
 		a.later(ctx, wg, randDelay(m.MaxDelayMs), func() {
 			a.sendMu.Lock()
 			defer a.sendMu.Unlock()
-			rep := a.report(m)
+			rep := a.report(h.Sender, m)
 			rep.PollBoot, rep.PollSeq, rep.PollTime = h.Boot, h.Seq, h.Time
 			rep.Hold = a.uptime() - received
 			a.Reports.Add(1)
@@ -276,37 +281,42 @@ func (a *Agent) later(ctx context.Context, wg *sync.WaitGroup, d time.Duration, 
 }
 
 // report builds the statistics since the report the proxy acknowledged.
-func (a *Agent) report(p Poll) Report {
+func (a *Agent) report(proxy uint64, p Poll) Report {
 	pairs, resp := a.pairs.Snapshot(), a.resp.Snapshot()
 	a.mu.Lock()
 	defer a.mu.Unlock()
+	ps := a.proxies[proxy]
+	if ps == nil {
+		ps = &proxyState{sent: map[uint64]*sentState{}, acked: &sentState{}}
+		a.proxies[proxy] = ps
+	}
 	switch {
 	case p.AckBoot != a.boot || p.AckSeq == 0:
 		// The proxy has nothing of this boot.
-		a.acked, a.ackedSeq = &sentState{}, 0
-	case p.AckSeq != a.ackedSeq:
-		if s := a.sent[p.AckSeq]; s != nil {
-			a.acked, a.ackedSeq = s, p.AckSeq
+		ps.acked, ps.ackedSeq = &sentState{}, 0
+	case p.AckSeq != ps.ackedSeq:
+		if s := ps.sent[p.AckSeq]; s != nil {
+			ps.acked, ps.ackedSeq = s, p.AckSeq
 		} else {
 			a.cfg.Log.Warn("drmon agent: the proxy acknowledged a report no longer kept; resending from the boot", "seq", p.AckSeq)
-			a.acked, a.ackedSeq = &sentState{}, 0
+			ps.acked, ps.ackedSeq = &sentState{}, 0
 		}
 	}
-	for s := range a.sent {
-		if s <= a.ackedSeq {
-			delete(a.sent, s)
+	for s := range ps.sent {
+		if s <= ps.ackedSeq {
+			delete(ps.sent, s)
 		}
 	}
-	rep := Report{BaseSeq: a.ackedSeq, Latency: a.latency, Name: a.cfg.Name, MACs: a.cfg.MACs}
-	next := &sentState{pairs: make(map[stats.PairKey]stats.PairCounts, len(a.acked.pairs)), resp: make(map[RespKey]RespStats, len(a.acked.resp))}
-	for k, c := range a.acked.pairs {
+	rep := Report{BaseSeq: ps.ackedSeq, Latency: a.latency, Name: a.cfg.Name, MACs: a.cfg.MACs}
+	next := &sentState{pairs: make(map[stats.PairKey]stats.PairCounts, len(ps.acked.pairs)), resp: make(map[RespKey]RespStats, len(ps.acked.resp))}
+	for k, c := range ps.acked.pairs {
 		next.pairs[k] = c
 	}
-	for k, c := range a.acked.resp {
+	for k, c := range ps.acked.resp {
 		next.resp[k] = c
 	}
 	for k, c := range pairs {
-		old := a.acked.pairs[k]
+		old := ps.acked.pairs[k]
 		if c == old {
 			continue
 		}
@@ -317,7 +327,7 @@ func (a *Agent) report(p Poll) Report {
 		next.pairs[k] = c
 	}
 	for k, s := range resp {
-		old := a.acked.resp[k]
+		old := ps.acked.resp[k]
 		if s == old {
 			continue
 		}
@@ -329,13 +339,13 @@ func (a *Agent) report(p Poll) Report {
 	// The seq this report goes out with is the next header seq: take it
 	// now and keep the state under it.
 	seq := a.seq.Add(1)
-	a.sent[seq] = next
-	if len(a.sent) > maxUnacked {
+	ps.sent[seq] = next
+	if len(ps.sent) > maxUnacked {
 		oldest := seq
-		for s := range a.sent {
+		for s := range ps.sent {
 			oldest = min(oldest, s)
 		}
-		delete(a.sent, oldest)
+		delete(ps.sent, oldest)
 	}
 	rep.seq = seq
 	return rep
