@@ -34,6 +34,12 @@ type DRMONConfig struct {
 	DiscoveryInterval string `yaml:"discovery_interval,omitempty"`
 	// Views are the merged interfaces (default: one, "drmon", of every agent).
 	Views []DRMONView `yaml:"views,omitempty"`
+	// Upstream makes this a workgroup proxy: its first view is reported,
+	// as one agent named UpstreamName (default: the host name and the
+	// view), to the domain proxy at this address, over the same protocol
+	// and key.
+	Upstream     string `yaml:"upstream,omitempty"`
+	UpstreamName string `yaml:"upstream_name,omitempty"`
 }
 
 // DRMONView is one merged interface.
@@ -96,6 +102,11 @@ func (c *DRMONConfig) proxyConfig() (drmon.ProxyConfig, error) {
 	}
 	if out.DiscoveryInterval, err = durationOr("discovery_interval", c.DiscoveryInterval, 30*time.Second); err != nil {
 		return out, err
+	}
+	if c.Upstream != "" {
+		if _, err := net.ResolveUDPAddr("udp4", c.Upstream); err != nil {
+			return out, fmt.Errorf("rmon: drmon.upstream: %w", err)
+		}
 	}
 	names := map[string]bool{}
 	for i, v := range c.Views {

@@ -4,8 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"hash/fnv"
 	"log/slog"
 	"net"
+	"os"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -360,6 +362,12 @@ func (s *Service) startProxy(ctx context.Context, wg *sync.WaitGroup, log *slog.
 		}
 	}
 	log.Info("drmon proxy listening", "addr", conn.LocalAddr().String(), "group", d.DiscoveryGroup)
+	if d.Upstream != "" {
+		if err := s.startUpstream(ctx, wg, log, px, pcfg.Key); err != nil {
+			conn.Close()
+			return nil, err
+		}
+	}
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
@@ -369,4 +377,38 @@ func (s *Service) startProxy(ctx context.Context, wg *sync.WaitGroup, log *slog.
 		}
 	}()
 	return px, nil
+}
+
+// startUpstream reports the first view to the domain proxy as an agent.
+func (s *Service) startUpstream(ctx context.Context, wg *sync.WaitGroup, log *slog.Logger, px *drmon.Proxy, key []byte) error {
+	d := s.cfg.DRMON
+	up, err := net.ResolveUDPAddr("udp4", d.Upstream)
+	if err != nil {
+		return fmt.Errorf("rmon: drmon.upstream: %w", err)
+	}
+	view := px.Views()[0].Name
+	name := d.UpstreamName
+	if name == "" {
+		host, _ := os.Hostname()
+		name = host + "/" + view
+	}
+	h := fnv.New64a()
+	fmt.Fprintf(h, "wirebox dRMON workgroup %s %s", d.Listen, view)
+	a, err := drmon.NewAgent(drmon.AgentConfig{Key: key, Name: name, ID: h.Sum64(), Source: px.ViewSource(0), Proxy: up, Log: log})
+	if err != nil {
+		return err
+	}
+	conn, err := net.ListenPacket("udp4", ":0")
+	if err != nil {
+		return fmt.Errorf("rmon: drmon upstream: %w", err)
+	}
+	log.Info("drmon: reporting upstream", "view", view, "domain_proxy", d.Upstream, "as", name)
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		if err := a.Serve(ctx, conn); err != nil {
+			log.Error("drmon upstream", "err", err)
+		}
+	}()
+	return nil
 }

@@ -26,6 +26,19 @@ type AgentConfig struct {
 	MaxPairs      int           // default 16384
 	MaxConns      int           // TCP connections followed at once; default 65536
 	Log           *slog.Logger
+	// Source, if set, is reported instead of what Count counted (a
+	// workgroup proxy reporting its merged view upstream); MACs may then
+	// be empty. ID then names the agent (else it is derived from MACs).
+	Source Source
+	ID     uint64
+}
+
+// Source is what an agent reports: cumulative pairs and response rows,
+// and the MAC addresses that are its own.
+type Source interface {
+	Pairs() map[stats.PairKey]stats.PairCounts
+	Responses() map[RespKey]RespStats
+	MACs() [][6]byte
 }
 
 // maxUnacked bounds the reports kept while the proxy has not applied them.
@@ -65,8 +78,8 @@ type Agent struct {
 	mu      sync.Mutex
 	proxies map[uint64]*proxyState // by proxy ID: each has its own base
 	peers   map[uint64][2]uint64   // proxy ID -> (boot, seq) last accepted
-	latency  uint64
-	polled   time.Time
+	latency uint64
+	polled  time.Time
 
 	// Dropped messages by reason, and messages handled.
 	BadAuth, Replayed, Malformed, Polls, Reports atomic.Uint64
@@ -78,7 +91,7 @@ func NewAgent(cfg AgentConfig) (*Agent, error) {
 	if len(cfg.Key) < 16 {
 		return nil, errors.New("drmon: the key must be at least 16 bytes")
 	}
-	if len(cfg.MACs) == 0 {
+	if len(cfg.MACs) == 0 && cfg.Source == nil {
 		return nil, errors.New("drmon: the agent needs its host's MAC addresses")
 	}
 	if cfg.HelloInterval <= 0 {
@@ -101,8 +114,12 @@ func NewAgent(cfg AgentConfig) (*Agent, error) {
 		h.Write(m[:])
 		own[m] = true
 	}
+	id := h.Sum64()
+	if cfg.ID != 0 {
+		id = cfg.ID
+	}
 	now := time.Now()
-	return &Agent{cfg: cfg, id: h.Sum64(), boot: uint64(now.UnixNano()), start: now, own: own,
+	return &Agent{cfg: cfg, id: id, boot: uint64(now.UnixNano()), start: now, own: own,
 		pairs: stats.NewPairs(cfg.MaxPairs), resp: NewTracker(cfg.MaxConns),
 		proxies: map[uint64]*proxyState{}, peers: map[uint64][2]uint64{}}, nil
 }
@@ -129,9 +146,28 @@ func (a *Agent) Count(frames []stats.Frame, ts []int64) {
 	a.pairs.Count(keep)
 }
 
-// Pairs and Responses are the agent's cumulative counts.
-func (a *Agent) Pairs() map[stats.PairKey]stats.PairCounts { return a.pairs.Snapshot() }
-func (a *Agent) Responses() map[RespKey]RespStats          { return a.resp.Snapshot() }
+// Pairs and Responses are the agent's cumulative counts, MACs its own
+// addresses (from its Source when it has one).
+func (a *Agent) Pairs() map[stats.PairKey]stats.PairCounts {
+	if a.cfg.Source != nil {
+		return a.cfg.Source.Pairs()
+	}
+	return a.pairs.Snapshot()
+}
+
+func (a *Agent) Responses() map[RespKey]RespStats {
+	if a.cfg.Source != nil {
+		return a.cfg.Source.Responses()
+	}
+	return a.resp.Snapshot()
+}
+
+func (a *Agent) MACs() [][6]byte {
+	if a.cfg.Source != nil {
+		return a.cfg.Source.MACs()
+	}
+	return a.cfg.MACs
+}
 
 // uptime is the agent's clock: 100 ns units since its start.
 func (a *Agent) uptime() uint64 { return uint64(time.Since(a.start) / 100) }
@@ -175,7 +211,7 @@ func (a *Agent) helloLoop(ctx context.Context, conn net.PacketConn) {
 		quiet := time.Since(a.polled) > 2*a.cfg.HelloInterval
 		a.mu.Unlock()
 		if quiet {
-			a.send(conn, a.cfg.Proxy, TypeHello, EncodeHello(Hello{Name: a.cfg.Name, MACs: a.cfg.MACs}))
+			a.send(conn, a.cfg.Proxy, TypeHello, EncodeHello(Hello{Name: a.cfg.Name, MACs: a.MACs()}))
 		}
 		select {
 		case <-ctx.Done():
@@ -235,7 +271,7 @@ func (a *Agent) handle(ctx context.Context, conn net.PacketConn, b []byte, from 
 			return
 		}
 		a.later(ctx, wg, randDelay(m.MaxDelayMs), func() {
-			a.send(conn, from, TypeHello, EncodeHello(Hello{Name: a.cfg.Name, MACs: a.cfg.MACs}))
+			a.send(conn, from, TypeHello, EncodeHello(Hello{Name: a.cfg.Name, MACs: a.MACs()}))
 		})
 	case TypePoll:
 		m, err := DecodePoll(body)
@@ -282,7 +318,7 @@ func (a *Agent) later(ctx context.Context, wg *sync.WaitGroup, d time.Duration, 
 
 // report builds the statistics since the report the proxy acknowledged.
 func (a *Agent) report(proxy uint64, p Poll) Report {
-	pairs, resp := a.pairs.Snapshot(), a.resp.Snapshot()
+	pairs, resp, macs := a.Pairs(), a.Responses(), a.MACs()
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	ps := a.proxies[proxy]
@@ -307,7 +343,7 @@ func (a *Agent) report(proxy uint64, p Poll) Report {
 			delete(ps.sent, s)
 		}
 	}
-	rep := Report{BaseSeq: ps.ackedSeq, Latency: a.latency, Name: a.cfg.Name, MACs: a.cfg.MACs}
+	rep := Report{BaseSeq: ps.ackedSeq, Latency: a.latency, Name: a.cfg.Name, MACs: macs}
 	next := &sentState{pairs: make(map[stats.PairKey]stats.PairCounts, len(ps.acked.pairs)), resp: make(map[RespKey]RespStats, len(ps.acked.resp))}
 	for k, c := range ps.acked.pairs {
 		next.pairs[k] = c

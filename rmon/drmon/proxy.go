@@ -48,6 +48,9 @@ type View struct {
 	Port string
 	St   *stats.Port
 	cfg  ViewConfig
+	// merged are the pairs applied so far (p.mu), what the view reports
+	// upstream.
+	merged map[stats.PairKey]*stats.PairCounts
 }
 
 // CountShared counts the broadcast and multicast frames among frames (from
@@ -135,7 +138,8 @@ func NewProxy(cfg ProxyConfig) (*Proxy, error) {
 	p := &Proxy{cfg: cfg, id: uint64(now.UnixNano()) ^ 0x5052_4f58_5900_0000, boot: uint64(now.UnixNano()), start: now,
 		agents: map[uint64]*agentState{}, owner: map[[6]byte]*agentState{}, resp: map[RespKey]*RespRow{}}
 	for _, v := range cfg.Views {
-		p.views = append(p.views, &View{Name: v.Name, Port: v.Port, St: stats.NewPort(cfg.MaxHosts, cfg.MaxPairs), cfg: v})
+		p.views = append(p.views, &View{Name: v.Name, Port: v.Port, St: stats.NewPort(cfg.MaxHosts, cfg.MaxPairs), cfg: v,
+			merged: map[stats.PairKey]*stats.PairCounts{}})
 	}
 	return p, nil
 }
@@ -348,6 +352,13 @@ func (p *Proxy) apply(a *agentState, rep *Report) {
 				continue
 			}
 			v.St.AddPair(pd.Src, pd.Dst, &pd.C)
+			k := stats.PairKey{Src: pd.Src, Dst: pd.Dst}
+			m := v.merged[k]
+			if m == nil {
+				m = &stats.PairCounts{}
+				v.merged[k] = m
+			}
+			m.Add(&pd.C)
 		}
 	}
 	for i := range rep.Responses {
@@ -434,4 +445,49 @@ func CompareKeys(x, y RespKey) int {
 		return c
 	}
 	return int(x.Observer) - int(y.Observer)
+}
+
+// ViewSource is a view as an agent's Source: a workgroup proxy reports
+// its merged view to a domain proxy over the same protocol. Its MACs are
+// the view's agents' addresses (at most 255 go on the wire), so the
+// domain proxy suppresses duplicates between workgroups as between hosts.
+func (p *Proxy) ViewSource(i int) Source { return viewSource{p, i} }
+
+type viewSource struct {
+	p *Proxy
+	i int
+}
+
+func (s viewSource) Pairs() map[stats.PairKey]stats.PairCounts {
+	s.p.mu.Lock()
+	defer s.p.mu.Unlock()
+	m := s.p.views[s.i].merged
+	out := make(map[stats.PairKey]stats.PairCounts, len(m))
+	for k, c := range m {
+		out[k] = *c
+	}
+	return out
+}
+
+func (s viewSource) Responses() map[RespKey]RespStats {
+	s.p.mu.Lock()
+	defer s.p.mu.Unlock()
+	out := make(map[RespKey]RespStats, len(s.p.resp))
+	for k, r := range s.p.resp {
+		out[k] = r.RespStats
+	}
+	return out
+}
+
+func (s viewSource) MACs() [][6]byte {
+	s.p.mu.Lock()
+	defer s.p.mu.Unlock()
+	var out [][6]byte
+	for m, a := range s.p.owner {
+		if a.view == s.i {
+			out = append(out, m)
+		}
+	}
+	slices.SortFunc(out, func(x, y [6]byte) int { return slices.Compare(x[:], y[:]) })
+	return out
 }
