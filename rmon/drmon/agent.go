@@ -80,6 +80,7 @@ type Agent struct {
 	peers   map[uint64][2]uint64   // proxy ID -> (boot, seq) last accepted
 	latency uint64
 	polled  time.Time
+	pollGap time.Duration // between the last two polls
 
 	// Dropped messages by reason, and messages handled.
 	BadAuth, Replayed, Malformed, Polls, Reports atomic.Uint64
@@ -208,7 +209,9 @@ func (a *Agent) helloLoop(ctx context.Context, conn net.PacketConn) {
 	defer t.Stop()
 	for {
 		a.mu.Lock()
-		quiet := time.Since(a.polled) > 2*a.cfg.HelloInterval
+		// Announce again only when the proxy has gone quiet: three of its
+		// poll intervals without a poll.
+		quiet := time.Since(a.polled) > max(2*a.cfg.HelloInterval, 3*a.pollGap)
 		a.mu.Unlock()
 		if quiet {
 			a.send(conn, a.cfg.Proxy, TypeHello, EncodeHello(Hello{Name: a.cfg.Name, MACs: a.MACs()}))
@@ -285,7 +288,12 @@ func (a *Agent) handle(ctx context.Context, conn net.PacketConn, b []byte, from 
 		}
 		a.Polls.Add(1)
 		a.mu.Lock()
-		a.polled = time.Now()
+		if now := time.Now(); !a.polled.IsZero() {
+			a.pollGap = now.Sub(a.polled)
+			a.polled = now
+		} else {
+			a.polled = now
+		}
 		if m.RTT != 0 {
 			a.latency = m.RTT / 2
 		}

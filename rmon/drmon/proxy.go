@@ -272,6 +272,7 @@ func (p *Proxy) Handle(b []byte, from net.Addr) {
 		a = &agentState{id: h.Sender}
 		p.agents[h.Sender] = a
 	}
+	fresh := isNew || h.Boot != a.boot
 	if h.Boot != a.boot {
 		a.boot, a.applied = h.Boot, 0
 	}
@@ -282,7 +283,9 @@ func (p *Proxy) Handle(b []byte, from net.Addr) {
 		if isNew {
 			p.cfg.Log.Info("drmon: agent", "name", a.name, "addr", from.String())
 		}
-		p.poll(a)
+		if fresh {
+			p.poll(a) // a new agent or a new boot: no need to wait for the next round
+		}
 		return
 	}
 	if rep.BaseSeq != a.applied {

@@ -104,6 +104,9 @@ type Pairs struct {
 	m     map[PairKey]*PairCounts
 	max   int
 	Extra uint64 // frames of pairs that did not fit (guarded by mu)
+	// The last pair counted: traffic comes in runs of one conversation.
+	lastK PairKey
+	lastC *PairCounts
 }
 
 // NewPairs makes a pair table of at most max pairs.
@@ -120,7 +123,10 @@ func (t *Pairs) Count(frames []Frame) {
 		var k PairKey
 		copy(k.Dst[:], f.Data[0:6])
 		copy(k.Src[:], f.Data[6:12])
-		c := t.m[k]
+		c := t.lastC
+		if c == nil || k != t.lastK {
+			c = t.m[k]
+		}
 		if c == nil {
 			if len(t.m) >= t.max {
 				t.Extra++
@@ -129,6 +135,7 @@ func (t *Pairs) Count(frames []Frame) {
 			c = &PairCounts{}
 			t.m[k] = c
 		}
+		t.lastK, t.lastC = k, c
 		c.CountFrame(f.Data, f.WireLen)
 	}
 }
