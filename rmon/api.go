@@ -9,6 +9,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/wirebox/wirebox/internal/api"
+	"github.com/wirebox/wirebox/rmon/drmon"
 	"github.com/wirebox/wirebox/rmon/stats"
 )
 
@@ -20,6 +21,50 @@ type Summary struct {
 	Alarms   []AlarmStatus `json:"alarms"`
 	Logs     int           `json:"event_logs"`
 	SNMP     SNMPCounters  `json:"snmp"`
+	DRMON    *DRMONSummary `json:"drmon,omitempty"`
+}
+
+// DRMONSummary is the dRMON proxy: its agents, their last report, the
+// response-time rows and the messages it dropped.
+type DRMONSummary struct {
+	Agents        []drmon.AgentStatus `json:"agents"`
+	Responses     []ResponseRow       `json:"responses"`
+	BadAuth       uint64              `json:"dropped_bad_auth"`
+	Replayed      uint64              `json:"dropped_replayed"`
+	Malformed     uint64              `json:"dropped_malformed"`
+	OutOfSequence uint64              `json:"dropped_out_of_sequence"`
+	Applied       uint64              `json:"reports_applied"`
+}
+
+// ResponseRow is one response-time row, times in microseconds.
+type ResponseRow struct {
+	Server        string  `json:"server"`
+	Client        string  `json:"client"`
+	Observer      string  `json:"observer"`
+	Agent         string  `json:"agent"`
+	Setups        uint64  `json:"setups"`
+	SetupAvgUs    float64 `json:"setup_avg_us"`
+	Responses     uint64  `json:"responses"`
+	ResponseAvgUs float64 `json:"response_avg_us"`
+	ResponseMaxUs float64 `json:"response_max_us"`
+}
+
+func drmonSummary(px *drmon.Proxy) *DRMONSummary {
+	if px == nil {
+		return nil
+	}
+	d := &DRMONSummary{Agents: px.Agents(), Responses: []ResponseRow{}, BadAuth: px.BadAuth.Load(), Replayed: px.Replayed.Load(),
+		Malformed: px.Malformed.Load(), OutOfSequence: px.OutOfSequence.Load(), Applied: px.Applied.Load()}
+	for _, r := range px.Responses() {
+		obs := "client"
+		if r.Key.Observer == drmon.ObserverServer {
+			obs = "server"
+		}
+		d.Responses = append(d.Responses, ResponseRow{Server: r.Key.Server.String(), Client: r.Key.Client.String(), Observer: obs, Agent: r.Agent,
+			Setups: r.SetupCount, SetupAvgUs: float64(avg(r.SetupSum, r.SetupCount)) / 10,
+			Responses: r.RespCount, ResponseAvgUs: float64(avg(r.RespSum, r.RespCount)) / 10, ResponseMaxUs: float64(r.RespMax) / 10})
+	}
+	return d
 }
 
 // PortSummary is one port's etherStats and its busiest hosts.
@@ -90,6 +135,10 @@ func (s *Service) Status() (Summary, error) {
 		out.Logs += len(l.items)
 	}
 	p.mu.Unlock()
+	s.mu.Lock()
+	px := s.px
+	s.mu.Unlock()
+	out.DRMON = drmonSummary(px)
 	return out, nil
 }
 
@@ -140,6 +189,10 @@ func (collector) Describe(ch chan<- *prometheus.Desc) {
 	}
 	ch <- snmpDesc
 	ch <- hostDesc
+	ch <- respCountDesc
+	ch <- respSumDesc
+	ch <- drmonDropDesc
+	ch <- drmonAgentsDesc
 }
 
 func (c collector) Collect(ch chan<- prometheus.Metric) {
@@ -161,4 +214,24 @@ func (c collector) Collect(ch chan<- prometheus.Metric) {
 	} {
 		ch <- prometheus.MustNewConstMetric(snmpDesc, prometheus.CounterValue, float64(v), name)
 	}
+	if d := st.DRMON; d != nil {
+		ch <- prometheus.MustNewConstMetric(drmonAgentsDesc, prometheus.GaugeValue, float64(len(d.Agents)))
+		for name, v := range map[string]uint64{"bad_auth": d.BadAuth, "replayed": d.Replayed, "malformed": d.Malformed, "out_of_sequence": d.OutOfSequence} {
+			ch <- prometheus.MustNewConstMetric(drmonDropDesc, prometheus.CounterValue, float64(v), name)
+		}
+		for _, r := range d.Responses {
+			ch <- prometheus.MustNewConstMetric(respCountDesc, prometheus.CounterValue, float64(r.Setups), r.Server, r.Client, r.Observer, "setup")
+			ch <- prometheus.MustNewConstMetric(respSumDesc, prometheus.CounterValue, r.SetupAvgUs*float64(r.Setups)/1e6, r.Server, r.Client, r.Observer, "setup")
+			ch <- prometheus.MustNewConstMetric(respCountDesc, prometheus.CounterValue, float64(r.Responses), r.Server, r.Client, r.Observer, "response")
+			ch <- prometheus.MustNewConstMetric(respSumDesc, prometheus.CounterValue, r.ResponseAvgUs*float64(r.Responses)/1e6, r.Server, r.Client, r.Observer, "response")
+		}
+	}
 }
+
+var (
+	respLabels      = []string{"server", "client", "observer", "kind"}
+	respCountDesc   = prometheus.NewDesc("wirebox_drmon_response_count_total", "TCP connection set-ups (kind=setup) and request/response exchanges (kind=response) measured by dRMON agents.", respLabels, nil)
+	respSumDesc     = prometheus.NewDesc("wirebox_drmon_response_seconds_total", "Sum of the measured times; divide by the count for the mean.", respLabels, nil)
+	drmonDropDesc   = prometheus.NewDesc("wirebox_drmon_dropped_total", "Agent messages the dRMON proxy dropped, by reason.", []string{"reason"}, nil)
+	drmonAgentsDesc = prometheus.NewDesc("wirebox_drmon_agents", "Agents the dRMON proxy knows.", nil, nil)
+)

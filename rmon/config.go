@@ -48,6 +48,8 @@ type Config struct {
 	// (defaults 4096 and 16384).
 	MaxHosts int `yaml:"max_hosts,omitempty"`
 	MaxPairs int `yaml:"max_pairs,omitempty"`
+	// DRMON is the dRMON proxy: agents' reports merged into this probe.
+	DRMON *DRMONConfig `yaml:"drmon,omitempty"`
 }
 
 // CommunityConfig is an SNMPv1/v2c community.
@@ -249,5 +251,10 @@ func (c *Config) agentConfig() (snmp.Config, error) {
 		return out, errors.New("rmon: v1_max_message_size: 484..65507")
 	}
 	out.MaxMessageSize, out.V1MaxMessageSize = c.MaxMessageSize, c.V1MaxMessageSize
+	if c.DRMON != nil && c.DRMON.Listen != "" {
+		if _, err := c.DRMON.proxyConfig(); err != nil {
+			return out, err
+		}
+	}
 	return out, nil
 }

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/wirebox/wirebox/capture"
+	"github.com/wirebox/wirebox/rmon/drmon"
 	"github.com/wirebox/wirebox/rmon/stats"
 )
 
@@ -31,11 +32,22 @@ type portCounters struct {
 // corePort is the core's port as the probe uses it.
 type corePort struct {
 	p *capture.Port
+	// A dRMON view has no core port: its name and its merged counters.
+	view *drmon.View
 }
 
-func (c corePort) Name() string { return c.p.Name() }
+func (c corePort) Name() string {
+	if c.view != nil {
+		return c.view.Name
+	}
+	return c.p.Name()
+}
 
 func (c corePort) counters() portCounters {
+	if c.view != nil {
+		e, rx, _ := c.view.St.EtherSnapshot()
+		return portCounters{RxPackets: e.Pkts, RxBytes: rx.Octets, LinkUp: true}
+	}
 	st := c.p.Stats()
 	return portCounters{RxPackets: st.RxPackets, RxBytes: st.RxBytes, TxPackets: st.TxPackets, TxBytes: st.TxBytes,
 		RxDropped: st.RxDroppedKernel + st.RxDroppedPool, TxErrors: st.TxErrors, LinkUp: st.LinkUp}
@@ -44,6 +56,9 @@ func (c corePort) counters() portCounters {
 // facts are the core's facts of the port (refreshed by the core on every
 // link change).
 func (c corePort) facts() portFacts {
+	if c.view != nil {
+		return portFacts{MTU: 1500, LinkUp: true, OperState: "up"}
+	}
 	i := c.p.Info()
 	return portFacts{MAC: i.MAC, MTU: i.MTU, SpeedMbps: i.SpeedMbps, LinkUp: i.LinkUp, OperState: i.OperState, LastChange: i.LastChange}
 }
@@ -65,7 +80,7 @@ func queueSize(core *capture.Core, ports int) int {
 func corePorts(core *capture.Core) []corePort {
 	var out []corePort
 	for _, p := range core.Ports() {
-		out = append(out, corePort{p})
+		out = append(out, corePort{p: p})
 	}
 	return out
 }
@@ -75,7 +90,7 @@ func corePorts(core *capture.Core) []corePort {
 // only (the core never waits for it); those are counted as drop events.
 // tap, when set, sees every frame's full bytes before it is released (the
 // filter and capture groups).
-func feed(ctx context.Context, p corePort, st *stats.Port, queue int, tap chanTap) error {
+func feed(ctx context.Context, p corePort, st *stats.Port, queue int, tap chanTap, shared []*drmon.View) error {
 	sub, err := p.p.Subscribe(capture.SubscribeOptions{Name: "rmon", Kind: capture.ReadOnly, Direction: capture.Both, Queue: queue})
 	if err != nil {
 		return err
@@ -96,6 +111,9 @@ func feed(ctx context.Context, p corePort, st *stats.Port, queue int, tap chanTa
 		}
 		if n > 0 {
 			st.Count(batch[:n])
+			for _, v := range shared {
+				v.CountShared(batch[:n])
+			}
 			if tap.active() {
 				for i, f := range frames[:n] {
 					seens[i] = seen{data: f.Data(), wireLen: f.WireLen(), ts: f.Timestamp()}

@@ -4,13 +4,18 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"hash/fnv"
 	"log/slog"
 	"net"
+	"os"
 	"sync"
 	"sync/atomic"
 	"time"
 
+	xipv4 "golang.org/x/net/ipv4"
+
 	"github.com/wirebox/wirebox/capture"
+	"github.com/wirebox/wirebox/rmon/drmon"
 	"github.com/wirebox/wirebox/rmon/mib"
 	"github.com/wirebox/wirebox/rmon/snmp"
 	"github.com/wirebox/wirebox/rmon/stats"
@@ -29,6 +34,7 @@ type Service struct {
 
 	mu  sync.Mutex
 	cur *running
+	px  *drmon.Proxy // the dRMON proxy while it runs
 }
 
 // running is one Run's state, for the API and metrics.
@@ -106,12 +112,25 @@ func (s *Service) Run(ctx context.Context, rt *services.Runtime) error {
 	defer conn.Close()
 	log.Info("rmon agent listening", "addr", conn.LocalAddr().String(),
 		"engine_id", fmt.Sprintf("%x", acfg.EngineID), "boots", acfg.Boots)
+	var px *drmon.Proxy
+	if d := s.cfg.DRMON; d != nil && d.Listen != "" {
+		var wg sync.WaitGroup
+		defer wg.Wait()
+		pctx, cancel := context.WithCancel(ctx)
+		defer cancel()
+		if px, err = s.startProxy(pctx, &wg, log); err != nil {
+			return err
+		}
+	}
+	s.mu.Lock()
+	s.px = px
+	s.mu.Unlock()
 	for {
 		core := s.core()
 		if core == nil {
 			return errors.New("rmon: the capture core is not running")
 		}
-		err := s.serve(ctx, rt, log, core, acfg, conn)
+		err := s.serve(ctx, rt, log, core, acfg, conn, px)
 		if !errors.Is(err, errPortsChanged) || ctx.Err() != nil {
 			return err
 		}
@@ -128,7 +147,7 @@ func (s *Service) Run(ctx context.Context, rt *services.Runtime) error {
 
 // serve runs the probe over the core's current ports until ctx ends, the
 // ports change (errPortsChanged) or something fails.
-func (s *Service) serve(ctx context.Context, rt *services.Runtime, log *slog.Logger, core *capture.Core, acfg snmp.Config, conn net.PacketConn) error {
+func (s *Service) serve(ctx context.Context, rt *services.Runtime, log *slog.Logger, core *capture.Core, acfg snmp.Config, conn net.PacketConn, px *drmon.Proxy) error {
 	maxHosts, maxPairs := s.cfg.MaxHosts, s.cfg.MaxPairs
 	if maxHosts <= 0 {
 		maxHosts = 4096
@@ -148,6 +167,16 @@ func (s *Service) serve(ctx context.Context, rt *services.Runtime, log *slog.Log
 		ports = append(ports, &port{ifIndex: i + 1, core: cp, st: stats.NewPort(maxHosts, maxPairs), facts: cp.facts()})
 		known[cp.Name()] = true
 	}
+	// The dRMON views are interfaces after the core's ports.
+	shared := map[string][]*drmon.View{}
+	if px != nil {
+		for _, v := range px.Views() {
+			ports = append(ports, &port{ifIndex: len(ports) + 1, core: corePort{view: v}, st: v.St, facts: corePort{view: v}.facts()})
+			if v.Port != "" {
+				shared[v.Port] = append(shared[v.Port], v)
+			}
+		}
+	}
 	agent, p, uptime, err := build(&s.cfg, acfg, ports)
 	if err != nil {
 		return err
@@ -155,11 +184,17 @@ func (s *Service) serve(ctx context.Context, rt *services.Runtime, log *slog.Log
 	n := newNotifier(s.cfg.Traps, uptime, log)
 	p.notify = n.send
 	queue := queueSize(core, len(ports))
+	if px != nil {
+		registerDRMON(p.tree, px)
+	}
 	for _, pt := range ports {
+		if pt.core.view != nil {
+			continue // fed by the proxy
+		}
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			if err := feed(ctx, pt.core, pt.st, queue, chanTap{p, pt}); err != nil {
+			if err := feed(ctx, pt.core, pt.st, queue, chanTap{p, pt}, shared[pt.core.Name()]); err != nil {
 				if errors.Is(err, capture.ErrClosed) {
 					err = errPortsChanged
 				}
@@ -297,4 +332,83 @@ func (n *notifier) run(ctx context.Context) {
 			c.Close()
 		}
 	}
+}
+
+// startProxy starts the dRMON proxy on its own socket until ctx ends.
+func (s *Service) startProxy(ctx context.Context, wg *sync.WaitGroup, log *slog.Logger) (*drmon.Proxy, error) {
+	d := s.cfg.DRMON
+	pcfg, err := d.proxyConfig()
+	if err != nil {
+		return nil, err
+	}
+	pcfg.Log = log
+	pcfg.MaxHosts, pcfg.MaxPairs = s.cfg.MaxHosts, s.cfg.MaxPairs
+	px, err := drmon.NewProxy(pcfg)
+	if err != nil {
+		return nil, err
+	}
+	conn, err := net.ListenPacket("udp4", d.Listen)
+	if err != nil {
+		return nil, fmt.Errorf("rmon: drmon listen %s: %w", d.Listen, err)
+	}
+	if d.DiscoveryInterface != "" {
+		ifi, err := net.InterfaceByName(d.DiscoveryInterface)
+		if err == nil {
+			err = xipv4.NewPacketConn(conn).SetMulticastInterface(ifi)
+		}
+		if err != nil {
+			conn.Close()
+			return nil, fmt.Errorf("rmon: drmon.discovery_interface: %w", err)
+		}
+	}
+	log.Info("drmon proxy listening", "addr", conn.LocalAddr().String(), "group", d.DiscoveryGroup)
+	if d.Upstream != "" {
+		if err := s.startUpstream(ctx, wg, log, px, pcfg.Key); err != nil {
+			conn.Close()
+			return nil, err
+		}
+	}
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		defer conn.Close()
+		if err := px.Serve(ctx, conn); err != nil {
+			log.Error("drmon proxy", "err", err)
+		}
+	}()
+	return px, nil
+}
+
+// startUpstream reports the first view to the domain proxy as an agent.
+func (s *Service) startUpstream(ctx context.Context, wg *sync.WaitGroup, log *slog.Logger, px *drmon.Proxy, key []byte) error {
+	d := s.cfg.DRMON
+	up, err := net.ResolveUDPAddr("udp4", d.Upstream)
+	if err != nil {
+		return fmt.Errorf("rmon: drmon.upstream: %w", err)
+	}
+	view := px.Views()[0].Name
+	name := d.UpstreamName
+	if name == "" {
+		host, _ := os.Hostname()
+		name = host + "/" + view
+	}
+	h := fnv.New64a()
+	fmt.Fprintf(h, "wirebox dRMON workgroup %s %s", d.Listen, view)
+	a, err := drmon.NewAgent(drmon.AgentConfig{Key: key, Name: name, ID: h.Sum64(), Source: px.ViewSource(0), Proxy: up, Log: log})
+	if err != nil {
+		return err
+	}
+	conn, err := net.ListenPacket("udp4", ":0")
+	if err != nil {
+		return fmt.Errorf("rmon: drmon upstream: %w", err)
+	}
+	log.Info("drmon: reporting upstream", "view", view, "domain_proxy", d.Upstream, "as", name)
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		if err := a.Serve(ctx, conn); err != nil {
+			log.Error("drmon upstream", "err", err)
+		}
+	}()
+	return nil
 }

@@ -7,8 +7,30 @@ set -euo pipefail
 need=(curl iproute2 ca-certificates)
 case "${1:-test}" in
   run)   need+=(qemu-system-x86 grub-common grub-pc-bin grub-efi-amd64-bin xorriso mtools zstd) ;;
-  test)  need+=(gcc libc6-dev tmux tcpdump tshark netsniff-ng tcpreplay ethtool zstd iperf3 iputils-ping snmp
-                qemu-system-x86 ovmf grub-common grub-pc-bin grub-efi-amd64-bin xorriso mtools e2fsprogs kmod) ;;
+  test)  need+=(
+    gcc
+    libc6-dev
+    tmux
+    tcpdump
+    tshark
+    netsniff-ng
+    tcpreplay
+    ethtool
+    zstd
+    iperf3
+    iputils-ping
+    snmp
+    python3
+    qemu-system-x86
+    ovmf
+    grub-common
+    grub-pc-bin
+    grub-efi-amd64-bin
+    xorriso
+    mtools
+    e2fsprogs
+    kmod
+  ) ;;
   image) need+=(grub-common grub-pc-bin grub-efi-amd64-bin xorriso mtools zstd) ;;
   bench) need+=(tcpdump tshark netsniff-ng tcpreplay ethtool snmp snmpd xdp-tools gcc libc6-dev iperf3) ;;
   *) echo "deps.sh: unknown target $1" >&2; exit 2 ;;

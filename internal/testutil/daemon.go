@@ -43,6 +43,19 @@ type Daemon struct {
 // the sections of the subsystems the test configures.
 func StartDaemon(tb testing.TB, cfg *config.Config, flags ...string) *Daemon {
 	tb.Helper()
+	return startDaemon(tb, cfg, nil, flags)
+}
+
+// StartDaemonInNetns is StartDaemon with the daemon inside the named
+// network namespace (`ip netns exec`, which execs: the process is the
+// daemon's), for tests whose appliance is one host of a namespace network.
+func StartDaemonInNetns(tb testing.TB, netnsName string, cfg *config.Config, flags ...string) *Daemon {
+	tb.Helper()
+	return startDaemon(tb, cfg, []string{"ip", "netns", "exec", netnsName}, flags)
+}
+
+func startDaemon(tb testing.TB, cfg *config.Config, prefix, flags []string) *Daemon {
+	tb.Helper()
 	dir := tb.TempDir()
 	c := *cfg
 	if c.API.Socket == config.DefaultSocket {
@@ -56,7 +69,8 @@ func StartDaemon(tb testing.TB, cfg *config.Config, flags ...string) *Daemon {
 	if err := os.WriteFile(d.ConfigFile, b, 0o600); err != nil {
 		tb.Fatal(err)
 	}
-	d.cmd = exec.Command(d.Bin, append([]string{"daemon", "--config", d.ConfigFile}, flags...)...)
+	argv := append(append(prefix, d.Bin, "daemon", "--config", d.ConfigFile), flags...)
+	d.cmd = exec.Command(argv[0], argv[1:]...)
 	d.cmd.Stdout, d.cmd.Stderr = &d.log, &d.log
 	if err := d.cmd.Start(); err != nil {
 		tb.Fatal(err)

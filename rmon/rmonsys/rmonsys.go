@@ -60,7 +60,7 @@ func commands(client subsys.ClientFunc) []*cobra.Command {
 	c.RunE = func(cmd *cobra.Command, _ []string) error {
 		return subsys.Query(cmd, client, *asJSON, api.PathRMON, nil, printSummary)
 	}
-	return []*cobra.Command{c}
+	return []*cobra.Command{c, agentCommand()}
 }
 
 func printSummary(w io.Writer, s rmon.Summary) error {
@@ -83,6 +83,20 @@ func printSummary(w io.Writer, s rmon.Summary) error {
 	for _, a := range s.Alarms {
 		fmt.Fprintf(w, "alarm %d on %s: value %d (rising %d, falling %d), owner %q\n", a.Index, a.Variable, a.Value, a.Rising, a.Falling, a.Owner)
 	}
-	_, err := fmt.Fprintf(w, "%d event log entries\n", s.Logs)
-	return err
+	if _, err := fmt.Fprintf(w, "%d event log entries\n", s.Logs); err != nil || s.DRMON == nil {
+		return err
+	}
+	d := s.DRMON
+	fmt.Fprintf(w, "dRMON: %d agents, %d reports applied; dropped %d bad auth, %d replayed, %d malformed, %d out of sequence\n",
+		len(d.Agents), d.Applied, d.BadAuth, d.Replayed, d.Malformed, d.OutOfSequence)
+	tw = tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "AGENT\tADDR\tVIEW\tSEQ\tREPORTS\tLAST REPORT\tRTT µs\t")
+	for _, a := range d.Agents {
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%d\t%s\t%.0f\t\n", a.Name, a.Addr, a.View, a.Seq, a.Reports, a.LastReport.Format("15:04:05"), a.RTTMicros)
+	}
+	fmt.Fprintln(tw, "SERVER\tCLIENT\tOBSERVER\tSETUPS\tSETUP µs\tRESPONSES\tRESPONSE µs\t")
+	for _, r := range d.Responses {
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%.0f\t%d\t%.0f\t\n", r.Server, r.Client, r.Observer, r.Setups, r.SetupAvgUs, r.Responses, r.ResponseAvgUs)
+	}
+	return tw.Flush()
 }

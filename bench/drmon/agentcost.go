@@ -1,0 +1,124 @@
+package main
+
+import (
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"text/tabwriter"
+	"time"
+)
+
+func run(name string, args ...string) error {
+	out, err := exec.Command(name, args...).CombinedOutput()
+	if err != nil {
+		return fmt.Errorf("%s %v: %w: %s", name, args, err, out)
+	}
+	return nil
+}
+
+// cpuOf is a process's user+system CPU from /proc/PID/stat.
+func cpuOf(pid int) (time.Duration, error) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0, err
+	}
+	s := string(b)
+	f := strings.Fields(s[strings.LastIndexByte(s, ')')+2:])
+	ut, _ := strconv.ParseInt(f[11], 10, 64)
+	st, _ := strconv.ParseInt(f[12], 10, 64)
+	return time.Duration(ut+st) * (time.Second / 100), nil // USER_HZ 100
+}
+
+// runAgentCost: trafgen sends frames unicast to a namespace host's MAC;
+// `wirebox agent` and `tcpdump -w /dev/null` listen on that interface at
+// the same time; each one's CPU is read from /proc before and after.
+func runAgentCost(wirebox string, n int) error {
+	var b [4]byte
+	rand.Read(b[:])
+	na, nb := "wbdrma-"+hex.EncodeToString(b[:]), "wbdrmb-"+hex.EncodeToString(b[:])
+	for _, ns := range []string{na, nb} {
+		if err := run("ip", "netns", "add", ns); err != nil {
+			return err
+		}
+		defer run("ip", "netns", "del", ns)
+	}
+	for _, args := range [][]string{
+		{"-n", na, "link", "add", "wb0", "type", "veth", "peer", "name", "peer0", "netns", nb},
+		{"-n", na, "link", "set", "lo", "up"}, {"-n", nb, "link", "set", "lo", "up"},
+		{"-n", na, "link", "set", "wb0", "up"}, {"-n", nb, "link", "set", "peer0", "up"},
+	} {
+		if err := run("ip", args...); err != nil {
+			return err
+		}
+	}
+	mac, err := exec.Command("ip", "netns", "exec", na, "cat", "/sys/class/net/wb0/address").Output()
+	if err != nil {
+		return err
+	}
+	dst, err := net.ParseMAC(strings.TrimSpace(string(mac)))
+	if err != nil {
+		return err
+	}
+	dir, err := os.MkdirTemp("", "drmonbench")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(dir)
+	key := filepath.Join(dir, "key")
+	os.WriteFile(key, []byte(benchKey), 0o600)
+	agent := exec.Command("ip", "netns", "exec", na, wirebox, "agent", "-i", "wb0", "--key-file", key, "--group", "", "--proxy", "127.0.0.1:9")
+	td := exec.Command("ip", "netns", "exec", na, "tcpdump", "-i", "wb0", "-n", "-w", "/dev/null")
+	var tdOut strings.Builder
+	td.Stderr = &tdOut
+	for _, c := range []*exec.Cmd{agent, td} {
+		if err := c.Start(); err != nil {
+			return err
+		}
+		defer func() { c.Process.Signal(syscall.SIGINT); c.Wait() }()
+	}
+	time.Sleep(2 * time.Second) // both listening
+	a0, _ := cpuOf(agent.Process.Pid)
+	t0, _ := cpuOf(td.Process.Pid)
+	var frame strings.Builder
+	frame.WriteString("{ ")
+	for _, x := range dst {
+		fmt.Fprintf(&frame, "0x%02x, ", x)
+	}
+	// IPv4/UDP from 02:00:00:00:00:01, 64 bytes on the wire.
+	frame.WriteString("0x02, 0x00, 0x00, 0x00, 0x00, 0x01, c16(0x0800), 0x45, 0, c16(46), 0, 0, 0, 0, 64, 17, 0, 0, 10, 0, 0, 1, 10, 0, 0, 2, c16(1000), c16(2000), c16(26), 0, 0, fill(0x00, 18) }")
+	start := time.Now()
+	if out, err := exec.Command("ip", "netns", "exec", nb, "trafgen", "-o", "peer0", "-n", fmt.Sprint(n), "-P", "1",
+		"--no-sock-mem", "--notouch-irq", "--qdisc-path", "--no-cpu-stats", frame.String()).CombinedOutput(); err != nil {
+		return fmt.Errorf("trafgen: %w: %s", err, out)
+	}
+	el := time.Since(start)
+	time.Sleep(2 * time.Second) // let both drain
+	a1, _ := cpuOf(agent.Process.Pid)
+	t1, _ := cpuOf(td.Process.Pid)
+	td.Process.Signal(syscall.SIGINT)
+	td.Wait()
+	captured := ""
+	for _, l := range strings.Split(tdOut.String(), "\n") {
+		if strings.Contains(l, "captured") || strings.Contains(l, "dropped by kernel") {
+			captured += strings.TrimSpace(l) + "; "
+		}
+	}
+	per := func(d time.Duration) float64 { return d.Seconds() * 1e6 / float64(n) }
+	tw := tabwriter.NewWriter(os.Stdout, 2, 4, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintf(tw, "agent cost: %d frames of 64 bytes at %.0f pps (trafgen), both listening on the same veth\t\t\t\n", n, float64(n)/el.Seconds())
+	fmt.Fprintln(tw, "process\tCPU\tCPU s per million frames\tratio to tcpdump\t")
+	fmt.Fprintf(tw, "tcpdump -w /dev/null\t%s\t%.3f\t1.00\t\n", (t1 - t0).Round(time.Millisecond), per(t1-t0))
+	fmt.Fprintf(tw, "wirebox agent\t%s\t%.3f\t%.2f\t\n", (a1 - a0).Round(time.Millisecond), per(a1-a0), float64(a1-a0)/float64(max(t1-t0, 1)))
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	fmt.Println("tcpdump:", captured)
+	return nil
+}

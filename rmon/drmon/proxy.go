@@ -1,0 +1,496 @@
+package drmon
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"slices"
+	"sort"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/wirebox/wirebox/rmon/stats"
+)
+
+// ViewConfig groups agents into one merged RMON interface.
+type ViewConfig struct {
+	Name string
+	// Agents are agent names; empty: every agent no other view lists.
+	Agents []string
+	// Port is the appliance's own port in the view's broadcast domain: its
+	// broadcast and multicast frames are counted into the view (agents
+	// never report them). Empty: the view counts no broadcast or multicast.
+	Port string
+}
+
+// ProxyConfig configures a proxy.
+type ProxyConfig struct {
+	Key []byte
+	// Group is the discovery multicast address (nil: no discovery; agents
+	// must be given the proxy's address).
+	Group             *net.UDPAddr
+	PollInterval      time.Duration // default 5 s
+	DiscoveryInterval time.Duration // default 30 s
+	// MaxDelay is the window agents spread their answers over (default a
+	// fifth of the poll interval).
+	MaxDelay           time.Duration
+	Views              []ViewConfig // default: one view "drmon" of every agent
+	MaxHosts, MaxPairs int
+	Log                *slog.Logger
+}
+
+// View is one merged interface.
+type View struct {
+	Name string
+	Port string
+	St   *stats.Port
+	cfg  ViewConfig
+	// merged are the pairs applied so far (p.mu), what the view reports
+	// upstream.
+	merged map[stats.PairKey]*stats.PairCounts
+}
+
+// CountShared counts the broadcast and multicast frames among frames (from
+// the view's own port) into the view.
+func (v *View) CountShared(frames []stats.Frame) {
+	var keep []stats.Frame
+	for _, f := range frames {
+		if len(f.Data) >= 6 && f.Data[0]&1 != 0 {
+			keep = append(keep, f)
+		}
+	}
+	if len(keep) > 0 {
+		v.St.Count(keep)
+	}
+}
+
+type agentState struct {
+	id         uint64
+	name       string
+	addr       net.Addr
+	boot, hw   uint64 // last accepted (boot, seq)
+	applied    uint64 // last report applied in this boot
+	macs       [][6]byte
+	view       int
+	lastReport time.Time
+	rtt        uint64
+	latency    uint64
+	reports    uint64
+	polls      []uint64 // seqs of the last polls sent to it
+}
+
+// RespRow is one merged response-time row.
+type RespRow struct {
+	Key   RespKey
+	Agent string
+	RespStats
+}
+
+// Proxy merges agents' reports into its views.
+type Proxy struct {
+	cfg   ProxyConfig
+	id    uint64
+	boot  uint64
+	start time.Time
+	seq   atomic.Uint64
+	views []*View
+
+	mu     sync.Mutex
+	agents map[uint64]*agentState
+	owner  map[[6]byte]*agentState
+	resp   map[RespKey]*RespRow
+	conn   net.PacketConn
+
+	// Dropped messages by reason, and reports applied.
+	BadAuth, Replayed, Malformed, OutOfSequence, Applied atomic.Uint64
+}
+
+// NewProxy makes a proxy and its views' tables.
+func NewProxy(cfg ProxyConfig) (*Proxy, error) {
+	if len(cfg.Key) < 16 {
+		return nil, errors.New("drmon: the key must be at least 16 bytes")
+	}
+	if cfg.PollInterval <= 0 {
+		cfg.PollInterval = 5 * time.Second
+	}
+	if cfg.DiscoveryInterval <= 0 {
+		cfg.DiscoveryInterval = 30 * time.Second
+	}
+	if cfg.MaxDelay <= 0 {
+		cfg.MaxDelay = cfg.PollInterval / 5
+	}
+	if len(cfg.Views) == 0 {
+		cfg.Views = []ViewConfig{{Name: "drmon"}}
+	}
+	if cfg.MaxHosts <= 0 {
+		cfg.MaxHosts = 4096
+	}
+	if cfg.MaxPairs <= 0 {
+		cfg.MaxPairs = 16384
+	}
+	if cfg.Log == nil {
+		cfg.Log = slog.New(slog.DiscardHandler)
+	}
+	now := time.Now()
+	p := &Proxy{cfg: cfg, id: uint64(now.UnixNano()) ^ 0x5052_4f58_5900_0000, boot: uint64(now.UnixNano()), start: now,
+		agents: map[uint64]*agentState{}, owner: map[[6]byte]*agentState{}, resp: map[RespKey]*RespRow{}}
+	for _, v := range cfg.Views {
+		p.views = append(p.views, &View{Name: v.Name, Port: v.Port, St: stats.NewPort(cfg.MaxHosts, cfg.MaxPairs), cfg: v,
+			merged: map[stats.PairKey]*stats.PairCounts{}})
+	}
+	return p, nil
+}
+
+// Views are the merged interfaces, in configuration order.
+func (p *Proxy) Views() []*View { return p.views }
+
+func (p *Proxy) uptime() uint64 { return uint64(time.Since(p.start) / 100) }
+
+func (p *Proxy) send(to net.Addr, typ uint8, body []byte) (uint64, error) {
+	h := Header{Type: typ, Sender: p.id, Boot: p.boot, Seq: p.seq.Add(1), Time: p.uptime()}
+	_, err := p.conn.WriteTo(Encode(p.cfg.Key, h, body), to)
+	return h.Seq, err
+}
+
+// Serve polls agents and merges their reports on conn until ctx ends.
+func (p *Proxy) Serve(ctx context.Context, conn net.PacketConn) error {
+	p.mu.Lock()
+	p.conn = conn
+	p.mu.Unlock()
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		p.tick(ctx)
+	}()
+	go func() { <-ctx.Done(); conn.SetReadDeadline(time.Now()) }()
+	buf := make([]byte, 65536)
+	for {
+		n, from, err := conn.ReadFrom(buf)
+		if err != nil {
+			if ctx.Err() != nil {
+				return nil
+			}
+			return fmt.Errorf("drmon proxy: %w", err)
+		}
+		p.Handle(buf[:n], from)
+	}
+}
+
+func (p *Proxy) tick(ctx context.Context) {
+	poll := time.NewTicker(p.cfg.PollInterval)
+	defer poll.Stop()
+	disc := time.NewTicker(p.cfg.DiscoveryInterval)
+	defer disc.Stop()
+	p.discover()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-disc.C:
+			p.discover()
+		case <-poll.C:
+			p.mu.Lock()
+			for _, a := range p.agents {
+				p.poll(a)
+			}
+			p.mu.Unlock()
+		}
+	}
+}
+
+func (p *Proxy) discover() {
+	if p.cfg.Group == nil {
+		return
+	}
+	if _, err := p.send(p.cfg.Group, TypeDiscover, EncodeDiscover(Discover{MaxDelayMs: uint32(p.cfg.MaxDelay / time.Millisecond)})); err != nil {
+		p.cfg.Log.Warn("drmon proxy: discovery", "group", p.cfg.Group, "err", err)
+	}
+}
+
+// poll sends a an acknowledgement, the last round trip and a poll (p.mu held).
+func (p *Proxy) poll(a *agentState) {
+	seq, err := p.send(a.addr, TypePoll, EncodePoll(Poll{AckBoot: a.boot, AckSeq: a.applied, RTT: a.rtt,
+		MaxDelayMs: uint32(p.cfg.MaxDelay / time.Millisecond)}))
+	if err != nil {
+		p.cfg.Log.Debug("drmon proxy: poll", "agent", a.name, "err", err)
+		return
+	}
+	a.polls = append(a.polls, seq)
+	if len(a.polls) > 4 {
+		a.polls = a.polls[1:]
+	}
+}
+
+// Handle processes one datagram.
+func (p *Proxy) Handle(b []byte, from net.Addr) {
+	h, body, err := Decode(p.cfg.Key, b)
+	if err != nil {
+		if errors.Is(err, ErrAuth) {
+			p.BadAuth.Add(1)
+		} else {
+			p.Malformed.Add(1)
+		}
+		return
+	}
+	var hello Hello
+	var rep Report
+	switch h.Type {
+	case TypeHello:
+		hello, err = DecodeHello(body)
+	case TypeReport:
+		rep, err = DecodeReport(body)
+		hello = Hello{Name: rep.Name, MACs: rep.MACs}
+	default:
+		err = ErrFormat // a proxy's own discovery looped back, or another proxy's
+	}
+	if err != nil {
+		p.Malformed.Add(1)
+		return
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	a := p.agents[h.Sender]
+	if a != nil && (h.Boot < a.boot || h.Boot == a.boot && h.Seq <= a.hw) {
+		p.Replayed.Add(1)
+		return
+	}
+	if h.Type == TypeReport && (a == nil || rep.PollBoot != p.boot || !slices.Contains(a.polls, rep.PollSeq)) {
+		// Not an answer to one of our recent polls: a replay from before
+		// this proxy started, or an answer too late to use.
+		p.Replayed.Add(1)
+		return
+	}
+	isNew := a == nil
+	if isNew {
+		a = &agentState{id: h.Sender}
+		p.agents[h.Sender] = a
+	}
+	fresh := isNew || h.Boot != a.boot
+	if h.Boot != a.boot {
+		a.boot, a.applied = h.Boot, 0
+	}
+	a.hw = h.Seq
+	a.addr = from
+	p.identify(a, hello)
+	if h.Type == TypeHello {
+		if isNew {
+			p.cfg.Log.Info("drmon: agent", "name", a.name, "addr", from.String())
+		}
+		if fresh {
+			p.poll(a) // a new agent or a new boot: no need to wait for the next round
+		}
+		return
+	}
+	if rep.BaseSeq != a.applied {
+		p.OutOfSequence.Add(1)
+		return
+	}
+	p.apply(a, &rep)
+	a.applied = h.Seq
+	a.lastReport = time.Now()
+	a.reports++
+	a.latency = rep.Latency
+	if now := p.uptime(); now > rep.PollTime+rep.Hold {
+		a.rtt = now - rep.PollTime - rep.Hold
+	}
+	p.Applied.Add(1)
+}
+
+// identify records an agent's name, addresses and view (p.mu held).
+func (p *Proxy) identify(a *agentState, h Hello) {
+	a.name = h.Name
+	for _, m := range a.macs {
+		if p.owner[m] == a {
+			delete(p.owner, m)
+		}
+	}
+	a.macs = h.MACs
+	for _, m := range a.macs {
+		p.owner[m] = a
+	}
+	a.view = p.viewOf(a.name)
+}
+
+func (p *Proxy) viewOf(name string) int {
+	catchAll := -1
+	for i, v := range p.views {
+		if slices.Contains(v.cfg.Agents, name) {
+			return i
+		}
+		if len(v.cfg.Agents) == 0 && catchAll < 0 {
+			catchAll = i
+		}
+	}
+	return catchAll
+}
+
+// apply merges a report. A pair is counted from its sender's agent; from
+// its receiver's agent only when the sender has no agent in the view
+// (traffic between two instrumented hosts is reported by both and
+// counted once).
+func (p *Proxy) apply(a *agentState, rep *Report) {
+	if a.view >= 0 {
+		v := p.views[a.view]
+		// Pairs with good frames first: bad frames create no host entry.
+		sort.SliceStable(rep.Pairs, func(i, j int) bool {
+			return rep.Pairs[i].C.Bad() < rep.Pairs[i].C.Pkts && rep.Pairs[j].C.Bad() == rep.Pairs[j].C.Pkts
+		})
+		for i := range rep.Pairs {
+			pd := &rep.Pairs[i]
+			if pd.Dst[0]&1 != 0 {
+				continue
+			}
+			so, do := p.owner[pd.Src], p.owner[pd.Dst]
+			switch {
+			case so == a:
+			case do == a && (so == nil || so.view != a.view):
+			default:
+				continue
+			}
+			v.St.AddPair(pd.Src, pd.Dst, &pd.C)
+			k := stats.PairKey{Src: pd.Src, Dst: pd.Dst}
+			m := v.merged[k]
+			if m == nil {
+				m = &stats.PairCounts{}
+				v.merged[k] = m
+			}
+			m.Add(&pd.C)
+		}
+	}
+	for i := range rep.Responses {
+		x := &rep.Responses[i]
+		k := RespKey{Server: x.Server, Client: x.Client, Observer: x.Observer}
+		row := p.resp[k]
+		if row == nil {
+			row = &RespRow{Key: k}
+			p.resp[k] = row
+		}
+		row.Agent = a.name
+		row.merge(x)
+	}
+}
+
+// AgentStatus is one agent as the proxy knows it.
+type AgentStatus struct {
+	ID          string    `json:"id"`
+	Name        string    `json:"name"`
+	Addr        string    `json:"addr"`
+	View        string    `json:"view"`
+	Boot        uint64    `json:"boot"`
+	Seq         uint64    `json:"seq"`
+	Reports     uint64    `json:"reports"`
+	LastReport  time.Time `json:"last_report"`
+	RTTMicros   float64   `json:"rtt_us"`
+	LatencyMics float64   `json:"latency_us"`
+	MACs        []string  `json:"macs"`
+}
+
+// Agents lists the agents, by name.
+func (p *Proxy) Agents() []AgentStatus {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	out := []AgentStatus{}
+	for _, a := range p.agents {
+		s := AgentStatus{ID: fmt.Sprintf("%016x", a.id), Name: a.name, Addr: a.addr.String(), Boot: a.boot, Seq: a.applied,
+			Reports: a.reports, LastReport: a.lastReport, RTTMicros: float64(a.rtt) / 10, LatencyMics: float64(a.latency) / 10, MACs: []string{}}
+		if a.view >= 0 {
+			s.View = p.views[a.view].Name
+		}
+		for _, m := range a.macs {
+			s.MACs = append(s.MACs, net.HardwareAddr(m[:]).String())
+		}
+		out = append(out, s)
+	}
+	slices.SortFunc(out, func(x, y AgentStatus) int {
+		if x.Name != y.Name {
+			if x.Name < y.Name {
+				return -1
+			}
+			return 1
+		}
+		if x.ID < y.ID {
+			return -1
+		}
+		return 1
+	})
+	return out
+}
+
+// Responses lists the merged response-time rows, ordered by server,
+// client and observer.
+func (p *Proxy) Responses() []RespRow {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	out := make([]RespRow, 0, len(p.resp))
+	for _, r := range p.resp {
+		out = append(out, *r)
+	}
+	slices.SortFunc(out, func(x, y RespRow) int { return CompareKeys(x.Key, y.Key) })
+	return out
+}
+
+// CompareKeys orders response rows (as their SNMP index does).
+func CompareKeys(x, y RespKey) int {
+	if c := x.Server.Addr().Compare(y.Server.Addr()); c != 0 {
+		return c
+	}
+	if x.Server.Port() != y.Server.Port() {
+		return int(x.Server.Port()) - int(y.Server.Port())
+	}
+	if c := x.Client.Compare(y.Client); c != 0 {
+		return c
+	}
+	return int(x.Observer) - int(y.Observer)
+}
+
+// ViewSource is a view as an agent's Source: a workgroup proxy reports
+// its merged view to a domain proxy over the same protocol. Its MACs are
+// the view's agents' addresses (at most 255 go on the wire), so the
+// domain proxy suppresses duplicates between workgroups as between hosts.
+func (p *Proxy) ViewSource(i int) Source { return viewSource{p, i} }
+
+type viewSource struct {
+	p *Proxy
+	i int
+}
+
+func (s viewSource) Pairs() map[stats.PairKey]stats.PairCounts {
+	s.p.mu.Lock()
+	defer s.p.mu.Unlock()
+	m := s.p.views[s.i].merged
+	out := make(map[stats.PairKey]stats.PairCounts, len(m))
+	for k, c := range m {
+		out[k] = *c
+	}
+	return out
+}
+
+func (s viewSource) Responses() map[RespKey]RespStats {
+	s.p.mu.Lock()
+	defer s.p.mu.Unlock()
+	out := make(map[RespKey]RespStats, len(s.p.resp))
+	for k, r := range s.p.resp {
+		out[k] = r.RespStats
+	}
+	return out
+}
+
+func (s viewSource) MACs() [][6]byte {
+	s.p.mu.Lock()
+	defer s.p.mu.Unlock()
+	var out [][6]byte
+	for m, a := range s.p.owner {
+		if a.view == s.i {
+			out = append(out, m)
+		}
+	}
+	slices.SortFunc(out, func(x, y [6]byte) int { return slices.Compare(x[:], y[:]) })
+	return out
+}

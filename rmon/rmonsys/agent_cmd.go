@@ -1,0 +1,71 @@
+package rmonsys
+
+import (
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/spf13/cobra"
+
+	"github.com/wirebox/wirebox/rmon"
+	"github.com/wirebox/wirebox/rmon/drmon"
+	"github.com/wirebox/wirebox/subsys"
+)
+
+// agentCommand is `wirebox agent`: a dRMON agent on any Linux host, no
+// daemon needed.
+func agentCommand() *cobra.Command {
+	var ifaces []string
+	var keyFile, group, proxy, listen, name string
+	c := &cobra.Command{
+		Use:   "agent",
+		Short: "Run a dRMON agent: count this host's traffic and report it to an RMON proxy (the appliance)",
+		Long: `Counts this host's own unicast traffic on the given interfaces (per host
+pair, size buckets, protocols, TCP connection set-up and response times)
+with the capture core in passive mode, and answers the dRMON proxy's polls
+(docs/DRMON-PROTOCOL.md). The proxy finds the agent by multicast discovery
+(--group), or the agent announces itself to --proxy.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if len(ifaces) == 0 {
+				return subsys.Usage(fmt.Errorf("--interface is required"))
+			}
+			if keyFile == "" {
+				return subsys.Usage(fmt.Errorf("--key-file is required: every message is authenticated"))
+			}
+			key, err := rmon.ReadKeyFile(keyFile)
+			if err != nil {
+				return subsys.Usage(err)
+			}
+			cfg := drmon.RunConfig{Interfaces: ifaces, Key: key, Listen: listen, Name: name,
+				Log: slog.New(slog.NewTextHandler(cmd.ErrOrStderr(), nil))}
+			if group != "" {
+				if cfg.Group, err = net.ResolveUDPAddr("udp4", group); err != nil || !cfg.Group.IP.IsMulticast() {
+					return subsys.Usage(fmt.Errorf("--group %q: a multicast address:port", group))
+				}
+			}
+			if proxy != "" {
+				if cfg.Proxy, err = net.ResolveUDPAddr("udp4", proxy); err != nil {
+					return subsys.Usage(fmt.Errorf("--proxy: %w", err))
+				}
+			}
+			if cfg.Group == nil && cfg.Proxy == nil {
+				return subsys.Usage(fmt.Errorf("give --group or --proxy"))
+			}
+			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
+			defer stop()
+			return drmon.Run(ctx, cfg)
+		},
+	}
+	f := c.Flags()
+	f.StringSliceVarP(&ifaces, "interface", "i", nil, "interface to count (repeat or comma-separate)")
+	f.StringVar(&keyFile, "key-file", "", "file holding the pre-shared key (at least 16 bytes)")
+	f.StringVar(&group, "group", rmon.DefaultDiscoveryGroup, "discovery multicast group address:port (empty: none)")
+	f.StringVar(&proxy, "proxy", "", "the proxy's address:port, announced to without discovery")
+	f.StringVar(&listen, "listen", "", "UDP address to answer on (default 0.0.0.0 and the group's port)")
+	f.StringVar(&name, "name", "", "the agent's name at the proxy (default: the host name)")
+	return c
+}
