@@ -48,7 +48,7 @@ type Service struct {
 	gen        bool // the certificate is generated in StateDir
 
 	addr        atomic.Pointer[net.Addr] // of the listener while running
-	fingerprint atomic.Value // string
+	fingerprint atomic.Value             // string
 }
 
 // portTotals are a port's counters over every session, for metrics.
