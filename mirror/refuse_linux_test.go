@@ -6,12 +6,15 @@ import (
 	"errors"
 	"io"
 	"net"
+	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
 
+	"github.com/wirebox/wirebox/capture"
 	"github.com/wirebox/wirebox/internal/selfsigned"
 	"github.com/wirebox/wirebox/mirror/proto"
 )
@@ -352,5 +355,41 @@ func TestDataTimestamps(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
+	}
+}
+
+// When the tunnel runs over the mirrored port, the port's other traffic is
+// mirrored but the tunnel's own segments are not (they would feed back).
+func TestTunnelOverMirroredPort(t *testing.T) {
+	l := newLab(t, func(c *Config) { c.Listen = "10.77.0.2:7412"; c.Ports = append(c.Ports, "ma0") })
+	if _, err := l.core.OpenPort(capture.PortConfig{Name: "ma0", NetNS: l.appliance.Path}); err != nil {
+		t.Fatal(err)
+	}
+	c := l.attach(t, "-server", l.addr(), "-ca", l.ca(), "-token", l.token(t), "-port", "ma0", "-as", "mir0", "-monitor")
+	c.waitState(t, "attach to the tunnel's own port", "connected=true")
+	pcap := filepath.Join(t.TempDir(), "tap.pcap")
+	dump := l.client.Command("tcpdump", "-i", "mir0", "-U", "-n", "-w", pcap)
+	var dumpErr strings.Builder
+	var dumpMu sync.Mutex
+	dump.Stderr = &syncWriter{b: &dumpErr, mu: &dumpMu}
+	if err := dump.Start(); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "tcpdump to listen", func() bool {
+		dumpMu.Lock()
+		defer dumpMu.Unlock()
+		return strings.Contains(dumpErr.String(), "listening on")
+	})
+	// Pings over mc0/ma0 are mirrored; the tunnel keeps talking meanwhile
+	// (both sides ping every 2 s).
+	run(t, l.client.Command("ping", "-c", "5", "-i", "0.5", "10.77.0.2"))
+	_ = dump.Process.Signal(syscall.SIGINT)
+	_ = dump.Wait()
+	read := run(t, exec.Command("tcpdump", "-n", "-r", pcap))
+	if !strings.Contains(read, "ICMP echo request") {
+		t.Errorf("the port's pings were not mirrored:\n%s", read)
+	}
+	if strings.Contains(read, ".7412") {
+		t.Errorf("the tunnel's own segments were mirrored into it:\n%s", read)
 	}
 }
