@@ -17,49 +17,6 @@ import (
 	"github.com/wirebox/wirebox/mirror/proto"
 )
 
-// AttachOptions configure Attach.
-type AttachOptions struct {
-	DialOptions
-	// Port is the appliance port to mirror.
-	Port string
-	// As names the local TAP (default "wbm-" and the port name, cut to 15).
-	As string
-	// Monitor attaches read-only: the port's frames arrive, nothing the
-	// local stack sends leaves the appliance; the port may be held by
-	// another client meanwhile.
-	Monitor bool
-	// MinBackoff and MaxBackoff bound the jittered reconnect delay
-	// (defaults 200 ms and 10 s).
-	MinBackoff, MaxBackoff time.Duration
-	// OnState, if set, is called on every state change (from Attach's
-	// goroutines; it must not block).
-	OnState func(State)
-}
-
-// State is the attachment as the client sees it.
-type State struct {
-	Interface string
-	Connected bool // the tunnel is up and the port granted
-	LinkUp    bool // the remote port's link
-	Port      PortInfo
-	// DroppedWhileDown counts frames the local stack sent while the tunnel
-	// was down (or in monitor mode), which went nowhere.
-	DroppedWhileDown uint64
-	Reason           string // why not connected, if not
-}
-
-// channel id the client uses for its one port.
-const clientChannel = 1
-
-// DefaultInterface is the TAP name Attach uses for a port by default.
-func DefaultInterface(port string) string {
-	n := "wbm-" + port
-	if len(n) > 15 {
-		n = n[:15]
-	}
-	return n
-}
-
 // Attach makes the appliance port a local TAP and keeps it so until ctx
 // ends; then it releases the port and removes the TAP. The first
 // connection's failure is returned; later breaks are retried with jittered

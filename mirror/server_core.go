@@ -40,9 +40,6 @@ func corePortNames(c *capture.Core) []string {
 	return out
 }
 
-// linkUp is the core's view of the port's link.
-func (cp corePort) linkUp() bool { return cp.p.Stats().LinkUp }
-
 // coreSub is one channel's subscription: an owner (exclusive: the frames
 // are the mirror's, they do not go on to the port's default action) or a
 // read-only subscriber (monitor).
