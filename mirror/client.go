@@ -225,6 +225,20 @@ func (c *clientConn) reply(seq uint32, channel uint16, payload []byte) error {
 	return err
 }
 
+// tryReply answers a ping unless a write is in progress: the reader must
+// never wait for the write lock (a writer blocked on a full connection
+// waits for the peer, which may wait for us to read). A missed answer
+// only costs the peer one round-trip sample.
+func (c *clientConn) tryReply(seq uint32, channel uint16, payload []byte) error {
+	if !c.wmu.TryLock() {
+		return nil
+	}
+	defer c.wmu.Unlock()
+	c.wbuf = proto.Build(c.wbuf[:0], proto.Header{Version: proto.Version, Type: proto.TypeResponse, Channel: channel, Seq: seq}, payload)
+	_, err := c.conn.Write(c.wbuf)
+	return err
+}
+
 // writeData writes a finished data message, numbering it.
 func (c *clientConn) writeData(msg []byte) error {
 	c.wmu.Lock()

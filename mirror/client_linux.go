@@ -246,7 +246,7 @@ func (a *attachment) run(ctx context.Context, c *clientConn, info PortInfo) erro
 				return err
 			}
 			if op == proto.OpPing {
-				if err := c.reply(m.Seq, m.Channel, m.Payload); err != nil {
+				if err := c.tryReply(m.Seq, m.Channel, m.Payload); err != nil {
 					return err
 				}
 			}

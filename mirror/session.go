@@ -263,7 +263,18 @@ func (se *session) handle(ctx context.Context, m proto.Message) error {
 			se.sendError(m.Seq, m.Channel, &proto.Error{Code: proto.CodeMalformed, Message: err.Error()})
 			return err
 		}
-		se.respond(m.Seq, m.Channel, m.Payload)
+		// Not waiting for the write lock: a pump blocked on a full
+		// connection holds it, and the client may be waiting for us to
+		// read. A missed answer costs the client one RTT sample.
+		if se.wmu.TryLock() {
+			se.wbuf = proto.Build(se.wbuf[:0], proto.Header{Version: proto.Version, Type: proto.TypeResponse, Channel: m.Channel, Seq: m.Seq}, m.Payload)
+			_ = se.conn.SetWriteDeadline(time.Now().Add(writeTimeout))
+			_, err := se.conn.Write(se.wbuf)
+			se.wmu.Unlock()
+			if err != nil {
+				return err
+			}
+		}
 	default:
 		se.sendError(m.Seq, m.Channel, &proto.Error{Code: proto.CodeMalformed, Message: fmt.Sprintf("unknown query %d", op)})
 		return fmt.Errorf("unknown query %d", op)

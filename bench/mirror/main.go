@@ -37,6 +37,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"runtime"
+	"runtime/pprof"
 	"sort"
 	"strconv"
 	"strings"
@@ -70,12 +71,24 @@ func main() {
 	dur := flag.Duration("t", 5*time.Second, "iperf3 duration per direction")
 	pings := flag.Int("pings", 500, "pings per path")
 	only := flag.String("only", "", "comma-separated paths to run (direct,vxlan,tcptap,mirror)")
+	flag.StringVar(&profDir, "profile", "", "write CPU profiles of the mirror server and client into this directory")
 	flag.Parse()
+	if profDir != "" {
+		f, err := os.Create(filepath.Join(profDir, "server.pprof"))
+		if err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			os.Exit(1)
+		}
+		_ = pprof.StartCPUProfile(f)
+		defer func() { pprof.StopCPUProfile(); f.Close() }()
+	}
 	if err := run(*dur, *pings, *only); err != nil {
 		fmt.Fprintln(os.Stderr, "bench/mirror:", err)
-		os.Exit(1)
+		os.Exit(1) //nolint: the profile is lost on failure
 	}
 }
+
+var profDir string
 
 type result struct {
 	path        string
@@ -473,8 +486,12 @@ func setupMirror() (ns, ns, string, func(), error) {
 		}
 	}
 	self, _ := os.Executable()
-	cl := c.cmd(self, "attach", "-server", "10.83.0.2:7412", "-ca", filepath.Join(dir, "mirror-ca.pem"),
-		"-token", "@"+filepath.Join(dir, "mirror-token"), "-port", "p0", "-as", "mir0", "-addr", "192.168.83.1/24")
+	args := []string{self, "attach"}
+	if profDir != "" {
+		args = append(args, "-cpuprofile", filepath.Join(profDir, "client.pprof"))
+	}
+	cl := c.cmd(append(args, "-server", "10.83.0.2:7412", "-ca", filepath.Join(dir, "mirror-ca.pem"),
+		"-token", "@"+filepath.Join(dir, "mirror-token"), "-port", "p0", "-as", "mir0", "-addr", "192.168.83.1/24")...)
 	cl.Stderr = os.Stderr
 	if err := cl.Start(); err != nil {
 		return "", "", "", done, err
@@ -496,7 +513,16 @@ func attach(args []string) error {
 	fs.StringVar(&o.Port, "port", "", "")
 	fs.StringVar(&o.As, "as", "", "")
 	addr := fs.String("addr", "", "address for the TAP")
+	prof := fs.String("cpuprofile", "", "")
 	_ = fs.Parse(args)
+	if *prof != "" {
+		f, err := os.Create(*prof)
+		if err != nil {
+			return err
+		}
+		_ = pprof.StartCPUProfile(f)
+		defer func() { pprof.StopCPUProfile(); f.Close() }()
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	added := false
