@@ -36,6 +36,9 @@ type AttachOptions struct {
 	// local stack sends leaves the appliance; the port may be held by
 	// another client meanwhile.
 	Monitor bool
+	// NoOffload turns the TAP's TSO and checksum offload off: the local
+	// stack then hands over wire-sized frames with their checksums.
+	NoOffload bool
 	// MinBackoff and MaxBackoff bound the jittered reconnect delay
 	// (defaults 200 ms and 10 s).
 	MinBackoff, MaxBackoff time.Duration

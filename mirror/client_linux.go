@@ -49,7 +49,7 @@ func Attach(ctx context.Context, opts AttachOptions, log *slog.Logger) error {
 	}
 	// The TAP is made here, on the caller's thread: it belongs to the
 	// caller's namespace; everything later works on its fd and handle.
-	tap, err := newTAP(opts.As)
+	tap, err := newTAP(opts.As, !opts.NoOffload)
 	if err != nil {
 		c.conn.Close()
 		return err
@@ -290,10 +290,11 @@ func (a *attachment) pinger(ctx context.Context, c *clientConn) {
 // tunnel, many frames per data message; while the tunnel is down they are
 // dropped and counted. It returns when the TAP is closed.
 func (a *attachment) tapReader() error {
-	const maxFrame = 65535 + 14
+	const maxFrame = vnetHdrLen + maxSegmentedBytes
 	buf := make([]byte, 1<<20)
 	lens := make([]int, 0, 256)
 	msg := make([]byte, 0, proto.MaxPayload+proto.HeaderLen)
+	scratch := make([]byte, 0, maxSegmentedBytes)
 	var dw proto.DataWriter
 	for {
 		var err error
@@ -310,18 +311,36 @@ func (a *attachment) tapReader() error {
 			continue
 		}
 		dw.Reset(msg, clientChannel, 0)
-		off := 0
-		for _, n := range lens {
-			if !dw.Fits(n) {
-				if c.writeData(dw.Finish()) != nil {
-					break
+		var werr error
+		add := func(f []byte) {
+			if werr != nil {
+				return
+			}
+			if !dw.Fits(len(f)) {
+				if werr = c.writeData(dw.Finish()); werr != nil {
+					return
 				}
 				dw.Reset(msg, clientChannel, 0)
 			}
-			dw.Add(0, proto.TSNone, proto.DirTX, n, buf[off:off+n])
-			off += n
+			dw.Add(0, proto.TSNone, proto.DirTX, len(f), f)
 		}
-		if err := c.writeData(dw.Finish()); err != nil {
+		off := 0
+		for _, n := range lens {
+			pkt := buf[off : off+n]
+			off += n
+			if !a.tap.vnet {
+				add(pkt)
+				continue
+			}
+			if err := splitOffload(pkt, scratch, add); err != nil {
+				a.dropped.Add(1)
+				a.log.Debug("mirror: frame from the TAP dropped", "err", err)
+			}
+		}
+		if werr == nil && dw.Count() > 0 {
+			werr = c.writeData(dw.Finish())
+		}
+		if werr != nil {
 			// The reader of this connection sees it break too.
 			a.dropped.Add(uint64(dw.Count()))
 			c.conn.Close()

@@ -19,19 +19,23 @@ type tapDev struct {
 	link netlink.Link
 	f    *os.File
 	rc   syscall.RawConn
+	vnet bool // frames carry a virtio-net header (offloads on, see offload_linux.go)
 }
 
 // newTAP creates a TAP in the calling thread's namespace. It is not
 // persistent: if the process dies, the kernel removes it with the last fd.
-func newTAP(name string) (*tapDev, error) {
+func newTAP(name string, offload bool) (*tapDev, error) {
 	h, err := netlink.NewHandle()
 	if err != nil {
 		return nil, fmt.Errorf("mirror: netlink: %w", err)
 	}
 	attrs := netlink.NewLinkAttrs()
 	attrs.Name = name
-	tt := &netlink.Tuntap{LinkAttrs: attrs, Mode: netlink.TUNTAP_MODE_TAP,
-		Flags: netlink.TUNTAP_NO_PI | netlink.TUNTAP_ONE_QUEUE, NonPersist: true, Queues: 1}
+	flags := netlink.TUNTAP_NO_PI | netlink.TUNTAP_ONE_QUEUE
+	if offload {
+		flags |= netlink.TUNTAP_VNET_HDR
+	}
+	tt := &netlink.Tuntap{LinkAttrs: attrs, Mode: netlink.TUNTAP_MODE_TAP, Flags: flags, NonPersist: true, Queues: 1}
 	if err := h.LinkAdd(tt); err != nil {
 		h.Close()
 		return nil, fmt.Errorf("mirror: create TAP %s: %w", name, err)
@@ -47,6 +51,20 @@ func newTAP(name string) (*tapDev, error) {
 	if t.link, err = h.LinkByName(t.name); err != nil {
 		t.close()
 		return nil, fmt.Errorf("mirror: TAP %s: %w", t.name, err)
+	}
+	if offload {
+		var errno syscall.Errno
+		err := t.rc.Control(func(fd uintptr) {
+			_, _, errno = unix.Syscall(unix.SYS_IOCTL, fd, unix.TUNSETOFFLOAD, tunFCsum|tunFTSO4|tunFTSO6|tunFTSOECN)
+		})
+		if err == nil && errno != 0 {
+			err = errno
+		}
+		if err != nil {
+			t.close()
+			return nil, fmt.Errorf("mirror: TAP %s: offloads: %w", t.name, err)
+		}
+		t.vnet = true
 	}
 	return t, nil
 }
@@ -124,7 +142,12 @@ func (t *tapDev) writeFrames(frames [][]byte) error {
 	var werr error
 	err := t.rc.Write(func(fd uintptr) bool {
 		for i < len(frames) {
-			_, err := unix.Write(int(fd), frames[i])
+			var err error
+			if t.vnet {
+				_, err = unix.Writev(int(fd), [][]byte{vnetRX[:], frames[i]})
+			} else {
+				_, err = unix.Write(int(fd), frames[i])
+			}
 			switch {
 			case err == unix.EAGAIN:
 				return false

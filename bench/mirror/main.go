@@ -8,7 +8,8 @@
 //	    prefix per frame, one read and one write per frame, no TLS),
 //	    bridged to the lab veth on the middle namespace,
 //	(d) wirebox mirror with TLS 1.3: the server on the capture core with
-//	    a bypass (AF_XDP) port on the lab veth, the client's TAP.
+//	    a bypass (AF_XDP) port on the lab veth, the client's TAP (with TSO
+//	    and checksum offload, and again without).
 //
 // and prints a table with ratios to VXLAN.
 //
@@ -70,7 +71,7 @@ func main() {
 	}
 	dur := flag.Duration("t", 5*time.Second, "iperf3 duration per direction")
 	pings := flag.Int("pings", 500, "pings per path")
-	only := flag.String("only", "", "comma-separated paths to run (direct,vxlan,tcptap,mirror)")
+	only := flag.String("only", "", "comma-separated paths to run (direct,vxlan,tcptap,mirror,mirror-nooffload)")
 	flag.StringVar(&profDir, "profile", "", "write CPU profiles of the mirror server and client into this directory")
 	flag.Parse()
 	if profDir != "" {
@@ -153,9 +154,10 @@ func run(dur time.Duration, pings int, only string) error {
 		{"direct veth", setupDirect},
 		{"kernel VXLAN", setupVXLAN},
 		{"TAP over TCP (etherpuppet design)", setupTCPTap},
-		{"wirebox mirror (TLS 1.3)", setupMirror},
+		{"wirebox mirror (TLS 1.3)", func() (ns, ns, string, func(), error) { return setupMirror(true) }},
+		{"wirebox mirror, TAP offloads off", func() (ns, ns, string, func(), error) { return setupMirror(false) }},
 	}
-	keys := []string{"direct", "vxlan", "tcptap", "mirror"}
+	keys := []string{"direct", "vxlan", "tcptap", "mirror", "mirror-nooffload"}
 	var results []result
 	for i, p := range paths {
 		if only != "" && !strings.Contains(","+only+",", ","+keys[i]+",") {
@@ -419,7 +421,7 @@ func waitLink(n ns, name string) error {
 // setupMirror runs the mirror server in this process on a capture core
 // whose bypass port is the appliance's lab veth; the client runs as a
 // process in the client namespace.
-func setupMirror() (ns, ns, string, func(), error) {
+func setupMirror(offload bool) (ns, ns, string, func(), error) {
 	c, err := newNS("c")
 	if err != nil {
 		return "", "", "", nil, err
@@ -487,6 +489,9 @@ func setupMirror() (ns, ns, string, func(), error) {
 	}
 	self, _ := os.Executable()
 	args := []string{self, "attach"}
+	if !offload {
+		args = append(args, "-no-offload")
+	}
 	if profDir != "" {
 		args = append(args, "-cpuprofile", filepath.Join(profDir, "client.pprof"))
 	}
@@ -512,6 +517,7 @@ func attach(args []string) error {
 	fs.StringVar(&o.Token, "token", "", "")
 	fs.StringVar(&o.Port, "port", "", "")
 	fs.StringVar(&o.As, "as", "", "")
+	fs.BoolVar(&o.NoOffload, "no-offload", false, "")
 	addr := fs.String("addr", "", "address for the TAP")
 	prof := fs.String("cpuprofile", "", "")
 	_ = fs.Parse(args)
