@@ -14,6 +14,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"golang.org/x/sys/unix"
+
 	"github.com/wirebox/wirebox/mirror/proto"
 )
 
@@ -103,7 +105,12 @@ func Attach(ctx context.Context, opts AttachOptions, log *slog.Logger) error {
 	}
 	select {
 	case err := <-tapGone:
-		return fmt.Errorf("mirror: interface %s went away: %w", tap.name, err)
+		if !errors.Is(err, unix.EBADFD) {
+			return fmt.Errorf("mirror: interface %s: %w", tap.name, err)
+		}
+		// The TAP was deleted (Detach, ip link del): that is a detach.
+		a.log.Info("mirror: interface removed; detached", "interface", tap.name)
+		return nil
 	default:
 	}
 	a.log.Info("mirror: detached", "interface", tap.name, "dropped_while_down", a.dropped.Load())

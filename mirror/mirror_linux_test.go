@@ -18,12 +18,14 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/vishvananda/netlink"
 
 	"github.com/wirebox/wirebox/capture"
 	"github.com/wirebox/wirebox/internal/api"
 	"github.com/wirebox/wirebox/internal/leakcheck"
 	"github.com/wirebox/wirebox/internal/netns"
+	"github.com/wirebox/wirebox/services"
 	"github.com/wirebox/wirebox/tap"
 )
 
@@ -86,9 +88,28 @@ func newLab(t *testing.T, mutate func(*Config)) *lab {
 // start runs the service until halt.
 func (l *lab) start(t *testing.T) {
 	t.Helper()
+	// Under the real supervisor, after a "core" service (the test owns
+	// the core itself).
+	core := services.ServiceFunc{ServiceName: "core", RunFunc: func(ctx context.Context, rt *services.Runtime) error {
+		rt.Ready()
+		<-ctx.Done()
+		return nil
+	}}
+	sup, err := services.New(services.Options{Logger: testLog(t)}, core, l.svc)
+	if err != nil {
+		t.Fatal(err)
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	l.stop, l.done = cancel, make(chan error, 1)
-	go func() { l.done <- l.svc.Run(ctx, nil) }()
+	go func() { l.done <- sup.Run(ctx) }()
+	waitFor(t, "the mirror service to run", func() bool {
+		for _, st := range sup.Status() {
+			if st.Name == Name {
+				return st.State == api.StateRunning
+			}
+		}
+		return false
+	})
 	waitFor(t, "the mirror service to listen", func() bool { return l.svc.Addr() != nil })
 }
 
@@ -389,6 +410,34 @@ func TestAttachEndToEnd(t *testing.T) {
 	}
 	if !found {
 		t.Errorf("ports: %+v", ports)
+	}
+
+	// The same as Prometheus metrics.
+	reg := prometheus.NewRegistry()
+	for _, c := range l.svc.Collectors() {
+		reg.MustRegister(c)
+	}
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	seen := map[string]float64{}
+	for _, mf := range mfs {
+		for _, m := range mf.GetMetric() {
+			key := mf.GetName()
+			for _, lp := range m.GetLabel() {
+				if lp.GetName() == "direction" {
+					key += "/" + lp.GetValue()
+				}
+			}
+			seen[key] += m.GetCounter().GetValue() + m.GetGauge().GetValue()
+		}
+	}
+	for _, k := range []string{"wirebox_mirror_sessions", "wirebox_mirror_channels", "wirebox_mirror_frames_total/to_client",
+		"wirebox_mirror_frames_total/from_client", "wirebox_mirror_bytes_total/to_client", "wirebox_mirror_rtt_seconds"} {
+		if seen[k] <= 0 {
+			t.Errorf("metric %s: %v (all: %v)", k, seen[k], seen)
+		}
 	}
 
 	// Link down on the appliance port: the TAP loses carrier, then regains it.

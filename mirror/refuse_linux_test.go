@@ -128,12 +128,16 @@ func TestUnregisterKillRestart(t *testing.T) {
 	}
 
 	// The server stops and comes back (a restarted daemon): the client
-	// reconnects by itself.
+	// reconnects by itself; certificate and token are the same.
+	fp, tok := l.svc.Fingerprint(), l.token(t)
 	l.halt()
 	c.waitState(t, "the client to see the server gone", "connected=false")
 	waitFor(t, "the TAP to lose carrier", func() bool { l := linkOf(t, h, "mir0"); return l != nil && !carrier(l) })
 	l.start(t)
 	c.waitState(t, "the client to reconnect", "connected=true")
+	if l.svc.Fingerprint() != fp || l.token(t) != tok {
+		t.Error("certificate or token changed across a restart")
+	}
 
 	// kill -9: the TAP goes with the process, the server frees the port.
 	if err := c.cmd.Process.Signal(syscall.SIGKILL); err != nil {
@@ -153,6 +157,24 @@ func TestUnregisterKillRestart(t *testing.T) {
 	}
 	again := l.attach(t, args...)
 	again.waitState(t, "a new client on the freed port", "connected=true")
+
+	// Detach by interface name (wirebox mirror detach): the attach ends
+	// cleanly and the port is free.
+	if err := l.client.Do(func() error { return Detach("mir0") }); err != nil {
+		t.Fatal(err)
+	}
+	again.waitExit(t)
+	if again.err != nil {
+		t.Errorf("attach after detach: %v\n%s", again.err, again.log())
+	}
+	waitFor(t, "the server to free the port after detach", func() bool {
+		for _, p := range l.svc.Ports() {
+			if p.Name == "mp0" {
+				return p.Holder == ""
+			}
+		}
+		return false
+	})
 }
 
 // rawConn is a protocol-level client in the client namespace.

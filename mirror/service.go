@@ -26,6 +26,11 @@ import (
 // Name is the service name.
 const Name = "mirror"
 
+var (
+	_ services.Service   = (*Service)(nil)
+	_ services.Dependent = (*Service)(nil)
+)
+
 // errClosed ends a channel whose subscription was closed.
 var errClosed = errors.New("mirror: channel closed")
 
@@ -275,7 +280,11 @@ func (s *Service) Run(ctx context.Context, rt *services.Runtime) error {
 	ctx, cancel := context.WithCancel(ctx)
 	var wg sync.WaitGroup
 	wg.Go(func() {
-		err := lw.watch(ctx, s.linkChanged, func(err error) { s.log.Warn("mirror: link events", "err", err) })
+		err := lw.watch(ctx, s.linkChanged, func(err error) {
+			if ctx.Err() == nil { // closing the subscription reports an error too
+				s.log.Warn("mirror: link events", "err", err)
+			}
+		})
 		if err != nil {
 			s.log.Warn("mirror: link events stopped", "err", err)
 		}
