@@ -12,6 +12,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime/pprof"
 	"strings"
 	"sync"
 	"syscall"
@@ -81,7 +82,7 @@ func newLab(t *testing.T, mutate func(*Config)) *lab {
 		t.Fatal(err)
 	}
 	l.start(t)
-	t.Cleanup(l.halt)
+	t.Cleanup(func() { l.halt(t) })
 	return l
 }
 
@@ -113,10 +114,15 @@ func (l *lab) start(t *testing.T) {
 	waitFor(t, "the mirror service to listen", func() bool { return l.svc.Addr() != nil })
 }
 
-func (l *lab) halt() {
+func (l *lab) halt(t *testing.T) {
 	if l.stop != nil {
 		l.stop()
-		<-l.done
+		select {
+		case <-l.done:
+		case <-time.After(30 * time.Second):
+			_ = pprof.Lookup("goroutine").WriteTo(os.Stderr, 2)
+			t.Fatal("the mirror service did not stop")
+		}
 		l.stop = nil
 	}
 }
@@ -164,6 +170,24 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 			t.Fatalf("timed out waiting for %s", what)
 		}
 		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// waitProc waits for a peer tool to exit; one that hangs is killed (and
+// the test fails) rather than hanging the test.
+func waitProc(t *testing.T, cmd *exec.Cmd, diag ...func()) {
+	t.Helper()
+	done := make(chan struct{})
+	go func() { _ = cmd.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(30 * time.Second):
+		t.Errorf("%v did not exit; killed", cmd.Args)
+		for _, d := range diag {
+			d()
+		}
+		_ = cmd.Process.Kill()
+		<-done
 	}
 }
 
@@ -357,7 +381,7 @@ func TestAttachEndToEnd(t *testing.T) {
 		t.Errorf("arping did not see the lab host's MAC %s:\n%s", l.lab0.MAC, out)
 	}
 	_ = dump.Process.Signal(syscall.SIGINT)
-	_ = dump.Wait()
+	waitProc(t, dump)
 	read := run(t, exec.Command("tcpdump", "-n", "-e", "-r", pcap))
 	if !strings.Contains(read, "ICMP echo reply") || !strings.Contains(read, "Reply 192.168.77.2 is-at") {
 		t.Errorf("tcpdump on the TAP missed the lab host's replies:\n%s", read)
@@ -365,10 +389,25 @@ func TestAttachEndToEnd(t *testing.T) {
 
 	// iperf3 TCP both ways; the server in the lab namespace.
 	for _, reverse := range []bool{false, true} {
-		srv := l.host.Command("iperf3", "-s", "-1", "-B", "192.168.77.2")
+		srv := l.host.Command("iperf3", "-s", "-1", "--forceflush", "-B", "192.168.77.2")
+		sout, err := srv.StdoutPipe()
+		if err != nil {
+			t.Fatal(err)
+		}
 		if err := srv.Start(); err != nil {
 			t.Fatal(err)
 		}
+		br := bufio.NewReader(sout)
+		for {
+			line, err := br.ReadString('\n')
+			if err != nil {
+				t.Fatalf("iperf3 server: %v", err)
+			}
+			if strings.Contains(line, "Server listening") {
+				break
+			}
+		}
+		go func() { _, _ = io.Copy(io.Discard, br) }()
 		args := []string{"-c", "192.168.77.2", "-t", "2", "-J"}
 		if reverse {
 			args = append(args, "-R")
@@ -386,7 +425,14 @@ func TestAttachEndToEnd(t *testing.T) {
 		if err != nil {
 			_ = srv.Process.Kill()
 		}
-		_ = srv.Wait()
+		waitProc(t, srv, func() {
+			for _, n := range []*netns.NS{l.host, l.client} {
+				out, _ := n.Command("ss", "-tnoi").CombinedOutput()
+				t.Logf("sockets in %s:\n%s", n.Name, out)
+			}
+			t.Logf("sessions: %+v", l.svc.Sessions())
+		})
+
 		if err := json.Unmarshal(js, &res); err != nil || len(js) == 0 || res.Error != "" || res.End.SumReceived.Bytes == 0 {
 			t.Fatalf("iperf3 reverse=%t: %v %s: %s", reverse, err, res.Error, js)
 		}

@@ -130,7 +130,7 @@ func TestUnregisterKillRestart(t *testing.T) {
 	// The server stops and comes back (a restarted daemon): the client
 	// reconnects by itself; certificate and token are the same.
 	fp, tok := l.svc.Fingerprint(), l.token(t)
-	l.halt()
+	l.halt(t)
 	c.waitState(t, "the client to see the server gone", "connected=false")
 	waitFor(t, "the TAP to lose carrier", func() bool { l := linkOf(t, h, "mir0"); return l != nil && !carrier(l) })
 	l.start(t)
@@ -406,7 +406,7 @@ func TestTunnelOverMirroredPort(t *testing.T) {
 	// (both sides ping every 2 s).
 	run(t, l.client.Command("ping", "-c", "5", "-i", "0.5", "10.77.0.2"))
 	_ = dump.Process.Signal(syscall.SIGINT)
-	_ = dump.Wait()
+	waitProc(t, dump)
 	read := run(t, exec.Command("tcpdump", "-n", "-r", pcap))
 	if !strings.Contains(read, "ICMP echo request") {
 		t.Errorf("the port's pings were not mirrored:\n%s", read)
