@@ -136,10 +136,13 @@ func (se *session) run(ctx context.Context, creds []*credential) error {
 	if err := se.hello(m, creds); err != nil {
 		return err
 	}
+	// The pinger stops with run; the session's context (channels, the
+	// connection) ends in serve, after an error has been delivered.
+	pctx, pcancel := context.WithCancel(ctx)
 	var wg sync.WaitGroup
 	defer wg.Wait()
-	wg.Go(func() { se.pinger(ctx) })
-	defer se.cancel()
+	defer pcancel()
+	wg.Go(func() { se.pinger(pctx) })
 	for {
 		_ = se.conn.SetReadDeadline(time.Now().Add(idleTimeout))
 		m, err := r.Next()
