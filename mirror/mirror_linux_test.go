@@ -493,6 +493,12 @@ func TestAttachEndToEnd(t *testing.T) {
 	run(t, l.host.Command("ip", "link", "set", "lab0", "up"))
 	waitFor(t, "the TAP to regain carrier", func() bool { l := linkOf(t, h, "mir0"); return l != nil && carrier(l) })
 
+	// An MTU change on the appliance port follows to the TAP.
+	run(t, l.appliance.Command("ip", "link", "set", "mp0", "mtu", "1400"))
+	waitFor(t, "the TAP to take the new MTU", func() bool { l := linkOf(t, h, "mir0"); return l != nil && l.Attrs().MTU == 1400 })
+	run(t, l.appliance.Command("ip", "link", "set", "mp0", "mtu", "1500"))
+	waitFor(t, "the TAP to take the MTU back", func() bool { l := linkOf(t, h, "mir0"); return l != nil && l.Attrs().MTU == 1500 })
+
 	// Ctrl-C detaches: the TAP goes, the port is free.
 	_ = c.cmd.Process.Signal(os.Interrupt)
 	c.waitExit(t)

@@ -37,9 +37,10 @@ var errClosed = errors.New("mirror: channel closed")
 // Service is the mirror server: it lends registered ports of the capture
 // core to remote clients over the mirror protocol.
 type Service struct {
-	cfg  Config
-	core func() *capture.Core
-	log  *slog.Logger
+	cfg     Config
+	core    func() *capture.Core
+	baseLog *slog.Logger
+	runLog  atomic.Pointer[slog.Logger] // the supervisor's, while running
 
 	mu         sync.Mutex
 	registered map[string]bool
@@ -71,7 +72,7 @@ func New(cfg Config, core func() *capture.Core, log *slog.Logger) (*Service, err
 		log = slog.New(slog.DiscardHandler)
 	}
 	s := &Service{
-		cfg: cfg.withDefaults(), core: core, log: log,
+		cfg: cfg.withDefaults(), core: core, baseLog: log,
 		registered: map[string]bool{}, sessions: map[uint64]*session{},
 		holders: map[string]*channel{}, monitors: map[string]map[*channel]struct{}{},
 		links: map[string]linkState{}, totals: map[string]*portTotals{},
@@ -81,6 +82,15 @@ func New(cfg Config, core func() *capture.Core, log *slog.Logger) (*Service, err
 		s.registered[p] = true
 	}
 	return s, nil
+}
+
+// logger is the supervisor's logger while running (it feeds the
+// service's log ring), else the one given to New.
+func (s *Service) logger() *slog.Logger {
+	if l := s.runLog.Load(); l != nil {
+		return l
+	}
+	return s.baseLog
 }
 
 // Name implements services.Service.
@@ -126,7 +136,7 @@ func (s *Service) setup() (*tls.Config, []*credential, error) {
 			return nil, nil, fmt.Errorf("mirror: certificate: %w", err)
 		}
 		if created {
-			s.log.Info("mirror: generated a CA and server certificate", "ca", cfg.CA, "cert", cfg.Cert)
+			s.logger().Info("mirror: generated a CA and server certificate", "ca", cfg.CA, "cert", cfg.Cert)
 		}
 	}
 	pair, err := tls.LoadX509KeyPair(cfg.Cert, cfg.Key)
@@ -140,9 +150,9 @@ func (s *Service) setup() (*tls.Config, []*credential, error) {
 		return nil, nil, fmt.Errorf("mirror: token: %w", err)
 	}
 	if created {
-		s.log.Info("mirror: generated a client token", "file", cfg.TokenFile)
+		s.logger().Info("mirror: generated a client token", "file", cfg.TokenFile)
 	}
-	s.log.Info("mirror: server certificate", "sha256", fp, "ca", cfg.CA, "token_file", cfg.TokenFile)
+	s.logger().Info("mirror: server certificate", "sha256", fp, "ca", cfg.CA, "token_file", cfg.TokenFile)
 
 	main, err := selfsigned.ReadToken(cfg.TokenFile)
 	if err != nil {
@@ -241,7 +251,8 @@ func authenticate(creds []*credential, state tls.ConnectionState, token string) 
 // Run listens (if configured) and serves clients until ctx ends.
 func (s *Service) Run(ctx context.Context, rt *services.Runtime) error {
 	if rt != nil && rt.Log != nil {
-		s.log = rt.Log
+		s.runLog.Store(rt.Log)
+		defer s.runLog.Store(nil)
 	}
 	ready := func() {
 		if rt != nil {
@@ -249,7 +260,7 @@ func (s *Service) Run(ctx context.Context, rt *services.Runtime) error {
 		}
 	}
 	if s.cfg.Listen == "" {
-		s.log.Info("mirror: no listen address configured; not listening")
+		s.logger().Info("mirror: no listen address configured; not listening")
 		ready()
 		<-ctx.Done()
 		return nil
@@ -276,17 +287,17 @@ func (s *Service) Run(ctx context.Context, rt *services.Runtime) error {
 	s.mu.Unlock()
 	a := ln.Addr()
 	s.addr.Store(&a)
-	s.log.Info("mirror: listening", "addr", ln.Addr().String())
+	s.logger().Info("mirror: listening", "addr", ln.Addr().String())
 	ctx, cancel := context.WithCancel(ctx)
 	var wg sync.WaitGroup
 	wg.Go(func() {
 		err := lw.watch(ctx, s.linkChanged, func(err error) {
 			if ctx.Err() == nil { // closing the subscription reports an error too
-				s.log.Warn("mirror: link events", "err", err)
+				s.logger().Warn("mirror: link events", "err", err)
 			}
 		})
 		if err != nil {
-			s.log.Warn("mirror: link events stopped", "err", err)
+			s.logger().Warn("mirror: link events stopped", "err", err)
 		}
 	})
 	wg.Go(func() {
@@ -329,7 +340,7 @@ func (s *Service) Register(name string) error {
 	s.mu.Lock()
 	s.registered[name] = true
 	s.mu.Unlock()
-	s.log.Info("mirror: port registered", "port", name)
+	s.logger().Info("mirror: port registered", "port", name)
 	return nil
 }
 
@@ -347,7 +358,7 @@ func (s *Service) Unregister(name string) error {
 	for _, ch := range chans {
 		ch.end("port " + name + " was unregistered")
 	}
-	s.log.Info("mirror: port unregistered", "port", name, "sessions_ended", len(chans))
+	s.logger().Info("mirror: port unregistered", "port", name, "sessions_ended", len(chans))
 	return nil
 }
 

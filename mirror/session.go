@@ -75,7 +75,7 @@ func (s *Service) serve(ctx context.Context, raw net.Conn, tc *tls.Config, creds
 	hctx, hcancel := context.WithTimeout(ctx, handshakeTimeout)
 	err := conn.HandshakeContext(hctx)
 	hcancel()
-	log := s.log.With("client", raw.RemoteAddr().String())
+	log := s.logger().With("client", raw.RemoteAddr().String())
 	if err != nil {
 		log.Info("mirror: TLS handshake failed", "err", err)
 		return

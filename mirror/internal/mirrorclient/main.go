@@ -35,6 +35,8 @@ func main() {
 	fs.StringVar(&o.Fingerprint, "fingerprint", "", "pinned SHA-256 of the server certificate")
 	fs.StringVar(&o.ServerName, "server-name", "", "name to verify")
 	fs.StringVar(&o.Token, "token", "", "token or @FILE")
+	fs.StringVar(&o.ClientCert, "cert", "", "client certificate (instead of a token)")
+	fs.StringVar(&o.ClientKey, "key", "", "client key")
 	fs.StringVar(&o.Port, "port", "", "appliance port")
 	fs.StringVar(&o.As, "as", "", "TAP name")
 	fs.BoolVar(&o.Monitor, "monitor", false, "read-only")
