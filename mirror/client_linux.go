@@ -197,7 +197,9 @@ func (a *attachment) run(ctx context.Context, c *clientConn, info PortInfo) erro
 	pctx, pcancel := context.WithCancel(ctx)
 	defer pcancel()
 	wg.Go(func() { a.pinger(pctx, c) })
-	var frames [][]byte
+	var frames, out [][]byte
+	var gro coalescer
+	var arena []byte
 	for {
 		// The server pings every 2 s: silence means the tunnel is gone.
 		_ = c.conn.SetReadDeadline(time.Now().Add(10 * time.Second))
@@ -219,7 +221,7 @@ func (a *attachment) run(ctx context.Context, c *clientConn, info PortInfo) erro
 			if err != nil {
 				return err
 			}
-			if err := a.tap.writeFrames(frames); err != nil {
+			if out, err = a.tap.writeCoalesced(frames, &gro, &arena, out); err != nil {
 				return fmt.Errorf("mirror: write to %s: %w", a.tap.name, err)
 			}
 		case proto.TypeReport:

@@ -148,3 +148,109 @@ func fold(s uint64) uint16 {
 	}
 	return uint16(s)
 }
+
+// coalescer merges consecutive segments of one IPv4 TCP flow, as a batch
+// of a data message brings them, into one TAP write with a GSO header:
+// the local stack takes a 64 KiB segment in one write instead of ~45
+// (user-space GRO, as the kernel would have done on a NIC). Anything else
+// is written as it came.
+type coalescer struct {
+	buf    []byte // vnet header + the merged frame
+	n      int    // segments merged
+	mss    int    // payload of the first segment
+	last   int    // payload of the latest segment
+	next   uint32 // expected sequence number
+	closed bool   // the latest segment ended the run (PSH or short)
+	tcpOff int
+}
+
+// tcp4 returns the TCP header offset and payload length of a plain IPv4
+// TCP segment that GRO may merge (no IP options, no fragment), or ok false.
+func tcp4(f []byte) (tcpOff, hdrLen, payload int, ok bool) {
+	if len(f) < 14+20+20 || f[12] != 0x08 || f[13] != 0x00 {
+		return 0, 0, 0, false
+	}
+	ip := f[14:]
+	if ip[0] != 0x45 || ip[9] != 6 || binary.BigEndian.Uint16(ip[6:])&0x3fff != 0 {
+		return 0, 0, 0, false
+	}
+	tot := int(binary.BigEndian.Uint16(ip[2:]))
+	if tot+14 != len(f) {
+		return 0, 0, 0, false
+	}
+	tcpOff = 34
+	hdrLen = tcpOff + int(f[tcpOff+12]>>4)*4
+	if hdrLen > len(f) || hdrLen < tcpOff+20 {
+		return 0, 0, 0, false
+	}
+	return tcpOff, hdrLen, len(f) - hdrLen, true
+}
+
+// add tries to append f to the run; false means flush first and start anew.
+func (c *coalescer) add(f []byte) bool {
+	tcpOff, hdrLen, pl, ok := tcp4(f)
+	flags := byte(0)
+	if ok {
+		flags = f[tcpOff+13]
+	}
+	if !ok || pl == 0 || (flags != 0x10 && flags != 0x18) {
+		return false
+	}
+	if c.n == 0 {
+		c.buf = append(append(c.buf[:0], vnetRX[:]...), f...)
+		c.n, c.mss, c.last, c.tcpOff = 1, pl, pl, tcpOff
+		c.next = binary.BigEndian.Uint32(f[tcpOff+4:]) + uint32(pl)
+		c.closed = flags&0x08 != 0
+		return true
+	}
+	first := c.buf[vnetHdrLen:]
+	fh := hdrLen
+	if c.closed || c.last != c.mss || pl > c.mss || len(c.buf)+pl > 65000 ||
+		fh != c.tcpOff+int(first[c.tcpOff+12]>>4)*4 ||
+		binary.BigEndian.Uint32(f[tcpOff+4:]) != c.next ||
+		!bytesEqual(f[:14], first[:14]) || // Ethernet header
+		f[15] != first[15] || f[22] != first[22] || // TOS, TTL
+		!bytesEqual(f[26:34], first[26:34]) || // addresses
+		!bytesEqual(f[tcpOff:tcpOff+4], first[tcpOff:tcpOff+4]) || // ports
+		!bytesEqual(f[tcpOff+8:tcpOff+12], first[tcpOff+8:tcpOff+12]) || // ack
+		!bytesEqual(f[tcpOff+14:tcpOff+16], first[tcpOff+14:tcpOff+16]) || // window
+		!bytesEqual(f[tcpOff+20:hdrLen], first[tcpOff+20:fh]) { // options
+		return false
+	}
+	c.buf = append(c.buf, f[hdrLen:]...)
+	c.n++
+	c.last = pl
+	c.next += uint32(pl)
+	if flags&0x08 != 0 {
+		first := c.buf[vnetHdrLen:]
+		first[c.tcpOff+13] |= 0x08
+		c.closed = true
+	}
+	return true
+}
+
+// frame finishes the run: one frame, header and payload fixed up.
+func (c *coalescer) frame() []byte {
+	if c.n <= 1 {
+		return c.buf
+	}
+	f := c.buf[vnetHdrLen:]
+	ip := f[14:]
+	binary.BigEndian.PutUint16(ip[2:], uint16(len(f)-14))
+	ip[10], ip[11] = 0, 0
+	binary.BigEndian.PutUint16(ip[10:], ^fold(sum(ip[:20], 0)))
+	l4 := len(f) - c.tcpOff
+	// The checksum is left to "the device" (NEEDS_CSUM): the field holds
+	// the pseudo-header sum, as a stack that offloads it would leave it.
+	binary.BigEndian.PutUint16(f[c.tcpOff+16:], fold(sum(ip[12:20], uint64(6)+uint64(l4))))
+	h := c.buf[:vnetHdrLen]
+	h[0], h[1] = vnetNeedsCsum, vnetGSOTCPv4
+	hdrLen := c.tcpOff + int(f[c.tcpOff+12]>>4)*4
+	binary.LittleEndian.PutUint16(h[2:], uint16(hdrLen))
+	binary.LittleEndian.PutUint16(h[4:], uint16(c.mss))
+	binary.LittleEndian.PutUint16(h[6:], uint16(c.tcpOff))
+	binary.LittleEndian.PutUint16(h[8:], 16)
+	return c.buf
+}
+
+func bytesEqual(a, b []byte) bool { return string(a) == string(b) }

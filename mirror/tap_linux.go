@@ -136,14 +136,57 @@ func (t *tapDev) readBatch(buf []byte, maxFrame int, lens []int) ([]int, error) 
 	return lens, err
 }
 
-// writeFrames hands frames to the local stack, one write each.
-func (t *tapDev) writeFrames(frames [][]byte) error {
+// writeCoalesced hands frames to the local stack, merging runs of one TCP
+// flow into one write when offloads are on. arena and out are reused
+// between calls.
+func (t *tapDev) writeCoalesced(frames [][]byte, c *coalescer, arena *[]byte, out [][]byte) ([][]byte, error) {
+	if !t.vnet {
+		return out, t.writeFrames(frames, false)
+	}
+	a := (*arena)[:0]
+	var ends []int
+	emit := func(parts ...[]byte) {
+		for _, p := range parts {
+			a = append(a, p...)
+		}
+		ends = append(ends, len(a))
+	}
+	for _, f := range frames {
+		if c.add(f) {
+			continue
+		}
+		if c.n > 0 {
+			emit(c.frame())
+			c.n = 0
+			if c.add(f) {
+				continue
+			}
+		}
+		emit(vnetRX[:], f)
+	}
+	if c.n > 0 {
+		emit(c.frame())
+		c.n = 0
+	}
+	*arena = a
+	out = out[:0]
+	start := 0
+	for _, e := range ends {
+		out = append(out, a[start:e])
+		start = e
+	}
+	return out, t.writeFrames(out, true)
+}
+
+// writeFrames hands frames to the local stack, one write each; withHdr
+// says the frames already carry their virtio-net header.
+func (t *tapDev) writeFrames(frames [][]byte, withHdr bool) error {
 	i := 0
 	var werr error
 	err := t.rc.Write(func(fd uintptr) bool {
 		for i < len(frames) {
 			var err error
-			if t.vnet {
+			if t.vnet && !withHdr {
 				_, err = unix.Writev(int(fd), [][]byte{vnetRX[:], frames[i]})
 			} else {
 				_, err = unix.Write(int(fd), frames[i])
