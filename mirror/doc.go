@@ -11,7 +11,10 @@
 // read-only subscribers and see the same frames. Every call into the core
 // is in server_core.go.
 //
-// The client side is Attach (the TAP, carrier, reconnects) and ListPorts.
+// The client side is Attach (the TAP, carrier, reconnects), Detach and
+// ListPorts. Its TAP runs with TSO and checksum offload: the client cuts
+// the stack's large segments to wire frames and merges the port's
+// segments back into large ones (offload_linux.go).
 // Both speak the mirror protocol of package mirror/proto over one TLS 1.3
 // connection; docs/MIRROR-PROTOCOL.md specifies it.
 //

@@ -9,7 +9,7 @@
 //	    bridged to the lab veth on the middle namespace,
 //	(d) wirebox mirror with TLS 1.3: the server on the capture core with
 //	    a bypass (AF_XDP) port on the lab veth, the client's TAP (with TSO
-//	    and checksum offload, and again without).
+//	    and checksum offload and user-space GRO, and again without).
 //
 // and prints a table with ratios to VXLAN.
 //
