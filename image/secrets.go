@@ -1,22 +1,15 @@
 package image
 
 import (
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
-	"crypto/tls"
-	"crypto/x509"
-	"crypto/x509/pkix"
-	"encoding/hex"
-	"encoding/pem"
 	"errors"
 	"fmt"
-	"math/big"
 	"net"
 	"os"
 	"path/filepath"
 	"strings"
 	"time"
+
+	"github.com/wirebox/wirebox/internal/selfsigned"
 )
 
 // Secrets are what the guest's TCP control API needs (the listener only
@@ -63,104 +56,35 @@ func EnsureSecrets(dir string, now time.Time) (Secrets, error) {
 	if err := s.valid(now); err == nil {
 		return s, nil
 	}
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return s, err
-	}
-	caKey, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	_, err := selfsigned.Ensure(s.files(), selfsigned.Options{
+		CAName:     "wirebox image CA",
+		DNSNames:   []string{"wirebox", "localhost"},
+		IPs:        []net.IP{net.IPv4(127, 0, 0, 1), net.IPv6loopback, net.IPv4(10, 0, 2, 15)},
+		VerifyName: "127.0.0.1",
+	}, now)
 	if err != nil {
 		return s, err
 	}
-	ca := &x509.Certificate{
-		SerialNumber:          serial(),
-		Subject:               pkix.Name{CommonName: "wirebox image CA"},
-		NotBefore:             now.Add(-time.Hour),
-		NotAfter:              now.AddDate(5, 0, 0),
-		KeyUsage:              x509.KeyUsageCertSign | x509.KeyUsageCRLSign,
-		BasicConstraintsValid: true,
-		IsCA:                  true,
-		MaxPathLenZero:        true,
-	}
-	caDER, err := x509.CreateCertificate(rand.Reader, ca, ca, &caKey.PublicKey, caKey)
-	if err != nil {
-		return s, fmt.Errorf("create CA: %w", err)
-	}
-	caCert, _ := x509.ParseCertificate(caDER)
-	srvKey, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
+	// New secrets get a new token too, as they always have.
+	if err := os.Remove(s.TokenFile); err != nil && !errors.Is(err, os.ErrNotExist) {
 		return s, err
 	}
-	srv := &x509.Certificate{
-		SerialNumber: serial(),
-		Subject:      pkix.Name{CommonName: "wirebox"},
-		NotBefore:    now.Add(-time.Hour),
-		NotAfter:     now.AddDate(5, 0, 0),
-		KeyUsage:     x509.KeyUsageDigitalSignature,
-		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
-		DNSNames:     []string{"wirebox", "localhost"},
-		IPAddresses:  []net.IP{net.IPv4(127, 0, 0, 1), net.IPv6loopback, net.IPv4(10, 0, 2, 15)},
-	}
-	srvDER, err := x509.CreateCertificate(rand.Reader, srv, caCert, &srvKey.PublicKey, caKey)
-	if err != nil {
-		return s, fmt.Errorf("create server certificate: %w", err)
-	}
-	tok := make([]byte, 32)
-	if _, err := rand.Read(tok); err != nil {
+	if _, err := selfsigned.EnsureToken(s.TokenFile); err != nil {
 		return s, err
-	}
-	caKeyDER, _ := x509.MarshalPKCS8PrivateKey(caKey)
-	srvKeyDER, _ := x509.MarshalPKCS8PrivateKey(srvKey)
-	for _, f := range []struct {
-		path string
-		data []byte
-		mode os.FileMode
-	}{
-		{s.CAFile, pemBlock("CERTIFICATE", caDER), 0o644},
-		{s.CAKeyFile, pemBlock("PRIVATE KEY", caKeyDER), 0o600},
-		{s.ServerCertFile, pemBlock("CERTIFICATE", srvDER), 0o644},
-		{s.ServerKeyFile, pemBlock("PRIVATE KEY", srvKeyDER), 0o600},
-		{s.TokenFile, []byte(hex.EncodeToString(tok) + "\n"), 0o600},
-	} {
-		if err := os.WriteFile(f.path, f.data, f.mode); err != nil {
-			return s, err
-		}
 	}
 	return s, s.valid(now)
 }
 
+func (s Secrets) files() selfsigned.Files {
+	return selfsigned.Files{CA: s.CAFile, CAKey: s.CAKeyFile, Cert: s.ServerCertFile, Key: s.ServerKeyFile}
+}
+
 // valid checks that the files exist, the server pair matches, chains to the
-// CA and stays valid for at least a day.
+// CA and stays valid for at least a day, and that the token is usable.
 func (s Secrets) valid(now time.Time) error {
-	pair, err := tls.LoadX509KeyPair(s.ServerCertFile, s.ServerKeyFile)
-	if err != nil {
+	if err := s.files().Valid(now, "127.0.0.1"); err != nil {
 		return err
 	}
-	caPEM, err := os.ReadFile(s.CAFile)
-	if err != nil {
-		return err
-	}
-	pool := x509.NewCertPool()
-	if !pool.AppendCertsFromPEM(caPEM) {
-		return errors.New("no CA certificate in " + s.CAFile)
-	}
-	leaf, err := x509.ParseCertificate(pair.Certificate[0])
-	if err != nil {
-		return err
-	}
-	if _, err := leaf.Verify(x509.VerifyOptions{Roots: pool, DNSName: "127.0.0.1", CurrentTime: now.Add(24 * time.Hour)}); err != nil {
-		return fmt.Errorf("server certificate: %w", err)
-	}
-	if _, err := os.Stat(s.CAKeyFile); err != nil {
-		return err
-	}
-	_, err = s.Token()
+	_, err := s.Token()
 	return err
-}
-
-func pemBlock(typ string, der []byte) []byte {
-	return pem.EncodeToMemory(&pem.Block{Type: typ, Bytes: der})
-}
-
-func serial() *big.Int {
-	n, _ := rand.Int(rand.Reader, new(big.Int).Lsh(big.NewInt(1), 120))
-	return n
 }
