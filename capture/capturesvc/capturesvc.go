@@ -31,18 +31,28 @@ type CoreSource interface {
 
 // Service runs capture sessions and replays.
 type Service struct {
-	src  CoreSource
-	root string
+	src     CoreSource
+	root    string
+	limits  Config
+	replays chan struct{} // one token per running replay (MaxReplays)
 
 	mu   sync.Mutex
 	mgr  *session.Manager
 	core *capture.Core
 }
 
-// New returns the service. root, if not empty, confines capture output
-// directories and replay input files to that directory.
-func New(src CoreSource, root string) *Service {
-	return &Service{src: src, root: root}
+// New returns the service configured by cfg: cfg.Root, if not empty,
+// confines capture output directories and replay input files to that
+// directory; MaxSessions and MaxReplays (0: the defaults) bound what
+// clients can start.
+func New(src CoreSource, cfg Config) *Service {
+	if cfg.MaxSessions <= 0 {
+		cfg.MaxSessions = DefaultMaxSessions
+	}
+	if cfg.MaxReplays <= 0 {
+		cfg.MaxReplays = DefaultMaxReplays
+	}
+	return &Service{src: src, root: cfg.Root, limits: cfg, replays: make(chan struct{}, cfg.MaxReplays)}
 }
 
 // Name implements services.Service.
@@ -58,7 +68,7 @@ func (s *Service) Run(ctx context.Context, rt *services.Runtime) error {
 	if core == nil {
 		return errors.New("capture core not running")
 	}
-	mgr := session.NewManager(core, rt.Log, s.root)
+	mgr := session.NewManager(core, rt.Log, s.root, s.limits.MaxSessions)
 	s.mu.Lock()
 	s.mgr, s.core = mgr, core
 	s.mu.Unlock()
@@ -142,6 +152,10 @@ func (s *Service) start(w http.ResponseWriter, r *http.Request) {
 		Ports: req.Ports, Filter: req.Filter, Match: req.Match, Direction: req.Direction, SnapLen: req.SnapLen,
 		RotateSize: req.RotateSize, RotateTime: rt, Keep: req.Keep, Compress: req.Compress, OutDir: req.OutDir, Queue: req.Queue,
 	})
+	if errors.Is(err, session.ErrLimit) {
+		api.WriteError(w, http.StatusTooManyRequests, err)
+		return
+	}
 	if err != nil {
 		api.WriteError(w, http.StatusBadRequest, err)
 		return
@@ -216,6 +230,13 @@ func (s *Service) replay(w http.ResponseWriter, r *http.Request) {
 	}
 	var req api.Replay
 	if !decode(w, r, &req) {
+		return
+	}
+	select {
+	case s.replays <- struct{}{}:
+		defer func() { <-s.replays }()
+	default:
+		api.WriteError(w, http.StatusTooManyRequests, fmt.Errorf("too many replays: %d running (capture.max_replays); wait for one to end", cap(s.replays)))
 		return
 	}
 	file, err := s.inRoot(req.File)

@@ -70,19 +70,48 @@ type Manager struct {
 	core *capture.Core
 	log  *slog.Logger
 	root string // if set, every OutDir must be inside it
+	max  int    // most sessions at once
 
 	mu       sync.Mutex
 	seq      int
+	starting int // sessions being set up, counted against max
 	sessions map[string]*Session
 }
 
+// DefaultMaxSessions is how many sessions may run at once unless
+// configured otherwise (capture.max_sessions).
+const DefaultMaxSessions = 64
+
+// MaxQueue bounds a session's per-port queue (Config.Queue): the queue is
+// allocated up front, so a client must not be able to ask for gigabytes.
+const MaxQueue = 1 << 20
+
+// ErrLimit is returned by Start when the most sessions allowed already run.
+var ErrLimit = errors.New("too many capture sessions")
+
 // NewManager returns a manager. root, if not empty, confines output
-// directories (relative ones are taken inside it).
-func NewManager(core *capture.Core, log *slog.Logger, root string) *Manager {
+// directories (relative ones are taken inside it); at most max sessions
+// run at once (0: DefaultMaxSessions).
+func NewManager(core *capture.Core, log *slog.Logger, root string, max int) *Manager {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &Manager{core: core, log: log, root: root, sessions: map[string]*Session{}}
+	if max <= 0 {
+		max = DefaultMaxSessions
+	}
+	return &Manager{core: core, log: log, root: root, max: max, sessions: map[string]*Session{}}
+}
+
+// reserve takes one of the max session slots; release gives it back if
+// the session did not start.
+func (m *Manager) reserve() error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if len(m.sessions)+m.starting >= m.max {
+		return fmt.Errorf("%w: %d of %d running (capture.max_sessions); stop one first", ErrLimit, len(m.sessions)+m.starting, m.max)
+	}
+	m.starting++
+	return nil
 }
 
 // Session is one running capture.
@@ -161,6 +190,20 @@ func (m *Manager) Start(cfg Config) (Status, error) {
 	if cfg.SnapLen < 0 || cfg.Keep < 0 || cfg.RotateSize < 0 || cfg.RotateTime < 0 || cfg.Queue < 0 {
 		return Status{}, errors.New("negative snaplen, keep, rotation or queue")
 	}
+	if cfg.Queue > MaxQueue {
+		return Status{}, fmt.Errorf("queue %d: at most %d frames", cfg.Queue, MaxQueue)
+	}
+	if err := m.reserve(); err != nil {
+		return Status{}, err
+	}
+	started := false
+	defer func() {
+		if !started {
+			m.mu.Lock()
+			m.starting--
+			m.mu.Unlock()
+		}
+	}()
 	comp, err := pcapng.ParseCompression(cfg.Compress)
 	if err != nil {
 		return Status{}, err
@@ -251,6 +294,8 @@ func (m *Manager) Start(cfg Config) (Status, error) {
 
 	m.mu.Lock()
 	m.sessions[id] = s
+	m.starting--
+	started = true
 	m.mu.Unlock()
 	s.log.Info("capture started", "ports", cfg.Ports, "filter", cfg.Filter, "match", cfg.Match, "dir", out)
 	return s.Status(), nil
@@ -272,11 +317,14 @@ func tsSource(s capture.TimestampSource) pcapng.TimestampSource {
 	return pcapng.TSUnknown
 }
 
-// pump moves frames from one port's queue to the file, below forwarding
-// priority.
+// pump moves frames from one port's queue to the file. It is an ordinary
+// goroutine: no OS thread of its own, so sessions cost threads only while
+// they are blocked in a write, and the runtime bounds the threads that run
+// Go code (GOMAXPROCS). The engines' threads run above it (nice -5, see
+// capture/engine_linux.go): under CPU pressure receiving wins, and a slow
+// writer drops from its own bounded queue, counted.
 func (s *Session) pump(ctx context.Context, idx int, sub *capture.Subscription) {
 	defer s.done.Done()
-	writerThread()
 	buf := make([]capture.Frame, 256)
 	for {
 		n, err := sub.Receive(ctx, buf)

@@ -42,7 +42,7 @@ func newRig(t *testing.T) *rig {
 		t.Fatal(err)
 	}
 	r := &rig{core: core, port: port, mac: p.NearLink.MAC, far: p.Sender(t)}
-	r.mgr = NewManager(core, nil, "")
+	r.mgr = NewManager(core, nil, "", 0)
 	t.Cleanup(func() {
 		r.mgr.StopAll()
 		if err := core.Close(); err != nil {
@@ -287,7 +287,7 @@ func TestStartErrors(t *testing.T) {
 		t.Errorf("stop unknown: %v", err)
 	}
 	// A root confines output directories.
-	m := NewManager(r.core, nil, dir)
+	m := NewManager(r.core, nil, dir, 0)
 	if _, err := m.Start(Config{Ports: []string{"wb0"}, OutDir: "/etc"}); err == nil {
 		t.Error("output outside the root accepted")
 	}
@@ -298,5 +298,45 @@ func TestStartErrors(t *testing.T) {
 	m.Stop(st.ID)
 	if _, err := os.Stat(filepath.Join(dir, "inside")); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestSessionLimit: a client that loops starting sessions meets the limit
+// (ErrLimit) instead of exhausting the daemon; a failed start does not use
+// up a slot, and stopping one frees one.
+func TestSessionLimit(t *testing.T) {
+	r := newRig(t)
+	dir := t.TempDir()
+	m := NewManager(r.core, nil, dir, 3)
+	defer m.StopAll()
+	if _, err := m.Start(Config{Ports: []string{"wb0"}, OutDir: "d", Queue: MaxQueue + 1}); err == nil {
+		t.Error("a queue over MaxQueue was accepted")
+	}
+	var ids []string
+	for i := 0; i < 10; i++ {
+		// A bad start in between must not leak a slot.
+		if _, err := m.Start(Config{Ports: []string{"nope"}, OutDir: "d"}); err == nil || i < 3 && errors.Is(err, ErrLimit) {
+			t.Fatalf("bad port: %v", err)
+		}
+		st, err := m.Start(Config{Ports: []string{"wb0"}, OutDir: "d"})
+		if i < 3 {
+			if err != nil {
+				t.Fatalf("session %d: %v", i, err)
+			}
+			ids = append(ids, st.ID)
+			continue
+		}
+		if !errors.Is(err, ErrLimit) || !strings.Contains(err.Error(), "capture.max_sessions") {
+			t.Fatalf("session %d past the limit: %v", i, err)
+		}
+	}
+	if n := len(m.List()); n != 3 {
+		t.Fatalf("%d sessions, want 3", n)
+	}
+	if _, err := m.Stop(ids[0]); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := m.Start(Config{Ports: []string{"wb0"}, OutDir: "d"}); err != nil {
+		t.Fatalf("after a stop: %v", err)
 	}
 }

@@ -1,0 +1,123 @@
+package capturesvc_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/wirebox/wirebox/capture/capturesvc"
+	"github.com/wirebox/wirebox/capture/pcapng"
+	"github.com/wirebox/wirebox/internal/api"
+	"github.com/wirebox/wirebox/internal/config"
+	"github.com/wirebox/wirebox/internal/netns"
+	"github.com/wirebox/wirebox/internal/testutil"
+)
+
+func threads(t *testing.T, pid int) int {
+	t.Helper()
+	ents, err := os.ReadDir(fmt.Sprintf("/proc/%d/task", pid))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return len(ents)
+}
+
+// TestDaemonLimits: a client looping on POST /v1/captures meets
+// capture.max_sessions (HTTP 429, naming the key) and the daemon lives on
+// without a thread per session; a replay past capture.max_replays is
+// refused the same way.
+func TestDaemonLimits(t *testing.T) {
+	p := netns.Pair(t)
+	dir := t.TempDir()
+	cfg := config.Default(capturesvc.Section)
+	cfg.Ports = []config.PortConfig{{Name: p.NearLink.Name, Mode: config.PortPassive, Netns: p.Near.Path}}
+	sec := capturesvc.Section.Of(cfg)
+	sec.Root = dir
+	sec.MaxSessions = 40
+	sec.MaxReplays = 1
+	d := testutil.StartDaemon(t, cfg)
+	d.WaitRunning(t, "core", capturesvc.Name)
+	ctx := context.Background()
+	base := threads(t, d.Pid())
+
+	started, refused := 0, 0
+	for i := 0; i < 100; i++ {
+		var s api.CaptureSession
+		err := d.Client.Post(ctx, api.PathCaptures, api.CaptureStart{Ports: []string{"wb0"}, OutDir: "loop"}, &s)
+		var he *api.HTTPError
+		switch {
+		case err == nil:
+			started++
+		case errors.As(err, &he) && he.Code == http.StatusTooManyRequests && strings.Contains(he.Msg, "capture.max_sessions"):
+			refused++
+		default:
+			t.Fatalf("start %d: %v", i, err)
+		}
+	}
+	if started != 40 || refused != 60 {
+		t.Fatalf("%d started, %d refused; want 40 and 60", started, refused)
+	}
+	if _, err := d.Client.Status(ctx); err != nil {
+		t.Fatalf("daemon after the loop: %v\n%s", err, d.Log())
+	}
+	// Each session used to lock an OS thread for its writer: 40 sessions
+	// would add 40 threads. Now their goroutines share the runtime's.
+	if n := threads(t, d.Pid()); n >= base+40 {
+		t.Fatalf("%d threads with 40 sessions (%d before): a thread per session", n, base)
+	}
+	t.Logf("threads: %d before, %d with 40 sessions", base, threads(t, d.Pid()))
+
+	// Replays: one holds the only slot (two frames a minute apart), the
+	// next is refused at once.
+	w, err := pcapng.NewWriter(pcapng.Options{Dir: filepath.Join(dir, "slow"), Interfaces: []pcapng.Interface{{Name: "x"}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	frame := make([]byte, 60)
+	copy(frame, net.HardwareAddr{0x02, 0, 0, 0, 0, 1})
+	t0 := time.Unix(1700000000, 0)
+	for _, at := range []time.Time{t0, t0.Add(time.Minute)} {
+		if err := w.WritePacket(pcapng.Packet{Timestamp: at, Data: frame, Length: len(frame)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	rctx, cancel := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	go func() {
+		done <- d.Client.Post(rctx, api.PathReplay, api.Replay{File: w.Files()[0], Port: "wb0"}, nil)
+	}()
+	// The first holds its slot once its consumer is listed.
+	deadline := time.Now().Add(30 * time.Second)
+	for running := false; !running; {
+		var ps api.Ports
+		if err := d.Client.Get(ctx, api.PathPorts, &ps); err != nil {
+			t.Fatal(err)
+		}
+		for _, c := range ps.Consumers {
+			running = running || strings.HasPrefix(c.Name, "replay ")
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the first replay never started: %+v", ps.Consumers)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	err = d.Client.Post(ctx, api.PathReplay, api.Replay{File: w.Files()[0], Port: "wb0"}, nil)
+	var he *api.HTTPError
+	if !errors.As(err, &he) || he.Code != http.StatusTooManyRequests || !strings.Contains(he.Msg, "capture.max_replays") {
+		t.Fatalf("second replay: %v", err)
+	}
+	cancel()
+	if err := <-done; err == nil {
+		t.Fatal("the cancelled replay reported success")
+	}
+}
