@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/wirebox/wirebox/capture"
+	"github.com/wirebox/wirebox/capture/filter"
 	"github.com/wirebox/wirebox/capture/replay"
 	"github.com/wirebox/wirebox/capture/session"
 	"github.com/wirebox/wirebox/internal/api"
@@ -148,12 +149,16 @@ func (s *Service) start(w http.ResponseWriter, r *http.Request) {
 		}
 		rt = d
 	}
-	st, err := mgr.Start(session.Config{
+	st, err := mgr.StartContext(r.Context(), session.Config{
 		Ports: req.Ports, Filter: req.Filter, Match: req.Match, Direction: req.Direction, SnapLen: req.SnapLen,
 		RotateSize: req.RotateSize, RotateTime: rt, Keep: req.Keep, Compress: req.Compress, OutDir: req.OutDir, Queue: req.Queue,
 	})
 	if errors.Is(err, session.ErrLimit) {
 		api.WriteError(w, http.StatusTooManyRequests, err)
+		return
+	}
+	if errors.Is(err, filter.ErrTooComplex) {
+		api.WriteError(w, http.StatusRequestEntityTooLarge, err)
 		return
 	}
 	if err != nil {

@@ -2,7 +2,9 @@ package filter
 
 import (
 	"errors"
+	"strings"
 	"testing"
+	"time"
 
 	"golang.org/x/net/bpf"
 )
@@ -14,12 +16,21 @@ func FuzzCompile(f *testing.F) {
 	for _, e := range []string{"tcp port", "(((", "ip[", "net ::/0", "vlan vlan vlan", "len - - - 1 > 0", "\\", "ether proto \\foo", "1 2 3"} {
 		f.Add(e)
 	}
+	// Large inputs too: the bounds must hold for them.
+	f.Add(strings.Repeat("(", 8000) + "tcp" + strings.Repeat(")", 8000))
+	f.Add(strings.Repeat("not ", 5000) + "udp")
+	f.Add("len > " + strings.Repeat("-(", 3000) + "1" + strings.Repeat(")", 3000))
+	f.Add(strings.TrimSuffix(strings.Repeat("host 10.0.0.1 or ", 300), " or "))
+	f.Add(strings.Repeat("tcp or ", MaxLen/7+1) + "udp")
 	frames := sampleFrames(f)
 	f.Fuzz(func(t *testing.T, expr string) {
-		if len(expr) > 512 {
-			return
-		}
+		start := time.Now()
 		p, err := Compile(expr, 0)
+		// A generous bound: the worst cases compile in tens of
+		// milliseconds; before the limits, some took minutes.
+		if d := time.Since(start); d > 5*time.Second {
+			t.Fatalf("compiling %d bytes took %v", len(expr), d)
+		}
 		if err != nil {
 			var se *SyntaxError
 			if errors.As(err, &se) && (se.Pos < 0 || se.Pos > len(expr)) {

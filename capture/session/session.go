@@ -180,6 +180,12 @@ func (m *Manager) outDir(dir string) (string, error) {
 // Start validates the configuration, subscribes to the ports and starts
 // writing. Bad filters and expressions fail here, naming the position.
 func (m *Manager) Start(cfg Config) (Status, error) {
+	return m.StartContext(context.Background(), cfg)
+}
+
+// StartContext is Start for a request: when ctx ends (the client went
+// away) the filter's compilation stops and no session starts.
+func (m *Manager) StartContext(ctx context.Context, cfg Config) (Status, error) {
 	if len(cfg.Ports) == 0 {
 		return Status{}, errors.New("no port given")
 	}
@@ -214,7 +220,7 @@ func (m *Manager) Start(cfg Config) (Status, error) {
 	}
 	var prog *filter.Program
 	if cfg.Filter != "" {
-		if prog, err = filter.Compile(cfg.Filter, 0); err != nil {
+		if prog, err = filter.CompileContext(ctx, cfg.Filter, 0); err != nil {
 			return Status{}, err
 		}
 	}
