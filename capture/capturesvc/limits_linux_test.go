@@ -12,6 +12,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gopacket/gopacket"
+	"github.com/gopacket/gopacket/layers"
+	"github.com/gopacket/gopacket/pcapgo"
+
 	"github.com/wirebox/wirebox/capture/capturesvc"
 	"github.com/wirebox/wirebox/capture/pcapng"
 	"github.com/wirebox/wirebox/internal/api"
@@ -119,5 +123,50 @@ func TestDaemonLimits(t *testing.T) {
 	cancel()
 	if err := <-done; err == nil {
 		t.Fatal("the cancelled replay reported success")
+	}
+	replayRefusals(t, d, dir)
+}
+
+// replayRefusals: the CLI exits non-zero with the reason when a frame was
+// not sent (larger than the port's MTU), for raw-IP files, and for
+// --speed 0 or absurd speeds.
+func replayRefusals(t *testing.T, d *testutil.Daemon, dir string) {
+	write := func(name string, lt layers.LinkType, frames ...[]byte) string {
+		t.Helper()
+		path := filepath.Join(dir, name)
+		f, err := os.Create(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer f.Close()
+		w := pcapgo.NewWriter(f)
+		if err := w.WriteFileHeader(65535, lt); err != nil {
+			t.Fatal(err)
+		}
+		for i, fr := range frames {
+			ci := gopacket.CaptureInfo{Timestamp: time.Unix(1700000000, int64(i)*1000), CaptureLength: len(fr), Length: len(fr)}
+			if err := w.WritePacket(ci, fr); err != nil {
+				t.Fatal(err)
+			}
+		}
+		return path
+	}
+	small, big := make([]byte, 100), make([]byte, 3000) // the veth's MTU is 1500
+	copy(small, []byte{2, 0, 0, 0, 0, 1})
+	copy(big, []byte{2, 0, 0, 0, 0, 1})
+	for _, c := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"replay", write("mtu.pcap", layers.LinkTypeEthernet, small, big, small), "--port", "wb0"}, "1 of 3 frames were not sent"},
+		{[]string{"replay", write("raw.pcap", layers.LinkTypeRaw, small), "--port", "wb0"}, "Ethernet frames only"},
+		{[]string{"replay", "mtu.pcap", "--port", "wb0", "--speed", "0"}, "--speed 0"},
+		{[]string{"replay", "mtu.pcap", "--port", "wb0", "--speed", "1e-300"}, "--speed 1e-300"},
+		{[]string{"replay", "mtu.pcap", "--port", "wb0", "--loop", "-3"}, "--loop -3"},
+	} {
+		out, err := d.Run(c.args...)
+		if err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("%v: %v %s, want a failure saying %q", c.args[1:], err, out, c.want)
+		}
 	}
 }

@@ -106,7 +106,7 @@ func NewReader(r io.Reader) (*Reader, error) {
 	}
 	switch {
 	case bytes.Equal(head, magicPcapNG):
-		ng, err := pcapgo.NewNgReader(ib, pcapgo.NgReaderOptions{WantMixedLinkType: true, SkipUnknownVersion: true})
+		ng, err := pcapgo.NewNgReader(newGuard(ib, true), pcapgo.NgReaderOptions{WantMixedLinkType: true, SkipUnknownVersion: true})
 		if err != nil {
 			return nil, fmt.Errorf("pcapng: %w", err)
 		}
@@ -121,7 +121,7 @@ func NewReader(r io.Reader) (*Reader, error) {
 		default:
 			return nil, fmt.Errorf("%w (magic %#08x)", ErrFormat, magic)
 		}
-		p, err := pcapgo.NewReader(ib)
+		p, err := pcapgo.NewReader(newGuard(ib, false))
 		if err != nil {
 			return nil, fmt.Errorf("pcap: %w", err)
 		}

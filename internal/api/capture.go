@@ -43,8 +43,8 @@ type CaptureSession struct {
 type Replay struct {
 	File  string  `json:"file"` // path on the appliance
 	Port  string  `json:"port"`
-	Speed float64 `json:"speed,omitempty"` // default 1
-	Loop  int     `json:"loop,omitempty"`  // default 1
+	Speed float64 `json:"speed,omitempty"` // default 1; from 0.001 to 1e6
+	Loop  int     `json:"loop,omitempty"`  // default 1; -1: until the request ends
 	To    string  `json:"to,omitempty"`    // wire (default) or host
 }
 
