@@ -46,6 +46,11 @@ func TestConfigCheckExitCodes(t *testing.T) {
 		// A subsystem's section (from the daemon's table) is checked the same way.
 		{"section.yaml", "name: a\ncapture:\n  root: rel\n", "section.yaml:3: capture.root: must be an absolute directory"},
 		{"sectionkey.yaml", "capture:\n  rot: /x\n", "sectionkey.yaml:2: capture.rot: unknown key"},
+		// Ten bytes that panicked inside the YAML library.
+		{"tag.yaml", "ports: !x\n", "tag.yaml:1: ports: unknown YAML tag !x"},
+		// Every error, each with its line; a bare number names its key.
+		{"many.yaml", "supervisor:\n  backoff_base: 5\nbogus: 1\n", "many.yaml:2: supervisor.backoff_base: 5 is a bare number"},
+		{"many2.yaml", "supervisor:\n  backoff_base: 5\nbogus: 1\n", "many2.yaml:3: bogus: unknown key"},
 	} {
 		p := write(tc.name, tc.body)
 		code, _, errOut := run(t, "config", "check", p)
@@ -53,8 +58,21 @@ func TestConfigCheckExitCodes(t *testing.T) {
 			t.Errorf("%s: code %d, stderr %q; want 2 and %q", tc.name, code, errOut, tc.want)
 		}
 	}
-	if code, out, _ := run(t, "config", "default"); code != 0 || !strings.Contains(out, "\ncapture:\n  root: /var/lib/wirebox/captures\n") {
-		t.Errorf("config default lacks the capture section: %d %q", code, out)
+	// config default is the reference a user edits from: every section at
+	// its defaults, each key commented, and it checks clean as it is.
+	code, out, _ = run(t, "config", "default")
+	for _, want := range []string{"\npool:\n", "  frames: 16384", "\nsupervisor:\n", "  max_failures: 5", "\nlog:\n",
+		"\ncapture:\n", "  root: /var/lib/wirebox/captures\n", "  max_sessions: 64\n", "  # Capture sessions running at once"} {
+		if code != 0 || !strings.Contains(out, want) {
+			t.Errorf("config default lacks %q: %d\n%s", want, code, out)
+		}
+	}
+	def := filepath.Join(dir, "default.yaml")
+	if err := os.WriteFile(def, []byte(out), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if code, _, errOut := run(t, "config", "check", def); code != 0 {
+		t.Errorf("config check of config default's output: %d %s", code, errOut)
 	}
 	if code, _, errOut := run(t, "config", "check", filepath.Join(dir, "missing.yaml")); code != ExitConfig {
 		t.Errorf("missing file: code %d %q", code, errOut)

@@ -11,12 +11,12 @@ type Config struct {
 	// Root confines what the API may write (capture output) and read
 	// (replay files): relative paths are inside it, absolute ones must be.
 	// Whoever can reach the API cannot write elsewhere on the appliance.
-	Root string `yaml:"root"`
+	Root string `yaml:"root" comment:"Capture output and replay input are confined here: relative paths are\ninside it, absolute ones must be."`
 	// MaxSessions bounds the capture sessions running at once and
 	// MaxReplays the replays: past them the API answers 429, so no client
 	// loop can exhaust the appliance's memory or threads.
-	MaxSessions int `yaml:"max_sessions"`
-	MaxReplays  int `yaml:"max_replays"`
+	MaxSessions int `yaml:"max_sessions" comment:"Capture sessions running at once (1-4096); past it the API answers 429."`
+	MaxReplays  int `yaml:"max_replays" comment:"Replays running at once (1-256); likewise."`
 }
 
 // Default limits.
