@@ -1,9 +1,9 @@
 package cli
 
 import (
-	"errors"
 	"bufio"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"strings"
