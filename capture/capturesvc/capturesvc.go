@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"os"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -16,6 +17,7 @@ import (
 
 	"github.com/wirebox/wirebox/capture"
 	"github.com/wirebox/wirebox/capture/filter"
+	"github.com/wirebox/wirebox/capture/pcapng"
 	"github.com/wirebox/wirebox/capture/replay"
 	"github.com/wirebox/wirebox/capture/session"
 	"github.com/wirebox/wirebox/internal/api"
@@ -207,14 +209,17 @@ func (s *Service) one(w http.ResponseWriter, r *http.Request, fn func(*session.M
 	api.WriteJSON(w, http.StatusOK, toAPI(st))
 }
 
-// inRoot resolves a file path from the API: relative paths are inside the
-// capture root, absolute ones must be.
-func (s *Service) inRoot(path string) (string, error) {
+// replayFile resolves a file path from the API and returns the opener of
+// the file: relative paths are inside the capture root, absolute ones must
+// be, and the file is opened beneath the root (os.Root), so a symlink in
+// the root that points out of it is refused, not followed.
+func (s *Service) replayFile(path string) (string, func() (replay.Source, error), error) {
 	if s.root == "" {
 		if !filepath.IsAbs(path) {
-			return "", fmt.Errorf("file %q must be an absolute path on the appliance", path)
+			return "", nil, fmt.Errorf("file %q must be an absolute path on the appliance", path)
 		}
-		return filepath.Clean(path), nil
+		path = filepath.Clean(path)
+		return path, replay.FileSource(path), nil
 	}
 	if !filepath.IsAbs(path) {
 		path = filepath.Join(s.root, path)
@@ -222,9 +227,21 @@ func (s *Service) inRoot(path string) (string, error) {
 	path = filepath.Clean(path)
 	rel, err := filepath.Rel(s.root, path)
 	if err != nil || rel == ".." || strings.HasPrefix(rel, "../") {
-		return "", fmt.Errorf("file %q is outside the capture root %s", path, s.root)
+		return "", nil, fmt.Errorf("file %q is outside the capture root %s (the capture.root key)", path, s.root)
 	}
-	return path, nil
+	open := func() (replay.Source, error) {
+		root, err := os.OpenRoot(s.root)
+		if err != nil {
+			return nil, fmt.Errorf("capture root: %w", err)
+		}
+		defer root.Close() // the open file outlives it
+		r, err := pcapng.OpenIn(root, rel)
+		if err != nil {
+			return nil, fmt.Errorf("%w (replay files must be inside the capture root %s, the capture.root key)", err, s.root)
+		}
+		return r, nil
+	}
+	return path, open, nil
 }
 
 func (s *Service) replay(w http.ResponseWriter, r *http.Request) {
@@ -244,7 +261,7 @@ func (s *Service) replay(w http.ResponseWriter, r *http.Request) {
 		api.WriteError(w, http.StatusTooManyRequests, fmt.Errorf("too many replays: %d running (capture.max_replays); wait for one to end", cap(s.replays)))
 		return
 	}
-	file, err := s.inRoot(req.File)
+	file, open, err := s.replayFile(req.File)
 	if err != nil {
 		api.WriteError(w, http.StatusBadRequest, err)
 		return
@@ -252,7 +269,7 @@ func (s *Service) replay(w http.ResponseWriter, r *http.Request) {
 	req.File = file
 	port := core.Port(req.Port)
 	if port == nil {
-		api.WriteError(w, http.StatusBadRequest, fmt.Errorf("no port %q on this appliance", req.Port))
+		api.WriteError(w, http.StatusBadRequest, session.NoPortError(core, req.Port))
 		return
 	}
 	inject := false
@@ -265,7 +282,6 @@ func (s *Service) replay(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	// Fail fast on an unreadable file, before any frame goes out.
-	open := replay.FileSource(req.File)
 	src, err := open()
 	if err != nil {
 		api.WriteError(w, http.StatusBadRequest, err)

@@ -152,6 +152,16 @@ func replayRefusals(t *testing.T, d *testutil.Daemon, dir string) {
 		return path
 	}
 	small, big := make([]byte, 100), make([]byte, 3000) // the veth's MTU is 1500
+	// A link in the root to a readable capture outside it (it was
+	// followed: a link to /etc/shadow was opened).
+	outside := t.TempDir()
+	good := write("good.pcap", layers.LinkTypeEthernet, small)
+	if err := os.Rename(good, filepath.Join(outside, "good.pcap")); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink(filepath.Join(outside, "good.pcap"), filepath.Join(dir, "link.pcap")); err != nil {
+		t.Fatal(err)
+	}
 	copy(small, []byte{2, 0, 0, 0, 0, 1})
 	copy(big, []byte{2, 0, 0, 0, 0, 1})
 	for _, c := range []struct {
@@ -161,6 +171,8 @@ func replayRefusals(t *testing.T, d *testutil.Daemon, dir string) {
 		{[]string{"replay", write("mtu.pcap", layers.LinkTypeEthernet, small, big, small), "--port", "wb0"}, "1 of 3 frames were not sent"},
 		{[]string{"replay", write("raw.pcap", layers.LinkTypeRaw, small), "--port", "wb0"}, "Ethernet frames only"},
 		{[]string{"replay", "mtu.pcap", "--port", "wb0", "--speed", "0"}, "--speed 0"},
+		{[]string{"replay", "link.pcap", "--port", "wb0"}, "capture.root"},
+		{[]string{"replay", "mtu.pcap", "--port", "nope"}, `no port "nope" on this appliance; its ports: wb0`},
 		{[]string{"replay", "mtu.pcap", "--port", "wb0", "--speed", "1e-300"}, "--speed 1e-300"},
 		{[]string{"replay", "mtu.pcap", "--port", "wb0", "--loop", "-3"}, "--loop -3"},
 	} {

@@ -77,6 +77,22 @@ func Open(path string) (*Reader, error) {
 	return r, nil
 }
 
+// OpenIn opens the capture file name inside root: a path or symlink
+// that leads out of root is refused (os.Root).
+func OpenIn(root *os.Root, name string) (*Reader, error) {
+	f, err := root.Open(name)
+	if err != nil {
+		return nil, err
+	}
+	r, err := NewReader(f)
+	if err != nil {
+		f.Close()
+		return nil, fmt.Errorf("%s: %w", name, err)
+	}
+	r.closer = append(r.closer, f)
+	return r, nil
+}
+
 // NewReader detects compression and format from the first bytes of r.
 func NewReader(r io.Reader) (*Reader, error) {
 	out := &Reader{Compression: CompressNone}

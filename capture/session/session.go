@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"os"
 	"path/filepath"
 	"sort"
 	"strings"
@@ -156,15 +157,19 @@ func parseDirection(s string) (capture.Direction, error) {
 	return 0, fmt.Errorf("direction %q: want rx, tx or both", s)
 }
 
-func (m *Manager) outDir(dir string) (string, error) {
+// outDir resolves an output directory. Under a root it also returns the
+// directory opened beneath the root (os.Root: a symlink or ".." that leads
+// out is refused by the kernel walk, not by the path's text), created if
+// missing; the caller hands it to the writer.
+func (m *Manager) outDir(dir string) (string, *os.Root, error) {
 	if dir == "" {
-		return "", errors.New("no output directory (--out)")
+		return "", nil, errors.New("no output directory (--out)")
 	}
 	if m.root == "" {
 		if !filepath.IsAbs(dir) {
-			return "", fmt.Errorf("output directory %q must be absolute", dir)
+			return "", nil, fmt.Errorf("output directory %q must be absolute", dir)
 		}
-		return filepath.Clean(dir), nil
+		return filepath.Clean(dir), nil, nil
 	}
 	if !filepath.IsAbs(dir) {
 		dir = filepath.Join(m.root, dir)
@@ -172,9 +177,24 @@ func (m *Manager) outDir(dir string) (string, error) {
 	dir = filepath.Clean(dir)
 	rel, err := filepath.Rel(m.root, dir)
 	if err != nil || rel == ".." || strings.HasPrefix(rel, "../") {
-		return "", fmt.Errorf("output directory %q is outside the capture root %s", dir, m.root)
+		return "", nil, fmt.Errorf("output directory %q is outside the capture root %s (the capture.root key)", dir, m.root)
 	}
-	return dir, nil
+	if err := os.MkdirAll(m.root, pcapng.DirMode); err != nil {
+		return "", nil, fmt.Errorf("capture root: %w", err)
+	}
+	root, err := os.OpenRoot(m.root)
+	if err != nil {
+		return "", nil, fmt.Errorf("capture root: %w", err)
+	}
+	defer root.Close()
+	if err := root.MkdirAll(rel, pcapng.DirMode); err != nil {
+		return "", nil, fmt.Errorf("output directory %q: %w (it must stay inside the capture root %s, the capture.root key)", dir, err, m.root)
+	}
+	sub, err := root.OpenRoot(rel)
+	if err != nil {
+		return "", nil, fmt.Errorf("output directory %q: %w (it must stay inside the capture root %s, the capture.root key)", dir, err, m.root)
+	}
+	return dir, sub, nil
 }
 
 // Start validates the configuration, subscribes to the ports and starts
@@ -214,10 +234,6 @@ func (m *Manager) StartContext(ctx context.Context, cfg Config) (Status, error) 
 	if err != nil {
 		return Status{}, err
 	}
-	out, err := m.outDir(cfg.OutDir)
-	if err != nil {
-		return Status{}, err
-	}
 	var prog *filter.Program
 	if cfg.Filter != "" {
 		if prog, err = filter.CompileContext(ctx, cfg.Filter, 0); err != nil {
@@ -253,7 +269,7 @@ func (m *Manager) StartContext(ctx context.Context, cfg Config) (Status, error) 
 		seen[name] = true
 		p := m.core.Port(name)
 		if p == nil {
-			return Status{}, fmt.Errorf("no port %q on this appliance", name)
+			return Status{}, NoPortError(m.core, name)
 		}
 		st := p.Stats()
 		s.ports = append(s.ports, p)
@@ -264,8 +280,12 @@ func (m *Manager) StartContext(ctx context.Context, cfg Config) (Status, error) 
 			SnapLen: uint32(cfg.SnapLen), Filter: cfg.Filter, TSSource: tsSource(st.TimestampSource),
 		})
 	}
+	out, dirRoot, err := m.outDir(cfg.OutDir)
+	if err != nil {
+		return Status{}, err
+	}
 	w, err := pcapng.NewWriter(pcapng.Options{
-		Dir: out, Prefix: cfg.Prefix, Interfaces: intfs, Compress: comp,
+		Dir: out, DirRoot: dirRoot, Prefix: cfg.Prefix, Interfaces: intfs, Compress: comp,
 		RotateSize: cfg.RotateSize, RotateTime: cfg.RotateTime, Keep: cfg.Keep,
 	})
 	if err != nil {
@@ -305,6 +325,18 @@ func (m *Manager) StartContext(ctx context.Context, cfg Config) (Status, error) 
 	m.mu.Unlock()
 	s.log.Info("capture started", "ports", cfg.Ports, "filter", cfg.Filter, "match", cfg.Match, "dir", out)
 	return s.Status(), nil
+}
+
+// NoPortError says that name is not a port, and which ports there are.
+func NoPortError(core *capture.Core, name string) error {
+	var names []string
+	for _, p := range core.Ports() {
+		names = append(names, p.Name())
+	}
+	if len(names) == 0 {
+		return fmt.Errorf("no port %q: this appliance has no ports configured", name)
+	}
+	return fmt.Errorf("no port %q on this appliance; its ports: %s", name, strings.Join(names, ", "))
 }
 
 func tsSource(s capture.TimestampSource) pcapng.TimestampSource {

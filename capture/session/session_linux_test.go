@@ -340,3 +340,51 @@ func TestSessionLimit(t *testing.T) {
 		t.Fatalf("after a stop: %v", err)
 	}
 }
+
+// TestRootConfinement: the capture root is enforced by the kernel's walk
+// (os.Root), not by the path's text: a symlink inside the root that leads
+// out of it is refused, and nothing is written outside. Files are 0640 in
+// 0750 directories.
+func TestRootConfinement(t *testing.T) {
+	r := newRig(t)
+	root, outside := t.TempDir(), t.TempDir()
+	if err := os.Symlink(outside, filepath.Join(root, "esc")); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink("../..", filepath.Join(root, "up")); err != nil {
+		t.Fatal(err)
+	}
+	m := NewManager(r.core, nil, root, 0)
+	defer m.StopAll()
+	for _, dir := range []string{"esc", "esc/sub", filepath.Join(root, "esc"), "up/x"} {
+		if st, err := m.Start(Config{Ports: []string{"wb0"}, OutDir: dir}); err == nil {
+			m.Stop(st.ID)
+			t.Errorf("output %q through a symlink out of the root accepted", dir)
+		} else if !strings.Contains(err.Error(), "capture.root") {
+			t.Errorf("output %q: %v, want it to name capture.root", dir, err)
+		}
+	}
+	if ents, _ := os.ReadDir(outside); len(ents) != 0 {
+		t.Errorf("written outside the root: %v", ents)
+	}
+	st, err := m.Start(Config{Ports: []string{"wb0"}, OutDir: "in/side"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, err = m.Stop(st.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fi, err := os.Stat(st.CurrentFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fi.Mode().Perm()&^0o640 != 0 {
+		t.Errorf("capture file mode %v, want 0640 or tighter", fi.Mode().Perm())
+	}
+	for _, d := range []string{filepath.Join(root, "in"), filepath.Join(root, "in/side")} {
+		if fi, err := os.Stat(d); err != nil || fi.Mode().Perm()&^0o750 != 0 {
+			t.Errorf("directory %s: %v %v, want 0750 or tighter", d, fi.Mode(), err)
+		}
+	}
+}
