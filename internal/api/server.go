@@ -210,8 +210,9 @@ func (s *Server) logs(w http.ResponseWriter, r *http.Request) {
 }
 
 // ListenUnix opens the unix socket, replacing a stale one but never one a live
-// daemon is serving, and sets its mode.
-func ListenUnix(path string, mode fs.FileMode) (net.Listener, error) {
+// daemon is serving, and sets its mode and, if gid >= 0, its group (so
+// the group's members may use the API without being root).
+func ListenUnix(path string, mode fs.FileMode, gid int) (net.Listener, error) {
 	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
 		return nil, fmt.Errorf("creating socket directory: %w", err)
 	}
@@ -241,6 +242,12 @@ func ListenUnix(path string, mode fs.FileMode) (net.Listener, error) {
 		return nil, fmt.Errorf("listening on %s: %w", path, err)
 	}
 	l.SetUnlinkOnClose(false)
+	if gid >= 0 {
+		if err := os.Chown(tmpSock, -1, gid); err != nil {
+			l.Close()
+			return nil, fmt.Errorf("setting group of %s (api.socket_group): %w", path, err)
+		}
+	}
 	if err := os.Chmod(tmpSock, mode); err != nil {
 		l.Close()
 		return nil, fmt.Errorf("setting mode of %s: %w", path, err)

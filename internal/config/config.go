@@ -11,6 +11,7 @@ import (
 	"io/fs"
 	"net"
 	"os"
+	"os/user"
 	"reflect"
 	"sort"
 	"strconv"
@@ -96,6 +97,9 @@ type APIConfig struct {
 	Socket string `yaml:"socket"`
 	// SocketMode is the socket's permission bits, in octal.
 	SocketMode string `yaml:"socket_mode"`
+	// SocketGroup, if set, is the socket's group (a name or a number):
+	// its members may use the API without being root.
+	SocketGroup string `yaml:"socket_group,omitempty"`
 	// Listen, when set, also serves the API on this TCP address. It requires
 	// TLSCert, TLSKey and TokenFile: the remote API never runs unauthenticated.
 	Listen    string `yaml:"listen"`
@@ -597,6 +601,9 @@ func (c *Config) validate() error {
 	if _, err := c.API.Mode(); err != nil {
 		bad("$.api.socket_mode", "%v", err)
 	}
+	if _, err := c.API.GID(); err != nil {
+		bad("$.api.socket_group", "%v", err)
+	}
 	if c.API.Listen != "" {
 		if _, _, err := net.SplitHostPort(c.API.Listen); err != nil {
 			bad("$.api.listen", "want host:port: %v", err)
@@ -739,6 +746,24 @@ func (c *Config) validatePorts(bad func(path, format string, args ...any)) {
 	if xdpFrames > 0 && c.Pool.Frames < 2*xdpFrames {
 		bad("$.pool.frames", "%d frames cannot back the bypass ports' rings (%d frames); want at least %d", c.Pool.Frames, xdpFrames, 2*xdpFrames)
 	}
+}
+
+// GID returns the socket's group id, or -1 when no group is configured.
+func (a APIConfig) GID() (int, error) {
+	if a.SocketGroup == "" {
+		return -1, nil
+	}
+	if n, err := strconv.Atoi(a.SocketGroup); err == nil {
+		if n < 0 {
+			return 0, fmt.Errorf("group id %d is negative", n)
+		}
+		return n, nil
+	}
+	g, err := user.LookupGroup(a.SocketGroup)
+	if err != nil {
+		return 0, fmt.Errorf("no group %q on this system", a.SocketGroup)
+	}
+	return strconv.Atoi(g.Gid)
 }
 
 // Mode returns the socket mode as file permission bits.
