@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -83,15 +85,20 @@ func TestConfigCheckExitCodes(t *testing.T) {
 }
 
 func TestVersionHelpCompletion(t *testing.T) {
-	if code, out, _ := run(t, "version"); code != 0 || !strings.HasPrefix(out, "wirebox ") {
+	code, out, _ := run(t, "version")
+	if code != 0 || !strings.HasPrefix(out, "wirebox ") {
 		t.Errorf("version: %d %q", code, out)
+	}
+	// --version says the same as the version command.
+	if code2, out2, _ := run(t, "--version"); code2 != 0 || out2 != out {
+		t.Errorf("--version: %d %q, want %q", code2, out2, out)
 	}
 	for _, args := range [][]string{{"--help"}, {"status", "--help"}, {"logs", "--help"}, {"config", "check", "--help"}, {"daemon", "--help"}} {
 		if code, out, _ := run(t, args...); code != 0 || !strings.Contains(out, "Usage:") {
 			t.Errorf("%v: %d %q", args, code, out)
 		}
 	}
-	code, out, _ := run(t, "completion", "bash")
+	code, out, _ = run(t, "completion", "bash")
 	if code != 0 || !strings.Contains(out, "__start_wirebox") {
 		t.Errorf("completion bash: %d, %d bytes", code, len(out))
 	}
@@ -196,5 +203,47 @@ func TestDaemonEndToEnd(t *testing.T) {
 	out, err = exec.Command(bin, "status", "--socket", sock).CombinedOutput()
 	if err == nil || !strings.Contains(string(out), "cannot reach the wirebox daemon") {
 		t.Errorf("status without daemon: %v %s", err, out)
+	}
+}
+
+// TestErrorsForUsers: API errors reach the user without "(HTTP 400)", and a
+// socket the user may not open says what to do about it.
+func TestErrorsForUsers(t *testing.T) {
+	he := &api.HTTPError{Code: 400, Msg: "no port \"x\" on this appliance; its ports: wb0"}
+	if got := userMessage(fmt.Errorf("capture start: %w", he)); got != "capture start: "+he.Msg {
+		t.Errorf("userMessage = %q", got)
+	}
+	// A directory nobody can enter, with a copy of the binary and a socket
+	// only root may open, as a user outside the socket's group finds it.
+	dir, err := os.MkdirTemp("", "wirebox-nobody-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer os.RemoveAll(dir)
+	if err := os.Chmod(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	bin := filepath.Join(dir, "wirebox")
+	b, err := os.ReadFile(testutil.Wirebox(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(bin, b, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	sock := filepath.Join(dir, "s.sock")
+	l, err := net.Listen("unix", sock)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	if err := os.Chmod(sock, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(bin, "--socket", sock, "status")
+	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: 65534, Gid: 65534}}
+	out, err := cmd.CombinedOutput()
+	if err == nil || !strings.Contains(string(out), "permission denied") || !strings.Contains(string(out), "api.socket_group") || !strings.Contains(string(out), "sudo") {
+		t.Errorf("permission denied without a hint: %v\n%s", err, out)
 	}
 }

@@ -107,7 +107,11 @@ func (c *Client) Do(ctx context.Context, method, path string, body io.Reader) (*
 	}
 	resp, err := c.hc.Do(req)
 	if err != nil {
-		return nil, fmt.Errorf("cannot reach the wirebox daemon at %s: %w", c.where, unwrapURL(err))
+		err = unwrapURL(err)
+		if errors.Is(err, os.ErrPermission) && c.token == "" {
+			return nil, fmt.Errorf("cannot reach the wirebox daemon at %s: %w (the socket is for root and its group: ask for membership of the group api.socket_group names, or use sudo)", c.where, err)
+		}
+		return nil, fmt.Errorf("cannot reach the wirebox daemon at %s: %w", c.where, err)
 	}
 	if resp.StatusCode/100 != 2 {
 		defer resp.Body.Close()
