@@ -124,9 +124,9 @@ func TestDaemonCaptureFlow(t *testing.T) {
 	stop := make(chan struct{})
 	var wg sync.WaitGroup
 	wg.Add(1)
+	f := pkttest.UDP(t, "10.0.0.1", "10.0.0.4", 7, 7, make([]byte, 300)) // may t.Fatal: not in the goroutine
 	go func() {
 		defer wg.Done()
-		f := pkttest.UDP(t, "10.0.0.1", "10.0.0.4", 7, 7, make([]byte, 300))
 		for {
 			select {
 			case <-stop:
