@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -107,13 +108,45 @@ var errNotRunning = errors.New("the capture service is not running")
 const maxBody = 1 << 20
 
 func decode(w http.ResponseWriter, r *http.Request, v any) bool {
-	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, maxBody))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(v); err != nil {
-		api.WriteError(w, http.StatusBadRequest, fmt.Errorf("bad request body: %w", err))
+	if err := decodeBody(http.MaxBytesReader(w, r.Body, maxBody), v); err != nil {
+		api.WriteError(w, http.StatusBadRequest, err)
 		return false
 	}
 	return true
+}
+
+// decodeBody decodes one JSON request body strictly: unknown fields and
+// anything after the value are errors.
+func decodeBody(r io.Reader, v any) error {
+	dec := json.NewDecoder(r)
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		return fmt.Errorf("bad request body: %w", err)
+	}
+	if dec.More() {
+		return errors.New("bad request body: more than one JSON value")
+	}
+	return nil
+}
+
+// sessionConfig turns a POST /v1/captures body into a session's
+// configuration.
+func sessionConfig(req api.CaptureStart) (session.Config, error) {
+	var rt time.Duration
+	if req.RotateTime != "" {
+		d, err := time.ParseDuration(req.RotateTime)
+		if err != nil {
+			return session.Config{}, fmt.Errorf("rotate_time: %w", err)
+		}
+		if d < 0 {
+			return session.Config{}, fmt.Errorf("rotate_time %v is negative", d)
+		}
+		rt = d
+	}
+	return session.Config{
+		Ports: req.Ports, Filter: req.Filter, Match: req.Match, Direction: req.Direction, SnapLen: req.SnapLen,
+		RotateSize: req.RotateSize, RotateTime: rt, Keep: req.Keep, Compress: req.Compress, OutDir: req.OutDir, Queue: req.Queue,
+	}, nil
 }
 
 func toAPI(st session.Status) api.CaptureSession {
@@ -142,19 +175,12 @@ func (s *Service) start(w http.ResponseWriter, r *http.Request) {
 	if !decode(w, r, &req) {
 		return
 	}
-	var rt time.Duration
-	if req.RotateTime != "" {
-		d, err := time.ParseDuration(req.RotateTime)
-		if err != nil {
-			api.WriteError(w, http.StatusBadRequest, fmt.Errorf("rotate_time: %w", err))
-			return
-		}
-		rt = d
+	cfg, err := sessionConfig(req)
+	if err != nil {
+		api.WriteError(w, http.StatusBadRequest, err)
+		return
 	}
-	st, err := mgr.StartContext(r.Context(), session.Config{
-		Ports: req.Ports, Filter: req.Filter, Match: req.Match, Direction: req.Direction, SnapLen: req.SnapLen,
-		RotateSize: req.RotateSize, RotateTime: rt, Keep: req.Keep, Compress: req.Compress, OutDir: req.OutDir, Queue: req.Queue,
-	})
+	st, err := mgr.StartContext(r.Context(), cfg)
 	if errors.Is(err, session.ErrLimit) {
 		api.WriteError(w, http.StatusTooManyRequests, err)
 		return

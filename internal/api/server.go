@@ -12,6 +12,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -167,16 +168,12 @@ func (s *Server) logs(w http.ResponseWriter, r *http.Request) {
 		WriteError(w, codeFor(err), err)
 		return
 	}
-	var since uint64
-	if v := r.URL.Query().Get("since"); v != "" {
-		since, err = strconv.ParseUint(v, 10, 64)
-		if err != nil {
-			WriteError(w, http.StatusBadRequest, fmt.Errorf("since: %w", err))
-			return
-		}
+	since, follow, err := parseLogsQuery(r.URL.RawQuery)
+	if err != nil {
+		WriteError(w, http.StatusBadRequest, err)
+		return
 	}
-	follow := r.URL.Query().Get("follow")
-	if follow == "" || follow == "0" || follow == "false" {
+	if !follow {
 		entries, dropped, _ := src.Since(since)
 		if entries == nil {
 			entries = []LogEntry{}
@@ -207,6 +204,28 @@ func (s *Server) logs(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
+}
+
+// parseLogsQuery reads the query of GET /v1/services/{name}/logs:
+// since=SEQ and follow=1|true (0, false or absent: no).
+func parseLogsQuery(raw string) (since uint64, follow bool, err error) {
+	q, err := url.ParseQuery(raw)
+	if err != nil {
+		return 0, false, fmt.Errorf("query: %w", err)
+	}
+	if v := q.Get("since"); v != "" {
+		if since, err = strconv.ParseUint(v, 10, 64); err != nil {
+			return 0, false, fmt.Errorf("since: want a sequence number, not %q", v)
+		}
+	}
+	switch v := q.Get("follow"); v {
+	case "", "0", "false":
+	case "1", "true":
+		follow = true
+	default:
+		return 0, false, fmt.Errorf("follow: want 1 or 0, not %q", v)
+	}
+	return since, follow, nil
 }
 
 // ListenUnix opens the unix socket, replacing a stale one but never one a live
