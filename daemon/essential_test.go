@@ -63,7 +63,14 @@ func TestSocketGroup(t *testing.T) {
 	if gid := fi.Sys().(*syscall.Stat_t).Gid; gid != 4242 || fi.Mode().Perm() != 0o660 {
 		t.Fatalf("socket group %d mode %v, want 4242 and 0660", gid, fi.Mode().Perm())
 	}
-	if _, err := config.Parse([]byte("api:\n  socket_group: no-such-group-wb\n")); err == nil || !strings.Contains(err.Error(), "api.socket_group") {
+	// An unknown group is found when the daemon starts (a file is checked
+	// on machines without the group), naming the key.
+	bad := testConfig(t)
+	bad.API.SocketGroup = "no-such-group-wb"
+	if _, err := New(bad, Options{}); err == nil || !strings.Contains(err.Error(), "api.socket_group") {
 		t.Fatalf("unknown group: %v", err)
+	}
+	if _, err := config.Parse([]byte("api:\n  socket_group: \"a b\"\n")); err == nil || !strings.Contains(err.Error(), "api.socket_group") {
+		t.Fatalf("a group with a space: %v", err)
 	}
 }

@@ -2,6 +2,8 @@ package capturecli
 
 import (
 	"fmt"
+	"os"
+	"path/filepath"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -28,7 +30,9 @@ stack gets them (sockets bound there, ARP, ICMP) and every capture session on
 the port sees each once as received; a bypass port's traffic never reaches the
 host stack, so there they go to the port's subscribers only. The frames need the
 port's MAC address (or broadcast) as destination for the host stack to take them.
-FILE is on the appliance, inside capture.root (relative paths are taken from there).
+On the appliance itself (the local socket) a FILE you can read is opened by the
+command and handed to the daemon open, wherever it is; otherwise FILE is a path
+on the appliance inside capture.root (relative paths are taken from there).
 
 --speed is from 0.001 to 1000000. --loop 0 sends the file until the command is
 stopped (Ctrl-C), as tcpreplay's --loop 0. Only Ethernet frames are sent: a
@@ -50,11 +54,22 @@ MTU, say), after printing the report.`,
 			case req.Loop < 0:
 				return subsys.Usage(fmt.Errorf("--loop %d: want a count, or 0 for until stopped", req.Loop))
 			}
-			// A path on the appliance: relative ones are inside capture.root.
 			req.File = args[0]
 			return subsys.WithClient(client, func(cl *api.Client) error {
 				var rep api.ReplayReport
-				if err := cl.Post(cmd.Context(), api.PathReplay, req, &rep); err != nil {
+				post := func() error { return cl.Post(cmd.Context(), api.PathReplay, req, &rep) }
+				// On the local socket a file this user can open is handed
+				// to the daemon open (SCM_RIGHTS): the user's permission
+				// counts, not capture.root. Otherwise it is a path on the
+				// appliance, relative ones inside capture.root.
+				if cl.Local() {
+					if f, err := os.Open(args[0]); err == nil {
+						defer f.Close()
+						req.FD, req.File = true, filepath.Base(args[0])
+						post = func() error { return cl.PostFile(cmd.Context(), api.PathReplay, f, req, &rep) }
+					}
+				}
+				if err := post(); err != nil {
 					return err
 				}
 				w := cmd.OutOrStdout()

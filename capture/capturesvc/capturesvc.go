@@ -270,6 +270,26 @@ func (s *Service) replayFile(path string) (string, func() (replay.Source, error)
 	return path, open, nil
 }
 
+// passedFile reads a file the client opened and passed as a descriptor.
+// Each loop reads it from the start with its own offset (pread), so it
+// must be a regular file, not a pipe.
+func passedFile(f *os.File) func() (replay.Source, error) {
+	return func() (replay.Source, error) {
+		fi, err := f.Stat()
+		if err != nil {
+			return nil, err
+		}
+		if !fi.Mode().IsRegular() {
+			return nil, fmt.Errorf("%s is not a regular file", f.Name())
+		}
+		r, err := pcapng.NewReader(io.NewSectionReader(f, 0, fi.Size()))
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", f.Name(), err)
+		}
+		return r, nil
+	}
+}
+
 func (s *Service) replay(w http.ResponseWriter, r *http.Request) {
 	_, core := s.running()
 	if core == nil {
@@ -287,7 +307,22 @@ func (s *Service) replay(w http.ResponseWriter, r *http.Request) {
 		api.WriteError(w, http.StatusTooManyRequests, fmt.Errorf("too many replays: %d running (capture.max_replays); wait for one to end", cap(s.replays)))
 		return
 	}
-	file, open, err := s.replayFile(req.File)
+	var (
+		file string
+		open func() (replay.Source, error)
+		err  error
+	)
+	if req.FD {
+		f, ferr := api.ReceivedFile(r, req.File)
+		if ferr != nil {
+			api.WriteError(w, http.StatusBadRequest, ferr)
+			return
+		}
+		defer f.Close()
+		file, open, err = req.File, passedFile(f), nil
+	} else {
+		file, open, err = s.replayFile(req.File)
+	}
 	if err != nil {
 		api.WriteError(w, http.StatusBadRequest, err)
 		return

@@ -41,7 +41,11 @@ type CaptureSession struct {
 
 // Replay is the body of POST /v1/replay.
 type Replay struct {
-	File  string  `json:"file"` // path on the appliance
+	File string `json:"file"` // path on the appliance, or the name of the passed file
+	// FD: the file comes as a descriptor passed with the request on the
+	// local socket (Client.PostFile); File is then only its name, and the
+	// capture root does not apply: the user's own permission opened it.
+	FD    bool    `json:"fd,omitempty"`
 	Port  string  `json:"port"`
 	Speed float64 `json:"speed,omitempty"` // default 1; from 0.001 to 1e6
 	Loop  int     `json:"loop,omitempty"`  // default 1; -1: until the request ends

@@ -287,6 +287,16 @@ type unixListener struct {
 
 func (l *unixListener) Addr() net.Addr { return l.addr }
 
+// Accept returns connections that keep descriptors passed with their
+// bytes (ReceivedFile).
+func (l *unixListener) Accept() (net.Conn, error) {
+	c, err := l.UnixListener.AcceptUnix()
+	if err != nil {
+		return nil, err
+	}
+	return newFDConn(c), nil
+}
+
 func (l *unixListener) Close() error {
 	err := l.UnixListener.Close()
 	if rerr := os.Remove(l.path); rerr != nil && !errors.Is(rerr, fs.ErrNotExist) && err == nil {
@@ -414,6 +424,7 @@ func ServeWith(ctx context.Context, l net.Listener, h http.Handler, log *slog.Lo
 		IdleTimeout:       o.IdleTimeout,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 		BaseContext:       func(net.Listener) context.Context { return ctx },
+		ConnContext:       connContext,
 	}
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(l) }()
