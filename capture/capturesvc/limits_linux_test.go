@@ -72,7 +72,7 @@ func TestDaemonLimits(t *testing.T) {
 		t.Fatalf("daemon after the loop: %v\n%s", err, d.Log())
 	}
 	// Each session used to lock an OS thread for its writer: 40 sessions
-	// would add 40 threads. Now their goroutines share the runtime's.
+	// would add 40 threads. Now a fixed pool of 8 has threads of their own.
 	if n := threads(t, d.Pid()); n >= base+40 {
 		t.Fatalf("%d threads with 40 sessions (%d before): a thread per session", n, base)
 	}

@@ -4,8 +4,9 @@
 // flows), and writes them to rotating pcapng files.
 //
 // Writing runs below forwarding: frames wait in the core's bounded
-// per-subscriber queue, the writer goroutines (no OS thread of their own,
-// so many sessions do not multiply threads) run below the core's engine
+// per-subscriber queue, the writer goroutines (the first few on OS threads
+// of their own from a fixed pool, the rest unlocked, so many sessions do
+// not multiply threads) run below the core's engine
 // threads (nice 0 against the engines' -5), and
 // when the disk or the CPU cannot keep up the queue
 // overflows and the core drops and counts the frames (DroppedQueue). The

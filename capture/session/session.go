@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"runtime"
 	"sort"
 	"strings"
 	"sync"
@@ -355,14 +356,28 @@ func tsSource(s capture.TimestampSource) pcapng.TimestampSource {
 	return pcapng.TSUnknown
 }
 
-// pump moves frames from one port's queue to the file. It is an ordinary
-// goroutine: no OS thread of its own, so sessions cost threads only while
-// they are blocked in a write, and the runtime bounds the threads that run
-// Go code (GOMAXPROCS). The engines' threads run above it (nice -5, see
-// capture/engine_linux.go): under CPU pressure receiving wins, and a slow
-// writer drops from its own bounded queue, counted.
+// writerThreads is a fixed pool of OS threads for writers: a writer on a
+// thread of its own lost fewer frames under load in bench/capture (6 %
+// against 14 % unlocked, noisy; docs/BENCHMARKS.md), but one per session
+// let a client looping on POST /v1/captures reach the runtime's 10,000
+// thread limit. The first writers get a thread each; the rest run as
+// ordinary goroutines.
+var writerThreads = make(chan struct{}, 8)
+
+// pump moves frames from one port's queue to the file, on a locked thread
+// from writerThreads if one is free. The engines' threads run above it
+// (nice -5, see capture/engine_linux.go): under CPU pressure receiving
+// wins, and a slow writer drops from its own bounded queue, counted.
 func (s *Session) pump(ctx context.Context, idx int, sub *capture.Subscription) {
 	defer s.done.Done()
+	select {
+	case writerThreads <- struct{}{}:
+		// Never unlocked: the thread ends with the goroutine, and its
+		// place in the pool is given back.
+		runtime.LockOSThread()
+		defer func() { <-writerThreads }()
+	default:
+	}
 	buf := make([]capture.Frame, 256)
 	for {
 		n, err := sub.Receive(ctx, buf)
