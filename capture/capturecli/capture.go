@@ -109,6 +109,9 @@ func newCaptureStartCmd(client subsys.ClientFunc) *cobra.Command {
 	f.StringVar(&req.Compress, "compress", "none", "zstd, gzip or none")
 	f.StringVar(&req.OutDir, "out", "", "output directory on the appliance; a relative one is inside capture.root")
 	f.IntVar(&req.Queue, "queue", 0, "frames that may wait for the disk before drops (default 16384)")
+	_ = c.RegisterFlagCompletionFunc("port", portNames(client))
+	_ = c.RegisterFlagCompletionFunc("direction", fixed("rx", "tx", "both"))
+	_ = c.RegisterFlagCompletionFunc("compress", fixed("zstd", "gzip", "none"))
 	return c
 }
 
@@ -135,9 +138,10 @@ func newCaptureListCmd(client subsys.ClientFunc) *cobra.Command {
 
 func newCaptureStopCmd(client subsys.ClientFunc) *cobra.Command {
 	c := &cobra.Command{
-		Use:   "stop ID",
-		Short: "Stop a capture session; its files are closed complete",
-		Args:  cobra.ExactArgs(1),
+		Use:               "stop ID",
+		Short:             "Stop a capture session; its files are closed complete",
+		Args:              cobra.ExactArgs(1),
+		ValidArgsFunction: captureIDs(client),
 	}
 	asJSON := subsys.JSONFlag(c)
 	c.RunE = func(cmd *cobra.Command, args []string) error {

@@ -94,5 +94,7 @@ MTU, say), after printing the report.`,
 	f.Float64Var(&req.Speed, "speed", 1, "speed factor (2 = twice as fast)")
 	f.IntVar(&req.Loop, "loop", 1, "times to send the file (0: until stopped)")
 	f.StringVar(&req.To, "to", "wire", "wire (transmit on the port) or host (as if received)")
+	_ = c.RegisterFlagCompletionFunc("port", portNames(client))
+	_ = c.RegisterFlagCompletionFunc("to", fixed("wire", "host"))
 	return c
 }

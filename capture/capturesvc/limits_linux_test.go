@@ -78,6 +78,25 @@ func TestDaemonLimits(t *testing.T) {
 	}
 	t.Logf("threads: %d before, %d with 40 sessions", base, threads(t, d.Pid()))
 
+	// Shell completion knows the daemon's ports and running sessions.
+	for _, c := range []struct {
+		args []string
+		want []string
+	}{
+		{[]string{"capture", "start", "--port", ""}, []string{"wb0"}},
+		{[]string{"replay", "x.pcap", "--port", "w"}, []string{"wb0"}},
+		{[]string{"capture", "stop", "c1"}, []string{"c1", "c10", "c19"}},
+		{[]string{"capture", "start", "--compress", ""}, []string{"zstd", "gzip", "none"}},
+		{[]string{"replay", "x.pcap", "--to", ""}, []string{"wire", "host"}},
+	} {
+		out, err := d.Run(append([]string{"__complete"}, c.args...)...)
+		for _, w := range c.want {
+			if err != nil || !strings.Contains("\n"+out, "\n"+w+"\n") {
+				t.Errorf("completion of %v: %v %q, want %s", c.args, err, out, w)
+			}
+		}
+	}
+
 	// Replays: one holds the only slot (two frames a minute apart), the
 	// next is refused at once.
 	w, err := pcapng.NewWriter(pcapng.Options{Dir: filepath.Join(dir, "slow"), Interfaces: []pcapng.Interface{{Name: "x"}}})
