@@ -36,7 +36,6 @@ type guard struct {
 	buf   [24]byte
 	body  int64 // bytes to pass on before the next header
 	err   error
-	block int // pcapng: index of the current block, for errors
 }
 
 func newGuard(r io.Reader, ng bool) *guard { return &guard{r: r, ng: ng} }

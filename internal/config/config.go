@@ -449,13 +449,6 @@ func parseQuietly(doc []byte) (f *ast.File) {
 	return f
 }
 
-type visitFunc func(ast.Node)
-
-func (f visitFunc) Visit(n ast.Node) ast.Visitor {
-	f(n)
-	return f
-}
-
 // builtin holds the defaults that apply to keys a file leaves out.
 func builtin() *Config {
 	return &Config{
