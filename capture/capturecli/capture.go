@@ -3,6 +3,8 @@ package capturecli
 import (
 	"fmt"
 	"io"
+	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"text/tabwriter"
@@ -90,8 +92,28 @@ func newCaptureStartCmd(client subsys.ClientFunc) *cobra.Command {
 			if rotateTime > 0 {
 				req.RotateTime = rotateTime.String()
 			}
-			return subsys.Query(cmd, client, *asJSON, api.PathCaptures, req, func(w io.Writer, st api.CaptureSession) error {
-				_, err := fmt.Fprintf(w, "capture %s started on %s, writing %s\n", st.ID, strings.Join(st.Config.Ports, ","), st.CurrentFile)
+			return subsys.WithClient(client, func(cl *api.Client) error {
+				var st api.CaptureSession
+				post := func() error { return cl.Post(cmd.Context(), api.PathCaptures, req, &st) }
+				// On the local socket an absolute --out is this user's own
+				// directory: the command creates and opens it and hands the
+				// daemon the descriptor (SCM_RIGHTS), so the user's
+				// permission counts, not capture.root, and the files are
+				// theirs. A relative --out is inside capture.root.
+				if cl.Local() && filepath.IsAbs(req.OutDir) {
+					if dir, err := openOutDir(req.OutDir); err == nil {
+						defer dir.Close()
+						req.OutFD = true
+						post = func() error { return cl.PostFile(cmd.Context(), api.PathCaptures, dir, req, &st) }
+					}
+				}
+				if err := post(); err != nil {
+					return err
+				}
+				if *asJSON {
+					return subsys.PrintJSON(cmd.OutOrStdout(), st)
+				}
+				_, err := fmt.Fprintf(cmd.OutOrStdout(), "capture %s started on %s, writing %s\n", st.ID, strings.Join(st.Config.Ports, ","), st.CurrentFile)
 				return err
 			})
 		},
@@ -107,12 +129,28 @@ func newCaptureStartCmd(client subsys.ClientFunc) *cobra.Command {
 	f.DurationVar(&rotateTime, "rotate-time", 0, "start a new file after this long (e.g. 10m)")
 	f.IntVar(&req.Keep, "keep", 0, "files to keep (0: all)")
 	f.StringVar(&req.Compress, "compress", "none", "zstd, gzip or none")
-	f.StringVar(&req.OutDir, "out", "", "output directory on the appliance; a relative one is inside capture.root")
+	f.StringVar(&req.OutDir, "out", "", "output directory: an absolute one is yours (on the appliance itself), a relative one is inside capture.root")
 	f.IntVar(&req.Queue, "queue", 0, "frames that may wait for the disk before drops (default 16384)")
 	_ = c.RegisterFlagCompletionFunc("port", portNames(client))
 	_ = c.RegisterFlagCompletionFunc("direction", fixed("rx", "tx", "both"))
 	_ = c.RegisterFlagCompletionFunc("compress", fixed("zstd", "gzip", "none"))
 	return c
+}
+
+// openOutDir creates dir if needed (as this user) and opens it.
+func openOutDir(dir string) (*os.File, error) {
+	if err := os.MkdirAll(dir, 0o750); err != nil {
+		return nil, err
+	}
+	f, err := os.Open(dir)
+	if err != nil {
+		return nil, err
+	}
+	if fi, err := f.Stat(); err != nil || !fi.IsDir() {
+		f.Close()
+		return nil, fmt.Errorf("%s is not a directory", dir)
+	}
+	return f, nil
 }
 
 func newCaptureListCmd(client subsys.ClientFunc) *cobra.Command {

@@ -180,6 +180,12 @@ func (s *Service) start(w http.ResponseWriter, r *http.Request) {
 		api.WriteError(w, http.StatusBadRequest, err)
 		return
 	}
+	if req.OutFD {
+		if cfg.OutRoot, cfg.Owner, err = passedDir(r, req.OutDir); err != nil {
+			api.WriteError(w, http.StatusBadRequest, err)
+			return
+		}
+	}
 	st, err := mgr.StartContext(r.Context(), cfg)
 	if errors.Is(err, session.ErrLimit) {
 		api.WriteError(w, http.StatusTooManyRequests, err)
@@ -268,6 +274,34 @@ func (s *Service) replayFile(path string) (string, func() (replay.Source, error)
 		return r, nil
 	}
 	return path, open, nil
+}
+
+// passedDir opens the directory the client passed as a descriptor as an
+// os.Root (through /proc/self/fd: the descriptor's own directory, whatever
+// its path is now) and returns the client's user and group to own the
+// files.
+func passedDir(r *http.Request, name string) (*os.Root, *pcapng.Owner, error) {
+	f, err := api.ReceivedFile(r, name)
+	if err != nil {
+		return nil, nil, err
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return nil, nil, err
+	}
+	if !fi.IsDir() {
+		return nil, nil, fmt.Errorf("%s is not a directory", name)
+	}
+	uid, gid, err := api.PeerCred(r)
+	if err != nil {
+		return nil, nil, err
+	}
+	root, err := os.OpenRoot(fmt.Sprintf("/proc/self/fd/%d", f.Fd()))
+	if err != nil {
+		return nil, nil, err
+	}
+	return root, &pcapng.Owner{UID: uid, GID: gid}, nil
 }
 
 // passedFile reads a file the client opened and passed as a descriptor.

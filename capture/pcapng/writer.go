@@ -125,7 +125,10 @@ type Options struct {
 	// removed through it, so nothing (a symlink put in the directory) can
 	// make the writer touch a file outside it. The writer closes it.
 	// Dir then only names the files in Files and Stats.
-	DirRoot    *os.Root
+	DirRoot *os.Root
+	// Owner, if set, owns the files the writer creates (a user's own
+	// directory, passed as a descriptor: the files are theirs).
+	Owner      *Owner
 	Prefix     string // file name prefix; default "capture"
 	Interfaces []Interface
 	Compress   Compression
@@ -200,6 +203,9 @@ type Writer struct {
 	packetsAtOpen uint64
 	fileTS        []TimestampSource // sources in the current file's IDBs
 }
+
+// Owner is a file owner: user and group ids.
+type Owner struct{ UID, GID int }
 
 // Permissions of what the writer creates: captures hold other people's
 // traffic, so no world access (the group can be the API socket's).
@@ -293,6 +299,12 @@ func (w *Writer) openFile() error {
 	}
 	if err != nil {
 		return fmt.Errorf("pcapng: open: %w", err)
+	}
+	if o := w.opt.Owner; o != nil {
+		if err := f.Chown(o.UID, o.GID); err != nil {
+			f.Close()
+			return fmt.Errorf("pcapng: owner of %s: %w", path, err)
+		}
 	}
 	w.f, w.name, w.opened, w.onDisk = f, path, now, 0
 	w.files = append(w.files, path)

@@ -35,6 +35,12 @@ type Config struct {
 	// Queue is the subscriber queue length: how many frames may wait for
 	// the disk before the core drops. Default 16384.
 	Queue int `json:"queue,omitempty"`
+	// OutRoot, if set, is the output directory, already opened (a
+	// directory a user passed as a descriptor): OutDir only names it and
+	// the capture root does not apply. The session closes it. Owner then
+	// owns the files.
+	OutRoot *os.Root      `json:"-"`
+	Owner   *pcapng.Owner `json:"-"`
 }
 
 // Status is a session's state and counters.
@@ -207,6 +213,15 @@ func (m *Manager) Start(cfg Config) (Status, error) {
 // StartContext is Start for a request: when ctx ends (the client went
 // away) the filter's compilation stops and no session starts.
 func (m *Manager) StartContext(ctx context.Context, cfg Config) (Status, error) {
+	// A given output directory is closed here unless the writer takes it
+	// (the writer closes it then, even when it fails).
+	given := cfg.OutRoot
+	cfg.OutRoot = nil
+	defer func() {
+		if given != nil {
+			given.Close()
+		}
+	}()
 	if len(cfg.Ports) == 0 {
 		return Status{}, errors.New("no port given")
 	}
@@ -281,12 +296,15 @@ func (m *Manager) StartContext(ctx context.Context, cfg Config) (Status, error) 
 			SnapLen: uint32(cfg.SnapLen), Filter: cfg.Filter, TSSource: tsSource(st.TimestampSource),
 		})
 	}
-	out, dirRoot, err := m.outDir(cfg.OutDir)
-	if err != nil {
-		return Status{}, err
+	out, dirRoot := cfg.OutDir, given
+	given = nil // the writer's now
+	if dirRoot == nil {
+		if out, dirRoot, err = m.outDir(cfg.OutDir); err != nil {
+			return Status{}, err
+		}
 	}
 	w, err := pcapng.NewWriter(pcapng.Options{
-		Dir: out, DirRoot: dirRoot, Prefix: cfg.Prefix, Interfaces: intfs, Compress: comp,
+		Dir: out, DirRoot: dirRoot, Owner: cfg.Owner, Prefix: cfg.Prefix, Interfaces: intfs, Compress: comp,
 		RotateSize: cfg.RotateSize, RotateTime: cfg.RotateTime, Keep: cfg.Keep,
 	})
 	if err != nil {

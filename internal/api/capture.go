@@ -15,6 +15,11 @@ type CaptureStart struct {
 	Compress   string   `json:"compress,omitempty"` // zstd, gzip, none
 	OutDir     string   `json:"out_dir"`
 	Queue      int      `json:"queue,omitempty"`
+	// OutFD: the output directory comes as a descriptor passed with the
+	// request on the local socket (Client.PostFile), opened by the user;
+	// OutDir only names it, capture.root does not apply, and the files
+	// belong to the user.
+	OutFD bool `json:"out_fd,omitempty"`
 }
 
 // CaptureSession is a capture session's state: the body of GET

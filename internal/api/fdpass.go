@@ -125,6 +125,30 @@ func ReceivedFile(r *http.Request, name string) (*os.File, error) {
 	return os.NewFile(uintptr(fd), name), nil
 }
 
+// PeerCred returns the user and group of the process at the other end of
+// r's connection (SO_PEERCRED), for files the daemon makes on its behalf.
+func PeerCred(r *http.Request) (uid, gid int, err error) {
+	fc, ok := r.Context().Value(connKey{}).(*fdConn)
+	if !ok {
+		return 0, 0, errors.New("not a local socket connection")
+	}
+	raw, err := fc.SyscallConn()
+	if err != nil {
+		return 0, 0, err
+	}
+	var cred *unix.Ucred
+	var cerr error
+	if err := raw.Control(func(fd uintptr) {
+		cred, cerr = unix.GetsockoptUcred(int(fd), unix.SOL_SOCKET, unix.SO_PEERCRED)
+	}); err != nil {
+		return 0, 0, err
+	}
+	if cerr != nil {
+		return 0, 0, cerr
+	}
+	return int(cred.Uid), int(cred.Gid), nil
+}
+
 // fdSendConn sends its descriptor with the first bytes it writes.
 type fdSendConn struct {
 	*net.UnixConn
