@@ -2,6 +2,7 @@ package filter
 
 import (
 	"errors"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -61,6 +62,49 @@ func FuzzCompile(f *testing.F) {
 		}
 		for _, fr := range frames {
 			p.Match(fr)
+		}
+	})
+}
+
+// FuzzMatch runs compiled programs on arbitrary frames (outside input
+// from the wire): our VM never panics and agrees with golang.org/x/net/bpf's
+// VM, the reference interpreter of classic BPF.
+func FuzzMatch(f *testing.F) {
+	for _, fr := range sampleFrames(f) {
+		f.Add(fr)
+	}
+	f.Add([]byte{})
+	f.Add(make([]byte, 13))
+	var progs []*Program
+	var vms []*bpf.VM
+	for _, e := range verdictExprs {
+		p, err := Compile(e, 0)
+		if err != nil {
+			f.Fatal(err)
+		}
+		vm, err := bpf.NewVM(p.Instructions)
+		if err != nil {
+			f.Fatal(err)
+		}
+		if slices.ContainsFunc(p.Instructions, func(in bpf.Instruction) bool { _, neg := in.(bpf.NegateA); return neg }) {
+			continue // the reference VM lacks NegateA
+		}
+		progs = append(progs, p)
+		vms = append(vms, vm)
+	}
+	if len(progs) < len(verdictExprs)-5 {
+		f.Fatalf("only %d of %d programs run on the reference VM", len(progs), len(verdictExprs))
+	}
+	f.Fuzz(func(t *testing.T, frame []byte) {
+		for i, p := range progs {
+			got := p.Match(frame)
+			n, err := vms[i].Run(frame)
+			if err != nil {
+				t.Fatalf("%q: reference VM: %v", p.Expr, err)
+			}
+			if got != (n > 0) {
+				t.Fatalf("%q on % x: ours %v, reference %v", p.Expr, frame, got, n > 0)
+			}
 		}
 	})
 }
