@@ -90,13 +90,17 @@ func testFrame(dst net.HardwareAddr, size int, seq uint32) []byte {
 	return f
 }
 
+// send writes n frames. Tests call it from their own goroutines too, so
+// it reports a failure with t.Errorf (t.Fatalf may only run on the test's
+// goroutine) and stops sending.
 func (s *sender) send(t *testing.T, dst net.HardwareAddr, n, size int) {
 	t.Helper()
 	f := testFrame(dst, size, 0)
 	for i := 0; i < n; i++ {
 		binary.BigEndian.PutUint32(f[14:], uint32(i))
 		if err := s.Write(f); err != nil {
-			t.Fatalf("send %d: %v", i, err)
+			t.Errorf("send %d: %v", i, err)
+			return
 		}
 	}
 }

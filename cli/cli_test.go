@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -46,6 +48,11 @@ func TestConfigCheckExitCodes(t *testing.T) {
 		// A subsystem's section (from the daemon's table) is checked the same way.
 		{"section.yaml", "name: a\ncapture:\n  root: rel\n", "section.yaml:3: capture.root: must be an absolute directory"},
 		{"sectionkey.yaml", "capture:\n  rot: /x\n", "sectionkey.yaml:2: capture.rot: unknown key"},
+		// Ten bytes that panicked inside the YAML library.
+		{"tag.yaml", "ports: !x\n", "tag.yaml:1: ports: unknown YAML tag !x"},
+		// Every error, each with its line; a bare number names its key.
+		{"many.yaml", "supervisor:\n  backoff_base: 5\nbogus: 1\n", "many.yaml:2: supervisor.backoff_base: 5 is a bare number"},
+		{"many2.yaml", "supervisor:\n  backoff_base: 5\nbogus: 1\n", "many2.yaml:3: bogus: unknown key"},
 	} {
 		p := write(tc.name, tc.body)
 		code, _, errOut := run(t, "config", "check", p)
@@ -53,8 +60,21 @@ func TestConfigCheckExitCodes(t *testing.T) {
 			t.Errorf("%s: code %d, stderr %q; want 2 and %q", tc.name, code, errOut, tc.want)
 		}
 	}
-	if code, out, _ := run(t, "config", "default"); code != 0 || !strings.Contains(out, "\ncapture:\n  root: /var/lib/wirebox/captures\n") {
-		t.Errorf("config default lacks the capture section: %d %q", code, out)
+	// config default is the reference a user edits from: every section at
+	// its defaults, each key commented, and it checks clean as it is.
+	code, out, _ = run(t, "config", "default")
+	for _, want := range []string{"\npool:\n", "  frames: 16384", "\nsupervisor:\n", "  max_failures: 5", "\nlog:\n",
+		"\ncapture:\n", "  root: /var/lib/wirebox/captures\n", "  max_sessions: 64\n", "  # Capture sessions running at once"} {
+		if code != 0 || !strings.Contains(out, want) {
+			t.Errorf("config default lacks %q: %d\n%s", want, code, out)
+		}
+	}
+	def := filepath.Join(dir, "default.yaml")
+	if err := os.WriteFile(def, []byte(out), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if code, _, errOut := run(t, "config", "check", def); code != 0 {
+		t.Errorf("config check of config default's output: %d %s", code, errOut)
 	}
 	if code, _, errOut := run(t, "config", "check", filepath.Join(dir, "missing.yaml")); code != ExitConfig {
 		t.Errorf("missing file: code %d %q", code, errOut)
@@ -65,15 +85,20 @@ func TestConfigCheckExitCodes(t *testing.T) {
 }
 
 func TestVersionHelpCompletion(t *testing.T) {
-	if code, out, _ := run(t, "version"); code != 0 || !strings.HasPrefix(out, "wirebox ") {
+	code, out, _ := run(t, "version")
+	if code != 0 || !strings.HasPrefix(out, "wirebox ") {
 		t.Errorf("version: %d %q", code, out)
+	}
+	// --version says the same as the version command.
+	if code2, out2, _ := run(t, "--version"); code2 != 0 || out2 != out {
+		t.Errorf("--version: %d %q, want %q", code2, out2, out)
 	}
 	for _, args := range [][]string{{"--help"}, {"status", "--help"}, {"logs", "--help"}, {"config", "check", "--help"}, {"daemon", "--help"}} {
 		if code, out, _ := run(t, args...); code != 0 || !strings.Contains(out, "Usage:") {
 			t.Errorf("%v: %d %q", args, code, out)
 		}
 	}
-	code, out, _ := run(t, "completion", "bash")
+	code, out, _ = run(t, "completion", "bash")
 	if code != 0 || !strings.Contains(out, "__start_wirebox") {
 		t.Errorf("completion bash: %d, %d bytes", code, len(out))
 	}
@@ -178,5 +203,47 @@ func TestDaemonEndToEnd(t *testing.T) {
 	out, err = exec.Command(bin, "status", "--socket", sock).CombinedOutput()
 	if err == nil || !strings.Contains(string(out), "cannot reach the wirebox daemon") {
 		t.Errorf("status without daemon: %v %s", err, out)
+	}
+}
+
+// TestErrorsForUsers: API errors reach the user without "(HTTP 400)", and a
+// socket the user may not open says what to do about it.
+func TestErrorsForUsers(t *testing.T) {
+	he := &api.HTTPError{Code: 400, Msg: "no port \"x\" on this appliance; its ports: wb0"}
+	if got := userMessage(fmt.Errorf("capture start: %w", he)); got != "capture start: "+he.Msg {
+		t.Errorf("userMessage = %q", got)
+	}
+	// A directory nobody can enter, with a copy of the binary and a socket
+	// only root may open, as a user outside the socket's group finds it.
+	dir, err := os.MkdirTemp("", "wirebox-nobody-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer os.RemoveAll(dir)
+	if err := os.Chmod(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	bin := filepath.Join(dir, "wirebox")
+	b, err := os.ReadFile(testutil.Wirebox(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(bin, b, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	sock := filepath.Join(dir, "s.sock")
+	l, err := net.Listen("unix", sock)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	if err := os.Chmod(sock, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(bin, "--socket", sock, "status")
+	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: 65534, Gid: 65534}}
+	out, err := cmd.CombinedOutput()
+	if err == nil || !strings.Contains(string(out), "permission denied") || !strings.Contains(string(out), "api.socket_group") || !strings.Contains(string(out), "sudo") {
+		t.Errorf("permission denied without a hint: %v\n%s", err, out)
 	}
 }

@@ -15,6 +15,7 @@ import (
 
 	"github.com/wirebox/wirebox/daemon"
 	"github.com/wirebox/wirebox/internal/api"
+	"github.com/wirebox/wirebox/internal/buildinfo"
 	"github.com/wirebox/wirebox/internal/config"
 	"github.com/wirebox/wirebox/subsys"
 )
@@ -67,7 +68,7 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	if err == nil {
 		return ExitOK
 	}
-	fmt.Fprintln(stderr, "wirebox:", err)
+	fmt.Fprintln(stderr, "wirebox:", userMessage(err))
 	var ce *config.Error
 	switch {
 	case subsys.IsUsage(err), errors.As(err, &ce):
@@ -90,7 +91,9 @@ Run "wirebox daemon" on the appliance; every other command talks to its control
 API, on the local socket by default or remotely with --remote, --token and --ca.`,
 		SilenceUsage:  true,
 		SilenceErrors: true,
+		Version:       buildinfo.String(),
 	}
+	root.SetVersionTemplate("wirebox {{.Version}}\n")
 	defSock := config.DefaultSocket
 	if v := os.Getenv("WIREBOX_SOCKET"); v != "" {
 		defSock = v
@@ -121,4 +124,15 @@ API, on the local socket by default or remotely with --remote, --token and --ca.
 		}
 	}
 	return root
+}
+
+// userMessage is err as a user should read it: the API's status code
+// ("(HTTP 400)") is for programs, the message says what went wrong.
+func userMessage(err error) string {
+	msg := err.Error()
+	var he *api.HTTPError
+	if errors.As(err, &he) {
+		msg = strings.Replace(msg, he.Error(), he.Msg, 1)
+	}
+	return msg
 }

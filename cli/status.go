@@ -3,6 +3,7 @@ package cli
 import (
 	"bufio"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"strings"
@@ -172,7 +173,8 @@ error naming the key and the line.`,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			cfg, err := daemon.LoadConfig(args[0])
 			if err != nil {
-				if _, ok := err.(*config.Error); !ok {
+				var ce *config.Error
+				if !errors.As(err, &ce) {
 					return usageError(err)
 				}
 				return err

@@ -30,6 +30,12 @@ type apiService struct {
 
 func (s *apiService) Name() string { return s.name }
 
+// Essential: without the local API the appliance cannot be reached, so if
+// it fails for good (a stale socket it may not remove, another daemon on
+// it) the daemon exits with the reason. The remote API is not: the local
+// one still works without it.
+func (s *apiService) Essential() bool { return s.remote == nil }
+
 func (s *apiService) Run(ctx context.Context, rt *services.Runtime) error {
 	var (
 		l   net.Listener

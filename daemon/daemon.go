@@ -59,8 +59,12 @@ func New(cfg *config.Config, opts Options) (*Daemon, error) {
 	if err != nil {
 		return nil, err
 	}
+	gid, err := cfg.API.GID()
+	if err != nil {
+		return nil, err
+	}
 	svcs := []services.Service{
-		&apiService{name: "api", listen: func() (listener, error) { return api.ListenUnix(cfg.API.Socket, mode) }, handler: d.handler},
+		&apiService{name: "api", listen: func() (listener, error) { return api.ListenUnix(cfg.API.Socket, mode, gid) }, handler: d.handler},
 	}
 	// The capture core: one pool, the configured ports. Subsystems that
 	// consume ports depend on the "core" service and use env.Core().

@@ -231,7 +231,7 @@ func TestRemoteWithoutAuthRefuses(t *testing.T) {
 func TestSecondDaemonOnSameSocketRefuses(t *testing.T) {
 	cfg := testConfig(t)
 	runDaemon(t, cfg)
-	if _, err := api.ListenUnix(cfg.API.Socket, 0o660); err == nil || !strings.Contains(err.Error(), "already serving") {
+	if _, err := api.ListenUnix(cfg.API.Socket, 0o660, -1); err == nil || !strings.Contains(err.Error(), "already serving") {
 		t.Errorf("second listener: %v", err)
 	}
 }

@@ -24,6 +24,14 @@ type Dependent interface {
 	Deps() []string
 }
 
+// Essential is implemented by services the appliance is useless without
+// (the local control API): when one fails for good (MaxFailures in a
+// row), the supervisor stops everything and Run returns the reason, so the
+// process exits non-zero instead of running on unreachable.
+type Essential interface {
+	Essential() bool
+}
+
 // HealthChecker is implemented by services with a health probe. The
 // supervisor calls it periodically while the service runs; a failing probe
 // shows as "degraded" and, after repeated failures, restarts the service.

@@ -64,6 +64,7 @@ type Supervisor struct {
 	mu      sync.Mutex
 	changed chan struct{} // closed and replaced on every state change
 	started bool
+	fatal   chan error // an Essential service failed for good (buffered 1)
 }
 
 type unit struct {
@@ -91,7 +92,7 @@ type unit struct {
 // orders them for start.
 func New(opts Options, svcs ...Service) (*Supervisor, error) {
 	opts.setDefaults()
-	s := &Supervisor{opts: opts, byName: make(map[string]*unit), changed: make(chan struct{})}
+	s := &Supervisor{opts: opts, byName: make(map[string]*unit), changed: make(chan struct{}), fatal: make(chan error, 1)}
 	var all []*unit
 	for _, svc := range svcs {
 		name := svc.Name()
@@ -175,8 +176,12 @@ func (s *Supervisor) Run(ctx context.Context) error {
 		u.done = make(chan struct{})
 		go s.loop(uctx, u)
 	}
-	<-ctx.Done()
-	return s.stopAll()
+	select {
+	case <-ctx.Done():
+		return s.stopAll()
+	case err := <-s.fatal:
+		return errors.Join(err, s.stopAll())
+	}
 }
 
 func (s *Supervisor) stopAll() error {
@@ -282,6 +287,15 @@ func (s *Supervisor) loop(ctx context.Context, u *unit) {
 		if failures >= s.opts.MaxFailures {
 			u.log.Error("service failed too often; not restarting", "failures", failures)
 			s.setState(u, func() { u.state = StateFailed; u.upSince = time.Time{} })
+			if e, ok := u.svc.(Essential); ok && e.Essential() {
+				s.mu.Lock()
+				last := u.lastErr
+				s.mu.Unlock()
+				select {
+				case s.fatal <- fmt.Errorf("essential service %q failed %d times, the last time with: %s", u.svc.Name(), failures, last):
+				default:
+				}
+			}
 			if !s.waitRestartRequest(ctx, u) {
 				return
 			}

@@ -356,3 +356,44 @@ func TestOnExitRunsAfterPanic(t *testing.T) {
 		t.Fatalf("OnExit after the panic ran %s, want [second 1 first 1]", got)
 	}
 }
+
+// essentialFunc is a ServiceFunc that says it is essential.
+type essentialFunc struct{ ServiceFunc }
+
+func (essentialFunc) Essential() bool { return true }
+
+// TestEssentialServiceFailingStopsTheSupervisor: when a service the
+// appliance cannot work without (the local API) fails for good, Run stops
+// every service and returns the reason, instead of running on unreachable;
+// a non-essential service failing for good leaves the others running.
+func TestEssentialServiceFailingStopsTheSupervisor(t *testing.T) {
+	api := essentialFunc{ServiceFunc{ServiceName: "api", RunFunc: func(ctx context.Context, rt *Runtime) error {
+		return errors.New("listening on /run/x.sock: address already in use")
+	}}}
+	stopped := make(chan struct{})
+	other := ServiceFunc{ServiceName: "other", RunFunc: func(ctx context.Context, rt *Runtime) error {
+		rt.Ready()
+		<-ctx.Done()
+		close(stopped)
+		return nil
+	}}
+	s, err := New(testOpts(), other, api)
+	if err != nil {
+		t.Fatal(err)
+	}
+	errc := make(chan error, 1)
+	go func() { errc <- s.Run(context.Background()) }()
+	select {
+	case err := <-errc:
+		if err == nil || !strings.Contains(err.Error(), `essential service "api" failed 4 times`) || !strings.Contains(err.Error(), "address already in use") {
+			t.Fatalf("Run = %v", err)
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatal("the supervisor ran on after its essential service failed for good")
+	}
+	select {
+	case <-stopped:
+	default:
+		t.Error("the other service was not stopped")
+	}
+}

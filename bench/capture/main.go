@@ -217,7 +217,7 @@ func measure(ctx context.Context, tool, gen, cp, conf, dir string, size, n int) 
 		if err != nil {
 			return res, err
 		}
-		mgr := session.NewManager(core, nil, "")
+		mgr := session.NewManager(core, nil, "", 0)
 		st, err := mgr.Start(session.Config{Ports: []string{"cap0"}, OutDir: out, Direction: "rx", Queue: 32768})
 		if err != nil {
 			return res, err

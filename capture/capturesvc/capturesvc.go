@@ -8,13 +8,17 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
+	"os"
 	"path/filepath"
 	"strings"
 	"sync"
 	"time"
 
 	"github.com/wirebox/wirebox/capture"
+	"github.com/wirebox/wirebox/capture/filter"
+	"github.com/wirebox/wirebox/capture/pcapng"
 	"github.com/wirebox/wirebox/capture/replay"
 	"github.com/wirebox/wirebox/capture/session"
 	"github.com/wirebox/wirebox/internal/api"
@@ -31,18 +35,28 @@ type CoreSource interface {
 
 // Service runs capture sessions and replays.
 type Service struct {
-	src  CoreSource
-	root string
+	src     CoreSource
+	root    string
+	limits  Config
+	replays chan struct{} // one token per running replay (MaxReplays)
 
 	mu   sync.Mutex
 	mgr  *session.Manager
 	core *capture.Core
 }
 
-// New returns the service. root, if not empty, confines capture output
-// directories and replay input files to that directory.
-func New(src CoreSource, root string) *Service {
-	return &Service{src: src, root: root}
+// New returns the service configured by cfg: cfg.Root, if not empty,
+// confines capture output directories and replay input files to that
+// directory; MaxSessions and MaxReplays (0: the defaults) bound what
+// clients can start.
+func New(src CoreSource, cfg Config) *Service {
+	if cfg.MaxSessions <= 0 {
+		cfg.MaxSessions = DefaultMaxSessions
+	}
+	if cfg.MaxReplays <= 0 {
+		cfg.MaxReplays = DefaultMaxReplays
+	}
+	return &Service{src: src, root: cfg.Root, limits: cfg, replays: make(chan struct{}, cfg.MaxReplays)}
 }
 
 // Name implements services.Service.
@@ -58,7 +72,7 @@ func (s *Service) Run(ctx context.Context, rt *services.Runtime) error {
 	if core == nil {
 		return errors.New("capture core not running")
 	}
-	mgr := session.NewManager(core, rt.Log, s.root)
+	mgr := session.NewManager(core, rt.Log, s.root, s.limits.MaxSessions)
 	s.mu.Lock()
 	s.mgr, s.core = mgr, core
 	s.mu.Unlock()
@@ -94,13 +108,45 @@ var errNotRunning = errors.New("the capture service is not running")
 const maxBody = 1 << 20
 
 func decode(w http.ResponseWriter, r *http.Request, v any) bool {
-	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, maxBody))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(v); err != nil {
-		api.WriteError(w, http.StatusBadRequest, fmt.Errorf("bad request body: %w", err))
+	if err := decodeBody(http.MaxBytesReader(w, r.Body, maxBody), v); err != nil {
+		api.WriteError(w, http.StatusBadRequest, err)
 		return false
 	}
 	return true
+}
+
+// decodeBody decodes one JSON request body strictly: unknown fields and
+// anything after the value are errors.
+func decodeBody(r io.Reader, v any) error {
+	dec := json.NewDecoder(r)
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		return fmt.Errorf("bad request body: %w", err)
+	}
+	if dec.More() {
+		return errors.New("bad request body: more than one JSON value")
+	}
+	return nil
+}
+
+// sessionConfig turns a POST /v1/captures body into a session's
+// configuration.
+func sessionConfig(req api.CaptureStart) (session.Config, error) {
+	var rt time.Duration
+	if req.RotateTime != "" {
+		d, err := time.ParseDuration(req.RotateTime)
+		if err != nil {
+			return session.Config{}, fmt.Errorf("rotate_time: %w", err)
+		}
+		if d < 0 {
+			return session.Config{}, fmt.Errorf("rotate_time %v is negative", d)
+		}
+		rt = d
+	}
+	return session.Config{
+		Ports: req.Ports, Filter: req.Filter, Match: req.Match, Direction: req.Direction, SnapLen: req.SnapLen,
+		RotateSize: req.RotateSize, RotateTime: rt, Keep: req.Keep, Compress: req.Compress, OutDir: req.OutDir, Queue: req.Queue,
+	}, nil
 }
 
 func toAPI(st session.Status) api.CaptureSession {
@@ -129,19 +175,26 @@ func (s *Service) start(w http.ResponseWriter, r *http.Request) {
 	if !decode(w, r, &req) {
 		return
 	}
-	var rt time.Duration
-	if req.RotateTime != "" {
-		d, err := time.ParseDuration(req.RotateTime)
-		if err != nil {
-			api.WriteError(w, http.StatusBadRequest, fmt.Errorf("rotate_time: %w", err))
+	cfg, err := sessionConfig(req)
+	if err != nil {
+		api.WriteError(w, http.StatusBadRequest, err)
+		return
+	}
+	if req.OutFD {
+		if cfg.OutRoot, cfg.Owner, err = passedDir(r, req.OutDir); err != nil {
+			api.WriteError(w, http.StatusBadRequest, err)
 			return
 		}
-		rt = d
 	}
-	st, err := mgr.Start(session.Config{
-		Ports: req.Ports, Filter: req.Filter, Match: req.Match, Direction: req.Direction, SnapLen: req.SnapLen,
-		RotateSize: req.RotateSize, RotateTime: rt, Keep: req.Keep, Compress: req.Compress, OutDir: req.OutDir, Queue: req.Queue,
-	})
+	st, err := mgr.StartContext(r.Context(), cfg)
+	if errors.Is(err, session.ErrLimit) {
+		api.WriteError(w, http.StatusTooManyRequests, err)
+		return
+	}
+	if errors.Is(err, filter.ErrTooComplex) {
+		api.WriteError(w, http.StatusRequestEntityTooLarge, err)
+		return
+	}
 	if err != nil {
 		api.WriteError(w, http.StatusBadRequest, err)
 		return
@@ -188,14 +241,17 @@ func (s *Service) one(w http.ResponseWriter, r *http.Request, fn func(*session.M
 	api.WriteJSON(w, http.StatusOK, toAPI(st))
 }
 
-// inRoot resolves a file path from the API: relative paths are inside the
-// capture root, absolute ones must be.
-func (s *Service) inRoot(path string) (string, error) {
+// replayFile resolves a file path from the API and returns the opener of
+// the file: relative paths are inside the capture root, absolute ones must
+// be, and the file is opened beneath the root (os.Root), so a symlink in
+// the root that points out of it is refused, not followed.
+func (s *Service) replayFile(path string) (string, func() (replay.Source, error), error) {
 	if s.root == "" {
 		if !filepath.IsAbs(path) {
-			return "", fmt.Errorf("file %q must be an absolute path on the appliance", path)
+			return "", nil, fmt.Errorf("file %q must be an absolute path on the appliance", path)
 		}
-		return filepath.Clean(path), nil
+		path = filepath.Clean(path)
+		return path, replay.FileSource(path), nil
 	}
 	if !filepath.IsAbs(path) {
 		path = filepath.Join(s.root, path)
@@ -203,9 +259,69 @@ func (s *Service) inRoot(path string) (string, error) {
 	path = filepath.Clean(path)
 	rel, err := filepath.Rel(s.root, path)
 	if err != nil || rel == ".." || strings.HasPrefix(rel, "../") {
-		return "", fmt.Errorf("file %q is outside the capture root %s", path, s.root)
+		return "", nil, fmt.Errorf("file %q is outside the capture root %s (the capture.root key)", path, s.root)
 	}
-	return path, nil
+	open := func() (replay.Source, error) {
+		root, err := os.OpenRoot(s.root)
+		if err != nil {
+			return nil, fmt.Errorf("capture root: %w", err)
+		}
+		defer root.Close() // the open file outlives it
+		r, err := pcapng.OpenIn(root, rel)
+		if err != nil {
+			return nil, fmt.Errorf("%w (replay files must be inside the capture root %s, the capture.root key)", err, s.root)
+		}
+		return r, nil
+	}
+	return path, open, nil
+}
+
+// passedDir opens the directory the client passed as a descriptor as an
+// os.Root (through /proc/self/fd: the descriptor's own directory, whatever
+// its path is now) and returns the client's user and group to own the
+// files.
+func passedDir(r *http.Request, name string) (*os.Root, *pcapng.Owner, error) {
+	f, err := api.ReceivedFile(r, name)
+	if err != nil {
+		return nil, nil, err
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return nil, nil, err
+	}
+	if !fi.IsDir() {
+		return nil, nil, fmt.Errorf("%s is not a directory", name)
+	}
+	uid, gid, err := api.PeerCred(r)
+	if err != nil {
+		return nil, nil, err
+	}
+	root, err := os.OpenRoot(fmt.Sprintf("/proc/self/fd/%d", f.Fd()))
+	if err != nil {
+		return nil, nil, err
+	}
+	return root, &pcapng.Owner{UID: uid, GID: gid}, nil
+}
+
+// passedFile reads a file the client opened and passed as a descriptor.
+// Each loop reads it from the start with its own offset (pread), so it
+// must be a regular file, not a pipe.
+func passedFile(f *os.File) func() (replay.Source, error) {
+	return func() (replay.Source, error) {
+		fi, err := f.Stat()
+		if err != nil {
+			return nil, err
+		}
+		if !fi.Mode().IsRegular() {
+			return nil, fmt.Errorf("%s is not a regular file", f.Name())
+		}
+		r, err := pcapng.NewReader(io.NewSectionReader(f, 0, fi.Size()))
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", f.Name(), err)
+		}
+		return r, nil
+	}
 }
 
 func (s *Service) replay(w http.ResponseWriter, r *http.Request) {
@@ -218,7 +334,29 @@ func (s *Service) replay(w http.ResponseWriter, r *http.Request) {
 	if !decode(w, r, &req) {
 		return
 	}
-	file, err := s.inRoot(req.File)
+	select {
+	case s.replays <- struct{}{}:
+		defer func() { <-s.replays }()
+	default:
+		api.WriteError(w, http.StatusTooManyRequests, fmt.Errorf("too many replays: %d running (capture.max_replays); wait for one to end", cap(s.replays)))
+		return
+	}
+	var (
+		file string
+		open func() (replay.Source, error)
+		err  error
+	)
+	if req.FD {
+		f, ferr := api.ReceivedFile(r, req.File)
+		if ferr != nil {
+			api.WriteError(w, http.StatusBadRequest, ferr)
+			return
+		}
+		defer f.Close()
+		file, open, err = req.File, passedFile(f), nil
+	} else {
+		file, open, err = s.replayFile(req.File)
+	}
 	if err != nil {
 		api.WriteError(w, http.StatusBadRequest, err)
 		return
@@ -226,7 +364,7 @@ func (s *Service) replay(w http.ResponseWriter, r *http.Request) {
 	req.File = file
 	port := core.Port(req.Port)
 	if port == nil {
-		api.WriteError(w, http.StatusBadRequest, fmt.Errorf("no port %q on this appliance", req.Port))
+		api.WriteError(w, http.StatusBadRequest, session.NoPortError(core, req.Port))
 		return
 	}
 	inject := false
@@ -239,7 +377,6 @@ func (s *Service) replay(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	// Fail fast on an unreadable file, before any frame goes out.
-	open := replay.FileSource(req.File)
 	src, err := open()
 	if err != nil {
 		api.WriteError(w, http.StatusBadRequest, err)

@@ -63,8 +63,11 @@ func TestDaemonCaptureFlow(t *testing.T) {
 		}
 		return m
 	}
-	// The API may not write outside capture.root.
-	if out, err := cli("capture", "start", "--port", "wb0", "--out", "/etc/wirebox-outside"); err == nil || !strings.Contains(err.Error(), "outside the capture root") {
+	// The API may not write outside capture.root. (An absolute --out is
+	// the CLI's user's own directory, passed open: see
+	// TestCaptureIntoTheUsersDirectory. A relative one goes through the
+	// root.)
+	if out, err := cli("capture", "start", "--port", "wb0", "--out", "../../../../../../etc/wirebox-outside"); err == nil || !strings.Contains(err.Error(), "outside the capture root") {
 		t.Errorf("capture outside the root: %v %s", err, out)
 	}
 	if _, err := os.Stat("/etc/wirebox-outside"); err == nil {
@@ -124,9 +127,9 @@ func TestDaemonCaptureFlow(t *testing.T) {
 	stop := make(chan struct{})
 	var wg sync.WaitGroup
 	wg.Add(1)
+	f := pkttest.UDP(t, "10.0.0.1", "10.0.0.4", 7, 7, make([]byte, 300)) // may t.Fatal: not in the goroutine
 	go func() {
 		defer wg.Done()
-		f := pkttest.UDP(t, "10.0.0.1", "10.0.0.4", 7, 7, make([]byte, 300))
 		for {
 			select {
 			case <-stop:

@@ -23,7 +23,7 @@ var Subsystem = subsys.Subsystem{
 		if env.Core == nil {
 			return nil, nil // no ports, no core: nothing to capture
 		}
-		return []services.Service{capturesvc.New(coreFunc(env.Core), capturesvc.Section.Of(env.Config).Root)}, nil
+		return []services.Service{capturesvc.New(coreFunc(env.Core), *capturesvc.Section.Of(env.Config))}, nil
 	},
 	Commands: capturecli.Commands,
 	Panels:   captureui.Panels,

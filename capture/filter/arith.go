@@ -148,6 +148,10 @@ func fold(op string, x, y uint32) uint32 {
 
 func (p *parser) parseArithUnary(guards *[]node) (arith, error) {
 	t := p.next()
+	if err := p.enter(t); err != nil {
+		return nil, err
+	}
+	defer p.leave()
 	switch {
 	case t.kind == tNum:
 		return aNum(t.num), nil

@@ -18,21 +18,35 @@ func longExpr(n int) string {
 }
 
 // TestLongJumps needs trampolines: conditional jumps reach 255 at most.
+// Programs of hundreds of instructions, with far jumps forwards from the
+// start, from the end and under "not", are checked against tcpdump's
+// verdicts on the sample frames, as the short expressions are.
 func TestLongJumps(t *testing.T) {
+	pkttest.Need(t, "tcpdump")
 	frames := sampleFrames(t)
-	e := longExpr(300) + " or tcp port 22"
-	p, err := Compile(e, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(p.Instructions) < 600 {
-		t.Fatalf("only %d instructions", len(p.Instructions))
-	}
-	// Equivalent short filter on our sample: host 10.0.0.1..250 or 10.0.1.1..50, or port 22.
-	short, _ := Compile("net 10.0.0.0/24 and not host 10.0.0.0 and not host 10.0.0.251 and not host 10.0.0.252 and not host 10.0.0.253 and not host 10.0.0.254 and not host 10.0.0.255 or tcp port 22 or host 10.0.1.1", 0)
-	for i, f := range frames {
-		if p.Match(f) != short.Match(f) {
-			t.Errorf("frame %d: long %v, short %v", i, p.Match(f), short.Match(f))
+	path := writeSample(t, frames)
+	for _, e := range []string{
+		longExpr(300) + " or tcp port 22",
+		"tcp port 22 or " + longExpr(300),
+		"(" + longExpr(250) + ") and not udp",
+		"not (" + longExpr(250) + ") and ip",
+		"udp and (" + longExpr(200) + ") or icmp and (" + longExpr(100) + ")",
+	} {
+		p, err := Compile(e, 0)
+		if err != nil {
+			t.Fatalf("%.60s...: %v", e, err)
+		}
+		if len(p.Instructions) < 400 {
+			t.Fatalf("%.60s...: only %d instructions, no far jumps", e, len(p.Instructions))
+		}
+		want := tcpdumpVerdicts(t, path, e)
+		if len(want) == 0 || len(want) == len(frames) {
+			t.Fatalf("%.60s...: tcpdump accepts %d of %d frames; the test needs both verdicts", e, len(want), len(frames))
+		}
+		for i, f := range frames {
+			if got := p.Match(f); got != want[i] {
+				t.Errorf("%.60s... (%d instructions), frame %d: ours %v, tcpdump %v", e, len(p.Instructions), i, got, want[i])
+			}
 		}
 	}
 	if _, err := Compile(longExpr(2000), 0); err == nil || !strings.Contains(err.Error(), "4096") {

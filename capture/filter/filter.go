@@ -1,6 +1,8 @@
 package filter
 
 import (
+	"context"
+	"errors"
 	"fmt"
 	"strings"
 
@@ -18,13 +20,36 @@ type Program struct {
 	raw          []bpf.RawInstruction
 }
 
+// Bounds on what Compile accepts, so one expression from a client cannot
+// hold a core for long: a program is at most 4096 instructions (the
+// kernel's limit), which no sensible expression needs 64 KiB to say, and
+// tcpdump users nest parentheses a few levels, not hundreds. With them,
+// compiling takes milliseconds at worst.
+const (
+	MaxLen   = 64 << 10
+	MaxDepth = 100 // parentheses, "not" and unary minus, each a level
+)
+
+// ErrTooComplex marks an expression refused for its size, not its syntax.
+var ErrTooComplex = errors.New("filter too complex")
+
 // Compile compiles a tcpdump filter expression for Ethernet frames. An
 // empty expression matches everything. snaplen is the length a match
 // returns (0 means DefaultSnapLen). Errors are *SyntaxError where the
-// expression is at fault.
+// expression is at fault, and wrap ErrTooComplex where it is too long,
+// too deeply nested or makes too long a program.
 func Compile(expr string, snaplen uint32) (*Program, error) {
+	return CompileContext(context.Background(), expr, snaplen)
+}
+
+// CompileContext is Compile that gives up when ctx ends (a client that
+// went away), returning ctx's error.
+func CompileContext(ctx context.Context, expr string, snaplen uint32) (*Program, error) {
 	if snaplen == 0 {
 		snaplen = DefaultSnapLen
+	}
+	if len(expr) > MaxLen {
+		return nil, fmt.Errorf("%w: the expression is %d bytes; at most %d are accepted", ErrTooComplex, len(expr), MaxLen)
 	}
 	toks, err := lex(expr)
 	if err != nil {
@@ -32,7 +57,7 @@ func Compile(expr string, snaplen uint32) (*Program, error) {
 	}
 	var n node = constNode(true)
 	if strings.TrimSpace(expr) != "" {
-		p := &parser{expr: expr, toks: toks}
+		p := &parser{ctx: ctx, expr: expr, toks: toks}
 		n, err = p.parseExpr()
 		if err != nil {
 			return nil, err
@@ -41,7 +66,10 @@ func Compile(expr string, snaplen uint32) (*Program, error) {
 			return nil, p.errAt(t, "unexpected %s", t)
 		}
 	}
-	g := &gen{}
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	g := &gen{ctx: ctx}
 	t, f := g.newLabel(), g.newLabel()
 	g.compile(n, t, f)
 	g.mark(t)

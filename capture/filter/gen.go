@@ -1,7 +1,7 @@
 package filter
 
 import (
-	"errors"
+	"context"
 	"fmt"
 
 	"golang.org/x/net/bpf"
@@ -86,6 +86,7 @@ type item struct {
 }
 
 type gen struct {
+	ctx    context.Context
 	items  []item
 	labels int
 }
@@ -138,7 +139,7 @@ func (g *gen) compile(n node, t, f int) {
 // maxInstructions is the kernel's limit for a classic BPF program.
 const maxInstructions = 4096
 
-var errTooLong = errors.New("filter: program exceeds 4096 instructions")
+var errTooLong = fmt.Errorf("filter: program exceeds 4096 instructions: %w", ErrTooComplex)
 
 // assemble lays out the items, resolving labels to relative skips.
 // Conditional jumps reach at most 255 instructions; farther targets go
@@ -146,6 +147,11 @@ var errTooLong = errors.New("filter: program exceeds 4096 instructions")
 func (g *gen) assemble() ([]bpf.Instruction, error) {
 	items := dropRedundantLoads(g.items)
 	for {
+		if g.ctx != nil {
+			if err := g.ctx.Err(); err != nil {
+				return nil, err
+			}
+		}
 		pos := make(map[int]int) // label -> instruction index
 		n := 0
 		for _, it := range items {

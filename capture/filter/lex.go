@@ -33,7 +33,11 @@ type SyntaxError struct {
 	Expr string
 	Pos  int // byte offset of the offending token
 	Msg  string
+	Err  error // ErrTooComplex for nesting past MaxDepth, else nil
 }
+
+// Unwrap returns Err.
+func (e *SyntaxError) Unwrap() error { return e.Err }
 
 func (e *SyntaxError) Error() string {
 	return fmt.Sprintf("filter: column %d: %s", e.Pos+1, e.Msg)

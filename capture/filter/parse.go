@@ -1,6 +1,7 @@
 package filter
 
 import (
+	"context"
 	"encoding/binary"
 	"fmt"
 	"net"
@@ -80,6 +81,9 @@ var keywords = map[string]bool{
 }
 
 type parser struct {
+	ctx     context.Context
+	depth   int // nesting of the parse (MaxDepth)
+	steps   int // calls of enter, for the occasional look at ctx
 	expr    string
 	toks    []token
 	i       int
@@ -127,6 +131,24 @@ func (p *parser) isOp(t token, ops ...string) bool {
 
 func (p *parser) nh() uint32 { return 14 + p.linkOff }
 
+// enter is called by every recursive step of the parser: it bounds the
+// nesting (the stack and the parse's cost) and notices a cancelled
+// context. Each enter that returns nil is paired with a leave.
+func (p *parser) enter(t token) error {
+	if p.depth >= MaxDepth {
+		return &SyntaxError{Expr: p.expr, Pos: t.pos, Msg: fmt.Sprintf("nested deeper than %d levels", MaxDepth), Err: ErrTooComplex}
+	}
+	if p.steps++; p.steps%256 == 0 && p.ctx != nil {
+		if err := p.ctx.Err(); err != nil {
+			return err
+		}
+	}
+	p.depth++
+	return nil
+}
+
+func (p *parser) leave() { p.depth-- }
+
 // parseExpr: unary { (and|or) unary }, equal precedence, left to right.
 func (p *parser) parseExpr() (node, error) {
 	n, err := p.parseUnary()
@@ -158,6 +180,10 @@ func (p *parser) parseExpr() (node, error) {
 
 func (p *parser) parseUnary() (node, error) {
 	t := p.peek()
+	if err := p.enter(t); err != nil {
+		return nil, err
+	}
+	defer p.leave()
 	if p.isWord(t, "not") || p.isOp(t, "!") {
 		p.next()
 		n, err := p.parseUnary()
@@ -188,8 +214,9 @@ func (p *parser) parseUnary() (node, error) {
 		if primErr == nil {
 			return n, nil
 		}
-		// Report the attempt that got further.
-		if se, ok := primErr.(*SyntaxError); ok && se.Pos >= relPos {
+		// Report the attempt that got further (a cancelled context is
+		// no syntax error: report it as it is).
+		if se, ok := primErr.(*SyntaxError); !ok || se.Pos >= relPos {
 			return nil, primErr
 		}
 		return nil, relErr

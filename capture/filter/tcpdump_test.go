@@ -178,13 +178,11 @@ var verdictExprs = []string{
 	"(tcp[13] & 2) != 0", "tcp port 80 and (tcp[tcpflags] & tcp-syn != 0)",
 }
 
-// TestVerdictsMatchTcpdump runs every expression through tcpdump on the
-// same pcap and compares which packets each side accepts.
-func TestVerdictsMatchTcpdump(t *testing.T) {
-	pkttest.Need(t, "tcpdump")
-	frames := sampleFrames(t)
-	dir := t.TempDir()
-	path := filepath.Join(dir, "sample.pcap")
+// writeSample writes frames as a pcap, one a second from 1700000000, so
+// tcpdump's -tt timestamps give each frame's index.
+func writeSample(t *testing.T, frames [][]byte) string {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "sample.pcap")
 	f, err := os.Create(path)
 	if err != nil {
 		t.Fatal(err)
@@ -195,25 +193,44 @@ func TestVerdictsMatchTcpdump(t *testing.T) {
 	for i, fr := range frames {
 		w.WritePacket(gopacket.CaptureInfo{Timestamp: base.Add(time.Duration(i) * time.Second), CaptureLength: len(fr), Length: len(fr)}, fr)
 	}
-	f.Close()
+	if err := f.Close(); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+// tcpdumpVerdicts returns the indexes of the frames in the sample at path
+// that tcpdump accepts with expr.
+func tcpdumpVerdicts(t *testing.T, path, expr string) map[int]bool {
+	t.Helper()
+	args := []string{"-r", path, "-nn", "-tt"}
+	if expr != "" {
+		args = append(args, expr)
+	}
+	out := pkttest.Run(t, "tcpdump", args...)
+	want := map[int]bool{}
+	for _, l := range pkttest.Lines(out) {
+		sec, _, _ := strings.Cut(strings.Fields(l)[0], ".")
+		n, err := strconv.Atoi(sec)
+		if err != nil {
+			t.Fatalf("tcpdump line %q", l)
+		}
+		want[n-1700000000] = true
+	}
+	return want
+}
+
+// TestVerdictsMatchTcpdump runs every expression through tcpdump on the
+// same pcap and compares which packets each side accepts.
+func TestVerdictsMatchTcpdump(t *testing.T) {
+	pkttest.Need(t, "tcpdump")
+	frames := sampleFrames(t)
+	path := writeSample(t, frames)
 
 	mixed := 0
 	for _, expr := range verdictExprs {
 		t.Run(expr, func(t *testing.T) {
-			args := []string{"-r", path, "-nn", "-tt"}
-			if expr != "" {
-				args = append(args, expr)
-			}
-			out := pkttest.Run(t, "tcpdump", args...)
-			want := map[int]bool{}
-			for _, l := range pkttest.Lines(out) {
-				sec, _, _ := strings.Cut(strings.Fields(l)[0], ".")
-				n, err := strconv.Atoi(sec)
-				if err != nil {
-					t.Fatalf("tcpdump line %q", l)
-				}
-				want[n-1700000000] = true
-			}
+			want := tcpdumpVerdicts(t, path, expr)
 			if len(want) > 0 && len(want) < len(frames) {
 				mixed++
 			}

@@ -77,6 +77,22 @@ func Open(path string) (*Reader, error) {
 	return r, nil
 }
 
+// OpenIn opens the capture file name inside root: a path or symlink
+// that leads out of root is refused (os.Root).
+func OpenIn(root *os.Root, name string) (*Reader, error) {
+	f, err := root.Open(name)
+	if err != nil {
+		return nil, err
+	}
+	r, err := NewReader(f)
+	if err != nil {
+		f.Close()
+		return nil, fmt.Errorf("%s: %w", name, err)
+	}
+	r.closer = append(r.closer, f)
+	return r, nil
+}
+
 // NewReader detects compression and format from the first bytes of r.
 func NewReader(r io.Reader) (*Reader, error) {
 	out := &Reader{Compression: CompressNone}
@@ -106,7 +122,7 @@ func NewReader(r io.Reader) (*Reader, error) {
 	}
 	switch {
 	case bytes.Equal(head, magicPcapNG):
-		ng, err := pcapgo.NewNgReader(ib, pcapgo.NgReaderOptions{WantMixedLinkType: true, SkipUnknownVersion: true})
+		ng, err := pcapgo.NewNgReader(newGuard(ib, true), pcapgo.NgReaderOptions{WantMixedLinkType: true, SkipUnknownVersion: true})
 		if err != nil {
 			return nil, fmt.Errorf("pcapng: %w", err)
 		}
@@ -121,7 +137,7 @@ func NewReader(r io.Reader) (*Reader, error) {
 		default:
 			return nil, fmt.Errorf("%w (magic %#08x)", ErrFormat, magic)
 		}
-		p, err := pcapgo.NewReader(ib)
+		p, err := pcapgo.NewReader(newGuard(ib, false))
 		if err != nil {
 			return nil, fmt.Errorf("pcap: %w", err)
 		}

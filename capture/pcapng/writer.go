@@ -120,7 +120,15 @@ type Interface struct {
 
 // Options configure a Writer.
 type Options struct {
-	Dir        string // output directory (created if missing)
+	Dir string // output directory (created if missing)
+	// DirRoot, if set, is Dir opened as an os.Root: files are created and
+	// removed through it, so nothing (a symlink put in the directory) can
+	// make the writer touch a file outside it. The writer closes it.
+	// Dir then only names the files in Files and Stats.
+	DirRoot *os.Root
+	// Owner, if set, owns the files the writer creates (a user's own
+	// directory, passed as a descriptor: the files are theirs).
+	Owner      *Owner
 	Prefix     string // file name prefix; default "capture"
 	Interfaces []Interface
 	Compress   Compression
@@ -196,8 +204,27 @@ type Writer struct {
 	fileTS        []TimestampSource // sources in the current file's IDBs
 }
 
+// Owner is a file owner: user and group ids.
+type Owner struct{ UID, GID int }
+
+// Permissions of what the writer creates: captures hold other people's
+// traffic, so no world access (the group can be the API socket's).
+const (
+	FileMode os.FileMode = 0o640
+	DirMode  os.FileMode = 0o750
+)
+
 // NewWriter creates the directory if needed and opens the first file.
+// It closes opt.DirRoot if it fails.
 func NewWriter(opt Options) (*Writer, error) {
+	w, err := newWriter(opt)
+	if err != nil && opt.DirRoot != nil {
+		opt.DirRoot.Close()
+	}
+	return w, err
+}
+
+func newWriter(opt Options) (*Writer, error) {
 	if opt.Dir == "" {
 		return nil, errors.New("pcapng: no output directory")
 	}
@@ -233,8 +260,10 @@ func NewWriter(opt Options) (*Writer, error) {
 	if w.now == nil {
 		w.now = time.Now
 	}
-	if err := os.MkdirAll(opt.Dir, 0o755); err != nil {
-		return nil, fmt.Errorf("pcapng: %w", err)
+	if opt.DirRoot == nil {
+		if err := os.MkdirAll(opt.Dir, DirMode); err != nil {
+			return nil, fmt.Errorf("pcapng: %w", err)
+		}
 	}
 	switch opt.Compress {
 	case CompressZstd:
@@ -261,9 +290,21 @@ func (w *Writer) openFile() error {
 	now := w.now().UTC()
 	name := fmt.Sprintf("%s-%05d-%s.pcapng%s", w.opt.Prefix, w.seq, now.Format("20060102T150405.000000000Z"), w.opt.Compress.Ext())
 	path := filepath.Join(w.opt.Dir, name)
-	f, err := os.OpenFile(path, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o644)
+	var f *os.File
+	var err error
+	if w.opt.DirRoot != nil {
+		f, err = w.opt.DirRoot.OpenFile(name, os.O_CREATE|os.O_EXCL|os.O_WRONLY, FileMode)
+	} else {
+		f, err = os.OpenFile(path, os.O_CREATE|os.O_EXCL|os.O_WRONLY, FileMode)
+	}
 	if err != nil {
 		return fmt.Errorf("pcapng: open: %w", err)
+	}
+	if o := w.opt.Owner; o != nil {
+		if err := f.Chown(o.UID, o.GID); err != nil {
+			f.Close()
+			return fmt.Errorf("pcapng: owner of %s: %w", path, err)
+		}
 	}
 	w.f, w.name, w.opened, w.onDisk = f, path, now, 0
 	w.files = append(w.files, path)
@@ -506,7 +547,11 @@ func (w *Writer) prune() error {
 		return nil
 	}
 	for len(w.files) > w.opt.Keep {
-		if err := os.Remove(w.files[0]); err != nil && !errors.Is(err, os.ErrNotExist) {
+		remove := os.Remove
+		if w.opt.DirRoot != nil {
+			remove = func(path string) error { return w.opt.DirRoot.Remove(filepath.Base(path)) }
+		}
+		if err := remove(w.files[0]); err != nil && !errors.Is(err, os.ErrNotExist) {
 			return fmt.Errorf("pcapng: keep: %w", err)
 		}
 		w.files = w.files[1:]
@@ -538,6 +583,9 @@ func (w *Writer) Close() error {
 	err := w.closeFile()
 	if w.zenc != nil {
 		w.zenc.Close()
+	}
+	if w.opt.DirRoot != nil {
+		w.opt.DirRoot.Close()
 	}
 	return err
 }

@@ -8,6 +8,8 @@ import (
 	"runtime"
 	"time"
 
+	"github.com/gopacket/gopacket/layers"
+
 	"github.com/wirebox/wirebox/capture/pcapng"
 )
 
@@ -36,8 +38,17 @@ type Clock interface {
 
 // Options control a replay.
 type Options struct {
-	Speed float64 // 1 = captured pace (default), 2 = twice as fast
-	Loop  int     // how many times to send the file (default 1)
+	// Speed: 1 = captured pace (0 too), 2 = twice as fast; from MinSpeed
+	// to MaxSpeed, else Run refuses it.
+	Speed float64
+	// Loop is how many times to send the file: 0 is once, LoopForever
+	// sends it until ctx ends (as tcpreplay's --loop 0).
+	Loop int
+	// MaxWait bounds the wait for one frame (its gap to the previous one,
+	// after Speed): a file whose timestamps jump by more ends the replay
+	// with an error naming the frame, instead of waiting for years.
+	// Default DefaultMaxWait.
+	MaxWait time.Duration
 	// Lead is the delay from Run's call to the first frame's due time,
 	// giving the sender time to warm up. Default 1 ms.
 	Lead time.Duration
@@ -74,6 +85,14 @@ func Pad(buf, frame []byte, wireLen int) []byte {
 	return buf
 }
 
+// Bounds of Options.
+const (
+	MinSpeed       = 1e-3
+	MaxSpeed       = 1e6
+	LoopForever    = -1
+	DefaultMaxWait = time.Hour
+)
+
 // maxFrame bounds padding: a corrupt original length must not make us
 // allocate and send megabytes.
 const maxFrame = 65535 + 18
@@ -85,14 +104,19 @@ func Run(ctx context.Context, open func() (Source, error), snd Sender, opt Optio
 	if opt.Speed == 0 {
 		opt.Speed = 1
 	}
-	if opt.Speed < 0 || opt.Speed != opt.Speed {
-		return Report{}, fmt.Errorf("replay: speed %v must be positive", opt.Speed)
+	// Not a comparison that NaN passes: it must be refused too.
+	if !(opt.Speed >= MinSpeed && opt.Speed <= MaxSpeed) {
+		return Report{}, fmt.Errorf("replay: speed %g: want from %g to %g", opt.Speed, MinSpeed, MaxSpeed)
 	}
 	if opt.Loop == 0 {
 		opt.Loop = 1
 	}
-	if opt.Loop < 0 {
-		return Report{}, fmt.Errorf("replay: loop %d must be positive", opt.Loop)
+	forever := opt.Loop == LoopForever
+	if opt.Loop < 0 && !forever {
+		return Report{}, fmt.Errorf("replay: loop %d: want a count, or %d for until stopped", opt.Loop, LoopForever)
+	}
+	if opt.MaxWait <= 0 {
+		opt.MaxWait = DefaultMaxWait
 	}
 	if opt.Lead == 0 {
 		opt.Lead = time.Millisecond
@@ -119,13 +143,15 @@ func Run(ctx context.Context, open func() (Source, error), snd Sender, opt Optio
 	s := &sched{start: clk.Now() + int64(opt.Lead), speed: opt.Speed}
 	var buf []byte
 	var lastSent int64
-	for loop := 0; loop < opt.Loop; loop++ {
+	prevDue := s.start
+	for loop := 0; forever || loop < opt.Loop; loop++ {
 		if loop > 0 {
 			if src, err = open(); err != nil {
 				return rep, fmt.Errorf("replay: open (loop %d): %w", loop+1, err)
 			}
 		}
 		s.beginLoop()
+		frames := 0
 		for {
 			var rec pcapng.Record
 			var err error
@@ -141,7 +167,18 @@ func Run(ctx context.Context, open func() (Source, error), snd Sender, opt Optio
 				closeSource(src)
 				return rep, fmt.Errorf("replay: read frame %d: %w", rep.Sent+rep.Errors+1, err)
 			}
+			n := rep.Sent + rep.Errors + 1
+			frames++
+			if rec.LinkType != layers.LinkTypeEthernet {
+				closeSource(src)
+				return rep, fmt.Errorf("replay: frame %d has link type %s: %w", n, rec.LinkType, ErrLinkType)
+			}
 			due := s.due(rec.Timestamp.UnixNano())
+			if wait := time.Duration(due - prevDue); wait > opt.MaxWait {
+				closeSource(src)
+				return rep, fmt.Errorf("replay: frame %d is due %v after the one before it, more than the %v a replay waits; the file's timestamps jump (fix them with editcap -t, or raise the speed)", n, wait, opt.MaxWait)
+			}
+			prevDue = max(prevDue, due)
 			frame := rec.Data
 			if !opt.NoPad && rec.Length > len(frame) {
 				if rec.Length > maxFrame {
@@ -178,12 +215,21 @@ func Run(ctx context.Context, open func() (Source, error), snd Sender, opt Optio
 			rep.Bytes += uint64(len(frame))
 		}
 		closeSource(src)
+		if frames == 0 {
+			break // an empty file: nothing to loop over
+		}
 	}
 	if lastSent > 0 {
 		rep.Duration = time.Duration(lastSent - s.start)
 	}
 	return rep, nil
 }
+
+// ErrLinkType is returned for a frame that is not Ethernet: a port sends
+// Ethernet frames, and an IP packet captured without its link header
+// (raw IP, Linux cooked capture) would go out with its first bytes taken
+// for MAC addresses.
+var ErrLinkType = errors.New("replay sends Ethernet frames only; give the packets an Ethernet header first (tcprewrite --dlt=enet)")
 
 func closeSource(s Source) {
 	if c, ok := s.(io.Closer); ok {
@@ -229,10 +275,20 @@ func (s *sched) due(ts int64) int64 {
 	}
 	s.count++
 	at := s.loopOffset + rel
-	if s.speed == 1 {
-		return s.start + at
+	// Clamp far-future times (a timestamp jump, a slow speed) instead of
+	// overflowing into the past: Run refuses a wait that long anyway.
+	const far = int64(1) << 61
+	if s.speed != 1 {
+		f := float64(at) / s.speed
+		if f > float64(far) {
+			f = float64(far)
+		}
+		at = int64(f)
 	}
-	return s.start + int64(float64(at)/s.speed)
+	if at > far || at < 0 {
+		at = far
+	}
+	return s.start + at
 }
 
 // FileSource opens a capture file for Run.

@@ -5,9 +5,13 @@ import (
 	"context"
 	"errors"
 	"io"
+	"math"
 	"sort"
+	"strings"
 	"testing"
 	"time"
+
+	"github.com/gopacket/gopacket/layers"
 
 	"github.com/wirebox/wirebox/capture/pcapng"
 	"github.com/wirebox/wirebox/internal/pkttest"
@@ -37,7 +41,7 @@ var t0 = time.Unix(1700000000, 500)
 func spaced(n int, gap time.Duration) []pcapng.Record {
 	recs := make([]pcapng.Record, n)
 	for i := range recs {
-		recs[i] = pcapng.Record{Timestamp: t0.Add(time.Duration(i) * gap), Data: []byte{byte(i), byte(i >> 8)}, Length: 2}
+		recs[i] = pcapng.Record{Timestamp: t0.Add(time.Duration(i) * gap), Data: []byte{byte(i), byte(i >> 8)}, Length: 2, LinkType: layers.LinkTypeEthernet}
 	}
 	return recs
 }
@@ -154,8 +158,8 @@ func TestPadTruncatedFrames(t *testing.T) {
 	clk := &fakeClock{}
 	log := &sendLog{clk: clk}
 	recs := []pcapng.Record{
-		{Timestamp: t0, Data: []byte("0123456789"), Length: 40},
-		{Timestamp: t0, Data: []byte("whole"), Length: 5},
+		{Timestamp: t0, Data: []byte("0123456789"), Length: 40, LinkType: layers.LinkTypeEthernet},
+		{Timestamp: t0, Data: []byte("whole"), Length: 5, LinkType: layers.LinkTypeEthernet},
 	}
 	rep, err := Run(context.Background(), opener(recs), log, Options{Clock: clk})
 	if err != nil {
@@ -260,4 +264,59 @@ func TestRealClockRun(t *testing.T) {
 	sort.Slice(errs, func(i, j int) bool { return errs[i] < errs[j] })
 	t.Logf("real clock: %d frames in %v, late %d, worst late %v; gap error median %v p99 %v max %v",
 		rep.Sent, rep.Duration, rep.Late, rep.WorstLate, errs[len(errs)/2], errs[len(errs)*99/100], errs[len(errs)-1])
+}
+
+// TestBounds: absurd speeds are refused, a jump of 136 years between two
+// timestamps ends the replay with an error naming the frame instead of
+// waiting, a non-Ethernet link type is refused, and LoopForever sends until
+// the context ends (and stops on an empty file).
+func TestBounds(t *testing.T) {
+	recs := spaced(3, time.Millisecond)
+	for _, sp := range []float64{1e-300, -1, math.NaN(), math.Inf(1), 1e7} {
+		clk := &fakeClock{}
+		if _, err := Run(context.Background(), opener(recs), &sendLog{clk: clk}, Options{Clock: clk, Speed: sp}); err == nil || !strings.Contains(err.Error(), "speed") {
+			t.Errorf("speed %g: %v", sp, err)
+		}
+	}
+	for _, sp := range []float64{MinSpeed, MaxSpeed} {
+		clk := &fakeClock{}
+		if rep, err := Run(context.Background(), opener(recs), &sendLog{clk: clk}, Options{Clock: clk, Speed: sp}); err != nil || rep.Sent != 3 {
+			t.Errorf("speed %g: %v %+v", sp, err, rep)
+		}
+	}
+
+	jump := spaced(3, time.Millisecond)
+	jump[2].Timestamp = jump[1].Timestamp.Add(136 * 365 * 24 * time.Hour)
+	for _, sp := range []float64{1, MinSpeed, MaxSpeed} {
+		clk := &fakeClock{}
+		rep, err := Run(context.Background(), opener(jump), &sendLog{clk: clk}, Options{Clock: clk, Speed: sp})
+		if err == nil || !strings.Contains(err.Error(), "frame 3 is due") || rep.Sent != 2 {
+			t.Errorf("speed %g, a 136-year gap: sent %d, %v", sp, rep.Sent, err)
+		}
+	}
+
+	raw := spaced(2, time.Millisecond)
+	raw[1].LinkType = layers.LinkTypeRaw
+	clk := &fakeClock{}
+	if rep, err := Run(context.Background(), opener(raw), &sendLog{clk: clk}, Options{Clock: clk}); !errors.Is(err, ErrLinkType) || rep.Sent != 1 || !strings.Contains(err.Error(), "frame 2") {
+		t.Errorf("raw IP: sent %d, %v", rep.Sent, err)
+	}
+
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	clk = &fakeClock{}
+	n := 0
+	stopper := SenderFunc(func([]byte) error {
+		if n++; n == 100 {
+			cancel()
+		}
+		return nil
+	})
+	rep, err := Run(ctx, opener(recs), stopper, Options{Clock: clk, Loop: LoopForever})
+	if !errors.Is(err, context.Canceled) || rep.Sent != 100 {
+		t.Errorf("loop forever: sent %d, %v", rep.Sent, err)
+	}
+	if rep, err := Run(context.Background(), opener(nil), stopper, Options{Clock: clk, Loop: LoopForever}); err != nil || rep.Sent != 0 {
+		t.Errorf("loop forever over an empty file: %d %v", rep.Sent, err)
+	}
 }

@@ -42,7 +42,7 @@ func newRig(t *testing.T) *rig {
 		t.Fatal(err)
 	}
 	r := &rig{core: core, port: port, mac: p.NearLink.MAC, far: p.Sender(t)}
-	r.mgr = NewManager(core, nil, "")
+	r.mgr = NewManager(core, nil, "", 0)
 	t.Cleanup(func() {
 		r.mgr.StopAll()
 		if err := core.Close(); err != nil {
@@ -287,7 +287,7 @@ func TestStartErrors(t *testing.T) {
 		t.Errorf("stop unknown: %v", err)
 	}
 	// A root confines output directories.
-	m := NewManager(r.core, nil, dir)
+	m := NewManager(r.core, nil, dir, 0)
 	if _, err := m.Start(Config{Ports: []string{"wb0"}, OutDir: "/etc"}); err == nil {
 		t.Error("output outside the root accepted")
 	}
@@ -298,5 +298,93 @@ func TestStartErrors(t *testing.T) {
 	m.Stop(st.ID)
 	if _, err := os.Stat(filepath.Join(dir, "inside")); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestSessionLimit: a client that loops starting sessions meets the limit
+// (ErrLimit) instead of exhausting the daemon; a failed start does not use
+// up a slot, and stopping one frees one.
+func TestSessionLimit(t *testing.T) {
+	r := newRig(t)
+	dir := t.TempDir()
+	m := NewManager(r.core, nil, dir, 3)
+	defer m.StopAll()
+	if _, err := m.Start(Config{Ports: []string{"wb0"}, OutDir: "d", Queue: MaxQueue + 1}); err == nil {
+		t.Error("a queue over MaxQueue was accepted")
+	}
+	var ids []string
+	for i := 0; i < 10; i++ {
+		// A bad start in between must not leak a slot.
+		if _, err := m.Start(Config{Ports: []string{"nope"}, OutDir: "d"}); err == nil || i < 3 && errors.Is(err, ErrLimit) {
+			t.Fatalf("bad port: %v", err)
+		}
+		st, err := m.Start(Config{Ports: []string{"wb0"}, OutDir: "d"})
+		if i < 3 {
+			if err != nil {
+				t.Fatalf("session %d: %v", i, err)
+			}
+			ids = append(ids, st.ID)
+			continue
+		}
+		if !errors.Is(err, ErrLimit) || !strings.Contains(err.Error(), "capture.max_sessions") {
+			t.Fatalf("session %d past the limit: %v", i, err)
+		}
+	}
+	if n := len(m.List()); n != 3 {
+		t.Fatalf("%d sessions, want 3", n)
+	}
+	if _, err := m.Stop(ids[0]); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := m.Start(Config{Ports: []string{"wb0"}, OutDir: "d"}); err != nil {
+		t.Fatalf("after a stop: %v", err)
+	}
+}
+
+// TestRootConfinement: the capture root is enforced by the kernel's walk
+// (os.Root), not by the path's text: a symlink inside the root that leads
+// out of it is refused, and nothing is written outside. Files are 0640 in
+// 0750 directories.
+func TestRootConfinement(t *testing.T) {
+	r := newRig(t)
+	root, outside := t.TempDir(), t.TempDir()
+	if err := os.Symlink(outside, filepath.Join(root, "esc")); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink("../..", filepath.Join(root, "up")); err != nil {
+		t.Fatal(err)
+	}
+	m := NewManager(r.core, nil, root, 0)
+	defer m.StopAll()
+	for _, dir := range []string{"esc", "esc/sub", filepath.Join(root, "esc"), "up/x"} {
+		if st, err := m.Start(Config{Ports: []string{"wb0"}, OutDir: dir}); err == nil {
+			m.Stop(st.ID)
+			t.Errorf("output %q through a symlink out of the root accepted", dir)
+		} else if !strings.Contains(err.Error(), "capture.root") {
+			t.Errorf("output %q: %v, want it to name capture.root", dir, err)
+		}
+	}
+	if ents, _ := os.ReadDir(outside); len(ents) != 0 {
+		t.Errorf("written outside the root: %v", ents)
+	}
+	st, err := m.Start(Config{Ports: []string{"wb0"}, OutDir: "in/side"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, err = m.Stop(st.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fi, err := os.Stat(st.CurrentFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fi.Mode().Perm()&^0o640 != 0 {
+		t.Errorf("capture file mode %v, want 0640 or tighter", fi.Mode().Perm())
+	}
+	for _, d := range []string{filepath.Join(root, "in"), filepath.Join(root, "in/side")} {
+		if fi, err := os.Stat(d); err != nil || fi.Mode().Perm()&^0o750 != 0 {
+			t.Errorf("directory %s: %v %v, want 0750 or tighter", d, fi.Mode(), err)
+		}
 	}
 }

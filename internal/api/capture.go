@@ -15,6 +15,11 @@ type CaptureStart struct {
 	Compress   string   `json:"compress,omitempty"` // zstd, gzip, none
 	OutDir     string   `json:"out_dir"`
 	Queue      int      `json:"queue,omitempty"`
+	// OutFD: the output directory comes as a descriptor passed with the
+	// request on the local socket (Client.PostFile), opened by the user;
+	// OutDir only names it, capture.root does not apply, and the files
+	// belong to the user.
+	OutFD bool `json:"out_fd,omitempty"`
 }
 
 // CaptureSession is a capture session's state: the body of GET
@@ -41,10 +46,14 @@ type CaptureSession struct {
 
 // Replay is the body of POST /v1/replay.
 type Replay struct {
-	File  string  `json:"file"` // path on the appliance
+	File string `json:"file"` // path on the appliance, or the name of the passed file
+	// FD: the file comes as a descriptor passed with the request on the
+	// local socket (Client.PostFile); File is then only its name, and the
+	// capture root does not apply: the user's own permission opened it.
+	FD    bool    `json:"fd,omitempty"`
 	Port  string  `json:"port"`
-	Speed float64 `json:"speed,omitempty"` // default 1
-	Loop  int     `json:"loop,omitempty"`  // default 1
+	Speed float64 `json:"speed,omitempty"` // default 1; from 0.001 to 1e6
+	Loop  int     `json:"loop,omitempty"`  // default 1; -1: until the request ends
 	To    string  `json:"to,omitempty"`    // wire (default) or host
 }
 

@@ -20,10 +20,12 @@ import (
 
 // Client talks to a daemon's control API.
 type Client struct {
-	hc    *http.Client
-	base  string // scheme://host, no trailing slash
-	token string
-	where string // for error messages
+	hc     *http.Client
+	base   string // scheme://host, no trailing slash
+	token  string
+	where  string      // for error messages
+	socket string      // the local socket, or "" for a remote client
+	header http.Header // added to every request
 }
 
 // NewUnixClient returns a client for the local socket.
@@ -35,8 +37,12 @@ func NewUnixClient(socket string) *Client {
 		},
 		MaxIdleConns: 4,
 	}
-	return &Client{hc: &http.Client{Transport: tr}, base: "http://wirebox", where: socket}
+	return &Client{hc: &http.Client{Transport: tr}, base: "http://wirebox", where: socket, socket: socket}
 }
+
+// Local reports whether the client talks to the local socket (where files
+// can be handed over as descriptors: PostFile).
+func (c *Client) Local() bool { return c.socket != "" }
 
 // ClientTLS configures how NewRemoteClient verifies the daemon.
 type ClientTLS struct {
@@ -105,9 +111,16 @@ func (c *Client) Do(ctx context.Context, method, path string, body io.Reader) (*
 	if c.token != "" {
 		req.Header.Set("Authorization", "Bearer "+c.token)
 	}
+	for k, v := range c.header {
+		req.Header[k] = v
+	}
 	resp, err := c.hc.Do(req)
 	if err != nil {
-		return nil, fmt.Errorf("cannot reach the wirebox daemon at %s: %w", c.where, unwrapURL(err))
+		err = unwrapURL(err)
+		if errors.Is(err, os.ErrPermission) && c.token == "" {
+			return nil, fmt.Errorf("cannot reach the wirebox daemon at %s: %w (the socket is for root and its group: ask for membership of the group api.socket_group names, or use sudo)", c.where, err)
+		}
+		return nil, fmt.Errorf("cannot reach the wirebox daemon at %s: %w", c.where, err)
 	}
 	if resp.StatusCode/100 != 2 {
 		defer resp.Body.Close()

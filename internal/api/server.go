@@ -7,14 +7,17 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"log/slog"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -165,16 +168,12 @@ func (s *Server) logs(w http.ResponseWriter, r *http.Request) {
 		WriteError(w, codeFor(err), err)
 		return
 	}
-	var since uint64
-	if v := r.URL.Query().Get("since"); v != "" {
-		since, err = strconv.ParseUint(v, 10, 64)
-		if err != nil {
-			WriteError(w, http.StatusBadRequest, fmt.Errorf("since: %w", err))
-			return
-		}
+	since, follow, err := parseLogsQuery(r.URL.RawQuery)
+	if err != nil {
+		WriteError(w, http.StatusBadRequest, err)
+		return
 	}
-	follow := r.URL.Query().Get("follow")
-	if follow == "" || follow == "0" || follow == "false" {
+	if !follow {
 		entries, dropped, _ := src.Since(since)
 		if entries == nil {
 			entries = []LogEntry{}
@@ -207,9 +206,32 @@ func (s *Server) logs(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
+// parseLogsQuery reads the query of GET /v1/services/{name}/logs:
+// since=SEQ and follow=1|true (0, false or absent: no).
+func parseLogsQuery(raw string) (since uint64, follow bool, err error) {
+	q, err := url.ParseQuery(raw)
+	if err != nil {
+		return 0, false, fmt.Errorf("query: %w", err)
+	}
+	if v := q.Get("since"); v != "" {
+		if since, err = strconv.ParseUint(v, 10, 64); err != nil {
+			return 0, false, fmt.Errorf("since: want a sequence number, not %q", v)
+		}
+	}
+	switch v := q.Get("follow"); v {
+	case "", "0", "false":
+	case "1", "true":
+		follow = true
+	default:
+		return 0, false, fmt.Errorf("follow: want 1 or 0, not %q", v)
+	}
+	return since, follow, nil
+}
+
 // ListenUnix opens the unix socket, replacing a stale one but never one a live
-// daemon is serving, and sets its mode.
-func ListenUnix(path string, mode fs.FileMode) (net.Listener, error) {
+// daemon is serving, and sets its mode and, if gid >= 0, its group (so
+// the group's members may use the API without being root).
+func ListenUnix(path string, mode fs.FileMode, gid int) (net.Listener, error) {
 	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
 		return nil, fmt.Errorf("creating socket directory: %w", err)
 	}
@@ -239,6 +261,12 @@ func ListenUnix(path string, mode fs.FileMode) (net.Listener, error) {
 		return nil, fmt.Errorf("listening on %s: %w", path, err)
 	}
 	l.SetUnlinkOnClose(false)
+	if gid >= 0 {
+		if err := os.Chown(tmpSock, -1, gid); err != nil {
+			l.Close()
+			return nil, fmt.Errorf("setting group of %s (api.socket_group): %w", path, err)
+		}
+	}
 	if err := os.Chmod(tmpSock, mode); err != nil {
 		l.Close()
 		return nil, fmt.Errorf("setting mode of %s: %w", path, err)
@@ -258,6 +286,16 @@ type unixListener struct {
 }
 
 func (l *unixListener) Addr() net.Addr { return l.addr }
+
+// Accept returns connections that keep descriptors passed with their
+// bytes (ReceivedFile).
+func (l *unixListener) Accept() (net.Conn, error) {
+	c, err := l.UnixListener.AcceptUnix()
+	if err != nil {
+		return nil, err
+	}
+	return newFDConn(c), nil
+}
 
 func (l *unixListener) Close() error {
 	err := l.UnixListener.Close()
@@ -315,6 +353,10 @@ func RequireToken(token string, h http.Handler) http.Handler {
 		got := []byte(r.Header.Get("Authorization"))
 		if subtle.ConstantTimeCompare(got, want) != 1 {
 			w.Header().Set("WWW-Authenticate", `Bearer realm="wirebox"`)
+			// A client that failed once gets no kept-alive connection to
+			// try again on: each attempt costs it a new TLS handshake, and
+			// the daemon holds no descriptor for it.
+			w.Header().Set("Connection", "close")
 			WriteError(w, http.StatusUnauthorized, errors.New("missing or wrong bearer token"))
 			return
 		}
@@ -322,13 +364,67 @@ func RequireToken(token string, h http.Handler) http.Handler {
 	})
 }
 
-// Serve serves h on l until ctx is done, then shuts down gracefully.
+// ServeOptions bound what one client can hold of a listener. Zero fields
+// take the defaults below.
+type ServeOptions struct {
+	// ReadHeaderTimeout bounds reading a request's headers (a client that
+	// connects and sends nothing is closed after it).
+	ReadHeaderTimeout time.Duration
+	// BodyTimeout bounds reading a request's body. It is not a deadline on
+	// the whole request: once the body is read the handler may run and
+	// stream as long as it needs (followed logs, a replay).
+	BodyTimeout time.Duration
+	// IdleTimeout closes a keep-alive connection with no request.
+	IdleTimeout time.Duration
+	// MaxConns caps concurrent connections; MaxConnsPerSource caps them per
+	// source IP address (TCP listeners only: unix socket peers have no
+	// address; negative: no per-source cap). A connection over a cap is
+	// closed at once.
+	MaxConns          int
+	MaxConnsPerSource int
+}
+
+// Defaults of ServeOptions.
+const (
+	DefaultReadHeaderTimeout = 10 * time.Second
+	DefaultBodyTimeout       = 30 * time.Second
+	DefaultIdleTimeout       = 60 * time.Second
+	DefaultMaxConns          = 256
+	DefaultMaxConnsPerSource = 32
+)
+
+// Serve serves h on l until ctx is done, then shuts down gracefully, with
+// the default ServeOptions.
 func Serve(ctx context.Context, l net.Listener, h http.Handler, log *slog.Logger) error {
+	return ServeWith(ctx, l, h, log, ServeOptions{})
+}
+
+// ServeWith serves h on l with the limits o until ctx is done, then shuts
+// down gracefully.
+func ServeWith(ctx context.Context, l net.Listener, h http.Handler, log *slog.Logger, o ServeOptions) error {
+	if o.ReadHeaderTimeout <= 0 {
+		o.ReadHeaderTimeout = DefaultReadHeaderTimeout
+	}
+	if o.BodyTimeout <= 0 {
+		o.BodyTimeout = DefaultBodyTimeout
+	}
+	if o.IdleTimeout <= 0 {
+		o.IdleTimeout = DefaultIdleTimeout
+	}
+	if o.MaxConns <= 0 {
+		o.MaxConns = DefaultMaxConns
+	}
+	if o.MaxConnsPerSource == 0 {
+		o.MaxConnsPerSource = DefaultMaxConnsPerSource
+	}
+	l = newLimitListener(l, o.MaxConns, o.MaxConnsPerSource, log)
 	srv := &http.Server{
-		Handler:           h,
-		ReadHeaderTimeout: 10 * time.Second,
+		Handler:           bodyTimeout(h, o.BodyTimeout),
+		ReadHeaderTimeout: o.ReadHeaderTimeout,
+		IdleTimeout:       o.IdleTimeout,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 		BaseContext:       func(net.Listener) context.Context { return ctx },
+		ConnContext:       connContext,
 	}
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(l) }()
@@ -345,4 +441,114 @@ func Serve(ctx context.Context, l net.Listener, h http.Handler, log *slog.Logger
 	}
 	<-errc
 	return nil
+}
+
+// bodyTimeout puts a read deadline on the request body only. (The
+// server's ReadTimeout would also end long handlers: its deadline stays on
+// the connection, and the server's background read that watches for the
+// client leaving fails on it and cancels the request's context.)
+func bodyTimeout(h http.Handler, d time.Duration) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		rc := http.NewResponseController(w)
+		if r.Body == nil || r.Body == http.NoBody {
+			_ = rc.SetReadDeadline(time.Time{})
+		} else {
+			_ = rc.SetReadDeadline(time.Now().Add(d))
+			r.Body = &clearOnEOF{ReadCloser: r.Body, rc: rc}
+		}
+		h.ServeHTTP(w, r)
+	})
+}
+
+type clearOnEOF struct {
+	io.ReadCloser
+	rc *http.ResponseController
+}
+
+func (b *clearOnEOF) Read(p []byte) (int, error) {
+	n, err := b.ReadCloser.Read(p)
+	if errors.Is(err, io.EOF) {
+		_ = b.rc.SetReadDeadline(time.Time{})
+	}
+	return n, err
+}
+
+// limitListener closes connections over the caps as soon as they are
+// accepted, so a flood of connections costs the daemon a bounded number of
+// descriptors and never blocks the accept loop.
+type limitListener struct {
+	net.Listener
+	max, perSource int
+	log            *slog.Logger
+
+	mu     sync.Mutex
+	open   int
+	bySrc  map[string]int
+	warned time.Time
+}
+
+func newLimitListener(l net.Listener, max, perSource int, log *slog.Logger) *limitListener {
+	return &limitListener{Listener: l, max: max, perSource: perSource, log: log, bySrc: map[string]int{}}
+}
+
+func sourceOf(c net.Conn) string {
+	if a, ok := c.RemoteAddr().(*net.TCPAddr); ok {
+		return a.IP.String()
+	}
+	return ""
+}
+
+func (l *limitListener) Accept() (net.Conn, error) {
+	for {
+		c, err := l.Listener.Accept()
+		if err != nil {
+			return nil, err
+		}
+		src := sourceOf(c)
+		l.mu.Lock()
+		over := l.open >= l.max || (src != "" && l.perSource > 0 && l.bySrc[src] >= l.perSource)
+		if !over {
+			l.open++
+			if src != "" {
+				l.bySrc[src]++
+			}
+		}
+		warn := over && time.Since(l.warned) > 10*time.Second
+		if warn {
+			l.warned = time.Now()
+		}
+		l.mu.Unlock()
+		if over {
+			if warn {
+				l.log.Warn("API connection refused: too many connections", "source", c.RemoteAddr().String(), "max", l.max, "per_source", l.perSource)
+			}
+			c.Close()
+			continue
+		}
+		return &limitConn{Conn: c, l: l, src: src}, nil
+	}
+}
+
+func (l *limitListener) release(src string) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.open--
+	if src != "" {
+		if l.bySrc[src]--; l.bySrc[src] <= 0 {
+			delete(l.bySrc, src)
+		}
+	}
+}
+
+type limitConn struct {
+	net.Conn
+	l    *limitListener
+	src  string
+	once sync.Once
+}
+
+func (c *limitConn) Close() error {
+	err := c.Conn.Close()
+	c.once.Do(func() { c.l.release(c.src) })
+	return err
 }

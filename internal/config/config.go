@@ -11,13 +11,18 @@ import (
 	"io/fs"
 	"net"
 	"os"
+	"os/user"
+	"reflect"
+	"sort"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/goccy/go-yaml"
 	"github.com/goccy/go-yaml/ast"
+	"github.com/goccy/go-yaml/lexer"
 	"github.com/goccy/go-yaml/parser"
+	"github.com/goccy/go-yaml/token"
 )
 
 // DefaultSocket is where the control API listens when nothing says otherwise.
@@ -92,6 +97,9 @@ type APIConfig struct {
 	Socket string `yaml:"socket"`
 	// SocketMode is the socket's permission bits, in octal.
 	SocketMode string `yaml:"socket_mode"`
+	// SocketGroup, if set, is the socket's group (a name or a number):
+	// its members may use the API without being root.
+	SocketGroup string `yaml:"socket_group,omitempty"`
 	// Listen, when set, also serves the API on this TCP address. It requires
 	// TLSCert, TLSKey and TokenFile: the remote API never runs unauthenticated.
 	Listen    string `yaml:"listen"`
@@ -123,6 +131,28 @@ type Duration time.Duration
 func (d Duration) D() time.Duration { return time.Duration(d) }
 
 func (d Duration) MarshalText() ([]byte, error) { return []byte(time.Duration(d).String()), nil }
+
+// UnmarshalYAML decodes a duration from its node, so a bare number ("5":
+// seconds? milliseconds?) is refused naming the key and the line.
+func (d *Duration) UnmarshalYAML(n ast.Node) error {
+	at := func(msg string) error {
+		e := &Error{Path: n.GetPath(), Msg: msg}
+		if tk := n.GetToken(); tk != nil && tk.Position != nil {
+			e.Line = tk.Position.Line
+		}
+		return e
+	}
+	switch v := n.(type) {
+	case *ast.StringNode:
+		if err := d.UnmarshalText([]byte(v.Value)); err != nil {
+			return at(err.Error())
+		}
+		return nil
+	case *ast.IntegerNode, *ast.FloatNode:
+		return at(fmt.Sprintf("%s is a bare number: give the unit, e.g. %ss or %sms", n.String(), n.String(), n.String()))
+	}
+	return at(fmt.Sprintf("want a duration such as 500ms, 10s or 2m, not %s", strings.TrimSpace(n.String())))
+}
 
 func (d *Duration) UnmarshalText(b []byte) error {
 	v, err := time.ParseDuration(string(b))
@@ -182,6 +212,41 @@ func (e *Error) Error() string {
 	return b.String()
 }
 
+// ErrorList is every error found in one file, in the order of the file;
+// Parse returns it when there is more than one. errors.As finds each
+// *Error in it.
+type ErrorList []*Error
+
+func (l ErrorList) Error() string {
+	msgs := make([]string, len(l))
+	for i, e := range l {
+		msgs[i] = e.Error()
+	}
+	return strings.Join(msgs, "\n")
+}
+
+// Unwrap returns the errors.
+func (l ErrorList) Unwrap() []error {
+	out := make([]error, len(l))
+	for i, e := range l {
+		out[i] = e
+	}
+	return out
+}
+
+// errorsOf returns the errors in err (one *Error, or an ErrorList).
+func errorsOf(err error) []*Error {
+	var l ErrorList
+	if errors.As(err, &l) {
+		return l
+	}
+	var e *Error
+	if errors.As(err, &e) {
+		return []*Error{e}
+	}
+	return nil
+}
+
 // Load reads and validates a file that may hold the sections secs.
 func Load(path string, secs ...Section) (*Config, error) {
 	b, err := os.ReadFile(path)
@@ -192,42 +257,196 @@ func Load(path string, secs ...Section) (*Config, error) {
 		return nil, fmt.Errorf("reading config: %w", err)
 	}
 	c, err := Parse(b, secs...)
-	var ce *Error
-	if errors.As(err, &ce) {
-		ce.File = path
+	for _, e := range errorsOf(err) {
+		e.File = path
 	}
 	return c, err
 }
 
 // Parse decodes and validates YAML that may hold the sections secs. Keys
 // absent from the document keep their defaults; unknown keys (a section
-// not in secs too) and wrong types are errors.
-func Parse(b []byte, secs ...Section) (*Config, error) {
-	c := builtin()
+// not in secs too), unknown tags, wrong types and invalid values are
+// errors naming the key and the line. Every error in the document is
+// reported (an ErrorList when there are several), not only the first.
+func Parse(b []byte, secs ...Section) (c *Config, err error) {
+	defer func() {
+		// The YAML library has panicked on odd input before (a tag where
+		// a sequence was expected); a file must never crash the daemon.
+		if r := recover(); r != nil {
+			c, err = nil, &Error{Msg: fmt.Sprintf("cannot read this YAML (the parser failed: %v)", r)}
+		}
+	}()
+	c = builtin()
 	c.secs = secs
 	doc, err := newDocument(secs)
 	if err != nil {
 		return nil, err
 	}
 	v := doc.value(c)
+	var errs ErrorList
 	if len(bytes.TrimSpace(b)) > 0 {
-		if err := yaml.UnmarshalWithOptions(b, v.Addr().Interface(), yaml.Strict()); err != nil {
-			return nil, decodeError(b, err)
+		if errs := checkTags(b); len(errs) > 0 {
+			return nil, sortErrors(b, errs)
+		}
+		f, perr := parser.ParseBytes(b, 0)
+		if perr != nil {
+			return nil, decodeError(b, perr)
+		}
+		if len(f.Docs) > 1 {
+			return nil, &Error{Line: 1, Msg: fmt.Sprintf("one YAML document expected, found %d", len(f.Docs))}
+		}
+		var body ast.Node
+		if len(f.Docs) == 1 {
+			body = f.Docs[0].Body
+		}
+		if body != nil {
+			var whole bool
+			v, errs, whole = decodeAll(b, body, doc, c, errs)
+			if !whole {
+				return nil, sortErrors(b, errs)
+			}
 		}
 	}
 	doc.store(v, c)
-	err = c.validate()
-	if err == nil {
-		err = c.validateSections()
+	// Keys that failed to decode were taken out and keep their (valid)
+	// defaults, so validating the rest reports only errors of its own.
+	errs = append(errs, errorsOf(c.validate())...)
+	errs = append(errs, errorsOf(c.validateSections())...)
+	if len(errs) == 0 {
+		return c, nil
 	}
-	if err != nil {
-		var ce *Error
-		if errors.As(err, &ce) && ce.Line == 0 {
-			ce.Line = lineOf(b, ce.Path)
+	return nil, sortErrors(b, errs)
+}
+
+// sortErrors fills in lines, orders the errors by line, drops repeats (a
+// bad tag is also a wrong type at the same key) and returns one *Error or
+// the list.
+func sortErrors(doc []byte, errs ErrorList) error {
+	for _, e := range errs {
+		if e.Line == 0 {
+			e.Line = lineOf(doc, e.Path)
 		}
-		return nil, err
 	}
-	return c, nil
+	sort.SliceStable(errs, func(i, j int) bool { return errs[i].Line < errs[j].Line })
+	out := errs[:0]
+	for i, e := range errs {
+		if i > 0 && e.Line == errs[i-1].Line && e.Path == errs[i-1].Path && e.Line > 0 {
+			continue
+		}
+		out = append(out, e)
+	}
+	if len(out) == 1 {
+		return out[0]
+	}
+	return out
+}
+
+// decodeAll decodes body strictly into a fresh document value; after each
+// error it takes the offending key out of the tree and decodes again, so
+// every bad key of the file is reported, not only the first. It gives up
+// on an error it cannot take out (the document is not a mapping, say).
+//
+// whole reports whether the last decode succeeded (with the bad keys out).
+func decodeAll(b []byte, body ast.Node, doc *document, c *Config, errs ErrorList) (v reflect.Value, _ ErrorList, whole bool) {
+	for tries := 0; ; tries++ {
+		v = doc.value(c)
+		err := yaml.NodeToValue(body, v.Addr().Interface(), yaml.Strict())
+		if err == nil {
+			return v, errs, true
+		}
+		e, ok := decodeError(b, err).(*Error)
+		if !ok {
+			return v, append(errs, &Error{Msg: err.Error()}), false
+		}
+		errs = append(errs, e)
+		if tries >= 100 || e.Path == "" || !removeKey(body, e.Path) {
+			return v, errs, false
+		}
+	}
+}
+
+// removeKey deletes the mapping entry whose key or value is at path.
+func removeKey(n ast.Node, path string) bool {
+	switch m := n.(type) {
+	case *ast.MappingNode:
+		for i, mv := range m.Values {
+			if mv.Key.GetPath() == path || mv.Value.GetPath() == path {
+				m.Values = append(m.Values[:i:i], m.Values[i+1:]...)
+				return true
+			}
+			if removeKey(mv.Value, path) {
+				return true
+			}
+		}
+	case *ast.MappingValueNode:
+		if m.Key.GetPath() == path || m.Value.GetPath() == path {
+			return false // a document of one key: nothing left to decode
+		}
+		return removeKey(m.Value, path)
+	case *ast.SequenceNode:
+		for _, it := range m.Values {
+			if removeKey(it, path) {
+				return true
+			}
+		}
+	case *ast.TagNode:
+		return removeKey(m.Value, path)
+	case *ast.AnchorNode:
+		return removeKey(m.Value, path)
+	}
+	return false
+}
+
+// checkTags refuses tags other than YAML's own (!!str, !!int, ...): a local
+// tag such as "!x" means nothing to wirebox, and the YAML library drops
+// the value it is on without a word, or panics ("ports: !x\n"). The
+// tokens are read, not the tree, which a tag can keep from being built.
+func checkTags(doc []byte) ErrorList {
+	toks := lexer.Tokenize(string(doc) + "\n") // a tag at the very end is dropped without it
+	var errs ErrorList
+	var f *ast.File
+	for i, tk := range toks {
+		if tk.Type != token.TagType || strings.HasPrefix(tk.Value, "!!") || tk.Position == nil {
+			continue
+		}
+		e := &Error{Line: tk.Position.Line, Msg: fmt.Sprintf("unknown YAML tag %s", tk.Value)}
+		// The key before it on its line names it ("ports: !x").
+		for j := i - 1; j > 0 && toks[j].Position != nil && toks[j].Position.Line == e.Line; j-- {
+			if toks[j].Type != token.MappingValueType {
+				continue
+			}
+			key := toks[j-1]
+			e.Path = "$." + key.Value
+			if f == nil {
+				f = parseQuietly(doc)
+			}
+			if f != nil && key.Position != nil {
+				if n := findNode(f, func(n ast.Node) bool {
+					t := n.GetToken()
+					return t != nil && t.Position != nil && t.Position.Line == key.Position.Line && t.Position.Column == key.Position.Column
+				}); n != nil {
+					e.Path = n.GetPath()
+				}
+			}
+			break
+		}
+		errs = append(errs, e)
+	}
+	return errs
+}
+
+// parseQuietly parses doc for the paths of its nodes, or returns nil.
+func parseQuietly(doc []byte) (f *ast.File) {
+	defer func() {
+		if recover() != nil {
+			f = nil
+		}
+	}()
+	f, err := parser.ParseBytes(doc, 0)
+	if err != nil {
+		return nil
+	}
+	return f
 }
 
 // builtin holds the defaults that apply to keys a file leaves out.
@@ -257,6 +476,10 @@ func (e *valueError) Error() string { return e.msg }
 // decodeError turns the YAML library's error into an Error naming the key
 // (as a path such as "supervisor.max_failures") and the line.
 func decodeError(doc []byte, err error) error {
+	var own *Error
+	if errors.As(err, &own) {
+		return own
+	}
 	f, perr := parser.ParseBytes(doc, 0)
 	var ve *valueError
 	if errors.As(err, &ve) {
@@ -355,40 +578,49 @@ func lineOf(doc []byte, path string) int {
 	return 0
 }
 
+// validate checks the core's keys and reports every bad one (an
+// ErrorList, or nil).
 func (c *Config) validate() error {
-	bad := func(path, format string, args ...any) error {
-		return &Error{Path: path, Msg: fmt.Sprintf(format, args...)}
+	var errs ErrorList
+	bad := func(path, format string, args ...any) {
+		errs = append(errs, &Error{Path: path, Msg: fmt.Sprintf(format, args...)})
 	}
 	if strings.TrimSpace(c.Name) == "" {
-		return bad("$.name", "must not be empty")
+		bad("$.name", "must not be empty")
 	}
 	if c.API.Socket == "" {
-		return bad("$.api.socket", "must not be empty: the local API is always on")
+		bad("$.api.socket", "must not be empty: the local API is always on")
 	}
 	if _, err := c.API.Mode(); err != nil {
-		return bad("$.api.socket_mode", "%v", err)
+		bad("$.api.socket_mode", "%v", err)
+	}
+	// The group is looked up when the daemon starts (GID), not here: a
+	// file is checked on machines (an image build) without the group.
+	if g := c.API.SocketGroup; strings.ContainsAny(g, " :/\t\n") || strings.HasPrefix(g, "-") {
+		bad("$.api.socket_group", "%q is not a group name or number", g)
 	}
 	if c.API.Listen != "" {
 		if _, _, err := net.SplitHostPort(c.API.Listen); err != nil {
-			return bad("$.api.listen", "want host:port: %v", err)
+			bad("$.api.listen", "want host:port: %v", err)
 		}
 		for _, k := range []struct{ path, v string }{
 			{"$.api.tls_cert", c.API.TLSCert}, {"$.api.tls_key", c.API.TLSKey}, {"$.api.token_file", c.API.TokenFile},
 		} {
 			if k.v == "" {
-				return bad("$.api.listen", "a remote API listener requires api.tls_cert, api.tls_key and api.token_file; %s is missing", strings.TrimPrefix(k.path, "$."))
+				bad("$.api.listen", "a remote API listener requires api.tls_cert, api.tls_key and api.token_file; %s is missing", strings.TrimPrefix(k.path, "$."))
+				break
 			}
 		}
 	}
 	switch c.Log.Level {
 	case "debug", "info", "warn", "error":
 	default:
-		return bad("$.log.level", "must be debug, info, warn or error, not %q", c.Log.Level)
+		bad("$.log.level", "must be debug, info, warn or error, not %q", c.Log.Level)
 	}
 	switch c.Log.Format {
 	case "text", "json":
 	default:
-		return bad("$.log.format", "must be text or json, not %q", c.Log.Format)
+		bad("$.log.format", "must be text or json, not %q", c.Log.Format)
 	}
 	s := c.Supervisor
 	for _, d := range []struct {
@@ -400,25 +632,29 @@ func (c *Config) validate() error {
 		{"$.supervisor.stop_timeout", s.StopTimeout},
 	} {
 		if d.v <= 0 {
-			return bad(d.path, "must be a positive duration")
+			bad(d.path, "must be a positive duration")
 		}
 	}
-	if s.BackoffMax < s.BackoffBase {
-		return bad("$.supervisor.backoff_max", "must not be less than backoff_base (%v)", s.BackoffBase.D())
+	if s.BackoffMax < s.BackoffBase && s.BackoffBase > 0 {
+		bad("$.supervisor.backoff_max", "must not be less than backoff_base (%v)", s.BackoffBase.D())
 	}
 	if s.MaxFailures < 1 {
-		return bad("$.supervisor.max_failures", "must be at least 1")
+		bad("$.supervisor.max_failures", "must be at least 1")
 	}
-	return c.validatePorts(bad)
+	c.validatePorts(bad)
+	if len(errs) == 0 {
+		return nil
+	}
+	return errs
 }
 
 // validatePorts checks the pool and the ports, filling in port defaults.
-func (c *Config) validatePorts(bad func(path, format string, args ...any) error) error {
+func (c *Config) validatePorts(bad func(path, format string, args ...any)) {
 	if c.Pool.FrameSize != 2048 && c.Pool.FrameSize != 4096 {
-		return bad("$.pool.frame_size", "must be 2048 or 4096, not %d", c.Pool.FrameSize)
+		bad("$.pool.frame_size", "must be 2048 or 4096, not %d", c.Pool.FrameSize)
 	}
 	if c.Pool.Frames < 1024 || c.Pool.Frames > 1<<22 {
-		return bad("$.pool.frames", "must be from 1024 to %d, not %d", 1<<22, c.Pool.Frames)
+		bad("$.pool.frames", "must be from 1024 to %d, not %d", 1<<22, c.Pool.Frames)
 	}
 	if len(c.Ports) == 0 {
 		c.Ports = nil // "ports: []" and no ports are the same
@@ -429,37 +665,37 @@ func (c *Config) validatePorts(bad func(path, format string, args ...any) error)
 		p := &c.Ports[i]
 		at := func(key string) string { return fmt.Sprintf("$.ports[%d].%s", i, key) }
 		if p.Name == "" {
-			return bad(fmt.Sprintf("$.ports[%d]", i), "port needs a name (the network interface)")
+			bad(fmt.Sprintf("$.ports[%d]", i), "port needs a name (the network interface)")
+			continue
 		}
 		if len(p.Name) > 15 || strings.ContainsAny(p.Name, "/ \t") {
-			return bad(at("name"), "%q is not a network interface name", p.Name)
+			bad(at("name"), "%q is not a network interface name", p.Name)
 		}
 		if j, dup := seen[p.Name]; dup {
-			return bad(at("name"), "port %q is already configured as ports[%d]", p.Name, j)
+			bad(at("name"), "port %q is already configured as ports[%d]", p.Name, j)
 		}
 		seen[p.Name] = i
 		if p.Mode == "" {
-			return bad(at("name"), "port %q needs a mode: passive or bypass", p.Name)
-		}
-		if p.Mode != PortPassive && p.Mode != PortBypass {
-			return bad(at("mode"), "must be passive or bypass, not %q", p.Mode)
+			bad(at("name"), "port %q needs a mode: passive or bypass", p.Name)
+		} else if p.Mode != PortPassive && p.Mode != PortBypass {
+			bad(at("mode"), "must be passive or bypass, not %q", p.Mode)
 		}
 		if p.Queues == 0 {
 			p.Queues = 1
 		}
 		if p.Queues < 1 || p.Queues > 64 {
-			return bad(at("queues"), "must be from 1 to 64, not %d", p.Queues)
+			bad(at("queues"), "must be from 1 to 64, not %d", p.Queues)
 		}
 		if p.Netns != "" && !strings.HasPrefix(p.Netns, "/") && strings.ContainsAny(p.Netns, "/ ") {
-			return bad(at("netns"), "want a namespace name or an absolute path, not %q", p.Netns)
+			bad(at("netns"), "want a namespace name or an absolute path, not %q", p.Netns)
 		}
 		switch p.Mode {
 		case PortPassive:
 			if p.Forward != "" {
-				return bad(at("forward"), "only bypass ports forward; a passive port's traffic stays with the host")
+				bad(at("forward"), "only bypass ports forward; a passive port's traffic stays with the host")
 			}
 			if p.RingFrames != 0 {
-				return bad(at("ring_frames"), "is for bypass ports; passive ports use ring_blocks and block_size")
+				bad(at("ring_frames"), "is for bypass ports; passive ports use ring_blocks and block_size")
 			}
 			if p.RingBlocks == 0 {
 				p.RingBlocks = 64
@@ -468,20 +704,20 @@ func (c *Config) validatePorts(bad func(path, format string, args ...any) error)
 				p.BlockSize = 1 << 20
 			}
 			if p.RingBlocks < 2 || p.RingBlocks > 4096 {
-				return bad(at("ring_blocks"), "must be from 2 to 4096, not %d", p.RingBlocks)
+				bad(at("ring_blocks"), "must be from 2 to 4096, not %d", p.RingBlocks)
 			}
 			if p.BlockSize < 4096 || p.BlockSize > 1<<26 || p.BlockSize&(p.BlockSize-1) != 0 {
-				return bad(at("block_size"), "must be a power of two from 4096 to %d, not %d", 1<<26, p.BlockSize)
+				bad(at("block_size"), "must be a power of two from 4096 to %d, not %d", 1<<26, p.BlockSize)
 			}
 		case PortBypass:
 			if p.RingBlocks != 0 || p.BlockSize != 0 {
-				return bad(at("ring_blocks"), "ring_blocks and block_size are for passive ports; bypass ports use ring_frames")
+				bad(at("ring_blocks"), "ring_blocks and block_size are for passive ports; bypass ports use ring_frames")
 			}
 			if p.RingFrames == 0 {
 				p.RingFrames = 2048
 			}
 			if p.RingFrames < 64 || p.RingFrames > 1<<16 || p.RingFrames&(p.RingFrames-1) != 0 {
-				return bad(at("ring_frames"), "must be a power of two from 64 to 65536, not %d", p.RingFrames)
+				bad(at("ring_frames"), "must be a power of two from 64 to 65536, not %d", p.RingFrames)
 			}
 			xdpFrames += p.Queues * p.RingFrames
 		}
@@ -493,19 +729,36 @@ func (c *Config) validatePorts(bad func(path, format string, args ...any) error)
 		j, ok := seen[p.Forward]
 		switch {
 		case p.Forward == p.Name:
-			return bad(fmt.Sprintf("$.ports[%d].forward", i), "a port cannot forward to itself")
+			bad(fmt.Sprintf("$.ports[%d].forward", i), "a port cannot forward to itself")
 		case !ok:
-			return bad(fmt.Sprintf("$.ports[%d].forward", i), "no port named %q is configured", p.Forward)
+			bad(fmt.Sprintf("$.ports[%d].forward", i), "no port named %q is configured", p.Forward)
 		case c.Ports[j].Mode != PortBypass:
-			return bad(fmt.Sprintf("$.ports[%d].forward", i), "port %q is passive; forward to a bypass port", p.Forward)
+			bad(fmt.Sprintf("$.ports[%d].forward", i), "port %q is passive; forward to a bypass port", p.Forward)
 		}
 	}
 	// Bypass ports keep their fill rings stocked from the pool; leave at
 	// least as much again for frames in flight.
 	if xdpFrames > 0 && c.Pool.Frames < 2*xdpFrames {
-		return bad("$.pool.frames", "%d frames cannot back the bypass ports' rings (%d frames); want at least %d", c.Pool.Frames, xdpFrames, 2*xdpFrames)
+		bad("$.pool.frames", "%d frames cannot back the bypass ports' rings (%d frames); want at least %d", c.Pool.Frames, xdpFrames, 2*xdpFrames)
 	}
-	return nil
+}
+
+// GID returns the socket's group id, or -1 when no group is configured.
+func (a APIConfig) GID() (int, error) {
+	if a.SocketGroup == "" {
+		return -1, nil
+	}
+	if n, err := strconv.Atoi(a.SocketGroup); err == nil {
+		if n < 0 {
+			return 0, fmt.Errorf("group id %d is negative", n)
+		}
+		return n, nil
+	}
+	g, err := user.LookupGroup(a.SocketGroup)
+	if err != nil {
+		return 0, fmt.Errorf("api.socket_group: no group %q on this system", a.SocketGroup)
+	}
+	return strconv.Atoi(g.Gid)
 }
 
 // Mode returns the socket mode as file permission bits.

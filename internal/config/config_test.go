@@ -117,11 +117,17 @@ func FuzzParse(f *testing.F) {
 	f.Add([]byte("- [a, {b: c}]\n"))
 	f.Add([]byte(portsDoc))
 	f.Add([]byte("ports:\n  - name: a\n    mode: bypass\n    forward: a\n"))
+	f.Add([]byte("ports: !x\n")) // panicked inside the YAML library
+	f.Add([]byte("ports: !x"))
+	f.Add([]byte("supervisor:\n  backoff_base: 5\n  max_failures: 0\nbogus: 1\n"))
 	f.Fuzz(func(t *testing.T, doc []byte) {
 		c, err := Parse(doc)
 		if err != nil {
 			if err.Error() == "" {
 				t.Fatal("empty error message")
+			}
+			if len(errorsOf(err)) == 0 {
+				t.Fatalf("%q: %v is not a config error", doc, err)
 			}
 			return
 		}
@@ -138,4 +144,47 @@ func FuzzParse(f *testing.F) {
 			t.Fatalf("round trip differs")
 		}
 	})
+}
+
+// TestTenByteFile: "ports: !x" panicked inside the YAML library (a nil
+// pointer) and `daemon --config` printed a stack trace; it is a named
+// error at the key and line, with or without the final newline.
+func TestTenByteFile(t *testing.T) {
+	for _, doc := range []string{"ports: !x\n", "ports: !x", "api:\n  socket: !foo /x\n"} {
+		_, err := Parse([]byte(doc))
+		var ce *Error
+		if !errors.As(err, &ce) || ce.Line == 0 || ce.Path == "" || !strings.Contains(err.Error(), "unknown YAML tag") {
+			t.Errorf("%q: %#v", doc, err)
+		}
+	}
+}
+
+// TestEveryErrorReported: a file with several mistakes gets them all, in
+// file order, each with its key and line; a bare number for a duration
+// names the key.
+func TestEveryErrorReported(t *testing.T) {
+	doc := "name: x\nsupervisor:\n  backoff_base: 5\n  max_failures: 0\nlog:\n  level: loud\nbogus: 1\napi:\n  socket_mode: \"0666\"\n"
+	_, err := Parse([]byte(doc), sampleSection)
+	var l ErrorList
+	if !errors.As(err, &l) {
+		t.Fatalf("%v: want an ErrorList", err)
+	}
+	want := []struct {
+		line       int
+		path, text string
+	}{
+		{3, "$.supervisor.backoff_base", "bare number"},
+		{4, "$.supervisor.max_failures", "at least 1"},
+		{6, "$.log.level", "loud"},
+		{7, "$.bogus", "unknown key"},
+		{9, "$.api.socket_mode", "other users"},
+	}
+	if len(l) != len(want) {
+		t.Fatalf("%d errors, want %d:\n%v", len(l), len(want), err)
+	}
+	for i, w := range want {
+		if l[i].Line != w.line || l[i].Path != w.path || !strings.Contains(l[i].Msg, w.text) {
+			t.Errorf("error %d: %v (line %d, path %s), want line %d %s: %s", i, l[i], l[i].Line, l[i].Path, w.line, w.path, w.text)
+		}
+	}
 }

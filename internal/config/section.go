@@ -152,8 +152,10 @@ func (d *document) store(v reflect.Value, c *Config) {
 	}
 }
 
-// validateSections runs every section's validation, with keys made whole.
+// validateSections runs every section's validation, with keys made whole,
+// and returns every section's error (an ErrorList, or nil).
 func (c *Config) validateSections() error {
+	var errs ErrorList
 	for _, s := range c.secs {
 		err := s.check(c.sections[s.Key()])
 		if err == nil {
@@ -161,7 +163,8 @@ func (c *Config) validateSections() error {
 		}
 		var ce *Error
 		if !errors.As(err, &ce) {
-			return &Error{Path: "$." + s.Key(), Msg: err.Error()}
+			errs = append(errs, &Error{Path: "$." + s.Key(), Msg: err.Error()})
+			continue
 		}
 		switch {
 		case ce.Path == "":
@@ -171,20 +174,46 @@ func (c *Config) validateSections() error {
 		case !strings.HasPrefix(ce.Path, "$."):
 			ce.Path = "$." + s.Key() + "." + ce.Path
 		}
-		return ce
+		errs = append(errs, ce)
 	}
-	return nil
+	if len(errs) == 0 {
+		return nil
+	}
+	return errs
 }
 
 // MarshalSections renders the defaults of secs as YAML, for `wirebox
-// config default`.
+// config default`. A field's `comment:"..."` tag becomes a comment above
+// its key, so the output is a reference to edit from.
 func MarshalSections(secs ...Section) ([]byte, error) {
 	m := yaml.MapSlice{}
+	cm := yaml.CommentMap{}
 	for _, s := range secs {
-		m = append(m, yaml.MapItem{Key: s.Key(), Value: s.newValue()})
+		v := s.newValue()
+		m = append(m, yaml.MapItem{Key: s.Key(), Value: v})
+		t := reflect.TypeOf(v)
+		for t.Kind() == reflect.Pointer {
+			t = t.Elem()
+		}
+		if t.Kind() != reflect.Struct {
+			continue
+		}
+		for i := range t.NumField() {
+			f := t.Field(i)
+			text := f.Tag.Get("comment")
+			name := strings.Split(f.Tag.Get("yaml"), ",")[0]
+			if text == "" || name == "" || name == "-" {
+				continue
+			}
+			var lines []string
+			for _, l := range strings.Split(text, "\n") {
+				lines = append(lines, " "+l)
+			}
+			cm["$."+s.Key()+"."+name] = []*yaml.Comment{yaml.HeadComment(lines...)}
+		}
 	}
 	if len(m) == 0 {
 		return nil, nil
 	}
-	return yaml.MarshalWithOptions(m, yaml.IndentSequence(true))
+	return yaml.MarshalWithOptions(m, yaml.IndentSequence(true), yaml.WithComment(cm))
 }

@@ -36,3 +36,25 @@ func TestVerifyCatchesLeakedGoroutine(t *testing.T) {
 		t.Errorf("Verify with a blocked goroutine = %v", err)
 	}
 }
+
+// TestVerifyCatchesLeakedPipe: pipes were all ignored, so leaked exec
+// pipes were never reported.
+func TestVerifyCatchesLeakedPipe(t *testing.T) {
+	before, err := Snapshot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, w, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = Verify(before)
+	r.Close()
+	w.Close()
+	if err == nil || !strings.Contains(err.Error(), "pipe:") {
+		t.Errorf("Verify with an open pipe = %v", err)
+	}
+	if err := Verify(before); err != nil {
+		t.Errorf("Verify after closing = %v", err)
+	}
+}

@@ -130,6 +130,10 @@ func (d *Daemon) Run(args ...string) (string, error) {
 	return o.String(), nil
 }
 
+// Pid is the daemon's process id (for tests that count its threads or
+// descriptors under /proc).
+func (d *Daemon) Pid() int { return d.cmd.Process.Pid }
+
 // Done is closed when the daemon has exited.
 func (d *Daemon) Done() <-chan struct{} { return d.done }
 
