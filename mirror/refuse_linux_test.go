@@ -415,3 +415,41 @@ func TestTunnelOverMirroredPort(t *testing.T) {
 		t.Errorf("the tunnel's own segments were mirrored into it:\n%s", read)
 	}
 }
+
+// The core decides who holds a port: while another consumer of the core
+// owns mp0's ingress exclusively, a client asking for it is refused busy
+// (the core's ErrBusy), and while a client holds it the core refuses
+// other exclusive owners. Monitors are read-only and may always join.
+func TestBusyThroughCore(t *testing.T) {
+	l := newLab(t, nil)
+	h := l.client.Netlink(t)
+	port := l.core.Port("mp0")
+	other := l.core.NewConsumer("test owner")
+	if _, err := other.Subscribe(port, capture.SubscribeOptions{Name: "test owner", Kind: capture.Owner, Exclusive: true}); err != nil {
+		t.Fatal(err)
+	}
+	args := []string{"-server", l.addr(), "-ca", l.ca(), "-as", "mir0", "-token", l.token(t), "-port", "mp0"}
+	out := l.attachFails(t, args...)
+	if !strings.Contains(out, "port busy") || !strings.Contains(out, "another consumer of the core") {
+		t.Errorf("attach while another consumer owns the port:\n%s", out)
+	}
+	if linkOf(t, h, "mir0") != nil {
+		t.Error("busy: a TAP was left behind")
+	}
+	mon := l.attach(t, "-server", l.addr(), "-ca", l.ca(), "-as", "mir1", "-token", l.token(t), "-port", "mp0", "-monitor")
+	mon.waitState(t, "a monitor next to the other owner", "connected=true")
+
+	if err := other.Close(); err != nil {
+		t.Fatal(err)
+	}
+	c := l.attach(t, args...)
+	c.waitState(t, "the client once the port is free", "connected=true")
+	k := l.core.NewConsumer("late owner")
+	defer k.Close()
+	if _, err := k.Subscribe(port, capture.SubscribeOptions{Name: "late owner", Kind: capture.Owner, Exclusive: true}); !errors.Is(err, capture.ErrBusy) {
+		t.Errorf("an exclusive owner while a mirror client holds the port: %v, want ErrBusy", err)
+	}
+	if _, err := k.Subscribe(port, capture.SubscribeOptions{Name: "late owner", Kind: capture.Owner}); !errors.Is(err, capture.ErrBusy) {
+		t.Errorf("a shared owner while a mirror client holds the port: %v, want ErrBusy", err)
+	}
+}
