@@ -11,6 +11,7 @@ import (
 
 	"github.com/wirebox/wirebox/internal/config"
 	"github.com/wirebox/wirebox/mirror"
+	"github.com/wirebox/wirebox/mirror/mirrorui"
 	"github.com/wirebox/wirebox/services"
 	"github.com/wirebox/wirebox/subsys"
 )
@@ -45,4 +46,5 @@ var Subsystem = subsys.Subsystem{
 		return []services.Service{svc}, nil
 	},
 	Commands: commands,
+	Panels:   mirrorui.Panels,
 }
