@@ -8,6 +8,7 @@ import (
 	"net"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"sync"
 	"syscall"
@@ -16,6 +17,7 @@ import (
 
 	"github.com/wirebox/wirebox/capture"
 	"github.com/wirebox/wirebox/internal/selfsigned"
+	"github.com/wirebox/wirebox/internal/testutil"
 	"github.com/wirebox/wirebox/mirror/proto"
 )
 
@@ -76,9 +78,9 @@ func TestRefusals(t *testing.T) {
 	if out := l.attachFails(t, wrongCA...); !strings.Contains(out, "certificate signed by unknown authority") {
 		t.Errorf("foreign CA:\n%s", out)
 	}
-	out, err := l.client.Command(clientBinary(t), "ports", "-server", l.addr(), "-fingerprint", l.svc.Fingerprint(), "-token", l.token(t)).CombinedOutput()
-	if err != nil || !strings.Contains(string(out), "port mp0 registered=true link=true speed=10000 duplex=full mtu=1500") ||
-		!strings.Contains(string(out), "port mq0 registered=false") {
+	out, err := l.client.Command(testutil.Wirebox(t), "mirror", "ports", l.addr(), "--fingerprint", l.svc.Fingerprint(), "--token", l.token(t)).CombinedOutput()
+	if err != nil || !regexp.MustCompile(`(?m)^mp0\s+true\s+up\s+10000\s+full\s+1500\s`).Match(out) ||
+		!regexp.MustCompile(`(?m)^mq0\s+false\s`).Match(out) {
 		t.Errorf("ports with the pinned fingerprint: %v\n%s", err, out)
 	}
 
