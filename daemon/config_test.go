@@ -7,6 +7,7 @@ import (
 
 	"github.com/wirebox/wirebox/capture/capturesvc"
 	"github.com/wirebox/wirebox/internal/config"
+	"github.com/wirebox/wirebox/mirror/mirrorsys"
 )
 
 // The README's example (core keys and subsystems' sections) must stay
@@ -29,5 +30,8 @@ func TestREADMEExampleParses(t *testing.T) {
 	}
 	if c.Name != "lab-3" || len(c.Ports) != 3 || c.Ports[1].Forward != "eth3" || capturesvc.Section.Of(c).Root != "/var/lib/wirebox/captures" {
 		t.Errorf("README example parsed as %+v", c)
+	}
+	if m := mirrorsys.Section.Of(c); m.Listen != "0.0.0.0:7412" || len(m.Ports) != 1 || m.Ports[0] != "eth1" {
+		t.Errorf("README example's mirror section parsed as %+v", m)
 	}
 }

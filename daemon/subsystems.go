@@ -3,6 +3,7 @@ package daemon
 import (
 	"github.com/wirebox/wirebox/capture/capturesys"
 	"github.com/wirebox/wirebox/internal/config"
+	"github.com/wirebox/wirebox/mirror/mirrorsys"
 	"github.com/wirebox/wirebox/rmon/rmonsys"
 	"github.com/wirebox/wirebox/subsys"
 	"github.com/wirebox/wirebox/tap/tapsys"
@@ -13,6 +14,7 @@ import (
 // and metrics), CLI commands and console panels all come through it.
 var all = []subsys.Subsystem{
 	capturesys.Subsystem,
+	mirrorsys.Subsystem,
 	rmonsys.Subsystem,
 	tapsys.Subsystem,
 }

@@ -14,17 +14,17 @@ import (
 
 // Routes serves the mirror's part of the control API.
 func (s *Service) Routes(mux *http.ServeMux) {
-	mux.HandleFunc("GET /v1/mirror/sessions", func(w http.ResponseWriter, r *http.Request) {
+	mux.HandleFunc(api.RouteMirrorSessions, func(w http.ResponseWriter, r *http.Request) {
 		api.WriteJSON(w, http.StatusOK, s.Sessions())
 	})
-	mux.HandleFunc("GET /v1/mirror/ports", func(w http.ResponseWriter, r *http.Request) {
+	mux.HandleFunc(api.RouteMirrorPorts, func(w http.ResponseWriter, r *http.Request) {
 		api.WriteJSON(w, http.StatusOK, s.Ports())
 	})
 	for _, op := range []struct {
-		verb string
-		fn   func(string) error
-	}{{"register", s.Register}, {"unregister", s.Unregister}} {
-		mux.HandleFunc("POST /v1/mirror/ports/{name}/"+op.verb, func(w http.ResponseWriter, r *http.Request) {
+		route string
+		fn    func(string) error
+	}{{api.RouteMirrorRegister, s.Register}, {api.RouteMirrorUnregister, s.Unregister}} {
+		mux.HandleFunc(op.route, func(w http.ResponseWriter, r *http.Request) {
 			if err := op.fn(r.PathValue("name")); err != nil {
 				code := http.StatusBadRequest
 				if errors.Is(err, api.ErrNotFound) {

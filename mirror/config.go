@@ -20,7 +20,7 @@ type Config struct {
 	// empty disables the listener.
 	Listen string `yaml:"listen"`
 	// NetNS is a network namespace (name under /run/netns or a path) to
-	// listen in and to look the ports' links up in; empty is the daemon's.
+	// listen in; empty is the daemon's. The ports' facts come from the core.
 	NetNS string `yaml:"netns,omitempty"`
 	// StateDir holds the certificate, key and token generated on first
 	// start when Cert/Key or TokenFile are not given (default

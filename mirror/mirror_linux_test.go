@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"context"
 	"encoding/json"
-	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
@@ -26,6 +25,7 @@ import (
 	"github.com/wirebox/wirebox/internal/api"
 	"github.com/wirebox/wirebox/internal/leakcheck"
 	"github.com/wirebox/wirebox/internal/netns"
+	"github.com/wirebox/wirebox/internal/testutil"
 	"github.com/wirebox/wirebox/services"
 	"github.com/wirebox/wirebox/tap"
 )
@@ -191,35 +191,31 @@ func waitProc(t *testing.T, cmd *exec.Cmd, diag ...func()) {
 	}
 }
 
-var (
-	clientOnce sync.Once
-	clientBin  string
-	clientErr  error
-)
-
-// clientBinary builds mirror/internal/mirrorclient once.
-func clientBinary(t *testing.T) string {
-	t.Helper()
-	clientOnce.Do(func() {
-		dir, err := os.MkdirTemp("", "mirrorclient-")
-		if err != nil {
-			clientErr = err
-			return
+// cliArgs turns the tests' flag list (-server HOST:PORT -port NAME and
+// the other options) into the command line of `wirebox mirror attach`
+// (HOST PORTNAME --option ...).
+func cliArgs(args []string) []string {
+	var server, port string
+	var rest []string
+	for i := 0; i < len(args); i++ {
+		switch a := args[i]; a {
+		case "-server":
+			i++
+			server = args[i]
+		case "-port":
+			i++
+			port = args[i]
+		case "-monitor":
+			rest = append(rest, "--monitor")
+		default:
+			rest = append(rest, "-"+a, args[i+1])
+			i++
 		}
-		clientBin = filepath.Join(dir, "mirrorclient")
-		cmd := exec.Command("go", "build", "-o", clientBin, "github.com/wirebox/wirebox/mirror/internal/mirrorclient")
-		cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
-		if out, err := cmd.CombinedOutput(); err != nil {
-			clientErr = fmt.Errorf("%v: %s", err, out)
-		}
-	})
-	if clientErr != nil {
-		t.Fatalf("build mirrorclient: %v", clientErr)
 	}
-	return clientBin
+	return append([]string{"mirror", "attach", server, port}, rest...)
 }
 
-// client is a running mirrorclient attach.
+// client is a running `wirebox mirror attach` (the real CLI).
 type client struct {
 	cmd    *exec.Cmd
 	mu     sync.Mutex
@@ -232,7 +228,7 @@ type client struct {
 // attach starts the client in the client namespace.
 func (l *lab) attach(t *testing.T, args ...string) *client {
 	t.Helper()
-	cmd := l.client.Command(clientBinary(t), append([]string{"attach"}, args...)...)
+	cmd := l.client.Command(testutil.Wirebox(t), cliArgs(args)...)
 	c := &client{cmd: cmd, exited: make(chan struct{})}
 	out, err := cmd.StdoutPipe()
 	if err != nil {

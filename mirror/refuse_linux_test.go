@@ -8,6 +8,7 @@ import (
 	"net"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"sync"
 	"syscall"
@@ -16,6 +17,7 @@ import (
 
 	"github.com/wirebox/wirebox/capture"
 	"github.com/wirebox/wirebox/internal/selfsigned"
+	"github.com/wirebox/wirebox/internal/testutil"
 	"github.com/wirebox/wirebox/mirror/proto"
 )
 
@@ -76,9 +78,9 @@ func TestRefusals(t *testing.T) {
 	if out := l.attachFails(t, wrongCA...); !strings.Contains(out, "certificate signed by unknown authority") {
 		t.Errorf("foreign CA:\n%s", out)
 	}
-	out, err := l.client.Command(clientBinary(t), "ports", "-server", l.addr(), "-fingerprint", l.svc.Fingerprint(), "-token", l.token(t)).CombinedOutput()
-	if err != nil || !strings.Contains(string(out), "port mp0 registered=true link=true speed=10000 duplex=full mtu=1500") ||
-		!strings.Contains(string(out), "port mq0 registered=false") {
+	out, err := l.client.Command(testutil.Wirebox(t), "mirror", "ports", l.addr(), "--fingerprint", l.svc.Fingerprint(), "--token", l.token(t)).CombinedOutput()
+	if err != nil || !regexp.MustCompile(`(?m)^mp0\s+true\s+up\s+10000\s+full\s+1500\s`).Match(out) ||
+		!regexp.MustCompile(`(?m)^mq0\s+false\s`).Match(out) {
 		t.Errorf("ports with the pinned fingerprint: %v\n%s", err, out)
 	}
 
@@ -413,5 +415,43 @@ func TestTunnelOverMirroredPort(t *testing.T) {
 	}
 	if strings.Contains(read, ".7412") {
 		t.Errorf("the tunnel's own segments were mirrored into it:\n%s", read)
+	}
+}
+
+// The core decides who holds a port: while another consumer of the core
+// owns mp0's ingress exclusively, a client asking for it is refused busy
+// (the core's ErrBusy), and while a client holds it the core refuses
+// other exclusive owners. Monitors are read-only and may always join.
+func TestBusyThroughCore(t *testing.T) {
+	l := newLab(t, nil)
+	h := l.client.Netlink(t)
+	port := l.core.Port("mp0")
+	other := l.core.NewConsumer("test owner")
+	if _, err := other.Subscribe(port, capture.SubscribeOptions{Name: "test owner", Kind: capture.Owner, Exclusive: true}); err != nil {
+		t.Fatal(err)
+	}
+	args := []string{"-server", l.addr(), "-ca", l.ca(), "-as", "mir0", "-token", l.token(t), "-port", "mp0"}
+	out := l.attachFails(t, args...)
+	if !strings.Contains(out, "port busy") || !strings.Contains(out, "another consumer of the core") {
+		t.Errorf("attach while another consumer owns the port:\n%s", out)
+	}
+	if linkOf(t, h, "mir0") != nil {
+		t.Error("busy: a TAP was left behind")
+	}
+	mon := l.attach(t, "-server", l.addr(), "-ca", l.ca(), "-as", "mir1", "-token", l.token(t), "-port", "mp0", "-monitor")
+	mon.waitState(t, "a monitor next to the other owner", "connected=true")
+
+	if err := other.Close(); err != nil {
+		t.Fatal(err)
+	}
+	c := l.attach(t, args...)
+	c.waitState(t, "the client once the port is free", "connected=true")
+	k := l.core.NewConsumer("late owner")
+	defer k.Close()
+	if _, err := k.Subscribe(port, capture.SubscribeOptions{Name: "late owner", Kind: capture.Owner, Exclusive: true}); !errors.Is(err, capture.ErrBusy) {
+		t.Errorf("an exclusive owner while a mirror client holds the port: %v, want ErrBusy", err)
+	}
+	if _, err := k.Subscribe(port, capture.SubscribeOptions{Name: "late owner", Kind: capture.Owner}); !errors.Is(err, capture.ErrBusy) {
+		t.Errorf("a shared owner while a mirror client holds the port: %v, want ErrBusy", err)
 	}
 }

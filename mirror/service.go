@@ -11,7 +11,6 @@ import (
 	"net"
 	"os"
 	"path/filepath"
-	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -49,7 +48,7 @@ type Service struct {
 	monitors   map[string]map[*channel]struct{} // port → read-only channels
 	links      map[string]linkState             // last state told to clients
 	totals     map[string]*portTotals
-	lw         *linkWatcher // while running
+	live       map[*coreSub]struct{} // every channel's hold on the core
 	nextID     uint64
 	gen        bool // the certificate is generated in StateDir
 
@@ -75,7 +74,7 @@ func New(cfg Config, core func() *capture.Core, log *slog.Logger) (*Service, err
 		cfg: cfg.withDefaults(), core: core, baseLog: log,
 		registered: map[string]bool{}, sessions: map[uint64]*session{},
 		holders: map[string]*channel{}, monitors: map[string]map[*channel]struct{}{},
-		links: map[string]linkState{}, totals: map[string]*portTotals{},
+		links: map[string]linkState{}, totals: map[string]*portTotals{}, live: map[*coreSub]struct{}{},
 		gen: cfg.Cert == "",
 	}
 	for _, p := range cfg.Ports {
@@ -269,11 +268,11 @@ func (s *Service) Run(ctx context.Context, rt *services.Runtime) error {
 	if err != nil {
 		return err
 	}
-	lw, err := newLinkWatcher(s.cfg.netnsPath())
-	if err != nil {
-		return err
+	if rt != nil {
+		// Normally every session gives its consumers back as it ends; after
+		// a panic the supervisor does.
+		rt.OnExit(s.closeConsumers)
 	}
-	defer lw.close()
 	var ln net.Listener
 	err = inNetNS(s.cfg.netnsPath(), func() (err error) {
 		ln, err = net.Listen("tcp", s.cfg.Listen)
@@ -282,24 +281,14 @@ func (s *Service) Run(ctx context.Context, rt *services.Runtime) error {
 	if err != nil {
 		return fmt.Errorf("mirror: listen: %w", err)
 	}
-	s.mu.Lock()
-	s.lw = lw
-	s.mu.Unlock()
 	a := ln.Addr()
 	s.addr.Store(&a)
 	s.logger().Info("mirror: listening", "addr", ln.Addr().String())
 	ctx, cancel := context.WithCancel(ctx)
 	var wg sync.WaitGroup
-	wg.Go(func() {
-		err := lw.watch(ctx, s.linkChanged, func(err error) {
-			if ctx.Err() == nil { // closing the subscription reports an error too
-				s.logger().Warn("mirror: link events", "err", err)
-			}
-		})
-		if err != nil {
-			s.logger().Warn("mirror: link events stopped", "err", err)
-		}
-	})
+	if c := s.core(); c != nil {
+		wg.Go(func() { watchPorts(ctx, c, s.linkChanged) })
+	}
 	wg.Go(func() {
 		<-ctx.Done()
 		ln.Close()
@@ -323,9 +312,6 @@ func (s *Service) Run(ctx context.Context, rt *services.Runtime) error {
 	}
 	cancel()
 	wg.Wait()
-	s.mu.Lock()
-	s.lw = nil
-	s.mu.Unlock()
 	s.addr.Store(nil)
 	return runErr
 }
@@ -378,8 +364,7 @@ func (s *Service) channelsOf(port string) []*channel {
 func (s *Service) linkChanged(name string, st linkState) {
 	s.mu.Lock()
 	old, seen := s.links[name]
-	if seen && old.Up == st.Up && old.MTU == st.MTU && old.Speed == st.Speed &&
-		old.Duplex == st.Duplex && slices.Equal(old.MAC, st.MAC) && old.Exists == st.Exists {
+	if seen && old.same(st) {
 		s.mu.Unlock()
 		return
 	}
@@ -408,14 +393,21 @@ func (s *Service) portInfoLocked(name string, st linkState) proto.PortInfo {
 	return pi
 }
 
-func (s *Service) linkState(name string) linkState {
+func (s *Service) linkState(name string) linkState { return portState(s.core(), name) }
+
+// closeConsumers gives back every channel's consumer (frames and
+// subscriptions) at the end of a run, whatever state its session was in.
+func (s *Service) closeConsumers() {
 	s.mu.Lock()
-	lw := s.lw
-	s.mu.Unlock()
-	if lw == nil {
-		return linkState{}
+	subs := make([]*coreSub, 0, len(s.live))
+	for sub := range s.live {
+		subs = append(subs, sub)
 	}
-	return lw.get(name)
+	clear(s.live)
+	s.mu.Unlock()
+	for _, sub := range subs {
+		sub.close()
+	}
 }
 
 // ports lists the core's ports with the mirror's view of each.

@@ -305,7 +305,6 @@ func (se *session) request(ctx context.Context, m proto.Message, req proto.Reque
 		return
 	}
 	exclusive := req.Mode == proto.ModeExclusive
-	st := s.linkState(req.Port)
 	s.mu.Lock()
 	switch {
 	case !s.registered[req.Port]:
@@ -316,18 +315,45 @@ func (se *session) request(ctx context.Context, m proto.Message, req proto.Reque
 		s.mu.Unlock()
 		refuse(proto.CodeNotAllowed, fmt.Sprintf("credential %s may not use port %s", se.cred.name, req.Port))
 		return
-	case exclusive && s.holders[req.Port] != nil:
-		h := s.holders[req.Port]
+	}
+	s.mu.Unlock()
+	var skip func([]byte) bool
+	if se.filter != nil {
+		skip = se.filter.match
+	}
+	// The core decides who holds the port: an exclusive ingress owner is
+	// refused while another (a mirror client or any other consumer) holds
+	// it, so two requests cannot both win.
+	sub, err := cp.subscribe(fmt.Sprintf("mirror %s #%d", se.remote, m.Channel), exclusive, skip)
+	if errors.Is(err, errBusy) {
+		holder := "another consumer of the core"
+		s.mu.Lock()
+		if h := s.holders[req.Port]; h != nil {
+			holder = h.sess.remote
+		}
 		s.mu.Unlock()
-		refuse(proto.CodeBusy, fmt.Sprintf("port %s is held by %s (attach with monitor mode to watch it)", req.Port, h.sess.remote))
+		refuse(proto.CodeBusy, fmt.Sprintf("port %s is held by %s (attach with monitor mode to watch it)", req.Port, holder))
+		return
+	}
+	if err != nil {
+		refuse(proto.CodeInternal, err.Error())
 		return
 	}
 	cctx, cancel := context.WithCancel(ctx)
 	granted := make(chan struct{})
 	ch := &channel{sess: se, id: m.Channel, port: req.Port, exclusive: exclusive, cp: cp, since: time.Now(),
-		cancel: cancel, done: make(chan struct{}), tot: s.totalsOfLocked(req.Port)}
+		cancel: cancel, done: make(chan struct{})}
+	ch.sub.Store(sub)
 	go ch.pump(cctx, granted)
-	// The slot is taken before subscribing, so two requests cannot both win.
+	st := portState(cp.c, req.Port)
+	s.mu.Lock()
+	if !s.registered[req.Port] { // unregistered while subscribing
+		s.mu.Unlock()
+		ch.stop()
+		refuse(proto.CodeNotRegistered, fmt.Sprintf("port %s was unregistered", req.Port))
+		return
+	}
+	ch.tot = s.totalsOfLocked(req.Port)
 	if exclusive {
 		s.holders[req.Port] = ch
 	} else {
@@ -336,24 +362,14 @@ func (se *session) request(ctx context.Context, m proto.Message, req proto.Reque
 		}
 		s.monitors[req.Port][ch] = struct{}{}
 	}
+	s.live[sub] = struct{}{}
 	s.links[req.Port] = st
 	info := s.portInfoLocked(req.Port, st)
 	s.mu.Unlock()
-	var skip func([]byte) bool
-	if se.filter != nil {
-		skip = se.filter.match
-	}
-	sub, err := cp.subscribe(fmt.Sprintf("mirror-%d-%d", se.id, m.Channel), exclusive, skip)
-	if err != nil {
-		ch.stop()
-		refuse(proto.CodeInternal, err.Error())
-		return
-	}
-	ch.sub.Store(sub)
 	se.mu.Lock()
 	se.chans[m.Channel] = ch
 	se.mu.Unlock()
-	if ch.ended.Load() { // unregistered meanwhile: stop saw no subscription
+	if ch.ended.Load() { // unregistered meanwhile: stop ran before the channel was listed
 		ch.ended.Store(false)
 		ch.stop()
 		refuse(proto.CodeNotRegistered, fmt.Sprintf("port %s was unregistered", req.Port))
@@ -414,7 +430,7 @@ func (se *session) data(m proto.Message) error {
 		se.sendError(m.Seq, m.Channel, &proto.Error{Code: proto.CodeMalformed, Message: err.Error()})
 		return err
 	}
-	sent, err := ch.cp.transmit(bufs)
+	sent, err := ch.sub.Load().transmit(bufs)
 	clear(bufs)
 	ch.txbuf = bufs[:0]
 	ch.framesFrom.Add(uint64(sent))
@@ -507,7 +523,12 @@ func (ch *channel) stop() {
 	<-ch.done
 	if sub := ch.sub.Load(); sub != nil {
 		sub.close()
-		ch.tot.dropTo.Add(sub.dropped())
+		if ch.tot != nil {
+			ch.tot.dropTo.Add(sub.dropped())
+		}
+		ch.sess.s.mu.Lock()
+		delete(ch.sess.s.live, sub)
+		ch.sess.s.mu.Unlock()
 	}
 	ch.sess.mu.Lock()
 	if ch.sess.chans[ch.id] == ch {

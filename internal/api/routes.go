@@ -13,25 +13,34 @@ const (
 	PathReplay   = "/v1/replay"
 	PathRMON     = "/v1/rmon"
 	PathTaps     = "/v1/taps"
-	pathServices = "/v1/services/"
+	PathMirror   = "/v1/mirror"
+	// PathMirrorSessions lists the mirror's clients and what they hold.
+	PathMirrorSessions = PathMirror + "/sessions"
+	// PathMirrorPorts lists the ports as the mirror sees them.
+	PathMirrorPorts = PathMirror + "/ports"
+	pathServices    = "/v1/services/"
 )
 
 // Route patterns (http.ServeMux syntax) of the same paths, for the server
 // and the services that add routes.
 const (
-	RouteStatus         = "GET " + PathStatus
-	RouteConfig         = "GET " + PathConfig
-	RouteMetrics        = "GET " + PathMetrics
-	RouteServiceLogs    = "GET " + pathServices + "{name}/logs"
-	RouteServiceRestart = "POST " + pathServices + "{name}/restart"
-	RoutePorts          = "GET " + PathPorts
-	RouteCaptureStart   = "POST " + PathCaptures
-	RouteCaptureList    = "GET " + PathCaptures
-	RouteCapture        = "GET " + PathCaptures + "/{id}"
-	RouteCaptureStop    = "POST " + PathCaptures + "/{id}/stop"
-	RouteReplay         = "POST " + PathReplay
-	RouteRMON           = "GET " + PathRMON
-	RouteTaps           = "GET " + PathTaps
+	RouteStatus           = "GET " + PathStatus
+	RouteConfig           = "GET " + PathConfig
+	RouteMetrics          = "GET " + PathMetrics
+	RouteServiceLogs      = "GET " + pathServices + "{name}/logs"
+	RouteServiceRestart   = "POST " + pathServices + "{name}/restart"
+	RoutePorts            = "GET " + PathPorts
+	RouteCaptureStart     = "POST " + PathCaptures
+	RouteCaptureList      = "GET " + PathCaptures
+	RouteCapture          = "GET " + PathCaptures + "/{id}"
+	RouteCaptureStop      = "POST " + PathCaptures + "/{id}/stop"
+	RouteReplay           = "POST " + PathReplay
+	RouteRMON             = "GET " + PathRMON
+	RouteTaps             = "GET " + PathTaps
+	RouteMirrorSessions   = "GET " + PathMirrorSessions
+	RouteMirrorPorts      = "GET " + PathMirrorPorts
+	RouteMirrorRegister   = "POST " + PathMirrorPorts + "/{name}/register"
+	RouteMirrorUnregister = "POST " + PathMirrorPorts + "/{name}/unregister"
 )
 
 // ServiceLogsPath is the path of a service's log ring (RouteServiceLogs).
@@ -47,3 +56,15 @@ func CapturePath(id string) string { return PathCaptures + "/" + url.PathEscape(
 
 // CaptureStopPath is the path that stops a capture session (RouteCaptureStop).
 func CaptureStopPath(id string) string { return CapturePath(id) + "/stop" }
+
+// MirrorRegisterPath is the path that registers a port for mirroring
+// (RouteMirrorRegister).
+func MirrorRegisterPath(port string) string {
+	return PathMirrorPorts + "/" + url.PathEscape(port) + "/register"
+}
+
+// MirrorUnregisterPath is the path that withdraws a port from mirroring
+// (RouteMirrorUnregister).
+func MirrorUnregisterPath(port string) string {
+	return PathMirrorPorts + "/" + url.PathEscape(port) + "/unregister"
+}

@@ -1,0 +1,252 @@
+package mirrorsys_test
+
+import (
+	"bufio"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/wirebox/wirebox/internal/config"
+	"github.com/wirebox/wirebox/internal/leakcheck"
+	"github.com/wirebox/wirebox/internal/netns"
+	"github.com/wirebox/wirebox/internal/testutil"
+	"github.com/wirebox/wirebox/mirror"
+	"github.com/wirebox/wirebox/mirror/mirrorsys"
+)
+
+func TestMain(m *testing.M) { os.Exit(leakcheck.Run(m)) }
+
+// attached is a running `wirebox mirror attach`.
+type attached struct {
+	cmd    *exec.Cmd
+	mu     sync.Mutex
+	lines  []string
+	stderr testutil.Buffer
+	exited chan struct{}
+	err    error
+}
+
+func (a *attached) last() string {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if len(a.lines) == 0 {
+		return ""
+	}
+	return a.lines[len(a.lines)-1]
+}
+
+// waitLine waits until the latest state line has every substring (the
+// states arrive asynchronously; the limit only bounds a failing test).
+func (a *attached) waitLine(t *testing.T, what string, subs ...string) {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		select {
+		case <-a.exited:
+			t.Fatalf("attach exited (%v) waiting for %s:\n%s", a.err, what, a.stderr.String())
+		default:
+		}
+		l, ok := a.last(), true
+		for _, s := range subs {
+			ok = ok && strings.Contains(l, s)
+		}
+		if ok {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s; last state %q\n%s", what, l, a.stderr.String())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+func startAttach(t *testing.T, ns *netns.NS, args ...string) *attached {
+	t.Helper()
+	a := &attached{cmd: ns.Command(testutil.Wirebox(t), append([]string{"mirror", "attach"}, args...)...), exited: make(chan struct{})}
+	out, err := a.cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	a.cmd.Stderr = &a.stderr
+	if err := a.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	go func() {
+		sc := bufio.NewScanner(out)
+		for sc.Scan() {
+			a.mu.Lock()
+			a.lines = append(a.lines, sc.Text())
+			a.mu.Unlock()
+		}
+		a.err = a.cmd.Wait()
+		close(a.exited)
+	}()
+	t.Cleanup(func() {
+		_ = a.cmd.Process.Signal(syscall.SIGTERM)
+		select {
+		case <-a.exited:
+		case <-time.After(15 * time.Second):
+			_ = a.cmd.Process.Kill()
+			<-a.exited
+		}
+		if t.Failed() {
+			t.Logf("attach stderr:\n%s", a.stderr.String())
+		}
+	})
+	return a
+}
+
+func run(t *testing.T, cmd *exec.Cmd) string {
+	t.Helper()
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("%v: %v\n%s", cmd.Args, err, out)
+	}
+	return string(out)
+}
+
+var fingerprintRE = regexp.MustCompile(`mirror: server certificate.* sha256=([0-9A-F:]{95})`)
+
+// TestDaemonMirror: the daemon with a mirror section lends its port mp0
+// (in the appliance namespace) to `wirebox mirror attach` in a client
+// namespace; the client pings the lab host through its TAP; the daemon's
+// CLI shows the session; unregister takes the port away and register gives
+// it back; after kill -9 of the daemon and a restart the client is back on
+// its own; Ctrl-C removes the TAP.
+//
+//	client ns                 appliance ns (daemon's port and listener)       lab ns
+//	mc0 10.78.0.1 ----------- ma0 10.78.0.2:7412
+//	mir0 (TAP) 192.168.78.1   mp0 (bypass port) ----------------------------- lab0 192.168.78.2
+func TestDaemonMirror(t *testing.T) {
+	for _, tool := range []string{"ping", "ethtool"} {
+		if _, err := exec.LookPath(tool); err != nil {
+			t.Fatalf("%s is needed (scripts/deps.sh test): %v", tool, err)
+		}
+	}
+	client, appliance, host := netns.New(t), netns.New(t), netns.New(t)
+	netns.Veth(t, client, "mc0", appliance, "ma0", netns.VethOptions{AddrA: "10.78.0.1/24", AddrB: "10.78.0.2/24"})
+	_, lab0 := netns.Veth(t, appliance, "mp0", host, "lab0", netns.VethOptions{AddrB: "192.168.78.2/24"})
+	// The lab host's frames cross AF_XDP as bytes: they must carry their
+	// checksums.
+	run(t, host.Command("ethtool", "-K", "lab0", "tx", "off"))
+
+	state := t.TempDir()
+	cfg := config.Default(mirrorsys.Section)
+	cfg.Name = "mirrortest"
+	cfg.Ports = []config.PortConfig{{Name: "mp0", Mode: config.PortBypass, Netns: appliance.Path}}
+	sec := mirrorsys.Section.Of(cfg)
+	sec.Listen = "10.78.0.2:7412"
+	sec.NetNS = appliance.Path
+	sec.StateDir = state
+	sec.Ports = []string{"mp0"}
+	d := testutil.StartDaemon(t, cfg)
+	d.WaitRunning(t, "core", mirror.Name)
+
+	// The fingerprint the daemon printed pins its certificate.
+	var fp string
+	for deadline := time.Now().Add(10 * time.Second); fp == ""; time.Sleep(20 * time.Millisecond) {
+		if m := fingerprintRE.FindStringSubmatch(d.Log()); m != nil {
+			fp = m[1]
+		} else if time.Now().After(deadline) {
+			t.Fatalf("no fingerprint in the daemon's log:\n%s", d.Log())
+		}
+	}
+	token := "@" + filepath.Join(state, "mirror-token")
+	out := run(t, client.Command(d.Bin, "mirror", "ports", "10.78.0.2:7412", "--fingerprint", fp, "--token", token))
+	if !regexp.MustCompile(`(?m)^mp0\s+true\s+up\s+10000\s+full\s+1500\s`).MatchString(out) {
+		t.Errorf("wirebox mirror ports:\n%s", out)
+	}
+	if out, err := client.Command(d.Bin, "mirror", "ports", "10.78.0.2:7412", "--fingerprint", fp, "--token", strings.Repeat("0", 64)).CombinedOutput(); err == nil ||
+		!strings.Contains(string(out), "authentication failed") {
+		t.Errorf("ports with a wrong token: %v\n%s", err, out)
+	}
+
+	// Attach with the CA from the state dir and the token file.
+	a := startAttach(t, client, "10.78.0.2", "mp0", "--as", "mir0", "--ca", filepath.Join(state, "mirror-ca.pem"), "--token", token)
+	a.waitLine(t, "the client to attach", "mir0: connected=true link=true mtu=1500")
+	h := client.Netlink(t)
+	tap, err := h.LinkByName("mir0")
+	if err != nil {
+		t.Fatalf("no TAP mir0 in the client namespace: %v", err)
+	}
+	if got, want := tap.Attrs().HardwareAddr.String(), appliancePortMAC(t, appliance); got != want {
+		t.Errorf("TAP MAC %s, want the appliance port's %s", got, want)
+	}
+	run(t, client.Command("ip", "addr", "add", "192.168.78.1/24", "dev", "mir0"))
+	ping := func(when string) {
+		t.Helper()
+		out := run(t, client.Command("ping", "-c", "3", "-i", "0.2", "-W", "5", "192.168.78.2"))
+		if !strings.Contains(out, " 0% packet loss") {
+			t.Errorf("ping %s:\n%s", when, out)
+		}
+	}
+	ping("through the mirror")
+	neigh := run(t, client.Command("ip", "neigh", "show", "192.168.78.2", "dev", "mir0"))
+	if !strings.Contains(strings.ToLower(neigh), lab0.MAC.String()) {
+		t.Errorf("the lab host's MAC %s not learnt on the TAP: %s", lab0.MAC, neigh)
+	}
+
+	sessions, err := d.Run("mirror", "sessions")
+	if err != nil || !regexp.MustCompile(`10\.78\.0\.1:\d+\s+token\s+mp0\s+exclusive`).MatchString(sessions) {
+		t.Errorf("wirebox mirror sessions: %v\n%s", err, sessions)
+	}
+
+	// Unregister: the client is told and loses carrier; register brings
+	// it back.
+	if out, err := d.Run("mirror", "unregister", "mp0"); err != nil || !regexp.MustCompile(`(?m)^mp0\s+false\s`).MatchString(out) {
+		t.Errorf("wirebox mirror unregister mp0: %v\n%s", err, out)
+	}
+	a.waitLine(t, "the client to lose the port", "connected=false", "unregistered")
+	if _, err := d.Run("mirror", "register", "mp0"); err != nil {
+		t.Errorf("wirebox mirror register mp0: %v", err)
+	}
+	a.waitLine(t, "the client to get the port back", "connected=true link=true")
+	if _, err := d.Run("mirror", "unregister", "nope0"); err == nil {
+		t.Error("unregister of a port that is not registered succeeded")
+	}
+
+	// kill -9 of the daemon: the client sees the tunnel break, and
+	// reconnects once the daemon is back (same state dir, same certificate).
+	d.Kill()
+	a.waitLine(t, "the client to see the daemon gone", "connected=false")
+	d2 := testutil.StartDaemon(t, cfg)
+	d2.WaitRunning(t, "core", mirror.Name)
+	a.waitLine(t, "the client to reconnect", "mir0: connected=true link=true")
+	ping("after the daemon's restart")
+	if m := fingerprintRE.FindStringSubmatch(d2.Log()); m == nil || m[1] != fp {
+		t.Errorf("the restarted daemon's certificate changed: %v, was %s", m, fp)
+	}
+
+	// Ctrl-C detaches and removes the TAP; the port is free.
+	_ = a.cmd.Process.Signal(os.Interrupt)
+	select {
+	case <-a.exited:
+	case <-time.After(30 * time.Second):
+		t.Fatal("attach did not exit on SIGINT")
+	}
+	if a.err != nil {
+		t.Errorf("attach exit: %v\n%s", a.err, a.stderr.String())
+	}
+	if _, err := h.LinkByName("mir0"); err == nil {
+		t.Error("TAP mir0 still there after Ctrl-C")
+	}
+	// detach of what is not a TAP is refused.
+	if out, err := client.Command(d.Bin, "mirror", "detach", "mc0").CombinedOutput(); err == nil || !strings.Contains(string(out), "not a TAP") {
+		t.Errorf("wirebox mirror detach mc0: %v %s", err, out)
+	}
+}
+
+func appliancePortMAC(t *testing.T, ns *netns.NS) string {
+	t.Helper()
+	l, err := ns.Netlink(t).LinkByName("mp0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return l.Attrs().HardwareAddr.String()
+}
