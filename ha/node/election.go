@@ -63,6 +63,9 @@ func (n *Node) onHeartbeat(ctx context.Context, hb peer.Heartbeat) {
 			n.rtt = rtt
 		}
 	}
+	if n.role == peer.RoleStandby && !n.handoverAt.IsZero() && hb.Role == peer.RoleActive && n.lastFailover != nil && n.lastFailover.Duration == 0 {
+		n.lastFailover.Duration = now.Sub(n.handoverAt) // the peer confirmed it forwards
+	}
 	if !was {
 		n.log.Info("peer up", "peer", n.cfg.Peer.Address, "peer_role", hb.Role, "peer_priority", hb.Priority)
 		n.splitLogged = false
@@ -192,6 +195,10 @@ func (n *Node) elect(ctx context.Context) {
 	alive := n.peerAliveLocked(now)
 	pr := n.peerHB
 	peerInSync := pr.Flags&peer.FlagInSync != 0
+	// After handing over, the peer's last heartbeat still says standby
+	// until it has taken over: do not believe it again as a reason to
+	// become active.
+	fresh := n.handoverAt.IsZero() || n.peerHBAt.After(n.handoverAt.Add(n.cfg.Peer.Interval))
 	needWitness := ""
 	switch n.role {
 	case peer.RoleInit:
@@ -208,9 +215,9 @@ func (n *Node) elect(ctx context.Context) {
 		}
 	case peer.RoleStandby:
 		switch {
-		case alive && (pr.Role == peer.RoleInit || pr.Role == peer.RoleStandby) && n.inSync:
+		case alive && fresh && (pr.Role == peer.RoleInit || pr.Role == peer.RoleStandby) && n.inSync:
 			n.becomeActiveLocked(now, "the peer restarted; this node holds the state", 0)
-		case alive && pr.Role == peer.RoleStandby && !peerInSync && n.winsLocked():
+		case alive && fresh && pr.Role == peer.RoleStandby && !peerInSync && n.winsLocked():
 			n.becomeActiveLocked(now, "both standby; elected", 0)
 		case alive && pr.Role == peer.RoleActive && n.cfg.Peer.Preempt && n.inSync && n.cfg.Peer.Priority > pr.Priority:
 			c := peer.Counted{Gen: takeoverRequest}
@@ -221,33 +228,50 @@ func (n *Node) elect(ctx context.Context) {
 			needWitness = "no peer"
 		}
 	case peer.RoleActive:
+		if !alive && !n.peerSeen.IsZero() && !n.splitLogged {
+			n.splitLogged = true
+			n.log.Warn("peer lost; staying active", "since_peer_heard", now.Sub(n.peerSeen))
+		}
 		if alive && pr.Role == peer.RoleActive && !n.winsLocked() {
 			n.becomeStandbyLocked("split healed: the peer is also active and wins")
 		}
 	}
 	lastSeen := n.peerSeen
-	n.mu.Unlock()
-	if needWitness != "" {
-		if n.witnessSaysAlive(ctx) {
-			n.mu.Lock()
-			if !n.splitLogged {
-				n.splitLogged = true
-				n.splits.Add(1)
-				n.log.Warn("split: the peer link is down but the witness sees the peer; not taking over", "reason", needWitness)
-			}
-			n.mu.Unlock()
-		} else {
-			n.mu.Lock()
-			if !n.peerAliveLocked(time.Now()) && n.role != peer.RoleActive {
-				stall := time.Duration(0)
-				if !lastSeen.IsZero() {
-					stall = time.Since(lastSeen)
-				}
-				n.becomeActiveLocked(time.Now(), needWitness, stall)
-			}
-			n.mu.Unlock()
-		}
+	start := needWitness != "" && !n.witnessBusy
+	if start {
+		n.witnessBusy = true
 	}
+	n.mu.Unlock()
+	if start {
+		// The probe takes up to three intervals: off the timer's goroutine,
+		// so our own heartbeats keep going meanwhile.
+		go n.witnessCheck(ctx, needWitness, lastSeen)
+	}
+	n.applyOwner()
+}
+
+// witnessCheck asks the witness about the peer and takes over when the
+// peer is gone (and still silent on the peer link).
+func (n *Node) witnessCheck(ctx context.Context, reason string, lastSeen time.Time) {
+	alive := n.witnessSaysAlive(ctx)
+	n.mu.Lock()
+	n.witnessBusy = false
+	switch {
+	case ctx.Err() != nil:
+	case alive:
+		if !n.splitLogged {
+			n.splitLogged = true
+			n.splits.Add(1)
+			n.log.Warn("split: the peer link is down but the witness sees the peer; not taking over", "reason", reason)
+		}
+	case !n.peerAliveLocked(time.Now()) && n.role != peer.RoleActive:
+		stall := time.Duration(0)
+		if !lastSeen.IsZero() {
+			stall = time.Since(lastSeen)
+		}
+		n.becomeActiveLocked(time.Now(), reason, stall)
+	}
+	n.mu.Unlock()
 	n.applyOwner()
 }
 

@@ -81,6 +81,7 @@ type Node struct {
 	lastFailover    *Failover
 	splitLogged     bool
 	witnessPending  uint64
+	witnessBusy     bool
 	witnessAnswered chan uint64
 
 	neighMu sync.Mutex
