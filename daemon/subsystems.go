@@ -2,6 +2,7 @@ package daemon
 
 import (
 	"github.com/wirebox/wirebox/capture/capturesys"
+	"github.com/wirebox/wirebox/ha/hasys"
 	"github.com/wirebox/wirebox/internal/config"
 	"github.com/wirebox/wirebox/subsys"
 )
@@ -11,6 +12,7 @@ import (
 // and metrics), CLI commands and console panels all come through it.
 var all = []subsys.Subsystem{
 	capturesys.Subsystem,
+	hasys.Subsystem,
 }
 
 // Subsystems returns the table, in order.

@@ -5,13 +5,15 @@ import "net/url"
 // Paths of the control API. The server's routes, the client, the CLI and
 // the console all name them from here, so a path is written once.
 const (
-	PathStatus   = "/v1/status"
-	PathConfig   = "/v1/config"
-	PathMetrics  = "/metrics"
-	PathPorts    = "/v1/ports"
-	PathCaptures = "/v1/captures"
-	PathReplay   = "/v1/replay"
-	pathServices = "/v1/services/"
+	PathStatus     = "/v1/status"
+	PathConfig     = "/v1/config"
+	PathMetrics    = "/metrics"
+	PathPorts      = "/v1/ports"
+	PathCaptures   = "/v1/captures"
+	PathReplay     = "/v1/replay"
+	PathHA         = "/v1/ha"
+	PathHAFailover = "/v1/ha/failover"
+	pathServices   = "/v1/services/"
 )
 
 // Route patterns (http.ServeMux syntax) of the same paths, for the server
@@ -28,6 +30,8 @@ const (
 	RouteCapture        = "GET " + PathCaptures + "/{id}"
 	RouteCaptureStop    = "POST " + PathCaptures + "/{id}/stop"
 	RouteReplay         = "POST " + PathReplay
+	RouteHA             = "GET " + PathHA
+	RouteHAFailover     = "POST " + PathHAFailover
 )
 
 // ServiceLogsPath is the path of a service's log ring (RouteServiceLogs).
