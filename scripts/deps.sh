@@ -9,7 +9,7 @@ case "${1:-test}" in
   run)   need+=(qemu-system-x86 grub-common grub-pc-bin grub-efi-amd64-bin xorriso mtools zstd) ;;
   test)  need+=(gcc libc6-dev tmux tcpdump tshark netsniff-ng tcpreplay ethtool zstd qemu-system-x86 ovmf grub-common grub-pc-bin grub-efi-amd64-bin xorriso mtools e2fsprogs kmod) ;;
   image) need+=(grub-common grub-pc-bin grub-efi-amd64-bin xorriso mtools zstd) ;;
-  bench) need+=(tcpdump tshark netsniff-ng tcpreplay ethtool) ;;
+  bench) need+=(tcpdump tshark netsniff-ng tcpreplay ethtool keepalived conntrackd nftables conntrack) ;;
   *) echo "deps.sh: unknown target $1" >&2; exit 2 ;;
 esac
 # Extra packages named by other make targets (one word each).

@@ -1,6 +1,7 @@
 package node
 
 import (
+	"fmt"
 	"net"
 	"net/netip"
 	"testing"
@@ -71,34 +72,45 @@ func pairFailover(t *testing.T, mode Mode) {
 	idle := hatest.IdleConns(t, p.Cl, 100)
 	s.Progress(t, 1<<20)
 	hatest.WaitFor(t, "B tracking every connection", func() bool { return b.node.Status().Conns >= 101 })
-	stA := a.node.Status()
-	t.Logf("before the crash: A %+v", stA)
+	t.Logf("before the first crash: A %+v", a.node.Status())
 
-	// Crash of the active.
-	s.MaxStall.Store(0)
-	crash := time.Now()
-	a.stop()
-	hatest.WaitFor(t, "B active", func() bool { return roleOf(b) == "active" })
-	t.Logf("B active %v after the crash", time.Since(crash))
-	s.Progress(t, 1<<20)
-	hatest.PingAll(t, idle, "after crash")
-	t.Logf("crash failover (%s): largest stream stall %v, last failover %+v", mode, time.Duration(s.MaxStall.Load()), *b.node.Status().LastFailover)
-
-	// The old active returns: a late standby, synchronised busiest first.
-	a = startMember(t, p, true, mode, 200)
-	hatest.WaitFor(t, "A standby in sync", func() bool { st := a.node.Status(); return st.Role == "standby" && st.InSync })
-	stB := b.node.Status()
-	if stB.SyncEntriesSent < 101 {
-		t.Fatalf("B sent %d sync entries, want the whole table", stB.SyncEntriesSent)
+	// Crashes of whichever node is active, each followed by its return as
+	// a late standby that is synchronised busiest first while the stream
+	// runs.
+	members := [2]*member{a, b}
+	active := 0
+	for rep := range pairReps {
+		s.MaxStall.Store(0)
+		dead, live := members[active], members[1-active]
+		crash := time.Now()
+		dead.stop()
+		hatest.WaitFor(t, "the standby active", func() bool { return roleOf(live) == "active" })
+		took := time.Since(crash)
+		s.Progress(t, 1<<20)
+		hatest.PingAll(t, idle, fmt.Sprintf("after crash %d", rep))
+		t.Logf("crash %d (%s): active after %v, largest stream stall %v, last failover %+v", rep+1, mode, took,
+			time.Duration(s.MaxStall.Load()), *live.node.Status().LastFailover)
+		sent := live.node.Status().SyncEntriesSent
+		back := startMember(t, p, active == 0, mode, [2]uint8{200, 100}[active])
+		hatest.WaitFor(t, "the returned node standby in sync", func() bool {
+			st := back.node.Status()
+			return st.Role == "standby" && st.InSync
+		})
+		if got := live.node.Status().SyncEntriesSent - sent; got < 101 {
+			t.Fatalf("the active sent %d sync entries to the late standby, want the whole table", got)
+		}
+		members[active] = back
+		active = 1 - active
+		s.Progress(t, 1<<20)
 	}
-	s.Progress(t, 1<<20)
 
-	// Planned switch-over back to A.
+	// Planned switch-over.
 	s.MaxStall.Store(0)
-	if err := b.node.Failover(); err != nil {
+	from, to := members[active], members[1-active]
+	if err := from.node.Failover(); err != nil {
 		t.Fatal(err)
 	}
-	hatest.WaitFor(t, "A active", func() bool { return roleOf(a) == "active" && roleOf(b) == "standby" })
+	hatest.WaitFor(t, "switched over", func() bool { return roleOf(to) == "active" && roleOf(from) == "standby" })
 	s.Progress(t, 1<<20)
 	hatest.PingAll(t, idle, "after switch-over")
 	s.Check(t)
@@ -107,6 +119,9 @@ func pairFailover(t *testing.T, mode Mode) {
 		t.Fatalf("the client saw %d resets", n)
 	}
 }
+
+// pairReps is the number of crash failovers per configuration.
+const pairReps = 5
 
 // TestPeerLinkCut: with both nodes alive, cutting the peer link makes no
 // second active while the witness still sees the peer (the split is
