@@ -80,6 +80,9 @@ func main() {
 type failover struct {
 	lost, rsts int
 	stall      time.Duration
+	rejoinLost int // lost while the crashed node returned, before the next failover
+	rst0       int // the RST count when the crash began
+	streamLost bool
 }
 
 type result struct {
@@ -294,8 +297,25 @@ func measure(sys string, reps, idle int, verbose bool) (result, error) {
 			c.Close()
 		}
 	}()
-	for rep := range reps {
-		// Fresh connections where the last failover lost some.
+	for rep := 0; rep <= reps; rep++ {
+		// What the return of the last crashed node cost (a node that
+		// claims the address before it has the state resets connections),
+		// counted with that failover; then fresh connections for the lost.
+		if rep > 0 {
+			lost := pingAll(conns, 10*time.Second)
+			if !res.fos[rep-1].streamLost && (s.failed() || s.progress(64<<10, 10*time.Second) != nil || s.failed()) {
+				lost++
+			}
+			res.fos[rep-1].rejoinLost = lost
+			res.fos[rep-1].rsts = rst.count() - res.fos[rep-1].rst0
+			if verbose && lost > 0 {
+				fmt.Fprintf(os.Stderr, "%s: %d connections lost while the crashed node returned\n", sys, lost)
+			}
+			conns = keepAlive(conns)
+		}
+		if rep == reps {
+			break
+		}
 		if s == nil || s.failed() {
 			if s != nil {
 				s.end()
@@ -314,7 +334,7 @@ func measure(sys string, reps, idle int, verbose bool) (result, error) {
 			conns = append(conns, c)
 		}
 		if lost := pingAll(conns, 10*time.Second); lost > 0 {
-			return res, fmt.Errorf("%d idle connections dead before failover %d", lost, rep)
+			return res, fmt.Errorf("%d new idle connections dead before failover %d", lost, rep)
 		}
 		if err := s.progress(256<<10, 20*time.Second); err != nil {
 			return res, fmt.Errorf("before failover %d: %w", rep, err)
@@ -333,9 +353,9 @@ func measure(sys string, reps, idle int, verbose bool) (result, error) {
 		// Reconnect the lost idle connections before the next failover.
 		conns = keepAlive(conns)
 		time.Sleep(300 * time.Millisecond) // resets to the client arrive, tcpdump prints them
-		fo := failover{lost: lost, rsts: rst.count() - rst0, stall: time.Duration(s.maxStall.Load())}
+		fo := failover{lost: lost, rsts: rst.count() - rst0, rst0: rst0, stall: time.Duration(s.maxStall.Load())}
 		if streamErr != nil || s.failed() {
-			fo.stall = -1
+			fo.stall, fo.streamLost = -1, true
 		}
 		res.fos = append(res.fos, fo)
 		if verbose {
@@ -997,16 +1017,17 @@ func (r *rstWatch) stop() {
 
 func printTable(w io.Writer, rs []result) {
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "system\tfailovers\tclean (no loss, no RST)\tconnections lost\tresets seen\tstall median\tstall max\tstall < 100 ms")
+	fmt.Fprintln(tw, "system\tfailovers\tclean (no loss, no RST)\tconnections lost\tlost at rejoin\tresets seen\tstall median\tstall max\tstall < 100 ms")
 	var wbMax time.Duration
 	var kaMed time.Duration
 	for _, r := range rs {
-		lost, rsts, clean, fast := 0, 0, 0, 0
+		lost, rejoin, rsts, clean, fast := 0, 0, 0, 0, 0
 		var stalls []time.Duration
 		for _, f := range r.fos {
 			lost += f.lost
+			rejoin += f.rejoinLost
 			rsts += f.rsts
-			if f.lost == 0 && f.rsts == 0 {
+			if f.lost == 0 && f.rejoinLost == 0 && f.rsts == 0 {
 				clean++
 			}
 			if f.stall >= 0 {
@@ -1027,11 +1048,12 @@ func printTable(w io.Writer, rs []result) {
 				wbMax = stalls[len(stalls)-1]
 			}
 		}
-		fmt.Fprintf(tw, "%s\t%d\t%d\t%d of %d\t%d\t%s\t%s\t%d\n", r.system, len(r.fos), clean, lost, len(r.fos)*(r.idle+1), rsts, med, mx, fast)
+		fmt.Fprintf(tw, "%s\t%d\t%d\t%d of %d\t%d\t%d\t%s\t%s\t%d\n", r.system, len(r.fos), clean, lost, len(r.fos)*(r.idle+1), rejoin, rsts, med, mx, fast)
 	}
 	tw.Flush()
 	if kaMed > 0 && wbMax > 0 {
 		fmt.Fprintf(w, "ratio: keepalived median stall / wirebox largest stall = %.1f\n", float64(kaMed)/float64(wbMax))
 	}
-	fmt.Fprintln(w, "(stall: the stream's longest gap between reads during the failover; - when the stream was lost)")
+	fmt.Fprintln(w, "(stall: the stream's longest gap between reads during the failover; - when the stream was lost.")
+	fmt.Fprintln(w, " resets: RSTs the client saw from the crash to the next failover, the rejoin included; clean: no loss and no RST in that span)")
 }

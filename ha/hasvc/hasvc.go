@@ -51,6 +51,7 @@ func (s *Service) Run(ctx context.Context, rt *services.Runtime) error {
 	if err != nil {
 		return err
 	}
+	rt.OnExit(n.Close) // also after a panic: the frames it held go back to the pool
 	s.mu.Lock()
 	s.node = n
 	s.mu.Unlock()

@@ -122,13 +122,29 @@ func New(core *capture.Core, cfg Config, log *slog.Logger) (*Node, error) {
 	return n, nil
 }
 
+// Close gives back every frame the node's consumer holds (harmless after
+// Run returned).
+func (n *Node) Close() {
+	n.mu.Lock()
+	k := n.k
+	n.mu.Unlock()
+	if k != nil {
+		k.Close()
+	}
+}
+
 // Table is the node's connection table.
 func (n *Node) Table() *fwd.Table { return n.table }
 
 // Run serves until ctx ends. ready is called once the node is receiving.
+// Run closes its consumer when it returns; Close does too, for a
+// supervisor that cleans up after a panic.
 func (n *Node) Run(ctx context.Context, ready func()) error {
-	n.k = n.core.NewConsumer("ha")
-	defer n.k.Close()
+	k := n.core.NewConsumer("ha")
+	n.mu.Lock()
+	n.k = k
+	n.mu.Unlock()
+	defer k.Close()
 	var subs [2]*capture.Subscription
 	for i, p := range n.ports {
 		s, err := n.k.Subscribe(p, capture.SubscribeOptions{Name: "ha", Kind: capture.Owner, Hook: capture.Ingress, Exclusive: true, Queue: 8192})
