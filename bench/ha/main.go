@@ -1043,8 +1043,7 @@ func (r *rstWatch) stop() {
 func printTable(w io.Writer, rs []result) {
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "system\tfailovers\tclean (no loss, no RST)\tconnections lost\tlost at rejoin\tresets seen\tstall median\tstall max\tstall < 100 ms")
-	var wbMax time.Duration
-	var kaMed time.Duration
+	medians := map[string]time.Duration{}
 	for _, r := range rs {
 		lost, rejoin, rsts, clean, fast := 0, 0, 0, 0, 0
 		var stalls []time.Duration
@@ -1067,17 +1066,17 @@ func printTable(w io.Writer, rs []result) {
 		if len(stalls) > 0 {
 			med = stalls[len(stalls)/2].Round(time.Millisecond).String()
 			mx = stalls[len(stalls)-1].Round(time.Millisecond).String()
-			if r.system == "keepalived" {
-				kaMed = stalls[len(stalls)/2]
-			} else if stalls[len(stalls)-1] > wbMax {
-				wbMax = stalls[len(stalls)-1]
-			}
+			medians[r.system] = stalls[len(stalls)/2]
 		}
 		fmt.Fprintf(tw, "%s\t%d\t%d\t%d of %d\t%d\t%d\t%s\t%s\t%d\n", r.system, len(r.fos), clean, lost, len(r.fos)*(r.idle+1), rejoin, rsts, med, mx, fast)
 	}
 	tw.Flush()
-	if kaMed > 0 && wbMax > 0 {
-		fmt.Fprintf(w, "ratio: keepalived median stall / wirebox largest stall = %.1f\n", float64(kaMed)/float64(wbMax))
+	if ka := medians["keepalived"]; ka > 0 {
+		for _, r := range rs {
+			if m := medians[r.system]; r.system != "keepalived" && m > 0 {
+				fmt.Fprintf(w, "stall median, keepalived / %s: %.1f\n", r.system, float64(ka)/float64(m))
+			}
+		}
 	}
 	fmt.Fprintln(w, "(stall: the stream's longest gap between reads during the failover; - when the stream was lost.")
 	fmt.Fprintln(w, " resets: RSTs the client saw from the crash to the next failover, the rejoin included; clean: no loss and no RST in that span)")
