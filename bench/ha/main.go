@@ -271,7 +271,7 @@ func measure(sys string, reps, idle int, verbose bool) (result, error) {
 		return res, err
 	}
 	if err := waitFor(20*time.Second, func() bool { a, ok := p.active(); return ok && a }); err != nil {
-		return res, fmt.Errorf("A never became active: %w", err)
+		return res, fmt.Errorf("appliance A never became active: %w", err)
 	}
 	if err := p.start(false); err != nil {
 		return res, err
