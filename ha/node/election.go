@@ -167,11 +167,16 @@ func (n *Node) becomeActiveLocked(now time.Time, reason string, stall time.Durat
 	n.log.Warn("active", "reason", reason, "in_sync", n.inSync, "connections", n.table.Len(), "since_peer_heard", stall)
 }
 
+// becomeStandbyLocked: a node that was active forgets it was in sync and
+// asks for a new sync; one that was starting keeps the sync it may already
+// have received from this active.
 func (n *Node) becomeStandbyLocked(reason string) {
+	if n.role == peer.RoleActive {
+		n.inSync = false
+		n.wantGen, n.syncRecv = randGen(), 0
+	}
 	n.role = peer.RoleStandby
-	n.inSync = false
-	n.wantGen, n.syncRecv = randGen(), 0
-	n.log.Info("standby", "reason", reason)
+	n.log.Info("standby", "reason", reason, "in_sync", n.inSync)
 }
 
 // wins reports whether we win an election against the peer's heartbeat.

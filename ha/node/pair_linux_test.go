@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+	"strings"
 	"testing"
 	"time"
 
@@ -164,4 +165,54 @@ func TestPeerLinkCut(t *testing.T) {
 	hatest.Run(t, p.NSA, "ip", "link", "set", "wa", "up")
 	hatest.WaitFor(t, "one active again", func() bool { return roleOf(b) == "standby" && roleOf(a) == "active" })
 	hatest.WaitFor(t, "B in sync again", func() bool { return b.node.Status().InSync })
+}
+
+// TestLateStandby: the standby starts after 1,000 TCP connections and ten
+// UDP flows exist, with a stream running. It is brought into sync (the
+// active sends its table busiest first while mirroring goes on). Then the
+// active crashes: every TCP connection survives without a reset, and
+// every UDP flow is still answered by the backend it had.
+func TestLateStandby(t *testing.T) {
+	p := hatest.NewPairTopo(t)
+	hatest.Servers(t, p.Sv)
+	a := startMember(t, p, true, StandbyResponse, 200)
+	hatest.WaitFor(t, "A active alone", func() bool { return roleOf(a) == "active" })
+	rsts := hatest.RSTWatch(t, p.Cl)
+	s := hatest.StartStream(t, hatest.Dial(t, p.Cl, "tcp", hatest.VIP+":80"))
+	defer s.End()
+	idle := hatest.IdleConns(t, p.Cl, 1000)
+	var udp []net.Conn
+	var backend []string
+	for i := range 10 {
+		c := hatest.Dial(t, p.Cl, "udp", hatest.VIP+":80")
+		ans := hatest.UDPEcho(t, c, fmt.Sprintf("flow %d", i))
+		udp, backend = append(udp, c), append(backend, strings.Fields(ans)[0])
+	}
+	s.Progress(t, 1<<20)
+
+	b := startMember(t, p, false, StandbyResponse, 100)
+	hatest.WaitFor(t, "B standby in sync", func() bool { st := b.node.Status(); return st.Role == "standby" && st.InSync })
+	stB := b.node.Status()
+	if stB.SyncEntriesRecv < 1011 || stB.Conns < 1011 {
+		t.Fatalf("B after the sync: %d entries received, %d connections", stB.SyncEntriesRecv, stB.Conns)
+	}
+	t.Logf("late standby in sync: %d entries received, %d mirrored frames meanwhile", stB.SyncEntriesRecv, stB.MirrorReceived)
+	s.Progress(t, 1<<20)
+
+	s.MaxStall.Store(0)
+	a.stop()
+	hatest.WaitFor(t, "B active", func() bool { return roleOf(b) == "active" })
+	s.Progress(t, 1<<20)
+	hatest.PingAll(t, idle, "after crash")
+	for i, c := range udp {
+		ans := hatest.UDPEcho(t, c, fmt.Sprintf("flow %d again", i))
+		if got := strings.Fields(ans)[0]; got != backend[i] {
+			t.Fatalf("UDP flow %d moved from %s to %s", i, backend[i], got)
+		}
+	}
+	s.Check(t)
+	t.Logf("crash after a late sync: largest stream stall %v", time.Duration(s.MaxStall.Load()))
+	if n := rsts(); n != 0 {
+		t.Fatalf("the client saw %d resets", n)
+	}
 }
