@@ -64,7 +64,16 @@ func main() {
 	idle := flag.Int("idle", 100, "idle connections beside the stream")
 	systems := flag.String("systems", "keepalived,wirebox-sr,wirebox-sf", "systems to measure, in order")
 	verbose := flag.Bool("v", false, "log each failover")
+	tput := flag.Bool("throughput", false, "measure forwarding throughput (iperf3 TCP, and UDP in 64-byte frames) through nftables NAT, the wirebox forwarder alone and the wirebox pair, instead of failovers")
+	secs := flag.Int("t", 5, "seconds per throughput run")
 	flag.Parse()
+	if *tput {
+		if err := throughput(*secs); err != nil {
+			fmt.Fprintln(os.Stderr, "bench/ha:", err)
+			os.Exit(1)
+		}
+		return
+	}
 	var results []result
 	for _, sys := range strings.Split(*systems, ",") {
 		r, err := measure(sys, *reps, *idle, *verbose)
@@ -425,9 +434,11 @@ type wbMember struct {
 }
 
 type wbPair struct {
-	t    *topo
-	mode node.Mode
-	m    [2]*wbMember // A, B
+	t      *topo
+	mode   node.Mode
+	m      [2]*wbMember // A, B
+	alone  bool         // no peer: the forwarder alone
+	single bool         // one backend (iperf3's control and data connections must meet)
 }
 
 func (w *wbPair) idx(a bool) int {
@@ -455,10 +466,17 @@ func (w *wbPair) start(a bool) error {
 			return err
 		}
 	}
-	cfg := node.Config{ClientPort: cp, ServerPort: sp, Gateway: netip.MustParseAddr(gateway), Service: service(),
+	svc := service()
+	if w.single {
+		svc.Backends, svc.UDP = svc.Backends[:1], true
+	}
+	cfg := node.Config{ClientPort: cp, ServerPort: sp, Gateway: netip.MustParseAddr(gateway), Service: svc,
 		Peer: &node.PeerConfig{Listen: netip.MustParseAddrPort(me + ":7400"), Address: netip.MustParseAddrPort(them + ":7400"),
 			Key: key, NetNS: "/run/netns/" + ns, Interval: 10 * time.Millisecond, DeadAfter: 3, Priority: prio, Mode: w.mode,
 			WitnessListen: netip.MustParseAddrPort(wme + ":7401"), Witness: netip.MustParseAddrPort(wthem + ":7401")}}
+	if w.alone {
+		cfg.Peer = nil
+	}
 	n, err := node.New(core, cfg, slog.New(slog.DiscardHandler))
 	if err != nil {
 		core.Close()
