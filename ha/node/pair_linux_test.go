@@ -34,7 +34,14 @@ type member struct {
 }
 
 func startMember(t *testing.T, p *hatest.PairTopo, a bool, mode Mode, prio uint8) *member {
+	return startMemberWith(t, p, a, mode, prio, nil)
+}
+
+func startMemberWith(t *testing.T, p *hatest.PairTopo, a bool, mode Mode, prio uint8, edit func(*Config)) *member {
 	cfg, ns := topoConfig(p, a, mode, prio)
+	if edit != nil {
+		edit(&cfg)
+	}
 	name := "B"
 	if a {
 		name = "A"
@@ -212,6 +219,32 @@ func TestLateStandby(t *testing.T) {
 	}
 	s.Check(t)
 	t.Logf("crash after a late sync: largest stream stall %v", time.Duration(s.MaxStall.Load()))
+	if n := rsts(); n != 0 {
+		t.Fatalf("the client saw %d resets", n)
+	}
+}
+
+// TestPreempt: a standby of higher priority with preempt takes the active
+// role once it is in sync, through a handover: the connections through
+// the VIP go on without a reset.
+func TestPreempt(t *testing.T) {
+	p := hatest.NewPairTopo(t)
+	hatest.Servers(t, p.Sv)
+	a := startMember(t, p, true, StandbyResponse, 100)
+	hatest.WaitFor(t, "A active alone", func() bool { return roleOf(a) == "active" })
+	rsts := hatest.RSTWatch(t, p.Cl)
+	s := hatest.StartStream(t, hatest.Dial(t, p.Cl, "tcp", hatest.VIP+":80"))
+	defer s.End()
+	idle := hatest.IdleConns(t, p.Cl, 20)
+	s.Progress(t, 1<<20)
+	b := startMemberWith(t, p, false, StandbyResponse, 200, func(c *Config) { c.Peer.Preempt = true })
+	hatest.WaitFor(t, "B active by preemption", func() bool { return roleOf(b) == "active" && roleOf(a) == "standby" })
+	if f := b.node.Status().LastFailover; f == nil || f.Reason != "planned switch-over by the peer" {
+		t.Fatalf("B's last failover: %+v", f)
+	}
+	s.Progress(t, 1<<20)
+	hatest.PingAll(t, idle, "after preemption")
+	s.Check(t)
 	if n := rsts(); n != 0 {
 		t.Fatalf("the client saw %d resets", n)
 	}
