@@ -9,9 +9,17 @@ import (
 	"github.com/wirebox/wirebox/ha/peer"
 )
 
-// peerLoop receives the peer's messages.
+// peerLoop receives the peer's messages, a batch per system call; the
+// frames a batch of mirrors produces leave in one Send per port.
 func (n *Node) peerLoop(ctx context.Context) {
-	buf := make([]byte, peer.MaxMessage)
+	const batch = 64
+	bufs := make([][]byte, batch)
+	for i := range bufs {
+		// A message is at most a pool frame (4 KiB) and the headers, or a
+		// sync batch under 1400 bytes.
+		bufs[i] = make([]byte, 16<<10)
+	}
+	msgs := make([]peer.Message, batch)
 	var out [2][]capture.Frame
 	var (
 		hb peer.Heartbeat
@@ -20,36 +28,39 @@ func (n *Node) peerLoop(ctx context.Context) {
 		c  peer.Counted
 	)
 	for {
-		h, p, err := n.link.Recv(buf)
+		k, err := n.link.RecvBatch(bufs, msgs)
 		if err != nil {
 			if ctx.Err() == nil {
 				n.log.Error("peer link", "err", err)
 			}
 			return
 		}
-		switch h.Type {
-		case peer.TypeHeartbeat:
-			if hb.Decode(p) == nil {
-				n.onHeartbeat(ctx, hb)
-			}
-		case peer.TypeMirror:
-			if m.Decode(p) == nil {
-				n.fromPeer(&m, &out)
-				n.flush(&out)
-			}
-		case peer.TypeSync:
-			if s.Decode(p) == nil {
-				n.onSync(&s)
-			}
-		case peer.TypeSyncDone:
-			if c.Decode(p) == nil {
-				n.onSyncDone(c)
-			}
-		case peer.TypeTakeover:
-			if c.Decode(p) == nil {
-				n.onTakeover(c)
+		for _, msg := range msgs[:k] {
+			p := msg.Payload
+			switch msg.Type {
+			case peer.TypeHeartbeat:
+				if hb.Decode(p) == nil {
+					n.onHeartbeat(ctx, hb)
+				}
+			case peer.TypeMirror:
+				if m.Decode(p) == nil {
+					n.fromPeer(&m, &out)
+				}
+			case peer.TypeSync:
+				if s.Decode(p) == nil {
+					n.onSync(&s)
+				}
+			case peer.TypeSyncDone:
+				if c.Decode(p) == nil {
+					n.onSyncDone(c)
+				}
+			case peer.TypeTakeover:
+				if c.Decode(p) == nil {
+					n.onTakeover(c)
+				}
 			}
 		}
+		n.flush(&out)
 	}
 }
 

@@ -163,3 +163,58 @@ func FuzzOpen(f *testing.F) {
 		}
 	})
 }
+
+// TestRecvBatch: many messages waiting are read in one batch, in order,
+// with a forged one among them dropped and counted.
+func TestRecvBatch(t *testing.T) {
+	a0, _ := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	b0, _ := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	aAddr, bAddr := a0.LocalAddr().(*net.UDPAddr).AddrPort(), b0.LocalAddr().(*net.UDPAddr).AddrPort()
+	a0.Close()
+	b0.Close()
+	a, err := Listen(Config{Listen: aAddr, Peer: bAddr, Key: testKey})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close()
+	b, err := Listen(Config{Listen: bAddr, Peer: aAddr, Key: testKey})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	for i := range 20 {
+		if i == 10 {
+			forged := Seal(nil, []byte("not the key, not the key, not it"), Header{Type: TypeHeartbeat, Epoch: a.epoch, Seq: 999}, nil)
+			a.conn.WriteToUDPAddrPort(forged, bAddr)
+		}
+		c := Counted{Count: uint64(i)}
+		if err := a.Send(TypeSyncDone, c.Append); err != nil {
+			t.Fatal(err)
+		}
+	}
+	bufs := make([][]byte, 8)
+	for i := range bufs {
+		bufs[i] = make([]byte, 2048)
+	}
+	out := make([]Message, len(bufs))
+	b.conn.SetReadDeadline(time.Now().Add(10 * time.Second))
+	next, batches := uint64(0), 0
+	for next < 20 {
+		n, err := b.RecvBatch(bufs, out)
+		if err != nil {
+			t.Fatal(err)
+		}
+		batches++
+		for _, m := range out[:n] {
+			var c Counted
+			if err := c.Decode(m.Payload); err != nil || c.Count != next || m.Type != TypeSyncDone {
+				t.Fatalf("message %d: %+v %v", next, c, err)
+			}
+			next++
+		}
+	}
+	if st := b.Stats(); st.Forged != 1 || st.Received != 20 {
+		t.Fatalf("stats %+v", st)
+	}
+	t.Logf("20 messages in %d batches", batches)
+}
