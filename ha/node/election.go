@@ -87,7 +87,7 @@ func (n *Node) onHeartbeat(ctx context.Context, hb peer.Heartbeat) {
 	}
 	n.mu.Unlock()
 	if serve {
-		go n.sendSync(ctx, hb.SyncGen)
+		n.wg.Go(func() { n.sendSync(ctx, hb.SyncGen) })
 	}
 	n.elect(ctx)
 }
@@ -261,7 +261,7 @@ func (n *Node) elect(ctx context.Context) {
 	if start {
 		// The probe takes up to three intervals: off the timer's goroutine,
 		// so our own heartbeats keep going meanwhile.
-		go n.witnessCheck(ctx, needWitness, lastSeen)
+		n.wg.Go(func() { n.witnessCheck(ctx, needWitness, lastSeen) })
 	}
 	n.applyOwner()
 }

@@ -84,6 +84,8 @@ type Node struct {
 	witnessBusy     bool
 	witnessAnswered chan uint64
 
+	wg sync.WaitGroup // the run's goroutines
+
 	neighMu sync.Mutex
 	neigh   map[[4]byte][6]byte
 	probed  map[[4]byte]time.Time
@@ -161,9 +163,13 @@ func (n *Node) Run(ctx context.Context, ready func()) error {
 	}
 	n.mu.Unlock()
 	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	var wg sync.WaitGroup
-	defer wg.Wait()
+	// Every goroutine of the run (loops, syncs, witness checks) ends
+	// before Run returns, also when it returns early with an error.
+	wg := &n.wg
+	defer func() {
+		cancel()
+		wg.Wait()
+	}()
 	if pc := n.cfg.Peer; pc != nil {
 		l, err := peer.Listen(peer.Config{Listen: pc.Listen, Peer: pc.Address, Key: pc.Key, NetNS: pc.NetNS})
 		if err != nil {
