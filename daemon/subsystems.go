@@ -2,6 +2,7 @@ package daemon
 
 import (
 	"github.com/wirebox/wirebox/capture/capturesys"
+	"github.com/wirebox/wirebox/ha/hasys"
 	"github.com/wirebox/wirebox/internal/config"
 	"github.com/wirebox/wirebox/mirror/mirrorsys"
 	"github.com/wirebox/wirebox/rmon/rmonsys"
@@ -17,6 +18,7 @@ var all = []subsys.Subsystem{
 	mirrorsys.Subsystem,
 	rmonsys.Subsystem,
 	tapsys.Subsystem,
+	hasys.Subsystem,
 }
 
 // Subsystems returns the table, in order.

@@ -33,7 +33,7 @@ case "${1:-test}" in
     kmod
   ) ;;
   image) need+=(grub-common grub-pc-bin grub-efi-amd64-bin xorriso mtools zstd) ;;
-  bench) need+=(tcpdump tshark netsniff-ng tcpreplay ethtool snmp snmpd xdp-tools gcc libc6-dev iperf3 socat iputils-ping) ;;
+  bench) need+=(tcpdump tshark netsniff-ng tcpreplay ethtool snmp snmpd xdp-tools gcc libc6-dev iperf3 socat iputils-ping keepalived conntrackd nftables conntrack) ;;
   *) echo "deps.sh: unknown target $1" >&2; exit 2 ;;
 esac
 # Extra packages named by other make targets (one word each).

@@ -22,6 +22,8 @@ func TestPathsMatchRoutes(t *testing.T) {
 		{RouteCaptureList, "GET", PathCaptures, "", ""},
 		{RouteReplay, "POST", PathReplay, "", ""},
 		{RouteTaps, "GET", PathTaps, "", ""},
+		{RouteHA, "GET", PathHA, "", ""},
+		{RouteHAFailover, "POST", PathHAFailover, "", ""},
 		{RouteServiceLogs, "GET", ServiceLogsPath("api remote"), "name", "api remote"},
 		{RouteServiceRestart, "POST", ServiceRestartPath("core"), "name", "core"},
 		{RouteCapture, "GET", CapturePath("c1"), "id", "c1"},

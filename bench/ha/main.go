@@ -1,0 +1,1101 @@
+// Command ha measures crash failovers of a stateful L4 forwarder pair side
+// by side: keepalived (VRRP, 0.01 s adverts) with conntrackd (FTFW) and
+// nftables DNAT in the kernel, and the wirebox pair (ha/node, standby
+// response and standby first). Each failover runs with a long TCP stream
+// and idle connections through the VIP; per failover it records the
+// connections lost, the resets the client saw, and the stream's largest
+// stall.
+//
+//	go run ./bench/ha [-reps 10] [-idle 100] [-systems keepalived,wirebox-sr,wirebox-sf]
+//
+// Needs root, keepalived, conntrackd, nft, tcpdump, ethtool (scripts/deps.sh
+// bench). Topology (all namespaces made here and removed at the end):
+// client ↔ bridge ↔ two appliances ↔ bridge ↔ servers, plus a peer link
+// (and for wirebox a witness link) between the appliances. A crash is the
+// active appliance's links going down and its processes killed (SIGKILL
+// for keepalived and conntrackd, stopping node and core for wirebox): a
+// kernel forwarder whose daemons die goes on forwarding, so killing
+// processes alone would not be a crash.
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/netip"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"text/tabwriter"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/wirebox/wirebox/capture"
+	"github.com/wirebox/wirebox/ha/fwd"
+	"github.com/wirebox/wirebox/ha/node"
+	"github.com/wirebox/wirebox/tap"
+)
+
+const (
+	vip      = "10.0.1.100"
+	gateway  = "10.0.2.1"
+	clientIP = "10.0.1.5"
+	server1  = "10.0.2.11"
+	server2  = "10.0.2.12"
+)
+
+var key = []byte("bench pre-shared key for the ha pair")
+
+func main() {
+	reps := flag.Int("reps", 10, "crash failovers per system")
+	idle := flag.Int("idle", 100, "idle connections beside the stream")
+	systems := flag.String("systems", "keepalived,wirebox-sr,wirebox-sf", "systems to measure, in order")
+	verbose := flag.Bool("v", false, "log each failover")
+	tput := flag.Bool("throughput", false, "measure forwarding throughput (iperf3 TCP, and UDP in 64-byte frames) through nftables NAT, the wirebox forwarder alone and the wirebox pair, instead of failovers")
+	secs := flag.Int("t", 5, "seconds per throughput run")
+	flag.Parse()
+	if *tput {
+		if err := throughput(*secs); err != nil {
+			fmt.Fprintln(os.Stderr, "bench/ha:", err)
+			os.Exit(1)
+		}
+		return
+	}
+	var results []result
+	for _, sys := range strings.Split(*systems, ",") {
+		r, err := measure(sys, *reps, *idle, *verbose)
+		if err != nil {
+			fmt.Fprintf(os.Stderr, "bench/ha: %s: %v\n", sys, err)
+			os.Exit(1)
+		}
+		results = append(results, r)
+	}
+	printTable(os.Stdout, results)
+}
+
+type failover struct {
+	lost, rsts int
+	stall      time.Duration
+	rejoinLost int // lost while the crashed node returned, before the next failover
+	rst0       int // the RST count when the crash began
+	streamLost bool
+}
+
+type result struct {
+	system string
+	idle   int
+	fos    []failover
+}
+
+func sh(args ...string) error {
+	out, err := exec.Command(args[0], args[1:]...).CombinedOutput()
+	if err != nil {
+		return fmt.Errorf("%s: %v: %s", strings.Join(args, " "), err, out)
+	}
+	return nil
+}
+
+func nsx(ns string, args ...string) error {
+	return sh(append([]string{"ip", "netns", "exec", ns}, args...)...)
+}
+
+// inNS runs fn on a thread in namespace ns; sockets fn makes stay there.
+func inNS(ns string, fn func() error) error {
+	f, err := os.Open("/run/netns/" + ns)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	errc := make(chan error, 1)
+	go func() {
+		runtime.LockOSThread() // never unlocked: the thread dies with the goroutine
+		if err := unix.Setns(int(f.Fd()), unix.CLONE_NEWNET); err != nil {
+			errc <- err
+			return
+		}
+		errc <- fn()
+	}()
+	return <-errc
+}
+
+// topo is the namespaces of one run.
+type topo struct {
+	cl, sw1, sw2, sv, a, b string
+	dir                    string
+}
+
+func newTopo(kernel bool) (*topo, error) {
+	var r [3]byte
+	rand.Read(r[:])
+	id := hex.EncodeToString(r[:])
+	t := &topo{cl: "wbh-cl-" + id, sw1: "wbh-s1-" + id, sw2: "wbh-s2-" + id, sv: "wbh-sv-" + id, a: "wbh-a-" + id, b: "wbh-b-" + id}
+	dir, err := os.MkdirTemp("", "bench-ha-")
+	if err != nil {
+		return nil, err
+	}
+	t.dir = dir
+	cmds := [][]string{}
+	for _, ns := range []string{t.cl, t.sw1, t.sw2, t.sv, t.a, t.b} {
+		cmds = append(cmds, []string{"ip", "netns", "add", ns},
+			[]string{"ip", "netns", "exec", ns, "sysctl", "-qw", "net.ipv6.conf.all.disable_ipv6=1"},
+			[]string{"ip", "netns", "exec", ns, "ip", "link", "set", "lo", "up"})
+	}
+	for _, sw := range []string{t.sw1, t.sw2} {
+		cmds = append(cmds, []string{"ip", "netns", "exec", sw, "ip", "link", "add", "br0", "type", "bridge"},
+			[]string{"ip", "netns", "exec", sw, "ip", "link", "set", "br0", "up"})
+	}
+	link := func(ns, dev, sw, port string) {
+		cmds = append(cmds, []string{"ip", "link", "add", dev, "netns", ns, "type", "veth", "peer", "name", port, "netns", sw},
+			[]string{"ip", "netns", "exec", sw, "ip", "link", "set", port, "master", "br0", "up"},
+			[]string{"ip", "netns", "exec", sw, "ethtool", "-K", port, "gro", "off", "tx", "off", "tso", "off", "gso", "off"},
+			[]string{"ip", "netns", "exec", ns, "ip", "link", "set", dev, "up"})
+	}
+	link(t.cl, "c0", t.sw1, "s1c")
+	link(t.a, "a0", t.sw1, "s1a")
+	link(t.b, "b0", t.sw1, "s1b")
+	link(t.a, "a1", t.sw2, "s2a")
+	link(t.b, "b1", t.sw2, "s2b")
+	link(t.sv, "s0", t.sw2, "s2s")
+	cmds = append(cmds,
+		[]string{"ip", "netns", "exec", t.cl, "ip", "addr", "add", clientIP + "/24", "dev", "c0"},
+		[]string{"ip", "netns", "exec", t.cl, "ethtool", "-K", "c0", "tx", "off", "tso", "off", "gso", "off", "gro", "on"},
+		[]string{"ip", "netns", "exec", t.sv, "ip", "addr", "add", server1 + "/24", "dev", "s0"},
+		[]string{"ip", "netns", "exec", t.sv, "ip", "addr", "add", server2 + "/24", "dev", "s0"},
+		[]string{"ip", "netns", "exec", t.sv, "ethtool", "-K", "s0", "tx", "off", "tso", "off", "gso", "off", "gro", "on"},
+		[]string{"ip", "netns", "exec", t.sv, "ip", "route", "add", "10.0.1.0/24", "via", gateway},
+		[]string{"ip", "link", "add", "pa", "netns", t.a, "type", "veth", "peer", "name", "pb", "netns", t.b},
+		[]string{"ip", "netns", "exec", t.a, "ip", "addr", "add", "10.0.9.1/24", "dev", "pa"},
+		[]string{"ip", "netns", "exec", t.b, "ip", "addr", "add", "10.0.9.2/24", "dev", "pb"},
+		[]string{"ip", "netns", "exec", t.a, "ip", "link", "set", "pa", "up"},
+		[]string{"ip", "netns", "exec", t.b, "ip", "link", "set", "pb", "up"},
+		[]string{"ip", "link", "add", "wa", "netns", t.a, "type", "veth", "peer", "name", "wb", "netns", t.b},
+		[]string{"ip", "netns", "exec", t.a, "ip", "addr", "add", "10.0.8.1/24", "dev", "wa"},
+		[]string{"ip", "netns", "exec", t.b, "ip", "addr", "add", "10.0.8.2/24", "dev", "wb"},
+		[]string{"ip", "netns", "exec", t.a, "ip", "link", "set", "wa", "up"},
+		[]string{"ip", "netns", "exec", t.b, "ip", "link", "set", "wb", "up"},
+	)
+	if kernel {
+		cmds = append(cmds,
+			[]string{"ip", "netns", "exec", t.a, "ip", "addr", "add", "10.0.1.2/24", "dev", "a0"},
+			[]string{"ip", "netns", "exec", t.a, "ip", "addr", "add", "10.0.2.2/24", "dev", "a1"},
+			[]string{"ip", "netns", "exec", t.b, "ip", "addr", "add", "10.0.1.3/24", "dev", "b0"},
+			[]string{"ip", "netns", "exec", t.b, "ip", "addr", "add", "10.0.2.3/24", "dev", "b1"},
+			[]string{"ip", "netns", "exec", t.a, "sysctl", "-qw", "net.ipv4.ip_forward=1"},
+			[]string{"ip", "netns", "exec", t.b, "sysctl", "-qw", "net.ipv4.ip_forward=1"})
+	} else {
+		for _, d := range [][2]string{{t.a, "a0"}, {t.a, "a1"}, {t.b, "b0"}, {t.b, "b1"}} {
+			cmds = append(cmds, []string{"ip", "netns", "exec", d[0], "ethtool", "-K", d[1], "gro", "on"})
+		}
+	}
+	for _, c := range cmds {
+		if err := sh(c...); err != nil {
+			t.close()
+			return nil, err
+		}
+	}
+	return t, nil
+}
+
+func (t *topo) close() {
+	for _, ns := range []string{t.cl, t.sw1, t.sw2, t.sv, t.a, t.b} {
+		_ = sh("ip", "netns", "del", ns)
+	}
+	os.RemoveAll(t.dir)
+}
+
+// linkState sets an appliance's links up or down (a crash takes them down).
+func (t *topo) linkState(a bool, up string) error {
+	ns, devs := t.a, []string{"a0", "a1", "pa", "wa"}
+	if !a {
+		ns, devs = t.b, []string{"b0", "b1", "pb", "wb"}
+	}
+	for _, d := range devs {
+		if err := nsx(ns, "ip", "link", "set", d, up); err != nil {
+			return err
+		}
+	}
+	if up != "up" {
+		return nil
+	}
+	// Daemons started before the carrier is there find no link to use.
+	return waitFor(10*time.Second, func() bool {
+		for _, d := range devs {
+			out, err := exec.Command("ip", "netns", "exec", ns, "ip", "link", "show", d).Output()
+			if err != nil || !strings.Contains(string(out), "LOWER_UP") {
+				return false
+			}
+		}
+		return true
+	})
+}
+
+// pairSystem is one of the measured pairs.
+type pairSystem interface {
+	start(a bool) error // start (or restart) one appliance
+	crash(a bool)       // links down, processes gone
+	active() (a bool, ok bool)
+	ready() bool // both up, the standby holds the state
+	close()
+}
+
+func measure(sys string, reps, idle int, verbose bool) (result, error) {
+	res := result{system: sys, idle: idle}
+	kernel := sys == "keepalived"
+	t, err := newTopo(kernel)
+	if err != nil {
+		return res, err
+	}
+	defer t.close()
+	stopServers, err := servers(t.sv)
+	if err != nil {
+		return res, err
+	}
+	defer stopServers()
+	var p pairSystem
+	switch sys {
+	case "keepalived":
+		p = &kernelPair{t: t}
+	case "wirebox-sr":
+		p = &wbPair{t: t, mode: node.StandbyResponse}
+	case "wirebox-sf":
+		p = &wbPair{t: t, mode: node.StandbyFirst}
+	default:
+		return res, fmt.Errorf("unknown system %q", sys)
+	}
+	defer p.close()
+	if err := p.start(true); err != nil {
+		return res, err
+	}
+	if err := waitFor(20*time.Second, func() bool { a, ok := p.active(); return ok && a }); err != nil {
+		return res, fmt.Errorf("appliance A never became active: %w", err)
+	}
+	if err := p.start(false); err != nil {
+		return res, err
+	}
+	if err := waitFor(30*time.Second, p.ready); err != nil {
+		if d, ok := p.(interface{ dump() string }); ok {
+			fmt.Fprintln(os.Stderr, d.dump())
+		}
+		return res, fmt.Errorf("the pair never got ready: %w", err)
+	}
+	rst, err := startRSTWatch(t.cl)
+	if err != nil {
+		return res, err
+	}
+	defer rst.stop()
+	var s *stream
+	var conns []net.Conn
+	defer func() {
+		if s != nil {
+			s.end()
+		}
+		for _, c := range conns {
+			c.Close()
+		}
+	}()
+	for rep := 0; rep <= reps; rep++ {
+		// What the return of the last crashed node cost (a node that
+		// claims the address before it has the state resets connections),
+		// counted with that failover; then fresh connections for the lost.
+		if rep > 0 {
+			lost := pingAll(conns, 10*time.Second)
+			if !res.fos[rep-1].streamLost && (s.failed() || s.progress(64<<10, 10*time.Second) != nil || s.failed()) {
+				lost++
+			}
+			res.fos[rep-1].rejoinLost = lost
+			res.fos[rep-1].rsts = rst.count() - res.fos[rep-1].rst0 // updated again below if the settling costs more
+			if verbose && lost > 0 {
+				fmt.Fprintf(os.Stderr, "%s: %d connections lost while the crashed node returned\n", sys, lost)
+			}
+			conns = keepAlive(conns)
+		}
+		if rep == reps {
+			break
+		}
+		if s == nil || s.failed() {
+			if s != nil {
+				s.end()
+			}
+			c, err := dial(t.cl)
+			if err != nil {
+				return res, err
+			}
+			s = startStream(c)
+		}
+		// New connections can die too while the pair settles after a
+		// rejoin: count them with the last failover and try again.
+		for try := 0; ; try++ {
+			for len(conns) < idle {
+				c, err := dial(t.cl)
+				if err != nil {
+					return res, err
+				}
+				conns = append(conns, c)
+			}
+			dead := pingAll(conns, 10*time.Second)
+			if dead == 0 {
+				break
+			}
+			if rep == 0 || try == 5 {
+				return res, fmt.Errorf("%d idle connections dead before failover %d", dead, rep)
+			}
+			res.fos[rep-1].rejoinLost += dead
+			conns = keepAlive(conns)
+			if err := waitFor(60*time.Second, p.ready); err != nil {
+				return res, err
+			}
+			time.Sleep(time.Second)
+		}
+		if s.failed() {
+			s.end()
+			c, err := dial(t.cl)
+			if err != nil {
+				return res, err
+			}
+			s = startStream(c)
+		}
+		if err := s.progress(256<<10, 20*time.Second); err != nil {
+			return res, fmt.Errorf("before failover %d: %w", rep, err)
+		}
+		time.Sleep(200 * time.Millisecond) // let state sync catch up, as it would in service
+		act, _ := p.active()
+		rst0 := rst.count()
+		if rep > 0 {
+			res.fos[rep-1].rsts = rst0 - res.fos[rep-1].rst0
+		}
+		s.maxStall.Store(0)
+		p.crash(act)
+		// The stream either moves on or breaks; idle connections answer or not.
+		streamErr := s.progress(256<<10, 15*time.Second)
+		lost := pingAll(conns, 10*time.Second)
+		if streamErr != nil || s.failed() {
+			lost++
+		}
+		// Reconnect the lost idle connections before the next failover.
+		conns = keepAlive(conns)
+		time.Sleep(300 * time.Millisecond) // resets to the client arrive, tcpdump prints them
+		fo := failover{lost: lost, rsts: rst.count() - rst0, rst0: rst0, stall: time.Duration(s.maxStall.Load())}
+		if streamErr != nil || s.failed() {
+			fo.stall, fo.streamLost = -1, true
+		}
+		res.fos = append(res.fos, fo)
+		if verbose {
+			fmt.Fprintf(os.Stderr, "%s failover %d: lost %d, resets %d, stall %v\n", sys, rep+1, fo.lost, fo.rsts, fo.stall)
+		}
+		// The crashed appliance returns and becomes the standby.
+		if err := t.linkState(act, "up"); err != nil {
+			return res, err
+		}
+		if err := p.start(act); err != nil {
+			return res, err
+		}
+		if err := waitFor(60*time.Second, p.ready); err != nil {
+			if d, ok := p.(interface{ dump() string }); ok {
+				fmt.Fprintln(os.Stderr, d.dump())
+			}
+			return res, fmt.Errorf("after failover %d the pair never got ready: %w", rep, err)
+		}
+	}
+	return res, nil
+}
+
+func waitFor(d time.Duration, cond func() bool) error {
+	deadline := time.Now().Add(d)
+	for !cond() {
+		if time.Now().After(deadline) {
+			return fmt.Errorf("timed out after %v", d)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	return nil
+}
+
+// --- wirebox --------------------------------------------------------------
+
+type wbMember struct {
+	pool   *tap.Pool
+	core   *capture.Core
+	node   *node.Node
+	cancel context.CancelFunc
+	done   chan error
+}
+
+type wbPair struct {
+	t      *topo
+	mode   node.Mode
+	m      [2]*wbMember // A, B
+	alone  bool         // no peer: the forwarder alone
+	single bool         // one backend (iperf3's control and data connections must meet)
+}
+
+func (w *wbPair) idx(a bool) int {
+	if a {
+		return 0
+	}
+	return 1
+}
+
+func (w *wbPair) start(a bool) error {
+	ns, cp, sp, me, them, wme, wthem, prio := w.t.a, "a0", "a1", "10.0.9.1", "10.0.9.2", "10.0.8.1", "10.0.8.2", uint8(200)
+	if !a {
+		ns, cp, sp, me, them, wme, wthem, prio = w.t.b, "b0", "b1", them, me, wthem, wme, 100
+	}
+	pool, err := tap.NewPool(tap.Config{Frames: 8192})
+	if err != nil {
+		return err
+	}
+	core := capture.NewCore(pool, slog.New(slog.DiscardHandler))
+	m := &wbMember{pool: pool, core: core, done: make(chan error, 1)}
+	for _, p := range []string{cp, sp} {
+		if _, err := core.OpenPort(capture.PortConfig{Name: p, Mode: capture.Bypass, NetNS: "/run/netns/" + ns}); err != nil {
+			core.Close()
+			pool.Close()
+			return err
+		}
+	}
+	svc := service()
+	if w.single {
+		svc.Backends, svc.UDP = svc.Backends[:1], true
+	}
+	cfg := node.Config{ClientPort: cp, ServerPort: sp, Gateway: netip.MustParseAddr(gateway), Service: svc,
+		Peer: &node.PeerConfig{Listen: netip.MustParseAddrPort(me + ":7400"), Address: netip.MustParseAddrPort(them + ":7400"),
+			Key: key, NetNS: "/run/netns/" + ns, Interval: 10 * time.Millisecond, DeadAfter: 3, Priority: prio, Mode: w.mode,
+			WitnessListen: netip.MustParseAddrPort(wme + ":7401"), Witness: netip.MustParseAddrPort(wthem + ":7401")}}
+	if w.alone {
+		cfg.Peer = nil
+	}
+	n, err := node.New(core, cfg, slog.New(slog.DiscardHandler))
+	if err != nil {
+		core.Close()
+		pool.Close()
+		return err
+	}
+	m.node = n
+	ctx, cancel := context.WithCancel(context.Background())
+	m.cancel = cancel
+	ready := make(chan struct{})
+	go func() { m.done <- n.Run(ctx, func() { close(ready) }) }()
+	select {
+	case <-ready:
+	case err := <-m.done:
+		return err
+	}
+	w.m[w.idx(a)] = m
+	return nil
+}
+
+func (m *wbMember) stop() {
+	m.cancel()
+	<-m.done
+	m.core.Close()
+	m.pool.Close()
+}
+
+func (w *wbPair) crash(a bool) {
+	_ = w.t.linkState(a, "down")
+	if m := w.m[w.idx(a)]; m != nil {
+		m.stop()
+		w.m[w.idx(a)] = nil
+	}
+}
+
+func (w *wbPair) active() (bool, bool) {
+	for i, m := range w.m {
+		if m != nil && m.node.Status().Role == "active" {
+			return i == 0, true
+		}
+	}
+	return false, false
+}
+
+func (w *wbPair) ready() bool {
+	if w.m[0] == nil || w.m[1] == nil {
+		return false
+	}
+	for _, m := range w.m {
+		if st := m.node.Status(); st.Role == "standby" && st.InSync && st.PeerAlive {
+			return true
+		}
+	}
+	return false
+}
+
+func (w *wbPair) close() {
+	for i, m := range w.m {
+		if m != nil {
+			m.stop()
+			w.m[i] = nil
+		}
+	}
+}
+
+func service() fwd.Service {
+	return fwd.Service{VIP: netip.MustParseAddr(vip), Port: 80, TCP: true, Balance: fwd.RoundRobin,
+		Backends: []netip.AddrPort{netip.MustParseAddrPort(server1 + ":8080"), netip.MustParseAddrPort(server2 + ":8081")}}
+}
+
+// --- keepalived + conntrackd + nftables -------------------------------------
+
+type kernelPair struct {
+	t      *topo
+	procs  [2][]*exec.Cmd
+	starts int
+}
+
+const nftRules = `
+table ip bench {
+	chain pre {
+		type nat hook prerouting priority dstnat; policy accept;
+		ip daddr %s tcp dport 80 dnat ip to numgen inc mod 2 map { 0 : %s . 8080, 1 : %s . 8081 }
+	}
+}
+`
+
+func (k *kernelPair) files(a bool) (ns, me, peer, dev0, dev1, name string, prio int) {
+	if a {
+		return k.t.a, "10.0.9.1", "10.0.9.2", "a0", "a1", "A", 200
+	}
+	return k.t.b, "10.0.9.2", "10.0.9.1", "b0", "b1", "B", 100
+}
+
+func (k *kernelPair) start(a bool) error {
+	ns, me, peer, dev0, dev1, name, prio := k.files(a)
+	dir := k.t.dir
+	nft := filepath.Join(dir, name+".nft")
+	if err := os.WriteFile(nft, fmt.Appendf(nil, nftRules, vip, server1, server2), 0o600); err != nil {
+		return err
+	}
+	if err := nsx(ns, "nft", "-f", nft); err != nil && !strings.Contains(err.Error(), "exists") {
+		return err
+	}
+	ctl := filepath.Join(dir, name+".ctl")
+	ctconf := filepath.Join(dir, name+"-conntrackd.conf")
+	conf := fmt.Sprintf(`Sync {
+	Mode FTFW {
+		DisableExternalCache Off
+		CommitTimeout 1800
+		PurgeTimeout 5
+	}
+	UDP {
+		IPv4_address %s
+		IPv4_Destination_Address %s
+		Port 3780
+		Interface %s
+		SndSocketBuffer 1249280
+		RcvSocketBuffer 1249280
+		Checksum on
+	}
+}
+General {
+	Systemd off
+	HashSize 32768
+	HashLimit 131072
+	LogFile %s
+	Syslog off
+	LockFile %s
+	UNIX {
+		Path %s
+		Backlog 20
+	}
+	NetlinkBufferSize 2097152
+	NetlinkBufferSizeMaxGrowth 8388608
+	Filter From Userspace {
+		Protocol Accept {
+			TCP
+			UDP
+		}
+		Address Ignore {
+			IPv4_address 127.0.0.1
+			IPv4_address 10.0.9.0/24
+		}
+	}
+}
+`, me, peer, map[bool]string{true: "pa", false: "pb"}[a], filepath.Join(dir, name+"-conntrackd.log"), filepath.Join(dir, name+".lock"), ctl)
+	if err := os.WriteFile(ctconf, []byte(conf), 0o600); err != nil {
+		return err
+	}
+	os.Remove(filepath.Join(dir, name+".lock"))
+	os.Remove(ctl)
+	notify := filepath.Join(dir, name+"-notify.sh")
+	// What conntrackd's primary-backup.sh does on each transition.
+	script := fmt.Sprintf(`#!/bin/sh
+C="/usr/sbin/conntrackd -C %s"
+case "$3" in
+MASTER) $C -c; $C -f; $C -R; $C -B ;;
+BACKUP) $C -t; $C -n ;;
+FAULT) $C -t ;;
+esac
+exit 0
+`, ctconf)
+	if err := os.WriteFile(notify, []byte(script), 0o700); err != nil {
+		return err
+	}
+	kconf := filepath.Join(dir, name+"-keepalived.conf")
+	kc := fmt.Sprintf(`global_defs {
+	router_id %s
+	enable_script_security
+	script_user root
+	vrrp_garp_master_delay 1
+	vrrp_garp_master_repeat 3
+}
+vrrp_sync_group G {
+	group {
+		VIP
+		GW
+	}
+	notify %s
+}
+vrrp_instance VIP {
+	state BACKUP
+	nopreempt
+	interface %s
+	virtual_router_id 51
+	priority %d
+	version 3
+	advert_int 0.01
+	virtual_ipaddress {
+		%s/24
+	}
+}
+vrrp_instance GW {
+	state BACKUP
+	nopreempt
+	interface %s
+	virtual_router_id 52
+	priority %d
+	version 3
+	advert_int 0.01
+	virtual_ipaddress {
+		%s/24
+	}
+}
+`, name, notify, dev0, prio, vip, dev1, prio, gateway)
+	if err := os.WriteFile(kconf, []byte(kc), 0o600); err != nil {
+		return err
+	}
+	ct := exec.Command("ip", "netns", "exec", ns, "conntrackd", "-C", ctconf)
+	ct.Stdout, ct.Stderr = io.Discard, io.Discard
+	if err := ct.Start(); err != nil {
+		return err
+	}
+	// conntrackd must be listening before keepalived's first notify.
+	if err := waitFor(10*time.Second, func() bool { _, err := os.Stat(ctl); return err == nil }); err != nil {
+		ct.Process.Kill()
+		ct.Wait()
+		return fmt.Errorf("conntrackd %s did not start: %w", name, err)
+	}
+	k.starts++
+	run := fmt.Sprintf("%s-%d", name, k.starts) // pid files of a killed instance stay behind
+	ka := exec.Command("ip", "netns", "exec", ns, "keepalived", "-n", "-l", "-D", "-f", kconf,
+		"-p", filepath.Join(dir, run+"-ka.pid"), "-r", filepath.Join(dir, run+"-vrrp.pid"), "-c", filepath.Join(dir, run+"-chk.pid"),
+		"-i", name)
+	klog, err := os.Create(filepath.Join(dir, run+"-keepalived.log"))
+	if err != nil {
+		return err
+	}
+	defer klog.Close()
+	ka.Stdout, ka.Stderr = klog, klog
+	ka.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	if err := ka.Start(); err != nil {
+		ct.Process.Kill()
+		ct.Wait()
+		return err
+	}
+	k.procs[k.idx(a)] = []*exec.Cmd{ka, ct}
+	return nil
+}
+
+func (k *kernelPair) idx(a bool) int {
+	if a {
+		return 0
+	}
+	return 1
+}
+
+// kill ends one appliance's processes with SIGKILL: keepalived's process
+// group (it forks a VRRP child), then conntrackd.
+func (k *kernelPair) kill(i int) {
+	for j, c := range k.procs[i] {
+		if j == 0 {
+			_ = syscall.Kill(-c.Process.Pid, syscall.SIGKILL)
+		}
+		_ = c.Process.Kill()
+		_ = c.Wait()
+	}
+	k.procs[i] = nil
+}
+
+func (k *kernelPair) crash(a bool) {
+	_ = k.t.linkState(a, "down")
+	k.kill(k.idx(a))
+	ns, _, _, dev0, dev1, _, _ := k.files(a)
+	// The addresses a killed keepalived leaves behind, and the kernel's
+	// connection table: a crashed box keeps neither.
+	_ = nsx(ns, "ip", "addr", "del", vip+"/24", "dev", dev0)
+	_ = nsx(ns, "ip", "addr", "del", gateway+"/24", "dev", dev1)
+	_ = nsx(ns, "conntrack", "-F")
+}
+
+func (k *kernelPair) hasVIP(a bool) bool {
+	ns, _, _, dev0, _, _, _ := k.files(a)
+	out, err := exec.Command("ip", "netns", "exec", ns, "ip", "-4", "addr", "show", "dev", dev0).Output()
+	return err == nil && strings.Contains(string(out), vip+"/")
+}
+
+func (k *kernelPair) active() (bool, bool) {
+	for _, a := range []bool{true, false} {
+		if k.procs[k.idx(a)] != nil && k.hasVIP(a) {
+			return a, true
+		}
+	}
+	return false, false
+}
+
+// ready: both run, one holds the VIP, and the standby's external cache
+// holds the active's connections (conntrackd -s ext counts them).
+func (k *kernelPair) ready() bool {
+	if k.procs[0] == nil || k.procs[1] == nil {
+		return false
+	}
+	act, ok := k.active()
+	if !ok {
+		return false
+	}
+	ans, _, _, _, _, _, _ := k.files(act)
+	sns, _, _, _, _, sname, _ := k.files(!act)
+	// The service's connections: in the active's kernel table, and in the
+	// standby's external cache (what conntrackd would commit).
+	kernel, err := exec.Command("ip", "netns", "exec", ans, "conntrack", "-L", "-p", "tcp", "--orig-dst", vip).Output()
+	if err != nil {
+		return false
+	}
+	want := strings.Count(string(kernel), "dport=80 ")
+	ext, err := exec.Command("ip", "netns", "exec", sns, "conntrackd", "-C", filepath.Join(k.t.dir, sname+"-conntrackd.conf"), "-e").Output()
+	if err != nil {
+		return false
+	}
+	return strings.Count(string(ext), "dst="+vip+" ") >= want
+}
+
+func (k *kernelPair) dump() string {
+	var b strings.Builder
+	for _, a := range []bool{true, false} {
+		ns, _, _, _, _, name, _ := k.files(a)
+		for _, c := range [][]string{{"ip", "-4", "addr"}, {"conntrack", "-C"},
+			{"conntrackd", "-C", filepath.Join(k.t.dir, name+"-conntrackd.conf"), "-e"}} {
+			out, err := exec.Command("ip", append([]string{"netns", "exec", ns}, c...)...).CombinedOutput()
+			fmt.Fprintf(&b, "%s %v: %v\n%s\n", name, c, err, out)
+		}
+		log, _ := os.ReadFile(filepath.Join(k.t.dir, name+"-conntrackd.log"))
+		fmt.Fprintf(&b, "%s conntrackd log:\n%s\n", name, log)
+		logs, _ := filepath.Glob(filepath.Join(k.t.dir, name+"-*-keepalived.log"))
+		for _, l := range logs {
+			text, _ := os.ReadFile(l)
+			fmt.Fprintf(&b, "%s:\n%s\n", filepath.Base(l), text)
+		}
+	}
+	return b.String()
+}
+
+func (k *kernelPair) close() {
+	for i := range k.procs {
+		if k.procs[i] != nil {
+			k.kill(i)
+		}
+	}
+}
+
+// --- traffic ---------------------------------------------------------------
+
+func servers(ns string) (func(), error) {
+	var lns []net.Listener
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	var conns []net.Conn
+	for _, addr := range []string{server1 + ":8080", server2 + ":8081"} {
+		var ln net.Listener
+		if err := inNS(ns, func() (err error) { ln, err = net.Listen("tcp", addr); return err }); err != nil {
+			return nil, err
+		}
+		lns = append(lns, ln)
+		wg.Go(func() {
+			for {
+				c, err := ln.Accept()
+				if err != nil {
+					return
+				}
+				mu.Lock()
+				conns = append(conns, c)
+				mu.Unlock()
+				wg.Go(func() { io.Copy(c, c); c.Close() })
+			}
+		})
+	}
+	return func() {
+		for _, ln := range lns {
+			ln.Close()
+		}
+		mu.Lock()
+		for _, c := range conns {
+			c.Close()
+		}
+		mu.Unlock()
+		wg.Wait()
+	}, nil
+}
+
+func dial(ns string) (net.Conn, error) {
+	var c net.Conn
+	err := inNS(ns, func() (err error) {
+		c, err = net.DialTimeout("tcp", vip+":80", 10*time.Second)
+		return err
+	})
+	return c, err
+}
+
+// pingAll echoes a line on each connection in parallel and returns how
+// many failed (a failed one is closed and removed by keepAlive).
+func pingAll(conns []net.Conn, timeout time.Duration) int {
+	var bad atomic.Int32
+	var wg sync.WaitGroup
+	for i, c := range conns {
+		wg.Go(func() {
+			msg := fmt.Sprintf("ping %d\n", i)
+			buf := make([]byte, len(msg))
+			c.SetDeadline(time.Now().Add(timeout))
+			defer c.SetDeadline(time.Time{})
+			if _, err := c.Write([]byte(msg)); err != nil {
+				bad.Add(1)
+				markDead(c)
+				return
+			}
+			if _, err := io.ReadFull(c, buf); err != nil || string(buf) != msg {
+				bad.Add(1)
+				markDead(c)
+			}
+		})
+	}
+	wg.Wait()
+	return int(bad.Load())
+}
+
+var deadConns sync.Map
+
+func markDead(c net.Conn) { deadConns.Store(c, true) }
+
+// keepAlive drops the dead connections from the set.
+func keepAlive(conns []net.Conn) []net.Conn {
+	return slices.DeleteFunc(conns, func(c net.Conn) bool {
+		if _, dead := deadConns.LoadAndDelete(c); dead {
+			c.Close()
+			return true
+		}
+		return false
+	})
+}
+
+type stream struct {
+	c        net.Conn
+	stop     chan struct{}
+	wg       sync.WaitGroup
+	read     atomic.Int64
+	maxStall atomic.Int64
+	broken   atomic.Bool
+}
+
+func startStream(c net.Conn) *stream {
+	s := &stream{c: c, stop: make(chan struct{})}
+	s.wg.Go(func() {
+		buf := make([]byte, 8192)
+		var off int64
+		for {
+			select {
+			case <-s.stop:
+				return
+			case <-time.After(2 * time.Millisecond):
+			}
+			for i := range buf {
+				buf[i] = byte((off + int64(i)) % 251)
+			}
+			if _, err := c.Write(buf); err != nil {
+				s.broken.Store(true)
+				return
+			}
+			off += int64(len(buf))
+		}
+	})
+	s.wg.Go(func() {
+		buf := make([]byte, 65536)
+		last := time.Now()
+		for {
+			n, err := c.Read(buf)
+			now := time.Now()
+			if gap := now.Sub(last); n > 0 && int64(gap) > s.maxStall.Load() {
+				s.maxStall.Store(int64(gap))
+			}
+			for i := range buf[:n] {
+				if buf[i] != byte((s.read.Load()+int64(i))%251) {
+					s.broken.Store(true)
+					return
+				}
+			}
+			if n > 0 {
+				last = now
+				s.read.Add(int64(n))
+			}
+			if err != nil {
+				s.broken.Store(true)
+				return
+			}
+		}
+	})
+	return s
+}
+
+func (s *stream) failed() bool { return s.broken.Load() }
+
+func (s *stream) progress(n int64, d time.Duration) error {
+	from := s.read.Load()
+	return waitFor(d, func() bool {
+		if s.failed() {
+			return true
+		}
+		return s.read.Load() >= from+n
+	})
+}
+
+func (s *stream) end() {
+	close(s.stop)
+	s.c.SetDeadline(time.Now())
+	s.wg.Wait()
+	s.c.Close()
+}
+
+// rstWatch is tcpdump in the client namespace printing every reset.
+type rstWatch struct {
+	cmd *exec.Cmd
+	mu  sync.Mutex
+	n   int
+	wg  sync.WaitGroup
+}
+
+func startRSTWatch(ns string) (*rstWatch, error) {
+	r := &rstWatch{cmd: exec.Command("ip", "netns", "exec", ns, "tcpdump", "-i", "c0", "-n", "-l", "tcp[tcpflags] & tcp-rst != 0")}
+	out, err := r.cmd.StdoutPipe()
+	if err != nil {
+		return nil, err
+	}
+	stderr, err := r.cmd.StderrPipe()
+	if err != nil {
+		return nil, err
+	}
+	if err := r.cmd.Start(); err != nil {
+		return nil, err
+	}
+	ready := make(chan struct{})
+	r.wg.Go(func() {
+		b := make([]byte, 4096)
+		var seen strings.Builder
+		for {
+			n, err := stderr.Read(b)
+			seen.Write(b[:n])
+			if strings.Contains(seen.String(), "listening on") {
+				close(ready)
+				io.Copy(io.Discard, stderr)
+				return
+			}
+			if err != nil {
+				close(ready)
+				return
+			}
+		}
+	})
+	r.wg.Go(func() {
+		b := make([]byte, 4096)
+		for {
+			n, err := out.Read(b)
+			r.mu.Lock()
+			r.n += strings.Count(string(b[:n]), "\n")
+			r.mu.Unlock()
+			if err != nil {
+				return
+			}
+		}
+	})
+	select {
+	case <-ready:
+	case <-time.After(20 * time.Second):
+		r.stop()
+		return nil, errors.New("tcpdump did not start")
+	}
+	return r, nil
+}
+
+func (r *rstWatch) count() int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.n
+}
+
+func (r *rstWatch) stop() {
+	_ = r.cmd.Process.Kill()
+	_ = r.cmd.Wait()
+	r.wg.Wait()
+}
+
+// --- table -----------------------------------------------------------------
+
+func printTable(w io.Writer, rs []result) {
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "system\tfailovers\tclean (no loss, no RST)\tconnections lost\tlost at rejoin\tresets seen\tstall median\tstall max\tstall < 100 ms")
+	medians := map[string]time.Duration{}
+	for _, r := range rs {
+		lost, rejoin, rsts, clean, fast := 0, 0, 0, 0, 0
+		var stalls []time.Duration
+		for _, f := range r.fos {
+			lost += f.lost
+			rejoin += f.rejoinLost
+			rsts += f.rsts
+			if f.lost == 0 && f.rejoinLost == 0 && f.rsts == 0 {
+				clean++
+			}
+			if f.stall >= 0 {
+				stalls = append(stalls, f.stall)
+				if f.stall < 100*time.Millisecond {
+					fast++
+				}
+			}
+		}
+		slices.Sort(stalls)
+		med, mx := "-", "-"
+		if len(stalls) > 0 {
+			med = stalls[len(stalls)/2].Round(time.Millisecond).String()
+			mx = stalls[len(stalls)-1].Round(time.Millisecond).String()
+			medians[r.system] = stalls[len(stalls)/2]
+		}
+		fmt.Fprintf(tw, "%s\t%d\t%d\t%d of %d\t%d\t%d\t%s\t%s\t%d\n", r.system, len(r.fos), clean, lost, len(r.fos)*(r.idle+1), rejoin, rsts, med, mx, fast)
+	}
+	tw.Flush()
+	if ka := medians["keepalived"]; ka > 0 {
+		for _, r := range rs {
+			if m := medians[r.system]; r.system != "keepalived" && m > 0 {
+				fmt.Fprintf(w, "stall median, keepalived / %s: %.1f\n", r.system, float64(ka)/float64(m))
+			}
+		}
+	}
+	fmt.Fprintln(w, "(stall: the stream's longest gap between reads during the failover; - when the stream was lost.")
+	fmt.Fprintln(w, " resets: RSTs the client saw from the crash to the next failover, the rejoin included; clean: no loss and no RST in that span)")
+}

@@ -1,0 +1,335 @@
+package hatest
+
+import (
+	"bytes"
+	"crypto/rand"
+	"fmt"
+	"io"
+	"net"
+	"net/netip"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/wirebox/wirebox/ha/fwd"
+	"github.com/wirebox/wirebox/internal/netns"
+	"github.com/wirebox/wirebox/internal/pkttest"
+)
+
+const (
+	VIP      = "10.0.1.100"
+	Gateway  = "10.0.2.1"
+	ClientIP = "10.0.1.5"
+	Server1  = "10.0.2.11"
+	Server2  = "10.0.2.12"
+)
+
+var Key = []byte("a pre-shared key for the ha test!")
+
+func Service() fwd.Service {
+	return fwd.Service{VIP: netip.MustParseAddr(VIP), Port: 80, TCP: true, UDP: true, Balance: fwd.RoundRobin,
+		Backends: []netip.AddrPort{netip.MustParseAddrPort(Server1 + ":8080"), netip.MustParseAddrPort(Server2 + ":8081")}}
+}
+
+func Run(t testing.TB, ns *netns.NS, args ...string) {
+	t.Helper()
+	if out, err := ns.Command(args[0], args[1:]...).CombinedOutput(); err != nil {
+		t.Fatalf("%s: %v: %v: %s", ns.Name, args, err, out)
+	}
+}
+
+// HostEnd prepares a veth end of a host namespace for frames forwarded by
+// an AF_XDP port: checksums complete (no offload: the forwarder updates
+// them incrementally, a partial checksum would stay wrong) and GRO on (so
+// veth receives the XDP-transmitted frames in NAPI).
+func HostEnd(t testing.TB, ns *netns.NS, dev string) {
+	Run(t, ns, "ethtool", "-K", dev, "tx", "off", "tso", "off", "gso", "off", "gro", "on")
+}
+
+func Servers(t testing.TB, ns *netns.NS) {
+	t.Helper()
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	var conns []net.Conn
+	t.Cleanup(func() {
+		mu.Lock()
+		for _, c := range conns {
+			c.Close()
+		}
+		mu.Unlock()
+		wg.Wait()
+	})
+	for _, b := range Service().Backends {
+		var ln net.Listener
+		var pc net.PacketConn
+		err := ns.Do(func() (err error) {
+			if ln, err = net.Listen("tcp", b.String()); err != nil {
+				return err
+			}
+			pc, err = net.ListenPacket("udp", b.String())
+			return err
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { ln.Close(); pc.Close() })
+		wg.Go(func() {
+			for {
+				c, err := ln.Accept()
+				if err != nil {
+					return
+				}
+				mu.Lock()
+				conns = append(conns, c)
+				mu.Unlock()
+				wg.Go(func() { io.Copy(c, c); c.Close() })
+			}
+		})
+		wg.Go(func() {
+			buf := make([]byte, 2048)
+			for {
+				n, from, err := pc.ReadFrom(buf)
+				if err != nil {
+					return
+				}
+				pc.WriteTo(append([]byte(b.String()+" "), buf[:n]...), from)
+			}
+		})
+	}
+}
+
+func Dial(t testing.TB, ns *netns.NS, network, addr string) net.Conn {
+	t.Helper()
+	var c net.Conn
+	err := ns.Do(func() (err error) {
+		c, err = net.DialTimeout(network, addr, 10*time.Second)
+		return err
+	})
+	if err != nil {
+		t.Fatalf("dial %s %s: %v", network, addr, err)
+	}
+	t.Cleanup(func() { c.Close() })
+	return c
+}
+
+// echo sends n random bytes through c and checks that every byte comes back.
+func Echo(t testing.TB, c net.Conn, n int) {
+	t.Helper()
+	data := make([]byte, n)
+	rand.Read(data)
+	c.SetDeadline(time.Now().Add(30 * time.Second))
+	errc := make(chan error, 1)
+	go func() { _, err := c.Write(data); errc <- err }()
+	got := make([]byte, n)
+	if _, err := io.ReadFull(c, got); err != nil {
+		t.Fatalf("read back: %v", err)
+	}
+	if err := <-errc; err != nil {
+		t.Fatalf("write: %v", err)
+	}
+	if !bytes.Equal(got, data) {
+		t.Fatal("echoed bytes differ")
+	}
+	c.SetDeadline(time.Time{})
+}
+
+func UDPEcho(t testing.TB, c net.Conn, msg string) string {
+	t.Helper()
+	buf := make([]byte, 2048)
+	for try := 0; try < 20; try++ { // the first datagrams may meet an unresolved neighbour
+		c.Write([]byte(msg))
+		c.SetReadDeadline(time.Now().Add(500 * time.Millisecond))
+		n, err := c.Read(buf)
+		if err == nil {
+			return string(buf[:n])
+		}
+	}
+	t.Fatalf("no UDP answer to %q", msg)
+	return ""
+}
+
+// PairTopo: clients ↔ switch ↔ two appliances ↔ switch ↔ Servers, with a
+// direct peer link and a second (witness) link between the appliances.
+//
+//	cl:c0 ── sw1:br0 ──┬── A:a0  A:a1 ──┬── sw2:br0 ── sv:s0
+//	                   └── B:b0  B:b1 ──┘
+//	A:pa ── B:pb (peer 10.0.9.0/24)   A:wa ── B:wb (witness 10.0.8.0/24)
+type PairTopo struct {
+	Cl, SW1, SW2, Sv, NSA, NSB *netns.NS
+}
+
+func NewPairTopo(t testing.TB) *PairTopo {
+	p := &PairTopo{Cl: netns.New(t), SW1: netns.New(t), SW2: netns.New(t), Sv: netns.New(t), NSA: netns.New(t), NSB: netns.New(t)}
+	for _, sw := range []*netns.NS{p.SW1, p.SW2} {
+		Run(t, sw, "ip", "link", "add", "br0", "type", "bridge")
+		Run(t, sw, "ip", "link", "set", "br0", "up")
+	}
+	link := func(a *netns.NS, an, addr string, sw *netns.NS, sn string) {
+		netns.Veth(t, a, an, sw, sn, netns.VethOptions{AddrA: addr})
+		Run(t, sw, "ip", "link", "set", sn, "master", "br0")
+		// No GRO on the switch: merged segments would be cut again on the
+		// way out with partial checksums (veth offload), which a wire never
+		// carries and the forwarder does not complete.
+		Run(t, sw, "ethtool", "-K", sn, "gro", "off", "tx", "off", "tso", "off", "gso", "off")
+	}
+	link(p.Cl, "c0", ClientIP+"/24", p.SW1, "s1c")
+	link(p.NSA, "a0", "", p.SW1, "s1a")
+	link(p.NSB, "b0", "", p.SW1, "s1b")
+	link(p.NSA, "a1", "", p.SW2, "s2a")
+	link(p.NSB, "b1", "", p.SW2, "s2b")
+	link(p.Sv, "s0", Server1+"/24", p.SW2, "s2s")
+	Run(t, p.Sv, "ip", "addr", "add", Server2+"/24", "dev", "s0")
+	Run(t, p.Sv, "ip", "route", "add", "10.0.1.0/24", "via", Gateway)
+	HostEnd(t, p.Cl, "c0")
+	HostEnd(t, p.Sv, "s0")
+	netns.Veth(t, p.NSA, "pa", p.NSB, "pb", netns.VethOptions{AddrA: "10.0.9.1/24", AddrB: "10.0.9.2/24"})
+	netns.Veth(t, p.NSA, "wa", p.NSB, "wb", netns.VethOptions{AddrA: "10.0.8.1/24", AddrB: "10.0.8.2/24"})
+	return p
+}
+
+// WaitFor polls cond until it holds (or fails the test after 20 s).
+func WaitFor(t testing.TB, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// Stream is a long TCP stream through the VIP: a writer sends a counting
+// pattern, the echo comes back and the reader checks every byte and
+// records the longest gap between reads.
+type Stream struct {
+	c        net.Conn
+	stop     chan struct{}
+	wg       sync.WaitGroup
+	Read     atomic.Int64
+	MaxStall atomic.Int64 // ns, reset by the test between phases
+	err      atomic.Pointer[error]
+}
+
+func StartStream(t testing.TB, c net.Conn) *Stream {
+	s := &Stream{c: c, stop: make(chan struct{})}
+	s.wg.Go(func() {
+		buf := make([]byte, 8192)
+		var off int64
+		for {
+			select {
+			case <-s.stop:
+				return
+			case <-time.After(2 * time.Millisecond):
+			}
+			for i := range buf {
+				buf[i] = byte((off + int64(i)) % 251)
+			}
+			if _, err := c.Write(buf); err != nil {
+				s.fail(fmt.Errorf("write at %d: %w", off, err))
+				return
+			}
+			off += int64(len(buf))
+		}
+	})
+	s.wg.Go(func() {
+		buf := make([]byte, 65536)
+		last := time.Now()
+		for {
+			n, err := c.Read(buf)
+			now := time.Now()
+			if gap := now.Sub(last); n > 0 && int64(gap) > s.MaxStall.Load() {
+				s.MaxStall.Store(int64(gap))
+			}
+			for i := range buf[:n] {
+				if want := byte((s.Read.Load() + int64(i)) % 251); buf[i] != want {
+					s.fail(fmt.Errorf("byte %d: got %d, want %d", s.Read.Load()+int64(i), buf[i], want))
+					return
+				}
+			}
+			if n > 0 {
+				last = now
+				s.Read.Add(int64(n))
+			}
+			if err != nil {
+				select {
+				case <-s.stop:
+				default:
+					s.fail(fmt.Errorf("read at %d: %w", s.Read.Load(), err))
+				}
+				return
+			}
+		}
+	})
+	return s
+}
+
+func (s *Stream) fail(err error) { s.err.CompareAndSwap(nil, &err) }
+
+// check fails the test if the stream broke.
+func (s *Stream) Check(t testing.TB) {
+	t.Helper()
+	if e := s.err.Load(); e != nil {
+		t.Fatalf("stream: %v", *e)
+	}
+}
+
+// progress waits until the stream moved another n bytes.
+func (s *Stream) Progress(t testing.TB, n int64) {
+	t.Helper()
+	from := s.Read.Load()
+	WaitFor(t, fmt.Sprintf("%d more stream bytes", n), func() bool {
+		s.Check(t)
+		return s.Read.Load() >= from+n
+	})
+}
+
+func (s *Stream) End() {
+	close(s.stop)
+	s.c.SetDeadline(time.Now())
+	s.wg.Wait()
+}
+
+// IdleConns opens n connections through the VIP and echoes one message on each.
+func IdleConns(t testing.TB, ns *netns.NS, n int) []net.Conn {
+	cs := make([]net.Conn, n)
+	for i := range cs {
+		cs[i] = Dial(t, ns, "tcp", VIP+":80")
+	}
+	PingAll(t, cs, "hello")
+	return cs
+}
+
+// PingAll echoes a line on every connection: each must still work.
+func PingAll(t testing.TB, cs []net.Conn, what string) {
+	t.Helper()
+	buf := make([]byte, 128)
+	for i, c := range cs {
+		msg := fmt.Sprintf("%s %d\n", what, i)
+		c.SetDeadline(time.Now().Add(20 * time.Second))
+		if _, err := c.Write([]byte(msg)); err != nil {
+			t.Fatalf("idle connection %d: write: %v", i, err)
+		}
+		if _, err := io.ReadFull(c, buf[:len(msg)]); err != nil || string(buf[:len(msg)]) != msg {
+			t.Fatalf("idle connection %d: read %q: %v", i, buf[:len(msg)], err)
+		}
+		c.SetDeadline(time.Time{})
+	}
+}
+
+// RSTWatch counts TCP resets the client namespace sees.
+func RSTWatch(t testing.TB, ns *netns.NS) func() int {
+	pkttest.Need(t, "tcpdump")
+	tool := pkttest.Start(t, ns.Command("tcpdump", "-i", "c0", "-n", "-l", "tcp[tcpflags] & tcp-rst != 0"), "listening on")
+	return func() int {
+		time.Sleep(100 * time.Millisecond) // let tcpdump print what it saw
+		out := strings.TrimSpace(tool.Stdout())
+		if out == "" {
+			return 0
+		}
+		t.Logf("resets seen:\n%s", out)
+		return len(strings.Split(out, "\n"))
+	}
+}
