@@ -19,15 +19,8 @@ const (
 	// PathMirrorPorts lists the ports as the mirror sees them.
 	PathMirrorPorts = PathMirror + "/ports"
 	pathServices    = "/v1/services/"
-	PathStatus      = "/v1/status"
-	PathConfig      = "/v1/config"
-	PathMetrics     = "/metrics"
-	PathPorts       = "/v1/ports"
-	PathCaptures    = "/v1/captures"
-	PathReplay      = "/v1/replay"
 	PathHA          = "/v1/ha"
 	PathHAFailover  = "/v1/ha/failover"
-	pathServices    = "/v1/services/"
 )
 
 // Route patterns (http.ServeMux syntax) of the same paths, for the server
@@ -50,17 +43,6 @@ const (
 	RouteMirrorPorts      = "GET " + PathMirrorPorts
 	RouteMirrorRegister   = "POST " + PathMirrorPorts + "/{name}/register"
 	RouteMirrorUnregister = "POST " + PathMirrorPorts + "/{name}/unregister"
-	RouteStatus           = "GET " + PathStatus
-	RouteConfig           = "GET " + PathConfig
-	RouteMetrics          = "GET " + PathMetrics
-	RouteServiceLogs      = "GET " + pathServices + "{name}/logs"
-	RouteServiceRestart   = "POST " + pathServices + "{name}/restart"
-	RoutePorts            = "GET " + PathPorts
-	RouteCaptureStart     = "POST " + PathCaptures
-	RouteCaptureList      = "GET " + PathCaptures
-	RouteCapture          = "GET " + PathCaptures + "/{id}"
-	RouteCaptureStop      = "POST " + PathCaptures + "/{id}/stop"
-	RouteReplay           = "POST " + PathReplay
 	RouteHA               = "GET " + PathHA
 	RouteHAFailover       = "POST " + PathHAFailover
 )
