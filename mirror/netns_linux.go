@@ -1,35 +1,6 @@
 package mirror
 
-import (
-	"fmt"
-	"os"
-	"runtime"
+import "github.com/wirebox/wirebox/internal/netns"
 
-	"golang.org/x/sys/unix"
-)
-
-// inNetNS runs fn in the network namespace at path ("" runs it here), on a
-// goroutine locked to a thread that exits afterwards. Sockets made in fn
-// keep the namespace.
-func inNetNS(path string, fn func() error) error {
-	if path == "" {
-		return fn()
-	}
-	errc := make(chan error, 1)
-	go func() {
-		runtime.LockOSThread() // never unlocked: the thread dies with the goroutine
-		f, err := os.Open(path)
-		if err != nil {
-			errc <- fmt.Errorf("open netns: %w", err)
-			return
-		}
-		err = unix.Setns(int(f.Fd()), unix.CLONE_NEWNET)
-		f.Close()
-		if err != nil {
-			errc <- fmt.Errorf("setns %s: %w", path, err)
-			return
-		}
-		errc <- fn()
-	}()
-	return <-errc
-}
+// inNetNS runs fn in the network namespace at path ("" runs it here).
+var inNetNS = netns.Run

@@ -12,8 +12,6 @@ package main
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"errors"
 	"flag"
 	"fmt"
@@ -31,6 +29,7 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/wirebox/wirebox/bench/internal/benchkit"
 	"github.com/wirebox/wirebox/capture"
 	"github.com/wirebox/wirebox/capture/pcapng"
 	"github.com/wirebox/wirebox/capture/session"
@@ -72,19 +71,9 @@ func main() {
 	}
 }
 
-func sh(args ...string) error {
-	out, err := exec.Command(args[0], args[1:]...).CombinedOutput()
-	if err != nil {
-		return fmt.Errorf("%s: %v: %s", strings.Join(args, " "), err, out)
-	}
-	return nil
-}
-
 func run(n int, sizesFlag, dir string, keep bool, tools []string) error {
-	for _, tool := range []string{"trafgen", "ip", "ethtool", "tc"} {
-		if _, err := exec.LookPath(tool); err != nil {
-			return fmt.Errorf("%s not installed (scripts/deps.sh bench)", tool)
-		}
+	if err := benchkit.Require("trafgen", "ip", "ethtool", "tc"); err != nil {
+		return err
 	}
 	var sizes []int
 	for _, s := range strings.Split(sizesFlag, ",") {
@@ -104,22 +93,18 @@ func run(n int, sizesFlag, dir string, keep bool, tools []string) error {
 	if !keep {
 		defer os.RemoveAll(dir)
 	}
-	var b [3]byte
-	rand.Read(b[:])
-	suffix := hex.EncodeToString(b[:])
-	gen, cp := "wbgen-"+suffix, "wbcap-"+suffix
-	for _, ns := range []string{gen, cp} {
-		if err := sh("ip", "netns", "add", ns); err != nil {
-			return err
-		}
-		defer sh("ip", "netns", "del", ns)
+	nss, del, err := benchkit.Namespaces("wbgen-", "wbcap-")
+	defer del()
+	if err != nil {
+		return err
 	}
+	gen, cp := nss[0], nss[1]
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	for _, c := range [][]string{
-		{"ip", "link", "add", "gen0", "netns", gen, "type", "veth", "peer", "name", "cap0", "netns", cp},
-		{"ip", "-n", gen, "link", "set", "gen0", "up"},
-		{"ip", "-n", cp, "link", "set", "cap0", "up"},
+	if err := benchkit.Veth(gen, "gen0", cp, "cap0"); err != nil {
+		return err
+	}
+	if err := benchkit.ShAll([][]string{
 		{"ip", "netns", "exec", gen, "sysctl", "-qw", "net.ipv6.conf.all.disable_ipv6=1"},
 		{"ip", "netns", "exec", cp, "sysctl", "-qw", "net.ipv6.conf.all.disable_ipv6=1"},
 		// NAPI on the receive side and a qdisc on the sender: a full veth
@@ -127,10 +112,8 @@ func run(n int, sizesFlag, dir string, keep bool, tools []string) error {
 		{"ip", "netns", "exec", gen, "ethtool", "-K", "gen0", "gro", "on"},
 		{"ip", "netns", "exec", cp, "ethtool", "-K", "cap0", "gro", "on"},
 		{"ip", "netns", "exec", gen, "tc", "qdisc", "replace", "dev", "gen0", "root", "pfifo", "limit", "10000"},
-	} {
-		if err := sh(c...); err != nil {
-			return err
-		}
+	}); err != nil {
+		return err
 	}
 	macOut, err := exec.Command("ip", "-n", cp, "-o", "link", "show", "cap0").Output()
 	if err != nil {

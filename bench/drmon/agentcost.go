@@ -1,68 +1,37 @@
 package main
 
 import (
-	"crypto/rand"
-	"encoding/hex"
 	"fmt"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"syscall"
 	"text/tabwriter"
 	"time"
+
+	"github.com/wirebox/wirebox/bench/internal/benchkit"
 )
-
-func run(name string, args ...string) error {
-	out, err := exec.Command(name, args...).CombinedOutput()
-	if err != nil {
-		return fmt.Errorf("%s %v: %w: %s", name, args, err, out)
-	}
-	return nil
-}
-
-// cpuOf is a process's user+system CPU from /proc/PID/stat.
-func cpuOf(pid int) (time.Duration, error) {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-	if err != nil {
-		return 0, err
-	}
-	s := string(b)
-	f := strings.Fields(s[strings.LastIndexByte(s, ')')+2:])
-	ut, _ := strconv.ParseInt(f[11], 10, 64)
-	st, _ := strconv.ParseInt(f[12], 10, 64)
-	return time.Duration(ut+st) * (time.Second / 100), nil // USER_HZ 100
-}
 
 // runAgentCost: trafgen sends frames unicast to a namespace host's MAC;
 // `wirebox agent` and `tcpdump -w /dev/null` listen on that interface at
 // the same time; each one's CPU is read from /proc before and after.
 func runAgentCost(wirebox string, n int) error {
-	var b [4]byte
-	rand.Read(b[:])
-	na, nb := "wbdrma-"+hex.EncodeToString(b[:]), "wbdrmb-"+hex.EncodeToString(b[:])
-	for _, ns := range []string{na, nb} {
-		if err := run("ip", "netns", "add", ns); err != nil {
-			return err
-		}
-		defer run("ip", "netns", "del", ns)
-	}
-	for _, args := range [][]string{
-		{"-n", na, "link", "add", "wb0", "type", "veth", "peer", "name", "peer0", "netns", nb},
-		{"-n", na, "link", "set", "lo", "up"}, {"-n", nb, "link", "set", "lo", "up"},
-		{"-n", na, "link", "set", "wb0", "up"}, {"-n", nb, "link", "set", "peer0", "up"},
-	} {
-		if err := run("ip", args...); err != nil {
-			return err
-		}
-	}
-	mac, err := exec.Command("ip", "netns", "exec", na, "cat", "/sys/class/net/wb0/address").Output()
+	nss, del, err := benchkit.Namespaces("wbdrma-", "wbdrmb-")
+	defer del()
 	if err != nil {
 		return err
 	}
-	dst, err := net.ParseMAC(strings.TrimSpace(string(mac)))
+	na, nb := nss[0], nss[1]
+	if err := benchkit.ShAll([][]string{
+		{"ip", "-n", na, "link", "set", "lo", "up"}, {"ip", "-n", nb, "link", "set", "lo", "up"},
+	}); err != nil {
+		return err
+	}
+	if err := benchkit.Veth(na, "wb0", nb, "peer0"); err != nil {
+		return err
+	}
+	dst, err := benchkit.MAC(na, "wb0")
 	if err != nil {
 		return err
 	}
@@ -84,8 +53,8 @@ func runAgentCost(wirebox string, n int) error {
 		defer func() { c.Process.Signal(syscall.SIGINT); c.Wait() }()
 	}
 	time.Sleep(2 * time.Second) // both listening
-	a0, _ := cpuOf(agent.Process.Pid)
-	t0, _ := cpuOf(td.Process.Pid)
+	a0, _ := benchkit.CPU(agent.Process.Pid)
+	t0, _ := benchkit.CPU(td.Process.Pid)
 	var frame strings.Builder
 	frame.WriteString("{ ")
 	for _, x := range dst {
@@ -100,8 +69,8 @@ func runAgentCost(wirebox string, n int) error {
 	}
 	el := time.Since(start)
 	time.Sleep(2 * time.Second) // let both drain
-	a1, _ := cpuOf(agent.Process.Pid)
-	t1, _ := cpuOf(td.Process.Pid)
+	a1, _ := benchkit.CPU(agent.Process.Pid)
+	t1, _ := benchkit.CPU(td.Process.Pid)
 	td.Process.Signal(syscall.SIGINT)
 	td.Wait()
 	captured := ""

@@ -49,6 +49,7 @@ import (
 	"github.com/vishvananda/netlink"
 	"golang.org/x/sys/unix"
 
+	"github.com/wirebox/wirebox/bench/internal/benchkit"
 	"github.com/wirebox/wirebox/capture"
 	"github.com/wirebox/wirebox/mirror"
 	"github.com/wirebox/wirebox/tap"
@@ -97,13 +98,7 @@ type result struct {
 	median, p99 time.Duration
 }
 
-func sh(args ...string) error {
-	out, err := exec.Command(args[0], args[1:]...).CombinedOutput()
-	if err != nil {
-		return fmt.Errorf("%s: %v: %s", strings.Join(args, " "), err, out)
-	}
-	return nil
-}
+var sh = benchkit.Sh
 
 // ns is a named namespace made for the run.
 type ns string
@@ -142,10 +137,8 @@ func veth(na ns, a string, nb ns, b string) error {
 }
 
 func run(dur time.Duration, pings int, only string) error {
-	for _, tool := range []string{"iperf3", "ping", "ethtool", "ip"} {
-		if _, err := exec.LookPath(tool); err != nil {
-			return fmt.Errorf("%s not installed (scripts/deps.sh bench)", tool)
-		}
+	if err := benchkit.Require("iperf3", "ping", "ethtool", "ip"); err != nil {
+		return err
 	}
 	paths := []struct {
 		name  string

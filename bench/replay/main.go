@@ -14,8 +14,6 @@ package main
 import (
 	"bufio"
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"flag"
 	"fmt"
 	"io"
@@ -30,6 +28,7 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/wirebox/wirebox/bench/internal/benchkit"
 	"github.com/wirebox/wirebox/capture"
 	"github.com/wirebox/wirebox/capture/pcapng"
 	"github.com/wirebox/wirebox/capture/replay"
@@ -54,19 +53,9 @@ func main() {
 	}
 }
 
-func sh(args ...string) error {
-	out, err := exec.Command(args[0], args[1:]...).CombinedOutput()
-	if err != nil {
-		return fmt.Errorf("%s: %v: %s", strings.Join(args, " "), err, out)
-	}
-	return nil
-}
-
 func run(n int, gapsFlag string) error {
-	for _, tool := range []string{"tcpreplay", "tcpdump", "ip"} {
-		if _, err := exec.LookPath(tool); err != nil {
-			return fmt.Errorf("%s not installed (scripts/deps.sh bench)", tool)
-		}
+	if err := benchkit.Require("tcpreplay", "tcpdump", "ip"); err != nil {
+		return err
 	}
 	var gaps []time.Duration
 	for _, g := range strings.Split(gapsFlag, ",") {
@@ -81,26 +70,20 @@ func run(n int, gapsFlag string) error {
 		return err
 	}
 	defer os.RemoveAll(dir)
-	var b [3]byte
-	rand.Read(b[:])
-	sfx := hex.EncodeToString(b[:])
-	gen, cp := "wbrgen-"+sfx, "wbrcap-"+sfx
-	for _, ns := range []string{gen, cp} {
-		if err := sh("ip", "netns", "add", ns); err != nil {
-			return err
-		}
-		defer sh("ip", "netns", "del", ns)
+	nss, del, err := benchkit.Namespaces("wbrgen-", "wbrcap-")
+	defer del()
+	if err != nil {
+		return err
 	}
-	for _, c := range [][]string{
+	gen, cp := nss[0], nss[1]
+	if err := benchkit.ShAll([][]string{
 		{"ip", "link", "add", "gen0", "netns", gen, "type", "veth", "peer", "name", "cap0", "netns", cp},
 		{"ip", "netns", "exec", gen, "sysctl", "-qw", "net.ipv6.conf.all.disable_ipv6=1"},
 		{"ip", "netns", "exec", cp, "sysctl", "-qw", "net.ipv6.conf.all.disable_ipv6=1"},
 		{"ip", "-n", gen, "link", "set", "gen0", "up"},
 		{"ip", "-n", cp, "link", "set", "cap0", "up"},
-	} {
-		if err := sh(c...); err != nil {
-			return err
-		}
+	}); err != nil {
+		return err
 	}
 	pool, err := tap.NewPool(tap.Config{Frames: 8192})
 	if err != nil {
@@ -135,7 +118,7 @@ func run(n int, gapsFlag string) error {
 			}
 			switch tool {
 			case "tcpreplay":
-				if err := sh("ip", "netns", "exec", gen, "tcpreplay", "-q", "-i", "gen0", file); err != nil {
+				if err := benchkit.Sh("ip", "netns", "exec", gen, "tcpreplay", "-q", "-i", "gen0", file); err != nil {
 					return err
 				}
 			case "wirebox":

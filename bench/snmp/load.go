@@ -2,8 +2,6 @@ package main
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"fmt"
 	"log/slog"
 	"net"
@@ -13,6 +11,7 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/wirebox/wirebox/bench/internal/benchkit"
 	"github.com/wirebox/wirebox/capture"
 	"github.com/wirebox/wirebox/rmon"
 	"github.com/wirebox/wirebox/services"
@@ -25,23 +24,19 @@ import (
 // subscribed; it prints the generator's rate and what the port and the
 // probe counted.
 func runLoad(n int) error {
-	var b [4]byte
-	rand.Read(b[:])
-	na, nb := "wbsnmpa-"+hex.EncodeToString(b[:]), "wbsnmpb-"+hex.EncodeToString(b[:])
-	for _, ns := range []string{na, nb} {
-		if err := run("ip", "netns", "add", ns); err != nil {
-			return err
-		}
-		defer run("ip", "netns", "del", ns)
+	nss, del, err := benchkit.Namespaces("wbsnmpa-", "wbsnmpb-")
+	defer del()
+	if err != nil {
+		return err
 	}
-	for _, args := range [][]string{
-		{"-n", na, "link", "add", "wb0", "type", "veth", "peer", "name", "peer0", "netns", nb},
-		{"-n", na, "link", "set", "lo", "up"}, {"-n", nb, "link", "set", "lo", "up"},
-		{"-n", na, "link", "set", "wb0", "up"}, {"-n", nb, "link", "set", "peer0", "up"},
-	} {
-		if err := run("ip", args...); err != nil {
-			return err
-		}
+	na, nb := nss[0], nss[1]
+	if err := benchkit.ShAll([][]string{
+		{"ip", "-n", na, "link", "set", "lo", "up"}, {"ip", "-n", nb, "link", "set", "lo", "up"},
+	}); err != nil {
+		return err
+	}
+	if err := benchkit.Veth(na, "wb0", nb, "peer0"); err != nil {
+		return err
 	}
 	// GRO and a qdisc make the veth push back on the sender instead of
 	// dropping (as bench/core.sh).
@@ -50,15 +45,11 @@ func runLoad(n int) error {
 		{na, "tc", "qdisc", "replace", "dev", "wb0", "root", "pfifo", "limit", "10000"},
 		{nb, "tc", "qdisc", "replace", "dev", "peer0", "root", "pfifo", "limit", "10000"},
 	} {
-		if err := run("ip", append([]string{"netns", "exec"}, c...)...); err != nil {
+		if err := benchkit.Sh(append([]string{"ip", "netns", "exec"}, c...)...); err != nil {
 			return err
 		}
 	}
-	mac, err := exec.Command("ip", "netns", "exec", na, "cat", "/sys/class/net/wb0/address").Output()
-	if err != nil {
-		return err
-	}
-	dst, err := net.ParseMAC(strings.TrimSpace(string(mac)))
+	dst, err := benchkit.MAC(na, "wb0")
 	if err != nil {
 		return err
 	}

@@ -23,8 +23,6 @@ package main
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"flag"
 	"fmt"
 	"log/slog"
@@ -37,6 +35,7 @@ import (
 	"time"
 
 	"github.com/gosnmp/gosnmp"
+	"github.com/wirebox/wirebox/bench/internal/benchkit"
 	"github.com/wirebox/wirebox/capture"
 	"github.com/wirebox/wirebox/rmon"
 	"github.com/wirebox/wirebox/services"
@@ -79,32 +78,23 @@ func main() {
 	}
 }
 
-func run(name string, args ...string) error {
-	out, err := exec.Command(name, args...).CombinedOutput()
-	if err != nil {
-		return fmt.Errorf("%s %v: %w: %s", name, args, err, out)
-	}
-	return nil
-}
-
 // runOuter makes the namespace and runs this program again inside it.
 func runOuter(walks, gets int) error {
-	var b [4]byte
-	rand.Read(b[:])
-	ns := "wbsnmp-" + hex.EncodeToString(b[:])
-	if err := run("ip", "netns", "add", ns); err != nil {
+	nss, del, err := benchkit.Namespaces("wbsnmp-")
+	defer del()
+	if err != nil {
 		return err
 	}
-	defer run("ip", "netns", "del", ns)
+	ns := nss[0]
 	var batch strings.Builder
 	batch.WriteString("link set lo up\n")
 	// Dummy links when the kernel has them, else veth pairs inside the
 	// namespace (same count: to the agents an interface is an interface).
 	kind := "dummy"
-	if run("ip", "-n", ns, "link", "add", "probe0", "type", "dummy") != nil {
+	if benchkit.Sh("ip", "-n", ns, "link", "add", "probe0", "type", "dummy") != nil {
 		kind = "veth"
 	} else {
-		run("ip", "-n", ns, "link", "del", "probe0")
+		_ = benchkit.Sh("ip", "-n", ns, "link", "del", "probe0")
 	}
 	for i := 0; i < dummies; i++ {
 		if kind == "dummy" {

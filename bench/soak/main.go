@@ -10,8 +10,6 @@ package main
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"flag"
 	"fmt"
 	"net"
@@ -26,6 +24,7 @@ import (
 	"github.com/gopacket/gopacket/layers"
 	"github.com/gopacket/gopacket/pcapgo"
 
+	"github.com/wirebox/wirebox/bench/internal/benchkit"
 	"github.com/wirebox/wirebox/internal/api"
 )
 
@@ -44,14 +43,6 @@ func main() {
 	}
 }
 
-func sh(args ...string) error {
-	out, err := exec.Command(args[0], args[1:]...).CombinedOutput()
-	if err != nil {
-		return fmt.Errorf("%s: %v: %s", strings.Join(args, " "), err, out)
-	}
-	return nil
-}
-
 type sample struct {
 	at                              time.Duration
 	rssKB, fds, threads, goroutines int
@@ -59,29 +50,13 @@ type sample struct {
 }
 
 func run(bin string, duration, every time.Duration) error {
-	var b [3]byte
-	rand.Read(b[:])
-	suffix := hex.EncodeToString(b[:])
-	gen, cp := "wbsgen-"+suffix, "wbscap-"+suffix
-	for _, ns := range []string{gen, cp} {
-		if err := sh("ip", "netns", "add", ns); err != nil {
-			return err
-		}
-		defer sh("ip", "netns", "del", ns)
-	}
-	addLink := func() error {
-		return sh("ip", "link", "add", "gen0", "netns", gen, "type", "veth", "peer", "name", "cap0", "netns", cp)
-	}
-	up := func() error {
-		if err := sh("ip", "-n", gen, "link", "set", "gen0", "up"); err != nil {
-			return err
-		}
-		return sh("ip", "-n", cp, "link", "set", "cap0", "up")
-	}
-	if err := addLink(); err != nil {
+	nss, del, err := benchkit.Namespaces("wbsgen-", "wbscap-")
+	defer del()
+	if err != nil {
 		return err
 	}
-	if err := up(); err != nil {
+	gen, cp := nss[0], nss[1]
+	if err := benchkit.Veth(gen, "gen0", cp, "cap0"); err != nil {
 		return err
 	}
 	dir, err := os.MkdirTemp("/var/tmp", "wirebox-soak-")
@@ -164,11 +139,9 @@ func run(bin string, duration, every time.Duration) error {
 			}
 		case 9:
 			if i%100 == 9 { // a link flap: delete and re-add the port's veth
-				_ = sh("ip", "-n", cp, "link", "del", "cap0")
+				_ = benchkit.Sh("ip", "-n", cp, "link", "del", "cap0")
 				time.Sleep(500 * time.Millisecond)
-				if err := addLink(); err == nil {
-					_ = up()
-				}
+				_ = benchkit.Veth(gen, "gen0", cp, "cap0")
 			}
 		}
 		ops++

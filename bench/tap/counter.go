@@ -9,6 +9,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/wirebox/wirebox/bench/internal/benchkit"
 )
 
 // The second table: counting frames on a port. tcpdump (-w /dev/null) on
@@ -18,14 +20,11 @@ import (
 
 // cpuSeconds is utime+stime of pid.
 func cpuSeconds(pid int) float64 {
-	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	d, err := benchkit.CPU(pid)
 	if err != nil {
 		return 0
 	}
-	f := strings.Fields(string(b[bytes.LastIndexByte(b, ')')+2:]))
-	u, _ := strconv.ParseFloat(f[11], 64)
-	s, _ := strconv.ParseFloat(f[12], 64)
-	return (u + s) / 100 // USER_HZ
+	return d.Seconds()
 }
 
 type countResult struct {

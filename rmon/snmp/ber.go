@@ -279,16 +279,9 @@ func intLen(v int64) int {
 	return n
 }
 
-func (w *writer) integer(tag byte, v int64) {
-	n := intLen(v)
-	w.grow(n + 2)
-	for i := 1; i <= n; i++ {
-		w.buf[w.pos-i] = byte(v)
-		v >>= 8
-	}
-	w.pos -= n
-	w.header(tag, n)
-}
+// integer writes v in two's complement; its n <= 8 low bytes are the same
+// whether v is shifted as int64 or as uint64.
+func (w *writer) integer(tag byte, v int64) { w.bigEndian(tag, intLen(v), uint64(v)) }
 
 func uintLen(v uint64) int {
 	n := 1
@@ -299,8 +292,10 @@ func uintLen(v uint64) int {
 	return n
 }
 
-func (w *writer) unsigned(tag byte, v uint64) {
-	n := uintLen(v)
+func (w *writer) unsigned(tag byte, v uint64) { w.bigEndian(tag, uintLen(v), v) }
+
+// bigEndian writes the n low bytes of v, most significant first.
+func (w *writer) bigEndian(tag byte, n int, v uint64) {
 	w.grow(n + 2)
 	for i := 1; i <= n; i++ {
 		w.buf[w.pos-i] = byte(v)

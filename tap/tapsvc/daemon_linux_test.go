@@ -6,7 +6,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -182,37 +181,6 @@ func lastCount(out string) int {
 	return n
 }
 
-// tcpdump counts ICMP echo requests on dev in ns while run runs.
-func tcpdump(t *testing.T, ns *netns.NS, dev string, run func()) int {
-	t.Helper()
-	pkttest.Need(t, "tcpdump")
-	cmd := ns.Command("tcpdump", "-i", dev, "-n", "-l", "--immediate-mode", "icmp[icmptype] == icmp-echo")
-	var out bytes.Buffer
-	cmd.Stdout = &out
-	stderr, _ := cmd.StderrPipe()
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { cmd.Process.Kill() })
-	// Wait for "listening on …" (after a line about verbose output).
-	br := bufio.NewReader(stderr)
-	for {
-		line, err := br.ReadString('\n')
-		if err != nil {
-			t.Fatalf("tcpdump did not start: %v %s", err, line)
-		}
-		if strings.Contains(line, "listening") {
-			break
-		}
-	}
-	go io.Copy(io.Discard, br)
-	run()
-	time.Sleep(300 * time.Millisecond)
-	cmd.Process.Signal(os.Interrupt)
-	cmd.Wait()
-	return strings.Count(out.String(), "ICMP echo request")
-}
-
 // TestDaemonCounters: the C counter (input tap on wb0) and the Go counter
 // (output tap on wb1) run as their own processes against the daemon and
 // revert every frame: ping through the core's bridge works, tcpdump on
@@ -237,7 +205,7 @@ func TestDaemonCounters(t *testing.T) {
 	}
 	const n = 10
 	var ok bool
-	seen := tcpdump(t, l.c, "peer1", func() { ok = l.ping(t, n) })
+	seen := pkttest.CountEchoRequests(t, l.c.Command, "peer1", func() { ok = l.ping(t, n) })
 	if !ok {
 		t.Error("ping through the tapped ports failed")
 	}

@@ -1,11 +1,9 @@
 package tapsvc
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"errors"
-	"io"
 	"log/slog"
 	"net"
 	"os"
@@ -23,6 +21,7 @@ import (
 	"github.com/wirebox/wirebox/capture"
 	"github.com/wirebox/wirebox/internal/leakcheck"
 	"github.com/wirebox/wirebox/internal/netns"
+	"github.com/wirebox/wirebox/internal/pkttest"
 	"github.com/wirebox/wirebox/tap"
 	"github.com/wirebox/wirebox/tap/tapclient"
 )
@@ -168,36 +167,6 @@ func revertAll(ctx context.Context, app *tapclient.App, mark func(tap.RingDesc))
 	return &wg, count
 }
 
-// tcpdump counts ICMP echo requests arriving at peer1 while run runs.
-func tcpdumpCount(t *testing.T, ns *netns.NS, dev string, run func()) int {
-	t.Helper()
-	cmd := ns.Command("tcpdump", "-i", dev, "-n", "-l", "--immediate-mode", "icmp[icmptype] == icmp-echo")
-	var out bytes.Buffer
-	cmd.Stdout = &out
-	stderr, _ := cmd.StderrPipe()
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { cmd.Process.Kill() })
-	// Wait for "listening on …" (after a line about verbose output).
-	br := bufio.NewReader(stderr)
-	for {
-		line, err := br.ReadString('\n')
-		if err != nil {
-			t.Fatalf("tcpdump did not start: %v %s", err, line)
-		}
-		if strings.Contains(line, "listening") {
-			break
-		}
-	}
-	go io.Copy(io.Discard, br)
-	run()
-	time.Sleep(300 * time.Millisecond) // let the last frame reach the capture
-	cmd.Process.Signal(os.Interrupt)
-	cmd.Wait()
-	return strings.Count(out.String(), "ICMP echo request")
-}
-
 func waitFor(t *testing.T, what string, cond func() bool) {
 	t.Helper()
 	deadline := time.Now().Add(20 * time.Second)
@@ -252,7 +221,7 @@ func TestInputAndOutputTapRevertAll(t *testing.T) {
 	wgOut, _ := revertAll(ctx, out, isEcho(out, &echoOut))
 	const n = 10
 	var ok bool
-	seen := tcpdumpCount(t, l.c, "peer1", func() { ok = l.ping(t, n) })
+	seen := pkttest.CountEchoRequests(t, l.c.Command, "peer1", func() { ok = l.ping(t, n) })
 	cancel()
 	wgIn.Wait()
 	wgOut.Wait()

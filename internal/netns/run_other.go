@@ -1,0 +1,13 @@
+//go:build !linux
+
+package netns
+
+import "errors"
+
+// Run runs fn here when path is ""; namespaces exist only on Linux.
+func Run(path string, fn func() error) error {
+	if path != "" {
+		return errors.New("network namespaces need Linux")
+	}
+	return fn()
+}
