@@ -1,6 +1,6 @@
 package mirror
 
-import "github.com/wirebox/wirebox/internal/netns"
+import "github.com/wirebox/wirebox/internal/nsrun"
 
 // inNetNS runs fn in the network namespace at path ("" runs it here).
-var inNetNS = netns.Run
+var inNetNS = nsrun.Run

@@ -1,10 +1,12 @@
-package netns
+package nsrun
 
 import (
 	"errors"
 	"testing"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/wirebox/wirebox/internal/netns"
 )
 
 func netnsIno() (uint64, error) {
@@ -14,8 +16,8 @@ func netnsIno() (uint64, error) {
 }
 
 func TestRun(t *testing.T) {
-	Require(t)
-	ns := New(t)
+	netns.Require(t)
+	ns := netns.New(t)
 	var want, here, there uint64
 	if err := ns.Do(func() (err error) { want, err = netnsIno(); return err }); err != nil {
 		t.Fatal(err)
