@@ -11,7 +11,9 @@ const (
 	PathPorts    = "/v1/ports"
 	PathCaptures = "/v1/captures"
 	PathReplay   = "/v1/replay"
-	pathServices = "/v1/services/"
+	// PathAppliance is the box itself: management NIC, config source, daemon restarts, boot times.
+	PathAppliance = "/v1/appliance"
+	pathServices  = "/v1/services/"
 )
 
 // Route patterns (http.ServeMux syntax) of the same paths, for the server
@@ -28,6 +30,9 @@ const (
 	RouteCapture        = "GET " + PathCaptures + "/{id}"
 	RouteCaptureStop    = "POST " + PathCaptures + "/{id}/stop"
 	RouteReplay         = "POST " + PathReplay
+	RouteAppliance      = "GET " + PathAppliance
+	// RouteConfigApply validates, applies and stores a configuration (YAML body).
+	RouteConfigApply = "POST " + PathConfig
 )
 
 // ServiceLogsPath is the path of a service's log ring (RouteServiceLogs).

@@ -35,6 +35,11 @@ type Config struct {
 	Pool PoolConfig `yaml:"pool"`
 	// Ports are the network interfaces the capture core attaches to.
 	Ports []PortConfig `yaml:"ports,omitempty"`
+	// AutoPorts makes every NIC other than the management one a passive
+	// port, also NICs that appear later (see auto.go).
+	AutoPorts bool `yaml:"auto_ports,omitempty"`
+	// Management is the NIC the appliance is reached through (see auto.go).
+	Management ManagementConfig `yaml:"management,omitempty"`
 
 	// secs are the subsystems' sections this configuration carries, in
 	// order; sections their decoded values by key.
@@ -408,6 +413,9 @@ func (c *Config) validate() error {
 	}
 	if s.MaxFailures < 1 {
 		return bad("$.supervisor.max_failures", "must be at least 1")
+	}
+	if err := c.validateManagement(bad); err != nil {
+		return err
 	}
 	return c.validatePorts(bad)
 }
