@@ -239,7 +239,8 @@ func stageModules(k *Kernel, names []string, stage string) ([]string, error) {
 // DefaultGuestConfig is the configuration embedded in the image when no
 // config file is given: the control API also listens on TCP, with TLS and
 // the image's bearer token, so the host can reach it through QEMU's
-// forwarded port.
+// forwarded port; the management NIC gets its address by DHCP and every
+// other NIC becomes a passive port.
 func DefaultGuestConfig() string {
 	return fmt.Sprintf(`# wirebox guest defaults, written by wirebox image.
 name: wirebox
@@ -253,6 +254,15 @@ api:
 log:
   level: info
   format: text
+# Every NIC but the management one is a passive port, also NICs added later.
+auto_ports: true
+# The management NIC: the first NIC that gets a DHCP lease (or has an
+# address from ip= on the kernel command line). For a static address:
+#   interface: eth0
+#   address: 192.0.2.10/24
+#   gateway: 192.0.2.1
+management:
+  dhcp: true
 `, boot.GuestAPIPort, boot.GuestTLSCert, boot.GuestTLSKey, boot.GuestToken)
 }
 

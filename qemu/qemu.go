@@ -27,7 +27,8 @@ const (
 )
 
 // NetCmdline is the kernel command line part that gives the management
-// port (eth0) its user-mode network address.
+// port (eth0) its user-mode network address statically. The image does
+// not need it (its daemon asks QEMU's DHCP server), but it still works.
 const NetCmdline = "ip=" + GuestAddr + "::" + GuestGateway + ":255.255.255.0:wirebox:eth0:off"
 
 // Peer is a dgram link to another guest: frames go between two UDP ports
@@ -168,7 +169,8 @@ func (o *Options) args(tmp string) ([]string, error) {
 				"-drive", "if=pflash,format=raw,unit=1,file="+vars)
 		}
 	} else {
-		cl := strings.TrimSpace(image.DefaultCmdline + " " + NetCmdline + " " + o.Cmdline)
+		// No ip=: the management NIC gets its address by DHCP, as from the ISO.
+		cl := strings.TrimSpace(image.DefaultCmdline + " " + o.Cmdline)
 		a = append(a, "-kernel", o.Kernel, "-initrd", o.Initrd, "-append", cl)
 	}
 	fwd := fmt.Sprintf("hostfwd=tcp:127.0.0.1:%d-:%d,hostfwd=udp:127.0.0.1:%d-:%d,hostfwd=tcp:127.0.0.1:%d-:%d",

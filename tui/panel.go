@@ -83,6 +83,9 @@ func WithPanels(extra ...func(*Env) []Panel) func(*Env) []Panel {
 // StatusMsg carries the result of one GET /v1/status poll.
 type StatusMsg struct {
 	Status *api.Status
+	// Appliance is GET /v1/appliance (management NIC, config source,
+	// daemon restarts); nil when the daemon does not serve it.
+	Appliance *api.Appliance
 	Err    error
 	At     time.Time
 }

@@ -49,7 +49,12 @@ func Run(ctx context.Context, o Options) error {
 	}
 	log := o.Log
 	var phases []string
-	phase := func(name string) { phases = append(phases, fmt.Sprintf("%s %.2f", name, uptime())) }
+	bootPhases := kernelPhases()
+	phase := func(name string) {
+		now := uptime()
+		phases = append(phases, fmt.Sprintf("%s %.2f", name, now))
+		bootPhases = append(bootPhases, phaseAt(name, now))
+	}
 	phase("uinit")
 	raw, err := os.ReadFile("/proc/cmdline")
 	if err != nil {
@@ -77,23 +82,34 @@ func Run(ctx context.Context, o Options) error {
 		log.Info("data partition mounted", "device", dev, "at", DataMount)
 	}
 	phase("data")
-	// The network is configured while the daemon starts (Go start-up under
-	// TCG takes a second or more): the API listens on the wildcard address,
-	// so it does not need the address to be there first.
+	// The network of ip= and wirebox.ip= is configured while the daemon
+	// starts (Go start-up under TCG takes a second or more): the API
+	// listens on the wildcard address, so it does not need the address to
+	// be there first. Without ip= the daemon's management service gets
+	// the address by DHCP.
 	netDone := make(chan error, 1)
 	go func() { netDone <- configureNetwork(cl, log) }()
 	conf, source := resolveConfig(cl)
-	pid, err := startDaemon(conf, cl["wirebox.debug"] == "1")
+	args := []string{"--config", conf}
+	if source != "kernel command line" && dataMounted() {
+		// Applied configurations are kept on the data partition and win
+		// over the image's; the daemon falls back along the chain.
+		args = append(args, "--state-dir", StateDir)
+		source = "data partition if stored there, else " + source
+	}
+	phase("daemon")
+	writeBootFile(bootPhases)
+	pid, err := startKeeper(args, cl["wirebox.debug"] == "1")
 	if err != nil {
 		log.Error("daemon", "err", err)
 	}
-	phase("daemon")
 	if err := <-netDone; err != nil {
 		log.Error("network", "err", err)
 	}
 	phase("network")
+	writeBootFile(bootPhases)
 	if pid != 0 {
-		fmt.Fprintf(o.Out, "wirebox: daemon started (pid %d, config %s from %s; log %s); seconds since kernel start: %s\n",
+		fmt.Fprintf(o.Out, "wirebox: daemon started (kept running by pid %d; config %s from %s; log %s); seconds since kernel start: %s\n",
 			pid, conf, source, daemonLog, strings.Join(phases, ", "))
 	}
 
@@ -139,6 +155,13 @@ func setWindowSize(fd int, spec string, log *slog.Logger) {
 	}
 	if ws.Col != 0 && ws.Row != 0 {
 		return
+	}
+	if spec == "" {
+		// A serial line knows no size: ask the terminal at the other end.
+		if c, r, ok := probeSize(fd, 500*time.Millisecond); ok {
+			cols, rows = c, r
+			log.Debug("terminal size from cursor-position probe", "cols", c, "rows", r)
+		}
 	}
 	ws.Col, ws.Row = cols, rows
 	if err := unix.IoctlSetWinsize(fd, unix.TIOCSWINSZ, ws); err != nil {
@@ -355,15 +378,17 @@ func resolveConfig(cl Cmdline) (path, source string) {
 
 const daemonLog = "/var/log/wirebox.log"
 
-// startDaemon starts `wirebox daemon` in a session of its own (no
-// controlling terminal, so the console's hangups never reach it); init
-// reaps it.
-func startDaemon(conf string, debug bool) (int, error) {
+// startKeeper starts `wirebox keep` in a session of its own (no
+// controlling terminal, so the console's hangups never reach it): it runs
+// the daemon and starts it again whenever it dies. The keeper outlives
+// this uinit; init reaps it.
+func startKeeper(daemonArgs []string, debug bool) (int, error) {
 	if err := os.MkdirAll("/run/wirebox", 0o755); err != nil {
 		return 0, err
 	}
-	cmd := exec.Command(GuestBinary, "daemon", "--config", conf)
+	cmd := exec.Command(GuestBinary, append([]string{"keep", "--"}, daemonArgs...)...)
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
+	cmd.Env = append(os.Environ(), EnvBootFile+"="+BootFile)
 	if debug {
 		cmd.Stdout, cmd.Stderr = os.Stdout, os.Stderr
 	} else {
@@ -382,6 +407,14 @@ func startDaemon(conf string, debug bool) (int, error) {
 	}
 	pid := cmd.Process.Pid
 	return pid, cmd.Process.Release()
+}
+
+func dataMounted() bool {
+	var st, parent unix.Stat_t
+	if unix.Stat(DataMount, &st) != nil || unix.Stat("/", &parent) != nil {
+		return false
+	}
+	return st.Dev != parent.Dev
 }
 
 func uptime() float64 {
