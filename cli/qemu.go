@@ -39,7 +39,12 @@ serial console is on this terminal: Ctrl-A X quits QEMU, Ctrl-A C its monitor.
 --pair boots two appliances joined by a peer link (eth1, 169.254.77.1 and .2);
 the second's console goes to OUT/pair-b.console.log.
 --check boots without a terminal, waits until the guest API reports every
-service running, prints "boot-to-api: N.NN s", stops the guest and exits 0.`,
+service running, prints "boot-to-api: N.NN s" and where the time went (kernel,
+initramfs unpacking, modules, Go start-up, each service), stops the guest and
+exits 0.
+
+The management NIC (eth0) gets its address from QEMU's DHCP server; every
+other NIC (--tap, the --pair peer link) becomes a passive port.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			ctx, stop := signal.NotifyContext(cmd.Context(), syscall.SIGINT, syscall.SIGTERM)
@@ -95,10 +100,13 @@ service running, prints "boot-to-api: N.NN s", stops the guest and exits 0.`,
 				vms = append(vms, vm)
 			}
 			for _, vm := range vms {
-				fmt.Fprintf(g.stderr, "%s: api %s  snmp udp 127.0.0.1:%d  mirror 127.0.0.1:%d\n",
+				fmt.Fprintf(g.stderr, "%s: api %s  snmp udp 127.0.0.1:%d  mirror tcp 127.0.0.1:%d (loopback only)\n",
 					vm.Opts.Name, vm.APIURL(), vm.Opts.SNMPPort, vm.Opts.MirrorPort)
 			}
+			fmt.Fprintf(g.stderr, "credentials: token %s, CA %s\n", secrets.TokenFile, secrets.CAFile)
 			fmt.Fprintf(g.stderr, "remote: wirebox status --remote %s --token @%s --ca %s\n", vms[0].APIURL(), secrets.TokenFile, secrets.CAFile)
+			fmt.Fprintf(g.stderr, "        wirebox ports --remote %s --token @%s --ca %s\n", vms[0].APIURL(), secrets.TokenFile, secrets.CAFile)
+			fmt.Fprintf(g.stderr, "        wirebox config apply FILE --remote %s --token @%s --ca %s\n", vms[0].APIURL(), secrets.TokenFile, secrets.CAFile)
 			<-vms[0].Done()
 			return vms[0].Err()
 		},
@@ -127,10 +135,11 @@ func runCheck(ctx context.Context, g *globals, opts []qemu.Options, s image.Secr
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	type result struct {
-		name string
-		took time.Duration
-		err  error
-		log  string
+		name      string
+		took      time.Duration
+		err       error
+		log       string
+		breakdown string
 	}
 	results := make(chan result, len(opts))
 	for _, o := range opts {
@@ -153,6 +162,11 @@ func runCheck(ctx context.Context, g *globals, opts []qemu.Options, s image.Secr
 				r.err = err
 			} else {
 				_, r.took, r.err = vm.WaitReady(ctx, c)
+				if r.err == nil {
+					if a, at, err := vm.Appliance(ctx, c); err == nil {
+						r.breakdown = qemu.Breakdown(a, at, r.took)
+					}
+				}
 				c.Close()
 			}
 			vm.Stop() // before reporting, so nothing outlives the command
@@ -174,6 +188,9 @@ func runCheck(ctx context.Context, g *globals, opts []qemu.Options, s image.Secr
 			fmt.Fprintf(g.stdout, "boot-to-api: %.2f s\n", r.took.Seconds())
 		} else {
 			fmt.Fprintf(g.stdout, "%s boot-to-api: %.2f s\n", r.name, r.took.Seconds())
+		}
+		if r.breakdown != "" {
+			fmt.Fprint(g.stdout, r.breakdown)
 		}
 	}
 	return errors.Join(errs...)

@@ -183,7 +183,7 @@ func waitHealthy(ctx context.Context, sup *services.Supervisor, timeout time.Dur
 		all := true
 		for _, st := range sup.Status() {
 			switch st.State {
-			case services.StateRunning, services.StateStopped:
+			case services.StateRunning:
 			case services.StateFailed, services.StateBackoff:
 				return fmt.Errorf("service %s %s: %s", st.Name, st.State, st.LastError), false
 			default:

@@ -30,12 +30,14 @@ var kernelMarks = []struct{ prefix, name string }{
 // kernelPhases reads the kernel log (/dev/kmsg, without blocking) for the
 // kernel's own phases.
 func kernelPhases() []api.BootPhase {
-	f, err := os.OpenFile("/dev/kmsg", os.O_RDONLY|unix.O_NONBLOCK, 0)
+	// Raw reads: an *os.File on a non-blocking descriptor would park on
+	// EAGAIN in the runtime poller instead of returning.
+	fd, err := unix.Open("/dev/kmsg", unix.O_RDONLY|unix.O_NONBLOCK|unix.O_CLOEXEC, 0)
 	if err != nil {
 		return nil
 	}
-	defer f.Close()
-	return KernelPhases(func(buf []byte) (int, error) { return f.Read(buf) })
+	defer unix.Close(fd)
+	return KernelPhases(func(buf []byte) (int, error) { return unix.Read(fd, buf) })
 }
 
 // KernelPhases parses /dev/kmsg records ("LEVEL,SEQ,USEC,FLAGS;TEXT"),
