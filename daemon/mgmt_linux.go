@@ -95,9 +95,34 @@ func (m *mgmtService) Run(ctx context.Context, rt *services.Runtime) error {
 	}
 	m.decide("", "no DHCP lease")
 	m.update(func(st *api.Management) { st.Error = errors.Join(errs...).Error() })
-	rt.Log.Warn("no DHCP lease on any NIC: no management interface, every NIC is a port", "waited", c.DHCPTimeout.D(), "err", errors.Join(errs...))
-	<-ctx.Done()
-	return nil
+	rt.Log.Warn("no DHCP lease on any NIC yet: every NIC is a port; still asking", "waited", c.DHCPTimeout.D(), "err", errors.Join(errs...))
+	// Keep asking on every NIC: a lease that comes late still gives the box
+	// an address to be reached at (the NIC stays a passive port).
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-time.After(30 * time.Second):
+		}
+		links, err := nics()
+		if err != nil || len(links) == 0 {
+			continue
+		}
+		dctx, cancel := context.WithTimeout(ctx, c.DHCPTimeout.D())
+		res := dhclient.SendRequests(dctx, links, true, false, dhcpConfig(c.DHCPTimeout.D()), 5*time.Second)
+		var got netlink.Link
+		for r := range res {
+			if r.Err == nil && got == nil && m.configure(rt, r.Lease) == nil {
+				got = r.Interface
+				cancel()
+			}
+		}
+		cancel()
+		if got != nil {
+			m.update(func(st *api.Management) { st.Interface, st.Method = got.Attrs().Name, "dhcp (late)" })
+			return m.keepLease(ctx, rt, got)
+		}
+	}
 }
 
 func dhcpConfig(timeout time.Duration) dhclient.Config {
@@ -105,7 +130,7 @@ func dhcpConfig(timeout time.Duration) dhclient.Config {
 	if t < time.Second {
 		t = time.Second
 	}
-	return dhclient.Config{Timeout: t, Retries: 3}
+	return dhclient.Config{Timeout: t, Retries: 3, LogLevel: dhclient.LogSummary}
 }
 
 // keepLease asks for a lease on link (again, when the interface had one)

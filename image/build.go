@@ -27,8 +27,11 @@ import (
 // virtio NIC and disk drivers QEMU presents, and the virtual devices the
 // subsystems create (TAP for mirror clients, veth, VXLAN, bridges), and
 // clsact plus cls_bpf for the core's inject-as-received path (replay --to
-// host). AF_PACKET and AF_XDP are built into Debian's kernels.
-var DefaultModules = []string{"virtio_pci", "virtio_net", "virtio_blk", "tun", "veth", "vxlan", "bridge", "sch_ingress", "cls_bpf"}
+// host), and virtio_rng: without an entropy source the kernel's random
+// pool takes many seconds to be ready under TCG (no RDRAND), and until then
+// every getrandom() blocks: DHCP transaction IDs, TLS. AF_PACKET and
+// AF_XDP are built into Debian's kernels.
+var DefaultModules = []string{"virtio_pci", "virtio_rng", "virtio_net", "virtio_blk", "tun", "veth", "vxlan", "bridge", "sch_ingress", "cls_bpf"}
 
 // DefaultShell is the shell u-root's init starts after the uinit (wirebox
 // boot) returns, and whenever the console exits. The console itself is run

@@ -192,6 +192,10 @@ func (o *Options) args(tmp string) ([]string, error) {
 	if o.Disk != "" {
 		a = append(a, "-drive", "file="+o.Disk+",format=raw,if=virtio")
 	}
+	// Entropy from the host: under TCG the guest CPU has no RDRAND, and the
+	// kernel's random pool would take seconds to be ready, blocking every
+	// getrandom() (DHCP, TLS) until then.
+	a = append(a, "-object", "rng-random,id=rng0,filename=/dev/urandom", "-device", "virtio-rng-pci,rng=rng0")
 	return a, nil
 }
 

@@ -6,6 +6,7 @@ import (
 
 	"github.com/vishvananda/netlink"
 	"github.com/vishvananda/netns"
+	"golang.org/x/sys/unix"
 
 	"github.com/wirebox/wirebox/capture"
 	"github.com/wirebox/wirebox/services"
@@ -25,7 +26,7 @@ func (s *Service) watchLinks(ctx context.Context, c *capture.Core, a *AutoOption
 		defer h.Close()
 		nsh = h
 	}
-	h, err := netlink.NewHandleAt(nsh)
+	h, err := netlink.NewHandleAt(nsh, unix.NETLINK_ROUTE) // route only: kernels without XFRM refuse the rest
 	if err != nil {
 		rt.Log.Error("auto ports: netlink", "err", err)
 		return
