@@ -93,6 +93,7 @@ tool (
 	github.com/u-root/u-root/cmds/core/init
 	github.com/u-root/u-root/cmds/core/insmod
 	github.com/u-root/u-root/cmds/core/ip
+	github.com/u-root/u-root/cmds/core/kill
 	github.com/u-root/u-root/cmds/core/ls
 	github.com/u-root/u-root/cmds/core/lsmod
 	github.com/u-root/u-root/cmds/core/mkdir

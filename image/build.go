@@ -42,7 +42,7 @@ const DefaultShell = "gosh"
 // init, the fallback shell and a few tools for looking around.
 var UrootCommands = []string{
 	"init", "gosh", "ls", "cat", "dmesg", "ip", "mount", "umount", "ps", "ping",
-	"free", "df", "mkdir", "uname", "lsmod", "insmod",
+	"free", "df", "mkdir", "uname", "lsmod", "insmod", "kill",
 }
 
 // Options configure Build.
