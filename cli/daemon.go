@@ -100,4 +100,3 @@ func newLogger(g *globals, lc config.LogConfig) *slog.Logger {
 	}
 	return slog.New(slog.NewTextHandler(g.stderr, opts))
 }
-

@@ -57,7 +57,7 @@ func TestMain(m *testing.M) {
 			// The ISO's entry has no address: the management NIC gets one
 			// by DHCP, as on bare metal.
 			SrcDir: "..", OutDir: dir, ISO: true,
-			Log:     slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn})),
+			Log: slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn})),
 		})
 		if buildErr == nil {
 			fmt.Printf("image built in %.1f s:\n%s", time.Since(start).Seconds(), built.Sizes())

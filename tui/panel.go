@@ -86,8 +86,8 @@ type StatusMsg struct {
 	// Appliance is GET /v1/appliance (management NIC, config source,
 	// daemon restarts); nil when the daemon does not serve it.
 	Appliance *api.Appliance
-	Err    error
-	At     time.Time
+	Err       error
+	At        time.Time
 }
 
 // TickMsg asks the panels to refresh whatever they follow.
