@@ -22,6 +22,7 @@ import (
 func newQemuCmd(g *globals) *cobra.Command {
 	var (
 		out, appendCmdline, iso, disk string
+		kernel, initrd                string
 		taps                          []string
 		pair, check, uefi             bool
 		timeout                       time.Duration
@@ -50,8 +51,14 @@ other NIC (--tap, the --pair peer link) becomes a passive port.`,
 			ctx, stop := signal.NotifyContext(cmd.Context(), syscall.SIGINT, syscall.SIGTERM)
 			defer stop()
 			secrets := image.SecretsIn(out)
+			if kernel == "" {
+				kernel = filepath.Join(out, "vmlinuz")
+			}
+			if initrd == "" {
+				initrd = filepath.Join(out, "initramfs.cpio.zst")
+			}
 			base := qemu.Options{
-				Name: "wirebox", Kernel: filepath.Join(out, "vmlinuz"), Initrd: filepath.Join(out, "initramfs.cpio.zst"),
+				Name: "wirebox", Kernel: kernel, Initrd: initrd,
 				Cmdline: appendCmdline, MemoryMB: memory, Taps: taps, Disk: disk,
 				APIPort: apiPort, SNMPPort: snmpPort, MirrorPort: mirrorPort,
 			}
@@ -115,6 +122,8 @@ other NIC (--tap, the --pair peer link) becomes a passive port.`,
 	f.StringVar(&out, "out", "out", "directory with the image (vmlinuz, initramfs.cpio.zst, api-ca.pem, api-token)")
 	f.StringVar(&appendCmdline, "append", "", "extra kernel command line (e.g. wirebox.console=off wirebox.debug=1)")
 	f.StringVar(&iso, "iso", "", "boot this ISO instead of the kernel and initramfs")
+	f.StringVar(&kernel, "kernel", "", "kernel to boot (default OUT/vmlinuz)")
+	f.StringVar(&initrd, "initrd", "", "initramfs to boot (default OUT/initramfs.cpio.zst; an uncompressed cpio works too)")
 	f.BoolVar(&uefi, "uefi", false, "boot the ISO with UEFI firmware (OVMF) instead of BIOS")
 	f.StringVar(&disk, "disk", "", "raw disk image to attach (ext4 labelled wirebox-data is mounted at /data)")
 	f.StringArrayVar(&taps, "tap", nil, "host TAP device to attach as an extra NIC (repeatable)")

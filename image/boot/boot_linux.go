@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -69,7 +70,10 @@ func Run(ctx context.Context, o Options) error {
 		return fmt.Errorf("uname: %w", err)
 	}
 	release := unix.ByteSliceToString(uts.Release[:])
-	n, err := LoadModules(filepath.Join("/lib/modules", release), log)
+	modDir := filepath.Join("/lib/modules", release)
+	// The modules the boot needs (NICs, disk, entropy) now; the rest (the
+	// subsystems' virtual devices) while the daemon starts.
+	n, err := LoadModules(modDir, log, EarlyModules)
 	if err != nil {
 		log.Error("kernel modules", "err", err) // keep booting: the API may still come up
 	} else {
@@ -89,6 +93,13 @@ func Run(ctx context.Context, o Options) error {
 	// the address by DHCP.
 	netDone := make(chan error, 1)
 	go func() { netDone <- configureNetwork(cl, log) }()
+	modsDone := make(chan struct{})
+	go func() {
+		defer close(modsDone)
+		if _, err := LoadModules(modDir, log, nil); err != nil {
+			log.Error("kernel modules", "err", err)
+		}
+	}()
 	conf, source := resolveConfig(cl)
 	args := []string{"--config", conf}
 	if source != "kernel command line" && dataMounted() {
@@ -107,6 +118,8 @@ func Run(ctx context.Context, o Options) error {
 		log.Error("network", "err", err)
 	}
 	phase("network")
+	<-modsDone
+	phase("modules (rest)")
 	writeBootFile(bootPhases)
 	if pid != 0 {
 		fmt.Fprintf(o.Out, "wirebox: daemon started (kept running by pid %d; config %s from %s; log %s); seconds since kernel start: %s\n",
@@ -169,9 +182,14 @@ func setWindowSize(fd int, spec string, log *slog.Logger) {
 	}
 }
 
-// LoadModules loads every module of dir/modules.dep, dependencies first,
-// with finit_module. Modules already loaded (or built in) are fine.
-func LoadModules(dir string, log *slog.Logger) (int, error) {
+// EarlyModules are the modules loaded before the daemon starts: the NICs,
+// the data disk and the entropy source (see image.DefaultModules).
+var EarlyModules = []string{"virtio_pci", "virtio_rng", "virtio_net", "virtio_blk"}
+
+// LoadModules loads the modules of dir/modules.dep named by only (with
+// their dependencies; nil: every module), dependencies first, with
+// finit_module. Modules already loaded (or built in) are fine.
+func LoadModules(dir string, log *slog.Logger, only []string) (int, error) {
 	f, err := os.Open(filepath.Join(dir, "modules.dep"))
 	if err != nil {
 		if errors.Is(err, os.ErrNotExist) {
@@ -184,6 +202,9 @@ func LoadModules(dir string, log *slog.Logger) (int, error) {
 	if err != nil {
 		return 0, err
 	}
+	if only != nil {
+		order = selectModules(order, only)
+	}
 	load, err := kmod.LoadOrder(deps, order)
 	if err != nil {
 		return 0, err
@@ -191,13 +212,42 @@ func LoadModules(dir string, log *slog.Logger) (int, error) {
 	var errs []error
 	n := 0
 	for _, m := range load {
-		if err := loadModule(filepath.Join(dir, m)); err != nil {
+		path := filepath.Join(dir, m)
+		// finit_module of a loaded module still reads and checks its
+		// signature before it says EEXIST: slow under TCG, so skip it.
+		if _, done := loadedModules.LoadOrStore(path, true); done {
+			continue
+		}
+		if err := loadModule(path); err != nil {
 			errs = append(errs, fmt.Errorf("%s: %w", m, err))
 			continue
 		}
 		n++
 	}
 	return n, errors.Join(errs...)
+}
+
+// loadedModules are the module paths this process loaded.
+var loadedModules sync.Map
+
+// selectModules keeps the module paths whose module name is in names
+// (file name without .ko and compression suffix, - and _ the same).
+func selectModules(order, names []string) []string {
+	want := map[string]bool{}
+	for _, n := range names {
+		want[strings.ReplaceAll(n, "-", "_")] = true
+	}
+	var out []string
+	for _, p := range order {
+		base := filepath.Base(p)
+		if i := strings.Index(base, ".ko"); i >= 0 {
+			base = base[:i]
+		}
+		if want[strings.ReplaceAll(base, "-", "_")] {
+			out = append(out, p)
+		}
+	}
+	return out
 }
 
 func loadModule(path string) error {
