@@ -21,6 +21,8 @@ func TestPathsMatchRoutes(t *testing.T) {
 		{RouteCaptureStart, "POST", PathCaptures, "", ""},
 		{RouteCaptureList, "GET", PathCaptures, "", ""},
 		{RouteReplay, "POST", PathReplay, "", ""},
+		{RouteAppliance, "GET", PathAppliance, "", ""},
+		{RouteConfigApply, "POST", PathConfig, "", ""},
 		{RouteServiceLogs, "GET", ServiceLogsPath("api remote"), "name", "api remote"},
 		{RouteServiceRestart, "POST", ServiceRestartPath("core"), "name", "core"},
 		{RouteCapture, "GET", CapturePath("c1"), "id", "c1"},
