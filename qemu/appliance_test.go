@@ -58,6 +58,20 @@ func TestAppliance(t *testing.T) {
 	vm, c, con, _ := bootGuest(t, o)
 	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
 	defer cancel()
+	t.Cleanup(func() {
+		// On failure, the guest's side of the story: QEMU's state and the
+		// daemon's log through the shell on the serial line.
+		if !t.Failed() {
+			return
+		}
+		select {
+		case <-vm.Done():
+			t.Logf("QEMU exited: %v", vm.Err())
+		default:
+			_ = con.Type("cat /var/log/wirebox.log\r")
+			time.Sleep(5 * time.Second)
+		}
+	})
 
 	app, at, err := vm.Appliance(ctx, c)
 	if err != nil {
