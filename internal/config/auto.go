@@ -57,7 +57,7 @@ func (c *Config) validateManagement(bad func(path, format string, args ...any) e
 	if m.DHCPTimeout < 0 {
 		return bad("$.management.dhcp_timeout", "must not be negative")
 	}
-	if m.DHCPTimeout == 0 {
+	if m.DHCPTimeout == 0 && m.Enabled() {
 		m.DHCPTimeout = Duration(10e9)
 	}
 	for _, p := range c.Ports {
