@@ -187,7 +187,7 @@ func (o *Options) args(tmp string) ([]string, error) {
 	}
 	for i, t := range o.Taps {
 		a = append(a, "-netdev", fmt.Sprintf("tap,id=tap%d,ifname=%s,script=no,downscript=no", i, t),
-			"-device", fmt.Sprintf("virtio-net-pci,netdev=tap%d,romfile=,mac=52:54:00:10:%02x:%02x", i, os.Getpid()>>8&0xff, (os.Getpid()+i)&0xff))
+			"-device", fmt.Sprintf("virtio-net-pci,netdev=tap%d,romfile=,mac=%s", i, TapMAC(i)))
 	}
 	if o.Disk != "" {
 		a = append(a, "-drive", "file="+o.Disk+",format=raw,if=virtio")
@@ -197,6 +197,12 @@ func (o *Options) args(tmp string) ([]string, error) {
 	// getrandom() (DHCP, TLS) until then.
 	a = append(a, "-object", "rng-random,id=rng0,filename=/dev/urandom", "-device", "virtio-rng-pci,rng=rng0")
 	return a, nil
+}
+
+// TapMAC is the guest MAC of the NIC on Options.Taps[i] (distinct per
+// process, so parallel guests on one host bridge do not clash).
+func TapMAC(i int) string {
+	return fmt.Sprintf("52:54:00:10:%02x:%02x", os.Getpid()>>8&0xff, (os.Getpid()+i)&0xff)
 }
 
 // Start starts QEMU. The VM stops when ctx is done or Stop is called.
