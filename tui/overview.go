@@ -126,6 +126,9 @@ func (o *overview) applianceLines(kv func(k, v string) string) []string {
 		out = append(out, kv("Manage", v))
 	}
 	cfg := a.Config.Source
+	if a.Config.Path != "" {
+		cfg += " (" + a.Config.Path + ")"
+	}
 	if a.Config.Generation > 0 {
 		cfg += fmt.Sprintf(", applied %d", a.Config.Generation)
 	}

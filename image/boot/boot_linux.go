@@ -63,8 +63,6 @@ func Run(ctx context.Context, o Options) error {
 	}
 	cl := ParseCmdline(strings.TrimSpace(string(raw)))
 
-	setWindowSize(int(os.Stdin.Fd()), cl["wirebox.tty"], log)
-
 	var uts unix.Utsname
 	if err := unix.Uname(&uts); err != nil {
 		return fmt.Errorf("uname: %w", err)
@@ -126,6 +124,10 @@ func Run(ctx context.Context, o Options) error {
 			pid, conf, source, daemonLog, strings.Join(phases, ", "))
 	}
 
+	// After the daemon is started, so the probe's wait (the terminal's
+	// answer crosses the serial line twice) delays only the console.
+	setWindowSize(int(os.Stdin.Fd()), cl["wirebox.tty"], log)
+
 	if len(o.Console) > 0 && cl["wirebox.console"] != "off" {
 		cmd := exec.CommandContext(ctx, o.Console[0], o.Console[1:]...)
 		cmd.Stdin, cmd.Stdout, cmd.Stderr = os.Stdin, os.Stdout, os.Stderr
@@ -147,14 +149,21 @@ func detachTTY() {
 	_ = unix.IoctlSetInt(int(os.Stdin.Fd()), unix.TIOCNOTTY, 0)
 }
 
-// setWindowSize gives the terminal a size when it reports 0x0, as serial
-// lines do; full-screen programs (the console, gosh's line editor) need one.
+// setWindowSize gives the console the terminal's real size: wirebox.tty=
+// when given, else what the terminal answers to a cursor-position probe
+// (a serial line carries no size; what the kernel or init reports, 0x0 or
+// 80x24, is a guess, and a guess larger or smaller than the real terminal
+// makes full-screen programs overwrite rows), else what the tty reports,
+// else 80x24.
 func setWindowSize(fd int, spec string, log *slog.Logger) {
 	ws, err := unix.IoctlGetWinsize(fd, unix.TIOCGWINSZ)
 	if err != nil {
 		return // not a terminal
 	}
-	cols, rows := uint16(80), uint16(24)
+	cols, rows, how := uint16(80), uint16(24), "default"
+	if ws.Col != 0 && ws.Row != 0 {
+		cols, rows, how = ws.Col, ws.Row, "tty"
+	}
 	if spec != "" {
 		c, r, ok := strings.Cut(spec, "x")
 		ci, err1 := strconv.ParseUint(c, 10, 16)
@@ -162,24 +171,19 @@ func setWindowSize(fd int, spec string, log *slog.Logger) {
 		if !ok || err1 != nil || err2 != nil || ci == 0 || ri == 0 {
 			log.Warn("wirebox.tty: want COLSxROWS", "value", spec)
 		} else {
-			cols, rows = uint16(ci), uint16(ri)
-			ws.Col, ws.Row = 0, 0 // an explicit size wins
+			cols, rows, how = uint16(ci), uint16(ri), "wirebox.tty"
 		}
 	}
-	if ws.Col != 0 && ws.Row != 0 {
-		return
-	}
-	if spec == "" {
-		// A serial line knows no size: ask the terminal at the other end.
-		if c, r, ok := probeSize(fd, 500*time.Millisecond); ok {
-			cols, rows = c, r
-			log.Debug("terminal size from cursor-position probe", "cols", c, "rows", r)
+	if how != "wirebox.tty" {
+		if c, r, ok := probeSize(fd, 2*time.Second); ok {
+			cols, rows, how = c, r, "terminal's answer"
 		}
 	}
 	ws.Col, ws.Row = cols, rows
 	if err := unix.IoctlSetWinsize(fd, unix.TIOCSWINSZ, ws); err != nil {
 		log.Warn("set terminal size", "err", err)
 	}
+	log.Info("console size", "cols", cols, "rows", rows, "from", how)
 }
 
 // EarlyModules are the modules loaded before the daemon starts: the NICs,

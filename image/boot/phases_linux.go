@@ -101,7 +101,12 @@ func probeSize(fd int, timeout time.Duration) (cols, rows uint16, ok bool) {
 	if err := unix.IoctlSetTermios(fd, unix.TCSETS, &raw); err != nil {
 		return 0, 0, false
 	}
-	defer func() { _ = unix.IoctlSetTermios(fd, unix.TCSETS, old) }()
+	defer func() {
+		// Drop whatever else came in (a late answer must not reach the
+		// console or the shell as typed text), then restore the mode.
+		_ = unix.IoctlSetInt(fd, unix.TCFLSH, unix.TCIFLUSH)
+		_ = unix.IoctlSetTermios(fd, unix.TCSETS, old)
+	}()
 	if _, err := unix.Write(fd, []byte("\x1b7\x1b[999;999H\x1b[6n\x1b8")); err != nil {
 		return 0, 0, false
 	}
