@@ -27,7 +27,7 @@ func newQemuCmd(g *globals) *cobra.Command {
 		pair, check, uefi             bool
 		timeout                       time.Duration
 		apiPort, snmpPort, mirrorPort int
-		memory                        int
+		memory, hubNICs               int
 	)
 	c := &cobra.Command{
 		Use:   "qemu",
@@ -45,7 +45,8 @@ initramfs unpacking, modules, Go start-up, each service), stops the guest and
 exits 0.
 
 The management NIC (eth0) gets its address from QEMU's DHCP server; every
-other NIC (--tap, the --pair peer link) becomes a passive port.`,
+other NIC (--tap, the --pair peer link, the --lab-nics joined by a QEMU hub)
+becomes a passive port.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			ctx, stop := signal.NotifyContext(cmd.Context(), syscall.SIGINT, syscall.SIGTERM)
@@ -59,7 +60,7 @@ other NIC (--tap, the --pair peer link) becomes a passive port.`,
 			}
 			base := qemu.Options{
 				Name: "wirebox", Kernel: kernel, Initrd: initrd,
-				Cmdline: appendCmdline, MemoryMB: memory, Taps: taps, Disk: disk,
+				Cmdline: appendCmdline, MemoryMB: memory, Taps: taps, Disk: disk, HubNICs: hubNICs,
 				APIPort: apiPort, SNMPPort: snmpPort, MirrorPort: mirrorPort,
 			}
 			if iso != "" {
@@ -134,6 +135,7 @@ other NIC (--tap, the --pair peer link) becomes a passive port.`,
 	f.IntVar(&snmpPort, "snmp-port", 0, "host udp port for SNMP (0: a free port)")
 	f.IntVar(&mirrorPort, "mirror-port", 0, "host port for the mirror service (0: a free port)")
 	f.IntVar(&memory, "memory", 512, "guest memory in MiB")
+	f.IntVar(&hubNICs, "lab-nics", 2, "extra NICs joined by a QEMU hub (they become ports; what one sends the others receive)")
 	return c
 }
 

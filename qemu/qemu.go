@@ -56,6 +56,11 @@ type Options struct {
 	// and mirror ports; 0 picks a free port.
 	APIPort, SNMPPort, MirrorPort int
 	Taps                          []string // host TAP devices for extra NICs (eth1..., after the peer link)
+	// HubNICs adds NICs joined to each other by a QEMU hub (after the
+	// TAPs): a lab network inside QEMU that needs no host device, so a
+	// plain `wirebox qemu` has ports to show (what one sends, the others
+	// receive).
+	HubNICs int
 	Peer                          *Peer    // the peer link is eth1 when present
 	Disk                          string   // raw disk image attached as virtio-blk (the data partition)
 	// Serial console. Interactive puts the console and QEMU's monitor on
@@ -188,6 +193,10 @@ func (o *Options) args(tmp string) ([]string, error) {
 	for i, t := range o.Taps {
 		a = append(a, "-netdev", fmt.Sprintf("tap,id=tap%d,ifname=%s,script=no,downscript=no", i, t),
 			"-device", fmt.Sprintf("virtio-net-pci,netdev=tap%d,romfile=,mac=%s", i, TapMAC(i)))
+	}
+	for i := range o.HubNICs {
+		a = append(a, "-netdev", fmt.Sprintf("hubport,id=hub%d,hubid=1", i),
+			"-device", fmt.Sprintf("virtio-net-pci,netdev=hub%d,romfile=,mac=52:54:00:20:%02x:%02x", i, os.Getpid()&0xff, i))
 	}
 	if o.Disk != "" {
 		a = append(a, "-drive", "file="+o.Disk+",format=raw,if=virtio")
