@@ -61,8 +61,8 @@ type Options struct {
 	// plain `wirebox qemu` has ports to show (what one sends, the others
 	// receive).
 	HubNICs int
-	Peer                          *Peer    // the peer link is eth1 when present
-	Disk                          string   // raw disk image attached as virtio-blk (the data partition)
+	Peer    *Peer  // the peer link is eth1 when present
+	Disk    string // raw disk image attached as virtio-blk (the data partition)
 	// Serial console. Interactive puts the console and QEMU's monitor on
 	// the terminal (Ctrl-A X quits); otherwise Stdin/Stdout are used.
 	Interactive bool
