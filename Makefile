@@ -20,12 +20,23 @@ image:
 	scripts/deps.sh image
 	$(MAKE) build
 	bin/wirebox image --out out
+	@touch out/.image-stamp
+
+# The image is out of date when a source file, go.mod/go.sum or the
+# Makefile is newer than the last build (untracked new .go files too).
+IMAGE_INPUTS := $(shell git ls-files -co --exclude-standard '*.go' go.mod go.sum 'internal/config/*.yaml' 2>/dev/null) Makefile
+# `make run` skips the ISO (grub-mkrescue), which it does not boot.
+out/.image-stamp: $(IMAGE_INPUTS)
+	scripts/deps.sh image
+	$(MAKE) build
+	bin/wirebox image --out out --iso=false
+	@touch out/.image-stamp
 
 # `make run` boots the appliance in QEMU with its console on this terminal
-# (q leaves the console for the shell; Ctrl-A X quits QEMU).
-run:
+# (q leaves the console for the shell; Ctrl-A X quits QEMU). The image is
+# rebuilt only when its inputs changed, so a second `make run` boots at once.
+run: out/.image-stamp
 	scripts/deps.sh run
-	$(MAKE) image
 	bin/wirebox qemu --out out
 
 test: deps-test lint unit

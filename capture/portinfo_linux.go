@@ -36,7 +36,7 @@ func (c *Core) startMonitor(path string) error {
 	} else if nsh, err = netns.GetFromPath(path); err != nil {
 		return fmt.Errorf("open netns %s: %w", path, err)
 	}
-	h, err := netlink.NewHandleAt(nsh)
+	h, err := netlink.NewHandleAt(nsh, unix.NETLINK_ROUTE) // route only: kernels without XFRM refuse the rest
 	if err != nil {
 		if path != "" {
 			nsh.Close()

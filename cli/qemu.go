@@ -22,11 +22,12 @@ import (
 func newQemuCmd(g *globals) *cobra.Command {
 	var (
 		out, appendCmdline, iso, disk string
+		kernel, initrd                string
 		taps                          []string
 		pair, check, uefi             bool
 		timeout                       time.Duration
 		apiPort, snmpPort, mirrorPort int
-		memory                        int
+		memory, hubNICs               int
 	)
 	c := &cobra.Command{
 		Use:   "qemu",
@@ -39,15 +40,27 @@ serial console is on this terminal: Ctrl-A X quits QEMU, Ctrl-A C its monitor.
 --pair boots two appliances joined by a peer link (eth1, 169.254.77.1 and .2);
 the second's console goes to OUT/pair-b.console.log.
 --check boots without a terminal, waits until the guest API reports every
-service running, prints "boot-to-api: N.NN s", stops the guest and exits 0.`,
+service running, prints "boot-to-api: N.NN s" and where the time went (kernel,
+initramfs unpacking, modules, Go start-up, each service), stops the guest and
+exits 0.
+
+The management NIC (eth0) gets its address from QEMU's DHCP server; every
+other NIC (--tap, the --pair peer link, the --lab-nics joined by a QEMU hub)
+becomes a passive port.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			ctx, stop := signal.NotifyContext(cmd.Context(), syscall.SIGINT, syscall.SIGTERM)
 			defer stop()
 			secrets := image.SecretsIn(out)
+			if kernel == "" {
+				kernel = filepath.Join(out, "vmlinuz")
+			}
+			if initrd == "" {
+				initrd = filepath.Join(out, "initramfs.cpio.zst")
+			}
 			base := qemu.Options{
-				Name: "wirebox", Kernel: filepath.Join(out, "vmlinuz"), Initrd: filepath.Join(out, "initramfs.cpio.zst"),
-				Cmdline: appendCmdline, MemoryMB: memory, Taps: taps, Disk: disk,
+				Name: "wirebox", Kernel: kernel, Initrd: initrd,
+				Cmdline: appendCmdline, MemoryMB: memory, Taps: taps, Disk: disk, HubNICs: hubNICs,
 				APIPort: apiPort, SNMPPort: snmpPort, MirrorPort: mirrorPort,
 			}
 			if iso != "" {
@@ -95,10 +108,13 @@ service running, prints "boot-to-api: N.NN s", stops the guest and exits 0.`,
 				vms = append(vms, vm)
 			}
 			for _, vm := range vms {
-				fmt.Fprintf(g.stderr, "%s: api %s  snmp udp 127.0.0.1:%d  mirror 127.0.0.1:%d\n",
+				fmt.Fprintf(g.stderr, "%s: api %s  snmp udp 127.0.0.1:%d  mirror tcp 127.0.0.1:%d (loopback only)\n",
 					vm.Opts.Name, vm.APIURL(), vm.Opts.SNMPPort, vm.Opts.MirrorPort)
 			}
+			fmt.Fprintf(g.stderr, "credentials: token %s, CA %s\n", secrets.TokenFile, secrets.CAFile)
 			fmt.Fprintf(g.stderr, "remote: wirebox status --remote %s --token @%s --ca %s\n", vms[0].APIURL(), secrets.TokenFile, secrets.CAFile)
+			fmt.Fprintf(g.stderr, "        wirebox ports --remote %s --token @%s --ca %s\n", vms[0].APIURL(), secrets.TokenFile, secrets.CAFile)
+			fmt.Fprintf(g.stderr, "        wirebox config apply FILE --remote %s --token @%s --ca %s\n", vms[0].APIURL(), secrets.TokenFile, secrets.CAFile)
 			<-vms[0].Done()
 			return vms[0].Err()
 		},
@@ -107,6 +123,8 @@ service running, prints "boot-to-api: N.NN s", stops the guest and exits 0.`,
 	f.StringVar(&out, "out", "out", "directory with the image (vmlinuz, initramfs.cpio.zst, api-ca.pem, api-token)")
 	f.StringVar(&appendCmdline, "append", "", "extra kernel command line (e.g. wirebox.console=off wirebox.debug=1)")
 	f.StringVar(&iso, "iso", "", "boot this ISO instead of the kernel and initramfs")
+	f.StringVar(&kernel, "kernel", "", "kernel to boot (default OUT/vmlinuz)")
+	f.StringVar(&initrd, "initrd", "", "initramfs to boot (default OUT/initramfs.cpio.zst; an uncompressed cpio works too)")
 	f.BoolVar(&uefi, "uefi", false, "boot the ISO with UEFI firmware (OVMF) instead of BIOS")
 	f.StringVar(&disk, "disk", "", "raw disk image to attach (ext4 labelled wirebox-data is mounted at /data)")
 	f.StringArrayVar(&taps, "tap", nil, "host TAP device to attach as an extra NIC (repeatable)")
@@ -117,6 +135,7 @@ service running, prints "boot-to-api: N.NN s", stops the guest and exits 0.`,
 	f.IntVar(&snmpPort, "snmp-port", 0, "host udp port for SNMP (0: a free port)")
 	f.IntVar(&mirrorPort, "mirror-port", 0, "host port for the mirror service (0: a free port)")
 	f.IntVar(&memory, "memory", 512, "guest memory in MiB")
+	f.IntVar(&hubNICs, "lab-nics", 2, "extra NICs joined by a QEMU hub (they become ports; what one sends the others receive)")
 	return c
 }
 
@@ -127,10 +146,11 @@ func runCheck(ctx context.Context, g *globals, opts []qemu.Options, s image.Secr
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	type result struct {
-		name string
-		took time.Duration
-		err  error
-		log  string
+		name      string
+		took      time.Duration
+		err       error
+		log       string
+		breakdown string
 	}
 	results := make(chan result, len(opts))
 	for _, o := range opts {
@@ -153,6 +173,11 @@ func runCheck(ctx context.Context, g *globals, opts []qemu.Options, s image.Secr
 				r.err = err
 			} else {
 				_, r.took, r.err = vm.WaitReady(ctx, c)
+				if r.err == nil {
+					if a, at, err := vm.Appliance(ctx, c); err == nil {
+						r.breakdown = qemu.Breakdown(a, at, r.took)
+					}
+				}
 				c.Close()
 			}
 			vm.Stop() // before reporting, so nothing outlives the command
@@ -174,6 +199,9 @@ func runCheck(ctx context.Context, g *globals, opts []qemu.Options, s image.Secr
 			fmt.Fprintf(g.stdout, "boot-to-api: %.2f s\n", r.took.Seconds())
 		} else {
 			fmt.Fprintf(g.stdout, "%s boot-to-api: %.2f s\n", r.name, r.took.Seconds())
+		}
+		if r.breakdown != "" {
+			fmt.Fprint(g.stdout, r.breakdown)
 		}
 	}
 	return errors.Join(errs...)

@@ -116,6 +116,7 @@ API, on the local socket by default or remotely with --remote, --token and --ca.
 		newImageCmd(g),
 		newQemuCmd(g),
 		newBootCmd(g),
+		newKeepCmd(g),
 	)
 	// Each subsystem's own commands, from the daemon's table.
 	for _, sub := range daemon.Subsystems() {

@@ -162,8 +162,8 @@ func newVersionCmd(g *globals) *cobra.Command {
 }
 
 func newConfigCmd(g *globals) *cobra.Command {
-	c := &cobra.Command{Use: "config", Short: "Check and show configuration"}
-	c.AddCommand(&cobra.Command{
+	c := &cobra.Command{Use: "config", Short: "Check, apply and show configuration"}
+	c.AddCommand(newConfigApplyCmd(g), newConfigShowCmd(g), &cobra.Command{
 		Use:   "check FILE",
 		Short: "Validate a configuration file and print the effective configuration",
 		Long: `Validate a configuration file and print the effective configuration (the file

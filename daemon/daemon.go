@@ -28,6 +28,10 @@ type Options struct {
 	Socket string
 	// Logger is the daemon's log; each service also logs to its own ring.
 	Logger *slog.Logger
+	// Apply and Appliance serve POST /v1/config and GET /v1/appliance
+	// (set by Serve); nil leaves the routes out.
+	Apply     func(yaml []byte) (api.ConfigApplied, error)
+	Appliance func(*Daemon) api.Appliance
 }
 
 // Daemon is a configured appliance, ready to run.
@@ -40,6 +44,8 @@ type Daemon struct {
 	// core is the capture core service (nil without ports); subsystems
 	// that consume ports get it from here.
 	core *coresvc.Service
+	// mgmt is the management network service (nil unless configured).
+	mgmt *mgmtService
 }
 
 // New builds the daemon from a validated configuration.
@@ -69,9 +75,16 @@ func New(cfg *config.Config, opts Options) (*Daemon, error) {
 	// The capture core: one pool, the configured ports. Subsystems that
 	// consume ports depend on the "core" service and use env.Core().
 	env := subsys.Env{Config: cfg, Log: opts.Logger}
-	if len(cfg.Ports) > 0 {
+	if cfg.Management.Enabled() {
+		d.mgmt = newMgmt(cfg.Management)
+		svcs = append(svcs, d.mgmt)
+	}
+	if len(cfg.Ports) > 0 || cfg.AutoPorts {
 		if d.core, err = coresvc.New(cfg.Pool, cfg.Ports); err != nil {
 			return nil, fmt.Errorf("capture core: %w", err)
+		}
+		if cfg.AutoPorts {
+			d.core.SetAuto(coresvc.AutoOptions{Want: d.wantPort, Template: AutoPortTemplate})
 		}
 		svcs = append(svcs, d.core)
 		env.Core = d.core.Core
@@ -122,6 +135,7 @@ func New(cfg *config.Config, opts Options) (*Daemon, error) {
 		Config:    cfg.Marshal,
 		Logger:    apiLog,
 	})
+	d.routes(opts)
 	for _, svc := range svcs {
 		if rp, ok := svc.(services.RouteProvider); ok {
 			rp.Routes(d.server.Mux())

@@ -27,8 +27,11 @@ import (
 // virtio NIC and disk drivers QEMU presents, and the virtual devices the
 // subsystems create (TAP for mirror clients, veth, VXLAN, bridges), and
 // clsact plus cls_bpf for the core's inject-as-received path (replay --to
-// host). AF_PACKET and AF_XDP are built into Debian's kernels.
-var DefaultModules = []string{"virtio_pci", "virtio_net", "virtio_blk", "tun", "veth", "vxlan", "bridge", "sch_ingress", "cls_bpf"}
+// host), and virtio_rng: without an entropy source the kernel's random
+// pool takes many seconds to be ready under TCG (no RDRAND), and until then
+// every getrandom() blocks: DHCP transaction IDs, TLS. AF_PACKET and
+// AF_XDP are built into Debian's kernels.
+var DefaultModules = []string{"virtio_pci", "virtio_rng", "virtio_net", "virtio_blk", "tun", "veth", "vxlan", "bridge", "sch_ingress", "cls_bpf"}
 
 // DefaultShell is the shell u-root's init starts after the uinit (wirebox
 // boot) returns, and whenever the console exits. The console itself is run
@@ -39,7 +42,7 @@ const DefaultShell = "gosh"
 // init, the fallback shell and a few tools for looking around.
 var UrootCommands = []string{
 	"init", "gosh", "ls", "cat", "dmesg", "ip", "mount", "umount", "ps", "ping",
-	"free", "df", "mkdir", "uname", "lsmod", "insmod",
+	"free", "df", "mkdir", "uname", "lsmod", "insmod", "kill",
 }
 
 // Options configure Build.
@@ -239,7 +242,8 @@ func stageModules(k *Kernel, names []string, stage string) ([]string, error) {
 // DefaultGuestConfig is the configuration embedded in the image when no
 // config file is given: the control API also listens on TCP, with TLS and
 // the image's bearer token, so the host can reach it through QEMU's
-// forwarded port.
+// forwarded port; the management NIC gets its address by DHCP and every
+// other NIC becomes a passive port.
 func DefaultGuestConfig() string {
 	return fmt.Sprintf(`# wirebox guest defaults, written by wirebox image.
 name: wirebox
@@ -253,6 +257,15 @@ api:
 log:
   level: info
   format: text
+# Every NIC but the management one is a passive port, also NICs added later.
+auto_ports: true
+# The management NIC: the first NIC that gets a DHCP lease (or has an
+# address from ip= on the kernel command line). For a static address:
+#   interface: eth0
+#   address: 192.0.2.10/24
+#   gateway: 192.0.2.1
+management:
+  dhcp: true
 `, boot.GuestAPIPort, boot.GuestTLSCert, boot.GuestTLSKey, boot.GuestToken)
 }
 

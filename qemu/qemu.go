@@ -27,7 +27,8 @@ const (
 )
 
 // NetCmdline is the kernel command line part that gives the management
-// port (eth0) its user-mode network address.
+// port (eth0) its user-mode network address statically. The image does
+// not need it (its daemon asks QEMU's DHCP server), but it still works.
 const NetCmdline = "ip=" + GuestAddr + "::" + GuestGateway + ":255.255.255.0:wirebox:eth0:off"
 
 // Peer is a dgram link to another guest: frames go between two UDP ports
@@ -55,8 +56,13 @@ type Options struct {
 	// and mirror ports; 0 picks a free port.
 	APIPort, SNMPPort, MirrorPort int
 	Taps                          []string // host TAP devices for extra NICs (eth1..., after the peer link)
-	Peer                          *Peer    // the peer link is eth1 when present
-	Disk                          string   // raw disk image attached as virtio-blk (the data partition)
+	// HubNICs adds NICs joined to each other by a QEMU hub (after the
+	// TAPs): a lab network inside QEMU that needs no host device, so a
+	// plain `wirebox qemu` has ports to show (what one sends, the others
+	// receive).
+	HubNICs int
+	Peer    *Peer  // the peer link is eth1 when present
+	Disk    string // raw disk image attached as virtio-blk (the data partition)
 	// Serial console. Interactive puts the console and QEMU's monitor on
 	// the terminal (Ctrl-A X quits); otherwise Stdin/Stdout are used.
 	Interactive bool
@@ -168,7 +174,8 @@ func (o *Options) args(tmp string) ([]string, error) {
 				"-drive", "if=pflash,format=raw,unit=1,file="+vars)
 		}
 	} else {
-		cl := strings.TrimSpace(image.DefaultCmdline + " " + NetCmdline + " " + o.Cmdline)
+		// No ip=: the management NIC gets its address by DHCP, as from the ISO.
+		cl := strings.TrimSpace(image.DefaultCmdline + " " + o.Cmdline)
 		a = append(a, "-kernel", o.Kernel, "-initrd", o.Initrd, "-append", cl)
 	}
 	fwd := fmt.Sprintf("hostfwd=tcp:127.0.0.1:%d-:%d,hostfwd=udp:127.0.0.1:%d-:%d,hostfwd=tcp:127.0.0.1:%d-:%d",
@@ -185,12 +192,26 @@ func (o *Options) args(tmp string) ([]string, error) {
 	}
 	for i, t := range o.Taps {
 		a = append(a, "-netdev", fmt.Sprintf("tap,id=tap%d,ifname=%s,script=no,downscript=no", i, t),
-			"-device", fmt.Sprintf("virtio-net-pci,netdev=tap%d,romfile=,mac=52:54:00:10:%02x:%02x", i, os.Getpid()>>8&0xff, (os.Getpid()+i)&0xff))
+			"-device", fmt.Sprintf("virtio-net-pci,netdev=tap%d,romfile=,mac=%s", i, TapMAC(i)))
+	}
+	for i := range o.HubNICs {
+		a = append(a, "-netdev", fmt.Sprintf("hubport,id=hub%d,hubid=1", i),
+			"-device", fmt.Sprintf("virtio-net-pci,netdev=hub%d,romfile=,mac=52:54:00:20:%02x:%02x", i, os.Getpid()&0xff, i))
 	}
 	if o.Disk != "" {
 		a = append(a, "-drive", "file="+o.Disk+",format=raw,if=virtio")
 	}
+	// Entropy from the host: under TCG the guest CPU has no RDRAND, and the
+	// kernel's random pool would take seconds to be ready, blocking every
+	// getrandom() (DHCP, TLS) until then.
+	a = append(a, "-object", "rng-random,id=rng0,filename=/dev/urandom", "-device", "virtio-rng-pci,rng=rng0")
 	return a, nil
+}
+
+// TapMAC is the guest MAC of the NIC on Options.Taps[i] (distinct per
+// process, so parallel guests on one host bridge do not clash).
+func TapMAC(i int) string {
+	return fmt.Sprintf("52:54:00:10:%02x:%02x", os.Getpid()>>8&0xff, (os.Getpid()+i)&0xff)
 }
 
 // Start starts QEMU. The VM stops when ctx is done or Stop is called.

@@ -167,7 +167,14 @@ func (m *Model) pollStatus() tea.Cmd {
 		ctx, cancel := context.WithTimeout(ctx, timeout)
 		defer cancel()
 		st, err := cl.Status(ctx)
-		return StatusMsg{Status: st, Err: err, At: now()}
+		msg := StatusMsg{Status: st, Err: err, At: now()}
+		if err == nil {
+			var a api.Appliance
+			if cl.Get(ctx, api.PathAppliance, &a) == nil {
+				msg.Appliance = &a
+			}
+		}
+		return msg
 	}
 }
 

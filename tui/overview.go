@@ -15,6 +15,7 @@ type overview struct {
 	env    *Env
 	ports  *portFeed
 	st     *api.Status
+	app    *api.Appliance
 	width  int
 	height int
 }
@@ -31,7 +32,7 @@ func (o *overview) Capturing() bool            { return false }
 
 func (o *overview) Update(msg tea.Msg) (Panel, tea.Cmd) {
 	if msg, ok := msg.(StatusMsg); ok && msg.Err == nil {
-		o.st = msg.Status
+		o.st, o.app = msg.Status, msg.Appliance
 	}
 	return o, nil
 }
@@ -57,8 +58,9 @@ func (o *overview) View() string {
 		kv("Uptime", fmtUptime(st.UptimeSeconds)+"  (since "+st.StartedAt.In(o.env.Loc).Format("2006-01-02 15:04:05 MST")+")"),
 		kv("Daemon", o.env.Where),
 		kv("Services", fmt.Sprintf("%d running of %d", running, len(st.Services))),
-		"",
 	}
+	lines = append(lines, o.applianceLines(kv)...)
+	lines = append(lines, "")
 	if HasService(st, coreService) && o.ports.loaded {
 		lines = append(lines, o.portLines()...)
 		lines = append(lines, "")
@@ -103,4 +105,39 @@ func (o *overview) portLines() []string {
 		lines = append(lines, t.Dim.Render(" no ports configured"))
 	}
 	return lines
+}
+
+// applianceLines show where to connect (the management addresses) and
+// how the daemon has fared, when the daemon serves GET /v1/appliance.
+func (o *overview) applianceLines(kv func(k, v string) string) []string {
+	a := o.app
+	if a == nil {
+		return nil
+	}
+	var out []string
+	if m := a.Management; m != nil {
+		v := "none (" + m.Method + ")"
+		if m.Interface != "" {
+			v = m.Interface + " " + strings.Join(m.Addresses, " ") + "  (" + m.Method + ")"
+		}
+		if m.Error != "" && len(m.Addresses) == 0 {
+			v += "  " + FirstLine(m.Error)
+		}
+		out = append(out, kv("Manage", v))
+	}
+	cfg := a.Config.Source
+	if a.Config.Path != "" {
+		cfg += " (" + a.Config.Path + ")"
+	}
+	if a.Config.Generation > 0 {
+		cfg += fmt.Sprintf(", applied %d", a.Config.Generation)
+	}
+	if len(a.Config.Fallbacks) > 0 {
+		cfg += fmt.Sprintf(", %d skipped (wirebox config show)", len(a.Config.Fallbacks))
+	}
+	out = append(out, kv("Config", cfg))
+	if a.Daemon.Restarts > 0 {
+		out = append(out, kv("Restarts", fmt.Sprintf("daemon restarted %d times; last: %s", a.Daemon.Restarts, a.Daemon.LastExit)))
+	}
+	return out
 }

@@ -83,8 +83,11 @@ func WithPanels(extra ...func(*Env) []Panel) func(*Env) []Panel {
 // StatusMsg carries the result of one GET /v1/status poll.
 type StatusMsg struct {
 	Status *api.Status
-	Err    error
-	At     time.Time
+	// Appliance is GET /v1/appliance (management NIC, config source,
+	// daemon restarts); nil when the daemon does not serve it.
+	Appliance *api.Appliance
+	Err       error
+	At        time.Time
 }
 
 // TickMsg asks the panels to refresh whatever they follow.

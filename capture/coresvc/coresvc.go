@@ -31,6 +31,7 @@ type Service struct {
 
 	mu   sync.Mutex
 	core *capture.Core
+	auto *AutoOptions // nil: the configured ports only
 }
 
 // New creates the pool. The pool lives as long as the Service (across
@@ -61,7 +62,7 @@ func (s *Service) Core() *capture.Core {
 // consumer's subscriptions stay until Close.
 func (s *Service) Run(ctx context.Context, rt *services.Runtime) error {
 	s.mu.Lock()
-	c := s.core
+	c, auto := s.core, s.auto
 	s.mu.Unlock()
 	if c == nil {
 		var err error
@@ -72,6 +73,11 @@ func (s *Service) Run(ctx context.Context, rt *services.Runtime) error {
 		c.Resume()
 	}
 	rt.Ready()
+	if auto != nil {
+		// Ports found at run time; the ports stay open across restarts
+		// like configured ones, the watcher restarts with the service.
+		s.watchLinks(ctx, c, auto, rt)
+	}
 	<-ctx.Done()
 	c.Suspend()
 	return nil

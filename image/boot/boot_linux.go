@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -49,7 +50,12 @@ func Run(ctx context.Context, o Options) error {
 	}
 	log := o.Log
 	var phases []string
-	phase := func(name string) { phases = append(phases, fmt.Sprintf("%s %.2f", name, uptime())) }
+	bootPhases := kernelPhases()
+	phase := func(name string) {
+		now := uptime()
+		phases = append(phases, fmt.Sprintf("%s %.2f", name, now))
+		bootPhases = append(bootPhases, phaseAt(name, now))
+	}
 	phase("uinit")
 	raw, err := os.ReadFile("/proc/cmdline")
 	if err != nil {
@@ -57,14 +63,15 @@ func Run(ctx context.Context, o Options) error {
 	}
 	cl := ParseCmdline(strings.TrimSpace(string(raw)))
 
-	setWindowSize(int(os.Stdin.Fd()), cl["wirebox.tty"], log)
-
 	var uts unix.Utsname
 	if err := unix.Uname(&uts); err != nil {
 		return fmt.Errorf("uname: %w", err)
 	}
 	release := unix.ByteSliceToString(uts.Release[:])
-	n, err := LoadModules(filepath.Join("/lib/modules", release), log)
+	modDir := filepath.Join("/lib/modules", release)
+	// The modules the boot needs (NICs, disk, entropy) now; the rest (the
+	// subsystems' virtual devices) while the daemon starts.
+	n, err := LoadModules(modDir, log, EarlyModules)
 	if err != nil {
 		log.Error("kernel modules", "err", err) // keep booting: the API may still come up
 	} else {
@@ -77,25 +84,49 @@ func Run(ctx context.Context, o Options) error {
 		log.Info("data partition mounted", "device", dev, "at", DataMount)
 	}
 	phase("data")
-	// The network is configured while the daemon starts (Go start-up under
-	// TCG takes a second or more): the API listens on the wildcard address,
-	// so it does not need the address to be there first.
+	// The network of ip= and wirebox.ip= is configured while the daemon
+	// starts (Go start-up under TCG takes a second or more): the API
+	// listens on the wildcard address, so it does not need the address to
+	// be there first. Without ip= the daemon's management service gets
+	// the address by DHCP.
 	netDone := make(chan error, 1)
 	go func() { netDone <- configureNetwork(cl, log) }()
+	modsDone := make(chan struct{})
+	go func() {
+		defer close(modsDone)
+		if _, err := LoadModules(modDir, log, nil); err != nil {
+			log.Error("kernel modules", "err", err)
+		}
+	}()
 	conf, source := resolveConfig(cl)
-	pid, err := startDaemon(conf, cl["wirebox.debug"] == "1")
+	args := []string{"--config", conf}
+	if source != "kernel command line" && dataMounted() {
+		// Applied configurations are kept on the data partition and win
+		// over the image's; the daemon falls back along the chain.
+		args = append(args, "--state-dir", StateDir)
+		source = "data partition if stored there, else " + source
+	}
+	phase("daemon")
+	writeBootFile(bootPhases)
+	pid, err := startKeeper(args, cl["wirebox.debug"] == "1")
 	if err != nil {
 		log.Error("daemon", "err", err)
 	}
-	phase("daemon")
 	if err := <-netDone; err != nil {
 		log.Error("network", "err", err)
 	}
 	phase("network")
+	<-modsDone
+	phase("modules (rest)")
+	writeBootFile(bootPhases)
 	if pid != 0 {
-		fmt.Fprintf(o.Out, "wirebox: daemon started (pid %d, config %s from %s; log %s); seconds since kernel start: %s\n",
+		fmt.Fprintf(o.Out, "wirebox: daemon started (kept running by pid %d; config %s from %s; log %s); seconds since kernel start: %s\n",
 			pid, conf, source, daemonLog, strings.Join(phases, ", "))
 	}
+
+	// After the daemon is started, so the probe's wait (the terminal's
+	// answer crosses the serial line twice) delays only the console.
+	setWindowSize(int(os.Stdin.Fd()), cl["wirebox.tty"], log)
 
 	if len(o.Console) > 0 && cl["wirebox.console"] != "off" {
 		cmd := exec.CommandContext(ctx, o.Console[0], o.Console[1:]...)
@@ -118,14 +149,21 @@ func detachTTY() {
 	_ = unix.IoctlSetInt(int(os.Stdin.Fd()), unix.TIOCNOTTY, 0)
 }
 
-// setWindowSize gives the terminal a size when it reports 0x0, as serial
-// lines do; full-screen programs (the console, gosh's line editor) need one.
+// setWindowSize gives the console the terminal's real size: wirebox.tty=
+// when given, else what the terminal answers to a cursor-position probe
+// (a serial line carries no size; what the kernel or init reports, 0x0 or
+// 80x24, is a guess, and a guess larger or smaller than the real terminal
+// makes full-screen programs overwrite rows), else what the tty reports,
+// else 80x24.
 func setWindowSize(fd int, spec string, log *slog.Logger) {
 	ws, err := unix.IoctlGetWinsize(fd, unix.TIOCGWINSZ)
 	if err != nil {
 		return // not a terminal
 	}
-	cols, rows := uint16(80), uint16(24)
+	cols, rows, how := uint16(80), uint16(24), "default"
+	if ws.Col != 0 && ws.Row != 0 {
+		cols, rows, how = ws.Col, ws.Row, "tty"
+	}
 	if spec != "" {
 		c, r, ok := strings.Cut(spec, "x")
 		ci, err1 := strconv.ParseUint(c, 10, 16)
@@ -133,22 +171,29 @@ func setWindowSize(fd int, spec string, log *slog.Logger) {
 		if !ok || err1 != nil || err2 != nil || ci == 0 || ri == 0 {
 			log.Warn("wirebox.tty: want COLSxROWS", "value", spec)
 		} else {
-			cols, rows = uint16(ci), uint16(ri)
-			ws.Col, ws.Row = 0, 0 // an explicit size wins
+			cols, rows, how = uint16(ci), uint16(ri), "wirebox.tty"
 		}
 	}
-	if ws.Col != 0 && ws.Row != 0 {
-		return
+	if how != "wirebox.tty" {
+		if c, r, ok := probeSize(fd, 2*time.Second); ok {
+			cols, rows, how = c, r, "terminal's answer"
+		}
 	}
 	ws.Col, ws.Row = cols, rows
 	if err := unix.IoctlSetWinsize(fd, unix.TIOCSWINSZ, ws); err != nil {
 		log.Warn("set terminal size", "err", err)
 	}
+	log.Info("console size", "cols", cols, "rows", rows, "from", how)
 }
 
-// LoadModules loads every module of dir/modules.dep, dependencies first,
-// with finit_module. Modules already loaded (or built in) are fine.
-func LoadModules(dir string, log *slog.Logger) (int, error) {
+// EarlyModules are the modules loaded before the daemon starts: the NICs,
+// the data disk and the entropy source (see image.DefaultModules).
+var EarlyModules = []string{"virtio_pci", "virtio_rng", "virtio_net", "virtio_blk"}
+
+// LoadModules loads the modules of dir/modules.dep named by only (with
+// their dependencies; nil: every module), dependencies first, with
+// finit_module. Modules already loaded (or built in) are fine.
+func LoadModules(dir string, log *slog.Logger, only []string) (int, error) {
 	f, err := os.Open(filepath.Join(dir, "modules.dep"))
 	if err != nil {
 		if errors.Is(err, os.ErrNotExist) {
@@ -161,6 +206,9 @@ func LoadModules(dir string, log *slog.Logger) (int, error) {
 	if err != nil {
 		return 0, err
 	}
+	if only != nil {
+		order = selectModules(order, only)
+	}
 	load, err := kmod.LoadOrder(deps, order)
 	if err != nil {
 		return 0, err
@@ -168,13 +216,42 @@ func LoadModules(dir string, log *slog.Logger) (int, error) {
 	var errs []error
 	n := 0
 	for _, m := range load {
-		if err := loadModule(filepath.Join(dir, m)); err != nil {
+		path := filepath.Join(dir, m)
+		// finit_module of a loaded module still reads and checks its
+		// signature before it says EEXIST: slow under TCG, so skip it.
+		if _, done := loadedModules.LoadOrStore(path, true); done {
+			continue
+		}
+		if err := loadModule(path); err != nil {
 			errs = append(errs, fmt.Errorf("%s: %w", m, err))
 			continue
 		}
 		n++
 	}
 	return n, errors.Join(errs...)
+}
+
+// loadedModules are the module paths this process loaded.
+var loadedModules sync.Map
+
+// selectModules keeps the module paths whose module name is in names
+// (file name without .ko and compression suffix, - and _ the same).
+func selectModules(order, names []string) []string {
+	want := map[string]bool{}
+	for _, n := range names {
+		want[strings.ReplaceAll(n, "-", "_")] = true
+	}
+	var out []string
+	for _, p := range order {
+		base := filepath.Base(p)
+		if i := strings.Index(base, ".ko"); i >= 0 {
+			base = base[:i]
+		}
+		if want[strings.ReplaceAll(base, "-", "_")] {
+			out = append(out, p)
+		}
+	}
+	return out
 }
 
 func loadModule(path string) error {
@@ -355,15 +432,17 @@ func resolveConfig(cl Cmdline) (path, source string) {
 
 const daemonLog = "/var/log/wirebox.log"
 
-// startDaemon starts `wirebox daemon` in a session of its own (no
-// controlling terminal, so the console's hangups never reach it); init
-// reaps it.
-func startDaemon(conf string, debug bool) (int, error) {
+// startKeeper starts `wirebox keep` in a session of its own (no
+// controlling terminal, so the console's hangups never reach it): it runs
+// the daemon and starts it again whenever it dies. The keeper outlives
+// this uinit; init reaps it.
+func startKeeper(daemonArgs []string, debug bool) (int, error) {
 	if err := os.MkdirAll("/run/wirebox", 0o755); err != nil {
 		return 0, err
 	}
-	cmd := exec.Command(GuestBinary, "daemon", "--config", conf)
+	cmd := exec.Command(GuestBinary, append([]string{"keep", "--"}, daemonArgs...)...)
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
+	cmd.Env = append(os.Environ(), EnvBootFile+"="+BootFile)
 	if debug {
 		cmd.Stdout, cmd.Stderr = os.Stdout, os.Stderr
 	} else {
@@ -382,6 +461,14 @@ func startDaemon(conf string, debug bool) (int, error) {
 	}
 	pid := cmd.Process.Pid
 	return pid, cmd.Process.Release()
+}
+
+func dataMounted() bool {
+	var st, parent unix.Stat_t
+	if unix.Stat(DataMount, &st) != nil || unix.Stat("/", &parent) != nil {
+		return false
+	}
+	return st.Dev != parent.Dev
 }
 
 func uptime() float64 {

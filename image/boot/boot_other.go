@@ -20,3 +20,8 @@ type Options struct {
 func Run(ctx context.Context, o Options) error {
 	return errors.New("wirebox boot runs only on Linux, as the appliance's uinit")
 }
+
+// Keep is only meaningful on the appliance.
+func Keep(ctx context.Context, bin string, args []string, out io.Writer) error {
+	return errors.New("wirebox keep runs only on Linux")
+}

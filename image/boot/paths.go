@@ -17,3 +17,17 @@ const DataLabel = "wirebox-data"
 
 // DataMount is where the data partition is mounted.
 const DataMount = "/data"
+
+// Environment the boot process gives the daemon it keeps running.
+const (
+	EnvDaemonRestarts = "WIREBOX_DAEMON_RESTARTS"  // how often it was restarted
+	EnvDaemonLastExit = "WIREBOX_DAEMON_LAST_EXIT" // how the previous one ended
+	EnvBootFile       = "WIREBOX_BOOT_FILE"        // the boot phases (JSON)
+)
+
+// BootFile is where the boot process writes its phases for the daemon.
+const BootFile = "/run/wirebox/boot.json"
+
+// StateDir is the daemon's store of applied configurations on the data
+// partition.
+const StateDir = DataMount + "/wirebox"

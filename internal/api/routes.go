@@ -21,6 +21,8 @@ const (
 	pathServices    = "/v1/services/"
 	PathHA          = "/v1/ha"
 	PathHAFailover  = "/v1/ha/failover"
+	// PathAppliance is the box itself: management NIC, config source, daemon restarts, boot times.
+	PathAppliance = "/v1/appliance"
 )
 
 // Route patterns (http.ServeMux syntax) of the same paths, for the server
@@ -45,6 +47,9 @@ const (
 	RouteMirrorUnregister = "POST " + PathMirrorPorts + "/{name}/unregister"
 	RouteHA               = "GET " + PathHA
 	RouteHAFailover       = "POST " + PathHAFailover
+	RouteAppliance        = "GET " + PathAppliance
+	// RouteConfigApply validates, applies and stores a configuration (YAML body).
+	RouteConfigApply = "POST " + PathConfig
 )
 
 // ServiceLogsPath is the path of a service's log ring (RouteServiceLogs).

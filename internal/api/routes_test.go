@@ -24,6 +24,8 @@ func TestPathsMatchRoutes(t *testing.T) {
 		{RouteTaps, "GET", PathTaps, "", ""},
 		{RouteHA, "GET", PathHA, "", ""},
 		{RouteHAFailover, "POST", PathHAFailover, "", ""},
+		{RouteAppliance, "GET", PathAppliance, "", ""},
+		{RouteConfigApply, "POST", PathConfig, "", ""},
 		{RouteServiceLogs, "GET", ServiceLogsPath("api remote"), "name", "api remote"},
 		{RouteServiceRestart, "POST", ServiceRestartPath("core"), "name", "core"},
 		{RouteCapture, "GET", CapturePath("c1"), "id", "c1"},

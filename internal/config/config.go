@@ -40,6 +40,11 @@ type Config struct {
 	Pool PoolConfig `yaml:"pool"`
 	// Ports are the network interfaces the capture core attaches to.
 	Ports []PortConfig `yaml:"ports,omitempty"`
+	// AutoPorts makes every NIC other than the management one a passive
+	// port, also NICs that appear later (see auto.go).
+	AutoPorts bool `yaml:"auto_ports,omitempty"`
+	// Management is the NIC the appliance is reached through (see auto.go).
+	Management ManagementConfig `yaml:"management,omitempty"`
 
 	// secs are the subsystems' sections this configuration carries, in
 	// order; sections their decoded values by key.
@@ -641,6 +646,11 @@ func (c *Config) validate() error {
 	if s.MaxFailures < 1 {
 		bad("$.supervisor.max_failures", "must be at least 1")
 	}
+	// Management stops at its first error; every other key is reported.
+	_ = c.validateManagement(func(path, format string, args ...any) error {
+		bad(path, format, args...)
+		return nil
+	})
 	c.validatePorts(bad)
 	if len(errs) == 0 {
 		return nil

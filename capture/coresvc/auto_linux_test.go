@@ -1,0 +1,112 @@
+package coresvc
+
+import (
+	"context"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/wirebox/wirebox/internal/config"
+	"github.com/wirebox/wirebox/internal/netns"
+	"github.com/wirebox/wirebox/services"
+)
+
+// TestAutoPorts: with auto ports the service opens the links the rule
+// wants once the rule has decided, leaves the management link alone, and
+// opens a link that appears later (hot-plug); frames into it are counted.
+func TestAutoPorts(t *testing.T) {
+	p := netns.Pair(t)
+	netns.Veth(t, p.Near, "mgmt0", p.Far, "mpeer0", netns.VethOptions{})
+	core, err := New(config.PoolConfig{Frames: 4096}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var decided atomic.Bool
+	cfg := &config.Config{AutoPorts: true}
+	core.SetAuto(AutoOptions{
+		Netns:    p.Near.Path,
+		Template: config.PortConfig{Mode: config.PortPassive, Queues: 1, RingBlocks: 4, BlockSize: 1 << 20},
+		Want: func(name, kind string) (bool, bool) {
+			if !decided.Load() {
+				return false, false // the management NIC is not known yet
+			}
+			return cfg.AutoPort(name, kind, "mgmt0", []string{"veth"}), true
+		},
+	})
+	sup, err := services.New(services.Options{}, core)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- sup.Run(ctx) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Error(err)
+		}
+		if err := core.Close(); err != nil {
+			t.Error(err)
+		}
+	})
+	waitState(t, sup, Name, func(st services.Status) bool { return st.State == services.StateRunning })
+	ports := func() map[string]uint64 {
+		st, err := core.Status()
+		if err != nil {
+			t.Fatal(err)
+		}
+		m := map[string]uint64{}
+		for _, p := range st.Ports {
+			m[p.Name] = p.RxPackets
+		}
+		return m
+	}
+	// Undecided: nothing opens (a few scans pass meanwhile).
+	time.Sleep(1200 * time.Millisecond)
+	if m := ports(); len(m) != 0 {
+		t.Fatalf("ports opened before the management NIC was known: %v", m)
+	}
+	decided.Store(true)
+	waitPorts := func(want ...string) map[string]uint64 {
+		t.Helper()
+		deadline := time.Now().Add(15 * time.Second)
+		for {
+			m := ports()
+			ok := true
+			for _, w := range want {
+				if _, has := m[w]; !has {
+					ok = false
+				}
+			}
+			if ok {
+				return m
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("ports %v, want %v", m, want)
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+	}
+	m := waitPorts("wb0")
+	if _, has := m["mgmt0"]; has {
+		t.Fatalf("the management link became a port: %v", m)
+	}
+	// Hot-plug: a new link in the namespace becomes a port.
+	_, far1 := netns.Veth(t, p.Near, "wb1", p.Far, "peer1", netns.VethOptions{})
+	waitPorts("wb0", "wb1")
+	raw := netns.OpenRaw(t, far1)
+	const n = 10
+	for i := range n {
+		raw.Send(t, frame([]byte{0xff, 0xff, 0xff, 0xff, 0xff, 0xff}, uint32(i)))
+	}
+	deadline := time.Now().Add(15 * time.Second)
+	for ports()["wb1"] < n {
+		if time.Now().After(deadline) {
+			t.Fatalf("wb1 counted %d of %d frames", ports()["wb1"], n)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if m := ports(); len(m) != 2 {
+		t.Errorf("ports %v, want wb0 and wb1 only", m)
+	}
+}
