@@ -7,7 +7,7 @@ LDFLAGS := -s -w -X github.com/wirebox/wirebox/internal/buildinfo.Version=$(VERS
 # Everything we ship is static; only the race detector needs cgo.
 BUILD := CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)'
 
-.PHONY: all build image run test deps-test lint fmt-check vet staticcheck unit bench bench-core bench-capture bench-replay clean
+.PHONY: all build image run test deps-test lint fmt-check vet staticcheck unit bench bench-core bench-capture bench-replay bench-mirror bench-snmp bench-tap bench-drmon bench-ha bench-soak clean
 
 all: build
 
@@ -74,6 +74,11 @@ bench-capture:
 bench-replay:
 	scripts/deps.sh bench
 	$(GO) run ./bench/replay
+
+# The subsystems' benchmarks (docs/BENCHMARKS.md has each one's peers and aims).
+bench-mirror bench-snmp bench-tap bench-drmon bench-ha bench-soak:
+	scripts/deps.sh bench
+	$(GO) run ./bench/$(@:bench-%=%)
 
 clean:
 	rm -rf bin out
