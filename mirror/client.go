@@ -45,6 +45,11 @@ type AttachOptions struct {
 	// OnState, if set, is called on every state change (from Attach's
 	// goroutines; it must not block).
 	OnState func(State)
+	// Pcap, if set, receives every frame the tunnel brings, as pcapng with
+	// the appliance's nanosecond timestamps (a TAP cannot carry them: what
+	// tcpdump sees on the TAP is stamped by the local kernel) and the
+	// direction on the appliance port. Written once per data message.
+	Pcap io.Writer
 }
 
 // State is the attachment as the client sees it.

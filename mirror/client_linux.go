@@ -45,6 +45,11 @@ func Attach(ctx context.Context, opts AttachOptions, log *slog.Logger) error {
 		return err
 	}
 	a := &attachment{opts: opts, log: log.With("port", opts.Port)}
+	if opts.Pcap != nil {
+		if a.pcap, err = newPcap(opts.Pcap, opts.Port); err != nil {
+			return err
+		}
+	}
 	c, info, err := a.connect(ctx, tc)
 	if err != nil {
 		return err
@@ -120,6 +125,7 @@ func Attach(ctx context.Context, opts AttachOptions, log *slog.Logger) error {
 // attachment is one running Attach.
 type attachment struct {
 	opts AttachOptions
+	pcap *pcapOut
 	log  *slog.Logger
 	tap  *tapDev
 
@@ -216,10 +222,18 @@ func (a *attachment) run(ctx context.Context, c *clientConn, info PortInfo) erro
 			frames = frames[:0]
 			err := proto.ForEachFrame(m.Payload, func(f proto.Frame) error {
 				frames = append(frames, f.Data)
+				if a.pcap != nil {
+					return a.pcap.write(f)
+				}
 				return nil
 			})
 			if err != nil {
 				return err
+			}
+			if a.pcap != nil {
+				if err := a.pcap.w.Flush(); err != nil {
+					return fmt.Errorf("mirror: pcap: %w", err)
+				}
 			}
 			if out, err = a.tap.writeCoalesced(frames, &gro, &arena, out); err != nil {
 				return fmt.Errorf("mirror: write to %s: %w", a.tap.name, err)

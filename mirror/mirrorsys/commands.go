@@ -55,6 +55,7 @@ func needTrust(o mirror.DialOptions) error {
 func attachCmd() *cobra.Command {
 	var o mirror.AttachOptions
 	var verbose bool
+	var pcapFile string
 	c := &cobra.Command{
 		Use:   "attach HOST[:PORT] PORTNAME",
 		Short: "Make an appliance port a local TAP interface (runs until Ctrl-C, which removes the TAP)",
@@ -84,9 +85,18 @@ A line per state change is printed on stdout.`,
 				fmt.Fprintf(out, "%s: connected=%t link=%t mtu=%d dropped=%d reason=%q\n",
 					s.Interface, s.Connected, s.LinkUp, s.Port.MTU, s.DroppedWhileDown, s.Reason)
 			}
+			if pcapFile != "" {
+				f, err := os.OpenFile(pcapFile, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o640)
+				if err != nil {
+					return err
+				}
+				defer f.Close()
+				o.Pcap = f
+			}
 			return mirror.Attach(ctx, o, log)
 		},
 	}
+	c.Flags().StringVar(&pcapFile, "pcap", "", "also write the port's frames to this pcapng file with the appliance's nanosecond timestamps (tcpdump -r reads it; tcpdump on the TAP sees local kernel times)")
 	dialFlags(c, &o.DialOptions)
 	c.Flags().StringVar(&o.As, "as", "", "name of the local TAP (default wbm-PORTNAME)")
 	c.Flags().BoolVar(&o.Monitor, "monitor", false, "read-only: see the port's frames, send nothing")

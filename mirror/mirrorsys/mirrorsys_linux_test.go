@@ -168,7 +168,8 @@ func TestDaemonMirror(t *testing.T) {
 	}
 
 	// Attach with the CA from the state dir and the token file.
-	a := startAttach(t, client, "10.78.0.2", "mp0", "--as", "mir0", "--ca", filepath.Join(state, "mirror-ca.pem"), "--token", token)
+	pcapFile := filepath.Join(t.TempDir(), "mir0.pcapng")
+	a := startAttach(t, client, "10.78.0.2", "mp0", "--as", "mir0", "--ca", filepath.Join(state, "mirror-ca.pem"), "--token", token, "--pcap", pcapFile)
 	a.waitLine(t, "the client to attach", "mir0: connected=true link=true mtu=1500")
 	h := client.Netlink(t)
 	tap, err := h.LinkByName("mir0")
@@ -187,6 +188,13 @@ func TestDaemonMirror(t *testing.T) {
 		}
 	}
 	ping("through the mirror")
+	// The --pcap file holds the lab host's replies as the appliance stamped
+	// them (nanoseconds, inbound on the port), readable by tcpdump while the
+	// client runs: a TAP cannot carry those stamps, the file does.
+	replies := run(t, exec.Command("tcpdump", "-r", pcapFile, "-n", "-tt", "--time-stamp-precision=nano", "icmp[icmptype] == icmp-echoreply"))
+	if got := regexp.MustCompile(`(?m)^\d+\.\d{9} IP 192\.168\.78\.2 > 192\.168\.78\.1: ICMP echo reply`).FindAllString(replies, -1); len(got) < 3 {
+		t.Errorf("echo replies in the --pcap file, nanosecond stamps: %d of 3:\n%s", len(got), replies)
+	}
 	neigh := run(t, client.Command("ip", "neigh", "show", "192.168.78.2", "dev", "mir0"))
 	if !strings.Contains(strings.ToLower(neigh), lab0.MAC.String()) {
 		t.Errorf("the lab host's MAC %s not learnt on the TAP: %s", lab0.MAC, neigh)
