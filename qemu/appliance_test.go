@@ -56,7 +56,11 @@ func TestAppliance(t *testing.T) {
 	o.Taps, o.Disk = taps, disk
 	o.Cmdline = "wirebox.console=off" // the shell on the serial line, for kill -9
 	vm, c, con, _ := bootGuest(t, o)
-	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
+	// One budget for every step after the boot (ports, frames, kill -9,
+	// config apply, reboot): generous, since under TCG on a loaded machine
+	// one slow step must not leave the next none (a run once timed out
+	// waiting for the restarted daemon after slow earlier steps).
+	ctx, cancel := context.WithTimeout(context.Background(), 8*time.Minute)
 	defer cancel()
 	t.Cleanup(func() {
 		// On failure, the guest's side of the story: QEMU's state and the
@@ -140,6 +144,7 @@ func TestAppliance(t *testing.T) {
 	if err := con.Type(fmt.Sprintf("kill -9 %d\r", app.Daemon.PID)); err != nil {
 		t.Fatal(err)
 	}
+	killed := time.Now()
 	waitFor(ctx, t, "daemon restarted", func() error {
 		a, _, err := vm.Appliance(ctx, c)
 		if err != nil {
@@ -153,6 +158,7 @@ func TestAppliance(t *testing.T) {
 	if _, err := c.WaitReady(ctx); err != nil {
 		t.Fatal(err)
 	}
+	t.Logf("daemon back %.1f s after kill -9", time.Since(killed).Seconds())
 
 	// A broken config is refused; the running one stays.
 	conf := func(name string) string {
