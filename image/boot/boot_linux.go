@@ -91,6 +91,14 @@ func Run(ctx context.Context, o Options) error {
 	// the address by DHCP.
 	netDone := make(chan error, 1)
 	go func() { netDone <- configureNetwork(cl, log) }()
+	if cl["ip"] != "" || cl["wirebox.ip"] != "" {
+		// Static addresses first (netlink calls, milliseconds), so the
+		// daemon's management service finds them in place when it picks
+		// the management NIC and starts DHCP (TestTapNIC once failed to
+		// ping over a wirebox.ip= NIC with the two racing).
+		err := <-netDone
+		netDone <- err
+	}
 	modsDone := make(chan struct{})
 	go func() {
 		defer close(modsDone)
