@@ -5,6 +5,7 @@ import (
 	"errors"
 	"hash/fnv"
 	"log/slog"
+	"maps"
 	"math/rand/v2"
 	"net"
 	"slices"
@@ -21,7 +22,11 @@ type AgentConfig struct {
 	Name string    // shown by the proxy (default: the host name)
 	MACs [][6]byte // the host's own addresses: only their unicast traffic is counted
 	// Proxy, if set, is sent a Hello every HelloInterval until it polls.
+	// Proxies are more, in order of preference: while no proxy polls,
+	// each HelloInterval the next one in turn is sent a Hello, so that a
+	// standby proxy takes the agent over when its proxy stops answering.
 	Proxy         *net.UDPAddr
+	Proxies       []*net.UDPAddr
 	HelloInterval time.Duration // default 5 s
 	MaxPairs      int           // default 16384
 	MaxConns      int           // TCP connections followed at once; default 65536
@@ -52,6 +57,9 @@ const maxReportPairs = 600
 type sentState struct {
 	pairs map[stats.PairKey]stats.PairCounts
 	resp  map[RespKey]RespStats
+	// gen is the configuration (proxy boot, generation) the matches are of.
+	gen     [2]uint64
+	matches map[uint16]uint64
 }
 
 // proxyState is what one proxy has of this agent's counts.
@@ -81,9 +89,19 @@ type Agent struct {
 	latency uint64
 	polled  time.Time
 	pollGap time.Duration // between the last two polls
+	// configGen is the configuration (proxy boot, generation) each proxy
+	// pushed last.
+	configGen map[uint64][2]uint64
+
+	// pushes are the proxies' configurations with channels (channels.go);
+	// pushMu orders their replacement.
+	pushMu sync.Mutex
+	pushes atomic.Pointer[[]*pushed]
 
 	// Dropped messages by reason, and messages handled.
-	BadAuth, Replayed, Malformed, Polls, Reports atomic.Uint64
+	BadAuth, Replayed, Malformed, Polls, Reports, Configs atomic.Uint64
+	// Captured frames sent, and dropped for want of room.
+	CapturesSent, CaptureDropped atomic.Uint64
 }
 
 // NewAgent makes an agent. Its ID is derived from its MACs, so a restarted
@@ -91,6 +109,9 @@ type Agent struct {
 func NewAgent(cfg AgentConfig) (*Agent, error) {
 	if len(cfg.Key) < 16 {
 		return nil, errors.New("drmon: the key must be at least 16 bytes")
+	}
+	if cfg.Proxy != nil {
+		cfg.Proxies = append([]*net.UDPAddr{cfg.Proxy}, cfg.Proxies...)
 	}
 	if len(cfg.MACs) == 0 && cfg.Source == nil {
 		return nil, errors.New("drmon: the agent needs its host's MAC addresses")
@@ -122,7 +143,7 @@ func NewAgent(cfg AgentConfig) (*Agent, error) {
 	now := time.Now()
 	return &Agent{cfg: cfg, id: id, boot: uint64(now.UnixNano()), start: now, own: own,
 		pairs: stats.NewPairs(cfg.MaxPairs), resp: NewTracker(cfg.MaxConns),
-		proxies: map[uint64]*proxyState{}, peers: map[uint64][2]uint64{}}, nil
+		proxies: map[uint64]*proxyState{}, peers: map[uint64][2]uint64{}, configGen: map[uint64][2]uint64{}}, nil
 }
 
 // ID is the agent's ID.
@@ -134,6 +155,11 @@ func (a *Agent) ID() uint64 { return a.id }
 // in nanoseconds (for response times); data is the whole frame.
 func (a *Agent) Count(frames []stats.Frame, ts []int64) {
 	keep := frames[:0:0]
+	var pushes []*pushed
+	if l := a.pushes.Load(); l != nil {
+		pushes = *l
+	}
+	start := a.start.UnixNano()
 	for i, f := range frames {
 		if len(f.Data) < 12 || f.Data[0]&1 != 0 {
 			continue
@@ -143,6 +169,9 @@ func (a *Agent) Count(frames []stats.Frame, ts []int64) {
 		}
 		keep = append(keep, f)
 		a.resp.See(f.Data, ts[i], f.TX)
+		for _, p := range pushes {
+			p.see(a, f, uint64(max(ts[i]-start, 0)/100))
+		}
 	}
 	a.pairs.Count(keep)
 }
@@ -184,13 +213,18 @@ func (a *Agent) Serve(ctx context.Context, conn net.PacketConn) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	go func() { <-ctx.Done(); conn.Close() }()
-	if a.cfg.Proxy != nil {
+	if len(a.cfg.Proxies) > 0 {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
 			a.helloLoop(ctx, conn)
 		}()
 	}
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		a.flushCaptures(ctx.Done(), conn)
+	}()
 	buf := make([]byte, 65536)
 	for {
 		n, from, err := conn.ReadFrom(buf)
@@ -207,14 +241,20 @@ func (a *Agent) Serve(ctx context.Context, conn net.PacketConn) error {
 func (a *Agent) helloLoop(ctx context.Context, conn net.PacketConn) {
 	t := time.NewTicker(a.cfg.HelloInterval)
 	defer t.Stop()
+	next := 0
 	for {
 		a.mu.Lock()
 		// Announce again only when the proxy has gone quiet: three of its
-		// poll intervals without a poll.
+		// poll intervals without a poll. Each time still quiet, the next
+		// proxy of the list is tried: a standby takes over.
 		quiet := time.Since(a.polled) > max(2*a.cfg.HelloInterval, 3*a.pollGap)
 		a.mu.Unlock()
 		if quiet {
-			a.send(conn, a.cfg.Proxy, TypeHello, EncodeHello(Hello{Name: a.cfg.Name, MACs: a.MACs()}))
+			to := a.cfg.Proxies[next%len(a.cfg.Proxies)]
+			next++
+			a.send(conn, to, TypeHello, EncodeHello(Hello{Name: a.cfg.Name, MACs: a.MACs()}))
+		} else {
+			next = 0 // the preferred proxy first, when it next goes quiet
 		}
 		select {
 		case <-ctx.Done():
@@ -288,6 +328,13 @@ func (a *Agent) handle(ctx context.Context, conn net.PacketConn, b []byte, from 
 		}
 		a.Polls.Add(1)
 		a.mu.Lock()
+		g, pushedBefore := a.configGen[h.Sender]
+		a.mu.Unlock()
+		if pushedBefore && g[0] != h.Boot {
+			// The proxy restarted: what it pushed before is void.
+			a.configure(h.Sender, h.Boot, from, Config{})
+		}
+		a.mu.Lock()
 		if now := time.Now(); !a.polled.IsZero() {
 			a.pollGap = now.Sub(a.polled)
 			a.polled = now
@@ -307,6 +354,18 @@ func (a *Agent) handle(ctx context.Context, conn net.PacketConn, b []byte, from 
 			a.Reports.Add(1)
 			a.sendReport(conn, from, rep)
 		})
+	case TypeConfig:
+		m, err := DecodeConfig(body)
+		if err != nil {
+			a.Malformed.Add(1)
+			return
+		}
+		if !a.accept(h) {
+			a.Replayed.Add(1)
+			return
+		}
+		a.Configs.Add(1)
+		a.configure(h.Sender, h.Boot, from, m)
 	default:
 		a.Malformed.Add(1)
 	}
@@ -327,8 +386,13 @@ func (a *Agent) later(ctx context.Context, wg *sync.WaitGroup, d time.Duration, 
 // report builds the statistics since the report the proxy acknowledged.
 func (a *Agent) report(proxy uint64, p Poll) Report {
 	pairs, resp, macs := a.Pairs(), a.Responses(), a.MACs()
+	var matches map[uint16]uint64
+	if pu := a.pushedBy(proxy); pu != nil {
+		matches = pu.counts()
+	}
 	a.mu.Lock()
 	defer a.mu.Unlock()
+	gen := a.configGen[proxy]
 	ps := a.proxies[proxy]
 	if ps == nil {
 		ps = &proxyState{sent: map[uint64]*sentState{}, acked: &sentState{}}
@@ -351,8 +415,20 @@ func (a *Agent) report(proxy uint64, p Poll) Report {
 			delete(ps.sent, s)
 		}
 	}
-	rep := Report{BaseSeq: ps.ackedSeq, Latency: a.latency, Name: a.cfg.Name, MACs: macs}
-	next := &sentState{pairs: make(map[stats.PairKey]stats.PairCounts, len(ps.acked.pairs)), resp: make(map[RespKey]RespStats, len(ps.acked.resp))}
+	rep := Report{BaseSeq: ps.ackedSeq, Latency: a.latency, Name: a.cfg.Name, MACs: macs, ConfigGen: gen[1]}
+	next := &sentState{pairs: make(map[stats.PairKey]stats.PairCounts, len(ps.acked.pairs)), resp: make(map[RespKey]RespStats, len(ps.acked.resp)),
+		gen: gen, matches: matches}
+	// Matches are deltas like the pairs, within one configuration: a new
+	// one counts from zero.
+	for _, idx := range slices.Sorted(maps.Keys(matches)) {
+		old := uint64(0)
+		if ps.acked.gen == gen {
+			old = ps.acked.matches[idx]
+		}
+		if d := matches[idx] - old; d > 0 {
+			rep.Matches = append(rep.Matches, ChannelCount{Channel: idx, Count: d})
+		}
+	}
 	for k, c := range ps.acked.pairs {
 		next.pairs[k] = c
 	}

@@ -11,8 +11,12 @@ import (
 	"github.com/wirebox/wirebox/rmon/stats"
 )
 
-// Version is the protocol version this package speaks.
-const Version = 1
+// Version is the protocol version this package speaks. Messages of the
+// version-1 types keep version 1 in their header (their bodies grew only
+// by appended fields, which version-1 receivers ignore), so version-1
+// peers still interoperate; the version-2 types go only to peers that
+// advertised version 2 (Hello.Version, Report.Version).
+const Version = 2
 
 // Message types.
 const (
@@ -20,7 +24,17 @@ const (
 	TypeHello    = 2 // agent -> proxy
 	TypePoll     = 3 // proxy -> agent (unicast): time sync and poll
 	TypeReport   = 4 // agent -> proxy: statistics deltas
+	TypeConfig   = 5 // proxy -> agent (version 2): channels and filters to apply
+	TypeCapture  = 6 // agent -> proxy (version 2): captured frames
 )
+
+// versionOf is the header version a message type is sent with.
+func versionOf(typ uint8) uint8 {
+	if typ >= TypeConfig {
+		return 2
+	}
+	return 1
+}
 
 // HeaderLen and MACLen are the fixed parts of every message.
 const (
@@ -34,11 +48,12 @@ var magic = [4]byte{'D', 'R', 'M', 'N'}
 
 // Header is the fixed start of every message.
 type Header struct {
-	Type   uint8
-	Sender uint64 // the sender's ID (agents: derived from their MACs)
-	Boot   uint64 // the sender's boot: unix nanoseconds at its start
-	Seq    uint64 // per sender and boot, from 1, strictly increasing
-	Time   uint64 // the sender's uptime in 100 ns units
+	Version uint8 // on decoding: the header's version (encoding: by type)
+	Type    uint8
+	Sender  uint64 // the sender's ID (agents: derived from their MACs)
+	Boot    uint64 // the sender's boot: unix nanoseconds at its start
+	Seq     uint64 // per sender and boot, from 1, strictly increasing
+	Time    uint64 // the sender's uptime in 100 ns units
 }
 
 // Discover is the proxy's multicast solicitation.
@@ -50,6 +65,9 @@ type Discover struct {
 type Hello struct {
 	Name string
 	MACs [][6]byte
+	// Version is the highest protocol version the agent speaks (appended
+	// in version 2; absent, version 1).
+	Version uint8
 }
 
 // Poll is the proxy's time synchronisation and poll.
@@ -70,6 +88,12 @@ type Report struct {
 	MACs                        [][6]byte
 	Pairs                       []PairDelta
 	Responses                   []Response
+	// Appended in version 2: the highest version the agent speaks, the
+	// configuration generation it applies (0: none) and its channels'
+	// match counts (deltas like the pairs) under that generation.
+	Version   uint8
+	ConfigGen uint64
+	Matches   []ChannelCount
 
 	seq uint64 // the header seq it is sent with (agent side)
 }
@@ -116,7 +140,7 @@ var (
 func Encode(key []byte, h Header, body []byte) []byte {
 	b := make([]byte, 0, HeaderLen+len(body)+MACLen)
 	b = append(b, magic[:]...)
-	b = append(b, Version, h.Type, 0, 0)
+	b = append(b, versionOf(h.Type), h.Type, 0, 0)
 	b = binary.BigEndian.AppendUint64(b, h.Sender)
 	b = binary.BigEndian.AppendUint64(b, h.Boot)
 	b = binary.BigEndian.AppendUint64(b, h.Seq)
@@ -138,7 +162,7 @@ func Decode(key []byte, b []byte) (Header, []byte, error) {
 	if [4]byte(b[:4]) != magic {
 		return h, nil, ErrMagic
 	}
-	if b[4] != Version {
+	if b[4] < 1 || b[4] > Version {
 		return h, nil, fmt.Errorf("%w %d", ErrVersion, b[4])
 	}
 	n := len(b) - MACLen
@@ -147,7 +171,7 @@ func Decode(key []byte, b []byte) (Header, []byte, error) {
 	if !hmac.Equal(m.Sum(nil), b[n:]) {
 		return h, nil, ErrAuth
 	}
-	h.Type = b[5]
+	h.Version, h.Type = b[4], b[5]
 	h.Sender = binary.BigEndian.Uint64(b[8:])
 	h.Boot = binary.BigEndian.Uint64(b[16:])
 	h.Seq = binary.BigEndian.Uint64(b[24:])
@@ -279,6 +303,7 @@ func EncodeHello(m Hello) []byte {
 	var e w
 	e.str(m.Name)
 	e.macs(m.MACs)
+	e.u8(Version)
 	return e.b
 }
 
@@ -337,6 +362,13 @@ func EncodeReport(m Report) []byte {
 			e.uv(*v)
 		}
 	}
+	e.u8(Version)
+	e.u64(m.ConfigGen)
+	e.uv(uint64(len(m.Matches)))
+	for _, c := range m.Matches {
+		e.u16(c.Channel)
+		e.uv(c.Count)
+	}
 	return e.b
 }
 
@@ -349,7 +381,10 @@ func DecodeDiscover(b []byte) (Discover, error) {
 
 func DecodeHello(b []byte) (Hello, error) {
 	d := r{b: b}
-	m := Hello{Name: d.str(), MACs: d.macs()}
+	m := Hello{Name: d.str(), MACs: d.macs(), Version: 1}
+	if d.err == nil && len(d.b) > 0 {
+		m.Version = d.u8()
+	}
 	return m, d.done()
 }
 
@@ -404,6 +439,20 @@ func DecodeReport(b []byte) (Report, error) {
 			return m, d.err
 		}
 		m.Responses = append(m.Responses, x)
+	}
+	m.Version = 1
+	if d.err != nil || len(d.b) == 0 {
+		return m, d.done() // a version-1 agent
+	}
+	m.Version = d.u8()
+	m.ConfigGen = d.u64()
+	n = d.count(3)
+	for range n {
+		c := ChannelCount{Channel: d.u16(), Count: d.uv()}
+		if d.err != nil {
+			return m, d.err
+		}
+		m.Matches = append(m.Matches, c)
 	}
 	return m, d.done()
 }

@@ -39,7 +39,11 @@ type ProxyConfig struct {
 	MaxDelay           time.Duration
 	Views              []ViewConfig // default: one view "drmon" of every agent
 	MaxHosts, MaxPairs int
-	Log                *slog.Logger
+	// CaptureWindow is how long captured frames wait at the proxy to be
+	// sorted by time with other agents' frames before they go into the
+	// capture buffers (default 1 s: agents send theirs every 100 ms).
+	CaptureWindow time.Duration
+	Log           *slog.Logger
 }
 
 // View is one merged interface.
@@ -51,6 +55,12 @@ type View struct {
 	// merged are the pairs applied so far (p.mu), what the view reports
 	// upstream.
 	merged map[stats.PairKey]*stats.PairCounts
+	// push is the configuration pushed to the view's agents (p.mu);
+	// channels what it was made of; pending the captured frames waiting
+	// to be sorted.
+	push     Config
+	channels []Channel
+	pending  []Captured
 }
 
 // CountShared counts the broadcast and multicast frames among frames (from
@@ -80,6 +90,13 @@ type agentState struct {
 	latency    uint64
 	reports    uint64
 	polls      []uint64 // seqs of the last polls sent to it
+	version    uint8    // the highest protocol version it speaks
+	configGen  uint64   // the configuration it last reported applying
+	// offset is the proxy's clock minus the agent's (100 ns), estimated
+	// from the last report.
+	offset     int64
+	haveOffset bool
+	captured   uint64
 }
 
 // RespRow is one merged response-time row.
@@ -103,9 +120,13 @@ type Proxy struct {
 	owner  map[[6]byte]*agentState
 	resp   map[RespKey]*RespRow
 	conn   net.PacketConn
+	gen    uint64 // the last configuration generation made
+	sink   ChannelSink
 
 	// Dropped messages by reason, and reports applied.
 	BadAuth, Replayed, Malformed, OutOfSequence, Applied atomic.Uint64
+	// Captured frames received, and dropped as of another configuration.
+	Captured, CaptureStale atomic.Uint64
 }
 
 // NewProxy makes a proxy and its views' tables.
@@ -133,6 +154,9 @@ func NewProxy(cfg ProxyConfig) (*Proxy, error) {
 	}
 	if cfg.Log == nil {
 		cfg.Log = slog.New(slog.DiscardHandler)
+	}
+	if cfg.CaptureWindow <= 0 {
+		cfg.CaptureWindow = time.Second
 	}
 	now := time.Now()
 	p := &Proxy{cfg: cfg, id: uint64(now.UnixNano()) ^ 0x5052_4f58_5900_0000, boot: uint64(now.UnixNano()), start: now,
@@ -188,11 +212,15 @@ func (p *Proxy) tick(ctx context.Context) {
 	defer poll.Stop()
 	disc := time.NewTicker(p.cfg.DiscoveryInterval)
 	defer disc.Stop()
+	sorted := time.NewTicker(captureFlush)
+	defer sorted.Stop()
 	p.discover()
 	for {
 		select {
 		case <-ctx.Done():
 			return
+		case <-sorted.C:
+			p.flushCaptured(false)
 		case <-disc.C:
 			p.discover()
 		case <-poll.C:
@@ -214,8 +242,11 @@ func (p *Proxy) discover() {
 	}
 }
 
-// poll sends a an acknowledgement, the last round trip and a poll (p.mu held).
+// poll sends a an acknowledgement, the last round trip and a poll (p.mu
+// held), after the view's configuration while the agent has not applied
+// it.
 func (p *Proxy) poll(a *agentState) {
+	p.pushTo(a)
 	seq, err := p.send(a.addr, TypePoll, EncodePoll(Poll{AckBoot: a.boot, AckSeq: a.applied, RTT: a.rtt,
 		MaxDelayMs: uint32(p.cfg.MaxDelay / time.Millisecond)}))
 	if err != nil {
@@ -246,7 +277,13 @@ func (p *Proxy) Handle(b []byte, from net.Addr) {
 		hello, err = DecodeHello(body)
 	case TypeReport:
 		rep, err = DecodeReport(body)
-		hello = Hello{Name: rep.Name, MACs: rep.MACs}
+		hello = Hello{Name: rep.Name, MACs: rep.MACs, Version: rep.Version}
+	case TypeCapture:
+		var c Capture
+		if c, err = DecodeCapture(body); err == nil {
+			p.handleCapture(h, c)
+			return
+		}
 	default:
 		err = ErrFormat // a proxy's own discovery looped back, or another proxy's
 	}
@@ -254,6 +291,14 @@ func (p *Proxy) Handle(b []byte, from net.Addr) {
 		p.Malformed.Add(1)
 		return
 	}
+	// The sink is called after the lock is released: it takes the
+	// probe's.
+	var after func()
+	defer func() {
+		if after != nil {
+			after()
+		}
+	}()
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	a := p.agents[h.Sender]
@@ -269,7 +314,7 @@ func (p *Proxy) Handle(b []byte, from net.Addr) {
 	}
 	isNew := a == nil
 	if isNew {
-		a = &agentState{id: h.Sender}
+		a = &agentState{id: h.Sender, view: -1}
 		p.agents[h.Sender] = a
 	}
 	fresh := isNew || h.Boot != a.boot
@@ -278,6 +323,7 @@ func (p *Proxy) Handle(b []byte, from net.Addr) {
 	}
 	a.hw = h.Seq
 	a.addr = from
+	a.version = hello.Version
 	p.identify(a, hello)
 	if h.Type == TypeHello {
 		if isNew {
@@ -299,8 +345,16 @@ func (p *Proxy) Handle(b []byte, from net.Addr) {
 	a.latency = rep.Latency
 	if now := p.uptime(); now > rep.PollTime+rep.Hold {
 		a.rtt = now - rep.PollTime - rep.Hold
+		// The agent sent the report (its clock: the header time) half a
+		// round trip ago.
+		a.offset, a.haveOffset = int64(now-a.rtt/2)-int64(h.Time), true
 	}
+	a.configGen = rep.ConfigGen
 	p.Applied.Add(1)
+	if a.view >= 0 && rep.ConfigGen != 0 && rep.ConfigGen == p.views[a.view].push.Gen && p.sink != nil && len(rep.Matches) > 0 {
+		sink, view := p.sink, a.view
+		after = func() { sink.Matched(view, rep.Matches) }
+	}
 }
 
 // identify records an agent's name, addresses and view (p.mu held).
@@ -315,7 +369,15 @@ func (p *Proxy) identify(a *agentState, h Hello) {
 	for _, m := range a.macs {
 		p.owner[m] = a
 	}
+	old := a.view
 	a.view = p.viewOf(a.name)
+	// The view's instrumented addresses are part of its configuration.
+	if old >= 0 && old != a.view {
+		p.rebuildPush(old)
+	}
+	if a.view >= 0 {
+		p.rebuildPush(a.view)
+	}
 }
 
 func (p *Proxy) viewOf(name string) int {
@@ -390,6 +452,11 @@ type AgentStatus struct {
 	RTTMicros   float64   `json:"rtt_us"`
 	LatencyMics float64   `json:"latency_us"`
 	MACs        []string  `json:"macs"`
+	Version     uint8     `json:"version"`
+	// ConfigGen is the pushed configuration the agent reports applying
+	// (0: none), Captured the frames its channels sent back.
+	ConfigGen uint64 `json:"config_gen"`
+	Captured  uint64 `json:"captured"`
 }
 
 // Agents lists the agents, by name.
@@ -399,7 +466,8 @@ func (p *Proxy) Agents() []AgentStatus {
 	out := []AgentStatus{}
 	for _, a := range p.agents {
 		s := AgentStatus{ID: fmt.Sprintf("%016x", a.id), Name: a.name, Addr: a.addr.String(), Boot: a.boot, Seq: a.applied,
-			Reports: a.reports, LastReport: a.lastReport, RTTMicros: float64(a.rtt) / 10, LatencyMics: float64(a.latency) / 10, MACs: []string{}}
+			Reports: a.reports, LastReport: a.lastReport, RTTMicros: float64(a.rtt) / 10, LatencyMics: float64(a.latency) / 10, MACs: []string{},
+			Version: a.version, ConfigGen: a.configGen, Captured: a.captured}
 		if a.view >= 0 {
 			s.View = p.views[a.view].Name
 		}
