@@ -34,6 +34,10 @@ type DRMONSummary struct {
 	Malformed     uint64              `json:"dropped_malformed"`
 	OutOfSequence uint64              `json:"dropped_out_of_sequence"`
 	Applied       uint64              `json:"reports_applied"`
+	// Captured frames the agents sent back, and those dropped as captured
+	// under a configuration since replaced.
+	Captured     uint64 `json:"captured"`
+	CaptureStale uint64 `json:"capture_stale"`
 }
 
 // ResponseRow is one response-time row, times in microseconds.
@@ -54,7 +58,8 @@ func drmonSummary(px *drmon.Proxy) *DRMONSummary {
 		return nil
 	}
 	d := &DRMONSummary{Agents: px.Agents(), Responses: []ResponseRow{}, BadAuth: px.BadAuth.Load(), Replayed: px.Replayed.Load(),
-		Malformed: px.Malformed.Load(), OutOfSequence: px.OutOfSequence.Load(), Applied: px.Applied.Load()}
+		Malformed: px.Malformed.Load(), OutOfSequence: px.OutOfSequence.Load(), Applied: px.Applied.Load(),
+		Captured: px.Captured.Load(), CaptureStale: px.CaptureStale.Load()}
 	for _, r := range px.Responses() {
 		obs := "client"
 		if r.Key.Observer == drmon.ObserverServer {

@@ -1,6 +1,7 @@
 package rmon
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"net"
@@ -11,6 +12,7 @@ import (
 
 	"github.com/wirebox/wirebox/rmon/drmon"
 	"github.com/wirebox/wirebox/rmon/mib"
+	"github.com/wirebox/wirebox/rmon/stats"
 )
 
 // DefaultDiscoveryGroup is the dRMON discovery group agents join by default.
@@ -204,4 +206,121 @@ func registerDRMON(tree *mib.Tree, px *drmon.Proxy) {
 			return mib.Value{}, false
 		},
 	})
+}
+
+// drmonSink puts what the agents' channels found into the probe's channel
+// and capture tables: the channels managers made on a view's interface
+// are pushed to the view's agents, which apply them to their own frames
+// (docs/DRMON-PROTOCOL.md, Config and Capture).
+type drmonSink struct {
+	p     *probe
+	views []*port // by view index
+}
+
+// viewPorts lists the views' ports by view index.
+func viewPorts(ports []*port) []*port {
+	var out []*port
+	for _, pt := range ports {
+		if pt.core.view != nil {
+			out = append(out, pt)
+		}
+	}
+	return out
+}
+
+// channelOf is a valid channel row on the view's interface (p.mu held).
+func (s drmonSink) channelOf(view int, idx uint16) *ctlRow {
+	if view < 0 || view >= len(s.views) {
+		return nil
+	}
+	ch := s.p.channels.rows[int32(idx)]
+	if ch == nil || ch.status != statusValid || int(ch.num(2)) != s.views[view].ifIndex {
+		return nil
+	}
+	return ch
+}
+
+func (s drmonSink) Matched(view int, counts []drmon.ChannelCount) {
+	p := s.p
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for _, c := range counts {
+		ch := s.channelOf(view, c.Channel)
+		if ch == nil {
+			continue
+		}
+		ch.rt.(*chanRT).matches += c.Count
+		// One event per report: the agents' frames arrive in batches.
+		if ev := ch.num(7); ev != 0 && ch.num(8) != 2 {
+			if ch.num(8) == 1 {
+				ch.vals[8] = mib.Integer(2)
+			}
+			p.fireChannelEvent(int32(ev), ch)
+		}
+	}
+}
+
+func (s drmonSink) Captured(view int, pkts []drmon.Captured) {
+	p := s.p
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for _, k := range pkts {
+		if ch := s.channelOf(view, k.Channel); ch != nil && ch.num(4) == 1 {
+			p.capture(ch, seen{data: k.Data, wireLen: k.WireLen, ts: k.Time}, stats.PacketStatus(k.WireLen))
+		}
+	}
+}
+
+// viewChannels are the channels managers made on a view's interface, as
+// its agents apply them (p.mu held).
+func (p *probe) viewChannels(pt *port) []drmon.Channel {
+	var out []drmon.Channel
+	for _, ch := range p.channels.valid() {
+		if int(ch.num(2)) != pt.ifIndex {
+			continue
+		}
+		c := drmon.Channel{Index: uint16(ch.index), Accept: uint8(ch.num(3))}
+		for _, b := range p.buffers.valid() {
+			if b.num(2) != int64(ch.index) || ch.num(4) != 1 {
+				continue
+			}
+			// The largest slice any of its buffers keeps (0: whole frames).
+			if !c.Capture || b.num(5) == 0 || (c.Slice != 0 && uint32(b.num(5)) > c.Slice) {
+				c.Slice = uint32(b.num(5))
+			}
+			c.Capture = true
+		}
+		for _, f := range p.filters.valid() {
+			if f.num(2) == int64(ch.index) {
+				c.Filters = append(c.Filters, stats.Filter{Offset: int(f.num(3)), Data: f.vals[4].Bytes, Mask: f.vals[5].Bytes, NotMask: f.vals[6].Bytes,
+					Status: f.num(7), StatusMask: f.num(8), StatusNotMask: f.num(9)})
+			}
+		}
+		out = append(out, c)
+	}
+	return out
+}
+
+// pushChannels hands the views' channels to the proxy five times a second
+// until ctx ends (rows change by SET, and dataControl by channel events);
+// the proxy pushes only what differs.
+func (p *probe) pushChannels(ctx context.Context, px *drmon.Proxy, views []*port) {
+	t := time.NewTicker(200 * time.Millisecond)
+	defer t.Stop()
+	for {
+		p.mu.Lock()
+		per := make([][]drmon.Channel, len(views))
+		for i, pt := range views {
+			per[i] = p.viewChannels(pt)
+		}
+		p.mu.Unlock()
+		for i, chans := range per {
+			px.SetChannels(i, chans)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
 }

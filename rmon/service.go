@@ -186,6 +186,16 @@ func (s *Service) serve(ctx context.Context, rt *services.Runtime, log *slog.Log
 	queue := queueSize(core, len(ports))
 	if px != nil {
 		registerDRMON(p.tree, px)
+		// The views' channels go to their agents; what the agents find
+		// comes back into this probe's tables (drmon.go).
+		views := viewPorts(ports)
+		px.SetSink(drmonSink{p, views})
+		defer px.SetSink(nil)
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			p.pushChannels(ctx, px, views)
+		}()
 	}
 	for _, pt := range ports {
 		if pt.core.view != nil {

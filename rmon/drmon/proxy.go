@@ -125,8 +125,9 @@ type Proxy struct {
 
 	// Dropped messages by reason, and reports applied.
 	BadAuth, Replayed, Malformed, OutOfSequence, Applied atomic.Uint64
-	// Captured frames received, and dropped as of another configuration.
-	Captured, CaptureStale atomic.Uint64
+	// Captured frames received, dropped as of another configuration, and
+	// moved after the frame they answer (order.go).
+	Captured, CaptureStale, Reordered atomic.Uint64
 }
 
 // NewProxy makes a proxy and its views' tables.

@@ -171,7 +171,9 @@ func (p *Proxy) flushCaptured(force bool) {
 			})
 		}
 		if n > 0 {
-			ready = append(ready, out{i, slices.Clone(v.pending[:n])})
+			batch := slices.Clone(v.pending[:n])
+			p.Reordered.Add(uint64(causalOrder(batch)))
+			ready = append(ready, out{i, batch})
 			v.pending = slices.Delete(v.pending, 0, n)
 		}
 	}

@@ -79,14 +79,24 @@ func macOID(m net.HardwareAddr) string {
 	return s
 }
 
-func TestDRMONMultiHost(t *testing.T) {
-	pkttest.Need(t, "snmpwalk", "snmpget", "ping", "tcpdump", "python3")
-	n := newDRMONNet(t)
-	bin := testutil.Wirebox(t)
-	dir := t.TempDir()
-	key := "drmon test key, shared by all"
-	keyFile := filepath.Join(dir, "drmon.key")
-	if err := os.WriteFile(keyFile, []byte(key+"\n"), 0o600); err != nil {
+// drmonLab is the network with the appliance's daemon as the proxy and a
+// way to start agents on the hosts.
+type drmonLab struct {
+	*drmonNet
+	t       *testing.T
+	d       *testutil.Daemon
+	bin     string
+	dir     string
+	keyFile string
+	agents  map[int]*exec.Cmd
+}
+
+// newDRMONLab starts the proxy in the appliance's namespace; edit, if
+// set, changes its configuration first.
+func newDRMONLab(t *testing.T, edit func(*rmon.Config)) *drmonLab {
+	l := &drmonLab{drmonNet: newDRMONNet(t), t: t, bin: testutil.Wirebox(t), dir: t.TempDir(), agents: map[int]*exec.Cmd{}}
+	l.keyFile = filepath.Join(l.dir, "drmon.key")
+	if err := os.WriteFile(l.keyFile, []byte("drmon test key, shared by all\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	cfg := config.Default(rmonsys.Section)
@@ -95,48 +105,76 @@ func TestDRMONMultiHost(t *testing.T) {
 	sec := rmonsys.Section.Of(cfg)
 	sec.Listen = "127.0.0.1:1161"
 	sec.Communities = []rmon.CommunityConfig{{Name: "lab-ro"}}
-	sec.DRMON = &rmon.DRMONConfig{Listen: "10.77.0.10:7161", KeyFile: keyFile, DiscoveryGroup: rmon.DefaultDiscoveryGroup,
+	sec.DRMON = &rmon.DRMONConfig{Listen: "10.77.0.10:7161", KeyFile: l.keyFile, DiscoveryGroup: rmon.DefaultDiscoveryGroup,
 		DiscoveryInterface: "eth0", PollInterval: "300ms", DiscoveryInterval: "1s",
 		Views: []rmon.DRMONView{{Name: "segment", Port: "eth0"}}}
-	d := testutil.StartDaemonInNetns(t, n.app.Name, cfg)
-	d.WaitRunning(t, "core", rmon.Name)
-
-	agents := map[int]*exec.Cmd{}
-	startAgent := func(i int) {
-		cmd := n.hosts[i].Command(bin, "agent", "-i", "eth0", "--key-file", keyFile, "--name", fmt.Sprintf("h%d", i+1))
-		var log testutil.Buffer
-		cmd.Stdout, cmd.Stderr = &log, &log
-		if err := cmd.Start(); err != nil {
-			t.Fatal(err)
-		}
-		agents[i] = cmd
-		t.Cleanup(func() {
-			cmd.Process.Kill()
-			cmd.Wait()
-			if t.Failed() {
-				t.Logf("agent h%d:\n%s", i+1, log.String())
-			}
-		})
+	if edit != nil {
+		edit(sec)
 	}
+	l.d = testutil.StartDaemonInNetns(t, l.app.Name, cfg)
+	l.d.WaitRunning(t, "core", rmon.Name)
+	return l
+}
+
+// startAgent runs `wirebox agent` named h<i+1> on host i.
+func (l *drmonLab) startAgent(i int, args ...string) {
+	t := l.t
+	cmd := l.hosts[i].Command(l.bin, append([]string{"agent", "-i", "eth0", "--key-file", l.keyFile, "--name", fmt.Sprintf("h%d", i+1)}, args...)...)
+	var log testutil.Buffer
+	cmd.Stdout, cmd.Stderr = &log, &log
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	l.agents[i] = cmd
+	t.Cleanup(func() {
+		cmd.Process.Kill()
+		cmd.Wait()
+		if t.Failed() {
+			t.Logf("agent h%d:\n%s", i+1, log.String())
+		}
+	})
+}
+
+// summary is `wirebox rmon --json` of the daemon d (the lab's by default).
+func (l *drmonLab) summaryOf(d *testutil.Daemon) rmon.Summary {
+	l.t.Helper()
+	js, err := d.Run("rmon", "--json")
+	var s rmon.Summary
+	if err != nil || json.Unmarshal([]byte(js), &s) != nil || s.DRMON == nil {
+		l.t.Fatalf("wirebox rmon --json: %v %s", err, js)
+	}
+	return s
+}
+
+func (l *drmonLab) summary() rmon.Summary { return l.summaryOf(l.d) }
+
+// wait polls ok for up to 30 s.
+func (l *drmonLab) wait(what string, ok func() bool) {
+	l.t.Helper()
+	for deadline := time.Now().Add(30 * time.Second); !ok(); time.Sleep(200 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			l.t.Fatalf("never: %s\n%+v\ndaemon log:\n%s", what, l.summary().DRMON, l.d.Log())
+		}
+	}
+}
+
+// snmp runs a net-snmp tool against the proxy's agent in its namespace.
+func (l *drmonLab) snmp(tool, community string, args ...string) string {
+	l.t.Helper()
+	out, err := l.app.Command(tool, append([]string{"-v2c", "-c", community}, args...)...).CombinedOutput()
+	if err != nil {
+		l.t.Fatalf("%s %v: %v %s", tool, args, err, out)
+	}
+	return string(out)
+}
+
+func TestDRMONMultiHost(t *testing.T) {
+	pkttest.Need(t, "snmpwalk", "snmpget", "ping", "tcpdump", "python3")
+	l := newDRMONLab(t, nil)
+	n, d, dir := l.drmonNet, l.d, l.dir
+	agents, startAgent, summary, wait := l.agents, func(i int) { l.startAgent(i) }, l.summary, l.wait
 	for i := range 3 {
 		startAgent(i)
-	}
-	summary := func() rmon.Summary {
-		t.Helper()
-		js, err := d.Run("rmon", "--json")
-		var s rmon.Summary
-		if err != nil || json.Unmarshal([]byte(js), &s) != nil || s.DRMON == nil {
-			t.Fatalf("wirebox rmon --json: %v %s", err, js)
-		}
-		return s
-	}
-	wait := func(what string, ok func() bool) {
-		t.Helper()
-		for deadline := time.Now().Add(30 * time.Second); !ok(); time.Sleep(200 * time.Millisecond) {
-			if time.Now().After(deadline) {
-				t.Fatalf("never: %s\n%+v\ndaemon log:\n%s", what, summary().DRMON, d.Log())
-			}
-		}
 	}
 	reporting := func(boots map[string]uint64) bool {
 		s := summary()
