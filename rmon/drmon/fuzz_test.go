@@ -1,7 +1,9 @@
 package drmon
 
 import (
+	"context"
 	"net"
+	"sync"
 	"net/netip"
 	"testing"
 
@@ -11,7 +13,9 @@ import (
 // FuzzDecode feeds the proxy's and agent's decoder: framing, HMAC and
 // every body type. The corpus is messages as agents and proxies send them:
 // f.Add below, and testdata/fuzz/FuzzDecode: datagrams captured with
-// tcpdump on loopback while TestMergeLoopback and TestHierarchy ran.
+// tcpdump on loopback while TestMergeLoopback and TestHierarchy ran, and
+// (v2-type*) while TestChannelsPushed ran: version-2 Hellos, Polls,
+// Reports with matches, Configs and Captures.
 func FuzzDecode(f *testing.F) {
 	c := stats.PairCounts{}
 	c.CountFrame(frame(mac(2), mac(1), 100), 100)
@@ -22,6 +26,11 @@ func FuzzDecode(f *testing.F) {
 		Hold: 3000, Latency: 600, BaseSeq: 2, Name: "h1", MACs: [][6]byte{mac(1)},
 		Pairs:     []PairDelta{{Src: mac(1), Dst: mac(2), C: c}},
 		Responses: []Response{{Server: netip.MustParseAddrPort("10.0.0.2:80"), Client: netip.MustParseAddr("10.0.0.1"), Observer: ObserverClient, RespCount: 1, RespSum: 200000}}})))
+	f.Add(Encode(testKey, Header{Type: TypeConfig, Sender: 1, Boot: 2, Seq: 5, Time: 50000100}, EncodeConfig(Config{Gen: 1, Instrumented: [][6]byte{mac(1), mac(2)},
+		Channels: []Channel{{Index: 1, Accept: AcceptMatched, Capture: true, Slice: 64, Filters: []stats.Filter{
+			{Offset: 12, Data: []byte{8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1}, Mask: []byte{0xff, 0xff, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff}}}}}})))
+	f.Add(Encode(testKey, Header{Type: TypeCapture, Sender: 5, Boot: 6, Seq: 4, Time: 51000100}, EncodeCapture(Capture{ProxyBoot: 2, Gen: 1,
+		Packets: []Packet{{Channel: 1, Time: 50999000, WireLen: 98, Data: frame(mac(2), mac(1), 64)}}})))
 	sink, err := net.ListenPacket("udp", "127.0.0.1:0")
 	if err != nil {
 		f.Fatal(err)
@@ -40,6 +49,17 @@ func FuzzDecode(f *testing.F) {
 		DecodeDiscover(body)
 		DecodeHello(body)
 		DecodePoll(body)
+		if c, err := DecodeConfig(body); err == nil {
+			if again, err := DecodeConfig(EncodeConfig(c)); err != nil || len(again.Channels) != len(c.Channels) {
+				t.Fatalf("config re-encoding: %v", err)
+			}
+		}
+		if c, err := DecodeCapture(body); err == nil {
+			if again, err := DecodeCapture(EncodeCapture(c)); err != nil || len(again.Packets) != len(c.Packets) {
+				t.Fatalf("capture re-encoding: %v", err)
+			}
+			causalOrder(capturedOf(c))
+		}
 		rep, rerr := DecodeReport(body)
 		if err == nil && h.Type == TypeReport && rerr == nil {
 			// What decodes re-encodes to a body that decodes the same.
@@ -51,5 +71,24 @@ func FuzzDecode(f *testing.F) {
 		p, _ := NewProxy(ProxyConfig{Key: testKey})
 		p.conn = sink
 		p.Handle(b, from)
+		// And the agent's handling (a Config it applies).
+		a, _ := NewAgent(AgentConfig{Key: testKey, MACs: [][6]byte{mac(1)}})
+		ctx, cancel := context.WithCancel(context.Background())
+		cancel() // answers are not sent
+		var wg sync.WaitGroup
+		a.handle(ctx, sink, b, from, &wg)
+		wg.Wait()
+		if pu := a.pushedBy(h.Sender); pu != nil {
+			a.Count([]stats.Frame{{Data: frame(mac(2), mac(1), 100), WireLen: 100}}, []int64{1})
+		}
 	})
+}
+
+// capturedOf is a Capture's frames as the proxy sorts them.
+func capturedOf(c Capture) []Captured {
+	var out []Captured
+	for i, k := range c.Packets {
+		out = append(out, Captured{Agent: string(rune('a' + i%2)), Time: int64(k.Time), Data: k.Data})
+	}
+	return out
 }

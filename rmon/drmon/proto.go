@@ -284,6 +284,9 @@ func (d *r) count(minLen int) int {
 	if d.err == nil && n > uint64(len(d.b)/minLen) {
 		d.err = ErrFormat
 	}
+	if d.err != nil {
+		return 0 // callers loop over the count
+	}
 	return int(n)
 }
 
