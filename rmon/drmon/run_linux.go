@@ -8,6 +8,7 @@ import (
 	"net"
 	"os"
 	"sync"
+	"time"
 
 	"golang.org/x/net/ipv4"
 
@@ -25,8 +26,11 @@ type RunConfig struct {
 	// Group is the discovery multicast group, joined on every interface
 	// (nil: none; then Proxy must be set).
 	Group *net.UDPAddr
-	Proxy *net.UDPAddr
-	Name  string
+	// Proxies are announced to in turn while none polls (the first is
+	// preferred; the next stands in when it stops answering).
+	Proxies       []*net.UDPAddr
+	HelloInterval time.Duration
+	Name          string
 	Log   *slog.Logger
 	// Ready, if set, is called with the agent once it counts and listens.
 	Ready func(*Agent, net.Addr)
@@ -39,7 +43,7 @@ func Run(ctx context.Context, cfg RunConfig) error {
 	if len(cfg.Interfaces) == 0 {
 		return errors.New("drmon agent: no interface given")
 	}
-	if cfg.Group == nil && cfg.Proxy == nil {
+	if cfg.Group == nil && len(cfg.Proxies) == 0 {
 		return errors.New("drmon agent: give a discovery group or the proxy's address")
 	}
 	if cfg.Log == nil {
@@ -61,7 +65,7 @@ func Run(ctx context.Context, cfg RunConfig) error {
 		macs = append(macs, [6]byte(ifi.HardwareAddr))
 		ifis = append(ifis, ifi)
 	}
-	agent, err := NewAgent(AgentConfig{Key: cfg.Key, Name: cfg.Name, MACs: macs, Proxy: cfg.Proxy, Log: cfg.Log})
+	agent, err := NewAgent(AgentConfig{Key: cfg.Key, Name: cfg.Name, MACs: macs, Proxies: cfg.Proxies, HelloInterval: cfg.HelloInterval, Log: cfg.Log})
 	if err != nil {
 		return err
 	}

@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
+	"time"
 
 	"github.com/spf13/cobra"
 
@@ -18,8 +19,9 @@ import (
 // agentCommand is `wirebox agent`: a dRMON agent on any Linux host, no
 // daemon needed.
 func agentCommand() *cobra.Command {
-	var ifaces []string
-	var keyFile, group, proxy, listen, name string
+	var ifaces, proxies []string
+	var keyFile, group, listen, name string
+	var hello time.Duration
 	c := &cobra.Command{
 		Use:   "agent",
 		Short: "Run a dRMON agent: count this host's traffic and report it to an RMON proxy (the appliance)",
@@ -47,12 +49,15 @@ with the capture core in passive mode, and answers the dRMON proxy's polls
 					return subsys.Usage(fmt.Errorf("--group %q: a multicast address:port", group))
 				}
 			}
-			if proxy != "" {
-				if cfg.Proxy, err = net.ResolveUDPAddr("udp4", proxy); err != nil {
+			for _, p := range proxies {
+				a, err := net.ResolveUDPAddr("udp4", p)
+				if err != nil {
 					return subsys.Usage(fmt.Errorf("--proxy: %w", err))
 				}
+				cfg.Proxies = append(cfg.Proxies, a)
 			}
-			if cfg.Group == nil && cfg.Proxy == nil {
+			cfg.HelloInterval = hello
+			if cfg.Group == nil && len(cfg.Proxies) == 0 {
 				return subsys.Usage(fmt.Errorf("give --group or --proxy"))
 			}
 			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
@@ -64,7 +69,8 @@ with the capture core in passive mode, and answers the dRMON proxy's polls
 	f.StringSliceVarP(&ifaces, "interface", "i", nil, "interface to count (repeat or comma-separate)")
 	f.StringVar(&keyFile, "key-file", "", "file holding the pre-shared key (at least 16 bytes)")
 	f.StringVar(&group, "group", rmon.DefaultDiscoveryGroup, "discovery multicast group address:port (empty: none)")
-	f.StringVar(&proxy, "proxy", "", "the proxy's address:port, announced to without discovery")
+	f.StringSliceVar(&proxies, "proxy", nil, "the proxy's address:port, announced to without discovery; more (comma-separated) stand in, in order, when it stops answering")
+	f.DurationVar(&hello, "hello-interval", 5*time.Second, "how often to announce to the next proxy while none polls")
 	f.StringVar(&listen, "listen", "", "UDP address to answer on (default 0.0.0.0 and the group's port)")
 	f.StringVar(&name, "name", "", "the agent's name at the proxy (default: the host name)")
 	return c

@@ -153,7 +153,8 @@ func (l *drmonLab) wait(what string, ok func() bool) {
 	l.t.Helper()
 	for deadline := time.Now().Add(30 * time.Second); !ok(); time.Sleep(200 * time.Millisecond) {
 		if time.Now().After(deadline) {
-			l.t.Fatalf("never: %s\n%+v\ndaemon log:\n%s", what, l.summary().DRMON, l.d.Log())
+			js, _ := l.d.Run("rmon", "--json") // the daemon may be the one killed
+			l.t.Fatalf("never: %s\n%s\ndaemon log:\n%s", what, js, l.d.Log())
 		}
 	}
 }
