@@ -4,10 +4,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net"
 	"os"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/wirebox/wirebox/rmon/drmon"
@@ -42,6 +44,13 @@ type DRMONConfig struct {
 	// and key.
 	Upstream     string `yaml:"upstream,omitempty"`
 	UpstreamName string `yaml:"upstream_name,omitempty"`
+	// TLSListen, if set, also accepts agents over TCP with TLS (mutual
+	// certificates: TLSCertFile/TLSKeyFile are the proxy's, and agents'
+	// certificates must chain to TLSCAFile; see DRMON-PROTOCOL.md).
+	TLSListen   string `yaml:"tls_listen,omitempty"`
+	TLSCertFile string `yaml:"tls_cert_file,omitempty"`
+	TLSKeyFile  string `yaml:"tls_key_file,omitempty"`
+	TLSCAFile   string `yaml:"tls_ca_file,omitempty"`
 }
 
 // DRMONView is one merged interface.
@@ -108,6 +117,14 @@ func (c *DRMONConfig) proxyConfig() (drmon.ProxyConfig, error) {
 	if c.Upstream != "" {
 		if _, err := net.ResolveUDPAddr("udp4", c.Upstream); err != nil {
 			return out, fmt.Errorf("rmon: drmon.upstream: %w", err)
+		}
+	}
+	if c.TLSListen != "" {
+		if _, _, err := net.SplitHostPort(c.TLSListen); err != nil {
+			return out, fmt.Errorf("rmon: drmon.tls_listen %q: %w", c.TLSListen, err)
+		}
+		if c.TLSCertFile == "" || c.TLSKeyFile == "" || c.TLSCAFile == "" {
+			return out, errors.New("rmon: drmon.tls_listen needs tls_cert_file, tls_key_file and tls_ca_file (agents' certificates are checked)")
 		}
 	}
 	names := map[string]bool{}
@@ -323,4 +340,30 @@ func (p *probe) pushChannels(ctx context.Context, px *drmon.Proxy, views []*port
 		case <-t.C:
 		}
 	}
+}
+
+// startProxyTLS accepts agents over TLS (drmon.tls_listen) until ctx ends.
+func startProxyTLS(ctx context.Context, wg *sync.WaitGroup, log *slog.Logger, px *drmon.Proxy, d *DRMONConfig) error {
+	cfg, err := drmon.TLSConfig(true, d.TLSCertFile, d.TLSKeyFile, d.TLSCAFile, "")
+	if err != nil {
+		return fmt.Errorf("rmon: drmon tls: %w", err)
+	}
+	l, err := net.Listen("tcp", d.TLSListen)
+	if err != nil {
+		return fmt.Errorf("rmon: drmon tls_listen %s: %w", d.TLSListen, err)
+	}
+	sc, err := drmon.ListenTLS(l, cfg, log)
+	if err != nil {
+		l.Close()
+		return err
+	}
+	log.Info("drmon proxy listening for agents over TLS", "addr", l.Addr().String())
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		if err := px.ServeTLS(ctx, sc); err != nil {
+			log.Error("drmon proxy tls", "err", err)
+		}
+	}()
+	return nil
 }

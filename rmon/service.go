@@ -378,6 +378,12 @@ func (s *Service) startProxy(ctx context.Context, wg *sync.WaitGroup, log *slog.
 			return nil, err
 		}
 	}
+	if d.TLSListen != "" {
+		if err := startProxyTLS(ctx, wg, log, px, d); err != nil {
+			conn.Close()
+			return nil, err
+		}
+	}
 	wg.Add(1)
 	go func() {
 		defer wg.Done()

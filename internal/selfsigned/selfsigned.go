@@ -218,3 +218,38 @@ func serial() *big.Int {
 	n, _ := rand.Int(rand.Reader, new(big.Int).Lsh(big.NewInt(1), 120))
 	return n
 }
+
+// IssueClient writes a client certificate (five years) and its key, signed
+// by the CA of f (its CA and CAKey files), for name: how an appliance's
+// CA vouches for a peer that dials it (a dRMON agent).
+func IssueClient(f Files, name, certPath, keyPath string, now time.Time) error {
+	ca, err := tls.LoadX509KeyPair(f.CA, f.CAKey)
+	if err != nil {
+		return fmt.Errorf("CA: %w", err)
+	}
+	caCert, err := x509.ParseCertificate(ca.Certificate[0])
+	if err != nil {
+		return err
+	}
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		return err
+	}
+	tmpl := &x509.Certificate{
+		SerialNumber: serial(),
+		Subject:      pkix.Name{CommonName: name},
+		NotBefore:    now.Add(-time.Hour),
+		NotAfter:     now.AddDate(5, 0, 0),
+		KeyUsage:     x509.KeyUsageDigitalSignature,
+		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth},
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, caCert, &key.PublicKey, ca.PrivateKey)
+	if err != nil {
+		return fmt.Errorf("create client certificate: %w", err)
+	}
+	keyDER, _ := x509.MarshalPKCS8PrivateKey(key)
+	if err := os.WriteFile(keyPath, pemBlock("PRIVATE KEY", keyDER), 0o600); err != nil {
+		return err
+	}
+	return os.WriteFile(certPath, pemBlock("CERTIFICATE", der), 0o644)
+}

@@ -3,8 +3,8 @@ package drmon
 import (
 	"context"
 	"net"
-	"sync"
 	"net/netip"
+	"sync"
 	"testing"
 
 	"github.com/wirebox/wirebox/rmon/stats"

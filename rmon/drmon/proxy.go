@@ -176,8 +176,34 @@ func (p *Proxy) uptime() uint64 { return uint64(time.Since(p.start) / 100) }
 
 func (p *Proxy) send(to net.Addr, typ uint8, body []byte) (uint64, error) {
 	h := Header{Type: typ, Sender: p.id, Boot: p.boot, Seq: p.seq.Add(1), Time: p.uptime()}
-	_, err := p.conn.WriteTo(Encode(p.cfg.Key, h, body), to)
+	msg := Encode(p.cfg.Key, h, body)
+	if sa, ok := to.(*StreamAddr); ok {
+		// An agent connected over TLS: its connection.
+		if err := sa.write(msg); err != nil {
+			sa.c.Close()
+			return h.Seq, err
+		}
+		return h.Seq, nil
+	}
+	_, err := p.conn.WriteTo(msg, to)
 	return h.Seq, err
+}
+
+// ServeTLS merges the reports of agents connected over TLS (ListenTLS)
+// until ctx ends; Serve must run too (it polls every agent).
+func (p *Proxy) ServeTLS(ctx context.Context, conn net.PacketConn) error {
+	go func() { <-ctx.Done(); conn.Close() }()
+	buf := make([]byte, MaxMessage)
+	for {
+		n, from, err := conn.ReadFrom(buf)
+		if err != nil {
+			if ctx.Err() != nil {
+				return nil
+			}
+			return fmt.Errorf("drmon proxy: tls: %w", err)
+		}
+		p.Handle(buf[:n], from)
+	}
 }
 
 // Serve polls agents and merges their reports on conn until ctx ends.

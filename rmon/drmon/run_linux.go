@@ -2,6 +2,7 @@ package drmon
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -30,8 +31,13 @@ type RunConfig struct {
 	// preferred; the next stands in when it stops answering).
 	Proxies       []*net.UDPAddr
 	HelloInterval time.Duration
-	Name          string
-	Log   *slog.Logger
+	// TLSProxy, if set, is the proxy's TLS address: the agent dials it
+	// with TLS (its certificate, the proxy's CA) instead of using UDP;
+	// there is then no discovery.
+	TLSProxy string
+	TLS      *tls.Config
+	Name     string
+	Log      *slog.Logger
 	// Ready, if set, is called with the agent once it counts and listens.
 	Ready func(*Agent, net.Addr)
 }
@@ -42,6 +48,13 @@ type RunConfig struct {
 func Run(ctx context.Context, cfg RunConfig) error {
 	if len(cfg.Interfaces) == 0 {
 		return errors.New("drmon agent: no interface given")
+	}
+	if cfg.TLSProxy != "" {
+		a, err := net.ResolveTCPAddr("tcp4", cfg.TLSProxy)
+		if err != nil || cfg.TLS == nil {
+			return fmt.Errorf("drmon agent: tls proxy %q: %v", cfg.TLSProxy, err)
+		}
+		cfg.Group, cfg.Proxies = nil, []*net.UDPAddr{{IP: a.IP, Port: a.Port}}
 	}
 	if cfg.Group == nil && len(cfg.Proxies) == 0 {
 		return errors.New("drmon agent: give a discovery group or the proxy's address")
@@ -90,17 +103,9 @@ func Run(ctx context.Context, cfg RunConfig) error {
 		}
 		subs = append(subs, sub)
 	}
-	listen := cfg.Listen
-	if listen == "" {
-		port := 0
-		if cfg.Group != nil {
-			port = cfg.Group.Port
-		}
-		listen = fmt.Sprintf("0.0.0.0:%d", port)
-	}
-	conn, err := net.ListenPacket("udp4", listen)
+	conn, err := agentConn(cfg)
 	if err != nil {
-		return fmt.Errorf("drmon agent: listen %s: %w", listen, err)
+		return err
 	}
 	defer conn.Close()
 	if cfg.Group != nil {
@@ -127,6 +132,27 @@ func Run(ctx context.Context, cfg RunConfig) error {
 		cfg.Ready(agent, conn.LocalAddr())
 	}
 	return agent.Serve(ctx, conn)
+}
+
+// agentConn is the agent's socket: UDP on its listen address, or its TLS
+// connection to the proxy.
+func agentConn(cfg RunConfig) (net.PacketConn, error) {
+	if cfg.TLSProxy != "" {
+		return DialTLS(cfg.TLSProxy, cfg.TLS, cfg.Log)
+	}
+	listen := cfg.Listen
+	if listen == "" {
+		port := 0
+		if cfg.Group != nil {
+			port = cfg.Group.Port
+		}
+		listen = fmt.Sprintf("0.0.0.0:%d", port)
+	}
+	conn, err := net.ListenPacket("udp4", listen)
+	if err != nil {
+		return nil, fmt.Errorf("drmon agent: listen %s: %w", listen, err)
+	}
+	return conn, nil
 }
 
 func countFrom(ctx context.Context, sub *capture.Subscription, a *Agent) {

@@ -21,6 +21,7 @@ import (
 func agentCommand() *cobra.Command {
 	var ifaces, proxies []string
 	var keyFile, group, listen, name string
+	var tlsProxy, tlsCert, tlsKey, tlsCA, tlsName string
 	var hello time.Duration
 	c := &cobra.Command{
 		Use:   "agent",
@@ -29,7 +30,9 @@ func agentCommand() *cobra.Command {
 pair, size buckets, protocols, TCP connection set-up and response times)
 with the capture core in passive mode, and answers the dRMON proxy's polls
 (docs/DRMON-PROTOCOL.md). The proxy finds the agent by multicast discovery
-(--group), or the agent announces itself to --proxy.`,
+(--group), or the agent announces itself to --proxy (several: the next
+stands in when one stops answering). With --tls-proxy the agent reports
+over TCP with TLS, certificates checked both ways.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if len(ifaces) == 0 {
@@ -57,7 +60,13 @@ with the capture core in passive mode, and answers the dRMON proxy's polls
 				cfg.Proxies = append(cfg.Proxies, a)
 			}
 			cfg.HelloInterval = hello
-			if cfg.Group == nil && len(cfg.Proxies) == 0 {
+			if tlsProxy != "" {
+				if cfg.TLS, err = drmon.TLSConfig(false, tlsCert, tlsKey, tlsCA, tlsName); err != nil {
+					return subsys.Usage(fmt.Errorf("--tls-proxy needs --tls-cert, --tls-key and --tls-ca: %w", err))
+				}
+				cfg.TLSProxy, cfg.Group = tlsProxy, nil
+			}
+			if cfg.Group == nil && len(cfg.Proxies) == 0 && cfg.TLSProxy == "" {
 				return subsys.Usage(fmt.Errorf("give --group or --proxy"))
 			}
 			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
@@ -71,6 +80,11 @@ with the capture core in passive mode, and answers the dRMON proxy's polls
 	f.StringVar(&group, "group", rmon.DefaultDiscoveryGroup, "discovery multicast group address:port (empty: none)")
 	f.StringSliceVar(&proxies, "proxy", nil, "the proxy's address:port, announced to without discovery; more (comma-separated) stand in, in order, when it stops answering")
 	f.DurationVar(&hello, "hello-interval", 5*time.Second, "how often to announce to the next proxy while none polls")
+	f.StringVar(&tlsProxy, "tls-proxy", "", "the proxy's TLS address:port (rmon.drmon.tls_listen): report over TCP with TLS instead of UDP")
+	f.StringVar(&tlsCert, "tls-cert", "", "the agent's certificate (PEM), signed by the CA the proxy checks")
+	f.StringVar(&tlsKey, "tls-key", "", "the agent's private key (PEM)")
+	f.StringVar(&tlsCA, "tls-ca", "", "the CA (PEM) the proxy's certificate must chain to")
+	f.StringVar(&tlsName, "tls-server-name", "", "the name the proxy's certificate must be valid for (default: the host of --tls-proxy)")
 	f.StringVar(&listen, "listen", "", "UDP address to answer on (default 0.0.0.0 and the group's port)")
 	f.StringVar(&name, "name", "", "the agent's name at the proxy (default: the host name)")
 	return c
