@@ -16,7 +16,7 @@ import (
 // runAgentCost: trafgen sends frames unicast to a namespace host's MAC;
 // `wirebox agent` and `tcpdump -w /dev/null` listen on that interface at
 // the same time; each one's CPU is read from /proc before and after.
-func runAgentCost(wirebox string, n int) error {
+func runAgentCost(wirebox string, n int, profile string) error {
 	nss, del, err := benchkit.Namespaces("wbdrma-", "wbdrmb-")
 	defer del()
 	if err != nil {
@@ -42,7 +42,11 @@ func runAgentCost(wirebox string, n int) error {
 	defer os.RemoveAll(dir)
 	key := filepath.Join(dir, "key")
 	os.WriteFile(key, []byte(benchKey), 0o600)
-	agent := exec.Command("ip", "netns", "exec", na, wirebox, "agent", "-i", "wb0", "--key-file", key, "--group", "", "--proxy", "127.0.0.1:9")
+	args := []string{"netns", "exec", na, wirebox, "agent", "-i", "wb0", "--key-file", key, "--group", "", "--proxy", "127.0.0.1:9"}
+	if profile != "" {
+		args = append(args, "--cpuprofile", profile)
+	}
+	agent := exec.Command("ip", args...)
 	td := exec.Command("ip", "netns", "exec", na, "tcpdump", "-i", "wb0", "-n", "-w", "/dev/null")
 	var tdOut strings.Builder
 	td.Stderr = &tdOut
@@ -53,8 +57,8 @@ func runAgentCost(wirebox string, n int) error {
 		defer func() { c.Process.Signal(syscall.SIGINT); c.Wait() }()
 	}
 	time.Sleep(2 * time.Second) // both listening
-	a0, _ := benchkit.CPU(agent.Process.Pid)
-	t0, _ := benchkit.CPU(td.Process.Pid)
+	au0, as0, _ := benchkit.CPUTimes(agent.Process.Pid)
+	tu0, ts0, _ := benchkit.CPUTimes(td.Process.Pid)
 	var frame strings.Builder
 	frame.WriteString("{ ")
 	for _, x := range dst {
@@ -69,8 +73,9 @@ func runAgentCost(wirebox string, n int) error {
 	}
 	el := time.Since(start)
 	time.Sleep(2 * time.Second) // let both drain
-	a1, _ := benchkit.CPU(agent.Process.Pid)
-	t1, _ := benchkit.CPU(td.Process.Pid)
+	au1, as1, _ := benchkit.CPUTimes(agent.Process.Pid)
+	tu1, ts1, _ := benchkit.CPUTimes(td.Process.Pid)
+	a0, a1, t0, t1 := au0+as0, au1+as1, tu0+ts0, tu1+ts1
 	td.Process.Signal(syscall.SIGINT)
 	td.Wait()
 	captured := ""
@@ -82,9 +87,9 @@ func runAgentCost(wirebox string, n int) error {
 	per := func(d time.Duration) float64 { return d.Seconds() * 1e6 / float64(n) }
 	tw := tabwriter.NewWriter(os.Stdout, 2, 4, 2, ' ', tabwriter.AlignRight)
 	fmt.Fprintf(tw, "agent cost: %d frames of 64 bytes at %.0f pps (trafgen), both listening on the same veth\t\t\t\n", n, float64(n)/el.Seconds())
-	fmt.Fprintln(tw, "process\tCPU\tCPU s per million frames\tratio to tcpdump\t")
-	fmt.Fprintf(tw, "tcpdump -w /dev/null\t%s\t%.3f\t1.00\t\n", (t1 - t0).Round(time.Millisecond), per(t1-t0))
-	fmt.Fprintf(tw, "wirebox agent\t%s\t%.3f\t%.2f\t\n", (a1 - a0).Round(time.Millisecond), per(a1-a0), float64(a1-a0)/float64(max(t1-t0, 1)))
+	fmt.Fprintln(tw, "process\tCPU (user + system)\tCPU s per million frames\tratio to tcpdump\t")
+	fmt.Fprintf(tw, "tcpdump -w /dev/null\t%s (%s + %s)\t%.3f\t1.00\t\n", (t1 - t0).Round(time.Millisecond), tu1-tu0, ts1-ts0, per(t1-t0))
+	fmt.Fprintf(tw, "wirebox agent\t%s (%s + %s)\t%.3f\t%.2f\t\n", (a1 - a0).Round(time.Millisecond), au1-au0, as1-as0, per(a1-a0), float64(a1-a0)/float64(max(t1-t0, 1)))
 	if err := tw.Flush(); err != nil {
 		return err
 	}

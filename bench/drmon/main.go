@@ -47,11 +47,12 @@ import (
 const benchKey = "drmon benchmark key, 16+ bytes"
 
 func main() {
-	agents := flag.Int("agents", 1000, "simulated agents")
+	agents := flag.Int("agents", 1000, "simulated agents (0: skip the proxy part)")
 	interval := flag.Duration("interval", 5*time.Second, "poll interval")
 	rounds := flag.Int("rounds", 4, "poll rounds measured (after one warm-up round)")
 	frames := flag.Int("frames", 2_000_000, "frames for the agent-cost part (0: skip it)")
 	wirebox := flag.String("wirebox", "", "the wirebox binary for the agent-cost part (empty: skip it)")
+	profile := flag.String("agent-cpuprofile", "", "write the agent's Go CPU profile here (agent-cost part)")
 	child := flag.String("child", "", "internal: run the simulated agents against this proxy address")
 	dur := flag.Duration("duration", 0, "internal: how long the child runs")
 	flag.Parse()
@@ -60,9 +61,11 @@ func main() {
 	case *child != "":
 		err = runAgents(*child, *agents, *dur)
 	default:
-		err = runProxy(*agents, *interval, *rounds)
+		if *agents > 0 {
+			err = runProxy(*agents, *interval, *rounds)
+		}
 		if err == nil && *wirebox != "" && *frames > 0 {
-			err = runAgentCost(*wirebox, *frames)
+			err = runAgentCost(*wirebox, *frames, *profile)
 		}
 	}
 	if err != nil {

@@ -76,7 +76,7 @@ type Agent struct {
 	boot  uint64
 	start time.Time
 	seq   atomic.Uint64
-	own   map[[6]byte]bool
+	own   macSet
 	pairs *stats.Pairs
 	resp  *Tracker
 
@@ -131,10 +131,10 @@ func NewAgent(cfg AgentConfig) (*Agent, error) {
 	h := fnv.New64a()
 	macs := slices.Clone(cfg.MACs)
 	slices.SortFunc(macs, func(a, b [6]byte) int { return slices.Compare(a[:], b[:]) })
-	own := map[[6]byte]bool{}
+	var own macSet
 	for _, m := range macs {
 		h.Write(m[:])
-		own[m] = true
+		own = append(own, macKey(m[:]))
 	}
 	id := h.Sum64()
 	if cfg.ID != 0 {
@@ -152,9 +152,12 @@ func (a *Agent) ID() uint64 { return a.id }
 // Count adds frames the host sent or received. Broadcast and multicast
 // are left to the proxy, and frames not to or from the host's own
 // addresses (flooded unicast) are not counted. ts are the frames' stamps
-// in nanoseconds (for response times); data is the whole frame.
+// in nanoseconds (for response times); data is the whole frame. Count
+// uses frames as its scratch: the ones it counts are moved to the front.
 func (a *Agent) Count(frames []stats.Frame, ts []int64) {
-	keep := frames[:0:0]
+	// Kept in place: no allocation per batch (bench/drmon: a new slice per
+	// batch was 94 bytes and a third of the agent's time per frame).
+	keep := frames[:0]
 	var pushes []*pushed
 	if l := a.pushes.Load(); l != nil {
 		pushes = *l
@@ -164,10 +167,13 @@ func (a *Agent) Count(frames []stats.Frame, ts []int64) {
 		if len(f.Data) < 12 || f.Data[0]&1 != 0 {
 			continue
 		}
-		if !a.own[[6]byte(f.Data[0:6])] && !a.own[[6]byte(f.Data[6:12])] {
+		if !a.own.has(f.Data[0:6]) && !a.own.has(f.Data[6:12]) {
 			continue
 		}
-		keep = append(keep, f)
+		if len(keep) != i {
+			frames[len(keep)] = f
+		}
+		keep = keep[:len(keep)+1]
 		a.resp.See(f.Data, ts[i], f.TX)
 		for _, p := range pushes {
 			p.see(a, f, uint64(max(ts[i]-start, 0)/100))
@@ -476,4 +482,22 @@ func (a *Agent) sendReport(conn net.PacketConn, to net.Addr, rep Report) {
 	if _, err := conn.WriteTo(Encode(a.cfg.Key, h, EncodeReport(rep)), to); err != nil {
 		a.cfg.Log.Debug("drmon agent: report", "to", to, "err", err)
 	}
+}
+
+// macSet is a host's own MAC addresses, as 48-bit integers: a host has
+// one or a few, and comparing them beats hashing a map key per frame.
+type macSet []uint64
+
+func macKey(b []byte) uint64 {
+	return uint64(b[0])<<40 | uint64(b[1])<<32 | uint64(b[2])<<24 | uint64(b[3])<<16 | uint64(b[4])<<8 | uint64(b[5])
+}
+
+func (s macSet) has(b []byte) bool {
+	k := macKey(b)
+	for _, m := range s {
+		if m == k {
+			return true
+		}
+	}
+	return false
 }

@@ -41,8 +41,8 @@ const maxCaptureBody = MaxMessage - HeaderLen - MACLen - 64
 // skipped broadcast and multicast already). at is the frame's stamp in the
 // agent's clock.
 func (p *pushed) see(a *Agent, f stats.Frame, at uint64) {
-	src, dst := [6]byte(f.Data[6:12]), [6]byte(f.Data[0:6])
-	if !a.own[src] && (!a.own[dst] || p.instr[src]) {
+	src := [6]byte(f.Data[6:12])
+	if !a.own.has(f.Data[6:12]) && (!a.own.has(f.Data[0:6]) || p.instr[src]) {
 		return // the sender's agent has it
 	}
 	status := stats.PacketStatus(f.WireLen)

@@ -132,8 +132,8 @@ func parseTCP(d []byte) (src, dst netip.AddrPort, flags uint8, payload int, ok b
 // See adds one frame (full data, stamp in ns, whether the host sent it).
 func (t *Tracker) See(data []byte, ts int64, tx bool) {
 	src, dst, flags, payload, ok := parseTCP(data)
-	if !ok {
-		return
+	if !ok || payload == 0 && flags&(tcpSYN|tcpFIN|tcpRST) == 0 {
+		return // a pure ACK changes nothing: no lock, no lookup
 	}
 	t.mu.Lock()
 	defer t.mu.Unlock()

@@ -85,13 +85,21 @@ func MAC(ns, dev string) (net.HardwareAddr, error) {
 
 // CPU is a process's user+system CPU time from /proc/PID/stat.
 func CPU(pid int) (time.Duration, error) {
+	u, s, err := CPUTimes(pid)
+	return u + s, err
+}
+
+// CPUTimes is a process's user and system CPU time from /proc (10 ms
+// resolution).
+func CPUTimes(pid int) (user, sys time.Duration, err error) {
 	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
 	if err != nil {
-		return 0, err
+		return 0, 0, err
 	}
 	s := string(b)
 	f := strings.Fields(s[strings.LastIndexByte(s, ')')+2:])
 	ut, _ := strconv.ParseInt(f[11], 10, 64)
 	st, _ := strconv.ParseInt(f[12], 10, 64)
-	return time.Duration(ut+st) * (time.Second / 100), nil // USER_HZ 100
+	const tick = time.Second / 100 // USER_HZ 100
+	return time.Duration(ut) * tick, time.Duration(st) * tick, nil
 }
