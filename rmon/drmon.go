@@ -288,6 +288,86 @@ func (s drmonSink) Captured(view int, pkts []drmon.Captured) {
 	}
 }
 
+func (s drmonSink) Buckets(view int, bs []drmon.Bucket) {
+	p := s.p
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for _, b := range bs {
+		r := p.history.rows[int32(b.History)]
+		if r == nil || r.status != statusValid || view < 0 || view >= len(s.views) {
+			continue
+		}
+		if h := r.rt.(*histRT); h.view != nil && h.pt == s.views[view] {
+			h.view.add(b.Sample, &b.C)
+		}
+	}
+}
+
+// viewHist is a history row of a dRMON view: the agents count their frames
+// into its buckets by time (translated to the proxy's clock) and report
+// them once closed; the proxy adds its own part (the view's broadcast and
+// multicast) sampled at the bucket's end, and closes the bucket once the
+// agents had time to report it.
+type viewHist struct {
+	view   *drmon.View
+	start  time.Time // when bucket 1 began
+	shared stats.Ether
+	agents map[uint32]*stats.PairCounts // by sample
+	open   []openBucket
+}
+
+// openBucket is an interval that ended and waits for the agents' reports.
+type openBucket struct {
+	b       bucket
+	closeAt time.Time
+}
+
+func newViewHist(pt *port, now time.Time) *viewHist {
+	e, _, _ := pt.core.view.Shared.EtherSnapshot()
+	return &viewHist{view: pt.core.view, start: now, shared: e, agents: map[uint32]*stats.PairCounts{}}
+}
+
+func (v *viewHist) add(sample uint32, c *stats.PairCounts) {
+	if v.agents[sample] == nil {
+		if len(v.agents) >= maxBuckets {
+			return
+		}
+		v.agents[sample] = &stats.PairCounts{}
+	}
+	v.agents[sample].Add(c)
+}
+
+// sampleViewHistory ends a view row's interval on time (its own broadcast
+// and multicast part) and closes it into a bucket when the agents had
+// time to report theirs (p.mu held).
+func (p *probe) sampleViewHistory(r *ctlRow, h *histRT, now time.Time) {
+	v := h.view
+	interval := time.Duration(r.num(5)) * time.Second
+	if !now.Before(h.next) {
+		e, _, _ := v.view.Shared.EtherSnapshot()
+		h.sample++
+		v.open = append(v.open, openBucket{b: bucket{sample: h.sample, start: h.start, e: subEther(e, v.shared)}, closeAt: h.next.Add(p.drmonDelay)})
+		v.shared, h.start = e, p.uptime()
+		h.next = h.next.Add(interval)
+		if h.next.Before(now) {
+			h.next = now.Add(interval)
+		}
+	}
+	for len(v.open) > 0 && !now.Before(v.open[0].closeAt) {
+		b := v.open[0].b
+		v.open = v.open[1:]
+		if c := v.agents[uint32(b.sample)]; c != nil {
+			b.e.AddCounts(c)
+			delete(v.agents, uint32(b.sample))
+		}
+		h.buckets = append(h.buckets, b)
+		p.gen++
+		if granted := int(min(r.num(3), maxBuckets)); len(h.buckets) > granted {
+			h.buckets = h.buckets[len(h.buckets)-granted:]
+		}
+	}
+}
+
 // viewChannels are the channels managers made on a view's interface, as
 // its agents apply them (p.mu held).
 func (p *probe) viewChannels(pt *port) []drmon.Channel {
@@ -318,21 +398,34 @@ func (p *probe) viewChannels(pt *port) []drmon.Channel {
 	return out
 }
 
-// pushChannels hands the views' channels to the proxy five times a second
-// until ctx ends (rows change by SET, and dataControl by channel events);
-// the proxy pushes only what differs.
+// viewHistories are the history rows on a view's interface, as its agents
+// keep them (p.mu held): bucket 1 began at the row's activation.
+func (p *probe) viewHistories(pt *port, px *drmon.Proxy) []drmon.History {
+	var out []drmon.History
+	for _, r := range p.history.valid() {
+		if h := r.rt.(*histRT); h.view != nil && h.pt == pt {
+			out = append(out, drmon.History{Index: uint16(r.index), Interval: uint64(r.num(5)) * uint64(time.Second/100), Start: px.UptimeAt(h.view.start)})
+		}
+	}
+	return out
+}
+
+// pushChannels hands the views' channels and history rows to the proxy
+// five times a second until ctx ends (rows change by SET, and dataControl
+// by channel events); the proxy pushes only what differs.
 func (p *probe) pushChannels(ctx context.Context, px *drmon.Proxy, views []*port) {
 	t := time.NewTicker(200 * time.Millisecond)
 	defer t.Stop()
 	for {
 		p.mu.Lock()
-		per := make([][]drmon.Channel, len(views))
+		chans := make([][]drmon.Channel, len(views))
+		hists := make([][]drmon.History, len(views))
 		for i, pt := range views {
-			per[i] = p.viewChannels(pt)
+			chans[i], hists[i] = p.viewChannels(pt), p.viewHistories(pt, px)
 		}
 		p.mu.Unlock()
-		for i, chans := range per {
-			px.SetChannels(i, chans)
+		for i := range views {
+			px.SetConfig(i, chans[i], hists[i])
 		}
 		select {
 		case <-ctx.Done():

@@ -25,6 +25,9 @@ type histRT struct {
 	next    time.Time
 	sample  int32
 	buckets []bucket
+	// view is set on a dRMON view's rows: their buckets come from the
+	// agents (drmon.go).
+	view *viewHist
 }
 
 func (p *probe) historySpec() *ctlSpec {
@@ -45,7 +48,11 @@ func (p *probe) historySpec() *ctlSpec {
 		activate: func(r *ctlRow) {
 			pt := p.portOf(r.vals[2])
 			e, _, _ := pt.st.EtherSnapshot()
-			r.rt = &histRT{pt: pt, last: e, start: p.uptime(), next: p.now().Add(time.Duration(r.num(5)) * time.Second)}
+			h := &histRT{pt: pt, last: e, start: p.uptime(), next: p.now().Add(time.Duration(r.num(5)) * time.Second)}
+			if pt.core.view != nil {
+				h.view = newViewHist(pt, p.now())
+			}
+			r.rt = h
 		},
 		computed: func(r *ctlRow, col uint32) (mib.Value, bool) {
 			if col == 4 {
@@ -59,6 +66,10 @@ func (p *probe) historySpec() *ctlSpec {
 // sampleHistory closes the row's interval when it is due (p.mu held).
 func (p *probe) sampleHistory(r *ctlRow, now time.Time) {
 	h := r.rt.(*histRT)
+	if h.view != nil {
+		p.sampleViewHistory(r, h, now)
+		return
+	}
 	if now.Before(h.next) {
 		return
 	}

@@ -69,6 +69,9 @@ type probe struct {
 	// filter and capture groups (channel.go)
 	filters, channels, buffers *ctlTable
 	activeChannels             atomic.Int32
+	// drmonDelay is how long a dRMON view's history bucket waits for the
+	// agents' reports after it ends (drmon.go).
+	drmonDelay time.Duration
 }
 
 type genIndex struct {

@@ -189,7 +189,10 @@ func (s *Service) serve(ctx context.Context, rt *services.Runtime, log *slog.Log
 		// The views' channels go to their agents; what the agents find
 		// comes back into this probe's tables (drmon.go).
 		views := viewPorts(ports)
-		px.SetSink(drmonSink{p, views})
+		p.mu.Lock()
+		p.drmonDelay = px.BucketDelay()
+		p.mu.Unlock()
+		px.SetSink(drmonSink{p: p, views: views})
 		defer px.SetSink(nil)
 		wg.Add(1)
 		go func() {

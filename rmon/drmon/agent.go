@@ -60,6 +60,8 @@ type sentState struct {
 	// gen is the configuration (proxy boot, generation) the matches are of.
 	gen     [2]uint64
 	matches map[uint16]uint64
+	// hist is the highest history sample reported, per history index.
+	hist map[uint16]uint32
 }
 
 // proxyState is what one proxy has of this agent's counts.
@@ -338,7 +340,12 @@ func (a *Agent) handle(ctx context.Context, conn net.PacketConn, b []byte, from 
 		a.mu.Unlock()
 		if pushedBefore && g[0] != h.Boot {
 			// The proxy restarted: what it pushed before is void.
-			a.configure(h.Sender, h.Boot, from, Config{})
+			a.configure(h.Sender, h.Boot, from, Config{}, h.Time, received)
+		}
+		if pu := a.pushedBy(h.Sender); pu != nil {
+			// Time synchronisation: the proxy's clock was the poll's
+			// header time a latency ago.
+			pu.offset.Store(int64(h.Time+m.RTT/2) - int64(received))
 		}
 		a.mu.Lock()
 		if now := time.Now(); !a.polled.IsZero() {
@@ -371,7 +378,7 @@ func (a *Agent) handle(ctx context.Context, conn net.PacketConn, b []byte, from 
 			return
 		}
 		a.Configs.Add(1)
-		a.configure(h.Sender, h.Boot, from, m)
+		a.configure(h.Sender, h.Boot, from, m, h.Time, received)
 	default:
 		a.Malformed.Add(1)
 	}
@@ -393,7 +400,8 @@ func (a *Agent) later(ctx context.Context, wg *sync.WaitGroup, d time.Duration, 
 func (a *Agent) report(proxy uint64, p Poll) Report {
 	pairs, resp, macs := a.Pairs(), a.Responses(), a.MACs()
 	var matches map[uint16]uint64
-	if pu := a.pushedBy(proxy); pu != nil {
+	pu := a.pushedBy(proxy)
+	if pu != nil {
 		matches = pu.counts()
 	}
 	a.mu.Lock()
@@ -433,6 +441,21 @@ func (a *Agent) report(proxy uint64, p Poll) Report {
 		}
 		if d := matches[idx] - old; d > 0 {
 			rep.Matches = append(rep.Matches, ChannelCount{Channel: idx, Count: d})
+		}
+	}
+	// History buckets: the closed ones above what the proxy applied.
+	if pu != nil && len(pu.cfg.Histories) > 0 {
+		applied := map[uint16]uint32{}
+		if ps.acked.gen == gen {
+			applied = ps.acked.hist
+		}
+		rep.Buckets = pu.closedBuckets(a.uptime(), applied)
+		next.hist = maps.Clone(applied)
+		if next.hist == nil {
+			next.hist = map[uint16]uint32{}
+		}
+		for _, b := range rep.Buckets {
+			next.hist[b.History] = max(next.hist[b.History], b.Sample)
 		}
 	}
 	for k, c := range ps.acked.pairs {

@@ -22,10 +22,23 @@ type pushed struct {
 	instr     map[[6]byte]bool
 	matches   []atomic.Uint64 // by position in cfg.Channels
 
+	// offset is the proxy's clock minus the agent's (100 ns), from the
+	// Config's and then every Poll's header time and the latency.
+	offset atomic.Int64
+
 	mu      sync.Mutex
 	pending []Packet
 	octets  int
+	// buckets are the histories' buckets (by position in cfg.Histories)
+	// not yet known applied; sent the highest sample reported (p.mu).
+	buckets []map[uint32]*stats.PairCounts
+	late    uint64 // frames of buckets already reported
 }
+
+// bucketGrace is how long after a bucket's end (in the proxy's clock, as
+// the agent estimates it) the agent still waits for frames stamped in it
+// before reporting it: frames reach Count a little after their stamp.
+const bucketGrace = uint64(500 * time.Millisecond / 100)
 
 // maxPendingOctets bounds the captured frames an agent holds for one proxy
 // between flushes; more are dropped and counted (Agent.CaptureDropped).
@@ -44,6 +57,9 @@ func (p *pushed) see(a *Agent, f stats.Frame, at uint64) {
 	src := [6]byte(f.Data[6:12])
 	if !a.own.has(f.Data[6:12]) && (!a.own.has(f.Data[0:6]) || p.instr[src]) {
 		return // the sender's agent has it
+	}
+	if len(p.cfg.Histories) > 0 {
+		p.countBuckets(f, at)
 	}
 	status := stats.PacketStatus(f.WireLen)
 	for i := range p.cfg.Channels {
@@ -79,6 +95,62 @@ func (p *pushed) see(a *Agent, f stats.Frame, at uint64) {
 	}
 }
 
+// countBuckets adds a frame to the histories' buckets by its stamp in the
+// proxy's clock.
+func (p *pushed) countBuckets(f stats.Frame, at uint64) {
+	t := int64(at) + p.offset.Load()
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for i, h := range p.cfg.Histories {
+		if t < int64(h.Start) {
+			continue
+		}
+		n := uint32(uint64(t-int64(h.Start))/h.Interval) + 1
+		b := p.buckets[i][n]
+		if b == nil {
+			if len(p.buckets[i]) >= maxBuckets {
+				p.late++
+				continue
+			}
+			b = &stats.PairCounts{}
+			p.buckets[i][n] = b
+		}
+		b.CountFrame(f.Data, f.WireLen)
+	}
+}
+
+// maxBuckets bounds the buckets an agent keeps per history while its
+// proxy does not apply them.
+const maxBuckets = 64
+
+// closedBuckets are the buckets ended (with grace) by now, in the proxy's
+// clock, above the samples already applied; they are forgotten up to
+// those samples.
+func (p *pushed) closedBuckets(now uint64, applied map[uint16]uint32) []Bucket {
+	t := int64(now) + p.offset.Load()
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	var out []Bucket
+	for i, h := range p.cfg.Histories {
+		for n, c := range p.buckets[i] {
+			if n <= applied[h.Index] {
+				delete(p.buckets[i], n)
+				continue
+			}
+			if end := int64(h.Start + uint64(n)*h.Interval + bucketGrace); t >= end {
+				out = append(out, Bucket{History: h.Index, Sample: n, C: *c})
+			}
+		}
+	}
+	slices.SortFunc(out, func(x, y Bucket) int {
+		if x.History != y.History {
+			return int(x.History) - int(y.History)
+		}
+		return int(x.Sample) - int(y.Sample)
+	})
+	return out
+}
+
 // counts are the channels' cumulative matches under the configuration.
 func (p *pushed) counts() map[uint16]uint64 {
 	out := make(map[uint16]uint64, len(p.cfg.Channels))
@@ -99,7 +171,9 @@ func (p *pushed) take() []Packet {
 
 // configure applies a proxy's configuration (replacing the one it pushed
 // before; a new generation counts its matches from zero).
-func (a *Agent) configure(proxy, proxyBoot uint64, to net.Addr, cfg Config) {
+// proxyTime is the proxy's clock (its header time) when the agent received
+// the message at its own time received: the offset between the clocks.
+func (a *Agent) configure(proxy, proxyBoot uint64, to net.Addr, cfg Config, proxyTime, received uint64) {
 	a.pushMu.Lock()
 	defer a.pushMu.Unlock()
 	var list []*pushed
@@ -114,18 +188,25 @@ func (a *Agent) configure(proxy, proxyBoot uint64, to net.Addr, cfg Config) {
 			list = append(list, p)
 		}
 	}
-	if len(cfg.Channels) > 0 {
+	if len(cfg.Channels) > 0 || len(cfg.Histories) > 0 {
 		p := &pushed{proxy: proxy, proxyBoot: proxyBoot, to: to, cfg: cfg, instr: map[[6]byte]bool{}, matches: make([]atomic.Uint64, len(cfg.Channels))}
 		for _, m := range cfg.Instrumented {
 			p.instr[m] = true
 		}
+		for range cfg.Histories {
+			p.buckets = append(p.buckets, map[uint32]*stats.PairCounts{})
+		}
+		a.mu.Lock()
+		lat := a.latency
+		a.mu.Unlock()
+		p.offset.Store(int64(proxyTime+lat) - int64(received))
 		list = append(list, p)
 	}
 	a.mu.Lock()
 	a.configGen[proxy] = [2]uint64{proxyBoot, cfg.Gen}
 	a.mu.Unlock()
 	a.pushes.Store(&list)
-	a.cfg.Log.Info("drmon agent: configuration applied", "proxy", proxy, "gen", cfg.Gen, "channels", len(cfg.Channels))
+	a.cfg.Log.Info("drmon agent: configuration applied", "proxy", proxy, "gen", cfg.Gen, "channels", len(cfg.Channels), "histories", len(cfg.Histories))
 }
 
 // pushedBy is the configuration a proxy pushed, nil if none with channels.

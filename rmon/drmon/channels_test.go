@@ -24,6 +24,8 @@ func (s *recSink) Matched(view int, counts []ChannelCount) {
 	}
 }
 
+func (s *recSink) Buckets(view int, b []Bucket) {}
+
 func (s *recSink) Captured(view int, pkts []Captured) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -62,8 +64,8 @@ func TestChannelsPushed(t *testing.T) {
 	a1, a2 := start(h1, "h1"), start(h2, "h2")
 	eventually(t, "both agents known", func() bool { return len(proxy.Agents()) == 2 })
 	// Channel 3: frames whose byte 14 is 0xaa, captured 20 bytes each.
-	proxy.SetChannels(0, []Channel{{Index: 3, Accept: AcceptMatched, Capture: true, Slice: 20,
-		Filters: []stats.Filter{{Offset: 14, Data: []byte{0xaa}}}}})
+	proxy.SetConfig(0, []Channel{{Index: 3, Accept: AcceptMatched, Capture: true, Slice: 20,
+		Filters: []stats.Filter{{Offset: 14, Data: []byte{0xaa}}}}}, nil)
 	eventually(t, "both agents apply the configuration", func() bool {
 		n := 0
 		for _, s := range proxy.Agents() {
@@ -113,6 +115,6 @@ func TestChannelsPushed(t *testing.T) {
 		}
 	}
 	// Removing the channel clears it on the agents.
-	proxy.SetChannels(0, nil)
+	proxy.SetConfig(0, nil, nil)
 	eventually(t, "the agents drop the channel", func() bool { return a1.pushedBy(proxy.id) == nil && a2.pushedBy(proxy.id) == nil })
 }

@@ -28,7 +28,11 @@ func FuzzDecode(f *testing.F) {
 		Responses: []Response{{Server: netip.MustParseAddrPort("10.0.0.2:80"), Client: netip.MustParseAddr("10.0.0.1"), Observer: ObserverClient, RespCount: 1, RespSum: 200000}}})))
 	f.Add(Encode(testKey, Header{Type: TypeConfig, Sender: 1, Boot: 2, Seq: 5, Time: 50000100}, EncodeConfig(Config{Gen: 1, Instrumented: [][6]byte{mac(1), mac(2)},
 		Channels: []Channel{{Index: 1, Accept: AcceptMatched, Capture: true, Slice: 64, Filters: []stats.Filter{
-			{Offset: 12, Data: []byte{8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1}, Mask: []byte{0xff, 0xff, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff}}}}}})))
+			{Offset: 12, Data: []byte{8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1}, Mask: []byte{0xff, 0xff, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff}}}}},
+		Histories: []History{{Index: 1, Interval: 10_000_000, Start: 49000000}}})))
+	f.Add(Encode(testKey, Header{Type: TypeReport, Sender: 5, Boot: 6, Seq: 7, Time: 61000000}, EncodeReport(Report{PollBoot: 2, PollSeq: 6, PollTime: 60000000,
+		Name: "h1", MACs: [][6]byte{mac(1)}, ConfigGen: 1, Matches: []ChannelCount{{Channel: 1, Count: 3}},
+		Buckets: []Bucket{{History: 1, Sample: 1, C: c}}})))
 	f.Add(Encode(testKey, Header{Type: TypeCapture, Sender: 5, Boot: 6, Seq: 4, Time: 51000100}, EncodeCapture(Capture{ProxyBoot: 2, Gen: 1,
 		Packets: []Packet{{Channel: 1, Time: 50999000, WireLen: 98, Data: frame(mac(2), mac(1), 64)}}})))
 	sink, err := net.ListenPacket("udp", "127.0.0.1:0")

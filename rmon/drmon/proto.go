@@ -94,6 +94,9 @@ type Report struct {
 	Version   uint8
 	ConfigGen uint64
 	Matches   []ChannelCount
+	// Buckets are closed history buckets not yet applied (appended after
+	// Matches).
+	Buckets []Bucket
 
 	seq uint64 // the header seq it is sent with (agent side)
 }
@@ -372,6 +375,16 @@ func EncodeReport(m Report) []byte {
 		e.u16(c.Channel)
 		e.uv(c.Count)
 	}
+	e.uv(uint64(len(m.Buckets)))
+	for _, b := range m.Buckets {
+		e.u16(b.History)
+		e.u32(b.Sample)
+		f := pairFields(&b.C)
+		e.uv(uint64(len(f)))
+		for _, v := range f {
+			e.uv(*v)
+		}
+	}
 	return e.b
 }
 
@@ -456,6 +469,17 @@ func DecodeReport(b []byte) (Report, error) {
 			return m, d.err
 		}
 		m.Matches = append(m.Matches, c)
+	}
+	if len(d.b) > 0 {
+		n = d.count(7)
+		for range n {
+			b := Bucket{History: d.u16(), Sample: d.u32()}
+			d.readFields(pairFields(&b.C))
+			if d.err != nil {
+				return m, d.err
+			}
+			m.Buckets = append(m.Buckets, b)
+		}
 	}
 	return m, d.done()
 }

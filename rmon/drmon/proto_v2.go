@@ -19,6 +19,25 @@ type Config struct {
 	// counted once, as the merge does.
 	Instrumented [][6]byte
 	Channels     []Channel
+	// Histories are the view's history rows (appended field): agents
+	// count their frames into the rows' buckets by time.
+	Histories []History
+}
+
+// History is one RMON history row (historyControlTable) as agents keep
+// it: bucket n (from 1) holds the frames stamped, in the proxy's clock,
+// in [Start + (n-1)·Interval, Start + n·Interval).
+type History struct {
+	Index    uint16
+	Interval uint64 // 100 ns units
+	Start    uint64 // the proxy's uptime, 100 ns units
+}
+
+// Bucket is a closed history bucket's counts from one agent.
+type Bucket struct {
+	History uint16
+	Sample  uint32
+	C       stats.PairCounts
 }
 
 // Channel is one RMON channel (RFC 2819 channelTable) as agents apply it.
@@ -112,6 +131,12 @@ func EncodeConfig(m Config) []byte {
 			e.u32(uint32(f.StatusNotMask))
 		}
 	}
+	e.uv(uint64(len(m.Histories)))
+	for _, h := range m.Histories {
+		e.u16(h.Index)
+		e.u64(h.Interval)
+		e.u64(h.Start)
+	}
 	return e.b
 }
 
@@ -167,6 +192,19 @@ func DecodeConfig(b []byte) (Config, error) {
 			return m, d.err
 		}
 		m.Channels = append(m.Channels, c)
+	}
+	if d.err == nil && len(d.b) > 0 {
+		n = d.count(18)
+		for range n {
+			h := History{Index: d.u16(), Interval: d.u64(), Start: d.u64()}
+			if d.err == nil && h.Interval == 0 {
+				d.err = ErrFormat
+			}
+			if d.err != nil {
+				return m, d.err
+			}
+			m.Histories = append(m.Histories, h)
+		}
 	}
 	return m, d.done()
 }

@@ -58,9 +58,13 @@ type View struct {
 	// push is the configuration pushed to the view's agents (p.mu);
 	// channels what it was made of; pending the captured frames waiting
 	// to be sorted.
-	push     Config
-	channels []Channel
-	pending  []Captured
+	push      Config
+	channels  []Channel
+	histories []History
+	pending   []Captured
+	// Shared counts the view's broadcast and multicast frames alone (the
+	// proxy's own part of the view's history buckets).
+	Shared *stats.Port
 }
 
 // CountShared counts the broadcast and multicast frames among frames (from
@@ -74,6 +78,7 @@ func (v *View) CountShared(frames []stats.Frame) {
 	}
 	if len(keep) > 0 {
 		v.St.Count(keep)
+		v.Shared.Count(keep)
 	}
 }
 
@@ -163,7 +168,7 @@ func NewProxy(cfg ProxyConfig) (*Proxy, error) {
 	p := &Proxy{cfg: cfg, id: uint64(now.UnixNano()) ^ 0x5052_4f58_5900_0000, boot: uint64(now.UnixNano()), start: now,
 		agents: map[uint64]*agentState{}, owner: map[[6]byte]*agentState{}, resp: map[RespKey]*RespRow{}}
 	for _, v := range cfg.Views {
-		p.views = append(p.views, &View{Name: v.Name, Port: v.Port, St: stats.NewPort(cfg.MaxHosts, cfg.MaxPairs), cfg: v,
+		p.views = append(p.views, &View{Name: v.Name, Port: v.Port, St: stats.NewPort(cfg.MaxHosts, cfg.MaxPairs), Shared: stats.NewPort(64, 64), cfg: v,
 			merged: map[stats.PairKey]*stats.PairCounts{}})
 	}
 	return p, nil
@@ -378,9 +383,16 @@ func (p *Proxy) Handle(b []byte, from net.Addr) {
 	}
 	a.configGen = rep.ConfigGen
 	p.Applied.Add(1)
-	if a.view >= 0 && rep.ConfigGen != 0 && rep.ConfigGen == p.views[a.view].push.Gen && p.sink != nil && len(rep.Matches) > 0 {
+	if a.view >= 0 && rep.ConfigGen != 0 && rep.ConfigGen == p.views[a.view].push.Gen && p.sink != nil && len(rep.Matches)+len(rep.Buckets) > 0 {
 		sink, view := p.sink, a.view
-		after = func() { sink.Matched(view, rep.Matches) }
+		after = func() {
+			if len(rep.Matches) > 0 {
+				sink.Matched(view, rep.Matches)
+			}
+			if len(rep.Buckets) > 0 {
+				sink.Buckets(view, rep.Buckets)
+			}
+		}
 	}
 }
 

@@ -13,6 +13,8 @@ type ChannelSink interface {
 	Matched(view int, counts []ChannelCount)
 	// Captured hands over captured frames of the view, sorted by time.
 	Captured(view int, pkts []Captured)
+	// Buckets adds an agent's closed history buckets to the view's rows.
+	Buckets(view int, b []Bucket)
 }
 
 // Captured is a frame an agent captured, stamped in the proxy's clock.
@@ -34,23 +36,33 @@ func (p *Proxy) SetSink(s ChannelSink) {
 	p.sink = s
 }
 
-// SetChannels sets the channels of a view (the rows managers made on its
-// interface). When they differ from what its agents have, the view gets a
-// new configuration generation, pushed to its agents at once and with
-// every poll until they report applying it.
-func (p *Proxy) SetChannels(view int, chans []Channel) {
+// SetConfig sets the channels and history rows of a view (the rows
+// managers made on its interface). When they differ from what its agents
+// have, the view gets a new configuration generation, pushed to its
+// agents at once and with every poll until they report applying it.
+func (p *Proxy) SetConfig(view int, chans []Channel, hists []History) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if view < 0 || view >= len(p.views) {
 		return
 	}
 	v := p.views[view]
-	if channelsEqual(v.channels, chans) {
+	if channelsEqual(v.channels, chans) && slices.Equal(v.histories, hists) {
 		return
 	}
-	v.channels = chans
+	v.channels, v.histories = chans, hists
 	p.rebuildPush(view)
 }
+
+// BucketDelay is how long after a history bucket's end its agents may
+// still report it: the agent waits half a second, then the next poll
+// (a poll interval and the answer's delay) carries it.
+func (p *Proxy) BucketDelay() time.Duration {
+	return 2*p.cfg.PollInterval + p.cfg.MaxDelay + time.Second
+}
+
+// UptimeAt is the proxy's clock (100 ns since its start) at t.
+func (p *Proxy) UptimeAt(t time.Time) uint64 { return uint64(max(t.Sub(p.start), 0) / 100) }
 
 func channelsEqual(a, b []Channel) bool {
 	return slices.EqualFunc(a, b, func(x, y Channel) bool {
@@ -70,16 +82,16 @@ func (p *Proxy) rebuildPush(view int) {
 		}
 	}
 	slices.SortFunc(instr, func(x, y [6]byte) int { return slices.Compare(x[:], y[:]) })
-	if len(v.channels) == 0 && len(v.push.Channels) == 0 {
+	if len(v.channels) == 0 && len(v.histories) == 0 && len(v.push.Channels) == 0 && len(v.push.Histories) == 0 {
 		return // nothing pushed, nothing to push
 	}
-	if len(v.channels) > 0 && slices.Equal(instr, v.push.Instrumented) && channelsEqual(v.channels, v.push.Channels) {
+	if v.push.Gen != 0 && slices.Equal(instr, v.push.Instrumented) && channelsEqual(v.channels, v.push.Channels) && slices.Equal(v.histories, v.push.Histories) {
 		return
 	}
 	p.gen++
-	v.push = Config{Gen: p.gen, Instrumented: instr, Channels: v.channels}
+	v.push = Config{Gen: p.gen, Instrumented: instr, Channels: v.channels, Histories: v.histories}
 	v.pending = nil // frames of the old configuration
-	p.cfg.Log.Info("drmon: configuration for the view's agents", "view", v.Name, "gen", p.gen, "channels", len(v.channels))
+	p.cfg.Log.Info("drmon: configuration for the view's agents", "view", v.Name, "gen", p.gen, "channels", len(v.channels), "histories", len(v.histories))
 	for _, a := range p.agents {
 		if a.view == view {
 			p.pushTo(a)

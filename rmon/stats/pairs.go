@@ -94,6 +94,21 @@ func (c *PairCounts) CountFrame(data []byte, wireLen int) {
 	}
 }
 
+// AddCounts adds a pair's counts to the etherStats counters they make
+// (all but broadcast and multicast, which depend on the destination).
+func (e *Ether) AddCounts(c *PairCounts) {
+	e.Pkts += c.Pkts
+	e.Octets += c.Octets
+	e.Undersize += c.Undersize
+	e.Oversize += c.Oversize
+	e.Pkts64 += c.Sizes[0]
+	e.Pkts65to127 += c.Sizes[1]
+	e.Pkts128to255 += c.Sizes[2]
+	e.Pkts256to511 += c.Sizes[3]
+	e.Pkts512to1023 += c.Sizes[4]
+	e.Pkts1024to1518 += c.Sizes[5]
+}
+
 // PairKey is a (source, destination) MAC pair.
 type PairKey struct{ Src, Dst [6]byte }
 
@@ -162,16 +177,7 @@ func (p *Port) AddPair(src, dst [6]byte, c *PairCounts) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	e := &p.ether
-	e.Pkts += c.Pkts
-	e.Octets += c.Octets
-	e.Undersize += c.Undersize
-	e.Oversize += c.Oversize
-	e.Pkts64 += c.Sizes[0]
-	e.Pkts65to127 += c.Sizes[1]
-	e.Pkts128to255 += c.Sizes[2]
-	e.Pkts256to511 += c.Sizes[3]
-	e.Pkts512to1023 += c.Sizes[4]
-	e.Pkts1024to1518 += c.Sizes[5]
+	e.AddCounts(c)
 	p.rx.Octets += c.Octets - c.Pkts*FCS
 	bcast := dst == [6]byte{0xff, 0xff, 0xff, 0xff, 0xff, 0xff}
 	mcast := !bcast && dst[0]&1 != 0
