@@ -17,24 +17,12 @@ import (
 // `wirebox agent` and `tcpdump -w /dev/null` listen on that interface at
 // the same time; each one's CPU is read from /proc before and after.
 func runAgentCost(wirebox string, n int, profile string) error {
-	nss, del, err := benchkit.Namespaces("wbdrma-", "wbdrmb-")
+	l, del, err := benchkit.NewLink("wbdrma-", "wbdrmb-")
 	defer del()
 	if err != nil {
 		return err
 	}
-	na, nb := nss[0], nss[1]
-	if err := benchkit.ShAll([][]string{
-		{"ip", "-n", na, "link", "set", "lo", "up"}, {"ip", "-n", nb, "link", "set", "lo", "up"},
-	}); err != nil {
-		return err
-	}
-	if err := benchkit.Veth(na, "wb0", nb, "peer0"); err != nil {
-		return err
-	}
-	dst, err := benchkit.MAC(na, "wb0")
-	if err != nil {
-		return err
-	}
+	na := l.Recv
 	dir, err := os.MkdirTemp("", "drmonbench")
 	if err != nil {
 		return err
@@ -59,19 +47,11 @@ func runAgentCost(wirebox string, n int, profile string) error {
 	time.Sleep(2 * time.Second) // both listening
 	au0, as0, _ := benchkit.CPUTimes(agent.Process.Pid)
 	tu0, ts0, _ := benchkit.CPUTimes(td.Process.Pid)
-	var frame strings.Builder
-	frame.WriteString("{ ")
-	for _, x := range dst {
-		fmt.Fprintf(&frame, "0x%02x, ", x)
-	}
 	// IPv4/UDP from 02:00:00:00:00:01, 64 bytes on the wire.
-	frame.WriteString("0x02, 0x00, 0x00, 0x00, 0x00, 0x01, c16(0x0800), 0x45, 0, c16(46), 0, 0, 0, 0, 64, 17, 0, 0, 10, 0, 0, 1, 10, 0, 0, 2, c16(1000), c16(2000), c16(26), 0, 0, fill(0x00, 18) }")
-	start := time.Now()
-	if out, err := exec.Command("ip", "netns", "exec", nb, "trafgen", "-o", "peer0", "-n", fmt.Sprint(n), "-P", "1",
-		"--no-sock-mem", "--notouch-irq", "--qdisc-path", "--no-cpu-stats", frame.String()).CombinedOutput(); err != nil {
-		return fmt.Errorf("trafgen: %w: %s", err, out)
+	el, err := l.Trafgen(n, benchkit.TrafgenFrame(l.DstMAC, "0x02, 0x00, 0x00, 0x00, 0x00, 0x01, c16(0x0800), 0x45, 0, c16(46), 0, 0, 0, 0, 64, 17, 0, 0, 10, 0, 0, 1, 10, 0, 0, 2, c16(1000), c16(2000), c16(26), 0, 0, fill(0x00, 18)"))
+	if err != nil {
+		return err
 	}
-	el := time.Since(start)
 	time.Sleep(2 * time.Second) // let both drain
 	au1, as1, _ := benchkit.CPUTimes(agent.Process.Pid)
 	tu1, ts1, _ := benchkit.CPUTimes(td.Process.Pid)

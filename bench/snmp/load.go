@@ -4,10 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
-	"net"
 	"os"
-	"os/exec"
-	"strings"
 	"text/tabwriter"
 	"time"
 
@@ -24,20 +21,12 @@ import (
 // subscribed; it prints the generator's rate and what the port and the
 // probe counted.
 func runLoad(n int) error {
-	nss, del, err := benchkit.Namespaces("wbsnmpa-", "wbsnmpb-")
+	l, del, err := benchkit.NewLink("wbsnmpa-", "wbsnmpb-")
 	defer del()
 	if err != nil {
 		return err
 	}
-	na, nb := nss[0], nss[1]
-	if err := benchkit.ShAll([][]string{
-		{"ip", "-n", na, "link", "set", "lo", "up"}, {"ip", "-n", nb, "link", "set", "lo", "up"},
-	}); err != nil {
-		return err
-	}
-	if err := benchkit.Veth(na, "wb0", nb, "peer0"); err != nil {
-		return err
-	}
+	na, nb := l.Recv, l.Send
 	// GRO and a qdisc make the veth push back on the sender instead of
 	// dropping (as bench/core.sh).
 	for _, c := range [][]string{
@@ -49,14 +38,10 @@ func runLoad(n int) error {
 			return err
 		}
 	}
-	dst, err := benchkit.MAC(na, "wb0")
-	if err != nil {
-		return err
-	}
 	tw := tabwriter.NewWriter(os.Stdout, 2, 4, 2, ' ', tabwriter.AlignRight)
 	fmt.Fprintln(tw, "consumer\tframes sent\tgenerator pps\tport received\trmon counted\trmon drop events\t")
 	for _, withRMON := range []bool{false, true} {
-		r, err := loadRound(na, nb, dst, n, withRMON)
+		r, err := loadRound(l, n, withRMON)
 		if err != nil {
 			return err
 		}
@@ -75,7 +60,8 @@ type loadResult struct {
 	counted, drops string
 }
 
-func loadRound(na, nb string, dst net.HardwareAddr, n int, withRMON bool) (loadResult, error) {
+func loadRound(l benchkit.Link, n int, withRMON bool) (loadResult, error) {
+	na := l.Recv
 	var res loadResult
 	pool, err := tap.NewPool(tap.Config{Frames: 32768})
 	if err != nil {
@@ -112,19 +98,11 @@ func loadRound(na, nb string, dst net.HardwareAddr, n int, withRMON bool) (loadR
 			time.Sleep(10 * time.Millisecond)
 		}
 	}
-	var frame strings.Builder
-	frame.WriteString("{ ")
-	for _, x := range dst {
-		fmt.Fprintf(&frame, "0x%02x, ", x)
-	}
-	frame.WriteString("0x02, 0x00, 0x00, 0x00, 0x00, 0x01, c16(0x88b5), fill(0x00, 46) }")
-	start := time.Now()
-	out, err := exec.Command("ip", "netns", "exec", nb, "trafgen", "-o", "peer0", "-n", fmt.Sprint(n), "-P", "1",
-		"--no-sock-mem", "--notouch-irq", "--qdisc-path", "--no-cpu-stats", frame.String()).CombinedOutput()
+	el, err := l.Trafgen(n, benchkit.TrafgenFrame(l.DstMAC, "0x02, 0x00, 0x00, 0x00, 0x00, 0x01, c16(0x88b5), fill(0x00, 46)"))
 	if err != nil {
-		return res, fmt.Errorf("trafgen: %w: %s", err, out)
+		return res, err
 	}
-	res.pps = float64(n) / time.Since(start).Seconds()
+	res.pps = float64(n) / el.Seconds()
 	// Wait for the counts to settle (no change for a second).
 	var last uint64
 	stable := time.Now()

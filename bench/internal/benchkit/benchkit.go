@@ -103,3 +103,58 @@ func CPUTimes(pid int) (user, sys time.Duration, err error) {
 	const tick = time.Second / 100 // USER_HZ 100
 	return time.Duration(ut) * tick, time.Duration(st) * tick, nil
 }
+
+// Link is a sender and a receiver namespace joined by a veth: the
+// receiver's end is Dev ("wb0", address DstMAC), the sender's SendDev
+// ("peer0"); loopback is up in both.
+type Link struct {
+	Recv, Send   string // namespace names
+	Dev, SendDev string
+	DstMAC       net.HardwareAddr
+}
+
+// NewLink makes a Link in two fresh namespaces named from the prefixes
+// (the receiver's first). The returned func deletes them; it is never nil.
+func NewLink(recvPrefix, sendPrefix string) (Link, func(), error) {
+	l := Link{Dev: "wb0", SendDev: "peer0"}
+	nss, del, err := Namespaces(recvPrefix, sendPrefix)
+	if err != nil {
+		return l, del, err
+	}
+	l.Recv, l.Send = nss[0], nss[1]
+	if err := ShAll([][]string{
+		{"ip", "-n", l.Recv, "link", "set", "lo", "up"}, {"ip", "-n", l.Send, "link", "set", "lo", "up"},
+	}); err != nil {
+		return l, del, err
+	}
+	if err := Veth(l.Recv, l.Dev, l.Send, l.SendDev); err != nil {
+		return l, del, err
+	}
+	l.DstMAC, err = MAC(l.Recv, l.Dev)
+	return l, del, err
+}
+
+// TrafgenFrame is a trafgen packet: dst's bytes, then rest (trafgen's
+// syntax: the source MAC onwards), in braces.
+func TrafgenFrame(dst net.HardwareAddr, rest string) string {
+	var b strings.Builder
+	b.WriteString("{ ")
+	for _, x := range dst {
+		fmt.Fprintf(&b, "0x%02x, ", x)
+	}
+	b.WriteString(rest)
+	b.WriteString(" }")
+	return b.String()
+}
+
+// Trafgen sends n copies of frame from the link's sender on one CPU,
+// through the qdisc, and returns how long it took.
+func (l Link) Trafgen(n int, frame string) (time.Duration, error) {
+	start := time.Now()
+	out, err := exec.Command("ip", "netns", "exec", l.Send, "trafgen", "-o", l.SendDev, "-n", strconv.Itoa(n), "-P", "1",
+		"--no-sock-mem", "--notouch-irq", "--qdisc-path", "--no-cpu-stats", frame).CombinedOutput()
+	if err != nil {
+		return 0, fmt.Errorf("trafgen: %w: %s", err, out)
+	}
+	return time.Since(start), nil
+}
