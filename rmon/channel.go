@@ -226,57 +226,20 @@ func (p *probe) registerChannels(tree *mib.Tree) {
 	})
 }
 
-// pktStatus is the Ethernet packet status bits of RFC 2819: 1 longer than
-// 1518 octets, 2 shorter than 64 (CRC errors never reach the core).
-func pktStatus(wireLen int) int64 {
-	n := wireLen + stats.FCS
-	switch {
-	case n > 1518:
-		return 1
-	case n < 64:
-		return 2
-	}
-	return 0
+// pktStatus is the Ethernet packet status bits of RFC 2819 (stats.PacketStatus).
+func pktStatus(wireLen int) int64 { return stats.PacketStatus(wireLen) }
+
+// rowFilter is a filter row as stats.Filter (also what dRMON agents get).
+func rowFilter(r *ctlRow) stats.Filter {
+	return stats.Filter{Offset: int(r.num(3)), Data: r.vals[4].Bytes, Mask: r.vals[5].Bytes, NotMask: r.vals[6].Bytes,
+		Status: r.num(7), StatusMask: r.num(8), StatusNotMask: r.num(9)}
 }
 
 // filterPass applies one filter (RFC 2819 filterPktData, Mask, NotMask;
-// a mask shorter than the data is extended with ones, a notMask with
-// zeros).
+// stats.Filter.Pass).
 func filterPass(r *ctlRow, data []byte, status int64) bool {
-	off, fd := int(r.num(3)), r.vals[4].Bytes
-	mask, notMask := r.vals[5].Bytes, r.vals[6].Bytes
-	if off+len(fd) > len(data) {
-		return false
-	}
-	anyNot, notHit := false, false
-	for i, b := range fd {
-		m, n := byte(0xff), byte(0)
-		if i < len(mask) {
-			m = mask[i]
-		}
-		if i < len(notMask) {
-			n = notMask[i]
-		}
-		diff := (data[off+i] ^ b) & m
-		if diff&^n != 0 {
-			return false
-		}
-		if n&m != 0 {
-			anyNot = true
-			if diff&n != 0 {
-				notHit = true
-			}
-		}
-	}
-	if anyNot && !notHit {
-		return false
-	}
-	sm, sn := r.num(8), r.num(9)
-	sd := (status ^ r.num(7)) & sm
-	if sd&^sn != 0 || (sn&sm != 0 && sd&sn == 0) {
-		return false
-	}
-	return true
+	f := rowFilter(r)
+	return f.Pass(data, status)
 }
 
 // chanTap is a port's hook for the feed: frames go through the channels

@@ -283,7 +283,7 @@ func (s drmonSink) Captured(view int, pkts []drmon.Captured) {
 	defer p.mu.Unlock()
 	for _, k := range pkts {
 		if ch := s.channelOf(view, k.Channel); ch != nil && ch.num(4) == 1 {
-			p.capture(ch, seen{data: k.Data, wireLen: k.WireLen, ts: k.Time}, stats.PacketStatus(k.WireLen))
+			p.capture(ch, seen{data: k.Data, wireLen: k.WireLen, ts: k.Time}, pktStatus(k.WireLen))
 		}
 	}
 }
@@ -389,8 +389,7 @@ func (p *probe) viewChannels(pt *port) []drmon.Channel {
 		}
 		for _, f := range p.filters.valid() {
 			if f.num(2) == int64(ch.index) {
-				c.Filters = append(c.Filters, stats.Filter{Offset: int(f.num(3)), Data: f.vals[4].Bytes, Mask: f.vals[5].Bytes, NotMask: f.vals[6].Bytes,
-					Status: f.num(7), StatusMask: f.num(8), StatusNotMask: f.num(9)})
+				c.Filters = append(c.Filters, rowFilter(f))
 			}
 		}
 		out = append(out, c)

@@ -313,12 +313,7 @@ func (a *Agent) handle(ctx context.Context, conn net.PacketConn, b []byte, from 
 	switch h.Type {
 	case TypeDiscover:
 		m, err := DecodeDiscover(body)
-		if err != nil {
-			a.Malformed.Add(1)
-			return
-		}
-		if !a.accept(h) {
-			a.Replayed.Add(1)
+		if !a.usable(h, err) {
 			return
 		}
 		a.later(ctx, wg, randDelay(m.MaxDelayMs), func() {
@@ -326,12 +321,7 @@ func (a *Agent) handle(ctx context.Context, conn net.PacketConn, b []byte, from 
 		})
 	case TypePoll:
 		m, err := DecodePoll(body)
-		if err != nil {
-			a.Malformed.Add(1)
-			return
-		}
-		if !a.accept(h) {
-			a.Replayed.Add(1)
+		if !a.usable(h, err) {
 			return
 		}
 		a.Polls.Add(1)
@@ -369,12 +359,7 @@ func (a *Agent) handle(ctx context.Context, conn net.PacketConn, b []byte, from 
 		})
 	case TypeConfig:
 		m, err := DecodeConfig(body)
-		if err != nil {
-			a.Malformed.Add(1)
-			return
-		}
-		if !a.accept(h) {
-			a.Replayed.Add(1)
+		if !a.usable(h, err) {
 			return
 		}
 		a.Configs.Add(1)
@@ -382,6 +367,20 @@ func (a *Agent) handle(ctx context.Context, conn net.PacketConn, b []byte, from 
 	default:
 		a.Malformed.Add(1)
 	}
+}
+
+// usable counts a message the agent cannot use (its body malformed, or not
+// fresh) and reports whether it can.
+func (a *Agent) usable(h Header, err error) bool {
+	if err != nil {
+		a.Malformed.Add(1)
+		return false
+	}
+	if !a.accept(h) {
+		a.Replayed.Add(1)
+		return false
+	}
+	return true
 }
 
 func (a *Agent) later(ctx context.Context, wg *sync.WaitGroup, d time.Duration, f func()) {

@@ -20,20 +20,8 @@ import (
 // holds the frames of both agents in time order.
 func TestDRMONCapture(t *testing.T) {
 	pkttest.Need(t, "snmpwalk", "snmpset", "snmpget", "ping")
-	l := newDRMONLab(t, func(c *rmon.Config) {
-		c.Communities = append(c.Communities, rmon.CommunityConfig{Name: "lab-rw", Write: []string{"1.3.6.1.2.1.16"}})
-	})
-	l.startAgent(0)
-	l.startAgent(1)
-	l.wait("two agents reporting, speaking version 2", func() bool {
-		n := 0
-		for _, a := range l.summary().DRMON.Agents {
-			if a.Seq > 0 && a.Version == 2 {
-				n++
-			}
-		}
-		return n == 2
-	})
+	l := newDRMONLab(t, writable)
+	l.startAgents(2)
 	const (
 		agent   = "udp:127.0.0.1:1161"
 		channel = "1.3.6.1.2.1.16.7.2.1."

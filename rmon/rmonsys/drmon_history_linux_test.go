@@ -18,20 +18,10 @@ import (
 func TestDRMONHistory(t *testing.T) {
 	pkttest.Need(t, "snmpwalk", "snmpset", "ping")
 	l := newDRMONLab(t, func(c *rmon.Config) {
-		c.Communities = append(c.Communities, rmon.CommunityConfig{Name: "lab-rw", Write: []string{"1.3.6.1.2.1.16"}})
+		writable(c)
 		c.DRMON.PollInterval = "3s"
 	})
-	l.startAgent(0)
-	l.startAgent(1)
-	l.wait("two agents reporting", func() bool {
-		n := 0
-		for _, a := range l.summary().DRMON.Agents {
-			if a.Seq > 0 && a.Version == 2 {
-				n++
-			}
-		}
-		return n == 2
-	})
+	l.startAgents(2)
 	const (
 		agent = "udp:127.0.0.1:1161"
 		ctl   = "1.3.6.1.2.1.16.2.1.1."

@@ -135,6 +135,28 @@ func (l *drmonLab) startAgent(i int, args ...string) {
 	})
 }
 
+// startAgents starts agents h1..hn and waits until each reports, speaking
+// version 2.
+func (l *drmonLab) startAgents(n int) {
+	for i := range n {
+		l.startAgent(i)
+	}
+	l.wait(fmt.Sprintf("%d agents reporting, speaking version 2", n), func() bool {
+		got := 0
+		for _, a := range l.summary().DRMON.Agents {
+			if a.Seq > 0 && a.Version == 2 {
+				got++
+			}
+		}
+		return got == n
+	})
+}
+
+// writable adds the community lab-rw, allowed to write the RMON tables.
+func writable(c *rmon.Config) {
+	c.Communities = append(c.Communities, rmon.CommunityConfig{Name: "lab-rw", Write: []string{"1.3.6.1.2.1.16"}})
+}
+
 // summary is `wirebox rmon --json` of the daemon d (the lab's by default).
 func (l *drmonLab) summaryOf(d *testutil.Daemon) rmon.Summary {
 	l.t.Helper()
