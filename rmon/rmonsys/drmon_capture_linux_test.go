@@ -10,7 +10,6 @@ import (
 	"testing"
 
 	"github.com/wirebox/wirebox/internal/pkttest"
-	"github.com/wirebox/wirebox/rmon"
 )
 
 // TestDRMONCapture: a manager creates a channel with an ICMP filter and a
