@@ -114,7 +114,14 @@ func TestChannelsPushed(t *testing.T) {
 			t.Errorf("captured #%d out of time order", i)
 		}
 	}
+	// A restarted agent (a new boot) gets the channels again.
+	gen := proxy.views[0].push.Gen
+	a1b := start(h1, "h1")
+	eventually(t, "the restarted agent applies the configuration", func() bool {
+		pu := a1b.pushedBy(proxy.id)
+		return pu != nil && pu.cfg.Gen == gen
+	})
 	// Removing the channel clears it on the agents.
 	proxy.SetConfig(0, nil, nil)
-	eventually(t, "the agents drop the channel", func() bool { return a1.pushedBy(proxy.id) == nil && a2.pushedBy(proxy.id) == nil })
+	eventually(t, "the agents drop the channel", func() bool { return a1b.pushedBy(proxy.id) == nil && a2.pushedBy(proxy.id) == nil })
 }

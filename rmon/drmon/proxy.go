@@ -351,7 +351,7 @@ func (p *Proxy) Handle(b []byte, from net.Addr) {
 	}
 	fresh := isNew || h.Boot != a.boot
 	if h.Boot != a.boot {
-		a.boot, a.applied = h.Boot, 0
+		a.boot, a.applied, a.configGen = h.Boot, 0, 0 // a new run of the agent has nothing pushed
 	}
 	a.hw = h.Seq
 	a.addr = from

@@ -126,7 +126,7 @@ func (p *Proxy) handleCapture(h Header, c Capture) {
 		return
 	}
 	if h.Boot != a.boot {
-		a.boot, a.applied = h.Boot, 0
+		a.boot, a.applied, a.configGen = h.Boot, 0, 0 // a new run of the agent has nothing pushed
 	}
 	a.hw = h.Seq
 	if a.view < 0 || c.Gen != p.views[a.view].push.Gen {
