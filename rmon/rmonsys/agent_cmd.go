@@ -13,6 +13,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/wirebox/wirebox/internal/selfsigned"
 	"github.com/wirebox/wirebox/rmon"
 	"github.com/wirebox/wirebox/rmon/drmon"
 	"github.com/wirebox/wirebox/subsys"
@@ -95,6 +96,7 @@ over TCP with TLS, certificates checked both ways.`,
 			return drmon.Run(ctx, cfg)
 		},
 	}
+	c.AddCommand(agentCertCommand())
 	f := c.Flags()
 	f.StringSliceVarP(&ifaces, "interface", "i", nil, "interface to count (repeat or comma-separate)")
 	f.StringVar(&keyFile, "key-file", "", "file holding the pre-shared key (at least 16 bytes)")
@@ -111,5 +113,37 @@ over TCP with TLS, certificates checked both ways.`,
 	f.IntVar(&procs, "procs", 1, "threads running Go code at once (GOMAXPROCS; 0: one per CPU)")
 	f.StringVar(&cpuProfile, "cpuprofile", "", "write a Go CPU profile of the agent to this file (for bench/drmon)")
 	f.MarkHidden("cpuprofile")
+	return c
+}
+
+// agentCertCommand is `wirebox agent cert`: on the appliance, sign an
+// agent's TLS client certificate with the appliance's CA.
+func agentCertCommand() *cobra.Command {
+	var ca, caKey, name, out string
+	c := &cobra.Command{
+		Use:   "cert",
+		Short: "Sign a dRMON agent's TLS certificate with the appliance's CA (for --tls-cert/--tls-key)",
+		Long: `Writes OUT.pem and OUT.key (mode 0600): a client certificate for the
+agent NAME, signed by the CA (--ca, --ca-key) whose certificate the proxy
+has as rmon.drmon.tls_ca_file. Copy both to the agent's host with the CA
+certificate (for --tls-ca).`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if ca == "" || caKey == "" || name == "" || out == "" {
+				return subsys.Usage(fmt.Errorf("--ca, --ca-key, --name and --out are required"))
+			}
+			f := selfsigned.Files{CA: ca, CAKey: caKey}
+			if err := selfsigned.IssueClient(f, name, out+".pem", out+".key", time.Now()); err != nil {
+				return fmt.Errorf("agent cert: %w", err)
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "%s.pem, %s.key: agent %q, signed by %s\n", out, out, name, ca)
+			return nil
+		},
+	}
+	f := c.Flags()
+	f.StringVar(&ca, "ca", "", "the CA certificate (PEM)")
+	f.StringVar(&caKey, "ca-key", "", "the CA's private key (PEM)")
+	f.StringVar(&name, "name", "", "the agent's name (the certificate's common name)")
+	f.StringVar(&out, "out", "", "path prefix of the certificate and key written")
 	return c
 }

@@ -2,6 +2,7 @@ package rmonsys_test
 
 import (
 	"net"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -9,6 +10,7 @@ import (
 
 	"github.com/wirebox/wirebox/internal/pkttest"
 	"github.com/wirebox/wirebox/internal/selfsigned"
+	"github.com/wirebox/wirebox/internal/testutil"
 	"github.com/wirebox/wirebox/rmon"
 )
 
@@ -38,7 +40,11 @@ func TestDRMONTLS(t *testing.T) {
 		c.DRMON.DiscoveryGroup = ""
 		c.DRMON.TLSListen, c.DRMON.TLSCertFile, c.DRMON.TLSKeyFile, c.DRMON.TLSCAFile = "10.77.0.10:7162", app.Cert, app.Key, app.CA
 	})
-	c1, k1 := issue(app, "h1")
+	// h1's certificate as an operator makes it: wirebox agent cert.
+	c1, k1 := filepath.Join(dir, "h1.pem"), filepath.Join(dir, "h1.key")
+	if out, err := exec.Command(testutil.Wirebox(t), "agent", "cert", "--ca", app.CA, "--ca-key", app.CAKey, "--name", "h1", "--out", filepath.Join(dir, "h1")).CombinedOutput(); err != nil {
+		t.Fatalf("wirebox agent cert: %v %s", err, out)
+	}
 	c2, k2 := issue(other, "h2")
 	l.startAgent(0, "--tls-proxy", "10.77.0.10:7162", "--tls-cert", c1, "--tls-key", k1, "--tls-ca", app.CA, "--hello-interval", "300ms")
 	l.startAgent(1, "--tls-proxy", "10.77.0.10:7162", "--tls-cert", c2, "--tls-key", k2, "--tls-ca", app.CA, "--hello-interval", "300ms")
