@@ -191,3 +191,65 @@ func TestForgedAndReplayed(t *testing.T) {
 		t.Errorf("replayed %d applied %d", proxy.Replayed.Load(), proxy.Applied.Load())
 	}
 }
+
+// TestReconcileLateSender: a proxy learns of the sender's agent only after
+// the receiver's agent reported their traffic (a standby taking over, a
+// proxy restarted): the sender's first report, since its boot, carries
+// the same frames, and they are counted once. An agent that starts after
+// such counts is new traffic: added.
+func TestReconcileLateSender(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	defer cancel()
+	pc := listen(t)
+	proxy, err := NewProxy(ProxyConfig{Key: testKey, PollInterval: 30 * time.Millisecond, MaxDelay: 5 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	wg.Add(1)
+	go func() { defer wg.Done(); proxy.Serve(ctx, pc) }()
+	h1, h2, h3 := mac(1), mac(2), mac(3)
+	agent := func(m [6]byte, name string) *Agent {
+		a, err := NewAgent(AgentConfig{Key: testKey, Name: name, MACs: [][6]byte{m}, Proxy: pc.LocalAddr().(*net.UDPAddr), HelloInterval: 20 * time.Millisecond})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return a
+	}
+	serve := func(a *Agent) {
+		c := listen(t)
+		wg.Add(1)
+		go func() { defer wg.Done(); a.Serve(ctx, c) }()
+	}
+	a1, a2 := agent(h1, "h1"), agent(h2, "h2")
+	for range 5 {
+		count(a1, true, frame(h2, h1, 100))
+		count(a2, false, frame(h2, h1, 100))
+	}
+	serve(a2) // the receiver first: h1 is not known as an agent yet
+	st := proxy.Views()[0].St
+	eventually(t, "the receiver's report", func() bool { return pairOf(st, h1, h2).Pkts == 5 })
+	serve(a1)
+	eventually(t, "the sender known", func() bool { return len(proxy.Agents()) == 2 && proxy.Agents()[0].Seq > 0 })
+	time.Sleep(100 * time.Millisecond)
+	if p := pairOf(st, h1, h2); p.Pkts != 5 {
+		t.Errorf("h1->h2 %d packets, want 5 (once)", p.Pkts)
+	}
+	// h3 was not instrumented while h2 counted its frames; its agent,
+	// started afterwards, reports only its own later frames.
+	for range 3 {
+		count(a2, false, frame(h2, h3, 100))
+	}
+	eventually(t, "h3's frames from the receiver", func() bool { return pairOf(st, h3, h2).Pkts == 3 })
+	time.Sleep(10 * time.Millisecond)
+	a3 := agent(h3, "h3")
+	count(a3, true, frame(h2, h3, 100), frame(h2, h3, 100))
+	count(a2, false, frame(h2, h3, 100), frame(h2, h3, 100))
+	serve(a3)
+	eventually(t, "h3's agent's frames added", func() bool { return pairOf(st, h3, h2).Pkts == 5 })
+	time.Sleep(100 * time.Millisecond)
+	if p := pairOf(st, h3, h2); p.Pkts != 5 {
+		t.Errorf("h3->h2 %d packets, want 5", p.Pkts)
+	}
+}

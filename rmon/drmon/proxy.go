@@ -65,6 +65,37 @@ type View struct {
 	// Shared counts the view's broadcast and multicast frames alone (the
 	// proxy's own part of the view's history buckets).
 	Shared *stats.Port
+	// fromRecv are pairs counted from their receiver's agent (the sender
+	// had none), for reconcile (p.mu).
+	fromRecv map[stats.PairKey]*recvCounts
+}
+
+type recvCounts struct {
+	c    stats.PairCounts
+	last time.Time // when counts were last added
+}
+
+// reconcile takes out of a pair's delta from its sender's agent what the
+// view already counted of the pair from its receiver's agent while the
+// sender's agent ran (its boot, Unix ns, before that): frames both
+// agents saw, the receiver's reported first because the sender's agent
+// became known to this proxy later (a proxy that started or took over
+// while both agents ran, and the receiver's report came in first). A
+// sender's agent that started after the receiver's counts is new: those
+// frames were before it, and nothing is taken.
+func (v *View) reconcile(k stats.PairKey, d *stats.PairCounts, boot uint64) {
+	r := v.fromRecv[k]
+	if r == nil {
+		return
+	}
+	if int64(boot) <= r.last.UnixNano() {
+		df, rf := pairFields(d), pairFields(&r.c)
+		for i := range df {
+			n := min(*df[i], *rf[i])
+			*df[i] -= n
+		}
+	}
+	delete(v.fromRecv, k) // from now on the sender's agent reports the pair
 }
 
 // CountShared counts the broadcast and multicast frames among frames (from
@@ -169,7 +200,7 @@ func NewProxy(cfg ProxyConfig) (*Proxy, error) {
 		agents: map[uint64]*agentState{}, owner: map[[6]byte]*agentState{}, resp: map[RespKey]*RespRow{}}
 	for _, v := range cfg.Views {
 		p.views = append(p.views, &View{Name: v.Name, Port: v.Port, St: stats.NewPort(cfg.MaxHosts, cfg.MaxPairs), Shared: stats.NewPort(64, 64), cfg: v,
-			merged: map[stats.PairKey]*stats.PairCounts{}})
+			merged: map[stats.PairKey]*stats.PairCounts{}, fromRecv: map[stats.PairKey]*recvCounts{}})
 	}
 	return p, nil
 }
@@ -449,14 +480,22 @@ func (p *Proxy) apply(a *agentState, rep *Report) {
 				continue
 			}
 			so, do := p.owner[pd.Src], p.owner[pd.Dst]
+			k := stats.PairKey{Src: pd.Src, Dst: pd.Dst}
 			switch {
 			case so == a:
+				v.reconcile(k, &pd.C, a.boot)
 			case do == a && (so == nil || so.view != a.view):
+				r := v.fromRecv[k]
+				if r == nil {
+					r = &recvCounts{}
+					v.fromRecv[k] = r
+				}
+				r.c.Add(&pd.C)
+				r.last = time.Now()
 			default:
 				continue
 			}
 			v.St.AddPair(pd.Src, pd.Dst, &pd.C)
-			k := stats.PairKey{Src: pd.Src, Dst: pd.Dst}
 			m := v.merged[k]
 			if m == nil {
 				m = &stats.PairCounts{}
