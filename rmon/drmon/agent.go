@@ -246,6 +246,11 @@ func (a *Agent) Serve(ctx context.Context, conn net.PacketConn) error {
 	}
 }
 
+// helloTries is how many announcements a proxy gets before the agent
+// tries the next of its list: one lost Hello or a slow first poll does not
+// move it to a standby.
+const helloTries = 3
+
 func (a *Agent) helloLoop(ctx context.Context, conn net.PacketConn) {
 	t := time.NewTicker(a.cfg.HelloInterval)
 	defer t.Stop()
@@ -258,7 +263,8 @@ func (a *Agent) helloLoop(ctx context.Context, conn net.PacketConn) {
 		quiet := time.Since(a.polled) > max(2*a.cfg.HelloInterval, 3*a.pollGap)
 		a.mu.Unlock()
 		if quiet {
-			to := a.cfg.Proxies[next%len(a.cfg.Proxies)]
+			// Each proxy gets helloTries announcements before the next.
+			to := a.cfg.Proxies[next/helloTries%len(a.cfg.Proxies)]
 			next++
 			a.send(conn, to, TypeHello, EncodeHello(Hello{Name: a.cfg.Name, MACs: a.MACs()}))
 		} else {
