@@ -221,7 +221,9 @@ func (c collector) Collect(ch chan<- prometheus.Metric) {
 	}
 	if d := st.DRMON; d != nil {
 		ch <- prometheus.MustNewConstMetric(drmonAgentsDesc, prometheus.GaugeValue, float64(len(d.Agents)))
-		for name, v := range map[string]uint64{"bad_auth": d.BadAuth, "replayed": d.Replayed, "malformed": d.Malformed, "out_of_sequence": d.OutOfSequence} {
+		ch <- prometheus.MustNewConstMetric(drmonCapturedDesc, prometheus.CounterValue, float64(d.Captured))
+		for name, v := range map[string]uint64{"bad_auth": d.BadAuth, "replayed": d.Replayed, "malformed": d.Malformed, "out_of_sequence": d.OutOfSequence,
+			"capture_stale": d.CaptureStale} {
 			ch <- prometheus.MustNewConstMetric(drmonDropDesc, prometheus.CounterValue, float64(v), name)
 		}
 		for _, r := range d.Responses {
@@ -234,9 +236,10 @@ func (c collector) Collect(ch chan<- prometheus.Metric) {
 }
 
 var (
-	respLabels      = []string{"server", "client", "observer", "kind"}
-	respCountDesc   = prometheus.NewDesc("wirebox_drmon_response_count_total", "TCP connection set-ups (kind=setup) and request/response exchanges (kind=response) measured by dRMON agents.", respLabels, nil)
-	respSumDesc     = prometheus.NewDesc("wirebox_drmon_response_seconds_total", "Sum of the measured times; divide by the count for the mean.", respLabels, nil)
-	drmonDropDesc   = prometheus.NewDesc("wirebox_drmon_dropped_total", "Agent messages the dRMON proxy dropped, by reason.", []string{"reason"}, nil)
-	drmonAgentsDesc = prometheus.NewDesc("wirebox_drmon_agents", "Agents the dRMON proxy knows.", nil, nil)
+	respLabels        = []string{"server", "client", "observer", "kind"}
+	respCountDesc     = prometheus.NewDesc("wirebox_drmon_response_count_total", "TCP connection set-ups (kind=setup) and request/response exchanges (kind=response) measured by dRMON agents.", respLabels, nil)
+	respSumDesc       = prometheus.NewDesc("wirebox_drmon_response_seconds_total", "Sum of the measured times; divide by the count for the mean.", respLabels, nil)
+	drmonDropDesc     = prometheus.NewDesc("wirebox_drmon_dropped_total", "Agent messages the dRMON proxy dropped, by reason.", []string{"reason"}, nil)
+	drmonAgentsDesc   = prometheus.NewDesc("wirebox_drmon_agents", "Agents the dRMON proxy knows.", nil, nil)
+	drmonCapturedDesc = prometheus.NewDesc("wirebox_drmon_captured_frames_total", "Frames dRMON agents' channels captured and sent back.", nil, nil)
 )
