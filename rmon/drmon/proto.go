@@ -202,6 +202,15 @@ func (e *w) macs(l [][6]byte) {
 		e.b = append(e.b, m[:]...)
 	}
 }
+
+// fields writes a counted list of uvarints (read by readFields).
+func (e *w) fields(f []*uint64) {
+	e.uv(uint64(len(f)))
+	for _, v := range f {
+		e.uv(*v)
+	}
+}
+
 func (e *w) addr(a netip.Addr) {
 	s := a.AsSlice()
 	e.u8(uint8(len(s)))
@@ -350,11 +359,7 @@ func EncodeReport(m Report) []byte {
 	for _, p := range m.Pairs {
 		e.b = append(e.b, p.Src[:]...)
 		e.b = append(e.b, p.Dst[:]...)
-		f := pairFields(&p.C)
-		e.uv(uint64(len(f)))
-		for _, v := range f {
-			e.uv(*v)
-		}
+		e.fields(pairFields(&p.C))
 	}
 	e.uv(uint64(len(m.Responses)))
 	for _, x := range m.Responses {
@@ -362,11 +367,7 @@ func EncodeReport(m Report) []byte {
 		e.u16(x.Server.Port())
 		e.addr(x.Client)
 		e.u8(x.Observer)
-		f := respFields(&x)
-		e.uv(uint64(len(f)))
-		for _, v := range f {
-			e.uv(*v)
-		}
+		e.fields(respFields(&x))
 	}
 	e.u8(Version)
 	e.u64(m.ConfigGen)
@@ -379,11 +380,7 @@ func EncodeReport(m Report) []byte {
 	for _, b := range m.Buckets {
 		e.u16(b.History)
 		e.u32(b.Sample)
-		f := pairFields(&b.C)
-		e.uv(uint64(len(f)))
-		for _, v := range f {
-			e.uv(*v)
-		}
+		e.fields(pairFields(&b.C))
 	}
 	return e.b
 }

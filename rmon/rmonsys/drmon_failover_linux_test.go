@@ -5,11 +5,9 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/wirebox/wirebox/internal/config"
 	"github.com/wirebox/wirebox/internal/pkttest"
 	"github.com/wirebox/wirebox/internal/testutil"
 	"github.com/wirebox/wirebox/rmon"
-	"github.com/wirebox/wirebox/rmon/rmonsys"
 )
 
 // TestDRMONStandbyProxy: agents are given two proxies; the second stands
@@ -20,13 +18,7 @@ func TestDRMONStandbyProxy(t *testing.T) {
 	pkttest.Need(t, "snmpget", "ping")
 	l := newDRMONLab(t, func(c *rmon.Config) { c.DRMON.DiscoveryGroup = "" })
 	// The standby runs in the fourth host's namespace (10.77.0.4).
-	cfg := config.Default(rmonsys.Section)
-	cfg.Name = "drmonstandby"
-	cfg.Ports = []config.PortConfig{{Name: "eth0", Mode: config.PortPassive}}
-	sec := rmonsys.Section.Of(cfg)
-	sec.Listen = "127.0.0.1:1161"
-	sec.Communities = []rmon.CommunityConfig{{Name: "lab-ro"}}
-	sec.DRMON = &rmon.DRMONConfig{Listen: "10.77.0.4:7161", KeyFile: l.keyFile, PollInterval: "300ms", Views: []rmon.DRMONView{{Name: "segment"}}}
+	cfg, _ := proxyConfig("drmonstandby", &rmon.DRMONConfig{Listen: "10.77.0.4:7161", KeyFile: l.keyFile, PollInterval: "300ms", Views: []rmon.DRMONView{{Name: "segment"}}})
 	standby := testutil.StartDaemonInNetns(t, l.hosts[3].Name, cfg)
 	standby.WaitRunning(t, "core", rmon.Name)
 	for i := range 2 {

@@ -99,21 +99,28 @@ func newDRMONLab(t *testing.T, edit func(*rmon.Config)) *drmonLab {
 	if err := os.WriteFile(l.keyFile, []byte("drmon test key, shared by all\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	cfg := config.Default(rmonsys.Section)
-	cfg.Name = "drmontest"
-	cfg.Ports = []config.PortConfig{{Name: "eth0", Mode: config.PortPassive}}
-	sec := rmonsys.Section.Of(cfg)
-	sec.Listen = "127.0.0.1:1161"
-	sec.Communities = []rmon.CommunityConfig{{Name: "lab-ro"}}
-	sec.DRMON = &rmon.DRMONConfig{Listen: "10.77.0.10:7161", KeyFile: l.keyFile, DiscoveryGroup: rmon.DefaultDiscoveryGroup,
+	cfg, sec := proxyConfig("drmontest", &rmon.DRMONConfig{Listen: "10.77.0.10:7161", KeyFile: l.keyFile, DiscoveryGroup: rmon.DefaultDiscoveryGroup,
 		DiscoveryInterface: "eth0", PollInterval: "300ms", DiscoveryInterval: "1s",
-		Views: []rmon.DRMONView{{Name: "segment", Port: "eth0"}}}
+		Views: []rmon.DRMONView{{Name: "segment", Port: "eth0"}}})
 	if edit != nil {
 		edit(sec)
 	}
 	l.d = testutil.StartDaemonInNetns(t, l.app.Name, cfg)
 	l.d.WaitRunning(t, "core", rmon.Name)
 	return l
+}
+
+// proxyConfig is a daemon with its eth0 passive, SNMP on 127.0.0.1:1161
+// (community lab-ro) and the dRMON proxy d.
+func proxyConfig(name string, d *rmon.DRMONConfig) (*config.Config, *rmon.Config) {
+	cfg := config.Default(rmonsys.Section)
+	cfg.Name = name
+	cfg.Ports = []config.PortConfig{{Name: "eth0", Mode: config.PortPassive}}
+	sec := rmonsys.Section.Of(cfg)
+	sec.Listen = "127.0.0.1:1161"
+	sec.Communities = []rmon.CommunityConfig{{Name: "lab-ro"}}
+	sec.DRMON = d
+	return cfg, sec
 }
 
 // startAgent runs `wirebox agent` named h<i+1> on host i.
