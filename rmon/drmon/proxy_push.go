@@ -75,6 +75,9 @@ func channelsEqual(a, b []Channel) bool {
 // agents and pushes it to them (p.mu held).
 func (p *Proxy) rebuildPush(view int) {
 	v := p.views[view]
+	if len(v.channels) == 0 && len(v.histories) == 0 && len(v.push.Channels) == 0 && len(v.push.Histories) == 0 {
+		return // nothing pushed, nothing to push (every Hello and Report comes here)
+	}
 	var instr [][6]byte
 	for m, a := range p.owner {
 		if a.view == view {
@@ -82,9 +85,6 @@ func (p *Proxy) rebuildPush(view int) {
 		}
 	}
 	slices.SortFunc(instr, func(x, y [6]byte) int { return slices.Compare(x[:], y[:]) })
-	if len(v.channels) == 0 && len(v.histories) == 0 && len(v.push.Channels) == 0 && len(v.push.Histories) == 0 {
-		return // nothing pushed, nothing to push
-	}
 	if v.push.Gen != 0 && slices.Equal(instr, v.push.Instrumented) && channelsEqual(v.channels, v.push.Channels) && slices.Equal(v.histories, v.push.Histories) {
 		return
 	}
