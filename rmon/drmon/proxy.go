@@ -133,6 +133,19 @@ type agentState struct {
 	offset     int64
 	haveOffset bool
 	captured   uint64
+	// cert is the certificate name of an agent that came over TLS: its
+	// ID is then bound to it.
+	cert string
+}
+
+// sameCert reports whether a message from may speak for the agent: once
+// an agent came over TLS, only connections with its certificate's name.
+func (a *agentState) sameCert(from net.Addr) bool {
+	if a.cert == "" {
+		return true
+	}
+	sa, ok := from.(*StreamAddr)
+	return ok && sa.PeerName() == a.cert
 }
 
 // RespRow is one merged response-time row.
@@ -344,7 +357,7 @@ func (p *Proxy) Handle(b []byte, from net.Addr) {
 	case TypeCapture:
 		var c Capture
 		if c, err = DecodeCapture(body); err == nil {
-			p.handleCapture(h, c)
+			p.handleCapture(h, c, from)
 			return
 		}
 	default:
@@ -352,6 +365,12 @@ func (p *Proxy) Handle(b []byte, from net.Addr) {
 	}
 	if err != nil {
 		p.Malformed.Add(1)
+		return
+	}
+	if sa, ok := from.(*StreamAddr); ok && hello.Name != sa.PeerName() {
+		// Over TLS an agent is who its certificate says.
+		p.BadAuth.Add(1)
+		p.cfg.Log.Warn("drmon: an agent's name is not its certificate's", "name", hello.Name, "certificate", sa.PeerName())
 		return
 	}
 	// The sink is called after the lock is released: it takes the
@@ -367,6 +386,10 @@ func (p *Proxy) Handle(b []byte, from net.Addr) {
 	a := p.agents[h.Sender]
 	if a != nil && (h.Boot < a.boot || h.Boot == a.boot && h.Seq <= a.hw) {
 		p.Replayed.Add(1)
+		return
+	}
+	if a != nil && !a.sameCert(from) {
+		p.BadAuth.Add(1)
 		return
 	}
 	if h.Type == TypeReport && (a == nil || rep.PollBoot != p.boot || !slices.Contains(a.polls, rep.PollSeq)) {
@@ -386,6 +409,9 @@ func (p *Proxy) Handle(b []byte, from net.Addr) {
 	}
 	a.hw = h.Seq
 	a.addr = from
+	if sa, ok := from.(*StreamAddr); ok {
+		a.cert = sa.PeerName()
+	}
 	a.version = hello.Version
 	p.identify(a, hello)
 	if h.Type == TypeHello {

@@ -1,6 +1,7 @@
 package drmon
 
 import (
+	"net"
 	"slices"
 	"time"
 )
@@ -116,13 +117,17 @@ func (p *Proxy) pushTo(a *agentState) {
 
 // handleCapture queues an agent's captured frames for sorting (the
 // message is authenticated; its freshness is checked here).
-func (p *Proxy) handleCapture(h Header, c Capture) {
+func (p *Proxy) handleCapture(h Header, c Capture, from net.Addr) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	a := p.agents[h.Sender]
 	if a == nil || h.Boot < a.boot || h.Boot == a.boot && h.Seq <= a.hw || c.ProxyBoot != p.boot {
 		// Unknown, old, or captured under another run of this proxy.
 		p.Replayed.Add(1)
+		return
+	}
+	if !a.sameCert(from) {
+		p.BadAuth.Add(1)
 		return
 	}
 	if h.Boot != a.boot {

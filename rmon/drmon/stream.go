@@ -31,7 +31,16 @@ type StreamAddr struct {
 }
 
 func (a *StreamAddr) Network() string { return "drmon+tls" }
-func (a *StreamAddr) String() string  { return "tls://" + a.remote.String() }
+
+// PeerName is the common name of the peer's certificate (verified by the
+// handshake).
+func (a *StreamAddr) PeerName() string {
+	if st := a.c.ConnectionState(); len(st.PeerCertificates) > 0 {
+		return st.PeerCertificates[0].Subject.CommonName
+	}
+	return ""
+}
+func (a *StreamAddr) String() string { return "tls://" + a.remote.String() }
 
 func (a *StreamAddr) write(b []byte) error {
 	if len(b) > MaxMessage {

@@ -29,7 +29,8 @@ func pki(t *testing.T, dir string) (f selfsigned.Files, clientCert, clientKey st
 
 // TestTLSTransport: an agent reports over TLS with certificates both ways;
 // an agent whose certificate another CA signed is refused by the proxy,
-// and one that does not trust the proxy's CA refuses it.
+// one that does not trust the proxy's CA refuses it, and one whose name
+// is not its certificate's is dropped.
 func TestTLSTransport(t *testing.T) {
 	ca, cert, key := pki(t, t.TempDir())
 	other, otherCert, otherKey := pki(t, t.TempDir())
@@ -88,6 +89,11 @@ func TestTLSTransport(t *testing.T) {
 	// Trusting another CA: the agent refuses the proxy.
 	_, c4 := agent(mac(4), "distrustful", cert, key, other.CA)
 	eventually(t, "the agent refuses the proxy", func() bool { return c4.Refused.Load() > 0 })
+	// A certificate of the CA, but for another name: the agent is who its
+	// certificate says.
+	bad := proxy.BadAuth.Load()
+	agent(mac(5), "impostor", cert, key, ca.CA)
+	eventually(t, "the impostor dropped", func() bool { return proxy.BadAuth.Load() > bad })
 	time.Sleep(100 * time.Millisecond)
 	if s := proxy.Agents(); len(s) != 1 {
 		t.Errorf("agents %+v; want h1 only", s)
