@@ -156,8 +156,15 @@ func run(n int, sizesFlag, dir string, keep bool, tools []string) error {
 }
 
 func trafgenConf(dst net.HardwareAddr, size int) string {
+	var b strings.Builder
+	b.WriteString("{ ")
+	for _, x := range dst {
+		fmt.Fprintf(&b, "0x%02x, ", x)
+	}
 	// Source MAC, EtherType 0x88b5 (local experimental: no protocol handles it).
-	return benchkit.TrafgenFrame(dst, fmt.Sprintf("0x02, 0x00, 0x00, 0x00, 0x00, 0x01, c16(0x88b5), fill(0xab, %d)", size-14)) + "\n"
+	b.WriteString("0x02, 0x00, 0x00, 0x00, 0x00, 0x01, c16(0x88b5), ")
+	fmt.Fprintf(&b, "fill(0xab, %d) }\n", size-14)
+	return b.String()
 }
 
 // generate runs trafgen for n frames on one CPU through the qdisc and
