@@ -341,8 +341,13 @@ func (v *viewHist) add(sample uint32, c *stats.PairCounts) {
 // and multicast part) and closes it into a bucket when the agents had
 // time to report theirs (p.mu held).
 func (p *probe) sampleViewHistory(r *ctlRow, h *histRT, now time.Time) {
-	v := h.view
 	interval := time.Duration(r.num(5)) * time.Second
+	if h.view == nil {
+		// Made at the row's first sample (within a second of its
+		// activation): bucket 1 began an interval before its end.
+		h.view = newViewHist(h.pt, h.next.Add(-interval))
+	}
+	v := h.view
 	if !now.Before(h.next) {
 		e, _, _ := v.view.Shared.EtherSnapshot()
 		h.sample++

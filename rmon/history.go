@@ -48,11 +48,7 @@ func (p *probe) historySpec() *ctlSpec {
 		activate: func(r *ctlRow) {
 			pt := p.portOf(r.vals[2])
 			e, _, _ := pt.st.EtherSnapshot()
-			h := &histRT{pt: pt, last: e, start: p.uptime(), next: p.now().Add(time.Duration(r.num(5)) * time.Second)}
-			if pt.core.view != nil {
-				h.view = newViewHist(pt, p.now())
-			}
-			r.rt = h
+			r.rt = &histRT{pt: pt, last: e, start: p.uptime(), next: p.now().Add(time.Duration(r.num(5)) * time.Second)}
 		},
 		computed: func(r *ctlRow, col uint32) (mib.Value, bool) {
 			if col == 4 {
@@ -66,8 +62,8 @@ func (p *probe) historySpec() *ctlSpec {
 // sampleHistory closes the row's interval when it is due (p.mu held).
 func (p *probe) sampleHistory(r *ctlRow, now time.Time) {
 	h := r.rt.(*histRT)
-	if h.view != nil {
-		p.sampleViewHistory(r, h, now)
+	if h.view != nil || h.pt.core.view != nil {
+		p.sampleViewHistory(r, h, now) // a dRMON view's row (drmon.go)
 		return
 	}
 	if now.Before(h.next) {
