@@ -144,14 +144,7 @@ func (s *Service) Status() (Summary, error) {
 
 // Routes serves GET /v1/rmon.
 func (s *Service) Routes(mux *http.ServeMux) {
-	mux.HandleFunc(api.RouteRMON, func(w http.ResponseWriter, r *http.Request) {
-		st, err := s.Status()
-		if err != nil {
-			api.WriteError(w, http.StatusServiceUnavailable, err)
-			return
-		}
-		api.WriteJSON(w, http.StatusOK, st)
-	})
+	api.HandleStatus(mux, api.RouteRMON, s.Status)
 }
 
 // Collectors exports etherStats and the agent's counters as metrics.
