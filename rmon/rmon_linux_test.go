@@ -22,6 +22,7 @@ import (
 	"github.com/gosnmp/gosnmp"
 	"github.com/wirebox/wirebox/capture"
 	"github.com/wirebox/wirebox/internal/netns"
+	"github.com/wirebox/wirebox/internal/testutil"
 	"github.com/wirebox/wirebox/services"
 	"github.com/wirebox/wirebox/tap"
 	"golang.org/x/sys/unix"
@@ -72,19 +73,7 @@ func startService(t *testing.T, cfg Config, core *capture.Core) *Service {
 		<-ctx.Done()
 		return nil
 	}}
-	sup, err := services.New(services.Options{}, coreSvc, svc)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- sup.Run(ctx) }()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Error(err)
-		}
-	})
+	sup := testutil.Supervise(t, services.Options{}, coreSvc, svc)
 	deadline := time.Now().Add(10 * time.Second)
 	for svc.Addr() == nil {
 		if time.Now().After(deadline) {
