@@ -30,13 +30,10 @@ type panel struct {
 	err        error
 	cursor     int
 	sel        string
-	keys       struct{ Up, Down key.Binding }
 }
 
 func newPanel(env *tui.Env) *panel {
 	p := &panel{env: env}
-	p.keys.Up = key.NewBinding(key.WithKeys("up", "k"), key.WithHelp("↑/k", "up"))
-	p.keys.Down = key.NewBinding(key.WithKeys("down", "j"), key.WithHelp("↓/j", "down"))
 	return p
 }
 
@@ -45,8 +42,8 @@ func (p *panel) Available(st *api.Status) bool { return tui.HasService(st, rmon.
 func (p *panel) Init() tea.Cmd                 { return nil }
 func (p *panel) SetSize(w, h int)              { p.width, p.height = w, h }
 func (p *panel) Capturing() bool               { return false }
-func (p *panel) ShortHelp() []key.Binding      { return []key.Binding{p.keys.Up, p.keys.Down} }
-func (p *panel) FullHelp() [][]key.Binding     { return [][]key.Binding{{p.keys.Up, p.keys.Down}} }
+func (p *panel) ShortHelp() []key.Binding      { return []key.Binding{tui.UpKey, tui.DownKey} }
+func (p *panel) FullHelp() [][]key.Binding     { return [][]key.Binding{{tui.UpKey, tui.DownKey}} }
 
 type summaryMsg struct {
 	s   rmon.Summary
@@ -73,34 +70,23 @@ func (p *panel) Update(msg tea.Msg) (tui.Panel, tea.Cmd) {
 		p.last, p.at, p.err = &s, msg.at, nil
 		p.move(p.index(p.sel))
 	case tea.KeyPressMsg:
-		switch {
-		case key.Matches(msg, p.keys.Up):
-			p.move(p.cursor - 1)
-		case key.Matches(msg, p.keys.Down):
-			p.move(p.cursor + 1)
+		if d := tui.Step(msg); d != 0 {
+			p.move(p.cursor + d)
 		}
 	}
 	return p, nil
 }
 
-func (p *panel) index(name string) int {
-	if p.last != nil {
-		for i, ps := range p.last.Ports {
-			if ps.Name == name {
-				return i
-			}
-		}
+func (p *panel) rows() (int, func(int) string) {
+	if p.last == nil {
+		return 0, nil
 	}
-	return 0
+	return len(p.last.Ports), func(i int) string { return p.last.Ports[i].Name }
 }
 
-func (p *panel) move(i int) {
-	n := 0
-	if p.last != nil {
-		n = len(p.last.Ports)
-	}
-	p.cursor, p.sel = tui.Select(i, n, func(i int) string { return p.last.Ports[i].Name })
-}
+func (p *panel) index(name string) int { n, k := p.rows(); return tui.Find(n, k, name) }
+
+func (p *panel) move(i int) { n, k := p.rows(); p.cursor, p.sel = tui.Select(i, n, k) }
 
 // rate is the per-second change of a counter of port name since the last
 // poll, or "-" before two polls.
