@@ -1,0 +1,230 @@
+package tapcore
+
+import (
+	"context"
+	"errors"
+	"os"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+	"unsafe"
+
+	"github.com/wirebox/wirebox/capture"
+	"github.com/wirebox/wirebox/internal/leakcheck"
+	"github.com/wirebox/wirebox/internal/netns"
+	"github.com/wirebox/wirebox/tap"
+)
+
+func TestMain(m *testing.M) { os.Exit(leakcheck.Run(m)) }
+
+// line: b (peer0 10.78.0.1) — wb0 [a] wb1 — (peer1 10.78.0.2) c, wb0 and
+// wb1 bypass ports of the core, forwarding to each other when forward.
+type line struct {
+	a, b, c  *netns.NS
+	core     *capture.Core
+	pool     *tap.Pool
+	wb0, wb1 *capture.Port
+}
+
+func newLine(t *testing.T, forward bool) *line {
+	t.Helper()
+	netns.Require(t)
+	l := &line{a: netns.New(t), b: netns.New(t), c: netns.New(t)}
+	netns.Veth(t, l.b, "peer0", l.a, "wb0", netns.VethOptions{AddrA: "10.78.0.1/24"})
+	netns.Veth(t, l.a, "wb1", l.c, "peer1", netns.VethOptions{AddrB: "10.78.0.2/24"})
+	var err error
+	if l.pool, err = tap.NewPool(tap.Config{Frames: 16384}); err != nil {
+		t.Fatal(err)
+	}
+	l.core = capture.NewCore(l.pool, nil)
+	t.Cleanup(func() {
+		if err := l.core.Close(); err != nil {
+			t.Error(err)
+		}
+		if err := l.pool.CheckFull(); err != nil {
+			t.Error(err)
+		}
+		l.pool.Close()
+	})
+	f0, f1 := "", ""
+	if forward {
+		f0, f1 = "wb1", "wb0"
+	}
+	if l.wb0, err = l.core.OpenPort(capture.PortConfig{Name: "wb0", NetNS: l.a.Path, Mode: capture.Bypass, Forward: f0}); err != nil {
+		t.Fatal(err)
+	}
+	if l.wb1, err = l.core.OpenPort(capture.PortConfig{Name: "wb1", NetNS: l.a.Path, Mode: capture.Bypass, Forward: f1}); err != nil {
+		t.Fatal(err)
+	}
+	return l
+}
+
+func (l *line) ping(t *testing.T, n int) bool {
+	t.Helper()
+	for try := 0; try < 3; try++ { // a loaded machine may lose the first echo to a slow ARP
+		out, err := l.b.Command("ping", "-c", strconv.Itoa(n), "-i", "0.2", "-W", "2", "10.78.0.2").CombinedOutput()
+		if err == nil && strings.Contains(string(out), strconv.Itoa(n)+" received") {
+			return true
+		}
+		t.Logf("ping (try %d): %v\n%s", try+1, err, out)
+	}
+	return false
+}
+
+// loop runs fn over every batch the Local receives until ctx ends.
+func loop(ctx context.Context, t *testing.T, lc *Local, fn func(ds []tap.RingDesc)) *sync.WaitGroup {
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		ds := make([]tap.RingDesc, 64)
+		for {
+			n, err := lc.Receive(ctx, ds)
+			if err != nil {
+				if !errors.Is(err, context.Canceled) && !errors.Is(err, ErrClosed) {
+					t.Error(err)
+				}
+				return
+			}
+			fn(ds[:n])
+		}
+	}()
+	return &wg
+}
+
+// TestLocalBridge: an in-process application with two bypass taps (no
+// socket, no file descriptors) bridges wb0 and wb1: pings pass, every frame
+// crossed its rings as a frame id of the pool, and a second exclusive
+// owner of a bridged port is refused.
+func TestLocalBridge(t *testing.T) {
+	l := newLine(t, false)
+	lc, err := Attach(l.core, Options{Name: "bridge", Quota: 1024})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer lc.Close()
+	ha, err := lc.Tap("wb0", tap.TapBypass, 0, TapOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	hb, err := lc.Tap("wb1", tap.TapBypass, 0, TapOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	other, err := Attach(l.core, Options{Name: "other"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := other.Tap("wb0", tap.TapBypass, 0, TapOptions{}); !errors.Is(err, capture.ErrBusy) {
+		t.Errorf("second bypass tap on wb0: %v, want capture.ErrBusy", err)
+	}
+	other.Close()
+	poolMem := unsafe.Slice(unsafe.SliceData(l.pool.Buffer(0)), l.pool.Len()*l.pool.FrameSize())
+	var frames, outside atomic.Int64
+	ctx, cancel := context.WithCancel(context.Background())
+	wg := loop(ctx, t, lc, func(ds []tap.RingDesc) {
+		for i := range ds {
+			// Zero copy: the bytes the application sees lie in the pool.
+			b := lc.Data(ds[i])
+			p := uintptr(unsafe.Pointer(unsafe.SliceData(b)))
+			if base := uintptr(unsafe.Pointer(&poolMem[0])); p < base || p >= base+uintptr(len(poolMem)) {
+				outside.Add(1)
+			}
+			if ds[i].Tap == ha {
+				ds[i].Tap = hb
+			} else {
+				ds[i].Tap = ha
+			}
+		}
+		frames.Add(int64(len(ds)))
+		if n, err := lc.Revert(ds); err != nil || n != len(ds) {
+			t.Errorf("revert: %d of %d: %v", n, len(ds), err)
+		}
+	})
+	ok := l.ping(t, 5)
+	cancel()
+	wg.Wait()
+	if !ok {
+		t.Error("ping through the in-process bridge failed")
+	}
+	if frames.Load() < 10 {
+		t.Errorf("the bridge moved %d frames, want at least the 5 echoes and replies", frames.Load())
+	}
+	if outside.Load() != 0 {
+		t.Errorf("%d frames' data outside the pool", outside.Load())
+	}
+	st := lc.Attachment().Status()
+	if st.Detoured < uint64(frames.Load()) || st.Reverted != uint64(frames.Load()) || len(st.Taps) != 2 {
+		t.Errorf("status %+v after %d frames", st, frames.Load())
+	}
+}
+
+// TestLocalCloseReclaims: an input tap on a forwarding port whose
+// application keeps every frame: Close gives each one back (the pool is
+// full again, checked by newLine's cleanup) and the port forwards again.
+func TestLocalCloseReclaims(t *testing.T) {
+	l := newLine(t, true)
+	lc, err := Attach(l.core, Options{Name: "hoarder", Quota: 256, Alloc: 64})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := lc.Tap("wb0", tap.TapInput, 0, TapOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	var kept atomic.Int64
+	ctx, cancel := context.WithCancel(context.Background())
+	wg := loop(ctx, t, lc, func(ds []tap.RingDesc) { kept.Add(int64(len(ds))) })
+	if out, err := l.b.Command("ping", "-c", "3", "-i", "0.2", "-W", "1", "10.78.0.2").CombinedOutput(); err == nil {
+		t.Errorf("ping passed an input tap that keeps every frame:\n%s", out)
+	}
+	cancel()
+	wg.Wait()
+	held := lc.Attachment().Status().Held
+	if kept.Load() == 0 || held < kept.Load()+64 {
+		t.Errorf("held %d, kept %d (+64 on the alloc ring)", held, kept.Load())
+	}
+	if got := lc.Close(); int64(got) != held {
+		t.Errorf("Close gave back %d frames, the application held %d", got, held)
+	}
+	if !l.ping(t, 3) {
+		t.Error("the port does not forward after the tap went away")
+	}
+}
+
+// TestLocalViolation: an in-process application that returns a frame it
+// does not hold is disconnected like an outside one; the port it tapped
+// passes traffic again.
+func TestLocalViolation(t *testing.T) {
+	l := newLine(t, true)
+	var violations atomic.Int64
+	lc, err := Attach(l.core, Options{Name: "buggy", OnViolation: func(error) { violations.Add(1) }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer lc.Close()
+	h, err := lc.Tap("wb0", tap.TapInput, 0, TapOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := lc.Dealloc([]tap.RingDesc{{ID: 3, Tap: h}}); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-lc.Attachment().Done():
+	case <-time.After(20 * time.Second):
+		t.Fatal("not disconnected after returning a frame it does not hold")
+	}
+	if violations.Load() != 1 {
+		t.Errorf("%d violations counted, want 1", violations.Load())
+	}
+	if _, err := lc.Receive(context.Background(), make([]tap.RingDesc, 1)); !errors.Is(err, ErrClosed) {
+		t.Errorf("Receive after the disconnect: %v, want ErrClosed", err)
+	}
+	lc.Close()
+	if !l.ping(t, 3) {
+		t.Error("the port does not forward after the application was disconnected")
+	}
+}
