@@ -60,6 +60,7 @@ func counterRun(dir, name string, size, n int) countResult {
 		}
 		c, out := background(dir, "ccount", []string{filepath.Join(dir, "ccount"), sock, "f0"})
 		pids, countOut = []int{d.Process.Pid, c.Process.Pid}, out
+		tapPids = pids
 		stops = append(stops, func() { stopProc(c, out) }, func() { stopProc(d, dout) })
 	}
 	time.Sleep(2 * time.Second)
@@ -67,8 +68,14 @@ func counterRun(dir, name string, size, n int) countResult {
 	for _, p := range pids {
 		cpu0 += cpuSeconds(p)
 	}
+	perfStop := func() {}
+	if name == "ccount" {
+		perfStop = perfStart(fmt.Sprintf("ccount-%d", size))
+	}
 	secs := trafgen(size, n)
 	time.Sleep(500 * time.Millisecond)
+	perfStop()
+	tapPids = nil
 	for _, p := range pids {
 		r.cpu += cpuSeconds(p)
 	}

@@ -24,6 +24,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -36,7 +37,34 @@ var (
 	rounds = flag.Int("rounds", 2, "rounds (interleaved); the median rate is shown")
 	keep   = flag.Bool("v", false, "print the commands' output")
 	count  = flag.Bool("counter", true, "also the counting table: tcpdump vs the C counter on an input tap")
+	perfTo = flag.String("perf", "", "record `dir`/<run>.data with perf record -g on the tap runs' processes (daemon and application) while trafgen sends")
+	only   = flag.String("only", "", "run only the forwarders (and counters) whose names contain this")
 )
+
+// tapPids are the processes of the tap run being measured (for -perf).
+var tapPids []int
+
+// perfStart records the tap processes with perf until the returned stop.
+func perfStart(name string) func() {
+	if *perfTo == "" || len(tapPids) == 0 {
+		return func() {}
+	}
+	pids := make([]string, len(tapPids))
+	for i, p := range tapPids {
+		pids[i] = strconv.Itoa(p)
+	}
+	os.MkdirAll(*perfTo, 0o755)
+	c := exec.Command("perf", "record", "-g", "-q", "-o", filepath.Join(*perfTo, name+".data"), "-p", strings.Join(pids, ","))
+	if err := c.Start(); err != nil {
+		fmt.Fprintln(os.Stderr, "bench/tap: perf:", err)
+		return func() {}
+	}
+	time.Sleep(300 * time.Millisecond)
+	return func() {
+		c.Process.Signal(os.Interrupt)
+		c.Wait()
+	}
+}
 
 const (
 	gen, fwd, sink = "wbt-gen", "wbt-fwd", "wbt-sink"
@@ -219,8 +247,9 @@ tap:
 		time.Sleep(100 * time.Millisecond)
 	}
 	b, bout := background(dir, "tapbridge", []string{filepath.Join(dir, "tapbridge"), "-socket", sock, "-a", "f0", "-b", "f1"})
+	tapPids = []int{d.Process.Pid, b.Process.Pid}
 	time.Sleep(2 * time.Second)
-	return func() { stopProc(b, bout); stopProc(d, dout) }
+	return func() { stopProc(b, bout); stopProc(d, dout); tapPids = nil }
 }
 
 type result struct {
@@ -265,6 +294,9 @@ func main() {
 		fmt.Println("# xdp-bench not installed (xdp-tools): row skipped")
 	}
 	fws = append(fws, forwarder{"tapbridge", tapBridge})
+	if *only != "" {
+		fws = slices.DeleteFunc(fws, func(f forwarder) bool { return !strings.Contains(f.name, *only) })
+	}
 	defer teardown()
 	var results []*result
 	get := func(size, n int, name string) *result {
@@ -283,8 +315,10 @@ func main() {
 				setup()
 				stop := fw.start(dir)
 				rx0 := sinkRx()
+				perfStop := perfStart(fmt.Sprintf("%s-%d-r%d", fw.name, sz[0], round+1))
 				secs := trafgen(sz[0], sz[1])
 				time.Sleep(500 * time.Millisecond) // drain
+				perfStop()
 				got := sinkRx() - rx0
 				stop()
 				teardown()
@@ -308,6 +342,9 @@ func main() {
 			continue
 		}
 		base := get(r.size, r.n, "kernel-bridge")
+		if len(base.fwdPPS) == 0 {
+			base = r
+		}
 		worst := r.fwd[0]
 		for _, f := range r.fwd {
 			worst = min(worst, f)
