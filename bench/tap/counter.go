@@ -68,13 +68,15 @@ func counterRun(dir, name string, size, n int) countResult {
 	for _, p := range pids {
 		cpu0 += cpuSeconds(p)
 	}
-	perfStop := func() {}
+	perfStop, statStop := func() {}, func() {}
+	run := fmt.Sprintf("ccount-%d", size)
 	if name == "ccount" {
-		perfStop = perfStart(fmt.Sprintf("ccount-%d", size))
+		perfStop, statStop = perfStart(run), statStart(run)
 	}
 	secs := trafgen(size, n)
 	time.Sleep(500 * time.Millisecond)
 	perfStop()
+	statStop()
 	tapPids = nil
 	for _, p := range pids {
 		r.cpu += cpuSeconds(p)
@@ -114,6 +116,9 @@ func counterTable(dir string) {
 		for _, name := range []string{"tcpdump", "ccount"} {
 			r := counterRun(dir, name, sz[0], sz[1])
 			fmt.Fprintf(os.Stderr, "%d bytes %-8s counted %d of %d, %.2f CPU s\n", sz[0], name, r.counted, sz[1], r.cpu)
+			if v, ok := stats[fmt.Sprintf("ccount-%d", sz[0])]; ok && name == "ccount" {
+				fmt.Fprintf(os.Stderr, "%d bytes ccount: %.3f system calls and %.3f context switches per frame sent (daemon + ccount)\n", sz[0], v[0]/float64(sz[1]), v[1]/float64(sz[1]))
+			}
 			rs = append(rs, r)
 		}
 	}

@@ -38,8 +38,52 @@ var (
 	keep   = flag.Bool("v", false, "print the commands' output")
 	count  = flag.Bool("counter", true, "also the counting table: tcpdump vs the C counter on an input tap")
 	perfTo = flag.String("perf", "", "record `dir`/<run>.data with perf record -g on the tap runs' processes (daemon and application) while trafgen sends")
-	only   = flag.String("only", "", "run only the forwarders (and counters) whose names contain this")
+	only   = flag.String("only", "", "run only the forwarders whose names contain this (the counting table is -counter)")
+	stat   = flag.Bool("stat", false, "count system calls and context switches of the tap runs' processes (perf stat) and print them per frame")
 )
+
+// stats are perf stat counts of one tap run (for -stat), by run name.
+var stats = map[string][2]float64{}
+
+// statStart counts system calls and context switches of the tap
+// processes until the returned stop, into stats[name].
+func statStart(name string) func() {
+	if !*stat || len(tapPids) == 0 {
+		return func() {}
+	}
+	pids := make([]string, len(tapPids))
+	for i, p := range tapPids {
+		pids[i] = strconv.Itoa(p)
+	}
+	out := filepath.Join(os.TempDir(), "wirebox-tapbench-stat-"+name)
+	c := exec.Command("perf", "stat", "-x", ",", "-o", out, "-e", "raw_syscalls:sys_enter,context-switches", "-p", strings.Join(pids, ","))
+	if err := c.Start(); err != nil {
+		fmt.Fprintln(os.Stderr, "bench/tap: perf stat:", err)
+		return func() {}
+	}
+	time.Sleep(300 * time.Millisecond)
+	return func() {
+		c.Process.Signal(os.Interrupt)
+		c.Wait()
+		b, _ := os.ReadFile(out)
+		os.Remove(out)
+		var v [2]float64
+		for _, l := range strings.Split(string(b), "\n") {
+			f := strings.Split(l, ",")
+			if len(f) < 3 {
+				continue
+			}
+			x, _ := strconv.ParseFloat(f[0], 64)
+			switch {
+			case strings.HasPrefix(f[2], "raw_syscalls"):
+				v[0] = x
+			case strings.HasPrefix(f[2], "context-switches"):
+				v[1] = x
+			}
+		}
+		stats[name] = v
+	}
+}
 
 // tapPids are the processes of the tap run being measured (for -perf).
 var tapPids []int
@@ -315,11 +359,17 @@ func main() {
 				setup()
 				stop := fw.start(dir)
 				rx0 := sinkRx()
-				perfStop := perfStart(fmt.Sprintf("%s-%d-r%d", fw.name, sz[0], round+1))
+				run := fmt.Sprintf("%s-%d-r%d", fw.name, sz[0], round+1)
+				perfStop, statStop := perfStart(run), statStart(run)
 				secs := trafgen(sz[0], sz[1])
 				time.Sleep(500 * time.Millisecond) // drain
 				perfStop()
+				statStop()
 				got := sinkRx() - rx0
+				if v, ok := stats[run]; ok {
+					fmt.Fprintf(os.Stderr, "round %d %d bytes %s: %.3f system calls and %.3f context switches per forwarded frame (daemon + application)\n",
+						round+1, sz[0], fw.name, v[0]/float64(max(got, 1)), v[1]/float64(max(got, 1)))
+				}
 				stop()
 				teardown()
 				r := get(sz[0], sz[1], fw.name)

@@ -335,7 +335,10 @@ func (a *Attachment) tap(h uint32) *tapEntry {
 	return a.taps[h]
 }
 
-const batch = 64
+// batch is the most frames a pump moves per detour submit: the core's
+// queue is drained in large steps, so the application is woken (when it
+// sleeps) once per batch, not per frame.
+const batch = 256
 
 // pump moves a tap's frames to the detour ring, within the quota.
 func (a *Attachment) pump(ctx context.Context, t *tapEntry) {
@@ -403,11 +406,13 @@ func (a *Attachment) pump(ctx context.Context, t *tapEntry) {
 // to do.
 func (a *Attachment) returns() {
 	defer a.wg.Done()
-	sends := map[*capture.Port][]capture.Frame{}
+	var sends []sendBatch
 	timer := time.NewTimer(time.Hour)
 	timer.Stop()
 	for a.ctx.Err() == nil {
-		n, err := a.drainRevert(sends)
+		var n int
+		var err error
+		sends, n, err = a.drainRevert(sends)
 		if err == nil {
 			var m int
 			m, err = a.drainDealloc()
@@ -459,20 +464,44 @@ func (a *Attachment) adopt(ring string, d tap.RingDesc, dir capture.Direction) (
 	return f, nil
 }
 
-func (a *Attachment) drainRevert(sends map[*capture.Port][]capture.Frame) (int, error) {
+// toSend in origin marks a frame of the revert batch being sent (never a
+// tap handle: handles count up from 1).
+const toSend = ^uint32(0)
+
+// sendBatch is the frames of one revert batch to send out of one port.
+type sendBatch struct {
+	port   *capture.Port
+	frames []capture.Frame
+}
+
+// add appends f to p's batch (a few ports at most: a linear search).
+func addSend(sends []sendBatch, p *capture.Port, f capture.Frame) []sendBatch {
+	for i := range sends {
+		if sends[i].port == p {
+			sends[i].frames = append(sends[i].frames, f)
+			return sends
+		}
+	}
+	return append(sends, sendBatch{port: p, frames: append(make([]capture.Frame, 0, 256), f)})
+}
+
+func (a *Attachment) drainRevert(sends []sendBatch) ([]sendBatch, int, error) {
 	n, err := a.revert.Peek(256)
 	if err != nil {
-		return 0, fmt.Errorf("%w: revert ring: %v", ErrViolation, err)
+		return sends, 0, fmt.Errorf("%w: revert ring: %v", ErrViolation, err)
 	}
 	if n == 0 {
-		return 0, nil
+		return sends, 0, nil
 	}
 	fs := a.pool.FrameSize()
 	var verr error
 	done := 0
+	var t *tapEntry // the last entry's tap: a batch is mostly one or two
 	for i := 0; i < n; i++ {
 		d := a.revert.Entry(i)
-		t := a.tap(d.Tap)
+		if t == nil || t.handle != d.Tap {
+			t = a.tap(d.Tap)
+		}
 		if t == nil {
 			verr = fmt.Errorf("%w: revert ring: tap handle %d is not open", ErrViolation, d.Tap)
 			break
@@ -491,11 +520,17 @@ func (a *Attachment) drainRevert(sends map[*capture.Port][]capture.Frame) (int, 
 			break
 		}
 		id := f.ID()
+		o := a.origin[id].Load()
+		if o == toSend {
+			// Still the application's until the batch is sent: the
+			// consumer's count cannot tell a second return yet.
+			verr = fmt.Errorf("%w: revert ring: frame %d returned twice", ErrViolation, id)
+			break
+		}
 		if off, ln := a.pool.Span(id); off != int(d.Off) || ln != int(d.Len) {
 			a.pool.SetData(id, int(d.Off), int(d.Len), int(d.Len))
 		}
-		mine := a.origin[id].Load() == t.handle
-		a.held.Add(-1)
+		mine := o == t.handle
 		done++
 		switch {
 		case t.kind == tap.TapInput && mine:
@@ -507,19 +542,21 @@ func (a *Attachment) drainRevert(sends map[*capture.Port][]capture.Frame) (int, 
 				g.Revert()
 			}
 		default: // bypass, or a new frame on an output tap: leaves the port
-			sends[t.port] = append(sends[t.port], f)
+			a.origin[id].Store(toSend)
+			sends = addSend(sends, t.port, f)
 		}
 	}
 	a.revert.Release(done)
+	a.held.Add(-int64(done))
 	a.reverted.Add(uint64(done))
-	for p, l := range sends {
-		if len(l) > 0 {
-			_, _ = p.Send(l) // errors counted in the port's tx_errors
+	for i := range sends {
+		if l := sends[i].frames; len(l) > 0 {
+			_, _ = sends[i].port.Send(l) // errors counted in the port's tx_errors
 			clear(l)
-			sends[p] = l[:0]
+			sends[i].frames = l[:0]
 		}
 	}
-	return done, verr
+	return sends, done, verr
 }
 
 func (a *Attachment) drainDealloc() (int, error) {

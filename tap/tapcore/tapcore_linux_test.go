@@ -228,3 +228,50 @@ func TestLocalViolation(t *testing.T) {
 		t.Error("the port does not forward after the application was disconnected")
 	}
 }
+
+// TestBypassReturnedTwice: a frame written twice into one revert batch
+// of a bypass tap (both would be sent at the batch's end) disconnects the
+// application before either leaves; the pool stays whole (checked by
+// newLine's cleanup).
+func TestBypassReturnedTwice(t *testing.T) {
+	l := newLine(t, false)
+	var violations atomic.Int64
+	lc, err := Attach(l.core, Options{Name: "twice", OnViolation: func(error) { violations.Add(1) }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer lc.Close()
+	if _, err := lc.Tap("wb0", tap.TapBypass, 0, TapOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	send := netns.OpenRaw(t, l.b.Link(t, "peer0"))
+	frame := make([]byte, 100)
+	copy(frame, []byte{0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 2, 0, 0, 0, 0, 1, 0x88, 0xb5})
+	ds := make([]tap.RingDesc, 1)
+	for {
+		send.Send(t, frame)
+		ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
+		n, err := lc.Receive(ctx, ds)
+		cancel()
+		if n > 0 {
+			break
+		}
+		if !errors.Is(err, context.DeadlineExceeded) {
+			t.Fatal(err)
+		}
+	}
+	if _, err := lc.Revert([]tap.RingDesc{ds[0], ds[0]}); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-lc.Attachment().Done():
+	case <-time.After(20 * time.Second):
+		t.Fatal("not disconnected after returning a frame twice in one batch")
+	}
+	if violations.Load() != 1 {
+		t.Errorf("%d violations, want 1", violations.Load())
+	}
+	if st := lc.Attachment().Status(); st.Reverted != 1 {
+		t.Errorf("reverted %d, want the first copy only", st.Reverted)
+	}
+}
