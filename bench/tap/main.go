@@ -39,6 +39,7 @@ var (
 	count  = flag.Bool("counter", true, "also the counting table: tcpdump vs the C counter on an input tap")
 	perfTo = flag.String("perf", "", "record `dir`/<run>.data with perf record -g on the tap runs' processes (daemon and application) while trafgen sends")
 	only   = flag.String("only", "", "run only the forwarders whose names contain this (the counting table is -counter)")
+	base   = flag.String("base", "", "also run the daemon and tapbridge built from the wirebox tree at `dir` (rows tapbridge-base, ccount-base): before/after in one run")
 	stat   = flag.Bool("stat", false, "count system calls and context switches of the tap runs' processes (perf stat) and print them per frame")
 )
 
@@ -264,7 +265,11 @@ func firstMatch(lines []string, sub string) string {
 	return ""
 }
 
-func tapBridge(dir string) func() {
+func tapBridge(dir string) func() { return tapBridgeOf(dir, "") }
+
+// tapBridgeOf runs the daemon and tapbridge binaries named with suffix
+// (""; "-base" for -base).
+func tapBridgeOf(dir, suffix string) func() {
 	sock := filepath.Join(dir, "tap.sock")
 	cfg := fmt.Sprintf(`name: tapbench
 api:
@@ -283,14 +288,14 @@ tap:
   group: ""
 `, filepath.Join(dir, "api.sock"), fwd, fwd, sock)
 	os.WriteFile(filepath.Join(dir, "wirebox.yaml"), []byte(cfg), 0o600)
-	d, dout := background(dir, "wirebox", []string{filepath.Join(dir, "wirebox"), "daemon", "--config", filepath.Join(dir, "wirebox.yaml")})
+	d, dout := background(dir, "wirebox", []string{filepath.Join(dir, "wirebox"+suffix), "daemon", "--config", filepath.Join(dir, "wirebox.yaml")})
 	for i := 0; i < 100; i++ {
 		if _, err := os.Stat(sock); err == nil {
 			break
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
-	b, bout := background(dir, "tapbridge", []string{filepath.Join(dir, "tapbridge"), "-socket", sock, "-a", "f0", "-b", "f1"})
+	b, bout := background(dir, "tapbridge", []string{filepath.Join(dir, "tapbridge"+suffix), "-socket", sock, "-a", "f0", "-b", "f1"})
 	tapPids = []int{d.Process.Pid, b.Process.Pid}
 	time.Sleep(2 * time.Second)
 	return func() { stopProc(b, bout); stopProc(d, dout); tapPids = nil }
@@ -336,6 +341,18 @@ func main() {
 		fws = append(fws, forwarder{"xdp-bench-redirect", xdpRedirect})
 	} else {
 		fmt.Println("# xdp-bench not installed (xdp-tools): row skipped")
+	}
+	if *base != "" {
+		for _, b := range [][2]string{{"wirebox-base", "./cmd/wirebox"}, {"tapbridge-base", "./tap/examples/tapbridge"}} {
+			c := exec.Command("go", "build", "-o", filepath.Join(dir, b[0]), b[1])
+			c.Dir = *base
+			c.Env = append(os.Environ(), "CGO_ENABLED=0")
+			if out, err := c.CombinedOutput(); err != nil {
+				fmt.Fprintf(os.Stderr, "bench/tap: build %s in %s: %v\n%s", b[0], *base, err, out)
+				os.Exit(1)
+			}
+		}
+		fws = append(fws, forwarder{"tapbridge-base", func(dir string) func() { return tapBridgeOf(dir, "-base") }})
 	}
 	fws = append(fws, forwarder{"tapbridge", tapBridge})
 	if *only != "" {

@@ -83,7 +83,9 @@ type Attachment struct {
 	layout                    tap.RingsLayout
 	detour, revert, aring, dr *tap.Ring
 
-	bell chan struct{} // Kick → returns, when Options.Wait is nil
+	bell    chan struct{}   // Kick → returns, when Options.Wait is nil
+	reverts []capture.Frame // returns' batch of input-tap reverts
+	frees   []capture.Frame // returns' batch of deallocated frames
 
 	// held is the frames in the application's hands (detour and alloc
 	// rings, and what it took from them); origin records per frame the
@@ -464,9 +466,10 @@ func (a *Attachment) adopt(ring string, d tap.RingDesc, dir capture.Direction) (
 	return f, nil
 }
 
-// toSend in origin marks a frame of the revert batch being sent (never a
-// tap handle: handles count up from 1).
-const toSend = ^uint32(0)
+// inBatch in origin marks a frame of the revert batch that goes on at the
+// batch's end (sent, or reverted with capture.RevertAll); never a tap
+// handle: handles count up from 1.
+const inBatch = ^uint32(0)
 
 // sendBatch is the frames of one revert batch to send out of one port.
 type sendBatch struct {
@@ -496,6 +499,7 @@ func (a *Attachment) drainRevert(sends []sendBatch) ([]sendBatch, int, error) {
 	fs := a.pool.FrameSize()
 	var verr error
 	done := 0
+	reverts := a.reverts[:0]
 	var t *tapEntry // the last entry's tap: a batch is mostly one or two
 	for i := 0; i < n; i++ {
 		d := a.revert.Entry(i)
@@ -521,7 +525,7 @@ func (a *Attachment) drainRevert(sends []sendBatch) ([]sendBatch, int, error) {
 		}
 		id := f.ID()
 		o := a.origin[id].Load()
-		if o == toSend {
+		if o == inBatch {
 			// Still the application's until the batch is sent: the
 			// consumer's count cannot tell a second return yet.
 			verr = fmt.Errorf("%w: revert ring: frame %d returned twice", ErrViolation, id)
@@ -534,7 +538,8 @@ func (a *Attachment) drainRevert(sends []sendBatch) ([]sendBatch, int, error) {
 		done++
 		switch {
 		case t.kind == tap.TapInput && mine:
-			f.Revert() // on along the port's chain of owners
+			a.origin[id].Store(inBatch)
+			reverts = append(reverts, f) // on along the port's chain of owners
 		case t.kind == tap.TapInput:
 			_ = t.port.Inject(f) // a new frame: as if received
 		case t.kind == tap.TapOutput && mine:
@@ -542,13 +547,18 @@ func (a *Attachment) drainRevert(sends []sendBatch) ([]sendBatch, int, error) {
 				g.Revert()
 			}
 		default: // bypass, or a new frame on an output tap: leaves the port
-			a.origin[id].Store(toSend)
+			a.origin[id].Store(inBatch)
 			sends = addSend(sends, t.port, f)
 		}
 	}
 	a.revert.Release(done)
 	a.held.Add(-int64(done))
 	a.reverted.Add(uint64(done))
+	if len(reverts) > 0 {
+		capture.RevertAll(reverts)
+		clear(reverts)
+		a.reverts = reverts[:0]
+	}
 	for i := range sends {
 		if l := sends[i].frames; len(l) > 0 {
 			_, _ = sends[i].port.Send(l) // errors counted in the port's tx_errors
@@ -564,19 +574,27 @@ func (a *Attachment) drainDealloc() (int, error) {
 	if err != nil {
 		return 0, fmt.Errorf("%w: dealloc ring: %v", ErrViolation, err)
 	}
-	k := 0
+	if n == 0 {
+		return 0, nil
+	}
+	fs := a.frees[:0]
 	var verr error
 	for i := 0; i < n; i++ {
 		f, err := a.adopt("dealloc", a.dr.Entry(i), capture.RX)
+		if err == nil && a.origin[f.ID()].Swap(inBatch) == inBatch {
+			// Still held until the batch is released.
+			err = fmt.Errorf("%w: dealloc ring: frame %d returned twice", ErrViolation, f.ID())
+		}
 		if err != nil {
 			verr = err
 			break
 		}
-		// Released at once: a second entry for the same frame in this
-		// batch must fail the check.
-		f.Release()
-		k++
+		fs = append(fs, f)
 	}
+	k := len(fs)
+	capture.ReleaseAll(fs) // one step back to the pool for the batch
+	clear(fs)
+	a.frees = fs[:0]
 	a.dr.Release(k)
 	a.held.Add(-int64(k))
 	a.deallocated.Add(uint64(k))
