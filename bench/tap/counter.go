@@ -49,8 +49,8 @@ func counterRun(dir, name string, size, n int) countResult {
 	case "ccount", "ccount-base":
 		suffix := strings.TrimPrefix(name, "ccount")
 		sock := filepath.Join(dir, "tapc.sock")
-		cfg := fmt.Sprintf("name: tapbench\napi:\n  socket: %s\nports:\n  - name: f0\n    mode: passive\n    netns: %s\ntap:\n  socket: %s\n  group: \"\"\n",
-			filepath.Join(dir, "apic.sock"), fwd, sock)
+		cfg := fmt.Sprintf("name: tapbench\napi:\n  socket: %s\nports:\n  - name: f0\n    mode: passive\n    netns: %s\ntap:\n  socket: %s\n  group: \"\"\n%s",
+			filepath.Join(dir, "apic.sock"), fwd, sock, queueLine(suffix))
 		os.WriteFile(filepath.Join(dir, "wireboxc.yaml"), []byte(cfg), 0o600)
 		d, dout := background(dir, "wirebox", []string{filepath.Join(dir, "wirebox"+suffix), "daemon", "--config", filepath.Join(dir, "wireboxc.yaml")})
 		for i := 0; i < 100; i++ {

@@ -38,6 +38,8 @@ var (
 	keep   = flag.Bool("v", false, "print the commands' output")
 	count  = flag.Bool("counter", true, "also the counting table: tcpdump vs the C counter on an input tap")
 	perfTo = flag.String("perf", "", "record `dir`/<run>.data with perf record -g on the tap runs' processes (daemon and application) while trafgen sends")
+	queue  = flag.Int("queue", 0, "tap.queue of the daemon under test (0: its default; not given to -base)")
+	sysSum = flag.Bool("syscalls", false, "with -perf: perf trace -s (system calls per thread) instead of perf record")
 	only   = flag.String("only", "", "run only the forwarders whose names contain this (the counting table is -counter)")
 	base   = flag.String("base", "", "also run the daemon and tapbridge built from the wirebox tree at `dir` (rows tapbridge-base, ccount-base): before/after in one run")
 	stat   = flag.Bool("stat", false, "count system calls and context switches of the tap runs' processes (perf stat) and print them per frame")
@@ -99,7 +101,11 @@ func perfStart(name string) func() {
 		pids[i] = strconv.Itoa(p)
 	}
 	os.MkdirAll(*perfTo, 0o755)
-	c := exec.Command("perf", "record", "-g", "-q", "-o", filepath.Join(*perfTo, name+".data"), "-p", strings.Join(pids, ","))
+	args := []string{"record", "-g", "-q", "-o", filepath.Join(*perfTo, name+".data")}
+	if *sysSum {
+		args = []string{"trace", "-s", "-o", filepath.Join(*perfTo, name+".syscalls")}
+	}
+	c := exec.Command("perf", append(args, "-p", strings.Join(pids, ","))...)
 	if err := c.Start(); err != nil {
 		fmt.Fprintln(os.Stderr, "bench/tap: perf:", err)
 		return func() {}
@@ -286,7 +292,7 @@ ports:
 tap:
   socket: %s
   group: ""
-`, filepath.Join(dir, "api.sock"), fwd, fwd, sock)
+%s`, filepath.Join(dir, "api.sock"), fwd, fwd, sock, queueLine(suffix))
 	os.WriteFile(filepath.Join(dir, "wirebox.yaml"), []byte(cfg), 0o600)
 	d, dout := background(dir, "wirebox", []string{filepath.Join(dir, "wirebox"+suffix), "daemon", "--config", filepath.Join(dir, "wirebox.yaml")})
 	for i := 0; i < 100; i++ {
@@ -299,6 +305,14 @@ tap:
 	tapPids = []int{d.Process.Pid, b.Process.Pid}
 	time.Sleep(2 * time.Second)
 	return func() { stopProc(b, bout); stopProc(d, dout); tapPids = nil }
+}
+
+// queueLine is the tap section's queue setting for -queue (new daemon only).
+func queueLine(suffix string) string {
+	if *queue == 0 || suffix != "" {
+		return ""
+	}
+	return fmt.Sprintf("  queue: %d\n", *queue)
 }
 
 type result struct {

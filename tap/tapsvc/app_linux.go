@@ -62,7 +62,7 @@ func newApp(s *Service, core *capture.Core, id uint32, pid, uid int, name string
 	a.daemonEv = os.NewFile(uintptr(efd), "tap-daemon-eventfd") // non-blocking: the runtime poller waits on it
 	a.att, err = tapcore.New(core, tapcore.Options{
 		Name:  fmt.Sprintf("tap app %d (%s, pid %d)", id, a.comm, pid),
-		Quota: s.cfg.Quota, Alloc: alloc, RingSize: ringSize, MaxTaps: s.cfg.MaxTaps, Shared: true,
+		Quota: s.cfg.Quota, Alloc: alloc, RingSize: ringSize, MaxTaps: s.cfg.MaxTaps, Queue: s.cfg.Queue, Shared: true,
 		Wake: func(int) { _, _ = unix.Write(a.appEfd, a.wake[:]) },
 		Wait: func(d time.Duration) {
 			var b [8]byte
