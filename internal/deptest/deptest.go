@@ -71,7 +71,7 @@ func Classify(path string) (Layer, string) {
 		}
 		return Subsystem, "capture"
 	case "tap":
-		if rest == "" || rest == "tapcore" {
+		if rest == "" || rest == "tapcore" || strings.HasPrefix(rest, "tapcore/") {
 			return Core, ""
 		}
 		return Subsystem, "tap"

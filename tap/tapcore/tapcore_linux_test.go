@@ -4,8 +4,6 @@ import (
 	"context"
 	"errors"
 	"os"
-	"strconv"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -16,63 +14,14 @@ import (
 	"github.com/wirebox/wirebox/internal/leakcheck"
 	"github.com/wirebox/wirebox/internal/netns"
 	"github.com/wirebox/wirebox/tap"
+	"github.com/wirebox/wirebox/tap/tapcore/taptest"
 )
 
 func TestMain(m *testing.M) { os.Exit(leakcheck.Run(m)) }
 
-// line: b (peer0 10.78.0.1) — wb0 [a] wb1 — (peer1 10.78.0.2) c, wb0 and
-// wb1 bypass ports of the core, forwarding to each other when forward.
-type line struct {
-	a, b, c  *netns.NS
-	core     *capture.Core
-	pool     *tap.Pool
-	wb0, wb1 *capture.Port
-}
+type line struct{ *taptest.Line }
 
-func newLine(t *testing.T, forward bool) *line {
-	t.Helper()
-	netns.Require(t)
-	l := &line{a: netns.New(t), b: netns.New(t), c: netns.New(t)}
-	netns.Veth(t, l.b, "peer0", l.a, "wb0", netns.VethOptions{AddrA: "10.78.0.1/24"})
-	netns.Veth(t, l.a, "wb1", l.c, "peer1", netns.VethOptions{AddrB: "10.78.0.2/24"})
-	var err error
-	if l.pool, err = tap.NewPool(tap.Config{Frames: 16384}); err != nil {
-		t.Fatal(err)
-	}
-	l.core = capture.NewCore(l.pool, nil)
-	t.Cleanup(func() {
-		if err := l.core.Close(); err != nil {
-			t.Error(err)
-		}
-		if err := l.pool.CheckFull(); err != nil {
-			t.Error(err)
-		}
-		l.pool.Close()
-	})
-	f0, f1 := "", ""
-	if forward {
-		f0, f1 = "wb1", "wb0"
-	}
-	if l.wb0, err = l.core.OpenPort(capture.PortConfig{Name: "wb0", NetNS: l.a.Path, Mode: capture.Bypass, Forward: f0}); err != nil {
-		t.Fatal(err)
-	}
-	if l.wb1, err = l.core.OpenPort(capture.PortConfig{Name: "wb1", NetNS: l.a.Path, Mode: capture.Bypass, Forward: f1}); err != nil {
-		t.Fatal(err)
-	}
-	return l
-}
-
-func (l *line) ping(t *testing.T, n int) bool {
-	t.Helper()
-	for try := 0; try < 3; try++ { // a loaded machine may lose the first echo to a slow ARP
-		out, err := l.b.Command("ping", "-c", strconv.Itoa(n), "-i", "0.2", "-W", "2", "10.78.0.2").CombinedOutput()
-		if err == nil && strings.Contains(string(out), strconv.Itoa(n)+" received") {
-			return true
-		}
-		t.Logf("ping (try %d): %v\n%s", try+1, err, out)
-	}
-	return false
-}
+func newLine(t *testing.T, forward bool) line { return line{taptest.NewLine(t, forward)} }
 
 // loop runs fn over every batch the Local receives until ctx ends.
 func loop(ctx context.Context, t *testing.T, lc *Local, fn func(ds []tap.RingDesc)) *sync.WaitGroup {
@@ -101,7 +50,7 @@ func loop(ctx context.Context, t *testing.T, lc *Local, fn func(ds []tap.RingDes
 // owner of a bridged port is refused.
 func TestLocalBridge(t *testing.T) {
 	l := newLine(t, false)
-	lc, err := Attach(l.core, Options{Name: "bridge", Quota: 1024})
+	lc, err := Attach(l.Core, Options{Name: "bridge", Quota: 1024})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -114,7 +63,7 @@ func TestLocalBridge(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	other, err := Attach(l.core, Options{Name: "other"})
+	other, err := Attach(l.Core, Options{Name: "other"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -122,7 +71,7 @@ func TestLocalBridge(t *testing.T) {
 		t.Errorf("second bypass tap on wb0: %v, want capture.ErrBusy", err)
 	}
 	other.Close()
-	poolMem := unsafe.Slice(unsafe.SliceData(l.pool.Buffer(0)), l.pool.Len()*l.pool.FrameSize())
+	poolMem := unsafe.Slice(unsafe.SliceData(l.Pool.Buffer(0)), l.Pool.Len()*l.Pool.FrameSize())
 	var frames, outside atomic.Int64
 	ctx, cancel := context.WithCancel(context.Background())
 	wg := loop(ctx, t, lc, func(ds []tap.RingDesc) {
@@ -144,7 +93,7 @@ func TestLocalBridge(t *testing.T) {
 			t.Errorf("revert: %d of %d: %v", n, len(ds), err)
 		}
 	})
-	ok := l.ping(t, 5)
+	ok := l.Ping(t, 5)
 	cancel()
 	wg.Wait()
 	if !ok {
@@ -167,7 +116,7 @@ func TestLocalBridge(t *testing.T) {
 // full again, checked by newLine's cleanup) and the port forwards again.
 func TestLocalCloseReclaims(t *testing.T) {
 	l := newLine(t, true)
-	lc, err := Attach(l.core, Options{Name: "hoarder", Quota: 256, Alloc: 64})
+	lc, err := Attach(l.Core, Options{Name: "hoarder", Quota: 256, Alloc: 64})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -177,7 +126,7 @@ func TestLocalCloseReclaims(t *testing.T) {
 	var kept atomic.Int64
 	ctx, cancel := context.WithCancel(context.Background())
 	wg := loop(ctx, t, lc, func(ds []tap.RingDesc) { kept.Add(int64(len(ds))) })
-	if out, err := l.b.Command("ping", "-c", "3", "-i", "0.2", "-W", "1", "10.78.0.2").CombinedOutput(); err == nil {
+	if out, err := l.B.Command("ping", "-c", "3", "-i", "0.2", "-W", "1", taptest.Peer1).CombinedOutput(); err == nil {
 		t.Errorf("ping passed an input tap that keeps every frame:\n%s", out)
 	}
 	cancel()
@@ -189,7 +138,7 @@ func TestLocalCloseReclaims(t *testing.T) {
 	if got := lc.Close(); int64(got) != held {
 		t.Errorf("Close gave back %d frames, the application held %d", got, held)
 	}
-	if !l.ping(t, 3) {
+	if !l.Ping(t, 3) {
 		t.Error("the port does not forward after the tap went away")
 	}
 }
@@ -200,7 +149,7 @@ func TestLocalCloseReclaims(t *testing.T) {
 func TestLocalViolation(t *testing.T) {
 	l := newLine(t, true)
 	var violations atomic.Int64
-	lc, err := Attach(l.core, Options{Name: "buggy", OnViolation: func(error) { violations.Add(1) }})
+	lc, err := Attach(l.Core, Options{Name: "buggy", OnViolation: func(error) { violations.Add(1) }})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -224,7 +173,7 @@ func TestLocalViolation(t *testing.T) {
 		t.Errorf("Receive after the disconnect: %v, want ErrClosed", err)
 	}
 	lc.Close()
-	if !l.ping(t, 3) {
+	if !l.Ping(t, 3) {
 		t.Error("the port does not forward after the application was disconnected")
 	}
 }
@@ -236,7 +185,7 @@ func TestLocalViolation(t *testing.T) {
 func TestBypassReturnedTwice(t *testing.T) {
 	l := newLine(t, false)
 	var violations atomic.Int64
-	lc, err := Attach(l.core, Options{Name: "twice", OnViolation: func(error) { violations.Add(1) }})
+	lc, err := Attach(l.Core, Options{Name: "twice", OnViolation: func(error) { violations.Add(1) }})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -244,7 +193,7 @@ func TestBypassReturnedTwice(t *testing.T) {
 	if _, err := lc.Tap("wb0", tap.TapBypass, 0, TapOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	send := netns.OpenRaw(t, l.b.Link(t, "peer0"))
+	send := netns.OpenRaw(t, l.B.Link(t, "peer0"))
 	frame := make([]byte, 100)
 	copy(frame, []byte{0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 2, 0, 0, 0, 0, 1, 0x88, 0xb5})
 	ds := make([]tap.RingDesc, 1)
