@@ -175,10 +175,7 @@ func (s *coreSub) receive(ctx context.Context, add func(ts int64, src, dir uint8
 	if s.tl != nil {
 		n, err := s.tl.Receive(ctx, s.ds)
 		if err != nil {
-			if errors.Is(err, tapcore.ErrClosed) {
-				return 0, errClosed
-			}
-			return 0, err
+			return 0, closedAs(err, tapcore.ErrClosed)
 		}
 		for _, d := range s.ds[:n] {
 			ts, src, wire := s.tl.Meta(d.ID)
@@ -189,10 +186,7 @@ func (s *coreSub) receive(ctx context.Context, add func(ts int64, src, dir uint8
 	}
 	n, err := s.sub.Receive(ctx, s.frames)
 	if err != nil {
-		if errors.Is(err, capture.ErrClosed) {
-			return 0, errClosed
-		}
-		return 0, err
+		return 0, closedAs(err, capture.ErrClosed)
 	}
 	for _, f := range s.frames[:n] {
 		dir := uint8(proto.DirRX)
@@ -204,6 +198,14 @@ func (s *coreSub) receive(ctx context.Context, add func(ts int64, src, dir uint8
 	capture.ReleaseAll(s.frames[:n])
 	clear(s.frames[:n])
 	return n, nil
+}
+
+// closedAs turns the source's closed error into the mirror's errClosed.
+func closedAs(err, closed error) error {
+	if errors.Is(err, closed) {
+		return errClosed
+	}
+	return err
 }
 
 // dropped counts frames the core could not queue to the channel (and, for

@@ -54,12 +54,8 @@ func statStart(name string) func() {
 	if !*stat || len(tapPids) == 0 {
 		return func() {}
 	}
-	pids := make([]string, len(tapPids))
-	for i, p := range tapPids {
-		pids[i] = strconv.Itoa(p)
-	}
 	out := filepath.Join(os.TempDir(), "wirebox-tapbench-stat-"+name)
-	c := exec.Command("perf", "stat", "-x", ",", "-o", out, "-e", "raw_syscalls:sys_enter,context-switches", "-p", strings.Join(pids, ","))
+	c := exec.Command("perf", "stat", "-x", ",", "-o", out, "-e", "raw_syscalls:sys_enter,context-switches", "-p", tapPidList())
 	if err := c.Start(); err != nil {
 		fmt.Fprintln(os.Stderr, "bench/tap: perf stat:", err)
 		return func() {}
@@ -91,21 +87,26 @@ func statStart(name string) func() {
 // tapPids are the processes of the tap run being measured (for -perf).
 var tapPids []int
 
+// tapPidList is tapPids for perf's -p.
+func tapPidList() string {
+	pids := make([]string, len(tapPids))
+	for i, p := range tapPids {
+		pids[i] = strconv.Itoa(p)
+	}
+	return strings.Join(pids, ",")
+}
+
 // perfStart records the tap processes with perf until the returned stop.
 func perfStart(name string) func() {
 	if *perfTo == "" || len(tapPids) == 0 {
 		return func() {}
-	}
-	pids := make([]string, len(tapPids))
-	for i, p := range tapPids {
-		pids[i] = strconv.Itoa(p)
 	}
 	os.MkdirAll(*perfTo, 0o755)
 	args := []string{"record", "-g", "-q", "-o", filepath.Join(*perfTo, name+".data")}
 	if *sysSum {
 		args = []string{"trace", "-s", "-o", filepath.Join(*perfTo, name+".syscalls")}
 	}
-	c := exec.Command("perf", append(args, "-p", strings.Join(pids, ","))...)
+	c := exec.Command("perf", append(args, "-p", tapPidList())...)
 	if err := c.Start(); err != nil {
 		fmt.Fprintln(os.Stderr, "bench/tap: perf:", err)
 		return func() {}
