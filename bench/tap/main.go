@@ -13,6 +13,13 @@
 //
 //	sudo go run ./bench/tap [-n64 1000000] [-n1514 300000] [-rounds 2]
 //
+// Tap rows also show the daemon's and the application's CPU seconds per
+// million forwarded frames. -base DIR adds rows for the daemon and
+// tapbridge built from another wirebox tree (before/after in one run);
+// -stat counts system calls and context switches per frame (perf stat);
+// -perf DIR records the tap runs with perf record -g (or, with -syscalls,
+// perf trace -s); -only NAME keeps the forwarders whose name contains it.
+//
 // Needs root, iproute2, ethtool, netsniff-ng (trafgen), Go; xdp-tools
 // optional. The machine is shared: compare numbers within one run.
 package main
@@ -86,6 +93,15 @@ func statStart(name string) func() {
 
 // tapPids are the processes of the tap run being measured (for -perf).
 var tapPids []int
+
+// tapCPU is the CPU seconds the tap run's processes used so far.
+func tapCPU() float64 {
+	t := 0.0
+	for _, p := range tapPids {
+		t += cpuSeconds(p)
+	}
+	return t
+}
 
 // tapPidList is tapPids for perf's -p.
 func tapPidList() string {
@@ -320,6 +336,7 @@ type result struct {
 	size, n        int
 	name           string
 	genPPS, fwdPPS []float64
+	cpu            []float64 // tap rows: daemon + application CPU seconds per million forwarded frames
 	fwd            []uint64
 }
 
@@ -393,8 +410,10 @@ func main() {
 				rx0 := sinkRx()
 				run := fmt.Sprintf("%s-%d-r%d", fw.name, sz[0], round+1)
 				perfStop, statStop := perfStart(run), statStart(run)
+				cpu0 := tapCPU()
 				secs := trafgen(sz[0], sz[1])
 				time.Sleep(500 * time.Millisecond) // drain
+				cpu := tapCPU() - cpu0
 				perfStop()
 				statStop()
 				got := sinkRx() - rx0
@@ -408,6 +427,9 @@ func main() {
 				r.genPPS = append(r.genPPS, float64(sz[1])/secs)
 				r.fwdPPS = append(r.fwdPPS, float64(got)/(secs+0.5))
 				r.fwd = append(r.fwd, got)
+				if len(tapPids) > 0 {
+					r.cpu = append(r.cpu, cpu/float64(max(got, 1))*1e6)
+				}
 				fmt.Fprintf(os.Stderr, "round %d %d bytes %-20s forwarded %d of %d in %.2fs\n", round+1, sz[0], fw.name, got, sz[1], secs)
 			}
 		}
@@ -417,7 +439,7 @@ func main() {
 	uname, _ := exec.Command("uname", "-r").Output()
 	fmt.Printf("tap forwarding benchmark: %s, kernel %s, %d rounds, %s, load %s\n", host, strings.TrimSpace(string(uname)), *rounds,
 		time.Now().UTC().Format("2006-01-02T15:04Z"), strings.Join(strings.Fields(string(load))[:3], " "))
-	fmt.Printf("%-5s %-20s %9s %10s %10s %7s %10s %6s %6s\n", "bytes", "forwarder", "frames", "gen_pps", "forwarded", "loss%", "fwd_pps", "gen_x", "fwd_x")
+	fmt.Printf("%-5s %-20s %9s %10s %10s %7s %10s %6s %6s %10s\n", "bytes", "forwarder", "frames", "gen_pps", "forwarded", "loss%", "fwd_pps", "gen_x", "fwd_x", "cpu_s/Mfwd")
 	for _, r := range results {
 		if why, ok := failed[r.name]; ok {
 			fmt.Printf("%-5d %-20s did not run: %s\n", r.size, r.name, why)
@@ -432,8 +454,12 @@ func main() {
 			worst = min(worst, f)
 		}
 		loss := 100 * float64(uint64(r.n)-min(worst, uint64(r.n))) / float64(r.n)
-		fmt.Printf("%-5d %-20s %9d %10.0f %10d %7.2f %10.0f %6.2f %6.2f\n", r.size, r.name, r.n, median(r.genPPS), worst, loss,
-			median(r.fwdPPS), median(r.genPPS)/median(base.genPPS), median(r.fwdPPS)/median(base.fwdPPS))
+		cpu := "-"
+		if len(r.cpu) > 0 {
+			cpu = fmt.Sprintf("%.2f", median(r.cpu))
+		}
+		fmt.Printf("%-5d %-20s %9d %10.0f %10d %7.2f %10.0f %6.2f %6.2f %10s\n", r.size, r.name, r.n, median(r.genPPS), worst, loss,
+			median(r.fwdPPS), median(r.genPPS)/median(base.genPPS), median(r.fwdPPS)/median(base.fwdPPS), cpu)
 	}
 	if *count {
 		counterTable(dir)
