@@ -413,7 +413,7 @@ func main() {
 				cpu0 := tapCPU()
 				secs := trafgen(sz[0], sz[1])
 				time.Sleep(500 * time.Millisecond) // drain
-				cpu := tapCPU() - cpu0
+				cpu, tapped := tapCPU()-cpu0, len(tapPids) > 0
 				perfStop()
 				statStop()
 				got := sinkRx() - rx0
@@ -427,7 +427,7 @@ func main() {
 				r.genPPS = append(r.genPPS, float64(sz[1])/secs)
 				r.fwdPPS = append(r.fwdPPS, float64(got)/(secs+0.5))
 				r.fwd = append(r.fwd, got)
-				if len(tapPids) > 0 {
+				if tapped {
 					r.cpu = append(r.cpu, cpu/float64(max(got, 1))*1e6)
 				}
 				fmt.Fprintf(os.Stderr, "round %d %d bytes %-20s forwarded %d of %d in %.2fs\n", round+1, sz[0], fw.name, got, sz[1], secs)
