@@ -178,49 +178,70 @@ func TestLocalViolation(t *testing.T) {
 	}
 }
 
-// TestBypassReturnedTwice: a frame written twice into one revert batch
-// of a bypass tap (both would be sent at the batch's end) disconnects the
-// application before either leaves; the pool stays whole (checked by
-// newLine's cleanup).
-func TestBypassReturnedTwice(t *testing.T) {
+// TestReturnedTwiceInOneBatch: a frame written twice into one batch (of
+// a bypass tap's reverts, both of which would be sent at the batch's end;
+// of an input tap's reverts, reverted together; of deallocs, released
+// together) disconnects the application before the second copy is used;
+// the pool stays whole (checked by the line's cleanup).
+func TestReturnedTwiceInOneBatch(t *testing.T) {
 	l := newLine(t, false)
-	var violations atomic.Int64
-	lc, err := Attach(l.Core, Options{Name: "twice", OnViolation: func(error) { violations.Add(1) }})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer lc.Close()
-	if _, err := lc.Tap("wb0", tap.TapBypass, 0, TapOptions{}); err != nil {
-		t.Fatal(err)
-	}
 	send := netns.OpenRaw(t, l.B.Link(t, "peer0"))
 	frame := make([]byte, 100)
 	copy(frame, []byte{0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 2, 0, 0, 0, 0, 1, 0x88, 0xb5})
-	ds := make([]tap.RingDesc, 1)
-	for {
-		send.Send(t, frame)
-		ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
-		n, err := lc.Receive(ctx, ds)
-		cancel()
-		if n > 0 {
-			break
-		}
-		if !errors.Is(err, context.DeadlineExceeded) {
-			t.Fatal(err)
-		}
-	}
-	if _, err := lc.Revert([]tap.RingDesc{ds[0], ds[0]}); err != nil {
-		t.Fatal(err)
-	}
-	select {
-	case <-lc.Attachment().Done():
-	case <-time.After(20 * time.Second):
-		t.Fatal("not disconnected after returning a frame twice in one batch")
-	}
-	if violations.Load() != 1 {
-		t.Errorf("%d violations, want 1", violations.Load())
-	}
-	if st := lc.Attachment().Status(); st.Reverted != 1 {
-		t.Errorf("reverted %d, want the first copy only", st.Reverted)
+	for _, c := range []struct {
+		name     string
+		kind     uint8
+		dealloc  bool
+		reverted uint64
+	}{
+		{"bypass revert", tap.TapBypass, false, 1},
+		{"input revert", tap.TapInput, false, 1},
+		{"dealloc", tap.TapInput, true, 0},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			var violations atomic.Int64
+			lc, err := Attach(l.Core, Options{Name: "twice", OnViolation: func(error) { violations.Add(1) }})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer lc.Close()
+			if _, err := lc.Tap("wb0", c.kind, 0, TapOptions{}); err != nil {
+				t.Fatal(err)
+			}
+			ds := make([]tap.RingDesc, 1)
+			for {
+				send.Send(t, frame)
+				ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
+				n, err := lc.Receive(ctx, ds)
+				cancel()
+				if n > 0 {
+					break
+				}
+				if !errors.Is(err, context.DeadlineExceeded) {
+					t.Fatal(err)
+				}
+			}
+			twice := []tap.RingDesc{ds[0], ds[0]}
+			if c.dealloc {
+				_, err = lc.Dealloc(twice)
+			} else {
+				_, err = lc.Revert(twice)
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			select {
+			case <-lc.Attachment().Done():
+			case <-time.After(20 * time.Second):
+				t.Fatal("not disconnected after returning a frame twice in one batch")
+			}
+			if violations.Load() != 1 {
+				t.Errorf("%d violations, want 1", violations.Load())
+			}
+			st := lc.Attachment().Status()
+			if st.Reverted != c.reverted || st.Deallocated+st.Reverted != 1 {
+				t.Errorf("reverted %d, deallocated %d: want the first copy only", st.Reverted, st.Deallocated)
+			}
+		})
 	}
 }
