@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net"
 	"slices"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -118,6 +119,9 @@ type coreSub struct {
 	sub    *capture.Subscription
 	frames []capture.Frame
 
+	// txMu orders transmit and close: frames taken from the alloc ring
+	// must not be written once close gave them back to the pool.
+	txMu      sync.Mutex
 	closed    atomic.Bool
 	finalDrop uint64 // dropped() when it closed
 }
@@ -223,6 +227,8 @@ func (s *coreSub) dropped() uint64 {
 // close ends the tap or subscription and gives back every frame the
 // channel still holds. Call it once, after the pump ended.
 func (s *coreSub) close() {
+	s.txMu.Lock()
+	defer s.txMu.Unlock()
 	s.finalDrop = s.dropped()
 	s.closed.Store(true)
 	if s.tl != nil {
@@ -245,6 +251,11 @@ const allocWait = 100 * time.Millisecond
 // free frame in time, the channel closed), with the first reason. Only
 // the session's reader calls it (the alloc and revert rings' one user).
 func (s *coreSub) transmit(frames [][]byte) (int, error) {
+	s.txMu.Lock()
+	defer s.txMu.Unlock()
+	if s.closed.Load() {
+		return 0, errClosed
+	}
 	var firstErr error
 	fs := s.cp.c.Pool().FrameSize()
 	want := 0
