@@ -188,5 +188,7 @@ func (l *Local) Meta(id uint32) (ts int64, src capture.TimestampSource, wireLen 
 
 // Close ends the application: its taps go away and every frame it holds
 // goes back to the pool (returned: how many references). Its rings stay
-// valid memory, but nothing more moves on them.
+// valid memory, but nothing more moves on them. Stop (or exclude) the
+// goroutines using the Local first: a frame one of them took is another
+// consumer's once Close returned, and must not be written.
 func (l *Local) Close() uint64 { return l.a.Close() }
