@@ -263,8 +263,6 @@ func (a *Attachment) wake(ring int) {
 	}
 }
 
-// Tap status codes are the socket protocol's (tap.Status*).
-
 // Tap subscribes the application's consumer on a port: kind is
 // tap.TapInput, TapOutput or TapBypass; order places it among the port's
 // owners of the hook. It returns the tap's handle, or a tap.Status* code
