@@ -143,6 +143,20 @@ func TestLocalCloseReclaims(t *testing.T) {
 	}
 }
 
+// disconnected waits for lc to be disconnected for what it did, counted
+// once in violations.
+func disconnected(t *testing.T, lc *Local, violations *atomic.Int64, what string) {
+	t.Helper()
+	select {
+	case <-lc.Attachment().Done():
+	case <-time.After(20 * time.Second):
+		t.Fatal("not disconnected after " + what)
+	}
+	if n := violations.Load(); n != 1 {
+		t.Errorf("%d violations counted after %s, want 1", n, what)
+	}
+}
+
 // TestLocalViolation: an in-process application that returns a frame it
 // does not hold is disconnected like an outside one; the port it tapped
 // passes traffic again.
@@ -161,14 +175,7 @@ func TestLocalViolation(t *testing.T) {
 	if _, err := lc.Dealloc([]tap.RingDesc{{ID: 3, Tap: h}}); err != nil {
 		t.Fatal(err)
 	}
-	select {
-	case <-lc.Attachment().Done():
-	case <-time.After(20 * time.Second):
-		t.Fatal("not disconnected after returning a frame it does not hold")
-	}
-	if violations.Load() != 1 {
-		t.Errorf("%d violations counted, want 1", violations.Load())
-	}
+	disconnected(t, lc, &violations, "returning a frame it does not hold")
 	if _, err := lc.Receive(context.Background(), make([]tap.RingDesc, 1)); !errors.Is(err, ErrClosed) {
 		t.Errorf("Receive after the disconnect: %v, want ErrClosed", err)
 	}
@@ -230,14 +237,7 @@ func TestReturnedTwiceInOneBatch(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			select {
-			case <-lc.Attachment().Done():
-			case <-time.After(20 * time.Second):
-				t.Fatal("not disconnected after returning a frame twice in one batch")
-			}
-			if violations.Load() != 1 {
-				t.Errorf("%d violations, want 1", violations.Load())
-			}
+			disconnected(t, lc, &violations, "returning a frame twice in one batch")
 			st := lc.Attachment().Status()
 			if st.Reverted != c.reverted || st.Deallocated+st.Reverted != 1 {
 				t.Errorf("reverted %d, deallocated %d: want the first copy only", st.Reverted, st.Deallocated)
