@@ -61,10 +61,6 @@ func (w *Writer) WritePackets(ps []Packet) (int, error) {
 		if p.Interface < 0 || p.Interface >= len(w.opt.Interfaces) {
 			return fail(fmt.Errorf("pcapng: interface %d out of range", p.Interface))
 		}
-		blockLen := w.epbLen(*p)
-		if blockLen > w.opt.ChunkSize {
-			return fail(fmt.Errorf("pcapng: packet of %d bytes exceeds the chunk size", len(p.Data)))
-		}
 		if w.rotateDue(int64(g.size)) {
 			if err := w.flushGather(); err != nil {
 				return fail(err)
@@ -73,6 +69,12 @@ func (w *Writer) WritePackets(ps []Packet) (int, error) {
 			if err := w.Rotate(); err != nil {
 				return fail(err)
 			}
+		}
+		// After a rotation: the new file's IDBs may name another clock,
+		// which changes whether the block carries a comment.
+		blockLen := w.epbLen(*p)
+		if blockLen > w.opt.ChunkSize {
+			return fail(fmt.Errorf("pcapng: packet of %d bytes exceeds the chunk size", len(p.Data)))
 		}
 		if g.size+blockLen > w.opt.ChunkSize || len(g.segs)+3 > maxSegs {
 			if err := w.flushGather(); err != nil {
