@@ -530,7 +530,10 @@ func (w *Writer) flushChunk() error {
 	if err := w.bw.Flush(); err != nil {
 		return fmt.Errorf("pcapng: write %s: %w", w.name, err)
 	}
-	return w.flushStage()
+	if err := w.flushStage(); err != nil {
+		return err
+	}
+	return w.waitWrite()
 }
 
 // chunkSink receives whole-block chunks from bw and writes each with one
