@@ -20,24 +20,11 @@ const minPad = 12
 // system's alignment. The page cache is bypassed: the kernel's copy into
 // it (most of the writer's CPU at 1514 B) and the flusher's work are not
 // paid on the capture's CPUs; the device reads the buffer itself.
-//
-// Writes are asynchronous, one in flight: while the device reads one
-// buffer the writer fills the other, and the next write waits for the
-// one before it, so the file grows in order.
 type staging struct {
 	align int    // offset and length alignment of a write
 	buf   []byte // aligned memory, ChunkSize + 2 aligns
-	spare []byte // the other buffer: being written, or free
 	n     int    // bytes staged
-	free  func() // unmaps both
-	// the write in flight, if any: its result and length
-	inflight    chan ioResult
-	inflightLen int
-}
-
-type ioResult struct {
-	n   int
-	err error
+	free  func() // unmaps buf
 }
 
 // room reports whether n more bytes fit with the padding a flush may add.
@@ -65,46 +52,25 @@ func (s *staging) pad() {
 	s.n += gap
 }
 
-// flushStage starts the write of what is staged, padded, with one
-// write(2) on a goroutine, after the write before it has ended.
+// flushStage writes what is staged, padded, with one write(2).
 func (w *Writer) flushStage() error {
 	s := w.st
 	if s == nil || s.n == 0 {
 		return nil
 	}
 	s.pad()
-	if err := w.waitWrite(); err != nil {
-		s.n = 0
-		return err
-	}
-	buf, f, done := s.buf[:s.n], w.f, make(chan ioResult, 1)
-	go func() {
-		n, err := f.Write(buf)
-		done <- ioResult{n, err}
-	}()
-	s.inflight, s.inflightLen = done, len(buf)
-	s.buf, s.spare, s.n = s.spare, s.buf, 0
-	return nil
-}
-
-// waitWrite waits for the write in flight, if any.
-func (w *Writer) waitWrite() error {
-	s := w.st
-	if s == nil || s.inflight == nil {
-		return nil
-	}
-	r := <-s.inflight
-	s.inflight = nil
-	if r.n == 0 && errors.Is(r.err, syscall.EINVAL) && !w.noDirect {
+	n, err := w.f.Write(s.buf[:s.n])
+	if n == 0 && errors.Is(err, syscall.EINVAL) && !w.noDirect {
 		// Opened for direct I/O but refused: write through the page cache.
 		w.noDirect = true
 		if clearDirect(w.f) == nil {
-			r.n, r.err = w.f.Write(s.spare[:s.inflightLen])
+			n, err = w.f.Write(s.buf[:s.n])
 		}
 	}
-	w.onDisk += int64(r.n)
-	if r.err != nil {
-		return fmt.Errorf("pcapng: write %s: %w", w.name, r.err)
+	w.onDisk += int64(n)
+	s.n = 0
+	if err != nil {
+		return fmt.Errorf("pcapng: write %s: %w", w.name, err)
 	}
 	return nil
 }

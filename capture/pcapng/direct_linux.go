@@ -20,11 +20,11 @@ func newStaging(f *os.File, chunk int) (*staging, error) {
 		align = int(st.Dio_offset_align)
 	}
 	size := (chunk + 2*align + 4095) &^ 4095
-	mem, err := unix.Mmap(-1, 0, 2*size, unix.PROT_READ|unix.PROT_WRITE, unix.MAP_PRIVATE|unix.MAP_ANONYMOUS)
+	buf, err := unix.Mmap(-1, 0, size, unix.PROT_READ|unix.PROT_WRITE, unix.MAP_PRIVATE|unix.MAP_ANONYMOUS)
 	if err != nil {
 		return nil, err
 	}
-	return &staging{align: align, buf: mem[:size:size], spare: mem[size:], free: func() { _ = unix.Munmap(mem) }}, nil
+	return &staging{align: align, buf: buf, free: func() { _ = unix.Munmap(buf) }}, nil
 }
 
 // clearDirect turns direct I/O off on f (a file system that opened it

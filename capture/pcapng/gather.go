@@ -136,9 +136,6 @@ func (w *Writer) rotateDue(pending int64) bool {
 	pending += int64(w.bw.Buffered()) // uncompressed: an upper bound
 	if w.st != nil {
 		pending += int64(w.st.n)
-		if w.st.inflight != nil {
-			pending += int64(w.st.inflightLen)
-		}
 	}
 	sizeHit := w.opt.RotateSize > 0 && w.onDisk+pending >= w.opt.RotateSize && w.stats.Packets > 0
 	timeHit := w.opt.RotateTime > 0 && w.now().Sub(w.opened) >= w.opt.RotateTime

@@ -530,10 +530,7 @@ func (w *Writer) flushChunk() error {
 	if err := w.bw.Flush(); err != nil {
 		return fmt.Errorf("pcapng: write %s: %w", w.name, err)
 	}
-	if err := w.flushStage(); err != nil {
-		return err
-	}
-	return w.waitWrite()
+	return w.flushStage()
 }
 
 // chunkSink receives whole-block chunks from bw and writes each with one
