@@ -50,9 +50,6 @@ func (w *Writer) WritePackets(ps []Packet) (int, error) {
 		}
 		return len(ps), nil
 	}
-	if w.st != nil {
-		return w.stagePackets(ps)
-	}
 	written := 0
 	g := &w.g
 	fail := func(err error) (int, error) {
@@ -134,9 +131,6 @@ func (w *Writer) flushGather() error {
 // is written, pending bytes not yet in it.
 func (w *Writer) rotateDue(pending int64) bool {
 	pending += int64(w.bw.Buffered()) // uncompressed: an upper bound
-	if w.st != nil {
-		pending += int64(w.st.n)
-	}
 	sizeHit := w.opt.RotateSize > 0 && w.onDisk+pending >= w.opt.RotateSize && w.stats.Packets > 0
 	timeHit := w.opt.RotateTime > 0 && w.now().Sub(w.opened) >= w.opt.RotateTime
 	return sizeHit || timeHit

@@ -3,13 +3,9 @@ package pcapng
 import (
 	"bytes"
 	"fmt"
-	"io"
 	"os"
-	"strings"
 	"testing"
 	"time"
-
-	"github.com/wirebox/wirebox/internal/pkttest"
 )
 
 // gatherSample is n packets of every size class WritePackets treats
@@ -116,85 +112,4 @@ func TestWritePacketsMatchesWritePacket(t *testing.T) {
 			t.Logf("%d files, identical", len(got))
 		})
 	}
-}
-
-// TestDirectFiles: in direct mode (O_DIRECT, blocks padded to the file
-// system's alignment) the files hold the same packets as buffered ones,
-// tshark reads them without complaint, and every write was aligned.
-func TestDirectFiles(t *testing.T) {
-	pkttest.Need(t, "tshark")
-	const n = 3000
-	records := func(dir string, direct bool) (recs []string, files []string) {
-		_, ps := gatherSample(n)
-		w, err := NewWriter(Options{Dir: dir, Prefix: "d", Interfaces: twoPorts(), ChunkSize: 64 << 10, RotateSize: 1 << 20, Direct: direct})
-		if err != nil {
-			t.Fatal(err)
-		}
-		if direct && w.st == nil {
-			t.Fatal("direct I/O not in use")
-		}
-		for i := 0; i < n; i += 500 {
-			if i == 1000 {
-				writeSample(t, w, 7) // the chunk buffer's path in between
-			}
-			if _, err := w.WritePackets(ps[i : i+500]); err != nil {
-				t.Fatal(err)
-			}
-			if i == 1500 {
-				if err := w.Tick(); err != nil { // a flush mid-chunk
-					t.Fatal(err)
-				}
-			}
-		}
-		if err := w.Close(); err != nil {
-			t.Fatal(err)
-		}
-		for _, f := range w.Files() {
-			r, err := Open(f)
-			if err != nil {
-				t.Fatal(err)
-			}
-			for {
-				rec, err := r.Next()
-				if err == io.EOF {
-					break
-				}
-				if err != nil {
-					t.Fatalf("%s: %v", f, err)
-				}
-				recs = append(recs, fmt.Sprintf("%d %d %d %d %x", rec.Timestamp.UnixNano(), rec.Interface, rec.Direction, rec.Length, rec.Data))
-			}
-			r.Close()
-		}
-		return recs, w.Files()
-	}
-	want, _ := records(t.TempDir(), false)
-	got, files := records(t.TempDir(), true)
-	if len(got) != len(want) {
-		t.Fatalf("direct: %d packets, buffered %d", len(got), len(want))
-	}
-	for i := range want {
-		if got[i] != want[i] {
-			t.Fatalf("packet %d differs", i)
-		}
-	}
-	total := 0
-	for _, f := range files {
-		fi, err := os.Stat(f)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if fi.Size()%512 != 0 {
-			t.Fatalf("%s: %d bytes, not a multiple of 512", f, fi.Size())
-		}
-		out, errOut, err := pkttest.RunErr("tshark", "-r", f, "-T", "fields", "-e", "frame.number")
-		if err != nil || strings.Contains(errOut, "appears") {
-			t.Fatalf("tshark on %s: %v %s", f, err, errOut)
-		}
-		total += len(pkttest.Lines(out))
-	}
-	if total != n+7 {
-		t.Fatalf("tshark read %d packets, want %d", total, n+7)
-	}
-	t.Logf("%d files, %d packets, same as buffered", len(files), total)
 }

@@ -12,7 +12,6 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
-	"syscall"
 	"time"
 
 	"github.com/gopacket/gopacket/layers"
@@ -143,12 +142,6 @@ type Options struct {
 	// ChunkSize is how many bytes of whole blocks are gathered in memory
 	// before one write to the file. Default 256 KiB.
 	ChunkSize int
-	// Direct writes uncompressed files with O_DIRECT (Linux, where the
-	// file system supports it): WritePackets encodes blocks into an
-	// aligned buffer and each ChunkSize piece goes to the device without
-	// the page cache, padded to the file system's alignment with a block
-	// readers skip. It falls back to buffered writes where refused.
-	Direct bool
 	// Application is recorded in the section header.
 	Application string
 	// Now is the clock used for rotation by age and file names; default time.Now.
@@ -211,8 +204,6 @@ type Writer struct {
 	fileTS        []TimestampSource // sources in the current file's IDBs
 	g             gather            // WritePackets' batch
 	iov           iovecs            // writev's segments (Linux)
-	st            *staging          // direct mode's buffer, nil when buffered
-	noDirect      bool              // direct I/O was refused
 }
 
 // Owner is a file owner: user and group ids.
@@ -303,30 +294,13 @@ func (w *Writer) openFile() error {
 	path := filepath.Join(w.opt.Dir, name)
 	var f *os.File
 	var err error
-	flags := os.O_CREATE | os.O_EXCL | os.O_WRONLY
-	direct := w.opt.Direct && w.opt.Compress == CompressNone && !w.noDirect && directFlag != 0
-	if direct {
-		flags |= directFlag
-	}
-	open := func(flags int) (*os.File, error) {
-		if w.opt.DirRoot != nil {
-			return w.opt.DirRoot.OpenFile(name, flags, FileMode)
-		}
-		return os.OpenFile(path, flags, FileMode)
-	}
-	f, err = open(flags)
-	if direct && errors.Is(err, syscall.EINVAL) { // no O_DIRECT on this file system
-		w.noDirect, direct = true, false
-		f, err = open(flags &^ directFlag)
+	if w.opt.DirRoot != nil {
+		f, err = w.opt.DirRoot.OpenFile(name, os.O_CREATE|os.O_EXCL|os.O_WRONLY, FileMode)
+	} else {
+		f, err = os.OpenFile(path, os.O_CREATE|os.O_EXCL|os.O_WRONLY, FileMode)
 	}
 	if err != nil {
 		return fmt.Errorf("pcapng: open: %w", err)
-	}
-	if direct && w.st == nil {
-		if w.st, err = newStaging(f, w.opt.ChunkSize); err != nil {
-			f.Close()
-			return fmt.Errorf("pcapng: direct I/O buffer: %w", err)
-		}
 	}
 	if o := w.opt.Owner; o != nil {
 		if err := f.Chown(o.UID, o.GID); err != nil {
@@ -530,7 +504,7 @@ func (w *Writer) flushChunk() error {
 	if err := w.bw.Flush(); err != nil {
 		return fmt.Errorf("pcapng: write %s: %w", w.name, err)
 	}
-	return w.flushStage()
+	return nil
 }
 
 // chunkSink receives whole-block chunks from bw and writes each with one
@@ -554,20 +528,6 @@ func (c chunkSink) Write(p []byte) (int, error) {
 			return 0, fmt.Errorf("gzip: %w", err)
 		}
 		out = w.comp.Bytes()
-	}
-	if s := w.st; s != nil {
-		// Direct: through the aligned buffer, written now (bw flushes
-		// when it must reach the file).
-		if !s.room(len(out)) {
-			if err := w.flushStage(); err != nil {
-				return 0, err
-			}
-		}
-		s.stage(out)
-		if err := w.flushStage(); err != nil {
-			return 0, err
-		}
-		return len(p), nil
 	}
 	n, err := w.f.Write(out)
 	w.onDisk += int64(n)
@@ -642,10 +602,6 @@ func (w *Writer) Close() error {
 	err := w.closeFile()
 	if w.zenc != nil {
 		w.zenc.Close()
-	}
-	if w.st != nil {
-		w.st.free()
-		w.st = nil
 	}
 	if w.opt.DirRoot != nil {
 		w.opt.DirRoot.Close()

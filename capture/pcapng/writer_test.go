@@ -237,15 +237,11 @@ func TestKill9LeavesReadableFiles(t *testing.T) {
 	if dir := os.Getenv("WIREBOX_PCAPNG_CHILD"); dir != "" {
 		t.Skip("child mode runs from TestKill9Child")
 	}
-	for _, tc := range []struct {
-		c      Compression
-		direct string
-	}{{CompressNone, ""}, {CompressNone, "direct"}, {CompressGzip, ""}, {CompressZstd, ""}} {
-		c := tc.c
-		t.Run(string(c)+tc.direct, func(t *testing.T) {
+	for _, c := range []Compression{CompressNone, CompressGzip, CompressZstd} {
+		t.Run(string(c), func(t *testing.T) {
 			dir := t.TempDir()
 			cmd := exec.Command(os.Args[0], "-test.run=^TestKill9Child$", "-test.v")
-			cmd.Env = append(os.Environ(), "WIREBOX_PCAPNG_CHILD="+dir, "WIREBOX_PCAPNG_COMPRESS="+string(c), "WIREBOX_PCAPNG_DIRECT="+tc.direct)
+			cmd.Env = append(os.Environ(), "WIREBOX_PCAPNG_CHILD="+dir, "WIREBOX_PCAPNG_COMPRESS="+string(c))
 			cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
 			if err := cmd.Start(); err != nil {
 				t.Fatal(err)
@@ -304,7 +300,7 @@ func TestKill9Child(t *testing.T) {
 		t.Skip("only run as the child of TestKill9LeavesReadableFiles")
 	}
 	w, err := NewWriter(Options{Dir: dir, Prefix: "kill", Interfaces: twoPorts(), Compress: Compression(os.Getenv("WIREBOX_PCAPNG_COMPRESS")),
-		ChunkSize: 5000, RotateSize: 256 << 10, Direct: os.Getenv("WIREBOX_PCAPNG_DIRECT") != ""})
+		ChunkSize: 5000, RotateSize: 256 << 10})
 	if err != nil {
 		t.Fatal(err)
 	}
