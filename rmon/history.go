@@ -3,7 +3,6 @@ package rmon
 import (
 	"time"
 
-	"github.com/gosnmp/gosnmp"
 	"github.com/wirebox/wirebox/rmon/mib"
 	"github.com/wirebox/wirebox/rmon/stats"
 )
@@ -28,19 +27,13 @@ type histRT struct {
 }
 
 func (p *probe) historySpec() *ctlSpec {
-	return &ctlSpec{
+	return p.sourceHooks(&ctlSpec{
 		name: "historyControlTable", cols: seq(1, 7), indexCol: 1, statusCol: 7,
 		writable: map[uint32]ctlCol{
 			2: {check: p.checkDataSource, frozen: true},
 			3: {def: defInt(50), check: checkInt(1, 65535)},
 			5: {def: defInt(1800), check: checkInt(1, 3600), frozen: true},
 			6: ownerCol,
-		},
-		validate: func(r *ctlRow) gosnmp.SNMPError {
-			if p.portOf(r.vals[2]) == nil {
-				return mib.InconsistentValue
-			}
-			return mib.NoError
 		},
 		activate: func(r *ctlRow) {
 			pt := p.portOf(r.vals[2])
@@ -53,7 +46,7 @@ func (p *probe) historySpec() *ctlSpec {
 			}
 			return mib.Value{}, false
 		},
-	}
+	})
 }
 
 // sampleHistory closes the row's interval when it is due (p.mu held).

@@ -61,7 +61,10 @@ type probe struct {
 	matCtl    *ctlTable
 	topN      *ctlTable
 	protoDist *ctlTable
-	logs      map[int32]*eventLog
+	// RMON2 network layer (nl.go)
+	hlHostCtl, hlMatrixCtl, addrMapCtl *ctlTable
+	addrMapDeletes                     uint64
+	logs                               map[int32]*eventLog
 	// gen changes with every change of rows, buckets, logs or reports;
 	// derived indexes are rebuilt when it moved (see cachedIndex).
 	gen      uint64
@@ -146,11 +149,12 @@ func newProbe(ports []*port, tree *mib.Tree, uptime func() uint64) *probe {
 	tree.Register(eventEntry, p.events.handler())
 	tree.Register(logEntry, p.logHandler())
 	p.registerRMON2(tree)
+	p.registerNL(tree)
 	p.registerChannels(tree)
 	// The probe's own rows: one statistics, host and matrix row per port.
 	p.mu.Lock()
 	for _, pt := range ports {
-		for _, t := range []*ctlTable{p.ether, p.hostCtl, p.matCtl} {
+		for _, t := range []*ctlTable{p.ether, p.hostCtl, p.matCtl, p.protoDist, p.hlHostCtl, p.hlMatrixCtl, p.addrMapCtl} {
 			t.add(&ctlRow{index: int32(pt.ifIndex), vals: map[uint32]mib.Value{
 				2:                    dataSource(pt),
 				t.spec.statusCol - 1: mib.String(monitorOwner),
@@ -212,14 +216,16 @@ func (p *probe) sample() {
 // tables does not copy them once per varbind.
 type snapCache struct {
 	at    time.Time
+	gen   uint64 // the probe's gen: tables built over changed rows are stale
 	snaps map[*port]*stats.Snapshot
+	nets  map[*port]*stats.NetSnapshot
 	built map[string]*built
 }
 
 func (p *probe) snapshot(pt *port) *stats.Snapshot {
 	now := p.now()
-	if now.Sub(p.cache.at) > 100*time.Millisecond || p.cache.snaps == nil {
-		p.cache = snapCache{at: now, snaps: map[*port]*stats.Snapshot{}}
+	if now.Sub(p.cache.at) > 100*time.Millisecond || p.cache.snaps == nil || p.cache.gen != p.gen {
+		p.cache = snapCache{at: now, gen: p.gen, snaps: map[*port]*stats.Snapshot{}, nets: map[*port]*stats.NetSnapshot{}}
 	}
 	if pt == nil {
 		return nil
@@ -231,4 +237,24 @@ func (p *probe) snapshot(pt *port) *stats.Snapshot {
 		p.cache.snaps[pt] = s
 	}
 	return s
+}
+
+// netSnapshot is snapshot for the network-layer tables (p.mu held).
+func (p *probe) netSnapshot(pt *port) *stats.NetSnapshot {
+	p.snapshot(nil)
+	s := p.cache.nets[pt]
+	if s == nil {
+		sn := pt.st.NetSnapshot()
+		s = &sn
+		p.cache.nets[pt] = s
+	}
+	return s
+}
+
+// ticks converts a Unix-nanosecond time to sysUpTime (0 before the start).
+func (p *probe) ticks(ns int64) uint64 {
+	if d := ns - p.start.UnixNano(); d > 0 {
+		return uint64(d / int64(10*time.Millisecond))
+	}
+	return 0
 }

@@ -591,7 +591,7 @@ func TestHostTopN(t *testing.T) {
 	if f := strings.Fields(string(must(exec.Command("ip", "-4", "route", "show", "default").Output()))); len(f) > 2 && f[1] == "via" {
 		gw = f[2]
 	}
-	if pc[".1.3.6.1.2.1.16.19.12.0"] != gw || !strings.HasPrefix(pc[".1.3.6.1.2.1.16.19.1.0"], "FF C0 30 20") {
+	if pc[".1.3.6.1.2.1.16.19.12.0"] != gw || !strings.HasPrefix(pc[".1.3.6.1.2.1.16.19.1.0"], "FF C0 3F E0") {
 		t.Errorf("probeConfig: %v (gateway %s)", pc, gw)
 	}
 	ctl := walk(t, "snmpget", append(c, n+".5.4", n+".7.4")...)
@@ -818,5 +818,156 @@ func TestFilterCapture(t *testing.T) {
 	g = walk(t, "snmpget", append(c, ".1.3.6.1.2.1.16.8.2.1.4.5.1")...)
 	if s := strings.ReplaceAll(g[".1.3.6.1.2.1.16.8.2.1.4.5.1"], " ", ""); len(s) != 8 {
 		t.Errorf("slice at offset 60 of a 64-byte capture: %q", s)
+	}
+}
+
+// ipFrame is an Ethernet frame of size bytes with an IPv4 or IPv6 header
+// from src to dst carrying next-protocol proto.
+func ipFrame(dstMAC, srcMAC net.HardwareAddr, src, dst string, proto byte, size int) []byte {
+	f := ethFrame(dstMAC, srcMAC, size)
+	s, d := net.ParseIP(src), net.ParseIP(dst)
+	if s4 := s.To4(); s4 != nil {
+		binary.BigEndian.PutUint16(f[12:], 0x0800)
+		f[14], f[14+9] = 0x45, proto
+		copy(f[14+12:], s4)
+		copy(f[14+16:], d.To4())
+	} else {
+		binary.BigEndian.PutUint16(f[12:], 0x86dd)
+		f[14], f[14+6] = 0x60, proto
+		copy(f[14+8:], s)
+		copy(f[14+24:], d)
+	}
+	return f
+}
+
+func repeat(f []byte, n int) [][]byte {
+	out := make([][]byte, n)
+	for i := range out {
+		out[i] = f
+	}
+	return out
+}
+
+// waitWalk walks oid until it has an entry key with value want.
+func waitWalk(t *testing.T, tool string, args []string, key, want string) map[string]string {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		m := walk(t, tool, args...)
+		if m[key] == want {
+			return m
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s = %q, want %q:\n%v", key, m[key], want, m)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// TestNetworkLayer creates RMON2 host and matrix control rows the RowStatus
+// way, sends IPv4 and IPv6 traffic, and reads nlHost, nlMatrix, alHost,
+// alMatrix and addressMap with net-snmp, including a TimeFilter walk
+// that returns only what changed since a given sysUpTime.
+func TestNetworkLayer(t *testing.T) {
+	tp := newTopo(t)
+	svc := startService(t, Config{Listen: "127.0.0.1:0",
+		Communities: []CommunityConfig{{Name: "mgr", Write: []string{"1.3.6.1.2.1.16"}}}}, tp.core)
+	c := []string{"-v2c", "-c", "mgr", svc.Addr().String()}
+	hc, mc := ".1.3.6.1.2.1.16.14.1.1", ".1.3.6.1.2.1.16.15.1.1"
+	snmpRun(t, "snmpset", append(c, hc+".12.9", "i", "5", hc+".11.9", "s", "tester")...)
+	snmpRun(t, "snmpset", append(c, hc+".2.9", "o", ".1.3.6.1.2.1.2.2.1.1.1", hc+".12.9", "i", "1")...)
+	snmpRun(t, "snmpset", append(c, mc+".12.9", "i", "4", mc+".2.9", "o", ".1.3.6.1.2.1.2.2.1.1.1", mc+".11.9", "s", "tester")...)
+	// A matrix row allowed one conversation.
+	snmpRun(t, "snmpset", append(c, mc+".12.10", "i", "4", mc+".2.10", "o", ".1.3.6.1.2.1.2.2.1.1.1", mc+".6.10", "i", "1")...)
+
+	var frames [][]byte
+	frames = append(frames, repeat(ipFrame(mac(2), mac(1), "10.1.0.1", "10.1.0.2", 6, 100), 5)...)
+	frames = append(frames, repeat(ipFrame(mac(1), mac(2), "10.1.0.2", "10.1.0.1", 17, 200), 3)...)
+	frames = append(frames, repeat(ipFrame(mac(4), mac(3), "2001:db8::1", "2001:db8::2", 58, 120), 2)...)
+	frames = append(frames, ipFrame(net.HardwareAddr{0xff, 0xff, 0xff, 0xff, 0xff, 0xff}, mac(1), "10.1.0.1", "10.1.0.255", 17, 60))
+	frames = append(frames, repeat(ipFrame(mac(2), mac(1), "10.1.0.1", "10.1.0.2", 6, 40), 4)...) // undersize: not counted
+	sendRaw(t, tp.b, "peer0", frames)
+
+	h1, h2 := ".2.4.10.1.0.1", ".2.4.10.1.0.2"
+	v6a, v6b := ".3.16.32.1.13.184.0.0.0.0.0.0.0.0.0.0.0.1", ".3.16.32.1.13.184.0.0.0.0.0.0.0.0.0.0.0.2"
+	nl := ".1.3.6.1.2.1.16.14.2.1"
+	m := waitWalk(t, "snmpbulkwalk", append(c, nl), nl+".6.9.0"+h1, "584") // nlHostOutOctets: 5 x 104 and a 64-octet broadcast
+	for _, w := range []struct {
+		oid, want string
+	}{
+		{nl + ".3.9.0" + h1, "3"}, {nl + ".5.9.0" + h1, "612"}, {nl + ".6.9.0" + h1, "584"}, {nl + ".7.9.0" + h1, "1"},
+		{nl + ".3.9.0" + h2, "5"}, {nl + ".4.9.0" + h2, "3"}, {nl + ".3.9.0" + v6b, "2"}, {nl + ".4.9.0" + v6a, "2"},
+		{nl + ".3.1.0" + h1, "3"}, // the monitor row of port 1 sees the same
+	} {
+		if m[w.oid] != w.want {
+			t.Errorf("%s = %q, want %s", w.oid, m[w.oid], w.want)
+		}
+	}
+	if n := len(m) / 6; n != 2*5 {
+		t.Errorf("nlHostTable has %d rows, want 10 (5 addresses, two control rows):\n%v", n, m)
+	}
+	// alHost: by protocol (2 ip, 5 tcp, 6 udp, 10 icmpv6).
+	al := ".1.3.6.1.2.1.16.16.1.1"
+	m = walk(t, "snmpbulkwalk", append(c, al)...)
+	for oid, want := range map[string]string{al + ".3.9.0" + h1 + ".2": "6", al + ".3.9.0" + h1 + ".5": "5", al + ".3.9.0" + h1 + ".6": "1",
+		al + ".2.9.0" + h1 + ".6": "3", al + ".5.9.0" + h1 + ".5": "520", al + ".2.9.0" + v6b + ".10": "2"} {
+		if m[oid] != want {
+			t.Errorf("%s = %q, want %s", oid, m[oid], want)
+		}
+	}
+	// nlMatrix, both orders, and alMatrix.
+	sd, ds := ".1.3.6.1.2.1.16.15.2.1", ".1.3.6.1.2.1.16.15.3.1"
+	m = walk(t, "snmpbulkwalk", append(c, ".1.3.6.1.2.1.16.15")...)
+	for oid, want := range map[string]string{sd + ".4.9.0" + h1 + h1[2:]: "", sd + ".4.9.0" + h1 + h2[2:]: "5", sd + ".5.9.0" + h1 + h2[2:]: "520",
+		ds + ".4.9.0" + h2 + h1[2:]: "5", sd + ".4.9.0" + h2 + h1[2:]: "3", sd + ".4.9.0" + v6a + v6b[2:]: "2"} {
+		if m[oid] != want {
+			t.Errorf("%s = %q, want %q", oid, m[oid], want)
+		}
+	}
+	n10 := 0
+	for k := range m {
+		if strings.HasPrefix(k, sd+".4.10.") {
+			n10++
+		}
+	}
+	if n10 != 1 {
+		t.Errorf("matrix row with NlMaxDesiredEntries 1 has %d conversations", n10)
+	}
+	ctl := walk(t, "snmpget", append(c, mc+".4.9", mc+".8.9", hc+".4.9")...)
+	if ctl[mc+".4.9"] != "8" || ctl[mc+".8.9"] != "16" || ctl[hc+".4.9"] != "5" {
+		t.Errorf("inserts: %v", ctl)
+	}
+	am := walk(t, "snmpbulkwalk", append(c, ".1.3.6.1.2.1.16.17.1.1.2.9.0"+h1+h2[2:])...)
+	if am[".1.3.6.1.2.1.16.17.1.1.2.9.0"+h1+h2[2:]+".5"] != "5" || am[".1.3.6.1.2.1.16.17.1.1.2.9.0"+h1+h2[2:]+".2"] != "5" || len(am) != 2 {
+		t.Errorf("alMatrixSD 10.1.0.1 -> 10.1.0.2: %v", am)
+	}
+	// addressMap: the monitor row of port 1 maps every source address.
+	src := ".11.1.3.6.1.2.1.2.2.1.1.1"
+	m = walk(t, "snmpwalk", append(c, ".1.3.6.1.2.1.16.13")...)
+	if !strings.HasPrefix(m[".1.3.6.1.2.1.16.13.5.1.4.0"+h1+src], "02 00 00 00 00 01") ||
+		!strings.HasPrefix(m[".1.3.6.1.2.1.16.13.5.1.4.0"+v6a+src], "02 00 00 00 00 03") || m[".1.3.6.1.2.1.16.13.1.0"] != "3" {
+		t.Errorf("addressMap: %v", m)
+	}
+	// TimeFilter: after sysUpTime T only what changed since T.
+	up := walk(t, "snmpget", append(c, "1.3.6.1.2.1.1.3.0")...)[".1.3.6.1.2.1.1.3.0"]
+	tm := strings.Trim(strings.Fields(up)[0], "()")
+	sendRaw(t, tp.b, "peer0", repeat(ipFrame(mac(6), mac(5), "10.1.0.5", "10.1.0.6", 6, 100), 2))
+	waitWalk(t, "snmpwalk", append(c, nl+".4.9.0.2.4.10.1.0.5"), nl+".4.9.0.2.4.10.1.0.5", "2")
+	m = walk(t, "snmpwalk", append(c, nl+".4.9."+tm)...)
+	if len(m) != 2 || m[nl+".4.9."+tm+".2.4.10.1.0.5"] != "2" || m[nl+".4.9."+tm+".2.4.10.1.0.6"] != "0" {
+		t.Errorf("nlHostOutPkts since %s: %v", tm, m)
+	}
+	g := walk(t, "snmpget", append(c, nl+".4.9."+tm+h1, nl+".4.9.0"+h1)...)
+	if !strings.Contains(g[nl+".4.9."+tm+h1], "No Such Instance") || g[nl+".4.9.0"+h1] != "6" {
+		t.Errorf("GET through the TimeFilter: %v", g)
+	}
+	// protocolDir now says what the network layer supports.
+	dir := walk(t, "snmpget", append(c, ".1.3.6.1.2.1.16.11.2.1.7.8.0.0.0.1.0.0.8.0.2.0.0", ".1.3.6.1.2.1.16.11.2.1.6.12.0.0.0.1.0.0.8.0.0.0.0.6.3.0.0.0")...)
+	if dir[".1.3.6.1.2.1.16.11.2.1.7.8.0.0.0.1.0.0.8.0.2.0.0"] != "3" || dir[".1.3.6.1.2.1.16.11.2.1.6.12.0.0.0.1.0.0.8.0.0.0.0.6.3.0.0.0"] != "1" {
+		t.Errorf("protocolDir host / address map config: %v", dir)
+	}
+	snmpRun(t, "snmpset", append(c, hc+".12.9", "i", "6", mc+".12.9", "i", "6", mc+".12.10", "i", "6")...)
+	if m := walk(t, "snmpwalk", append(c, nl+".3")...); len(m) != 7 { // 10.1.0.5 and .6 came since
+		t.Errorf("nlHostInPkts after destroying row 9: %v", m)
 	}
 }

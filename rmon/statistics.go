@@ -1,7 +1,6 @@
 package rmon
 
 import (
-	"github.com/gosnmp/gosnmp"
 	"github.com/wirebox/wirebox/rmon/mib"
 	"github.com/wirebox/wirebox/rmon/stats"
 )
@@ -14,7 +13,7 @@ type etherRT struct {
 }
 
 func (p *probe) etherStatsSpec() *ctlSpec {
-	return &ctlSpec{
+	return p.sourceHooks(&ctlSpec{
 		name:      "etherStatsTable",
 		cols:      seq(1, 21),
 		indexCol:  1,
@@ -22,12 +21,6 @@ func (p *probe) etherStatsSpec() *ctlSpec {
 		writable: map[uint32]ctlCol{
 			2:  {check: p.checkDataSource, frozen: true},
 			20: ownerCol,
-		},
-		validate: func(r *ctlRow) gosnmp.SNMPError {
-			if p.portOf(r.vals[2]) == nil {
-				return mib.InconsistentValue
-			}
-			return mib.NoError
 		},
 		activate: func(r *ctlRow) {
 			pt := p.portOf(r.vals[2])
@@ -44,7 +37,7 @@ func (p *probe) etherStatsSpec() *ctlSpec {
 			}
 			return mib.Value{}, false
 		},
-	}
+	})
 }
 
 func (rt *etherRT) current() stats.Ether {
