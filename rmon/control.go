@@ -423,3 +423,39 @@ func (t *ctlTable) setRowStatus(tx *mib.Txn, st *staged, v int64) gosnmp.SNMPErr
 	}
 	return mib.NoError
 }
+
+// subHandler serves a table indexed by a valid control row's index and
+// one more integer (a report entry, a bucket, a captured packet, a log
+// entry): items lists a row's second indexes in order, cell answers one
+// column (both with p.mu held).
+func (p *probe) subHandler(ctl *ctlTable, cols []uint32, items func(r *ctlRow) []uint32, cell func(r *ctlRow, sub, col uint32) (mib.Value, bool)) *mib.Table {
+	key := ctl.spec.name + "/sub"
+	return &mib.Table{
+		Cols: cols,
+		Index: func() []mib.OID {
+			p.mu.Lock()
+			defer p.mu.Unlock()
+			return p.cachedIndex(key, func() []mib.OID {
+				var out []mib.OID
+				for _, r := range ctl.valid() {
+					for _, s := range items(r) {
+						out = append(out, mib.OID{uint32(r.index), s})
+					}
+				}
+				return out
+			})
+		},
+		Cell: func(index mib.OID, col uint32) (mib.Value, bool) {
+			p.mu.Lock()
+			defer p.mu.Unlock()
+			if len(index) != 2 {
+				return mib.Value{}, false
+			}
+			r := ctl.rows[int32(index[0])]
+			if r == nil || r.status != statusValid {
+				return mib.Value{}, false
+			}
+			return cell(r, index[1], col)
+		},
+	}
+}

@@ -64,6 +64,7 @@ type probe struct {
 	// RMON2 network layer (nl.go)
 	hlHostCtl, hlMatrixCtl, addrMapCtl *ctlTable
 	addrMapDeletes                     uint64
+	nlTopN                             *ctlTable
 	logs                               map[int32]*eventLog
 	// gen changes with every change of rows, buckets, logs or reports;
 	// derived indexes are rebuilt when it moved (see cachedIndex).
@@ -150,6 +151,7 @@ func newProbe(ports []*port, tree *mib.Tree, uptime func() uint64) *probe {
 	tree.Register(logEntry, p.logHandler())
 	p.registerRMON2(tree)
 	p.registerNL(tree)
+	p.registerNlTopN(tree)
 	p.registerChannels(tree)
 	// The probe's own rows: one statistics, host and matrix row per port.
 	p.mu.Lock()
@@ -187,6 +189,9 @@ func (p *probe) sample() {
 	}
 	for _, r := range p.topN.valid() {
 		p.sampleTopN(r, now)
+	}
+	for _, r := range p.nlTopN.valid() {
+		p.sampleNlTopN(r, now)
 	}
 	alarms := p.alarms.valid()
 	var due []*ctlRow

@@ -971,3 +971,61 @@ func TestNetworkLayer(t *testing.T) {
 		t.Errorf("nlHostInPkts after destroying row 9: %v", m)
 	}
 }
+
+// TestNlMatrixTopN asks for the two busiest IP conversations by packets
+// over a 3-second collection and reads the report.
+func TestNlMatrixTopN(t *testing.T) {
+	tp := newTopo(t)
+	svc := startService(t, Config{Listen: "127.0.0.1:0",
+		Communities: []CommunityConfig{{Name: "mgr", Write: []string{"1.3.6.1.2.1.16"}}}}, tp.core)
+	c := []string{"-v2c", "-c", "mgr", svc.Addr().String()}
+	n := ".1.3.6.1.2.1.16.15.4.1"
+	// On a matrix row that does not exist: refused.
+	out := snmpFail(t, "snmpset", append(c, n+".11.3", "i", "4", n+".2.3", "i", "77")...)
+	if !strings.Contains(out, "inconsistentValue") {
+		t.Errorf("topN on a missing matrix row: %s", out)
+	}
+	snmpRun(t, "snmpset", append(c, n+".11.3", "i", "5", n+".2.3", "i", "1", n+".7.3", "i", "2", n+".10.3", "s", "tester")...)
+	var frames [][]byte
+	frames = append(frames, repeat(ipFrame(mac(2), mac(1), "10.2.0.1", "10.2.0.2", 6, 100), 7)...)
+	frames = append(frames, repeat(ipFrame(mac(1), mac(2), "10.2.0.2", "10.2.0.1", 6, 300), 2)...)
+	frames = append(frames, repeat(ipFrame(mac(4), mac(3), "10.2.0.3", "10.2.0.4", 17, 100), 4)...)
+	frames = append(frames, repeat(ipFrame(mac(6), mac(5), "10.2.0.5", "10.2.0.6", 17, 100), 1)...)
+	// The frames must fall inside one collection: start one (activate
+	// with 3 seconds), send, and see them counted while no report was
+	// made yet; on a machine too slow for that, start over.
+	sd := ".1.3.6.1.2.1.16.15.2.1.4.1.0.2.4.10.2.0.5.4.10.2.0.6"
+	sent := 0
+	for attempt := 0; ; attempt++ {
+		if attempt == 5 {
+			t.Fatal("no collection held all the frames in 5 attempts")
+		}
+		snmpRun(t, "snmpset", append(c, n+".4.3", "i", "3", n+".11.3", "i", "1")...)
+		sendRaw(t, tp.b, "peer0", frames)
+		sent++
+		waitWalk(t, "snmpget", append(c, sd), sd, fmt.Sprint(sent))
+		if g := walk(t, "snmpget", append(c, n+".5.3")...); g[n+".5.3"] == "0" {
+			break
+		}
+		snmpRun(t, "snmpset", append(c, n+".11.3", "i", "2")...) // notInService: the next activation starts over
+	}
+	waitWalk(t, "snmpget", append(c, n+".5.3"), n+".5.3", "1")
+	r := ".1.3.6.1.2.1.16.15.5.1"
+	m := walk(t, "snmpwalk", append(c, r)...)
+	want := map[string]string{
+		r + ".2.3.1": "2", r + ".5.3.1": "7", r + ".6.3.1": "2", r + ".7.3.1": "728", r + ".8.3.1": "608",
+		r + ".5.3.2": "4", r + ".6.3.2": "0",
+	}
+	for k, v := range want {
+		if m[k] != v {
+			t.Errorf("%s = %q, want %s", k, m[k], v)
+		}
+	}
+	if !strings.HasPrefix(m[r+".3.3.1"], "0A 02 00 01") || !strings.HasPrefix(m[r+".4.3.2"], "0A 02 00 04") || len(m) != 14 {
+		t.Errorf("report: %v", m)
+	}
+	ctl := walk(t, "snmpget", append(c, n+".6.3", n+".8.3", n+".11.3")...)
+	if ctl[n+".6.3"] != "3" || ctl[n+".8.3"] != "2" || ctl[n+".11.3"] != "1" {
+		t.Errorf("control row: %v", ctl)
+	}
+}
