@@ -199,23 +199,7 @@ func (t *ctlTable) set(tx *mib.Txn, index mib.OID, col uint32, v mib.Value) gosn
 	if col != spec.statusCol && !writable {
 		return mib.NotWritable
 	}
-	key := stageKey{t, int32(index[0])}
-	first := false
-	st := tx.Scratch(key, func() any {
-		first = true
-		t.p.mu.Lock()
-		defer t.p.mu.Unlock()
-		s := &staged{orig: t.rows[key.index]}
-		if s.orig != nil {
-			s.row = &ctlRow{index: s.orig.index, status: s.orig.status, vals: maps.Clone(s.orig.vals), rt: s.orig.rt}
-		} else {
-			s.row = &ctlRow{index: key.index, vals: map[uint32]mib.Value{}}
-		}
-		return s
-	}).(*staged)
-	if first {
-		tx.OnCommit(func() { t.commit(st) })
-	}
+	st := t.stage(tx, int32(index[0]))
 	if col == spec.statusCol && spec.rowStatus {
 		if v.Type != gosnmp.Integer {
 			return mib.WrongType
@@ -289,6 +273,28 @@ func (t *ctlTable) set(tx *mib.Txn, index mib.OID, col uint32, v mib.Value) gosn
 	}
 	st.row.vals[col] = v
 	return mib.NoError
+}
+
+// stage returns the staged state of row index in tx: the committed row's
+// copy, or an empty row to create (p.mu not held).
+func (t *ctlTable) stage(tx *mib.Txn, index int32) *staged {
+	first := false
+	st := tx.Scratch(stageKey{t, index}, func() any {
+		first = true
+		t.p.mu.Lock()
+		defer t.p.mu.Unlock()
+		s := &staged{orig: t.rows[index]}
+		if s.orig != nil {
+			s.row = &ctlRow{index: s.orig.index, status: s.orig.status, vals: maps.Clone(s.orig.vals), rt: s.orig.rt}
+		} else {
+			s.row = &ctlRow{index: index, vals: map[uint32]mib.Value{}}
+		}
+		return s
+	}).(*staged)
+	if first {
+		tx.OnCommit(func() { t.commit(st) })
+	}
+	return st
 }
 
 func (t *ctlTable) commit(st *staged) {

@@ -12,7 +12,7 @@ import (
 // panic, and the sampler must cope with whatever rows they made.
 func FuzzAgent(f *testing.F) {
 	g := &gosnmp.GoSNMP{Version: gosnmp.Version2c, Community: "fuzz", Logger: gosnmp.NewLogger(nil)}
-	e, a := ".1.3.6.1.2.1.16.9.1.1", ".1.3.6.1.2.1.16.3.1.1"
+	e, a, u := ".1.3.6.1.2.1.16.9.1.1", ".1.3.6.1.2.1.16.3.1.1", ".1.3.6.1.2.1.16.18.1.1"
 	i := func(n int) any { return n }
 	var seeds [][]byte
 	for _, req := range []struct {
@@ -30,6 +30,15 @@ func FuzzAgent(f *testing.F) {
 		{gosnmp.SetRequest, []gosnmp.SnmpPDU{{Name: ".1.3.6.1.2.1.16.2.1.1.7.1", Type: gosnmp.Integer, Value: i(2)},
 			{Name: ".1.3.6.1.2.1.16.5.1.1.10.1", Type: gosnmp.Integer, Value: i(2)}}},
 		{gosnmp.SetRequest, []gosnmp.SnmpPDU{{Name: ".1.3.6.1.2.1.1.5.0", Type: gosnmp.OctetString, Value: "probe"}}},
+		// RMON2: a usrHistory bucket-group on sysUpTime, an hlHostControl
+		// and an nlMatrixTopN row.
+		{gosnmp.SetRequest, []gosnmp.SnmpPDU{
+			{Name: u + ".7.4", Type: gosnmp.Integer, Value: i(5)}, {Name: u + ".2.4", Type: gosnmp.Integer, Value: i(1)},
+			{Name: u + ".5.4", Type: gosnmp.Integer, Value: i(1)}, {Name: ".1.3.6.1.2.1.16.18.2.1.2.4.1", Type: gosnmp.ObjectIdentifier, Value: ".1.3.6.1.2.1.1.3.0"},
+			{Name: ".1.3.6.1.2.1.16.18.2.1.3.4.1", Type: gosnmp.Integer, Value: i(2)}, {Name: u + ".7.4", Type: gosnmp.Integer, Value: i(1)}}},
+		{gosnmp.SetRequest, []gosnmp.SnmpPDU{{Name: ".1.3.6.1.2.1.16.14.1.1.12.2", Type: gosnmp.Integer, Value: i(5)},
+			{Name: ".1.3.6.1.2.1.16.15.4.1.11.1", Type: gosnmp.Integer, Value: i(5)}}},
+		{gosnmp.GetNextRequest, []gosnmp.SnmpPDU{{Name: ".1.3.6.1.2.1.16.14.2.1.3.1.100", Type: gosnmp.Null}}},
 		{gosnmp.GetBulkRequest, []gosnmp.SnmpPDU{{Name: ".1.3.6.1.2.1.16", Type: gosnmp.Null}}},
 		{gosnmp.GetNextRequest, []gosnmp.SnmpPDU{{Name: ".1.3", Type: gosnmp.Null}}},
 	} {
@@ -52,16 +61,16 @@ func FuzzAgent(f *testing.F) {
 	}
 	src := netip.MustParseAddr("127.0.0.1")
 	// The seeds, encoded by gosnmp, create an event and an alarm on it.
-	for _, b := range seeds[:2] {
+	for _, b := range append(seeds[:2:2], seeds[4]) {
 		if agent.Handle(b, src) == nil {
 			f.Fatal("no answer to a seed")
 		}
 	}
 	p.mu.Lock()
-	ev, al := p.events.rows[3], p.alarms.rows[2]
+	ev, al, uh := p.events.rows[3], p.alarms.rows[2], p.usrHist.rows[4]
 	p.mu.Unlock()
-	if ev == nil || ev.status != statusValid || al == nil || al.status != statusValid {
-		f.Fatalf("seeds did not create the rows: event %+v alarm %+v", ev, al)
+	if ev == nil || ev.status != statusValid || al == nil || al.status != statusValid || uh == nil || uh.status != statusValid {
+		f.Fatalf("seeds did not create the rows: event %+v alarm %+v usrHistory %+v", ev, al, uh)
 	}
 	f.Fuzz(func(t *testing.T, b []byte) {
 		agent.Handle(b, src)

@@ -65,6 +65,7 @@ type probe struct {
 	hlHostCtl, hlMatrixCtl, addrMapCtl *ctlTable
 	addrMapDeletes                     uint64
 	nlTopN                             *ctlTable
+	usrHist                            *ctlTable
 	logs                               map[int32]*eventLog
 	// gen changes with every change of rows, buckets, logs or reports;
 	// derived indexes are rebuilt when it moved (see cachedIndex).
@@ -152,6 +153,7 @@ func newProbe(ports []*port, tree *mib.Tree, uptime func() uint64) *probe {
 	p.registerRMON2(tree)
 	p.registerNL(tree)
 	p.registerNlTopN(tree)
+	p.registerUsrHistory(tree)
 	p.registerChannels(tree)
 	// The probe's own rows: one statistics, host and matrix row per port.
 	p.mu.Lock()
@@ -193,26 +195,30 @@ func (p *probe) sample() {
 	for _, r := range p.nlTopN.valid() {
 		p.sampleNlTopN(r, now)
 	}
-	alarms := p.alarms.valid()
-	var due []*ctlRow
-	for _, r := range alarms {
+	// Alarm and usrHistory variables are read through the tree, whose
+	// handlers lock: list them, read, then apply.
+	var vars []mib.OID
+	var apply []func(vals []mib.Value) int
+	for _, r := range p.alarms.valid() {
 		if a := r.rt.(*alarmState); !now.Before(a.next) {
-			due = append(due, r)
+			vars = append(vars, r.vals[3].OID)
+			apply = append(apply, func(v []mib.Value) int { p.sampleAlarm(r, v[0], now); return 1 })
 		}
 	}
-	vars := make([]mib.OID, len(due))
-	for i, r := range due {
-		vars[i] = r.vals[3].OID
+	for _, r := range p.usrHist.valid() {
+		if u := r.rt.(*usrRT); !now.Before(u.next) {
+			vars = append(vars, u.vars...)
+			apply = append(apply, func(v []mib.Value) int { p.sampleUsr(r, v[:len(u.vars)], now); return len(u.vars) })
+		}
 	}
 	p.mu.Unlock()
-	// Alarm variables are read through the tree, whose handlers lock.
 	vals := make([]mib.Value, len(vars))
 	for i, o := range vars {
 		vals[i] = p.tree.Get(o)
 	}
 	p.mu.Lock()
-	for i, r := range due {
-		p.sampleAlarm(r, vals[i], now)
+	for _, f := range apply {
+		vals = vals[f(vals):]
 	}
 	p.mu.Unlock()
 }

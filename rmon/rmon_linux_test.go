@@ -1029,3 +1029,71 @@ func TestNlMatrixTopN(t *testing.T) {
 		t.Errorf("control row: %v", ctl)
 	}
 }
+
+// TestUsrHistory samples etherStatsPkts (delta) and ifNumber (absolute)
+// every second through a usrHistory bucket-group made with snmpset, and
+// checks the buckets' deltas add up to the frames sent.
+func TestUsrHistory(t *testing.T) {
+	tp := newTopo(t)
+	svc := startService(t, Config{Listen: "127.0.0.1:0", Communities: []CommunityConfig{
+		{Name: "mgr", Write: []string{"1.3.6.1.2.1.16"}},
+		{Name: "narrow", Read: []string{"1.3.6.1.2.1.16"}, Write: []string{"1.3.6.1.2.1.16"}},
+	}}, tp.core)
+	c := []string{"-v2c", "-c", "mgr", svc.Addr().String()}
+	u, o := ".1.3.6.1.2.1.16.18.1.1", ".1.3.6.1.2.1.16.18.2.1"
+	snmpRun(t, "snmpset", append(c, u+".7.4", "i", "5", u+".2.4", "i", "2", u+".3.4", "i", "100", u+".5.4", "i", "1", u+".6.4", "s", "tester")...)
+	// The object rows appear with the control row's object count.
+	objs := walk(t, "snmpwalk", append(c, o)...)
+	if len(objs) != 4 || objs[o+".2.4.1"] != ".0.0" || objs[o+".3.4.2"] != "1" {
+		t.Errorf("usrHistoryObjectTable: %v", objs)
+	}
+	// Not active until every object is set.
+	if out := snmpFail(t, "snmpset", append(c, u+".7.4", "i", "1")...); !strings.Contains(out, "inconsistentValue") {
+		t.Errorf("activating without objects: %s", out)
+	}
+	// A community that cannot read IF-MIB cannot sample it either.
+	narrow := []string{"-v2c", "-c", "narrow", svc.Addr().String()}
+	if out := snmpFail(t, "snmpset", append(narrow, o+".2.4.2", "o", ".1.3.6.1.2.1.2.1.0")...); !strings.Contains(out, "badValue") {
+		t.Errorf("sampling outside the read view: %s", out)
+	}
+	snmpRun(t, "snmpset", append(c, o+".2.4.1", "o", ".1.3.6.1.2.1.16.1.1.1.5.1", o+".3.4.1", "i", "2",
+		o+".2.4.2", "o", ".1.3.6.1.2.1.2.1.0", u+".7.4", "i", "1")...)
+	if out := snmpFail(t, "snmpset", append(c, o+".3.4.2", "i", "2")...); !strings.Contains(out, "inconsistentValue") {
+		t.Errorf("changing an object of an active row: %s", out)
+	}
+	h := ".1.3.6.1.2.1.16.18.3.1"
+	waitWalk(t, "snmpget", append(c, h+".5.4.1.2"), h+".5.4.1.2", "2") // the first bucket: the deltas are primed
+	sendRaw(t, tp.b, "peer0", repeat(ethFrame(mac(2), mac(1), 100), 17))
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		m := walk(t, "snmpbulkwalk", append(c, h)...)
+		var sum uint64
+		for k, v := range m {
+			if strings.HasPrefix(k, h+".4.4.") && strings.HasSuffix(k, ".1") {
+				sum += num(t, m, k)
+			}
+			if strings.HasPrefix(k, h+".4.4.") && strings.HasSuffix(k, ".2") && v != "1" {
+				t.Fatalf("ifNumber sampled as %s at %s", v, k)
+			}
+			if strings.HasPrefix(k, h+".5.4.") && v != "2" {
+				t.Fatalf("%s: status %s, want valuePositive(2)", k, v)
+			}
+		}
+		if sum == 17 {
+			break
+		}
+		if sum > 17 || time.Now().After(deadline) {
+			t.Fatalf("deltas of etherStatsPkts add up to %d, want 17:\n%v", sum, m)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	if g := walk(t, "snmpget", append(c, u+".4.4", u+".7.4")...); g[u+".4.4"] != "100" || g[u+".7.4"] != "1" {
+		t.Errorf("control row: %v", g)
+	}
+	snmpRun(t, "snmpset", append(c, u+".7.4", "i", "6")...)
+	for k := range walk(t, "snmpwalk", append(c, ".1.3.6.1.2.1.16.18")...) {
+		if strings.HasPrefix(k, ".1.3.6.1.2.1.16.18.") {
+			t.Errorf("usrHistory after destroy: %s", k)
+		}
+	}
+}
