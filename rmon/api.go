@@ -115,7 +115,7 @@ func (s *Service) Status() (Summary, error) {
 			ParseErrors: a.InASNParseErrs.Load(), UnsupportedSecLevels: a.USMStat(1), NotInTimeWindows: a.USMStat(2),
 			UnknownUserNames: a.USMStat(3), UnknownEngineIDs: a.USMStat(4), WrongDigests: a.USMStat(5), DecryptionErrors: a.USMStat(6)}}
 	p := r.probe
-	for _, pt := range p.ports {
+	for _, pt := range p.portList() {
 		sn := pt.st.Snapshot()
 		ps := PortSummary{Name: pt.core.Name(), IfIndex: pt.ifIndex, Ether: sn.Ether, Hosts: len(sn.Hosts), Pairs: len(sn.Pairs), TopHost: []HostRate{}}
 		hs := sn.Hosts

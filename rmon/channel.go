@@ -96,7 +96,7 @@ func (p *probe) channelSpec() *ctlSpec {
 			11: ownerCol,
 		},
 		validate: func(r *ctlRow) gosnmp.SNMPError {
-			if v, ok := r.vals[2]; !ok || v.Int < 1 || int(v.Int) > len(p.ports) {
+			if v, ok := r.vals[2]; !ok || p.portByIndex(v.Int) == nil {
 				return mib.InconsistentValue
 			}
 			return mib.NoError

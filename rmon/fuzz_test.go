@@ -55,7 +55,7 @@ func FuzzAgent(f *testing.F) {
 		f.Fatal(err)
 	}
 	acfg.EngineID, acfg.Boots = newEngineID(), 1
-	agent, p, _, err := build(&cfg, acfg, nil)
+	agent, p, _, err := build(&cfg, acfg, 16, 16)
 	if err != nil {
 		f.Fatal(err)
 	}

@@ -2,6 +2,7 @@ package rmon
 
 import (
 	"context"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -35,18 +36,34 @@ var (
 // monitorOwner owns the rows the probe creates itself.
 const monitorOwner = "monitor"
 
-// port is one port of the probe; ifIndex is its position + 1.
+// port is one port of the probe. A port keeps its ifIndex, counters and
+// the rows on it for the service's life: when the core closes it, it
+// stops counting; when a port of that name comes back, it goes on.
 type port struct {
 	ifIndex int
+	key     string // the core's port name, or "drmon:" and a view's name
 	core    corePort
 	st      *stats.Port
 	facts   portFacts
 }
 
+// portSpec is a port as setPorts takes it (st nil: new counters).
+type portSpec struct {
+	key  string
+	core corePort
+	st   *stats.Port
+}
+
 // probe is the RMON state: control tables and their runtime, guarded by mu.
 type probe struct {
-	mu        sync.Mutex
-	ports     []*port
+	mu sync.Mutex
+	// ports are the present ports in ifIndex order; the slice is replaced,
+	// never changed, so readers need no lock.
+	ports     atomic.Pointer[[]*port]
+	byKey     map[string]*port // every port seen
+	nextIf    int
+	maxHosts  int
+	maxPairs  int
 	tree      *mib.Tree
 	uptime    func() uint64 // sysUpTime in hundredths of a second
 	start     time.Time     // when sysUpTime was 0
@@ -100,16 +117,79 @@ type notifyVB struct {
 	v   mib.Value
 }
 
-// portOf resolves a dataSource (ifIndex.N) to a port.
+// portList returns the present ports in ifIndex order.
+func (p *probe) portList() []*port {
+	if l := p.ports.Load(); l != nil {
+		return *l
+	}
+	return nil
+}
+
+// portByIndex returns the present port with ifIndex i.
+func (p *probe) portByIndex(i int64) *port {
+	for _, pt := range p.portList() {
+		if int64(pt.ifIndex) == i {
+			return pt
+		}
+	}
+	return nil
+}
+
+// portOf resolves a dataSource (ifIndex.N) to a present port.
 func (p *probe) portOf(ds mib.Value) *port {
 	if ds.Type != gosnmp.ObjectIdentifier || len(ds.OID) != len(ifIndexOID)+1 || !ds.OID.HasPrefix(ifIndexOID) {
 		return nil
 	}
-	i := int(ds.OID[len(ifIndexOID)])
-	if i < 1 || i > len(p.ports) {
-		return nil
+	return p.portByIndex(int64(ds.OID[len(ifIndexOID)]))
+}
+
+// setPorts makes specs the present ports (in that order for new ones):
+// a port seen before keeps its ifIndex, counters and the rows on it; a
+// new one gets the next ifIndex and the probe's monitor rows. It
+// returns the present ports.
+func (p *probe) setPorts(specs []portSpec) []*port {
+	facts := make([]portFacts, len(specs))
+	for i, s := range specs {
+		facts[i] = s.core.facts()
 	}
-	return p.ports[i-1]
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	var list, added []*port
+	for i, s := range specs {
+		pt := p.byKey[s.key]
+		if pt == nil {
+			p.nextIf++
+			pt = &port{ifIndex: p.nextIf, key: s.key, st: s.st}
+			if pt.st == nil {
+				pt.st = stats.NewPort(p.maxHosts, p.maxPairs)
+			}
+			p.byKey[s.key] = pt
+			added = append(added, pt)
+		}
+		pt.core, pt.facts = s.core, facts[i]
+		list = append(list, pt)
+	}
+	slices.SortFunc(list, func(a, b *port) int { return a.ifIndex - b.ifIndex })
+	p.ports.Store(&list)
+	for _, pt := range added {
+		p.addMonitorRows(pt) // their activation looks the port up
+	}
+	p.gen++
+	return list
+}
+
+// addMonitorRows adds the probe's own rows for a new port where no
+// manager's row has its index (p.mu held).
+func (p *probe) addMonitorRows(pt *port) {
+	for _, t := range []*ctlTable{p.ether, p.hostCtl, p.matCtl, p.protoDist, p.hlHostCtl, p.hlMatrixCtl, p.addrMapCtl} {
+		if t.rows[int32(pt.ifIndex)] != nil {
+			continue
+		}
+		t.add(&ctlRow{index: int32(pt.ifIndex), vals: map[uint32]mib.Value{
+			2:                    dataSource(pt),
+			t.spec.statusCol - 1: mib.String(monitorOwner),
+		}})
+	}
 }
 
 func dataSource(pt *port) mib.Value { return mib.ObjectID(ifIndexOID.Append(uint32(pt.ifIndex))) }
@@ -124,8 +204,8 @@ func (p *probe) checkDataSource(v mib.Value) gosnmp.SNMPError {
 	return mib.NoError
 }
 
-func newProbe(ports []*port, tree *mib.Tree, uptime func() uint64) *probe {
-	p := &probe{ports: ports, tree: tree, uptime: uptime, now: time.Now, logs: map[int32]*eventLog{}}
+func newProbe(tree *mib.Tree, uptime func() uint64, maxHosts, maxPairs int) *probe {
+	p := &probe{tree: tree, uptime: uptime, now: time.Now, logs: map[int32]*eventLog{}, byKey: map[string]*port{}, maxHosts: maxHosts, maxPairs: maxPairs}
 	p.start = time.Now().Add(-time.Duration(uptime()) * 10 * time.Millisecond)
 	p.notify = func(mib.OID, []notifyVB) {}
 	p.ether = newCtlTable(p, p.etherStatsSpec())
@@ -155,17 +235,6 @@ func newProbe(ports []*port, tree *mib.Tree, uptime func() uint64) *probe {
 	p.registerNlTopN(tree)
 	p.registerUsrHistory(tree)
 	p.registerChannels(tree)
-	// The probe's own rows: one statistics, host and matrix row per port.
-	p.mu.Lock()
-	for _, pt := range ports {
-		for _, t := range []*ctlTable{p.ether, p.hostCtl, p.matCtl, p.protoDist, p.hlHostCtl, p.hlMatrixCtl, p.addrMapCtl} {
-			t.add(&ctlRow{index: int32(pt.ifIndex), vals: map[uint32]mib.Value{
-				2:                    dataSource(pt),
-				t.spec.statusCol - 1: mib.String(monitorOwner),
-			}})
-		}
-	}
-	p.mu.Unlock()
 	return p
 }
 

@@ -713,11 +713,12 @@ func TestProtocolDist(t *testing.T) {
 }
 
 // TestPortsChange opens a second port while the service runs, counts on
-// it, then closes it: the probe follows the core's ports.
+// it, closes it and opens it again: the probe follows the core's ports,
+// and the rows managers made (on either port) and their counts stay.
 func TestPortsChange(t *testing.T) {
 	tp := newTopo(t)
-	svc := startService(t, Config{Listen: "127.0.0.1:0", Communities: []CommunityConfig{{Name: "ro"}}}, tp.core)
-	c := []string{"-v2c", "-c", "ro", svc.Addr().String()}
+	svc := startService(t, Config{Listen: "127.0.0.1:0", Communities: []CommunityConfig{{Name: "mgr", Write: []string{"1.3.6.1.2.1.16"}}}}, tp.core)
+	c := []string{"-v2c", "-c", "mgr", svc.Addr().String()}
 	waitValue := func(oid, want string) {
 		t.Helper()
 		deadline := time.Now().Add(20 * time.Second)
@@ -733,24 +734,58 @@ func TestPortsChange(t *testing.T) {
 			time.Sleep(100 * time.Millisecond)
 		}
 	}
+	set := func(args ...string) { t.Helper(); snmpRun(t, "snmpset", append(c, args...)...) }
 	waitValue("1.3.6.1.2.1.2.1.0", "1")
+	// Rows on port 1: history (EntryStatus), protocolDist and hlHostControl (RowStatus).
+	h, d, hl, e := ".1.3.6.1.2.1.16.2.1.1", ".1.3.6.1.2.1.16.12.1.1", ".1.3.6.1.2.1.16.14.1.1", ".1.3.6.1.2.1.16.1.1.1"
+	set(h+".7.5", "i", "2", h+".2.5", "o", ".1.3.6.1.2.1.2.2.1.1.1", h+".5.5", "i", "1", h+".6.5", "s", "tester", h+".7.5", "i", "1")
+	set(d+".6.7", "i", "4", d+".2.7", "o", ".1.3.6.1.2.1.2.2.1.1.1", d+".5.7", "s", "tester")
+	set(hl+".12.9", "i", "4", hl+".2.9", "o", ".1.3.6.1.2.1.2.2.1.1.1", hl+".11.9", "s", "tester")
+	sendRaw(t, tp.b, "peer0", repeat(ethFrame(mac(2), mac(1), 60), 4))
+	waitValue(e+".5.1", "4")
+	waitValue(d+".3.7", "0")
+
 	_, lb := netns.Veth(t, tp.a, "wb1", tp.b, "peer1", netns.VethOptions{})
-	p1, err := tp.core.OpenPort(capture.PortConfig{Name: "wb1", NetNS: tp.a.Path, Mode: capture.Passive, RingBlocks: 4})
-	if err != nil {
-		t.Fatal(err)
+	open := func() *capture.Port {
+		p1, err := tp.core.OpenPort(capture.PortConfig{Name: "wb1", NetNS: tp.a.Path, Mode: capture.Passive, RingBlocks: 4})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return p1
 	}
+	p1 := open()
 	waitValue("1.3.6.1.2.1.2.1.0", "2")
 	waitValue("1.3.6.1.2.1.31.1.1.1.1.2", `"wb1"`)
-	var frames [][]byte
-	for i := 0; i < 9; i++ {
-		frames = append(frames, ethFrame(mac(2), mac(1), 60))
+	// Port 1's rows and counts are still there.
+	g := walk(t, "snmpget", append(c, h+".7.5", d+".6.7", hl+".12.9", hl+".11.9", e+".5.1")...)
+	if g[h+".7.5"] != "1" || g[d+".6.7"] != "1" || g[hl+".12.9"] != "1" || g[hl+".11.9"] != "tester" || g[e+".5.1"] != "4" {
+		t.Errorf("rows after a port appeared: %v", g)
 	}
-	sendRaw(t, tp.b, lb.Name, frames)
-	waitValue("1.3.6.1.2.1.16.1.1.1.5.2", "9")
+	// A manager's row on the new port.
+	set(e+".21.20", "i", "2", e+".2.20", "o", ".1.3.6.1.2.1.2.2.1.1.2", e+".20.20", "s", "tester", e+".21.20", "i", "1")
+	sendRaw(t, tp.b, lb.Name, repeat(ethFrame(mac(2), mac(1), 60), 9))
+	waitValue(e+".5.2", "9")
+	waitValue(e+".5.20", "9")
 	if err := p1.Close(); err != nil {
 		t.Fatal(err)
 	}
 	waitValue("1.3.6.1.2.1.2.1.0", "1")
+	g = walk(t, "snmpget", append(c, e+".5.20", e+".21.20", e+".5.1", h+".7.5")...)
+	if g[e+".5.20"] != "9" || g[e+".21.20"] != "1" || g[e+".5.1"] != "4" || g[h+".7.5"] != "1" {
+		t.Errorf("rows after the port closed: %v", g)
+	}
+	// The same port again: the same ifIndex, and its rows count on.
+	p1 = open()
+	defer p1.Close()
+	waitValue("1.3.6.1.2.1.2.1.0", "2")
+	waitValue("1.3.6.1.2.1.31.1.1.1.1.2", `"wb1"`)
+	sendRaw(t, tp.b, lb.Name, repeat(ethFrame(mac(2), mac(1), 60), 3))
+	waitValue(e+".5.20", "12")
+	waitValue(e+".5.2", "12")
+	// Port 1 counted all along; the protocolDist row counted its frames.
+	sendRaw(t, tp.b, "peer0", repeat(ethFrame(mac(2), mac(1), 60), 2))
+	waitValue(e+".5.1", "6")
+	waitValue(".1.3.6.1.2.1.16.12.2.1.1.7.1", "6")
 }
 
 // TestFilterCapture sets up a filter, a channel with an event and a capture

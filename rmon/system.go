@@ -1,6 +1,8 @@
 package rmon
 
 import (
+	"cmp"
+	"slices"
 	"sync"
 	"time"
 
@@ -75,21 +77,49 @@ type ifRow struct {
 }
 
 func registerIF(tree *mib.Tree, p *probe) {
-	n := len(p.ports)
-	idx := make([]mib.OID, n)
-	for i := range idx {
-		idx[i] = mib.OID{uint32(i + 1)}
-	}
-	rows := make([]ifRow, n)
+	rows := map[*port]*ifRow{}
 	var mu sync.Mutex
-	row := func(i int) *ifRow {
+	// The index follows the present ports (cached per port list).
+	var idxOf *[]*port
+	var idx []mib.OID
+	present := func() ([]*port, []mib.OID) {
+		l := p.ports.Load()
 		mu.Lock()
 		defer mu.Unlock()
-		r := &rows[i]
+		if l == nil {
+			return nil, nil
+		}
+		if l != idxOf {
+			idx = make([]mib.OID, len(*l))
+			for i, pt := range *l {
+				idx[i] = mib.OID{uint32(pt.ifIndex)}
+			}
+			idxOf = l
+		}
+		return *l, idx
+	}
+	find := func(index mib.OID) *port {
+		list, _ := present()
+		if len(index) != 1 {
+			return nil
+		}
+		i, ok := slices.BinarySearchFunc(list, index[0], func(pt *port, n uint32) int { return cmp.Compare(uint32(pt.ifIndex), n) })
+		if !ok {
+			return nil
+		}
+		return list[i]
+	}
+	row := func(pt *port) *ifRow {
+		mu.Lock()
+		defer mu.Unlock()
+		r := rows[pt]
+		if r == nil {
+			r = &ifRow{}
+			rows[pt] = r
+		}
 		if time.Since(r.at) < 100*time.Millisecond {
 			return r
 		}
-		pt := p.ports[i]
 		p.mu.Lock()
 		f := pt.facts
 		p.mu.Unlock()
@@ -138,26 +168,29 @@ func registerIF(tree *mib.Tree, p *probe) {
 		r.at = time.Now()
 		return r
 	}
-	tree.Register(ifNumber, mib.Single(func() mib.Value { return mib.Integer(int64(n)) }))
+	tree.Register(ifNumber, mib.Single(func() mib.Value { return mib.Integer(int64(len(p.portList()))) }))
+	ifIndex := func() []mib.OID { _, o := present(); return o }
 	tree.Register(ifEntry, &mib.Table{
 		Cols:  []uint32{1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 13, 14, 15, 16, 17, 19, 20},
-		Index: func() []mib.OID { return idx },
+		Index: ifIndex,
 		Cell: func(index mib.OID, col uint32) (mib.Value, bool) {
-			if len(index) != 1 || index[0] < 1 || int(index[0]) > n {
+			pt := find(index)
+			if pt == nil {
 				return mib.Value{}, false
 			}
-			v, ok := row(int(index[0]) - 1).vals[col]
+			v, ok := row(pt).vals[col]
 			return v, ok
 		},
 	})
 	tree.Register(ifXEntry, &mib.Table{
 		Cols:  seq(1, 19),
-		Index: func() []mib.OID { return idx },
+		Index: ifIndex,
 		Cell: func(index mib.OID, col uint32) (mib.Value, bool) {
-			if len(index) != 1 || index[0] < 1 || int(index[0]) > n {
+			pt := find(index)
+			if pt == nil {
 				return mib.Value{}, false
 			}
-			v, ok := row(int(index[0]) - 1).x[col]
+			v, ok := row(pt).x[col]
 			return v, ok
 		},
 	})
