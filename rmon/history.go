@@ -37,7 +37,7 @@ func (p *probe) historySpec() *ctlSpec {
 		},
 		activate: func(r *ctlRow) {
 			pt := p.portOf(r.vals[2])
-			e, _, _ := pt.st.EtherSnapshot()
+			e := pt.ether()
 			r.rt = &histRT{pt: pt, last: e, start: p.uptime(), next: p.now().Add(time.Duration(r.num(5)) * time.Second)}
 		},
 		computed: func(r *ctlRow, col uint32) (mib.Value, bool) {
@@ -56,7 +56,7 @@ func (p *probe) sampleHistory(r *ctlRow, now time.Time) {
 		return
 	}
 	interval := r.num(5)
-	e, _, _ := h.pt.st.EtherSnapshot()
+	e := h.pt.ether()
 	d := subEther(e, h.last)
 	h.sample++
 	b := bucket{sample: h.sample, start: h.start, e: d}

@@ -41,10 +41,25 @@ const monitorOwner = "monitor"
 // stops counting; when a port of that name comes back, it goes on.
 type port struct {
 	ifIndex int
-	key     string // the core's port name, or "drmon:" and a view's name
-	core    corePort
+	key     string                   // the core's port name, or "drmon:" and a view's name
+	cp      atomic.Pointer[corePort] // the core's port: a new one when it comes back
 	st      *stats.Port
 	facts   portFacts
+	nic     nicState
+}
+
+// core is the core's port (or the dRMON view) now.
+func (pt *port) core() corePort { return *pt.cp.Load() }
+
+// ether is the port's etherStats counters with the NIC's error counts.
+func (pt *port) ether() stats.Ether {
+	e, _, _ := pt.st.EtherSnapshot()
+	if n := pt.nic.cur.Load(); n != nil {
+		e.CRCAlign += n.CRCAlign
+		e.Fragments += n.Fragments
+		e.Jabbers += n.Jabbers
+	}
+	return e
 }
 
 // portSpec is a port as setPorts takes it (st nil: new counters).
@@ -166,7 +181,8 @@ func (p *probe) setPorts(specs []portSpec) []*port {
 			p.byKey[s.key] = pt
 			added = append(added, pt)
 		}
-		pt.core, pt.facts = s.core, facts[i]
+		pt.cp.Store(&s.core)
+		pt.facts = facts[i]
 		list = append(list, pt)
 	}
 	slices.SortFunc(list, func(a, b *port) int { return a.ifIndex - b.ifIndex })

@@ -146,10 +146,14 @@ func (s *Service) Run(ctx context.Context, rt *services.Runtime) error {
 	defer cancel(nil)
 	var wg sync.WaitGroup
 	defer wg.Wait() // after cancel (deferred calls run last first)
-	wg.Add(3)
+	wg.Add(4)
 	go func() {
 		defer wg.Done()
 		p.run(ctx)
+	}()
+	go func() {
+		defer wg.Done()
+		pollNIC(ctx, p, log, 2*time.Second)
 	}()
 	go func() {
 		defer wg.Done()
@@ -220,7 +224,7 @@ func refreshFacts(ctx context.Context, p *probe) {
 			return
 		case <-t.C:
 			for _, pt := range p.portList() {
-				f := pt.core.facts()
+				f := pt.core().facts()
 				p.mu.Lock()
 				pt.facts = f
 				p.mu.Unlock()
@@ -257,27 +261,27 @@ func (s *Service) follow(ctx context.Context, core *capture.Core, p *probe, px *
 	known := map[string]bool{}
 	shared := map[string][]*drmon.View{}
 	for _, pt := range ports {
-		if v := pt.core.view; v != nil {
+		if v := pt.core().view; v != nil {
 			if v.Port != "" {
 				shared[v.Port] = append(shared[v.Port], v)
 			}
 		} else {
-			known[pt.core.Name()] = true
+			known[pt.core().Name()] = true
 		}
 	}
 	queue := queueSize(core, len(ports))
 	for _, pt := range ports {
-		if pt.core.view != nil {
+		if pt.core().view != nil {
 			continue // fed by the proxy
 		}
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			if err := feed(ctx, pt.core, pt.st, queue, chanTap{p, pt}, shared[pt.core.Name()]); err != nil {
+			if err := feed(ctx, pt.core(), pt.st, queue, chanTap{p, pt}, shared[pt.core().Name()]); err != nil {
 				if errors.Is(err, capture.ErrClosed) {
 					err = errPortsChanged
 				}
-				cancel(fmt.Errorf("rmon: port %s: %w", pt.core.Name(), err))
+				cancel(fmt.Errorf("rmon: port %s: %w", pt.core().Name(), err))
 			}
 		}()
 	}

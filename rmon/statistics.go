@@ -26,7 +26,7 @@ func (p *probe) etherStatsSpec() *ctlSpec {
 			pt := p.portOf(r.vals[2])
 			rt := &etherRT{pt: pt}
 			if r.str(20) != monitorOwner {
-				rt.base, _, _ = pt.st.EtherSnapshot()
+				rt.base = pt.ether()
 			}
 			r.rt = rt
 		},
@@ -41,7 +41,7 @@ func (p *probe) etherStatsSpec() *ctlSpec {
 }
 
 func (rt *etherRT) current() stats.Ether {
-	e, _, _ := rt.pt.st.EtherSnapshot()
+	e := rt.pt.ether()
 	return subEther(e, rt.base)
 }
 

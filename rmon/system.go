@@ -123,7 +123,7 @@ func registerIF(tree *mib.Tree, p *probe) {
 		p.mu.Lock()
 		f := pt.facts
 		p.mu.Unlock()
-		c := pt.core.counters()
+		c := pt.core().counters()
 		_, rx, tx := pt.st.EtherSnapshot()
 		// ifOperStatus from netlink's operational state (RFC 2863 values).
 		oper := int64(2) // down
@@ -150,7 +150,7 @@ func registerIF(tree *mib.Tree, p *probe) {
 		}
 		speed := uint64(f.SpeedMbps) * 1_000_000
 		r.vals = map[uint32]mib.Value{
-			1: mib.Integer(int64(pt.ifIndex)), 2: mib.String(pt.core.Name()), 3: mib.Integer(6),
+			1: mib.Integer(int64(pt.ifIndex)), 2: mib.String(pt.core().Name()), 3: mib.Integer(6),
 			4: mib.Integer(int64(f.MTU)), 5: mib.Gauge32(speed), 6: mib.OctetString(f.MAC),
 			7: mib.Integer(1), 8: mib.Integer(oper), 9: mib.TimeTicks(lastChange),
 			10: mib.Counter32(c.RxBytes), 11: mib.Counter32(rx.Ucast), 13: mib.Counter32(c.RxDropped),
@@ -158,7 +158,7 @@ func registerIF(tree *mib.Tree, p *probe) {
 			19: mib.Counter32(0), 20: mib.Counter32(c.TxErrors),
 		}
 		r.x = map[uint32]mib.Value{
-			1: mib.String(pt.core.Name()), 2: mib.Counter32(rx.Multicast), 3: mib.Counter32(rx.Broadcast),
+			1: mib.String(pt.core().Name()), 2: mib.Counter32(rx.Multicast), 3: mib.Counter32(rx.Broadcast),
 			4: mib.Counter32(tx.Multicast), 5: mib.Counter32(tx.Broadcast),
 			6: mib.Counter64(c.RxBytes), 7: mib.Counter64(rx.Ucast), 8: mib.Counter64(rx.Multicast), 9: mib.Counter64(rx.Broadcast),
 			10: mib.Counter64(c.TxBytes), 11: mib.Counter64(tx.Ucast), 12: mib.Counter64(tx.Multicast), 13: mib.Counter64(tx.Broadcast),
