@@ -162,31 +162,25 @@ func (pt *port) errorSource() string {
 // until ctx ends, and logs each port's source when it is first known or
 // changes.
 func pollNIC(ctx context.Context, p *probe, log *slog.Logger, interval time.Duration) {
-	t := time.NewTicker(interval)
-	defer t.Stop()
-	for {
+	every(ctx, interval, true, func() {
 		for _, pt := range p.portList() {
-			if pt.core().view != nil {
+			cp := pt.core()
+			if cp.view != nil {
 				continue
 			}
-			r, ok, err := readNIC(pt.core().p.NetNS(), pt.core().Name())
+			r, ok, err := readNIC(cp.p.NetNS(), cp.Name())
 			if ok {
 				pt.nic.add(r)
 			}
 			if src := pt.errorSource(); src != pt.nic.source {
 				pt.nic.source = src
 				if src == "nic" {
-					log.Info("rmon: CRC/alignment, fragment and jabber counts from the NIC's own counters", "port", pt.core().Name())
+					log.Info("rmon: CRC/alignment, fragment and jabber counts from the NIC's own counters", "port", cp.Name())
 				} else {
 					log.Info("rmon: the NIC has no RMON error counters; CRC/alignment, fragments and jabbers stay 0 (frames with those errors never reach the core)",
-						"port", pt.core().Name(), "err", err)
+						"port", cp.Name(), "err", err)
 				}
 			}
 		}
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		}
-	}
+	})
 }

@@ -118,8 +118,7 @@ func (p *probe) sampleNlTopN(r *ctlRow, now time.Time) {
 	if rt.base == nil {
 		return
 	}
-	if rem := int64(rt.end.Sub(now).Round(time.Second) / time.Second); rem > 0 {
-		r.vals[4] = mib.Integer(rem)
+	if !countdown(r, 4, rt.end, now) {
 		return
 	}
 	cur := pairCounts(rt.pt)

@@ -254,16 +254,22 @@ func newProbe(tree *mib.Tree, uptime func() uint64, maxHosts, maxPairs int) *pro
 	return p
 }
 
-// run samples history and alarms once a second until ctx ends.
-func (p *probe) run(ctx context.Context) {
-	t := time.NewTicker(time.Second)
+// run samples history, reports and alarms once a second until ctx ends.
+func (p *probe) run(ctx context.Context) { every(ctx, time.Second, false, p.sample) }
+
+// every runs fn every d (first at once with now) until ctx ends.
+func every(ctx context.Context, d time.Duration, now bool, fn func()) {
+	if now {
+		fn()
+	}
+	t := time.NewTicker(d)
 	defer t.Stop()
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case <-t.C:
-			p.sample()
+			fn()
 		}
 	}
 }
@@ -326,23 +332,22 @@ func (p *probe) snapshot(pt *port) *stats.Snapshot {
 	if pt == nil {
 		return nil
 	}
-	s := p.cache.snaps[pt]
-	if s == nil {
-		sn := pt.st.Snapshot()
-		s = &sn
-		p.cache.snaps[pt] = s
-	}
-	return s
+	return cached(p.cache.snaps, pt, pt.st.Snapshot)
 }
 
 // netSnapshot is snapshot for the network-layer tables (p.mu held).
 func (p *probe) netSnapshot(pt *port) *stats.NetSnapshot {
 	p.snapshot(nil)
-	s := p.cache.nets[pt]
+	return cached(p.cache.nets, pt, pt.st.NetSnapshot)
+}
+
+// cached returns m[pt], taking it first if missing.
+func cached[T any](m map[*port]*T, pt *port, take func() T) *T {
+	s := m[pt]
 	if s == nil {
-		sn := pt.st.NetSnapshot()
-		s = &sn
-		p.cache.nets[pt] = s
+		v := take()
+		s = &v
+		m[pt] = s
 	}
 	return s
 }

@@ -216,21 +216,14 @@ func (s *Service) Run(ctx context.Context, rt *services.Runtime) error {
 
 // refreshFacts keeps the ports' link facts current until ctx ends.
 func refreshFacts(ctx context.Context, p *probe) {
-	t := time.NewTicker(5 * time.Second)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-			for _, pt := range p.portList() {
-				f := pt.core().facts()
-				p.mu.Lock()
-				pt.facts = f
-				p.mu.Unlock()
-			}
+	every(ctx, 5*time.Second, false, func() {
+		for _, pt := range p.portList() {
+			f := pt.core().facts()
+			p.mu.Lock()
+			pt.facts = f
+			p.mu.Unlock()
 		}
-	}
+	})
 }
 
 // portSpecs are the core's open ports, then the dRMON views.

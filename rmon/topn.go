@@ -129,9 +129,7 @@ func (p *probe) sampleTopN(r *ctlRow, now time.Time) {
 	if rt.base == nil || r.num(4) == 0 {
 		return
 	}
-	rem := int64(rt.end.Sub(now).Round(time.Second) / time.Second)
-	if rem > 0 {
-		r.vals[4] = mib.Integer(rem)
+	if !countdown(r, 4, rt.end, now) {
 		return
 	}
 	r.vals[4] = mib.Integer(0)
@@ -151,6 +149,16 @@ func (p *probe) sampleTopN(r *ctlRow, now time.Time) {
 	})
 	rt.report = rep[:min(len(rep), rt.granted)]
 	p.gen++
+}
+
+// countdown sets a collection's time-remaining column col to the seconds
+// left until end; true when it is over (p.mu held).
+func countdown(r *ctlRow, col uint32, end, now time.Time) bool {
+	if rem := int64(end.Sub(now).Round(time.Second) / time.Second); rem > 0 {
+		r.vals[col] = mib.Integer(rem)
+		return false
+	}
+	return true
 }
 
 // topNHandler serves hostTopNTable (hostTopNReport.hostTopNIndex).

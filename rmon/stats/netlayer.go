@@ -81,23 +81,12 @@ func (p *Port) countNet(d []byte, protos []int, nl *netLayer, n uint64, nonUnica
 	}
 	if sh != nil {
 		t.lastSrc = sh
-		sh.OutPkts++
-		sh.OutOctets += n
+		sh.count(al, n, true, now)
 		if nonUnicast {
 			sh.OutNonUnicast++
 		}
-		sh.Changed = now
 		if sh.MACChanged == 0 || sh.MAC != srcMAC {
 			sh.MAC, sh.MACChanged = srcMAC, now
-		}
-		for _, pr := range al {
-			a := &sh.Al[pr]
-			if a.Created == 0 {
-				a.Created = now
-			}
-			a.OutPkts++
-			a.OutOctets += n
-			a.Changed = now
 		}
 	}
 	dh := t.lastDst
@@ -106,18 +95,7 @@ func (p *Port) countNet(d []byte, protos []int, nl *netLayer, n uint64, nonUnica
 	}
 	if dh != nil {
 		t.lastDst = dh
-		dh.InPkts++
-		dh.InOctets += n
-		dh.Changed = now
-		for _, pr := range al {
-			a := &dh.Al[pr]
-			if a.Created == 0 {
-				a.Created = now
-			}
-			a.InPkts++
-			a.InOctets += n
-			a.Changed = now
-		}
+		dh.count(al, n, false, now)
 	}
 	pr := t.lastPair
 	if pr == nil || pr.Src != src || pr.Dst != dst {
@@ -142,6 +120,31 @@ func (p *Port) countNet(d []byte, protos []int, nl *netLayer, n uint64, nonUnica
 		}
 		a.Pkts++
 		a.Octets += n
+		a.Changed = now
+	}
+}
+
+// count adds a frame of n octets sent (out) or received by the host,
+// for itself and its protocols al.
+func (h *NetHost) count(al []int, n uint64, out bool, now int64) {
+	pkts, octs := &h.InPkts, &h.InOctets
+	if out {
+		pkts, octs = &h.OutPkts, &h.OutOctets
+	}
+	*pkts++
+	*octs += n
+	h.Changed = now
+	for _, pr := range al {
+		a := &h.Al[pr]
+		if a.Created == 0 {
+			a.Created = now
+		}
+		pkts, octs := &a.InPkts, &a.InOctets
+		if out {
+			pkts, octs = &a.OutPkts, &a.OutOctets
+		}
+		*pkts++
+		*octs += n
 		a.Changed = now
 	}
 }
