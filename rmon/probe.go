@@ -46,6 +46,7 @@ type port struct {
 	st      *stats.Port
 	facts   portFacts
 	nic     nicState
+	ifRow   ifRow // IF-MIB's cached values (registerIF)
 }
 
 // core is the core's port (or the dRMON view) now.

@@ -77,8 +77,7 @@ type ifRow struct {
 }
 
 func registerIF(tree *mib.Tree, p *probe) {
-	rows := map[*port]*ifRow{}
-	var mu sync.Mutex
+	var mu sync.Mutex // guards the ports' ifRow caches
 	// The index follows the present ports (cached per port list).
 	var idxOf *[]*port
 	var idx []mib.OID
@@ -112,11 +111,7 @@ func registerIF(tree *mib.Tree, p *probe) {
 	row := func(pt *port) *ifRow {
 		mu.Lock()
 		defer mu.Unlock()
-		r := rows[pt]
-		if r == nil {
-			r = &ifRow{}
-			rows[pt] = r
-		}
+		r := &pt.ifRow
 		if time.Since(r.at) < 100*time.Millisecond {
 			return r
 		}
