@@ -3,8 +3,8 @@ package rmon
 import (
 	"fmt"
 	"syscall"
-	"time"
 	"testing"
+	"time"
 
 	"github.com/wirebox/wirebox/rmon/drmon"
 	"github.com/wirebox/wirebox/rmon/mib"
@@ -51,7 +51,7 @@ func walkIF(b *testing.B, tree *mib.Tree) {
 		}
 	}
 	syscall.Getrusage(syscall.RUSAGE_THREAD, &r1)
-	cpu := time.Duration(r1.Utime.Nano()+r1.Stime.Nano()-r0.Utime.Nano()-r0.Stime.Nano())
+	cpu := time.Duration(r1.Utime.Nano() + r1.Stime.Nano() - r0.Utime.Nano() - r0.Stime.Nano())
 	b.ReportMetric(float64(n)/b.Elapsed().Seconds(), "varbinds/s")
 	b.ReportMetric(float64(cpu.Nanoseconds())/float64(n), "cpu-ns/varbind")
 }

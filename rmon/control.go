@@ -302,6 +302,7 @@ func (t *ctlTable) commit(st *staged) {
 	defer t.p.mu.Unlock()
 	t.ver++
 	t.p.gen++
+	t.p.rowsChanged++
 	if st.deleted {
 		if r := t.rows[st.row.index]; r != nil {
 			if r.status == statusValid && t.spec.destroy != nil {

@@ -85,16 +85,17 @@ func corePorts(core *capture.Core) []corePort {
 	return out
 }
 
-// feed subscribes read-only to a port (both directions) and counts every
-// frame into st until ctx ends. A slow probe loses frames in its own queue
+// subscribe is the probe's read-only subscription to a port (both
+// directions).
+func subscribe(p corePort, queue int) (*capture.Subscription, error) {
+	return p.p.Subscribe(capture.SubscribeOptions{Name: "rmon", Kind: capture.ReadOnly, Direction: capture.Both, Queue: queue})
+}
+
+// feed counts every frame of sub into st until ctx ends. A slow probe loses frames in its own queue
 // only (the core never waits for it); those are counted as drop events.
 // tap, when set, sees every frame's full bytes before it is released (the
 // filter and capture groups).
-func feed(ctx context.Context, p corePort, st *stats.Port, queue int, tap chanTap, shared []*drmon.View) error {
-	sub, err := p.p.Subscribe(capture.SubscribeOptions{Name: "rmon", Kind: capture.ReadOnly, Direction: capture.Both, Queue: queue})
-	if err != nil {
-		return err
-	}
+func feed(ctx context.Context, sub *capture.Subscription, st *stats.Port, tap chanTap, shared []*drmon.View) error {
 	defer sub.Close()
 	frames := make([]capture.Frame, 256)
 	batch := make([]stats.Frame, 256)

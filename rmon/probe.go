@@ -75,25 +75,31 @@ type probe struct {
 	mu sync.Mutex
 	// ports are the present ports in ifIndex order; the slice is replaced,
 	// never changed, so readers need no lock.
-	ports     atomic.Pointer[[]*port]
-	byKey     map[string]*port // every port seen
-	nextIf    int
-	maxHosts  int
-	maxPairs  int
-	tree      *mib.Tree
-	uptime    func() uint64 // sysUpTime in hundredths of a second
-	start     time.Time     // when sysUpTime was 0
-	notify    func(trapOID mib.OID, vbs []notifyVB)
-	now       func() time.Time
-	cache     snapCache
-	ether     *ctlTable
-	history   *ctlTable
-	alarms    *ctlTable
-	events    *ctlTable
-	hostCtl   *ctlTable
-	matCtl    *ctlTable
-	topN      *ctlTable
-	protoDist *ctlTable
+	ports    atomic.Pointer[[]*port]
+	byKey    map[string]*port // every port seen
+	nextIf   int
+	maxHosts int
+	maxPairs int
+	// anyPort lets data sources name absent ports while saved rows are
+	// activated again (persist.go); rowsChanged counts row changes, and
+	// rowsSaved what was last written.
+	anyPort                atomic.Bool
+	restored               []restoredRow
+	rowsChanged, rowsSaved uint64
+	tree                   *mib.Tree
+	uptime                 func() uint64 // sysUpTime in hundredths of a second
+	start                  time.Time     // when sysUpTime was 0
+	notify                 func(trapOID mib.OID, vbs []notifyVB)
+	now                    func() time.Time
+	cache                  snapCache
+	ether                  *ctlTable
+	history                *ctlTable
+	alarms                 *ctlTable
+	events                 *ctlTable
+	hostCtl                *ctlTable
+	matCtl                 *ctlTable
+	topN                   *ctlTable
+	protoDist              *ctlTable
 	// RMON2 network layer (nl.go)
 	hlHostCtl, hlMatrixCtl, addrMapCtl *ctlTable
 	addrMapDeletes                     uint64
@@ -148,8 +154,17 @@ func (p *probe) portByIndex(i int64) *port {
 			return pt
 		}
 	}
+	if p.anyPort.Load() {
+		for _, pt := range p.byKey {
+			if int64(pt.ifIndex) == i {
+				return pt
+			}
+		}
+	}
 	return nil
 }
+
+func newStats(p *probe) *stats.Port { return stats.NewPort(p.maxHosts, p.maxPairs) }
 
 // portOf resolves a dataSource (ifIndex.N) to a present port.
 func (p *probe) portOf(ds mib.Value) *port {
@@ -177,10 +192,13 @@ func (p *probe) setPorts(specs []portSpec) []*port {
 			p.nextIf++
 			pt = &port{ifIndex: p.nextIf, key: s.key, st: s.st}
 			if pt.st == nil {
-				pt.st = stats.NewPort(p.maxHosts, p.maxPairs)
+				pt.st = newStats(p)
 			}
 			p.byKey[s.key] = pt
 			added = append(added, pt)
+			p.rowsChanged++
+		} else if s.st != nil && pt.st != s.st {
+			pt.st = s.st // a dRMON view's counters are the proxy's
 		}
 		pt.cp.Store(&s.core)
 		pt.facts = facts[i]

@@ -11,11 +11,13 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	promtest "github.com/prometheus/client_golang/prometheus/testutil"
 	"net"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -63,6 +65,14 @@ func newTopo(t *testing.T) *topo {
 // stand-in "core" service, until the test ends.
 func startService(t *testing.T, cfg Config, core *capture.Core) *Service {
 	t.Helper()
+	svc, _ := startStoppable(t, cfg, core)
+	return svc
+}
+
+// startStoppable is startService with a stop function (also run at the
+// test's end if not called).
+func startStoppable(t *testing.T, cfg Config, core *capture.Core) (*Service, func()) {
+	t.Helper()
 	svc, err := New(cfg, func() *capture.Core { return core }, nil)
 	if err != nil {
 		t.Fatal(err)
@@ -79,12 +89,13 @@ func startService(t *testing.T, cfg Config, core *capture.Core) *Service {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- sup.Run(ctx) }()
-	t.Cleanup(func() {
+	stop := sync.OnceFunc(func() {
 		cancel()
 		if err := <-done; err != nil {
 			t.Error(err)
 		}
 	})
+	t.Cleanup(stop)
 	deadline := time.Now().Add(10 * time.Second)
 	for svc.Addr() == nil {
 		if time.Now().After(deadline) {
@@ -92,7 +103,7 @@ func startService(t *testing.T, cfg Config, core *capture.Core) *Service {
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
-	return svc
+	return svc, stop
 }
 
 // sendRaw sends frames from ifname in ns through a raw AF_PACKET socket.
@@ -1133,4 +1144,56 @@ func TestUsrHistory(t *testing.T) {
 			t.Errorf("usrHistory after destroy: %s", k)
 		}
 	}
+}
+
+// TestRowsKept makes rows of several kinds, restarts the service (as a
+// configuration applied over the API does) and reads them back: with a
+// state file the rows and the ports' ifIndex are kept.
+func TestRowsKept(t *testing.T) {
+	tp := newTopo(t)
+	cfg := Config{Listen: "127.0.0.1:0", StateFile: filepath.Join(t.TempDir(), "engine.json"),
+		Communities: []CommunityConfig{{Name: "mgr", Write: []string{"1.3.6.1.2.1.16"}}}}
+	svc, stop := startStoppable(t, cfg, tp.core)
+	c := []string{"-v2c", "-c", "mgr", svc.Addr().String()}
+	set := func(args ...string) { t.Helper(); snmpRun(t, "snmpset", append(c, args...)...) }
+	h, e, a := ".1.3.6.1.2.1.16.2.1.1", ".1.3.6.1.2.1.16.9.1.1", ".1.3.6.1.2.1.16.3.1.1"
+	hl, u, o := ".1.3.6.1.2.1.16.14.1.1", ".1.3.6.1.2.1.16.18.1.1", ".1.3.6.1.2.1.16.18.2.1"
+	set(h+".7.5", "i", "2", h+".2.5", "o", ".1.3.6.1.2.1.2.2.1.1.1", h+".5.5", "i", "30", h+".6.5", "s", "tester", h+".7.5", "i", "1")
+	set(e+".7.3", "i", "2", e+".2.3", "s", "busy", e+".3.3", "i", "2", e+".7.3", "i", "1")
+	set(a+".12.2", "i", "2", a+".2.2", "i", "10", a+".3.2", "o", ".1.3.6.1.2.1.16.1.1.1.5.1", a+".7.2", "i", "1000",
+		a+".9.2", "i", "3", a+".11.2", "s", "tester", a+".12.2", "i", "1")
+	set(hl+".12.9", "i", "4", hl+".2.9", "o", ".1.3.6.1.2.1.2.2.1.1.1", hl+".6.9", "i", "7", hl+".11.9", "s", "tester")
+	set(u+".7.4", "i", "5", u+".2.4", "i", "1", u+".5.4", "i", "60")
+	set(o+".2.4.1", "o", ".1.3.6.1.2.1.2.1.0", u+".7.4", "i", "1")
+	set(u+".7.6", "i", "5", u+".2.6", "i", "1") // left notReady
+	want := walk(t, "snmpget", append(c, h+".2.5", h+".5.5", h+".6.5", h+".7.5", e+".2.3", e+".7.3", a+".3.2", a+".7.2", a+".12.2",
+		hl+".2.9", hl+".6.9", hl+".11.9", hl+".12.9", u+".5.4", u+".7.4", o+".2.4.1", u+".7.6")...)
+	// The rows are written within a second.
+	rows := filepath.Join(filepath.Dir(cfg.StateFile), "rmon-rows.json")
+	for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(100 * time.Millisecond) {
+		if b, err := os.ReadFile(rows); err == nil && strings.Contains(string(b), "usrHistoryControlTable") {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s not written", rows)
+		}
+	}
+	stop()
+
+	svc = startService(t, cfg, tp.core)
+	c[len(c)-1] = svc.Addr().String()
+	got := walk(t, "snmpget", append(c, h+".2.5", h+".5.5", h+".6.5", h+".7.5", e+".2.3", e+".7.3", a+".3.2", a+".7.2", a+".12.2",
+		hl+".2.9", hl+".6.9", hl+".11.9", hl+".12.9", u+".5.4", u+".7.4", o+".2.4.1", u+".7.6")...)
+	for k, v := range want {
+		if got[k] != v {
+			t.Errorf("%s after the restart: %q, want %q", k, got[k], v)
+		}
+	}
+	if want[u+".7.6"] != "3" || want[hl+".12.9"] != "1" {
+		t.Errorf("rows before the restart: %v", want)
+	}
+	// They work: the monitor row and the restored hlHostControl row count.
+	sendRaw(t, tp.b, "peer0", repeat(ipFrame(mac(2), mac(1), "10.1.0.1", "10.1.0.2", 6, 100), 5))
+	waitWalk(t, "snmpget", append(c, ".1.3.6.1.2.1.16.1.1.1.5.1"), ".1.3.6.1.2.1.16.1.1.1.5.1", "5")
+	waitWalk(t, "snmpget", append(c, ".1.3.6.1.2.1.16.14.2.1.3.9.0.2.4.10.1.0.2"), ".1.3.6.1.2.1.16.14.2.1.3.9.0.2.4.10.1.0.2", "5")
 }

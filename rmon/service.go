@@ -142,10 +142,40 @@ func (s *Service) Run(ctx context.Context, rt *services.Runtime) error {
 	if px != nil {
 		registerDRMON(p.tree, px)
 	}
+	// Rows saved by the last run come back (persist.go).
+	rows := rowsFile(s.cfg.StateFile)
+	if rows != "" {
+		saved, err := loadRows(rows)
+		if err != nil {
+			log.Warn("rmon: saved rows not restored", "err", err)
+		} else if saved != nil {
+			p.restore(saved)
+		}
+		defer func() {
+			if err := p.saveRows(rows); err != nil {
+				log.Warn("rmon: rows not saved", "err", err)
+			}
+		}()
+	}
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
 	var wg sync.WaitGroup
 	defer wg.Wait() // after cancel (deferred calls run last first)
+	if core := s.core(); core != nil {
+		p.setPorts(portSpecs(core, px))
+	}
+	p.activateRestored()
+	if rows != "" {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			every(ctx, time.Second, false, func() {
+				if err := p.saveRows(rows); err != nil {
+					log.Warn("rmon: rows not saved", "err", err)
+				}
+			})
+		}()
+	}
 	wg.Add(4)
 	go func() {
 		defer wg.Done()
@@ -263,14 +293,29 @@ func (s *Service) follow(ctx context.Context, core *capture.Core, p *probe, px *
 		}
 	}
 	queue := queueSize(core, len(ports))
+	// Subscribe before saying the probe runs: frames from then on count.
+	subs := map[*port]*capture.Subscription{}
 	for _, pt := range ports {
 		if pt.core().view != nil {
 			continue // fed by the proxy
 		}
+		sub, err := subscribe(pt.core(), queue)
+		if err != nil {
+			for _, s := range subs {
+				s.Close()
+			}
+			if errors.Is(err, capture.ErrClosed) {
+				err = errPortsChanged
+			}
+			return fmt.Errorf("rmon: port %s: %w", pt.core().Name(), err)
+		}
+		subs[pt] = sub
+	}
+	for pt, sub := range subs {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			if err := feed(ctx, pt.core(), pt.st, queue, chanTap{p, pt}, shared[pt.core().Name()]); err != nil {
+			if err := feed(ctx, sub, pt.st, chanTap{p, pt}, shared[pt.core().Name()]); err != nil {
 				if errors.Is(err, capture.ErrClosed) {
 					err = errPortsChanged
 				}
