@@ -53,6 +53,9 @@ func (c corePort) counters() portCounters {
 		RxDropped: st.RxDroppedKernel + st.RxDroppedPool, TxErrors: st.TxErrors, LinkUp: st.LinkUp}
 }
 
+// netns is the path of the port's namespace ("" for the daemon's).
+func (c corePort) netns() string { return c.p.NetNS() }
+
 // facts are the core's facts of the port (refreshed by the core on every
 // link change).
 func (c corePort) facts() portFacts {

@@ -2,10 +2,14 @@ package rmon
 
 import (
 	"encoding/binary"
+	"encoding/json"
 	"net/netip"
 	"testing"
 
 	"github.com/gosnmp/gosnmp"
+	"github.com/wirebox/wirebox/rmon/drmon"
+	"github.com/wirebox/wirebox/rmon/mib"
+	"github.com/wirebox/wirebox/rmon/stats"
 )
 
 // FuzzAgent runs arbitrary messages through the agent with the whole
@@ -129,5 +133,52 @@ func FuzzNICStats(f *testing.F) {
 	f.Add(nicReply())
 	f.Fuzz(func(t *testing.T, b []byte) {
 		parseNICStats(b)
+	})
+}
+
+// FuzzRestore: whatever rmon-rows.json holds, restoring it, activating
+// its rows and sampling them never panics (the seed is a file the probe
+// wrote for an event, an alarm, a history, a usrHistory and an
+// nlMatrixTopN row).
+func FuzzRestore(f *testing.F) {
+	mk := func() *probe {
+		p := newProbe(&mib.Tree{}, func() uint64 { return 0 }, 16, 16)
+		v := &drmon.View{Name: "v", St: stats.NewPort(16, 16)}
+		p.setPorts([]portSpec{{key: "drmon:v", core: corePort{view: v}, st: v.St}})
+		return p
+	}
+	p := mk()
+	oid := func(s string) mib.Value { return mib.ObjectID(mib.MustOID(s)) }
+	p.mu.Lock()
+	for _, x := range []struct {
+		t    *ctlTable
+		i    int32
+		vals map[uint32]mib.Value
+	}{
+		{p.events, 3, map[uint32]mib.Value{2: mib.String("x"), 3: mib.Integer(2)}},
+		{p.history, 5, map[uint32]mib.Value{2: oid("1.3.6.1.2.1.2.2.1.1.1"), 3: mib.Integer(5), 5: mib.Integer(1)}},
+		{p.usrHist, 4, map[uint32]mib.Value{2: mib.Integer(1), 3: mib.Integer(5), 5: mib.Integer(1), objKey(1, 2): oid("1.3.6.1.2.1.1.3.0")}},
+		{p.nlTopN, 2, map[uint32]mib.Value{2: mib.Integer(1), 4: mib.Integer(2), 7: mib.Integer(5)}},
+		{p.alarms, 2, map[uint32]mib.Value{2: mib.Integer(1), 3: oid("1.3.6.1.2.1.16.1.1.1.5.1"), 4: mib.Integer(2), 9: mib.Integer(3)}},
+	} {
+		x.t.add(&ctlRow{index: x.i, vals: x.vals})
+	}
+	p.rowsChanged++
+	seed, err := json.Marshal(p.savedState())
+	p.mu.Unlock()
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Add(seed)
+	f.Fuzz(func(t *testing.T, b []byte) {
+		s, err := parseRows(b, "fuzz")
+		if err != nil {
+			return
+		}
+		q := mk()
+		q.restore(s)
+		q.activateRestored()
+		q.sample()
+		q.sample()
 	})
 }

@@ -168,7 +168,7 @@ func pollNIC(ctx context.Context, p *probe, log *slog.Logger, interval time.Dura
 			if cp.view != nil {
 				continue
 			}
-			r, ok, err := readNIC(cp.p.NetNS(), cp.Name())
+			r, ok, err := readNIC(cp.netns(), cp.Name())
 			if ok {
 				pt.nic.add(r)
 			}

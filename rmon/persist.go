@@ -87,6 +87,16 @@ func (p *probe) saveRows(path string) error {
 	return nil
 }
 
+// acceptable reports whether saved values pass the checks a SET makes.
+func (spec *ctlSpec) acceptable(vals map[uint32]mib.Value) bool {
+	for col, v := range vals {
+		if c, ok := spec.writable[col]; ok && c.check != nil && c.check(v) != mib.NoError {
+			return false
+		}
+	}
+	return true
+}
+
 // loadRows reads path (nothing when it does not exist).
 func loadRows(path string) (*savedRows, error) {
 	b, err := os.ReadFile(path)
@@ -96,6 +106,11 @@ func loadRows(path string) (*savedRows, error) {
 	if err != nil {
 		return nil, fmt.Errorf("rmon: rows: %w", err)
 	}
+	return parseRows(b, path)
+}
+
+// parseRows decodes rmon-rows.json.
+func parseRows(b []byte, path string) (*savedRows, error) {
 	var s savedRows
 	if err := json.Unmarshal(b, &s); err != nil {
 		return nil, fmt.Errorf("rmon: rows %s: %w", path, err)
@@ -120,6 +135,9 @@ func (p *probe) restore(s *savedRows) {
 		for _, sr := range s.Tables[t.spec.name] {
 			if sr.Index < 1 || sr.Index > 65535 || t.rows[sr.Index] != nil {
 				continue
+			}
+			if !t.spec.acceptable(sr.Vals) {
+				continue // not a row this agent would have made
 			}
 			r := &ctlRow{index: sr.Index, status: statusUnderCreation, vals: sr.Vals}
 			if r.vals == nil {
