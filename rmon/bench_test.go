@@ -14,16 +14,7 @@ import (
 // BenchmarkIFWalk walks IF-MIB's ifTable and ifXTable of 129 ports
 // through the tree, as a bulk walk does (no network, no codec).
 func BenchmarkIFWalk(b *testing.B) {
-	cfg := Config{Communities: []CommunityConfig{{Name: "bench"}}}
-	acfg, err := cfg.agentConfig()
-	if err != nil {
-		b.Fatal(err)
-	}
-	acfg.EngineID, acfg.Boots = newEngineID(), 1
-	_, p, _, err := build(&cfg, acfg, 16, 16)
-	if err != nil {
-		b.Fatal(err)
-	}
+	_, p := testAgent(b, Config{Communities: []CommunityConfig{{Name: "bench"}}})
 	var specs []portSpec
 	for i := range 129 {
 		v := &drmon.View{Name: fmt.Sprint("p", i), St: stats.NewPort(16, 16)}

@@ -9,8 +9,24 @@ import (
 	"github.com/gosnmp/gosnmp"
 	"github.com/wirebox/wirebox/rmon/drmon"
 	"github.com/wirebox/wirebox/rmon/mib"
+	"github.com/wirebox/wirebox/rmon/snmp"
 	"github.com/wirebox/wirebox/rmon/stats"
 )
+
+// testAgent builds the agent and its probe without ports or a socket.
+func testAgent(tb testing.TB, cfg Config) (*snmp.Agent, *probe) {
+	tb.Helper()
+	acfg, err := cfg.agentConfig()
+	if err != nil {
+		tb.Fatal(err)
+	}
+	acfg.EngineID, acfg.Boots = newEngineID(), 1
+	agent, p, _, err := build(&cfg, acfg, 16, 16)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return agent, p
+}
 
 // FuzzAgent runs arbitrary messages through the agent with the whole
 // probe tree (no ports): control-table SETs in any combination must never
@@ -54,16 +70,7 @@ func FuzzAgent(f *testing.F) {
 		f.Add(b)
 		seeds = append(seeds, b)
 	}
-	cfg := Config{Communities: []CommunityConfig{{Name: "fuzz", Write: []string{"1"}}}}
-	acfg, err := cfg.agentConfig()
-	if err != nil {
-		f.Fatal(err)
-	}
-	acfg.EngineID, acfg.Boots = newEngineID(), 1
-	agent, p, _, err := build(&cfg, acfg, 16, 16)
-	if err != nil {
-		f.Fatal(err)
-	}
+	agent, p := testAgent(f, Config{Communities: []CommunityConfig{{Name: "fuzz", Write: []string{"1"}}}})
 	src := netip.MustParseAddr("127.0.0.1")
 	// The seeds, encoded by gosnmp, create an event and an alarm on it.
 	for _, b := range append(seeds[:2:2], seeds[4]) {

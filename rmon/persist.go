@@ -131,6 +131,8 @@ func (p *probe) restore(s *savedRows) {
 		p.byKey[k] = &port{ifIndex: i, key: k, st: newStats(p)}
 		p.nextIf = max(p.nextIf, i)
 	}
+	p.anyPort.Store(true) // data sources may name the saved ports
+	defer p.anyPort.Store(false)
 	for _, t := range p.tablesInOrder() {
 		for _, sr := range s.Tables[t.spec.name] {
 			if sr.Index < 1 || sr.Index > 65535 || t.rows[sr.Index] != nil {

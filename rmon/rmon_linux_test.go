@@ -106,6 +106,16 @@ func startStoppable(t *testing.T, cfg Config, core *capture.Core) (*Service, fun
 	return svc, stop
 }
 
+// managed starts the service on a new topology with the community "mgr",
+// which may write under the subtree write, and returns net-snmp's
+// arguments for it.
+func managed(t *testing.T, write string) (*topo, []string) {
+	t.Helper()
+	tp := newTopo(t)
+	svc := startService(t, Config{Listen: "127.0.0.1:0", Communities: []CommunityConfig{{Name: "mgr", Write: []string{write}}}}, tp.core)
+	return tp, []string{"-v2c", "-c", "mgr", svc.Addr().String()}
+}
+
 // sendRaw sends frames from ifname in ns through a raw AF_PACKET socket.
 func sendRaw(t *testing.T, ns *netns.NS, ifname string, frames [][]byte) {
 	t.Helper()
@@ -561,10 +571,7 @@ func TestRowCreation(t *testing.T) {
 // TestHostTopN asks for a report of the two hosts sending most packets
 // over 5 seconds, sends frames within it, and reads the report.
 func TestHostTopN(t *testing.T) {
-	tp := newTopo(t)
-	svc := startService(t, Config{Listen: "127.0.0.1:0",
-		Communities: []CommunityConfig{{Name: "mgr", Write: []string{"1.3.6.1.2.1.16.5"}}}}, tp.core)
-	c := []string{"-v2c", "-c", "mgr", svc.Addr().String()}
+	tp, c := managed(t, "1.3.6.1.2.1.16.5")
 	n := ".1.3.6.1.2.1.16.5.1.1"
 	// A host control row that does not exist is refused.
 	out := snmpFail(t, "snmpset", append(c, n+".10.4", "i", "2", n+".2.4", "i", "9", n+".10.4", "i", "1")...)
@@ -658,10 +665,7 @@ func table(t *testing.T, args ...string) []map[string]string {
 // TestProtocolDist creates protocolDist rows the RMON2 way (RowStatus
 // createAndGo, createAndWait then active) and checks per-protocol counts.
 func TestProtocolDist(t *testing.T) {
-	tp := newTopo(t)
-	svc := startService(t, Config{Listen: "127.0.0.1:0",
-		Communities: []CommunityConfig{{Name: "mgr", Write: []string{"1.3.6.1.2.1.16.12"}}}}, tp.core)
-	c := []string{"-v2c", "-c", "mgr", svc.Addr().String()}
+	tp, c := managed(t, "1.3.6.1.2.1.16.12")
 	d := ".1.3.6.1.2.1.16.12.1.1"
 	snmpRun(t, "snmpset", append(c, d+".6.7", "i", "4", d+".2.7", "o", ".1.3.6.1.2.1.2.2.1.1.1", d+".5.7", "s", "tester")...)
 	snmpRun(t, "snmpset", append(c, d+".6.8", "i", "5")...)
@@ -804,10 +808,7 @@ func TestPortsChange(t *testing.T) {
 // TestFilterCapture sets up a filter, a channel with an event and a capture
 // buffer as a manager does, and downloads the captured frames in slices.
 func TestFilterCapture(t *testing.T) {
-	tp := newTopo(t)
-	svc := startService(t, Config{Listen: "127.0.0.1:0",
-		Communities: []CommunityConfig{{Name: "mgr", Write: []string{"1.3.6.1.2.1.16"}}}}, tp.core)
-	c := []string{"-v2c", "-c", "mgr", svc.Addr().String()}
+	tp, c := managed(t, "1.3.6.1.2.1.16")
 	set := func(args ...string) { t.Helper(); snmpRun(t, "snmpset", append(c, args...)...) }
 	e, ch, f, b := ".1.3.6.1.2.1.16.9.1.1", ".1.3.6.1.2.1.16.7.2.1", ".1.3.6.1.2.1.16.7.1.1", ".1.3.6.1.2.1.16.8.1.1"
 	set(e+".7.1", "i", "2", e+".2.1", "s", "match", e+".3.1", "i", "2", e+".7.1", "i", "1")
@@ -917,10 +918,7 @@ func waitWalk(t *testing.T, tool string, args []string, key, want string) map[st
 // alMatrix and addressMap with net-snmp, including a TimeFilter walk
 // that returns only what changed since a given sysUpTime.
 func TestNetworkLayer(t *testing.T) {
-	tp := newTopo(t)
-	svc := startService(t, Config{Listen: "127.0.0.1:0",
-		Communities: []CommunityConfig{{Name: "mgr", Write: []string{"1.3.6.1.2.1.16"}}}}, tp.core)
-	c := []string{"-v2c", "-c", "mgr", svc.Addr().String()}
+	tp, c := managed(t, "1.3.6.1.2.1.16")
 	hc, mc := ".1.3.6.1.2.1.16.14.1.1", ".1.3.6.1.2.1.16.15.1.1"
 	snmpRun(t, "snmpset", append(c, hc+".12.9", "i", "5", hc+".11.9", "s", "tester")...)
 	snmpRun(t, "snmpset", append(c, hc+".2.9", "o", ".1.3.6.1.2.1.2.2.1.1.1", hc+".12.9", "i", "1")...)
@@ -1023,10 +1021,7 @@ func TestNetworkLayer(t *testing.T) {
 // TestNlMatrixTopN asks for the two busiest IP conversations by packets
 // over a 3-second collection and reads the report.
 func TestNlMatrixTopN(t *testing.T) {
-	tp := newTopo(t)
-	svc := startService(t, Config{Listen: "127.0.0.1:0",
-		Communities: []CommunityConfig{{Name: "mgr", Write: []string{"1.3.6.1.2.1.16"}}}}, tp.core)
-	c := []string{"-v2c", "-c", "mgr", svc.Addr().String()}
+	tp, c := managed(t, "1.3.6.1.2.1.16")
 	n := ".1.3.6.1.2.1.16.15.4.1"
 	// On a matrix row that does not exist: refused.
 	out := snmpFail(t, "snmpset", append(c, n+".11.3", "i", "4", n+".2.3", "i", "77")...)
