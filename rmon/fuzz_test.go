@@ -165,7 +165,7 @@ func FuzzRestore(f *testing.F) {
 		{p.events, 3, map[uint32]mib.Value{2: mib.String("x"), 3: mib.Integer(2)}},
 		{p.history, 5, map[uint32]mib.Value{2: oid("1.3.6.1.2.1.2.2.1.1.1"), 3: mib.Integer(5), 5: mib.Integer(1)}},
 		{p.usrHist, 4, map[uint32]mib.Value{2: mib.Integer(1), 3: mib.Integer(5), 5: mib.Integer(1), objKey(1, 2): oid("1.3.6.1.2.1.1.3.0")}},
-		{p.nlTopN, 2, map[uint32]mib.Value{2: mib.Integer(1), 4: mib.Integer(2), 7: mib.Integer(5)}},
+		{p.nlTopN.ctl, 2, map[uint32]mib.Value{2: mib.Integer(1), 4: mib.Integer(2), 7: mib.Integer(5)}},
 		{p.alarms, 2, map[uint32]mib.Value{2: mib.Integer(1), 3: oid("1.3.6.1.2.1.16.1.1.1.5.1"), 4: mib.Integer(2), 9: mib.Integer(3)}},
 	} {
 		x.t.add(&ctlRow{index: x.i, vals: x.vals})

@@ -43,7 +43,7 @@ func rowsFile(state string) string {
 // refer to (alarms last: their variables must resolve).
 func (p *probe) tablesInOrder() []*ctlTable {
 	return []*ctlTable{p.events, p.ether, p.history, p.hostCtl, p.matCtl, p.topN, p.protoDist, p.addrMapCtl,
-		p.hlHostCtl, p.hlMatrixCtl, p.nlTopN, p.usrHist, p.channels, p.filters, p.buffers, p.alarms}
+		p.hlHostCtl, p.hlMatrixCtl, p.nlTopN.ctl, p.alTopN.ctl, p.usrHist, p.channels, p.filters, p.buffers, p.alarms}
 }
 
 // savedState copies the rows and ports (p.mu held).

@@ -103,7 +103,7 @@ type probe struct {
 	// RMON2 network layer (nl.go)
 	hlHostCtl, hlMatrixCtl, addrMapCtl *ctlTable
 	addrMapDeletes                     uint64
-	nlTopN                             *ctlTable
+	nlTopN, alTopN                     *mTopN
 	usrHist                            *ctlTable
 	logs                               map[int32]*eventLog
 	// gen changes with every change of rows, buckets, logs or reports;
@@ -267,7 +267,7 @@ func newProbe(tree *mib.Tree, uptime func() uint64, maxHosts, maxPairs int) *pro
 	tree.Register(logEntry, p.logHandler())
 	p.registerRMON2(tree)
 	p.registerNL(tree)
-	p.registerNlTopN(tree)
+	p.registerMatrixTopN(tree)
 	p.registerUsrHistory(tree)
 	p.registerChannels(tree)
 	return p
@@ -302,8 +302,10 @@ func (p *probe) sample() {
 	for _, r := range p.topN.valid() {
 		p.sampleTopN(r, now)
 	}
-	for _, r := range p.nlTopN.valid() {
-		p.sampleNlTopN(r, now)
+	for _, m := range []*mTopN{p.nlTopN, p.alTopN} {
+		for _, r := range m.ctl.valid() {
+			p.sampleMTopN(m, r, now)
+		}
 	}
 	// Alarm and usrHistory variables are read through the tree, whose
 	// handlers lock: list them, read, then apply.

@@ -29,7 +29,7 @@ var capabilityBits = []int{
 	21, // nlHost
 	22, // nlMatrix
 	23, // alHost
-	24, // alMatrix
+	24, // alMatrix (with alMatrixTopN)
 	25, // usrHistory
 	26, // probeConfig
 }

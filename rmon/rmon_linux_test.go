@@ -1029,6 +1029,10 @@ func TestNlMatrixTopN(t *testing.T) {
 		t.Errorf("topN on a missing matrix row: %s", out)
 	}
 	snmpRun(t, "snmpset", append(c, n+".11.3", "i", "5", n+".2.3", "i", "1", n+".7.3", "i", "2", n+".10.3", "s", "tester")...)
+	// And the three busiest (pair, protocol) conversations, terminal
+	// protocols only (tcp, udp; not ip), from the same matrix row.
+	a := ".1.3.6.1.2.1.16.17.3.1"
+	snmpRun(t, "snmpset", append(c, a+".11.3", "i", "5", a+".2.3", "i", "1", a+".3.3", "i", "1", a+".7.3", "i", "3")...)
 	var frames [][]byte
 	frames = append(frames, repeat(ipFrame(mac(2), mac(1), "10.2.0.1", "10.2.0.2", 6, 100), 7)...)
 	frames = append(frames, repeat(ipFrame(mac(1), mac(2), "10.2.0.2", "10.2.0.1", 6, 300), 2)...)
@@ -1043,16 +1047,31 @@ func TestNlMatrixTopN(t *testing.T) {
 		if attempt == 5 {
 			t.Fatal("no collection held all the frames in 5 attempts")
 		}
-		snmpRun(t, "snmpset", append(c, n+".4.3", "i", "3", n+".11.3", "i", "1")...)
+		snmpRun(t, "snmpset", append(c, n+".4.3", "i", "3", n+".11.3", "i", "1", a+".4.3", "i", "3", a+".11.3", "i", "1")...)
 		sendRaw(t, tp.b, "peer0", frames)
 		sent++
 		waitWalk(t, "snmpget", append(c, sd), sd, fmt.Sprint(sent))
-		if g := walk(t, "snmpget", append(c, n+".5.3")...); g[n+".5.3"] == "0" {
+		if g := walk(t, "snmpget", append(c, n+".5.3", a+".5.3")...); g[n+".5.3"] == "0" && g[a+".5.3"] == "0" {
 			break
 		}
-		snmpRun(t, "snmpset", append(c, n+".11.3", "i", "2")...) // notInService: the next activation starts over
+		// notInService: the next activation starts over
+		snmpRun(t, "snmpset", append(c, n+".11.3", "i", "2", a+".11.3", "i", "2")...)
 	}
 	waitWalk(t, "snmpget", append(c, n+".5.3"), n+".5.3", "1")
+	waitWalk(t, "snmpget", append(c, a+".5.3"), a+".5.3", "1")
+	ar := ".1.3.6.1.2.1.16.17.4.1"
+	am := walk(t, "snmpwalk", append(c, ar)...)
+	for k, v := range map[string]string{
+		ar + ".2.3.1": "2", ar + ".5.3.1": "5", ar + ".6.3.1": "7", ar + ".7.3.1": "2", ar + ".8.3.1": "728",
+		ar + ".5.3.2": "6", ar + ".6.3.2": "4", ar + ".5.3.3": "5", ar + ".6.3.3": "2", ar + ".7.3.3": "7",
+	} {
+		if am[k] != v {
+			t.Errorf("alMatrixTopN %s = %q, want %s", k, am[k], v)
+		}
+	}
+	if len(am) != 3*8 {
+		t.Errorf("alMatrixTopN report: %v", am)
+	}
 	r := ".1.3.6.1.2.1.16.15.5.1"
 	m := walk(t, "snmpwalk", append(c, r)...)
 	want := map[string]string{
