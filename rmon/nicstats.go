@@ -126,6 +126,8 @@ type nicState struct {
 	prev   nicErrors
 	primed bool
 	source string // "nic" or "core", as last logged
+	// nextTry: a NIC without counters is asked again only now and then.
+	nextTry time.Time
 }
 
 // add folds a reading in (one poller per port).
@@ -165,12 +167,14 @@ func pollNIC(ctx context.Context, p *probe, log *slog.Logger, interval time.Dura
 	every(ctx, interval, true, func() {
 		for _, pt := range p.portList() {
 			cp := pt.core()
-			if cp.view != nil {
+			if cp.view != nil || time.Now().Before(pt.nic.nextTry) {
 				continue
 			}
 			r, ok, err := readNIC(cp.netns(), cp.Name())
 			if ok {
 				pt.nic.add(r)
+			} else {
+				pt.nic.nextTry = time.Now().Add(30 * time.Second) // a new driver (link re-added) is seen within 30 s
 			}
 			if src := pt.errorSource(); src != pt.nic.source {
 				pt.nic.source = src
