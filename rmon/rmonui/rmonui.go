@@ -157,6 +157,11 @@ func (p *panel) View() string {
 		e := ps.Ether
 		lines = append(lines, "", fmt.Sprintf(" %s sizes: 64 %d · 65-127 %d · 128-255 %d · 256-511 %d · 512-1023 %d · 1024-1518 %d · undersize %d · oversize %d",
 			t.Title.Render(ps.Name), e.Pkts64, e.Pkts65to127, e.Pkts128to255, e.Pkts256to511, e.Pkts512to1023, e.Pkts1024to1518, e.Undersize, e.Oversize))
+		errs := "the NIC's counters"
+		if ps.ErrorCounters != "nic" {
+			errs = "none: the NIC has no RMON counters"
+		}
+		lines = append(lines, fmt.Sprintf(" CRC/alignment %d · fragments %d · jabbers %d (%s)", e.CRCAlign, e.Fragments, e.Jabbers, errs))
 		hc := tui.LayoutColumns([]tui.Column{{Title: "TOP HOST", Width: 0}, {Title: "OUT PKTS", Width: 12}, {Title: "OUT OCTETS", Width: 12}, {Title: "IN PKTS", Width: 12}}, p.width-1)
 		lines = append(lines, " "+t.Title.Render(tui.Row(hc, p.width-1, "TOP HOST", "OUT PKTS", "OUT OCTETS", "IN PKTS")))
 		for _, h := range ps.TopHost {
