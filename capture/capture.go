@@ -676,6 +676,11 @@ func (p *Port) Name() string { return p.cfg.Name }
 // Mode is the port's mode.
 func (p *Port) Mode() Mode { return p.cfg.Mode }
 
+// NetNS is the path of the port's network namespace ("" for the core's
+// own), for subsystems that ask the kernel about the interface (the RMON
+// probe reads the NIC's own counters over ethtool netlink).
+func (p *Port) NetNS() string { return p.cfg.NetNS }
+
 // Core is the core the port belongs to.
 func (p *Port) Core() *Core { return p.c }
 

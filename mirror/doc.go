@@ -5,11 +5,13 @@
 //
 // The server side is the supervised service "mirror" (New, Service.Run):
 // it is a consumer of the capture core, never a socket of its own. A
-// client holding a port for transmit is an owner subscriber of it (the
-// port's received frames are the mirror's, as in bypass forwarding); its
-// frames go out through the core's transmit path. Monitor clients are
-// read-only subscribers and see the same frames. Every call into the core
-// is in server_core.go.
+// client holding a port for transmit is an in-process tap application
+// with a bypass tap on the port (tap/tapcore: NetTap's detour, revert,
+// alloc and dealloc rings over the pool, as outside applications have
+// them): the port's received frames are the mirror's, and the client's
+// frames go out through the revert ring. Monitor clients are read-only
+// subscribers and see the same frames. Every call into the core is in
+// server_core.go.
 //
 // The client side is Attach (the TAP, carrier, reconnects), Detach and
 // ListPorts. Its TAP runs with TSO and checksum offload: the client cuts

@@ -191,54 +191,33 @@ func itoa(n int64) string { return strconv.FormatInt(n, 10) }
 
 // logHandler serves logTable (logEventIndex.logIndex).
 func (p *probe) logHandler() *mib.Table {
-	find := func(index mib.OID) *logItem {
-		if len(index) != 2 {
-			return nil
-		}
-		l := p.logs[int32(index[0])]
-		if l == nil {
-			return nil
-		}
-		for i := range l.items {
-			if l.items[i].index == int32(index[1]) {
-				return &l.items[i]
+	return p.subHandler(p.events, seq(1, 4), func(r *ctlRow) []uint32 {
+		var out []uint32
+		if l := p.logs[r.index]; l != nil {
+			for _, it := range l.items {
+				out = append(out, uint32(it.index))
 			}
 		}
-		return nil
-	}
-	return &mib.Table{
-		Cols: seq(1, 4),
-		Index: func() []mib.OID {
-			p.mu.Lock()
-			defer p.mu.Unlock()
-			return p.cachedIndex("log", func() []mib.OID {
-				var out []mib.OID
-				for _, r := range p.events.valid() {
-					if l := p.logs[r.index]; l != nil {
-						for _, it := range l.items {
-							out = append(out, mib.OID{uint32(r.index), uint32(it.index)})
-						}
-					}
-				}
-				return out
-			})
-		},
-		Cell: func(index mib.OID, col uint32) (mib.Value, bool) {
-			p.mu.Lock()
-			defer p.mu.Unlock()
-			it := find(index)
-			if it == nil {
-				return mib.Value{}, false
+		return out
+	}, func(r *ctlRow, sub, col uint32) (mib.Value, bool) {
+		l := p.logs[r.index]
+		if l == nil {
+			return mib.Value{}, false
+		}
+		for _, it := range l.items {
+			if it.index != int32(sub) {
+				continue
 			}
 			switch col {
 			case 1:
-				return mib.Integer(int64(index[0])), true
+				return mib.Integer(int64(r.index)), true
 			case 2:
 				return mib.Integer(int64(it.index)), true
 			case 3:
 				return mib.TimeTicks(it.time), true
 			}
 			return mib.String(it.desc), true
-		},
-	}
+		}
+		return mib.Value{}, false
+	})
 }

@@ -77,9 +77,13 @@ type PortSummary struct {
 	Name    string      `json:"name"`
 	IfIndex int         `json:"if_index"`
 	Ether   stats.Ether `json:"ether_stats"`
-	Hosts   int         `json:"hosts"`
-	Pairs   int         `json:"pairs"`
-	TopHost []HostRate  `json:"top_hosts"`
+	// ErrorCounters is where CRCAlign, Fragments and Jabbers come from:
+	// "nic" (the driver's ethtool rmon/eth-mac stats) or "core" (0: such
+	// frames never reach the core).
+	ErrorCounters string     `json:"error_counters"`
+	Hosts         int        `json:"hosts"`
+	Pairs         int        `json:"pairs"`
+	TopHost       []HostRate `json:"top_hosts"`
 }
 
 // HostRate is a host and its counts (the console computes rates).
@@ -120,9 +124,10 @@ func (s *Service) Status() (Summary, error) {
 			ParseErrors: a.InASNParseErrs.Load(), UnsupportedSecLevels: a.USMStat(1), NotInTimeWindows: a.USMStat(2),
 			UnknownUserNames: a.USMStat(3), UnknownEngineIDs: a.USMStat(4), WrongDigests: a.USMStat(5), DecryptionErrors: a.USMStat(6)}}
 	p := r.probe
-	for _, pt := range p.ports {
+	for _, pt := range p.portList() {
 		sn := pt.st.Snapshot()
-		ps := PortSummary{Name: pt.core.Name(), IfIndex: pt.ifIndex, Ether: sn.Ether, Hosts: len(sn.Hosts), Pairs: len(sn.Pairs), TopHost: []HostRate{}}
+		ps := PortSummary{Name: pt.core().Name(), IfIndex: pt.ifIndex, Ether: pt.ether(), ErrorCounters: pt.errorSource(),
+			Hosts: len(sn.Hosts), Pairs: len(sn.Pairs), TopHost: []HostRate{}}
 		hs := sn.Hosts
 		slices.SortFunc(hs, func(a, b stats.Host) int { return cmp.Compare(b.OutOctets, a.OutOctets) })
 		for _, h := range hs[:min(len(hs), 10)] {
@@ -149,14 +154,7 @@ func (s *Service) Status() (Summary, error) {
 
 // Routes serves GET /v1/rmon.
 func (s *Service) Routes(mux *http.ServeMux) {
-	mux.HandleFunc(api.RouteRMON, func(w http.ResponseWriter, r *http.Request) {
-		st, err := s.Status()
-		if err != nil {
-			api.WriteError(w, http.StatusServiceUnavailable, err)
-			return
-		}
-		api.WriteJSON(w, http.StatusOK, st)
-	})
+	api.HandleStatus(mux, api.RouteRMON, s.Status)
 }
 
 // Collectors exports etherStats and the agent's counters as metrics.

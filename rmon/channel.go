@@ -96,7 +96,7 @@ func (p *probe) channelSpec() *ctlSpec {
 			11: ownerCol,
 		},
 		validate: func(r *ctlRow) gosnmp.SNMPError {
-			if v, ok := r.vals[2]; !ok || v.Int < 1 || int(v.Int) > len(p.ports) {
+			if v, ok := r.vals[2]; !ok || p.portByIndex(v.Int) == nil {
 				return mib.InconsistentValue
 			}
 			return mib.NoError
@@ -167,63 +167,44 @@ func (p *probe) registerChannels(tree *mib.Tree) {
 	tree.Register(filterEntry, p.filters.handler())
 	tree.Register(channelEntry, p.channels.handler())
 	tree.Register(bufferCtlEntry, p.buffers.handler())
-	tree.Register(captureBufEntry, &mib.Table{
-		Cols: seq(1, 7),
-		Index: func() []mib.OID {
-			p.mu.Lock()
-			defer p.mu.Unlock()
-			return p.cachedIndex("captureBuffer", func() []mib.OID {
-				var out []mib.OID
-				for _, r := range p.buffers.valid() {
-					for _, pk := range r.rt.(*bufRT).pkts {
-						out = append(out, mib.OID{uint32(r.index), uint32(pk.id)})
-					}
-				}
-				return out
-			})
-		},
-		Cell: func(index mib.OID, col uint32) (mib.Value, bool) {
-			p.mu.Lock()
-			defer p.mu.Unlock()
-			if len(index) != 2 {
-				return mib.Value{}, false
+	tree.Register(captureBufEntry, p.subHandler(p.buffers, seq(1, 7), func(r *ctlRow) []uint32 {
+		var ids []uint32
+		for _, pk := range r.rt.(*bufRT).pkts {
+			ids = append(ids, uint32(pk.id))
+		}
+		return ids
+	}, func(r *ctlRow, sub, col uint32) (mib.Value, bool) {
+		var pk *capPkt
+		for i, x := range r.rt.(*bufRT).pkts {
+			if x.id == int32(sub) {
+				pk = &r.rt.(*bufRT).pkts[i]
+				break
 			}
-			r := p.buffers.rows[int32(index[0])]
-			if r == nil || r.status != statusValid {
-				return mib.Value{}, false
+		}
+		if pk == nil {
+			return mib.Value{}, false
+		}
+		switch col {
+		case 1:
+			return mib.Integer(int64(r.index)), true
+		case 2, 3:
+			return mib.Integer(int64(pk.id)), true
+		case 4:
+			// A slice of the captured bytes: downloadOffset and
+			// downloadSliceSize choose which.
+			off, n := int(r.num(7)), int(r.num(6))
+			if off > len(pk.data) {
+				off = len(pk.data)
 			}
-			var pk *capPkt
-			for i, x := range r.rt.(*bufRT).pkts {
-				if x.id == int32(index[1]) {
-					pk = &r.rt.(*bufRT).pkts[i]
-					break
-				}
-			}
-			if pk == nil {
-				return mib.Value{}, false
-			}
-			switch col {
-			case 1:
-				return mib.Integer(int64(index[0])), true
-			case 2, 3:
-				return mib.Integer(int64(pk.id)), true
-			case 4:
-				// A slice of the captured bytes: downloadOffset and
-				// downloadSliceSize choose which.
-				off, n := int(r.num(7)), int(r.num(6))
-				if off > len(pk.data) {
-					off = len(pk.data)
-				}
-				end := min(len(pk.data), off+n)
-				return mib.OctetString(bytes.Clone(pk.data[off:end])), true
-			case 5:
-				return mib.Integer(int64(pk.length)), true
-			case 6:
-				return mib.Integer(pk.timeMs), true
-			}
-			return mib.Integer(pk.status), true
-		},
-	})
+			end := min(len(pk.data), off+n)
+			return mib.OctetString(bytes.Clone(pk.data[off:end])), true
+		case 5:
+			return mib.Integer(int64(pk.length)), true
+		case 6:
+			return mib.Integer(pk.timeMs), true
+		}
+		return mib.Integer(pk.status), true
+	}))
 }
 
 // pktStatus is the Ethernet packet status bits of RFC 2819 (stats.PacketStatus).

@@ -199,23 +199,7 @@ func (t *ctlTable) set(tx *mib.Txn, index mib.OID, col uint32, v mib.Value) gosn
 	if col != spec.statusCol && !writable {
 		return mib.NotWritable
 	}
-	key := stageKey{t, int32(index[0])}
-	first := false
-	st := tx.Scratch(key, func() any {
-		first = true
-		t.p.mu.Lock()
-		defer t.p.mu.Unlock()
-		s := &staged{orig: t.rows[key.index]}
-		if s.orig != nil {
-			s.row = &ctlRow{index: s.orig.index, status: s.orig.status, vals: maps.Clone(s.orig.vals), rt: s.orig.rt}
-		} else {
-			s.row = &ctlRow{index: key.index, vals: map[uint32]mib.Value{}}
-		}
-		return s
-	}).(*staged)
-	if first {
-		tx.OnCommit(func() { t.commit(st) })
-	}
+	st := t.stage(tx, int32(index[0]))
 	if col == spec.statusCol && spec.rowStatus {
 		if v.Type != gosnmp.Integer {
 			return mib.WrongType
@@ -291,11 +275,34 @@ func (t *ctlTable) set(tx *mib.Txn, index mib.OID, col uint32, v mib.Value) gosn
 	return mib.NoError
 }
 
+// stage returns the staged state of row index in tx: the committed row's
+// copy, or an empty row to create (p.mu not held).
+func (t *ctlTable) stage(tx *mib.Txn, index int32) *staged {
+	first := false
+	st := tx.Scratch(stageKey{t, index}, func() any {
+		first = true
+		t.p.mu.Lock()
+		defer t.p.mu.Unlock()
+		s := &staged{orig: t.rows[index]}
+		if s.orig != nil {
+			s.row = &ctlRow{index: s.orig.index, status: s.orig.status, vals: maps.Clone(s.orig.vals), rt: s.orig.rt}
+		} else {
+			s.row = &ctlRow{index: index, vals: map[uint32]mib.Value{}}
+		}
+		return s
+	}).(*staged)
+	if first {
+		tx.OnCommit(func() { t.commit(st) })
+	}
+	return st
+}
+
 func (t *ctlTable) commit(st *staged) {
 	t.p.mu.Lock()
 	defer t.p.mu.Unlock()
 	t.ver++
 	t.p.gen++
+	t.p.rowsChanged++
 	if st.deleted {
 		if r := t.rows[st.row.index]; r != nil {
 			if r.status == statusValid && t.spec.destroy != nil {
@@ -422,4 +429,40 @@ func (t *ctlTable) setRowStatus(tx *mib.Txn, st *staged, v int64) gosnmp.SNMPErr
 		return mib.WrongValue
 	}
 	return mib.NoError
+}
+
+// subHandler serves a table indexed by a valid control row's index and
+// one more integer (a report entry, a bucket, a captured packet, a log
+// entry): items lists a row's second indexes in order, cell answers one
+// column (both with p.mu held).
+func (p *probe) subHandler(ctl *ctlTable, cols []uint32, items func(r *ctlRow) []uint32, cell func(r *ctlRow, sub, col uint32) (mib.Value, bool)) *mib.Table {
+	key := ctl.spec.name + "/sub"
+	return &mib.Table{
+		Cols: cols,
+		Index: func() []mib.OID {
+			p.mu.Lock()
+			defer p.mu.Unlock()
+			return p.cachedIndex(key, func() []mib.OID {
+				var out []mib.OID
+				for _, r := range ctl.valid() {
+					for _, s := range items(r) {
+						out = append(out, mib.OID{uint32(r.index), s})
+					}
+				}
+				return out
+			})
+		},
+		Cell: func(index mib.OID, col uint32) (mib.Value, bool) {
+			p.mu.Lock()
+			defer p.mu.Unlock()
+			if len(index) != 2 {
+				return mib.Value{}, false
+			}
+			r := ctl.rows[int32(index[0])]
+			if r == nil || r.status != statusValid {
+				return mib.Value{}, false
+			}
+			return cell(r, index[1], col)
+		},
+	}
 }

@@ -5,5 +5,6 @@
 // is a read-only subscriber of every port and opens no packet socket.
 //
 // Subpackages: snmp (message codec, USM, dispatcher), mib (the OID tree),
-// stats (frame counting). All calls into the capture core are in feed.go.
+// stats (frame counting). All calls into the capture core are in feed.go;
+// the NIC's own counters are read over ethtool netlink (nicstats_linux.go).
 package rmon

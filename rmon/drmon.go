@@ -230,28 +230,28 @@ func registerDRMON(tree *mib.Tree, px *drmon.Proxy) {
 // are pushed to the view's agents, which apply them to their own frames
 // (docs/DRMON-PROTOCOL.md, Config and Capture).
 type drmonSink struct {
-	p     *probe
-	views []*port // by view index
+	p  *probe
+	px *drmon.Proxy
 }
 
-// viewPorts lists the views' ports by view index.
-func viewPorts(ports []*port) []*port {
-	var out []*port
-	for _, pt := range ports {
-		if pt.core.view != nil {
-			out = append(out, pt)
-		}
+// viewPort is the probe's port of the proxy's view (p.mu held; nil if
+// none): the probe keeps a view's port, and its ifIndex, for its life.
+func (s drmonSink) viewPort(view int) *port {
+	vs := s.px.Views()
+	if view < 0 || view >= len(vs) {
+		return nil
 	}
-	return out
+	return s.p.byKey["drmon:"+vs[view].Name]
 }
 
 // channelOf is a valid channel row on the view's interface (p.mu held).
 func (s drmonSink) channelOf(view int, idx uint16) *ctlRow {
-	if view < 0 || view >= len(s.views) {
+	pt := s.viewPort(view)
+	if pt == nil {
 		return nil
 	}
 	ch := s.p.channels.rows[int32(idx)]
-	if ch == nil || ch.status != statusValid || int(ch.num(2)) != s.views[view].ifIndex {
+	if ch == nil || ch.status != statusValid || int(ch.num(2)) != pt.ifIndex {
 		return nil
 	}
 	return ch
@@ -294,10 +294,11 @@ func (s drmonSink) Buckets(view int, bs []drmon.Bucket) {
 	defer p.mu.Unlock()
 	for _, b := range bs {
 		r := p.history.rows[int32(b.History)]
-		if r == nil || r.status != statusValid || view < 0 || view >= len(s.views) {
+		pt := s.viewPort(view)
+		if r == nil || r.status != statusValid || pt == nil {
 			continue
 		}
-		if h := r.rt.(*histRT); h.view != nil && h.pt == s.views[view] {
+		if h := r.rt.(*histRT); h.view != nil && h.pt == pt {
 			h.view.add(b.Sample, &b.C)
 		}
 	}
@@ -323,8 +324,8 @@ type openBucket struct {
 }
 
 func newViewHist(pt *port, now time.Time) *viewHist {
-	e, _, _ := pt.core.view.Shared.EtherSnapshot()
-	return &viewHist{view: pt.core.view, start: now, shared: e, agents: map[uint32]*stats.PairCounts{}}
+	v := pt.core().view
+	return &viewHist{view: v, start: now, shared: v.SharedEther(), agents: map[uint32]*stats.PairCounts{}}
 }
 
 func (v *viewHist) add(sample uint32, c *stats.PairCounts) {
@@ -349,7 +350,7 @@ func (p *probe) sampleViewHistory(r *ctlRow, h *histRT, now time.Time) {
 	}
 	v := h.view
 	if !now.Before(h.next) {
-		e, _, _ := v.view.Shared.EtherSnapshot()
+		e := v.view.SharedEther()
 		h.sample++
 		v.open = append(v.open, openBucket{b: bucket{sample: h.sample, start: h.start, e: subEther(e, v.shared)}, closeAt: h.next.Add(p.drmonDelay)})
 		v.shared, h.start = e, p.uptime()
@@ -417,18 +418,22 @@ func (p *probe) viewHistories(pt *port, px *drmon.Proxy) []drmon.History {
 // pushChannels hands the views' channels and history rows to the proxy
 // five times a second until ctx ends (rows change by SET, and dataControl
 // by channel events); the proxy pushes only what differs.
-func (p *probe) pushChannels(ctx context.Context, px *drmon.Proxy, views []*port) {
+func (p *probe) pushChannels(ctx context.Context, px *drmon.Proxy) {
 	t := time.NewTicker(200 * time.Millisecond)
 	defer t.Stop()
+	sink := drmonSink{p: p, px: px}
+	n := len(px.Views())
 	for {
 		p.mu.Lock()
-		chans := make([][]drmon.Channel, len(views))
-		hists := make([][]drmon.History, len(views))
-		for i, pt := range views {
-			chans[i], hists[i] = p.viewChannels(pt), p.viewHistories(pt, px)
+		chans := make([][]drmon.Channel, n)
+		hists := make([][]drmon.History, n)
+		for i := range n {
+			if pt := sink.viewPort(i); pt != nil {
+				chans[i], hists[i] = p.viewChannels(pt), p.viewHistories(pt, px)
+			}
 		}
 		p.mu.Unlock()
-		for i := range views {
+		for i := range n {
 			px.SetConfig(i, chans[i], hists[i])
 		}
 		select {

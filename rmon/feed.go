@@ -53,6 +53,9 @@ func (c corePort) counters() portCounters {
 		RxDropped: st.RxDroppedKernel + st.RxDroppedPool, TxErrors: st.TxErrors, LinkUp: st.LinkUp}
 }
 
+// netns is the path of the port's namespace ("" for the daemon's).
+func (c corePort) netns() string { return c.p.NetNS() }
+
 // facts are the core's facts of the port (refreshed by the core on every
 // link change).
 func (c corePort) facts() portFacts {
@@ -85,16 +88,17 @@ func corePorts(core *capture.Core) []corePort {
 	return out
 }
 
-// feed subscribes read-only to a port (both directions) and counts every
-// frame into st until ctx ends. A slow probe loses frames in its own queue
+// subscribe is the probe's read-only subscription to a port (both
+// directions).
+func subscribe(p corePort, queue int) (*capture.Subscription, error) {
+	return p.p.Subscribe(capture.SubscribeOptions{Name: "rmon", Kind: capture.ReadOnly, Direction: capture.Both, Queue: queue})
+}
+
+// feed counts every frame of sub into st until ctx ends. A slow probe loses frames in its own queue
 // only (the core never waits for it); those are counted as drop events.
 // tap, when set, sees every frame's full bytes before it is released (the
 // filter and capture groups).
-func feed(ctx context.Context, p corePort, st *stats.Port, queue int, tap chanTap, shared []*drmon.View) error {
-	sub, err := p.p.Subscribe(capture.SubscribeOptions{Name: "rmon", Kind: capture.ReadOnly, Direction: capture.Both, Queue: queue})
-	if err != nil {
-		return err
-	}
+func feed(ctx context.Context, sub *capture.Subscription, st *stats.Port, tap chanTap, shared []*drmon.View) error {
 	defer sub.Close()
 	frames := make([]capture.Frame, 256)
 	batch := make([]stats.Frame, 256)

@@ -3,7 +3,6 @@ package rmon
 import (
 	"time"
 
-	"github.com/gosnmp/gosnmp"
 	"github.com/wirebox/wirebox/rmon/mib"
 	"github.com/wirebox/wirebox/rmon/stats"
 )
@@ -31,7 +30,7 @@ type histRT struct {
 }
 
 func (p *probe) historySpec() *ctlSpec {
-	return &ctlSpec{
+	return p.sourceHooks(&ctlSpec{
 		name: "historyControlTable", cols: seq(1, 7), indexCol: 1, statusCol: 7,
 		writable: map[uint32]ctlCol{
 			2: {check: p.checkDataSource, frozen: true},
@@ -39,15 +38,9 @@ func (p *probe) historySpec() *ctlSpec {
 			5: {def: defInt(1800), check: checkInt(1, 3600), frozen: true},
 			6: ownerCol,
 		},
-		validate: func(r *ctlRow) gosnmp.SNMPError {
-			if p.portOf(r.vals[2]) == nil {
-				return mib.InconsistentValue
-			}
-			return mib.NoError
-		},
 		activate: func(r *ctlRow) {
 			pt := p.portOf(r.vals[2])
-			e, _, _ := pt.st.EtherSnapshot()
+			e := pt.ether()
 			r.rt = &histRT{pt: pt, last: e, start: p.uptime(), next: p.now().Add(time.Duration(r.num(5)) * time.Second)}
 		},
 		computed: func(r *ctlRow, col uint32) (mib.Value, bool) {
@@ -56,13 +49,13 @@ func (p *probe) historySpec() *ctlSpec {
 			}
 			return mib.Value{}, false
 		},
-	}
+	})
 }
 
 // sampleHistory closes the row's interval when it is due (p.mu held).
 func (p *probe) sampleHistory(r *ctlRow, now time.Time) {
 	h := r.rt.(*histRT)
-	if h.view != nil || h.pt.core.view != nil {
+	if h.view != nil || h.pt.core().view != nil {
 		p.sampleViewHistory(r, h, now) // a dRMON view's row (drmon.go)
 		return
 	}
@@ -70,7 +63,7 @@ func (p *probe) sampleHistory(r *ctlRow, now time.Time) {
 		return
 	}
 	interval := r.num(5)
-	e, _, _ := h.pt.st.EtherSnapshot()
+	e := h.pt.ether()
 	d := subEther(e, h.last)
 	h.sample++
 	b := bucket{sample: h.sample, start: h.start, e: d}
@@ -94,55 +87,33 @@ func (p *probe) sampleHistory(r *ctlRow, now time.Time) {
 
 // etherHistoryHandler serves etherHistoryTable (historyIndex.sampleIndex).
 func (p *probe) etherHistoryHandler() *mib.Table {
-	find := func(index mib.OID) *bucket {
-		if len(index) != 2 {
-			return nil
+	return p.subHandler(p.history, seq(1, 15), func(r *ctlRow) []uint32 {
+		var out []uint32
+		for _, b := range r.rt.(*histRT).buckets {
+			out = append(out, uint32(b.sample))
 		}
-		r := p.history.rows[int32(index[0])]
-		if r == nil || r.status != statusValid {
-			return nil
-		}
+		return out
+	}, func(r *ctlRow, sub, col uint32) (mib.Value, bool) {
+		var b *bucket
 		for i := range r.rt.(*histRT).buckets {
-			if b := &r.rt.(*histRT).buckets[i]; b.sample == int32(index[1]) {
-				return b
+			if x := &r.rt.(*histRT).buckets[i]; x.sample == int32(sub) {
+				b = x
 			}
 		}
-		return nil
-	}
-	return &mib.Table{
-		Cols: seq(1, 15),
-		Index: func() []mib.OID {
-			p.mu.Lock()
-			defer p.mu.Unlock()
-			return p.cachedIndex("etherHistory", func() []mib.OID {
-				var out []mib.OID
-				for _, r := range p.history.valid() {
-					for _, b := range r.rt.(*histRT).buckets {
-						out = append(out, mib.OID{uint32(r.index), uint32(b.sample)})
-					}
-				}
-				return out
-			})
-		},
-		Cell: func(index mib.OID, col uint32) (mib.Value, bool) {
-			p.mu.Lock()
-			defer p.mu.Unlock()
-			b := find(index)
-			if b == nil {
-				return mib.Value{}, false
-			}
-			switch col {
-			case 1:
-				return mib.Integer(int64(index[0])), true
-			case 2:
-				return mib.Integer(int64(b.sample)), true
-			case 3:
-				return mib.TimeTicks(b.start), true
-			case 15:
-				return mib.Integer(b.utilization), true
-			}
-			// Columns 4..14 are etherStats columns 3..13.
-			return mib.Counter32(etherField(&b.e, col-1)), true
-		},
-	}
+		if b == nil {
+			return mib.Value{}, false
+		}
+		switch col {
+		case 1:
+			return mib.Integer(int64(r.index)), true
+		case 2:
+			return mib.Integer(int64(b.sample)), true
+		case 3:
+			return mib.TimeTicks(b.start), true
+		case 15:
+			return mib.Integer(b.utilization), true
+		}
+		// Columns 4..14 are etherStats columns 3..13.
+		return mib.Counter32(etherField(&b.e, col-1)), true
+	})
 }

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"slices"
 
-	"github.com/gosnmp/gosnmp"
 	"github.com/wirebox/wirebox/rmon/mib"
 	"github.com/wirebox/wirebox/rmon/stats"
 )
@@ -16,19 +15,12 @@ func (p *probe) hostCtlSpec() *ctlSpec   { return p.tableCtlSpec("hostControlTab
 func (p *probe) matrixCtlSpec() *ctlSpec { return p.tableCtlSpec("matrixControlTable", false) }
 
 func (p *probe) tableCtlSpec(name string, hosts bool) *ctlSpec {
-	return &ctlSpec{
+	return p.sourceHooks(&ctlSpec{
 		name: name, cols: seq(1, 6), indexCol: 1, statusCol: 6,
 		writable: map[uint32]ctlCol{
 			2: {check: p.checkDataSource, frozen: true},
 			5: ownerCol,
 		},
-		validate: func(r *ctlRow) gosnmp.SNMPError {
-			if p.portOf(r.vals[2]) == nil {
-				return mib.InconsistentValue
-			}
-			return mib.NoError
-		},
-		activate: func(r *ctlRow) { r.rt = p.portOf(r.vals[2]) },
 		computed: func(r *ctlRow, col uint32) (mib.Value, bool) {
 			s := p.snapshot(r.rt.(*port))
 			switch col {
@@ -42,13 +34,15 @@ func (p *probe) tableCtlSpec(name string, hosts bool) *ctlSpec {
 			}
 			return mib.Value{}, false
 		},
-	}
+	})
 }
 
-// built is a table materialized from snapshots: sorted indexes and rows.
+// built is a table materialized from snapshots: sorted indexes and rows;
+// a time-filtered table also has each row's last change (sysUpTime).
 type built struct {
-	idx  []mib.OID
-	rows [][]mib.Value // rows[i][col-1]
+	idx     []mib.OID
+	rows    [][]mib.Value // rows[i][col-1]; time-filtered: by position in its columns
+	changed []uint64
 }
 
 func (b *built) find(index mib.OID) []mib.Value {
@@ -68,26 +62,28 @@ func macIndex(m [6]byte) []uint32 {
 }
 
 // buildTable materializes a table over the valid rows of ctl (cached with
-// the snapshots), with mk giving each row's index suffixes and values.
-func (p *probe) buildTable(key string, ctl *ctlTable, mk func(ctlIndex int32, s *stats.Snapshot, add func(mib.OID, []mib.Value))) *built {
+// the snapshots), with mk giving each control row's entries: index
+// suffix, last change (time-filtered tables) and values.
+func (p *probe) buildTable(key string, ctl *ctlTable, mk func(r *ctlRow, add func(o mib.OID, changed uint64, v []mib.Value))) *built {
 	p.snapshot(nil) // refresh the cache generation
 	if b, ok := p.cache.built[key]; ok {
 		return b
 	}
 	b := &built{}
 	type ent struct {
-		o mib.OID
-		v []mib.Value
+		o       mib.OID
+		changed uint64
+		v       []mib.Value
 	}
 	var es []ent
 	for _, r := range ctl.valid() {
-		s := p.snapshot(r.rt.(*port))
-		mk(r.index, s, func(o mib.OID, v []mib.Value) { es = append(es, ent{o, v}) })
+		mk(r, func(o mib.OID, changed uint64, v []mib.Value) { es = append(es, ent{o, changed, v}) })
 	}
 	slices.SortFunc(es, func(a, b ent) int { return a.o.Compare(b.o) })
 	for _, e := range es {
 		b.idx = append(b.idx, e.o)
 		b.rows = append(b.rows, e.v)
+		b.changed = append(b.changed, e.changed)
 	}
 	if p.cache.built == nil {
 		p.cache.built = map[string]*built{}
@@ -132,13 +128,14 @@ func (p *probe) hostHandler(byTime bool) *mib.Table {
 		key = "hostTime"
 	}
 	return builtHandler(p, 10, func() *built {
-		return p.buildTable(key, p.hostCtl, func(ci int32, s *stats.Snapshot, add func(mib.OID, []mib.Value)) {
+		return p.buildTable(key, p.hostCtl, func(r *ctlRow, add func(mib.OID, uint64, []mib.Value)) {
+			ci, s := r.index, p.snapshot(r.rt.(*port))
 			for i := range s.Hosts {
 				h := &s.Hosts[i]
 				if byTime {
-					add(mib.OID{uint32(ci), uint32(h.Order)}, hostValues(h, ci))
+					add(mib.OID{uint32(ci), uint32(h.Order)}, 0, hostValues(h, ci))
 				} else {
-					add(append(mib.OID{uint32(ci)}, macIndex(h.MAC)...), hostValues(h, ci))
+					add(append(mib.OID{uint32(ci)}, macIndex(h.MAC)...), 0, hostValues(h, ci))
 				}
 			}
 		})
@@ -152,7 +149,8 @@ func (p *probe) matrixHandler(ds bool) *mib.Table {
 		key = "matrixDS"
 	}
 	return builtHandler(p, 6, func() *built {
-		return p.buildTable(key, p.matCtl, func(ci int32, s *stats.Snapshot, add func(mib.OID, []mib.Value)) {
+		return p.buildTable(key, p.matCtl, func(r *ctlRow, add func(mib.OID, uint64, []mib.Value)) {
+			ci, s := r.index, p.snapshot(r.rt.(*port))
 			for i := range s.Pairs {
 				pr := &s.Pairs[i]
 				v := []mib.Value{
@@ -163,7 +161,7 @@ func (p *probe) matrixHandler(ds bool) *mib.Table {
 				if ds {
 					a, b = b, a
 				}
-				add(append(append(mib.OID{uint32(ci)}, macIndex(a)...), macIndex(b)...), v)
+				add(append(append(mib.OID{uint32(ci)}, macIndex(a)...), macIndex(b)...), 0, v)
 			}
 		})
 	})

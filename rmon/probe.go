@@ -2,6 +2,7 @@ package rmon
 
 import (
 	"context"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -35,33 +36,76 @@ var (
 // monitorOwner owns the rows the probe creates itself.
 const monitorOwner = "monitor"
 
-// port is one port of the probe; ifIndex is its position + 1.
+// port is one port of the probe. A port keeps its ifIndex, counters and
+// the rows on it for the service's life: when the core closes it, it
+// stops counting; when a port of that name comes back, it goes on.
 type port struct {
 	ifIndex int
-	core    corePort
+	key     string                   // the core's port name, or "drmon:" and a view's name
+	cp      atomic.Pointer[corePort] // the core's port: a new one when it comes back
 	st      *stats.Port
 	facts   portFacts
+	nic     nicState
+	ifRow   ifRow // IF-MIB's cached values (registerIF)
+}
+
+// core is the core's port (or the dRMON view) now.
+func (pt *port) core() corePort { return *pt.cp.Load() }
+
+// ether is the port's etherStats counters with the NIC's error counts.
+func (pt *port) ether() stats.Ether {
+	e, _, _ := pt.st.EtherSnapshot()
+	if n := pt.nic.cur.Load(); n != nil {
+		e.CRCAlign += n.CRCAlign
+		e.Fragments += n.Fragments
+		e.Jabbers += n.Jabbers
+	}
+	return e
+}
+
+// portSpec is a port as setPorts takes it (st nil: new counters).
+type portSpec struct {
+	key  string
+	core corePort
+	st   *stats.Port
 }
 
 // probe is the RMON state: control tables and their runtime, guarded by mu.
 type probe struct {
-	mu        sync.Mutex
-	ports     []*port
-	tree      *mib.Tree
-	uptime    func() uint64 // sysUpTime in hundredths of a second
-	start     time.Time     // when sysUpTime was 0
-	notify    func(trapOID mib.OID, vbs []notifyVB)
-	now       func() time.Time
-	cache     snapCache
-	ether     *ctlTable
-	history   *ctlTable
-	alarms    *ctlTable
-	events    *ctlTable
-	hostCtl   *ctlTable
-	matCtl    *ctlTable
-	topN      *ctlTable
-	protoDist *ctlTable
-	logs      map[int32]*eventLog
+	mu sync.Mutex
+	// ports are the present ports in ifIndex order; the slice is replaced,
+	// never changed, so readers need no lock.
+	ports    atomic.Pointer[[]*port]
+	byKey    map[string]*port // every port seen
+	nextIf   int
+	maxHosts int
+	maxPairs int
+	// anyPort lets data sources name absent ports while saved rows are
+	// activated again (persist.go); rowsChanged counts row changes, and
+	// rowsSaved what was last written.
+	anyPort                atomic.Bool
+	restored               []restoredRow
+	rowsChanged, rowsSaved uint64
+	tree                   *mib.Tree
+	uptime                 func() uint64 // sysUpTime in hundredths of a second
+	start                  time.Time     // when sysUpTime was 0
+	notify                 func(trapOID mib.OID, vbs []notifyVB)
+	now                    func() time.Time
+	cache                  snapCache
+	ether                  *ctlTable
+	history                *ctlTable
+	alarms                 *ctlTable
+	events                 *ctlTable
+	hostCtl                *ctlTable
+	matCtl                 *ctlTable
+	topN                   *ctlTable
+	protoDist              *ctlTable
+	// RMON2 network layer (nl.go)
+	hlHostCtl, hlMatrixCtl, addrMapCtl *ctlTable
+	addrMapDeletes                     uint64
+	nlTopN, alTopN                     *mTopN
+	usrHist                            *ctlTable
+	logs                               map[int32]*eventLog
 	// gen changes with every change of rows, buckets, logs or reports;
 	// derived indexes are rebuilt when it moved (see cachedIndex).
 	gen      uint64
@@ -98,16 +142,92 @@ type notifyVB struct {
 	v   mib.Value
 }
 
-// portOf resolves a dataSource (ifIndex.N) to a port.
+// portList returns the present ports in ifIndex order.
+func (p *probe) portList() []*port {
+	if l := p.ports.Load(); l != nil {
+		return *l
+	}
+	return nil
+}
+
+// portByIndex returns the present port with ifIndex i.
+func (p *probe) portByIndex(i int64) *port {
+	for _, pt := range p.portList() {
+		if int64(pt.ifIndex) == i {
+			return pt
+		}
+	}
+	if p.anyPort.Load() {
+		for _, pt := range p.byKey {
+			if int64(pt.ifIndex) == i {
+				return pt
+			}
+		}
+	}
+	return nil
+}
+
+func newStats(p *probe) *stats.Port { return stats.NewPort(p.maxHosts, p.maxPairs) }
+
+// portOf resolves a dataSource (ifIndex.N) to a present port.
 func (p *probe) portOf(ds mib.Value) *port {
 	if ds.Type != gosnmp.ObjectIdentifier || len(ds.OID) != len(ifIndexOID)+1 || !ds.OID.HasPrefix(ifIndexOID) {
 		return nil
 	}
-	i := int(ds.OID[len(ifIndexOID)])
-	if i < 1 || i > len(p.ports) {
-		return nil
+	return p.portByIndex(int64(ds.OID[len(ifIndexOID)]))
+}
+
+// setPorts makes specs the present ports (in that order for new ones):
+// a port seen before keeps its ifIndex, counters and the rows on it; a
+// new one gets the next ifIndex and the probe's monitor rows. It
+// returns the present ports.
+func (p *probe) setPorts(specs []portSpec) []*port {
+	facts := make([]portFacts, len(specs))
+	for i, s := range specs {
+		facts[i] = s.core.facts()
 	}
-	return p.ports[i-1]
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	var list, added []*port
+	for i, s := range specs {
+		pt := p.byKey[s.key]
+		if pt == nil {
+			p.nextIf++
+			pt = &port{ifIndex: p.nextIf, key: s.key, st: s.st}
+			if pt.st == nil {
+				pt.st = newStats(p)
+			}
+			p.byKey[s.key] = pt
+			added = append(added, pt)
+			p.rowsChanged++
+		} else if s.st != nil && pt.st != s.st {
+			pt.st = s.st // a dRMON view's counters are the proxy's
+		}
+		pt.cp.Store(&s.core)
+		pt.facts = facts[i]
+		list = append(list, pt)
+	}
+	slices.SortFunc(list, func(a, b *port) int { return a.ifIndex - b.ifIndex })
+	p.ports.Store(&list)
+	for _, pt := range added {
+		p.addMonitorRows(pt) // their activation looks the port up
+	}
+	p.gen++
+	return list
+}
+
+// addMonitorRows adds the probe's own rows for a new port where no
+// manager's row has its index (p.mu held).
+func (p *probe) addMonitorRows(pt *port) {
+	for _, t := range []*ctlTable{p.ether, p.hostCtl, p.matCtl, p.protoDist, p.hlHostCtl, p.hlMatrixCtl, p.addrMapCtl} {
+		if t.rows[int32(pt.ifIndex)] != nil {
+			continue
+		}
+		t.add(&ctlRow{index: int32(pt.ifIndex), vals: map[uint32]mib.Value{
+			2:                    dataSource(pt),
+			t.spec.statusCol - 1: mib.String(monitorOwner),
+		}})
+	}
 }
 
 func dataSource(pt *port) mib.Value { return mib.ObjectID(ifIndexOID.Append(uint32(pt.ifIndex))) }
@@ -122,8 +242,8 @@ func (p *probe) checkDataSource(v mib.Value) gosnmp.SNMPError {
 	return mib.NoError
 }
 
-func newProbe(ports []*port, tree *mib.Tree, uptime func() uint64) *probe {
-	p := &probe{ports: ports, tree: tree, uptime: uptime, now: time.Now, logs: map[int32]*eventLog{}}
+func newProbe(tree *mib.Tree, uptime func() uint64, maxHosts, maxPairs int) *probe {
+	p := &probe{tree: tree, uptime: uptime, now: time.Now, logs: map[int32]*eventLog{}, byKey: map[string]*port{}, maxHosts: maxHosts, maxPairs: maxPairs}
 	p.start = time.Now().Add(-time.Duration(uptime()) * 10 * time.Millisecond)
 	p.notify = func(mib.OID, []notifyVB) {}
 	p.ether = newCtlTable(p, p.etherStatsSpec())
@@ -149,31 +269,29 @@ func newProbe(ports []*port, tree *mib.Tree, uptime func() uint64) *probe {
 	tree.Register(eventEntry, p.events.handler())
 	tree.Register(logEntry, p.logHandler())
 	p.registerRMON2(tree)
+	p.registerNL(tree)
+	p.registerMatrixTopN(tree)
+	p.registerUsrHistory(tree)
 	p.registerChannels(tree)
-	// The probe's own rows: one statistics, host and matrix row per port.
-	p.mu.Lock()
-	for _, pt := range ports {
-		for _, t := range []*ctlTable{p.ether, p.hostCtl, p.matCtl} {
-			t.add(&ctlRow{index: int32(pt.ifIndex), vals: map[uint32]mib.Value{
-				2:                    dataSource(pt),
-				t.spec.statusCol - 1: mib.String(monitorOwner),
-			}})
-		}
-	}
-	p.mu.Unlock()
 	return p
 }
 
-// run samples history and alarms once a second until ctx ends.
-func (p *probe) run(ctx context.Context) {
-	t := time.NewTicker(time.Second)
+// run samples history, reports and alarms once a second until ctx ends.
+func (p *probe) run(ctx context.Context) { every(ctx, time.Second, false, p.sample) }
+
+// every runs fn every d (first at once with now) until ctx ends.
+func every(ctx context.Context, d time.Duration, now bool, fn func()) {
+	if now {
+		fn()
+	}
+	t := time.NewTicker(d)
 	defer t.Stop()
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case <-t.C:
-			p.sample()
+			fn()
 		}
 	}
 }
@@ -187,26 +305,35 @@ func (p *probe) sample() {
 	for _, r := range p.topN.valid() {
 		p.sampleTopN(r, now)
 	}
-	alarms := p.alarms.valid()
-	var due []*ctlRow
-	for _, r := range alarms {
-		if a := r.rt.(*alarmState); !now.Before(a.next) {
-			due = append(due, r)
+	for _, m := range []*mTopN{p.nlTopN, p.alTopN} {
+		for _, r := range m.ctl.valid() {
+			p.sampleMTopN(m, r, now)
 		}
 	}
-	vars := make([]mib.OID, len(due))
-	for i, r := range due {
-		vars[i] = r.vals[3].OID
+	// Alarm and usrHistory variables are read through the tree, whose
+	// handlers lock: list them, read, then apply.
+	var vars []mib.OID
+	var apply []func(vals []mib.Value) int
+	for _, r := range p.alarms.valid() {
+		if a := r.rt.(*alarmState); !now.Before(a.next) {
+			vars = append(vars, r.vals[3].OID)
+			apply = append(apply, func(v []mib.Value) int { p.sampleAlarm(r, v[0], now); return 1 })
+		}
+	}
+	for _, r := range p.usrHist.valid() {
+		if u := r.rt.(*usrRT); !now.Before(u.next) {
+			vars = append(vars, u.vars...)
+			apply = append(apply, func(v []mib.Value) int { p.sampleUsr(r, v[:len(u.vars)], now); return len(u.vars) })
+		}
 	}
 	p.mu.Unlock()
-	// Alarm variables are read through the tree, whose handlers lock.
 	vals := make([]mib.Value, len(vars))
 	for i, o := range vars {
 		vals[i] = p.tree.Get(o)
 	}
 	p.mu.Lock()
-	for i, r := range due {
-		p.sampleAlarm(r, vals[i], now)
+	for _, f := range apply {
+		vals = vals[f(vals):]
 	}
 	p.mu.Unlock()
 }
@@ -215,23 +342,44 @@ func (p *probe) sample() {
 // tables does not copy them once per varbind.
 type snapCache struct {
 	at    time.Time
+	gen   uint64 // the probe's gen: tables built over changed rows are stale
 	snaps map[*port]*stats.Snapshot
+	nets  map[*port]*stats.NetSnapshot
 	built map[string]*built
 }
 
 func (p *probe) snapshot(pt *port) *stats.Snapshot {
 	now := p.now()
-	if now.Sub(p.cache.at) > 100*time.Millisecond || p.cache.snaps == nil {
-		p.cache = snapCache{at: now, snaps: map[*port]*stats.Snapshot{}}
+	if now.Sub(p.cache.at) > 100*time.Millisecond || p.cache.snaps == nil || p.cache.gen != p.gen {
+		p.cache = snapCache{at: now, gen: p.gen, snaps: map[*port]*stats.Snapshot{}, nets: map[*port]*stats.NetSnapshot{}}
 	}
 	if pt == nil {
 		return nil
 	}
-	s := p.cache.snaps[pt]
+	return cached(p.cache.snaps, pt, pt.st.Snapshot)
+}
+
+// netSnapshot is snapshot for the network-layer tables (p.mu held).
+func (p *probe) netSnapshot(pt *port) *stats.NetSnapshot {
+	p.snapshot(nil)
+	return cached(p.cache.nets, pt, pt.st.NetSnapshot)
+}
+
+// cached returns m[pt], taking it first if missing.
+func cached[T any](m map[*port]*T, pt *port, take func() T) *T {
+	s := m[pt]
 	if s == nil {
-		sn := pt.st.Snapshot()
-		s = &sn
-		p.cache.snaps[pt] = s
+		v := take()
+		s = &v
+		m[pt] = s
 	}
 	return s
+}
+
+// ticks converts a Unix-nanosecond time to sysUpTime (0 before the start).
+func (p *probe) ticks(ns int64) uint64 {
+	if d := ns - p.start.UnixNano(); d > 0 {
+		return uint64(d / int64(10*time.Millisecond))
+	}
+	return 0
 }

@@ -25,6 +25,12 @@ var capabilityBits = []int{
 	9,  // event
 	18, // protocolDirectory
 	19, // protocolDistribution
+	20, // addressMapping
+	21, // nlHost
+	22, // nlMatrix
+	23, // alHost
+	24, // alMatrix (with alMatrixTopN)
+	25, // usrHistory
 	26, // probeConfig
 }
 

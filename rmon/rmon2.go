@@ -1,7 +1,6 @@
 package rmon
 
 import (
-	"github.com/gosnmp/gosnmp"
 	"github.com/wirebox/wirebox/rmon/mib"
 	"github.com/wirebox/wirebox/rmon/stats"
 )
@@ -20,6 +19,11 @@ var (
 type protoDef struct {
 	id    []byte
 	descr string
+	// protocolDirType (bit 1: addressRecognitionCapable) and the
+	// AddressMapConfig and Host/MatrixConfig values: notSupported(1) or
+	// supportedOn(3).
+	dirType             byte
+	addrMap, hostMatrix int64
 }
 
 var (
@@ -30,16 +34,16 @@ var (
 
 // protoDefs are in stats' protocol order (local index = position + 1).
 var protoDefs = [stats.NumProtos]protoDef{
-	stats.ProtoEther2:   {ether2, "ether2"},
-	stats.ProtoIP:       {ipv4, "ip"},
-	stats.ProtoIPv6:     {ipv6, "ipv6"},
-	stats.ProtoARP:      {append(append([]byte{}, ether2...), 0, 0, 8, 6), "arp"},
-	stats.ProtoIPTCP:    {append(append([]byte{}, ipv4...), 0, 0, 0, 6), "tcp"},
-	stats.ProtoIPUDP:    {append(append([]byte{}, ipv4...), 0, 0, 0, 17), "udp"},
-	stats.ProtoIPICMP:   {append(append([]byte{}, ipv4...), 0, 0, 0, 1), "icmp"},
-	stats.ProtoIPv6TCP:  {append(append([]byte{}, ipv6...), 0, 0, 0, 6), "tcp (ipv6)"},
-	stats.ProtoIPv6UDP:  {append(append([]byte{}, ipv6...), 0, 0, 0, 17), "udp (ipv6)"},
-	stats.ProtoIPv6ICMP: {append(append([]byte{}, ipv6...), 0, 0, 0, 58), "icmpv6"},
+	stats.ProtoEther2:   {ether2, "ether2", 0x40, 1, 1},
+	stats.ProtoIP:       {ipv4, "ip", 0x40, 3, 3},
+	stats.ProtoIPv6:     {ipv6, "ipv6", 0x40, 3, 3},
+	stats.ProtoARP:      {append(append([]byte{}, ether2...), 0, 0, 8, 6), "arp", 0, 1, 1},
+	stats.ProtoIPTCP:    {append(append([]byte{}, ipv4...), 0, 0, 0, 6), "tcp", 0, 1, 3},
+	stats.ProtoIPUDP:    {append(append([]byte{}, ipv4...), 0, 0, 0, 17), "udp", 0, 1, 3},
+	stats.ProtoIPICMP:   {append(append([]byte{}, ipv4...), 0, 0, 0, 1), "icmp", 0, 1, 3},
+	stats.ProtoIPv6TCP:  {append(append([]byte{}, ipv6...), 0, 0, 0, 6), "tcp (ipv6)", 0, 1, 3},
+	stats.ProtoIPv6UDP:  {append(append([]byte{}, ipv6...), 0, 0, 0, 17), "udp (ipv6)", 0, 1, 3},
+	stats.ProtoIPv6ICMP: {append(append([]byte{}, ipv6...), 0, 0, 0, 58), "icmpv6", 0, 1, 3},
 }
 
 // protoIndex is protocolDirTable's index: the ID and the parameters, both
@@ -83,27 +87,22 @@ func (p *probe) registerRMON2(tree *mib.Tree) {
 			case 4:
 				return mib.String(protoDefs[i].descr), true
 			case 5:
-				return mib.OctetString([]byte{0}), true // protocolDirType: neither extensible nor address-recognizing
-			case 6, 7, 8:
-				return mib.Integer(1), true // address map, host, matrix: notSupported
+				return mib.OctetString([]byte{protoDefs[i].dirType}), true
+			case 6:
+				return mib.Integer(protoDefs[i].addrMap), true
+			case 7, 8:
+				return mib.Integer(protoDefs[i].hostMatrix), true
 			case 9:
 				return mib.String(monitorOwner), true
 			}
 			return mib.Integer(rsActive), true
 		},
 	})
-	p.protoDist = newCtlTable(p, &ctlSpec{
+	p.protoDist = newCtlTable(p, p.sourceHooks(&ctlSpec{
 		name: "protocolDistControlTable", cols: seq(2, 6), statusCol: 6, rowStatus: true,
 		writable: map[uint32]ctlCol{
 			2: {check: p.checkDataSource, frozen: true},
 			5: ownerCol,
-		},
-		ready: func(r *ctlRow) bool { return p.portOf(r.vals[2]) != nil },
-		validate: func(r *ctlRow) gosnmp.SNMPError {
-			if p.portOf(r.vals[2]) == nil {
-				return mib.InconsistentValue
-			}
-			return mib.NoError
 		},
 		activate: func(r *ctlRow) {
 			pt := p.portOf(r.vals[2])
@@ -124,7 +123,7 @@ func (p *probe) registerRMON2(tree *mib.Tree) {
 			}
 			return mib.Value{}, false
 		},
-	})
+	}))
 	tree.Register(protocolDistCtlEntry, p.protoDist.handler())
 	tree.Register(protocolDistStatEntry, &mib.Table{
 		Cols: []uint32{1, 2},
@@ -155,16 +154,11 @@ func (p *probe) registerRMON2(tree *mib.Tree) {
 			c := rt.pt.st.Protocols()[index[1]-1]
 			b := rt.base[index[1]-1]
 			if col == 1 {
-				return mib.Counter32(c.Pkts - b.Pkts), true
+				return zbc32(c.Pkts - b.Pkts), true
 			}
-			return mib.Counter32(c.Octets - b.Octets), true
+			return zbc32(c.Octets - b.Octets), true
 		},
 	})
-	p.mu.Lock()
-	for _, pt := range p.ports {
-		p.protoDist.add(&ctlRow{index: int32(pt.ifIndex), vals: map[uint32]mib.Value{2: dataSource(pt), 5: mib.String(monitorOwner)}})
-	}
-	p.mu.Unlock()
 }
 
 type distRT struct {

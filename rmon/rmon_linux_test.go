@@ -11,11 +11,13 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	promtest "github.com/prometheus/client_golang/prometheus/testutil"
 	"net"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -63,6 +65,14 @@ func newTopo(t *testing.T) *topo {
 // stand-in "core" service, until the test ends.
 func startService(t *testing.T, cfg Config, core *capture.Core) *Service {
 	t.Helper()
+	svc, _ := startStoppable(t, cfg, core)
+	return svc
+}
+
+// startStoppable is startService with a stop function (also run at the
+// test's end if not called).
+func startStoppable(t *testing.T, cfg Config, core *capture.Core) (*Service, func()) {
+	t.Helper()
 	svc, err := New(cfg, func() *capture.Core { return core }, nil)
 	if err != nil {
 		t.Fatal(err)
@@ -79,12 +89,13 @@ func startService(t *testing.T, cfg Config, core *capture.Core) *Service {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- sup.Run(ctx) }()
-	t.Cleanup(func() {
+	stop := sync.OnceFunc(func() {
 		cancel()
 		if err := <-done; err != nil {
 			t.Error(err)
 		}
 	})
+	t.Cleanup(stop)
 	deadline := time.Now().Add(10 * time.Second)
 	for svc.Addr() == nil {
 		if time.Now().After(deadline) {
@@ -92,7 +103,17 @@ func startService(t *testing.T, cfg Config, core *capture.Core) *Service {
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
-	return svc
+	return svc, stop
+}
+
+// managed starts the service on a new topology with the community "mgr",
+// which may write under the subtree write, and returns net-snmp's
+// arguments for it.
+func managed(t *testing.T, write string) (*topo, []string) {
+	t.Helper()
+	tp := newTopo(t)
+	svc := startService(t, Config{Listen: "127.0.0.1:0", Communities: []CommunityConfig{{Name: "mgr", Write: []string{write}}}}, tp.core)
+	return tp, []string{"-v2c", "-c", "mgr", svc.Addr().String()}
 }
 
 // sendRaw sends frames from ifname in ns through a raw AF_PACKET socket.
@@ -382,7 +403,9 @@ func TestProbeCounts(t *testing.T) {
 	if err := json.Unmarshal(rec.Body.Bytes(), &sum); err != nil || len(sum.Ports) != 1 {
 		t.Fatalf("GET /v1/rmon: %v %s", err, rec.Body)
 	}
-	if e := sum.Ports[0].Ether; e.Pkts != want.pkts || e.Octets != want.octets || e.Undersize != want.under || sum.Ports[0].Hosts != 5 {
+	// veth has no NIC RMON counters: the error counts are the core's.
+	if e := sum.Ports[0].Ether; e.Pkts != want.pkts || e.Octets != want.octets || e.Undersize != want.under || sum.Ports[0].Hosts != 5 ||
+		sum.Ports[0].ErrorCounters != "core" {
 		t.Errorf("GET /v1/rmon: %+v", sum.Ports[0])
 	}
 	reg := prometheus.NewRegistry()
@@ -548,10 +571,7 @@ func TestRowCreation(t *testing.T) {
 // TestHostTopN asks for a report of the two hosts sending most packets
 // over 5 seconds, sends frames within it, and reads the report.
 func TestHostTopN(t *testing.T) {
-	tp := newTopo(t)
-	svc := startService(t, Config{Listen: "127.0.0.1:0",
-		Communities: []CommunityConfig{{Name: "mgr", Write: []string{"1.3.6.1.2.1.16.5"}}}}, tp.core)
-	c := []string{"-v2c", "-c", "mgr", svc.Addr().String()}
+	tp, c := managed(t, "1.3.6.1.2.1.16.5")
 	n := ".1.3.6.1.2.1.16.5.1.1"
 	// A host control row that does not exist is refused.
 	out := snmpFail(t, "snmpset", append(c, n+".10.4", "i", "2", n+".2.4", "i", "9", n+".10.4", "i", "1")...)
@@ -591,7 +611,7 @@ func TestHostTopN(t *testing.T) {
 	if f := strings.Fields(string(must(exec.Command("ip", "-4", "route", "show", "default").Output()))); len(f) > 2 && f[1] == "via" {
 		gw = f[2]
 	}
-	if pc[".1.3.6.1.2.1.16.19.12.0"] != gw || !strings.HasPrefix(pc[".1.3.6.1.2.1.16.19.1.0"], "FF C0 30 20") {
+	if pc[".1.3.6.1.2.1.16.19.12.0"] != gw || !strings.HasPrefix(pc[".1.3.6.1.2.1.16.19.1.0"], "FF C0 3F E0") {
 		t.Errorf("probeConfig: %v (gateway %s)", pc, gw)
 	}
 	ctl := walk(t, "snmpget", append(c, n+".5.4", n+".7.4")...)
@@ -645,10 +665,7 @@ func table(t *testing.T, args ...string) []map[string]string {
 // TestProtocolDist creates protocolDist rows the RMON2 way (RowStatus
 // createAndGo, createAndWait then active) and checks per-protocol counts.
 func TestProtocolDist(t *testing.T) {
-	tp := newTopo(t)
-	svc := startService(t, Config{Listen: "127.0.0.1:0",
-		Communities: []CommunityConfig{{Name: "mgr", Write: []string{"1.3.6.1.2.1.16.12"}}}}, tp.core)
-	c := []string{"-v2c", "-c", "mgr", svc.Addr().String()}
+	tp, c := managed(t, "1.3.6.1.2.1.16.12")
 	d := ".1.3.6.1.2.1.16.12.1.1"
 	snmpRun(t, "snmpset", append(c, d+".6.7", "i", "4", d+".2.7", "o", ".1.3.6.1.2.1.2.2.1.1.1", d+".5.7", "s", "tester")...)
 	snmpRun(t, "snmpset", append(c, d+".6.8", "i", "5")...)
@@ -713,11 +730,12 @@ func TestProtocolDist(t *testing.T) {
 }
 
 // TestPortsChange opens a second port while the service runs, counts on
-// it, then closes it: the probe follows the core's ports.
+// it, closes it and opens it again: the probe follows the core's ports,
+// and the rows managers made (on either port) and their counts stay.
 func TestPortsChange(t *testing.T) {
 	tp := newTopo(t)
-	svc := startService(t, Config{Listen: "127.0.0.1:0", Communities: []CommunityConfig{{Name: "ro"}}}, tp.core)
-	c := []string{"-v2c", "-c", "ro", svc.Addr().String()}
+	svc := startService(t, Config{Listen: "127.0.0.1:0", Communities: []CommunityConfig{{Name: "mgr", Write: []string{"1.3.6.1.2.1.16"}}}}, tp.core)
+	c := []string{"-v2c", "-c", "mgr", svc.Addr().String()}
 	waitValue := func(oid, want string) {
 		t.Helper()
 		deadline := time.Now().Add(20 * time.Second)
@@ -733,33 +751,64 @@ func TestPortsChange(t *testing.T) {
 			time.Sleep(100 * time.Millisecond)
 		}
 	}
+	set := func(args ...string) { t.Helper(); snmpRun(t, "snmpset", append(c, args...)...) }
 	waitValue("1.3.6.1.2.1.2.1.0", "1")
+	// Rows on port 1: history (EntryStatus), protocolDist and hlHostControl (RowStatus).
+	h, d, hl, e := ".1.3.6.1.2.1.16.2.1.1", ".1.3.6.1.2.1.16.12.1.1", ".1.3.6.1.2.1.16.14.1.1", ".1.3.6.1.2.1.16.1.1.1"
+	set(h+".7.5", "i", "2", h+".2.5", "o", ".1.3.6.1.2.1.2.2.1.1.1", h+".5.5", "i", "1", h+".6.5", "s", "tester", h+".7.5", "i", "1")
+	set(d+".6.7", "i", "4", d+".2.7", "o", ".1.3.6.1.2.1.2.2.1.1.1", d+".5.7", "s", "tester")
+	set(hl+".12.9", "i", "4", hl+".2.9", "o", ".1.3.6.1.2.1.2.2.1.1.1", hl+".11.9", "s", "tester")
+	sendRaw(t, tp.b, "peer0", repeat(ethFrame(mac(2), mac(1), 60), 4))
+	waitValue(e+".5.1", "4")
+	waitValue(d+".3.7", "0")
+
 	_, lb := netns.Veth(t, tp.a, "wb1", tp.b, "peer1", netns.VethOptions{})
-	p1, err := tp.core.OpenPort(capture.PortConfig{Name: "wb1", NetNS: tp.a.Path, Mode: capture.Passive, RingBlocks: 4})
-	if err != nil {
-		t.Fatal(err)
+	open := func() *capture.Port {
+		p1, err := tp.core.OpenPort(capture.PortConfig{Name: "wb1", NetNS: tp.a.Path, Mode: capture.Passive, RingBlocks: 4})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return p1
 	}
+	p1 := open()
 	waitValue("1.3.6.1.2.1.2.1.0", "2")
 	waitValue("1.3.6.1.2.1.31.1.1.1.1.2", `"wb1"`)
-	var frames [][]byte
-	for i := 0; i < 9; i++ {
-		frames = append(frames, ethFrame(mac(2), mac(1), 60))
+	// Port 1's rows and counts are still there.
+	g := walk(t, "snmpget", append(c, h+".7.5", d+".6.7", hl+".12.9", hl+".11.9", e+".5.1")...)
+	if g[h+".7.5"] != "1" || g[d+".6.7"] != "1" || g[hl+".12.9"] != "1" || g[hl+".11.9"] != "tester" || g[e+".5.1"] != "4" {
+		t.Errorf("rows after a port appeared: %v", g)
 	}
-	sendRaw(t, tp.b, lb.Name, frames)
-	waitValue("1.3.6.1.2.1.16.1.1.1.5.2", "9")
+	// A manager's row on the new port.
+	set(e+".21.20", "i", "2", e+".2.20", "o", ".1.3.6.1.2.1.2.2.1.1.2", e+".20.20", "s", "tester", e+".21.20", "i", "1")
+	sendRaw(t, tp.b, lb.Name, repeat(ethFrame(mac(2), mac(1), 60), 9))
+	waitValue(e+".5.2", "9")
+	waitValue(e+".5.20", "9")
 	if err := p1.Close(); err != nil {
 		t.Fatal(err)
 	}
 	waitValue("1.3.6.1.2.1.2.1.0", "1")
+	g = walk(t, "snmpget", append(c, e+".5.20", e+".21.20", e+".5.1", h+".7.5")...)
+	if g[e+".5.20"] != "9" || g[e+".21.20"] != "1" || g[e+".5.1"] != "4" || g[h+".7.5"] != "1" {
+		t.Errorf("rows after the port closed: %v", g)
+	}
+	// The same port again: the same ifIndex, and its rows count on.
+	p1 = open()
+	defer p1.Close()
+	waitValue("1.3.6.1.2.1.2.1.0", "2")
+	waitValue("1.3.6.1.2.1.31.1.1.1.1.2", `"wb1"`)
+	sendRaw(t, tp.b, lb.Name, repeat(ethFrame(mac(2), mac(1), 60), 3))
+	waitValue(e+".5.20", "12")
+	waitValue(e+".5.2", "12")
+	// Port 1 counted all along; the protocolDist row counted its frames.
+	sendRaw(t, tp.b, "peer0", repeat(ethFrame(mac(2), mac(1), 60), 2))
+	waitValue(e+".5.1", "6")
+	waitValue(".1.3.6.1.2.1.16.12.2.1.1.7.1", "6")
 }
 
 // TestFilterCapture sets up a filter, a channel with an event and a capture
 // buffer as a manager does, and downloads the captured frames in slices.
 func TestFilterCapture(t *testing.T) {
-	tp := newTopo(t)
-	svc := startService(t, Config{Listen: "127.0.0.1:0",
-		Communities: []CommunityConfig{{Name: "mgr", Write: []string{"1.3.6.1.2.1.16"}}}}, tp.core)
-	c := []string{"-v2c", "-c", "mgr", svc.Addr().String()}
+	tp, c := managed(t, "1.3.6.1.2.1.16")
 	set := func(args ...string) { t.Helper(); snmpRun(t, "snmpset", append(c, args...)...) }
 	e, ch, f, b := ".1.3.6.1.2.1.16.9.1.1", ".1.3.6.1.2.1.16.7.2.1", ".1.3.6.1.2.1.16.7.1.1", ".1.3.6.1.2.1.16.8.1.1"
 	set(e+".7.1", "i", "2", e+".2.1", "s", "match", e+".3.1", "i", "2", e+".7.1", "i", "1")
@@ -819,4 +868,346 @@ func TestFilterCapture(t *testing.T) {
 	if s := strings.ReplaceAll(g[".1.3.6.1.2.1.16.8.2.1.4.5.1"], " ", ""); len(s) != 8 {
 		t.Errorf("slice at offset 60 of a 64-byte capture: %q", s)
 	}
+}
+
+// ipFrame is an Ethernet frame of size bytes with an IPv4 or IPv6 header
+// from src to dst carrying next-protocol proto.
+func ipFrame(dstMAC, srcMAC net.HardwareAddr, src, dst string, proto byte, size int) []byte {
+	f := ethFrame(dstMAC, srcMAC, size)
+	s, d := net.ParseIP(src), net.ParseIP(dst)
+	if s4 := s.To4(); s4 != nil {
+		binary.BigEndian.PutUint16(f[12:], 0x0800)
+		f[14], f[14+9] = 0x45, proto
+		copy(f[14+12:], s4)
+		copy(f[14+16:], d.To4())
+	} else {
+		binary.BigEndian.PutUint16(f[12:], 0x86dd)
+		f[14], f[14+6] = 0x60, proto
+		copy(f[14+8:], s)
+		copy(f[14+24:], d)
+	}
+	return f
+}
+
+func repeat(f []byte, n int) [][]byte {
+	out := make([][]byte, n)
+	for i := range out {
+		out[i] = f
+	}
+	return out
+}
+
+// waitWalk walks oid until it has an entry key with value want.
+func waitWalk(t *testing.T, tool string, args []string, key, want string) map[string]string {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		m := walk(t, tool, args...)
+		if m[key] == want {
+			return m
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s = %q, want %q:\n%v", key, m[key], want, m)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// TestNetworkLayer creates RMON2 host and matrix control rows the RowStatus
+// way, sends IPv4 and IPv6 traffic, and reads nlHost, nlMatrix, alHost,
+// alMatrix and addressMap with net-snmp, including a TimeFilter walk
+// that returns only what changed since a given sysUpTime.
+func TestNetworkLayer(t *testing.T) {
+	tp, c := managed(t, "1.3.6.1.2.1.16")
+	hc, mc := ".1.3.6.1.2.1.16.14.1.1", ".1.3.6.1.2.1.16.15.1.1"
+	snmpRun(t, "snmpset", append(c, hc+".12.9", "i", "5", hc+".11.9", "s", "tester")...)
+	snmpRun(t, "snmpset", append(c, hc+".2.9", "o", ".1.3.6.1.2.1.2.2.1.1.1", hc+".12.9", "i", "1")...)
+	snmpRun(t, "snmpset", append(c, mc+".12.9", "i", "4", mc+".2.9", "o", ".1.3.6.1.2.1.2.2.1.1.1", mc+".11.9", "s", "tester")...)
+	// A matrix row allowed one conversation.
+	snmpRun(t, "snmpset", append(c, mc+".12.10", "i", "4", mc+".2.10", "o", ".1.3.6.1.2.1.2.2.1.1.1", mc+".6.10", "i", "1")...)
+
+	var frames [][]byte
+	frames = append(frames, repeat(ipFrame(mac(2), mac(1), "10.1.0.1", "10.1.0.2", 6, 100), 5)...)
+	frames = append(frames, repeat(ipFrame(mac(1), mac(2), "10.1.0.2", "10.1.0.1", 17, 200), 3)...)
+	frames = append(frames, repeat(ipFrame(mac(4), mac(3), "2001:db8::1", "2001:db8::2", 58, 120), 2)...)
+	frames = append(frames, ipFrame(net.HardwareAddr{0xff, 0xff, 0xff, 0xff, 0xff, 0xff}, mac(1), "10.1.0.1", "10.1.0.255", 17, 60))
+	frames = append(frames, repeat(ipFrame(mac(2), mac(1), "10.1.0.1", "10.1.0.2", 6, 40), 4)...) // undersize: not counted
+	sendRaw(t, tp.b, "peer0", frames)
+
+	h1, h2 := ".2.4.10.1.0.1", ".2.4.10.1.0.2"
+	v6a, v6b := ".3.16.32.1.13.184.0.0.0.0.0.0.0.0.0.0.0.1", ".3.16.32.1.13.184.0.0.0.0.0.0.0.0.0.0.0.2"
+	nl := ".1.3.6.1.2.1.16.14.2.1"
+	m := waitWalk(t, "snmpbulkwalk", append(c, nl), nl+".6.9.0"+h1, "584") // nlHostOutOctets: 5 x 104 and a 64-octet broadcast
+	for _, w := range []struct {
+		oid, want string
+	}{
+		{nl + ".3.9.0" + h1, "3"}, {nl + ".5.9.0" + h1, "612"}, {nl + ".6.9.0" + h1, "584"}, {nl + ".7.9.0" + h1, "1"},
+		{nl + ".3.9.0" + h2, "5"}, {nl + ".4.9.0" + h2, "3"}, {nl + ".3.9.0" + v6b, "2"}, {nl + ".4.9.0" + v6a, "2"},
+		{nl + ".3.1.0" + h1, "3"}, // the monitor row of port 1 sees the same
+	} {
+		if m[w.oid] != w.want {
+			t.Errorf("%s = %q, want %s", w.oid, m[w.oid], w.want)
+		}
+	}
+	if n := len(m) / 6; n != 2*5 {
+		t.Errorf("nlHostTable has %d rows, want 10 (5 addresses, two control rows):\n%v", n, m)
+	}
+	// alHost: by protocol (2 ip, 5 tcp, 6 udp, 10 icmpv6).
+	al := ".1.3.6.1.2.1.16.16.1.1"
+	m = walk(t, "snmpbulkwalk", append(c, al)...)
+	for oid, want := range map[string]string{al + ".3.9.0" + h1 + ".2": "6", al + ".3.9.0" + h1 + ".5": "5", al + ".3.9.0" + h1 + ".6": "1",
+		al + ".2.9.0" + h1 + ".6": "3", al + ".5.9.0" + h1 + ".5": "520", al + ".2.9.0" + v6b + ".10": "2"} {
+		if m[oid] != want {
+			t.Errorf("%s = %q, want %s", oid, m[oid], want)
+		}
+	}
+	// nlMatrix, both orders, and alMatrix.
+	sd, ds := ".1.3.6.1.2.1.16.15.2.1", ".1.3.6.1.2.1.16.15.3.1"
+	m = walk(t, "snmpbulkwalk", append(c, ".1.3.6.1.2.1.16.15")...)
+	for oid, want := range map[string]string{sd + ".4.9.0" + h1 + h1[2:]: "", sd + ".4.9.0" + h1 + h2[2:]: "5", sd + ".5.9.0" + h1 + h2[2:]: "520",
+		ds + ".4.9.0" + h2 + h1[2:]: "5", sd + ".4.9.0" + h2 + h1[2:]: "3", sd + ".4.9.0" + v6a + v6b[2:]: "2"} {
+		if m[oid] != want {
+			t.Errorf("%s = %q, want %q", oid, m[oid], want)
+		}
+	}
+	n10 := 0
+	for k := range m {
+		if strings.HasPrefix(k, sd+".4.10.") {
+			n10++
+		}
+	}
+	if n10 != 1 {
+		t.Errorf("matrix row with NlMaxDesiredEntries 1 has %d conversations", n10)
+	}
+	ctl := walk(t, "snmpget", append(c, mc+".4.9", mc+".8.9", hc+".4.9")...)
+	if ctl[mc+".4.9"] != "8" || ctl[mc+".8.9"] != "16" || ctl[hc+".4.9"] != "5" {
+		t.Errorf("inserts: %v", ctl)
+	}
+	am := walk(t, "snmpbulkwalk", append(c, ".1.3.6.1.2.1.16.17.1.1.2.9.0"+h1+h2[2:])...)
+	if am[".1.3.6.1.2.1.16.17.1.1.2.9.0"+h1+h2[2:]+".5"] != "5" || am[".1.3.6.1.2.1.16.17.1.1.2.9.0"+h1+h2[2:]+".2"] != "5" || len(am) != 2 {
+		t.Errorf("alMatrixSD 10.1.0.1 -> 10.1.0.2: %v", am)
+	}
+	// addressMap: the monitor row of port 1 maps every source address.
+	src := ".11.1.3.6.1.2.1.2.2.1.1.1"
+	m = walk(t, "snmpwalk", append(c, ".1.3.6.1.2.1.16.13")...)
+	if !strings.HasPrefix(m[".1.3.6.1.2.1.16.13.5.1.4.0"+h1+src], "02 00 00 00 00 01") ||
+		!strings.HasPrefix(m[".1.3.6.1.2.1.16.13.5.1.4.0"+v6a+src], "02 00 00 00 00 03") || m[".1.3.6.1.2.1.16.13.1.0"] != "3" {
+		t.Errorf("addressMap: %v", m)
+	}
+	// TimeFilter: after sysUpTime T only what changed since T.
+	up := walk(t, "snmpget", append(c, "1.3.6.1.2.1.1.3.0")...)[".1.3.6.1.2.1.1.3.0"]
+	tm := strings.Trim(strings.Fields(up)[0], "()")
+	sendRaw(t, tp.b, "peer0", repeat(ipFrame(mac(6), mac(5), "10.1.0.5", "10.1.0.6", 6, 100), 2))
+	waitWalk(t, "snmpwalk", append(c, nl+".4.9.0.2.4.10.1.0.5"), nl+".4.9.0.2.4.10.1.0.5", "2")
+	m = walk(t, "snmpwalk", append(c, nl+".4.9."+tm)...)
+	if len(m) != 2 || m[nl+".4.9."+tm+".2.4.10.1.0.5"] != "2" || m[nl+".4.9."+tm+".2.4.10.1.0.6"] != "0" {
+		t.Errorf("nlHostOutPkts since %s: %v", tm, m)
+	}
+	g := walk(t, "snmpget", append(c, nl+".4.9."+tm+h1, nl+".4.9.0"+h1)...)
+	if !strings.Contains(g[nl+".4.9."+tm+h1], "No Such Instance") || g[nl+".4.9.0"+h1] != "6" {
+		t.Errorf("GET through the TimeFilter: %v", g)
+	}
+	// protocolDir now says what the network layer supports.
+	dir := walk(t, "snmpget", append(c, ".1.3.6.1.2.1.16.11.2.1.7.8.0.0.0.1.0.0.8.0.2.0.0", ".1.3.6.1.2.1.16.11.2.1.6.12.0.0.0.1.0.0.8.0.0.0.0.6.3.0.0.0")...)
+	if dir[".1.3.6.1.2.1.16.11.2.1.7.8.0.0.0.1.0.0.8.0.2.0.0"] != "3" || dir[".1.3.6.1.2.1.16.11.2.1.6.12.0.0.0.1.0.0.8.0.0.0.0.6.3.0.0.0"] != "1" {
+		t.Errorf("protocolDir host / address map config: %v", dir)
+	}
+	snmpRun(t, "snmpset", append(c, hc+".12.9", "i", "6", mc+".12.9", "i", "6", mc+".12.10", "i", "6")...)
+	if m := walk(t, "snmpwalk", append(c, nl+".3")...); len(m) != 7 { // 10.1.0.5 and .6 came since
+		t.Errorf("nlHostInPkts after destroying row 9: %v", m)
+	}
+}
+
+// TestNlMatrixTopN asks for the two busiest IP conversations by packets
+// over a 3-second collection and reads the report.
+func TestNlMatrixTopN(t *testing.T) {
+	tp, c := managed(t, "1.3.6.1.2.1.16")
+	n := ".1.3.6.1.2.1.16.15.4.1"
+	// On a matrix row that does not exist: refused.
+	out := snmpFail(t, "snmpset", append(c, n+".11.3", "i", "4", n+".2.3", "i", "77")...)
+	if !strings.Contains(out, "inconsistentValue") {
+		t.Errorf("topN on a missing matrix row: %s", out)
+	}
+	snmpRun(t, "snmpset", append(c, n+".11.3", "i", "5", n+".2.3", "i", "1", n+".7.3", "i", "2", n+".10.3", "s", "tester")...)
+	// And the three busiest (pair, protocol) conversations, terminal
+	// protocols only (tcp, udp; not ip), from the same matrix row.
+	a := ".1.3.6.1.2.1.16.17.3.1"
+	snmpRun(t, "snmpset", append(c, a+".11.3", "i", "5", a+".2.3", "i", "1", a+".3.3", "i", "1", a+".7.3", "i", "3")...)
+	var frames [][]byte
+	frames = append(frames, repeat(ipFrame(mac(2), mac(1), "10.2.0.1", "10.2.0.2", 6, 100), 7)...)
+	frames = append(frames, repeat(ipFrame(mac(1), mac(2), "10.2.0.2", "10.2.0.1", 6, 300), 2)...)
+	frames = append(frames, repeat(ipFrame(mac(4), mac(3), "10.2.0.3", "10.2.0.4", 17, 100), 4)...)
+	frames = append(frames, repeat(ipFrame(mac(6), mac(5), "10.2.0.5", "10.2.0.6", 17, 100), 1)...)
+	// The frames must fall inside one collection: start one (activate
+	// with 3 seconds), send, and see them counted while no report was
+	// made yet; on a machine too slow for that, start over.
+	sd := ".1.3.6.1.2.1.16.15.2.1.4.1.0.2.4.10.2.0.5.4.10.2.0.6"
+	sent := 0
+	for attempt := 0; ; attempt++ {
+		if attempt == 5 {
+			t.Fatal("no collection held all the frames in 5 attempts")
+		}
+		snmpRun(t, "snmpset", append(c, n+".4.3", "i", "3", n+".11.3", "i", "1", a+".4.3", "i", "3", a+".11.3", "i", "1")...)
+		sendRaw(t, tp.b, "peer0", frames)
+		sent++
+		waitWalk(t, "snmpget", append(c, sd), sd, fmt.Sprint(sent))
+		if g := walk(t, "snmpget", append(c, n+".5.3", a+".5.3")...); g[n+".5.3"] == "0" && g[a+".5.3"] == "0" {
+			break
+		}
+		// notInService: the next activation starts over
+		snmpRun(t, "snmpset", append(c, n+".11.3", "i", "2", a+".11.3", "i", "2")...)
+	}
+	waitWalk(t, "snmpget", append(c, n+".5.3"), n+".5.3", "1")
+	waitWalk(t, "snmpget", append(c, a+".5.3"), a+".5.3", "1")
+	ar := ".1.3.6.1.2.1.16.17.4.1"
+	am := walk(t, "snmpwalk", append(c, ar)...)
+	for k, v := range map[string]string{
+		ar + ".2.3.1": "2", ar + ".5.3.1": "5", ar + ".6.3.1": "7", ar + ".7.3.1": "2", ar + ".8.3.1": "728",
+		ar + ".5.3.2": "6", ar + ".6.3.2": "4", ar + ".5.3.3": "5", ar + ".6.3.3": "2", ar + ".7.3.3": "7",
+	} {
+		if am[k] != v {
+			t.Errorf("alMatrixTopN %s = %q, want %s", k, am[k], v)
+		}
+	}
+	if len(am) != 3*8 {
+		t.Errorf("alMatrixTopN report: %v", am)
+	}
+	r := ".1.3.6.1.2.1.16.15.5.1"
+	m := walk(t, "snmpwalk", append(c, r)...)
+	want := map[string]string{
+		r + ".2.3.1": "2", r + ".5.3.1": "7", r + ".6.3.1": "2", r + ".7.3.1": "728", r + ".8.3.1": "608",
+		r + ".5.3.2": "4", r + ".6.3.2": "0",
+	}
+	for k, v := range want {
+		if m[k] != v {
+			t.Errorf("%s = %q, want %s", k, m[k], v)
+		}
+	}
+	if !strings.HasPrefix(m[r+".3.3.1"], "0A 02 00 01") || !strings.HasPrefix(m[r+".4.3.2"], "0A 02 00 04") || len(m) != 14 {
+		t.Errorf("report: %v", m)
+	}
+	ctl := walk(t, "snmpget", append(c, n+".6.3", n+".8.3", n+".11.3")...)
+	if ctl[n+".6.3"] != "3" || ctl[n+".8.3"] != "2" || ctl[n+".11.3"] != "1" {
+		t.Errorf("control row: %v", ctl)
+	}
+}
+
+// TestUsrHistory samples etherStatsPkts (delta) and ifNumber (absolute)
+// every second through a usrHistory bucket-group made with snmpset, and
+// checks the buckets' deltas add up to the frames sent.
+func TestUsrHistory(t *testing.T) {
+	tp := newTopo(t)
+	svc := startService(t, Config{Listen: "127.0.0.1:0", Communities: []CommunityConfig{
+		{Name: "mgr", Write: []string{"1.3.6.1.2.1.16"}},
+		{Name: "narrow", Read: []string{"1.3.6.1.2.1.16"}, Write: []string{"1.3.6.1.2.1.16"}},
+	}}, tp.core)
+	c := []string{"-v2c", "-c", "mgr", svc.Addr().String()}
+	u, o := ".1.3.6.1.2.1.16.18.1.1", ".1.3.6.1.2.1.16.18.2.1"
+	snmpRun(t, "snmpset", append(c, u+".7.4", "i", "5", u+".2.4", "i", "2", u+".3.4", "i", "100", u+".5.4", "i", "1", u+".6.4", "s", "tester")...)
+	// The object rows appear with the control row's object count.
+	objs := walk(t, "snmpwalk", append(c, o)...)
+	if len(objs) != 4 || objs[o+".2.4.1"] != ".0.0" || objs[o+".3.4.2"] != "1" {
+		t.Errorf("usrHistoryObjectTable: %v", objs)
+	}
+	// Not active until every object is set.
+	if out := snmpFail(t, "snmpset", append(c, u+".7.4", "i", "1")...); !strings.Contains(out, "inconsistentValue") {
+		t.Errorf("activating without objects: %s", out)
+	}
+	// A community that cannot read IF-MIB cannot sample it either.
+	narrow := []string{"-v2c", "-c", "narrow", svc.Addr().String()}
+	if out := snmpFail(t, "snmpset", append(narrow, o+".2.4.2", "o", ".1.3.6.1.2.1.2.1.0")...); !strings.Contains(out, "badValue") {
+		t.Errorf("sampling outside the read view: %s", out)
+	}
+	snmpRun(t, "snmpset", append(c, o+".2.4.1", "o", ".1.3.6.1.2.1.16.1.1.1.5.1", o+".3.4.1", "i", "2",
+		o+".2.4.2", "o", ".1.3.6.1.2.1.2.1.0", u+".7.4", "i", "1")...)
+	if out := snmpFail(t, "snmpset", append(c, o+".3.4.2", "i", "2")...); !strings.Contains(out, "inconsistentValue") {
+		t.Errorf("changing an object of an active row: %s", out)
+	}
+	h := ".1.3.6.1.2.1.16.18.3.1"
+	waitWalk(t, "snmpget", append(c, h+".5.4.1.2"), h+".5.4.1.2", "2") // the first bucket: the deltas are primed
+	sendRaw(t, tp.b, "peer0", repeat(ethFrame(mac(2), mac(1), 100), 17))
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		m := walk(t, "snmpbulkwalk", append(c, h)...)
+		var sum uint64
+		for k, v := range m {
+			if strings.HasPrefix(k, h+".4.4.") && strings.HasSuffix(k, ".1") {
+				sum += num(t, m, k)
+			}
+			if strings.HasPrefix(k, h+".4.4.") && strings.HasSuffix(k, ".2") && v != "1" {
+				t.Fatalf("ifNumber sampled as %s at %s", v, k)
+			}
+			if strings.HasPrefix(k, h+".5.4.") && v != "2" {
+				t.Fatalf("%s: status %s, want valuePositive(2)", k, v)
+			}
+		}
+		if sum == 17 {
+			break
+		}
+		if sum > 17 || time.Now().After(deadline) {
+			t.Fatalf("deltas of etherStatsPkts add up to %d, want 17:\n%v", sum, m)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	if g := walk(t, "snmpget", append(c, u+".4.4", u+".7.4")...); g[u+".4.4"] != "100" || g[u+".7.4"] != "1" {
+		t.Errorf("control row: %v", g)
+	}
+	snmpRun(t, "snmpset", append(c, u+".7.4", "i", "6")...)
+	for k := range walk(t, "snmpwalk", append(c, ".1.3.6.1.2.1.16.18")...) {
+		if strings.HasPrefix(k, ".1.3.6.1.2.1.16.18.") {
+			t.Errorf("usrHistory after destroy: %s", k)
+		}
+	}
+}
+
+// TestRowsKept makes rows of several kinds, restarts the service (as a
+// configuration applied over the API does) and reads them back: with a
+// state file the rows and the ports' ifIndex are kept.
+func TestRowsKept(t *testing.T) {
+	tp := newTopo(t)
+	cfg := Config{Listen: "127.0.0.1:0", StateFile: filepath.Join(t.TempDir(), "engine.json"),
+		Communities: []CommunityConfig{{Name: "mgr", Write: []string{"1.3.6.1.2.1.16"}}}}
+	svc, stop := startStoppable(t, cfg, tp.core)
+	c := []string{"-v2c", "-c", "mgr", svc.Addr().String()}
+	set := func(args ...string) { t.Helper(); snmpRun(t, "snmpset", append(c, args...)...) }
+	h, e, a := ".1.3.6.1.2.1.16.2.1.1", ".1.3.6.1.2.1.16.9.1.1", ".1.3.6.1.2.1.16.3.1.1"
+	hl, u, o := ".1.3.6.1.2.1.16.14.1.1", ".1.3.6.1.2.1.16.18.1.1", ".1.3.6.1.2.1.16.18.2.1"
+	set(h+".7.5", "i", "2", h+".2.5", "o", ".1.3.6.1.2.1.2.2.1.1.1", h+".5.5", "i", "30", h+".6.5", "s", "tester", h+".7.5", "i", "1")
+	set(e+".7.3", "i", "2", e+".2.3", "s", "busy", e+".3.3", "i", "2", e+".7.3", "i", "1")
+	set(a+".12.2", "i", "2", a+".2.2", "i", "10", a+".3.2", "o", ".1.3.6.1.2.1.16.1.1.1.5.1", a+".7.2", "i", "1000",
+		a+".9.2", "i", "3", a+".11.2", "s", "tester", a+".12.2", "i", "1")
+	set(hl+".12.9", "i", "4", hl+".2.9", "o", ".1.3.6.1.2.1.2.2.1.1.1", hl+".6.9", "i", "7", hl+".11.9", "s", "tester")
+	set(u+".7.4", "i", "5", u+".2.4", "i", "1", u+".5.4", "i", "60")
+	set(o+".2.4.1", "o", ".1.3.6.1.2.1.2.1.0", u+".7.4", "i", "1")
+	set(u+".7.6", "i", "5", u+".2.6", "i", "1") // left notReady
+	want := walk(t, "snmpget", append(c, h+".2.5", h+".5.5", h+".6.5", h+".7.5", e+".2.3", e+".7.3", a+".3.2", a+".7.2", a+".12.2",
+		hl+".2.9", hl+".6.9", hl+".11.9", hl+".12.9", u+".5.4", u+".7.4", o+".2.4.1", u+".7.6")...)
+	// The rows are written within a second.
+	rows := filepath.Join(filepath.Dir(cfg.StateFile), "rmon-rows.json")
+	for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(100 * time.Millisecond) {
+		if b, err := os.ReadFile(rows); err == nil && strings.Contains(string(b), "usrHistoryControlTable") {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s not written", rows)
+		}
+	}
+	stop()
+
+	svc = startService(t, cfg, tp.core)
+	c[len(c)-1] = svc.Addr().String()
+	got := walk(t, "snmpget", append(c, h+".2.5", h+".5.5", h+".6.5", h+".7.5", e+".2.3", e+".7.3", a+".3.2", a+".7.2", a+".12.2",
+		hl+".2.9", hl+".6.9", hl+".11.9", hl+".12.9", u+".5.4", u+".7.4", o+".2.4.1", u+".7.6")...)
+	for k, v := range want {
+		if got[k] != v {
+			t.Errorf("%s after the restart: %q, want %q", k, got[k], v)
+		}
+	}
+	if want[u+".7.6"] != "3" || want[hl+".12.9"] != "1" {
+		t.Errorf("rows before the restart: %v", want)
+	}
+	// They work: the monitor row and the restored hlHostControl row count.
+	sendRaw(t, tp.b, "peer0", repeat(ipFrame(mac(2), mac(1), "10.1.0.1", "10.1.0.2", 6, 100), 5))
+	waitWalk(t, "snmpget", append(c, ".1.3.6.1.2.1.16.1.1.1.5.1"), ".1.3.6.1.2.1.16.1.1.1.5.1", "5")
+	waitWalk(t, "snmpget", append(c, ".1.3.6.1.2.1.16.14.2.1.3.9.0.2.4.10.1.0.2"), ".1.3.6.1.2.1.16.14.2.1.3.9.0.2.4.10.1.0.2", "5")
 }

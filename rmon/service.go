@@ -18,7 +18,6 @@ import (
 	"github.com/wirebox/wirebox/rmon/drmon"
 	"github.com/wirebox/wirebox/rmon/mib"
 	"github.com/wirebox/wirebox/rmon/snmp"
-	"github.com/wirebox/wirebox/rmon/stats"
 	"github.com/wirebox/wirebox/services"
 )
 
@@ -84,8 +83,8 @@ var errPortsChanged = errors.New("rmon: the core's ports changed")
 
 // Run subscribes to every port of the core, counts, and serves SNMP until
 // ctx ends. With no listen address the service is disabled and idles.
-// When the core's ports change, the probe is rebuilt over the new set on
-// the same socket and engine (rows made by managers do not survive).
+// When the core's ports change, the probe follows them: ports keep their
+// ifIndex, counters and rows for the service's life (see port).
 func (s *Service) Run(ctx context.Context, rt *services.Runtime) error {
 	log := rt.Log
 	if log == nil {
@@ -125,29 +124,6 @@ func (s *Service) Run(ctx context.Context, rt *services.Runtime) error {
 	s.mu.Lock()
 	s.px = px
 	s.mu.Unlock()
-	for {
-		core := s.core()
-		if core == nil {
-			return errors.New("rmon: the capture core is not running")
-		}
-		err := s.serve(ctx, rt, log, core, acfg, conn, px)
-		if !errors.Is(err, errPortsChanged) || ctx.Err() != nil {
-			return err
-		}
-		log.Info("rmon: the core's ports changed; rebuilding the probe", "cause", err)
-		// A closing port is still listed for a moment (its subscription
-		// then fails): do not spin on it.
-		select {
-		case <-ctx.Done():
-			return nil
-		case <-time.After(100 * time.Millisecond):
-		}
-	}
-}
-
-// serve runs the probe over the core's current ports until ctx ends, the
-// ports change (errPortsChanged) or something fails.
-func (s *Service) serve(ctx context.Context, rt *services.Runtime, log *slog.Logger, core *capture.Core, acfg snmp.Config, conn net.PacketConn, px *drmon.Proxy) error {
 	maxHosts, maxPairs := s.cfg.MaxHosts, s.cfg.MaxPairs
 	if maxHosts <= 0 {
 		maxHosts = 4096
@@ -155,64 +131,63 @@ func (s *Service) serve(ctx context.Context, rt *services.Runtime, log *slog.Log
 	if maxPairs <= 0 {
 		maxPairs = 16384
 	}
-	var wg sync.WaitGroup
-	defer wg.Wait() // after cancel (deferred calls run last first)
-	ctx, cancel := context.WithCancelCause(ctx)
-	defer cancel(nil)
-	// Watch first, so a port opened while the probe is built is not missed.
-	events := core.WatchPorts(ctx)
-	var ports []*port
-	known := map[string]bool{}
-	for i, cp := range corePorts(core) {
-		ports = append(ports, &port{ifIndex: i + 1, core: cp, st: stats.NewPort(maxHosts, maxPairs), facts: cp.facts()})
-		known[cp.Name()] = true
-	}
-	// The dRMON views are interfaces after the core's ports.
-	shared := map[string][]*drmon.View{}
-	if px != nil {
-		for _, v := range px.Views() {
-			ports = append(ports, &port{ifIndex: len(ports) + 1, core: corePort{view: v}, st: v.St, facts: corePort{view: v}.facts()})
-			if v.Port != "" {
-				shared[v.Port] = append(shared[v.Port], v)
-			}
-		}
-	}
-	agent, p, uptime, err := build(&s.cfg, acfg, ports)
+	// The agent and the probe live as long as Run: when the core's ports
+	// change, only the subscriptions follow, and managers' rows stay.
+	agent, p, uptime, err := build(&s.cfg, acfg, maxHosts, maxPairs)
 	if err != nil {
 		return err
 	}
 	n := newNotifier(s.cfg.Traps, uptime, log)
 	p.notify = n.send
-	queue := queueSize(core, len(ports))
 	if px != nil {
 		registerDRMON(p.tree, px)
-		// The views' channels go to their agents; what the agents find
-		// comes back into this probe's tables (drmon.go).
-		views := viewPorts(ports)
+	}
+	// Rows saved by the last run come back (persist.go).
+	rows := rowsFile(s.cfg.StateFile)
+	if rows != "" {
+		saved, err := loadRows(rows)
+		if err != nil {
+			log.Warn("rmon: saved rows not restored", "err", err)
+		} else if saved != nil {
+			p.restore(saved)
+		}
+		defer func() {
+			if err := p.saveRows(rows); err != nil {
+				log.Warn("rmon: rows not saved", "err", err)
+			}
+		}()
+	}
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	var wg sync.WaitGroup
+	defer wg.Wait() // after cancel (deferred calls run last first)
+	if core := s.core(); core != nil {
+		p.setPorts(portSpecs(core, px))
+	}
+	p.activateRestored()
+	if px != nil {
+		// The views' channels and histories go to their agents; what the
+		// agents find comes back into this probe's tables (drmon.go).
 		p.mu.Lock()
 		p.drmonDelay = px.BucketDelay()
 		p.mu.Unlock()
-		px.SetSink(drmonSink{p: p, views: views})
+		px.SetSink(drmonSink{p: p, px: px})
 		defer px.SetSink(nil)
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			p.pushChannels(ctx, px, views)
+			p.pushChannels(ctx, px)
 		}()
 	}
-	for _, pt := range ports {
-		if pt.core.view != nil {
-			continue // fed by the proxy
-		}
+	if rows != "" {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			if err := feed(ctx, pt.core, pt.st, queue, chanTap{p, pt}, shared[pt.core.Name()]); err != nil {
-				if errors.Is(err, capture.ErrClosed) {
-					err = errPortsChanged
+			every(ctx, time.Second, false, func() {
+				if err := p.saveRows(rows); err != nil {
+					log.Warn("rmon: rows not saved", "err", err)
 				}
-				cancel(fmt.Errorf("rmon: port %s: %w", pt.core.Name(), err))
-			}
+			})
 		}()
 	}
 	wg.Add(4)
@@ -222,8 +197,147 @@ func (s *Service) serve(ctx context.Context, rt *services.Runtime, log *slog.Log
 	}()
 	go func() {
 		defer wg.Done()
+		pollNIC(ctx, p, log, 2*time.Second)
+	}()
+	go func() {
+		defer wg.Done()
 		n.run(ctx)
 	}()
+	go func() {
+		defer wg.Done()
+		refreshFacts(ctx, p)
+	}()
+	serveErr := make(chan error, 1)
+	started := sync.OnceFunc(func() {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			err := agent.Serve(ctx, conn)
+			serveErr <- err
+			cancel(err)
+		}()
+		s.mu.Lock()
+		s.cur = &running{agent: agent, probe: p, addr: conn.LocalAddr()}
+		s.mu.Unlock()
+		log.Info("rmon probe running", "ports", len(p.portList()))
+		rt.Ready()
+	})
+	defer func() {
+		s.mu.Lock()
+		s.cur = nil
+		s.mu.Unlock()
+	}()
+	for {
+		core := s.core()
+		if core == nil {
+			return errors.New("rmon: the capture core is not running")
+		}
+		err := s.follow(ctx, core, p, px, started)
+		if ctx.Err() != nil {
+			cause := context.Cause(ctx)
+			if errors.Is(cause, context.Canceled) {
+				cause = nil
+			}
+			select {
+			case err := <-serveErr:
+				return err
+			default:
+				return cause
+			}
+		}
+		if !errors.Is(err, errPortsChanged) {
+			return err
+		}
+		log.Info("rmon: the core's ports changed; following them", "cause", err)
+		// A closing port is still listed for a moment (its subscription
+		// then fails): do not spin on it.
+		select {
+		case <-ctx.Done():
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+}
+
+// refreshFacts keeps the ports' link facts current until ctx ends.
+func refreshFacts(ctx context.Context, p *probe) {
+	every(ctx, 5*time.Second, false, func() {
+		for _, pt := range p.portList() {
+			f := pt.core().facts()
+			p.mu.Lock()
+			pt.facts = f
+			p.mu.Unlock()
+		}
+	})
+}
+
+// portSpecs are the core's open ports, then the dRMON views.
+func portSpecs(core *capture.Core, px *drmon.Proxy) []portSpec {
+	var out []portSpec
+	for _, cp := range corePorts(core) {
+		out = append(out, portSpec{key: cp.Name(), core: cp})
+	}
+	if px != nil {
+		for _, v := range px.Views() {
+			out = append(out, portSpec{key: "drmon:" + v.Name, core: corePort{view: v}, st: v.St})
+		}
+	}
+	return out
+}
+
+// follow makes the core's current ports the probe's and counts their
+// frames until ctx ends, the ports change (errPortsChanged) or a port
+// fails; started runs once the ports are in place.
+func (s *Service) follow(ctx context.Context, core *capture.Core, p *probe, px *drmon.Proxy, started func()) error {
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	var wg sync.WaitGroup
+	defer wg.Wait() // after cancel
+	// Watch first, so a port opened while the ports are set is not missed.
+	events := core.WatchPorts(ctx)
+	ports := p.setPorts(portSpecs(core, px))
+	known := map[string]bool{}
+	shared := map[string][]*drmon.View{}
+	for _, pt := range ports {
+		if v := pt.core().view; v != nil {
+			if v.Port != "" {
+				shared[v.Port] = append(shared[v.Port], v)
+			}
+		} else {
+			known[pt.core().Name()] = true
+		}
+	}
+	queue := queueSize(core, len(ports))
+	// Subscribe before saying the probe runs: frames from then on count.
+	subs := map[*port]*capture.Subscription{}
+	for _, pt := range ports {
+		if pt.core().view != nil {
+			continue // fed by the proxy
+		}
+		sub, err := subscribe(pt.core(), queue)
+		if err != nil {
+			for _, s := range subs {
+				s.Close()
+			}
+			if errors.Is(err, capture.ErrClosed) {
+				err = errPortsChanged
+			}
+			return fmt.Errorf("rmon: port %s: %w", pt.core().Name(), err)
+		}
+		subs[pt] = sub
+	}
+	for pt, sub := range subs {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := feed(ctx, sub, pt.st, chanTap{p, pt}, shared[pt.core().Name()]); err != nil {
+				if errors.Is(err, capture.ErrClosed) {
+					err = errPortsChanged
+				}
+				cancel(fmt.Errorf("rmon: port %s: %w", pt.core().Name(), err))
+			}
+		}()
+	}
+	wg.Add(1)
 	go func() {
 		defer wg.Done()
 		for ev := range events {
@@ -233,45 +347,13 @@ func (s *Service) serve(ctx context.Context, rt *services.Runtime, log *slog.Log
 			}
 		}
 	}()
-	go func() {
-		defer wg.Done()
-		t := time.NewTicker(5 * time.Second)
-		defer t.Stop()
-		for {
-			select {
-			case <-ctx.Done():
-				return
-			case <-t.C:
-				for _, pt := range ports {
-					f := pt.core.facts()
-					p.mu.Lock()
-					pt.facts = f
-					p.mu.Unlock()
-				}
-			}
-		}
-	}()
-	s.mu.Lock()
-	s.cur = &running{agent: agent, probe: p, addr: conn.LocalAddr()}
-	s.mu.Unlock()
-	defer func() {
-		s.mu.Lock()
-		s.cur = nil
-		s.mu.Unlock()
-	}()
-	log.Info("rmon probe running", "ports", len(ports))
-	rt.Ready()
-	serveErr := agent.Serve(ctx, conn)
-	cancel(serveErr)
-	if err := context.Cause(ctx); err != nil && !errors.Is(err, context.Canceled) {
-		wg.Wait()
-		return err
-	}
-	return serveErr
+	started()
+	<-ctx.Done()
+	return context.Cause(ctx)
 }
 
-// build makes the agent and its whole MIB tree over ports.
-func build(cfg *Config, acfg snmp.Config, ports []*port) (*snmp.Agent, *probe, func() uint64, error) {
+// build makes the agent and its whole MIB tree.
+func build(cfg *Config, acfg snmp.Config, maxHosts, maxPairs int) (*snmp.Agent, *probe, func() uint64, error) {
 	tree := &mib.Tree{}
 	agent, err := snmp.NewAgent(acfg, tree)
 	if err != nil {
@@ -279,7 +361,7 @@ func build(cfg *Config, acfg snmp.Config, ports []*port) (*snmp.Agent, *probe, f
 	}
 	uptime := func() uint64 { return uint64(agent.Uptime() / (10 * time.Millisecond)) }
 	registerSystem(tree, cfg, uptime)
-	p := newProbe(ports, tree, uptime)
+	p := newProbe(tree, uptime, maxHosts, maxPairs)
 	registerIF(tree, p)
 	registerProbeConfig(tree)
 	return agent, p, uptime, nil

@@ -1,7 +1,6 @@
 package rmon
 
 import (
-	"github.com/gosnmp/gosnmp"
 	"github.com/wirebox/wirebox/rmon/mib"
 	"github.com/wirebox/wirebox/rmon/stats"
 )
@@ -14,7 +13,7 @@ type etherRT struct {
 }
 
 func (p *probe) etherStatsSpec() *ctlSpec {
-	return &ctlSpec{
+	return p.sourceHooks(&ctlSpec{
 		name:      "etherStatsTable",
 		cols:      seq(1, 21),
 		indexCol:  1,
@@ -23,17 +22,11 @@ func (p *probe) etherStatsSpec() *ctlSpec {
 			2:  {check: p.checkDataSource, frozen: true},
 			20: ownerCol,
 		},
-		validate: func(r *ctlRow) gosnmp.SNMPError {
-			if p.portOf(r.vals[2]) == nil {
-				return mib.InconsistentValue
-			}
-			return mib.NoError
-		},
 		activate: func(r *ctlRow) {
 			pt := p.portOf(r.vals[2])
 			rt := &etherRT{pt: pt}
 			if r.str(20) != monitorOwner {
-				rt.base, _, _ = pt.st.EtherSnapshot()
+				rt.base = pt.ether()
 			}
 			r.rt = rt
 		},
@@ -44,11 +37,11 @@ func (p *probe) etherStatsSpec() *ctlSpec {
 			}
 			return mib.Value{}, false
 		},
-	}
+	})
 }
 
 func (rt *etherRT) current() stats.Ether {
-	e, _, _ := rt.pt.st.EtherSnapshot()
+	e := rt.pt.ether()
 	return subEther(e, rt.base)
 }
 

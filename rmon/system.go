@@ -1,6 +1,8 @@
 package rmon
 
 import (
+	"cmp"
+	"slices"
 	"sync"
 	"time"
 
@@ -75,25 +77,48 @@ type ifRow struct {
 }
 
 func registerIF(tree *mib.Tree, p *probe) {
-	n := len(p.ports)
-	idx := make([]mib.OID, n)
-	for i := range idx {
-		idx[i] = mib.OID{uint32(i + 1)}
-	}
-	rows := make([]ifRow, n)
-	var mu sync.Mutex
-	row := func(i int) *ifRow {
+	var mu sync.Mutex // guards the ports' ifRow caches
+	// The index follows the present ports (cached per port list).
+	var idxOf *[]*port
+	var idx []mib.OID
+	present := func() ([]*port, []mib.OID) {
+		l := p.ports.Load()
 		mu.Lock()
 		defer mu.Unlock()
-		r := &rows[i]
+		if l == nil {
+			return nil, nil
+		}
+		if l != idxOf {
+			idx = make([]mib.OID, len(*l))
+			for i, pt := range *l {
+				idx[i] = mib.OID{uint32(pt.ifIndex)}
+			}
+			idxOf = l
+		}
+		return *l, idx
+	}
+	find := func(index mib.OID) *port {
+		list, _ := present()
+		if len(index) != 1 {
+			return nil
+		}
+		i, ok := slices.BinarySearchFunc(list, index[0], func(pt *port, n uint32) int { return cmp.Compare(uint32(pt.ifIndex), n) })
+		if !ok {
+			return nil
+		}
+		return list[i]
+	}
+	row := func(pt *port) *ifRow {
+		mu.Lock()
+		defer mu.Unlock()
+		r := &pt.ifRow
 		if time.Since(r.at) < 100*time.Millisecond {
 			return r
 		}
-		pt := p.ports[i]
 		p.mu.Lock()
 		f := pt.facts
 		p.mu.Unlock()
-		c := pt.core.counters()
+		c := pt.core().counters()
 		_, rx, tx := pt.st.EtherSnapshot()
 		// ifOperStatus from netlink's operational state (RFC 2863 values).
 		oper := int64(2) // down
@@ -120,7 +145,7 @@ func registerIF(tree *mib.Tree, p *probe) {
 		}
 		speed := uint64(f.SpeedMbps) * 1_000_000
 		r.vals = map[uint32]mib.Value{
-			1: mib.Integer(int64(pt.ifIndex)), 2: mib.String(pt.core.Name()), 3: mib.Integer(6),
+			1: mib.Integer(int64(pt.ifIndex)), 2: mib.String(pt.core().Name()), 3: mib.Integer(6),
 			4: mib.Integer(int64(f.MTU)), 5: mib.Gauge32(speed), 6: mib.OctetString(f.MAC),
 			7: mib.Integer(1), 8: mib.Integer(oper), 9: mib.TimeTicks(lastChange),
 			10: mib.Counter32(c.RxBytes), 11: mib.Counter32(rx.Ucast), 13: mib.Counter32(c.RxDropped),
@@ -128,7 +153,7 @@ func registerIF(tree *mib.Tree, p *probe) {
 			19: mib.Counter32(0), 20: mib.Counter32(c.TxErrors),
 		}
 		r.x = map[uint32]mib.Value{
-			1: mib.String(pt.core.Name()), 2: mib.Counter32(rx.Multicast), 3: mib.Counter32(rx.Broadcast),
+			1: mib.String(pt.core().Name()), 2: mib.Counter32(rx.Multicast), 3: mib.Counter32(rx.Broadcast),
 			4: mib.Counter32(tx.Multicast), 5: mib.Counter32(tx.Broadcast),
 			6: mib.Counter64(c.RxBytes), 7: mib.Counter64(rx.Ucast), 8: mib.Counter64(rx.Multicast), 9: mib.Counter64(rx.Broadcast),
 			10: mib.Counter64(c.TxBytes), 11: mib.Counter64(tx.Ucast), 12: mib.Counter64(tx.Multicast), 13: mib.Counter64(tx.Broadcast),
@@ -138,26 +163,29 @@ func registerIF(tree *mib.Tree, p *probe) {
 		r.at = time.Now()
 		return r
 	}
-	tree.Register(ifNumber, mib.Single(func() mib.Value { return mib.Integer(int64(n)) }))
+	tree.Register(ifNumber, mib.Single(func() mib.Value { return mib.Integer(int64(len(p.portList()))) }))
+	ifIndex := func() []mib.OID { _, o := present(); return o }
 	tree.Register(ifEntry, &mib.Table{
 		Cols:  []uint32{1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 13, 14, 15, 16, 17, 19, 20},
-		Index: func() []mib.OID { return idx },
+		Index: ifIndex,
 		Cell: func(index mib.OID, col uint32) (mib.Value, bool) {
-			if len(index) != 1 || index[0] < 1 || int(index[0]) > n {
+			pt := find(index)
+			if pt == nil {
 				return mib.Value{}, false
 			}
-			v, ok := row(int(index[0]) - 1).vals[col]
+			v, ok := row(pt).vals[col]
 			return v, ok
 		},
 	})
 	tree.Register(ifXEntry, &mib.Table{
 		Cols:  seq(1, 19),
-		Index: func() []mib.OID { return idx },
+		Index: ifIndex,
 		Cell: func(index mib.OID, col uint32) (mib.Value, bool) {
-			if len(index) != 1 || index[0] < 1 || int(index[0]) > n {
+			pt := find(index)
+			if pt == nil {
 				return mib.Value{}, false
 			}
-			v, ok := row(int(index[0]) - 1).x[col]
+			v, ok := row(pt).x[col]
 			return v, ok
 		},
 	})

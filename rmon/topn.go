@@ -129,9 +129,7 @@ func (p *probe) sampleTopN(r *ctlRow, now time.Time) {
 	if rt.base == nil || r.num(4) == 0 {
 		return
 	}
-	rem := int64(rt.end.Sub(now).Round(time.Second) / time.Second)
-	if rem > 0 {
-		r.vals[4] = mib.Integer(rem)
+	if !countdown(r, 4, rt.end, now) {
 		return
 	}
 	r.vals[4] = mib.Integer(0)
@@ -153,47 +151,42 @@ func (p *probe) sampleTopN(r *ctlRow, now time.Time) {
 	p.gen++
 }
 
+// countdown sets a collection's time-remaining column col to the seconds
+// left until end; true when it is over (p.mu held).
+func countdown(r *ctlRow, col uint32, end, now time.Time) bool {
+	if rem := int64(end.Sub(now).Round(time.Second) / time.Second); rem > 0 {
+		r.vals[col] = mib.Integer(rem)
+		return false
+	}
+	return true
+}
+
 // topNHandler serves hostTopNTable (hostTopNReport.hostTopNIndex).
 func (p *probe) topNHandler() *mib.Table {
-	return &mib.Table{
-		Cols: seq(1, 4),
-		Index: func() []mib.OID {
-			p.mu.Lock()
-			defer p.mu.Unlock()
-			return p.cachedIndex("hostTopN", func() []mib.OID {
-				var out []mib.OID
-				for _, r := range p.topN.valid() {
-					for i := range r.rt.(*topNRT).report {
-						out = append(out, mib.OID{uint32(r.index), uint32(i + 1)})
-					}
-				}
-				return out
-			})
-		},
-		Cell: func(index mib.OID, col uint32) (mib.Value, bool) {
-			p.mu.Lock()
-			defer p.mu.Unlock()
-			if len(index) != 2 {
-				return mib.Value{}, false
-			}
-			r := p.topN.rows[int32(index[0])]
-			if r == nil || r.status != statusValid {
-				return mib.Value{}, false
-			}
-			rep := r.rt.(*topNRT).report
-			i := int(index[1]) - 1
-			if i < 0 || i >= len(rep) {
-				return mib.Value{}, false
-			}
-			switch col {
-			case 1:
-				return mib.Integer(int64(index[0])), true
-			case 2:
-				return mib.Integer(int64(index[1])), true
-			case 3:
-				return mib.OctetString(bytes.Clone(rep[i].mac[:])), true
-			}
-			return mib.Integer(int64(int32(rep[i].rate))), true
-		},
+	return p.subHandler(p.topN, seq(1, 4), func(r *ctlRow) []uint32 {
+		return seqN(len(r.rt.(*topNRT).report))
+	}, func(r *ctlRow, sub, col uint32) (mib.Value, bool) {
+		rep := r.rt.(*topNRT).report
+		i := int(sub) - 1
+		if i < 0 || i >= len(rep) {
+			return mib.Value{}, false
+		}
+		switch col {
+		case 1:
+			return mib.Integer(int64(r.index)), true
+		case 2:
+			return mib.Integer(int64(sub)), true
+		case 3:
+			return mib.OctetString(bytes.Clone(rep[i].mac[:])), true
+		}
+		return mib.Integer(int64(int32(rep[i].rate))), true
+	})
+}
+
+// seqN is 1..n.
+func seqN(n int) []uint32 {
+	if n == 0 {
+		return nil
 	}
+	return seq(1, uint32(n))
 }

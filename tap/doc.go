@@ -3,7 +3,10 @@
 // the region header, the shared single-producer single-consumer rings
 // ([Ring], [RingsLayout]), the tap socket's messages ([Request],
 // [Response]) and [MapRegion] for a process that maps the pool. The
-// service that connects rings to ports is tap/tapsvc; applications use
+// daemon's side of the rings (taps on ports, checks, quota) is
+// tap/tapcore, which services inside the daemon also attach to directly
+// (tapcore.Attach: the same rings in ordinary memory, no socket); the tap
+// service tap/tapsvc serves it to other processes, which use
 // tap/tapclient (Go) or tap/include/wirebox_tap.h (C).
 //
 // A [Pool] is a single memfd-backed, mmap'ed, page-aligned region of

@@ -95,7 +95,7 @@ func TestGolden(t *testing.T) {
 			waitScreen(t, tm, "Stop capture c1? [y/N]")
 		}},
 		{"banner", false, func(t *testing.T, tm *testConsole, f *fixedAPI) {
-			f.down.Store(true)
+			// The API went down after one status (downAfterOne, below).
 			waitScreen(t, tm, "daemon unreachable")
 		}},
 	}
@@ -107,6 +107,7 @@ func TestGolden(t *testing.T) {
 				interval := time.Hour // no polls beyond the first: the frame is fixed
 				if sc.name == "banner" {
 					interval = 20 * time.Millisecond
+					f.downAfterOne.Store(true)
 				}
 				tm := console(t, cl, sz.w, sz.h, sc.mono, interval)
 				waitScreen(t, tm, "bench-7")

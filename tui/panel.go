@@ -129,6 +129,34 @@ func Fetch[T any](env *Env, busy *bool, path string, msg func(v T, at time.Time,
 	}
 }
 
+// UpKey and DownKey move a screen's cursor through its rows.
+var (
+	UpKey   = key.NewBinding(key.WithKeys("up", "k"), key.WithHelp("↑/k", "up"))
+	DownKey = key.NewBinding(key.WithKeys("down", "j"), key.WithHelp("↓/j", "down"))
+)
+
+// Step is the cursor move msg asks for: -1 up, +1 down, 0 for other keys.
+func Step(msg tea.KeyPressMsg) int {
+	switch {
+	case key.Matches(msg, UpKey):
+		return -1
+	case key.Matches(msg, DownKey):
+		return 1
+	}
+	return 0
+}
+
+// Find is the row of n whose key (key(i)) is name, or 0 when none is: a
+// cursor stays on its row by name when a refresh reorders the rows.
+func Find(n int, key func(int) string, name string) int {
+	for i := range n {
+		if key(i) == name {
+			return i
+		}
+	}
+	return 0
+}
+
 // Select clamps a cursor i to n rows and returns it with the key of the
 // row there (key(i)); with no rows, 0 and "".
 func Select(i, n int, key func(int) string) (int, string) {

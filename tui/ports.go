@@ -127,13 +127,10 @@ type portsPanel struct {
 	sel      string
 
 	width, height int
-	keys          struct{ Up, Down key.Binding }
 }
 
 func newPortsPanel(env *Env, feed *portFeed) *portsPanel {
 	p := &portsPanel{env: env, feed: feed}
-	p.keys.Up = key.NewBinding(key.WithKeys("up", "k"), key.WithHelp("↑/k", "up"))
-	p.keys.Down = key.NewBinding(key.WithKeys("down", "j"), key.WithHelp("↓/j", "down"))
 	return p
 }
 
@@ -142,8 +139,8 @@ func (p *portsPanel) Available(st *api.Status) bool { return HasService(st, core
 func (p *portsPanel) Init() tea.Cmd                 { return nil }
 func (p *portsPanel) SetSize(w, h int)              { p.width, p.height = w, h }
 func (p *portsPanel) Capturing() bool               { return false }
-func (p *portsPanel) ShortHelp() []key.Binding      { return []key.Binding{p.keys.Up, p.keys.Down} }
-func (p *portsPanel) FullHelp() [][]key.Binding     { return [][]key.Binding{{p.keys.Up, p.keys.Down}} }
+func (p *portsPanel) ShortHelp() []key.Binding      { return []key.Binding{UpKey, DownKey} }
+func (p *portsPanel) FullHelp() [][]key.Binding     { return [][]key.Binding{{UpKey, DownKey}} }
 
 type portsMsg struct {
 	ports *api.Ports
@@ -174,35 +171,23 @@ func (p *portsPanel) Update(msg tea.Msg) (Panel, tea.Cmd) {
 		p.feed.apply(msg.ports, msg.at)
 		p.move(p.index(p.sel))
 	case tea.KeyPressMsg:
-		switch {
-		case key.Matches(msg, p.keys.Up):
-			p.move(p.cursor - 1)
-		case key.Matches(msg, p.keys.Down):
-			p.move(p.cursor + 1)
+		if d := Step(msg); d != 0 {
+			p.move(p.cursor + d)
 		}
 	}
 	return p, nil
 }
 
-func (p *portsPanel) index(name string) int {
-	if p.feed.last != nil {
-		for i, ps := range p.feed.last.Ports {
-			if ps.Name == name {
-				return i
-			}
-		}
+func (p *portsPanel) rows() (int, func(int) string) {
+	if p.feed.last == nil {
+		return 0, nil
 	}
-	return 0
+	return len(p.feed.last.Ports), func(i int) string { return p.feed.last.Ports[i].Name }
 }
 
-func (p *portsPanel) move(i int) {
-	if p.feed.last == nil || len(p.feed.last.Ports) == 0 {
-		p.cursor, p.sel = 0, ""
-		return
-	}
-	p.cursor = min(max(i, 0), len(p.feed.last.Ports)-1)
-	p.sel = p.feed.last.Ports[p.cursor].Name
-}
+func (p *portsPanel) index(name string) int { n, k := p.rows(); return Find(n, k, name) }
+
+func (p *portsPanel) move(i int) { n, k := p.rows(); p.cursor, p.sel = Select(i, n, k) }
 
 var portCols = []Column{{"", 1}, {"PORT", 10}, {"MODE", 7}, {"LINK", 4}, {"RX PKT/S", 8}, {"RX BIT/S", 8}, {"TX PKT/S", 8}, {"TX BIT/S", 8}, {"DROPS", 7}, {"TIMESTAMP", 0}}
 

@@ -5,6 +5,7 @@
 // so a costlier consumer shows as a slower generator).
 //
 //	go run ./bench/capture [-n 500000] [-sizes 64,1514] [-dir DIR]
+//	go run ./bench/capture -tools wirebox -compress zstd -rate 200000pps -random
 //
 // Needs root, trafgen (netsniff-ng), tcpdump, dumpcap. Creates two network
 // namespaces and removes them at the end. Traffic stays on the veth pair.
@@ -36,6 +37,13 @@ import (
 	"github.com/wirebox/wirebox/tap"
 )
 
+// opts are the flags that shape a run beyond the defaults.
+var opts struct {
+	compress, rate string
+	random         bool
+	queue          int
+}
+
 type result struct {
 	tool      string
 	size      int
@@ -54,6 +62,10 @@ func main() {
 	keep := flag.Bool("keep", false, "keep the capture files")
 	prof := flag.String("cpuprofile", "", "write a CPU profile of this process (the wirebox capturer runs in it)")
 	tools := flag.String("tools", "tcpdump,dumpcap,netsniff-ng,wirebox", "capturers to run, in order")
+	flag.StringVar(&opts.compress, "compress", "", "wirebox's compression: zstd, gzip or none")
+	flag.StringVar(&opts.rate, "rate", "", "limit the generator (trafgen -b, e.g. 200000pps); default as fast as it can")
+	flag.BoolVar(&opts.random, "random", false, "random payloads (incompressible) instead of a constant fill")
+	flag.IntVar(&opts.queue, "queue", 32768, "wirebox's session queue, frames (the pool has 65536)")
 	flag.Parse()
 	if *prof != "" {
 		f, err := os.Create(*prof)
@@ -163,14 +175,22 @@ func trafgenConf(dst net.HardwareAddr, size int) string {
 	}
 	// Source MAC, EtherType 0x88b5 (local experimental: no protocol handles it).
 	b.WriteString("0x02, 0x00, 0x00, 0x00, 0x00, 0x01, c16(0x88b5), ")
-	fmt.Fprintf(&b, "fill(0xab, %d) }\n", size-14)
+	if opts.random {
+		fmt.Fprintf(&b, "drnd(%d) }\n", size-14)
+	} else {
+		fmt.Fprintf(&b, "fill(0xab, %d) }\n", size-14)
+	}
 	return b.String()
 }
 
 // generate runs trafgen for n frames on one CPU through the qdisc and
 // returns its rate.
 func generate(ctx context.Context, gen, conf string, n int) (float64, error) {
-	cmd := exec.CommandContext(ctx, "ip", "netns", "exec", gen, "trafgen", "-q", "-P", "1", "-C", "-i", conf, "-o", "gen0", "-n", strconv.Itoa(n))
+	args := []string{"netns", "exec", gen, "trafgen", "-q", "-P", "1", "-C", "-i", conf, "-o", "gen0", "-n", strconv.Itoa(n)}
+	if opts.rate != "" {
+		args = append(args, "-b", opts.rate)
+	}
+	cmd := exec.CommandContext(ctx, "ip", args...)
 	start := time.Now()
 	out, err := cmd.CombinedOutput()
 	d := time.Since(start)
@@ -201,7 +221,7 @@ func measure(ctx context.Context, tool, gen, cp, conf, dir string, size, n int) 
 			return res, err
 		}
 		mgr := session.NewManager(core, nil, "", 0)
-		st, err := mgr.Start(session.Config{Ports: []string{"cap0"}, OutDir: out, Direction: "rx", Queue: 32768})
+		st, err := mgr.Start(session.Config{Ports: []string{"cap0"}, OutDir: out, Direction: "rx", Queue: opts.queue, Compress: opts.compress})
 		if err != nil {
 			return res, err
 		}

@@ -276,127 +276,130 @@ func iperf(client, host ns, target string, dur time.Duration, reverse bool) (flo
 	return res.End.SumReceived.BPS, nil
 }
 
-func cleanupAll(nss ...ns) func() {
-	return func() {
-		for _, n := range nss {
-			n.del()
+// lab is one set-up's namespaces by tag and what undoes it.
+type lab struct {
+	ns    map[string]ns
+	stops []func()
+}
+
+// newLab makes a namespace per tag and a veth per link ("c:d0-h:d1").
+func newLab(tags []string, links ...string) (*lab, error) {
+	l := &lab{ns: map[string]ns{}}
+	for _, t := range tags {
+		n, err := newNS(t)
+		if err != nil {
+			return l, err
+		}
+		l.ns[t] = n
+	}
+	for _, ln := range links {
+		var ta, a, tb, b string
+		ends := strings.SplitN(ln, "-", 2)
+		ta, a, _ = strings.Cut(ends[0], ":")
+		tb, b, _ = strings.Cut(ends[1], ":")
+		if err := veth(l.ns[ta], a, l.ns[tb], b); err != nil {
+			return l, err
 		}
 	}
+	return l, nil
+}
+
+// done undoes the set-up, last step first.
+func (l *lab) done() {
+	for i := len(l.stops) - 1; i >= 0; i-- {
+		l.stops[i]()
+	}
+	for _, n := range l.ns {
+		n.del()
+	}
+}
+
+// run runs each step in the namespace its first element names.
+func (l *lab) run(steps ...[]string) error {
+	for _, s := range steps {
+		if err := l.ns[s[0]].sh(s[1:]...); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// start starts a process in namespace tag, stopped by done.
+func (l *lab) start(tag string, args ...string) error {
+	c := l.ns[tag].cmd(args...)
+	c.Stderr = os.Stderr
+	if err := c.Start(); err != nil {
+		return err
+	}
+	l.stops = append(l.stops, func() { _ = c.Process.Signal(os.Interrupt); _ = c.Wait() })
+	return nil
+}
+
+// fail returns a set-up's failure with what undoes its part.
+func (l *lab) fail(err error) (ns, ns, string, func(), error) {
+	return "", "", "", l.done, err
 }
 
 func setupDirect() (ns, ns, string, func(), error) {
-	c, err := newNS("c")
+	l, err := newLab([]string{"c", "h"}, "c:d0-h:d1")
+	if err == nil {
+		err = l.run([]string{"c", "ip", "addr", "add", "192.168.80.1/24", "dev", "d0"},
+			[]string{"h", "ip", "addr", "add", "192.168.80.2/24", "dev", "d1"})
+	}
 	if err != nil {
-		return "", "", "", nil, err
+		return l.fail(err)
 	}
-	h, err := newNS("h")
-	if err != nil {
-		return "", "", "", cleanupAll(c), err
-	}
-	done := cleanupAll(c, h)
-	if err := veth(c, "d0", h, "d1"); err != nil {
-		return "", "", "", done, err
-	}
-	if err := c.sh("ip", "addr", "add", "192.168.80.1/24", "dev", "d0"); err != nil {
-		return "", "", "", done, err
-	}
-	return c, h, "192.168.80.2", done, h.sh("ip", "addr", "add", "192.168.80.2/24", "dev", "d1")
+	return l.ns["c"], l.ns["h"], "192.168.80.2", l.done, nil
 }
 
 func setupVXLAN() (ns, ns, string, func(), error) {
-	c, err := newNS("c")
+	l, err := newLab([]string{"c", "h"}, "c:u0-h:u1")
+	if err == nil {
+		err = l.run(
+			[]string{"c", "ip", "addr", "add", "10.81.0.1/24", "dev", "u0"},
+			[]string{"h", "ip", "addr", "add", "10.81.0.2/24", "dev", "u1"},
+			[]string{"c", "ip", "link", "add", "vx0", "type", "vxlan", "id", "42", "remote", "10.81.0.2", "local", "10.81.0.1", "dstport", "4789", "dev", "u0"},
+			[]string{"h", "ip", "link", "add", "vx0", "type", "vxlan", "id", "42", "remote", "10.81.0.1", "local", "10.81.0.2", "dstport", "4789", "dev", "u1"},
+			[]string{"c", "ip", "addr", "add", "192.168.81.1/24", "dev", "vx0"},
+			[]string{"h", "ip", "addr", "add", "192.168.81.2/24", "dev", "vx0"},
+			[]string{"c", "ip", "link", "set", "vx0", "up"},
+			[]string{"h", "ip", "link", "set", "vx0", "up"},
+		)
+	}
 	if err != nil {
-		return "", "", "", nil, err
+		return l.fail(err)
 	}
-	h, err := newNS("h")
-	if err != nil {
-		return "", "", "", cleanupAll(c), err
-	}
-	done := cleanupAll(c, h)
-	if err := veth(c, "u0", h, "u1"); err != nil {
-		return "", "", "", done, err
-	}
-	steps := [][]string{
-		{"c", "ip", "addr", "add", "10.81.0.1/24", "dev", "u0"},
-		{"h", "ip", "addr", "add", "10.81.0.2/24", "dev", "u1"},
-		{"c", "ip", "link", "add", "vx0", "type", "vxlan", "id", "42", "remote", "10.81.0.2", "local", "10.81.0.1", "dstport", "4789", "dev", "u0"},
-		{"h", "ip", "link", "add", "vx0", "type", "vxlan", "id", "42", "remote", "10.81.0.1", "local", "10.81.0.2", "dstport", "4789", "dev", "u1"},
-		{"c", "ip", "addr", "add", "192.168.81.1/24", "dev", "vx0"},
-		{"h", "ip", "addr", "add", "192.168.81.2/24", "dev", "vx0"},
-		{"c", "ip", "link", "set", "vx0", "up"},
-		{"h", "ip", "link", "set", "vx0", "up"},
-	}
-	for _, s := range steps {
-		n := c
-		if s[0] == "h" {
-			n = h
-		}
-		if err := n.sh(s[1:]...); err != nil {
-			return "", "", "", done, err
-		}
-	}
-	return c, h, "192.168.81.2", done, nil
+	return l.ns["c"], l.ns["h"], "192.168.81.2", l.done, nil
 }
 
 // setupTCPTap: client TAP --TCP-- appliance TAP bridged to the lab veth.
 func setupTCPTap() (ns, ns, string, func(), error) {
-	c, err := newNS("c")
-	if err != nil {
-		return "", "", "", nil, err
-	}
-	a, err := newNS("a")
-	if err != nil {
-		return "", "", "", cleanupAll(c), err
-	}
-	h, err := newNS("h")
-	if err != nil {
-		return "", "", "", cleanupAll(c, a), err
-	}
-	var procs []*exec.Cmd
-	done := func() {
-		for _, p := range procs {
-			_ = p.Process.Kill()
-			_ = p.Wait()
-		}
-		cleanupAll(c, a, h)()
-	}
-	if err := veth(c, "m0", a, "m1"); err != nil {
-		return "", "", "", done, err
-	}
-	if err := veth(a, "p0", h, "p1"); err != nil {
-		return "", "", "", done, err
+	l, err := newLab([]string{"c", "a", "h"}, "c:m0-a:m1", "a:p0-h:p1")
+	if err == nil {
+		err = l.run(
+			[]string{"c", "ip", "addr", "add", "10.82.0.1/24", "dev", "m0"},
+			[]string{"a", "ip", "addr", "add", "10.82.0.2/24", "dev", "m1"},
+			[]string{"h", "ip", "addr", "add", "192.168.82.2/24", "dev", "p1"},
+			[]string{"a", "ip", "link", "add", "br0", "type", "bridge"},
+			[]string{"a", "ip", "link", "set", "p0", "master", "br0"},
+			[]string{"a", "ip", "link", "set", "br0", "up"},
+		)
 	}
 	self, _ := os.Executable()
-	for _, s := range [][]string{
-		{"c", "ip", "addr", "add", "10.82.0.1/24", "dev", "m0"},
-		{"a", "ip", "addr", "add", "10.82.0.2/24", "dev", "m1"},
-		{"h", "ip", "addr", "add", "192.168.82.2/24", "dev", "p1"},
-		{"a", "ip", "link", "add", "br0", "type", "bridge"},
-		{"a", "ip", "link", "set", "p0", "master", "br0"},
-		{"a", "ip", "link", "set", "br0", "up"},
-	} {
-		n := map[string]ns{"c": c, "a": a, "h": h}[s[0]]
-		if err := n.sh(s[1:]...); err != nil {
-			return "", "", "", done, err
-		}
+	if err == nil {
+		err = l.start("a", self, "tcptap", "-listen", "10.82.0.2:9000", "-tap", "tt1", "-bridge", "br0")
 	}
-	srv := a.cmd(self, "tcptap", "-listen", "10.82.0.2:9000", "-tap", "tt1", "-bridge", "br0")
-	srv.Stderr = os.Stderr
-	if err := srv.Start(); err != nil {
-		return "", "", "", done, err
+	if err == nil {
+		time.Sleep(300 * time.Millisecond)
+		err = l.start("c", self, "tcptap", "-connect", "10.82.0.2:9000", "-tap", "tt0", "-addr", "192.168.82.1/24")
 	}
-	procs = append(procs, srv)
-	time.Sleep(300 * time.Millisecond)
-	cl := c.cmd(self, "tcptap", "-connect", "10.82.0.2:9000", "-tap", "tt0", "-addr", "192.168.82.1/24")
-	cl.Stderr = os.Stderr
-	if err := cl.Start(); err != nil {
-		return "", "", "", done, err
+	if err == nil {
+		err = waitLink(l.ns["c"], "tt0")
 	}
-	procs = append(procs, cl)
-	if err := waitLink(c, "tt0"); err != nil {
-		return "", "", "", done, err
+	if err != nil {
+		return l.fail(err)
 	}
-	return c, h, "192.168.82.2", done, nil
+	return l.ns["c"], l.ns["h"], "192.168.82.2", l.done, nil
 }
 
 // waitLink waits for an interface with an IPv4 address in n.
@@ -415,68 +418,45 @@ func waitLink(n ns, name string) error {
 // whose bypass port is the appliance's lab veth; the client runs as a
 // process in the client namespace.
 func setupMirror(offload bool) (ns, ns, string, func(), error) {
-	c, err := newNS("c")
+	l, err := newLab([]string{"c", "a", "h"}, "c:m0-a:m1", "a:p0-h:p1")
+	if err == nil {
+		err = l.run(
+			[]string{"c", "ip", "addr", "add", "10.83.0.1/24", "dev", "m0"},
+			[]string{"a", "ip", "addr", "add", "10.83.0.2/24", "dev", "m1"},
+			[]string{"h", "ip", "addr", "add", "192.168.83.2/24", "dev", "p1"},
+			// AF_XDP sees bytes: the lab's frames must carry their checksums
+			// (a NIC's would; a veth leaves them to an offload).
+			[]string{"h", "ethtool", "-K", "p1", "tx", "off"},
+		)
+	}
 	if err != nil {
-		return "", "", "", nil, err
+		return l.fail(err)
 	}
-	a, err := newNS("a")
-	if err != nil {
-		return "", "", "", cleanupAll(c), err
-	}
-	h, err := newNS("h")
-	if err != nil {
-		return "", "", "", cleanupAll(c, a), err
-	}
-	var stops []func()
-	done := func() {
-		for i := len(stops) - 1; i >= 0; i-- {
-			stops[i]()
-		}
-		cleanupAll(c, a, h)()
-	}
-	if err := veth(c, "m0", a, "m1"); err != nil {
-		return "", "", "", done, err
-	}
-	if err := veth(a, "p0", h, "p1"); err != nil {
-		return "", "", "", done, err
-	}
-	for _, s := range [][]string{
-		{"c", "ip", "addr", "add", "10.83.0.1/24", "dev", "m0"},
-		{"a", "ip", "addr", "add", "10.83.0.2/24", "dev", "m1"},
-		{"h", "ip", "addr", "add", "192.168.83.2/24", "dev", "p1"},
-		// AF_XDP sees bytes: the lab's frames must carry their checksums
-		// (a NIC's would; a veth leaves them to an offload).
-		{"h", "ethtool", "-K", "p1", "tx", "off"},
-	} {
-		n := map[string]ns{"c": c, "a": a, "h": h}[s[0]]
-		if err := n.sh(s[1:]...); err != nil {
-			return "", "", "", done, err
-		}
-	}
+	a := l.ns["a"]
 	pool, err := tap.NewPool(tap.Config{Frames: 16384})
 	if err != nil {
-		return "", "", "", done, err
+		return l.fail(err)
 	}
 	core := capture.NewCore(pool, slog.New(slog.DiscardHandler))
-	stops = append(stops, func() { core.Close(); pool.Close() })
+	l.stops = append(l.stops, func() { core.Close(); pool.Close() })
 	if _, err := core.OpenPort(capture.PortConfig{Name: "p0", NetNS: a.path(), Mode: capture.Bypass}); err != nil {
-		return "", "", "", done, err
+		return l.fail(err)
 	}
 	dir, _ := os.MkdirTemp("", "wirebox-mirror-bench-")
-	stops = append(stops, func() { os.RemoveAll(dir) })
+	l.stops = append(l.stops, func() { os.RemoveAll(dir) })
 	svc, err := mirror.New(mirror.Config{Listen: "10.83.0.2:7412", NetNS: a.path(), StateDir: dir, Ports: []string{"p0"}},
 		func() *capture.Core { return core }, slog.New(slog.DiscardHandler))
 	if err != nil {
-		return "", "", "", done, err
+		return l.fail(err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	errc := make(chan error, 1)
 	go func() { errc <- svc.Run(ctx, nil) }()
-	stops = append(stops, func() { cancel(); <-errc })
+	l.stops = append(l.stops, func() { cancel(); <-errc })
 	for svc.Addr() == nil {
 		select {
 		case err := <-errc:
-			return "", "", "", done, err
+			return l.fail(err)
 		case <-time.After(20 * time.Millisecond):
 		}
 	}
@@ -488,17 +468,14 @@ func setupMirror(offload bool) (ns, ns, string, func(), error) {
 	if profDir != "" {
 		args = append(args, "-cpuprofile", filepath.Join(profDir, "client.pprof"))
 	}
-	cl := c.cmd(append(args, "-server", "10.83.0.2:7412", "-ca", filepath.Join(dir, "mirror-ca.pem"),
-		"-token", "@"+filepath.Join(dir, "mirror-token"), "-port", "p0", "-as", "mir0", "-addr", "192.168.83.1/24")...)
-	cl.Stderr = os.Stderr
-	if err := cl.Start(); err != nil {
-		return "", "", "", done, err
+	if err := l.start("c", append(args, "-server", "10.83.0.2:7412", "-ca", filepath.Join(dir, "mirror-ca.pem"),
+		"-token", "@"+filepath.Join(dir, "mirror-token"), "-port", "p0", "-as", "mir0", "-addr", "192.168.83.1/24")...); err != nil {
+		return l.fail(err)
 	}
-	stops = append(stops, func() { _ = cl.Process.Signal(os.Interrupt); _ = cl.Wait() })
-	if err := waitLink(c, "mir0"); err != nil {
-		return "", "", "", done, err
+	if err := waitLink(l.ns["c"], "mir0"); err != nil {
+		return l.fail(err)
 	}
-	return c, h, "192.168.83.2", done, nil
+	return l.ns["c"], l.ns["h"], "192.168.83.2", l.done, nil
 }
 
 // attach is the mirror client (the CLI does not have the command yet).

@@ -13,6 +13,13 @@
 //
 //	sudo go run ./bench/tap [-n64 1000000] [-n1514 300000] [-rounds 2]
 //
+// Tap rows also show the daemon's and the application's CPU seconds per
+// million forwarded frames. -base DIR adds rows for the daemon and
+// tapbridge built from another wirebox tree (before/after in one run);
+// -stat counts system calls and context switches per frame (perf stat);
+// -perf DIR records the tap runs with perf record -g (or, with -syscalls,
+// perf trace -s); -only NAME keeps the forwarders whose name contains it.
+//
 // Needs root, iproute2, ethtool, netsniff-ng (trafgen), Go; xdp-tools
 // optional. The machine is shared: compare numbers within one run.
 package main
@@ -24,6 +31,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -36,7 +44,95 @@ var (
 	rounds = flag.Int("rounds", 2, "rounds (interleaved); the median rate is shown")
 	keep   = flag.Bool("v", false, "print the commands' output")
 	count  = flag.Bool("counter", true, "also the counting table: tcpdump vs the C counter on an input tap")
+	perfTo = flag.String("perf", "", "record `dir`/<run>.data with perf record -g on the tap runs' processes (daemon and application) while trafgen sends")
+	queue  = flag.Int("queue", 0, "tap.queue of the daemon under test (0: its default; not given to -base)")
+	sysSum = flag.Bool("syscalls", false, "with -perf: perf trace -s (system calls per thread) instead of perf record")
+	only   = flag.String("only", "", "run only the forwarders whose names contain this (the counting table is -counter)")
+	base   = flag.String("base", "", "also run the daemon and tapbridge built from the wirebox tree at `dir` (rows tapbridge-base, ccount-base): before/after in one run")
+	stat   = flag.Bool("stat", false, "count system calls and context switches of the tap runs' processes (perf stat) and print them per frame")
 )
+
+// stats are perf stat counts of one tap run (for -stat), by run name.
+var stats = map[string][2]float64{}
+
+// statStart counts system calls and context switches of the tap
+// processes until the returned stop, into stats[name].
+func statStart(name string) func() {
+	if !*stat || len(tapPids) == 0 {
+		return func() {}
+	}
+	out := filepath.Join(os.TempDir(), "wirebox-tapbench-stat-"+name)
+	c := exec.Command("perf", "stat", "-x", ",", "-o", out, "-e", "raw_syscalls:sys_enter,context-switches", "-p", tapPidList())
+	if err := c.Start(); err != nil {
+		fmt.Fprintln(os.Stderr, "bench/tap: perf stat:", err)
+		return func() {}
+	}
+	time.Sleep(300 * time.Millisecond)
+	return func() {
+		c.Process.Signal(os.Interrupt)
+		c.Wait()
+		b, _ := os.ReadFile(out)
+		os.Remove(out)
+		var v [2]float64
+		for _, l := range strings.Split(string(b), "\n") {
+			f := strings.Split(l, ",")
+			if len(f) < 3 {
+				continue
+			}
+			x, _ := strconv.ParseFloat(f[0], 64)
+			switch {
+			case strings.HasPrefix(f[2], "raw_syscalls"):
+				v[0] = x
+			case strings.HasPrefix(f[2], "context-switches"):
+				v[1] = x
+			}
+		}
+		stats[name] = v
+	}
+}
+
+// tapPids are the processes of the tap run being measured (for -perf).
+var tapPids []int
+
+// tapCPU is the CPU seconds the tap run's processes used so far.
+func tapCPU() float64 {
+	t := 0.0
+	for _, p := range tapPids {
+		t += cpuSeconds(p)
+	}
+	return t
+}
+
+// tapPidList is tapPids for perf's -p.
+func tapPidList() string {
+	pids := make([]string, len(tapPids))
+	for i, p := range tapPids {
+		pids[i] = strconv.Itoa(p)
+	}
+	return strings.Join(pids, ",")
+}
+
+// perfStart records the tap processes with perf until the returned stop.
+func perfStart(name string) func() {
+	if *perfTo == "" || len(tapPids) == 0 {
+		return func() {}
+	}
+	os.MkdirAll(*perfTo, 0o755)
+	args := []string{"record", "-g", "-q", "-o", filepath.Join(*perfTo, name+".data")}
+	if *sysSum {
+		args = []string{"trace", "-s", "-o", filepath.Join(*perfTo, name+".syscalls")}
+	}
+	c := exec.Command("perf", append(args, "-p", tapPidList())...)
+	if err := c.Start(); err != nil {
+		fmt.Fprintln(os.Stderr, "bench/tap: perf:", err)
+		return func() {}
+	}
+	time.Sleep(300 * time.Millisecond)
+	return func() {
+		c.Process.Signal(os.Interrupt)
+		c.Wait()
+	}
+}
 
 const (
 	gen, fwd, sink = "wbt-gen", "wbt-fwd", "wbt-sink"
@@ -192,7 +288,11 @@ func firstMatch(lines []string, sub string) string {
 	return ""
 }
 
-func tapBridge(dir string) func() {
+func tapBridge(dir string) func() { return tapBridgeOf(dir, "") }
+
+// tapBridgeOf runs the daemon and tapbridge binaries named with suffix
+// (""; "-base" for -base).
+func tapBridgeOf(dir, suffix string) func() {
 	sock := filepath.Join(dir, "tap.sock")
 	cfg := fmt.Sprintf(`name: tapbench
 api:
@@ -209,24 +309,34 @@ ports:
 tap:
   socket: %s
   group: ""
-`, filepath.Join(dir, "api.sock"), fwd, fwd, sock)
+%s`, filepath.Join(dir, "api.sock"), fwd, fwd, sock, queueLine(suffix))
 	os.WriteFile(filepath.Join(dir, "wirebox.yaml"), []byte(cfg), 0o600)
-	d, dout := background(dir, "wirebox", []string{filepath.Join(dir, "wirebox"), "daemon", "--config", filepath.Join(dir, "wirebox.yaml")})
+	d, dout := background(dir, "wirebox", []string{filepath.Join(dir, "wirebox"+suffix), "daemon", "--config", filepath.Join(dir, "wirebox.yaml")})
 	for i := 0; i < 100; i++ {
 		if _, err := os.Stat(sock); err == nil {
 			break
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
-	b, bout := background(dir, "tapbridge", []string{filepath.Join(dir, "tapbridge"), "-socket", sock, "-a", "f0", "-b", "f1"})
+	b, bout := background(dir, "tapbridge", []string{filepath.Join(dir, "tapbridge"+suffix), "-socket", sock, "-a", "f0", "-b", "f1"})
+	tapPids = []int{d.Process.Pid, b.Process.Pid}
 	time.Sleep(2 * time.Second)
-	return func() { stopProc(b, bout); stopProc(d, dout) }
+	return func() { stopProc(b, bout); stopProc(d, dout); tapPids = nil }
+}
+
+// queueLine is the tap section's queue setting for -queue (new daemon only).
+func queueLine(suffix string) string {
+	if *queue == 0 || suffix != "" {
+		return ""
+	}
+	return fmt.Sprintf("  queue: %d\n", *queue)
 }
 
 type result struct {
 	size, n        int
 	name           string
 	genPPS, fwdPPS []float64
+	cpu            []float64 // tap rows: daemon + application CPU seconds per million forwarded frames
 	fwd            []uint64
 }
 
@@ -264,7 +374,22 @@ func main() {
 	} else {
 		fmt.Println("# xdp-bench not installed (xdp-tools): row skipped")
 	}
+	if *base != "" {
+		for _, b := range [][2]string{{"wirebox-base", "./cmd/wirebox"}, {"tapbridge-base", "./tap/examples/tapbridge"}} {
+			c := exec.Command("go", "build", "-o", filepath.Join(dir, b[0]), b[1])
+			c.Dir = *base
+			c.Env = append(os.Environ(), "CGO_ENABLED=0")
+			if out, err := c.CombinedOutput(); err != nil {
+				fmt.Fprintf(os.Stderr, "bench/tap: build %s in %s: %v\n%s", b[0], *base, err, out)
+				os.Exit(1)
+			}
+		}
+		fws = append(fws, forwarder{"tapbridge-base", func(dir string) func() { return tapBridgeOf(dir, "-base") }})
+	}
 	fws = append(fws, forwarder{"tapbridge", tapBridge})
+	if *only != "" {
+		fws = slices.DeleteFunc(fws, func(f forwarder) bool { return !strings.Contains(f.name, *only) })
+	}
 	defer teardown()
 	var results []*result
 	get := func(size, n int, name string) *result {
@@ -283,15 +408,28 @@ func main() {
 				setup()
 				stop := fw.start(dir)
 				rx0 := sinkRx()
+				run := fmt.Sprintf("%s-%d-r%d", fw.name, sz[0], round+1)
+				perfStop, statStop := perfStart(run), statStart(run)
+				cpu0 := tapCPU()
 				secs := trafgen(sz[0], sz[1])
 				time.Sleep(500 * time.Millisecond) // drain
+				cpu, tapped := tapCPU()-cpu0, len(tapPids) > 0
+				perfStop()
+				statStop()
 				got := sinkRx() - rx0
+				if v, ok := stats[run]; ok {
+					fmt.Fprintf(os.Stderr, "round %d %d bytes %s: %.3f system calls and %.3f context switches per forwarded frame (daemon + application)\n",
+						round+1, sz[0], fw.name, v[0]/float64(max(got, 1)), v[1]/float64(max(got, 1)))
+				}
 				stop()
 				teardown()
 				r := get(sz[0], sz[1], fw.name)
 				r.genPPS = append(r.genPPS, float64(sz[1])/secs)
 				r.fwdPPS = append(r.fwdPPS, float64(got)/(secs+0.5))
 				r.fwd = append(r.fwd, got)
+				if tapped {
+					r.cpu = append(r.cpu, cpu/float64(max(got, 1))*1e6)
+				}
 				fmt.Fprintf(os.Stderr, "round %d %d bytes %-20s forwarded %d of %d in %.2fs\n", round+1, sz[0], fw.name, got, sz[1], secs)
 			}
 		}
@@ -301,20 +439,27 @@ func main() {
 	uname, _ := exec.Command("uname", "-r").Output()
 	fmt.Printf("tap forwarding benchmark: %s, kernel %s, %d rounds, %s, load %s\n", host, strings.TrimSpace(string(uname)), *rounds,
 		time.Now().UTC().Format("2006-01-02T15:04Z"), strings.Join(strings.Fields(string(load))[:3], " "))
-	fmt.Printf("%-5s %-20s %9s %10s %10s %7s %10s %6s %6s\n", "bytes", "forwarder", "frames", "gen_pps", "forwarded", "loss%", "fwd_pps", "gen_x", "fwd_x")
+	fmt.Printf("%-5s %-20s %9s %10s %10s %7s %10s %6s %6s %10s\n", "bytes", "forwarder", "frames", "gen_pps", "forwarded", "loss%", "fwd_pps", "gen_x", "fwd_x", "cpu_s/Mfwd")
 	for _, r := range results {
 		if why, ok := failed[r.name]; ok {
 			fmt.Printf("%-5d %-20s did not run: %s\n", r.size, r.name, why)
 			continue
 		}
 		base := get(r.size, r.n, "kernel-bridge")
+		if len(base.fwdPPS) == 0 {
+			base = r
+		}
 		worst := r.fwd[0]
 		for _, f := range r.fwd {
 			worst = min(worst, f)
 		}
 		loss := 100 * float64(uint64(r.n)-min(worst, uint64(r.n))) / float64(r.n)
-		fmt.Printf("%-5d %-20s %9d %10.0f %10d %7.2f %10.0f %6.2f %6.2f\n", r.size, r.name, r.n, median(r.genPPS), worst, loss,
-			median(r.fwdPPS), median(r.genPPS)/median(base.genPPS), median(r.fwdPPS)/median(base.fwdPPS))
+		cpu := "-"
+		if len(r.cpu) > 0 {
+			cpu = fmt.Sprintf("%.2f", median(r.cpu))
+		}
+		fmt.Printf("%-5d %-20s %9d %10.0f %10d %7.2f %10.0f %6.2f %6.2f %10s\n", r.size, r.name, r.n, median(r.genPPS), worst, loss,
+			median(r.fwdPPS), median(r.genPPS)/median(base.genPPS), median(r.fwdPPS)/median(base.fwdPPS), cpu)
 	}
 	if *count {
 		counterTable(dir)

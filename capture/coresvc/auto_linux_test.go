@@ -1,13 +1,13 @@
 package coresvc
 
 import (
-	"context"
 	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/wirebox/wirebox/internal/config"
 	"github.com/wirebox/wirebox/internal/netns"
+	"github.com/wirebox/wirebox/internal/testutil"
 	"github.com/wirebox/wirebox/services"
 )
 
@@ -33,22 +33,12 @@ func TestAutoPorts(t *testing.T) {
 			return cfg.AutoPort(name, kind, "mgmt0", []string{"veth"}), true
 		},
 	})
-	sup, err := services.New(services.Options{}, core)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- sup.Run(ctx) }()
 	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Error(err)
-		}
 		if err := core.Close(); err != nil {
 			t.Error(err)
 		}
 	})
+	sup := testutil.Supervise(t, services.Options{}, core)
 	waitState(t, sup, Name, func(st services.Status) bool { return st.State == services.StateRunning })
 	ports := func() map[string]uint64 {
 		st, err := core.Status()

@@ -172,14 +172,7 @@ func portStatus(st capture.PortStats, info capture.PortInfo) api.PortStatus {
 
 // Routes serves GET /v1/ports.
 func (s *Service) Routes(mux *http.ServeMux) {
-	mux.HandleFunc(api.RoutePorts, func(w http.ResponseWriter, r *http.Request) {
-		st, err := s.Status()
-		if err != nil {
-			api.WriteError(w, http.StatusServiceUnavailable, err)
-			return
-		}
-		api.WriteJSON(w, http.StatusOK, st)
-	})
+	api.HandleStatus(mux, api.RoutePorts, s.Status)
 }
 
 // Collectors exports the /v1/ports counters.

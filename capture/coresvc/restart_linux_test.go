@@ -11,6 +11,7 @@ import (
 	"github.com/wirebox/wirebox/capture"
 	"github.com/wirebox/wirebox/internal/config"
 	"github.com/wirebox/wirebox/internal/netns"
+	"github.com/wirebox/wirebox/internal/testutil"
 	"github.com/wirebox/wirebox/services"
 )
 
@@ -23,19 +24,7 @@ func supervised(t *testing.T, frames int, svcs ...services.Service) (*Service, *
 	if err != nil {
 		t.Fatal(err)
 	}
-	sup, err := services.New(services.Options{BackoffBase: 10 * time.Millisecond, BackoffMax: 50 * time.Millisecond, MaxFailures: 100},
-		append([]services.Service{core}, svcs...)...)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- sup.Run(ctx) }()
 	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Error(err)
-		}
 		if err := core.pool.CheckFull(); err != nil {
 			t.Error(err)
 		}
@@ -43,6 +32,8 @@ func supervised(t *testing.T, frames int, svcs ...services.Service) (*Service, *
 			t.Error(err)
 		}
 	})
+	sup := testutil.Supervise(t, services.Options{BackoffBase: 10 * time.Millisecond, BackoffMax: 50 * time.Millisecond, MaxFailures: 100},
+		append([]services.Service{core}, svcs...)...)
 	return core, sup, p
 }
 

@@ -202,6 +202,8 @@ type Writer struct {
 	// packets written before the current file: an empty file is not rotated
 	packetsAtOpen uint64
 	fileTS        []TimestampSource // sources in the current file's IDBs
+	g             gather            // WritePackets' batch
+	iov           iovecs            // writev's segments (Linux)
 }
 
 // Owner is a file owner: user and group ids.
@@ -387,32 +389,7 @@ func (w *Writer) WritePacket(p Packet) error {
 	if err := w.maybeRotate(); err != nil {
 		return err
 	}
-	length := p.Length
-	if length < len(p.Data) {
-		length = len(p.Data)
-	}
-	var comment string
-	if p.TSSource != TSUnknown && p.TSSource != w.fileTS[p.Interface] {
-		// Only frames whose clock differs from the interface's say so.
-		comment = p.TSSource.comment()
-	}
-	// The enhanced packet block is encoded here, straight into the chunk
-	// buffer: pcapgo's WritePacketWithOptions builds an option slice and
-	// boxes each option per packet (two allocations, about 200 ns), which
-	// was most of the writer's cost at 64 B. The bytes are what pcapgo
-	// writes: header, data, padding, options (comment, then flags), end of
-	// options, trailing length.
-	optLen := 0
-	if comment != "" {
-		optLen += 4 + len(comment) + pad4(len(comment))
-	}
-	if p.Direction != DirUnknown {
-		optLen += 8
-	}
-	if optLen > 0 {
-		optLen += 4 // opt_endofopt
-	}
-	blockLen := 28 + len(p.Data) + pad4(len(p.Data)) + optLen + 4
+	blockLen := w.epbLen(p)
 	if blockLen > w.opt.ChunkSize {
 		return fmt.Errorf("pcapng: packet of %d bytes exceeds the chunk size", len(p.Data))
 	}
@@ -421,18 +398,69 @@ func (w *Writer) WritePacket(p Packet) error {
 			return fmt.Errorf("pcapng: write: %w", err)
 		}
 	}
+	b := w.appendEPBHead(w.bw.AvailableBuffer(), p, blockLen)
+	b = append(b, p.Data...)
+	b = w.appendEPBTail(b, p, blockLen)
+	if _, err := w.bw.Write(b); err != nil {
+		return fmt.Errorf("pcapng: write: %w", err)
+	}
+	w.stats.Packets++
+	w.stats.Bytes += uint64(len(p.Data))
+	return nil
+}
+
+// The enhanced packet block is encoded by hand: pcapgo's
+// WritePacketWithOptions builds an option slice and boxes each option per
+// packet (two allocations, about 200 ns), which was most of the writer's
+// cost at 64 B. The bytes are what pcapgo writes: header, data, padding,
+// options (comment, then flags), end of options, trailing length. It is
+// split around the data so that WritePackets can leave the data where it
+// lies.
+
+// comment is the per-packet comment of p: only frames whose clock differs
+// from the interface's say so.
+func (w *Writer) comment(p *Packet) string {
+	if p.TSSource != TSUnknown && p.TSSource != w.fileTS[p.Interface] {
+		return p.TSSource.comment()
+	}
+	return ""
+}
+
+// epbLen is the length of p's enhanced packet block.
+func (w *Writer) epbLen(p Packet) int {
+	optLen := 0
+	if c := w.comment(&p); c != "" {
+		optLen += 4 + len(c) + pad4(len(c))
+	}
+	if p.Direction != DirUnknown {
+		optLen += 8
+	}
+	if optLen > 0 {
+		optLen += 4 // opt_endofopt
+	}
+	return 28 + len(p.Data) + pad4(len(p.Data)) + optLen + 4
+}
+
+// appendEPBHead appends the block's fixed header, up to the data.
+func (w *Writer) appendEPBHead(b []byte, p Packet, blockLen int) []byte {
+	length := max(p.Length, len(p.Data))
 	ts := p.Timestamp.UnixNano() // the IDBs say nanosecond resolution
 	le := binary.LittleEndian
-	b := w.bw.AvailableBuffer()
 	b = le.AppendUint32(b, blockTypeEPB)
 	b = le.AppendUint32(b, uint32(blockLen))
 	b = le.AppendUint32(b, uint32(p.Interface))
 	b = le.AppendUint32(b, uint32(uint64(ts)>>32))
 	b = le.AppendUint32(b, uint32(ts))
 	b = le.AppendUint32(b, uint32(len(p.Data)))
-	b = le.AppendUint32(b, uint32(length))
-	b = append(b, p.Data...)
+	return le.AppendUint32(b, uint32(length))
+}
+
+// appendEPBTail appends what follows the data: padding, options and the
+// trailing length.
+func (w *Writer) appendEPBTail(b []byte, p Packet, blockLen int) []byte {
+	le := binary.LittleEndian
 	b = append(b, zeros[:pad4(len(p.Data))]...)
+	comment := w.comment(&p)
 	if comment != "" {
 		b = le.AppendUint16(b, optComment)
 		b = le.AppendUint16(b, uint16(len(comment)))
@@ -444,16 +472,10 @@ func (w *Writer) WritePacket(p Packet) error {
 		b = le.AppendUint16(b, 4)
 		b = le.AppendUint32(b, uint32(p.Direction)&3)
 	}
-	if optLen > 0 {
+	if comment != "" || p.Direction != DirUnknown {
 		b = le.AppendUint32(b, 0) // opt_endofopt
 	}
-	b = le.AppendUint32(b, uint32(blockLen))
-	if _, err := w.bw.Write(b); err != nil {
-		return fmt.Errorf("pcapng: write: %w", err)
-	}
-	w.stats.Packets++
-	w.stats.Bytes += uint64(len(p.Data))
-	return nil
+	return le.AppendUint32(b, uint32(blockLen))
 }
 
 // Tick flushes and starts a new file if the current one has reached its
@@ -516,10 +538,7 @@ func (c chunkSink) Write(p []byte) (int, error) {
 }
 
 func (w *Writer) maybeRotate() error {
-	pending := int64(w.bw.Buffered()) // uncompressed: an upper bound
-	sizeHit := w.opt.RotateSize > 0 && w.onDisk+pending >= w.opt.RotateSize && w.stats.Packets > 0
-	timeHit := w.opt.RotateTime > 0 && w.now().Sub(w.opened) >= w.opt.RotateTime
-	if !sizeHit && !timeHit {
+	if !w.rotateDue(0) {
 		return nil
 	}
 	return w.Rotate()

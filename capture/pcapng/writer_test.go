@@ -233,7 +233,7 @@ func TestWriterRejectsBadOptions(t *testing.T) {
 // files as fast as it can, kills it with SIGKILL, and checks that tshark
 // reads every file without complaint.
 func TestKill9LeavesReadableFiles(t *testing.T) {
-	pkttest.Need(t, "tshark")
+	pkttest.Need(t, "tshark", "zstd")
 	if dir := os.Getenv("WIREBOX_PCAPNG_CHILD"); dir != "" {
 		t.Skip("child mode runs from TestKill9Child")
 	}
@@ -270,6 +270,15 @@ func TestKill9LeavesReadableFiles(t *testing.T) {
 			files, _ := ListFiles(dir, "kill")
 			total := 0
 			for _, f := range files {
+				if c == CompressZstd {
+					// tshark 4.0 misreads files of several zstd frames,
+					// even the zstd tool's own (zstd -1 of parts, cat):
+					// the reference decoder checks the frames (a frame cut
+					// short is an error), tshark the pcapng inside.
+					plain := f + ".pcapng"
+					pkttest.Run(t, "zstd", "-q", "-d", "-o", plain, f)
+					f = plain
+				}
 				out, errOut, err := pkttest.RunErr("tshark", "-r", f, "-T", "fields", "-e", "frame.number")
 				if err != nil || strings.Contains(errOut, "cut short") || strings.Contains(errOut, "appears") {
 					t.Fatalf("tshark on %s after kill -9: %v\n%s", filepath.Base(f), err, errOut)
@@ -291,16 +300,30 @@ func TestKill9Child(t *testing.T) {
 		t.Skip("only run as the child of TestKill9LeavesReadableFiles")
 	}
 	w, err := NewWriter(Options{Dir: dir, Prefix: "kill", Interfaces: twoPorts(), Compress: Compression(os.Getenv("WIREBOX_PCAPNG_COMPRESS")),
-		ChunkSize: 3000, RotateSize: 64 << 10})
+		ChunkSize: 5000, RotateSize: 256 << 10})
 	if err != nil {
 		t.Fatal(err)
 	}
-	frame := pkttest.UDP(t, "10.0.0.1", "10.0.0.2", 1, 2, make([]byte, 333))
+	// Batches alternate between WritePackets (writev of references when
+	// uncompressed, with frames of every size class) and WritePacket
+	// (the chunk buffer), so both paths are killed mid-file.
+	_, ps := gatherSample(64)
 	for i := 0; ; i++ {
-		if err := w.WritePacket(Packet{Interface: i % 2, Timestamp: base.Add(time.Duration(i)), Data: frame}); err != nil {
-			t.Fatal(err)
+		for j := range ps {
+			ps[j].Timestamp = base.Add(time.Duration(i*len(ps) + j))
 		}
-		if i%100 == 0 {
+		if i%2 == 0 {
+			if _, err := w.WritePackets(ps); err != nil {
+				t.Fatal(err)
+			}
+		} else {
+			for _, p := range ps {
+				if err := w.WritePacket(p); err != nil {
+					t.Fatal(err)
+				}
+			}
+		}
+		if i%4 == 0 {
 			time.Sleep(time.Millisecond) // let the parent see the files grow
 		}
 	}

@@ -5,8 +5,9 @@
 // due(i) = start + (ts(i) - ts(0)) / speed, plus a loop offset. A frame sent
 // late does not push the following ones back, so error never accumulates
 // (tcpreplay's long-standing drift came from sleeping for each gap in turn).
-// The scheduler sleeps until shortly before a frame is due and spins on the
-// monotonic clock for the rest.
+// The scheduler sleeps (nanosleep with 1 ns timer slack, on a SCHED_FIFO
+// thread while it can sleep between frames) until 50 µs before a frame is
+// due and spins on the monotonic clock for the rest.
 //
 // Frames cut short by a snaplen are padded back to their original length
 // with a recognisable pattern ("wirebox-pad!" repeated). The report counts

@@ -125,11 +125,15 @@ func Run(ctx context.Context, open func() (Source, error), snd Sender, opt Optio
 		opt.LateAfter = 2 * time.Microsecond
 	}
 	clk := opt.Clock
+	var mc *monoClock
 	if clk == nil {
-		runtime.LockOSThread() // spinning is steadier on one thread
+		runtime.LockOSThread() // priority and timer slack are per thread
 		defer runtime.UnlockOSThread()
-		defer raisePriority()()
-		clk = NewMonotonicClock()
+		undo, demote := raisePriority()
+		defer undo()
+		mc = newMonoClock()
+		mc.demote = demote
+		clk = mc
 	}
 	var rep Report
 	// Open the file and read the first frame before the clock starts: the
@@ -191,6 +195,8 @@ func Run(ctx context.Context, open func() (Source, error), snd Sender, opt Optio
 			}
 			if clk.Now() < due {
 				clk.SleepUntil(ctx, due)
+			} else if mc != nil {
+				mc.behind() // sending late frames back to back is spinning too
 			}
 			if ctx.Err() != nil {
 				closeSource(src)
@@ -302,29 +308,58 @@ func FileSource(path string) func() (Source, error) {
 	}
 }
 
-// monoClock sleeps with the runtime timer until spin before the deadline
-// and busy-waits on the monotonic clock for the rest.
+// monoClock sleeps until spin before the deadline and busy-waits on the
+// monotonic clock for the rest. The sleep is nanosleep(2) on the locked
+// replay thread (preciseSleep), not a runtime timer: those are woken
+// through the netpoller and can be a millisecond late, so the scheduler
+// had to spin for the last 2 ms of every wait, which at 100 µs spacing
+// meant spinning all the time, and a thread that never sleeps is the one
+// the kernel preempts under load (p99 gap error 49 µs against
+// tcpreplay's 18 µs; docs/BENCHMARKS.md, issue 17).
 type monoClock struct {
 	base time.Time
 	spin time.Duration
+	// demote, if set, gives up the real-time priority raisePriority took;
+	// called once the clock has spun maxSpinRT without sleeping.
+	demote    func()
+	lastSleep int64
 }
 
-// NewMonotonicClock returns the default clock. It spins for the last 2 ms
-// before a deadline: the runtime's timers can wake a millisecond late
-// (measured here: +120 µs on every 1 ms gap with a 200 µs spin).
-func NewMonotonicClock() Clock { return &monoClock{base: time.Now(), spin: 2 * time.Millisecond} }
+// maxSpinRT is how long the scheduler may spin without sleeping and keep
+// SCHED_FIFO: at spacings too short to sleep in, it spins at nice -10.
+const maxSpinRT = 2 * time.Millisecond
+
+// NewMonotonicClock returns the default clock; see monoClock.
+func NewMonotonicClock() Clock { return newMonoClock() }
+
+func newMonoClock() *monoClock { return &monoClock{base: time.Now(), spin: preciseSpin} }
 
 func (c *monoClock) Now() int64 { return int64(time.Since(c.base)) }
 
+// maxSleep bounds one sleep so that a cancelled ctx is noticed soon.
+const maxSleep = 10 * time.Millisecond
+
+// behind notes that the scheduler did not sleep before a frame: after
+// maxSpinRT of that it gives up SCHED_FIFO.
+func (c *monoClock) behind() {
+	if c.demote != nil && c.Now()-c.lastSleep > int64(maxSpinRT) {
+		c.demote()
+		c.demote = nil
+	}
+}
+
 func (c *monoClock) SleepUntil(ctx context.Context, t int64) {
-	if d := time.Duration(t-c.Now()) - c.spin; d > 0 {
-		tm := time.NewTimer(d)
-		select {
-		case <-tm.C:
-		case <-ctx.Done():
-			tm.Stop()
+	for {
+		d := time.Duration(t-c.Now()) - c.spin
+		if d <= 0 {
+			c.behind()
+			break
+		}
+		if ctx.Err() != nil {
 			return
 		}
+		preciseSleep(min(d, maxSleep))
+		c.lastSleep = c.Now()
 	}
 	for c.Now() < t {
 		if ctx.Err() != nil {

@@ -3,6 +3,10 @@
 // picks (a tcpdump filter run by the engine, a payload regex that selects
 // flows), and writes them to rotating pcapng files.
 //
+// A session writes frames from the pool's memory: a batch of up to 1024
+// references goes to the file with writev (pcapng WritePackets) and is
+// released once written, so a frame is never copied in user space.
+//
 // Writing runs below forwarding: frames wait in the core's bounded
 // per-subscriber queue, the writer goroutines (the first few on OS threads
 // of their own from a fixed pool, the rest unlocked, so many sessions do

@@ -142,6 +142,7 @@ type Session struct {
 	matcher      *match.Matcher
 	snap         int
 	ts           []pcapng.TimestampSource // per port, as in the writer's IDBs
+	pkts         []pcapng.Packet          // write's scratch
 	droppedWrite uint64
 	unmatched    uint64
 	err          error
@@ -382,6 +383,11 @@ func tsSource(s capture.TimestampSource) pcapng.TimestampSource {
 // ordinary goroutines.
 var writerThreads = make(chan struct{}, 8)
 
+// batchFrames is the most frames a pump takes from its queue at once: up
+// to two writev(2) calls of full-size frames (IOV_MAX is 1024 segments,
+// two per frame).
+const batchFrames = 1024
+
 // pump moves frames from one port's queue to the file, on a locked thread
 // from writerThreads if one is free. The engines' threads run above it
 // (nice -5, see capture/engine_linux.go): under CPU pressure receiving
@@ -396,7 +402,7 @@ func (s *Session) pump(ctx context.Context, idx int, sub *capture.Subscription) 
 		defer func() { <-writerThreads }()
 	default:
 	}
-	buf := make([]capture.Frame, 256)
+	buf := make([]capture.Frame, batchFrames)
 	for {
 		n, err := sub.Receive(ctx, buf)
 		if err != nil {
@@ -406,24 +412,40 @@ func (s *Session) pump(ctx context.Context, idx int, sub *capture.Subscription) 
 	}
 }
 
+// write writes a batch of frames from the pool's memory (the writer's
+// writev takes references, not copies) and releases them once written.
 func (s *Session) write(idx int, frames []capture.Frame) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	pkts := s.pkts[:0]
 	for _, f := range frames {
-		s.writeOne(idx, f)
+		if p, ok := s.packet(idx, f); ok {
+			pkts = append(pkts, p)
+		}
 	}
+	if len(pkts) > 0 {
+		n, err := s.w.WritePackets(pkts)
+		if err != nil {
+			s.err = err
+			s.droppedWrite += uint64(len(pkts) - n)
+			s.log.Error("capture write failed; dropping from now on", "err", err)
+		}
+	}
+	clear(pkts) // no references into the pool outlive the frames
+	s.pkts = pkts[:0]
 	capture.ReleaseAll(frames) // one step on the pool's free list per batch
 }
 
-func (s *Session) writeOne(idx int, f capture.Frame) {
+// packet is the packet to write for f, false if f is not written.
+func (s *Session) packet(idx int, f capture.Frame) (pcapng.Packet, bool) {
 	data := f.Data()
 	if s.matcher != nil && !s.matcher.Check(data, f.Timestamp()) {
 		s.unmatched++
-		return
+		return pcapng.Packet{}, false
 	}
 	if s.err != nil {
 		s.droppedWrite++
-		return
+		return pcapng.Packet{}, false
 	}
 	wire := f.WireLen()
 	if s.snap > 0 && len(data) > s.snap {
@@ -439,15 +461,10 @@ func (s *Session) writeOne(idx int, f capture.Frame) {
 	if f.Direction() == capture.TX {
 		dir = pcapng.DirOutbound
 	}
-	err := s.w.WritePacket(pcapng.Packet{
+	return pcapng.Packet{
 		Interface: idx, Timestamp: time.Unix(0, f.Timestamp()), Data: data, Length: wire,
 		Direction: dir, TSSource: src,
-	})
-	if err != nil {
-		s.err = err
-		s.droppedWrite++
-		s.log.Error("capture write failed; dropping from now on", "err", err)
-	}
+	}, true
 }
 
 func (s *Session) ticker(ctx context.Context) {
@@ -514,7 +531,7 @@ func (s *Session) stop() Status {
 	s.cancel()
 	s.done.Wait()
 	// Write what is still queued, then leave the core.
-	buf := make([]capture.Frame, 256)
+	buf := make([]capture.Frame, batchFrames)
 	for i, sub := range s.subs {
 		for {
 			n := sub.TryReceive(buf)

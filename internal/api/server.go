@@ -110,6 +110,19 @@ func WriteJSON(w http.ResponseWriter, code int, v any) {
 	_ = enc.Encode(v) // the client went away; nothing to do
 }
 
+// HandleStatus serves GET route with what status returns, or 503 with its
+// error (a service that is not running has no status to give).
+func HandleStatus[T any](mux *http.ServeMux, route string, status func() (T, error)) {
+	mux.HandleFunc(route, func(w http.ResponseWriter, r *http.Request) {
+		st, err := status()
+		if err != nil {
+			WriteError(w, http.StatusServiceUnavailable, err)
+			return
+		}
+		WriteJSON(w, http.StatusOK, st)
+	})
+}
+
 // WriteError answers with an Error body.
 func WriteError(w http.ResponseWriter, code int, err error) {
 	WriteJSON(w, code, Error{Error: err.Error()})

@@ -22,7 +22,7 @@ type Layer string
 const (
 	Internal  Layer = "internal"  // internal/*: api, config, buildinfo, test helpers
 	Services  Layer = "services"  // services/: the supervisor and its contract
-	Core      Layer = "core"      // capture and tap root packages, capture/coresvc: the one pool and core
+	Core      Layer = "core"      // capture and tap root packages, capture/coresvc, tap/tapcore: the one pool and core
 	Console   Layer = "console"   // tui/: the console framework and the core's panels
 	Contract  Layer = "subsys"    // subsys/: what a subsystem hands the daemon
 	Subsystem Layer = "subsystem" // capture/*, tap/*, mirror/*, rmon/*, ha/*: one subsystem each
@@ -71,7 +71,7 @@ func Classify(path string) (Layer, string) {
 		}
 		return Subsystem, "capture"
 	case "tap":
-		if rest == "" {
+		if rest == "" || rest == "tapcore" || strings.HasPrefix(rest, "tapcore/") {
 			return Core, ""
 		}
 		return Subsystem, "tap"

@@ -90,6 +90,7 @@ func TestCheckerCatches(t *testing.T) {
 		{m("cli"), []string{m("daemon"), m("tui"), m("image")}},
 		{m("cmd/wirebox"), []string{m("cli")}},
 		{m("rmon"), []string{m("capture"), m("tap"), m("subsys")}},
+		{m("mirror"), []string{m("tap/tapcore"), m("capture")}}, // tap/tapcore is core: in-process tap attachments
 	}
 	// from -> to: words of the reason the checker must give.
 	want := parseWant(t, `

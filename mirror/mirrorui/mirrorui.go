@@ -39,13 +39,11 @@ type panel struct {
 	note       string
 	cursor     int
 	sel        string
-	keys       struct{ Up, Down, Register, Unregister key.Binding }
+	keys       struct{ Register, Unregister key.Binding }
 }
 
 func newPanel(env *tui.Env) *panel {
 	p := &panel{env: env}
-	p.keys.Up = key.NewBinding(key.WithKeys("up", "k"), key.WithHelp("↑/k", "up"))
-	p.keys.Down = key.NewBinding(key.WithKeys("down", "j"), key.WithHelp("↓/j", "down"))
 	p.keys.Register = key.NewBinding(key.WithKeys("r"), key.WithHelp("r", "register port"))
 	p.keys.Unregister = key.NewBinding(key.WithKeys("u"), key.WithHelp("u", "unregister port"))
 	return p
@@ -57,7 +55,7 @@ func (p *panel) Init() tea.Cmd                 { return nil }
 func (p *panel) SetSize(w, h int)              { p.width, p.height = w, h }
 func (p *panel) Capturing() bool               { return false }
 func (p *panel) ShortHelp() []key.Binding {
-	return []key.Binding{p.keys.Up, p.keys.Down, p.keys.Register, p.keys.Unregister}
+	return []key.Binding{tui.UpKey, tui.DownKey, p.keys.Register, p.keys.Unregister}
 }
 func (p *panel) FullHelp() [][]key.Binding { return [][]key.Binding{p.ShortHelp()} }
 
@@ -105,11 +103,10 @@ func (p *panel) Update(msg tea.Msg) (tui.Panel, tea.Cmd) {
 		}
 		p.apply(msg.s, msg.at)
 	case tea.KeyPressMsg:
+		if d := tui.Step(msg); d != 0 {
+			p.move(p.cursor + d)
+		}
 		switch {
-		case key.Matches(msg, p.keys.Up):
-			p.move(p.cursor - 1)
-		case key.Matches(msg, p.keys.Down):
-			p.move(p.cursor + 1)
 		case key.Matches(msg, p.keys.Register):
 			return p, p.post(p.sel, "registered", api.MirrorRegisterPath)
 		case key.Matches(msg, p.keys.Unregister):
@@ -161,18 +158,11 @@ func (p *panel) rate(k string, get func(api.MirrorSession) uint64) string {
 	return tui.FmtCount(float64(now-get(before)) / dt)
 }
 
-func (p *panel) index(name string) int {
-	for i, ps := range p.ports {
-		if ps.Name == name {
-			return i
-		}
-	}
-	return 0
-}
+func (p *panel) name(i int) string { return p.ports[i].Name }
 
-func (p *panel) move(i int) {
-	p.cursor, p.sel = tui.Select(i, len(p.ports), func(i int) string { return p.ports[i].Name })
-}
+func (p *panel) index(name string) int { return tui.Find(len(p.ports), p.name, name) }
+
+func (p *panel) move(i int) { p.cursor, p.sel = tui.Select(i, len(p.ports), p.name) }
 
 var portCols = []tui.Column{{Title: "", Width: 1}, {Title: "PORT", Width: 10}, {Title: "REGISTERED", Width: 10}, {Title: "LINK", Width: 5},
 	{Title: "SPEED", Width: 7}, {Title: "MTU", Width: 6}, {Title: "MAC", Width: 17}, {Title: "MONITORS", Width: 8}, {Title: "HOLDER", Width: 0}}

@@ -109,8 +109,20 @@ func (v *View) CountShared(frames []stats.Frame) {
 	}
 	if len(keep) > 0 {
 		v.St.Count(keep)
-		v.Shared.Count(keep)
+		if v.Shared != nil {
+			v.Shared.Count(keep)
+		}
 	}
+}
+
+// SharedEther is what the view counted of its broadcast and multicast
+// (zero for a view made without NewProxy).
+func (v *View) SharedEther() stats.Ether {
+	if v.Shared == nil {
+		return stats.Ether{}
+	}
+	e, _, _ := v.Shared.EtherSnapshot()
+	return e
 }
 
 type agentState struct {

@@ -120,7 +120,10 @@ func (t *Tree) Set(tx *Txn, o OID, v Value) gosnmp.SNMPError {
 // every check passed.
 type Txn struct {
 	// Cur is the 1-based index of the varbind being staged.
-	Cur     int
+	Cur int
+	// CanRead reports whether the requester may read o (nil: anything),
+	// for objects that name other objects (RFC 4502 usrHistoryObjectVariable).
+	CanRead func(o OID) bool
 	scratch map[any]any
 	checks  []check
 	commits []func()

@@ -67,10 +67,11 @@ func printSummary(w io.Writer, s rmon.Summary) error {
 	fmt.Fprintf(w, "agent %s, engine %s: %d requests in, %d wrong digests, %d not in time window, %d unknown users\n",
 		s.Listen, s.EngineID, s.SNMP.InPkts, s.SNMP.WrongDigests, s.SNMP.NotInTimeWindows, s.SNMP.UnknownUserNames)
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "PORT\tIFINDEX\tPKTS\tOCTETS\tBCAST\tMCAST\tDROPS\tHOSTS\tPAIRS\t")
+	fmt.Fprintln(tw, "PORT\tIFINDEX\tPKTS\tOCTETS\tBCAST\tMCAST\tDROPS\tCRC\tHOSTS\tPAIRS\tERRORS FROM\t")
 	for _, p := range s.Ports {
 		e := p.Ether
-		fmt.Fprintf(tw, "%s\t%d\t%d\t%d\t%d\t%d\t%d\t%d\t%d\t\n", p.Name, p.IfIndex, e.Pkts, e.Octets, e.Broadcast, e.Multicast, e.DropEvents, p.Hosts, p.Pairs)
+		fmt.Fprintf(tw, "%s\t%d\t%d\t%d\t%d\t%d\t%d\t%d\t%d\t%d\t%s\t\n", p.Name, p.IfIndex, e.Pkts, e.Octets, e.Broadcast, e.Multicast, e.DropEvents,
+			e.CRCAlign, p.Hosts, p.Pairs, p.ErrorCounters)
 	}
 	if err := tw.Flush(); err != nil {
 		return err

@@ -30,13 +30,10 @@ type panel struct {
 	err        error
 	cursor     int
 	sel        string
-	keys       struct{ Up, Down key.Binding }
 }
 
 func newPanel(env *tui.Env) *panel {
 	p := &panel{env: env}
-	p.keys.Up = key.NewBinding(key.WithKeys("up", "k"), key.WithHelp("↑/k", "up"))
-	p.keys.Down = key.NewBinding(key.WithKeys("down", "j"), key.WithHelp("↓/j", "down"))
 	return p
 }
 
@@ -45,8 +42,8 @@ func (p *panel) Available(st *api.Status) bool { return tui.HasService(st, rmon.
 func (p *panel) Init() tea.Cmd                 { return nil }
 func (p *panel) SetSize(w, h int)              { p.width, p.height = w, h }
 func (p *panel) Capturing() bool               { return false }
-func (p *panel) ShortHelp() []key.Binding      { return []key.Binding{p.keys.Up, p.keys.Down} }
-func (p *panel) FullHelp() [][]key.Binding     { return [][]key.Binding{{p.keys.Up, p.keys.Down}} }
+func (p *panel) ShortHelp() []key.Binding      { return []key.Binding{tui.UpKey, tui.DownKey} }
+func (p *panel) FullHelp() [][]key.Binding     { return [][]key.Binding{{tui.UpKey, tui.DownKey}} }
 
 type summaryMsg struct {
 	s   rmon.Summary
@@ -73,34 +70,23 @@ func (p *panel) Update(msg tea.Msg) (tui.Panel, tea.Cmd) {
 		p.last, p.at, p.err = &s, msg.at, nil
 		p.move(p.index(p.sel))
 	case tea.KeyPressMsg:
-		switch {
-		case key.Matches(msg, p.keys.Up):
-			p.move(p.cursor - 1)
-		case key.Matches(msg, p.keys.Down):
-			p.move(p.cursor + 1)
+		if d := tui.Step(msg); d != 0 {
+			p.move(p.cursor + d)
 		}
 	}
 	return p, nil
 }
 
-func (p *panel) index(name string) int {
-	if p.last != nil {
-		for i, ps := range p.last.Ports {
-			if ps.Name == name {
-				return i
-			}
-		}
+func (p *panel) rows() (int, func(int) string) {
+	if p.last == nil {
+		return 0, nil
 	}
-	return 0
+	return len(p.last.Ports), func(i int) string { return p.last.Ports[i].Name }
 }
 
-func (p *panel) move(i int) {
-	n := 0
-	if p.last != nil {
-		n = len(p.last.Ports)
-	}
-	p.cursor, p.sel = tui.Select(i, n, func(i int) string { return p.last.Ports[i].Name })
-}
+func (p *panel) index(name string) int { n, k := p.rows(); return tui.Find(n, k, name) }
+
+func (p *panel) move(i int) { n, k := p.rows(); p.cursor, p.sel = tui.Select(i, n, k) }
 
 // rate is the per-second change of a counter of port name since the last
 // poll, or "-" before two polls.
@@ -171,6 +157,11 @@ func (p *panel) View() string {
 		e := ps.Ether
 		lines = append(lines, "", fmt.Sprintf(" %s sizes: 64 %d · 65-127 %d · 128-255 %d · 256-511 %d · 512-1023 %d · 1024-1518 %d · undersize %d · oversize %d",
 			t.Title.Render(ps.Name), e.Pkts64, e.Pkts65to127, e.Pkts128to255, e.Pkts256to511, e.Pkts512to1023, e.Pkts1024to1518, e.Undersize, e.Oversize))
+		errs := "the NIC's counters"
+		if ps.ErrorCounters != "nic" {
+			errs = "none: the NIC has no RMON counters"
+		}
+		lines = append(lines, fmt.Sprintf(" CRC/alignment %d · fragments %d · jabbers %d (%s)", e.CRCAlign, e.Fragments, e.Jabbers, errs))
 		hc := tui.LayoutColumns([]tui.Column{{Title: "TOP HOST", Width: 0}, {Title: "OUT PKTS", Width: 12}, {Title: "OUT OCTETS", Width: 12}, {Title: "IN PKTS", Width: 12}}, p.width-1)
 		lines = append(lines, " "+t.Title.Render(tui.Row(hc, p.width-1, "TOP HOST", "OUT PKTS", "OUT OCTETS", "IN PKTS")))
 		for _, h := range ps.TopHost {

@@ -20,14 +20,15 @@ func TestRMONPanel(t *testing.T) {
 	t0 := time.Date(2026, 12, 2, 6, 0, 0, 0, time.UTC)
 	mk := func(pkts uint64) rmon.Summary {
 		return rmon.Summary{Listen: "127.0.0.1:1161", EngineID: "80001f88", Ports: []rmon.PortSummary{
-			{Name: "eth1", IfIndex: 1, Ether: stats.Ether{Pkts: pkts, Octets: pkts * 100, Pkts64: 7}, Hosts: 2,
+			{Name: "eth1", IfIndex: 1, Ether: stats.Ether{Pkts: pkts, Octets: pkts * 100, Pkts64: 7, CRCAlign: 3}, Hosts: 2, ErrorCounters: "nic",
 				TopHost: []rmon.HostRate{{MAC: "02:00:00:00:00:01", OutPkts: 40}}},
 			{Name: "eth2", IfIndex: 2, Ether: stats.Ether{Pkts: 5}},
 		}}
 	}
 	p.Update(summaryMsg{s: mk(1000), at: t0})
 	v := p.View()
-	if !strings.Contains(v, "eth1") || !strings.Contains(v, "eth2") || !strings.Contains(v, "02:00:00:00:00:01") || !strings.Contains(v, "64 7") {
+	if !strings.Contains(v, "eth1") || !strings.Contains(v, "eth2") || !strings.Contains(v, "02:00:00:00:00:01") || !strings.Contains(v, "64 7") ||
+		!strings.Contains(v, "CRC/alignment 3 · fragments 0 · jabbers 0 (the NIC's counters)") {
 		t.Fatalf("view:\n%s", v)
 	}
 	p.Update(summaryMsg{s: mk(3000), at: t0.Add(2 * time.Second)})

@@ -317,7 +317,7 @@ func (a *Agent) process(version int, req *PDU, acc *access, budget int) *PDU {
 				return fail(mib.NoAccess, i+1)
 			}
 		}
-		tx := &mib.Txn{}
+		tx := &mib.Txn{CanRead: func(o mib.OID) bool { return inView(acc.read, o) }}
 		for i, vb := range req.VarBinds {
 			tx.Cur = i + 1
 			v := vb.Value

@@ -55,6 +55,7 @@ type Port struct {
 	lastSrc, lastDst *Host
 	lastPair         *Pair
 	proto            [NumProtos]Counter
+	net              netTables
 }
 
 // NewPort makes a port's counters with table limits.
@@ -80,10 +81,11 @@ type Frame struct {
 // Count adds a batch of frames.
 func (p *Port) Count(frames []Frame) {
 	now := time.Now()
+	ns := now.UnixNano()
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	for _, f := range frames {
-		p.count(f, now)
+		p.count(f, now, ns)
 	}
 }
 
@@ -94,7 +96,7 @@ func (p *Port) AddDrops(n uint64) {
 	p.mu.Unlock()
 }
 
-func (p *Port) count(f Frame, now time.Time) {
+func (p *Port) count(f Frame, now time.Time, ns int64) {
 	n := uint64(f.WireLen + FCS)
 	e := &p.ether
 	e.Pkts++
@@ -146,9 +148,13 @@ func (p *Port) count(f Frame, now time.Time) {
 	}
 	if good {
 		var buf [3]int
-		for _, pr := range protocols(f.Data, &buf) {
+		protos, nl := classify(f.Data, &buf)
+		for _, pr := range protos {
 			p.proto[pr].Pkts++
 			p.proto[pr].Octets += n
+		}
+		if nl != nil {
+			p.countNet(f.Data, protos, nl, n, bcast || mcast, src, ns)
 		}
 	}
 	// etherStats counts good broadcast and multicast packets only.

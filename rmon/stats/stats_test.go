@@ -65,3 +65,22 @@ func TestProtocols(t *testing.T) {
 		}
 	}
 }
+
+// BenchmarkCountIP counts TCP/IPv4 frames among 8 hosts: the
+// etherStats, host, matrix and protocol counters and (since issue 13's
+// RMON2 tables) the network-layer ones.
+func BenchmarkCountIP(b *testing.B) {
+	p := NewPort(4096, 16384)
+	batch := make([]Frame, 256)
+	for i := range batch {
+		f := frame(byte(2+i%8), byte(2+i%3), 60)
+		f.Data[12], f.Data[13], f.Data[14], f.Data[14+9] = 0x08, 0x00, 0x45, 6
+		f.Data[14+15], f.Data[14+19] = byte(2+i%3), byte(2+i%8) // 0.0.0.x addresses
+		batch[i] = f
+	}
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		p.Count(batch)
+	}
+	b.ReportMetric(float64(b.N*len(batch))/b.Elapsed().Seconds(), "frames/s")
+}

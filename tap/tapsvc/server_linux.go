@@ -17,6 +17,7 @@ import (
 	"github.com/wirebox/wirebox/capture"
 	"github.com/wirebox/wirebox/services"
 	"github.com/wirebox/wirebox/tap"
+	"github.com/wirebox/wirebox/tap/tapcore"
 )
 
 // Run serves the tap socket until ctx ends, then closes every
@@ -40,7 +41,7 @@ func (s *Service) Run(ctx context.Context, rt *services.Runtime) error {
 		}
 		s.mu.Unlock()
 		for _, a := range apps {
-			a.close("tap service stopped")
+			a.close()
 		}
 		wg.Wait()
 	})
@@ -130,7 +131,7 @@ func (s *Service) serve(ctx context.Context, core *capture.Core, c *net.UnixConn
 	var a *app
 	defer func() {
 		if a != nil {
-			a.close(a.reason()) // counted before it leaves the list
+			a.close() // counted before it leaves the list
 			s.mu.Lock()
 			delete(s.apps, a.id)
 			s.mu.Unlock()
@@ -145,7 +146,7 @@ func (s *Service) serve(ctx context.Context, core *capture.Core, c *net.UnixConn
 		n, _, flags, _, err := c.ReadMsgUnix(buf, nil)
 		if err != nil || n == 0 {
 			if a != nil {
-				a.setReason("socket closed")
+				a.att.SetReason("socket closed")
 			}
 			return
 		}
@@ -161,7 +162,7 @@ func (s *Service) serve(ctx context.Context, core *capture.Core, c *net.UnixConn
 			reply(c, tap.Response{Type: req.Type, Seq: req.Seq, Status: st, Message: err.Error()}, nil)
 			log.Warn("tap application sent a bad request; disconnected", "pid", pid, "err", err)
 			if a != nil {
-				a.setReason("bad request")
+				a.att.SetReason("bad request")
 				s.violations.Add(1)
 			}
 			return
@@ -185,32 +186,33 @@ func (s *Service) serve(ctx context.Context, core *capture.Core, c *net.UnixConn
 			s.mu.Lock()
 			s.apps[id] = a
 			s.mu.Unlock()
-			context.AfterFunc(a.ctx, func() { c.Close() }) // disconnected: end the read
+			go func() { <-a.att.Done(); c.Close() }() // disconnected: end the read
 			if err := a.watchPid(); err != nil {
 				log.Warn("tap: no pidfd for the application; relying on its socket", "pid", pid, "err", err)
 			}
 			p := core.Pool()
-			if err := reply(c, tap.Response{Type: req.Type, Seq: req.Seq, AppID: id, Quota: uint32(a.quota),
-				RingSize: a.layout.Size, FrameSize: uint32(p.FrameSize()), FrameCount: uint32(p.Len()),
-				RegionSize: uint64(p.RegionSize()), HeaderOffset: uint64(p.HeaderOffset()), RingsSize: a.layout.Total}, a.fds()); err != nil {
+			l := a.att.Layout()
+			if err := reply(c, tap.Response{Type: req.Type, Seq: req.Seq, AppID: id, Quota: uint32(a.att.Quota()),
+				RingSize: l.Size, FrameSize: uint32(p.FrameSize()), FrameCount: uint32(p.Len()),
+				RegionSize: uint64(p.RegionSize()), HeaderOffset: uint64(p.HeaderOffset()), RingsSize: l.Total}, a.fds()); err != nil {
 				return
 			}
-			a.log.Info("tap application connected", "uid", cred.Uid, "alloc", a.alloc, "quota", a.quota)
+			a.log.Info("tap application connected", "uid", cred.Uid, "alloc", a.att.AllocFrames(), "quota", a.att.Quota())
 		case tap.MsgTap:
 			if a == nil {
 				reply(c, tap.Response{Type: req.Type, Seq: req.Seq, Status: tap.StatusState, Message: "hello first"}, nil)
 				continue
 			}
-			t, st, err := a.addTap(req.Kind, req.Order, req.Port)
+			h, port, st, err := a.att.Tap(req.Kind, req.Order, req.Port, tapcore.TapOptions{})
 			if err != nil {
 				reply(c, tap.Response{Type: req.Type, Seq: req.Seq, Status: st, Message: err.Error()}, nil)
 				continue
 			}
-			info := t.port.Info()
-			reply(c, tap.Response{Type: req.Type, Seq: req.Seq, Handle: t.handle, PortIndex: uint32(info.IfIndex)}, nil)
-			a.log.Info("tap added", "handle", t.handle, "port", req.Port, "kind", tap.TapKindNames[req.Kind], "order", req.Order)
+			info := port.Info()
+			reply(c, tap.Response{Type: req.Type, Seq: req.Seq, Handle: h, PortIndex: uint32(info.IfIndex)}, nil)
+			a.log.Info("tap added", "handle", h, "port", req.Port, "kind", tap.TapKindNames[req.Kind], "order", req.Order)
 		case tap.MsgCloseTap:
-			if a == nil || !a.closeTap(req.Handle) {
+			if a == nil || !a.att.CloseTap(req.Handle) {
 				reply(c, tap.Response{Type: req.Type, Seq: req.Seq, Status: tap.StatusState, Message: "no such tap"}, nil)
 				continue
 			}
@@ -235,16 +237,20 @@ func (a *app) watchPid() error {
 	if err != nil {
 		return err
 	}
-	a.wg.Add(1)
+	a.pidDone = make(chan struct{})
 	go func() {
-		defer a.wg.Done()
+		defer close(a.pidDone)
 		defer unix.Close(pfd)
 		fds := []unix.PollFd{{Fd: int32(pfd), Events: unix.POLLIN}}
-		for a.ctx.Err() == nil {
+		for {
+			select {
+			case <-a.att.Done():
+				return
+			default:
+			}
 			n, err := unix.Poll(fds, 200)
 			if err == nil && n > 0 {
-				a.setReason("process exited")
-				a.cancel()
+				a.att.Disconnect("process exited")
 				return
 			}
 		}

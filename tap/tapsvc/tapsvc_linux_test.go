@@ -7,7 +7,6 @@ import (
 	"log/slog"
 	"net"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -24,77 +23,28 @@ import (
 	"github.com/wirebox/wirebox/internal/pkttest"
 	"github.com/wirebox/wirebox/tap"
 	"github.com/wirebox/wirebox/tap/tapclient"
+	"github.com/wirebox/wirebox/tap/tapcore/taptest"
 )
 
 func TestMain(m *testing.M) { os.Exit(leakcheck.Run(m)) }
 
-// line is the test topology: b (peer0 10.77.0.1) — wb0 [a] wb1 — (peer1
-// 10.77.0.2) c. wb0 and wb1 are the core's bypass ports; with forward
-// they forward to each other (a bridge in the core), without it only a
-// tap application moves frames between them.
+// line is taptest.Line (b — wb0 [a] wb1 — c, bypass ports of core) under
+// the names these tests use.
 type line struct {
-	a, b, c *netns.NS
-	core    *capture.Core
-	pool    *tap.Pool
-	wb0     *capture.Port
-	wb1     *capture.Port
+	a, b, c  *netns.NS
+	core     *capture.Core
+	pool     *tap.Pool
+	wb0, wb1 *capture.Port
+	tl       *taptest.Line
 }
 
 func newLine(t *testing.T, forward bool) *line {
-	t.Helper()
-	netns.Require(t)
-	l := &line{a: netns.New(t), b: netns.New(t), c: netns.New(t)}
-	netns.Veth(t, l.b, "peer0", l.a, "wb0", netns.VethOptions{AddrA: "10.77.0.1/24"})
-	netns.Veth(t, l.a, "wb1", l.c, "peer1", netns.VethOptions{AddrB: "10.77.0.2/24"})
-	for _, c := range []*exec.Cmd{
-		l.b.Command("ethtool", "-K", "peer0", "gro", "on"), l.a.Command("ethtool", "-K", "wb0", "gro", "on"),
-		l.a.Command("ethtool", "-K", "wb1", "gro", "on"), l.c.Command("ethtool", "-K", "peer1", "gro", "on"),
-	} {
-		if out, err := c.CombinedOutput(); err != nil {
-			t.Fatalf("%v: %v: %s", c.Args, err, out)
-		}
-	}
-	var err error
-	if l.pool, err = tap.NewPool(tap.Config{Frames: 32768}); err != nil {
-		t.Fatal(err)
-	}
-	l.core = capture.NewCore(l.pool, nil)
-	t.Cleanup(func() {
-		if err := l.core.Close(); err != nil {
-			t.Error(err)
-		}
-		if err := l.pool.CheckFull(); err != nil {
-			t.Error(err)
-		}
-		l.pool.Close()
-	})
-	f0, f1 := "", ""
-	if forward {
-		f0, f1 = "wb1", "wb0"
-	}
-	if l.wb0, err = l.core.OpenPort(capture.PortConfig{Name: "wb0", NetNS: l.a.Path, Mode: capture.Bypass, Forward: f0}); err != nil {
-		t.Fatal(err)
-	}
-	if l.wb1, err = l.core.OpenPort(capture.PortConfig{Name: "wb1", NetNS: l.a.Path, Mode: capture.Bypass, Forward: f1}); err != nil {
-		t.Fatal(err)
-	}
-	return l
+	tl := taptest.NewLine(t, forward)
+	return &line{a: tl.A, b: tl.B, c: tl.C, core: tl.Core, pool: tl.Pool, wb0: tl.WB0, wb1: tl.WB1, tl: tl}
 }
 
 // ping pings peer1 from peer0; it reports whether all n came back.
-func (l *line) ping(t *testing.T, n int) bool {
-	t.Helper()
-	// A loaded machine may lose the first echo to a slow ARP: up to three
-	// tries, each of which must see every reply.
-	for try := 0; try < 3; try++ {
-		out, err := l.b.Command("ping", "-c", itoa(n), "-i", "0.2", "-W", "2", "10.77.0.2").CombinedOutput()
-		if err == nil && strings.Contains(string(out), itoa(n)+" received") {
-			return true
-		}
-		t.Logf("ping (try %d): %v\n%s", try+1, err, out)
-	}
-	return false
-}
+func (l *line) ping(t *testing.T, n int) bool { return l.tl.Ping(t, n) }
 
 // serveTap runs the tap service in process on the line's core.
 func serveTap(t *testing.T, core *capture.Core, quota int) *Service {

@@ -1,0 +1,29 @@
+package testutil
+
+import (
+	"context"
+	"testing"
+
+	"github.com/wirebox/wirebox/services"
+)
+
+// Supervise runs svcs under a supervisor until the test ends, then stops
+// it and reports the error it returned. Cleanups registered before the
+// call run after the supervisor has stopped.
+func Supervise(tb testing.TB, opts services.Options, svcs ...services.Service) *services.Supervisor {
+	tb.Helper()
+	sup, err := services.New(opts, svcs...)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- sup.Run(ctx) }()
+	tb.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			tb.Error(err)
+		}
+	})
+	return sup
+}
