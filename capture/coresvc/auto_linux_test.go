@@ -7,8 +7,8 @@ import (
 
 	"github.com/wirebox/wirebox/internal/config"
 	"github.com/wirebox/wirebox/internal/netns"
-	"github.com/wirebox/wirebox/internal/testutil"
 	"github.com/wirebox/wirebox/services"
+	"github.com/wirebox/wirebox/services/servicestest"
 )
 
 // TestAutoPorts: with auto ports the service opens the links the rule
@@ -38,7 +38,7 @@ func TestAutoPorts(t *testing.T) {
 			t.Error(err)
 		}
 	})
-	sup := testutil.Supervise(t, services.Options{}, core)
+	sup := servicestest.Supervise(t, services.Options{}, core)
 	waitState(t, sup, Name, func(st services.Status) bool { return st.State == services.StateRunning })
 	ports := func() map[string]uint64 {
 		st, err := core.Status()

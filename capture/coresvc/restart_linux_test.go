@@ -11,8 +11,8 @@ import (
 	"github.com/wirebox/wirebox/capture"
 	"github.com/wirebox/wirebox/internal/config"
 	"github.com/wirebox/wirebox/internal/netns"
-	"github.com/wirebox/wirebox/internal/testutil"
 	"github.com/wirebox/wirebox/services"
+	"github.com/wirebox/wirebox/services/servicestest"
 )
 
 // supervised runs svcs beside a core service on the near end of a veth
@@ -32,7 +32,7 @@ func supervised(t *testing.T, frames int, svcs ...services.Service) (*Service, *
 			t.Error(err)
 		}
 	})
-	sup := testutil.Supervise(t, services.Options{BackoffBase: 10 * time.Millisecond, BackoffMax: 50 * time.Millisecond, MaxFailures: 100},
+	sup := servicestest.Supervise(t, services.Options{BackoffBase: 10 * time.Millisecond, BackoffMax: 50 * time.Millisecond, MaxFailures: 100},
 		append([]services.Service{core}, svcs...)...)
 	return core, sup, p
 }

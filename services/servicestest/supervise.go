@@ -1,4 +1,5 @@
-package testutil
+// Package servicestest runs services under a supervisor for a test.
+package servicestest
 
 import (
 	"context"
