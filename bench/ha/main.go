@@ -22,7 +22,6 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -32,19 +31,16 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"slices"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"syscall"
 	"text/tabwriter"
 	"time"
 
-	"golang.org/x/sys/unix"
-
 	"github.com/wirebox/wirebox/capture"
 	"github.com/wirebox/wirebox/ha/fwd"
+	"github.com/wirebox/wirebox/ha/hatraffic"
 	"github.com/wirebox/wirebox/ha/node"
 	"github.com/wirebox/wirebox/tap"
 )
@@ -110,25 +106,6 @@ func sh(args ...string) error {
 
 func nsx(ns string, args ...string) error {
 	return sh(append([]string{"ip", "netns", "exec", ns}, args...)...)
-}
-
-// inNS runs fn on a thread in namespace ns; sockets fn makes stay there.
-func inNS(ns string, fn func() error) error {
-	f, err := os.Open("/run/netns/" + ns)
-	if err != nil {
-		return err
-	}
-	defer f.Close()
-	errc := make(chan error, 1)
-	go func() {
-		runtime.LockOSThread() // never unlocked: the thread dies with the goroutine
-		if err := unix.Setns(int(f.Fd()), unix.CLONE_NEWNET); err != nil {
-			errc <- err
-			return
-		}
-		errc <- fn()
-	}()
-	return <-errc
 }
 
 // topo is the namespaces of one run.
@@ -259,7 +236,7 @@ func measure(sys string, reps, idle int, verbose bool) (result, error) {
 		return res, err
 	}
 	defer t.close()
-	stopServers, err := servers(t.sv)
+	stopServers, err := hatraffic.Servers(nsPath(t.sv), service().Backends, false)
 	if err != nil {
 		return res, err
 	}
@@ -291,16 +268,16 @@ func measure(sys string, reps, idle int, verbose bool) (result, error) {
 		}
 		return res, fmt.Errorf("the pair never got ready: %w", err)
 	}
-	rst, err := startRSTWatch(t.cl)
+	rst, err := hatraffic.StartRSTWatch(exec.Command("ip", append([]string{"netns", "exec", t.cl}, hatraffic.RSTArgs("c0")...)...))
 	if err != nil {
 		return res, err
 	}
-	defer rst.stop()
-	var s *stream
+	defer rst.Stop()
+	var s *hatraffic.Stream
 	var conns []net.Conn
 	defer func() {
 		if s != nil {
-			s.end()
+			s.End()
 		}
 		for _, c := range conns {
 			c.Close()
@@ -312,11 +289,11 @@ func measure(sys string, reps, idle int, verbose bool) (result, error) {
 		// counted with that failover; then fresh connections for the lost.
 		if rep > 0 {
 			lost := pingAll(conns, 10*time.Second)
-			if !res.fos[rep-1].streamLost && (s.failed() || s.progress(64<<10, 10*time.Second) != nil || s.failed()) {
+			if !res.fos[rep-1].streamLost && s.Progress(64<<10, 10*time.Second) != nil {
 				lost++
 			}
 			res.fos[rep-1].rejoinLost = lost
-			res.fos[rep-1].rsts = rst.count() - res.fos[rep-1].rst0 // updated again below if the settling costs more
+			res.fos[rep-1].rsts = rst.Count() - res.fos[rep-1].rst0 // updated again below if the settling costs more
 			if verbose && lost > 0 {
 				fmt.Fprintf(os.Stderr, "%s: %d connections lost while the crashed node returned\n", sys, lost)
 			}
@@ -325,9 +302,9 @@ func measure(sys string, reps, idle int, verbose bool) (result, error) {
 		if rep == reps {
 			break
 		}
-		if s == nil || s.failed() {
+		if s == nil || s.Err() != nil {
 			if s != nil {
-				s.end()
+				s.End()
 			}
 			c, err := dial(t.cl)
 			if err != nil {
@@ -359,36 +336,36 @@ func measure(sys string, reps, idle int, verbose bool) (result, error) {
 			}
 			time.Sleep(time.Second)
 		}
-		if s.failed() {
-			s.end()
+		if s.Err() != nil {
+			s.End()
 			c, err := dial(t.cl)
 			if err != nil {
 				return res, err
 			}
 			s = startStream(c)
 		}
-		if err := s.progress(256<<10, 20*time.Second); err != nil {
+		if err := s.Progress(256<<10, 20*time.Second); err != nil {
 			return res, fmt.Errorf("before failover %d: %w", rep, err)
 		}
 		time.Sleep(200 * time.Millisecond) // let state sync catch up, as it would in service
 		act, _ := p.active()
-		rst0 := rst.count()
+		rst0 := rst.Count()
 		if rep > 0 {
 			res.fos[rep-1].rsts = rst0 - res.fos[rep-1].rst0
 		}
-		s.maxStall.Store(0)
+		s.MaxStall.Store(0)
 		p.crash(act)
 		// The stream either moves on or breaks; idle connections answer or not.
-		streamErr := s.progress(256<<10, 15*time.Second)
+		streamErr := s.Progress(256<<10, 15*time.Second)
 		lost := pingAll(conns, 10*time.Second)
-		if streamErr != nil || s.failed() {
+		if streamErr != nil || s.Err() != nil {
 			lost++
 		}
 		// Reconnect the lost idle connections before the next failover.
 		conns = keepAlive(conns)
 		time.Sleep(300 * time.Millisecond) // resets to the client arrive, tcpdump prints them
-		fo := failover{lost: lost, rsts: rst.count() - rst0, rst0: rst0, stall: time.Duration(s.maxStall.Load())}
-		if streamErr != nil || s.failed() {
+		fo := failover{lost: lost, rsts: rst.Count() - rst0, rst0: rst0, stall: time.Duration(s.MaxStall.Load())}
+		if streamErr != nil || s.Err() != nil {
 			fo.stall, fo.streamLost = -1, true
 		}
 		res.fos = append(res.fos, fo)
@@ -412,16 +389,7 @@ func measure(sys string, reps, idle int, verbose bool) (result, error) {
 	return res, nil
 }
 
-func waitFor(d time.Duration, cond func() bool) error {
-	deadline := time.Now().Add(d)
-	for !cond() {
-		if time.Now().After(deadline) {
-			return fmt.Errorf("timed out after %v", d)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-	return nil
-}
+func waitFor(d time.Duration, cond func() bool) error { return hatraffic.WaitFor(d, cond) }
 
 // --- wirebox --------------------------------------------------------------
 
@@ -820,81 +788,25 @@ func (k *kernelPair) close() {
 
 // --- traffic ---------------------------------------------------------------
 
-func servers(ns string) (func(), error) {
-	var lns []net.Listener
-	var wg sync.WaitGroup
-	var mu sync.Mutex
-	var conns []net.Conn
-	for _, addr := range []string{server1 + ":8080", server2 + ":8081"} {
-		var ln net.Listener
-		if err := inNS(ns, func() (err error) { ln, err = net.Listen("tcp", addr); return err }); err != nil {
-			return nil, err
-		}
-		lns = append(lns, ln)
-		wg.Go(func() {
-			for {
-				c, err := ln.Accept()
-				if err != nil {
-					return
-				}
-				mu.Lock()
-				conns = append(conns, c)
-				mu.Unlock()
-				wg.Go(func() { io.Copy(c, c); c.Close() })
-			}
-		})
-	}
-	return func() {
-		for _, ln := range lns {
-			ln.Close()
-		}
-		mu.Lock()
-		for _, c := range conns {
-			c.Close()
-		}
-		mu.Unlock()
-		wg.Wait()
-	}, nil
-}
+func nsPath(ns string) string { return "/run/netns/" + ns }
 
-func dial(ns string) (net.Conn, error) {
-	var c net.Conn
-	err := inNS(ns, func() (err error) {
-		c, err = net.DialTimeout("tcp", vip+":80", 10*time.Second)
-		return err
-	})
-	return c, err
+func dial(ns string) (net.Conn, error) { return hatraffic.Dial(nsPath(ns), "tcp", vip+":80") }
+
+func startStream(c net.Conn) *hatraffic.Stream {
+	return hatraffic.StartStream(c, hatraffic.StreamOptions{})
 }
 
 // pingAll echoes a line on each connection in parallel and returns how
 // many failed (a failed one is closed and removed by keepAlive).
 func pingAll(conns []net.Conn, timeout time.Duration) int {
-	var bad atomic.Int32
-	var wg sync.WaitGroup
-	for i, c := range conns {
-		wg.Go(func() {
-			msg := fmt.Sprintf("ping %d\n", i)
-			buf := make([]byte, len(msg))
-			c.SetDeadline(time.Now().Add(timeout))
-			defer c.SetDeadline(time.Time{})
-			if _, err := c.Write([]byte(msg)); err != nil {
-				bad.Add(1)
-				markDead(c)
-				return
-			}
-			if _, err := io.ReadFull(c, buf); err != nil || string(buf) != msg {
-				bad.Add(1)
-				markDead(c)
-			}
-		})
+	dead, _ := hatraffic.PingAll(conns, "ping", timeout)
+	for _, i := range dead {
+		deadConns.Store(conns[i], true)
 	}
-	wg.Wait()
-	return int(bad.Load())
+	return len(dead)
 }
 
 var deadConns sync.Map
-
-func markDead(c net.Conn) { deadConns.Store(c, true) }
 
 // keepAlive drops the dead connections from the set.
 func keepAlive(conns []net.Conn) []net.Conn {
@@ -905,155 +817,6 @@ func keepAlive(conns []net.Conn) []net.Conn {
 		}
 		return false
 	})
-}
-
-type stream struct {
-	c        net.Conn
-	stop     chan struct{}
-	wg       sync.WaitGroup
-	read     atomic.Int64
-	maxStall atomic.Int64
-	broken   atomic.Bool
-}
-
-func startStream(c net.Conn) *stream {
-	s := &stream{c: c, stop: make(chan struct{})}
-	s.wg.Go(func() {
-		buf := make([]byte, 8192)
-		var off int64
-		for {
-			select {
-			case <-s.stop:
-				return
-			case <-time.After(2 * time.Millisecond):
-			}
-			for i := range buf {
-				buf[i] = byte((off + int64(i)) % 251)
-			}
-			if _, err := c.Write(buf); err != nil {
-				s.broken.Store(true)
-				return
-			}
-			off += int64(len(buf))
-		}
-	})
-	s.wg.Go(func() {
-		buf := make([]byte, 65536)
-		last := time.Now()
-		for {
-			n, err := c.Read(buf)
-			now := time.Now()
-			if gap := now.Sub(last); n > 0 && int64(gap) > s.maxStall.Load() {
-				s.maxStall.Store(int64(gap))
-			}
-			for i := range buf[:n] {
-				if buf[i] != byte((s.read.Load()+int64(i))%251) {
-					s.broken.Store(true)
-					return
-				}
-			}
-			if n > 0 {
-				last = now
-				s.read.Add(int64(n))
-			}
-			if err != nil {
-				s.broken.Store(true)
-				return
-			}
-		}
-	})
-	return s
-}
-
-func (s *stream) failed() bool { return s.broken.Load() }
-
-func (s *stream) progress(n int64, d time.Duration) error {
-	from := s.read.Load()
-	return waitFor(d, func() bool {
-		if s.failed() {
-			return true
-		}
-		return s.read.Load() >= from+n
-	})
-}
-
-func (s *stream) end() {
-	close(s.stop)
-	s.c.SetDeadline(time.Now())
-	s.wg.Wait()
-	s.c.Close()
-}
-
-// rstWatch is tcpdump in the client namespace printing every reset.
-type rstWatch struct {
-	cmd *exec.Cmd
-	mu  sync.Mutex
-	n   int
-	wg  sync.WaitGroup
-}
-
-func startRSTWatch(ns string) (*rstWatch, error) {
-	r := &rstWatch{cmd: exec.Command("ip", "netns", "exec", ns, "tcpdump", "-i", "c0", "-n", "-l", "tcp[tcpflags] & tcp-rst != 0")}
-	out, err := r.cmd.StdoutPipe()
-	if err != nil {
-		return nil, err
-	}
-	stderr, err := r.cmd.StderrPipe()
-	if err != nil {
-		return nil, err
-	}
-	if err := r.cmd.Start(); err != nil {
-		return nil, err
-	}
-	ready := make(chan struct{})
-	r.wg.Go(func() {
-		b := make([]byte, 4096)
-		var seen strings.Builder
-		for {
-			n, err := stderr.Read(b)
-			seen.Write(b[:n])
-			if strings.Contains(seen.String(), "listening on") {
-				close(ready)
-				io.Copy(io.Discard, stderr)
-				return
-			}
-			if err != nil {
-				close(ready)
-				return
-			}
-		}
-	})
-	r.wg.Go(func() {
-		b := make([]byte, 4096)
-		for {
-			n, err := out.Read(b)
-			r.mu.Lock()
-			r.n += strings.Count(string(b[:n]), "\n")
-			r.mu.Unlock()
-			if err != nil {
-				return
-			}
-		}
-	})
-	select {
-	case <-ready:
-	case <-time.After(20 * time.Second):
-		r.stop()
-		return nil, errors.New("tcpdump did not start")
-	}
-	return r, nil
-}
-
-func (r *rstWatch) count() int {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return r.n
-}
-
-func (r *rstWatch) stop() {
-	_ = r.cmd.Process.Kill()
-	_ = r.cmd.Wait()
-	r.wg.Wait()
 }
 
 // --- table -----------------------------------------------------------------
