@@ -85,6 +85,7 @@ func main() {
 type failover struct {
 	lost, rsts int
 	stall      time.Duration
+	takeover   time.Duration // crash to the survivor owning the addresses (polled), -1 never
 	rejoinLost int // lost while the crashed node returned, before the next failover
 	rst0       int // the RST count when the crash began
 	streamLost bool
@@ -199,10 +200,17 @@ func (t *topo) linkState(a bool, up string) error {
 	if !a {
 		ns, devs = t.b, []string{"b0", "b1", "pb", "wb"}
 	}
+	// One ip process for all four links: a crash takes them down at once
+	// (one command per link left the peer link up for tens of ms after
+	// the data links on a loaded machine, which the stall then counted).
+	var batch strings.Builder
 	for _, d := range devs {
-		if err := nsx(ns, "ip", "link", "set", d, up); err != nil {
-			return err
-		}
+		fmt.Fprintf(&batch, "link set %s %s\n", d, up)
+	}
+	cmd := exec.Command("ip", "-n", ns, "-batch", "-")
+	cmd.Stdin = strings.NewReader(batch.String())
+	if out, err := cmd.CombinedOutput(); err != nil {
+		return fmt.Errorf("ip -n %s -batch: %v: %s", ns, err, out)
 	}
 	if up != "up" {
 		return nil
@@ -224,7 +232,8 @@ type pairSystem interface {
 	start(a bool) error // start (or restart) one appliance
 	crash(a bool)       // links down, processes gone
 	active() (a bool, ok bool)
-	ready() bool // both up, the standby holds the state
+	owns(a bool) bool // a serves the addresses (safe beside a crash of the other)
+	ready() bool      // both up, the standby holds the state
 	close()
 }
 
@@ -273,6 +282,17 @@ func measure(sys string, reps, idle int, verbose bool) (result, error) {
 		return res, err
 	}
 	defer rst.Stop()
+	if pcap := os.Getenv("BENCH_HA_PCAP"); pcap != "" {
+		// Headers of everything the client sees, to find where a stall
+		// comes from (retransmission timers, the address move).
+		for _, c := range [][3]string{{t.cl, "c0", "client"}, {t.sv, "s0", "server"}} {
+			cap := exec.Command("ip", "netns", "exec", c[0], "tcpdump", "-i", c[1], "-s", "128", "-w", pcap+"."+sys+"."+c[2])
+			if err := cap.Start(); err != nil {
+				return res, err
+			}
+			defer func() { _ = cap.Process.Signal(syscall.SIGTERM); _ = cap.Wait() }()
+		}
+	}
 	var s *hatraffic.Stream
 	var conns []net.Conn
 	defer func() {
@@ -354,6 +374,16 @@ func measure(sys string, reps, idle int, verbose bool) (result, error) {
 			res.fos[rep-1].rsts = rst0 - res.fos[rep-1].rst0
 		}
 		s.MaxStall.Store(0)
+		// The survivor's takeover, polled beside the crash.
+		crashAt := time.Now()
+		tookc := make(chan time.Duration, 1)
+		go func() {
+			if waitFor(10*time.Second, func() bool { return p.owns(!act) }) != nil {
+				tookc <- -1
+				return
+			}
+			tookc <- time.Since(crashAt)
+		}()
 		p.crash(act)
 		// The stream either moves on or breaks; idle connections answer or not.
 		streamErr := s.Progress(256<<10, 15*time.Second)
@@ -364,13 +394,13 @@ func measure(sys string, reps, idle int, verbose bool) (result, error) {
 		// Reconnect the lost idle connections before the next failover.
 		conns = keepAlive(conns)
 		time.Sleep(300 * time.Millisecond) // resets to the client arrive, tcpdump prints them
-		fo := failover{lost: lost, rsts: rst.Count() - rst0, rst0: rst0, stall: time.Duration(s.MaxStall.Load())}
+		fo := failover{lost: lost, rsts: rst.Count() - rst0, rst0: rst0, stall: time.Duration(s.MaxStall.Load()), takeover: <-tookc}
 		if streamErr != nil || s.Err() != nil {
 			fo.stall, fo.streamLost = -1, true
 		}
 		res.fos = append(res.fos, fo)
 		if verbose {
-			fmt.Fprintf(os.Stderr, "%s failover %d: lost %d, resets %d, stall %v\n", sys, rep+1, fo.lost, fo.rsts, fo.stall)
+			fmt.Fprintf(os.Stderr, "%s failover %d: lost %d, resets %d, takeover %v, stall %v\n", sys, rep+1, fo.lost, fo.rsts, fo.takeover, fo.stall)
 		}
 		// The crashed appliance returns and becomes the standby.
 		if err := t.linkState(act, "up"); err != nil {
@@ -487,6 +517,11 @@ func (w *wbPair) active() (bool, bool) {
 		}
 	}
 	return false, false
+}
+
+func (w *wbPair) owns(a bool) bool {
+	m := w.m[w.idx(a)]
+	return m != nil && m.node.Status().Role == "active"
 }
 
 func (w *wbPair) ready() bool {
@@ -723,6 +758,8 @@ func (k *kernelPair) hasVIP(a bool) bool {
 	return err == nil && strings.Contains(string(out), vip+"/")
 }
 
+func (k *kernelPair) owns(a bool) bool { return k.hasVIP(a) }
+
 func (k *kernelPair) active() (bool, bool) {
 	for _, a := range []bool{true, false} {
 		if k.procs[k.idx(a)] != nil && k.hasVIP(a) {
@@ -823,12 +860,15 @@ func keepAlive(conns []net.Conn) []net.Conn {
 
 func printTable(w io.Writer, rs []result) {
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "system\tfailovers\tclean (no loss, no RST)\tconnections lost\tlost at rejoin\tresets seen\tstall median\tstall max\tstall < 100 ms")
+	fmt.Fprintln(tw, "system\tfailovers\tclean (no loss, no RST)\tconnections lost\tlost at rejoin\tresets seen\ttakeover median\tstall median\tstall max\tstall < 100 ms")
 	medians := map[string]time.Duration{}
 	for _, r := range rs {
 		lost, rejoin, rsts, clean, fast := 0, 0, 0, 0, 0
-		var stalls []time.Duration
+		var stalls, takeovers []time.Duration
 		for _, f := range r.fos {
+			if f.takeover >= 0 {
+				takeovers = append(takeovers, f.takeover)
+			}
 			lost += f.lost
 			rejoin += f.rejoinLost
 			rsts += f.rsts
@@ -849,7 +889,12 @@ func printTable(w io.Writer, rs []result) {
 			mx = stalls[len(stalls)-1].Round(time.Millisecond).String()
 			medians[r.system] = stalls[len(stalls)/2]
 		}
-		fmt.Fprintf(tw, "%s\t%d\t%d\t%d of %d\t%d\t%d\t%s\t%s\t%d\n", r.system, len(r.fos), clean, lost, len(r.fos)*(r.idle+1), rejoin, rsts, med, mx, fast)
+		tmed := "-"
+		if len(takeovers) > 0 {
+			slices.Sort(takeovers)
+			tmed = takeovers[len(takeovers)/2].Round(time.Millisecond).String()
+		}
+		fmt.Fprintf(tw, "%s\t%d\t%d\t%d of %d\t%d\t%d\t%s\t%s\t%s\t%d\n", r.system, len(r.fos), clean, lost, len(r.fos)*(r.idle+1), rejoin, rsts, tmed, med, mx, fast)
 	}
 	tw.Flush()
 	if ka := medians["keepalived"]; ka > 0 {
@@ -859,6 +904,7 @@ func printTable(w io.Writer, rs []result) {
 			}
 		}
 	}
-	fmt.Fprintln(w, "(stall: the stream's longest gap between reads during the failover; - when the stream was lost.")
+	fmt.Fprintln(w, "(takeover: from the crash to the survivor serving the addresses, polled;")
+	fmt.Fprintln(w, " stall: the stream's longest gap between reads during the failover; - when the stream was lost.")
 	fmt.Fprintln(w, " resets: RSTs the client saw from the crash to the next failover, the rejoin included; clean: no loss and no RST in that span)")
 }
