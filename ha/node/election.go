@@ -240,6 +240,11 @@ func (n *Node) elect(ctx context.Context) {
 			_ = n.link.Send(peer.TypeTakeover, c.Append)
 		case !alive && !n.peerSeen.IsZero():
 			needWitness = "peer lost"
+		case alive && !n.peerSeen.IsZero() && now.Sub(n.peerSeen) >= suspectAfter(n.cfg.Peer):
+			// Late by all but one interval: ask the witness now, so its
+			// verdict is there when the peer is dead rather than three
+			// probes later. witnessCheck acts only once the peer is dead.
+			needWitness = "peer lost"
 		case !alive && now.Sub(n.start) > 2*dead:
 			needWitness = "no peer"
 		}
@@ -266,14 +271,38 @@ func (n *Node) elect(ctx context.Context) {
 	n.applyOwner()
 }
 
+// suspectAfter is how long a silent peer is suspected before it is dead:
+// all but one of its dead intervals.
+func suspectAfter(pc *PeerConfig) time.Duration {
+	return pc.Interval * time.Duration(max(1, pc.DeadAfter-1))
+}
+
 // witnessCheck asks the witness about the peer and takes over when the
-// peer is gone (and still silent on the peer link).
+// peer is gone (and silent on the peer link until it is dead). A check
+// started while the peer was only suspected waits for that.
 func (n *Node) witnessCheck(ctx context.Context, reason string, lastSeen time.Time) {
+	dead := n.cfg.Peer.Interval * time.Duration(n.cfg.Peer.DeadAfter)
+	early := !lastSeen.IsZero() && time.Since(lastSeen) < dead // started on suspicion
 	alive := n.witnessSaysAlive(ctx)
+	if !alive && !lastSeen.IsZero() {
+		if wait := time.Until(lastSeen.Add(dead)); wait > 0 {
+			t := time.NewTimer(wait)
+			select {
+			case <-ctx.Done():
+			case <-t.C:
+			}
+			t.Stop()
+		}
+	}
 	n.mu.Lock()
 	n.witnessBusy = false
 	switch {
 	case ctx.Err() != nil:
+	case n.peerSeen != lastSeen || n.peerAliveLocked(time.Now()):
+		// A heartbeat came meanwhile: the peer lives, no split either.
+	case alive && early:
+		// The peer answered before it was dead: no verdict yet. The
+		// election asks again once it is.
 	case alive:
 		if !n.splitLogged {
 			n.splitLogged = true
@@ -327,11 +356,17 @@ func (n *Node) witnessSaysAlive(ctx context.Context) bool {
 	n.mu.Lock()
 	n.witnessPending = nonce
 	n.mu.Unlock()
+	// Three probes a quarter interval apart, and half an interval for the
+	// last answer: the verdict takes 1.25 intervals (it took three).
 	iv := n.cfg.Peer.Interval
-	for range 3 {
+	for i := range 3 {
 		c := peer.Counted{Count: nonce}
 		_ = n.wlink.Send(peer.TypeWitnessProbe, c.Append)
-		t := time.NewTimer(iv)
+		wait := iv / 4
+		if i == 2 {
+			wait = iv / 2
+		}
+		t := time.NewTimer(wait)
 	wait:
 		for {
 			select {
@@ -383,11 +418,16 @@ func (n *Node) timerLoop(ctx context.Context) {
 	if n.cfg.Peer != nil {
 		iv = n.cfg.Peer.Interval
 	}
-	t := time.NewTicker(iv)
+	// The election runs twice per heartbeat: a dead peer is seen within
+	// half an interval, not a whole one.
+	t := time.NewTicker(iv / 2)
 	defer t.Stop()
-	var lastHouse time.Time
+	var lastHouse, lastBeat time.Time
 	for {
-		n.heartbeat()
+		if now := time.Now(); now.Sub(lastBeat) >= iv-iv/4 {
+			lastBeat = now
+			n.heartbeat()
+		}
 		n.elect(ctx)
 		if time.Since(lastHouse) >= time.Second {
 			lastHouse = time.Now()

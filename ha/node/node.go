@@ -300,9 +300,21 @@ func (n *Node) mirrorPlan() (mirror, byPeer bool) {
 		inSync := n.peerHB.Flags&peer.FlagInSync != 0 && n.peerHB.Role == peer.RoleStandby
 		return true, pc.Mode == StandbyResponse && inSync
 	case peer.RoleStandby:
-		// A standby that receives a frame (standby first, or a neighbour
-		// with a stale entry) processes it and has the active send it.
-		return n.peerHB.Role == peer.RoleActive, n.peerHB.Role == peer.RoleActive
+		if n.peerHB.Role != peer.RoleActive {
+			return false, false
+		}
+		if pc.Mode == StandbyResponse && n.inSync {
+			// In standby response the standby transmits everything
+			// anyway: a frame that reaches it directly (a neighbour with
+			// a stale entry, or frames for the active's MAC that a switch
+			// floods once the active's port went down in a crash) leaves
+			// from here at once, and the active tracks a copy. Passing it
+			// to an active that may be dead would lose it, and a sender
+			// that loses a window waits for its retransmission timer.
+			return true, false
+		}
+		// Standby first (or not in sync yet): the active sends it.
+		return true, true
 	}
 	return false, false
 }
