@@ -31,6 +31,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime/pprof"
 	"slices"
 	"strings"
 	"sync"
@@ -62,9 +63,23 @@ func main() {
 	verbose := flag.Bool("v", false, "log each failover")
 	tput := flag.Bool("throughput", false, "measure forwarding throughput (iperf3 TCP, and UDP in 64-byte frames) through nftables NAT, the wirebox forwarder alone and the wirebox pair, instead of failovers")
 	secs := flag.Int("t", 5, "seconds per throughput run")
+	tsys := flag.String("tput-systems", strings.Join(tputSystems, ","), "systems of -throughput, in order (the first is the ratios' base)")
+	cpuprof := flag.String("cpuprofile", "", "write a CPU profile of this process (the wirebox nodes run in it) to this file")
 	flag.Parse()
+	if *cpuprof != "" {
+		f, err := os.Create(*cpuprof)
+		if err == nil {
+			err = pprof.StartCPUProfile(f)
+		}
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "bench/ha:", err)
+			os.Exit(1)
+		}
+		defer pprof.StopCPUProfile()
+	}
 	if *tput {
-		if err := throughput(*secs); err != nil {
+		if err := throughput(*secs, strings.Split(*tsys, ",")); err != nil {
+			pprof.StopCPUProfile()
 			fmt.Fprintln(os.Stderr, "bench/ha:", err)
 			os.Exit(1)
 		}

@@ -219,6 +219,11 @@ func (n *Node) rxLoop(ctx context.Context, side fwd.Side, s *capture.Subscriptio
 		for _, f := range in[:c] {
 			n.wire(side, f, &out)
 		}
+		if n.link != nil {
+			if err := n.link.Flush(); err != nil {
+				n.log.Debug("mirror", "err", err)
+			}
+		}
 		n.flush(&out)
 	}
 }
@@ -272,7 +277,9 @@ func (n *Node) wire(side fwd.Side, f capture.Frame, out *[2][]capture.Frame) {
 			flags = peer.MirrorForward
 		}
 		m := peer.Mirror{Side: uint8(side), Flags: flags, Backend: c.Backend, Frame: data}
-		if err := n.link.Send(peer.TypeMirror, m.Append); err == nil {
+		// Queued: the batch's mirrors leave together when rxLoop flushes
+		// (in the order they were tracked, as the queue is the link's).
+		if err := n.link.Queue(peer.TypeMirror, m.Append); err == nil {
 			n.mirrorSent.Add(1)
 		}
 	}

@@ -216,3 +216,41 @@ func TestRecvBatch(t *testing.T) {
 	}
 	t.Logf("20 messages in %d batches", batches)
 }
+
+// TestQueueFlush: queued messages leave in order with the ones sent
+// directly, in batches (sendmmsg) and by themselves once the queue is
+// full, and each arrives authentic.
+func TestQueueFlush(t *testing.T) {
+	a, b, _ := linkPair(t)
+	const n = 3*maxQueue + 5
+	for i := range n {
+		c := Counted{Count: uint64(i)}
+		var err error
+		if i%50 == 49 {
+			err = a.Send(TypeSyncDone, c.Append) // after the queued ones
+		} else {
+			err = a.Queue(TypeSyncDone, c.Append)
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := a.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	buf := make([]byte, MaxMessage)
+	b.conn.SetReadDeadline(time.Now().Add(10 * time.Second))
+	for i := range n {
+		_, p, err := b.Recv(buf)
+		if err != nil {
+			t.Fatalf("message %d: %v", i, err)
+		}
+		var c Counted
+		if err := c.Decode(p); err != nil || c.Count != uint64(i) {
+			t.Fatalf("message %d: got %+v %v", i, c, err)
+		}
+	}
+	if st := a.Stats(); st.Sent != n || st.SendErrors != 0 {
+		t.Fatalf("sender stats %+v", st)
+	}
+}
