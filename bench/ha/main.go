@@ -101,8 +101,8 @@ type failover struct {
 	lost, rsts int
 	stall      time.Duration
 	takeover   time.Duration // crash to the survivor owning the addresses (polled), -1 never
-	rejoinLost int // lost while the crashed node returned, before the next failover
-	rst0       int // the RST count when the crash began
+	rejoinLost int           // lost while the crashed node returned, before the next failover
+	rst0       int           // the RST count when the crash began
 	streamLost bool
 }
 
