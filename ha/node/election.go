@@ -283,6 +283,7 @@ func suspectAfter(pc *PeerConfig) time.Duration {
 func (n *Node) witnessCheck(ctx context.Context, reason string, lastSeen time.Time) {
 	dead := n.cfg.Peer.Interval * time.Duration(n.cfg.Peer.DeadAfter)
 	early := !lastSeen.IsZero() && time.Since(lastSeen) < dead // started on suspicion
+	var replay []passedFrame
 	alive := n.witnessSaysAlive(ctx)
 	if !alive && !lastSeen.IsZero() {
 		if wait := time.Until(lastSeen.Add(dead)); wait > 0 {
@@ -313,11 +314,13 @@ func (n *Node) witnessCheck(ctx context.Context, reason string, lastSeen time.Ti
 		stall := time.Duration(0)
 		if !lastSeen.IsZero() {
 			stall = time.Since(lastSeen)
+			replay = n.takeReplayLocked(n.replayFrom(lastSeen))
 		}
 		n.becomeActiveLocked(time.Now(), reason, stall)
 	}
 	n.mu.Unlock()
 	n.applyOwner()
+	n.replayPassed(replay)
 }
 
 // applyOwner takes or gives up the addresses as the role and mode say.

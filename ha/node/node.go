@@ -48,6 +48,7 @@ type Status struct {
 	GratuitousARP     uint64
 	Transmitted       uint64
 	NoNeighbour       uint64
+	Replayed          uint64 // standby first: frames passed to a lost active, sent again at the takeover
 }
 
 // Node is one appliance of the pair (or the forwarder alone).
@@ -91,7 +92,9 @@ type Node struct {
 	probed  map[[4]byte]time.Time
 
 	mirrorSent, mirrorRecv, byPeer, syncSent, syncRecvd, syncs atomic.Uint64
-	splits, garps, transmitted, noNeigh                        atomic.Uint64
+	splits, garps, transmitted, noNeigh, replayed              atomic.Uint64
+
+	replay replayRing // standby first: frames passed to the active (under mu)
 }
 
 // New prepares a node on core (its ports must be open, in bypass mode).
@@ -281,6 +284,9 @@ func (n *Node) wire(side fwd.Side, f capture.Frame, out *[2][]capture.Frame) {
 		// (in the order they were tracked, as the queue is the link's).
 		if err := n.link.Queue(peer.TypeMirror, m.Append); err == nil {
 			n.mirrorSent.Add(1)
+		}
+		if byPeer && n.role == peer.RoleStandby {
+			n.keepLocked(side, &p, data, now)
 		}
 	}
 	n.mu.Unlock()
@@ -487,7 +493,7 @@ func (n *Node) Status() Status {
 	st := Status{Role: n.role.String(), PeerRole: "none", Conns: n.table.Len(), Table: n.table.Stats(), AddressOwner: n.owner,
 		MirrorSent: n.mirrorSent.Load(), MirrorReceived: n.mirrorRecv.Load(), ForwardedByPeer: n.byPeer.Load(),
 		SyncEntriesSent: n.syncSent.Load(), SyncEntriesRecv: n.syncRecvd.Load(), Syncs: n.syncs.Load(),
-		SplitsSeen: n.splits.Load(), GratuitousARP: n.garps.Load(), Transmitted: n.transmitted.Load(), NoNeighbour: n.noNeigh.Load()}
+		SplitsSeen: n.splits.Load(), GratuitousARP: n.garps.Load(), Transmitted: n.transmitted.Load(), NoNeighbour: n.noNeigh.Load(), Replayed: n.replayed.Load()}
 	if n.lastFailover != nil {
 		fo := *n.lastFailover
 		st.LastFailover = &fo

@@ -96,8 +96,12 @@ func pairFailover(t *testing.T, mode Mode) {
 		took := time.Since(crash)
 		s.Progress(t, 1<<20)
 		hatest.PingAll(t, idle, fmt.Sprintf("after crash %d", rep))
-		t.Logf("crash %d (%s): active after %v, largest stream stall %v, last failover %+v", rep+1, mode, took,
-			time.Duration(s.MaxStall.Load()), *live.node.Status().LastFailover)
+		st := live.node.Status()
+		t.Logf("crash %d (%s): active after %v, largest stream stall %v, last failover %+v, frames sent again %d", rep+1, mode, took,
+			time.Duration(s.MaxStall.Load()), *st.LastFailover, st.Replayed)
+		if mode == StandbyResponse && st.Replayed != 0 {
+			t.Errorf("crash %d: standby response replayed %d frames", rep+1, st.Replayed)
+		}
 		sent := live.node.Status().SyncEntriesSent
 		back := startMember(t, p, active == 0, mode, [2]uint8{200, 100}[active])
 		hatest.WaitFor(t, "the returned node standby in sync", func() bool {
@@ -172,6 +176,43 @@ func TestPeerLinkCut(t *testing.T) {
 	hatest.Run(t, p.NSA, "ip", "link", "set", "wa", "up")
 	hatest.WaitFor(t, "one active again", func() bool { return roleOf(b) == "standby" && roleOf(a) == "active" })
 	hatest.WaitFor(t, "B in sync again", func() bool { return b.node.Status().InSync })
+}
+
+// TestStandbyFirstReplay: in standby first the standby keeps copies of
+// the TCP frames it passes to the active, and when the active dies it
+// sends those of the last moments again itself. With heartbeats every
+// 50 ms and a dead time of 1 s, the standby passes the stream's frames to
+// the stopped active for a second; at the takeover it sends them again,
+// and the stream and the idle connections go on without a reset.
+func TestStandbyFirstReplay(t *testing.T) {
+	p := hatest.NewPairTopo(t)
+	hatest.Servers(t, p.Sv)
+	slow := func(c *Config) { c.Peer.Interval, c.Peer.DeadAfter = 50*time.Millisecond, 20 }
+	a := startMemberWith(t, p, true, StandbyFirst, 200, slow)
+	hatest.WaitFor(t, "A active", func() bool { return roleOf(a) == "active" })
+	b := startMemberWith(t, p, false, StandbyFirst, 100, slow)
+	hatest.WaitFor(t, "B standby in sync, owning the addresses", func() bool {
+		st := b.node.Status()
+		return st.Role == "standby" && st.InSync && st.AddressOwner
+	})
+	rsts := hatest.RSTWatch(t, p.Cl)
+	s := hatest.StartStream(t, hatest.Dial(t, p.Cl, "tcp", hatest.VIP+":80"))
+	defer s.End()
+	idle := hatest.IdleConns(t, p.Cl, 10)
+	s.Progress(t, 1<<20)
+	a.stop()
+	hatest.WaitFor(t, "B active", func() bool { return roleOf(b) == "active" })
+	s.Progress(t, 1<<20)
+	hatest.PingAll(t, idle, "after the crash")
+	s.Check(t)
+	st := b.node.Status()
+	t.Logf("B sent %d passed frames again; largest stream stall %v", st.Replayed, time.Duration(s.MaxStall.Load()))
+	if st.Replayed == 0 {
+		t.Fatal("the standby sent none of the frames it had passed to the dead active again")
+	}
+	if n := rsts(); n != 0 {
+		t.Fatalf("the client saw %d resets", n)
+	}
 }
 
 // TestLateStandby: the standby starts after 1,000 TCP connections and ten
