@@ -215,19 +215,28 @@ func TestStandbyFirstReplay(t *testing.T) {
 	}
 }
 
+// aloneWithStream starts the pair's topology and echo servers, A alone
+// (active, standby response, priority prio), a reset counter on the
+// client side and a stream through the VIP, ended at cleanup.
+func aloneWithStream(t *testing.T, prio uint8) (*hatest.PairTopo, *member, func() int, *hatest.Stream) {
+	t.Helper()
+	p := hatest.NewPairTopo(t)
+	hatest.Servers(t, p.Sv)
+	a := startMember(t, p, true, StandbyResponse, prio)
+	hatest.WaitFor(t, "A active alone", func() bool { return roleOf(a) == "active" })
+	rsts := hatest.RSTWatch(t, p.Cl)
+	s := hatest.StartStream(t, hatest.Dial(t, p.Cl, "tcp", hatest.VIP+":80"))
+	t.Cleanup(s.End)
+	return p, a, rsts, s
+}
+
 // TestLateStandby: the standby starts after 1,000 TCP connections and ten
 // UDP flows exist, with a stream running. It is brought into sync (the
 // active sends its table busiest first while mirroring goes on). Then the
 // active crashes: every TCP connection survives without a reset, and
 // every UDP flow is still answered by the backend it had.
 func TestLateStandby(t *testing.T) {
-	p := hatest.NewPairTopo(t)
-	hatest.Servers(t, p.Sv)
-	a := startMember(t, p, true, StandbyResponse, 200)
-	hatest.WaitFor(t, "A active alone", func() bool { return roleOf(a) == "active" })
-	rsts := hatest.RSTWatch(t, p.Cl)
-	s := hatest.StartStream(t, hatest.Dial(t, p.Cl, "tcp", hatest.VIP+":80"))
-	defer s.End()
+	p, a, rsts, s := aloneWithStream(t, 200)
 	idle := hatest.IdleConns(t, p.Cl, 1000)
 	var udp []net.Conn
 	var backend []string
@@ -269,13 +278,7 @@ func TestLateStandby(t *testing.T) {
 // role once it is in sync, through a handover: the connections through
 // the VIP go on without a reset.
 func TestPreempt(t *testing.T) {
-	p := hatest.NewPairTopo(t)
-	hatest.Servers(t, p.Sv)
-	a := startMember(t, p, true, StandbyResponse, 100)
-	hatest.WaitFor(t, "A active alone", func() bool { return roleOf(a) == "active" })
-	rsts := hatest.RSTWatch(t, p.Cl)
-	s := hatest.StartStream(t, hatest.Dial(t, p.Cl, "tcp", hatest.VIP+":80"))
-	defer s.End()
+	p, a, rsts, s := aloneWithStream(t, 100)
 	idle := hatest.IdleConns(t, p.Cl, 20)
 	s.Progress(t, 1<<20)
 	b := startMemberWith(t, p, false, StandbyResponse, 200, func(c *Config) { c.Peer.Preempt = true })
