@@ -350,14 +350,22 @@ func measure(sys string, reps, idle int, verbose bool) (result, error) {
 		// New connections can die too while the pair settles after a
 		// rejoin: count them with the last failover and try again.
 		for try := 0; ; try++ {
+			dead := 0
 			for len(conns) < idle {
 				c, err := dial(t.cl)
 				if err != nil {
-					return res, err
+					// Refused or reset while the pair settles (keepalived
+					// lets both nodes answer for a moment): counted like a
+					// connection lost at the rejoin.
+					if rep == 0 || try == 5 {
+						return res, err
+					}
+					dead++
+					break
 				}
 				conns = append(conns, c)
 			}
-			dead := pingAll(conns, 10*time.Second)
+			dead += pingAll(conns, 10*time.Second)
 			if dead == 0 {
 				break
 			}

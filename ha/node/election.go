@@ -284,7 +284,7 @@ func (n *Node) witnessCheck(ctx context.Context, reason string, lastSeen time.Ti
 	dead := n.cfg.Peer.Interval * time.Duration(n.cfg.Peer.DeadAfter)
 	early := !lastSeen.IsZero() && time.Since(lastSeen) < dead // started on suspicion
 	var replay []passedFrame
-	alive := n.witnessSaysAlive(ctx)
+	alive := n.witnessSaysAlive(ctx, lastSeen)
 	if !alive && !lastSeen.IsZero() {
 		if wait := time.Until(lastSeen.Add(dead)); wait > 0 {
 			t := time.NewTimer(wait)
@@ -351,7 +351,16 @@ func (n *Node) ownerWantedLocked() bool {
 
 // witnessSaysAlive probes the peer over the second path: true when it
 // answers. Without a witness the peer is taken as gone.
-func (n *Node) witnessSaysAlive(ctx context.Context) bool {
+//
+// It probes every quarter interval for three intervals, and at least
+// until half an interval after the peer is dead (lastSeen + dead). A peer
+// that is merely slow (a loaded machine) has three intervals to answer,
+// as before; started when the peer is suspected (one interval before it
+// is dead), the verdict comes two intervals after its death rather than
+// three. A shorter window (1.25 intervals) was tried: under the race
+// detector on a loaded machine a live peer missed it, the standby took
+// over, and a connection opened during that split was lost.
+func (n *Node) witnessSaysAlive(ctx context.Context, lastSeen time.Time) bool {
 	if n.wlink == nil {
 		return false
 	}
@@ -359,34 +368,35 @@ func (n *Node) witnessSaysAlive(ctx context.Context) bool {
 	n.mu.Lock()
 	n.witnessPending = nonce
 	n.mu.Unlock()
-	// Three probes a quarter interval apart, and half an interval for the
-	// last answer: the verdict takes 1.25 intervals (it took three).
 	iv := n.cfg.Peer.Interval
-	for i := range 3 {
+	until := time.Now().Add(3 * iv)
+	if !lastSeen.IsZero() {
+		if t := lastSeen.Add(iv*time.Duration(n.cfg.Peer.DeadAfter) + iv/2); t.After(until) {
+			until = t
+		}
+	}
+	t := time.NewTicker(iv / 4)
+	defer t.Stop()
+	for {
 		c := peer.Counted{Count: nonce}
 		_ = n.wlink.Send(peer.TypeWitnessProbe, c.Append)
-		wait := iv / 4
-		if i == 2 {
-			wait = iv / 2
-		}
-		t := time.NewTimer(wait)
 	wait:
 		for {
 			select {
 			case <-ctx.Done():
-				t.Stop()
 				return true // shutting down: take nothing over
 			case got := <-n.witnessAnswered:
 				if got == nonce {
-					t.Stop()
 					return true
 				}
-			case <-t.C:
+			case now := <-t.C:
+				if !now.Before(until) {
+					return false
+				}
 				break wait
 			}
 		}
 	}
-	return false
 }
 
 // witnessLoop answers the peer's probes and delivers its answers.
