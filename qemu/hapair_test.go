@@ -169,6 +169,15 @@ func TestHAPair(t *testing.T) {
 		err := g.c.Get(ctx, api.PathHA, &st)
 		return st, err
 	}
+	t.Cleanup(func() {
+		if !t.Failed() {
+			return
+		}
+		for name, g := range map[string]guest{"A": ga, "B": gb} {
+			st, err := status(g)
+			t.Logf("guest %s HA status: %+v %v", name, st, err)
+		}
+	})
 	var act, stb guest
 	var actName string
 	waitFor(ctx, t, "one guest active, the other standby in sync", func() error {
