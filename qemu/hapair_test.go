@@ -173,8 +173,11 @@ func TestHAPair(t *testing.T) {
 		if !t.Failed() {
 			return
 		}
+		cctx, ccancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer ccancel()
 		for name, g := range map[string]guest{"A": ga, "B": gb} {
-			st, err := status(g)
+			var st api.HAStatus
+			err := g.c.Get(cctx, api.PathHA, &st)
 			t.Logf("guest %s HA status: %+v %v", name, st, err)
 		}
 	})
