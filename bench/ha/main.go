@@ -318,6 +318,22 @@ func measure(sys string, reps, idle int, verbose bool) (result, error) {
 			c.Close()
 		}
 	}()
+	// newStream dials the stream again, up to five times: a dial refused
+	// or reset while the pair settles after a rejoin counts as a
+	// connection lost at that rejoin.
+	newStream := func() (*hatraffic.Stream, error) {
+		for try := 0; ; try++ {
+			c, err := dial(t.cl)
+			if err == nil {
+				return startStream(c), nil
+			}
+			if len(res.fos) == 0 || try == 4 {
+				return nil, err
+			}
+			res.fos[len(res.fos)-1].rejoinLost++
+			time.Sleep(time.Second)
+		}
+	}
 	for rep := 0; rep <= reps; rep++ {
 		// What the return of the last crashed node cost (a node that
 		// claims the address before it has the state resets connections),
@@ -341,11 +357,9 @@ func measure(sys string, reps, idle int, verbose bool) (result, error) {
 			if s != nil {
 				s.End()
 			}
-			c, err := dial(t.cl)
-			if err != nil {
+			if s, err = newStream(); err != nil {
 				return res, err
 			}
-			s = startStream(c)
 		}
 		// New connections can die too while the pair settles after a
 		// rejoin: count them with the last failover and try again.
@@ -381,11 +395,9 @@ func measure(sys string, reps, idle int, verbose bool) (result, error) {
 		}
 		if s.Err() != nil {
 			s.End()
-			c, err := dial(t.cl)
-			if err != nil {
+			if s, err = newStream(); err != nil {
 				return res, err
 			}
-			s = startStream(c)
 		}
 		if err := s.Progress(256<<10, 20*time.Second); err != nil {
 			return res, fmt.Errorf("before failover %d: %w", rep, err)
