@@ -400,7 +400,19 @@ func measure(sys string, reps, idle int, verbose bool) (result, error) {
 			}
 		}
 		if err := s.Progress(256<<10, 20*time.Second); err != nil {
-			return res, fmt.Errorf("before failover %d: %w", rep, err)
+			// A stream reset while the pair settled after the last
+			// rejoin: lost at that rejoin; a new one for this failover.
+			if s.Err() == nil || rep == 0 {
+				return res, fmt.Errorf("before failover %d: %w", rep, err)
+			}
+			res.fos[rep-1].rejoinLost++
+			s.End()
+			if s, err = newStream(); err != nil {
+				return res, err
+			}
+			if err := s.Progress(256<<10, 20*time.Second); err != nil {
+				return res, fmt.Errorf("before failover %d: %w", rep, err)
+			}
 		}
 		time.Sleep(200 * time.Millisecond) // let state sync catch up, as it would in service
 		act, _ := p.active()
