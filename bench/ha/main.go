@@ -399,19 +399,21 @@ func measure(sys string, reps, idle int, verbose bool) (result, error) {
 				return res, err
 			}
 		}
-		if err := s.Progress(256<<10, 20*time.Second); err != nil {
+		for try := 0; ; try++ {
+			perr := s.Progress(256<<10, 20*time.Second)
+			if perr == nil {
+				break
+			}
 			// A stream reset while the pair settled after the last
 			// rejoin: lost at that rejoin; a new one for this failover.
-			if s.Err() == nil || rep == 0 {
-				return res, fmt.Errorf("before failover %d: %w", rep, err)
+			if s.Err() == nil || rep == 0 || try == 5 {
+				return res, fmt.Errorf("before failover %d: %w", rep, perr)
 			}
 			res.fos[rep-1].rejoinLost++
 			s.End()
+			time.Sleep(time.Second)
 			if s, err = newStream(); err != nil {
 				return res, err
-			}
-			if err := s.Progress(256<<10, 20*time.Second); err != nil {
-				return res, fmt.Errorf("before failover %d: %w", rep, err)
 			}
 		}
 		time.Sleep(200 * time.Millisecond) // let state sync catch up, as it would in service
