@@ -524,7 +524,11 @@ func (w *wbPair) start(a bool) error {
 	if w.alone {
 		cfg.Peer = nil
 	}
-	n, err := node.New(core, cfg, slog.New(slog.DiscardHandler))
+	log := slog.New(slog.DiscardHandler)
+	if os.Getenv("BENCH_HA_LOG") != "" { // the nodes' log on stderr, to see what a failover did
+		log = slog.New(slog.NewTextHandler(os.Stderr, nil)).With("node", map[bool]string{true: "A", false: "B"}[a])
+	}
+	n, err := node.New(core, cfg, log)
 	if err != nil {
 		core.Close()
 		pool.Close()
