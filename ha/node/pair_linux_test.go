@@ -97,11 +97,10 @@ func pairFailover(t *testing.T, mode Mode) {
 	// a late standby that is synchronised busiest first while the stream
 	// runs.
 	members := [2]*member{a, b}
-	active := 0
 	for rep := range pairReps {
 		// Heartbeats late on a loaded machine can swap the roles between
 		// crashes (a split, healed): crash whichever is active now.
-		active = stablePair(t, members)
+		active := stablePair(t, members)
 		s.MaxStall.Store(0)
 		dead, live := members[active], members[1-active]
 		crash := time.Now()
@@ -126,12 +125,11 @@ func pairFailover(t *testing.T, mode Mode) {
 			t.Fatalf("the active sent %d sync entries to the late standby, want the whole table", got)
 		}
 		members[active] = back
-		active = 1 - active
 		s.Progress(t, 1<<20)
 	}
 
 	// Planned switch-over.
-	active = stablePair(t, members)
+	active := stablePair(t, members)
 	s.MaxStall.Store(0)
 	from, to := members[active], members[1-active]
 	if err := from.node.Failover(); err != nil {
