@@ -56,6 +56,9 @@ type Options struct {
 	// and mirror ports; 0 picks a free port.
 	APIPort, SNMPPort, MirrorPort int
 	Taps                          []string // host TAP devices for extra NICs (eth1..., after the peer link)
+	// TapMACs are the MACs of the Taps' NICs; TapMAC(i) where missing.
+	// Two guests of one process on one host bridge need their own.
+	TapMACs []string
 	// HubNICs adds NICs joined to each other by a QEMU hub (after the
 	// TAPs): a lab network inside QEMU that needs no host device, so a
 	// plain `wirebox qemu` has ports to show (what one sends, the others
@@ -191,8 +194,12 @@ func (o *Options) args(tmp string) ([]string, error) {
 			"-device", fmt.Sprintf("virtio-net-pci,netdev=peer,romfile=,mac=52:54:00:77:%02x:%02x", p.LocalPort>>8&0xff, p.LocalPort&0xff))
 	}
 	for i, t := range o.Taps {
+		mac := TapMAC(i)
+		if i < len(o.TapMACs) && o.TapMACs[i] != "" {
+			mac = o.TapMACs[i]
+		}
 		a = append(a, "-netdev", fmt.Sprintf("tap,id=tap%d,ifname=%s,script=no,downscript=no", i, t),
-			"-device", fmt.Sprintf("virtio-net-pci,netdev=tap%d,romfile=,mac=%s", i, TapMAC(i)))
+			"-device", fmt.Sprintf("virtio-net-pci,netdev=tap%d,romfile=,mac=%s", i, mac))
 	}
 	for i := range o.HubNICs {
 		a = append(a, "-netdev", fmt.Sprintf("hubport,id=hub%d,hubid=1", i),
@@ -304,6 +311,19 @@ func (vm *VM) Stop() {
 		_ = vm.cmd.Process.Kill()
 		<-vm.done
 	}
+}
+
+// Kill ends QEMU with SIGKILL at once, as a crash of the whole machine
+// would (the guest gets no shutdown). It signals only the process Start
+// started.
+func (vm *VM) Kill() {
+	select {
+	case <-vm.done:
+		return
+	default:
+	}
+	_ = vm.cmd.Process.Kill()
+	<-vm.done
 }
 
 // APIURL is the guest's control API through the forwarded port.

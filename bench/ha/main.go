@@ -22,7 +22,6 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -32,19 +31,17 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
+	"runtime/pprof"
 	"slices"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"syscall"
 	"text/tabwriter"
 	"time"
 
-	"golang.org/x/sys/unix"
-
 	"github.com/wirebox/wirebox/capture"
 	"github.com/wirebox/wirebox/ha/fwd"
+	"github.com/wirebox/wirebox/ha/hatraffic"
 	"github.com/wirebox/wirebox/ha/node"
 	"github.com/wirebox/wirebox/tap"
 )
@@ -66,9 +63,23 @@ func main() {
 	verbose := flag.Bool("v", false, "log each failover")
 	tput := flag.Bool("throughput", false, "measure forwarding throughput (iperf3 TCP, and UDP in 64-byte frames) through nftables NAT, the wirebox forwarder alone and the wirebox pair, instead of failovers")
 	secs := flag.Int("t", 5, "seconds per throughput run")
+	tsys := flag.String("tput-systems", strings.Join(tputSystems, ","), "systems of -throughput, in order (the first is the ratios' base)")
+	cpuprof := flag.String("cpuprofile", "", "write a CPU profile of this process (the wirebox nodes run in it) to this file")
 	flag.Parse()
+	if *cpuprof != "" {
+		f, err := os.Create(*cpuprof)
+		if err == nil {
+			err = pprof.StartCPUProfile(f)
+		}
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "bench/ha:", err)
+			os.Exit(1)
+		}
+		defer pprof.StopCPUProfile()
+	}
 	if *tput {
-		if err := throughput(*secs); err != nil {
+		if err := throughput(*secs, strings.Split(*tsys, ",")); err != nil {
+			pprof.StopCPUProfile()
 			fmt.Fprintln(os.Stderr, "bench/ha:", err)
 			os.Exit(1)
 		}
@@ -89,8 +100,9 @@ func main() {
 type failover struct {
 	lost, rsts int
 	stall      time.Duration
-	rejoinLost int // lost while the crashed node returned, before the next failover
-	rst0       int // the RST count when the crash began
+	takeover   time.Duration // crash to the survivor owning the addresses (polled), -1 never
+	rejoinLost int           // lost while the crashed node returned, before the next failover
+	rst0       int           // the RST count when the crash began
 	streamLost bool
 }
 
@@ -110,25 +122,6 @@ func sh(args ...string) error {
 
 func nsx(ns string, args ...string) error {
 	return sh(append([]string{"ip", "netns", "exec", ns}, args...)...)
-}
-
-// inNS runs fn on a thread in namespace ns; sockets fn makes stay there.
-func inNS(ns string, fn func() error) error {
-	f, err := os.Open("/run/netns/" + ns)
-	if err != nil {
-		return err
-	}
-	defer f.Close()
-	errc := make(chan error, 1)
-	go func() {
-		runtime.LockOSThread() // never unlocked: the thread dies with the goroutine
-		if err := unix.Setns(int(f.Fd()), unix.CLONE_NEWNET); err != nil {
-			errc <- err
-			return
-		}
-		errc <- fn()
-	}()
-	return <-errc
 }
 
 // topo is the namespaces of one run.
@@ -222,10 +215,17 @@ func (t *topo) linkState(a bool, up string) error {
 	if !a {
 		ns, devs = t.b, []string{"b0", "b1", "pb", "wb"}
 	}
+	// One ip process for all four links: a crash takes them down at once
+	// (one command per link left the peer link up for tens of ms after
+	// the data links on a loaded machine, which the stall then counted).
+	var batch strings.Builder
 	for _, d := range devs {
-		if err := nsx(ns, "ip", "link", "set", d, up); err != nil {
-			return err
-		}
+		fmt.Fprintf(&batch, "link set %s %s\n", d, up)
+	}
+	cmd := exec.Command("ip", "-n", ns, "-batch", "-")
+	cmd.Stdin = strings.NewReader(batch.String())
+	if out, err := cmd.CombinedOutput(); err != nil {
+		return fmt.Errorf("ip -n %s -batch: %v: %s", ns, err, out)
 	}
 	if up != "up" {
 		return nil
@@ -247,7 +247,8 @@ type pairSystem interface {
 	start(a bool) error // start (or restart) one appliance
 	crash(a bool)       // links down, processes gone
 	active() (a bool, ok bool)
-	ready() bool // both up, the standby holds the state
+	owns(a bool) bool // a serves the addresses (safe beside a crash of the other)
+	ready() bool      // both up, the standby holds the state
 	close()
 }
 
@@ -259,7 +260,7 @@ func measure(sys string, reps, idle int, verbose bool) (result, error) {
 		return res, err
 	}
 	defer t.close()
-	stopServers, err := servers(t.sv)
+	stopServers, err := hatraffic.Servers(nsPath(t.sv), service().Backends, false)
 	if err != nil {
 		return res, err
 	}
@@ -291,32 +292,59 @@ func measure(sys string, reps, idle int, verbose bool) (result, error) {
 		}
 		return res, fmt.Errorf("the pair never got ready: %w", err)
 	}
-	rst, err := startRSTWatch(t.cl)
+	rst, err := hatraffic.StartRSTWatch(exec.Command("ip", append([]string{"netns", "exec", t.cl}, hatraffic.RSTArgs("c0")...)...))
 	if err != nil {
 		return res, err
 	}
-	defer rst.stop()
-	var s *stream
+	defer rst.Stop()
+	if pcap := os.Getenv("BENCH_HA_PCAP"); pcap != "" {
+		// Headers of everything the client sees, to find where a stall
+		// comes from (retransmission timers, the address move).
+		for _, c := range [][3]string{{t.cl, "c0", "client"}, {t.sv, "s0", "server"}} {
+			cap := exec.Command("ip", "netns", "exec", c[0], "tcpdump", "-i", c[1], "-s", "128", "-w", pcap+"."+sys+"."+c[2])
+			if err := cap.Start(); err != nil {
+				return res, err
+			}
+			defer func() { _ = cap.Process.Signal(syscall.SIGTERM); _ = cap.Wait() }()
+		}
+	}
+	var s *hatraffic.Stream
 	var conns []net.Conn
 	defer func() {
 		if s != nil {
-			s.end()
+			s.End()
 		}
 		for _, c := range conns {
 			c.Close()
 		}
 	}()
+	// newStream dials the stream again, up to five times: a dial refused
+	// or reset while the pair settles after a rejoin counts as a
+	// connection lost at that rejoin.
+	newStream := func() (*hatraffic.Stream, error) {
+		for try := 0; ; try++ {
+			c, err := dial(t.cl)
+			if err == nil {
+				return startStream(c), nil
+			}
+			if len(res.fos) == 0 || try == 4 {
+				return nil, err
+			}
+			res.fos[len(res.fos)-1].rejoinLost++
+			time.Sleep(time.Second)
+		}
+	}
 	for rep := 0; rep <= reps; rep++ {
 		// What the return of the last crashed node cost (a node that
 		// claims the address before it has the state resets connections),
 		// counted with that failover; then fresh connections for the lost.
 		if rep > 0 {
 			lost := pingAll(conns, 10*time.Second)
-			if !res.fos[rep-1].streamLost && (s.failed() || s.progress(64<<10, 10*time.Second) != nil || s.failed()) {
+			if !res.fos[rep-1].streamLost && s.Progress(64<<10, 10*time.Second) != nil {
 				lost++
 			}
 			res.fos[rep-1].rejoinLost = lost
-			res.fos[rep-1].rsts = rst.count() - res.fos[rep-1].rst0 // updated again below if the settling costs more
+			res.fos[rep-1].rsts = rst.Count() - res.fos[rep-1].rst0 // updated again below if the settling costs more
 			if verbose && lost > 0 {
 				fmt.Fprintf(os.Stderr, "%s: %d connections lost while the crashed node returned\n", sys, lost)
 			}
@@ -325,27 +353,33 @@ func measure(sys string, reps, idle int, verbose bool) (result, error) {
 		if rep == reps {
 			break
 		}
-		if s == nil || s.failed() {
+		if s == nil || s.Err() != nil {
 			if s != nil {
-				s.end()
+				s.End()
 			}
-			c, err := dial(t.cl)
-			if err != nil {
+			if s, err = newStream(); err != nil {
 				return res, err
 			}
-			s = startStream(c)
 		}
 		// New connections can die too while the pair settles after a
 		// rejoin: count them with the last failover and try again.
 		for try := 0; ; try++ {
+			dead := 0
 			for len(conns) < idle {
 				c, err := dial(t.cl)
 				if err != nil {
-					return res, err
+					// Refused or reset while the pair settles (keepalived
+					// lets both nodes answer for a moment): counted like a
+					// connection lost at the rejoin.
+					if rep == 0 || try == 5 {
+						return res, err
+					}
+					dead++
+					break
 				}
 				conns = append(conns, c)
 			}
-			dead := pingAll(conns, 10*time.Second)
+			dead += pingAll(conns, 10*time.Second)
 			if dead == 0 {
 				break
 			}
@@ -359,41 +393,63 @@ func measure(sys string, reps, idle int, verbose bool) (result, error) {
 			}
 			time.Sleep(time.Second)
 		}
-		if s.failed() {
-			s.end()
-			c, err := dial(t.cl)
-			if err != nil {
+		if s.Err() != nil {
+			s.End()
+			if s, err = newStream(); err != nil {
 				return res, err
 			}
-			s = startStream(c)
 		}
-		if err := s.progress(256<<10, 20*time.Second); err != nil {
-			return res, fmt.Errorf("before failover %d: %w", rep, err)
+		for try := 0; ; try++ {
+			perr := s.Progress(256<<10, 20*time.Second)
+			if perr == nil {
+				break
+			}
+			// A stream reset while the pair settled after the last
+			// rejoin: lost at that rejoin; a new one for this failover.
+			if s.Err() == nil || rep == 0 || try == 5 {
+				return res, fmt.Errorf("before failover %d: %w", rep, perr)
+			}
+			res.fos[rep-1].rejoinLost++
+			s.End()
+			time.Sleep(time.Second)
+			if s, err = newStream(); err != nil {
+				return res, err
+			}
 		}
 		time.Sleep(200 * time.Millisecond) // let state sync catch up, as it would in service
 		act, _ := p.active()
-		rst0 := rst.count()
+		rst0 := rst.Count()
 		if rep > 0 {
 			res.fos[rep-1].rsts = rst0 - res.fos[rep-1].rst0
 		}
-		s.maxStall.Store(0)
+		s.MaxStall.Store(0)
+		// The survivor's takeover, polled beside the crash.
+		crashAt := time.Now()
+		tookc := make(chan time.Duration, 1)
+		go func() {
+			if waitFor(10*time.Second, func() bool { return p.owns(!act) }) != nil {
+				tookc <- -1
+				return
+			}
+			tookc <- time.Since(crashAt)
+		}()
 		p.crash(act)
 		// The stream either moves on or breaks; idle connections answer or not.
-		streamErr := s.progress(256<<10, 15*time.Second)
+		streamErr := s.Progress(256<<10, 15*time.Second)
 		lost := pingAll(conns, 10*time.Second)
-		if streamErr != nil || s.failed() {
+		if streamErr != nil || s.Err() != nil {
 			lost++
 		}
 		// Reconnect the lost idle connections before the next failover.
 		conns = keepAlive(conns)
 		time.Sleep(300 * time.Millisecond) // resets to the client arrive, tcpdump prints them
-		fo := failover{lost: lost, rsts: rst.count() - rst0, rst0: rst0, stall: time.Duration(s.maxStall.Load())}
-		if streamErr != nil || s.failed() {
+		fo := failover{lost: lost, rsts: rst.Count() - rst0, rst0: rst0, stall: time.Duration(s.MaxStall.Load()), takeover: <-tookc}
+		if streamErr != nil || s.Err() != nil {
 			fo.stall, fo.streamLost = -1, true
 		}
 		res.fos = append(res.fos, fo)
 		if verbose {
-			fmt.Fprintf(os.Stderr, "%s failover %d: lost %d, resets %d, stall %v\n", sys, rep+1, fo.lost, fo.rsts, fo.stall)
+			fmt.Fprintf(os.Stderr, "%s failover %d: lost %d, resets %d, takeover %v, stall %v\n", sys, rep+1, fo.lost, fo.rsts, fo.takeover, fo.stall)
 		}
 		// The crashed appliance returns and becomes the standby.
 		if err := t.linkState(act, "up"); err != nil {
@@ -412,16 +468,7 @@ func measure(sys string, reps, idle int, verbose bool) (result, error) {
 	return res, nil
 }
 
-func waitFor(d time.Duration, cond func() bool) error {
-	deadline := time.Now().Add(d)
-	for !cond() {
-		if time.Now().After(deadline) {
-			return fmt.Errorf("timed out after %v", d)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-	return nil
-}
+func waitFor(d time.Duration, cond func() bool) error { return hatraffic.WaitFor(d, cond) }
 
 // --- wirebox --------------------------------------------------------------
 
@@ -477,7 +524,11 @@ func (w *wbPair) start(a bool) error {
 	if w.alone {
 		cfg.Peer = nil
 	}
-	n, err := node.New(core, cfg, slog.New(slog.DiscardHandler))
+	log := slog.New(slog.DiscardHandler)
+	if os.Getenv("BENCH_HA_LOG") != "" { // the nodes' log on stderr, to see what a failover did
+		log = slog.New(slog.NewTextHandler(os.Stderr, nil)).With("node", map[bool]string{true: "A", false: "B"}[a])
+	}
+	n, err := node.New(core, cfg, log)
 	if err != nil {
 		core.Close()
 		pool.Close()
@@ -519,6 +570,11 @@ func (w *wbPair) active() (bool, bool) {
 		}
 	}
 	return false, false
+}
+
+func (w *wbPair) owns(a bool) bool {
+	m := w.m[w.idx(a)]
+	return m != nil && m.node.Status().Role == "active"
 }
 
 func (w *wbPair) ready() bool {
@@ -755,6 +811,8 @@ func (k *kernelPair) hasVIP(a bool) bool {
 	return err == nil && strings.Contains(string(out), vip+"/")
 }
 
+func (k *kernelPair) owns(a bool) bool { return k.hasVIP(a) }
+
 func (k *kernelPair) active() (bool, bool) {
 	for _, a := range []bool{true, false} {
 		if k.procs[k.idx(a)] != nil && k.hasVIP(a) {
@@ -820,81 +878,25 @@ func (k *kernelPair) close() {
 
 // --- traffic ---------------------------------------------------------------
 
-func servers(ns string) (func(), error) {
-	var lns []net.Listener
-	var wg sync.WaitGroup
-	var mu sync.Mutex
-	var conns []net.Conn
-	for _, addr := range []string{server1 + ":8080", server2 + ":8081"} {
-		var ln net.Listener
-		if err := inNS(ns, func() (err error) { ln, err = net.Listen("tcp", addr); return err }); err != nil {
-			return nil, err
-		}
-		lns = append(lns, ln)
-		wg.Go(func() {
-			for {
-				c, err := ln.Accept()
-				if err != nil {
-					return
-				}
-				mu.Lock()
-				conns = append(conns, c)
-				mu.Unlock()
-				wg.Go(func() { io.Copy(c, c); c.Close() })
-			}
-		})
-	}
-	return func() {
-		for _, ln := range lns {
-			ln.Close()
-		}
-		mu.Lock()
-		for _, c := range conns {
-			c.Close()
-		}
-		mu.Unlock()
-		wg.Wait()
-	}, nil
-}
+func nsPath(ns string) string { return "/run/netns/" + ns }
 
-func dial(ns string) (net.Conn, error) {
-	var c net.Conn
-	err := inNS(ns, func() (err error) {
-		c, err = net.DialTimeout("tcp", vip+":80", 10*time.Second)
-		return err
-	})
-	return c, err
+func dial(ns string) (net.Conn, error) { return hatraffic.Dial(nsPath(ns), "tcp", vip+":80") }
+
+func startStream(c net.Conn) *hatraffic.Stream {
+	return hatraffic.StartStream(c, hatraffic.StreamOptions{})
 }
 
 // pingAll echoes a line on each connection in parallel and returns how
 // many failed (a failed one is closed and removed by keepAlive).
 func pingAll(conns []net.Conn, timeout time.Duration) int {
-	var bad atomic.Int32
-	var wg sync.WaitGroup
-	for i, c := range conns {
-		wg.Go(func() {
-			msg := fmt.Sprintf("ping %d\n", i)
-			buf := make([]byte, len(msg))
-			c.SetDeadline(time.Now().Add(timeout))
-			defer c.SetDeadline(time.Time{})
-			if _, err := c.Write([]byte(msg)); err != nil {
-				bad.Add(1)
-				markDead(c)
-				return
-			}
-			if _, err := io.ReadFull(c, buf); err != nil || string(buf) != msg {
-				bad.Add(1)
-				markDead(c)
-			}
-		})
+	dead, _ := hatraffic.PingAll(conns, "ping", timeout)
+	for _, i := range dead {
+		deadConns.Store(conns[i], true)
 	}
-	wg.Wait()
-	return int(bad.Load())
+	return len(dead)
 }
 
 var deadConns sync.Map
-
-func markDead(c net.Conn) { deadConns.Store(c, true) }
 
 // keepAlive drops the dead connections from the set.
 func keepAlive(conns []net.Conn) []net.Conn {
@@ -907,165 +909,19 @@ func keepAlive(conns []net.Conn) []net.Conn {
 	})
 }
 
-type stream struct {
-	c        net.Conn
-	stop     chan struct{}
-	wg       sync.WaitGroup
-	read     atomic.Int64
-	maxStall atomic.Int64
-	broken   atomic.Bool
-}
-
-func startStream(c net.Conn) *stream {
-	s := &stream{c: c, stop: make(chan struct{})}
-	s.wg.Go(func() {
-		buf := make([]byte, 8192)
-		var off int64
-		for {
-			select {
-			case <-s.stop:
-				return
-			case <-time.After(2 * time.Millisecond):
-			}
-			for i := range buf {
-				buf[i] = byte((off + int64(i)) % 251)
-			}
-			if _, err := c.Write(buf); err != nil {
-				s.broken.Store(true)
-				return
-			}
-			off += int64(len(buf))
-		}
-	})
-	s.wg.Go(func() {
-		buf := make([]byte, 65536)
-		last := time.Now()
-		for {
-			n, err := c.Read(buf)
-			now := time.Now()
-			if gap := now.Sub(last); n > 0 && int64(gap) > s.maxStall.Load() {
-				s.maxStall.Store(int64(gap))
-			}
-			for i := range buf[:n] {
-				if buf[i] != byte((s.read.Load()+int64(i))%251) {
-					s.broken.Store(true)
-					return
-				}
-			}
-			if n > 0 {
-				last = now
-				s.read.Add(int64(n))
-			}
-			if err != nil {
-				s.broken.Store(true)
-				return
-			}
-		}
-	})
-	return s
-}
-
-func (s *stream) failed() bool { return s.broken.Load() }
-
-func (s *stream) progress(n int64, d time.Duration) error {
-	from := s.read.Load()
-	return waitFor(d, func() bool {
-		if s.failed() {
-			return true
-		}
-		return s.read.Load() >= from+n
-	})
-}
-
-func (s *stream) end() {
-	close(s.stop)
-	s.c.SetDeadline(time.Now())
-	s.wg.Wait()
-	s.c.Close()
-}
-
-// rstWatch is tcpdump in the client namespace printing every reset.
-type rstWatch struct {
-	cmd *exec.Cmd
-	mu  sync.Mutex
-	n   int
-	wg  sync.WaitGroup
-}
-
-func startRSTWatch(ns string) (*rstWatch, error) {
-	r := &rstWatch{cmd: exec.Command("ip", "netns", "exec", ns, "tcpdump", "-i", "c0", "-n", "-l", "tcp[tcpflags] & tcp-rst != 0")}
-	out, err := r.cmd.StdoutPipe()
-	if err != nil {
-		return nil, err
-	}
-	stderr, err := r.cmd.StderrPipe()
-	if err != nil {
-		return nil, err
-	}
-	if err := r.cmd.Start(); err != nil {
-		return nil, err
-	}
-	ready := make(chan struct{})
-	r.wg.Go(func() {
-		b := make([]byte, 4096)
-		var seen strings.Builder
-		for {
-			n, err := stderr.Read(b)
-			seen.Write(b[:n])
-			if strings.Contains(seen.String(), "listening on") {
-				close(ready)
-				io.Copy(io.Discard, stderr)
-				return
-			}
-			if err != nil {
-				close(ready)
-				return
-			}
-		}
-	})
-	r.wg.Go(func() {
-		b := make([]byte, 4096)
-		for {
-			n, err := out.Read(b)
-			r.mu.Lock()
-			r.n += strings.Count(string(b[:n]), "\n")
-			r.mu.Unlock()
-			if err != nil {
-				return
-			}
-		}
-	})
-	select {
-	case <-ready:
-	case <-time.After(20 * time.Second):
-		r.stop()
-		return nil, errors.New("tcpdump did not start")
-	}
-	return r, nil
-}
-
-func (r *rstWatch) count() int {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return r.n
-}
-
-func (r *rstWatch) stop() {
-	_ = r.cmd.Process.Kill()
-	_ = r.cmd.Wait()
-	r.wg.Wait()
-}
-
 // --- table -----------------------------------------------------------------
 
 func printTable(w io.Writer, rs []result) {
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "system\tfailovers\tclean (no loss, no RST)\tconnections lost\tlost at rejoin\tresets seen\tstall median\tstall max\tstall < 100 ms")
+	fmt.Fprintln(tw, "system\tfailovers\tclean (no loss, no RST)\tconnections lost\tlost at rejoin\tresets seen\ttakeover median\tstall median\tstall max\tstall < 100 ms")
 	medians := map[string]time.Duration{}
 	for _, r := range rs {
 		lost, rejoin, rsts, clean, fast := 0, 0, 0, 0, 0
-		var stalls []time.Duration
+		var stalls, takeovers []time.Duration
 		for _, f := range r.fos {
+			if f.takeover >= 0 {
+				takeovers = append(takeovers, f.takeover)
+			}
 			lost += f.lost
 			rejoin += f.rejoinLost
 			rsts += f.rsts
@@ -1086,7 +942,12 @@ func printTable(w io.Writer, rs []result) {
 			mx = stalls[len(stalls)-1].Round(time.Millisecond).String()
 			medians[r.system] = stalls[len(stalls)/2]
 		}
-		fmt.Fprintf(tw, "%s\t%d\t%d\t%d of %d\t%d\t%d\t%s\t%s\t%d\n", r.system, len(r.fos), clean, lost, len(r.fos)*(r.idle+1), rejoin, rsts, med, mx, fast)
+		tmed := "-"
+		if len(takeovers) > 0 {
+			slices.Sort(takeovers)
+			tmed = takeovers[len(takeovers)/2].Round(time.Millisecond).String()
+		}
+		fmt.Fprintf(tw, "%s\t%d\t%d\t%d of %d\t%d\t%d\t%s\t%s\t%s\t%d\n", r.system, len(r.fos), clean, lost, len(r.fos)*(r.idle+1), rejoin, rsts, tmed, med, mx, fast)
 	}
 	tw.Flush()
 	if ka := medians["keepalived"]; ka > 0 {
@@ -1096,6 +957,7 @@ func printTable(w io.Writer, rs []result) {
 			}
 		}
 	}
-	fmt.Fprintln(w, "(stall: the stream's longest gap between reads during the failover; - when the stream was lost.")
+	fmt.Fprintln(w, "(takeover: from the crash to the survivor serving the addresses, polled;")
+	fmt.Fprintln(w, " stall: the stream's longest gap between reads during the failover; - when the stream was lost.")
 	fmt.Fprintln(w, " resets: RSTs the client saw from the crash to the next failover, the rejoin included; clean: no loss and no RST in that span)")
 }

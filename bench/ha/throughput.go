@@ -75,9 +75,9 @@ func envOr(k, d string) string {
 
 var tputSystems = []string{"nftables", "wirebox-alone", "wirebox-sr"}
 
-func throughput(secs int) error {
+func throughput(secs int, systems []string) error {
 	var rs []tputResult
-	for _, sys := range tputSystems {
+	for _, sys := range systems {
 		t, err := newTopo(sys == "nftables")
 		if err != nil {
 			return err

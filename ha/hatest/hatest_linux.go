@@ -3,17 +3,14 @@ package hatest
 import (
 	"bytes"
 	"crypto/rand"
-	"fmt"
 	"io"
 	"net"
 	"net/netip"
-	"strings"
-	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/wirebox/wirebox/ha/fwd"
+	"github.com/wirebox/wirebox/ha/hatraffic"
 	"github.com/wirebox/wirebox/internal/netns"
 	"github.com/wirebox/wirebox/internal/pkttest"
 )
@@ -48,69 +45,22 @@ func HostEnd(t testing.TB, ns *netns.NS, dev string) {
 	Run(t, ns, "ethtool", "-K", dev, "tx", "off", "tso", "off", "gso", "off", "gro", "on")
 }
 
+// Servers runs the TCP and UDP echo servers on both backends in ns until
+// the test ends.
 func Servers(t testing.TB, ns *netns.NS) {
 	t.Helper()
-	var wg sync.WaitGroup
-	var mu sync.Mutex
-	var conns []net.Conn
-	t.Cleanup(func() {
-		mu.Lock()
-		for _, c := range conns {
-			c.Close()
-		}
-		mu.Unlock()
-		wg.Wait()
-	})
-	for _, b := range Service().Backends {
-		var ln net.Listener
-		var pc net.PacketConn
-		err := ns.Do(func() (err error) {
-			if ln, err = net.Listen("tcp", b.String()); err != nil {
-				return err
-			}
-			pc, err = net.ListenPacket("udp", b.String())
-			return err
-		})
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { ln.Close(); pc.Close() })
-		wg.Go(func() {
-			for {
-				c, err := ln.Accept()
-				if err != nil {
-					return
-				}
-				mu.Lock()
-				conns = append(conns, c)
-				mu.Unlock()
-				// Hide TCPConn's ReadFrom: Go would splice through pipes
-				// it keeps pooled, which the leak check reports.
-				wg.Go(func() { io.Copy(struct{ io.Writer }{c}, struct{ io.Reader }{c}); c.Close() })
-			}
-		})
-		wg.Go(func() {
-			buf := make([]byte, 2048)
-			for {
-				n, from, err := pc.ReadFrom(buf)
-				if err != nil {
-					return
-				}
-				pc.WriteTo(append([]byte(b.String()+" "), buf[:n]...), from)
-			}
-		})
+	stop, err := hatraffic.Servers(ns.Path, Service().Backends, true)
+	if err != nil {
+		t.Fatal(err)
 	}
+	t.Cleanup(stop)
 }
 
 func Dial(t testing.TB, ns *netns.NS, network, addr string) net.Conn {
 	t.Helper()
-	var c net.Conn
-	err := ns.Do(func() (err error) {
-		c, err = net.DialTimeout(network, addr, 10*time.Second)
-		return err
-	})
+	c, err := hatraffic.Dial(ns.Path, network, addr)
 	if err != nil {
-		t.Fatalf("dial %s %s: %v", network, addr, err)
+		t.Fatal(err)
 	}
 	t.Cleanup(func() { c.Close() })
 	return c
@@ -194,104 +144,33 @@ func NewPairTopo(t testing.TB) *PairTopo {
 // WaitFor polls cond until it holds (or fails the test after 20 s).
 func WaitFor(t testing.TB, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(20 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(5 * time.Millisecond)
+	if err := hatraffic.WaitFor(20*time.Second, cond); err != nil {
+		t.Fatalf("waiting for %s: %v", what, err)
 	}
 }
 
-// Stream is a long TCP stream through the VIP: a writer sends a counting
-// pattern, the echo comes back and the reader checks every byte and
-// records the longest gap between reads.
-type Stream struct {
-	c        net.Conn
-	stop     chan struct{}
-	wg       sync.WaitGroup
-	Read     atomic.Int64
-	MaxStall atomic.Int64 // ns, reset by the test between phases
-	err      atomic.Pointer[error]
-}
+// Stream is a long byte-checked TCP stream through the VIP
+// (hatraffic.Stream) with test-failing checks.
+type Stream struct{ *hatraffic.Stream }
 
 func StartStream(t testing.TB, c net.Conn) *Stream {
-	s := &Stream{c: c, stop: make(chan struct{})}
-	s.wg.Go(func() {
-		buf := make([]byte, 8192)
-		var off int64
-		for {
-			select {
-			case <-s.stop:
-				return
-			case <-time.After(2 * time.Millisecond):
-			}
-			for i := range buf {
-				buf[i] = byte((off + int64(i)) % 251)
-			}
-			if _, err := c.Write(buf); err != nil {
-				s.fail(fmt.Errorf("write at %d: %w", off, err))
-				return
-			}
-			off += int64(len(buf))
-		}
-	})
-	s.wg.Go(func() {
-		buf := make([]byte, 65536)
-		last := time.Now()
-		for {
-			n, err := c.Read(buf)
-			now := time.Now()
-			if gap := now.Sub(last); n > 0 && int64(gap) > s.MaxStall.Load() {
-				s.MaxStall.Store(int64(gap))
-			}
-			for i := range buf[:n] {
-				if want := byte((s.Read.Load() + int64(i)) % 251); buf[i] != want {
-					s.fail(fmt.Errorf("byte %d: got %d, want %d", s.Read.Load()+int64(i), buf[i], want))
-					return
-				}
-			}
-			if n > 0 {
-				last = now
-				s.Read.Add(int64(n))
-			}
-			if err != nil {
-				select {
-				case <-s.stop:
-				default:
-					s.fail(fmt.Errorf("read at %d: %w", s.Read.Load(), err))
-				}
-				return
-			}
-		}
-	})
-	return s
+	return &Stream{hatraffic.StartStream(c, hatraffic.StreamOptions{})}
 }
 
-func (s *Stream) fail(err error) { s.err.CompareAndSwap(nil, &err) }
-
-// check fails the test if the stream broke.
+// Check fails the test if the stream broke.
 func (s *Stream) Check(t testing.TB) {
 	t.Helper()
-	if e := s.err.Load(); e != nil {
-		t.Fatalf("stream: %v", *e)
+	if err := s.Err(); err != nil {
+		t.Fatalf("stream: %v", err)
 	}
 }
 
-// progress waits until the stream moved another n bytes.
+// Progress waits until the stream moved another n bytes (20 s at most).
 func (s *Stream) Progress(t testing.TB, n int64) {
 	t.Helper()
-	from := s.Read.Load()
-	WaitFor(t, fmt.Sprintf("%d more stream bytes", n), func() bool {
-		s.Check(t)
-		return s.Read.Load() >= from+n
-	})
-}
-
-func (s *Stream) End() {
-	close(s.stop)
-	s.c.SetDeadline(time.Now())
-	s.wg.Wait()
+	if err := s.Stream.Progress(n, 20*time.Second); err != nil {
+		t.Fatal(err)
+	}
 }
 
 // IdleConns opens n connections through the VIP and echoes one message on each.
@@ -307,31 +186,27 @@ func IdleConns(t testing.TB, ns *netns.NS, n int) []net.Conn {
 // PingAll echoes a line on every connection: each must still work.
 func PingAll(t testing.TB, cs []net.Conn, what string) {
 	t.Helper()
-	buf := make([]byte, 128)
-	for i, c := range cs {
-		msg := fmt.Sprintf("%s %d\n", what, i)
-		c.SetDeadline(time.Now().Add(20 * time.Second))
-		if _, err := c.Write([]byte(msg)); err != nil {
-			t.Fatalf("idle connection %d: write: %v", i, err)
-		}
-		if _, err := io.ReadFull(c, buf[:len(msg)]); err != nil || string(buf[:len(msg)]) != msg {
-			t.Fatalf("idle connection %d: read %q: %v", i, buf[:len(msg)], err)
-		}
-		c.SetDeadline(time.Time{})
+	if dead, err := hatraffic.PingAll(cs, what, 20*time.Second); err != nil {
+		t.Fatalf("%d of %d connections dead (%s): %v", len(dead), len(cs), what, err)
 	}
 }
 
 // RSTWatch counts TCP resets the client namespace sees.
 func RSTWatch(t testing.TB, ns *netns.NS) func() int {
+	t.Helper()
 	pkttest.Need(t, "tcpdump")
-	tool := pkttest.Start(t, ns.Command("tcpdump", "-i", "c0", "-n", "-l", "tcp[tcpflags] & tcp-rst != 0"), "listening on")
+	args := hatraffic.RSTArgs("c0")
+	w, err := hatraffic.StartRSTWatch(ns.Command(args[0], args[1:]...))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(w.Stop)
 	return func() int {
 		time.Sleep(100 * time.Millisecond) // let tcpdump print what it saw
-		out := strings.TrimSpace(tool.Stdout())
-		if out == "" {
-			return 0
+		n := w.Count()
+		if n > 0 {
+			t.Logf("resets seen:\n%s", w.Lines())
 		}
-		t.Logf("resets seen:\n%s", out)
-		return len(strings.Split(out, "\n"))
+		return n
 	}
 }

@@ -48,6 +48,7 @@ type Status struct {
 	GratuitousARP     uint64
 	Transmitted       uint64
 	NoNeighbour       uint64
+	Replayed          uint64 // standby first: frames passed to a lost active, sent again at the takeover
 }
 
 // Node is one appliance of the pair (or the forwarder alone).
@@ -91,7 +92,9 @@ type Node struct {
 	probed  map[[4]byte]time.Time
 
 	mirrorSent, mirrorRecv, byPeer, syncSent, syncRecvd, syncs atomic.Uint64
-	splits, garps, transmitted, noNeigh                        atomic.Uint64
+	splits, garps, transmitted, noNeigh, replayed              atomic.Uint64
+
+	replay replayRing // standby first: frames passed to the active (under mu)
 }
 
 // New prepares a node on core (its ports must be open, in bypass mode).
@@ -219,6 +222,11 @@ func (n *Node) rxLoop(ctx context.Context, side fwd.Side, s *capture.Subscriptio
 		for _, f := range in[:c] {
 			n.wire(side, f, &out)
 		}
+		if n.link != nil {
+			if err := n.link.Flush(); err != nil {
+				n.log.Debug("mirror", "err", err)
+			}
+		}
 		n.flush(&out)
 	}
 }
@@ -272,8 +280,13 @@ func (n *Node) wire(side fwd.Side, f capture.Frame, out *[2][]capture.Frame) {
 			flags = peer.MirrorForward
 		}
 		m := peer.Mirror{Side: uint8(side), Flags: flags, Backend: c.Backend, Frame: data}
-		if err := n.link.Send(peer.TypeMirror, m.Append); err == nil {
+		// Queued: the batch's mirrors leave together when rxLoop flushes
+		// (in the order they were tracked, as the queue is the link's).
+		if err := n.link.Queue(peer.TypeMirror, m.Append); err == nil {
 			n.mirrorSent.Add(1)
+		}
+		if byPeer && n.role == peer.RoleStandby {
+			n.keepLocked(side, &p, data, now)
 		}
 	}
 	n.mu.Unlock()
@@ -300,9 +313,21 @@ func (n *Node) mirrorPlan() (mirror, byPeer bool) {
 		inSync := n.peerHB.Flags&peer.FlagInSync != 0 && n.peerHB.Role == peer.RoleStandby
 		return true, pc.Mode == StandbyResponse && inSync
 	case peer.RoleStandby:
-		// A standby that receives a frame (standby first, or a neighbour
-		// with a stale entry) processes it and has the active send it.
-		return n.peerHB.Role == peer.RoleActive, n.peerHB.Role == peer.RoleActive
+		if n.peerHB.Role != peer.RoleActive {
+			return false, false
+		}
+		if pc.Mode == StandbyResponse && n.inSync {
+			// In standby response the standby transmits everything
+			// anyway: a frame that reaches it directly (a neighbour with
+			// a stale entry, or frames for the active's MAC that a switch
+			// floods once the active's port went down in a crash) leaves
+			// from here at once, and the active tracks a copy. Passing it
+			// to an active that may be dead would lose it, and a sender
+			// that loses a window waits for its retransmission timer.
+			return true, false
+		}
+		// Standby first (or not in sync yet): the active sends it.
+		return true, true
 	}
 	return false, false
 }
@@ -468,7 +493,7 @@ func (n *Node) Status() Status {
 	st := Status{Role: n.role.String(), PeerRole: "none", Conns: n.table.Len(), Table: n.table.Stats(), AddressOwner: n.owner,
 		MirrorSent: n.mirrorSent.Load(), MirrorReceived: n.mirrorRecv.Load(), ForwardedByPeer: n.byPeer.Load(),
 		SyncEntriesSent: n.syncSent.Load(), SyncEntriesRecv: n.syncRecvd.Load(), Syncs: n.syncs.Load(),
-		SplitsSeen: n.splits.Load(), GratuitousARP: n.garps.Load(), Transmitted: n.transmitted.Load(), NoNeighbour: n.noNeigh.Load()}
+		SplitsSeen: n.splits.Load(), GratuitousARP: n.garps.Load(), Transmitted: n.transmitted.Load(), NoNeighbour: n.noNeigh.Load(), Replayed: n.replayed.Load()}
 	if n.lastFailover != nil {
 		fo := *n.lastFailover
 		st.LastFailover = &fo

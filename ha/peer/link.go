@@ -26,14 +26,19 @@ type Link struct {
 	pc    *ipv4.PacketConn // the same socket, for recvmmsg
 	msgs  []ipv4.Message   // RecvBatch's, reused
 	peer  netip.AddrPort
-	key   []byte
 	epoch uint64
 	seq   atomic.Uint64
 
-	mu  sync.Mutex // send buffer
-	buf []byte
+	mu    sync.Mutex // the send side: buffers, sealer, queue
+	buf   []byte
+	seal  *Sealer
+	queue [][]byte       // sealed messages waiting for Flush (reused buffers)
+	nq    int            // how many of queue are waiting
+	wmsgs []ipv4.Message // Flush's, reused
+	dst   *net.UDPAddr   // the peer, for sendmmsg
 
-	win Window // the receiving goroutine's only
+	win  Window  // the receiving goroutine's only
+	open *Sealer // the receiving goroutine's only
 
 	sent, sendErrors, received            atomic.Uint64
 	forged, replayed, malformed, stranger atomic.Uint64
@@ -61,7 +66,12 @@ func Listen(cfg Config) (*Link, error) {
 	if err != nil {
 		return nil, fmt.Errorf("peer: listen on %v: %w", cfg.Listen, err)
 	}
-	return &Link{conn: conn, pc: ipv4.NewPacketConn(conn), peer: cfg.Peer, key: cfg.Key, epoch: uint64(time.Now().UnixNano())}, nil
+	// Room for bursts: the standby's reader may be off the CPU for a few
+	// milliseconds on a busy machine, and a mirror dropped by a full
+	// socket buffer is a lost packet for the endpoints.
+	setBuffers(conn, socketBuffer)
+	return &Link{conn: conn, pc: ipv4.NewPacketConn(conn), peer: cfg.Peer, epoch: uint64(time.Now().UnixNano()),
+		seal: NewSealer(cfg.Key), open: NewSealer(cfg.Key), dst: net.UDPAddrFromAddrPort(cfg.Peer)}, nil
 }
 
 // Peer is the peer's address.
@@ -70,22 +80,91 @@ func (l *Link) Peer() netip.AddrPort { return l.peer }
 // Close closes the socket; a blocked Recv returns.
 func (l *Link) Close() error { return l.conn.Close() }
 
-// Send seals and sends one message. build appends the payload.
+// socketBuffer is the peer link's socket buffer size, each way.
+const socketBuffer = 4 << 20
+
+// maxQueue bounds the messages Queue holds before it flushes itself.
+const maxQueue = 64
+
+// Send seals and sends one message (after any queued ones). build
+// appends the payload.
 func (l *Link) Send(typ uint8, build func([]byte) []byte) error {
 	l.mu.Lock()
 	defer l.mu.Unlock()
+	l.queueLocked(typ, build)
+	return l.flushLocked()
+}
+
+// Queue seals a message and holds it for Flush: a receive batch's mirrors
+// leave in one system call (sendmmsg). Messages leave in the order they
+// were queued or sent, from any goroutine.
+func (l *Link) Queue(typ uint8, build func([]byte) []byte) error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.queueLocked(typ, build)
+	if l.nq == maxQueue {
+		return l.flushLocked()
+	}
+	return nil
+}
+
+func (l *Link) queueLocked(typ uint8, build func([]byte) []byte) {
 	var payload []byte
 	if build != nil {
 		payload = build(l.buf[:0])
 	}
-	msg := Seal(make([]byte, 0, len(payload)+Overhead), l.key, Header{Type: typ, Epoch: l.epoch, Seq: l.seq.Add(1)}, payload)
-	l.buf = payload[:0]
-	if _, err := l.conn.WriteToUDPAddrPort(msg, l.peer); err != nil {
-		l.sendErrors.Add(1)
-		return err
+	if l.nq == len(l.queue) {
+		l.queue = append(l.queue, nil)
 	}
-	l.sent.Add(1)
-	return nil
+	l.queue[l.nq] = l.seal.Seal(l.queue[l.nq][:0], Header{Type: typ, Epoch: l.epoch, Seq: l.seq.Add(1)}, payload)
+	l.nq++
+	l.buf = payload[:0]
+}
+
+// Flush sends the queued messages.
+func (l *Link) Flush() error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.flushLocked()
+}
+
+func (l *Link) flushLocked() error {
+	if l.nq == 0 {
+		return nil
+	}
+	n := l.nq
+	l.nq = 0
+	if n == 1 {
+		if _, err := l.conn.WriteToUDPAddrPort(l.queue[0], l.peer); err != nil {
+			l.sendErrors.Add(1)
+			return err
+		}
+		l.sent.Add(1)
+		return nil
+	}
+	if len(l.wmsgs) < n {
+		l.wmsgs = make([]ipv4.Message, maxQueue)
+		for i := range l.wmsgs {
+			l.wmsgs[i].Buffers = make([][]byte, 1)
+		}
+	}
+	ms := l.wmsgs[:n]
+	for i := range ms {
+		ms[i].Buffers[0], ms[i].Addr = l.queue[i], l.dst
+	}
+	var err error
+	for len(ms) > 0 {
+		var k int
+		if k, err = l.pc.WriteBatch(ms, 0); err != nil {
+			break
+		}
+		l.sent.Add(uint64(k))
+		ms = ms[k:]
+	}
+	if err != nil {
+		l.sendErrors.Add(uint64(len(ms)))
+	}
+	return err
 }
 
 // Recv returns the next authentic, fresh message from the peer. Forged,
@@ -109,7 +188,7 @@ func (l *Link) check(from netip.AddrPort, b []byte) (Header, []byte, bool) {
 		l.stranger.Add(1)
 		return Header{}, nil, false
 	}
-	h, payload, err := Open(l.key, b)
+	h, payload, err := l.open.Open(b)
 	switch {
 	case errors.Is(err, ErrForged):
 		l.forged.Add(1)

@@ -2,11 +2,15 @@
 
 package peer
 
-import "errors"
+import (
+	"net"
 
-func inNetNS(path string, fn func() error) error {
-	if path == "" {
-		return fn()
-	}
-	return errors.New("network namespaces are Linux only")
+	"github.com/wirebox/wirebox/internal/nsrun"
+)
+
+func inNetNS(path string, fn func() error) error { return nsrun.Run(path, fn) }
+
+func setBuffers(c *net.UDPConn, size int) {
+	_ = c.SetReadBuffer(size)
+	_ = c.SetWriteBuffer(size)
 }

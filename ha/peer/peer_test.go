@@ -82,25 +82,37 @@ func TestWindow(t *testing.T) {
 	}
 }
 
+// linkPair is two links on 127.0.0.1 that are each other's peer, closed
+// when the test ends; bAddr is b's address.
+func linkPair(t *testing.T) (a, b *Link, bAddr netip.AddrPort) {
+	t.Helper()
+	var addrs [2]netip.AddrPort
+	for i := range addrs {
+		c, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		addrs[i] = c.LocalAddr().(*net.UDPAddr).AddrPort()
+		c.Close()
+	}
+	a, err := Listen(Config{Listen: addrs[0], Peer: addrs[1], Key: testKey})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { a.Close() })
+	b, err = Listen(Config{Listen: addrs[1], Peer: addrs[0], Key: testKey})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { b.Close() })
+	return a, b, addrs[1]
+}
+
 // TestLinkDropsForgedAndReplayed: over real UDP sockets, a message sealed
 // with the wrong key and a replayed message are dropped and counted; the
 // authentic ones arrive.
 func TestLinkDropsForgedAndReplayed(t *testing.T) {
-	a0, _ := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
-	b0, _ := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
-	aAddr, bAddr := a0.LocalAddr().(*net.UDPAddr).AddrPort(), b0.LocalAddr().(*net.UDPAddr).AddrPort()
-	a0.Close()
-	b0.Close()
-	a, err := Listen(Config{Listen: aAddr, Peer: bAddr, Key: testKey})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer a.Close()
-	b, err := Listen(Config{Listen: bAddr, Peer: aAddr, Key: testKey})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer b.Close()
+	a, b, bAddr := linkPair(t)
 	// A forger on the peer's own address cannot be told apart by address,
 	// only by key: send from a's socket with the wrong key.
 	forged := Seal(nil, []byte("not the key, not the key, not it"), Header{Type: TypeTakeover, Epoch: a.epoch + 1, Seq: 1}, (&Counted{}).Append(nil))
@@ -167,21 +179,7 @@ func FuzzOpen(f *testing.F) {
 // TestRecvBatch: many messages waiting are read in one batch, in order,
 // with a forged one among them dropped and counted.
 func TestRecvBatch(t *testing.T) {
-	a0, _ := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
-	b0, _ := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
-	aAddr, bAddr := a0.LocalAddr().(*net.UDPAddr).AddrPort(), b0.LocalAddr().(*net.UDPAddr).AddrPort()
-	a0.Close()
-	b0.Close()
-	a, err := Listen(Config{Listen: aAddr, Peer: bAddr, Key: testKey})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer a.Close()
-	b, err := Listen(Config{Listen: bAddr, Peer: aAddr, Key: testKey})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer b.Close()
+	a, b, bAddr := linkPair(t)
 	for i := range 20 {
 		if i == 10 {
 			forged := Seal(nil, []byte("not the key, not the key, not it"), Header{Type: TypeHeartbeat, Epoch: a.epoch, Seq: 999}, nil)
@@ -217,4 +215,42 @@ func TestRecvBatch(t *testing.T) {
 		t.Fatalf("stats %+v", st)
 	}
 	t.Logf("20 messages in %d batches", batches)
+}
+
+// TestQueueFlush: queued messages leave in order with the ones sent
+// directly, in batches (sendmmsg) and by themselves once the queue is
+// full, and each arrives authentic.
+func TestQueueFlush(t *testing.T) {
+	a, b, _ := linkPair(t)
+	const n = 3*maxQueue + 5
+	for i := range n {
+		c := Counted{Count: uint64(i)}
+		var err error
+		if i%50 == 49 {
+			err = a.Send(TypeSyncDone, c.Append) // after the queued ones
+		} else {
+			err = a.Queue(TypeSyncDone, c.Append)
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := a.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	buf := make([]byte, MaxMessage)
+	b.conn.SetReadDeadline(time.Now().Add(10 * time.Second))
+	for i := range n {
+		_, p, err := b.Recv(buf)
+		if err != nil {
+			t.Fatalf("message %d: %v", i, err)
+		}
+		var c Counted
+		if err := c.Decode(p); err != nil || c.Count != uint64(i) {
+			t.Fatalf("message %d: got %+v %v", i, c, err)
+		}
+	}
+	if st := a.Stats(); st.Sent != n || st.SendErrors != 0 {
+		t.Fatalf("sender stats %+v", st)
+	}
 }
