@@ -79,7 +79,7 @@ func TestAppliance(t *testing.T) {
 		}
 		select {
 		case <-vm.Done():
-			t.Logf("QEMU exited: %v", vm.Err())
+			t.Log(vm.ExitReport())
 		default:
 			_ = con.Type("cat /var/log/wirebox.log\r")
 			time.Sleep(5 * time.Second)

@@ -87,34 +87,10 @@ func baseOptions(a *image.Artifacts, name string) Options {
 // and returns the VM, its client and console. The VM is stopped at cleanup.
 func bootGuest(t *testing.T, o Options) (*VM, *api.Client, *Console, *api.Status) {
 	t.Helper()
-	con, err := NewConsole(nil)
-	if err != nil {
-		t.Fatal(err)
+	vm, c, con, st := bootNoFatal(t, o)
+	if st == nil {
+		t.FailNow()
 	}
-	o.Stdout, o.Stdin = con, con.Input()
-	ctx, cancel := context.WithTimeout(context.Background(), *bootTO)
-	t.Cleanup(cancel)
-	vm, err := Start(ctx, o)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		vm.Stop()
-		con.Close()
-		if t.Failed() {
-			t.Logf("%s console:\n%s", o.Name, tail(con.String(), 3000))
-		}
-	})
-	c, err := vm.NewClient(built.Secrets)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(c.Close)
-	st, took, err := vm.WaitReady(ctx, c)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Logf("%s boot-to-api: %.2f s (QEMU start to every service running)", o.Name, took.Seconds())
 	return vm, c, con, st
 }
 
@@ -208,22 +184,32 @@ func TestPair(t *testing.T) {
 }
 
 // bootNoFatal is bootGuest for a second goroutine (t.Fatal must not be called
-// off the test goroutine): failures are reported with t.Error.
+// off the test goroutine): failures are reported with t.Error and a nil status.
 func bootNoFatal(t *testing.T, o Options) (vm *VM, c *api.Client, con *Console, st *api.Status) {
+	t.Helper()
 	con, err := NewConsole(nil)
 	if err != nil {
 		t.Error(err)
 		return nil, nil, nil, nil
 	}
 	o.Stdout, o.Stdin = con, con.Input()
-	ctx, cancel := context.WithTimeout(context.Background(), *bootTO)
-	t.Cleanup(cancel)
-	vm, err = Start(ctx, o)
+	// The guest lives until the test's cleanup; only the wait for its API
+	// is bounded by -boot-timeout. (Start's context once was the boot's:
+	// QEMU got SIGTERM -boot-timeout after its start, mid-test, whenever a
+	// loaded machine made a test's later steps slower than that.)
+	vm, err = Start(context.Background(), o)
 	if err != nil {
 		t.Error(err)
 		return nil, nil, nil, nil
 	}
 	t.Cleanup(func() {
+		select {
+		case <-vm.Done():
+			if t.Failed() {
+				t.Logf("%s: %s", o.Name, vm.ExitReport())
+			}
+		default:
+		}
 		vm.Stop()
 		con.Close()
 		if t.Failed() {
@@ -236,12 +222,14 @@ func bootNoFatal(t *testing.T, o Options) (vm *VM, c *api.Client, con *Console, 
 		return nil, nil, nil, nil
 	}
 	t.Cleanup(c.Close)
+	ctx, cancel := context.WithTimeout(context.Background(), *bootTO)
+	defer cancel()
 	st, took, err := vm.WaitReady(ctx, c)
 	if err != nil {
 		t.Error(err)
 		return nil, nil, nil, nil
 	}
-	t.Logf("%s boot-to-api: %.2f s", o.Name, took.Seconds())
+	t.Logf("%s boot-to-api: %.2f s (QEMU start to every service running)", o.Name, took.Seconds())
 	return vm, c, con, st
 }
 

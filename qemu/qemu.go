@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -83,6 +84,10 @@ type VM struct {
 	err    error
 	tmp    string
 	stderr *bytes.Buffer // QEMU's own messages (not the guest console)
+	// stopped says why the host stopped QEMU (set before the signal), so
+	// an exit with status 0 after SIGTERM is not mistaken for the guest
+	// powering off.
+	stopped atomic.Pointer[string]
 }
 
 // FreePort returns a port on 127.0.0.1 that was free a moment ago for the
@@ -275,7 +280,7 @@ func Start(ctx context.Context, o Options) (*VM, error) {
 	go func() {
 		select {
 		case <-ctx.Done():
-			vm.Stop()
+			vm.stop("the context given to Start ended: " + context.Cause(ctx).Error())
 		case <-vm.done:
 		}
 	}()
@@ -288,15 +293,43 @@ func (vm *VM) Done() <-chan struct{} { return vm.done }
 // Err is QEMU's exit error, valid after Done.
 func (vm *VM) Err() error { <-vm.done; return vm.err }
 
+// ExitReport says how QEMU ended, valid after Done: its exit error, whether
+// the host stopped it and why, and QEMU's own messages (e.g. "terminating
+// on signal 15"). QEMU exits with status 0 both when the guest powers off
+// or reboots (-no-reboot) and when it is sent SIGTERM; this tells them apart.
+func (vm *VM) ExitReport() string {
+	<-vm.done
+	var b strings.Builder
+	if vm.err != nil {
+		fmt.Fprintf(&b, "QEMU exited: %v", vm.err)
+	} else {
+		b.WriteString("QEMU exited with status 0")
+	}
+	if why := vm.stopped.Load(); why != nil {
+		fmt.Fprintf(&b, "; the host stopped it: %s", *why)
+	} else {
+		b.WriteString("; not stopped by the host (the guest powered off, rebooted or reset)")
+	}
+	if vm.stderr != nil && vm.err == nil { // vm.err has them already
+		if msg := strings.TrimSpace(vm.stderr.String()); msg != "" {
+			fmt.Fprintf(&b, "; QEMU said: %s", msg)
+		}
+	}
+	return b.String()
+}
+
 // Stop asks QEMU to terminate (SIGTERM: QEMU shuts the machine down and
 // exits), then kills it if it has not exited within 5 s. It signals only
 // the process Start started.
-func (vm *VM) Stop() {
+func (vm *VM) Stop() { vm.stop("Stop called") }
+
+func (vm *VM) stop(why string) {
 	select {
 	case <-vm.done:
 		return
 	default:
 	}
+	vm.stopped.CompareAndSwap(nil, &why)
 	_ = vm.cmd.Process.Signal(syscall.SIGTERM)
 	select {
 	case <-vm.done:
