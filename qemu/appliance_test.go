@@ -69,7 +69,9 @@ func TestAppliance(t *testing.T) {
 	// config apply, reboot): generous, since under TCG on a loaded machine
 	// one slow step must not leave the next none (a run once timed out
 	// waiting for the restarted daemon after slow earlier steps).
-	ctx, cancel := context.WithTimeout(context.Background(), 8*time.Minute)
+	bctx, bcancel := context.WithTimeout(context.Background(), 8*time.Minute)
+	defer bcancel()
+	ctx, cancel := vm.Context(bctx) // and no longer than the guest lives
 	defer cancel()
 	t.Cleanup(func() {
 		// On failure, the guest's side of the story: QEMU's state and the
@@ -247,7 +249,7 @@ func waitFor(ctx context.Context, t *testing.T, what string, check func() error)
 		}
 		select {
 		case <-ctx.Done():
-			t.Fatalf("%s: %v", what, err)
+			t.Fatalf("%s: %v (%v)", what, err, context.Cause(ctx))
 		case <-time.After(500 * time.Millisecond):
 		}
 	}

@@ -158,12 +158,14 @@ func TestPair(t *testing.T) {
 		defer close(done)
 		_, _, conB, _ = bootNoFatal(t, ob)
 	}()
-	_, _, conA, _ := bootGuest(t, oa)
+	vmA, _, conA, _ := bootGuest(t, oa)
 	<-done
 	if conB == nil {
 		t.Fatal("guest B did not come up")
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	tctx, tcancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer tcancel()
+	ctx, cancel := vmA.Context(tctx)
 	defer cancel()
 	peerB := strings.Split(PeerAddrB, "/")[0]
 	// The shell comes up once wirebox boot returns; type until it answers.
@@ -311,13 +313,15 @@ func TestTapNIC(t *testing.T) {
 	o := baseOptions(a, "wirebox-tap")
 	o.Taps = []string{tap}
 	o.Cmdline = "wirebox.ip=eth1:169.254.88.2/24 wirebox.console=off"
-	_, _, con, _ := bootGuest(t, o)
+	vm, _, con, _ := bootGuest(t, o)
 	// QEMU holds the TAP open now; the device can move to the test's namespace.
 	ip("link", "set", tap, "netns", ns.Name)
 	ip("-n", ns.Name, "addr", "add", "169.254.88.1/24", "dev", tap)
 	ip("-n", ns.Name, "link", "set", tap, "up")
 
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	tctx, tcancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer tcancel()
+	ctx, cancel := vm.Context(tctx)
 	defer cancel()
 	off, err := con.Expect(ctx, 0, "toggle key help")
 	if err != nil {

@@ -290,6 +290,21 @@ func Start(ctx context.Context, o Options) (*VM, error) {
 // Done is closed when QEMU has exited.
 func (vm *VM) Done() <-chan struct{} { return vm.done }
 
+// Context is parent, also cancelled when QEMU exits (its cause then says
+// how: ExitReport), so a test waiting on the guest fails at once, not when
+// its budget runs out.
+func (vm *VM) Context(parent context.Context) (context.Context, context.CancelFunc) {
+	ctx, cancel := context.WithCancelCause(parent)
+	go func() {
+		select {
+		case <-vm.done:
+			cancel(errors.New(vm.ExitReport()))
+		case <-ctx.Done():
+		}
+	}()
+	return ctx, func() { cancel(context.Canceled) }
+}
+
 // Err is QEMU's exit error, valid after Done.
 func (vm *VM) Err() error { <-vm.done; return vm.err }
 
