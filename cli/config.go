@@ -50,7 +50,7 @@ this command says why. Waits for the outcome (--timeout).`,
 			if err != nil {
 				return err
 			}
-			fmt.Fprintf(g.stdout, "configuration accepted (generation %d); services restarting\n", res.Generation)
+			fmt.Fprintf(g.stdout, "configuration accepted (generation %d); the services it concerns restart\n", res.Generation)
 			// The API goes away while the services restart: poll until the
 			// daemon reports the outcome.
 			for {
@@ -60,7 +60,7 @@ this command says why. Waits for the outcome (--timeout).`,
 					if strings.HasPrefix(a.Config.LastApply, "rolled back") && a.Config.Generation < res.Generation {
 						return errors.New(a.Config.LastApply)
 					}
-					fmt.Fprintf(g.stdout, "%s (source: %s%s)\n", a.Config.LastApply, a.Config.Source, pathSuffix(a.Config.Path))
+					fmt.Fprintf(g.stdout, "%s (source: %s%s); %s\n", a.Config.LastApply, a.Config.Source, pathSuffix(a.Config.Path), restartedText(a.Config.Restarted))
 					return nil
 				}
 				select {
@@ -125,7 +125,7 @@ func newConfigShowCmd(g *globals) *cobra.Command {
 				fmt.Fprintf(g.stdout, "# skipped: %s\n", strings.ReplaceAll(f, "\n", " "))
 			}
 			if ci.LastApply != "" {
-				fmt.Fprintf(g.stdout, "# last apply: %s\n", ci.LastApply)
+				fmt.Fprintf(g.stdout, "# last apply: %s; %s\n", ci.LastApply, restartedText(ci.Restarted))
 			}
 			text, err := cl.Text(cmd.Context(), api.PathConfig)
 			if err != nil {
@@ -135,4 +135,11 @@ func newConfigShowCmd(g *globals) *cobra.Command {
 			return err
 		},
 	}
+}
+
+func restartedText(names []string) string {
+	if len(names) == 0 {
+		return "no service restarted"
+	}
+	return "restarted: " + strings.Join(names, ", ")
 }

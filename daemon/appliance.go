@@ -29,14 +29,13 @@ func (d *Daemon) wantPort(name, kind string) (open, decided bool) {
 		}
 		mgmt = m
 	}
-	return d.cfg.AutoPort(name, kind, mgmt, nil), true
+	return d.cfg.Load().AutoPort(name, kind, mgmt, nil), true
 }
 
 // maxConfigBody bounds a POST /v1/config body.
 const maxConfigBody = 1 << 20
 
-func (d *Daemon) routes(opts Options) {
-	mux := d.server.Mux()
+func (d *Daemon) routes(mux *http.ServeMux, opts Options) {
 	if opts.Appliance != nil {
 		mux.HandleFunc(api.RouteAppliance, func(w http.ResponseWriter, r *http.Request) {
 			api.WriteJSON(w, http.StatusOK, opts.Appliance(d))
