@@ -187,7 +187,7 @@ func TestPair(t *testing.T) {
 
 // bootNoFatal is bootGuest for a second goroutine (t.Fatal must not be called
 // off the test goroutine): failures are reported with t.Error and a nil status.
-func bootNoFatal(t *testing.T, o Options) (vm *VM, c *api.Client, con *Console, st *api.Status) {
+func bootNoFatal(t *testing.T, o Options) (*VM, *api.Client, *Console, *api.Status) {
 	t.Helper()
 	con, err := NewConsole(nil)
 	if err != nil {
@@ -199,7 +199,7 @@ func bootNoFatal(t *testing.T, o Options) (vm *VM, c *api.Client, con *Console, 
 	// is bounded by -boot-timeout. (Start's context once was the boot's:
 	// QEMU got SIGTERM -boot-timeout after its start, mid-test, whenever a
 	// loaded machine made a test's later steps slower than that.)
-	vm, err = Start(context.Background(), o)
+	vm, err := Start(context.Background(), o)
 	if err != nil {
 		t.Error(err)
 		return nil, nil, nil, nil
@@ -218,7 +218,7 @@ func bootNoFatal(t *testing.T, o Options) (vm *VM, c *api.Client, con *Console, 
 			t.Logf("%s console:\n%s", o.Name, tail(con.String(), 3000))
 		}
 	})
-	c, err = vm.NewClient(built.Secrets)
+	c, err := vm.NewClient(built.Secrets)
 	if err != nil {
 		t.Error(err)
 		return nil, nil, nil, nil
