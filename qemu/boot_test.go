@@ -31,6 +31,7 @@ var (
 	built    *image.Artifacts
 	buildErr error
 	bootTO   = flag.Duration("boot-timeout", 4*time.Minute, "how long one guest may take to answer")
+	imageDir = flag.String("image", "", "boot the image already built in this directory (wirebox image --out DIR) instead of building one")
 )
 
 func TestMain(m *testing.M) {
@@ -38,6 +39,10 @@ func TestMain(m *testing.M) {
 	code := func() int {
 		if testing.Short() && os.Getenv("CI") == "" { // under CI the boots run anyway
 			buildErr = errors.New("-short: boot tests skipped")
+			return m.Run()
+		}
+		if *imageDir != "" {
+			built = prebuilt(*imageDir)
 			return m.Run()
 		}
 		dir, err := os.MkdirTemp("", "wirebox-boottest-")
@@ -65,6 +70,16 @@ func TestMain(m *testing.M) {
 		return m.Run()
 	}()
 	os.Exit(code)
+}
+
+// prebuilt are the artifacts of `wirebox image --out dir`, for quicker
+// runs while working on the tests (the image is as old as that build).
+func prebuilt(dir string) *image.Artifacts {
+	a := &image.Artifacts{Kernel: filepath.Join(dir, "vmlinuz"), Initramfs: filepath.Join(dir, "initramfs.cpio.zst"), Secrets: image.SecretsIn(dir)}
+	if _, err := os.Stat(filepath.Join(dir, "wirebox.iso")); err == nil {
+		a.ISO = filepath.Join(dir, "wirebox.iso")
+	}
+	return a
 }
 
 // needImage skips (or, under CI, fails) when the image could not be built.
