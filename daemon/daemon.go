@@ -72,7 +72,7 @@ func New(cfg *config.Config, opts Options) (*Daemon, error) {
 	if err != nil {
 		return nil, err
 	}
-	svcs := apiSvcs[:1] // the local API first
+	svcs := []services.Service{apiSvcs[0]} // the local API first
 	// The capture core: one pool, the configured ports. Subsystems that
 	// consume ports depend on the "core" service and use env.Core().
 	if cfg.Management.Enabled() {

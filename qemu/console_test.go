@@ -34,6 +34,11 @@ func TestConsoleSize(t *testing.T) {
 	// test die before its cleanup kills the server, QEMU still ends.
 	s := testutil.NewTmux(t, cols, rows, shellQuote(append([]string{"timeout", "900", o.QEMU}, args...)))
 	s.Timeout = *bootTO
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Logf("pane and scrollback:\n%s", tail(s.History(), 4000))
+		}
+	})
 	vm := &VM{Opts: o}
 	c, err := vm.NewClient(built.Secrets)
 	if err != nil {

@@ -139,6 +139,7 @@ func Run(ctx context.Context, o Options) error {
 		spec = cl["wirebox.console_size"] // the console's own name for it
 	}
 	setWindowSize(int(os.Stdin.Fd()), spec, log)
+	quietConsole(log)
 
 	if len(o.Console) > 0 && cl["wirebox.console"] != "off" {
 		cmd := exec.CommandContext(ctx, o.Console[0], o.Console[1:]...)
@@ -150,6 +151,17 @@ func Run(ctx context.Context, o Options) error {
 	}
 	detachTTY()
 	return nil
+}
+
+// quietConsole keeps kernel warnings off the console, as "quiet" means to
+// (u-root's init raises the level to show notices): a message the kernel
+// prints on the serial line lands in the middle of the full-screen console
+// and stays there until that row changes. Errors still show; everything
+// is in dmesg.
+func quietConsole(log *slog.Logger) {
+	if err := os.WriteFile("/proc/sys/kernel/printk", []byte("4"), 0o644); err != nil {
+		log.Warn("console log level", "err", err)
+	}
 }
 
 // consoleOutput is where the console draws: the terminal itself (our
