@@ -260,9 +260,8 @@ func Start(ctx context.Context, o Options) (*VM, error) {
 		vm.stderr = &bytes.Buffer{}
 		vm.cmd.Stderr = vm.stderr
 	}
-	dieWithParent(vm.cmd)
 	vm.Started = time.Now()
-	if err := vm.cmd.Start(); err != nil {
+	if err := startDyingWithParent(vm.cmd, vm.done); err != nil {
 		os.RemoveAll(tmp)
 		return nil, fmt.Errorf("start %s: %w", o.QEMU, err)
 	}
@@ -320,9 +319,13 @@ func (vm *VM) ExitReport() string {
 	} else {
 		b.WriteString("QEMU exited with status 0")
 	}
-	if why := vm.stopped.Load(); why != nil {
+	var ee *exec.ExitError
+	switch why := vm.stopped.Load(); {
+	case why != nil:
 		fmt.Fprintf(&b, "; the host stopped it: %s", *why)
-	} else {
+	case errors.As(vm.err, &ee) && ee.ProcessState.Sys().(syscall.WaitStatus).Signaled():
+		b.WriteString("; killed by a signal Stop did not send")
+	default:
 		b.WriteString("; not stopped by the host (the guest powered off, rebooted or reset)")
 	}
 	if vm.stderr != nil && vm.err == nil { // vm.err has them already
