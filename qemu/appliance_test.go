@@ -200,7 +200,9 @@ func TestAppliance(t *testing.T) {
 	if st.Name != "applied" {
 		t.Errorf("after reboot the name is %q, want applied", st.Name)
 	}
-	if a2, _, err := vm2.Appliance(ctx, c2); err != nil || a2.Config.Source != "data partition" {
+	ctx2, cancel2 := vm2.Context(bctx) // ctx ended with the first guest
+	defer cancel2()
+	if a2, _, err := vm2.Appliance(ctx2, c2); err != nil || a2.Config.Source != "data partition" {
 		t.Errorf("after reboot: %+v, %v; want source data partition", a2, err)
 	}
 }
