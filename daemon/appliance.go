@@ -86,6 +86,11 @@ func (d *Daemon) ServiceStarts(now float64) []api.BootPhase {
 		}
 		out = append(out, api.BootPhase{Name: "service " + st.Name + " ready", Seconds: round2(now - st.Uptime.Seconds())})
 	}
+	if d.mgmt != nil {
+		if at, how := d.mgmt.AddressedAt(); at > 0 {
+			out = append(out, api.BootPhase{Name: "management address (" + how + ")", Seconds: round2(at)})
+		}
+	}
 	return out
 }
 

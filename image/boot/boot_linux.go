@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"os"
 	"os/exec"
 	"os/signal"
@@ -78,6 +79,10 @@ func Run(ctx context.Context, o Options) error {
 		log.Debug("kernel modules loaded", "count", n)
 	}
 	phase("modules")
+	// NICs up now, so their carrier is there by the time the daemon's
+	// management service asks DHCP (u-root's client otherwise sets a down
+	// link up and sleeps 100 ms before it looks again).
+	upNICs(log)
 	if dev, err := mountData(cl["wirebox.data"]); err != nil {
 		log.Warn("data partition", "err", err)
 	} else if dev != "" {
@@ -362,6 +367,22 @@ func configureNetwork(cl Cmdline, log *slog.Logger) error {
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// upNICs sets every NIC (netlink kind "device") up.
+func upNICs(log *slog.Logger) {
+	links, err := netlink.LinkList()
+	if err != nil {
+		log.Warn("list NICs", "err", err)
+		return
+	}
+	for _, l := range links {
+		if l.Type() == "device" && l.Attrs().Flags&net.FlagLoopback == 0 {
+			if err := netlink.LinkSetUp(l); err != nil {
+				log.Warn("set NIC up", "nic", l.Attrs().Name, "err", err)
+			}
+		}
+	}
 }
 
 // waitLink waits for a NIC whose driver may still be probing, and sets it up.
