@@ -79,6 +79,9 @@ func prebuilt(dir string) *image.Artifacts {
 	if _, err := os.Stat(filepath.Join(dir, "wirebox.iso")); err == nil {
 		a.ISO = filepath.Join(dir, "wirebox.iso")
 	}
+	if _, err := os.Stat(filepath.Join(dir, "vmlinux")); err == nil {
+		a.KernelELF = filepath.Join(dir, "vmlinux")
+	}
 	return a
 }
 
@@ -95,7 +98,11 @@ func needImage(t *testing.T) *image.Artifacts {
 }
 
 func baseOptions(a *image.Artifacts, name string) Options {
-	return Options{Name: name, Kernel: a.Kernel, Initrd: a.Initramfs}
+	k := a.KernelELF // started at its PVH entry, as `wirebox qemu` does
+	if k == "" {
+		k = a.Kernel
+	}
+	return Options{Name: name, Kernel: k, Initrd: a.Initramfs}
 }
 
 // bootGuest starts a guest, waits until its API reports every service running
