@@ -25,7 +25,10 @@ func newConfigApplyCmd(g *globals) *cobra.Command {
 		Short: "Validate a configuration, apply it to the running daemon and store it",
 		Long: `Send a configuration to the daemon (POST /v1/config). An invalid one is refused
 with the error and the running configuration stays. A valid one is applied:
-every service restarts on it; when they all run it is stored on the data
+only the services whose part changed restart on it (a subsystem's section:
+its services; api: the API services; name: none; pool, ports, auto_ports,
+management, log or supervisor: every service), and the command says which.
+When they all run it is stored on the data
 partition (it survives a reboot) and the one before becomes the last good;
 when they do not, the daemon goes back to the previous configuration and
 this command says why. Waits for the outcome (--timeout).`,
