@@ -68,10 +68,10 @@ type Artifacts struct {
 	// its PVH entry for a direct kernel boot; "" when the bzImage's
 	// compression is not LZ4 (boot the bzImage then).
 	KernelELF string
-	Initramfs     string // zstd-compressed cpio
-	ISO           string // empty unless Options.ISO
-	Secrets       Secrets
-	Modules       []string // module paths in the image
+	Initramfs string // zstd-compressed cpio
+	ISO       string // empty unless Options.ISO
+	Secrets   Secrets
+	Modules   []string // module paths in the image
 }
 
 // Sizes returns "name size" lines for the artifacts.
