@@ -14,7 +14,7 @@ all: build
 build:
 	$(BUILD) -o bin/wirebox ./cmd/wirebox
 
-# `make image` builds out/vmlinuz, out/initramfs.cpio.zst and out/wirebox.iso
+# `make image` builds out/vmlinuz (and its unpacked out/vmlinux), out/initramfs.cpio.zst and out/wirebox.iso
 # (and the guest API's CA and token, out/api-ca.pem, out/api-token).
 image:
 	scripts/deps.sh image

@@ -25,7 +25,10 @@ func newConfigApplyCmd(g *globals) *cobra.Command {
 		Short: "Validate a configuration, apply it to the running daemon and store it",
 		Long: `Send a configuration to the daemon (POST /v1/config). An invalid one is refused
 with the error and the running configuration stays. A valid one is applied:
-every service restarts on it; when they all run it is stored on the data
+only the services whose part changed restart on it (a subsystem's section:
+its services; api: the API services; name: none; pool, ports, auto_ports,
+management, log or supervisor: every service), and the command says which.
+When they all run it is stored on the data
 partition (it survives a reboot) and the one before becomes the last good;
 when they do not, the daemon goes back to the previous configuration and
 this command says why. Waits for the outcome (--timeout).`,
@@ -50,7 +53,7 @@ this command says why. Waits for the outcome (--timeout).`,
 			if err != nil {
 				return err
 			}
-			fmt.Fprintf(g.stdout, "configuration accepted (generation %d); services restarting\n", res.Generation)
+			fmt.Fprintf(g.stdout, "configuration accepted (generation %d); the services it concerns restart\n", res.Generation)
 			// The API goes away while the services restart: poll until the
 			// daemon reports the outcome.
 			for {
@@ -60,7 +63,7 @@ this command says why. Waits for the outcome (--timeout).`,
 					if strings.HasPrefix(a.Config.LastApply, "rolled back") && a.Config.Generation < res.Generation {
 						return errors.New(a.Config.LastApply)
 					}
-					fmt.Fprintf(g.stdout, "%s (source: %s%s)\n", a.Config.LastApply, a.Config.Source, pathSuffix(a.Config.Path))
+					fmt.Fprintf(g.stdout, "%s (source: %s%s); %s\n", a.Config.LastApply, a.Config.Source, pathSuffix(a.Config.Path), restartedText(a.Config.Restarted))
 					return nil
 				}
 				select {
@@ -125,7 +128,7 @@ func newConfigShowCmd(g *globals) *cobra.Command {
 				fmt.Fprintf(g.stdout, "# skipped: %s\n", strings.ReplaceAll(f, "\n", " "))
 			}
 			if ci.LastApply != "" {
-				fmt.Fprintf(g.stdout, "# last apply: %s\n", ci.LastApply)
+				fmt.Fprintf(g.stdout, "# last apply: %s; %s\n", ci.LastApply, restartedText(ci.Restarted))
 			}
 			text, err := cl.Text(cmd.Context(), api.PathConfig)
 			if err != nil {
@@ -135,4 +138,11 @@ func newConfigShowCmd(g *globals) *cobra.Command {
 			return err
 		},
 	}
+}
+
+func restartedText(names []string) string {
+	if len(names) == 0 {
+		return "no service restarted"
+	}
+	return "restarted: " + strings.Join(names, ", ")
 }

@@ -53,7 +53,12 @@ becomes a passive port.`,
 			defer stop()
 			secrets := image.SecretsIn(out)
 			if kernel == "" {
-				kernel = filepath.Join(out, "vmlinuz")
+				// The unpacked kernel when the image has one: QEMU starts
+				// it at its PVH entry, without the bzImage's decompressor.
+				kernel = filepath.Join(out, "vmlinux")
+				if _, err := os.Stat(kernel); err != nil {
+					kernel = filepath.Join(out, "vmlinuz")
+				}
 			}
 			if initrd == "" {
 				initrd = filepath.Join(out, "initramfs.cpio.zst")
@@ -120,10 +125,10 @@ becomes a passive port.`,
 		},
 	}
 	f := c.Flags()
-	f.StringVar(&out, "out", "out", "directory with the image (vmlinuz, initramfs.cpio.zst, api-ca.pem, api-token)")
+	f.StringVar(&out, "out", "out", "directory with the image (vmlinux or vmlinuz, initramfs.cpio.zst, api-ca.pem, api-token)")
 	f.StringVar(&appendCmdline, "append", "", "extra kernel command line (e.g. wirebox.console=off wirebox.debug=1)")
 	f.StringVar(&iso, "iso", "", "boot this ISO instead of the kernel and initramfs")
-	f.StringVar(&kernel, "kernel", "", "kernel to boot (default OUT/vmlinuz)")
+	f.StringVar(&kernel, "kernel", "", "kernel to boot (default OUT/vmlinux, else OUT/vmlinuz)")
 	f.StringVar(&initrd, "initrd", "", "initramfs to boot (default OUT/initramfs.cpio.zst; an uncompressed cpio works too)")
 	f.BoolVar(&uefi, "uefi", false, "boot the ISO with UEFI firmware (OVMF) instead of BIOS")
 	f.StringVar(&disk, "disk", "", "raw disk image to attach (ext4 labelled wirebox-data is mounted at /data)")

@@ -29,14 +29,13 @@ func (d *Daemon) wantPort(name, kind string) (open, decided bool) {
 		}
 		mgmt = m
 	}
-	return d.cfg.AutoPort(name, kind, mgmt, nil), true
+	return d.cfg.Load().AutoPort(name, kind, mgmt, nil), true
 }
 
 // maxConfigBody bounds a POST /v1/config body.
 const maxConfigBody = 1 << 20
 
-func (d *Daemon) routes(opts Options) {
-	mux := d.server.Mux()
+func (d *Daemon) routes(mux *http.ServeMux, opts Options) {
 	if opts.Appliance != nil {
 		mux.HandleFunc(api.RouteAppliance, func(w http.ResponseWriter, r *http.Request) {
 			api.WriteJSON(w, http.StatusOK, opts.Appliance(d))
@@ -86,6 +85,11 @@ func (d *Daemon) ServiceStarts(now float64) []api.BootPhase {
 			continue
 		}
 		out = append(out, api.BootPhase{Name: "service " + st.Name + " ready", Seconds: round2(now - st.Uptime.Seconds())})
+	}
+	if d.mgmt != nil {
+		if at, how := d.mgmt.AddressedAt(); at > 0 {
+			out = append(out, api.BootPhase{Name: "management address (" + how + ")", Seconds: round2(at)})
+		}
 	}
 	return out
 }

@@ -35,3 +35,24 @@ func TestREADMEExampleParses(t *testing.T) {
 		t.Errorf("README example's mirror section parsed as %+v", m)
 	}
 }
+
+// TestNewBuildsEachServiceOnce: the appliance's shape (management NIC,
+// local and remote API) gives each service once, in start order. (A slice
+// shared between the API services and the list once put mgmt in place of
+// api-remote, and the image's config did not build.)
+func TestNewBuildsEachServiceOnce(t *testing.T) {
+	cfg := testConfig(t)
+	cfg.Management.DHCP = true
+	cfg.API.Listen, cfg.API.TLSCert, cfg.API.TLSKey, cfg.API.TokenFile = "127.0.0.1:0", "c.pem", "k.pem", "token"
+	d, err := New(cfg, Options{Logger: quietLog()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, st := range d.Supervisor().Status() {
+		got = append(got, st.Name)
+	}
+	if strings.Join(got, " ") != "api mgmt api-remote" {
+		t.Errorf("services %v, want api mgmt api-remote", got)
+	}
+}

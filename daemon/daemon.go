@@ -9,6 +9,8 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"slices"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -36,11 +38,20 @@ type Options struct {
 
 // Daemon is a configured appliance, ready to run.
 type Daemon struct {
-	cfg    *config.Config
-	log    *slog.Logger
-	sup    *services.Supervisor
-	server *api.Server
-	reg    *prometheus.Registry
+	cfg     atomic.Pointer[config.Config]
+	opts    Options
+	log     *slog.Logger
+	sup     *services.Supervisor
+	started time.Time
+	// svcs are the services the supervisor runs, in the order given to
+	// it; owners maps a configuration key to the services built from it
+	// (Reconfigure restarts only those).
+	svcs   []services.Service
+	owners map[string][]string
+	// api is the control API's current handler (the routes of the current
+	// services): the API services serve through it, so Reconfigure can
+	// swap it without restarting them.
+	api atomic.Pointer[http.Handler]
 	// core is the capture core service (nil without ports); subsystems
 	// that consume ports get it from here.
 	core *coresvc.Service
@@ -53,28 +64,17 @@ func New(cfg *config.Config, opts Options) (*Daemon, error) {
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
 	}
-	if opts.Socket != "" {
-		c := *cfg
-		c.API.Socket = opts.Socket
-		cfg = &c
-	}
-	d := &Daemon{cfg: cfg, log: opts.Logger, reg: prometheus.NewRegistry()}
-	d.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	cfg = withSocket(cfg, opts.Socket)
+	d := &Daemon{opts: opts, log: opts.Logger, started: time.Now(), owners: map[string][]string{}}
+	d.cfg.Store(cfg)
 
-	mode, err := cfg.API.Mode()
+	apiSvcs, err := d.apiServices(cfg)
 	if err != nil {
 		return nil, err
 	}
-	gid, err := cfg.API.GID()
-	if err != nil {
-		return nil, err
-	}
-	svcs := []services.Service{
-		&apiService{name: "api", listen: func() (listener, error) { return api.ListenUnix(cfg.API.Socket, mode, gid) }, handler: d.handler},
-	}
+	svcs := []services.Service{apiSvcs[0]} // the local API first
 	// The capture core: one pool, the configured ports. Subsystems that
 	// consume ports depend on the "core" service and use env.Core().
-	env := subsys.Env{Config: cfg, Log: opts.Logger}
 	if cfg.Management.Enabled() {
 		d.mgmt = newMgmt(cfg.Management)
 		svcs = append(svcs, d.mgmt)
@@ -87,24 +87,22 @@ func New(cfg *config.Config, opts Options) (*Daemon, error) {
 			d.core.SetAuto(coresvc.AutoOptions{Want: d.wantPort, Template: AutoPortTemplate})
 		}
 		svcs = append(svcs, d.core)
-		env.Core = d.core.Core
 	}
 	// Every subsystem in the table brings its own services.
 	for _, sub := range all {
-		if sub.Services == nil {
-			continue
-		}
-		ss, err := sub.Services(env)
+		ss, err := d.subsysServices(sub, cfg)
 		if err != nil {
 			d.close()
-			return nil, fmt.Errorf("%s: %w", sub.Name, err)
+			return nil, err
+		}
+		if sub.Config != nil {
+			d.owners[sub.Config.Key()] = names(ss)
 		}
 		svcs = append(svcs, ss...)
 	}
-	if cfg.API.Listen != "" {
-		ro := api.RemoteOptions{Addr: cfg.API.Listen, CertFile: cfg.API.TLSCert, KeyFile: cfg.API.TLSKey, TokenFile: cfg.API.TokenFile}
-		svcs = append(svcs, &apiService{name: "api-remote", remote: &ro, handler: d.handler})
-	}
+	svcs = append(svcs, apiSvcs[1:]...) // the remote API last
+	d.owners["api"] = names(apiSvcs)
+	d.svcs = svcs
 
 	s := cfg.Supervisor
 	d.sup, err = services.New(services.Options{
@@ -120,52 +118,206 @@ func New(cfg *config.Config, opts Options) (*Daemon, error) {
 		d.close()
 		return nil, err
 	}
-	d.reg.MustRegister(d.sup.Collector())
-	apiLog, err := d.sup.Logger("api") // API requests are logged in the api service's ring
+	h, err := d.wire(cfg, svcs)
 	if err != nil {
 		d.close()
 		return nil, err
 	}
-	d.server = api.NewServer(api.ServerOptions{
+	d.api.Store(&h)
+	return d, nil
+}
+
+func withSocket(cfg *config.Config, socket string) *config.Config {
+	if socket == "" {
+		return cfg
+	}
+	c := *cfg
+	c.API.Socket = socket
+	return &c
+}
+
+func names(svcs []services.Service) []string {
+	out := make([]string, len(svcs))
+	for i, s := range svcs {
+		out[i] = s.Name()
+	}
+	return out
+}
+
+// apiServices are the local API service and, when the configuration has
+// a listen address, the remote one.
+func (d *Daemon) apiServices(cfg *config.Config) ([]services.Service, error) {
+	mode, err := cfg.API.Mode()
+	if err != nil {
+		return nil, err
+	}
+	gid, err := cfg.API.GID()
+	if err != nil {
+		return nil, err
+	}
+	socket := cfg.API.Socket
+	svcs := []services.Service{
+		&apiService{name: "api", listen: func() (listener, error) { return api.ListenUnix(socket, mode, gid) }, handler: d.handler},
+	}
+	if cfg.API.Listen != "" {
+		ro := api.RemoteOptions{Addr: cfg.API.Listen, CertFile: cfg.API.TLSCert, KeyFile: cfg.API.TLSKey, TokenFile: cfg.API.TokenFile}
+		svcs = append(svcs, &apiService{name: "api-remote", remote: &ro, handler: d.handler})
+	}
+	return svcs, nil
+}
+
+// subsysServices builds a subsystem's services on cfg (and the running core).
+func (d *Daemon) subsysServices(sub subsys.Subsystem, cfg *config.Config) ([]services.Service, error) {
+	if sub.Services == nil {
+		return nil, nil
+	}
+	env := subsys.Env{Config: cfg, Log: d.opts.Logger}
+	if d.core != nil {
+		env.Core = d.core.Core
+	}
+	ss, err := sub.Services(env)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", sub.Name, err)
+	}
+	return ss, nil
+}
+
+// wire builds the control API's handler for cfg and svcs: the core routes,
+// the appliance routes, each service's routes, and the metrics of each.
+func (d *Daemon) wire(cfg *config.Config, svcs []services.Service) (http.Handler, error) {
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	reg.MustRegister(d.sup.Collector())
+	apiLog, err := d.sup.Logger("api") // API requests are logged in the api service's ring
+	if err != nil {
+		return nil, err
+	}
+	server := api.NewServer(api.ServerOptions{
 		Name:      cfg.Name,
 		Version:   buildinfo.String(),
-		StartedAt: time.Now(),
+		StartedAt: d.started,
 		Backend:   backend{d.sup},
-		Registry:  d.reg,
+		Registry:  reg,
 		Config:    cfg.Marshal,
 		Logger:    apiLog,
 	})
-	d.routes(opts)
+	d.routes(server.Mux(), d.opts)
 	for _, svc := range svcs {
 		if rp, ok := svc.(services.RouteProvider); ok {
-			rp.Routes(d.server.Mux())
+			rp.Routes(server.Mux())
 		}
 		if cp, ok := svc.(services.CollectorProvider); ok {
 			for _, c := range cp.Collectors() {
-				if err := d.reg.Register(c); err != nil {
-					d.close()
+				if err := reg.Register(c); err != nil {
 					return nil, fmt.Errorf("registering metrics of %s: %w", svc.Name(), err)
 				}
 			}
 		}
 	}
-	return d, nil
+	return server.Handler(), nil
 }
 
-func (d *Daemon) handler() http.Handler { return d.server.Handler() }
+// handler serves the API through the current handler.
+func (d *Daemon) handler() http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		(*d.api.Load()).ServeHTTP(w, r)
+	})
+}
+
+// ErrRebuild is returned by Reconfigure for a change that every service
+// depends on (the pool, ports, management, log, supervisor settings, or a
+// change in which services there are): the daemon must be built again.
+var ErrRebuild = errors.New("the change concerns every service")
+
+// rebuildKeys are the core keys every service depends on.
+var rebuildKeys = map[string]bool{"pool": true, "ports": true, "auto_ports": true, "management": true, "log": true, "supervisor": true}
+
+// Reconfigure applies cfg to the running daemon: the services built from
+// the keys that changed are built again on it and restarted, the others
+// keep running; the API's handler is rebuilt (a new name or routes show at
+// once). It returns the restarted services' names. For a change every
+// service depends on it changes nothing and returns ErrRebuild.
+func (d *Daemon) Reconfigure(cfg *config.Config) ([]string, error) {
+	cfg = withSocket(cfg, d.opts.Socket)
+	old := d.cfg.Load()
+	changed, err := config.ChangedKeys(old, cfg)
+	if err != nil {
+		return nil, err
+	}
+	var repl []services.Service
+	for _, k := range changed {
+		if rebuildKeys[k] {
+			return nil, fmt.Errorf("%w: %s", ErrRebuild, k)
+		}
+		var ss []services.Service
+		switch {
+		case k == "name":
+			continue // the handler below carries it
+		case k == "api":
+			if ss, err = d.apiServices(cfg); err != nil {
+				return nil, err
+			}
+		default:
+			sub, ok := subsystemOf(k)
+			if !ok {
+				return nil, fmt.Errorf("%w: unknown key %s", ErrRebuild, k)
+			}
+			if ss, err = d.subsysServices(sub, cfg); err != nil {
+				return nil, err
+			}
+		}
+		if !slices.Equal(names(ss), d.owners[k]) {
+			return nil, fmt.Errorf("%w: %s changes the services (%v, was %v)", ErrRebuild, k, names(ss), d.owners[k])
+		}
+		repl = append(repl, ss...)
+	}
+	byName := map[string]services.Service{}
+	for _, s := range repl {
+		byName[s.Name()] = s
+	}
+	svcs := make([]services.Service, len(d.svcs))
+	for i, s := range d.svcs {
+		if n, ok := byName[s.Name()]; ok {
+			s = n
+		}
+		svcs[i] = s
+	}
+	h, err := d.wire(cfg, svcs)
+	if err != nil {
+		return nil, err
+	}
+	d.cfg.Store(cfg)
+	d.svcs = svcs
+	d.api.Store(&h)
+	if err := d.sup.Replace(repl...); err != nil {
+		return nil, err
+	}
+	return names(repl), nil
+}
+
+// subsystemOf finds the subsystem whose configuration section is key.
+func subsystemOf(key string) (subsys.Subsystem, bool) {
+	for _, s := range all {
+		if s.Config != nil && s.Config.Key() == key {
+			return s, true
+		}
+	}
+	return subsys.Subsystem{}, false
+}
 
 // Core is the capture core service, or nil when no ports are configured.
 func (d *Daemon) Core() *coresvc.Service { return d.core }
 
 // Socket is the local API socket the daemon serves.
-func (d *Daemon) Socket() string { return d.cfg.API.Socket }
+func (d *Daemon) Socket() string { return d.cfg.Load().API.Socket }
 
 // Supervisor returns the daemon's supervisor.
 func (d *Daemon) Supervisor() *services.Supervisor { return d.sup }
 
 // Run runs every service until ctx is done, then stops them in order.
 func (d *Daemon) Run(ctx context.Context) error {
-	d.log.Info("wirebox daemon starting", "version", buildinfo.String(), "name", d.cfg.Name, "socket", d.cfg.API.Socket)
+	cfg := d.cfg.Load()
+	d.log.Info("wirebox daemon starting", "version", buildinfo.String(), "name", cfg.Name, "socket", cfg.API.Socket)
 	err := d.sup.Run(ctx)
 	err = errors.Join(err, d.close())
 	d.log.Info("wirebox daemon stopped")

@@ -22,6 +22,25 @@ type mgmtService struct {
 	mu      sync.Mutex
 	decided bool
 	st      api.Management
+	addrAt  float64 // kernel uptime when the NIC first had its address (0: not yet)
+}
+
+// addressed records when the management NIC first had its address, for
+// the boot-time breakdown (the host reaches the API only from then on).
+func (m *mgmtService) addressed() {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.addrAt == 0 {
+		m.addrAt = Uptime()
+	}
+}
+
+// AddressedAt is the kernel uptime when the management NIC first had its
+// address, and how it got it; 0 when it has none yet.
+func (m *mgmtService) AddressedAt() (float64, string) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.addrAt, m.st.Method
 }
 
 func newMgmt(cfg config.ManagementConfig) *mgmtService {

@@ -35,6 +35,7 @@ func (m *mgmtService) Run(ctx context.Context, rt *services.Runtime) error {
 			return err
 		}
 		m.decide(c.Interface, "static")
+		m.addressed()
 		m.refresh(link)
 		rt.Log.Info("management address", "interface", c.Interface, "address", c.Address, "gateway", c.Gateway)
 		<-ctx.Done()
@@ -60,6 +61,7 @@ func (m *mgmtService) Run(ctx context.Context, rt *services.Runtime) error {
 	for _, l := range links {
 		if hasGlobalV4(l) {
 			m.decide(l.Attrs().Name, "existing address")
+			m.addressed()
 			m.refresh(l)
 			rt.Log.Info("management interface has an address already", "interface", l.Attrs().Name)
 			return m.keepLease(ctx, rt, l)
@@ -183,6 +185,7 @@ func (m *mgmtService) configure(rt *services.Runtime, l dhclient.Lease) error {
 		m.update(func(st *api.Management) { st.Gateway, st.LeaseSeconds = gw, int(msg.IPAddressLeaseTime(0).Seconds()) })
 	}
 	m.update(func(st *api.Management) { st.Error = "" })
+	m.addressed()
 	m.refresh(l.Link())
 	return nil
 }

@@ -37,11 +37,13 @@ type pendingConfig struct{ loaded Loaded }
 
 // Serve runs the daemon on l until ctx ends. POST /v1/config replaces the
 // configuration at run time: the new one is validated (refused with the
-// error when invalid, the running one untouched), then every service is
-// stopped and the daemon is built again on it. When its services all run
+// error when invalid, the running one untouched), then only the services
+// built from the keys that changed are restarted on it (Reconfigure); a
+// change every service depends on (pool, ports, management, ...) stops
+// every service and builds the daemon again. When the services all run
 // within ApplyTimeout it is stored (the old one becomes the last good);
-// otherwise it is stopped and the previous configuration is started again
-// (rolled back), and GET /v1/appliance says why.
+// otherwise the previous configuration is put back (rolled back), and GET
+// /v1/appliance says why and which services were restarted.
 func Serve(ctx context.Context, l Loaded, o ServeOptions) error {
 	if o.ApplyTimeout == 0 {
 		o.ApplyTimeout = 60 * time.Second
@@ -69,7 +71,7 @@ func Serve(ctx context.Context, l Loaded, o ServeOptions) error {
 		}
 		busy = true
 		pending <- pendingConfig{Loaded{Cfg: cfg, YAML: b, Info: api.ConfigInfo{Source: "applied over the API", Path: o.Store.Current()}}}
-		return api.ConfigApplied{Generation: info.Generation + 1, Message: "valid; restarting the services on it"}, nil
+		return api.ConfigApplied{Generation: info.Generation + 1, Message: "valid; restarting the services it concerns"}, nil
 	}
 	o.Options.Appliance = func(d *Daemon) api.Appliance {
 		mu.Lock()
@@ -113,6 +115,42 @@ func Serve(ctx context.Context, l Loaded, o ServeOptions) error {
 		case err := <-r.done:
 			return err
 		case p := <-pending:
+			restarted, err := r.d.Reconfigure(p.loaded.Cfg)
+			if err == nil {
+				// Only the services whose part changed were restarted.
+				outcome := "applied"
+				if err, exited := waitHealthy(ctx, r.d.sup, o.ApplyTimeout, r.done); err != nil {
+					outcome = "rolled back: " + err.Error()
+					if exited {
+						return err
+					}
+					if _, rerr := r.d.Reconfigure(cur.Cfg); rerr != nil {
+						// Cannot go back in place: start the old one afresh.
+						log.Error("rolling back in place", "err", rerr)
+						r.cancel()
+						<-r.done
+						r = nil
+					}
+				}
+				mu.Lock()
+				busy = false
+				info.LastApply, info.Restarted = outcome, restarted
+				if outcome == "applied" {
+					info.LastApply, cur = stored(o.Store, &info, p.loaded), p.loaded
+				}
+				mu.Unlock()
+				log.Info("configuration apply", "outcome", outcome, "restarted", restarted)
+				continue
+			}
+			if !errors.Is(err, ErrRebuild) {
+				mu.Lock()
+				busy = false
+				info.LastApply, info.Restarted = "rolled back: "+err.Error(), nil
+				mu.Unlock()
+				log.Warn("configuration apply", "err", err)
+				continue
+			}
+			log.Info("configuration apply: every service restarts", "why", err)
 			r.cancel()
 			if err := <-r.done; err != nil {
 				log.Warn("stopping for a new configuration", "err", err)
@@ -121,16 +159,10 @@ func Serve(ctx context.Context, l Loaded, o ServeOptions) error {
 			next, outcome := tryConfig(ctx, p.loaded, o)
 			mu.Lock()
 			busy = false
-			info.LastApply = outcome
+			info.LastApply, info.Restarted = outcome, nil
 			if next != nil {
-				if err := o.Store.Save(p.loaded.YAML); err != nil {
-					info.LastApply = "applied, but not stored: " + err.Error()
-				}
-				info.Generation++
-				info.Source, info.Path, info.Fallbacks = p.loaded.Info.Source, p.loaded.Info.Path, nil
-				if o.Store.Dir == "" {
-					info.Path = ""
-				}
+				info.Restarted = names(next.d.svcs)
+				info.LastApply = stored(o.Store, &info, p.loaded)
 				cur, r = p.loaded, next
 			}
 			mu.Unlock()
@@ -138,6 +170,21 @@ func Serve(ctx context.Context, l Loaded, o ServeOptions) error {
 			// rolled back (r nil): go round and start cur again
 		}
 	}
+}
+
+// stored saves an applied configuration, counts the generation and says
+// where the configuration now comes from; it returns the apply's outcome.
+func stored(st Store, info *api.ConfigInfo, l Loaded) string {
+	outcome := "applied"
+	if err := st.Save(l.YAML); err != nil {
+		outcome = "applied, but not stored: " + err.Error()
+	}
+	info.Generation++
+	info.Source, info.Path, info.Fallbacks = l.Info.Source, l.Info.Path, nil
+	if st.Dir == "" {
+		info.Path = ""
+	}
+	return outcome
 }
 
 type running struct {

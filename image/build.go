@@ -62,18 +62,22 @@ type Options struct {
 
 // Artifacts are the files Build wrote.
 type Artifacts struct {
-	Kernel        string
+	Kernel        string // the bzImage (the ISO boots it)
 	KernelVersion string
-	Initramfs     string // zstd-compressed cpio
-	ISO           string // empty unless Options.ISO
-	Secrets       Secrets
-	Modules       []string // module paths in the image
+	// KernelELF is the same kernel unpacked (vmlinux), which QEMU starts at
+	// its PVH entry for a direct kernel boot; "" when the bzImage's
+	// compression is not LZ4 (boot the bzImage then).
+	KernelELF string
+	Initramfs string // zstd-compressed cpio
+	ISO       string // empty unless Options.ISO
+	Secrets   Secrets
+	Modules   []string // module paths in the image
 }
 
 // Sizes returns "name size" lines for the artifacts.
 func (a *Artifacts) Sizes() string {
 	var b strings.Builder
-	for _, f := range []string{a.Kernel, a.Initramfs, a.ISO} {
+	for _, f := range []string{a.Kernel, a.KernelELF, a.Initramfs, a.ISO} {
 		if f == "" {
 			continue
 		}
@@ -162,6 +166,9 @@ func Build(ctx context.Context, o Options) (*Artifacts, error) {
 	if err := copyFile(k.Vmlinuz, a.Kernel, 0o644); err != nil {
 		return nil, err
 	}
+	if a.KernelELF, err = writeELF(a.Kernel, filepath.Join(out, "vmlinux")); err != nil {
+		return nil, err
+	}
 
 	stage := filepath.Join(tmp, "stage")
 	if a.Secrets, err = EnsureSecrets(out, time.Now()); err != nil {
@@ -211,6 +218,24 @@ func Build(ctx context.Context, o Options) (*Artifacts, error) {
 		o.Log.Info("built ISO", "took", time.Since(t).Round(time.Millisecond))
 	}
 	return a, nil
+}
+
+// writeELF writes the unpacked kernel of the bzImage at src to dst, or
+// removes a stale dst and returns "" when there is none to unpack.
+func writeELF(src, dst string) (string, error) {
+	b, err := os.ReadFile(src)
+	if err != nil {
+		return "", err
+	}
+	elf, err := ExtractELF(b)
+	if errors.Is(err, ErrNoELF) {
+		_ = os.Remove(dst)
+		return "", nil
+	}
+	if err != nil {
+		return "", fmt.Errorf("%s: %w", src, err)
+	}
+	return dst, writeFile(dst, elf, 0o644)
 }
 
 // stageModules copies the module closure into stage/lib/modules/VERSION

@@ -31,6 +31,7 @@ var (
 	built    *image.Artifacts
 	buildErr error
 	bootTO   = flag.Duration("boot-timeout", 4*time.Minute, "how long one guest may take to answer")
+	imageDir = flag.String("image", "", "boot the image already built in this directory (wirebox image --out DIR) instead of building one")
 )
 
 func TestMain(m *testing.M) {
@@ -38,6 +39,10 @@ func TestMain(m *testing.M) {
 	code := func() int {
 		if testing.Short() && os.Getenv("CI") == "" { // under CI the boots run anyway
 			buildErr = errors.New("-short: boot tests skipped")
+			return m.Run()
+		}
+		if *imageDir != "" {
+			built = prebuilt(*imageDir)
 			return m.Run()
 		}
 		dir, err := os.MkdirTemp("", "wirebox-boottest-")
@@ -67,6 +72,19 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
+// prebuilt are the artifacts of `wirebox image --out dir`, for quicker
+// runs while working on the tests (the image is as old as that build).
+func prebuilt(dir string) *image.Artifacts {
+	a := &image.Artifacts{Kernel: filepath.Join(dir, "vmlinuz"), Initramfs: filepath.Join(dir, "initramfs.cpio.zst"), Secrets: image.SecretsIn(dir)}
+	if _, err := os.Stat(filepath.Join(dir, "wirebox.iso")); err == nil {
+		a.ISO = filepath.Join(dir, "wirebox.iso")
+	}
+	if _, err := os.Stat(filepath.Join(dir, "vmlinux")); err == nil {
+		a.KernelELF = filepath.Join(dir, "vmlinux")
+	}
+	return a
+}
+
 // needImage skips (or, under CI, fails) when the image could not be built.
 func needImage(t *testing.T) *image.Artifacts {
 	t.Helper()
@@ -80,41 +98,21 @@ func needImage(t *testing.T) *image.Artifacts {
 }
 
 func baseOptions(a *image.Artifacts, name string) Options {
-	return Options{Name: name, Kernel: a.Kernel, Initrd: a.Initramfs}
+	k := a.KernelELF // started at its PVH entry, as `wirebox qemu` does
+	if k == "" {
+		k = a.Kernel
+	}
+	return Options{Name: name, Kernel: k, Initrd: a.Initramfs}
 }
 
 // bootGuest starts a guest, waits until its API reports every service running
 // and returns the VM, its client and console. The VM is stopped at cleanup.
 func bootGuest(t *testing.T, o Options) (*VM, *api.Client, *Console, *api.Status) {
 	t.Helper()
-	con, err := NewConsole(nil)
-	if err != nil {
-		t.Fatal(err)
+	vm, c, con, st := bootNoFatal(t, o)
+	if st == nil {
+		t.FailNow()
 	}
-	o.Stdout, o.Stdin = con, con.Input()
-	ctx, cancel := context.WithTimeout(context.Background(), *bootTO)
-	t.Cleanup(cancel)
-	vm, err := Start(ctx, o)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		vm.Stop()
-		con.Close()
-		if t.Failed() {
-			t.Logf("%s console:\n%s", o.Name, tail(con.String(), 3000))
-		}
-	})
-	c, err := vm.NewClient(built.Secrets)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(c.Close)
-	st, took, err := vm.WaitReady(ctx, c)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Logf("%s boot-to-api: %.2f s (QEMU start to every service running)", o.Name, took.Seconds())
 	return vm, c, con, st
 }
 
@@ -182,12 +180,14 @@ func TestPair(t *testing.T) {
 		defer close(done)
 		_, _, conB, _ = bootNoFatal(t, ob)
 	}()
-	_, _, conA, _ := bootGuest(t, oa)
+	vmA, _, conA, _ := bootGuest(t, oa)
 	<-done
 	if conB == nil {
 		t.Fatal("guest B did not come up")
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	tctx, tcancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer tcancel()
+	ctx, cancel := vmA.Context(tctx)
 	defer cancel()
 	peerB := strings.Split(PeerAddrB, "/")[0]
 	// The shell comes up once wirebox boot returns; type until it answers.
@@ -208,40 +208,52 @@ func TestPair(t *testing.T) {
 }
 
 // bootNoFatal is bootGuest for a second goroutine (t.Fatal must not be called
-// off the test goroutine): failures are reported with t.Error.
-func bootNoFatal(t *testing.T, o Options) (vm *VM, c *api.Client, con *Console, st *api.Status) {
+// off the test goroutine): failures are reported with t.Error and a nil status.
+func bootNoFatal(t *testing.T, o Options) (*VM, *api.Client, *Console, *api.Status) {
+	t.Helper()
 	con, err := NewConsole(nil)
 	if err != nil {
 		t.Error(err)
 		return nil, nil, nil, nil
 	}
 	o.Stdout, o.Stdin = con, con.Input()
-	ctx, cancel := context.WithTimeout(context.Background(), *bootTO)
-	t.Cleanup(cancel)
-	vm, err = Start(ctx, o)
+	// The guest lives until the test's cleanup; only the wait for its API
+	// is bounded by -boot-timeout. (Start's context once was the boot's:
+	// QEMU got SIGTERM -boot-timeout after its start, mid-test, whenever a
+	// loaded machine made a test's later steps slower than that.)
+	vm, err := Start(context.Background(), o)
 	if err != nil {
 		t.Error(err)
 		return nil, nil, nil, nil
 	}
 	t.Cleanup(func() {
+		select {
+		case <-vm.Done():
+			if t.Failed() {
+				t.Logf("%s: %s", o.Name, vm.ExitReport())
+			}
+		default:
+		}
 		vm.Stop()
 		con.Close()
 		if t.Failed() {
 			t.Logf("%s console:\n%s", o.Name, tail(con.String(), 3000))
 		}
 	})
-	c, err = vm.NewClient(built.Secrets)
+	c, err := vm.NewClient(built.Secrets)
 	if err != nil {
 		t.Error(err)
 		return nil, nil, nil, nil
 	}
 	t.Cleanup(c.Close)
+	ctx, cancel := context.WithTimeout(context.Background(), *bootTO)
+	defer cancel()
 	st, took, err := vm.WaitReady(ctx, c)
 	if err != nil {
 		t.Error(err)
 		return nil, nil, nil, nil
 	}
-	t.Logf("%s boot-to-api: %.2f s", o.Name, took.Seconds())
+	t.Logf("%s boot-to-api: %.2f s (QEMU start to every service running)", o.Name, took.Seconds())
 	return vm, c, con, st
 }
 
@@ -323,13 +335,15 @@ func TestTapNIC(t *testing.T) {
 	o := baseOptions(a, "wirebox-tap")
 	o.Taps = []string{tap}
 	o.Cmdline = "wirebox.ip=eth1:169.254.88.2/24 wirebox.console=off"
-	_, _, con, _ := bootGuest(t, o)
+	vm, _, con, _ := bootGuest(t, o)
 	// QEMU holds the TAP open now; the device can move to the test's namespace.
 	ip("link", "set", tap, "netns", ns.Name)
 	ip("-n", ns.Name, "addr", "add", "169.254.88.1/24", "dev", tap)
 	ip("-n", ns.Name, "link", "set", tap, "up")
 
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	tctx, tcancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer tcancel()
+	ctx, cancel := vm.Context(tctx)
 	defer cancel()
 	off, err := con.Expect(ctx, 0, "toggle key help")
 	if err != nil {

@@ -84,7 +84,7 @@ func (c *Console) Expect(ctx context.Context, from int, s string) (int, error) {
 		select {
 		case <-ch:
 		case <-ctx.Done():
-			return from, fmt.Errorf("console: waiting for %q: %w; last output:\n%s", s, ctx.Err(), tail(out, 1200))
+			return from, fmt.Errorf("console: waiting for %q: %w; last output:\n%s", s, context.Cause(ctx), tail(out, 1200))
 		}
 	}
 }

@@ -65,6 +65,12 @@ type Supervisor struct {
 	changed chan struct{} // closed and replaced on every state change
 	started bool
 	fatal   chan error // an Essential service failed for good (buffered 1)
+
+	// life serialises Replace with the start and the final stop, so a
+	// replaced unit is never started after (or stopped twice by) stopAll.
+	life     sync.Mutex
+	runCtx   context.Context // Run's, without its cancel: the units' parent
+	stopping bool
 }
 
 type unit struct {
@@ -170,12 +176,12 @@ func (s *Supervisor) Run(ctx context.Context) error {
 		}
 	}
 	s.mu.Unlock()
+	s.life.Lock()
+	s.runCtx = context.WithoutCancel(ctx)
 	for _, u := range s.units {
-		uctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
-		u.stop = cancel
-		u.done = make(chan struct{})
-		go s.loop(uctx, u)
+		s.startUnit(u)
 	}
+	s.life.Unlock()
 	select {
 	case <-ctx.Done():
 		return s.stopAll()
@@ -184,19 +190,89 @@ func (s *Supervisor) Run(ctx context.Context) error {
 	}
 }
 
+// startUnit starts u's loop (s.life held).
+func (s *Supervisor) startUnit(u *unit) {
+	uctx, cancel := context.WithCancel(s.runCtx)
+	u.stop = cancel
+	u.done = make(chan struct{})
+	go s.loop(uctx, u)
+}
+
+// Replace stops the running services named like svcs and starts svcs in
+// their place (each keeps its log ring, and the restart is counted), while
+// every other service keeps running: how a changed configuration reaches
+// only the services it concerns. Every name must be known and the
+// dependencies known and unchanged in shape (no new cycle is checked for:
+// a replacement keeps its predecessor's place in the start order).
+func (s *Supervisor) Replace(svcs ...Service) error {
+	s.life.Lock()
+	defer s.life.Unlock()
+	if s.runCtx == nil || s.stopping {
+		return errors.New("supervisor: not running")
+	}
+	var us []*unit
+	for _, svc := range svcs {
+		u, ok := s.byName[svc.Name()]
+		if !ok {
+			return fmt.Errorf("%w %q", ErrUnknownService, svc.Name())
+		}
+		var deps []string
+		if d, ok := svc.(Dependent); ok {
+			deps = d.Deps()
+		}
+		if !slices.Equal(deps, u.deps) {
+			return fmt.Errorf("supervisor: replacement of %q depends on %v, not %v", svc.Name(), deps, u.deps)
+		}
+		us = append(us, u)
+	}
+	var stuck []string
+	for i := len(us) - 1; i >= 0; i-- {
+		if !s.stopUnit(us[i]) {
+			stuck = append(stuck, us[i].svc.Name())
+		}
+	}
+	if len(stuck) > 0 {
+		return fmt.Errorf("supervisor: services did not stop within %v: %v", s.opts.StopTimeout, stuck)
+	}
+	for i, u := range us {
+		s.setState(u, func() {
+			u.svc = svcs[i]
+			u.restarts++
+			u.failures = 0
+			u.lastErr, u.lastErrAt = "", time.Time{}
+			u.state = StateStarting
+		})
+		u.log.Info("restarting with a new configuration")
+		s.startUnit(u)
+	}
+	return nil
+}
+
+// stopUnit cancels u and waits up to StopTimeout for it; false if it did
+// not stop in time.
+func (s *Supervisor) stopUnit(u *unit) bool {
+	u.stop()
+	t := time.NewTimer(s.opts.StopTimeout)
+	defer t.Stop()
+	select {
+	case <-u.done:
+		return true
+	case <-t.C:
+		u.log.Error("service did not stop in time", "timeout", s.opts.StopTimeout)
+		return false
+	}
+}
+
 func (s *Supervisor) stopAll() error {
+	s.life.Lock()
+	s.stopping = true
+	s.life.Unlock()
 	var stuck []string
 	for i := len(s.units) - 1; i >= 0; i-- {
 		u := s.units[i]
-		u.stop()
-		t := time.NewTimer(s.opts.StopTimeout)
-		select {
-		case <-u.done:
-		case <-t.C:
+		if !s.stopUnit(u) {
 			stuck = append(stuck, u.svc.Name())
-			u.log.Error("service did not stop in time", "timeout", s.opts.StopTimeout)
 		}
-		t.Stop()
 	}
 	if len(stuck) > 0 {
 		return fmt.Errorf("supervisor: services did not stop within %v: %v", s.opts.StopTimeout, stuck)

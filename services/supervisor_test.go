@@ -397,3 +397,65 @@ func TestEssentialServiceFailingStopsTheSupervisor(t *testing.T) {
 		t.Error("the other service was not stopped")
 	}
 }
+
+// TestReplaceRestartsOnlyThoseNamed: Replace stops the named service, runs
+// its replacement in its place (restart counted, log ring kept) and leaves
+// the others running: the one that depends on it too.
+func TestReplaceRestartsOnlyThoseNamed(t *testing.T) {
+	var mu sync.Mutex
+	runs := map[string]int{}
+	counted := func(name, tag string, deps ...string) ServiceFunc {
+		return ServiceFunc{ServiceName: name, DependsOn: deps, RunFunc: func(ctx context.Context, rt *Runtime) error {
+			mu.Lock()
+			runs[name+"/"+tag]++
+			mu.Unlock()
+			rt.Log.Info("run", "tag", tag)
+			rt.Ready()
+			<-ctx.Done()
+			return nil
+		}}
+	}
+	s, err := New(testOpts(), counted("a", "old"), counted("b", "old", "a"), counted("c", "old"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Replace(counted("a", "new")); err == nil {
+		t.Error("Replace before Run succeeded")
+	}
+	start(t, s)
+	waitFor(t, s, "all running", func(m map[string]Status) bool {
+		return m["a"].State == StateRunning && m["b"].State == StateRunning && m["c"].State == StateRunning
+	})
+	if err := s.Replace(counted("a", "new")); err != nil {
+		t.Fatal(err)
+	}
+	m := waitFor(t, s, "a replaced", func(m map[string]Status) bool { return m["a"].State == StateRunning && m["a"].Restarts == 1 })
+	if m["b"].Restarts != 0 || m["c"].Restarts != 0 || m["b"].State != StateRunning || m["c"].State != StateRunning {
+		t.Errorf("the others were touched: %+v", m)
+	}
+	mu.Lock()
+	want := map[string]int{"a/old": 1, "a/new": 1, "b/old": 1, "c/old": 1}
+	for k, n := range want {
+		if runs[k] != n {
+			t.Errorf("%s ran %d times, want %d (all: %v)", k, runs[k], n, runs)
+		}
+	}
+	mu.Unlock()
+	ring, _ := s.Logs("a")
+	entries, _, _ := ring.Since(0)
+	var tags []string
+	for _, e := range entries {
+		if e.Msg == "run" {
+			tags = append(tags, e.Attrs["tag"])
+		}
+	}
+	if strings.Join(tags, ",") != "old,new" {
+		t.Errorf("a's log ring has runs %v, want old,new", tags)
+	}
+	if err := s.Replace(counted("nope", "x")); !errors.Is(err, ErrUnknownService) {
+		t.Errorf("Replace(nope) = %v", err)
+	}
+	if err := s.Replace(counted("b", "x")); err == nil {
+		t.Error("a replacement with other dependencies was accepted")
+	}
+}

@@ -7,6 +7,8 @@ import (
 	"strconv"
 	"testing"
 	"time"
+
+	"github.com/wirebox/wirebox/internal/testutil"
 )
 
 // TestConsoleInTmuxWithPort runs the real daemon binary with a port (wb0 in
@@ -15,7 +17,7 @@ import (
 // move as frames arrive; a capture is started from the form and stopped
 // with s, y.
 func TestConsoleInTmuxWithPort(t *testing.T) {
-	requireTmux(t)
+	testutil.RequireTmux(t)
 	d, sender, mac := portDaemon(t, "port-box")
 	bin, sock := d.Bin, d.Socket
 	send := func(n int) {
@@ -23,13 +25,13 @@ func TestConsoleInTmuxWithPort(t *testing.T) {
 		sender.SendTo(t, mac, udpFrame(t, 7), n)
 	}
 
-	s := newTmux(t, 120, 40, fmt.Sprintf("env TERM=xterm-256color %s console --socket %s", bin, sock))
-	s.wait("port-box", "3 Ports", "RX, LAST MINUTE", "wb0", "core")
-	s.keys("3")
-	s.wait("Pool 4096 frames", "SUBSCRIBER")
+	s := testutil.NewTmux(t, 120, 40, fmt.Sprintf("env TERM=xterm-256color %s console --socket %s", bin, sock))
+	s.Wait("port-box", "3 Ports", "RX, LAST MINUTE", "wb0", "core")
+	s.Keys("3")
+	s.Wait("Pool 4096 frames", "SUBSCRIBER")
 	rx := regexp.MustCompile(`wb0  rx (\d+) pkts`)
 	counter := func() int {
-		m := rx.FindStringSubmatch(s.capture(false))
+		m := rx.FindStringSubmatch(s.Capture(false))
 		if m == nil {
 			return -1
 		}
@@ -42,7 +44,7 @@ func TestConsoleInTmuxWithPort(t *testing.T) {
 		deadline := time.Now().Add(20 * time.Second)
 		for counter() < total {
 			if time.Now().After(deadline) {
-				t.Fatalf("rx counter stuck at %d, want %d:\n%s", counter(), total, s.capture(false))
+				t.Fatalf("rx counter stuck at %d, want %d:\n%s", counter(), total, s.Capture(false))
 			}
 			time.Sleep(50 * time.Millisecond)
 		}
@@ -50,28 +52,28 @@ func TestConsoleInTmuxWithPort(t *testing.T) {
 
 	t.Run("capture", func(t *testing.T) {
 		out := t.TempDir()
-		s.keys("4")
-		s.wait("ID", "PORTS", "n new capture")
-		s.keys("n")
-		s.wait("New capture")
-		s.keys("-l", "wb0")
-		s.keys("Tab")
-		s.keys("-l", "udp port 7")
-		s.keys("Tab", "Tab")
-		s.keys("-l", out)
-		s.keys("Enter")
-		s.wait("started on wb0")
+		s.Keys("4")
+		s.Wait("ID", "PORTS", "n new capture")
+		s.Keys("n")
+		s.Wait("New capture")
+		s.Keys("-l", "wb0")
+		s.Keys("Tab")
+		s.Keys("-l", "udp port 7")
+		s.Keys("Tab", "Tab")
+		s.Keys("-l", out)
+		s.Keys("Enter")
+		s.Wait("started on wb0")
 		send(5)
-		s.wait("running 5 ")
-		s.keys("s")
-		s.wait("Stop capture c1? [y/N]")
-		s.keys("y")
-		s.wait("capture c1 stopped: 5 packets in 1 files")
+		s.Wait("running 5 ")
+		s.Keys("s")
+		s.Wait("Stop capture c1? [y/N]")
+		s.Keys("y")
+		s.Wait("capture c1 stopped: 5 packets in 1 files")
 		files, _ := filepath.Glob(filepath.Join(out, "*.pcapng"))
 		if len(files) != 1 {
 			t.Fatalf("capture files: %v", files)
 		}
 	})
-	s.keys("q")
-	s.gone()
+	s.Keys("q")
+	s.Gone()
 }

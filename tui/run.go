@@ -41,8 +41,13 @@ func Run(ctx context.Context, cl *api.Client, panels ...func(*Env) []Panel) erro
 		opts = append(opts, tea.WithColorProfile(colorprofile.Ascii))
 	}
 	m := New(Options{Client: cl, Context: ctx, Theme: &theme, Fallback: fb, Panels: WithPanels(panels...)})
-	opts = append(opts, tea.WithContext(ctx))
-	_, err := tea.NewProgram(m, opts...).Run()
+	in, restore, err := LineInput(os.Stdin)
+	if err != nil {
+		return err
+	}
+	opts = append(opts, tea.WithContext(ctx), tea.WithInput(in))
+	_, err = tea.NewProgram(m, opts...).Run()
+	restore()
 	if IsSessionLeader() {
 		// We are the console's login shell: hand the line back cleanly.
 		_ = ReleaseTTY(os.Stdin)

@@ -2,6 +2,7 @@ package tui
 
 import (
 	"fmt"
+	"io"
 	"os"
 	"os/signal"
 	"syscall"
@@ -47,4 +48,46 @@ func ReleaseTTY(f *os.File) error {
 func IsSessionLeader() bool {
 	sid, err := unix.Getsid(0)
 	return err == nil && sid == os.Getpid()
+}
+
+// LineInput puts the terminal on f in raw mode but keeps output processing
+// (OPOST|ONLCR: a newline goes out as CR LF), and returns a pipe that
+// carries f's input, and a func that restores the terminal. Given to
+// bubbletea as its input, the pipe is not a terminal, so its renderer
+// takes a newline to return the carriage too. That is what a terminal
+// behind a serial line does: QEMU's stdio keeps OPOST|ONLCR on the host's
+// side, so a bare LF the renderer meant as "cursor down, same column"
+// landed at column 0 and overwrote the start of the row ("2spi-remote").
+// With ONLCR on here as well, the guest sends CR LF and every host lands
+// where the renderer expects. f that is not a terminal is returned as is.
+func LineInput(f *os.File) (*os.File, func(), error) {
+	fd := int(f.Fd())
+	old, err := unix.IoctlGetTermios(fd, unix.TCGETS)
+	if err != nil {
+		return f, func() {}, nil // not a terminal
+	}
+	raw := *old
+	// cfmakeraw, then output processing back on.
+	raw.Iflag &^= unix.IGNBRK | unix.BRKINT | unix.PARMRK | unix.ISTRIP | unix.INLCR | unix.IGNCR | unix.ICRNL | unix.IXON
+	raw.Lflag &^= unix.ECHO | unix.ECHONL | unix.ICANON | unix.ISIG | unix.IEXTEN
+	raw.Cflag &^= unix.CSIZE | unix.PARENB
+	raw.Cflag |= unix.CS8
+	raw.Oflag |= unix.OPOST | unix.ONLCR
+	raw.Cc[unix.VMIN], raw.Cc[unix.VTIME] = 1, 0
+	if err := unix.IoctlSetTermios(fd, unix.TCSETS, &raw); err != nil {
+		return nil, nil, fmt.Errorf("terminal raw mode: %w", err)
+	}
+	restore := func() { _ = unix.IoctlSetTermios(fd, unix.TCSETS, old) }
+	r, w, err := os.Pipe()
+	if err != nil {
+		restore()
+		return nil, nil, err
+	}
+	// The copy ends with the process (a read of the terminal cannot be
+	// cancelled); the console exits right after the program.
+	go func() {
+		_, _ = io.Copy(w, f)
+		w.Close()
+	}()
+	return r, func() { restore(); r.Close() }, nil
 }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"os"
 	"os/exec"
 	"os/signal"
@@ -78,6 +79,10 @@ func Run(ctx context.Context, o Options) error {
 		log.Debug("kernel modules loaded", "count", n)
 	}
 	phase("modules")
+	// NICs up now, so their carrier is there by the time the daemon's
+	// management service asks DHCP (u-root's client otherwise sets a down
+	// link up and sleeps 100 ms before it looks again).
+	upNICs(log)
 	if dev, err := mountData(cl["wirebox.data"]); err != nil {
 		log.Warn("data partition", "err", err)
 	} else if dev != "" {
@@ -134,17 +139,49 @@ func Run(ctx context.Context, o Options) error {
 
 	// After the daemon is started, so the probe's wait (the terminal's
 	// answer crosses the serial line twice) delays only the console.
-	setWindowSize(int(os.Stdin.Fd()), cl["wirebox.tty"], log)
+	spec := cl["wirebox.tty"]
+	if spec == "" {
+		spec = cl["wirebox.console_size"] // the console's own name for it
+	}
+	setWindowSize(int(os.Stdin.Fd()), spec, log)
+	quietConsole(log)
 
 	if len(o.Console) > 0 && cl["wirebox.console"] != "off" {
 		cmd := exec.CommandContext(ctx, o.Console[0], o.Console[1:]...)
-		cmd.Stdin, cmd.Stdout, cmd.Stderr = os.Stdin, os.Stdout, os.Stderr
+		out := consoleOutput()
+		cmd.Stdin, cmd.Stdout, cmd.Stderr = os.Stdin, out, out
 		if err := cmd.Run(); err != nil {
 			log.Warn("console exited", "err", err)
 		}
 	}
 	detachTTY()
 	return nil
+}
+
+// quietConsole keeps kernel warnings off the console, as "quiet" means to
+// (u-root's init raises the level to show notices): a message the kernel
+// prints on the serial line lands in the middle of the full-screen console
+// and stays there until that row changes. Errors still show; everything
+// is in dmesg.
+func quietConsole(log *slog.Logger) {
+	if err := os.WriteFile("/proc/sys/kernel/printk", []byte("4"), 0o644); err != nil {
+		log.Warn("console log level", "err", err)
+	}
+}
+
+// consoleOutput is where the console draws: the terminal itself (our
+// stdin, which the kernel opened read-write as /dev/console), not our
+// stdout. u-root's init gives the uinit a pipe as stdout that it copies to
+// every console= device; a full-screen program writing to that pipe sees
+// no terminal, so it learns no size (it drew 80x24 whatever the terminal
+// or wirebox.tty= said). The price: the TUI is not mirrored on the other
+// console= devices (the screen of console=tty0), whose keyboard never
+// reached it anyway.
+func consoleOutput() *os.File {
+	if _, err := unix.IoctlGetWinsize(int(os.Stdin.Fd()), unix.TIOCGWINSZ); err == nil {
+		return os.Stdin
+	}
+	return os.Stdout
 }
 
 // detachTTY works around u-root issue 3645: init gives the uinit the
@@ -158,7 +195,7 @@ func detachTTY() {
 }
 
 // setWindowSize gives the console the terminal's real size: wirebox.tty=
-// when given, else what the terminal answers to a cursor-position probe
+// (or wirebox.console_size=) when given, else what the terminal answers to a cursor-position probe
 // (a serial line carries no size; what the kernel or init reports, 0x0 or
 // 80x24, is a guess, and a guess larger or smaller than the real terminal
 // makes full-screen programs overwrite rows), else what the tty reports,
@@ -177,7 +214,7 @@ func setWindowSize(fd int, spec string, log *slog.Logger) {
 		ci, err1 := strconv.ParseUint(c, 10, 16)
 		ri, err2 := strconv.ParseUint(r, 10, 16)
 		if !ok || err1 != nil || err2 != nil || ci == 0 || ri == 0 {
-			log.Warn("wirebox.tty: want COLSxROWS", "value", spec)
+			log.Warn("wirebox.tty / wirebox.console_size: want COLSxROWS", "value", spec)
 		} else {
 			cols, rows, how = uint16(ci), uint16(ri), "wirebox.tty"
 		}
@@ -330,6 +367,22 @@ func configureNetwork(cl Cmdline, log *slog.Logger) error {
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// upNICs sets every NIC (netlink kind "device") up.
+func upNICs(log *slog.Logger) {
+	links, err := netlink.LinkList()
+	if err != nil {
+		log.Warn("list NICs", "err", err)
+		return
+	}
+	for _, l := range links {
+		if l.Type() == "device" && l.Attrs().Flags&net.FlagLoopback == 0 {
+			if err := netlink.LinkSetUp(l); err != nil {
+				log.Warn("set NIC up", "nic", l.Attrs().Name, "err", err)
+			}
+		}
+	}
 }
 
 // waitLink waits for a NIC whose driver may still be probing, and sets it up.

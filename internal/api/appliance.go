@@ -32,6 +32,10 @@ type ConfigInfo struct {
 	Generation int `json:"generation"`
 	// LastApply is the outcome of the last POST /v1/config.
 	LastApply string `json:"last_apply,omitempty"`
+	// Restarted are the services the last apply restarted: those built
+	// from the keys that changed (every service for a change of pool,
+	// ports, auto_ports, management, log or supervisor).
+	Restarted []string `json:"restarted,omitempty"`
 	// Persistent is false when there is no data partition to store to.
 	Persistent bool `json:"persistent"`
 }

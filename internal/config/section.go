@@ -217,3 +217,42 @@ func MarshalSections(secs ...Section) ([]byte, error) {
 	}
 	return yaml.MarshalWithOptions(m, yaml.IndentSequence(true), yaml.WithComment(cm))
 }
+
+// ChangedKeys lists the top-level keys (the core's, such as "pool" or
+// "management", and the sections') whose values differ between a and b,
+// in document order. Both must carry the same sections; a key only one of
+// them knows counts as changed. `config apply` restarts only what these
+// keys feed.
+func ChangedKeys(a, b *Config) ([]string, error) {
+	da, err := newDocument(a.secs)
+	if err != nil {
+		return nil, err
+	}
+	db, err := newDocument(b.secs)
+	if err != nil {
+		return nil, err
+	}
+	va, vb := da.value(a), db.value(b)
+	keys := func(v reflect.Value) map[string]any {
+		m := map[string]any{}
+		for i := range v.NumField() {
+			m[strings.Split(v.Type().Field(i).Tag.Get("yaml"), ",")[0]] = v.Field(i).Interface()
+		}
+		return m
+	}
+	ma, mb := keys(va), keys(vb)
+	var out []string
+	for i := range va.NumField() {
+		k := strings.Split(va.Type().Field(i).Tag.Get("yaml"), ",")[0]
+		if bv, ok := mb[k]; !ok || !reflect.DeepEqual(ma[k], bv) {
+			out = append(out, k)
+		}
+	}
+	for i := range vb.NumField() {
+		k := strings.Split(vb.Type().Field(i).Tag.Get("yaml"), ",")[0]
+		if _, ok := ma[k]; !ok {
+			out = append(out, k)
+		}
+	}
+	return out, nil
+}

@@ -98,3 +98,32 @@ func TestMarshalSections(t *testing.T) {
 		t.Errorf("MarshalSections = %q", b)
 	}
 }
+
+func TestChangedKeys(t *testing.T) {
+	parse := func(doc string) *Config {
+		t.Helper()
+		c, err := Parse([]byte(doc), sampleSection)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return c
+	}
+	base := "name: a\npool:\n  frames: 4096\nsample:\n  rate: 5\n"
+	for _, tc := range []struct{ doc, want string }{
+		{base, ""},
+		{"name: a\npool:\n  frames: 4096\nsample:\n  rate: 5\n# a comment\n", ""},
+		{"name: b\npool:\n  frames: 4096\nsample:\n  rate: 5\n", "name"},
+		{"name: a\npool:\n  frames: 8192\nsample:\n  rate: 5\n", "pool"},
+		{"name: a\npool:\n  frames: 4096\nsample:\n  rate: 6\n", "sample"},
+		{"name: a\npool:\n  frames: 4096\n", "sample"}, // back to its defaults
+		{"name: a\npool:\n  frames: 4096\nsample:\n  rate: 5\nauto_ports: true\n", "auto_ports"},
+	} {
+		got, err := ChangedKeys(parse(base), parse(tc.doc))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if strings.Join(got, ",") != tc.want {
+			t.Errorf("%q: changed %v, want %q", tc.doc, got, tc.want)
+		}
+	}
+}
