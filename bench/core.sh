@@ -26,7 +26,9 @@
 # Then, unless TX=0, the transmit side: trafgen against the core's batched
 # Send (passive: sendmmsg; bypass: AF_XDP TX ring) on the same veth.
 #
-# Usage: bench/core.sh            (N64=2000000 N1514=500000 ROUNDS=3 by default)
+# Usage: bench/core.sh            (N64=2000000 N1514=500000 ROUNDS=3 by default;
+#        CONSUMERS="tcpdump wirebox" and SENDERS="trafgen wirebox-passive" pick rows,
+#        SIZES="64" the frame sizes, TX=0 skips the transmit table)
 # Needs root, iproute2, ethtool, tcpdump, netsniff-ng (trafgen); Go to build.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -151,10 +153,10 @@ results=$TMP/results
 # spreads over all of them; the table shows the median generator time and
 # the worst loss of the rounds.
 for round in $(seq "$ROUNDS"); do
-  for size in 64 1514; do
+  for size in ${SIZES:-64 1514}; do
     n=$N64
     [[ $size == 1514 ]] && n=$N1514
-    for c in none tcpdump netsniff-ng wirebox wirebox-bypass; do
+    for c in ${CONSUMERS:-none tcpdump netsniff-ng wirebox wirebox-bypass}; do
       setup
       start_consumer "$c"
       secs=$(trafgen_run "$size" "$n")
@@ -198,10 +200,10 @@ if [[ ${TX:-1} == 1 ]]; then
   txres=$TMP/tx
   : >"$txres"
   for round in $(seq "$ROUNDS"); do
-    for size in 64 1514; do
+    for size in ${SIZES:-64 1514}; do
       n=$N64
       [[ $size == 1514 ]] && n=$N1514
-      for s in trafgen wirebox-passive wirebox-bypass; do
+      for s in ${SENDERS:-trafgen wirebox-passive wirebox-bypass}; do
         setup
         case $s in
           trafgen)

@@ -2,7 +2,6 @@ package capture
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"os"
 	"runtime"
@@ -148,19 +147,19 @@ func (e *packetEngine) readRing(ctx context.Context, r *packetRing) {
 	pool := p.c.pool
 	cache := pool.NewCache()
 	defer cache.Close()
-	pfd := []unix.PollFd{{Fd: int32(r.fd), Events: unix.POLLIN | unix.POLLERR}}
+	w, err := newFdWaiter(r.fd)
+	if err != nil {
+		p.c.log.Error("engine socket", "port", p.cfg.Name, "err", err)
+		return
+	}
+	defer w.close()
 	blk := 0
 	bt := batch{stage: newStage()}
 	for ctx.Err() == nil {
 		b := r.mem[blk*r.blockSize : (blk+1)*r.blockSize]
 		status := (*uint32)(unsafe.Pointer(&b[blockStatusOff]))
 		if atomic.LoadUint32(status)&unix.TP_STATUS_USER == 0 {
-			// 100 ms so a cancelled context is noticed promptly.
-			if _, err := unix.Poll(pfd, 100); err != nil && !errors.Is(err, unix.EINTR) {
-				p.c.log.Error("poll", "port", p.cfg.Name, "err", err)
-				return
-			}
-			socketTrouble(p, r.fd, pfd[0].Revents)
+			w.wait(ctx, p, func() bool { return atomic.LoadUint32(status)&unix.TP_STATUS_USER != 0 })
 			continue
 		}
 		h := (*unix.TpacketHdrV1)(unsafe.Pointer(&b[blockStatusOff]))
