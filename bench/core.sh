@@ -17,7 +17,10 @@
 #   gen_x, cons_x ratios to the tcpdump run of the same size;
 #   cpu_s         CPU seconds (user+system) the consumer process used, mean
 #                 of the rounds (softirq work lands on whoever runs, so this
-#                 is indicative).
+#                 is indicative); tick-sampled (HZ=250 here);
+#   run_s         the same from every thread's scheduler run time
+#                 (/proc/PID/task/*/schedstat, nanoseconds): not biased
+#                 against threads that wake often, as tick sampling is.
 # wirebox runs the passive engine (AF_PACKET TPACKET_V3, one copy into the
 # pool, one read-only subscriber that releases every frame) and, as an extra
 # row, the bypass engine (AF_XDP copy mode on veth: the host stack no
@@ -105,11 +108,15 @@ start_consumer() {
 # own child) and sets CONSUMED from what the consumer reported.
 stop_consumer() {
   local out=$TMP/$1.out
-  CONSUMED=0 CPU=0
+  CONSUMED=0 CPU=0 RUN=0
   [[ -z $CONS_PID ]] && return
   sleep 1 # let it drain what is queued
   # CPU seconds the consumer used (user+system), before it exits.
   CPU=$(awk -v hz="$(getconf CLK_TCK)" '{ sub(/.*\) /, ""); printf "%.2f", ($12 + $13) / hz }' "/proc/$CONS_PID/stat")
+  # The same from the scheduler's run time of every thread (ns, exact):
+  # the tick-sampled figure above charges whole 4 ms ticks to whoever is
+  # running when one fires, which over-counts threads that wake often.
+  RUN=$(cat /proc/"$CONS_PID"/task/*/schedstat 2>/dev/null | awk '{ s += $1 } END { printf "%.3f", s / 1e9 }')
   kill -INT "$CONS_PID"
   wait "$CONS_PID" || true
   CONS_PID=
@@ -162,8 +169,8 @@ for round in $(seq "$ROUNDS"); do
       secs=$(trafgen_run "$size" "$n")
       stop_consumer "$c"
       teardown
-      echo "$size $c $n $secs $CONSUMED $CPU" >>"$results"
-      echo "  round $round: $size bytes, $c: $n frames in $secs s, consumed $CONSUMED, consumer CPU $CPU s" >&2
+      echo "$size $c $n $secs $CONSUMED $CPU $RUN" >>"$results"
+      echo "  round $round: $size bytes, $c: $n frames in $secs s, consumed $CONSUMED, consumer CPU $CPU s (run $RUN s)" >&2
     done
   done
 done
@@ -174,23 +181,23 @@ sort -k1,1n -k2,2 -k4,4n "$results" | awk '
 function flush() {
   if (key == "") return
   m = t[int((cnt + 1) / 2)]
-  order[++nk] = key; med[key] = m; frames[key] = fr; worst[key] = wk; cpu[key] = cs / cnt
+  order[++nk] = key; med[key] = m; frames[key] = fr; worst[key] = wk; cpu[key] = cs / cnt; run[key] = rs / cnt
   split(key, kk, SUBSEP)
   if (kk[2] == "tcpdump") { tg[kk[1]] = fr / m; tcons[kk[1]] = wk / m }
 }
 { k = $1 SUBSEP $2
-  if (k != key) { flush(); key = k; cnt = 0; wk = -1; cs = 0 }
-  t[++cnt] = $4; fr = $3; cs += $6
+  if (k != key) { flush(); key = k; cnt = 0; wk = -1; cs = 0; rs = 0 }
+  t[++cnt] = $4; fr = $3; cs += $6; rs += $7
   if (wk < 0 || $5 < wk) wk = $5 }
 END {
   flush()
-  printf "%-6s %-15s %10s %10s %9s %7s %10s %6s %6s %7s\n", "bytes", "consumer", "frames", "gen_pps", "consumed", "loss%", "cons_pps", "gen_x", "cons_x", "cpu_s"
+  printf "%-6s %-15s %10s %10s %9s %7s %10s %6s %6s %7s %7s\n", "bytes", "consumer", "frames", "gen_pps", "consumed", "loss%", "cons_pps", "gen_x", "cons_x", "cpu_s", "run_s"
   for (i = 1; i <= nk; i++) {
     split(order[i], kk, SUBSEP); size = kk[1]; c = kk[2]
     g = frames[order[i]] / med[order[i]]; cp = worst[order[i]] / med[order[i]]
     gx = sprintf("%.2f", g / tg[size]); cx = (c == "none") ? "-" : sprintf("%.2f", cp / tcons[size])
     loss = (c == "none") ? "-" : sprintf("%.2f", 100 * (frames[order[i]] - worst[order[i]]) / frames[order[i]])
-    printf "%-6s %-15s %10d %10.0f %9d %7s %10.0f %6s %6s %7.2f\n", size, c, frames[order[i]], g, worst[order[i]], loss, cp, gx, cx, cpu[order[i]]
+    printf "%-6s %-15s %10d %10.0f %9d %7s %10.0f %6s %6s %7.2f %7.3f\n", size, c, frames[order[i]], g, worst[order[i]], loss, cp, gx, cx, cpu[order[i]], run[order[i]]
   }
 }'
 

@@ -155,6 +155,8 @@ func (e *packetEngine) readRing(ctx context.Context, r *packetRing) {
 	defer w.close()
 	blk := 0
 	bt := batch{stage: newStage()}
+	// Frames are claimed from the pool a run at a time (see Cache.AllocN).
+	var ids [64]tap.FrameID
 	for ctx.Err() == nil {
 		b := r.mem[blk*r.blockSize : (blk+1)*r.blockSize]
 		status := (*uint32)(unsafe.Pointer(&b[blockStatusOff]))
@@ -165,10 +167,19 @@ func (e *packetEngine) readRing(ctx context.Context, r *packetRing) {
 		h := (*unix.TpacketHdrV1)(unsafe.Pointer(&b[blockStatusOff]))
 		off := int(h.Offset_to_first_pkt)
 		p.dispatch.RLock()
-		for i := uint32(0); i < h.Num_pkts; i++ {
-			th := (*unix.Tpacket3Hdr)(unsafe.Pointer(&b[off]))
-			e.frame(cache, b, off, th, &bt)
-			off += int(th.Next_offset)
+		for i := 0; i < int(h.Num_pkts); {
+			want := min(len(ids), int(h.Num_pkts)-i)
+			got := cache.AllocN(tap.OwnerCore, ids[:want])
+			for j := range want {
+				th := (*unix.Tpacket3Hdr)(unsafe.Pointer(&b[off]))
+				if j < got {
+					e.frame(ids[j], b, off, th, &bt)
+				} else {
+					p.rxDroppedPool.Add(1)
+				}
+				off += int(th.Next_offset)
+			}
+			i += want
 		}
 		p.commit(&bt)
 		p.wakeSubscribers()
@@ -178,14 +189,9 @@ func (e *packetEngine) readRing(ctx context.Context, r *packetRing) {
 	}
 }
 
-// frame copies one ring frame into the pool and dispatches it.
-func (e *packetEngine) frame(cache *tap.Cache, b []byte, off int, th *unix.Tpacket3Hdr, bt *batch) {
+// frame copies one ring frame into pool frame id and dispatches it.
+func (e *packetEngine) frame(id tap.FrameID, b []byte, off int, th *unix.Tpacket3Hdr, bt *batch) {
 	p := e.p
-	id, err := cache.Alloc(tap.OwnerCore)
-	if err != nil {
-		p.rxDroppedPool.Add(1)
-		return
-	}
 	data := b[off+int(th.Mac) : off+int(th.Mac)+int(th.Snaplen)]
 	buf := p.c.pool.Buffer(id)
 	wire := int(th.Len)

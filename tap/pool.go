@@ -97,6 +97,11 @@ type Pool struct {
 	magMu sync.Mutex
 	mags  []*magazine
 	spare []*magazine
+	// pend are magazines of references given up with Releaser.Drop whose
+	// counts have not been dropped yet: whoever next needs free frames
+	// (a cache refill, Alloc) drops them, on its own core.
+	pend  []*magazine
+	npend atomic.Int32
 }
 
 type magazine struct {
@@ -117,6 +122,71 @@ func (p *Pool) pushMag(ids []FrameID) {
 	m.n = copy(m.ids[:], ids)
 	p.mags = append(p.mags, m)
 	p.magMu.Unlock()
+}
+
+// pushPend hands ids (at most cacheBatch) over as one magazine of
+// references still to drop.
+func (p *Pool) pushPend(ids []FrameID) {
+	p.magMu.Lock()
+	var m *magazine
+	if k := len(p.spare); k > 0 {
+		m, p.spare = p.spare[k-1], p.spare[:k-1]
+	} else {
+		m = new(magazine)
+	}
+	m.n = copy(m.ids[:], ids)
+	p.pend = append(p.pend, m)
+	p.npend.Add(1)
+	p.magMu.Unlock()
+}
+
+// popPend drops the references of one pending magazine and copies the
+// frames that became free into dst (room for cacheBatch); ok is false when
+// there was none.
+func (p *Pool) popPend(dst []FrameID) (n int, ok bool) {
+	if p.npend.Load() == 0 {
+		return 0, false
+	}
+	p.magMu.Lock()
+	k := len(p.pend)
+	if k == 0 {
+		p.magMu.Unlock()
+		return 0, false
+	}
+	m := p.pend[k-1]
+	p.pend = p.pend[:k-1]
+	p.npend.Add(-1)
+	var ids [cacheBatch]FrameID
+	c := copy(ids[:], m.ids[:m.n])
+	p.spare = append(p.spare, m)
+	p.magMu.Unlock()
+	for _, id := range ids[:c] {
+		d := &p.descs[id]
+		switch v := atomic.AddInt32(&d.ref, -1); {
+		case v == 0:
+			atomic.StoreUint32(&d.owner, uint32(OwnerNone))
+			dst[n] = id
+			n++
+		case v < 0:
+			panic(fmt.Sprintf("tap: Unref of free frame %d", id))
+		}
+	}
+	return n, true
+}
+
+// settle drops every pending reference (Releaser.Drop), so that counts
+// and the free list are exact.
+func (p *Pool) settle() {
+	var ids [cacheBatch]FrameID
+	for {
+		n, ok := p.popPend(ids[:])
+		if !ok {
+			return
+		}
+		if n > 0 {
+			p.pushMag(ids[:n])
+		}
+	}
 }
 
 // popMag copies a magazine's ids into dst (room for cacheBatch) and
@@ -277,7 +347,9 @@ func (p *Pool) SetOwner(id FrameID, o Owner) {
 	atomic.StoreUint32(&p.descs[id].owner, uint32(o))
 }
 
-// Refs is the frame's reference count.
+// Refs is the frame's reference count, references given up with
+// Releaser.Drop included until the pool drops them (FreeCount, Leaks or an
+// allocation that needs them).
 func (p *Pool) Refs(id FrameID) int { return int(atomic.LoadInt32(&p.descs[id].ref)) }
 
 // Ref adds a reference to a frame that has at least one already.
@@ -310,6 +382,7 @@ func (p *Pool) Unref(id FrameID) {
 func (p *Pool) Alloc(o Owner) (FrameID, error) {
 	id, _ := p.popChain(1)
 	if id == NoFrame {
+		p.settle()
 		// The free frames may all be in magazines.
 		var ids [cacheBatch]FrameID
 		n := p.popMag(ids[:])
@@ -374,6 +447,7 @@ func (p *Pool) popChain(n int) (FrameID, int) {
 // FreeCount counts frames with no references (in the free list or in a
 // cache). It scans every descriptor; for statistics and tests.
 func (p *Pool) FreeCount() int {
+	p.settle()
 	n := 0
 	for i := range p.descs {
 		if atomic.LoadInt32(&p.descs[i].ref) == 0 {
@@ -392,6 +466,7 @@ type Leak struct {
 
 // Leaks lists frames that are not free; empty when everything is back.
 func (p *Pool) Leaks() []Leak {
+	p.settle()
 	var l []Leak
 	for i := range p.descs {
 		if r := atomic.LoadInt32(&p.descs[i].ref); r != 0 {
@@ -422,6 +497,23 @@ func (p *Pool) CheckFull() error {
 type Releaser struct {
 	ids [cacheBatch]FrameID
 	n   int
+	// dropped are ids given up with Drop, handed over unchanged.
+	dropped [cacheBatch]FrameID
+	nd      int
+}
+
+// Drop gives up a reference to id without touching the frame's
+// descriptor: the pool drops the count when it next needs free frames
+// (the allocating engine's cache refill, on the engine's core), so a
+// reader on another core never writes the descriptor line the engine
+// writes next. The reference must not be used after Drop.
+func (r *Releaser) Drop(p *Pool, id FrameID) {
+	r.dropped[r.nd] = id
+	r.nd++
+	if r.nd == cacheBatch {
+		p.pushPend(r.dropped[:])
+		r.nd = 0
+	}
 }
 
 // Unref drops a reference to id, keeping the frame for Flush if it was the last.
@@ -447,6 +539,10 @@ func (r *Releaser) Flush(p *Pool) {
 		p.pushMag(r.ids[:r.n])
 		r.n = 0
 	}
+	if r.nd > 0 {
+		p.pushPend(r.dropped[:r.nd])
+		r.nd = 0
+	}
 }
 
 // Reclaim frees every frame owned by o, whatever its reference count: for
@@ -458,6 +554,7 @@ func (p *Pool) Reclaim(o Owner) int {
 	if o == OwnerNone || o == OwnerCore {
 		return 0
 	}
+	p.settle() // else a pending drop would hit a frame freed here
 	n := 0
 	for i := range p.descs {
 		d := &p.descs[i]
