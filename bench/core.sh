@@ -27,14 +27,16 @@
 # longer sees the frames, and XDP has no backpressure, so loss shows there).
 #
 # Then, unless TX=0, the transmit side: trafgen against the core's batched
-# Send (passive: sendmmsg; bypass: AF_XDP TX ring) on the same veth.
+# Send (passive: PACKET_TX_RING, and sendmmsg as the row
+# wirebox-passive-mmsg; bypass: AF_XDP TX ring) on the same veth.
 #
 # Usage: bench/core.sh            (N64=2000000 N1514=500000 ROUNDS=3 by default;
 #        CONSUMERS="tcpdump wirebox" and SENDERS="trafgen wirebox-passive" pick rows,
-#        SIZES="64" the frame sizes, TX=0 skips the transmit table)
+#        SIZES="64" the frame sizes, RX=0 and TX=0 skip the receive or transmit table)
 # Needs root, iproute2, ethtool, tcpdump, netsniff-ng (trafgen); Go to build.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+TIMEFORMAT='%3U %3S' # for the time keyword: user and system seconds
 
 N64=${N64:-2000000}
 N1514=${N1514:-500000}
@@ -136,24 +138,28 @@ trafgen_run() {
   mac=$(echo "$MAC" | sed 's/\([0-9a-f][0-9a-f]\)/0x\1,/g; s/:/ /g')
   pkt="{ $mac 0x02, 0x00, 0x00, 0x00, 0x00, 0x01, c16(0x88b5), fill(0x00, $((size - 14))) }"
   t0=$(date +%s.%N)
-  ip netns exec "$GEN" trafgen -o g0 -n "$n" -P 1 --no-sock-mem --notouch-irq --qdisc-path --no-cpu-stats "$pkt" >"$TMP/trafgen.out" 2>&1 ||
+  # CPU seconds (user+system, from the kernel's exact run time) to $TMP/gen.cpu.
+  { time ip netns exec "$GEN" trafgen -o g0 -n "$n" -P 1 --no-sock-mem --notouch-irq --qdisc-path --no-cpu-stats "$pkt" >"$TMP/trafgen.out" 2>&1; } 2>"$TMP/gen.time" ||
     { cat "$TMP/trafgen.out" >&2; exit 1; }
   t1=$(date +%s.%N)
+  awk '{ printf "%.3f", $1 + $2 }' "$TMP/gen.time" >"$TMP/gen.cpu"
   awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.3f", b - a }'
 }
 
-# wirebox_send SIZE N MODE: the core's batched transmit (Consumer.Alloc +
-# Port.Send, 256 frames a batch) sends N frames of SIZE bytes on g0;
-# prints "seconds received kicks", received as counted by c0.
+# wirebox_send SIZE N MODE [TXMODE]: the core's batched transmit
+# (Consumer.Alloc + Port.Send, 256 frames a batch) sends N frames of SIZE
+# bytes on g0; prints "seconds received kicks", received as counted by c0.
 wirebox_send() {
-  local size=$1 n=$2 mode=$3 out rx0 rx1
+  local size=$1 n=$2 mode=$3 txmode=${4:-ring} out rx0 rx1
   rx0=$(ip netns exec "$CAP" cat /sys/class/net/c0/statistics/rx_packets)
-  out=$("$TMP/corebench" -i g0 -netns "/run/netns/$GEN" -mode "$mode" -send "$n" -size "$size" -dst "$MAC") ||
-    { echo "bench/core.sh: corebench -send failed: $out" >&2; exit 1; }
+  out=$( { time "$TMP/corebench" -i g0 -netns "/run/netns/$GEN" -mode "$mode" -txmode "$txmode" -send "$n" -size "$size" -dst "$MAC" 2>"$TMP/send.err"; } 2>"$TMP/gen.time") ||
+    { echo "bench/core.sh: corebench -send failed: $out $(cat "$TMP/send.err")" >&2; exit 1; }
+  awk '{ printf "%.3f", $1 + $2 }' "$TMP/gen.time" >"$TMP/gen.cpu"
   rx1=$(ip netns exec "$CAP" cat /sys/class/net/c0/statistics/rx_packets)
   echo "$(sed -n 's/.*"seconds":\([0-9.]*\).*/\1/p' <<<"$out") $((rx1 - rx0)) $(sed -n 's/.*"kicks":\([0-9]*\).*/\1/p' <<<"$out")"
 }
 
+if [[ ${RX:-1} == 1 ]]; then
 results=$TMP/results
 : >"$results"
 # Rounds interleave the consumers, so load from elsewhere on the machine
@@ -200,6 +206,7 @@ END {
     printf "%-6s %-15s %10d %10.0f %9d %7s %10.0f %6s %6s %7.2f %7.3f\n", size, c, frames[order[i]], g, worst[order[i]], loss, cp, gx, cx, cpu[order[i]], run[order[i]]
   }
 }'
+fi
 
 # Transmit: trafgen against the core's batched Send on the same veth, the
 # receiving end left to the kernel (it counts, nobody reads).
@@ -210,7 +217,7 @@ if [[ ${TX:-1} == 1 ]]; then
     for size in ${SIZES:-64 1514}; do
       n=$N64
       [[ $size == 1514 ]] && n=$N1514
-      for s in ${SENDERS:-trafgen wirebox-passive wirebox-bypass}; do
+      for s in ${SENDERS:-trafgen wirebox-passive wirebox-passive-mmsg wirebox-bypass}; do
         setup
         case $s in
           trafgen)
@@ -218,12 +225,14 @@ if [[ ${TX:-1} == 1 ]]; then
             secs=$(trafgen_run "$size" "$n"); kicks=-
             rx1=$(ip netns exec "$CAP" cat /sys/class/net/c0/statistics/rx_packets)
             recv=$((rx1 - rx0)) ;;
-          wirebox-passive) read -r secs recv kicks < <(wirebox_send "$size" "$n" passive) ;;
+          wirebox-passive) read -r secs recv kicks < <(wirebox_send "$size" "$n" passive ring) ;;
+          wirebox-passive-mmsg) read -r secs recv kicks < <(wirebox_send "$size" "$n" passive sendmmsg) ;;
           wirebox-bypass) read -r secs recv kicks < <(wirebox_send "$size" "$n" bypass) ;;
         esac
         teardown
-        echo "$size $s $n $secs $recv $kicks" >>"$txres"
-        echo "  tx round $round: $size bytes, $s: $n frames in $secs s, received $recv, kicks $kicks" >&2
+        cpu=$(cat "$TMP/gen.cpu")
+        echo "$size $s $n $secs $recv $kicks $cpu" >>"$txres"
+        echo "  tx round $round: $size bytes, $s: $n frames in $secs s, received $recv, kicks $kicks, sender CPU $cpu s" >&2
       done
     done
   done
@@ -233,19 +242,19 @@ if [[ ${TX:-1} == 1 ]]; then
   function flush() {
     if (key == "") return
     m = t[int((cnt + 1) / 2)]; split(key, kk, SUBSEP)
-    order[++nk] = key; frs[key] = fr; pps[key] = fr / m; rcv[key] = rv; kk_[key] = kc
-    if (kk[2] == "trafgen") base[kk[1]] = fr / m
+    order[++nk] = key; frs[key] = fr; pps[key] = fr / m; rcv[key] = rv; kk_[key] = kc; cpu[key] = cs / cnt
+    if (kk[2] == "trafgen") { base[kk[1]] = fr / m; bcpu[kk[1]] = cs / cnt }
   }
   { k = $1 SUBSEP $2
-    if (k != key) { flush(); key = k; cnt = 0; rv = -1 }
-    t[++cnt] = $4; fr = $3; kc = $6
+    if (k != key) { flush(); key = k; cnt = 0; rv = -1; cs = 0 }
+    t[++cnt] = $4; fr = $3; kc = $6; cs += $7
     if (rv < 0 || $5 < rv) rv = $5 }
   END {
     flush()
-    printf "%-6s %-16s %10s %10s %10s %8s %7s\n", "bytes", "sender", "frames", "sent_pps", "received", "kicks", "x_trafgen"
+    printf "%-6s %-20s %10s %10s %10s %8s %9s %7s %7s\n", "bytes", "sender", "frames", "sent_pps", "received", "kicks", "x_trafgen", "cpu_s", "cpu_x"
     for (i = 1; i <= nk; i++) {
       split(order[i], kk, SUBSEP)
-      printf "%-6s %-16s %10d %10.0f %10d %8s %7.2f\n", kk[1], kk[2], frs[order[i]], pps[order[i]], rcv[order[i]], kk_[order[i]], pps[order[i]] / base[kk[1]]
+      printf "%-6s %-20s %10d %10.0f %10d %8s %9.2f %7.3f %7.2f\n", kk[1], kk[2], frs[order[i]], pps[order[i]], rcv[order[i]], kk_[order[i]], pps[order[i]] / base[kk[1]], cpu[order[i]], cpu[order[i]] / bcpu[kk[1]]
     }
   }'
 fi

@@ -388,6 +388,9 @@ type PortConfig struct {
 	// RingBlocks and BlockSize size the AF_PACKET ring (defaults 64 x 1 MiB);
 	// RingFrames sizes the AF_XDP rings (default 2048).
 	RingBlocks, BlockSize, RingFrames int
+	// TxSendmmsg makes a passive port transmit with sendmmsg instead of
+	// its PACKET_TX_RING (for comparison; the ring is cheaper per frame).
+	TxSendmmsg bool
 }
 
 // OpenPort starts a port engine.
@@ -990,8 +993,9 @@ func (p *Port) Transmit(f Frame) error {
 }
 
 // Send sends owned frames out of the port in order, handing them to the
-// kernel in as few system calls as the engine allows (one per batch:
-// sendmmsg on a passive port; on a bypass port one kick per TX ring, or
+// kernel in as few system calls as the engine allows (one per batch: on a
+// passive port one sendto per 1,024 frames, which the kernel sends from
+// the port's PACKET_TX_RING; on a bypass port one kick per TX ring, or
 // per 32 frames in AF_XDP copy mode, the kernel's limit). Every
 // reference passes to the port whether or not sending succeeds. It
 // returns how many frames were handed to the engine and the first error.

@@ -3,6 +3,7 @@ package capture
 import (
 	"context"
 	"fmt"
+	"net"
 	"os"
 	"runtime"
 	"sync"
@@ -14,12 +15,15 @@ import (
 )
 
 // packetEngine is the passive engine: TPACKET_V3 rx rings (a fanout group
-// when there are several) and a plain AF_PACKET socket for transmit.
+// when there are several) and an AF_PACKET socket with a PACKET_TX_RING
+// for transmit (sendmmsg on it when the ring cannot be had, or when
+// PortConfig.TxSendmmsg asks).
 type packetEngine struct {
 	p       *Port
 	ifindex int
 	rings   []*packetRing
 	txfd    int
+	tx      *txRing // nil: sendmmsg
 	txMu    sync.Mutex
 	// txq holds frames given to transmit without flush, sent by the next
 	// flush in one sendmmsg (under txMu).
@@ -74,7 +78,21 @@ func openPacketEngine(p *Port) (*packetEngine, error) {
 			return fmt.Errorf("tx socket: %w", err)
 		}
 		e.txfd = fd
-		return unix.Bind(fd, &unix.SockaddrLinklayer{Ifindex: e.ifindex})
+		if err := unix.Bind(fd, &unix.SockaddrLinklayer{Ifindex: e.ifindex}); err != nil {
+			return fmt.Errorf("bind tx socket: %w", err)
+		}
+		if p.cfg.TxSendmmsg {
+			return nil
+		}
+		ifi, err := net.InterfaceByIndex(e.ifindex)
+		if err != nil {
+			return err
+		}
+		if e.tx, err = openTxRing(fd, ifi.MTU, &p.txKicks); err != nil {
+			// sendmmsg works wherever the socket does.
+			p.c.log.Warn("no PACKET_TX_RING, transmitting with sendmmsg", "port", p.cfg.Name, "err", err)
+		}
+		return nil
 	})
 	if err != nil {
 		e.close()
@@ -273,6 +291,9 @@ func (e *packetEngine) sendQueued() (int, error) {
 	}
 	pool := e.p.c.pool
 	q := e.txq
+	if e.tx != nil {
+		return e.ringSend()
+	}
 	if cap(e.msgs) < len(q) {
 		e.msgs = make([]mmsghdr, len(q))
 		e.iovs = make([]unix.Iovec, len(q))
@@ -326,6 +347,26 @@ func (e *packetEngine) sendQueued() (int, error) {
 	return failed, first
 }
 
+// ringSend is sendQueued through the tx ring.
+func (e *packetEngine) ringSend() (int, error) {
+	pool := e.p.c.pool
+	// Stamped when handed to the kernel, as with sendmmsg.
+	now := e.p.c.clock.Now()
+	failed, first := e.tx.send(pool, e.txq, func(id tap.FrameID) { pool.SetTx(id, now, e.p.idx) })
+	var r tap.Releaser
+	for i, id := range e.txq {
+		r.Unref(pool, id)
+		e.txq[i] = tap.NoFrame
+	}
+	r.Flush(pool)
+	e.txq = e.txq[:0]
+	if failed > 0 {
+		e.p.txErrors.Add(uint64(failed))
+		first = countedError{first}
+	}
+	return failed, first
+}
+
 func (e *packetEngine) kernelDrops() uint64 {
 	e.statsMu.Lock()
 	defer e.statsMu.Unlock()
@@ -358,6 +399,9 @@ func (e *packetEngine) close() error {
 		r.close()
 	}
 	e.txMu.Lock()
+	if e.tx != nil {
+		e.tx.close()
+	}
 	if e.txfd >= 0 {
 		unix.Close(e.txfd)
 		e.txfd = -1
