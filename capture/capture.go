@@ -389,8 +389,14 @@ type PortConfig struct {
 	// RingFrames sizes the AF_XDP rings (default 2048).
 	RingBlocks, BlockSize, RingFrames int
 	// TxSendmmsg makes a passive port transmit with sendmmsg instead of
-	// its PACKET_TX_RING (for comparison; the ring is cheaper per frame).
+	// its PACKET_TX_RING (for comparison).
 	TxSendmmsg bool
+	// BusyPoll, on a bypass port, sets SO_BUSY_POLL (microseconds) and
+	// SO_PREFER_BUSY_POLL on its AF_XDP sockets, and the engine then
+	// drives the device's NAPI poll itself with a receive call before it
+	// waits; BusyPollBudget sets SO_BUSY_POLL_BUDGET (frames per poll;
+	// kernel default 8). Options the kernel lacks are logged and skipped.
+	BusyPoll, BusyPollBudget int
 }
 
 // OpenPort starts a port engine.

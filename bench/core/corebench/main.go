@@ -48,6 +48,8 @@ func run() error {
 	dst := flag.String("dst", "ff:ff:ff:ff:ff:ff", "destination MAC for -send")
 	batch := flag.Int("batch", 256, "frames per Send for -send")
 	txmode := flag.String("txmode", "ring", "passive transmit: ring (PACKET_TX_RING) or sendmmsg")
+	busyPoll := flag.Int("busypoll", 0, "bypass: SO_BUSY_POLL microseconds (0: off)")
+	budget := flag.Int("budget", 0, "bypass: SO_BUSY_POLL_BUDGET frames (0: kernel default)")
 	flag.Parse()
 	if *cpuprofile != "" {
 		f, err := os.Create(*cpuprofile)
@@ -67,7 +69,8 @@ func run() error {
 	}
 	defer pool.Close()
 	core := capture.NewCore(pool, slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn})))
-	cfg := capture.PortConfig{Name: *iface, NetNS: *netns, Mode: capture.Mode(*mode), TxSendmmsg: *txmode == "sendmmsg"}
+	cfg := capture.PortConfig{Name: *iface, NetNS: *netns, Mode: capture.Mode(*mode), TxSendmmsg: *txmode == "sendmmsg",
+		BusyPoll: *busyPoll, BusyPollBudget: *budget}
 	if cfg.Mode == capture.Bypass {
 		cfg.RingFrames = 16384
 	}
