@@ -43,8 +43,14 @@ type packetRing struct {
 }
 
 const (
-	defaultBlockSize  = 1 << 20
-	defaultRingBlocks = 64
+	// 64 MiB in 256 KiB blocks. A block is handed to the subscribers
+	// whole, so its frame count bounds the pool frames in flight between
+	// the engine and a reader that keeps up: with 1 MiB blocks (about
+	// 7,000 64-byte frames) their buffers and descriptors spread over more
+	// pages than the TLB holds, and the copy into them stalled; 256 KiB
+	// used 10-25 % less CPU per frame (docs/BENCHMARKS.md).
+	defaultBlockSize  = 1 << 18
+	defaultRingBlocks = 256
 	// offset of sll_pkttype: the sockaddr_ll follows the TPACKET_ALIGNed header.
 	sllPkttypeOffset = (unix.SizeofTpacket3Hdr+15)&^15 + 10
 	blockStatusOff   = 8 // TpacketBlockDesc.Hdr starts with block_status

@@ -50,6 +50,7 @@ func run() error {
 	txmode := flag.String("txmode", "ring", "passive transmit: ring (PACKET_TX_RING) or sendmmsg")
 	busyPoll := flag.Int("busypoll", 0, "bypass: SO_BUSY_POLL microseconds (0: off)")
 	budget := flag.Int("budget", 0, "bypass: SO_BUSY_POLL_BUDGET frames (0: kernel default)")
+	blockSize := flag.Int("block-size", 0, "passive: ring block bytes (0: the core's default); the ring stays 64 MiB")
 	flag.Parse()
 	if *cpuprofile != "" {
 		f, err := os.Create(*cpuprofile)
@@ -73,6 +74,9 @@ func run() error {
 		BusyPoll: *busyPoll, BusyPollBudget: *budget}
 	if cfg.Mode == capture.Bypass {
 		cfg.RingFrames = 16384
+	}
+	if *blockSize > 0 {
+		cfg.BlockSize, cfg.RingBlocks = *blockSize, 64<<20 / *blockSize
 	}
 	if *send > 0 {
 		// A sender's port still captures what it sends (its TX
