@@ -24,7 +24,9 @@
 # wirebox runs the passive engine (AF_PACKET TPACKET_V3, one copy into the
 # pool, one read-only subscriber that releases every frame) and, as an extra
 # row, the bypass engine (AF_XDP copy mode on veth: the host stack no
-# longer sees the frames, and XDP has no backpressure, so loss shows there).
+# longer sees the frames, and XDP has no backpressure, so loss shows there),
+# and wirebox-bypass-bp the same with busy polling (SO_BUSY_POLL 50 us,
+# SO_PREFER_BUSY_POLL, SO_BUSY_POLL_BUDGET 64).
 #
 # Then, unless TX=0, the transmit side: trafgen against the core's batched
 # Send (passive: PACKET_TX_RING, and sendmmsg as the row
@@ -59,7 +61,14 @@ for tool in ip ethtool tc tcpdump netsniff-ng trafgen go; do
 done
 [[ $(id -u) -eq 0 ]] || { echo "bench/core.sh: needs root (network namespaces)" >&2; exit 1; }
 
-CGO_ENABLED=0 go build -o "$TMP/corebench" ./bench/core/corebench
+# COREBENCH=FILE runs a corebench built elsewhere (an older checkout, for
+# before-and-after runs; it may not know -txmode, so rows that need it
+# are left to the caller to skip).
+if [[ -n ${COREBENCH:-} ]]; then
+  cp "$COREBENCH" "$TMP/corebench"
+else
+  CGO_ENABLED=0 go build -o "$TMP/corebench" ./bench/core/corebench
+fi
 
 setup() {
   ip netns add "$GEN"
@@ -96,6 +105,8 @@ start_consumer() {
       "$TMP/corebench" -i c0 -netns "/run/netns/$CAP" -mode passive >"$out" 2>&1 & ;;
     wirebox-bypass) ready="ready"
       "$TMP/corebench" -i c0 -netns "/run/netns/$CAP" -mode bypass >"$out" 2>&1 & ;;
+    wirebox-bypass-bp) ready="ready"
+      "$TMP/corebench" -i c0 -netns "/run/netns/$CAP" -mode bypass -busypoll 50 -budget 64 >"$out" 2>&1 & ;;
   esac
   CONS_PID=$!
   for _ in $(seq 100); do
@@ -150,9 +161,10 @@ trafgen_run() {
 # (Consumer.Alloc + Port.Send, 256 frames a batch) sends N frames of SIZE
 # bytes on g0; prints "seconds received kicks", received as counted by c0.
 wirebox_send() {
-  local size=$1 n=$2 mode=$3 txmode=${4:-ring} out rx0 rx1
+  local size=$1 n=$2 mode=$3 txmode=() out rx0 rx1
+  [[ ${4:-} ]] && txmode=(-txmode "$4")
   rx0=$(ip netns exec "$CAP" cat /sys/class/net/c0/statistics/rx_packets)
-  out=$( { time "$TMP/corebench" -i g0 -netns "/run/netns/$GEN" -mode "$mode" -txmode "$txmode" -send "$n" -size "$size" -dst "$MAC" 2>"$TMP/send.err"; } 2>"$TMP/gen.time") ||
+  out=$( { time "$TMP/corebench" -i g0 -netns "/run/netns/$GEN" -mode "$mode" "${txmode[@]}" -send "$n" -size "$size" -dst "$MAC" 2>"$TMP/send.err"; } 2>"$TMP/gen.time") ||
     { echo "bench/core.sh: corebench -send failed: $out $(cat "$TMP/send.err")" >&2; exit 1; }
   awk '{ printf "%.3f", $1 + $2 }' "$TMP/gen.time" >"$TMP/gen.cpu"
   rx1=$(ip netns exec "$CAP" cat /sys/class/net/c0/statistics/rx_packets)
@@ -169,7 +181,7 @@ for round in $(seq "$ROUNDS"); do
   for size in ${SIZES:-64 1514}; do
     n=$N64
     [[ $size == 1514 ]] && n=$N1514
-    for c in ${CONSUMERS:-none tcpdump netsniff-ng wirebox wirebox-bypass}; do
+    for c in ${CONSUMERS:-none tcpdump netsniff-ng wirebox wirebox-bypass wirebox-bypass-bp}; do
       setup
       start_consumer "$c"
       secs=$(trafgen_run "$size" "$n")
@@ -225,7 +237,7 @@ if [[ ${TX:-1} == 1 ]]; then
             secs=$(trafgen_run "$size" "$n"); kicks=-
             rx1=$(ip netns exec "$CAP" cat /sys/class/net/c0/statistics/rx_packets)
             recv=$((rx1 - rx0)) ;;
-          wirebox-passive) read -r secs recv kicks < <(wirebox_send "$size" "$n" passive ring) ;;
+          wirebox-passive) read -r secs recv kicks < <(wirebox_send "$size" "$n" passive) ;;
           wirebox-passive-mmsg) read -r secs recv kicks < <(wirebox_send "$size" "$n" passive sendmmsg) ;;
           wirebox-bypass) read -r secs recv kicks < <(wirebox_send "$size" "$n" bypass) ;;
         esac
