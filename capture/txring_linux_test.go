@@ -32,14 +32,8 @@ func TestPassiveTransmitOrder(t *testing.T) {
 			}
 			k := tp.core.NewConsumer("sender")
 			defer k.Close()
-			far, err := k.Subscribe(peer, SubscribeOptions{Name: "far end", Queue: 8192})
-			if err != nil {
-				t.Fatal(err)
-			}
-			own, err := k.Subscribe(port, SubscribeOptions{Name: "own tx", Direction: TX, Queue: 8192})
-			if err != nil {
-				t.Fatal(err)
-			}
+			far := subscribe(t, k, peer, SubscribeOptions{Name: "far end", Queue: 8192})
+			own := subscribe(t, k, port, SubscribeOptions{Name: "own tx", Direction: TX, Queue: 8192})
 			batches := []int{1, 7, 300, 1024, 1025, 2500, 143}
 			total, seq := 0, uint32(0)
 			for _, n := range batches {
@@ -118,10 +112,7 @@ func TestTxRingUnsentRewinds(t *testing.T) {
 	port, peer := tp.ports(t, Passive)
 	k := tp.core.NewConsumer("sender")
 	defer k.Close()
-	far, err := k.Subscribe(peer, SubscribeOptions{Name: "far end", Queue: 4096})
-	if err != nil {
-		t.Fatal(err)
-	}
+	far := subscribe(t, k, peer, SubscribeOptions{Name: "far end", Queue: 4096})
 	send := func(first uint32, n int) (int, error) {
 		frames := make([]Frame, n)
 		if k.Alloc(frames) != n {
