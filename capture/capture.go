@@ -385,7 +385,7 @@ type PortConfig struct {
 	// Forward names a port that receives, in bypass mode, every frame no
 	// owner subscriber took.
 	Forward string
-	// RingBlocks and BlockSize size the AF_PACKET ring (defaults 256 x 256 KiB);
+	// RingBlocks and BlockSize size the AF_PACKET ring (defaults 64 x 1 MiB);
 	// RingFrames sizes the AF_XDP rings (default 2048).
 	RingBlocks, BlockSize, RingFrames int
 	// TxSendmmsg makes a passive port transmit with sendmmsg instead of

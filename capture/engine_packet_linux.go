@@ -43,14 +43,12 @@ type packetRing struct {
 }
 
 const (
-	// 64 MiB in 256 KiB blocks. A block is handed to the subscribers
-	// whole, so its frame count bounds the pool frames in flight between
-	// the engine and a reader that keeps up: with 1 MiB blocks (about
-	// 7,000 64-byte frames) their buffers and descriptors spread over more
-	// pages than the TLB holds, and the copy into them stalled; 256 KiB
-	// used 10-25 % less CPU per frame (docs/BENCHMARKS.md).
-	defaultBlockSize  = 1 << 18
-	defaultRingBlocks = 256
+	// 64 MiB in 1 MiB blocks. 256 KiB blocks (fewer pool frames in
+	// flight at 64 bytes) were tried and not kept: no clear gain at 64
+	// bytes, and at 1514 bytes more wake-ups per frame cost 20-80 % more
+	// CPU and, under load, ring overflows (docs/BENCHMARKS.md).
+	defaultBlockSize  = 1 << 20
+	defaultRingBlocks = 64
 	// offset of sll_pkttype: the sockaddr_ll follows the TPACKET_ALIGNed header.
 	sllPkttypeOffset = (unix.SizeofTpacket3Hdr+15)&^15 + 10
 	blockStatusOff   = 8 // TpacketBlockDesc.Hdr starts with block_status
