@@ -21,9 +21,11 @@
 //     busy polling on request ([PortConfig.BusyPoll]). The host stack no
 //     longer sees the port's traffic.
 //
-// Engines wait for their sockets on the Go runtime's netpoller, not in a
-// poll system call (a thread blocked in a system call holds its P and
-// keeps the runtime's sysmon thread waking to retake it).
+// The passive engine waits for its socket on the Go runtime's netpoller,
+// not in a poll system call (a thread blocked in a system call holds its
+// P and keeps the runtime's sysmon thread waking to retake it); the bypass
+// engine polls on its own thread, which wakes sooner, since AF_XDP has no
+// backpressure and a late wake-up loses frames.
 //
 // All AF_XDP sockets of a core share the pool as one UMEM, so a frame
 // received on one bypass port leaves through another without a copy
