@@ -2,6 +2,7 @@ package capture
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net"
 	"os"
@@ -92,7 +93,9 @@ func openPacketEngine(p *Port) (*packetEngine, error) {
 		if err != nil {
 			return err
 		}
-		if e.tx, err = openTxRing(fd, ifi.MTU, &p.txKicks); err != nil {
+		if e.tx, err = openTxRing(fd, ifi.MTU, &p.txKicks); errors.Is(err, errTxSocket) {
+			return err
+		} else if err != nil {
 			// sendmmsg works wherever the socket does.
 			p.c.log.Warn("no PACKET_TX_RING, transmitting with sendmmsg", "port", p.cfg.Name, "err", err)
 		}

@@ -1,6 +1,7 @@
 package capture
 
 import (
+	"errors"
 	"fmt"
 	"sync/atomic"
 	"unsafe"
@@ -35,6 +36,9 @@ const (
 	// PACKET_TX_HAS_OFF): TPACKET2_HDRLEN - sizeof(struct sockaddr_ll).
 	txDataOff = (unix.SizeofTpacket2Hdr + 15) &^ 15
 )
+
+// errTxSocket marks a failed openTxRing that left the socket unusable.
+var errTxSocket = errors.New("tx socket unusable")
 
 // openTxRing sets up the tx ring on fd, a bound AF_PACKET socket with
 // nothing sent yet.
@@ -71,6 +75,11 @@ func openTxRing(fd int, mtu int, kicks *atomic.Uint64) (*txRing, error) {
 	}
 	mem, err := unix.Mmap(fd, 0, txRingSlots*slot, unix.PROT_READ|unix.PROT_WRITE, unix.MAP_SHARED|unix.MAP_POPULATE)
 	if err != nil {
+		// With a ring set up, sendmsg sends from the ring and ignores its
+		// data: take the ring away again, or the socket is useless.
+		if uerr := unix.SetsockoptTpacketReq(fd, unix.SOL_PACKET, unix.PACKET_TX_RING, &unix.TpacketReq{}); uerr != nil {
+			return nil, fmt.Errorf("%w: mmap tx ring: %w; removing it: %w", errTxSocket, err, uerr)
+		}
 		return nil, fmt.Errorf("mmap tx ring: %w", err)
 	}
 	return &txRing{fd: fd, mem: mem, slot: slot, n: txRingSlots, max: min(slot-txDataOff, mtu+18), kicks: kicks}, nil
