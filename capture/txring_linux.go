@@ -15,11 +15,15 @@ import (
 // hands every marked slot to the kernel, which sends them in ring order
 // straight from the ring's pages (no further copy, no per-frame message
 // headers as sendmmsg needs). It is what trafgen and netsniff-ng use.
+// The kick does not wait for the frames to leave (on a NIC that would be
+// a TX completion per Send); a slot is waited for only when the ring
+// comes round to it while its frame is still on its way.
 //
 // The kernel keeps its own head: the next slot it will look at. It
 // stops at the first slot not marked, so our head must stay equal to its
-// head whenever no slot is marked; txRing keeps that by sending every
-// batch to completion (or, on failure, unmarking what was not sent).
+// head whenever no slot is marked; txRing keeps that by kicking until the
+// kernel has taken every marked slot (or, on failure, unmarking what it
+// did not take).
 type txRing struct {
 	fd    int
 	mem   []byte
@@ -28,6 +32,7 @@ type txRing struct {
 	head  int // next slot to fill
 	max   int // largest frame a slot (and the link) takes
 	kicks *atomic.Uint64
+	waits int // times the ring came round to a slot still in use (tests)
 }
 
 const (
@@ -67,8 +72,9 @@ func openTxRing(fd int, mtu int, kicks *atomic.Uint64) (*txRing, error) {
 	if err := unix.SetsockoptTpacketReq(fd, unix.SOL_PACKET, unix.PACKET_TX_RING, &req); err != nil {
 		return nil, fmt.Errorf("PACKET_TX_RING: %w", err)
 	}
-	// A send that waits for the kernel to finish a batch waits at most
-	// this long (a link that stopped sending, a qdisc that holds frames).
+	// Waiting for a slot the kernel still holds (reclaim) waits at most
+	// this long per try (a link that stopped sending, a qdisc that holds
+	// frames).
 	tv := unix.Timeval{Sec: 1}
 	if err := unix.SetsockoptTimeval(fd, unix.SOL_SOCKET, unix.SO_SNDTIMEO, &tv); err != nil {
 		return nil, fmt.Errorf("SO_SNDTIMEO: %w", err)
@@ -91,25 +97,53 @@ func (r *txRing) hdr(i int) *unix.Tpacket2Hdr {
 
 func (r *txRing) status(i int) uint32 { return atomic.LoadUint32(&r.hdr(i).Status) }
 
-// kick hands the marked slots to the kernel and waits until it has sent
-// them (a blocking sendto on a tx ring returns when nothing is pending).
-// A full qdisc (ENOBUFS: the kernel left the frame marked, to be sent
-// again) or a full socket buffer is waited out.
-func (r *txRing) kick() error {
+// kick hands the marked slots up to last to the kernel without waiting
+// for them to leave (as sendmmsg returns once its frames are queued): it
+// returns when the kernel has taken slot last. A full socket buffer
+// (EAGAIN, or a partial pass) is waited out with poll; a full qdisc
+// (ENOBUFS: the kernel leaves the frame marked, to be sent again) with a
+// short sleep.
+func (r *txRing) kick(last int) error {
 	for tries := 0; ; tries++ {
-		_, _, errno := unix.Syscall6(unix.SYS_SENDTO, uintptr(r.fd), 0, 0, 0, 0, 0)
+		_, _, errno := unix.Syscall6(unix.SYS_SENDTO, uintptr(r.fd), 0, 0, unix.MSG_DONTWAIT, 0, 0)
 		r.kicks.Add(1)
-		switch {
-		case errno == 0:
+		if r.status(last) != unix.TP_STATUS_SEND_REQUEST {
 			return nil
-		case errno == unix.EINTR:
-		case (errno == unix.ENOBUFS || errno == unix.EAGAIN) && tries < 1000:
+		}
+		switch {
+		case tries >= 1000:
+			if errno == 0 {
+				errno = unix.EAGAIN
+			}
+			return errno
+		case errno == 0 || errno == unix.EAGAIN || errno == unix.EINTR:
 			pfd := []unix.PollFd{{Fd: int32(r.fd), Events: unix.POLLOUT}}
 			unix.Poll(pfd, 10)
+		case errno == unix.ENOBUFS:
+			unix.Nanosleep(&unix.Timespec{Nsec: 100_000}, nil)
 		default:
 			return errno
 		}
 	}
+}
+
+// reclaim waits, with a blocking sendto (which returns when nothing the
+// kernel took is pending any more), for the kernel to give slot i back.
+// Needed only when the ring comes round to slots whose frames are still
+// leaving.
+func (r *txRing) reclaim(i int) error {
+	r.waits++
+	for tries := 0; r.status(i) != unix.TP_STATUS_AVAILABLE; tries++ {
+		if tries >= 3 {
+			return unix.EBUSY
+		}
+		_, _, errno := unix.Syscall6(unix.SYS_SENDTO, uintptr(r.fd), 0, 0, 0, 0, 0)
+		r.kicks.Add(1)
+		if errno != 0 && errno != unix.EINTR {
+			return errno
+		}
+	}
+	return nil
 }
 
 // send copies the frames into the ring in order and sends them; the
@@ -133,17 +167,19 @@ func (r *txRing) send(pool *tap.Pool, ids []tap.FrameID, stamp func(tap.FrameID)
 			fail(unix.EMSGSIZE)
 			continue
 		}
-		// A slot still in the kernel's hands (only after an earlier
-		// batch failed part-way): send what is marked and wait.
+		// The ring came round to a slot whose frame is still leaving:
+		// hand over what is marked, then wait for the slot.
 		if r.status(r.head) != unix.TP_STATUS_AVAILABLE {
-			err := r.kick()
-			if n := r.settle(start, placed); n > 0 {
-				failed += n - 1
-				fail(orEIO(err))
+			if placed > 0 {
+				err := r.kick(r.prev())
+				if n := r.settle(start, placed); n > 0 {
+					failed += n - 1
+					fail(orEIO(err))
+				}
+				start, placed = r.head, 0
 			}
-			start, placed = r.head, 0
-			if r.status(r.head) != unix.TP_STATUS_AVAILABLE {
-				fail(unix.EBUSY)
+			if err := r.reclaim(r.head); err != nil {
+				fail(err)
 				continue
 			}
 		}
@@ -156,7 +192,7 @@ func (r *txRing) send(pool *tap.Pool, ids []tap.FrameID, stamp func(tap.FrameID)
 		placed++
 	}
 	if placed > 0 {
-		err := r.kick()
+		err := r.kick(r.prev())
 		if n := r.settle(start, placed); n > 0 {
 			failed += n - 1
 			fail(orEIO(err))
@@ -172,6 +208,9 @@ func orEIO(err error) error {
 	}
 	return err
 }
+
+// prev is the slot before head: the last one filled.
+func (r *txRing) prev() int { return (r.head + r.n - 1) % r.n }
 
 // settle checks, after a kick, the placed slots from start on: any still
 // marked were not sent (the kick failed); they are unmarked and our head

@@ -3,6 +3,8 @@ package capture
 import (
 	"encoding/binary"
 	"testing"
+
+	"golang.org/x/sys/unix"
 )
 
 // TestPassiveTransmitOrder: a passive port sends through its
@@ -162,6 +164,60 @@ func TestTxRingUnsentRewinds(t *testing.T) {
 		}
 		if seq := binary.BigEndian.Uint32(f.Data()[14:]); seq != want {
 			t.Fatalf("frame %d is number %d, want %d", i, seq, want)
+		}
+	}
+	ReleaseAll(got)
+}
+
+// TestTxRingComesRound: behind a qdisc that holds frames (tbf) and with a
+// send buffer larger than the ring, the ring comes round to slots whose
+// frames have not left yet; Send waits for them and every frame still
+// leaves, in order.
+func TestTxRingComesRound(t *testing.T) {
+	tp := newTopo(t, 8192)
+	if out, err := tp.a.Command("tc", "qdisc", "replace", "dev", "wb0", "root", "tbf", "rate", "2mbit", "burst", "4kb", "latency", "10s").CombinedOutput(); err != nil {
+		t.Fatalf("tbf: %v: %s", err, out)
+	}
+	port, peer := tp.ports(t, Passive)
+	// The socket's send buffer bounds the frames in flight (about 270 by
+	// default, fewer than the ring's slots): make it large enough for the
+	// ring to come round.
+	e := port.eng.(*packetEngine)
+	if err := unix.SetsockoptInt(e.txfd, unix.SOL_SOCKET, unix.SO_SNDBUFFORCE, 64<<20); err != nil {
+		t.Fatal(err)
+	}
+	k := tp.core.NewConsumer("sender")
+	defer k.Close()
+	far := subscribe(t, k, peer, SubscribeOptions{Name: "far end", Queue: 8192})
+	const n = 3000
+	for sent := 0; sent < n; {
+		frames := make([]Frame, min(500, n-sent))
+		if k.Alloc(frames) != len(frames) {
+			t.Fatal("alloc")
+		}
+		for i, f := range frames {
+			b := testFrame(tp.lb.MAC, 60, uint32(sent+i))
+			copy(f.Buffer(), b)
+			f.SetLen(len(b))
+		}
+		if got, err := port.Send(frames); err != nil || got != len(frames) {
+			t.Fatalf("sent %d of %d: %v", got, len(frames), err)
+		}
+		sent += len(frames)
+	}
+	e.txMu.Lock()
+	waits := e.tx.waits
+	e.txMu.Unlock()
+	if waits == 0 {
+		t.Fatal("the ring never came round to a slot in use: the test did not test it")
+	}
+	if st := port.Stats(); st.TxErrors != 0 {
+		t.Fatalf("%d tx errors", st.TxErrors)
+	}
+	got := receiveN(t, far, n)
+	for i, f := range got {
+		if seq := binary.BigEndian.Uint32(f.Data()[14:]); seq != uint32(i) {
+			t.Fatalf("frame %d arrived as number %d", seq, i)
 		}
 	}
 	ReleaseAll(got)
