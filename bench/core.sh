@@ -70,22 +70,9 @@ else
   CGO_ENABLED=0 go build -o "$TMP/corebench" ./bench/core/corebench
 fi
 
-setup() {
-  ip netns add "$GEN"
-  ip netns add "$CAP"
-  for ns in "$GEN" "$CAP"; do
-    # IPv6 off before the links exist, so nothing but the test frames flows.
-    ip netns exec "$ns" sysctl -qw net.ipv6.conf.all.disable_ipv6=1 net.ipv6.conf.default.disable_ipv6=1
-  done
-  ip -n "$GEN" link add g0 type veth peer name c0 netns "$CAP"
-  ip -n "$GEN" link set g0 up
-  ip -n "$CAP" link set c0 up
-  ip netns exec "$GEN" ethtool -K g0 gro on >/dev/null
-  ip netns exec "$CAP" ethtool -K c0 gro on >/dev/null
-  ip netns exec "$GEN" tc qdisc replace dev g0 root pfifo limit 10000
-  ip netns exec "$CAP" tc qdisc replace dev c0 root pfifo limit 10000
-  MAC=$(ip netns exec "$CAP" cat /sys/class/net/c0/address)
-}
+# shellcheck source=bench/core/veth.sh
+. bench/core/veth.sh
+setup() { veth_setup "$GEN" "$CAP"; }
 
 teardown() {
   ip netns del "$GEN"
@@ -145,9 +132,8 @@ stop_consumer() {
 # trafgen_run SIZE N: sends N frames of SIZE bytes (EtherType 0x88b5, local
 # experimental: nothing answers) and prints the seconds it took.
 trafgen_run() {
-  local size=$1 n=$2 mac pkt t0 t1
-  mac=$(echo "$MAC" | sed 's/\([0-9a-f][0-9a-f]\)/0x\1,/g; s/:/ /g')
-  pkt="{ $mac 0x02, 0x00, 0x00, 0x00, 0x00, 0x01, c16(0x88b5), fill(0x00, $((size - 14))) }"
+  local size=$1 n=$2 pkt t0 t1
+  pkt=$(trafgen_packet "$size")
   t0=$(date +%s.%N)
   # CPU seconds (user+system, from the kernel's exact run time) to $TMP/gen.cpu.
   { time ip netns exec "$GEN" trafgen -o g0 -n "$n" -P 1 --no-sock-mem --notouch-irq --qdisc-path --no-cpu-stats "$pkt" >"$TMP/trafgen.out" 2>&1; } 2>"$TMP/gen.time" ||

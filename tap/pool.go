@@ -116,14 +116,7 @@ type magazine struct {
 // magazine.
 func (p *Pool) pushMag(ids []FrameID) {
 	p.magMu.Lock()
-	var m *magazine
-	if k := len(p.spare); k > 0 {
-		m, p.spare = p.spare[k-1], p.spare[:k-1]
-	} else {
-		m = new(magazine)
-	}
-	m.n = copy(m.ids[:], ids)
-	p.mags = append(p.mags, m)
+	p.mags = append(p.mags, p.magOf(ids))
 	p.magMu.Unlock()
 }
 
@@ -131,6 +124,13 @@ func (p *Pool) pushMag(ids []FrameID) {
 // references still to drop.
 func (p *Pool) pushPend(ids []FrameID) {
 	p.magMu.Lock()
+	p.pend = append(p.pend, p.magOf(ids))
+	p.npend.Add(1)
+	p.magMu.Unlock()
+}
+
+// magOf fills a spare (or new) magazine with ids; the caller holds magMu.
+func (p *Pool) magOf(ids []FrameID) *magazine {
 	var m *magazine
 	if k := len(p.spare); k > 0 {
 		m, p.spare = p.spare[k-1], p.spare[:k-1]
@@ -138,9 +138,7 @@ func (p *Pool) pushPend(ids []FrameID) {
 		m = new(magazine)
 	}
 	m.n = copy(m.ids[:], ids)
-	p.pend = append(p.pend, m)
-	p.npend.Add(1)
-	p.magMu.Unlock()
+	return m
 }
 
 // popPend drops the references of one pending magazine and copies the

@@ -312,21 +312,30 @@ func TestQueue(t *testing.T) {
 
 // TestQueueConcurrent: every pushed id is popped exactly once.
 func TestQueueConcurrent(t *testing.T) {
-	const producers, per = 4, 20000
 	q := NewQueue(128)
-	var wg sync.WaitGroup
+	everyIDOnce(t, q, 4, 20000, func(_ int, seen map[FrameID]int) bool {
+		id, ok := q.Pop()
+		if ok {
+			seen[id]++
+		}
+		return ok
+	})
+}
+
+// everyIDOnce has producers push producers*per ids into q while two
+// consumers take them with take (which counts what it took in seen and
+// reports whether it took any), and fails unless every id came out once.
+func everyIDOnce(t *testing.T, q *Queue, producers, per int, take func(consumer int, seen map[FrameID]int) bool) {
+	t.Helper()
 	got := make([]int32, producers*per)
 	var mu sync.Mutex
+	var pw, cw sync.WaitGroup
 	done := make(chan struct{})
 	for c := 0; c < 2; c++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
+		cw.Go(func() {
 			local := map[FrameID]int{}
 			for {
-				id, ok := q.Pop()
-				if ok {
-					local[id]++
+				if take(c, local) {
 					continue
 				}
 				select {
@@ -342,22 +351,19 @@ func TestQueueConcurrent(t *testing.T) {
 				default:
 				}
 			}
-		}()
+		})
 	}
-	var pw sync.WaitGroup
 	for pr := 0; pr < producers; pr++ {
-		pw.Add(1)
-		go func(pr int) {
-			defer pw.Done()
+		pw.Go(func() {
 			for i := 0; i < per; i++ {
 				for !q.Push(FrameID(pr*per + i)) {
 				}
 			}
-		}(pr)
+		})
 	}
 	pw.Wait()
 	close(done)
-	wg.Wait()
+	cw.Wait()
 	for id, n := range got {
 		if n != 1 {
 			t.Fatalf("id %d popped %d times", id, n)
@@ -581,52 +587,13 @@ func TestQueuePopN(t *testing.T) {
 // TestQueuePopNConcurrent: two consumers taking runs with PopN while
 // producers push; every id comes out exactly once.
 func TestQueuePopNConcurrent(t *testing.T) {
-	const producers, per = 3, 20000
 	q := NewQueue(64)
-	got := make([]int32, producers*per)
-	var mu sync.Mutex
-	var pw, cw sync.WaitGroup
-	done := make(chan struct{})
-	for c := 0; c < 2; c++ {
-		cw.Go(func() {
-			dst := make([]FrameID, 1+c*16)
-			local := map[FrameID]int{}
-			for {
-				if n := q.PopN(dst); n > 0 {
-					for _, id := range dst[:n] {
-						local[id]++
-					}
-					continue
-				}
-				select {
-				case <-done:
-					if q.Len() == 0 {
-						mu.Lock()
-						for id, n := range local {
-							got[id] += int32(n)
-						}
-						mu.Unlock()
-						return
-					}
-				default:
-				}
-			}
-		})
-	}
-	for pr := 0; pr < producers; pr++ {
-		pw.Go(func() {
-			for i := 0; i < per; i++ {
-				for !q.Push(FrameID(pr*per + i)) {
-				}
-			}
-		})
-	}
-	pw.Wait()
-	close(done)
-	cw.Wait()
-	for id, n := range got {
-		if n != 1 {
-			t.Fatalf("id %d popped %d times", id, n)
+	dst := [][]FrameID{make([]FrameID, 1), make([]FrameID, 17)}
+	everyIDOnce(t, q, 3, 20000, func(c int, seen map[FrameID]int) bool {
+		n := q.PopN(dst[c])
+		for _, id := range dst[c][:n] {
+			seen[id]++
 		}
-	}
+		return n > 0
+	})
 }

@@ -24,19 +24,9 @@ cleanup() {
   rm -f "$OUT"
 }
 trap cleanup EXIT
-ip netns add "$G"
-ip netns add "$C"
-for ns in "$G" "$C"; do
-  ip netns exec "$ns" sysctl -qw net.ipv6.conf.all.disable_ipv6=1 net.ipv6.conf.default.disable_ipv6=1
-done
-ip -n "$G" link add g0 type veth peer name c0 netns "$C"
-ip -n "$G" link set g0 up
-ip -n "$C" link set c0 up
-ip netns exec "$G" ethtool -K g0 gro on >/dev/null
-ip netns exec "$C" ethtool -K c0 gro on >/dev/null
-ip netns exec "$G" tc qdisc replace dev g0 root pfifo limit 10000
-ip netns exec "$C" tc qdisc replace dev c0 root pfifo limit 10000
-MAC=$(ip netns exec "$C" cat /sys/class/net/c0/address)
+# shellcheck source=bench/core/veth.sh
+. "$(dirname "$0")/veth.sh"
+veth_setup "$G" "$C"
 # shellcheck disable=SC2086 # CBFLAGS is a list of flags
 "$CB" -i c0 -netns "/run/netns/$C" -mode "$MODE" ${CBFLAGS:-} >"$OUT" 2>&1 &
 PID=$!
@@ -46,8 +36,7 @@ if [[ -n $PERFDATA ]]; then
   PP=$!
   sleep 0.3
 fi
-mac=$(echo "$MAC" | sed 's/\([0-9a-f][0-9a-f]\)/0x\1,/g; s/:/ /g')
-pkt="{ $mac 0x02, 0x00, 0x00, 0x00, 0x00, 0x01, c16(0x88b5), fill(0x00, $((SIZE - 14))) }"
+pkt=$(trafgen_packet "$SIZE")
 t0=$(date +%s.%N)
 ip netns exec "$G" trafgen -o g0 -n "$N" -P 1 --no-sock-mem --notouch-irq --qdisc-path --no-cpu-stats "$pkt" >/dev/null 2>&1
 t1=$(date +%s.%N)
