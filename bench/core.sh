@@ -108,7 +108,7 @@ start_consumer() {
 # own child) and sets CONSUMED from what the consumer reported.
 stop_consumer() {
   local out=$TMP/$1.out
-  CONSUMED=0 CPU=0 RUN=0
+  CONSUMED=0 CPU=0 RUN=0 DROPS=
   [[ -z $CONS_PID ]] && return
   sleep 1 # let it drain what is queued
   # CPU seconds the consumer used (user+system), before it exits.
@@ -124,7 +124,9 @@ stop_consumer() {
     tcpdump) CONSUMED=$(sed -n 's/^\([0-9]*\) packets captured.*/\1/p' "$out") ;;
     # netsniff-ng colours its summary: take the first number on the line.
     netsniff-ng) CONSUMED=$(grep -a "packets passed filter" "$out" | grep -o '[0-9][0-9]*' | head -1) ;;
-    wirebox*) CONSUMED=$(sed -n 's/.*"consumed":\([0-9]*\).*/\1/p' "$out") ;;
+    wirebox*) CONSUMED=$(sed -n 's/.*"consumed":\([0-9]*\).*/\1/p' "$out")
+      # Where any loss happened: the kernel's ring, the pool, the queue.
+      DROPS=$(grep -o '"rx_dropped_kernel":[0-9]*,"rx_dropped_pool":[0-9]*,"subscriber_dropped":[0-9]*' "$out" | tr -d '"' || true) ;;
   esac
   [[ -n $CONSUMED ]] || { echo "bench/core.sh: no count from $1:" >&2; cat "$out" >&2; exit 1; }
 }
@@ -174,7 +176,7 @@ for round in $(seq "$ROUNDS"); do
       stop_consumer "$c"
       teardown
       echo "$size $c $n $secs $CONSUMED $CPU $RUN" >>"$results"
-      echo "  round $round: $size bytes, $c: $n frames in $secs s, consumed $CONSUMED, consumer CPU $CPU s (run $RUN s)" >&2
+      echo "  round $round: $size bytes, $c: $n frames in $secs s, consumed $CONSUMED, consumer CPU $CPU s (run $RUN s)${DROPS:+, $DROPS}" >&2
     done
   done
 done
