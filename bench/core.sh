@@ -17,19 +17,28 @@
 #   gen_x, cons_x ratios to the tcpdump run of the same size;
 #   cpu_s         CPU seconds (user+system) the consumer process used, mean
 #                 of the rounds (softirq work lands on whoever runs, so this
-#                 is indicative).
+#                 is indicative); tick-sampled (HZ=250 here);
+#   run_s         the same from every thread's scheduler run time
+#                 (/proc/PID/task/*/schedstat, nanoseconds): not biased
+#                 against threads that wake often, as tick sampling is.
 # wirebox runs the passive engine (AF_PACKET TPACKET_V3, one copy into the
 # pool, one read-only subscriber that releases every frame) and, as an extra
 # row, the bypass engine (AF_XDP copy mode on veth: the host stack no
-# longer sees the frames, and XDP has no backpressure, so loss shows there).
+# longer sees the frames, and XDP has no backpressure, so loss shows there),
+# and wirebox-bypass-bp the same with busy polling (SO_BUSY_POLL 50 us,
+# SO_PREFER_BUSY_POLL, SO_BUSY_POLL_BUDGET 64).
 #
 # Then, unless TX=0, the transmit side: trafgen against the core's batched
-# Send (passive: sendmmsg; bypass: AF_XDP TX ring) on the same veth.
+# Send (passive: PACKET_TX_RING, and sendmmsg as the row
+# wirebox-passive-mmsg; bypass: AF_XDP TX ring) on the same veth.
 #
-# Usage: bench/core.sh            (N64=2000000 N1514=500000 ROUNDS=3 by default)
+# Usage: bench/core.sh            (N64=2000000 N1514=500000 ROUNDS=3 by default;
+#        CONSUMERS="tcpdump wirebox" and SENDERS="trafgen wirebox-passive" pick rows,
+#        SIZES="64" the frame sizes, RX=0 and TX=0 skip the receive or transmit table)
 # Needs root, iproute2, ethtool, tcpdump, netsniff-ng (trafgen); Go to build.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+TIMEFORMAT='%3U %3S' # for the time keyword: user and system seconds
 
 N64=${N64:-2000000}
 N1514=${N1514:-500000}
@@ -52,24 +61,18 @@ for tool in ip ethtool tc tcpdump netsniff-ng trafgen go; do
 done
 [[ $(id -u) -eq 0 ]] || { echo "bench/core.sh: needs root (network namespaces)" >&2; exit 1; }
 
-CGO_ENABLED=0 go build -o "$TMP/corebench" ./bench/core/corebench
+# COREBENCH=FILE runs a corebench built elsewhere (an older checkout, for
+# before-and-after runs; it may not know -txmode, so rows that need it
+# are left to the caller to skip).
+if [[ -n ${COREBENCH:-} ]]; then
+  cp "$COREBENCH" "$TMP/corebench"
+else
+  CGO_ENABLED=0 go build -o "$TMP/corebench" ./bench/core/corebench
+fi
 
-setup() {
-  ip netns add "$GEN"
-  ip netns add "$CAP"
-  for ns in "$GEN" "$CAP"; do
-    # IPv6 off before the links exist, so nothing but the test frames flows.
-    ip netns exec "$ns" sysctl -qw net.ipv6.conf.all.disable_ipv6=1 net.ipv6.conf.default.disable_ipv6=1
-  done
-  ip -n "$GEN" link add g0 type veth peer name c0 netns "$CAP"
-  ip -n "$GEN" link set g0 up
-  ip -n "$CAP" link set c0 up
-  ip netns exec "$GEN" ethtool -K g0 gro on >/dev/null
-  ip netns exec "$CAP" ethtool -K c0 gro on >/dev/null
-  ip netns exec "$GEN" tc qdisc replace dev g0 root pfifo limit 10000
-  ip netns exec "$CAP" tc qdisc replace dev c0 root pfifo limit 10000
-  MAC=$(ip netns exec "$CAP" cat /sys/class/net/c0/address)
-}
+# shellcheck source=bench/core/veth.sh
+. bench/core/veth.sh
+setup() { veth_setup "$GEN" "$CAP"; }
 
 teardown() {
   ip netns del "$GEN"
@@ -89,6 +92,8 @@ start_consumer() {
       "$TMP/corebench" -i c0 -netns "/run/netns/$CAP" -mode passive >"$out" 2>&1 & ;;
     wirebox-bypass) ready="ready"
       "$TMP/corebench" -i c0 -netns "/run/netns/$CAP" -mode bypass >"$out" 2>&1 & ;;
+    wirebox-bypass-bp) ready="ready"
+      "$TMP/corebench" -i c0 -netns "/run/netns/$CAP" -mode bypass -busypoll 50 -budget 64 >"$out" 2>&1 & ;;
   esac
   CONS_PID=$!
   for _ in $(seq 100); do
@@ -103,11 +108,15 @@ start_consumer() {
 # own child) and sets CONSUMED from what the consumer reported.
 stop_consumer() {
   local out=$TMP/$1.out
-  CONSUMED=0 CPU=0
+  CONSUMED=0 CPU=0 RUN=0 DROPS=
   [[ -z $CONS_PID ]] && return
   sleep 1 # let it drain what is queued
   # CPU seconds the consumer used (user+system), before it exits.
   CPU=$(awk -v hz="$(getconf CLK_TCK)" '{ sub(/.*\) /, ""); printf "%.2f", ($12 + $13) / hz }' "/proc/$CONS_PID/stat")
+  # The same from the scheduler's run time of every thread (ns, exact):
+  # the tick-sampled figure above charges whole 4 ms ticks to whoever is
+  # running when one fires, which over-counts threads that wake often.
+  RUN=$(cat /proc/"$CONS_PID"/task/*/schedstat 2>/dev/null | awk '{ s += $1 } END { printf "%.3f", s / 1e9 }')
   kill -INT "$CONS_PID"
   wait "$CONS_PID" || true
   CONS_PID=
@@ -115,7 +124,9 @@ stop_consumer() {
     tcpdump) CONSUMED=$(sed -n 's/^\([0-9]*\) packets captured.*/\1/p' "$out") ;;
     # netsniff-ng colours its summary: take the first number on the line.
     netsniff-ng) CONSUMED=$(grep -a "packets passed filter" "$out" | grep -o '[0-9][0-9]*' | head -1) ;;
-    wirebox*) CONSUMED=$(sed -n 's/.*"consumed":\([0-9]*\).*/\1/p' "$out") ;;
+    wirebox*) CONSUMED=$(sed -n 's/.*"consumed":\([0-9]*\).*/\1/p' "$out")
+      # Where any loss happened: the kernel's ring, the pool, the queue.
+      DROPS=$(grep -o '"rx_dropped_kernel":[0-9]*,"rx_dropped_pool":[0-9]*,"subscriber_dropped":[0-9]*' "$out" | tr -d '"' || true) ;;
   esac
   [[ -n $CONSUMED ]] || { echo "bench/core.sh: no count from $1:" >&2; cat "$out" >&2; exit 1; }
 }
@@ -123,45 +134,49 @@ stop_consumer() {
 # trafgen_run SIZE N: sends N frames of SIZE bytes (EtherType 0x88b5, local
 # experimental: nothing answers) and prints the seconds it took.
 trafgen_run() {
-  local size=$1 n=$2 mac pkt t0 t1
-  mac=$(echo "$MAC" | sed 's/\([0-9a-f][0-9a-f]\)/0x\1,/g; s/:/ /g')
-  pkt="{ $mac 0x02, 0x00, 0x00, 0x00, 0x00, 0x01, c16(0x88b5), fill(0x00, $((size - 14))) }"
+  local size=$1 n=$2 pkt t0 t1
+  pkt=$(trafgen_packet "$size")
   t0=$(date +%s.%N)
-  ip netns exec "$GEN" trafgen -o g0 -n "$n" -P 1 --no-sock-mem --notouch-irq --qdisc-path --no-cpu-stats "$pkt" >"$TMP/trafgen.out" 2>&1 ||
+  # CPU seconds (user+system, from the kernel's exact run time) to $TMP/gen.cpu.
+  { time ip netns exec "$GEN" trafgen -o g0 -n "$n" -P 1 --no-sock-mem --notouch-irq --qdisc-path --no-cpu-stats "$pkt" >"$TMP/trafgen.out" 2>&1; } 2>"$TMP/gen.time" ||
     { cat "$TMP/trafgen.out" >&2; exit 1; }
   t1=$(date +%s.%N)
+  awk '{ printf "%.3f", $1 + $2 }' "$TMP/gen.time" >"$TMP/gen.cpu"
   awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.3f", b - a }'
 }
 
-# wirebox_send SIZE N MODE: the core's batched transmit (Consumer.Alloc +
-# Port.Send, 256 frames a batch) sends N frames of SIZE bytes on g0;
-# prints "seconds received kicks", received as counted by c0.
+# wirebox_send SIZE N MODE [TXMODE]: the core's batched transmit
+# (Consumer.Alloc + Port.Send, 256 frames a batch) sends N frames of SIZE
+# bytes on g0; prints "seconds received kicks", received as counted by c0.
 wirebox_send() {
-  local size=$1 n=$2 mode=$3 out rx0 rx1
+  local size=$1 n=$2 mode=$3 txmode=() out rx0 rx1
+  [[ ${4:-} ]] && txmode=(-txmode "$4")
   rx0=$(ip netns exec "$CAP" cat /sys/class/net/c0/statistics/rx_packets)
-  out=$("$TMP/corebench" -i g0 -netns "/run/netns/$GEN" -mode "$mode" -send "$n" -size "$size" -dst "$MAC") ||
-    { echo "bench/core.sh: corebench -send failed: $out" >&2; exit 1; }
+  out=$( { time "$TMP/corebench" -i g0 -netns "/run/netns/$GEN" -mode "$mode" "${txmode[@]}" -send "$n" -size "$size" -dst "$MAC" 2>"$TMP/send.err"; } 2>"$TMP/gen.time") ||
+    { echo "bench/core.sh: corebench -send failed: $out $(cat "$TMP/send.err")" >&2; exit 1; }
+  awk '{ printf "%.3f", $1 + $2 }' "$TMP/gen.time" >"$TMP/gen.cpu"
   rx1=$(ip netns exec "$CAP" cat /sys/class/net/c0/statistics/rx_packets)
   echo "$(sed -n 's/.*"seconds":\([0-9.]*\).*/\1/p' <<<"$out") $((rx1 - rx0)) $(sed -n 's/.*"kicks":\([0-9]*\).*/\1/p' <<<"$out")"
 }
 
+if [[ ${RX:-1} == 1 ]]; then
 results=$TMP/results
 : >"$results"
 # Rounds interleave the consumers, so load from elsewhere on the machine
 # spreads over all of them; the table shows the median generator time and
 # the worst loss of the rounds.
 for round in $(seq "$ROUNDS"); do
-  for size in 64 1514; do
+  for size in ${SIZES:-64 1514}; do
     n=$N64
     [[ $size == 1514 ]] && n=$N1514
-    for c in none tcpdump netsniff-ng wirebox wirebox-bypass; do
+    for c in ${CONSUMERS:-none tcpdump netsniff-ng wirebox wirebox-bypass wirebox-bypass-bp}; do
       setup
       start_consumer "$c"
       secs=$(trafgen_run "$size" "$n")
       stop_consumer "$c"
       teardown
-      echo "$size $c $n $secs $CONSUMED $CPU" >>"$results"
-      echo "  round $round: $size bytes, $c: $n frames in $secs s, consumed $CONSUMED, consumer CPU $CPU s" >&2
+      echo "$size $c $n $secs $CONSUMED $CPU $RUN" >>"$results"
+      echo "  round $round: $size bytes, $c: $n frames in $secs s, consumed $CONSUMED, consumer CPU $CPU s (run $RUN s)${DROPS:+, $DROPS}" >&2
     done
   done
 done
@@ -172,25 +187,26 @@ sort -k1,1n -k2,2 -k4,4n "$results" | awk '
 function flush() {
   if (key == "") return
   m = t[int((cnt + 1) / 2)]
-  order[++nk] = key; med[key] = m; frames[key] = fr; worst[key] = wk; cpu[key] = cs / cnt
+  order[++nk] = key; med[key] = m; frames[key] = fr; worst[key] = wk; cpu[key] = cs / cnt; run[key] = rs / cnt
   split(key, kk, SUBSEP)
   if (kk[2] == "tcpdump") { tg[kk[1]] = fr / m; tcons[kk[1]] = wk / m }
 }
 { k = $1 SUBSEP $2
-  if (k != key) { flush(); key = k; cnt = 0; wk = -1; cs = 0 }
-  t[++cnt] = $4; fr = $3; cs += $6
+  if (k != key) { flush(); key = k; cnt = 0; wk = -1; cs = 0; rs = 0 }
+  t[++cnt] = $4; fr = $3; cs += $6; rs += $7
   if (wk < 0 || $5 < wk) wk = $5 }
 END {
   flush()
-  printf "%-6s %-15s %10s %10s %9s %7s %10s %6s %6s %7s\n", "bytes", "consumer", "frames", "gen_pps", "consumed", "loss%", "cons_pps", "gen_x", "cons_x", "cpu_s"
+  printf "%-6s %-15s %10s %10s %9s %7s %10s %6s %6s %7s %7s\n", "bytes", "consumer", "frames", "gen_pps", "consumed", "loss%", "cons_pps", "gen_x", "cons_x", "cpu_s", "run_s"
   for (i = 1; i <= nk; i++) {
     split(order[i], kk, SUBSEP); size = kk[1]; c = kk[2]
     g = frames[order[i]] / med[order[i]]; cp = worst[order[i]] / med[order[i]]
     gx = sprintf("%.2f", g / tg[size]); cx = (c == "none") ? "-" : sprintf("%.2f", cp / tcons[size])
     loss = (c == "none") ? "-" : sprintf("%.2f", 100 * (frames[order[i]] - worst[order[i]]) / frames[order[i]])
-    printf "%-6s %-15s %10d %10.0f %9d %7s %10.0f %6s %6s %7.2f\n", size, c, frames[order[i]], g, worst[order[i]], loss, cp, gx, cx, cpu[order[i]]
+    printf "%-6s %-15s %10d %10.0f %9d %7s %10.0f %6s %6s %7.2f %7.3f\n", size, c, frames[order[i]], g, worst[order[i]], loss, cp, gx, cx, cpu[order[i]], run[order[i]]
   }
 }'
+fi
 
 # Transmit: trafgen against the core's batched Send on the same veth, the
 # receiving end left to the kernel (it counts, nobody reads).
@@ -198,10 +214,10 @@ if [[ ${TX:-1} == 1 ]]; then
   txres=$TMP/tx
   : >"$txres"
   for round in $(seq "$ROUNDS"); do
-    for size in 64 1514; do
+    for size in ${SIZES:-64 1514}; do
       n=$N64
       [[ $size == 1514 ]] && n=$N1514
-      for s in trafgen wirebox-passive wirebox-bypass; do
+      for s in ${SENDERS:-trafgen wirebox-passive wirebox-passive-mmsg wirebox-bypass}; do
         setup
         case $s in
           trafgen)
@@ -210,11 +226,13 @@ if [[ ${TX:-1} == 1 ]]; then
             rx1=$(ip netns exec "$CAP" cat /sys/class/net/c0/statistics/rx_packets)
             recv=$((rx1 - rx0)) ;;
           wirebox-passive) read -r secs recv kicks < <(wirebox_send "$size" "$n" passive) ;;
+          wirebox-passive-mmsg) read -r secs recv kicks < <(wirebox_send "$size" "$n" passive sendmmsg) ;;
           wirebox-bypass) read -r secs recv kicks < <(wirebox_send "$size" "$n" bypass) ;;
         esac
         teardown
-        echo "$size $s $n $secs $recv $kicks" >>"$txres"
-        echo "  tx round $round: $size bytes, $s: $n frames in $secs s, received $recv, kicks $kicks" >&2
+        cpu=$(cat "$TMP/gen.cpu")
+        echo "$size $s $n $secs $recv $kicks $cpu" >>"$txres"
+        echo "  tx round $round: $size bytes, $s: $n frames in $secs s, received $recv, kicks $kicks, sender CPU $cpu s" >&2
       done
     done
   done
@@ -224,19 +242,19 @@ if [[ ${TX:-1} == 1 ]]; then
   function flush() {
     if (key == "") return
     m = t[int((cnt + 1) / 2)]; split(key, kk, SUBSEP)
-    order[++nk] = key; frs[key] = fr; pps[key] = fr / m; rcv[key] = rv; kk_[key] = kc
-    if (kk[2] == "trafgen") base[kk[1]] = fr / m
+    order[++nk] = key; frs[key] = fr; pps[key] = fr / m; rcv[key] = rv; kk_[key] = kc; cpu[key] = cs / cnt
+    if (kk[2] == "trafgen") { base[kk[1]] = fr / m; bcpu[kk[1]] = cs / cnt }
   }
   { k = $1 SUBSEP $2
-    if (k != key) { flush(); key = k; cnt = 0; rv = -1 }
-    t[++cnt] = $4; fr = $3; kc = $6
+    if (k != key) { flush(); key = k; cnt = 0; rv = -1; cs = 0 }
+    t[++cnt] = $4; fr = $3; kc = $6; cs += $7
     if (rv < 0 || $5 < rv) rv = $5 }
   END {
     flush()
-    printf "%-6s %-16s %10s %10s %10s %8s %7s\n", "bytes", "sender", "frames", "sent_pps", "received", "kicks", "x_trafgen"
+    printf "%-6s %-20s %10s %10s %10s %8s %9s %7s %7s\n", "bytes", "sender", "frames", "sent_pps", "received", "kicks", "x_trafgen", "cpu_s", "cpu_x"
     for (i = 1; i <= nk; i++) {
       split(order[i], kk, SUBSEP)
-      printf "%-6s %-16s %10d %10.0f %10d %8s %7.2f\n", kk[1], kk[2], frs[order[i]], pps[order[i]], rcv[order[i]], kk_[order[i]], pps[order[i]] / base[kk[1]]
+      printf "%-6s %-20s %10d %10.0f %10d %8s %9.2f %7.3f %7.2f\n", kk[1], kk[2], frs[order[i]], pps[order[i]], rcv[order[i]], kk_[order[i]], pps[order[i]] / base[kk[1]], cpu[order[i]], cpu[order[i]] / bcpu[kk[1]]
     }
   }'
 fi

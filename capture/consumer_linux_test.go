@@ -28,6 +28,16 @@ func receiveN(t *testing.T, s *Subscription, n int) []Frame {
 	return out
 }
 
+// subscribe subscribes k to port or fails the test.
+func subscribe(t *testing.T, k *Consumer, port *Port, o SubscribeOptions) *Subscription {
+	t.Helper()
+	sub, err := k.Subscribe(port, o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return sub
+}
+
 // consume subscribes a new consumer, closed when the test ends, to port.
 func consume(t *testing.T, c *Core, port *Port, name string) *Subscription {
 	t.Helper()
@@ -52,14 +62,8 @@ func TestConsumerCloseReclaims(t *testing.T) {
 	}
 	ro := tp.core.NewConsumer("reader")
 	own := tp.core.NewConsumer("owner")
-	rs, err := ro.Subscribe(port, SubscribeOptions{Name: "reader", Queue: 8192})
-	if err != nil {
-		t.Fatal(err)
-	}
-	os, err := own.Subscribe(port, SubscribeOptions{Name: "owner", Kind: Owner, Queue: 8192})
-	if err != nil {
-		t.Fatal(err)
-	}
+	rs := subscribe(t, ro, port, SubscribeOptions{Name: "reader", Queue: 8192})
+	os := subscribe(t, own, port, SubscribeOptions{Name: "owner", Kind: Owner, Queue: 8192})
 	const n = 3000
 	sendPaced(t, newSender(t, tp.b, "peer0"), port, tp.la.MAC, n, 64, 500)
 	held := receiveN(t, rs, n)

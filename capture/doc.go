@@ -16,15 +16,24 @@
 //   - [Bypass] mode: AF_XDP sockets on the port's queues with an XDP program
 //     (loaded through cilium/ebpf, attached through a link that goes away
 //     with the process) redirecting every frame into the XSKMAP. The pool's
-//     frame area is the UMEM: no copy in zero-copy mode (copy mode on veth),
-//     need_wakeup on. The host stack no longer sees the port's traffic.
+//     frame area is the UMEM: no copy in zero-copy mode (copy mode on veth,
+//     whose driver has native XDP but no AF_XDP zero-copy), need_wakeup on,
+//     busy polling on request ([PortConfig.BusyPoll]). The host stack no
+//     longer sees the port's traffic.
+//
+// The passive engine waits for its socket on the Go runtime's netpoller,
+// not in a poll system call (a thread blocked in a system call holds its
+// P and keeps the runtime's sysmon thread waking to retake it); the bypass
+// engine polls on its own thread, which wakes sooner, since AF_XDP has no
+// backpressure and a late wake-up loses frames.
 //
 // All AF_XDP sockets of a core share the pool as one UMEM, so a frame
 // received on one bypass port leaves through another without a copy
 // ([PortConfig.Forward] does that for every frame no owner took).
 //
 // Transmit works in both modes ([Port.Transmit]): AF_XDP TX ring, or an
-// AF_PACKET socket. The time the frame is handed to the kernel is recorded
+// AF_PACKET socket's PACKET_TX_RING (sendmmsg where the ring cannot be had,
+// or with [PortConfig.TxSendmmsg]). The time the frame is handed to the kernel is recorded
 // in the frame, and subscribers asking for [TX] see transmitted frames. On
 // a passive port TX frames come from the ring (the kernel shows every
 // outgoing frame, the host's and ours, stamped by the kernel), and the
@@ -39,7 +48,9 @@
 // exactly once:
 //
 //   - read-only holders call [Frame.Release] (or [ReleaseAll] for a batch:
-//     one step on the pool's free list instead of one per frame);
+//     one step on the pool instead of one per frame, and the frames'
+//     descriptors are left for the allocating engine to update on its own
+//     core, see [tap.Releaser.Drop]);
 //   - owners (see below) call [Port.Transmit] (on any port; ownership passes
 //     to the port), [Frame.Revert] (give the frame back: it continues to the
 //     next owner subscriber of its port, else to the port's default action),

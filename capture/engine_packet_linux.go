@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"os"
 	"runtime"
 	"sync"
@@ -15,12 +16,15 @@ import (
 )
 
 // packetEngine is the passive engine: TPACKET_V3 rx rings (a fanout group
-// when there are several) and a plain AF_PACKET socket for transmit.
+// when there are several) and an AF_PACKET socket with a PACKET_TX_RING
+// for transmit (sendmmsg on it when the ring cannot be had, or when
+// PortConfig.TxSendmmsg asks).
 type packetEngine struct {
 	p       *Port
 	ifindex int
 	rings   []*packetRing
 	txfd    int
+	tx      *txRing // nil: sendmmsg
 	txMu    sync.Mutex
 	// txq holds frames given to transmit without flush, sent by the next
 	// flush in one sendmmsg (under txMu).
@@ -40,6 +44,10 @@ type packetRing struct {
 }
 
 const (
+	// 64 MiB in 1 MiB blocks. 256 KiB blocks (fewer pool frames in
+	// flight at 64 bytes) were tried and not kept: no clear gain at 64
+	// bytes, and at 1514 bytes more wake-ups per frame cost 20-80 % more
+	// CPU and, under load, ring overflows (docs/BENCHMARKS.md).
 	defaultBlockSize  = 1 << 20
 	defaultRingBlocks = 64
 	// offset of sll_pkttype: the sockaddr_ll follows the TPACKET_ALIGNed header.
@@ -75,7 +83,23 @@ func openPacketEngine(p *Port) (*packetEngine, error) {
 			return fmt.Errorf("tx socket: %w", err)
 		}
 		e.txfd = fd
-		return unix.Bind(fd, &unix.SockaddrLinklayer{Ifindex: e.ifindex})
+		if err := unix.Bind(fd, &unix.SockaddrLinklayer{Ifindex: e.ifindex}); err != nil {
+			return fmt.Errorf("bind tx socket: %w", err)
+		}
+		if p.cfg.TxSendmmsg {
+			return nil
+		}
+		ifi, err := net.InterfaceByIndex(e.ifindex)
+		if err != nil {
+			return err
+		}
+		if e.tx, err = openTxRing(fd, ifi.MTU, &p.txKicks); errors.Is(err, errTxSocket) {
+			return err
+		} else if err != nil {
+			// sendmmsg works wherever the socket does.
+			p.c.log.Warn("no PACKET_TX_RING, transmitting with sendmmsg", "port", p.cfg.Name, "err", err)
+		}
+		return nil
 	})
 	if err != nil {
 		e.close()
@@ -148,28 +172,39 @@ func (e *packetEngine) readRing(ctx context.Context, r *packetRing) {
 	pool := p.c.pool
 	cache := pool.NewCache()
 	defer cache.Close()
-	pfd := []unix.PollFd{{Fd: int32(r.fd), Events: unix.POLLIN | unix.POLLERR}}
+	w, err := newFdWaiter(r.fd)
+	if err != nil {
+		p.c.log.Error("engine socket", "port", p.cfg.Name, "err", err)
+		return
+	}
+	defer w.close()
 	blk := 0
 	bt := batch{stage: newStage()}
+	// Frames are claimed from the pool a run at a time (see Cache.AllocN).
+	var ids [64]tap.FrameID
 	for ctx.Err() == nil {
 		b := r.mem[blk*r.blockSize : (blk+1)*r.blockSize]
 		status := (*uint32)(unsafe.Pointer(&b[blockStatusOff]))
 		if atomic.LoadUint32(status)&unix.TP_STATUS_USER == 0 {
-			// 100 ms so a cancelled context is noticed promptly.
-			if _, err := unix.Poll(pfd, 100); err != nil && !errors.Is(err, unix.EINTR) {
-				p.c.log.Error("poll", "port", p.cfg.Name, "err", err)
-				return
-			}
-			socketTrouble(p, r.fd, pfd[0].Revents)
+			w.wait(ctx, p, func() bool { return atomic.LoadUint32(status)&unix.TP_STATUS_USER != 0 })
 			continue
 		}
 		h := (*unix.TpacketHdrV1)(unsafe.Pointer(&b[blockStatusOff]))
 		off := int(h.Offset_to_first_pkt)
 		p.dispatch.RLock()
-		for i := uint32(0); i < h.Num_pkts; i++ {
-			th := (*unix.Tpacket3Hdr)(unsafe.Pointer(&b[off]))
-			e.frame(cache, b, off, th, &bt)
-			off += int(th.Next_offset)
+		for i := 0; i < int(h.Num_pkts); {
+			want := min(len(ids), int(h.Num_pkts)-i)
+			got := cache.AllocN(tap.OwnerCore, ids[:want])
+			for j := range want {
+				th := (*unix.Tpacket3Hdr)(unsafe.Pointer(&b[off]))
+				if j < got {
+					e.frame(ids[j], b, off, th, &bt)
+				} else {
+					p.rxDroppedPool.Add(1)
+				}
+				off += int(th.Next_offset)
+			}
+			i += want
 		}
 		p.commit(&bt)
 		p.wakeSubscribers()
@@ -179,14 +214,9 @@ func (e *packetEngine) readRing(ctx context.Context, r *packetRing) {
 	}
 }
 
-// frame copies one ring frame into the pool and dispatches it.
-func (e *packetEngine) frame(cache *tap.Cache, b []byte, off int, th *unix.Tpacket3Hdr, bt *batch) {
+// frame copies one ring frame into pool frame id and dispatches it.
+func (e *packetEngine) frame(id tap.FrameID, b []byte, off int, th *unix.Tpacket3Hdr, bt *batch) {
 	p := e.p
-	id, err := cache.Alloc(tap.OwnerCore)
-	if err != nil {
-		p.rxDroppedPool.Add(1)
-		return
-	}
 	data := b[off+int(th.Mac) : off+int(th.Mac)+int(th.Snaplen)]
 	buf := p.c.pool.Buffer(id)
 	wire := int(th.Len)
@@ -268,6 +298,9 @@ func (e *packetEngine) sendQueued() (int, error) {
 	}
 	pool := e.p.c.pool
 	q := e.txq
+	if e.tx != nil {
+		return e.ringSend()
+	}
 	if cap(e.msgs) < len(q) {
 		e.msgs = make([]mmsghdr, len(q))
 		e.iovs = make([]unix.Iovec, len(q))
@@ -321,6 +354,26 @@ func (e *packetEngine) sendQueued() (int, error) {
 	return failed, first
 }
 
+// ringSend is sendQueued through the tx ring.
+func (e *packetEngine) ringSend() (int, error) {
+	pool := e.p.c.pool
+	// Stamped when handed to the kernel, as with sendmmsg.
+	now := e.p.c.clock.Now()
+	failed, first := e.tx.send(pool, e.txq, func(id tap.FrameID) { pool.SetTx(id, now, e.p.idx) })
+	var r tap.Releaser
+	for i, id := range e.txq {
+		r.Unref(pool, id)
+		e.txq[i] = tap.NoFrame
+	}
+	r.Flush(pool)
+	e.txq = e.txq[:0]
+	if failed > 0 {
+		e.p.txErrors.Add(uint64(failed))
+		first = countedError{first}
+	}
+	return failed, first
+}
+
 func (e *packetEngine) kernelDrops() uint64 {
 	e.statsMu.Lock()
 	defer e.statsMu.Unlock()
@@ -353,6 +406,9 @@ func (e *packetEngine) close() error {
 		r.close()
 	}
 	e.txMu.Lock()
+	if e.tx != nil {
+		e.tx.close()
+	}
 	if e.txfd >= 0 {
 		unix.Close(e.txfd)
 		e.txfd = -1

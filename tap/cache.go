@@ -30,7 +30,42 @@ func (c *Cache) Alloc(o Owner) (FrameID, error) {
 	return id, nil
 }
 
+// AllocN takes up to len(dst) frames, each with one reference owned by o,
+// and returns how many (fewer when the pool runs dry). Their descriptors
+// are claimed together, before the caller fills any frame: claiming a
+// descriptor takes atomic instructions, which are full fences on amd64
+// and would otherwise wait, frame after frame, for the stores still
+// pending from filling the previous frame.
+func (c *Cache) AllocN(o Owner, dst []FrameID) int {
+	n := 0
+	for n < len(dst) {
+		if c.n == 0 && !c.refill() {
+			break
+		}
+		for c.n > 0 && n < len(dst) {
+			c.n--
+			dst[n] = c.ids[c.n]
+			n++
+		}
+	}
+	for _, id := range dst[:n] {
+		c.p.take(id, o)
+	}
+	return n
+}
+
 func (c *Cache) refill() bool {
+	// References readers dropped come first: their descriptors are the
+	// ones this core wrote last.
+	for {
+		k, ok := c.p.popPend(c.ids[c.n : c.n+cacheBatch])
+		if !ok {
+			break
+		}
+		if c.n += k; k > 0 {
+			return true
+		}
+	}
 	if k := c.p.popMag(c.ids[c.n : c.n+cacheBatch]); k > 0 {
 		c.n += k
 		return true

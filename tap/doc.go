@@ -29,7 +29,10 @@
 // count reaches zero. A count going below zero is a bug and panics. The
 // owner is who must eventually send, revert or free the frame; read-only
 // holders only ever Unref. A [Releaser] drops a batch of references and
-// returns the freed frames in one step. [Pool.Reclaim] frees every frame
+// returns the freed frames in one step; its Drop hands references back
+// without touching the descriptors at all, and the pool drops the counts
+// when it next needs free frames ([Cache] refills, Alloc, FreeCount),
+// on the allocating goroutine's core. [Pool.Reclaim] frees every frame
 // of an owner that is gone (for NetTap, a process that died). [Pool.Leaks]
 // and [Pool.CheckFull] list frames not yet returned, for tests that assert
 // the pool is full again.

@@ -63,6 +63,9 @@ func init() {
 	if unsafe.Sizeof(desc{}) != descSize {
 		panic("tap: descriptor size changed; it is part of the shared ABI")
 	}
+	if unsafe.Offsetof(desc{}.ref) != 0 || unsafe.Offsetof(desc{}.owner) != 4 {
+		panic("tap: take sets ref and owner as one 8-byte word")
+	}
 }
 
 // Config sizes a pool.
@@ -97,6 +100,11 @@ type Pool struct {
 	magMu sync.Mutex
 	mags  []*magazine
 	spare []*magazine
+	// pend are magazines of references given up with Releaser.Drop whose
+	// counts have not been dropped yet: whoever next needs free frames
+	// (a cache refill, Alloc) drops them, on its own core.
+	pend  []*magazine
+	npend atomic.Int32
 }
 
 type magazine struct {
@@ -108,6 +116,21 @@ type magazine struct {
 // magazine.
 func (p *Pool) pushMag(ids []FrameID) {
 	p.magMu.Lock()
+	p.mags = append(p.mags, p.magOf(ids))
+	p.magMu.Unlock()
+}
+
+// pushPend hands ids (at most cacheBatch) over as one magazine of
+// references still to drop.
+func (p *Pool) pushPend(ids []FrameID) {
+	p.magMu.Lock()
+	p.pend = append(p.pend, p.magOf(ids))
+	p.npend.Add(1)
+	p.magMu.Unlock()
+}
+
+// magOf fills a spare (or new) magazine with ids; the caller holds magMu.
+func (p *Pool) magOf(ids []FrameID) *magazine {
 	var m *magazine
 	if k := len(p.spare); k > 0 {
 		m, p.spare = p.spare[k-1], p.spare[:k-1]
@@ -115,8 +138,56 @@ func (p *Pool) pushMag(ids []FrameID) {
 		m = new(magazine)
 	}
 	m.n = copy(m.ids[:], ids)
-	p.mags = append(p.mags, m)
+	return m
+}
+
+// popPend drops the references of one pending magazine and copies the
+// frames that became free into dst (room for cacheBatch); ok is false when
+// there was none.
+func (p *Pool) popPend(dst []FrameID) (n int, ok bool) {
+	if p.npend.Load() == 0 {
+		return 0, false
+	}
+	p.magMu.Lock()
+	k := len(p.pend)
+	if k == 0 {
+		p.magMu.Unlock()
+		return 0, false
+	}
+	m := p.pend[k-1]
+	p.pend = p.pend[:k-1]
+	p.npend.Add(-1)
+	var ids [cacheBatch]FrameID
+	c := copy(ids[:], m.ids[:m.n])
+	p.spare = append(p.spare, m)
 	p.magMu.Unlock()
+	for _, id := range ids[:c] {
+		d := &p.descs[id]
+		switch v := atomic.AddInt32(&d.ref, -1); {
+		case v == 0:
+			atomic.StoreUint32(&d.owner, uint32(OwnerNone))
+			dst[n] = id
+			n++
+		case v < 0:
+			panic(fmt.Sprintf("tap: Unref of free frame %d", id))
+		}
+	}
+	return n, true
+}
+
+// settle drops every pending reference (Releaser.Drop), so that counts
+// and the free list are exact.
+func (p *Pool) settle() {
+	var ids [cacheBatch]FrameID
+	for {
+		n, ok := p.popPend(ids[:])
+		if !ok {
+			return
+		}
+		if n > 0 {
+			p.pushMag(ids[:n])
+		}
+	}
 }
 
 // popMag copies a magazine's ids into dst (room for cacheBatch) and
@@ -277,7 +348,9 @@ func (p *Pool) SetOwner(id FrameID, o Owner) {
 	atomic.StoreUint32(&p.descs[id].owner, uint32(o))
 }
 
-// Refs is the frame's reference count.
+// Refs is the frame's reference count, references given up with
+// Releaser.Drop included until the pool drops them (FreeCount, Leaks or an
+// allocation that needs them).
 func (p *Pool) Refs(id FrameID) int { return int(atomic.LoadInt32(&p.descs[id].ref)) }
 
 // Ref adds a reference to a frame that has at least one already.
@@ -310,6 +383,7 @@ func (p *Pool) Unref(id FrameID) {
 func (p *Pool) Alloc(o Owner) (FrameID, error) {
 	id, _ := p.popChain(1)
 	if id == NoFrame {
+		p.settle()
 		// The free frames may all be in magazines.
 		var ids [cacheBatch]FrameID
 		n := p.popMag(ids[:])
@@ -326,12 +400,16 @@ func (p *Pool) Alloc(o Owner) (FrameID, error) {
 
 func (p *Pool) take(id FrameID, o Owner) {
 	d := &p.descs[id]
-	if !atomic.CompareAndSwapInt32(&d.ref, 0, 1) {
+	// ref and owner are the descriptor's first 8 bytes (little endian):
+	// a free frame has both 0, and one compare-and-swap sets both. Each
+	// atomic write is a full fence on amd64, so one instead of three per
+	// frame matters on the receive path. Nobody else holds the frame yet,
+	// so the rest are plain stores, published with the frame's hand-off.
+	if !atomic.CompareAndSwapUint64((*uint64)(unsafe.Pointer(d)), 0, 1|uint64(o)<<32) {
 		panic(fmt.Sprintf("tap: free list held frame %d with references", id))
 	}
-	atomic.StoreUint32(&d.owner, uint32(o))
 	d.off, d.len, d.wireLen, d.ts, d.port, d.flags = 0, 0, 0, 0, 0, 0
-	atomic.StoreInt64(&d.txTS, 0)
+	d.txTS = 0
 }
 
 // push puts the chain first..last (already linked through next) on the free list.
@@ -374,6 +452,7 @@ func (p *Pool) popChain(n int) (FrameID, int) {
 // FreeCount counts frames with no references (in the free list or in a
 // cache). It scans every descriptor; for statistics and tests.
 func (p *Pool) FreeCount() int {
+	p.settle()
 	n := 0
 	for i := range p.descs {
 		if atomic.LoadInt32(&p.descs[i].ref) == 0 {
@@ -392,6 +471,7 @@ type Leak struct {
 
 // Leaks lists frames that are not free; empty when everything is back.
 func (p *Pool) Leaks() []Leak {
+	p.settle()
 	var l []Leak
 	for i := range p.descs {
 		if r := atomic.LoadInt32(&p.descs[i].ref); r != 0 {
@@ -422,6 +502,23 @@ func (p *Pool) CheckFull() error {
 type Releaser struct {
 	ids [cacheBatch]FrameID
 	n   int
+	// dropped are ids given up with Drop, handed over unchanged.
+	dropped [cacheBatch]FrameID
+	nd      int
+}
+
+// Drop gives up a reference to id without touching the frame's
+// descriptor: the pool drops the count when it next needs free frames
+// (the allocating engine's cache refill, on the engine's core), so a
+// reader on another core never writes the descriptor line the engine
+// writes next. The reference must not be used after Drop.
+func (r *Releaser) Drop(p *Pool, id FrameID) {
+	r.dropped[r.nd] = id
+	r.nd++
+	if r.nd == cacheBatch {
+		p.pushPend(r.dropped[:])
+		r.nd = 0
+	}
 }
 
 // Unref drops a reference to id, keeping the frame for Flush if it was the last.
@@ -447,6 +544,10 @@ func (r *Releaser) Flush(p *Pool) {
 		p.pushMag(r.ids[:r.n])
 		r.n = 0
 	}
+	if r.nd > 0 {
+		p.pushPend(r.dropped[:r.nd])
+		r.nd = 0
+	}
 }
 
 // Reclaim frees every frame owned by o, whatever its reference count: for
@@ -458,6 +559,7 @@ func (p *Pool) Reclaim(o Owner) int {
 	if o == OwnerNone || o == OwnerCore {
 		return 0
 	}
+	p.settle() // else a pending drop would hit a frame freed here
 	n := 0
 	for i := range p.descs {
 		d := &p.descs[i]

@@ -312,21 +312,30 @@ func TestQueue(t *testing.T) {
 
 // TestQueueConcurrent: every pushed id is popped exactly once.
 func TestQueueConcurrent(t *testing.T) {
-	const producers, per = 4, 20000
 	q := NewQueue(128)
-	var wg sync.WaitGroup
+	everyIDOnce(t, q, 4, 20000, func(_ int, seen map[FrameID]int) bool {
+		id, ok := q.Pop()
+		if ok {
+			seen[id]++
+		}
+		return ok
+	})
+}
+
+// everyIDOnce has producers push producers*per ids into q while two
+// consumers take them with take (which counts what it took in seen and
+// reports whether it took any), and fails unless every id came out once.
+func everyIDOnce(t *testing.T, q *Queue, producers, per int, take func(consumer int, seen map[FrameID]int) bool) {
+	t.Helper()
 	got := make([]int32, producers*per)
 	var mu sync.Mutex
+	var pw, cw sync.WaitGroup
 	done := make(chan struct{})
 	for c := 0; c < 2; c++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
+		cw.Go(func() {
 			local := map[FrameID]int{}
 			for {
-				id, ok := q.Pop()
-				if ok {
-					local[id]++
+				if take(c, local) {
 					continue
 				}
 				select {
@@ -342,22 +351,19 @@ func TestQueueConcurrent(t *testing.T) {
 				default:
 				}
 			}
-		}()
+		})
 	}
-	var pw sync.WaitGroup
 	for pr := 0; pr < producers; pr++ {
-		pw.Add(1)
-		go func(pr int) {
-			defer pw.Done()
+		pw.Go(func() {
 			for i := 0; i < per; i++ {
 				for !q.Push(FrameID(pr*per + i)) {
 				}
 			}
-		}(pr)
+		})
 	}
 	pw.Wait()
 	close(done)
-	wg.Wait()
+	cw.Wait()
 	for id, n := range got {
 		if n != 1 {
 			t.Fatalf("id %d popped %d times", id, n)
@@ -483,4 +489,111 @@ func BenchmarkQueuePushPop(b *testing.B) {
 		q.Push(1)
 		q.Pop()
 	}
+}
+
+// TestReleaserDrop: references given up with Drop leave the descriptors
+// alone until the pool needs the frames; then every count is exact, a
+// frame still referenced elsewhere stays out, and every other frame is
+// allocated again exactly once.
+func TestReleaserDrop(t *testing.T) {
+	p := newTestPool(t, 200)
+	c := p.NewCache()
+	ids := make([]FrameID, 200)
+	if n := c.AllocN(OwnerCore, ids); n != 200 {
+		t.Fatalf("AllocN took %d of 200", n)
+	}
+	for _, id := range ids {
+		if p.Refs(id) != 1 || p.Owner(id) != OwnerCore {
+			t.Fatalf("frame %d: refs %d owner %d", id, p.Refs(id), p.Owner(id))
+		}
+	}
+	if c.AllocN(OwnerCore, ids[:1]) != 0 {
+		t.Fatal("AllocN from an empty pool")
+	}
+	p.Ref(ids[7]) // a second holder
+	var r Releaser
+	for _, id := range ids {
+		r.Drop(p, id)
+	}
+	r.Flush(p)
+	if p.Refs(ids[0]) != 1 {
+		t.Fatalf("Drop touched the descriptor: refs %d", p.Refs(ids[0]))
+	}
+	// The cache takes the dropped frames back; the one still held stays out.
+	got := make([]FrameID, 200)
+	if n := c.AllocN(Owner(9), got); n != 199 {
+		t.Fatalf("AllocN after Drop took %d, want 199", n)
+	}
+	seen := map[FrameID]bool{}
+	for _, id := range got[:199] {
+		if seen[id] || id == ids[7] || p.Owner(id) != 9 {
+			t.Fatalf("frame %d: seen %v, owner %d", id, seen[id], p.Owner(id))
+		}
+		seen[id] = true
+	}
+	if p.Refs(ids[7]) != 1 {
+		t.Fatalf("held frame refs %d, want 1", p.Refs(ids[7]))
+	}
+	for _, id := range got[:199] {
+		r.Drop(p, id)
+	}
+	r.Drop(p, ids[7])
+	r.Flush(p)
+	c.Close()
+	if free := p.FreeCount(); free != 200 { // settles the pending drops
+		t.Fatalf("free %d after dropping everything", free)
+	}
+	if err := p.CheckFull(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestReclaimSettlesDrops: a dropped reference to a frame Reclaim frees
+// is dropped first, not after (which would hit a free frame).
+func TestReclaimSettlesDrops(t *testing.T) {
+	p := newTestPool(t, 4)
+	a, _ := p.Alloc(Owner(7))
+	p.Ref(a)
+	var r Releaser
+	r.Drop(p, a)
+	r.Flush(p)
+	if got := p.Reclaim(7); got != 1 {
+		t.Fatalf("reclaimed %d, want 1", got)
+	}
+	if err := p.CheckFull(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestQueuePopN(t *testing.T) {
+	q := NewQueue(8)
+	dst := make([]FrameID, 5)
+	if q.PopN(dst) != 0 {
+		t.Fatal("PopN from an empty queue")
+	}
+	q.PushN([]FrameID{1, 2, 3, 4, 5, 6, 7})
+	if n := q.PopN(dst); n != 5 || dst[0] != 1 || dst[4] != 5 {
+		t.Fatalf("PopN: %d %v", n, dst)
+	}
+	q.PushN([]FrameID{8, 9, 10, 11}) // wraps around
+	if n := q.PopN(dst); n != 5 || dst[0] != 6 || dst[4] != 10 {
+		t.Fatalf("PopN across the wrap: %d %v", n, dst)
+	}
+	if n := q.PopN(dst); n != 1 || dst[0] != 11 || q.Len() != 0 {
+		t.Fatalf("PopN of the rest: %d %v", n, dst[:n])
+	}
+}
+
+// TestQueuePopNConcurrent: two consumers taking runs with PopN while
+// producers push; every id comes out exactly once.
+func TestQueuePopNConcurrent(t *testing.T) {
+	q := NewQueue(64)
+	dst := [][]FrameID{make([]FrameID, 1), make([]FrameID, 17)}
+	everyIDOnce(t, q, 3, 20000, func(c int, seen map[FrameID]int) bool {
+		n := q.PopN(dst[c])
+		for _, id := range dst[c][:n] {
+			seen[id]++
+		}
+		return n > 0
+	})
 }

@@ -108,6 +108,34 @@ func (q *Queue) Pop() (FrameID, bool) {
 	}
 }
 
+// PopN removes up to len(dst) of the oldest ids into dst with one step on
+// the shared head and returns how many; 0 when the queue is empty.
+func (q *Queue) PopN(dst []FrameID) int {
+	for {
+		pos := q.head.Load()
+		n := 0
+		for n < len(dst) && q.slots[(pos+uint64(n))&q.mask].seq.Load() == pos+uint64(n)+1 {
+			n++
+		}
+		if n == 0 {
+			if len(dst) == 0 || int64(q.slots[pos&q.mask].seq.Load())-int64(pos+1) < 0 {
+				return 0 // empty
+			}
+			continue // another consumer took pos
+		}
+		// A filled slot stays filled until the consumer that moves head
+		// past it frees it.
+		if q.head.CompareAndSwap(pos, pos+uint64(n)) {
+			for i := range dst[:n] {
+				s := &q.slots[(pos+uint64(i))&q.mask]
+				dst[i] = s.id
+				s.seq.Store(pos + uint64(i) + q.mask + 1)
+			}
+			return n
+		}
+	}
+}
+
 // Len is the number of queued ids (approximate while others push or pop).
 func (q *Queue) Len() int {
 	n := int64(q.tail.Load()) - int64(q.head.Load())

@@ -47,6 +47,10 @@ func run() error {
 	size := flag.Int("size", 64, "frame size for -send")
 	dst := flag.String("dst", "ff:ff:ff:ff:ff:ff", "destination MAC for -send")
 	batch := flag.Int("batch", 256, "frames per Send for -send")
+	txmode := flag.String("txmode", "ring", "passive transmit: ring (PACKET_TX_RING) or sendmmsg")
+	busyPoll := flag.Int("busypoll", 0, "bypass: SO_BUSY_POLL microseconds (0: off)")
+	budget := flag.Int("budget", 0, "bypass: SO_BUSY_POLL_BUDGET frames (0: kernel default)")
+	blockSize := flag.Int("block-size", 0, "passive: ring block bytes (0: the core's default); the ring stays 64 MiB")
 	flag.Parse()
 	if *cpuprofile != "" {
 		f, err := os.Create(*cpuprofile)
@@ -66,9 +70,20 @@ func run() error {
 	}
 	defer pool.Close()
 	core := capture.NewCore(pool, slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn})))
-	cfg := capture.PortConfig{Name: *iface, NetNS: *netns, Mode: capture.Mode(*mode)}
+	cfg := capture.PortConfig{Name: *iface, NetNS: *netns, Mode: capture.Mode(*mode), TxSendmmsg: *txmode == "sendmmsg",
+		BusyPoll: *busyPoll, BusyPollBudget: *budget}
 	if cfg.Mode == capture.Bypass {
 		cfg.RingFrames = 16384
+	}
+	if *blockSize > 0 {
+		cfg.BlockSize, cfg.RingBlocks = *blockSize, 64<<20 / *blockSize
+	}
+	if *send > 0 {
+		// A sender's port still captures what it sends (its TX
+		// subscribers' view); 2 MiB of rx ring instead of 64 keeps the
+		// ring's setup (the kernel zeroes every page) out of the
+		// sender's CPU, which trafgen does not pay.
+		cfg.RingBlocks = 2
 	}
 	port, err := core.OpenPort(cfg)
 	if err != nil {
