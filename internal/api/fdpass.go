@@ -48,7 +48,10 @@ func (c *fdConn) Read(p []byte) (int, error) {
 	if oobn > 0 {
 		c.keep(c.oob[:oobn])
 	}
-	return n, err
+	// ReadMsgUnix passes recvmsg's -1 through on an error (a deadline, a
+	// connection closed under it); io.Reader allows no negative count and
+	// bufio panics on one, which took the API's connection down.
+	return max(n, 0), err
 }
 
 func (c *fdConn) keep(oob []byte) {
