@@ -58,7 +58,6 @@ func TestDRMONStandbyProxy(t *testing.T) {
 	l.wait("the standby's matrix has the traffic from before the kill", func() bool { return pairPkts(l.hosts[3].Name, 0, 1) == "10" })
 	ping(5)
 	l.wait("and what follows", func() bool { return pairPkts(l.hosts[3].Name, 0, 1) == "15" })
-	if got := pairPkts(l.hosts[3].Name, 1, 0); got != "15" {
-		t.Errorf("h2->h1 on the standby: %s, want 15", got)
-	}
+	// The replies come in the other agent's report, which may be a poll later.
+	l.wait("h2->h1 on the standby at 15", func() bool { return pairPkts(l.hosts[3].Name, 1, 0) == "15" })
 }
