@@ -365,6 +365,15 @@ func TestTapNIC(t *testing.T) {
 		t.Logf("try %d: no echo reply yet: %v", try+1, perr)
 	}
 	if perr != nil {
-		t.Fatalf("no echo reply from the test namespace over the TAP: %v", perr)
+		// What the guest and the namespace think of the link, for the
+		// next one to read (this has failed now and then, cause unknown).
+		_ = con.Type("ip addr\r")
+		_ = con.Type("ip route\r")
+		_ = con.Type("ip neigh\r")
+		dctx, dcancel := context.WithTimeout(ctx, 10*time.Second)
+		_, _ = con.Expect(dctx, off, "169.254.88.1 dev")
+		dcancel()
+		host, _ := exec.Command("sh", "-c", "ip -n "+ns.Name+" -s link; ip -n "+ns.Name+" addr; ip -n "+ns.Name+" neigh").CombinedOutput()
+		t.Fatalf("no echo reply from the test namespace over the TAP: %v\nguest console:\n%s\nnamespace:\n%s", perr, con.String(), host)
 	}
 }
