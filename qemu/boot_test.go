@@ -334,7 +334,8 @@ func TestTapNIC(t *testing.T) {
 
 	o := baseOptions(a, "wirebox-tap")
 	o.Taps = []string{tap}
-	o.Cmdline = "wirebox.ip=eth1:169.254.88.2/24 wirebox.console=off"
+	// The NIC by its MAC: the guest names NICs in probe order.
+	o.Cmdline = "wirebox.ip=" + strings.ReplaceAll(TapMAC(0), ":", "-") + ":169.254.88.2/24 wirebox.console=off"
 	vm, _, con, _ := bootGuest(t, o)
 	// QEMU holds the TAP open now; the device can move to the test's namespace.
 	ip("link", "set", tap, "netns", ns.Name)

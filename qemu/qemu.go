@@ -41,6 +41,12 @@ type Peer struct {
 	Addr string
 }
 
+// mac is the guest NIC's MAC on the link: both guests' QEMUs would give it
+// the same default, so it comes from the (distinct) local port.
+func (p *Peer) mac() string {
+	return fmt.Sprintf("52:54:00:77:%02x:%02x", p.LocalPort>>8&0xff, p.LocalPort&0xff)
+}
+
 // Options describe one guest.
 type Options struct {
 	Name   string // for messages and the QEMU process title
@@ -194,9 +200,7 @@ func (o *Options) args(tmp string) ([]string, error) {
 		"-device", "virtio-net-pci,netdev=mgmt,mac=52:54:00:00:00:01,romfile=")
 	if p := o.Peer; p != nil {
 		a = append(a, "-netdev", fmt.Sprintf("dgram,id=peer,local.type=inet,local.host=127.0.0.1,local.port=%d,remote.type=inet,remote.host=127.0.0.1,remote.port=%d", p.LocalPort, p.RemotePort),
-			// Both guests' QEMUs would give this NIC the same default MAC;
-			// derive it from the (distinct) local port instead.
-			"-device", fmt.Sprintf("virtio-net-pci,netdev=peer,romfile=,mac=52:54:00:77:%02x:%02x", p.LocalPort>>8&0xff, p.LocalPort&0xff))
+			"-device", "virtio-net-pci,netdev=peer,romfile=,mac="+p.mac())
 	}
 	for i, t := range o.Taps {
 		mac := TapMAC(i)
@@ -232,7 +236,8 @@ func Start(ctx context.Context, o Options) (*VM, error) {
 		return nil, err
 	}
 	if o.Peer != nil && o.Peer.Addr != "" && o.ISO == "" {
-		o.Cmdline = strings.TrimSpace(o.Cmdline + " wirebox.ip=eth1:" + o.Peer.Addr)
+		// By MAC, not eth1: the guest names NICs in probe order.
+		o.Cmdline = strings.TrimSpace(o.Cmdline + " wirebox.ip=" + strings.ReplaceAll(o.Peer.mac(), ":", "-") + ":" + o.Peer.Addr)
 	}
 	tmp, err := os.MkdirTemp("", "wirebox-qemu-")
 	if err != nil {

@@ -1,6 +1,7 @@
 package boot
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -357,7 +358,11 @@ func configureNetwork(cl Cmdline, log *slog.Logger) error {
 		errs = append(errs, err)
 	}
 	for _, a := range extra {
-		link, err := waitLink(a.Device, 5*time.Second)
+		name := a.Device
+		if a.MAC != nil {
+			name = linkByMAC(a.MAC, 5*time.Second)
+		}
+		link, err := waitLink(name, 5*time.Second)
 		if err != nil {
 			errs = append(errs, err)
 			continue
@@ -386,6 +391,23 @@ func upNICs(log *slog.Logger) {
 }
 
 // waitLink waits for a NIC whose driver may still be probing, and sets it up.
+// linkByMAC is the name of the NIC with hardware address mac, waiting up
+// to timeout for its driver; mac's own text when none has it (waitLink
+// then says it never appeared).
+func linkByMAC(mac net.HardwareAddr, timeout time.Duration) string {
+	for deadline := time.Now().Add(timeout); ; time.Sleep(20 * time.Millisecond) {
+		links, _ := netlink.LinkList()
+		for _, l := range links {
+			if bytes.Equal(l.Attrs().HardwareAddr, mac) {
+				return l.Attrs().Name
+			}
+		}
+		if time.Now().After(deadline) {
+			return mac.String()
+		}
+	}
+}
+
 func waitLink(name string, timeout time.Duration) (netlink.Link, error) {
 	deadline := time.Now().Add(timeout)
 	for {

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"net"
 	"net/netip"
 	"strings"
 )
@@ -133,11 +134,16 @@ func ParseIP(s string) (IPConfig, error) {
 // Addr is one extra interface address from wirebox.ip=.
 type Addr struct {
 	Device string
+	// MAC, when set, names the NIC instead of Device (given as the MAC
+	// with dashes): the kernel names NICs in probe order, a MAC is fixed.
+	MAC    net.HardwareAddr
 	Prefix netip.Prefix
 }
 
 // ParseAddrs parses wirebox.ip=DEV:ADDR/BITS[,DEV:ADDR/BITS...], the
-// addresses for ports other than the management one (e.g. the HA peer link).
+// addresses for ports other than the management one (e.g. the HA peer
+// link). DEV is an interface name or a MAC written with dashes
+// (52-54-00-10-00-01).
 func ParseAddrs(s string) ([]Addr, error) {
 	if s == "" {
 		return nil, nil
@@ -145,14 +151,20 @@ func ParseAddrs(s string) ([]Addr, error) {
 	var out []Addr
 	for _, item := range strings.Split(s, ",") {
 		dev, pfx, ok := strings.Cut(item, ":")
-		if !ok || dev == "" || strings.ContainsAny(dev, "/ ") || len(dev) > 15 {
+		var mac net.HardwareAddr
+		if strings.Count(dev, "-") == 5 {
+			if m, err := net.ParseMAC(dev); err == nil {
+				mac = m
+			}
+		}
+		if !ok || dev == "" || strings.ContainsAny(dev, "/ ") || (len(dev) > 15 && mac == nil) {
 			return nil, fmt.Errorf("%w: wirebox.ip item %q: want DEV:ADDR/BITS", ErrBadIP, item)
 		}
 		p, err := netip.ParsePrefix(pfx)
 		if err != nil {
 			return nil, fmt.Errorf("%w: wirebox.ip item %q: %v", ErrBadIP, item, err)
 		}
-		out = append(out, Addr{Device: dev, Prefix: p})
+		out = append(out, Addr{Device: dev, MAC: mac, Prefix: p})
 	}
 	return out, nil
 }

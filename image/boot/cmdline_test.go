@@ -2,6 +2,7 @@ package boot
 
 import (
 	"errors"
+	"net"
 	"net/netip"
 	"os"
 	"os/exec"
@@ -58,12 +59,14 @@ func TestParseIP(t *testing.T) {
 }
 
 func TestParseAddrs(t *testing.T) {
-	got, err := ParseAddrs("eth1:169.254.77.1/24,eth2:fd00::1/64")
-	want := []Addr{{"eth1", netip.MustParsePrefix("169.254.77.1/24")}, {"eth2", netip.MustParsePrefix("fd00::1/64")}}
+	got, err := ParseAddrs("eth1:169.254.77.1/24,eth2:fd00::1/64,52-54-00-10-0a-0b:169.254.88.2/24")
+	mac := net.HardwareAddr{0x52, 0x54, 0, 0x10, 0x0a, 0x0b}
+	want := []Addr{{Device: "eth1", Prefix: netip.MustParsePrefix("169.254.77.1/24")}, {Device: "eth2", Prefix: netip.MustParsePrefix("fd00::1/64")},
+		{Device: "52-54-00-10-0a-0b", MAC: mac, Prefix: netip.MustParsePrefix("169.254.88.2/24")}}
 	if err != nil || !reflect.DeepEqual(got, want) {
 		t.Errorf("ParseAddrs = %v, %v; want %v", got, err, want)
 	}
-	for _, bad := range []string{"eth1", "eth1:169.254.77.1", ":10.0.0.1/24", "averyveryverylongname:10.0.0.1/24", "eth1:10.0.0.1/24,"} {
+	for _, bad := range []string{"eth1", "eth1:169.254.77.1", ":10.0.0.1/24", "averyveryverylongname:10.0.0.1/24", "52-54-00-10-0a-zz:10.0.0.1/24", "eth1:10.0.0.1/24,"} {
 		if _, err := ParseAddrs(bad); !errors.Is(err, ErrBadIP) {
 			t.Errorf("ParseAddrs(%q) = %v, want ErrBadIP", bad, err)
 		}
