@@ -337,7 +337,7 @@ func configureNetwork(cl Cmdline, log *slog.Logger) error {
 		if dev == "" {
 			dev = "eth0"
 		}
-		link, err := waitLink(dev, 5*time.Second)
+		link, err := waitLink(dev, nil, 5*time.Second)
 		if err != nil {
 			errs = append(errs, err)
 		} else {
@@ -358,11 +358,7 @@ func configureNetwork(cl Cmdline, log *slog.Logger) error {
 		errs = append(errs, err)
 	}
 	for _, a := range extra {
-		name := a.Device
-		if a.MAC != nil {
-			name = linkByMAC(a.MAC, 5*time.Second)
-		}
-		link, err := waitLink(name, 5*time.Second)
+		link, err := waitLink(a.Device, a.MAC, 5*time.Second)
 		if err != nil {
 			errs = append(errs, err)
 			continue
@@ -390,28 +386,13 @@ func upNICs(log *slog.Logger) {
 	}
 }
 
-// waitLink waits for a NIC whose driver may still be probing, and sets it up.
-// linkByMAC is the name of the NIC with hardware address mac, waiting up
-// to timeout for its driver; mac's own text when none has it (waitLink
-// then says it never appeared).
-func linkByMAC(mac net.HardwareAddr, timeout time.Duration) string {
-	for deadline := time.Now().Add(timeout); ; time.Sleep(20 * time.Millisecond) {
-		links, _ := netlink.LinkList()
-		for _, l := range links {
-			if bytes.Equal(l.Attrs().HardwareAddr, mac) {
-				return l.Attrs().Name
-			}
-		}
-		if time.Now().After(deadline) {
-			return mac.String()
-		}
-	}
-}
-
-func waitLink(name string, timeout time.Duration) (netlink.Link, error) {
+// waitLink waits for a NIC whose driver may still be probing, and sets it
+// up. With mac set the NIC is the one with that hardware address (the
+// kernel names NICs in probe order) and name only names it in errors.
+func waitLink(name string, mac net.HardwareAddr, timeout time.Duration) (netlink.Link, error) {
 	deadline := time.Now().Add(timeout)
 	for {
-		link, err := netlink.LinkByName(name)
+		link, err := findLink(name, mac)
 		if err == nil {
 			if err := netlink.LinkSetUp(link); err != nil {
 				return nil, fmt.Errorf("set %s up: %w", name, err)
@@ -423,6 +404,22 @@ func waitLink(name string, timeout time.Duration) (netlink.Link, error) {
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
+}
+
+func findLink(name string, mac net.HardwareAddr) (netlink.Link, error) {
+	if mac == nil {
+		return netlink.LinkByName(name)
+	}
+	links, err := netlink.LinkList()
+	if err != nil {
+		return nil, err
+	}
+	for _, l := range links {
+		if bytes.Equal(l.Attrs().HardwareAddr, mac) {
+			return l, nil
+		}
+	}
+	return nil, errors.New("no NIC has this MAC")
 }
 
 func addAddr(link netlink.Link, cidr string) error {
