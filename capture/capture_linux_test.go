@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/wirebox/wirebox/internal/netns"
+	"github.com/wirebox/wirebox/internal/testutil"
 	"github.com/wirebox/wirebox/tap"
 	"golang.org/x/net/bpf"
 )
@@ -105,18 +106,6 @@ func (s *sender) send(t *testing.T, dst net.HardwareAddr, n, size int) {
 	}
 }
 
-// waitFor polls cond until it holds or 10 s pass.
-func waitFor(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-}
-
 // drain receives and releases frames until want arrived, checking order.
 func drain(t *testing.T, s *Subscription, want int, check func(Frame)) {
 	t.Helper()
@@ -181,7 +170,7 @@ func TestPassiveExactCount(t *testing.T) {
 	sendPaced(t, newSender(t, tp.b, "peer0"), port, tp.la.MAC, n, 64, 500)
 	<-done
 	// The last frame may still be on its way to the second subscriber.
-	waitFor(t, "fan-out of the last frame", func() bool { s := stuck.Stats(); return s.Delivered+s.Dropped == n })
+	testutil.WaitFor(t, "fan-out of the last frame", func() bool { s := stuck.Stats(); return s.Delivered+s.Dropped == n })
 	st := port.Stats()
 	if st.RxPackets != n || st.RxBytes != n*64 || st.RxDroppedKernel != 0 || st.RxDroppedPool != 0 {
 		t.Fatalf("stats %+v", st)
@@ -296,7 +285,7 @@ func TestTransmitAndInject(t *testing.T) {
 		}
 	})
 	drain(t, peerRX, n, nil)
-	waitFor(t, "tx counters", func() bool { return port.Stats().TxPackets == n })
+	testutil.WaitFor(t, "tx counters", func() bool { return port.Stats().TxPackets == n })
 	if st := port.Stats(); st.TxBytes != n*80 || st.RxPackets != 0 {
 		t.Fatalf("stats %+v", st)
 	}
@@ -331,7 +320,7 @@ func TestCloseReleasesEverything(t *testing.T) {
 	port.Subscribe(SubscribeOptions{Name: "b", Queue: 64})
 	port.Subscribe(SubscribeOptions{Name: "owner", Kind: Owner, Queue: 64})
 	newSender(t, tp.b, "peer0").send(t, tp.la.MAC, 200, 64)
-	waitFor(t, "frames", func() bool { return port.Stats().RxPackets == 200 })
+	testutil.WaitFor(t, "frames", func() bool { return port.Stats().RxPackets == 200 })
 	held := make([]Frame, 3)
 	if k := s1.TryReceive(held); k != 3 {
 		t.Fatalf("got %d", k)

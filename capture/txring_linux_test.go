@@ -5,6 +5,8 @@ import (
 	"testing"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/wirebox/wirebox/internal/testutil"
 )
 
 // TestPassiveTransmitOrder: a passive port sends through its
@@ -152,7 +154,7 @@ func TestTxRingUnsentRewinds(t *testing.T) {
 	if err := tp.a.Command("ip", "link", "set", "wb0", "up").Run(); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "wb0 up", func() bool { return port.Stats().LinkUp })
+	testutil.WaitFor(t, "wb0 up", func() bool { return port.Stats().LinkUp })
 	if _, err := send(1000, 200); err != nil {
 		t.Fatal(err)
 	}

@@ -9,6 +9,7 @@ import (
 	"unsafe"
 
 	"github.com/wirebox/wirebox/internal/netns"
+	"github.com/wirebox/wirebox/internal/testutil"
 	"github.com/wirebox/wirebox/tap"
 	"golang.org/x/sys/unix"
 )
@@ -28,7 +29,7 @@ func sendPaced(t *testing.T, s *sender, port *Port, dst []byte, n, size, burst i
 			}
 		}
 		sent += k
-		waitFor(t, "port to receive the burst", func() bool {
+		testutil.WaitFor(t, "port to receive the burst", func() bool {
 			return port.Stats().RxPackets >= uint64(sent)
 		})
 	}
@@ -149,7 +150,7 @@ func TestBypassPoolExhausted(t *testing.T) {
 	snd := newSender(t, tp.b, "peer0")
 	for sent := 0; sent < n; sent += 200 {
 		snd.send(t, tp.la.MAC, 200, 64)
-		waitFor(t, "every frame received or dropped", func() bool {
+		testutil.WaitFor(t, "every frame received or dropped", func() bool {
 			st := port.Stats()
 			return st.RxPackets+st.RxDroppedKernel == uint64(sent+200)
 		})
@@ -252,7 +253,7 @@ func TestBypassCrossForwardWithClosingSubscribers(t *testing.T) {
 	case <-time.After(60 * time.Second):
 		t.Fatal("senders stuck")
 	}
-	waitFor(t, "traffic through both ports", func() bool {
+	testutil.WaitFor(t, "traffic through both ports", func() bool {
 		return in0.Stats().RxPackets+in0.Stats().RxDroppedKernel == 2000 && in1.Stats().RxPackets+in1.Stats().RxDroppedKernel == 2000
 	})
 	close(stop)
@@ -260,7 +261,7 @@ func TestBypassCrossForwardWithClosingSubscribers(t *testing.T) {
 	// Every frame received on one port was sent on the other. A transmit
 	// error is not forwarding: counted as such, a forwarder failing every
 	// frame passed.
-	waitFor(t, "forwarding accounted", func() bool {
+	testutil.WaitFor(t, "forwarding accounted", func() bool {
 		a, b := in0.Stats(), in1.Stats()
 		return b.TxPackets+b.TxErrors == a.RxPackets && a.TxPackets+a.TxErrors == b.RxPackets
 	})

@@ -16,6 +16,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/wirebox/wirebox/internal/tick"
 	"github.com/wirebox/wirebox/mirror/proto"
 )
 
@@ -295,18 +296,10 @@ func (a *attachment) run(ctx context.Context, c *clientConn, info PortInfo) erro
 }
 
 func (a *attachment) pinger(ctx context.Context, c *clientConn) {
-	t := time.NewTicker(2 * time.Second)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		}
-		if _, err := c.send(proto.TypeQuery, 0, proto.AppendPing(nil, uint64(time.Now().UnixNano()))); err != nil {
-			return
-		}
-	}
+	tick.Every(ctx, 2*time.Second, func() error {
+		_, err := c.send(proto.TypeQuery, 0, proto.AppendPing(nil, uint64(time.Now().UnixNano())))
+		return err // the reader sees the broken connection too
+	})
 }
 
 // tapReader sends what the local stack writes to the TAP through the

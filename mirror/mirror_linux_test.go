@@ -103,7 +103,7 @@ func (l *lab) start(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	l.stop, l.done = cancel, make(chan error, 1)
 	go func() { l.done <- sup.Run(ctx) }()
-	waitFor(t, "the mirror service to run", func() bool {
+	testutil.WaitFor(t, "the mirror service to run", func() bool {
 		for _, st := range sup.Status() {
 			if st.Name == Name {
 				return st.State == api.StateRunning
@@ -111,7 +111,7 @@ func (l *lab) start(t *testing.T) {
 		}
 		return false
 	})
-	waitFor(t, "the mirror service to listen", func() bool { return l.svc.Addr() != nil })
+	testutil.WaitFor(t, "the mirror service to listen", func() bool { return l.svc.Addr() != nil })
 }
 
 func (l *lab) halt(t *testing.T) {
@@ -158,19 +158,6 @@ func run(t *testing.T, cmd *exec.Cmd) string {
 		t.Fatalf("%v: %v\n%s", cmd.Args, err, out)
 	}
 	return string(out)
-}
-
-// waitFor polls cond (the events it waits for are asynchronous by nature;
-// the limit only bounds a failing test).
-func waitFor(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(20 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
 }
 
 // waitProc waits for a peer tool to exit; one that hangs is killed (and
@@ -292,7 +279,7 @@ func (c *client) last() string {
 
 func (c *client) waitState(t *testing.T, what string, substr ...string) {
 	t.Helper()
-	waitFor(t, what, func() bool {
+	testutil.WaitFor(t, what, func() bool {
 		select {
 		case <-c.exited:
 			t.Fatalf("client exited (%v) waiting for %s:\n%s", c.err, what, c.log())
@@ -362,7 +349,7 @@ func TestAttachEndToEnd(t *testing.T) {
 	if err := dump.Start(); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "tcpdump to listen", func() bool {
+	testutil.WaitFor(t, "tcpdump to listen", func() bool {
 		dumpMu.Lock()
 		defer dumpMu.Unlock()
 		return strings.Contains(dumpErr.String(), "listening on")
@@ -484,16 +471,16 @@ func TestAttachEndToEnd(t *testing.T) {
 
 	// Link down on the appliance port: the TAP loses carrier, then regains it.
 	run(t, l.host.Command("ip", "link", "set", "lab0", "down"))
-	waitFor(t, "the TAP to lose carrier", func() bool { l := linkOf(t, h, "mir0"); return l != nil && !carrier(l) })
+	testutil.WaitFor(t, "the TAP to lose carrier", func() bool { l := linkOf(t, h, "mir0"); return l != nil && !carrier(l) })
 	c.waitState(t, "the client to see the link down", "connected=true", "link=false")
 	run(t, l.host.Command("ip", "link", "set", "lab0", "up"))
-	waitFor(t, "the TAP to regain carrier", func() bool { l := linkOf(t, h, "mir0"); return l != nil && carrier(l) })
+	testutil.WaitFor(t, "the TAP to regain carrier", func() bool { l := linkOf(t, h, "mir0"); return l != nil && carrier(l) })
 
 	// An MTU change on the appliance port follows to the TAP.
 	run(t, l.appliance.Command("ip", "link", "set", "mp0", "mtu", "1400"))
-	waitFor(t, "the TAP to take the new MTU", func() bool { l := linkOf(t, h, "mir0"); return l != nil && l.Attrs().MTU == 1400 })
+	testutil.WaitFor(t, "the TAP to take the new MTU", func() bool { l := linkOf(t, h, "mir0"); return l != nil && l.Attrs().MTU == 1400 })
 	run(t, l.appliance.Command("ip", "link", "set", "mp0", "mtu", "1500"))
-	waitFor(t, "the TAP to take the MTU back", func() bool { l := linkOf(t, h, "mir0"); return l != nil && l.Attrs().MTU == 1500 })
+	testutil.WaitFor(t, "the TAP to take the MTU back", func() bool { l := linkOf(t, h, "mir0"); return l != nil && l.Attrs().MTU == 1500 })
 
 	// Ctrl-C detaches: the TAP goes, the port is free.
 	_ = c.cmd.Process.Signal(os.Interrupt)
@@ -504,7 +491,7 @@ func TestAttachEndToEnd(t *testing.T) {
 	if linkOf(t, h, "mir0") != nil {
 		t.Error("TAP still there after detach")
 	}
-	waitFor(t, "the port to be free", func() bool {
+	testutil.WaitFor(t, "the port to be free", func() bool {
 		for _, p := range l.svc.Ports() {
 			if p.Name == "mp0" {
 				return p.Holder == ""

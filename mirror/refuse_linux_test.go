@@ -119,12 +119,12 @@ func TestUnregisterKillRestart(t *testing.T) {
 		t.Fatalf("unregister: %d", code)
 	}
 	c.waitState(t, "the client to be told", "connected=false", "unregistered")
-	waitFor(t, "the TAP to lose carrier", func() bool { l := linkOf(t, h, "mir0"); return l != nil && !carrier(l) })
+	testutil.WaitFor(t, "the TAP to lose carrier", func() bool { l := linkOf(t, h, "mir0"); return l != nil && !carrier(l) })
 	if code := post(t, l, "/v1/mirror/ports/mp0/register"); code != 200 {
 		t.Fatalf("register: %d", code)
 	}
 	c.waitState(t, "the client to come back", "connected=true", "link=true")
-	waitFor(t, "the TAP to regain carrier", func() bool { l := linkOf(t, h, "mir0"); return l != nil && carrier(l) })
+	testutil.WaitFor(t, "the TAP to regain carrier", func() bool { l := linkOf(t, h, "mir0"); return l != nil && carrier(l) })
 	if code := post(t, l, "/v1/mirror/ports/nope/register"); code != 404 {
 		t.Errorf("register of a port the core does not have: %d, want 404", code)
 	}
@@ -134,7 +134,7 @@ func TestUnregisterKillRestart(t *testing.T) {
 	fp, tok := l.svc.Fingerprint(), l.token(t)
 	l.halt(t)
 	c.waitState(t, "the client to see the server gone", "connected=false")
-	waitFor(t, "the TAP to lose carrier", func() bool { l := linkOf(t, h, "mir0"); return l != nil && !carrier(l) })
+	testutil.WaitFor(t, "the TAP to lose carrier", func() bool { l := linkOf(t, h, "mir0"); return l != nil && !carrier(l) })
 	l.start(t)
 	c.waitState(t, "the client to reconnect", "connected=true")
 	if l.svc.Fingerprint() != fp || l.token(t) != tok {
@@ -146,7 +146,7 @@ func TestUnregisterKillRestart(t *testing.T) {
 		t.Fatal(err)
 	}
 	c.waitExit(t)
-	waitFor(t, "the server to free the port", func() bool {
+	testutil.WaitFor(t, "the server to free the port", func() bool {
 		for _, p := range l.svc.Ports() {
 			if p.Name == "mp0" {
 				return p.Holder == ""
@@ -169,7 +169,7 @@ func TestUnregisterKillRestart(t *testing.T) {
 	if again.err != nil {
 		t.Errorf("attach after detach: %v\n%s", again.err, again.log())
 	}
-	waitFor(t, "the server to free the port after detach", func() bool {
+	testutil.WaitFor(t, "the server to free the port after detach", func() bool {
 		for _, p := range l.svc.Ports() {
 			if p.Name == "mp0" {
 				return p.Holder == ""
@@ -302,7 +302,7 @@ func TestProtocolErrors(t *testing.T) {
 		t.Fatal(err)
 	}
 	expectError(t, r, proto.CodeMalformed, true)
-	waitFor(t, "the bad session's port to be free", func() bool {
+	testutil.WaitFor(t, "the bad session's port to be free", func() bool {
 		for _, p := range l.svc.Ports() {
 			if p.Name == "mp0" {
 				return p.Holder == ""
@@ -399,7 +399,7 @@ func TestTunnelOverMirroredPort(t *testing.T) {
 	if err := dump.Start(); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "tcpdump to listen", func() bool {
+	testutil.WaitFor(t, "tcpdump to listen", func() bool {
 		dumpMu.Lock()
 		defer dumpMu.Unlock()
 		return strings.Contains(dumpErr.String(), "listening on")

@@ -15,6 +15,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/wirebox/wirebox/internal/tick"
 	"github.com/wirebox/wirebox/mirror/proto"
 )
 
@@ -562,20 +563,13 @@ func (se *session) endAll() {
 
 // pinger measures the tunnel's round trip (and keeps a quiet tunnel alive).
 func (se *session) pinger(ctx context.Context) {
-	t := time.NewTicker(pingInterval)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		}
+	err := tick.Every(ctx, pingInterval, func() error {
 		now := time.Now().UnixNano()
 		se.pingAt.Store(now)
-		if err := se.send(proto.TypeQuery, 0, proto.AppendPing(nil, uint64(now))); err != nil {
-			se.cancel()
-			return
-		}
+		return se.send(proto.TypeQuery, 0, proto.AppendPing(nil, uint64(now)))
+	})
+	if err != nil {
+		se.cancel()
 	}
 }
 

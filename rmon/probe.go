@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/gosnmp/gosnmp"
+	"github.com/wirebox/wirebox/internal/tick"
 	"github.com/wirebox/wirebox/rmon/mib"
 	"github.com/wirebox/wirebox/rmon/stats"
 )
@@ -284,16 +285,7 @@ func every(ctx context.Context, d time.Duration, now bool, fn func()) {
 	if now {
 		fn()
 	}
-	t := time.NewTicker(d)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-			fn()
-		}
-	}
+	tick.Every(ctx, d, func() error { fn(); return nil })
 }
 
 func (p *probe) sample() {

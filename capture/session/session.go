@@ -17,6 +17,7 @@ import (
 	"github.com/wirebox/wirebox/capture/filter"
 	"github.com/wirebox/wirebox/capture/match"
 	"github.com/wirebox/wirebox/capture/pcapng"
+	"github.com/wirebox/wirebox/internal/tick"
 )
 
 // Config describes a session (the flags of `wirebox capture start`).
@@ -469,23 +470,17 @@ func (s *Session) packet(idx int, f capture.Frame) (pcapng.Packet, bool) {
 
 func (s *Session) ticker(ctx context.Context) {
 	defer s.done.Done()
-	t := time.NewTicker(time.Second)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-			s.mu.Lock()
-			if s.err == nil && !s.stopped {
-				if err := s.w.Tick(); err != nil {
-					s.err = err
-					s.log.Error("capture flush failed", "err", err)
-				}
+	tick.Every(ctx, time.Second, func() error {
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		if s.err == nil && !s.stopped {
+			if err := s.w.Tick(); err != nil {
+				s.err = err
+				s.log.Error("capture flush failed", "err", err)
 			}
-			s.mu.Unlock()
 		}
-	}
+		return nil // a failed flush ends the session's writes, not its status
+	})
 }
 
 // Status returns the session's counters.

@@ -20,6 +20,7 @@ import (
 	"github.com/wirebox/wirebox/capture/pcapng"
 	"github.com/wirebox/wirebox/internal/netns"
 	"github.com/wirebox/wirebox/internal/pkttest"
+	"github.com/wirebox/wirebox/internal/testutil"
 	"github.com/wirebox/wirebox/tap"
 )
 
@@ -64,17 +65,6 @@ func (r *rig) send(t *testing.T, frame []byte) {
 	t.Helper()
 	copy(frame, r.mac) // to the port's MAC
 	r.far.Send(t, frame)
-}
-
-func waitFor(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(20 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
 }
 
 func tsharkCount(t *testing.T, files []string, args ...string) (n int, lines []string) {
@@ -130,7 +120,7 @@ func TestSessionsAgainstTshark(t *testing.T) {
 		r.send(t, rev("reply"))
 	}
 	total := uint64(nWeb + nDNS + 5 + 1 + 8)
-	waitFor(t, "sessions to write", func() bool {
+	testutil.WaitFor(t, "sessions to write", func() bool {
 		sa, _ := r.mgr.Get(a.ID)
 		sb, _ := r.mgr.Get(b.ID)
 		sc, _ := r.mgr.Get(c.ID)
@@ -440,7 +430,7 @@ func TestLossless500kFullSize(t *testing.T) {
 			t.Fatalf("send frame %d: %v", i, err)
 		}
 	}
-	waitFor(t, "the last frames to be written", func() bool { return written() == n })
+	testutil.WaitFor(t, "the last frames to be written", func() bool { return written() == n })
 	final, err := r.mgr.Stop(st.ID)
 	if err != nil {
 		t.Fatal(err)

@@ -126,17 +126,6 @@ func (l *daemonLine) poolFree(t *testing.T) int {
 	return p.Pool.Free
 }
 
-func waitFor(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-}
-
 // proc is an example running as its own process.
 type proc struct {
 	cmd *exec.Cmd
@@ -191,7 +180,7 @@ func TestDaemonCounters(t *testing.T) {
 	l := startDaemonLine(t, true)
 	cc := start(t, bins["ccount"], l.socket, "wb0")
 	gc := start(t, bins["tapcount"], "-socket", l.socket, "-port", "wb1", "-kind", "output")
-	waitFor(t, "both counters to tap", func() bool {
+	testutil.WaitFor(t, "both counters to tap", func() bool {
 		st := l.taps(t)
 		n := 0
 		for _, a := range st.Apps {
@@ -224,7 +213,7 @@ func TestDaemonCounters(t *testing.T) {
 	if c := lastCount(gc.stop(t)); c < n {
 		t.Errorf("Go counter counted %d frames, want at least %d:\n%s", c, n, gc.String())
 	}
-	waitFor(t, "the counters to be gone", func() bool { return len(l.taps(t).Apps) == 0 })
+	testutil.WaitFor(t, "the counters to be gone", func() bool { return len(l.taps(t).Apps) == 0 })
 	if !l.ping(t, 2) {
 		t.Error("ping fails once the counters are gone")
 	}
@@ -241,7 +230,7 @@ func TestDaemonBridge(t *testing.T) {
 		t.Fatal("ping works without the bridge: the test would show nothing")
 	}
 	br := start(t, bins["tapbridge"], "-socket", l.socket, "-a", "wb0", "-b", "wb1")
-	waitFor(t, "the bridge to tap both ports", func() bool {
+	testutil.WaitFor(t, "the bridge to tap both ports", func() bool {
 		st := l.taps(t)
 		return len(st.Apps) == 1 && len(st.Apps[0].Taps) == 2
 	})
@@ -253,7 +242,7 @@ func TestDaemonBridge(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer func() { srv.Process.Kill(); srv.Wait() }()
-	waitFor(t, "iperf3 to listen", func() bool {
+	testutil.WaitFor(t, "iperf3 to listen", func() bool {
 		out, _ := l.c.Command("ss", "-Hltn", "sport = :5201").Output()
 		return len(bytes.TrimSpace(out)) > 0
 	})
@@ -299,7 +288,7 @@ func TestDaemonKillReclaims(t *testing.T) {
 	free0 := l.poolFree(t)
 	const hold = 3000
 	gc := start(t, bins["tapcount"], "-socket", l.socket, "-port", "wb0", "-kind", "input", "-hold", strconv.Itoa(hold))
-	waitFor(t, "the counter to tap", func() bool { st := l.taps(t); return len(st.Apps) == 1 && len(st.Apps[0].Taps) == 1 })
+	testutil.WaitFor(t, "the counter to tap", func() bool { st := l.taps(t); return len(st.Apps) == 1 && len(st.Apps[0].Taps) == 1 })
 	// Load: a flood of small frames from peer0 until the counter holds 3000.
 	raw := netns.OpenRaw(t, l.b.Link(t, "peer0"))
 	frame := make([]byte, 64)
@@ -313,10 +302,10 @@ func TestDaemonKillReclaims(t *testing.T) {
 			}
 		}
 	}()
-	waitFor(t, "the counter to hold its frames", func() bool { st := l.taps(t); return len(st.Apps) == 1 && st.Apps[0].Held >= hold })
+	testutil.WaitFor(t, "the counter to hold its frames", func() bool { st := l.taps(t); return len(st.Apps) == 1 && st.Apps[0].Held >= hold })
 	gc.cmd.Process.Signal(syscall.SIGKILL)
 	gc.cmd.Wait()
-	waitFor(t, "the daemon to see the counter gone", func() bool { return len(l.taps(t).Apps) == 0 })
+	testutil.WaitFor(t, "the daemon to see the counter gone", func() bool { return len(l.taps(t).Apps) == 0 })
 	cancel()
 	st := l.taps(t)
 	// It never returned the first 3000; what else it held (frames on its
@@ -325,7 +314,7 @@ func TestDaemonKillReclaims(t *testing.T) {
 		t.Errorf("after kill -9 of an application holding at least %d frames: %+v", hold, st)
 	}
 	t.Logf("kill -9: %d frame references reclaimed", st.Reclaimed)
-	waitFor(t, fmt.Sprintf("the pool's free count back to %d", free0), func() bool { return l.poolFree(t) >= free0 })
+	testutil.WaitFor(t, fmt.Sprintf("the pool's free count back to %d", free0), func() bool { return l.poolFree(t) >= free0 })
 	if !l.ping(t, 3) {
 		t.Error("ping fails after the application was killed")
 	}

@@ -21,6 +21,7 @@ import (
 	"github.com/wirebox/wirebox/internal/leakcheck"
 	"github.com/wirebox/wirebox/internal/netns"
 	"github.com/wirebox/wirebox/internal/pkttest"
+	"github.com/wirebox/wirebox/internal/testutil"
 	"github.com/wirebox/wirebox/tap"
 	"github.com/wirebox/wirebox/tap/tapclient"
 	"github.com/wirebox/wirebox/tap/tapcore/taptest"
@@ -115,17 +116,6 @@ func revertAll(ctx context.Context, app *tapclient.App, mark func(tap.RingDesc))
 		}
 	}()
 	return &wg, count
-}
-
-func waitFor(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(20 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
 }
 
 // TestInputAndOutputTapRevertAll: an input tap on wb0 and an output tap
@@ -308,7 +298,7 @@ func TestBridgeBypass(t *testing.T) {
 		t.Fatal("ping through the tap bridge failed")
 	}
 	app.Close()
-	waitFor(t, "the bridge to be gone", func() bool { return len(s.Status().Apps) == 1 })
+	testutil.WaitFor(t, "the bridge to be gone", func() bool { return len(s.Status().Apps) == 1 })
 	if l.ping(t, 1) {
 		t.Error("ping works with no bridge: the core forwards by itself, so the test shows nothing")
 	}
@@ -379,7 +369,7 @@ func TestHostileApps(t *testing.T) {
 				t.Fatal(err)
 			}
 			c.abuse(t, app, h)
-			waitFor(t, "the hostile application to be disconnected", func() bool {
+			testutil.WaitFor(t, "the hostile application to be disconnected", func() bool {
 				return s.Status().Violations == before+1 && len(s.Status().Apps) == 1
 			})
 			if !l.ping(t, 2) {
@@ -512,7 +502,7 @@ func TestImpossibleRingIndex(t *testing.T) {
 		_, _, mem, lay := rawHello(t, s.Socket())
 		prod := (*uint32)(unsafe.Pointer(&mem[lay.Offsets[ring]]))
 		atomic.StoreUint32(prod, lay.Size*3+7) // more entries than the ring holds
-		waitFor(t, "the application to be disconnected", func() bool { st := s.Status(); return st.Violations == uint64(i+1) && len(st.Apps) == 0 })
+		testutil.WaitFor(t, "the application to be disconnected", func() bool { st := s.Status(); return st.Violations == uint64(i+1) && len(st.Apps) == 0 })
 	}
 	c, _, mem, lay := rawHello(t, s.Socket())
 	tapReq := tap.Request{Type: tap.MsgTap, Seq: 2, Kind: tap.TapInput, Port: "wb0"}.Encode()
@@ -522,7 +512,7 @@ func TestImpossibleRingIndex(t *testing.T) {
 	cons := (*uint32)(unsafe.Pointer(&mem[lay.Offsets[tap.RingDetour]+64]))
 	atomic.StoreUint32(cons, 12345) // consumed frames never produced
 	l.ping(t, 1)                    // the first frames go to the application and find it broken
-	waitFor(t, "the application to be disconnected", func() bool { st := s.Status(); return st.Violations == 3 && len(st.Apps) == 0 })
+	testutil.WaitFor(t, "the application to be disconnected", func() bool { st := s.Status(); return st.Violations == 3 && len(st.Apps) == 0 })
 	if !l.ping(t, 2) {
 		t.Error("ping failed after the broken application was disconnected")
 	}
@@ -568,7 +558,7 @@ func TestAllocSendDealloc(t *testing.T) {
 	if !bytes.Equal(out, frame) {
 		t.Fatalf("sent %x\nwant %x", out, frame)
 	}
-	waitFor(t, "the alloc ring to be stocked again", func() bool {
+	testutil.WaitFor(t, "the alloc ring to be stocked again", func() bool {
 		a := s.Status().Apps[0]
 		return a.Allocated == 34 && a.Deallocated == 1 && a.Reverted == 1 && a.Held == 32
 	})
