@@ -317,6 +317,8 @@ func TestDataPartition(t *testing.T) {
 // TestTapNIC attaches a host TAP device as the guest's eth1, moves the TAP
 // into a network namespace made for the test, and has the guest ping the
 // namespace's address from its shell: frames cross the TAP both ways.
+// And the console runs on the screen (tty1) beside the shell on the
+// serial line.
 func TestTapNIC(t *testing.T) {
 	a := needImage(t)
 	ns := netns.New(t) // also: root and namespaces, or skip (fail under CI)
@@ -335,7 +337,9 @@ func TestTapNIC(t *testing.T) {
 	o := baseOptions(a, "wirebox-tap")
 	o.Taps = []string{tap}
 	// The NIC by its MAC: the guest names NICs in probe order.
-	o.Cmdline = "wirebox.ip=" + strings.ReplaceAll(TapMAC(0), ":", "-") + ":169.254.88.2/24 wirebox.console=off"
+	// The screen's console is forced on (the guest has no display): it
+	// must come up on tty1 beside the shell on the serial line.
+	o.Cmdline = "wirebox.ip=" + strings.ReplaceAll(TapMAC(0), ":", "-") + ":169.254.88.2/24 wirebox.console=off wirebox.screen=on"
 	vm, _, con, _ := bootGuest(t, o)
 	// QEMU holds the TAP open now; the device can move to the test's namespace.
 	ip("link", "set", tap, "netns", ns.Name)
@@ -376,5 +380,23 @@ func TestTapNIC(t *testing.T) {
 		dcancel()
 		host, _ := exec.Command("sh", "-c", "ip -n "+ns.Name+" -s link; ip -n "+ns.Name+" addr; ip -n "+ns.Name+" neigh").CombinedOutput()
 		t.Fatalf("no echo reply from the test namespace over the TAP: %v\nguest console:\n%s\nnamespace:\n%s", perr, con.String(), host)
+	}
+
+	// The TUI on the first virtual terminal, read back from its screen
+	// memory (/dev/vcs1: the characters on the screen, row after row).
+	var serr error
+	for try := 0; try < 5; try++ {
+		if err := con.Type("cat /dev/vcs1\r"); err != nil {
+			t.Fatal(err)
+		}
+		tctx, tcancel := context.WithTimeout(ctx, 10*time.Second)
+		_, serr = con.Expect(tctx, off, "2 Services")
+		tcancel()
+		if serr == nil {
+			break
+		}
+	}
+	if serr != nil {
+		t.Fatalf("no console on the screen (tty1): %v\nguest console:\n%s", serr, con.String())
 	}
 }
