@@ -346,7 +346,7 @@ func TestTapNIC(t *testing.T) {
 	ip("-n", ns.Name, "addr", "add", "169.254.88.1/24", "dev", tap)
 	ip("-n", ns.Name, "link", "set", tap, "up")
 
-	tctx, tcancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	tctx, tcancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer tcancel()
 	ctx, cancel := vm.Context(tctx)
 	defer cancel()
@@ -356,20 +356,7 @@ func TestTapNIC(t *testing.T) {
 	}
 	// Up to three tries: under load a keystroke or the first echoes can
 	// be lost on the serial line before the path is proven.
-	var perr error
-	for try := 0; try < 3; try++ {
-		if err := con.Type("ping -c 3 169.254.88.1\r"); err != nil {
-			t.Fatal(err)
-		}
-		tctx, tcancel := context.WithTimeout(ctx, 30*time.Second)
-		_, perr = con.Expect(tctx, off, "bytes from 169.254.88.1")
-		tcancel()
-		if perr == nil {
-			break
-		}
-		t.Logf("try %d: no echo reply yet: %v", try+1, perr)
-	}
-	if perr != nil {
+	if _, perr := con.TypeUntil(ctx, off, "ping -c 3 169.254.88.1", "bytes from 169.254.88.1", 3, 30*time.Second); perr != nil {
 		// What the guest and the namespace think of the link, for the
 		// next one to read (this has failed now and then, cause unknown).
 		_ = con.Type("ip addr\r")
@@ -384,19 +371,7 @@ func TestTapNIC(t *testing.T) {
 
 	// The TUI on the first virtual terminal, read back from its screen
 	// memory (/dev/vcs1: the characters on the screen, row after row).
-	var serr error
-	for try := 0; try < 5; try++ {
-		if err := con.Type("cat /dev/vcs1\r"); err != nil {
-			t.Fatal(err)
-		}
-		tctx, tcancel := context.WithTimeout(ctx, 10*time.Second)
-		_, serr = con.Expect(tctx, off, "2 Services")
-		tcancel()
-		if serr == nil {
-			break
-		}
-	}
-	if serr != nil {
+	if _, serr := con.TypeUntil(ctx, off, "cat /dev/vcs1", "2 Services", 5, 10*time.Second); serr != nil {
 		t.Fatalf("no console on the screen (tty1): %v\nguest console:\n%s", serr, con.String())
 	}
 }

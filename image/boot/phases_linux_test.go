@@ -7,7 +7,6 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 
 	"golang.org/x/sys/unix"
 
@@ -91,17 +90,10 @@ exec sleep 60
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- Keep(ctx, bin, []string{"--config", "x.yaml"}, io.Discard) }()
-	deadline := time.Now().Add(30 * time.Second)
-	for {
+	testutil.WaitFor(t, "the daemon's third run", func() bool {
 		b, _ := os.ReadFile(log)
-		if strings.Count(string(b), "\n") >= 3 {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("runs: %q", b)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+		return strings.Count(string(b), "\n") >= 3
+	})
 	cancel()
 	if err := <-done; err != nil {
 		t.Fatal(err)
