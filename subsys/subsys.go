@@ -59,10 +59,17 @@ type Env struct {
 	// its ports and every consumer's subscriptions. A service that uses it
 	// lists CoreService in its Deps, makes its consumers in Run and hands
 	// them to rt.OnExit, so that whatever a run held is reclaimed.
-	Core func() *capture.Core
+	Core CoreFunc
 	// Log is the daemon's logger; each service also gets its own in Run.
 	Log *slog.Logger
 }
+
+// CoreFunc is Env.Core. Its Core method makes it the CoreSource a
+// service's constructor takes.
+type CoreFunc func() *capture.Core
+
+// Core returns f's core.
+func (f CoreFunc) Core() *capture.Core { return f() }
 
 // CoreService is the name of the core's service, for Deps.
 const CoreService = "core"
