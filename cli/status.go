@@ -20,28 +20,25 @@ import (
 )
 
 func newStatusCmd(g *globals) *cobra.Command {
-	c := &cobra.Command{
+	return subsys.GetCmd(&cobra.Command{
 		Use:   "status",
 		Short: "Show the daemon and its services",
 		Args:  cobra.NoArgs,
+	}, g.client, api.PathStatus, printStatus)
+}
+
+func printStatus(w io.Writer, st api.Status) error {
+	fmt.Fprintf(w, "%s  version %s  up %s\n\n", st.Name, st.Version, fmtDuration(st.UptimeSeconds))
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "SERVICE\tSTATE\tRESTARTS\tUPTIME\tLAST ERROR")
+	for _, s := range st.Services {
+		up := "-"
+		if s.UptimeSeconds > 0 {
+			up = fmtDuration(s.UptimeSeconds)
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%d\t%s\t%s\n", s.Name, s.State, s.Restarts, up, firstLine(s.LastError))
 	}
-	asJSON := subsys.JSONFlag(c)
-	c.RunE = func(cmd *cobra.Command, _ []string) error {
-		return subsys.Query(cmd, g.client, *asJSON, api.PathStatus, nil, func(w io.Writer, st api.Status) error {
-			fmt.Fprintf(w, "%s  version %s  up %s\n\n", st.Name, st.Version, fmtDuration(st.UptimeSeconds))
-			tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-			fmt.Fprintln(tw, "SERVICE\tSTATE\tRESTARTS\tUPTIME\tLAST ERROR")
-			for _, s := range st.Services {
-				up := "-"
-				if s.UptimeSeconds > 0 {
-					up = fmtDuration(s.UptimeSeconds)
-				}
-				fmt.Fprintf(tw, "%s\t%s\t%d\t%s\t%s\n", s.Name, s.State, s.Restarts, up, firstLine(s.LastError))
-			}
-			return tw.Flush()
-		})
-	}
-	return c
+	return tw.Flush()
 }
 
 func firstLine(s string) string {

@@ -133,6 +133,27 @@ func Query[T any](cmd *cobra.Command, client ClientFunc, asJSON bool, path strin
 	})
 }
 
+// GetCmd makes c (Use, Short, Args...) a command whose body is one Query:
+// a GET of path, printed by text or, with --json, as the API's JSON.
+func GetCmd[T any](c *cobra.Command, client ClientFunc, path string, text func(w io.Writer, v T) error) *cobra.Command {
+	return queryCmd(c, client, func([]string) string { return path }, nil, text)
+}
+
+// PostCmd makes c a command whose body is one Query: a POST without
+// parameters to the path its arguments name, the answer printed by text
+// or, with --json, as the API's JSON.
+func PostCmd[T any](c *cobra.Command, client ClientFunc, path func(args []string) string, text func(w io.Writer, v T) error) *cobra.Command {
+	return queryCmd(c, client, path, struct{}{}, text)
+}
+
+func queryCmd[T any](c *cobra.Command, client ClientFunc, path func([]string) string, in any, text func(io.Writer, T) error) *cobra.Command {
+	asJSON := JSONFlag(c)
+	c.RunE = func(cmd *cobra.Command, args []string) error {
+		return Query(cmd, client, *asJSON, path(args), in, text)
+	}
+	return c
+}
+
 // JSONFlag adds the --json flag every listing command has.
 func JSONFlag(c *cobra.Command) *bool {
 	return c.Flags().Bool("json", false, "print the API's JSON")

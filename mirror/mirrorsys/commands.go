@@ -175,16 +175,11 @@ func printPorts(w io.Writer, ps []api.MirrorPort) error {
 }
 
 func sessionsCmd(client subsys.ClientFunc) *cobra.Command {
-	c := &cobra.Command{
+	return subsys.GetCmd(&cobra.Command{
 		Use:   "sessions",
 		Short: "The daemon's mirror clients: address, port, frames and bytes each way, drops, RTT",
 		Args:  cobra.NoArgs,
-	}
-	asJSON := subsys.JSONFlag(c)
-	c.RunE = func(cmd *cobra.Command, _ []string) error {
-		return subsys.Query(cmd, client, *asJSON, api.PathMirrorSessions, nil, printSessions)
-	}
-	return c
+	}, client, api.PathMirrorSessions, printSessions)
 }
 
 func printSessions(w io.Writer, ss []api.MirrorSession) error {
@@ -207,14 +202,9 @@ func printSessions(w io.Writer, ss []api.MirrorSession) error {
 }
 
 func registerCmd(client subsys.ClientFunc, verb, short string, path func(string) string) *cobra.Command {
-	c := &cobra.Command{
+	return subsys.PostCmd(&cobra.Command{
 		Use:   verb + " PORT",
 		Short: short,
 		Args:  cobra.ExactArgs(1),
-	}
-	asJSON := subsys.JSONFlag(c)
-	c.RunE = func(cmd *cobra.Command, args []string) error {
-		return subsys.Query(cmd, client, *asJSON, path(args[0]), struct{}{}, printPorts)
-	}
-	return c
+	}, client, func(args []string) string { return path(args[0]) }, printPorts)
 }

@@ -51,15 +51,11 @@ var Subsystem = subsys.Subsystem{
 }
 
 func commands(client subsys.ClientFunc) []*cobra.Command {
-	c := &cobra.Command{
+	c := subsys.GetCmd(&cobra.Command{
 		Use:   "rmon",
 		Short: "The RMON probe: the agent's address, per-port etherStats, top hosts, alarms",
 		Args:  cobra.NoArgs,
-	}
-	asJSON := subsys.JSONFlag(c)
-	c.RunE = func(cmd *cobra.Command, _ []string) error {
-		return subsys.Query(cmd, client, *asJSON, api.PathRMON, nil, printSummary)
-	}
+	}, client, api.PathRMON, printSummary)
 	return []*cobra.Command{c, agentCommand()}
 }
 
