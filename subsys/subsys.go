@@ -16,6 +16,7 @@ import (
 	"errors"
 	"io"
 	"log/slog"
+	"strings"
 
 	"github.com/spf13/cobra"
 
@@ -70,6 +71,21 @@ type CoreFunc func() *capture.Core
 
 // Core returns f's core.
 func (f CoreFunc) Core() *capture.Core { return f() }
+
+// Validate is a Section's validation (config.NewSection) by the
+// configuration's own Validate method, whose errors start with "key: ":
+// the section's errors name the key already.
+func Validate[T any, P interface {
+	*T
+	Validate() error
+}](key string) func(*T) error {
+	return func(c *T) error {
+		if err := P(c).Validate(); err != nil {
+			return config.Errorf("", "%s", strings.TrimPrefix(err.Error(), key+": "))
+		}
+		return nil
+	}
+}
 
 // CoreService is the name of the core's service, for Deps.
 const CoreService = "core"
