@@ -102,21 +102,19 @@ func printEntry(w *bufio.Writer, e api.LogEntry) {
 }
 
 func serviceNames(ctx context.Context, g *globals) []string {
-	cl, err := g.client()
-	if err != nil {
-		return nil
-	}
-	defer cl.Close()
-	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
-	defer cancel()
-	st, err := cl.Status(ctx)
-	if err != nil {
-		return nil
-	}
 	var names []string
-	for _, s := range st.Services {
-		names = append(names, s.Name)
-	}
+	_ = subsys.WithClient(g.client, func(cl *api.Client) error {
+		ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+		defer cancel()
+		st, err := cl.Status(ctx)
+		if err != nil {
+			return err
+		}
+		for _, s := range st.Services {
+			names = append(names, s.Name)
+		}
+		return nil
+	})
 	return names
 }
 
