@@ -94,6 +94,16 @@ func Row(cols []Column, w int, cells ...string) string {
 	return Fit(strings.TrimRight(b.String(), " "), w)
 }
 
+// TableHead is a table's header row: the titles of cols (laid out for
+// width w) in the Title style.
+func (t Theme) TableHead(cols []Column, w int) string {
+	titles := make([]string, len(cols))
+	for i, c := range cols {
+		titles[i] = c.Title
+	}
+	return t.Title.Render(Row(cols, w, titles...))
+}
+
 // FmtCount is a compact count: 950, 12.3k, 4.5M.
 func FmtCount(v float64) string {
 	switch {

@@ -280,11 +280,7 @@ func (c *capturePanel) View() string {
 	}
 	t := c.env.Theme
 	cols := tui.LayoutColumns(captureCols, c.width)
-	heads := make([]string, len(cols))
-	for i, col := range cols {
-		heads[i] = col.Title
-	}
-	lines := []string{t.Title.Render(tui.Row(cols, c.width, heads...))}
+	lines := []string{t.TableHead(cols, c.width)}
 	rows := max(c.height-3, 1)
 	first := 0
 	if c.cursor >= rows {
