@@ -16,7 +16,6 @@ import (
 
 	"github.com/wirebox/wirebox/internal/api"
 	"github.com/wirebox/wirebox/mirror"
-	"github.com/wirebox/wirebox/mirror/proto"
 	"github.com/wirebox/wirebox/subsys"
 )
 
@@ -138,7 +137,7 @@ func portsCmd() *cobra.Command {
 		}
 		out := make([]api.MirrorPort, 0, len(ps))
 		for _, p := range ps {
-			out = append(out, wirePort(p))
+			out = append(out, mirror.WirePort(p))
 		}
 		if *asJSON {
 			return subsys.PrintJSON(cmd.OutOrStdout(), out)
@@ -146,19 +145,6 @@ func portsCmd() *cobra.Command {
 		return printPorts(cmd.OutOrStdout(), out)
 	}
 	return c
-}
-
-// wirePort is a protocol port description as the API shows ports.
-func wirePort(p mirror.PortInfo) api.MirrorPort {
-	link, mac := "down", ""
-	if p.LinkUp {
-		link = "up"
-	}
-	if p.MAC != nil {
-		mac = p.MAC.String()
-	}
-	return api.MirrorPort{Name: p.Name, Registered: p.Registered, Link: link, SpeedMbps: p.SpeedMbps,
-		Duplex: proto.DuplexString(p.Duplex), MTU: int(p.MTU), MAC: mac, Holder: p.Holder, Monitors: int(p.Monitors)}
 }
 
 func printPorts(w io.Writer, ps []api.MirrorPort) error {
