@@ -170,6 +170,20 @@ func queryCmd[T any](c *cobra.Command, client ClientFunc, path func([]string) st
 	return c
 }
 
+// VerboseLog adds the -v/--verbose flag (described by usage) to c and
+// returns the logger of c's run: text on c's stderr, at info level, or
+// debug with -v.
+func VerboseLog(c *cobra.Command, usage string) func() *slog.Logger {
+	verbose := c.Flags().BoolP("verbose", "v", false, usage)
+	return func() *slog.Logger {
+		level := slog.LevelInfo
+		if *verbose {
+			level = slog.LevelDebug
+		}
+		return slog.New(slog.NewTextHandler(c.ErrOrStderr(), &slog.HandlerOptions{Level: level}))
+	}
+}
+
 // JSONFlag adds the --json flag every listing command has.
 func JSONFlag(c *cobra.Command) *bool {
 	return c.Flags().Bool("json", false, "print the API's JSON")

@@ -53,7 +53,7 @@ func needTrust(o mirror.DialOptions) error {
 
 func attachCmd() *cobra.Command {
 	var o mirror.AttachOptions
-	var verbose bool
+	var log func() *slog.Logger
 	var pcapFile string
 	c := &cobra.Command{
 		Use:   "attach HOST[:PORT] PORTNAME",
@@ -74,11 +74,6 @@ A line per state change is printed on stdout.`,
 			}
 			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
 			defer stop()
-			level := slog.LevelInfo
-			if verbose {
-				level = slog.LevelDebug
-			}
-			log := slog.New(slog.NewTextHandler(cmd.ErrOrStderr(), &slog.HandlerOptions{Level: level}))
 			out := cmd.OutOrStdout()
 			o.OnState = func(s mirror.State) {
 				fmt.Fprintf(out, "%s: connected=%t link=%t mtu=%d dropped=%d reason=%q\n",
@@ -92,7 +87,7 @@ A line per state change is printed on stdout.`,
 				defer f.Close()
 				o.Pcap = f
 			}
-			return mirror.Attach(ctx, o, log)
+			return mirror.Attach(ctx, o, log())
 		},
 	}
 	c.Flags().StringVar(&pcapFile, "pcap", "", "also write the port's frames to this pcapng file with the appliance's nanosecond timestamps (tcpdump -r reads it; tcpdump on the TAP sees local kernel times)")
@@ -100,7 +95,7 @@ A line per state change is printed on stdout.`,
 	c.Flags().StringVar(&o.As, "as", "", "name of the local TAP (default wbm-PORTNAME)")
 	c.Flags().BoolVar(&o.Monitor, "monitor", false, "read-only: see the port's frames, send nothing")
 	c.Flags().BoolVar(&o.NoOffload, "no-offload", false, "turn the TAP's TSO and checksum offload off")
-	c.Flags().BoolVarP(&verbose, "verbose", "v", false, "log debug messages")
+	log = subsys.VerboseLog(c, "log debug messages")
 	return c
 }
 
