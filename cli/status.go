@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"strings"
 	"text/tabwriter"
 	"time"
 
@@ -17,6 +16,7 @@ import (
 	"github.com/wirebox/wirebox/internal/buildinfo"
 	"github.com/wirebox/wirebox/internal/config"
 	"github.com/wirebox/wirebox/subsys"
+	"github.com/wirebox/wirebox/tui"
 )
 
 func newStatusCmd(g *globals) *cobra.Command {
@@ -36,16 +36,9 @@ func printStatus(w io.Writer, st api.Status) error {
 		if s.UptimeSeconds > 0 {
 			up = fmtDuration(s.UptimeSeconds)
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%d\t%s\t%s\n", s.Name, s.State, s.Restarts, up, firstLine(s.LastError))
+		fmt.Fprintf(tw, "%s\t%s\t%d\t%s\t%s\n", s.Name, s.State, s.Restarts, up, tui.FirstLine(s.LastError))
 	}
 	return tw.Flush()
-}
-
-func firstLine(s string) string {
-	if i := strings.IndexByte(s, '\n'); i >= 0 {
-		return s[:i] + " …"
-	}
-	return s
 }
 
 func fmtDuration(sec float64) string {

@@ -29,13 +29,10 @@ func fmtUptime(sec float64) string {
 
 // Fit pads or truncates a (possibly styled) string to exactly w cells.
 func Fit(s string, w int) string {
-	if w <= 0 {
-		return ""
+	if n := lipgloss.Width(s); w > 0 && n < w {
+		return s + strings.Repeat(" ", w-n)
 	}
-	if lipgloss.Width(s) > w {
-		return ansi.Truncate(s, w, "…")
-	}
-	return s + strings.Repeat(" ", w-lipgloss.Width(s))
+	return Clip(s, w)
 }
 
 // Clip truncates s to at most w cells without padding.
