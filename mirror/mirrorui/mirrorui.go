@@ -121,16 +121,12 @@ func (p *panel) post(port, done string, path func(string) string) tea.Cmd {
 	if port == "" || p.env.Client == nil {
 		return nil
 	}
-	env := p.env
-	return func() tea.Msg {
-		ctx, cancel := env.Call()
-		defer cancel()
-		var ps []api.MirrorPort
-		if err := env.Client.Post(ctx, path(port), struct{}{}, &ps); err != nil {
+	return tui.Post(p.env, path(port), struct{}{}, func(ps []api.MirrorPort, err error) tea.Msg {
+		if err != nil {
 			return portsMsg{err: err}
 		}
 		return portsMsg{ports: ps, note: port + " " + done}
-	}
+	})
 }
 
 // sessionKey names a session's row (a client may hold no port: empty).
