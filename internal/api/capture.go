@@ -34,9 +34,9 @@ type CaptureSession struct {
 	Error string `json:"error,omitempty"`
 }
 
-// CaptureCounters are what a capture session has done so far: the
-// counters and files of CaptureSession, and of the capture engine's own
-// session status, which the API shows as they are.
+// CaptureCounters is what a capture session has done so far: frames
+// written and lost, and its files. The capture engine's session status
+// embeds it too, so the API shows the counters as the engine keeps them.
 type CaptureCounters struct {
 	// Packets and Bytes written to files (bytes as captured, after snaplen).
 	Packets uint64 `json:"packets"`
