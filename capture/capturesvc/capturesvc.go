@@ -181,9 +181,7 @@ func toAPI(st session.Status) api.CaptureSession {
 		ID: st.ID, Started: st.Started, Running: st.Running,
 		Config: api.CaptureStart{Ports: c.Ports, Filter: c.Filter, Match: c.Match, Direction: c.Direction, SnapLen: c.SnapLen,
 			RotateSize: c.RotateSize, RotateTime: rt, Keep: c.Keep, Compress: c.Compress, OutDir: c.OutDir, Queue: c.Queue},
-		Packets: st.Packets, Bytes: st.Bytes, DroppedQueue: st.DroppedQueue, DroppedKernel: st.DroppedKernel, Missed: st.Missed,
-		DroppedWrite: st.DroppedWrite, Unmatched: st.Unmatched, Flows: st.Flows, CurrentFile: st.CurrentFile,
-		Files: st.Files, FilesKept: st.FilesKept, Error: st.Error,
+		CaptureCounters: st.CaptureCounters, Error: st.Error,
 	}
 }
 

@@ -22,6 +22,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/wirebox/wirebox/image/kmod"
+	"github.com/wirebox/wirebox/internal/api"
 )
 
 // Options configure Run. The zero value is the appliance's behaviour.
@@ -54,7 +55,7 @@ func Run(ctx context.Context, o Options) error {
 	var phases []string
 	bootPhases := kernelPhases()
 	phase := func(name string) {
-		now := uptime()
+		now := api.KernelUptime()
 		phases = append(phases, fmt.Sprintf("%s %.2f", name, now))
 		bootPhases = append(bootPhases, phaseAt(name, now))
 	}
@@ -574,17 +575,4 @@ func dataMounted() bool {
 		return false
 	}
 	return st.Dev != parent.Dev
-}
-
-func uptime() float64 {
-	b, err := os.ReadFile("/proc/uptime")
-	if err != nil {
-		return 0
-	}
-	f := strings.Fields(string(b))
-	if len(f) == 0 {
-		return 0
-	}
-	v, _ := strconv.ParseFloat(f[0], 64)
-	return v
 }

@@ -17,17 +17,11 @@ import (
 
 // Commands are the tap subsystem's commands.
 func Commands(client subsys.ClientFunc) []*cobra.Command {
-	var asJSON *bool
-	c := &cobra.Command{
+	return []*cobra.Command{subsys.GetCmd(&cobra.Command{
 		Use:   "taps",
 		Short: "List tap applications: pid, command, taps, frames held, detoured, reverted, dropped",
 		Args:  cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			return subsys.Query(cmd, client, *asJSON, api.PathTaps, nil, Print)
-		},
-	}
-	asJSON = subsys.JSONFlag(c)
-	return []*cobra.Command{c}
+	}, client, api.PathTaps, Print)}
 }
 
 // TapList is "port:kind,port:kind".
