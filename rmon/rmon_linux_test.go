@@ -520,15 +520,7 @@ func TestRowCreation(t *testing.T) {
 	if d := logs[".1.3.6.1.2.1.16.9.2.1.4.3.1"]; !strings.Contains(d, "too many packets: rising alarm 2") {
 		t.Errorf("log: %v", logs)
 	}
-	for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(100 * time.Millisecond) {
-		v := get(a + ".5.2")
-		if v[a+".5.2"] == "25" {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("alarmValue %v, want 25", v)
-		}
-	}
+	waitWalk(t, "snmpget", append(c, a+".5.2"), a+".5.2", "25")
 	// History: a bucket with the 25 frames appears within seconds.
 	deadline := time.Now().Add(20 * time.Second)
 	for {
@@ -587,17 +579,7 @@ func TestHostTopN(t *testing.T) {
 		}
 	}
 	sendRaw(t, tp.b, "peer0", frames)
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		m := walk(t, "snmpget", append(c, n+".4.4")...)
-		if m[n+".4.4"] == "0" {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("report not done: %v", m)
-		}
-		time.Sleep(200 * time.Millisecond)
-	}
+	waitWalk(t, "snmpget", append(c, n+".4.4"), n+".4.4", "0") // the report is done
 	rep := walk(t, "snmpwalk", append(c, ".1.3.6.1.2.1.16.5.2")...)
 	r := ".1.3.6.1.2.1.16.5.2.1"
 	if len(rep) != 8 || rep[r+".4.4.1"] != "10" || rep[r+".4.4.2"] != "5" ||
@@ -833,17 +815,7 @@ func TestFilterCapture(t *testing.T) {
 		frames = append(frames, fr)
 	}
 	sendRaw(t, tp.b, "peer0", frames)
-	deadline := time.Now().Add(20 * time.Second)
-	for {
-		m := walk(t, "snmpget", append(c, ch+".9.3")...)
-		if m[ch+".9.3"] == "6" {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("channelMatches %v", m)
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
+	waitWalk(t, "snmpget", append(c, ch+".9.3"), ch+".9.3", "6") // channelMatches
 	g := walk(t, "snmpget", append(c, b+".10.5", ch+".8.3", ".1.3.6.1.2.1.16.8.2.1.5.5.1", ".1.3.6.1.2.1.16.8.2.1.4.5.1",
 		".1.3.6.1.2.1.16.8.2.1.4.5.6", ".1.3.6.1.2.1.16.9.2.1.4.1.1", ".1.3.6.1.2.1.16.9.2.1.4.1.2")...)
 	if g[b+".10.5"] != "6" || g[ch+".8.3"] != "2" || g[".1.3.6.1.2.1.16.8.2.1.5.5.1"] != "104" {
