@@ -217,7 +217,7 @@ func (p *Port) AddPair(src, dst [6]byte, c *PairCounts) {
 			dh.InOctets += c.Octets - c.BadOctets
 		}
 	}
-	if pr := p.pair(src, dst, good > 0); pr != nil {
+	if pr := p.pair(src, dst, good > 0, now); pr != nil {
 		pr.Pkts += c.Pkts
 		pr.Octets += c.Octets
 		pr.Errors += c.Bad()
