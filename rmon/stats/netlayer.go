@@ -79,9 +79,9 @@ type netTables struct {
 }
 
 // countNet adds a good frame of n octets to the network-layer tables
-// (p.mu held); protos are its protocols from classify.
-func (p *Port) countNet(d []byte, protos []int, nl *netLayer, n uint64, nonUnicast bool, srcMAC [6]byte, now int64) {
-	src, dst, ok := nl.addrs(d)
+// (p.mu held); protos, nl and l3 are from classify.
+func (p *Port) countNet(d []byte, protos []int, nl *netLayer, l3 int, n uint64, nonUnicast bool, srcMAC [6]byte, now int64) {
+	src, dst, ok := nl.addrs(d, l3)
 	if !ok {
 		return
 	}

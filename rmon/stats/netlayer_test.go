@@ -83,14 +83,23 @@ func FuzzClassify(f *testing.F) {
 	} {
 		f.Add(fr.Data[:min(len(fr.Data), HeaderBytes)])
 	}
+	// Real frames with IPv6 extension headers, untagged and tagged.
+	for _, d := range realFrames(f) {
+		for _, v := range [][]byte{d, tagged(d, tagQ), tagged(d, tagQinQ)} {
+			f.Add(v[:min(len(v), HeaderBytes)])
+		}
+	}
 	f.Fuzz(func(t *testing.T, d []byte) {
 		var buf [3]int
-		protos, nl := classify(d, &buf)
+		protos, nl, l3 := classify(d, &buf)
 		if len(protos) > 3 {
 			t.Fatalf("%d protocols", len(protos))
 		}
 		if nl != nil {
-			if _, _, ok := nl.addrs(d); ok && len(d) < 14+nl.addrAt+2*nl.addrLen {
+			if l3 < 14 || l3 > 14+4*maxTags {
+				t.Fatalf("network layer at %d", l3)
+			}
+			if _, _, ok := nl.addrs(d, l3); ok && len(d) < l3+nl.addrAt+2*nl.addrLen {
 				t.Fatal("addresses from a short frame")
 			}
 		}

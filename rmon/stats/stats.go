@@ -160,13 +160,13 @@ func (p *Port) count(f Frame, now time.Time, ns int64) {
 	}
 	if good {
 		var buf [3]int
-		protos, nl := classify(f.Data, &buf)
+		protos, nl, l3 := classify(f.Data, &buf)
 		for _, pr := range protos {
 			p.proto[pr].Pkts++
 			p.proto[pr].Octets += n
 		}
 		if nl != nil {
-			p.countNet(f.Data, protos, nl, n, bcast || mcast, src, ns)
+			p.countNet(f.Data, protos, nl, l3, n, bcast || mcast, src, ns)
 		}
 	}
 	// etherStats counts good broadcast and multicast packets only.
