@@ -115,4 +115,36 @@ func TestTablesBounded(t *testing.T) {
 	if m[nl+".4.1.0.2.4.10.3.0.1"] != "1" || m[".1.3.6.1.2.1.16.4.2.1.5.1"+macOID(mac(1))] != "1" {
 		t.Errorf("host 1 back: %v", m)
 	}
+
+	// nlMatrixTopN over a collection in which 10.3.0.100 -> hub is
+	// deleted (20 new conversations) and made again with 5 frames: its
+	// rate is those 5, not 5 less what the old entry had counted.
+	n := ".1.3.6.1.2.1.16.15.4.1"
+	snmpRun(t, "snmpset", append(c, n+".11.3", "i", "5", n+".2.3", "i", "1", n+".7.3", "i", "2", n+".10.3", "s", "tester")...)
+	frames = nil
+	for i := 1; i <= 20; i++ {
+		frames = append(frames, ipFrame(hub, mac(byte(i)), fmt.Sprintf("10.3.0.%d", i), "10.3.1.1", 6, 100))
+	}
+	frames = append(frames, repeat(ipFrame(hub, mac(100), "10.3.0.100", "10.3.1.1", 6, 100), 5)...)
+	hubIn := nl + ".3.1.0.2.4.10.3.1.1" // the hub stays: every frame uses it
+	in := num(t, walk(t, "snmpget", append(c, hubIn)...), hubIn)
+	for attempt := 0; ; attempt++ {
+		if attempt == 5 {
+			t.Fatal("no collection held all the frames in 5 attempts")
+		}
+		snmpRun(t, "snmpset", append(c, n+".4.3", "i", "4", n+".11.3", "i", "1")...)
+		sendRaw(t, tp.b, "peer0", frames)
+		in += uint64(len(frames))
+		waitWalk(t, "snmpget", append(c, hubIn), hubIn, fmt.Sprint(in))
+		if g := walk(t, "snmpget", append(c, n+".5.3")...); g[n+".5.3"] == "0" {
+			break
+		}
+		snmpRun(t, "snmpset", append(c, n+".11.3", "i", "2")...) // notInService: the next activation starts over
+	}
+	waitWalk(t, "snmpget", append(c, n+".5.3"), n+".5.3", "1")
+	r := ".1.3.6.1.2.1.16.15.5.1"
+	rep := walk(t, "snmpwalk", append(c, r)...)
+	if rep[r+".5.3.1"] != "5" || !strings.Contains(strings.ReplaceAll(rep[r+".3.3.1"], " ", ""), "0A030064") || rep[r+".5.3.2"] != "1" {
+		t.Errorf("nlMatrixTopN report: %v", rep)
+	}
 }
