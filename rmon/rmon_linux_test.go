@@ -120,18 +120,11 @@ func managed(t *testing.T, write string) (*topo, []string) {
 func sendRaw(t *testing.T, ns *netns.NS, ifname string, frames [][]byte) {
 	t.Helper()
 	err := ns.Do(func() error {
-		ifi, err := net.InterfaceByName(ifname)
-		if err != nil {
-			return err
-		}
-		fd, err := unix.Socket(unix.AF_PACKET, unix.SOCK_RAW|unix.SOCK_CLOEXEC, 0)
+		fd, err := packetSocket(ifname, 0)
 		if err != nil {
 			return err
 		}
 		defer unix.Close(fd)
-		if err := unix.Bind(fd, &unix.SockaddrLinklayer{Ifindex: ifi.Index}); err != nil {
-			return err
-		}
 		for _, f := range frames {
 			for {
 				_, err := unix.Write(fd, f)
@@ -150,6 +143,25 @@ func sendRaw(t *testing.T, ns *netns.NS, ifname string, frames [][]byte) {
 	if err != nil {
 		t.Fatal(err)
 	}
+}
+
+// packetSocket is an AF_PACKET socket bound to ifname (in the calling
+// thread's namespace) receiving protocol proto (host order; 0: none).
+func packetSocket(ifname string, proto uint16) (int, error) {
+	ifi, err := net.InterfaceByName(ifname)
+	if err != nil {
+		return -1, err
+	}
+	be := binary.BigEndian.Uint16([]byte{byte(proto), byte(proto >> 8)}) // htons
+	fd, err := unix.Socket(unix.AF_PACKET, unix.SOCK_RAW|unix.SOCK_CLOEXEC, int(be))
+	if err != nil {
+		return -1, err
+	}
+	if err := unix.Bind(fd, &unix.SockaddrLinklayer{Protocol: be, Ifindex: ifi.Index}); err != nil {
+		unix.Close(fd)
+		return -1, err
+	}
+	return fd, nil
 }
 
 func mac(last byte) net.HardwareAddr { return net.HardwareAddr{0x02, 0, 0, 0, 0, last} }

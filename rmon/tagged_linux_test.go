@@ -2,7 +2,6 @@ package rmon
 
 import (
 	"bytes"
-	"encoding/binary"
 	"net/netip"
 	"os"
 	"slices"
@@ -46,15 +45,11 @@ func TestTaggedAndExtHeaders(t *testing.T) {
 	var frames [][]byte
 	err := tp.b.Do(func() error {
 		// The frames the stack sends to the gateway's MAC, as they leave.
-		rx, err := unix.Socket(unix.AF_PACKET, unix.SOCK_RAW|unix.SOCK_CLOEXEC, int(htons(unix.ETH_P_ALL)))
+		rx, err := packetSocket("peer0", unix.ETH_P_ALL)
 		if err != nil {
 			return err
 		}
 		defer unix.Close(rx)
-		ifi := tp.lb.Index
-		if err := unix.Bind(rx, &unix.SockaddrLinklayer{Protocol: htons(unix.ETH_P_ALL), Ifindex: ifi}); err != nil {
-			return err
-		}
 		if err := unix.SetsockoptTimeval(rx, unix.SOL_SOCKET, unix.SO_RCVTIMEO, &unix.Timeval{Sec: 10}); err != nil {
 			return err
 		}
@@ -135,5 +130,3 @@ func TestTaggedAndExtHeaders(t *testing.T) {
 		t.Errorf("protocolDist udp over ipv6, ip: %v", m)
 	}
 }
-
-func htons(v uint16) uint16 { return binary.BigEndian.Uint16([]byte{byte(v), byte(v >> 8)}) }

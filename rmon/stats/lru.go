@@ -23,6 +23,8 @@ type lru[T any] struct {
 	moves       uint64 // entries put at the front so far
 	uses        uint64
 	slack       uint64
+	max         int // the table's size
+	counts      TableCounts
 }
 
 // links are an entry's place in its table's lru, the move that put it
@@ -34,7 +36,33 @@ type links[T any] struct {
 
 // newLRU is the list of a table of size entries.
 func newLRU[T any](size int, links func(*T) *links[T]) lru[T] {
-	return lru[T]{links: links, slack: uint64(max(size, 0) / 16)}
+	return lru[T]{links: links, slack: uint64(max(size, 0) / 16), max: size}
+}
+
+// room makes room for one more entry in the table, which has n: when it
+// is full its least recently used entry goes (drop takes it out of the
+// table's maps and caches and returns what else went with it, such as
+// its protocols' entries, for also). False when the table holds nothing.
+func (l *lru[T]) room(n int, now int64, drop func(*T) uint64, also *TableCounts) bool {
+	if l.max <= 0 {
+		l.counts.Dropped++
+		return false
+	}
+	if n >= l.max {
+		old := l.back
+		l.remove(old)
+		l.counts.deleted(1, now)
+		if n := drop(old); also != nil {
+			also.deleted(n, now)
+		}
+	}
+	return true
+}
+
+// add puts a new entry at the front, counted.
+func (l *lru[T]) add(e *T) {
+	l.pushFront(e)
+	l.counts.Inserts++
 }
 
 func (l *lru[T]) pushFront(e *T) {
@@ -102,8 +130,10 @@ type TableCounts struct {
 	Dropped          uint64
 }
 
-// deleted counts a deletion at now (Unix ns).
-func (c *TableCounts) deleted(now int64) {
-	c.Deletes++
-	c.LastDelete = now
+// deleted counts n deletions at now (Unix ns).
+func (c *TableCounts) deleted(n uint64, now int64) {
+	if n > 0 {
+		c.Deletes += n
+		c.LastDelete = now
+	}
 }

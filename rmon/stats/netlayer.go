@@ -71,8 +71,7 @@ type netTables struct {
 	pairs6               map[[4]uint64]*NetPair
 	hostLRU              lru[NetHost]
 	pairLRU              lru[NetPair]
-	hostTab, pairTab     TableCounts
-	alHostTab, alPairTab TableCounts
+	alHostTab, alPairTab TableCounts // the hosts' and pairs' protocols' entries
 	macDeletes           uint64
 	lastSrc, lastDst     *NetHost
 	lastPair             *NetPair
@@ -211,12 +210,8 @@ func (p *Port) netHost(addr netip.Addr, now int64) *NetHost {
 		t.hostLRU.touch(h)
 		return h
 	}
-	if p.maxHost <= 0 {
-		t.hostTab.Dropped++
+	if !t.hostLRU.room(len(t.hosts4)+len(t.hosts6), now, t.dropHost, &t.alHostTab) {
 		return nil
-	}
-	if len(t.hosts4)+len(t.hosts6) >= p.maxHost {
-		t.deleteHost(t.hostLRU.back, now)
 	}
 	h = &NetHost{Addr: addr, Created: now}
 	if addr.Is4() {
@@ -224,15 +219,13 @@ func (p *Port) netHost(addr netip.Addr, now int64) *NetHost {
 	} else {
 		t.hosts6[words(addr)] = h
 	}
-	t.hostLRU.pushFront(h)
-	t.hostTab.Inserts++
+	t.hostLRU.add(h)
 	return h
 }
 
-// deleteHost deletes a host's entry, its protocols' and its address
-// mapping with it.
-func (t *netTables) deleteHost(h *NetHost, now int64) {
-	t.hostLRU.remove(h)
+// dropHost takes a deleted host out of the maps and caches, its address
+// mapping with it; its protocols' entries go too.
+func (t *netTables) dropHost(h *NetHost) uint64 {
 	if h.Addr.Is4() {
 		delete(t.hosts4, v4(h.Addr))
 	} else {
@@ -244,14 +237,24 @@ func (t *netTables) deleteHost(h *NetHost, now int64) {
 	if t.lastDst == h {
 		t.lastDst = nil
 	}
-	t.hostTab.deleted(now)
-	if n := h.AlEntries(); n > 0 {
-		t.alHostTab.Deletes += n
-		t.alHostTab.LastDelete = now
-	}
 	if h.MACChanged != 0 {
 		t.macDeletes++
 	}
+	return h.AlEntries()
+}
+
+// dropPair takes a deleted pair out of the maps and cache; its
+// protocols' entries go too.
+func (t *netTables) dropPair(pr *NetPair) uint64 {
+	if k4, k6 := pairKeys(pr.Src, pr.Dst); pr.Src.Is4() {
+		delete(t.pairs4, k4)
+	} else {
+		delete(t.pairs6, k6)
+	}
+	if t.lastPair == pr {
+		t.lastPair = nil
+	}
+	return pr.AlEntries()
 }
 
 // pairKeys are a pair's map keys (one of them, by family).
@@ -278,26 +281,8 @@ func (p *Port) netPair(src, dst netip.Addr, now int64) *NetPair {
 		t.pairLRU.touch(pr)
 		return pr
 	}
-	if p.maxPair <= 0 {
-		t.pairTab.Dropped++
+	if !t.pairLRU.room(len(t.pairs4)+len(t.pairs6), now, t.dropPair, &t.alPairTab) {
 		return nil
-	}
-	if len(t.pairs4)+len(t.pairs6) >= p.maxPair {
-		old := t.pairLRU.back
-		t.pairLRU.remove(old)
-		if o4, o6 := pairKeys(old.Src, old.Dst); old.Src.Is4() {
-			delete(t.pairs4, o4)
-		} else {
-			delete(t.pairs6, o6)
-		}
-		if t.lastPair == old {
-			t.lastPair = nil
-		}
-		t.pairTab.deleted(now)
-		if n := old.AlEntries(); n > 0 {
-			t.alPairTab.Deletes += n
-			t.alPairTab.LastDelete = now
-		}
 	}
 	pr = &NetPair{Src: src, Dst: dst, Created: now}
 	if src.Is4() {
@@ -305,8 +290,7 @@ func (p *Port) netPair(src, dst netip.Addr, now int64) *NetPair {
 	} else {
 		t.pairs6[k6] = pr
 	}
-	t.pairLRU.pushFront(pr)
-	t.pairTab.Inserts++
+	t.pairLRU.add(pr)
 	return pr
 }
 
@@ -322,7 +306,7 @@ func (p *Port) NetSnapshot() NetSnapshot {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	t := &p.net
-	s := NetSnapshot{HostTable: t.hostTab, PairTable: t.pairTab, AlHostTable: t.alHostTab, AlPairTable: t.alPairTab,
+	s := NetSnapshot{HostTable: t.hostLRU.counts, PairTable: t.pairLRU.counts, AlHostTable: t.alHostTab, AlPairTable: t.alPairTab,
 		MACDeletes: t.macDeletes}
 	s.Hosts = t.hostLRU.list(func(h *NetHost) NetHost { c := *h; c.lru = links[NetHost]{}; return c })
 	s.Pairs = t.pairLRU.list(func(pr *NetPair) NetPair { c := *pr; c.lru = links[NetPair]{}; return c })

@@ -50,13 +50,9 @@ type Port struct {
 	rx, tx  Dir
 	hosts   map[uint64]*Host
 	matrix  map[pairKey]*Pair
-	maxHost int
-	maxPair int
 	hostLRU lru[Host]
 	pairLRU lru[Pair]
 	hostSeq uint64
-	// hostTab and pairTab count the tables' inserts and deletes.
-	hostTab, pairTab TableCounts
 	// The last entries used: traffic comes in runs of the same
 	// conversation, and a hit skips the map lookups.
 	lastSrc, lastDst *Host
@@ -67,7 +63,7 @@ type Port struct {
 
 // NewPort makes a port's counters with table limits.
 func NewPort(maxHosts, maxPairs int) *Port {
-	p := &Port{hosts: map[uint64]*Host{}, matrix: map[pairKey]*Pair{}, maxHost: maxHosts, maxPair: maxPairs}
+	p := &Port{hosts: map[uint64]*Host{}, matrix: map[pairKey]*Pair{}}
 	p.hostLRU = newLRU(maxHosts, func(h *Host) *links[Host] { return &h.lru })
 	p.pairLRU = newLRU(maxPairs, func(pr *Pair) *links[Pair] { return &pr.lru })
 	p.net.hostLRU = newLRU(maxHosts, func(h *NetHost) *links[NetHost] { return &h.lru })
@@ -220,23 +216,12 @@ func (p *Port) pair(src, dst [6]byte, good bool, now time.Time) *Pair {
 	if !good {
 		return nil
 	}
-	if p.maxPair <= 0 {
-		p.pairTab.Dropped++
+	if !p.pairLRU.room(len(p.matrix), now.UnixNano(), p.dropPair, nil) {
 		return nil
-	}
-	if len(p.matrix) >= p.maxPair {
-		old := p.pairLRU.back
-		p.pairLRU.remove(old)
-		delete(p.matrix, pairKey{macKey(old.Src), macKey(old.Dst)})
-		if p.lastPair == old {
-			p.lastPair = nil
-		}
-		p.pairTab.deleted(now.UnixNano())
 	}
 	pr = &Pair{Src: src, Dst: dst}
 	p.matrix[k] = pr
-	p.pairLRU.pushFront(pr)
-	p.pairTab.Inserts++
+	p.pairLRU.add(pr)
 	return pr
 }
 
@@ -266,28 +251,34 @@ func (p *Port) host(mac [6]byte, learn bool, now time.Time) *Host {
 	if !learn {
 		return nil
 	}
-	if p.maxHost <= 0 {
-		p.hostTab.Dropped++
+	if !p.hostLRU.room(len(p.hosts), now.UnixNano(), p.dropHost, nil) {
 		return nil
-	}
-	if len(p.hosts) >= p.maxHost {
-		old := p.hostLRU.back
-		p.hostLRU.remove(old)
-		delete(p.hosts, macKey(old.MAC))
-		if p.lastSrc == old {
-			p.lastSrc = nil
-		}
-		if p.lastDst == old {
-			p.lastDst = nil
-		}
-		p.hostTab.deleted(now.UnixNano())
 	}
 	p.hostSeq++
 	h = &Host{MAC: mac, Created: now, seq: p.hostSeq}
 	p.hosts[k] = h
-	p.hostLRU.pushFront(h)
-	p.hostTab.Inserts++
+	p.hostLRU.add(h)
 	return h
+}
+
+// dropHost and dropPair take a deleted entry out of the map and caches.
+func (p *Port) dropHost(h *Host) uint64 {
+	delete(p.hosts, macKey(h.MAC))
+	if p.lastSrc == h {
+		p.lastSrc = nil
+	}
+	if p.lastDst == h {
+		p.lastDst = nil
+	}
+	return 0
+}
+
+func (p *Port) dropPair(pr *Pair) uint64 {
+	delete(p.matrix, pairKey{macKey(pr.Src), macKey(pr.Dst)})
+	if p.lastPair == pr {
+		p.lastPair = nil
+	}
+	return 0
 }
 
 // Snapshot is a consistent copy of a port's counters.
@@ -318,7 +309,7 @@ func (p *Port) Protocols() [NumProtos]Counter {
 func (p *Port) Snapshot() Snapshot {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	s := Snapshot{Ether: p.ether, RX: p.rx, TX: p.tx, HostTable: p.hostTab, PairTable: p.pairTab}
+	s := Snapshot{Ether: p.ether, RX: p.rx, TX: p.tx, HostTable: p.hostLRU.counts, PairTable: p.pairLRU.counts}
 	s.Hosts = p.hostLRU.list(func(h *Host) Host { c := *h; c.lru = links[Host]{}; return c })
 	// hostCreationOrder runs from 1 over the entries present (RFC 2819):
 	// entries deleted leave no gaps.
