@@ -116,11 +116,13 @@ func TestTablesBounded(t *testing.T) {
 		t.Errorf("host 1 back: %v", m)
 	}
 
-	// nlMatrixTopN over a collection in which 10.3.0.100 -> hub is
-	// deleted (20 new conversations) and made again with 5 frames: its
-	// rate is those 5, not 5 less what the old entry had counted.
-	n := ".1.3.6.1.2.1.16.15.4.1"
+	// nlMatrixTopN and hostTopN over a collection in which 10.3.0.100
+	// -> hub and host 100 are deleted (20 new conversations and hosts)
+	// and made again with 5 frames: their rates are those 5, not 5 less
+	// what the old entries had counted.
+	n, hn := ".1.3.6.1.2.1.16.15.4.1", ".1.3.6.1.2.1.16.5.1.1"
 	snmpRun(t, "snmpset", append(c, n+".11.3", "i", "5", n+".2.3", "i", "1", n+".7.3", "i", "2", n+".10.3", "s", "tester")...)
+	snmpRun(t, "snmpset", append(c, hn+".10.3", "i", "2", hn+".2.3", "i", "1", hn+".3.3", "i", "2", hn+".6.3", "i", "2", hn+".9.3", "s", "tester")...)
 	frames = nil
 	for i := 1; i <= 20; i++ {
 		frames = append(frames, ipFrame(hub, mac(byte(i)), fmt.Sprintf("10.3.0.%d", i), "10.3.1.1", 6, 100))
@@ -132,16 +134,22 @@ func TestTablesBounded(t *testing.T) {
 		if attempt == 5 {
 			t.Fatal("no collection held all the frames in 5 attempts")
 		}
-		snmpRun(t, "snmpset", append(c, n+".4.3", "i", "4", n+".11.3", "i", "1")...)
+		snmpRun(t, "snmpset", append(c, n+".4.3", "i", "4", n+".11.3", "i", "1", hn+".4.3", "i", "4", hn+".10.3", "i", "1")...)
 		sendRaw(t, tp.b, "peer0", frames)
 		in += uint64(len(frames))
 		waitWalk(t, "snmpget", append(c, hubIn), hubIn, fmt.Sprint(in))
-		if g := walk(t, "snmpget", append(c, n+".5.3")...); g[n+".5.3"] == "0" {
+		if g := walk(t, "snmpget", append(c, n+".5.3", hn+".4.3")...); g[n+".5.3"] == "0" && g[hn+".4.3"] != "0" {
 			break
 		}
 		snmpRun(t, "snmpset", append(c, n+".11.3", "i", "2")...) // notInService: the next activation starts over
 	}
 	waitWalk(t, "snmpget", append(c, n+".5.3"), n+".5.3", "1")
+	waitWalk(t, "snmpget", append(c, hn+".4.3"), hn+".4.3", "0")
+	hr := ".1.3.6.1.2.1.16.5.2.1"
+	hrep := walk(t, "snmpwalk", append(c, hr)...)
+	if hrep[hr+".4.3.1"] != "5" || !strings.Contains(strings.ReplaceAll(hrep[hr+".3.3.1"], " ", ""), "020000000064") || hrep[hr+".4.3.2"] != "1" {
+		t.Errorf("hostTopN report: %v", hrep)
+	}
 	r := ".1.3.6.1.2.1.16.15.5.1"
 	rep := walk(t, "snmpwalk", append(c, r)...)
 	if rep[r+".5.3.1"] != "5" || !strings.Contains(strings.ReplaceAll(rep[r+".3.3.1"], " ", ""), "0A030064") || rep[r+".5.3.2"] != "1" {
