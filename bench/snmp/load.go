@@ -1,7 +1,6 @@
 package main
 
 import (
-	"context"
 	"fmt"
 	"log/slog"
 	"os"
@@ -11,7 +10,6 @@ import (
 	"github.com/wirebox/wirebox/bench/internal/benchkit"
 	"github.com/wirebox/wirebox/capture"
 	"github.com/wirebox/wirebox/rmon"
-	"github.com/wirebox/wirebox/services"
 	"github.com/wirebox/wirebox/tap"
 )
 
@@ -81,19 +79,11 @@ func loadRound(l benchkit.Link, n int, withRMON bool) (loadResult, error) {
 		if err != nil {
 			return res, err
 		}
-		coreSvc := services.ServiceFunc{ServiceName: "core", RunFunc: func(ctx context.Context, rt *services.Runtime) error {
-			rt.Ready()
-			<-ctx.Done()
-			return nil
-		}}
-		sup, err := services.New(services.Options{Logger: log}, coreSvc, svc)
+		stop, err := benchkit.Supervise(log, svc)
 		if err != nil {
 			return res, err
 		}
-		ctx, cancel := context.WithCancel(context.Background())
-		done := make(chan error, 1)
-		go func() { done <- sup.Run(ctx) }()
-		defer func() { cancel(); <-done }()
+		defer stop()
 		for svc.Addr() == nil {
 			time.Sleep(10 * time.Millisecond)
 		}

@@ -22,7 +22,6 @@
 package main
 
 import (
-	"context"
 	"flag"
 	"fmt"
 	"log/slog"
@@ -35,10 +34,10 @@ import (
 	"time"
 
 	"github.com/gosnmp/gosnmp"
+
 	"github.com/wirebox/wirebox/bench/internal/benchkit"
 	"github.com/wirebox/wirebox/capture"
 	"github.com/wirebox/wirebox/rmon"
-	"github.com/wirebox/wirebox/services"
 	"github.com/wirebox/wirebox/tap"
 )
 
@@ -268,21 +267,12 @@ func startOurs(dir string) (func(), int, error) {
 	if err != nil {
 		return nil, 0, err
 	}
-	coreSvc := services.ServiceFunc{ServiceName: "core", RunFunc: func(ctx context.Context, rt *services.Runtime) error {
-		rt.Ready()
-		<-ctx.Done()
-		return nil
-	}}
-	sup, err := services.New(services.Options{Logger: log}, coreSvc, svc)
+	stop, err := benchkit.Supervise(log, svc)
 	if err != nil {
 		return nil, 0, err
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- sup.Run(ctx) }()
 	return func() {
-		cancel()
-		<-done
+		stop()
 		core.Close()
 		pool.Close()
 	}, len(core.Ports()), nil

@@ -1,15 +1,19 @@
 package benchkit
 
 import (
+	"context"
 	"crypto/rand"
 	"encoding/hex"
 	"fmt"
+	"log/slog"
 	"net"
 	"os"
 	"os/exec"
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/wirebox/wirebox/services"
 )
 
 // Sh runs a command; its error carries the command line and its output.
@@ -157,4 +161,24 @@ func (l Link) Trafgen(n int, frame string) (time.Duration, error) {
 		return 0, fmt.Errorf("trafgen: %w: %s", err, out)
 	}
 	return time.Since(start), nil
+}
+
+// Supervise runs svcs under a supervisor, as the daemon does, beside a
+// stand-in "core" service: the bench made its capture.Core itself, and
+// services that depend on "core" wait for one by that name. stop ends the
+// run and waits for it.
+func Supervise(log *slog.Logger, svcs ...services.Service) (stop func(), err error) {
+	core := services.ServiceFunc{ServiceName: "core", RunFunc: func(ctx context.Context, rt *services.Runtime) error {
+		rt.Ready()
+		<-ctx.Done()
+		return nil
+	}}
+	sup, err := services.New(services.Options{Logger: log}, append([]services.Service{core}, svcs...)...)
+	if err != nil {
+		return nil, err
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- sup.Run(ctx) }()
+	return func() { cancel(); <-done }, nil
 }
