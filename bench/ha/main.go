@@ -40,18 +40,9 @@ import (
 	"time"
 
 	"github.com/wirebox/wirebox/capture"
-	"github.com/wirebox/wirebox/ha/fwd"
 	"github.com/wirebox/wirebox/ha/hatraffic"
 	"github.com/wirebox/wirebox/ha/node"
 	"github.com/wirebox/wirebox/tap"
-)
-
-const (
-	vip      = "10.0.1.100"
-	gateway  = "10.0.2.1"
-	clientIP = "10.0.1.5"
-	server1  = "10.0.2.11"
-	server2  = "10.0.2.12"
 )
 
 var key = []byte("bench pre-shared key for the ha pair")
@@ -163,12 +154,12 @@ func newTopo(kernel bool) (*topo, error) {
 	link(t.b, "b1", t.sw2, "s2b")
 	link(t.sv, "s0", t.sw2, "s2s")
 	cmds = append(cmds,
-		[]string{"ip", "netns", "exec", t.cl, "ip", "addr", "add", clientIP + "/24", "dev", "c0"},
+		[]string{"ip", "netns", "exec", t.cl, "ip", "addr", "add", hatraffic.ClientIP + "/24", "dev", "c0"},
 		[]string{"ip", "netns", "exec", t.cl, "ethtool", "-K", "c0", "tx", "off", "tso", "off", "gso", "off", "gro", "on"},
-		[]string{"ip", "netns", "exec", t.sv, "ip", "addr", "add", server1 + "/24", "dev", "s0"},
-		[]string{"ip", "netns", "exec", t.sv, "ip", "addr", "add", server2 + "/24", "dev", "s0"},
+		[]string{"ip", "netns", "exec", t.sv, "ip", "addr", "add", hatraffic.Server1 + "/24", "dev", "s0"},
+		[]string{"ip", "netns", "exec", t.sv, "ip", "addr", "add", hatraffic.Server2 + "/24", "dev", "s0"},
 		[]string{"ip", "netns", "exec", t.sv, "ethtool", "-K", "s0", "tx", "off", "tso", "off", "gso", "off", "gro", "on"},
-		[]string{"ip", "netns", "exec", t.sv, "ip", "route", "add", "10.0.1.0/24", "via", gateway},
+		[]string{"ip", "netns", "exec", t.sv, "ip", "route", "add", "10.0.1.0/24", "via", hatraffic.Gateway},
 		[]string{"ip", "link", "add", "pa", "netns", t.a, "type", "veth", "peer", "name", "pb", "netns", t.b},
 		[]string{"ip", "netns", "exec", t.a, "ip", "addr", "add", "10.0.9.1/24", "dev", "pa"},
 		[]string{"ip", "netns", "exec", t.b, "ip", "addr", "add", "10.0.9.2/24", "dev", "pb"},
@@ -260,7 +251,7 @@ func measure(sys string, reps, idle int, verbose bool) (result, error) {
 		return res, err
 	}
 	defer t.close()
-	stopServers, err := hatraffic.Servers(nsPath(t.sv), service().Backends, false)
+	stopServers, err := hatraffic.Servers(nsPath(t.sv), hatraffic.Service(false).Backends, false)
 	if err != nil {
 		return res, err
 	}
@@ -513,11 +504,11 @@ func (w *wbPair) start(a bool) error {
 			return err
 		}
 	}
-	svc := service()
+	svc := hatraffic.Service(false)
 	if w.single {
 		svc.Backends, svc.UDP = svc.Backends[:1], true
 	}
-	cfg := node.Config{ClientPort: cp, ServerPort: sp, Gateway: netip.MustParseAddr(gateway), Service: svc,
+	cfg := node.Config{ClientPort: cp, ServerPort: sp, Gateway: netip.MustParseAddr(hatraffic.Gateway), Service: svc,
 		Peer: &node.PeerConfig{Listen: netip.MustParseAddrPort(me + ":7400"), Address: netip.MustParseAddrPort(them + ":7400"),
 			Key: key, NetNS: "/run/netns/" + ns, Interval: 10 * time.Millisecond, DeadAfter: 3, Priority: prio, Mode: w.mode,
 			WitnessListen: netip.MustParseAddrPort(wme + ":7401"), Witness: netip.MustParseAddrPort(wthem + ":7401")}}
@@ -598,11 +589,6 @@ func (w *wbPair) close() {
 	}
 }
 
-func service() fwd.Service {
-	return fwd.Service{VIP: netip.MustParseAddr(vip), Port: 80, TCP: true, Balance: fwd.RoundRobin,
-		Backends: []netip.AddrPort{netip.MustParseAddrPort(server1 + ":8080"), netip.MustParseAddrPort(server2 + ":8081")}}
-}
-
 // --- keepalived + conntrackd + nftables -------------------------------------
 
 type kernelPair struct {
@@ -631,7 +617,7 @@ func (k *kernelPair) start(a bool) error {
 	ns, me, peer, dev0, dev1, name, prio := k.files(a)
 	dir := k.t.dir
 	nft := filepath.Join(dir, name+".nft")
-	if err := os.WriteFile(nft, fmt.Appendf(nil, nftRules, vip, server1, server2), 0o600); err != nil {
+	if err := os.WriteFile(nft, fmt.Appendf(nil, nftRules, hatraffic.VIP, hatraffic.Server1, hatraffic.Server2), 0o600); err != nil {
 		return err
 	}
 	if err := nsx(ns, "nft", "-f", nft); err != nil && !strings.Contains(err.Error(), "exists") {
@@ -738,7 +724,7 @@ vrrp_instance GW {
 		%s/24
 	}
 }
-`, name, notify, dev0, prio, vip, dev1, prio, gateway)
+`, name, notify, dev0, prio, hatraffic.VIP, dev1, prio, hatraffic.Gateway)
 	if err := os.WriteFile(kconf, []byte(kc), 0o600); err != nil {
 		return err
 	}
@@ -800,15 +786,15 @@ func (k *kernelPair) crash(a bool) {
 	ns, _, _, dev0, dev1, _, _ := k.files(a)
 	// The addresses a killed keepalived leaves behind, and the kernel's
 	// connection table: a crashed box keeps neither.
-	_ = nsx(ns, "ip", "addr", "del", vip+"/24", "dev", dev0)
-	_ = nsx(ns, "ip", "addr", "del", gateway+"/24", "dev", dev1)
+	_ = nsx(ns, "ip", "addr", "del", hatraffic.VIP+"/24", "dev", dev0)
+	_ = nsx(ns, "ip", "addr", "del", hatraffic.Gateway+"/24", "dev", dev1)
 	_ = nsx(ns, "conntrack", "-F")
 }
 
 func (k *kernelPair) hasVIP(a bool) bool {
 	ns, _, _, dev0, _, _, _ := k.files(a)
 	out, err := exec.Command("ip", "netns", "exec", ns, "ip", "-4", "addr", "show", "dev", dev0).Output()
-	return err == nil && strings.Contains(string(out), vip+"/")
+	return err == nil && strings.Contains(string(out), hatraffic.VIP+"/")
 }
 
 func (k *kernelPair) owns(a bool) bool { return k.hasVIP(a) }
@@ -836,7 +822,7 @@ func (k *kernelPair) ready() bool {
 	sns, _, _, _, _, sname, _ := k.files(!act)
 	// The service's connections: in the active's kernel table, and in the
 	// standby's external cache (what conntrackd would commit).
-	kernel, err := exec.Command("ip", "netns", "exec", ans, "conntrack", "-L", "-p", "tcp", "--orig-dst", vip).Output()
+	kernel, err := exec.Command("ip", "netns", "exec", ans, "conntrack", "-L", "-p", "tcp", "--orig-dst", hatraffic.VIP).Output()
 	if err != nil {
 		return false
 	}
@@ -845,7 +831,7 @@ func (k *kernelPair) ready() bool {
 	if err != nil {
 		return false
 	}
-	return strings.Count(string(ext), "dst="+vip+" ") >= want
+	return strings.Count(string(ext), "dst="+hatraffic.VIP+" ") >= want
 }
 
 func (k *kernelPair) dump() string {
@@ -880,7 +866,7 @@ func (k *kernelPair) close() {
 
 func nsPath(ns string) string { return "/run/netns/" + ns }
 
-func dial(ns string) (net.Conn, error) { return hatraffic.Dial(nsPath(ns), "tcp", vip+":80") }
+func dial(ns string) (net.Conn, error) { return hatraffic.Dial(nsPath(ns), "tcp", hatraffic.VIP+":80") }
 
 func startStream(c net.Conn) *hatraffic.Stream {
 	return hatraffic.StartStream(c, hatraffic.StreamOptions{})
