@@ -105,20 +105,14 @@ func run(n int, sizesFlag, dir string, keep bool, tools []string) error {
 	if !keep {
 		defer os.RemoveAll(dir)
 	}
-	nss, del, err := benchkit.Namespaces("wbgen-", "wbcap-")
+	gen, cp, del, err := benchkit.GenCap("wbgen-", "wbcap-")
 	defer del()
 	if err != nil {
 		return err
 	}
-	gen, cp := nss[0], nss[1]
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	if err := benchkit.Veth(gen, "gen0", cp, "cap0"); err != nil {
-		return err
-	}
 	if err := benchkit.ShAll([][]string{
-		{"ip", "netns", "exec", gen, "sysctl", "-qw", "net.ipv6.conf.all.disable_ipv6=1"},
-		{"ip", "netns", "exec", cp, "sysctl", "-qw", "net.ipv6.conf.all.disable_ipv6=1"},
 		// NAPI on the receive side and a qdisc on the sender: a full veth
 		// ring then pushes back on the generator instead of dropping.
 		{"ip", "netns", "exec", gen, "ethtool", "-K", "gen0", "gro", "on"},
@@ -127,19 +121,9 @@ func run(n int, sizesFlag, dir string, keep bool, tools []string) error {
 	}); err != nil {
 		return err
 	}
-	macOut, err := exec.Command("ip", "-n", cp, "-o", "link", "show", "cap0").Output()
+	hw, err := benchkit.MAC(cp, "cap0")
 	if err != nil {
 		return err
-	}
-	mac := ""
-	for f := strings.Fields(string(macOut)); len(f) > 1; f = f[1:] {
-		if f[0] == "link/ether" {
-			mac = f[1]
-		}
-	}
-	hw, err := net.ParseMAC(mac)
-	if err != nil {
-		return fmt.Errorf("cap0 MAC %q: %v", mac, err)
 	}
 
 	var results []result

@@ -70,19 +70,9 @@ func run(n int, gapsFlag string) error {
 		return err
 	}
 	defer os.RemoveAll(dir)
-	nss, del, err := benchkit.Namespaces("wbrgen-", "wbrcap-")
+	gen, cp, del, err := benchkit.GenCap("wbrgen-", "wbrcap-")
 	defer del()
 	if err != nil {
-		return err
-	}
-	gen, cp := nss[0], nss[1]
-	if err := benchkit.ShAll([][]string{
-		{"ip", "link", "add", "gen0", "netns", gen, "type", "veth", "peer", "name", "cap0", "netns", cp},
-		{"ip", "netns", "exec", gen, "sysctl", "-qw", "net.ipv6.conf.all.disable_ipv6=1"},
-		{"ip", "netns", "exec", cp, "sysctl", "-qw", "net.ipv6.conf.all.disable_ipv6=1"},
-		{"ip", "-n", gen, "link", "set", "gen0", "up"},
-		{"ip", "-n", cp, "link", "set", "cap0", "up"},
-	}); err != nil {
 		return err
 	}
 	pool, err := tap.NewPool(tap.Config{Frames: 8192})

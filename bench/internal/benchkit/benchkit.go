@@ -78,6 +78,25 @@ func Veth(na, a, nb, b string) error {
 	})
 }
 
+// GenCap makes a generator and a capture namespace named from the
+// prefixes, joined by a veth gen0 (in gen) to cap0 (in cp), both up, with
+// IPv6 off in both so the kernel's own solicitations stay out of the
+// counts. The returned func deletes them; it is never nil.
+func GenCap(genPrefix, capPrefix string) (gen, cp string, del func(), err error) {
+	nss, del, err := Namespaces(genPrefix, capPrefix)
+	if err != nil {
+		return "", "", del, err
+	}
+	gen, cp = nss[0], nss[1]
+	if err := Veth(gen, "gen0", cp, "cap0"); err != nil {
+		return gen, cp, del, err
+	}
+	return gen, cp, del, ShAll([][]string{
+		{"ip", "netns", "exec", gen, "sysctl", "-qw", "net.ipv6.conf.all.disable_ipv6=1"},
+		{"ip", "netns", "exec", cp, "sysctl", "-qw", "net.ipv6.conf.all.disable_ipv6=1"},
+	})
+}
+
 // MAC is the hardware address of dev in namespace ns.
 func MAC(ns, dev string) (net.HardwareAddr, error) {
 	out, err := exec.Command("ip", "netns", "exec", ns, "cat", "/sys/class/net/"+dev+"/address").Output()
