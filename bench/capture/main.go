@@ -17,7 +17,6 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"log/slog"
 	"net"
 	"os"
 	"os/exec"
@@ -34,7 +33,6 @@ import (
 	"github.com/wirebox/wirebox/capture"
 	"github.com/wirebox/wirebox/capture/pcapng"
 	"github.com/wirebox/wirebox/capture/session"
-	"github.com/wirebox/wirebox/tap"
 )
 
 // opts are the flags that shape a run beyond the defaults.
@@ -193,13 +191,11 @@ func measure(ctx context.Context, tool, gen, cp, conf, dir string, size, n int) 
 	var count func() (int, error)
 	switch tool {
 	case "wirebox":
-		pool, err := tap.NewPool(tap.Config{Frames: 65536})
+		core, closeCore, err := benchkit.NewCore(65536)
 		if err != nil {
 			return res, err
 		}
-		defer pool.Close()
-		core := capture.NewCore(pool, slog.New(slog.DiscardHandler))
-		defer core.Close()
+		defer closeCore()
 		port, err := core.OpenPort(capture.PortConfig{Name: "cap0", NetNS: "/run/netns/" + cp})
 		if err != nil {
 			return res, err

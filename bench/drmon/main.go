@@ -41,7 +41,6 @@ import (
 	"github.com/wirebox/wirebox/rmon"
 	"github.com/wirebox/wirebox/rmon/drmon"
 	"github.com/wirebox/wirebox/rmon/stats"
-	"github.com/wirebox/wirebox/tap"
 )
 
 const benchKey = "drmon benchmark key, 16+ bytes"
@@ -186,13 +185,11 @@ func runProxy(n int, interval time.Duration, rounds int) error {
 	if err != nil {
 		return err
 	}
-	pool, err := tap.NewPool(tap.Config{Frames: 1024})
+	core, closeCore, err := benchkit.NewCore(1024)
 	if err != nil {
 		return err
 	}
-	defer pool.Close()
-	core := capture.NewCore(pool, nil)
-	defer core.Close()
+	defer closeCore()
 	cfg := rmon.Config{Listen: snmpAddr, Communities: []rmon.CommunityConfig{{Name: "bench"}}, MaxHosts: 4 * n, MaxPairs: 4 * n,
 		DRMON: &rmon.DRMONConfig{Listen: pxAddr, KeyFile: keyFile, PollInterval: interval.String()}}
 	log := slog.New(slog.DiscardHandler)

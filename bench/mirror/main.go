@@ -52,7 +52,6 @@ import (
 	"github.com/wirebox/wirebox/bench/internal/benchkit"
 	"github.com/wirebox/wirebox/capture"
 	"github.com/wirebox/wirebox/mirror"
-	"github.com/wirebox/wirebox/tap"
 )
 
 func main() {
@@ -433,12 +432,11 @@ func setupMirror(offload bool) (ns, ns, string, func(), error) {
 		return l.fail(err)
 	}
 	a := l.ns["a"]
-	pool, err := tap.NewPool(tap.Config{Frames: 16384})
+	core, closeCore, err := benchkit.NewCore(16384)
 	if err != nil {
 		return l.fail(err)
 	}
-	core := capture.NewCore(pool, slog.New(slog.DiscardHandler))
-	l.stops = append(l.stops, func() { core.Close(); pool.Close() })
+	l.stops = append(l.stops, closeCore)
 	if _, err := core.OpenPort(capture.PortConfig{Name: "p0", NetNS: a.path(), Mode: capture.Bypass}); err != nil {
 		return l.fail(err)
 	}

@@ -17,7 +17,6 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"log/slog"
 	"math"
 	"net"
 	"os"
@@ -32,7 +31,6 @@ import (
 	"github.com/wirebox/wirebox/capture"
 	"github.com/wirebox/wirebox/capture/pcapng"
 	"github.com/wirebox/wirebox/capture/replay"
-	"github.com/wirebox/wirebox/tap"
 )
 
 type stats struct {
@@ -75,13 +73,11 @@ func run(n int, gapsFlag string) error {
 	if err != nil {
 		return err
 	}
-	pool, err := tap.NewPool(tap.Config{Frames: 8192})
+	core, closeCore, err := benchkit.NewCore(8192)
 	if err != nil {
 		return err
 	}
-	defer pool.Close()
-	core := capture.NewCore(pool, slog.New(slog.DiscardHandler))
-	defer core.Close()
+	defer closeCore()
 	port, err := core.OpenPort(capture.PortConfig{Name: "gen0", NetNS: "/run/netns/" + gen})
 	if err != nil {
 		return err

@@ -10,7 +10,6 @@ import (
 	"github.com/wirebox/wirebox/bench/internal/benchkit"
 	"github.com/wirebox/wirebox/capture"
 	"github.com/wirebox/wirebox/rmon"
-	"github.com/wirebox/wirebox/tap"
 )
 
 // runLoad measures the probe's cost on a loaded port: trafgen sends n
@@ -61,13 +60,11 @@ type loadResult struct {
 func loadRound(l benchkit.Link, n int, withRMON bool) (loadResult, error) {
 	na := l.Recv
 	var res loadResult
-	pool, err := tap.NewPool(tap.Config{Frames: 32768})
+	core, closeCore, err := benchkit.NewCore(32768)
 	if err != nil {
 		return res, err
 	}
-	defer pool.Close()
-	core := capture.NewCore(pool, nil)
-	defer core.Close()
+	defer closeCore()
 	port, err := core.OpenPort(capture.PortConfig{Name: "wb0", NetNS: "/run/netns/" + na, Mode: capture.Passive})
 	if err != nil {
 		return res, err

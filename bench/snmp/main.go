@@ -38,7 +38,6 @@ import (
 	"github.com/wirebox/wirebox/bench/internal/benchkit"
 	"github.com/wirebox/wirebox/capture"
 	"github.com/wirebox/wirebox/rmon"
-	"github.com/wirebox/wirebox/tap"
 )
 
 const (
@@ -247,15 +246,13 @@ func startOurs(dir string) (func(), int, error) {
 	if err != nil {
 		return nil, 0, err
 	}
-	pool, err := tap.NewPool(tap.Config{Frames: 8192})
+	core, closeCore, err := benchkit.NewCore(8192)
 	if err != nil {
 		return nil, 0, err
 	}
-	core := capture.NewCore(pool, nil)
 	for _, fi := range ifs {
 		if _, err := core.OpenPort(capture.PortConfig{Name: fi.Name(), Mode: capture.Passive, RingBlocks: 2, BlockSize: 64 << 10}); err != nil {
-			core.Close()
-			pool.Close()
+			closeCore()
 			return nil, 0, err
 		}
 	}
@@ -273,8 +270,7 @@ func startOurs(dir string) (func(), int, error) {
 	}
 	return func() {
 		stop()
-		core.Close()
-		pool.Close()
+		closeCore()
 	}, len(core.Ports()), nil
 }
 

@@ -13,7 +13,9 @@ import (
 	"strings"
 	"time"
 
+	"github.com/wirebox/wirebox/capture"
 	"github.com/wirebox/wirebox/services"
+	"github.com/wirebox/wirebox/tap"
 )
 
 // Sh runs a command; its error carries the command line and its output.
@@ -180,6 +182,18 @@ func (l Link) Trafgen(n int, frame string) (time.Duration, error) {
 		return 0, fmt.Errorf("trafgen: %w: %s", err, out)
 	}
 	return time.Since(start), nil
+}
+
+// NewCore makes a pool of frames and a capture core on it that logs
+// nothing, as a bench's own wirebox side; closeAll closes the core, then
+// the pool.
+func NewCore(frames int) (core *capture.Core, closeAll func(), err error) {
+	pool, err := tap.NewPool(tap.Config{Frames: frames})
+	if err != nil {
+		return nil, nil, err
+	}
+	core = capture.NewCore(pool, nil)
+	return core, func() { core.Close(); pool.Close() }, nil
 }
 
 // Supervise runs svcs under a supervisor, as the daemon does, beside a
