@@ -65,15 +65,12 @@ func main() {
 	flag.BoolVar(&opts.random, "random", false, "random payloads (incompressible) instead of a constant fill")
 	flag.IntVar(&opts.queue, "queue", 32768, "wirebox's session queue, frames (the pool has 65536)")
 	flag.Parse()
-	if *prof != "" {
-		f, err := os.Create(*prof)
-		if err != nil {
-			fmt.Fprintln(os.Stderr, err)
-			os.Exit(1)
-		}
-		pprof.StartCPUProfile(f)
-		defer pprof.StopCPUProfile()
+	stopProf, err := benchkit.CPUProfile(*prof)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
 	}
+	defer stopProf()
 	if err := run(*n, *sizes, *dir, *keep, strings.Split(*tools, ",")); err != nil {
 		fmt.Fprintln(os.Stderr, "bench/capture:", err)
 		pprof.StopCPUProfile()

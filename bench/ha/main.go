@@ -39,6 +39,7 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/wirebox/wirebox/bench/internal/benchkit"
 	"github.com/wirebox/wirebox/capture"
 	"github.com/wirebox/wirebox/ha/hatraffic"
 	"github.com/wirebox/wirebox/ha/node"
@@ -57,17 +58,12 @@ func main() {
 	tsys := flag.String("tput-systems", strings.Join(tputSystems, ","), "systems of -throughput, in order (the first is the ratios' base)")
 	cpuprof := flag.String("cpuprofile", "", "write a CPU profile of this process (the wirebox nodes run in it) to this file")
 	flag.Parse()
-	if *cpuprof != "" {
-		f, err := os.Create(*cpuprof)
-		if err == nil {
-			err = pprof.StartCPUProfile(f)
-		}
-		if err != nil {
-			fmt.Fprintln(os.Stderr, "bench/ha:", err)
-			os.Exit(1)
-		}
-		defer pprof.StopCPUProfile()
+	stopProf, err := benchkit.CPUProfile(*cpuprof)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "bench/ha:", err)
+		os.Exit(1)
 	}
+	defer stopProf()
 	if *tput {
 		if err := throughput(*secs, strings.Split(*tsys, ",")); err != nil {
 			pprof.StopCPUProfile()

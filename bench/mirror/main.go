@@ -38,7 +38,6 @@ import (
 	"path/filepath"
 	"regexp"
 	"runtime"
-	"runtime/pprof"
 	"sort"
 	"strconv"
 	"strings"
@@ -75,13 +74,12 @@ func main() {
 	flag.StringVar(&profDir, "profile", "", "write CPU profiles of the mirror server and client into this directory")
 	flag.Parse()
 	if profDir != "" {
-		f, err := os.Create(filepath.Join(profDir, "server.pprof"))
+		stopProf, err := benchkit.CPUProfile(filepath.Join(profDir, "server.pprof"))
 		if err != nil {
 			fmt.Fprintln(os.Stderr, err)
 			os.Exit(1)
 		}
-		_ = pprof.StartCPUProfile(f)
-		defer func() { pprof.StopCPUProfile(); f.Close() }()
+		defer stopProf()
 	}
 	if err := run(*dur, *pings, *only); err != nil {
 		fmt.Fprintln(os.Stderr, "bench/mirror:", err)
@@ -489,14 +487,11 @@ func attach(args []string) error {
 	addr := fs.String("addr", "", "address for the TAP")
 	prof := fs.String("cpuprofile", "", "")
 	_ = fs.Parse(args)
-	if *prof != "" {
-		f, err := os.Create(*prof)
-		if err != nil {
-			return err
-		}
-		_ = pprof.StartCPUProfile(f)
-		defer func() { pprof.StopCPUProfile(); f.Close() }()
+	stopProf, err := benchkit.CPUProfile(*prof)
+	if err != nil {
+		return err
 	}
+	defer stopProf()
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	added := false

@@ -9,6 +9,7 @@ import (
 	"net"
 	"os"
 	"os/exec"
+	"runtime/pprof"
 	"strconv"
 	"strings"
 	"time"
@@ -194,6 +195,23 @@ func NewCore(frames int) (core *capture.Core, closeAll func(), err error) {
 	}
 	core = capture.NewCore(pool, nil)
 	return core, func() { core.Close(); pool.Close() }, nil
+}
+
+// CPUProfile writes this process's CPU profile to path until stop; with
+// path "" it does nothing.
+func CPUProfile(path string) (stop func(), err error) {
+	if path == "" {
+		return func() {}, nil
+	}
+	f, err := os.Create(path)
+	if err != nil {
+		return nil, err
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		f.Close()
+		return nil, err
+	}
+	return func() { pprof.StopCPUProfile(); f.Close() }, nil
 }
 
 // Supervise runs svcs under a supervisor, as the daemon does, beside a
