@@ -273,10 +273,7 @@ func measure(sys string, reps, idle int, verbose bool) (result, error) {
 	if err := p.start(false); err != nil {
 		return res, err
 	}
-	if err := waitFor(30*time.Second, p.ready); err != nil {
-		if d, ok := p.(interface{ dump() string }); ok {
-			fmt.Fprintln(os.Stderr, d.dump())
-		}
+	if err := waitReady(p, 30*time.Second); err != nil {
 		return res, fmt.Errorf("the pair never got ready: %w", err)
 	}
 	rst, err := hatraffic.StartRSTWatch(exec.Command("ip", append([]string{"netns", "exec", t.cl}, hatraffic.RSTArgs("c0")...)...))
@@ -445,10 +442,7 @@ func measure(sys string, reps, idle int, verbose bool) (result, error) {
 		if err := p.start(act); err != nil {
 			return res, err
 		}
-		if err := waitFor(60*time.Second, p.ready); err != nil {
-			if d, ok := p.(interface{ dump() string }); ok {
-				fmt.Fprintln(os.Stderr, d.dump())
-			}
+		if err := waitReady(p, 60*time.Second); err != nil {
 			return res, fmt.Errorf("after failover %d the pair never got ready: %w", rep, err)
 		}
 	}
@@ -456,6 +450,16 @@ func measure(sys string, reps, idle int, verbose bool) (result, error) {
 }
 
 func waitFor(d time.Duration, cond func() bool) error { return hatraffic.WaitFor(d, cond) }
+
+// waitReady waits up to d for the pair to be ready; when it is not, the
+// pair's state (if it can dump one) goes to stderr.
+func waitReady(p pairSystem, d time.Duration) error {
+	err := waitFor(d, p.ready)
+	if dp, ok := p.(interface{ dump() string }); ok && err != nil {
+		fmt.Fprintln(os.Stderr, dp.dump())
+	}
+	return err
+}
 
 // --- wirebox --------------------------------------------------------------
 
