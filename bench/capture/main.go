@@ -147,19 +147,14 @@ func run(n int, sizesFlag, dir string, keep bool, tools []string) error {
 }
 
 func trafgenConf(dst net.HardwareAddr, size int) string {
-	var b strings.Builder
-	b.WriteString("{ ")
-	for _, x := range dst {
-		fmt.Fprintf(&b, "0x%02x, ", x)
-	}
 	// Source MAC, EtherType 0x88b5 (local experimental: no protocol handles it).
-	b.WriteString("0x02, 0x00, 0x00, 0x00, 0x00, 0x01, c16(0x88b5), ")
+	rest := "0x02, 0x00, 0x00, 0x00, 0x00, 0x01, c16(0x88b5), "
 	if opts.random {
-		fmt.Fprintf(&b, "drnd(%d) }\n", size-14)
+		rest += fmt.Sprintf("drnd(%d)", size-14)
 	} else {
-		fmt.Fprintf(&b, "fill(0xab, %d) }\n", size-14)
+		rest += fmt.Sprintf("fill(0xab, %d)", size-14)
 	}
-	return b.String()
+	return benchkit.TrafgenFrame(dst, rest) + "\n"
 }
 
 // generate runs trafgen for n frames on one CPU through the qdisc and
