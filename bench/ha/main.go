@@ -99,16 +99,8 @@ type result struct {
 	fos    []failover
 }
 
-func sh(args ...string) error {
-	out, err := exec.Command(args[0], args[1:]...).CombinedOutput()
-	if err != nil {
-		return fmt.Errorf("%s: %v: %s", strings.Join(args, " "), err, out)
-	}
-	return nil
-}
-
 func nsx(ns string, args ...string) error {
-	return sh(append([]string{"ip", "netns", "exec", ns}, args...)...)
+	return benchkit.Sh(append([]string{"ip", "netns", "exec", ns}, args...)...)
 }
 
 // topo is the namespaces of one run.
@@ -156,17 +148,16 @@ func newTopo(kernel bool) (*topo, error) {
 		[]string{"ip", "netns", "exec", t.sv, "ip", "addr", "add", hatraffic.Server2 + "/24", "dev", "s0"},
 		[]string{"ip", "netns", "exec", t.sv, "ethtool", "-K", "s0", "tx", "off", "tso", "off", "gso", "off", "gro", "on"},
 		[]string{"ip", "netns", "exec", t.sv, "ip", "route", "add", "10.0.1.0/24", "via", hatraffic.Gateway},
-		[]string{"ip", "link", "add", "pa", "netns", t.a, "type", "veth", "peer", "name", "pb", "netns", t.b},
-		[]string{"ip", "netns", "exec", t.a, "ip", "addr", "add", "10.0.9.1/24", "dev", "pa"},
-		[]string{"ip", "netns", "exec", t.b, "ip", "addr", "add", "10.0.9.2/24", "dev", "pb"},
-		[]string{"ip", "netns", "exec", t.a, "ip", "link", "set", "pa", "up"},
-		[]string{"ip", "netns", "exec", t.b, "ip", "link", "set", "pb", "up"},
-		[]string{"ip", "link", "add", "wa", "netns", t.a, "type", "veth", "peer", "name", "wb", "netns", t.b},
-		[]string{"ip", "netns", "exec", t.a, "ip", "addr", "add", "10.0.8.1/24", "dev", "wa"},
-		[]string{"ip", "netns", "exec", t.b, "ip", "addr", "add", "10.0.8.2/24", "dev", "wb"},
-		[]string{"ip", "netns", "exec", t.a, "ip", "link", "set", "wa", "up"},
-		[]string{"ip", "netns", "exec", t.b, "ip", "link", "set", "wb", "up"},
 	)
+	// The appliances' own links: peer (pa-pb, 10.0.9.0/24) and witness
+	// (wa-wb, 10.0.8.0/24).
+	for _, l := range [][4]string{{"pa", "pb", "10.0.9.1/24", "10.0.9.2/24"}, {"wa", "wb", "10.0.8.1/24", "10.0.8.2/24"}} {
+		cmds = append(cmds, []string{"ip", "link", "add", l[0], "netns", t.a, "type", "veth", "peer", "name", l[1], "netns", t.b},
+			[]string{"ip", "netns", "exec", t.a, "ip", "addr", "add", l[2], "dev", l[0]},
+			[]string{"ip", "netns", "exec", t.b, "ip", "addr", "add", l[3], "dev", l[1]},
+			[]string{"ip", "netns", "exec", t.a, "ip", "link", "set", l[0], "up"},
+			[]string{"ip", "netns", "exec", t.b, "ip", "link", "set", l[1], "up"})
+	}
 	if kernel {
 		cmds = append(cmds,
 			[]string{"ip", "netns", "exec", t.a, "ip", "addr", "add", "10.0.1.2/24", "dev", "a0"},
@@ -180,18 +171,16 @@ func newTopo(kernel bool) (*topo, error) {
 			cmds = append(cmds, []string{"ip", "netns", "exec", d[0], "ethtool", "-K", d[1], "gro", "on"})
 		}
 	}
-	for _, c := range cmds {
-		if err := sh(c...); err != nil {
-			t.close()
-			return nil, err
-		}
+	if err := benchkit.ShAll(cmds); err != nil {
+		t.close()
+		return nil, err
 	}
 	return t, nil
 }
 
 func (t *topo) close() {
 	for _, ns := range []string{t.cl, t.sw1, t.sw2, t.sv, t.a, t.b} {
-		_ = sh("ip", "netns", "del", ns)
+		_ = benchkit.Sh("ip", "netns", "del", ns)
 	}
 	os.RemoveAll(t.dir)
 }
