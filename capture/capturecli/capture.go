@@ -19,9 +19,9 @@ import (
 func newCaptureCmd(client subsys.ClientFunc) *cobra.Command {
 	c := &cobra.Command{
 		Use:   "capture",
-		Short: "Capture sessions: start, list, stop",
+		Short: "Capture sessions: start, list, stop; repair files a crash cut",
 	}
-	c.AddCommand(newCaptureStartCmd(client), newCaptureListCmd(client), newCaptureStopCmd(client))
+	c.AddCommand(newCaptureStartCmd(client), newCaptureListCmd(client), newCaptureStopCmd(client), newCaptureRepairCmd())
 	return c
 }
 

@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -71,6 +72,7 @@ func (s *Service) Run(ctx context.Context, rt *services.Runtime) error {
 	if core == nil {
 		return errors.New("capture core not running")
 	}
+	s.repair(rt.Log)
 	mgr := session.NewManager(core, rt.Log, s.root, s.limits.MaxSessions)
 	s.mu.Lock()
 	s.mgr, s.core = mgr, core
@@ -84,6 +86,26 @@ func (s *Service) Run(ctx context.Context, rt *services.Runtime) error {
 		rt.Log.Info("capture stopped at shutdown", "id", st.ID, "packets", st.Packets, "files", st.Files)
 	}
 	return nil
+}
+
+// repair cuts back the capture files below the root that a daemon killed
+// mid-write left marked (pcapng.RepairDir); live writers' files are left
+// alone, so a restart of the service alone is safe too.
+func (s *Service) repair(log *slog.Logger) {
+	if s.root == "" {
+		return
+	}
+	if _, err := os.Stat(s.root); errors.Is(err, os.ErrNotExist) {
+		return // no capture has been written yet
+	}
+	rs, err := pcapng.RepairDir(s.root)
+	for _, r := range rs {
+		log.Warn("capture file repaired: its writer died while writing it", "file", r.Path,
+			"size", r.Size, "kept", r.Kept, "salvaged", r.Salvaged, "removed", r.Removed)
+	}
+	if err != nil {
+		log.Error("repairing capture files", "root", s.root, "err", err)
+	}
 }
 
 // running returns the session manager and the core, or answers 503 and

@@ -41,7 +41,7 @@ func TestReadLiveCaptures(t *testing.T) {
 			for {
 				// The tools exit after -c packets; until then the file may be partial.
 				if fi, err := os.Stat(f); err == nil && fi.Size() > 0 {
-					if _, recs := readAllQuiet(f); len(recs) == n {
+					if _, recs, _ := readAllQuiet(f); len(recs) == n {
 						break
 					}
 				}

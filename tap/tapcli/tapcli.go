@@ -5,6 +5,7 @@ package tapcli
 import (
 	"fmt"
 	"io"
+	"strconv"
 	"strings"
 	"text/tabwriter"
 
@@ -48,7 +49,11 @@ func Print(w io.Writer, st api.Taps) error {
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "ID\tPID\tCOMMAND\tTAPS\tHELD\tDETOURED\tREVERTED\tDROPPED")
 	for _, a := range st.Apps {
-		fmt.Fprintf(tw, "%d\t%d\t%s\t%s\t%d\t%d\t%d\t%d\n", a.ID, a.PID, a.Command, TapList(a.Taps), a.Held, a.Detoured, a.Reverted, a.Dropped)
+		id, cmd := strconv.Itoa(int(a.ID)), a.Command
+		if a.InProcess {
+			id, cmd = "d"+id, "daemon: "+a.Name // in the daemon (a mirror client's channel ...)
+		}
+		fmt.Fprintf(tw, "%s\t%d\t%s\t%s\t%d\t%d\t%d\t%d\n", id, a.PID, cmd, TapList(a.Taps), a.Held, a.Detoured, a.Reverted, a.Dropped)
 	}
 	return tw.Flush()
 }
