@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
-	"path/filepath"
 	"runtime"
 	"sort"
 	"strings"
@@ -157,19 +156,9 @@ func (m *Manager) outDir(dir string) (string, *os.Root, error) {
 	if dir == "" {
 		return "", nil, errors.New("no output directory (--out)")
 	}
-	if m.root == "" {
-		if !filepath.IsAbs(dir) {
-			return "", nil, fmt.Errorf("output directory %q must be absolute", dir)
-		}
-		return filepath.Clean(dir), nil, nil
-	}
-	if !filepath.IsAbs(dir) {
-		dir = filepath.Join(m.root, dir)
-	}
-	dir = filepath.Clean(dir)
-	rel, err := filepath.Rel(m.root, dir)
-	if err != nil || rel == ".." || strings.HasPrefix(rel, "../") {
-		return "", nil, fmt.Errorf("output directory %q is outside the capture root %s (the capture.root key)", dir, m.root)
+	dir, rel, err := InRoot(m.root, dir, "output directory")
+	if err != nil || m.root == "" {
+		return dir, nil, err
 	}
 	if err := os.MkdirAll(m.root, pcapng.DirMode); err != nil {
 		return "", nil, fmt.Errorf("capture root: %w", err)
