@@ -122,10 +122,3 @@ func (c Config) withDefaults() Config {
 	return c
 }
 
-// netnsPath is the namespace file, or "" for the daemon's own.
-func (c Config) netnsPath() string {
-	if c.NetNS == "" || strings.HasPrefix(c.NetNS, "/") {
-		return c.NetNS
-	}
-	return "/run/netns/" + c.NetNS
-}

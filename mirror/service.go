@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/subtle"
 	"crypto/tls"
-	"crypto/x509"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -17,6 +16,7 @@ import (
 
 	"github.com/wirebox/wirebox/capture"
 	"github.com/wirebox/wirebox/internal/api"
+	"github.com/wirebox/wirebox/internal/config"
 	"github.com/wirebox/wirebox/internal/selfsigned"
 	"github.com/wirebox/wirebox/mirror/proto"
 	"github.com/wirebox/wirebox/services"
@@ -185,13 +185,9 @@ func (s *Service) setup() (*tls.Config, []*credential, error) {
 		Certificates: []tls.Certificate{pair},
 	}
 	if cfg.ClientCA != "" {
-		b, err := os.ReadFile(cfg.ClientCA)
+		pool, err := api.LoadCertPool(cfg.ClientCA)
 		if err != nil {
 			return nil, nil, fmt.Errorf("mirror: client CA: %w", err)
-		}
-		pool := x509.NewCertPool()
-		if !pool.AppendCertsFromPEM(b) {
-			return nil, nil, fmt.Errorf("mirror: client CA %s: no certificate", cfg.ClientCA)
 		}
 		tc.ClientCAs = pool
 		tc.ClientAuth = tls.VerifyClientCertIfGiven
@@ -274,7 +270,7 @@ func (s *Service) Run(ctx context.Context, rt *services.Runtime) error {
 		rt.OnExit(s.closeConsumers)
 	}
 	var ln net.Listener
-	err = inNetNS(s.cfg.netnsPath(), func() (err error) {
+	err = inNetNS(config.NetnsPath(s.cfg.NetNS), func() (err error) {
 		ln, err = net.Listen("tcp", s.cfg.Listen)
 		return err
 	})

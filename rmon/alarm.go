@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/gosnmp/gosnmp"
+	"github.com/wirebox/wirebox/internal/mapx"
 	"github.com/wirebox/wirebox/rmon/mib"
 )
 
@@ -174,11 +175,7 @@ func (p *probe) fireEvent(idx int32, a *ctlRow, rising bool) {
 
 // addLog adds a logTable entry for event idx (p.mu held).
 func (p *probe) addLog(idx int32, ev *ctlRow, what string) {
-	l := p.logs[idx]
-	if l == nil {
-		l = &eventLog{}
-		p.logs[idx] = l
-	}
+	l := mapx.Entry(p.logs, idx)
 	l.next++
 	l.items = append(l.items, logItem{index: l.next, time: p.uptime(), desc: ev.str(2) + ": " + what})
 	if len(l.items) > maxLogs {

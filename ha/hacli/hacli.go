@@ -21,26 +21,16 @@ func Commands(client subsys.ClientFunc) []*cobra.Command {
 }
 
 func statusCmd(client subsys.ClientFunc) *cobra.Command {
-	c := &cobra.Command{Use: "status", Short: "Role, peer, link latency, last failover, connections, sync", Args: cobra.NoArgs}
-	asJSON := subsys.JSONFlag(c)
-	c.RunE = func(cmd *cobra.Command, _ []string) error {
-		return subsys.Query(cmd, client, *asJSON, api.PathHA, nil, func(w io.Writer, st api.HAStatus) error {
-			return Print(w, st)
-		})
-	}
-	return c
+	return subsys.GetCmd(&cobra.Command{Use: "status", Short: "Role, peer, link latency, last failover, connections, sync", Args: cobra.NoArgs},
+		client, api.PathHA, Print)
 }
 
 func failoverCmd(client subsys.ClientFunc) *cobra.Command {
-	c := &cobra.Command{Use: "failover", Short: "Hand the active role to the standby (refused unless it is alive and in sync)", Args: cobra.NoArgs}
-	asJSON := subsys.JSONFlag(c)
-	c.RunE = func(cmd *cobra.Command, _ []string) error {
-		return subsys.Query(cmd, client, *asJSON, api.PathHAFailover, struct{}{}, func(w io.Writer, st api.HAStatus) error {
+	return subsys.PostCmd(&cobra.Command{Use: "failover", Short: "Hand the active role to the standby (refused unless it is alive and in sync)", Args: cobra.NoArgs},
+		client, func([]string) string { return api.PathHAFailover }, func(w io.Writer, st api.HAStatus) error {
 			_, err := fmt.Fprintf(w, "handed over: this node is now %s; the peer takes the service\n", st.Role)
 			return err
 		})
-	}
-	return c
 }
 
 // Print writes the status as text.

@@ -89,11 +89,15 @@ type PortConfig struct {
 }
 
 // NetnsPath is the namespace file of the port, or "" for the daemon's own.
-func (p PortConfig) NetnsPath() string {
-	if p.Netns == "" || strings.HasPrefix(p.Netns, "/") {
-		return p.Netns
+func (p PortConfig) NetnsPath() string { return NetnsPath(p.Netns) }
+
+// NetnsPath is the file of a network namespace given by name (under
+// /run/netns, as ip netns names them) or by path; "" is the daemon's own.
+func NetnsPath(ns string) string {
+	if ns == "" || strings.HasPrefix(ns, "/") {
+		return ns
 	}
-	return "/run/netns/" + p.Netns
+	return "/run/netns/" + ns
 }
 
 // APIConfig configures the control API.

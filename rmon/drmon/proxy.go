@@ -12,6 +12,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/wirebox/wirebox/internal/mapx"
 	"github.com/wirebox/wirebox/rmon/stats"
 )
 
@@ -531,12 +532,8 @@ func (p *Proxy) apply(a *agentState, rep *Report) {
 	for i := range rep.Responses {
 		x := &rep.Responses[i]
 		k := RespKey{Server: x.Server, Client: x.Client, Observer: x.Observer}
-		row := p.resp[k]
-		if row == nil {
-			row = &RespRow{Key: k}
-			p.resp[k] = row
-		}
-		row.Agent = a.name
+		row := mapx.Entry(p.resp, k)
+		row.Key, row.Agent = k, a.name
 		row.merge(x)
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"net/netip"
 	"sync"
 
+	"github.com/wirebox/wirebox/internal/mapx"
 	"github.com/wirebox/wirebox/rmon/stats"
 )
 
@@ -177,14 +178,7 @@ func (t *Tracker) See(data []byte, ts int64, tx bool) {
 	}
 }
 
-func (t *Tracker) row(k RespKey) *RespStats {
-	s := t.stats[k]
-	if s == nil {
-		s = &RespStats{}
-		t.stats[k] = s
-	}
-	return s
-}
+func (t *Tracker) row(k RespKey) *RespStats { return mapx.Entry(t.stats, k) }
 
 // Snapshot copies the cumulative rows.
 func (t *Tracker) Snapshot() map[RespKey]RespStats {

@@ -3,7 +3,6 @@ package drmon
 import (
 	"context"
 	"crypto/tls"
-	"crypto/x509"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -14,6 +13,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/wirebox/wirebox/internal/api"
 )
 
 // The TLS transport: the same messages, HMAC and all, over TCP with TLS
@@ -311,13 +312,9 @@ func TLSConfig(server bool, certFile, keyFile, caFile, serverName string) (*tls.
 	if err != nil {
 		return nil, fmt.Errorf("drmon tls: %w", err)
 	}
-	caPEM, err := os.ReadFile(caFile)
+	pool, err := api.LoadCertPool(caFile)
 	if err != nil {
 		return nil, fmt.Errorf("drmon tls: %w", err)
-	}
-	pool := x509.NewCertPool()
-	if !pool.AppendCertsFromPEM(caPEM) {
-		return nil, fmt.Errorf("drmon tls: no CA certificate in %s", caFile)
 	}
 	c := &tls.Config{Certificates: []tls.Certificate{pair}, MinVersion: tls.VersionTLS13}
 	if server {
