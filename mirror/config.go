@@ -121,4 +121,3 @@ func (c Config) withDefaults() Config {
 	}
 	return c
 }
-
