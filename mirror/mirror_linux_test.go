@@ -13,7 +13,6 @@ import (
 	"path/filepath"
 	"runtime/pprof"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -25,6 +24,7 @@ import (
 	"github.com/wirebox/wirebox/internal/api"
 	"github.com/wirebox/wirebox/internal/leakcheck"
 	"github.com/wirebox/wirebox/internal/netns"
+	"github.com/wirebox/wirebox/internal/pkttest"
 	"github.com/wirebox/wirebox/internal/testutil"
 	"github.com/wirebox/wirebox/services"
 	"github.com/wirebox/wirebox/tap"
@@ -178,6 +178,23 @@ func waitProc(t *testing.T, cmd *exec.Cmd, diag ...func()) {
 	}
 }
 
+// dumpTAP runs tcpdump on the client's TAP mir0 (with filter) into a
+// pcap file; the function it returns stops it and returns what `tcpdump
+// -n args -r` reads from the file.
+func (l *lab) dumpTAP(t *testing.T, filter ...string) func(args ...string) string {
+	t.Helper()
+	pcap := filepath.Join(t.TempDir(), "tap.pcap")
+	dump := pkttest.Start(t, l.client.Command("tcpdump", append([]string{"-i", "mir0", "-U", "-n", "-w", pcap}, filter...)...), "listening on")
+	return func(args ...string) string {
+		t.Helper()
+		_ = dump.Cmd.Process.Signal(syscall.SIGINT)
+		if err := dump.Wait(30 * time.Second); err != nil {
+			t.Errorf("tcpdump on mir0: %v", err)
+		}
+		return run(t, exec.Command("tcpdump", append(append([]string{"-n"}, args...), "-r", pcap)...))
+	}
+}
+
 // cliArgs turns the tests' flag list (-server HOST:PORT -port NAME and
 // the other options) into the command line of `wirebox mirror attach`
 // (HOST PORTNAME --option ...).
@@ -202,108 +219,14 @@ func cliArgs(args []string) []string {
 	return append([]string{"mirror", "attach", server, port}, rest...)
 }
 
-// client is a running `wirebox mirror attach` (the real CLI).
-type client struct {
-	cmd    *exec.Cmd
-	mu     sync.Mutex
-	states []string
-	stderr strings.Builder
-	exited chan struct{}
-	err    error
-}
+// client is a running `wirebox mirror attach` (the real CLI); its state
+// lines are its stdout.
+type client = testutil.Proc
 
 // attach starts the client in the client namespace.
 func (l *lab) attach(t *testing.T, args ...string) *client {
 	t.Helper()
-	cmd := l.client.Command(testutil.Wirebox(t), cliArgs(args)...)
-	c := &client{cmd: cmd, exited: make(chan struct{})}
-	out, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	cmd.Stderr = &syncWriter{b: &c.stderr, mu: &c.mu}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	go func() {
-		sc := bufio.NewScanner(out)
-		for sc.Scan() {
-			c.mu.Lock()
-			c.states = append(c.states, sc.Text())
-			c.mu.Unlock()
-		}
-		c.err = cmd.Wait()
-		close(c.exited)
-	}()
-	t.Cleanup(func() {
-		_ = cmd.Process.Signal(syscall.SIGTERM)
-		select {
-		case <-c.exited:
-		case <-time.After(10 * time.Second):
-			_ = cmd.Process.Kill()
-			<-c.exited
-		}
-		if t.Failed() {
-			t.Logf("client %v stderr:\n%s", args, c.log())
-		}
-	})
-	return c
-}
-
-type syncWriter struct {
-	b  *strings.Builder
-	mu *sync.Mutex
-}
-
-func (w *syncWriter) Write(p []byte) (int, error) {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	return w.b.Write(p)
-}
-
-func (c *client) log() string {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.stderr.String()
-}
-
-// last is the latest state line.
-func (c *client) last() string {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if len(c.states) == 0 {
-		return ""
-	}
-	return c.states[len(c.states)-1]
-}
-
-func (c *client) waitState(t *testing.T, what string, substr ...string) {
-	t.Helper()
-	testutil.WaitFor(t, what, func() bool {
-		select {
-		case <-c.exited:
-			t.Fatalf("client exited (%v) waiting for %s:\n%s", c.err, what, c.log())
-		default:
-		}
-		s := c.last()
-		for _, x := range substr {
-			if !strings.Contains(s, x) {
-				return false
-			}
-		}
-		return true
-	})
-}
-
-// waitExit waits for the client to end and returns its stderr.
-func (c *client) waitExit(t *testing.T) string {
-	t.Helper()
-	select {
-	case <-c.exited:
-	case <-time.After(30 * time.Second):
-		t.Fatal("client did not exit")
-	}
-	return c.log()
+	return testutil.StartProc(t, l.client.Command(testutil.Wirebox(t), cliArgs(args)...))
 }
 
 // linkOf reads an interface in ns (nil if absent).
@@ -326,7 +249,7 @@ func TestAttachEndToEnd(t *testing.T) {
 	}
 	l := newLab(t, nil)
 	c := l.attach(t, "-server", l.addr(), "-ca", l.ca(), "-token", l.token(t), "-port", "mp0", "-as", "mir0")
-	c.waitState(t, "the client to attach", "connected=true", "link=true")
+	c.WaitLine(t, "the client to attach", "connected=true", "link=true")
 	h := l.client.Netlink(t)
 	tapLink := linkOf(t, h, "mir0")
 	if tapLink == nil {
@@ -341,19 +264,7 @@ func TestAttachEndToEnd(t *testing.T) {
 	run(t, l.client.Command("ip", "addr", "add", "192.168.77.1/24", "dev", "mir0"))
 
 	// tcpdump on the TAP sees the lab host's frames (by its MAC).
-	pcap := filepath.Join(t.TempDir(), "tap.pcap")
-	dump := l.client.Command("tcpdump", "-i", "mir0", "-U", "-n", "-w", pcap, "ether", "src", l.lab0.MAC.String())
-	var dumpErr strings.Builder
-	var dumpMu sync.Mutex
-	dump.Stderr = &syncWriter{b: &dumpErr, mu: &dumpMu}
-	if err := dump.Start(); err != nil {
-		t.Fatal(err)
-	}
-	testutil.WaitFor(t, "tcpdump to listen", func() bool {
-		dumpMu.Lock()
-		defer dumpMu.Unlock()
-		return strings.Contains(dumpErr.String(), "listening on")
-	})
+	dump := l.dumpTAP(t, "ether", "src", l.lab0.MAC.String())
 
 	out := run(t, l.client.Command("ping", "-c", "3", "-i", "0.2", "-W", "5", "192.168.77.2"))
 	if !strings.Contains(out, " 0% packet loss") {
@@ -363,9 +274,7 @@ func TestAttachEndToEnd(t *testing.T) {
 	if !strings.Contains(strings.ToLower(out), strings.ToLower(l.lab0.MAC.String())) {
 		t.Errorf("arping did not see the lab host's MAC %s:\n%s", l.lab0.MAC, out)
 	}
-	_ = dump.Process.Signal(syscall.SIGINT)
-	waitProc(t, dump)
-	read := run(t, exec.Command("tcpdump", "-n", "-e", "-r", pcap))
+	read := dump("-e")
 	if !strings.Contains(read, "ICMP echo reply") || !strings.Contains(read, "Reply 192.168.77.2 is-at") {
 		t.Errorf("tcpdump on the TAP missed the lab host's replies:\n%s", read)
 	}
@@ -472,7 +381,7 @@ func TestAttachEndToEnd(t *testing.T) {
 	// Link down on the appliance port: the TAP loses carrier, then regains it.
 	run(t, l.host.Command("ip", "link", "set", "lab0", "down"))
 	testutil.WaitFor(t, "the TAP to lose carrier", func() bool { l := linkOf(t, h, "mir0"); return l != nil && !carrier(l) })
-	c.waitState(t, "the client to see the link down", "connected=true", "link=false")
+	c.WaitLine(t, "the client to see the link down", "connected=true", "link=false")
 	run(t, l.host.Command("ip", "link", "set", "lab0", "up"))
 	testutil.WaitFor(t, "the TAP to regain carrier", func() bool { l := linkOf(t, h, "mir0"); return l != nil && carrier(l) })
 
@@ -483,10 +392,10 @@ func TestAttachEndToEnd(t *testing.T) {
 	testutil.WaitFor(t, "the TAP to take the MTU back", func() bool { l := linkOf(t, h, "mir0"); return l != nil && l.Attrs().MTU == 1500 })
 
 	// Ctrl-C detaches: the TAP goes, the port is free.
-	_ = c.cmd.Process.Signal(os.Interrupt)
-	c.waitExit(t)
-	if c.err != nil {
-		t.Errorf("client exit: %v", c.err)
+	_ = c.Cmd.Process.Signal(os.Interrupt)
+	c.WaitExit(t)
+	if c.Err() != nil {
+		t.Errorf("client exit: %v", c.Err())
 	}
 	if linkOf(t, h, "mir0") != nil {
 		t.Error("TAP still there after detach")
