@@ -56,10 +56,7 @@ func consume(t *testing.T, c *Core, port *Port, name string) *Subscription {
 // accepts only frames the consumer holds.
 func TestConsumerCloseReclaims(t *testing.T) {
 	tp := newTopo(t, 8192)
-	port, err := tp.core.OpenPort(PortConfig{Name: "wb0", NetNS: tp.a.Path, Mode: Bypass})
-	if err != nil {
-		t.Fatal(err)
-	}
+	port := tp.wb0(t, PortConfig{Mode: Bypass})
 	ro := tp.core.NewConsumer("reader")
 	own := tp.core.NewConsumer("owner")
 	rs := subscribe(t, ro, port, SubscribeOptions{Name: "reader", Queue: 8192})
@@ -267,10 +264,7 @@ func TestOwnerHooks(t *testing.T) {
 // again and an existing subscription receives its frames.
 func TestLinkEventsAndReattach(t *testing.T) {
 	tp := newTopo(t, 4096)
-	port, err := tp.core.OpenPort(PortConfig{Name: "wb0", NetNS: tp.a.Path})
-	if err != nil {
-		t.Fatal(err)
-	}
+	port := tp.wb0(t, PortConfig{})
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	events := tp.core.WatchPorts(ctx)
@@ -332,10 +326,7 @@ func TestLinkEventsAndReattach(t *testing.T) {
 // meanwhile is counted as missed, and frames flow again after Resume.
 func TestSuspendResume(t *testing.T) {
 	tp := newTopo(t, 4096)
-	port, err := tp.core.OpenPort(PortConfig{Name: "wb0", NetNS: tp.a.Path})
-	if err != nil {
-		t.Fatal(err)
-	}
+	port := tp.wb0(t, PortConfig{})
 	sub := consume(t, tp.core, port, "session")
 	s := newSender(t, tp.b, "peer0")
 	s.send(t, tp.la.MAC, 100, 64)

@@ -256,14 +256,7 @@ func TestCaptureCLIEndToEnd(t *testing.T) {
 	// socket bound to the port's address), and a session on the port sees
 	// each frame exactly once, as received.
 	r.addAddr(t, "wb0", "10.9.0.2/24")
-	var conn *net.UDPConn
-	if err := r.a.Do(func() (err error) {
-		conn, err = net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(10, 9, 0, 2), Port: 7777})
-		return err
-	}); err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
+	conn := r.a.ListenUDP(t, "10.9.0.2:7777")
 	hw, err := pcapng.NewWriter(pcapng.Options{Dir: filepath.Join(dir, "tohost"), Interfaces: []pcapng.Interface{{Name: "x"}}})
 	if err != nil {
 		t.Fatal(err)

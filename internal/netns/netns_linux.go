@@ -174,6 +174,26 @@ func (ns *NS) Command(name string, args ...string) *exec.Cmd {
 	return exec.Command("ip", append([]string{"netns", "exec", ns.Name, name}, args...)...)
 }
 
+// ListenUDP opens a UDP socket in the namespace bound to addr
+// ("10.77.0.1:7777"), for tests that check what the namespace's host
+// stack receives. It is closed when the test ends.
+func (ns *NS) ListenUDP(tb testing.TB, addr string) *net.UDPConn {
+	tb.Helper()
+	ua, err := net.ResolveUDPAddr("udp4", addr)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	var conn *net.UDPConn
+	if err := ns.Do(func() (err error) {
+		conn, err = net.ListenUDP("udp4", ua)
+		return err
+	}); err != nil {
+		tb.Fatalf("netns %s: listen udp %s: %v", ns.Name, addr, err)
+	}
+	tb.Cleanup(func() { conn.Close() })
+	return conn
+}
+
 // Link describes one end of a veth pair or a TAP device in a namespace.
 type Link struct {
 	NS    *NS

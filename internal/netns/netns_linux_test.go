@@ -162,14 +162,7 @@ func TestVethTraffic(t *testing.T) {
 		t.Fatalf("links %+v %+v", la, lb)
 	}
 	// A UDP datagram from a to b proves addresses, link state and namespaces.
-	var conn *net.UDPConn
-	if err := b.Do(func() (err error) {
-		conn, err = net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(10, 99, 0, 2), Port: 9999})
-		return err
-	}); err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
+	conn := b.ListenUDP(t, "10.99.0.2:9999")
 	if err := a.Do(func() error {
 		c, err := net.DialUDP("udp4", nil, &net.UDPAddr{IP: net.IPv4(10, 99, 0, 2), Port: 9999})
 		if err != nil {
