@@ -37,9 +37,7 @@ func newTopo(t *testing.T, frames int) *topo {
 		a.Command("tc", "qdisc", "replace", "dev", "wb0", "root", "pfifo", "limit", "10000"),
 		b.Command("tc", "qdisc", "replace", "dev", "peer0", "root", "pfifo", "limit", "10000"),
 	} {
-		if out, err := c.CombinedOutput(); err != nil {
-			t.Fatalf("%v: %v: %s", c.Args, err, out)
-		}
+		testutil.Run(t, c)
 	}
 	pool, err := tap.NewPool(tap.Config{Frames: frames})
 	if err != nil {

@@ -21,13 +21,14 @@ import (
 	"github.com/vishvananda/netlink"
 
 	"github.com/wirebox/wirebox/capture"
+	"github.com/wirebox/wirebox/capture/capturetest"
 	"github.com/wirebox/wirebox/internal/api"
 	"github.com/wirebox/wirebox/internal/leakcheck"
 	"github.com/wirebox/wirebox/internal/netns"
 	"github.com/wirebox/wirebox/internal/pkttest"
 	"github.com/wirebox/wirebox/internal/testutil"
 	"github.com/wirebox/wirebox/services"
-	"github.com/wirebox/wirebox/tap"
+	"github.com/wirebox/wirebox/services/servicestest"
 )
 
 func TestMain(m *testing.M) { os.Exit(leakcheck.Run(m)) }
@@ -59,14 +60,8 @@ func newLab(t *testing.T, mutate func(*Config)) *lab {
 	netns.Veth(t, l.appliance, "mq0", l.host, "lab1", netns.VethOptions{})
 	// The lab host's frames cross AF_XDP as bytes: they must carry their
 	// checksums (a veth would otherwise leave them to an offload).
-	run(t, l.host.Command("ethtool", "-K", "lab0", "tx", "off"))
-	pool, err := tap.NewPool(tap.Config{Frames: 8192})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { pool.Close() })
-	l.core = capture.NewCore(pool, slog.New(slog.DiscardHandler))
-	t.Cleanup(func() { l.core.Close() })
+	testutil.Run(t, l.host.Command("ethtool", "-K", "lab0", "tx", "off"))
+	l.core = capturetest.Core(t, 8192)
 	if _, err := l.core.OpenPort(capture.PortConfig{Name: "mp0", NetNS: l.appliance.Path, Mode: capture.Bypass}); err != nil {
 		t.Fatal(err)
 	}
@@ -77,6 +72,7 @@ func newLab(t *testing.T, mutate func(*Config)) *lab {
 	if mutate != nil {
 		mutate(&l.cfg)
 	}
+	var err error
 	l.svc, err = New(l.cfg, func() *capture.Core { return l.core }, testLog(t))
 	if err != nil {
 		t.Fatal(err)
@@ -91,12 +87,7 @@ func (l *lab) start(t *testing.T) {
 	t.Helper()
 	// Under the real supervisor, after a "core" service (the test owns
 	// the core itself).
-	core := services.ServiceFunc{ServiceName: "core", RunFunc: func(ctx context.Context, rt *services.Runtime) error {
-		rt.Ready()
-		<-ctx.Done()
-		return nil
-	}}
-	sup, err := services.New(services.Options{Logger: testLog(t)}, core, l.svc)
+	sup, err := services.New(services.Options{Logger: testLog(t)}, servicestest.Steady("core"), l.svc)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -151,15 +142,6 @@ func testLog(t *testing.T) *slog.Logger {
 	return slog.New(slog.DiscardHandler)
 }
 
-func run(t *testing.T, cmd *exec.Cmd) string {
-	t.Helper()
-	out, err := cmd.CombinedOutput()
-	if err != nil {
-		t.Fatalf("%v: %v\n%s", cmd.Args, err, out)
-	}
-	return string(out)
-}
-
 // waitProc waits for a peer tool to exit; one that hangs is killed (and
 // the test fails) rather than hanging the test.
 func waitProc(t *testing.T, cmd *exec.Cmd, diag ...func()) {
@@ -191,7 +173,7 @@ func (l *lab) dumpTAP(t *testing.T, filter ...string) func(args ...string) strin
 		if err := dump.Wait(30 * time.Second); err != nil {
 			t.Errorf("tcpdump on mir0: %v", err)
 		}
-		return run(t, exec.Command("tcpdump", append(append([]string{"-n"}, args...), "-r", pcap)...))
+		return testutil.Run(t, exec.Command("tcpdump", append(append([]string{"-n"}, args...), "-r", pcap)...))
 	}
 }
 
@@ -261,16 +243,16 @@ func TestAttachEndToEnd(t *testing.T) {
 	if tapLink.Attrs().MTU != 1500 {
 		t.Errorf("TAP MTU %d, want 1500", tapLink.Attrs().MTU)
 	}
-	run(t, l.client.Command("ip", "addr", "add", "192.168.77.1/24", "dev", "mir0"))
+	testutil.Run(t, l.client.Command("ip", "addr", "add", "192.168.77.1/24", "dev", "mir0"))
 
 	// tcpdump on the TAP sees the lab host's frames (by its MAC).
 	dump := l.dumpTAP(t, "ether", "src", l.lab0.MAC.String())
 
-	out := run(t, l.client.Command("ping", "-c", "3", "-i", "0.2", "-W", "5", "192.168.77.2"))
+	out := testutil.Run(t, l.client.Command("ping", "-c", "3", "-i", "0.2", "-W", "5", "192.168.77.2"))
 	if !strings.Contains(out, " 0% packet loss") {
 		t.Errorf("ping through the mirror:\n%s", out)
 	}
-	out = run(t, l.client.Command("arping", "-c", "2", "-w", "5", "-I", "mir0", "192.168.77.2"))
+	out = testutil.Run(t, l.client.Command("arping", "-c", "2", "-w", "5", "-I", "mir0", "192.168.77.2"))
 	if !strings.Contains(strings.ToLower(out), strings.ToLower(l.lab0.MAC.String())) {
 		t.Errorf("arping did not see the lab host's MAC %s:\n%s", l.lab0.MAC, out)
 	}
@@ -379,16 +361,16 @@ func TestAttachEndToEnd(t *testing.T) {
 	}
 
 	// Link down on the appliance port: the TAP loses carrier, then regains it.
-	run(t, l.host.Command("ip", "link", "set", "lab0", "down"))
+	testutil.Run(t, l.host.Command("ip", "link", "set", "lab0", "down"))
 	testutil.WaitFor(t, "the TAP to lose carrier", func() bool { l := linkOf(t, h, "mir0"); return l != nil && !carrier(l) })
 	c.WaitLine(t, "the client to see the link down", "connected=true", "link=false")
-	run(t, l.host.Command("ip", "link", "set", "lab0", "up"))
+	testutil.Run(t, l.host.Command("ip", "link", "set", "lab0", "up"))
 	testutil.WaitFor(t, "the TAP to regain carrier", func() bool { l := linkOf(t, h, "mir0"); return l != nil && carrier(l) })
 
 	// An MTU change on the appliance port follows to the TAP.
-	run(t, l.appliance.Command("ip", "link", "set", "mp0", "mtu", "1400"))
+	testutil.Run(t, l.appliance.Command("ip", "link", "set", "mp0", "mtu", "1400"))
 	testutil.WaitFor(t, "the TAP to take the new MTU", func() bool { l := linkOf(t, h, "mir0"); return l != nil && l.Attrs().MTU == 1400 })
-	run(t, l.appliance.Command("ip", "link", "set", "mp0", "mtu", "1500"))
+	testutil.Run(t, l.appliance.Command("ip", "link", "set", "mp0", "mtu", "1500"))
 	testutil.WaitFor(t, "the TAP to take the MTU back", func() bool { l := linkOf(t, h, "mir0"); return l != nil && l.Attrs().MTU == 1500 })
 
 	// Ctrl-C detaches: the TAP goes, the port is free.

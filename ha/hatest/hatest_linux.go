@@ -13,6 +13,7 @@ import (
 	"github.com/wirebox/wirebox/ha/hatraffic"
 	"github.com/wirebox/wirebox/internal/netns"
 	"github.com/wirebox/wirebox/internal/pkttest"
+	"github.com/wirebox/wirebox/internal/testutil"
 )
 
 const (
@@ -32,9 +33,7 @@ func Service() fwd.Service {
 
 func Run(t testing.TB, ns *netns.NS, args ...string) {
 	t.Helper()
-	if out, err := ns.Command(args[0], args[1:]...).CombinedOutput(); err != nil {
-		t.Fatalf("%s: %v: %v: %s", ns.Name, args, err, out)
-	}
+	testutil.Run(t, ns.Command(args[0], args[1:]...))
 }
 
 // HostEnd prepares a veth end of a host namespace for frames forwarded by

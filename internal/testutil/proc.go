@@ -120,3 +120,15 @@ func (p *Proc) WaitExit(tb testing.TB) string {
 	}
 	return p.Stderr()
 }
+
+// Run runs cmd to the end and returns its combined output, failing the
+// test (with the output) if it fails: a set-up step such as `ethtool` or
+// `ip` in a namespace, or a peer tool that reads a file.
+func Run(tb testing.TB, cmd *exec.Cmd) string {
+	tb.Helper()
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		tb.Fatalf("%v: %v\n%s", cmd.Args, err, out)
+	}
+	return string(out)
+}

@@ -26,15 +26,6 @@ func startAttach(t *testing.T, ns *netns.NS, args ...string) *testutil.Proc {
 	return testutil.StartProc(t, ns.Command(testutil.Wirebox(t), append([]string{"mirror", "attach"}, args...)...))
 }
 
-func run(t *testing.T, cmd *exec.Cmd) string {
-	t.Helper()
-	out, err := cmd.CombinedOutput()
-	if err != nil {
-		t.Fatalf("%v: %v\n%s", cmd.Args, err, out)
-	}
-	return string(out)
-}
-
 var fingerprintRE = regexp.MustCompile(`mirror: server certificate.* sha256=([0-9A-F:]{95})`)
 
 // TestDaemonMirror: the daemon with a mirror section lends its port mp0
@@ -58,7 +49,7 @@ func TestDaemonMirror(t *testing.T) {
 	_, lab0 := netns.Veth(t, appliance, "mp0", host, "lab0", netns.VethOptions{AddrB: "192.168.78.2/24"})
 	// The lab host's frames cross AF_XDP as bytes: they must carry their
 	// checksums.
-	run(t, host.Command("ethtool", "-K", "lab0", "tx", "off"))
+	testutil.Run(t, host.Command("ethtool", "-K", "lab0", "tx", "off"))
 
 	state := t.TempDir()
 	cfg := config.Default(mirrorsys.Section)
@@ -82,7 +73,7 @@ func TestDaemonMirror(t *testing.T) {
 		}
 	}
 	token := "@" + filepath.Join(state, "mirror-token")
-	out := run(t, client.Command(d.Bin, "mirror", "ports", "10.78.0.2:7412", "--fingerprint", fp, "--token", token))
+	out := testutil.Run(t, client.Command(d.Bin, "mirror", "ports", "10.78.0.2:7412", "--fingerprint", fp, "--token", token))
 	if !regexp.MustCompile(`(?m)^mp0\s+true\s+up\s+10000\s+full\s+1500\s`).MatchString(out) {
 		t.Errorf("wirebox mirror ports:\n%s", out)
 	}
@@ -103,10 +94,10 @@ func TestDaemonMirror(t *testing.T) {
 	if got, want := tap.Attrs().HardwareAddr.String(), appliancePortMAC(t, appliance); got != want {
 		t.Errorf("TAP MAC %s, want the appliance port's %s", got, want)
 	}
-	run(t, client.Command("ip", "addr", "add", "192.168.78.1/24", "dev", "mir0"))
+	testutil.Run(t, client.Command("ip", "addr", "add", "192.168.78.1/24", "dev", "mir0"))
 	ping := func(when string) {
 		t.Helper()
-		out := run(t, client.Command("ping", "-c", "3", "-i", "0.2", "-W", "5", "192.168.78.2"))
+		out := testutil.Run(t, client.Command("ping", "-c", "3", "-i", "0.2", "-W", "5", "192.168.78.2"))
 		if !strings.Contains(out, " 0% packet loss") {
 			t.Errorf("ping %s:\n%s", when, out)
 		}
@@ -115,11 +106,11 @@ func TestDaemonMirror(t *testing.T) {
 	// The --pcap file holds the lab host's replies as the appliance stamped
 	// them (nanoseconds, inbound on the port), readable by tcpdump while the
 	// client runs: a TAP cannot carry those stamps, the file does.
-	replies := run(t, exec.Command("tcpdump", "-r", pcapFile, "-n", "-tt", "--time-stamp-precision=nano", "icmp[icmptype] == icmp-echoreply"))
+	replies := testutil.Run(t, exec.Command("tcpdump", "-r", pcapFile, "-n", "-tt", "--time-stamp-precision=nano", "icmp[icmptype] == icmp-echoreply"))
 	if got := regexp.MustCompile(`(?m)^\d+\.\d{9} IP 192\.168\.78\.2 > 192\.168\.78\.1: ICMP echo reply`).FindAllString(replies, -1); len(got) < 3 {
 		t.Errorf("echo replies in the --pcap file, nanosecond stamps: %d of 3:\n%s", len(got), replies)
 	}
-	neigh := run(t, client.Command("ip", "neigh", "show", "192.168.78.2", "dev", "mir0"))
+	neigh := testutil.Run(t, client.Command("ip", "neigh", "show", "192.168.78.2", "dev", "mir0"))
 	if !strings.Contains(strings.ToLower(neigh), lab0.MAC.String()) {
 		t.Errorf("the lab host's MAC %s not learnt on the TAP: %s", lab0.MAC, neigh)
 	}

@@ -28,3 +28,14 @@ func Supervise(tb testing.TB, opts services.Options, svcs ...services.Service) *
 	})
 	return sup
 }
+
+// Steady is a service that becomes ready at once and runs until stopped:
+// the stand-in "core" a subsystem's service depends on when the test owns
+// the capture core itself.
+func Steady(name string, deps ...string) services.ServiceFunc {
+	return services.ServiceFunc{ServiceName: name, DependsOn: deps, RunFunc: func(ctx context.Context, rt *services.Runtime) error {
+		rt.Ready()
+		<-ctx.Done()
+		return nil
+	}}
+}

@@ -18,6 +18,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/wirebox/wirebox/capture"
+	"github.com/wirebox/wirebox/capture/capturetest"
 	"github.com/wirebox/wirebox/internal/leakcheck"
 	"github.com/wirebox/wirebox/internal/netns"
 	"github.com/wirebox/wirebox/internal/pkttest"
@@ -402,13 +403,7 @@ func receiveOne(t *testing.T, app *tapclient.App, send *netns.Raw, frame []byte)
 // TestSocketProtocol: requests out of order, malformed or of another
 // version are refused; a malformed one disconnects.
 func TestSocketProtocol(t *testing.T) {
-	pool, err := tap.NewPool(tap.Config{Frames: 1024})
-	if err != nil {
-		t.Fatal(err)
-	}
-	core := capture.NewCore(pool, nil)
-	defer pool.Close()
-	defer core.Close()
+	core := capturetest.Core(t, 1024)
 	s := serveTap(t, core, 256)
 	c, err := net.DialUnix("unixpacket", nil, &net.UnixAddr{Name: s.Socket(), Net: "unixpacket"})
 	if err != nil {
@@ -446,7 +441,7 @@ func TestSocketProtocol(t *testing.T) {
 	if st := s.Status(); len(st.Apps) != 0 {
 		t.Errorf("apps %+v", st.Apps)
 	}
-	if err := pool.CheckFull(); err != nil {
+	if err := core.Pool().CheckFull(); err != nil {
 		t.Error(err)
 	}
 }

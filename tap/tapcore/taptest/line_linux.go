@@ -7,7 +7,9 @@ import (
 	"testing"
 
 	"github.com/wirebox/wirebox/capture"
+	"github.com/wirebox/wirebox/capture/capturetest"
 	"github.com/wirebox/wirebox/internal/netns"
+	"github.com/wirebox/wirebox/internal/testutil"
 	"github.com/wirebox/wirebox/tap"
 )
 
@@ -40,24 +42,11 @@ func NewLine(t *testing.T, forward bool) *Line {
 		l.B.Command("ethtool", "-K", "peer0", "gro", "on"), l.A.Command("ethtool", "-K", "wb0", "gro", "on"),
 		l.A.Command("ethtool", "-K", "wb1", "gro", "on"), l.C.Command("ethtool", "-K", "peer1", "gro", "on"),
 	} {
-		if out, err := c.CombinedOutput(); err != nil {
-			t.Fatalf("%v: %v: %s", c.Args, err, out)
-		}
+		testutil.Run(t, c)
 	}
+	l.Core = capturetest.Core(t, 32768)
+	l.Pool = l.Core.Pool()
 	var err error
-	if l.Pool, err = tap.NewPool(tap.Config{Frames: 32768}); err != nil {
-		t.Fatal(err)
-	}
-	l.Core = capture.NewCore(l.Pool, nil)
-	t.Cleanup(func() {
-		if err := l.Core.Close(); err != nil {
-			t.Error(err)
-		}
-		if err := l.Pool.CheckFull(); err != nil {
-			t.Error(err)
-		}
-		l.Pool.Close()
-	})
 	f0, f1 := "", ""
 	if forward {
 		f0, f1 = "wb1", "wb0"
