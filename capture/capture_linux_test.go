@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/binary"
 	"net"
-	"os/exec"
 	"testing"
 	"time"
 
@@ -31,14 +30,7 @@ func newTopo(t *testing.T, frames int) *topo {
 	t.Helper()
 	p := netns.Pair(t)
 	a, b, la, lb := p.Near, p.Far, p.NearLink, p.FarLink
-	for _, c := range []*exec.Cmd{
-		a.Command("ethtool", "-K", "wb0", "gro", "on"),
-		b.Command("ethtool", "-K", "peer0", "gro", "on"),
-		a.Command("tc", "qdisc", "replace", "dev", "wb0", "root", "pfifo", "limit", "10000"),
-		b.Command("tc", "qdisc", "replace", "dev", "peer0", "root", "pfifo", "limit", "10000"),
-	} {
-		testutil.Run(t, c)
-	}
+	netns.Backpressure(t, la, lb)
 	pool, err := tap.NewPool(tap.Config{Frames: frames})
 	if err != nil {
 		t.Fatal(err)

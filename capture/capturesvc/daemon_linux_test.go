@@ -24,21 +24,37 @@ import (
 	"github.com/wirebox/wirebox/internal/testutil"
 )
 
+// passiveConfig is the daemon configuration of these tests: the near end
+// of a new veth pair as a passive port, capture files under root.
+func passiveConfig(t *testing.T, root string) (*netns.VethPair, *config.Config) {
+	t.Helper()
+	p := netns.Pair(t)
+	cfg := config.Default(capturesvc.Section)
+	cfg.Ports = []config.PortConfig{{Name: p.NearLink.Name, Mode: config.PortPassive, Netns: p.Near.Path}}
+	capturesvc.Section.Of(cfg).Root = root
+	return p, cfg
+}
+
+// startDaemon runs the daemon on cfg until the test ends and returns once
+// the core and capture services run.
+func startDaemon(t *testing.T, cfg *config.Config) *testutil.Daemon {
+	t.Helper()
+	d := testutil.StartDaemon(t, cfg)
+	d.WaitRunning(t, "core", capturesvc.Name)
+	return d
+}
+
 // TestDaemonCaptureFlow runs the real wirebox binary as the daemon with a
 // passive port in a test namespace, drives capture sessions with the
 // wirebox CLI, stops one in order and kills the daemon with SIGKILL in the
 // middle of another: tshark must read every file.
 func TestDaemonCaptureFlow(t *testing.T) {
 	pkttest.Need(t, "tshark")
-	p := netns.Pair(t)
-	a, b, la, lb := p.Near, p.Far, p.NearLink, p.FarLink
 	dir := t.TempDir()
-	cfg := config.Default(capturesvc.Section)
+	p, cfg := passiveConfig(t, dir)
+	a, b, la, lb := p.Near, p.Far, p.NearLink, p.FarLink
 	cfg.Name = "captest"
-	cfg.Ports = []config.PortConfig{{Name: la.Name, Mode: config.PortPassive, Netns: a.Path}}
-	capturesvc.Section.Of(cfg).Root = dir
-	daemon := testutil.StartDaemon(t, cfg)
-	daemon.WaitRunning(t, "core", capturesvc.Name)
+	daemon := startDaemon(t, cfg)
 	cli := daemon.Run
 
 	start := func(args ...string) string {

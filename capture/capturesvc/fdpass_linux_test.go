@@ -14,12 +14,9 @@ import (
 	"github.com/gopacket/gopacket/layers"
 	"github.com/gopacket/gopacket/pcapgo"
 
-	"github.com/wirebox/wirebox/capture/capturesvc"
 	"github.com/wirebox/wirebox/internal/api"
-	"github.com/wirebox/wirebox/internal/config"
 	"github.com/wirebox/wirebox/internal/netns"
 	"github.com/wirebox/wirebox/internal/pkttest"
-	"github.com/wirebox/wirebox/internal/testutil"
 )
 
 // TestReplayPassesTheUsersFile: a local user in the socket's group
@@ -122,10 +119,7 @@ func TestCaptureIntoTheUsersDirectory(t *testing.T) {
 // returns the veth pair, a directory every user may enter (with a copy of
 // the binary) and a runner of the CLI as nobody.
 func nobodyRig(t *testing.T) (*netns.VethPair, string, func(args ...string) (string, error)) {
-	p := netns.Pair(t)
-	cfg := config.Default(capturesvc.Section)
-	cfg.Ports = []config.PortConfig{{Name: p.NearLink.Name, Mode: config.PortPassive, Netns: p.Near.Path}}
-	capturesvc.Section.Of(cfg).Root = t.TempDir()
+	p, cfg := passiveConfig(t, t.TempDir())
 	cfg.API.SocketGroup = "65534" // nobody's group
 	// A directory nobody may enter, for the socket, the binary and the files.
 	dir, err := os.MkdirTemp("", "wirebox-fdpass-")
@@ -137,8 +131,7 @@ func nobodyRig(t *testing.T) (*netns.VethPair, string, func(args ...string) (str
 		t.Fatal(err)
 	}
 	cfg.API.Socket = filepath.Join(dir, "wirebox.sock")
-	d := testutil.StartDaemon(t, cfg)
-	d.WaitRunning(t, "core", capturesvc.Name)
+	d := startDaemon(t, cfg)
 	bin := filepath.Join(dir, "wirebox")
 	b, err := os.ReadFile(d.Bin)
 	if err != nil {

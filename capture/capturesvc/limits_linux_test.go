@@ -19,8 +19,6 @@ import (
 	"github.com/wirebox/wirebox/capture/capturesvc"
 	"github.com/wirebox/wirebox/capture/pcapng"
 	"github.com/wirebox/wirebox/internal/api"
-	"github.com/wirebox/wirebox/internal/config"
-	"github.com/wirebox/wirebox/internal/netns"
 	"github.com/wirebox/wirebox/internal/testutil"
 )
 
@@ -38,16 +36,12 @@ func threads(t *testing.T, pid int) int {
 // without a thread per session; a replay past capture.max_replays is
 // refused the same way.
 func TestDaemonLimits(t *testing.T) {
-	p := netns.Pair(t)
 	dir := t.TempDir()
-	cfg := config.Default(capturesvc.Section)
-	cfg.Ports = []config.PortConfig{{Name: p.NearLink.Name, Mode: config.PortPassive, Netns: p.Near.Path}}
+	_, cfg := passiveConfig(t, dir)
 	sec := capturesvc.Section.Of(cfg)
-	sec.Root = dir
 	sec.MaxSessions = 40
 	sec.MaxReplays = 1
-	d := testutil.StartDaemon(t, cfg)
-	d.WaitRunning(t, "core", capturesvc.Name)
+	d := startDaemon(t, cfg)
 	ctx := context.Background()
 	base := threads(t, d.Pid())
 

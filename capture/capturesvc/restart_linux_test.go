@@ -8,12 +8,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/wirebox/wirebox/capture/capturesvc"
 	"github.com/wirebox/wirebox/internal/api"
-	"github.com/wirebox/wirebox/internal/config"
-	"github.com/wirebox/wirebox/internal/netns"
 	"github.com/wirebox/wirebox/internal/pkttest"
-	"github.com/wirebox/wirebox/internal/testutil"
 )
 
 // TestCaptureAcrossCoreRestart: `wirebox restart core` in the middle of a
@@ -22,14 +18,10 @@ import (
 // counted, not silently lost; capinfos reads the result.
 func TestCaptureAcrossCoreRestart(t *testing.T) {
 	pkttest.Need(t, "capinfos")
-	p := netns.Pair(t)
 	dir := t.TempDir()
-	cfg := config.Default(capturesvc.Section)
+	p, cfg := passiveConfig(t, dir)
 	cfg.Name = "restarttest"
-	cfg.Ports = []config.PortConfig{{Name: p.NearLink.Name, Mode: config.PortPassive, Netns: p.Near.Path}}
-	capturesvc.Section.Of(cfg).Root = dir
-	d := testutil.StartDaemon(t, cfg)
-	d.WaitRunning(t, "core", capturesvc.Name)
+	d := startDaemon(t, cfg)
 	out, err := d.Run("capture", "start", "--json", "--port", p.NearLink.Name, "--filter", "udp dst port 9", "--out", filepath.Join(dir, "s"))
 	var s api.CaptureSession
 	if err != nil || json.Unmarshal([]byte(out), &s) != nil {

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/wirebox/wirebox/internal/api"
+	"github.com/wirebox/wirebox/internal/config"
 	"github.com/wirebox/wirebox/internal/leakcheck"
 	"github.com/wirebox/wirebox/internal/netns"
 	"github.com/wirebox/wirebox/internal/testutil"
@@ -22,70 +23,20 @@ import (
 
 func TestMain(m *testing.M) { os.Exit(leakcheck.Run(m)) }
 
-// backpressure makes the veth pair lossless under a sender faster than
-// the receiver: with NAPI (GRO on) and a qdisc, a full veth ring stops the
-// sender's queue instead of dropping (Linux 6.16+).
-func backpressure(t *testing.T, ends ...netns.Link) {
-	t.Helper()
-	for _, l := range ends {
-		for _, args := range [][]string{
-			{"ethtool", "-K", l.Name, "gro", "on"},
-			{"tc", "qdisc", "replace", "dev", l.Name, "root", "pfifo", "limit", "10000"},
-		} {
-			if out, err := l.NS.Command(args[0], args[1:]...).CombinedOutput(); err != nil {
-				t.Fatalf("%v: %v: %s", args, err, out)
-			}
-		}
-	}
-}
-
-// daemon runs the real wirebox binary on a config until the test ends.
+// daemon runs the real wirebox binary on a configuration (YAML: the
+// core's keys) until the test ends; it returns once every service runs.
 func daemon(t *testing.T, yaml string) (bin, socket string) {
 	t.Helper()
-	bin = testutil.Wirebox(t)
-	dir := t.TempDir()
-	socket = filepath.Join(dir, "wirebox.sock")
-	cfg := filepath.Join(dir, "wirebox.yaml")
-	if err := os.WriteFile(cfg, []byte(fmt.Sprintf("name: coretest\napi:\n  socket: %s\n%s", socket, yaml)), 0o600); err != nil {
+	cfg, err := config.Parse([]byte("name: coretest\n" + yaml))
+	if err != nil {
 		t.Fatal(err)
 	}
-	cmd := exec.Command(bin, "daemon", "--config", cfg)
-	var log strings.Builder
-	cmd.Stdout, cmd.Stderr = &log, &log
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan error, 1)
-	go func() { done <- cmd.Wait() }()
-	t.Cleanup(func() {
-		cmd.Process.Signal(syscall.SIGTERM)
-		select {
-		case err := <-done:
-			if err != nil {
-				t.Errorf("daemon exit: %v\n%s", err, log.String())
-			} else if t.Failed() || testing.Verbose() {
-				t.Logf("daemon log:\n%s", log.String())
-			}
-		case <-time.After(20 * time.Second):
-			cmd.Process.Kill()
-			<-done
-			t.Errorf("daemon did not stop on SIGTERM\n%s", log.String())
-		}
+	d := testutil.StartDaemon(t, cfg)
+	testutil.WaitFor(t, "every service to run", func() bool {
+		st, err := d.Client.Status(context.Background())
+		return err == nil && allRunning(st)
 	})
-	cl := api.NewUnixClient(socket)
-	defer cl.Close()
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-	defer cancel()
-	for {
-		st, err := cl.Status(ctx)
-		if err == nil && allRunning(st) {
-			return bin, socket
-		}
-		if ctx.Err() != nil {
-			t.Fatalf("daemon not ready: %v %+v\n%s", err, st, log.String())
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+	return d.Bin, d.Socket
 }
 
 func allRunning(st *api.Status) bool {
@@ -170,7 +121,7 @@ func frames() int {
 func TestDaemonPassivePort(t *testing.T) {
 	a, b := netns.New(t), netns.New(t)
 	la, lb := netns.Veth(t, a, "wb0", b, "peer0", netns.VethOptions{})
-	backpressure(t, la, lb)
+	netns.Backpressure(t, la, lb)
 	bin, sock := daemon(t, fmt.Sprintf("ports:\n  - name: wb0\n    mode: passive\n    netns: %s\n", a.Name))
 	ps := port(t, ports(t, bin, sock), "wb0")
 	if ps.Mode != "passive" || ps.Link != "up" || ps.RxPackets != 0 {
@@ -266,7 +217,7 @@ func TestDaemonBypassForward(t *testing.T) {
 	a, b, c := netns.New(t), netns.New(t), netns.New(t)
 	la, lb := netns.Veth(t, a, "wb0", b, "peer0", netns.VethOptions{})
 	netns.Veth(t, a, "wb1", c, "peer1", netns.VethOptions{})
-	backpressure(t, la, lb)
+	netns.Backpressure(t, la, lb)
 	bin, sock := daemon(t, fmt.Sprintf(`pool:
   frames: 65536
 ports:

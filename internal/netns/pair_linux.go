@@ -52,6 +52,23 @@ func (p *VethPair) Sender(tb testing.TB) *Raw { tb.Helper(); return OpenRaw(tb, 
 // near link sends from now on.
 func (p *VethPair) Receiver(tb testing.TB) *Raw { tb.Helper(); return OpenRaw(tb, p.FarLink) }
 
+// Backpressure makes veth ends lossless under a sender faster than the
+// receiver: with NAPI (GRO on) and a qdisc, a full veth ring stops the
+// sender's queue instead of dropping (Linux 6.16+). Count tests need it.
+func Backpressure(tb testing.TB, ends ...Link) {
+	tb.Helper()
+	for _, l := range ends {
+		for _, args := range [][]string{
+			{"ethtool", "-K", l.Name, "gro", "on"},
+			{"tc", "qdisc", "replace", "dev", l.Name, "root", "pfifo", "limit", "10000"},
+		} {
+			if out, err := l.NS.Command(args[0], args[1:]...).CombinedOutput(); err != nil {
+				tb.Fatalf("netns %s: %v: %v: %s", l.NS.Name, args, err, out)
+			}
+		}
+	}
+}
+
 // Raw is an AF_PACKET socket bound to one link: whole Ethernet frames in
 // and out below the namespace's stack. It is closed when the test ends.
 type Raw struct {

@@ -81,6 +81,8 @@ func startDaemon(tb testing.TB, cfg *config.Config, prefix, flags []string) *Dae
 		d.Client.Close()
 		if err := d.Stop(); err != nil && !d.killed {
 			tb.Errorf("daemon: %v\n%s", err, d.Log())
+		} else if tb.Failed() {
+			tb.Logf("daemon log:\n%s", d.Log())
 		}
 	})
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
