@@ -79,6 +79,27 @@ func serveTap(t *testing.T, core *capture.Core, quota int) *Service {
 	return s
 }
 
+// dial connects an application to s; it is closed when the test ends.
+func dial(t *testing.T, s *Service, opts tapclient.Options) *tapclient.App {
+	t.Helper()
+	app, err := tapclient.Dial(s.Socket(), opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { app.Close() })
+	return app
+}
+
+// tapOn opens a tap of kind on port for app and returns its handle.
+func tapOn(t *testing.T, app *tapclient.App, port string, kind uint8, order int32) uint32 {
+	t.Helper()
+	h, err := app.Tap(port, kind, order)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return h
+}
+
 type testWriter struct{ t *testing.T }
 
 func (w testWriter) Write(b []byte) (int, error) {
@@ -126,22 +147,10 @@ func revertAll(ctx context.Context, app *tapclient.App, mark func(tap.RingDesc))
 func TestInputAndOutputTapRevertAll(t *testing.T) {
 	l := newLine(t, true)
 	s := serveTap(t, l.core, 1024)
-	in, err := tapclient.Dial(s.Socket(), tapclient.Options{Name: "in"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer in.Close()
-	out, err := tapclient.Dial(s.Socket(), tapclient.Options{Name: "out"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer out.Close()
-	if _, err := in.Tap("wb0", tapclient.Input, 0); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := out.Tap("wb1", tapclient.Output, 0); err != nil {
-		t.Fatal(err)
-	}
+	in := dial(t, s, tapclient.Options{Name: "in"})
+	out := dial(t, s, tapclient.Options{Name: "out"})
+	tapOn(t, in, "wb0", tapclient.Input, 0)
+	tapOn(t, out, "wb1", tapclient.Output, 0)
 	if _, err := in.Tap("nosuch", tapclient.Input, 0); err == nil {
 		t.Fatal("a tap on a port that does not exist")
 	}
@@ -196,14 +205,8 @@ func TestInputAndOutputTapRevertAll(t *testing.T) {
 func TestZeroCopyMarker(t *testing.T) {
 	l := newLine(t, true)
 	s := serveTap(t, l.core, 1024)
-	app, err := tapclient.Dial(s.Socket(), tapclient.Options{Name: "marker"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer app.Close()
-	if _, err := app.Tap("wb1", tapclient.Output, 0); err != nil {
-		t.Fatal(err)
-	}
+	app := dial(t, s, tapclient.Options{Name: "marker"})
+	tapOn(t, app, "wb1", tapclient.Output, 0)
 	// A raw socket on peer1 sees what leaves wb1.
 	recv := netns.OpenRaw(t, l.c.Link(t, "peer1"))
 	send := netns.OpenRaw(t, l.b.Link(t, "peer0"))
@@ -256,19 +259,9 @@ func TestBridgeBypass(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ha, err := app.Tap("wb0", tapclient.Bypass, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	hb, err := app.Tap("wb1", tapclient.Bypass, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	other, err := tapclient.Dial(s.Socket(), tapclient.Options{Name: "other"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer other.Close()
+	ha := tapOn(t, app, "wb0", tapclient.Bypass, 0)
+	hb := tapOn(t, app, "wb1", tapclient.Bypass, 0)
+	other := dial(t, s, tapclient.Options{Name: "other"})
 	if _, err := other.Tap("wb0", tapclient.Input, 0); err == nil {
 		t.Fatal("a second owner on a bypass-tapped port")
 	}
@@ -312,14 +305,8 @@ func TestBridgeBypass(t *testing.T) {
 func TestHostileApps(t *testing.T) {
 	l := newLine(t, true)
 	s := serveTap(t, l.core, 1024)
-	good, err := tapclient.Dial(s.Socket(), tapclient.Options{Name: "good"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer good.Close()
-	if _, err := good.Tap("wb0", tapclient.Input, 10); err != nil {
-		t.Fatal(err)
-	}
+	good := dial(t, s, tapclient.Options{Name: "good"})
+	tapOn(t, good, "wb0", tapclient.Input, 10)
 	ctx, cancel := context.WithCancel(context.Background())
 	wg, _ := revertAll(ctx, good, nil)
 	defer func() { cancel(); wg.Wait() }()
@@ -360,15 +347,8 @@ func TestHostileApps(t *testing.T) {
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			before := s.Status().Violations
-			app, err := tapclient.Dial(s.Socket(), tapclient.Options{Name: "hostile"})
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer app.Close()
-			h, err := app.Tap("wb0", tapclient.Input, 1)
-			if err != nil {
-				t.Fatal(err)
-			}
+			app := dial(t, s, tapclient.Options{Name: "hostile"})
+			h := tapOn(t, app, "wb0", tapclient.Input, 1)
 			c.abuse(t, app, h)
 			testutil.WaitFor(t, "the hostile application to be disconnected", func() bool {
 				return s.Status().Violations == before+1 && len(s.Status().Apps) == 1
@@ -520,15 +500,8 @@ func TestImpossibleRingIndex(t *testing.T) {
 func TestAllocSendDealloc(t *testing.T) {
 	l := newLine(t, false)
 	s := serveTap(t, l.core, 256)
-	app, err := tapclient.Dial(s.Socket(), tapclient.Options{Name: "alloc", Alloc: 32})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer app.Close()
-	h, err := app.Tap("wb0", tapclient.Bypass, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
+	app := dial(t, s, tapclient.Options{Name: "alloc", Alloc: 32})
+	h := tapOn(t, app, "wb0", tapclient.Bypass, 0)
 	recv := netns.OpenRaw(t, l.b.Link(t, "peer0"))
 	ds := make([]tap.RingDesc, 2)
 	got := 0
