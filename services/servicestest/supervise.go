@@ -5,6 +5,7 @@ import (
 	"context"
 	"testing"
 
+	"github.com/wirebox/wirebox/internal/testutil"
 	"github.com/wirebox/wirebox/services"
 )
 
@@ -17,15 +18,7 @@ func Supervise(tb testing.TB, opts services.Options, svcs ...services.Service) *
 	if err != nil {
 		tb.Fatal(err)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- sup.Run(ctx) }()
-	tb.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			tb.Error(err)
-		}
-	})
+	testutil.Go(tb, sup.Run)
 	return sup
 }
 
