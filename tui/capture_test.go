@@ -13,8 +13,7 @@ func TestCaptureStartStop(t *testing.T) {
 	cl := f.serve(t)
 	tm := console(t, cl, 80, 24, false, 50*time.Millisecond)
 	waitScreen(t, tm, "bench-7")
-	keys(tm, "4")
-	waitScreen(t, tm, "c1-00003.pcapng")
+	openCaptures(t, tm, "c1-00003.pcapng")
 
 	// No output directory: the daemon's error lands under Output.
 	keys(tm, "n")
