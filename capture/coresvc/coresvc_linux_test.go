@@ -119,8 +119,8 @@ func frames() int {
 // passive port in a test namespace counts every one of 2,000,000 frames,
 // with no drops, in `wirebox ports --json`.
 func TestDaemonPassivePort(t *testing.T) {
-	a, b := netns.New(t), netns.New(t)
-	la, lb := netns.Veth(t, a, "wb0", b, "peer0", netns.VethOptions{})
+	p := netns.Pair(t)
+	a, la, lb := p.Near, p.NearLink, p.FarLink
 	netns.Backpressure(t, la, lb)
 	bin, sock := daemon(t, fmt.Sprintf("ports:\n  - name: wb0\n    mode: passive\n    netns: %s\n", a.Name))
 	ps := port(t, ports(t, bin, sock), "wb0")
@@ -214,9 +214,8 @@ func windowSender(t *testing.T, l netns.Link, dst []byte, n, window int, counted
 // TestDaemonBypassForward: the same through AF_XDP, forwarding every frame
 // to a second bypass port whose peer counts them with a passive port.
 func TestDaemonBypassForward(t *testing.T) {
-	a, b, c := netns.New(t), netns.New(t), netns.New(t)
-	la, lb := netns.Veth(t, a, "wb0", b, "peer0", netns.VethOptions{})
-	netns.Veth(t, a, "wb1", c, "peer1", netns.VethOptions{})
+	line := netns.NewLine(t, netns.LineOptions{})
+	a, c, la, lb := line.A, line.C, line.WB0, line.Peer0
 	netns.Backpressure(t, la, lb)
 	bin, sock := daemon(t, fmt.Sprintf(`pool:
   frames: 65536

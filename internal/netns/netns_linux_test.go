@@ -228,3 +228,32 @@ func TestPairSendRecv(t *testing.T) {
 		t.Errorf("far end got %x", got[:14])
 	}
 }
+
+// TestLine: B reaches C across the line only when A forwards (here a Linux
+// bridge of wb0 and wb1): Ping says no before and yes after; GRO is on at
+// every end.
+func TestLine(t *testing.T) {
+	l := NewLine(t, LineOptions{Peer0: "10.98.0.1/24", Peer1: "10.98.0.2/24", GRO: true})
+	for _, e := range []Link{l.Peer0, l.WB0, l.WB1, l.Peer1} {
+		out, err := e.NS.Command("ethtool", "-k", e.Name).CombinedOutput()
+		if err != nil || !strings.Contains(string(out), "generic-receive-offload: on") {
+			t.Errorf("%s in %s: GRO not on: %v\n%s", e.Name, e.NS.Name, err, out)
+		}
+	}
+	if l.Ping(t, 1) {
+		t.Fatal("ping across a line that does not forward")
+	}
+	for _, args := range [][]string{
+		{"ip", "link", "add", "br0", "type", "bridge"},
+		{"ip", "link", "set", "wb0", "master", "br0"},
+		{"ip", "link", "set", "wb1", "master", "br0"},
+		{"ip", "link", "set", "br0", "up"},
+	} {
+		if out, err := l.A.Command(args[0], args[1:]...).CombinedOutput(); err != nil {
+			t.Fatalf("%v: %v: %s", args, err, out)
+		}
+	}
+	if !l.Ping(t, 2) {
+		t.Fatal("no ping across the bridged line")
+	}
+}

@@ -58,13 +58,9 @@ func (p *VethPair) Receiver(tb testing.TB) *Raw { tb.Helper(); return OpenRaw(tb
 func Backpressure(tb testing.TB, ends ...Link) {
 	tb.Helper()
 	for _, l := range ends {
-		for _, args := range [][]string{
-			{"ethtool", "-K", l.Name, "gro", "on"},
-			{"tc", "qdisc", "replace", "dev", l.Name, "root", "pfifo", "limit", "10000"},
-		} {
-			if out, err := l.NS.Command(args[0], args[1:]...).CombinedOutput(); err != nil {
-				tb.Fatalf("netns %s: %v: %v: %s", l.NS.Name, args, err, out)
-			}
+		l.Ethtool(tb, "gro", "on")
+		if out, err := l.NS.Command("tc", "qdisc", "replace", "dev", l.Name, "root", "pfifo", "limit", "10000").CombinedOutput(); err != nil {
+			tb.Fatalf("netns %s: tc qdisc on %s: %v: %s", l.NS.Name, l.Name, err, out)
 		}
 	}
 }
