@@ -17,6 +17,7 @@ import (
 	"github.com/wirebox/wirebox/internal/api"
 	"github.com/wirebox/wirebox/internal/netns"
 	"github.com/wirebox/wirebox/internal/pkttest"
+	"github.com/wirebox/wirebox/internal/testutil"
 )
 
 // The HA pair test's service: clients on 10.0.1.0/24, the VIP there, two
@@ -160,7 +161,7 @@ func TestHAPair(t *testing.T) {
 	} {
 		cp, sp := names(x.g, x.o)
 		me, them := strings.Split(x.me, "/")[0], strings.Split(x.them, "/")[0]
-		if err := postConfig(ctx, x.g.c, haGuestConfig(x.name, cp, sp, me, them, x.prio)); err != nil {
+		if err := testutil.PostConfig(ctx, x.g.c, haGuestConfig(x.name, cp, sp, me, them, x.prio)); err != nil {
 			t.Fatalf("%s: %v", x.o.Name, err)
 		}
 	}

@@ -4,9 +4,11 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"sync"
 	"syscall"
 	"testing"
@@ -194,4 +196,19 @@ func (s *Buffer) String() string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.b.String()
+}
+
+// PostConfig posts a configuration document to the daemon behind cl (POST
+// /v1/config, what `wirebox config apply` does) and wants 202 Accepted; a
+// refusal's error carries the daemon's reason.
+func PostConfig(ctx context.Context, cl *api.Client, doc string) error {
+	resp, err := cl.Do(ctx, http.MethodPost, api.PathConfig, strings.NewReader(doc))
+	if err != nil {
+		return err
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusAccepted {
+		return fmt.Errorf("POST %s: %s", api.PathConfig, resp.Status)
+	}
+	return nil
 }
