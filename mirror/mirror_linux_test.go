@@ -17,7 +17,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
 	"github.com/vishvananda/netlink"
 
 	"github.com/wirebox/wirebox/capture"
@@ -333,26 +332,7 @@ func TestAttachEndToEnd(t *testing.T) {
 	}
 
 	// The same as Prometheus metrics.
-	reg := prometheus.NewRegistry()
-	for _, c := range l.svc.Collectors() {
-		reg.MustRegister(c)
-	}
-	mfs, err := reg.Gather()
-	if err != nil {
-		t.Fatal(err)
-	}
-	seen := map[string]float64{}
-	for _, mf := range mfs {
-		for _, m := range mf.GetMetric() {
-			key := mf.GetName()
-			for _, lp := range m.GetLabel() {
-				if lp.GetName() == "direction" {
-					key += "/" + lp.GetValue()
-				}
-			}
-			seen[key] += m.GetCounter().GetValue() + m.GetGauge().GetValue()
-		}
-	}
+	seen := testutil.Metrics(t, "direction", l.svc.Collectors()...)
 	for _, k := range []string{"wirebox_mirror_sessions", "wirebox_mirror_channels", "wirebox_mirror_frames_total/to_client",
 		"wirebox_mirror_frames_total/from_client", "wirebox_mirror_bytes_total/to_client", "wirebox_mirror_rtt_seconds"} {
 		if seen[k] <= 0 {

@@ -57,24 +57,18 @@ func serveTap(t *testing.T, core *capture.Core, quota int) *Service {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	var wg sync.WaitGroup
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
+	testutil.Go(t, func(ctx context.Context) error {
+		go func() { <-ctx.Done(); ln.Close() }()
+		var wg sync.WaitGroup
+		defer wg.Wait()
 		for {
 			c, err := ln.AcceptUnix()
 			if err != nil {
-				return
+				return nil
 			}
 			wg.Add(1)
 			go func() { defer wg.Done(); s.serve(ctx, core, c, log) }()
 		}
-	}()
-	t.Cleanup(func() {
-		cancel()
-		ln.Close()
-		wg.Wait()
 	})
 	return s
 }
