@@ -7,9 +7,7 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -285,36 +283,28 @@ func TestDaemonWithoutPorts(t *testing.T) {
 // TestDaemonBadPort: a port that does not exist fails the core service
 // with an error naming it, and the API keeps running.
 func TestDaemonBadPort(t *testing.T) {
-	bin := testutil.Wirebox(t)
-	dir := t.TempDir()
-	sock := filepath.Join(dir, "s")
-	cfg := filepath.Join(dir, "c.yaml")
-	if err := os.WriteFile(cfg, []byte("api:\n  socket: "+sock+"\nsupervisor:\n  max_failures: 1\nports:\n  - name: nosuch0\n    mode: passive\n"), 0o600); err != nil {
+	cfg, err := config.Parse([]byte("supervisor:\n  max_failures: 1\nports:\n  - name: nosuch0\n    mode: passive\n"))
+	if err != nil {
 		t.Fatal(err)
 	}
-	cmd := exec.Command(bin, "daemon", "--config", cfg)
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	defer func() { cmd.Process.Signal(syscall.SIGTERM); cmd.Wait() }()
-	cl := api.NewUnixClient(sock)
-	defer cl.Close()
-	deadline := time.Now().Add(20 * time.Second)
-	for {
-		st, err := cl.Status(context.Background())
-		if err == nil {
-			for _, s := range st.Services {
-				if s.Name == Name && s.State == api.StateFailed {
-					if !strings.Contains(s.LastError, "nosuch0") {
-						t.Fatalf("last error %q does not name the port", s.LastError)
-					}
-					return
-				}
+	d := testutil.StartDaemon(t, cfg)
+	var last *api.Status
+	testutil.WaitFor(t, "the core service to fail", func() bool {
+		st, err := d.Client.Status(context.Background())
+		if err != nil {
+			return false
+		}
+		last = st
+		for _, s := range st.Services {
+			if s.Name == Name && s.State == api.StateFailed {
+				return true
 			}
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("core service never failed: %+v %v", st, err)
+		return false
+	})
+	for _, s := range last.Services {
+		if s.Name == Name && !strings.Contains(s.LastError, "nosuch0") {
+			t.Fatalf("last error %q does not name the port", s.LastError)
 		}
-		time.Sleep(50 * time.Millisecond)
 	}
 }
