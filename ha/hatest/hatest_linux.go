@@ -140,14 +140,6 @@ func NewPairTopo(t testing.TB) *PairTopo {
 	return p
 }
 
-// WaitFor polls cond until it holds (or fails the test after 20 s).
-func WaitFor(t testing.TB, what string, cond func() bool) {
-	t.Helper()
-	if err := hatraffic.WaitFor(20*time.Second, cond); err != nil {
-		t.Fatalf("waiting for %s: %v", what, err)
-	}
-}
-
 // Stream is a long byte-checked TCP stream through the VIP
 // (hatraffic.Stream) with test-failing checks.
 type Stream struct{ *hatraffic.Stream }
