@@ -91,17 +91,12 @@ func (r *captureRig) list(t *testing.T) map[string]api.CaptureSession {
 
 func (r *captureRig) waitPackets(t *testing.T, id string, n uint64) {
 	t.Helper()
-	deadline := time.Now().Add(20 * time.Second)
-	for {
-		s := r.list(t)[id]
-		if s.Packets == n {
-			return
+	testutil.Eventually(t, fmt.Sprintf("session %s to write %d packets", id, n), func() error {
+		if s := r.list(t)[id]; s.Packets != n {
+			return fmt.Errorf("%d written", s.Packets)
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("session %s wrote %d packets, want %d", id, s.Packets, n)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+		return nil
+	})
 }
 
 var startedRE = regexp.MustCompile(`^capture (c\d+) started on`)

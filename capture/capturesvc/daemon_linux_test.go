@@ -108,13 +108,12 @@ func TestDaemonCaptureFlow(t *testing.T) {
 		send(webFrame)
 		send(dnsFrame)
 	}
-	deadline := time.Now().Add(30 * time.Second)
-	for list()[web].Packets != n {
-		if time.Now().After(deadline) {
-			t.Fatalf("web session: %+v", list()[web])
+	testutil.Eventually(t, "the web session's packets", func() error {
+		if s := list()[web]; s.Packets != n {
+			return fmt.Errorf("web session: %+v", s)
 		}
-		time.Sleep(50 * time.Millisecond)
-	}
+		return nil
+	})
 	out, err := cli("capture", "stop", web)
 	if err != nil || !strings.Contains(out, fmt.Sprintf("%d packets written, 0 dropped (queue)", n)) {
 		t.Fatalf("stop: %v %s", err, out)
@@ -155,14 +154,13 @@ func TestDaemonCaptureFlow(t *testing.T) {
 			}
 		}
 	}()
-	deadline = time.Now().Add(30 * time.Second)
 	var before api.CaptureSession
-	for before = list()[all]; before.Packets < 2*n+3000; before = list()[all] {
-		if time.Now().After(deadline) {
-			t.Fatalf("all session: %+v", before)
+	testutil.Eventually(t, "the all session's packets", func() error {
+		if before = list()[all]; before.Packets < 2*n+3000 {
+			return fmt.Errorf("all session: %+v", before)
 		}
-		time.Sleep(20 * time.Millisecond)
-	}
+		return nil
+	})
 	daemon.Kill()
 	close(stop)
 	wg.Wait()

@@ -2,6 +2,7 @@ package capturesvc_test
 
 import (
 	"encoding/json"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -17,6 +18,7 @@ import (
 	"github.com/wirebox/wirebox/internal/api"
 	"github.com/wirebox/wirebox/internal/netns"
 	"github.com/wirebox/wirebox/internal/pkttest"
+	"github.com/wirebox/wirebox/internal/testutil"
 )
 
 // TestReplayPassesTheUsersFile: a local user in the socket's group
@@ -75,21 +77,17 @@ func TestCaptureIntoTheUsersDirectory(t *testing.T) {
 	}
 	mac := p.NearLink.MAC
 	p.Sender(t).SendTo(t, mac, pkttest.UDP(t, "10.0.0.1", "10.0.0.2", 7, 7, []byte("mine")), 5)
-	deadline := time.Now().Add(30 * time.Second)
-	for {
+	testutil.Eventually(t, "the session to write 5 frames", func() error {
 		out, err := asNobody("capture", "list", "--json")
 		var ss []api.CaptureSession
 		if err != nil || json.Unmarshal([]byte(out), &ss) != nil || len(ss) != 1 {
 			t.Fatalf("list: %v %s", err, out)
 		}
-		if ss[0].Packets == 5 {
-			break
+		if ss[0].Packets != 5 {
+			return fmt.Errorf("the session wrote %d of 5 frames", ss[0].Packets)
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("the session wrote %d of 5 frames", ss[0].Packets)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+		return nil
+	})
 	if out, err := asNobody("capture", "stop", s.ID); err != nil {
 		t.Fatalf("stop: %v %s", err, out)
 	}

@@ -114,20 +114,18 @@ func TestDaemonLimits(t *testing.T) {
 		done <- d.Client.Post(rctx, api.PathReplay, api.Replay{File: w.Files()[0], Port: "wb0"}, nil)
 	}()
 	// The first holds its slot once its consumer is listed.
-	deadline := time.Now().Add(30 * time.Second)
-	for running := false; !running; {
+	testutil.Eventually(t, "the first replay to start", func() error {
 		var ps api.Ports
 		if err := d.Client.Get(ctx, api.PathPorts, &ps); err != nil {
 			t.Fatal(err)
 		}
 		for _, c := range ps.Consumers {
-			running = running || strings.HasPrefix(c.Name, "replay ")
+			if strings.HasPrefix(c.Name, "replay ") {
+				return nil
+			}
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("the first replay never started: %+v", ps.Consumers)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+		return fmt.Errorf("consumers: %+v", ps.Consumers)
+	})
 	err = d.Client.Post(ctx, api.PathReplay, api.Replay{File: w.Files()[0], Port: "wb0"}, nil)
 	var he *api.HTTPError
 	if !errors.As(err, &he) || he.Code != http.StatusTooManyRequests || !strings.Contains(he.Msg, "capture.max_replays") {

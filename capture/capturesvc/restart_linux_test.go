@@ -2,14 +2,15 @@ package capturesvc_test
 
 import (
 	"encoding/json"
+	"fmt"
 	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/wirebox/wirebox/internal/api"
 	"github.com/wirebox/wirebox/internal/pkttest"
+	"github.com/wirebox/wirebox/internal/testutil"
 )
 
 // TestCaptureAcrossCoreRestart: `wirebox restart core` in the middle of a
@@ -44,13 +45,12 @@ func TestCaptureAcrossCoreRestart(t *testing.T) {
 	}
 	waitPackets := func(n uint64) {
 		t.Helper()
-		deadline := time.Now().Add(20 * time.Second)
-		for session().Packets < n {
-			if time.Now().After(deadline) {
-				t.Fatalf("session: %+v, want %d packets", session(), n)
+		testutil.Eventually(t, fmt.Sprintf("%d packets", n), func() error {
+			if s := session(); s.Packets < n {
+				return fmt.Errorf("session: %+v", s)
 			}
-			time.Sleep(50 * time.Millisecond)
-		}
+			return nil
+		})
 	}
 	ports := func() api.PortStatus {
 		t.Helper()
@@ -74,13 +74,12 @@ func TestCaptureAcrossCoreRestart(t *testing.T) {
 	if out, err := d.Run("restart", "core"); err != nil {
 		t.Fatalf("restart core: %v %s", err, out)
 	}
-	deadline := time.Now().Add(20 * time.Second)
-	for ps := ports(); ps.EngineStarts < 2 || !ps.Attached; ps = ports() {
-		if time.Now().After(deadline) {
-			t.Fatalf("core did not come back: %+v", ps)
+	testutil.Eventually(t, "the core to come back", func() error {
+		if ps := ports(); ps.EngineStarts < 2 || !ps.Attached {
+			return fmt.Errorf("port: %+v", ps)
 		}
-		time.Sleep(50 * time.Millisecond)
-	}
+		return nil
+	})
 	burst(300)
 	waitPackets(600)
 	before := session()
