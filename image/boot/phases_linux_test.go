@@ -2,13 +2,14 @@ package boot
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 
+	"github.com/wirebox/wirebox/internal/testutil"
 	"golang.org/x/sys/unix"
 )
 
@@ -89,17 +90,12 @@ exec sleep 60
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- Keep(ctx, bin, []string{"--config", "x.yaml"}, io.Discard) }()
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		b, _ := os.ReadFile(log)
-		if strings.Count(string(b), "\n") >= 3 {
-			break
+	testutil.Eventually(t, "three runs", func() error {
+		if b, _ := os.ReadFile(log); strings.Count(string(b), "\n") < 3 {
+			return fmt.Errorf("runs: %q", b)
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("runs: %q", b)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+		return nil
+	})
 	cancel()
 	if err := <-done; err != nil {
 		t.Fatal(err)
