@@ -286,17 +286,11 @@ func TestLinkEventsAndReattach(t *testing.T) {
 	if info.MTU != 1500 || info.MAC.String() != tp.la.MAC.String() || info.SpeedMbps != 10000 || info.Duplex != "full" {
 		t.Fatalf("facts %+v, want mtu 1500, mac %s, 10000 Mb/s full duplex (veth)", info, tp.la.MAC)
 	}
-	run := func(ns *netns.NS, args ...string) {
-		t.Helper()
-		if out, err := ns.Command("ip", args...).CombinedOutput(); err != nil {
-			t.Fatalf("ip %v: %v: %s", args, err, out)
-		}
-	}
-	run(tp.b, "link", "set", "peer0", "down")
+	tp.b.Run(t, "ip", "link", "set", "peer0", "down")
 	waitEvent("carrier lost", func(i PortInfo) bool { return !i.LinkUp })
-	run(tp.b, "link", "set", "peer0", "up")
+	tp.b.Run(t, "ip", "link", "set", "peer0", "up")
 	waitEvent("carrier back", func(i PortInfo) bool { return i.LinkUp })
-	run(tp.a, "link", "set", "wb0", "mtu", "9000")
+	tp.a.Run(t, "ip", "link", "set", "wb0", "mtu", "9000")
 	waitEvent("mtu 9000", func(i PortInfo) bool { return i.MTU == 9000 })
 
 	sub := consume(t, tp.core, port, "survivor")
@@ -304,7 +298,7 @@ func TestLinkEventsAndReattach(t *testing.T) {
 	s.send(t, tp.la.MAC, 10, 64)
 	ReleaseAll(receiveN(t, sub, 10))
 
-	run(tp.a, "link", "del", "wb0")
+	tp.a.Run(t, "ip", "link", "del", "wb0")
 	waitEvent("interface gone", func(i PortInfo) bool { return i.OperState == "absent" && !i.Attached })
 	if st := port.Stats(); st.Attached {
 		t.Fatal("engine attached to a deleted interface")

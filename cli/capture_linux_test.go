@@ -48,9 +48,7 @@ func newCaptureRig(t *testing.T) *captureRig {
 // addAddr gives a link in the port's namespace an address (CIDR).
 func (r *captureRig) addAddr(t *testing.T, link, cidr string) {
 	t.Helper()
-	if out, err := r.a.Command("ip", "addr", "add", cidr, "dev", link).CombinedOutput(); err != nil {
-		t.Fatalf("ip addr add %s: %v: %s", cidr, err, out)
-	}
+	r.a.Run(t, "ip", "addr", "add", cidr, "dev", link)
 }
 
 func (r *captureRig) send(t *testing.T, frame []byte) {

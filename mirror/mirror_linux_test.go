@@ -59,7 +59,7 @@ func newLab(t *testing.T, mutate func(*Config)) *lab {
 	netns.Veth(t, l.appliance, "mq0", l.host, "lab1", netns.VethOptions{})
 	// The lab host's frames cross AF_XDP as bytes: they must carry their
 	// checksums (a veth would otherwise leave them to an offload).
-	testutil.Run(t, l.host.Command("ethtool", "-K", "lab0", "tx", "off"))
+	l.host.Run(t, "ethtool", "-K", "lab0", "tx", "off")
 	l.core = capturetest.Core(t, 8192)
 	if _, err := l.core.OpenPort(capture.PortConfig{Name: "mp0", NetNS: l.appliance.Path, Mode: capture.Bypass}); err != nil {
 		t.Fatal(err)
@@ -242,16 +242,16 @@ func TestAttachEndToEnd(t *testing.T) {
 	if tapLink.Attrs().MTU != 1500 {
 		t.Errorf("TAP MTU %d, want 1500", tapLink.Attrs().MTU)
 	}
-	testutil.Run(t, l.client.Command("ip", "addr", "add", "192.168.77.1/24", "dev", "mir0"))
+	l.client.Run(t, "ip", "addr", "add", "192.168.77.1/24", "dev", "mir0")
 
 	// tcpdump on the TAP sees the lab host's frames (by its MAC).
 	dump := l.dumpTAP(t, "ether", "src", l.lab0.MAC.String())
 
-	out := testutil.Run(t, l.client.Command("ping", "-c", "3", "-i", "0.2", "-W", "5", "192.168.77.2"))
+	out := l.client.Run(t, "ping", "-c", "3", "-i", "0.2", "-W", "5", "192.168.77.2")
 	if !strings.Contains(out, " 0% packet loss") {
 		t.Errorf("ping through the mirror:\n%s", out)
 	}
-	out = testutil.Run(t, l.client.Command("arping", "-c", "2", "-w", "5", "-I", "mir0", "192.168.77.2"))
+	out = l.client.Run(t, "arping", "-c", "2", "-w", "5", "-I", "mir0", "192.168.77.2")
 	if !strings.Contains(strings.ToLower(out), strings.ToLower(l.lab0.MAC.String())) {
 		t.Errorf("arping did not see the lab host's MAC %s:\n%s", l.lab0.MAC, out)
 	}
@@ -341,16 +341,16 @@ func TestAttachEndToEnd(t *testing.T) {
 	}
 
 	// Link down on the appliance port: the TAP loses carrier, then regains it.
-	testutil.Run(t, l.host.Command("ip", "link", "set", "lab0", "down"))
+	l.host.Run(t, "ip", "link", "set", "lab0", "down")
 	testutil.WaitFor(t, "the TAP to lose carrier", func() bool { l := linkOf(t, h, "mir0"); return l != nil && !carrier(l) })
 	c.WaitLine(t, "the client to see the link down", "connected=true", "link=false")
-	testutil.Run(t, l.host.Command("ip", "link", "set", "lab0", "up"))
+	l.host.Run(t, "ip", "link", "set", "lab0", "up")
 	testutil.WaitFor(t, "the TAP to regain carrier", func() bool { l := linkOf(t, h, "mir0"); return l != nil && carrier(l) })
 
 	// An MTU change on the appliance port follows to the TAP.
-	testutil.Run(t, l.appliance.Command("ip", "link", "set", "mp0", "mtu", "1400"))
+	l.appliance.Run(t, "ip", "link", "set", "mp0", "mtu", "1400")
 	testutil.WaitFor(t, "the TAP to take the new MTU", func() bool { l := linkOf(t, h, "mir0"); return l != nil && l.Attrs().MTU == 1400 })
-	testutil.Run(t, l.appliance.Command("ip", "link", "set", "mp0", "mtu", "1500"))
+	l.appliance.Run(t, "ip", "link", "set", "mp0", "mtu", "1500")
 	testutil.WaitFor(t, "the TAP to take the MTU back", func() bool { l := linkOf(t, h, "mir0"); return l != nil && l.Attrs().MTU == 1500 })
 
 	// Ctrl-C detaches: the TAP goes, the port is free.

@@ -392,7 +392,7 @@ func TestTunnelOverMirroredPort(t *testing.T) {
 	dump := l.dumpTAP(t)
 	// Pings over mc0/ma0 are mirrored; the tunnel keeps talking meanwhile
 	// (both sides ping every 2 s).
-	testutil.Run(t, l.client.Command("ping", "-c", "5", "-i", "0.5", "10.77.0.2"))
+	l.client.Run(t, "ping", "-c", "5", "-i", "0.5", "10.77.0.2")
 	read := dump()
 	if !strings.Contains(read, "ICMP echo request") {
 		t.Errorf("the port's pings were not mirrored:\n%s", read)

@@ -32,12 +32,7 @@ func TestAppliance(t *testing.T) {
 	if _, err := exec.LookPath("mkfs.ext4"); err != nil {
 		t.Fatal("mkfs.ext4 missing: apt-get install -y e2fsprogs")
 	}
-	ip := func(args ...string) {
-		t.Helper()
-		if out, err := exec.Command("ip", args...).CombinedOutput(); err != nil {
-			t.Fatalf("ip %s: %v\n%s", strings.Join(args, " "), err, out)
-		}
-	}
+	ip := func(args ...string) { t.Helper(); testutil.Run(t, exec.Command("ip", args...)) }
 	var taps []string
 	for i := range 2 {
 		tap := fmt.Sprintf("wba%d%d", os.Getpid()%10000, i)

@@ -32,7 +32,7 @@ func pairDaemon(t *testing.T, p *hatest.PairTopo, a bool, prio int) *testutil.Da
 		Interval: config.Duration(20 * time.Millisecond), DeadAfter: 3, Priority: prio, Mode: "standby_response",
 		Witness: wthem + ":7401", WitnessListen: wme + ":7401"}
 	for _, dev := range []string{cp, sp} {
-		hatest.Run(t, ns, "ethtool", "-K", dev, "gro", "on")
+		ns.Run(t, "ethtool", "-K", dev, "gro", "on")
 	}
 	d := testutil.StartDaemon(t, cfg)
 	d.WaitRunning(t, "core", hasvc.Name)

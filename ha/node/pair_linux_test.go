@@ -177,17 +177,17 @@ func TestPeerLinkCut(t *testing.T) {
 		t.Fatal("a forged heartbeat moved A")
 	}
 
-	hatest.Run(t, p.NSA, "ip", "link", "set", "pa", "down")
+	p.NSA.Run(t, "ip", "link", "set", "pa", "down")
 	testutil.WaitFor(t, "B to notice the split", func() bool { return b.node.Status().SplitsSeen > 0 })
 	time.Sleep(300 * time.Millisecond) // 30 heartbeat intervals
 	if roleOf(b) != "standby" || roleOf(a) != "active" {
 		t.Fatalf("peer link cut: A %s, B %s", roleOf(a), roleOf(b))
 	}
-	hatest.Run(t, p.NSA, "ip", "link", "set", "wa", "down")
+	p.NSA.Run(t, "ip", "link", "set", "wa", "down")
 	testutil.WaitFor(t, "B active once the witness lost A", func() bool { return roleOf(b) == "active" })
 	// The link heals: the two actives meet and the lower priority steps down.
-	hatest.Run(t, p.NSA, "ip", "link", "set", "pa", "up")
-	hatest.Run(t, p.NSA, "ip", "link", "set", "wa", "up")
+	p.NSA.Run(t, "ip", "link", "set", "pa", "up")
+	p.NSA.Run(t, "ip", "link", "set", "wa", "up")
 	testutil.WaitFor(t, "one active again", func() bool { return roleOf(b) == "standby" && roleOf(a) == "active" })
 	testutil.WaitFor(t, "B in sync again", func() bool { return b.node.Status().InSync })
 }

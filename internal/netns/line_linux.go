@@ -64,7 +64,5 @@ func (l *Line) Ping(tb testing.TB, n int) bool {
 // Ethtool sets features of the link (`ethtool -K NAME features...`).
 func (l Link) Ethtool(tb testing.TB, features ...string) {
 	tb.Helper()
-	if out, err := l.NS.Command("ethtool", append([]string{"-K", l.Name}, features...)...).CombinedOutput(); err != nil {
-		tb.Fatalf("netns %s: ethtool -K %s %v: %v: %s", l.NS.Name, l.Name, features, err, out)
-	}
+	l.NS.Run(tb, "ethtool", append([]string{"-K", l.Name}, features...)...)
 }

@@ -249,9 +249,7 @@ func TestLine(t *testing.T) {
 		{"ip", "link", "set", "wb1", "master", "br0"},
 		{"ip", "link", "set", "br0", "up"},
 	} {
-		if out, err := l.A.Command(args[0], args[1:]...).CombinedOutput(); err != nil {
-			t.Fatalf("%v: %v: %s", args, err, out)
-		}
+		l.A.Run(t, args[0], args[1:]...)
 	}
 	if !l.Ping(t, 2) {
 		t.Fatal("no ping across the bridged line")

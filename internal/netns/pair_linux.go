@@ -59,9 +59,7 @@ func Backpressure(tb testing.TB, ends ...Link) {
 	tb.Helper()
 	for _, l := range ends {
 		l.Ethtool(tb, "gro", "on")
-		if out, err := l.NS.Command("tc", "qdisc", "replace", "dev", l.Name, "root", "pfifo", "limit", "10000").CombinedOutput(); err != nil {
-			tb.Fatalf("netns %s: tc qdisc on %s: %v: %s", l.NS.Name, l.Name, err, out)
-		}
+		l.NS.Run(tb, "tc", "qdisc", "replace", "dev", l.Name, "root", "pfifo", "limit", "10000")
 	}
 }
 

@@ -49,7 +49,7 @@ func TestDaemonMirror(t *testing.T) {
 	_, lab0 := netns.Veth(t, appliance, "mp0", host, "lab0", netns.VethOptions{AddrB: "192.168.78.2/24"})
 	// The lab host's frames cross AF_XDP as bytes: they must carry their
 	// checksums.
-	testutil.Run(t, host.Command("ethtool", "-K", "lab0", "tx", "off"))
+	host.Run(t, "ethtool", "-K", "lab0", "tx", "off")
 
 	state := t.TempDir()
 	cfg := config.Default(mirrorsys.Section)
@@ -73,7 +73,7 @@ func TestDaemonMirror(t *testing.T) {
 		}
 	}
 	token := "@" + filepath.Join(state, "mirror-token")
-	out := testutil.Run(t, client.Command(d.Bin, "mirror", "ports", "10.78.0.2:7412", "--fingerprint", fp, "--token", token))
+	out := client.Run(t, d.Bin, "mirror", "ports", "10.78.0.2:7412", "--fingerprint", fp, "--token", token)
 	if !regexp.MustCompile(`(?m)^mp0\s+true\s+up\s+10000\s+full\s+1500\s`).MatchString(out) {
 		t.Errorf("wirebox mirror ports:\n%s", out)
 	}
@@ -94,10 +94,10 @@ func TestDaemonMirror(t *testing.T) {
 	if got, want := tap.Attrs().HardwareAddr.String(), appliancePortMAC(t, appliance); got != want {
 		t.Errorf("TAP MAC %s, want the appliance port's %s", got, want)
 	}
-	testutil.Run(t, client.Command("ip", "addr", "add", "192.168.78.1/24", "dev", "mir0"))
+	client.Run(t, "ip", "addr", "add", "192.168.78.1/24", "dev", "mir0")
 	ping := func(when string) {
 		t.Helper()
-		out := testutil.Run(t, client.Command("ping", "-c", "3", "-i", "0.2", "-W", "5", "192.168.78.2"))
+		out := client.Run(t, "ping", "-c", "3", "-i", "0.2", "-W", "5", "192.168.78.2")
 		if !strings.Contains(out, " 0% packet loss") {
 			t.Errorf("ping %s:\n%s", when, out)
 		}
@@ -110,7 +110,7 @@ func TestDaemonMirror(t *testing.T) {
 	if got := regexp.MustCompile(`(?m)^\d+\.\d{9} IP 192\.168\.78\.2 > 192\.168\.78\.1: ICMP echo reply`).FindAllString(replies, -1); len(got) < 3 {
 		t.Errorf("echo replies in the --pcap file, nanosecond stamps: %d of 3:\n%s", len(got), replies)
 	}
-	neigh := testutil.Run(t, client.Command("ip", "neigh", "show", "192.168.78.2", "dev", "mir0"))
+	neigh := client.Run(t, "ip", "neigh", "show", "192.168.78.2", "dev", "mir0")
 	if !strings.Contains(strings.ToLower(neigh), lab0.MAC.String()) {
 		t.Errorf("the lab host's MAC %s not learnt on the TAP: %s", lab0.MAC, neigh)
 	}
