@@ -72,19 +72,7 @@ func (r *captureRig) cli(t *testing.T, args ...string) (string, error) {
 
 func (r *captureRig) list(t *testing.T) map[string]api.CaptureSession {
 	t.Helper()
-	out, err := r.cli(t, "capture", "list", "--json")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var ss []api.CaptureSession
-	if err := json.Unmarshal([]byte(out), &ss); err != nil {
-		t.Fatalf("%v: %s", err, out)
-	}
-	m := map[string]api.CaptureSession{}
-	for _, s := range ss {
-		m[s.ID] = s
-	}
-	return m
+	return testutil.CaptureList(t, func(args ...string) (string, error) { return r.cli(t, args...) })
 }
 
 func (r *captureRig) waitPackets(t *testing.T, id string, n uint64) {

@@ -66,19 +66,7 @@ func TestDaemonCaptureFlow(t *testing.T) {
 		}
 		return s.ID
 	}
-	list := func() map[string]api.CaptureSession {
-		t.Helper()
-		out, err := cli("capture", "list", "--json")
-		var ss []api.CaptureSession
-		if err != nil || json.Unmarshal([]byte(out), &ss) != nil {
-			t.Fatalf("capture list: %v %s", err, out)
-		}
-		m := map[string]api.CaptureSession{}
-		for _, s := range ss {
-			m[s.ID] = s
-		}
-		return m
-	}
+	list := func() map[string]api.CaptureSession { t.Helper(); return testutil.CaptureList(t, cli) }
 	// The API may not write outside capture.root. (An absolute --out is
 	// the CLI's user's own directory, passed open: see
 	// TestCaptureIntoTheUsersDirectory. A relative one goes through the

@@ -78,13 +78,14 @@ func TestCaptureIntoTheUsersDirectory(t *testing.T) {
 	mac := p.NearLink.MAC
 	p.Sender(t).SendTo(t, mac, pkttest.UDP(t, "10.0.0.1", "10.0.0.2", 7, 7, []byte("mine")), 5)
 	testutil.Eventually(t, "the session to write 5 frames", func() error {
-		out, err := asNobody("capture", "list", "--json")
-		var ss []api.CaptureSession
-		if err != nil || json.Unmarshal([]byte(out), &ss) != nil || len(ss) != 1 {
-			t.Fatalf("list: %v %s", err, out)
+		ss := testutil.CaptureList(t, asNobody)
+		if len(ss) != 1 {
+			t.Fatalf("list: %+v", ss)
 		}
-		if ss[0].Packets != 5 {
-			return fmt.Errorf("the session wrote %d of 5 frames", ss[0].Packets)
+		for _, s := range ss {
+			if s.Packets != 5 {
+				return fmt.Errorf("the session wrote %d of 5 frames", s.Packets)
+			}
 		}
 		return nil
 	})

@@ -30,18 +30,12 @@ func TestCaptureAcrossCoreRestart(t *testing.T) {
 	}
 	session := func() api.CaptureSession {
 		t.Helper()
-		out, err := d.Run("capture", "list", "--json")
-		var ss []api.CaptureSession
-		if err != nil || json.Unmarshal([]byte(out), &ss) != nil {
-			t.Fatalf("capture list: %v %s", err, out)
+		ss := testutil.CaptureList(t, d.Run)
+		x, ok := ss[s.ID]
+		if !ok {
+			t.Fatalf("session %s gone: %+v", s.ID, ss)
 		}
-		for _, x := range ss {
-			if x.ID == s.ID {
-				return x
-			}
-		}
-		t.Fatalf("session %s gone: %s", s.ID, out)
-		return api.CaptureSession{}
+		return x
 	}
 	waitPackets := func(n uint64) {
 		t.Helper()

@@ -3,6 +3,7 @@ package testutil
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
 	"net/http"
 	"os"
@@ -211,4 +212,24 @@ func PostConfig(ctx context.Context, cl *api.Client, doc string) error {
 		return fmt.Errorf("POST %s: %s", api.PathConfig, resp.Status)
 	}
 	return nil
+}
+
+// CaptureList runs `capture list --json` through run (a Daemon's Run, or
+// a test's own runner of the CLI) and returns the sessions by id, failing
+// the test if the command fails or its output is not the JSON list.
+func CaptureList(tb testing.TB, run func(args ...string) (string, error)) map[string]api.CaptureSession {
+	tb.Helper()
+	out, err := run("capture", "list", "--json")
+	var ss []api.CaptureSession
+	if err == nil {
+		err = json.Unmarshal([]byte(out), &ss)
+	}
+	if err != nil {
+		tb.Fatalf("capture list: %v\n%s", err, out)
+	}
+	m := map[string]api.CaptureSession{}
+	for _, s := range ss {
+		m[s.ID] = s
+	}
+	return m
 }
