@@ -3,7 +3,6 @@ package cli
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"fmt"
 	"net"
 	"os"
@@ -72,7 +71,12 @@ func (r *captureRig) cli(t *testing.T, args ...string) (string, error) {
 
 func (r *captureRig) list(t *testing.T) map[string]api.CaptureSession {
 	t.Helper()
-	return testutil.CaptureList(t, func(args ...string) (string, error) { return r.cli(t, args...) })
+	return testutil.CaptureList(t, r.run(t))
+}
+
+// run is cli as a runner for testutil.CLIJSON.
+func (r *captureRig) run(t *testing.T) func(args ...string) (string, error) {
+	return func(args ...string) (string, error) { return r.cli(t, args...) }
 }
 
 func (r *captureRig) waitPackets(t *testing.T, id string, n uint64) {
@@ -156,11 +160,7 @@ func TestCaptureCLIEndToEnd(t *testing.T) {
 	if err != nil || !strings.Contains(out, fmt.Sprintf("%d packets written, 0 dropped (queue)", nWeb)) {
 		t.Fatalf("stop: %v %s", err, out)
 	}
-	var final api.CaptureSession
-	out, err = r.cli(t, "capture", "stop", "--json", sec)
-	if err != nil || json.Unmarshal([]byte(out), &final) != nil {
-		t.Fatalf("stop: %v %s", err, out)
-	}
+	final := testutil.CLIJSON[api.CaptureSession](t, r.run(t), "capture", "stop", "--json", sec)
 	if final.Packets != 31 || final.FilesKept != 2 || final.Files < 3 || final.Running {
 		t.Fatalf("sec session: %+v", final)
 	}
@@ -203,10 +203,9 @@ func TestCaptureCLIEndToEnd(t *testing.T) {
 	w.Close()
 	capFile := filepath.Join(dir, "far.pcap")
 	dump := pkttest.Start(t, r.b.Command("tcpdump", "-i", "peer0", "-Q", "in", "--time-stamp-precision=nano", "-c", fmt.Sprint(nRep), "-w", capFile, "udp port 7777"), "listening on")
-	out, err = r.cli(t, "replay", w.Files()[0], "--port", "wb0", "--json")
-	var rep api.ReplayReport
-	if err != nil || json.Unmarshal([]byte(out), &rep) != nil || rep.Sent != nRep || rep.Padded != nRep || rep.Errors != 0 {
-		t.Fatalf("replay: %v %s", err, out)
+	rep := testutil.CLIJSON[api.ReplayReport](t, r.run(t), "replay", w.Files()[0], "--port", "wb0", "--json")
+	if rep.Sent != nRep || rep.Padded != nRep || rep.Errors != 0 {
+		t.Fatalf("replay: %+v", rep)
 	}
 	if err := dump.Wait(20 * time.Second); err != nil {
 		t.Fatalf("tcpdump: %v", err)

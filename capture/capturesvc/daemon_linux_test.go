@@ -1,7 +1,6 @@
 package capturesvc_test
 
 import (
-	"encoding/json"
 	"fmt"
 	"net"
 	"os"
@@ -59,12 +58,7 @@ func TestDaemonCaptureFlow(t *testing.T) {
 
 	start := func(args ...string) string {
 		t.Helper()
-		out, err := cli(append([]string{"capture", "start", "--json"}, args...)...)
-		var s api.CaptureSession
-		if err != nil || json.Unmarshal([]byte(out), &s) != nil {
-			t.Fatalf("capture start %v: %v %s", args, err, out)
-		}
-		return s.ID
+		return testutil.CLIJSON[api.CaptureSession](t, cli, append([]string{"capture", "start", "--json"}, args...)...).ID
 	}
 	list := func() map[string]api.CaptureSession { t.Helper(); return testutil.CaptureList(t, cli) }
 	// The API may not write outside capture.root. (An absolute --out is
@@ -201,10 +195,8 @@ func replayToHost(t *testing.T, cli func(...string) (string, error), a, b *netns
 		t.Fatal(err)
 	}
 	td := pkttest.Start(t, b.Command("tcpdump", "-i", "peer0", "-n", "-l", "-c", fmt.Sprint(pings), "icmp and icmp[icmptype] == icmp-echoreply"), "listening on")
-	rep, err := cli("replay", w.Files()[0], "--port", "wb0", "--to", "host", "--json")
-	var r api.ReplayReport
-	if err != nil || json.Unmarshal([]byte(rep), &r) != nil || r.Sent != pings || r.Errors != 0 {
-		t.Fatalf("replay --to host: %v %s", err, rep)
+	if r := testutil.CLIJSON[api.ReplayReport](t, cli, "replay", w.Files()[0], "--port", "wb0", "--to", "host", "--json"); r.Sent != pings || r.Errors != 0 {
+		t.Fatalf("replay --to host: %+v", r)
 	}
 	if err := td.Wait(20 * time.Second); err != nil {
 		t.Fatalf("tcpdump: %v; the host answered %q of %d echo requests", err, td.Stdout(), pings)

@@ -1,7 +1,6 @@
 package capturesvc_test
 
 import (
-	"encoding/json"
 	"fmt"
 	"os"
 	"os/exec"
@@ -47,10 +46,9 @@ func TestReplayPassesTheUsersFile(t *testing.T) {
 		return path
 	}
 	mine, secret := write("mine.pcap", 0o644), write("secret.pcap", 0o600)
-	out, err := asNobody("replay", mine, "--port", "wb0", "--loop", "2", "--json")
-	var rep api.ReplayReport
-	if err != nil || json.Unmarshal([]byte(out), &rep) != nil || rep.Sent != 6 {
-		t.Fatalf("nobody replaying their own file (twice) from outside capture.root: %v\n%s", err, out)
+	// nobody replays their own file (twice) from outside capture.root.
+	if rep := testutil.CLIJSON[api.ReplayReport](t, asNobody, "replay", mine, "--port", "wb0", "--loop", "2", "--json"); rep.Sent != 6 {
+		t.Fatalf("nobody replaying their own file twice: %+v", rep)
 	}
 	if out, err := asNobody("replay", secret, "--port", "wb0"); err == nil || !strings.Contains(out, "capture root") {
 		t.Fatalf("nobody replaying a file only root may read: %v\n%s", err, out)
@@ -70,11 +68,8 @@ func TestCaptureIntoTheUsersDirectory(t *testing.T) {
 	if err := os.Chown(home, 65534, 65534); err != nil {
 		t.Fatal(err)
 	}
-	out, err := asNobody("capture", "start", "--port", "wb0", "--filter", "udp port 7", "--out", filepath.Join(home, "caps"), "--json")
-	var s api.CaptureSession
-	if err != nil || json.Unmarshal([]byte(out), &s) != nil {
-		t.Fatalf("nobody capturing into their own directory: %v\n%s", err, out)
-	}
+	// nobody captures into their own directory.
+	s := testutil.CLIJSON[api.CaptureSession](t, asNobody, "capture", "start", "--port", "wb0", "--filter", "udp port 7", "--out", filepath.Join(home, "caps"), "--json")
 	mac := p.NearLink.MAC
 	p.Sender(t).SendTo(t, mac, pkttest.UDP(t, "10.0.0.1", "10.0.0.2", 7, 7, []byte("mine")), 5)
 	testutil.Eventually(t, "the session to write 5 frames", func() error {

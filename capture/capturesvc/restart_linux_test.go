@@ -1,7 +1,6 @@
 package capturesvc_test
 
 import (
-	"encoding/json"
 	"fmt"
 	"path/filepath"
 	"strconv"
@@ -23,11 +22,7 @@ func TestCaptureAcrossCoreRestart(t *testing.T) {
 	p, cfg := passiveConfig(t, dir)
 	cfg.Name = "restarttest"
 	d := startDaemon(t, cfg)
-	out, err := d.Run("capture", "start", "--json", "--port", p.NearLink.Name, "--filter", "udp dst port 9", "--out", filepath.Join(dir, "s"))
-	var s api.CaptureSession
-	if err != nil || json.Unmarshal([]byte(out), &s) != nil {
-		t.Fatalf("capture start: %v %s", err, out)
-	}
+	s := testutil.CLIJSON[api.CaptureSession](t, d.Run, "capture", "start", "--json", "--port", p.NearLink.Name, "--filter", "udp dst port 9", "--out", filepath.Join(dir, "s"))
 	session := func() api.CaptureSession {
 		t.Helper()
 		ss := testutil.CaptureList(t, d.Run)
@@ -48,10 +43,9 @@ func TestCaptureAcrossCoreRestart(t *testing.T) {
 	}
 	ports := func() api.PortStatus {
 		t.Helper()
-		out, err := d.Run("ports", "--json")
-		var ps api.Ports
-		if err != nil || json.Unmarshal([]byte(out), &ps) != nil || len(ps.Ports) != 1 {
-			t.Fatalf("ports: %v %s", err, out)
+		ps := testutil.CLIJSON[api.Ports](t, d.Run, "ports", "--json")
+		if len(ps.Ports) != 1 {
+			t.Fatalf("ports: %+v", ps)
 		}
 		return ps.Ports[0]
 	}
@@ -77,7 +71,7 @@ func TestCaptureAcrossCoreRestart(t *testing.T) {
 	burst(300)
 	waitPackets(600)
 	before := session()
-	out, err = d.Run("capture", "stop", s.ID)
+	out, err := d.Run("capture", "stop", s.ID)
 	if err != nil || !strings.Contains(out, "600 packets written") {
 		t.Fatalf("capture stop: %v %s", err, out)
 	}

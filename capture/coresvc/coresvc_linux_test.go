@@ -3,7 +3,6 @@ package coresvc
 import (
 	"context"
 	"encoding/binary"
-	"encoding/json"
 	"fmt"
 	"os"
 	"os/exec"
@@ -49,15 +48,10 @@ func allRunning(st *api.Status) bool {
 // ports runs `wirebox ports --json` and decodes it.
 func ports(t *testing.T, bin, socket string) api.Ports {
 	t.Helper()
-	out, err := exec.Command(bin, "ports", "--json", "--socket", socket).Output()
-	if err != nil {
-		t.Fatalf("wirebox ports --json: %v", err)
-	}
-	var p api.Ports
-	if err := json.Unmarshal(out, &p); err != nil {
-		t.Fatalf("decoding %s: %v", out, err)
-	}
-	return p
+	return testutil.CLIJSON[api.Ports](t, func(args ...string) (string, error) {
+		out, err := exec.Command(bin, append(args, "--socket", socket)...).Output()
+		return string(out), err
+	}, "ports", "--json")
 }
 
 func port(t *testing.T, p api.Ports, name string) api.PortStatus {

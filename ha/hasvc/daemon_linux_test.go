@@ -2,7 +2,6 @@ package hasvc_test
 
 import (
 	"encoding/hex"
-	"encoding/json"
 	"io"
 	"net/http"
 	"strings"
@@ -41,12 +40,7 @@ func pairDaemon(t *testing.T, p *hatest.PairTopo, a bool, prio int) *testutil.Da
 
 func status(t *testing.T, d *testutil.Daemon) api.HAStatus {
 	t.Helper()
-	out, err := d.Run("ha", "status", "--json")
-	var st api.HAStatus
-	if err != nil || json.Unmarshal([]byte(out), &st) != nil {
-		t.Fatalf("ha status: %v %s", err, out)
-	}
-	return st
+	return testutil.CLIJSON[api.HAStatus](t, d.Run, "ha", "status", "--json")
 }
 
 // TestDaemonPairKill: two wirebox daemons as the pair (standby response,

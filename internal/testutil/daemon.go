@@ -214,21 +214,28 @@ func PostConfig(ctx context.Context, cl *api.Client, doc string) error {
 	return nil
 }
 
-// CaptureList runs `capture list --json` through run (a Daemon's Run, or
-// a test's own runner of the CLI) and returns the sessions by id, failing
-// the test if the command fails or its output is not the JSON list.
-func CaptureList(tb testing.TB, run func(args ...string) (string, error)) map[string]api.CaptureSession {
+// CLIJSON runs a command of the CLI that prints JSON (args include
+// --json) through run (a Daemon's Run, or a test's own runner of the CLI)
+// and decodes its output into a T, failing the test if the command fails
+// or prints something else.
+func CLIJSON[T any](tb testing.TB, run func(args ...string) (string, error), args ...string) T {
 	tb.Helper()
-	out, err := run("capture", "list", "--json")
-	var ss []api.CaptureSession
+	var v T
+	out, err := run(args...)
 	if err == nil {
-		err = json.Unmarshal([]byte(out), &ss)
+		err = json.Unmarshal([]byte(out), &v)
 	}
 	if err != nil {
-		tb.Fatalf("capture list: %v\n%s", err, out)
+		tb.Fatalf("wirebox %s: %v\n%s", strings.Join(args, " "), err, out)
 	}
+	return v
+}
+
+// CaptureList is `capture list --json` (CLIJSON) by session id.
+func CaptureList(tb testing.TB, run func(args ...string) (string, error)) map[string]api.CaptureSession {
+	tb.Helper()
 	m := map[string]api.CaptureSession{}
-	for _, s := range ss {
+	for _, s := range CLIJSON[[]api.CaptureSession](tb, run, "capture", "list", "--json") {
 		m[s.ID] = s
 	}
 	return m
