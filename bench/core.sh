@@ -151,13 +151,27 @@ trafgen_run() {
 wirebox_send() {
   local size=$1 n=$2 mode=$3 txmode=() out rx0 rx1
   [[ ${4:-} ]] && txmode=(-txmode "$4")
-  rx0=$(ip netns exec "$CAP" cat /sys/class/net/c0/statistics/rx_packets)
+  rx0=$(rx_c0)
   out=$( { time "$TMP/corebench" -i g0 -netns "/run/netns/$GEN" -mode "$mode" "${txmode[@]}" -send "$n" -size "$size" -dst "$MAC" 2>"$TMP/send.err"; } 2>"$TMP/gen.time") ||
     { echo "bench/core.sh: corebench -send failed: $out $(cat "$TMP/send.err")" >&2; exit 1; }
   awk '{ printf "%.3f", $1 + $2 }' "$TMP/gen.time" >"$TMP/gen.cpu"
-  rx1=$(ip netns exec "$CAP" cat /sys/class/net/c0/statistics/rx_packets)
+  rx1=$(rx_c0)
   echo "$(sed -n 's/.*"seconds":\([0-9.]*\).*/\1/p' <<<"$out") $((rx1 - rx0)) $(sed -n 's/.*"kicks":\([0-9]*\).*/\1/p' <<<"$out")"
 }
+
+# runs prints "round size frames" for each round and frame size, in the
+# order both tables measure them.
+runs() {
+  local round size
+  for round in $(seq "$ROUNDS"); do
+    for size in ${SIZES:-64 1514}; do
+      if [[ $size == 1514 ]]; then echo "$round $size $N1514"; else echo "$round $size $N64"; fi
+    done
+  done
+}
+
+# rx_c0 is the capture end's received-frame counter.
+rx_c0() { ip netns exec "$CAP" cat /sys/class/net/c0/statistics/rx_packets; }
 
 if [[ ${RX:-1} == 1 ]]; then
 results=$TMP/results
@@ -165,21 +179,17 @@ results=$TMP/results
 # Rounds interleave the consumers, so load from elsewhere on the machine
 # spreads over all of them; the table shows the median generator time and
 # the worst loss of the rounds.
-for round in $(seq "$ROUNDS"); do
-  for size in ${SIZES:-64 1514}; do
-    n=$N64
-    [[ $size == 1514 ]] && n=$N1514
-    for c in ${CONSUMERS:-none tcpdump netsniff-ng wirebox wirebox-bypass wirebox-bypass-bp}; do
-      setup
-      start_consumer "$c"
-      secs=$(trafgen_run "$size" "$n")
-      stop_consumer "$c"
-      teardown
-      echo "$size $c $n $secs $CONSUMED $CPU $RUN" >>"$results"
-      echo "  round $round: $size bytes, $c: $n frames in $secs s, consumed $CONSUMED, consumer CPU $CPU s (run $RUN s)${DROPS:+, $DROPS}" >&2
-    done
+while read -r round size n <&3; do
+  for c in ${CONSUMERS:-none tcpdump netsniff-ng wirebox wirebox-bypass wirebox-bypass-bp}; do
+    setup
+    start_consumer "$c"
+    secs=$(trafgen_run "$size" "$n")
+    stop_consumer "$c"
+    teardown
+    echo "$size $c $n $secs $CONSUMED $CPU $RUN" >>"$results"
+    echo "  round $round: $size bytes, $c: $n frames in $secs s, consumed $CONSUMED, consumer CPU $CPU s (run $RUN s)${DROPS:+, $DROPS}" >&2
   done
-done
+done 3< <(runs)
 
 echo
 echo "capture core receive benchmark: $(uname -r), $(nproc) CPUs, $ROUNDS rounds, $(date -u +%Y-%m-%dT%H:%MZ)"
@@ -213,29 +223,25 @@ fi
 if [[ ${TX:-1} == 1 ]]; then
   txres=$TMP/tx
   : >"$txres"
-  for round in $(seq "$ROUNDS"); do
-    for size in ${SIZES:-64 1514}; do
-      n=$N64
-      [[ $size == 1514 ]] && n=$N1514
-      for s in ${SENDERS:-trafgen wirebox-passive wirebox-passive-mmsg wirebox-bypass}; do
-        setup
-        case $s in
-          trafgen)
-            rx0=$(ip netns exec "$CAP" cat /sys/class/net/c0/statistics/rx_packets)
-            secs=$(trafgen_run "$size" "$n"); kicks=-
-            rx1=$(ip netns exec "$CAP" cat /sys/class/net/c0/statistics/rx_packets)
-            recv=$((rx1 - rx0)) ;;
-          wirebox-passive) read -r secs recv kicks < <(wirebox_send "$size" "$n" passive) ;;
-          wirebox-passive-mmsg) read -r secs recv kicks < <(wirebox_send "$size" "$n" passive sendmmsg) ;;
-          wirebox-bypass) read -r secs recv kicks < <(wirebox_send "$size" "$n" bypass) ;;
-        esac
-        teardown
-        cpu=$(cat "$TMP/gen.cpu")
-        echo "$size $s $n $secs $recv $kicks $cpu" >>"$txres"
-        echo "  tx round $round: $size bytes, $s: $n frames in $secs s, received $recv, kicks $kicks, sender CPU $cpu s" >&2
-      done
+  while read -r round size n <&3; do
+    for s in ${SENDERS:-trafgen wirebox-passive wirebox-passive-mmsg wirebox-bypass}; do
+      setup
+      case $s in
+        trafgen)
+          rx0=$(rx_c0)
+          secs=$(trafgen_run "$size" "$n"); kicks=-
+          rx1=$(rx_c0)
+          recv=$((rx1 - rx0)) ;;
+        wirebox-passive) read -r secs recv kicks < <(wirebox_send "$size" "$n" passive) ;;
+        wirebox-passive-mmsg) read -r secs recv kicks < <(wirebox_send "$size" "$n" passive sendmmsg) ;;
+        wirebox-bypass) read -r secs recv kicks < <(wirebox_send "$size" "$n" bypass) ;;
+      esac
+      teardown
+      cpu=$(cat "$TMP/gen.cpu")
+      echo "$size $s $n $secs $recv $kicks $cpu" >>"$txres"
+      echo "  tx round $round: $size bytes, $s: $n frames in $secs s, received $recv, kicks $kicks, sender CPU $cpu s" >&2
     done
-  done
+  done 3< <(runs)
   echo
   echo "transmit: frames sent through one port, median of $ROUNDS rounds"
   sort -k1,1n -k2,2 -k4,4n "$txres" | awk '

@@ -16,6 +16,7 @@ import (
 
 	"github.com/wirebox/wirebox/daemon"
 	"github.com/wirebox/wirebox/internal/api"
+	"github.com/wirebox/wirebox/subsys"
 )
 
 func newConfigApplyCmd(g *globals) *cobra.Command {
@@ -42,40 +43,41 @@ this command says why. Waits for the outcome (--timeout).`,
 			if _, err := daemon.ParseConfig(b); err != nil {
 				return err
 			}
-			cl, err := g.client()
-			if err != nil {
-				return err
-			}
-			defer cl.Close()
-			ctx, cancel := context.WithTimeout(cmd.Context(), timeout)
-			defer cancel()
-			res, err := postConfig(ctx, cl, b)
-			if err != nil {
-				return err
-			}
-			fmt.Fprintf(g.stdout, "configuration accepted (generation %d); the services it concerns restart\n", res.Generation)
-			// The API goes away while the services restart: poll until the
-			// daemon reports the outcome.
-			for {
-				var a api.Appliance
-				err := cl.Get(ctx, api.PathAppliance, &a)
-				if err == nil && a.Config.LastApply != "" && (a.Config.Generation >= res.Generation || strings.HasPrefix(a.Config.LastApply, "rolled back")) {
-					if strings.HasPrefix(a.Config.LastApply, "rolled back") && a.Config.Generation < res.Generation {
-						return errors.New(a.Config.LastApply)
-					}
-					fmt.Fprintf(g.stdout, "%s (source: %s%s); %s\n", a.Config.LastApply, a.Config.Source, pathSuffix(a.Config.Path), restartedText(a.Config.Restarted))
-					return nil
-				}
-				select {
-				case <-ctx.Done():
-					return fmt.Errorf("no outcome within %s (last: %v)", timeout, err)
-				case <-time.After(200 * time.Millisecond):
-				}
-			}
+			return subsys.WithClient(g.client, func(cl *api.Client) error { return applyConfig(cmd.Context(), g.stdout, cl, b, timeout) })
 		},
 	}
 	c.Flags().DurationVar(&timeout, "timeout", 3*time.Minute, "how long to wait for the outcome")
 	return c
+}
+
+// applyConfig posts the configuration b and waits up to timeout for the
+// daemon's outcome, which it prints.
+func applyConfig(ctx context.Context, out io.Writer, cl *api.Client, b []byte, timeout time.Duration) error {
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	res, err := postConfig(ctx, cl, b)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(out, "configuration accepted (generation %d); the services it concerns restart\n", res.Generation)
+	// The API goes away while the services restart: poll until the
+	// daemon reports the outcome.
+	for {
+		var a api.Appliance
+		err := cl.Get(ctx, api.PathAppliance, &a)
+		if err == nil && a.Config.LastApply != "" && (a.Config.Generation >= res.Generation || strings.HasPrefix(a.Config.LastApply, "rolled back")) {
+			if strings.HasPrefix(a.Config.LastApply, "rolled back") && a.Config.Generation < res.Generation {
+				return errors.New(a.Config.LastApply)
+			}
+			fmt.Fprintf(out, "%s (source: %s%s); %s\n", a.Config.LastApply, a.Config.Source, pathSuffix(a.Config.Path), restartedText(a.Config.Restarted))
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("no outcome within %s (last: %v)", timeout, err)
+		case <-time.After(200 * time.Millisecond):
+		}
+	}
 }
 
 func pathSuffix(p string) string {
@@ -109,35 +111,35 @@ func newConfigShowCmd(g *globals) *cobra.Command {
 		Short: "Print the running configuration and where it came from",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			cl, err := g.client()
-			if err != nil {
-				return err
-			}
-			defer cl.Close()
-			var a api.Appliance
-			if err := cl.Get(cmd.Context(), api.PathAppliance, &a); err != nil {
-				return err
-			}
-			ci := a.Config
-			fmt.Fprintf(g.stdout, "# source: %s%s (generation %d", ci.Source, pathSuffix(ci.Path), ci.Generation)
-			if !ci.Persistent {
-				fmt.Fprint(g.stdout, "; no data partition: applied configurations are not kept")
-			}
-			fmt.Fprintln(g.stdout, ")")
-			for _, f := range ci.Fallbacks {
-				fmt.Fprintf(g.stdout, "# skipped: %s\n", strings.ReplaceAll(f, "\n", " "))
-			}
-			if ci.LastApply != "" {
-				fmt.Fprintf(g.stdout, "# last apply: %s; %s\n", ci.LastApply, restartedText(ci.Restarted))
-			}
-			text, err := cl.Text(cmd.Context(), api.PathConfig)
-			if err != nil {
-				return err
-			}
-			_, err = io.WriteString(g.stdout, text)
-			return err
+			return subsys.WithClient(g.client, func(cl *api.Client) error { return showConfig(cmd.Context(), g.stdout, cl) })
 		},
 	}
+}
+
+// showConfig prints the running configuration with where it came from.
+func showConfig(ctx context.Context, out io.Writer, cl *api.Client) error {
+	var a api.Appliance
+	if err := cl.Get(ctx, api.PathAppliance, &a); err != nil {
+		return err
+	}
+	ci := a.Config
+	fmt.Fprintf(out, "# source: %s%s (generation %d", ci.Source, pathSuffix(ci.Path), ci.Generation)
+	if !ci.Persistent {
+		fmt.Fprint(out, "; no data partition: applied configurations are not kept")
+	}
+	fmt.Fprintln(out, ")")
+	for _, f := range ci.Fallbacks {
+		fmt.Fprintf(out, "# skipped: %s\n", strings.ReplaceAll(f, "\n", " "))
+	}
+	if ci.LastApply != "" {
+		fmt.Fprintf(out, "# last apply: %s; %s\n", ci.LastApply, restartedText(ci.Restarted))
+	}
+	text, err := cl.Text(ctx, api.PathConfig)
+	if err != nil {
+		return err
+	}
+	_, err = io.WriteString(out, text)
+	return err
 }
 
 func restartedText(names []string) string {

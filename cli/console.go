@@ -4,6 +4,8 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/wirebox/wirebox/daemon"
+	"github.com/wirebox/wirebox/internal/api"
+	"github.com/wirebox/wirebox/subsys"
 	"github.com/wirebox/wirebox/tui"
 )
 
@@ -21,18 +23,13 @@ theme. A terminal that reports no size (a serial line) is taken as 80x24, or as
 WIREBOX_CONSOLE_SIZE=COLSxROWS, or wirebox.console_size= on the kernel command line.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			cl, err := g.client()
-			if err != nil {
-				return err
-			}
-			defer cl.Close()
 			var panels []func(*tui.Env) []tui.Panel
 			for _, sub := range daemon.Subsystems() {
 				if sub.Panels != nil {
 					panels = append(panels, sub.Panels)
 				}
 			}
-			return tui.Run(cmd.Context(), cl, panels...)
+			return subsys.WithClient(g.client, func(cl *api.Client) error { return tui.Run(cmd.Context(), cl, panels...) })
 		},
 	}
 }

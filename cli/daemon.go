@@ -33,7 +33,7 @@ the built-in defaults; an invalid one is skipped and "wirebox config show"
 says which was used and why others were not.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			mainAt := daemon.Uptime()
+			mainAt := api.KernelUptime()
 			store := daemon.Store{Dir: stateDir}
 			var cands []daemon.Candidate
 			if stateDir != "" {

@@ -12,12 +12,13 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/wirebox/wirebox/image"
+	"github.com/wirebox/wirebox/subsys"
 )
 
 func newImageCmd(g *globals) *cobra.Command {
 	var o image.Options
 	var modules string
-	var verbose bool
+	var log func() *slog.Logger
 	c := &cobra.Command{
 		Use:   "image",
 		Short: "Build the bootable appliance: kernel, initramfs and ISO, into out/",
@@ -33,11 +34,7 @@ reused, so clients keep working across rebuilds:
   wirebox status --remote https://127.0.0.1:PORT --token @out/api-token --ca out/api-ca.pem`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			lvl := slog.LevelInfo
-			if verbose {
-				lvl = slog.LevelDebug
-			}
-			o.Log = slog.New(slog.NewTextHandler(g.stderr, &slog.HandlerOptions{Level: lvl}))
+			o.Log = log()
 			if modules != "" {
 				o.Modules = strings.Split(modules, ",")
 			}
@@ -62,6 +59,6 @@ reused, so clients keep working across rebuilds:
 	f.StringVar(&o.Cmdline, "cmdline", image.DefaultCmdline, "kernel command line of the ISO's boot entry")
 	f.BoolVar(&o.ISO, "iso", true, "also build the hybrid BIOS/UEFI ISO (needs grub-pc-bin, grub-efi-amd64-bin, xorriso, mtools)")
 	f.StringArrayVar(&o.ExtraFiles, "file", nil, "extra file for the image, HOSTPATH:PATH/IN/IMAGE (repeatable)")
-	f.BoolVarP(&verbose, "verbose", "v", false, "show the u-root builder's output")
+	log = subsys.VerboseLog(c, "show the u-root builder's output")
 	return c
 }

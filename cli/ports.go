@@ -21,9 +21,9 @@ timestamp source, the link state, and each subscriber's delivered and dropped
 counts. --json prints the API's JSON (GET /v1/ports).`,
 		Args: cobra.NoArgs,
 	}
-	asJSON := subsys.JSONFlag(c)
-	c.RunE = func(cmd *cobra.Command, _ []string) error {
-		err := subsys.Query(cmd, g.client, *asJSON, api.PathPorts, nil, printPorts)
+	query := subsys.GetCmd(c, g.client, api.PathPorts, printPorts).RunE
+	c.RunE = func(cmd *cobra.Command, args []string) error {
+		err := query(cmd, args)
 		if api.IsNotFound(err) {
 			return fmt.Errorf("the daemon has no capture core (no ports configured): %w", err)
 		}

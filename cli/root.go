@@ -44,13 +44,9 @@ type globals struct {
 // client returns an API client for the daemon the flags name.
 func (g *globals) client() (*api.Client, error) {
 	if g.remote != "" {
-		tok := g.token
-		if strings.HasPrefix(tok, "@") {
-			b, err := os.ReadFile(tok[1:])
-			if err != nil {
-				return nil, fmt.Errorf("reading token: %w", err)
-			}
-			tok = strings.TrimSpace(string(b))
+		tok, err := api.ReadToken(g.token)
+		if err != nil {
+			return nil, fmt.Errorf("reading token: %w", err)
 		}
 		return api.NewRemoteClient(g.remote, tok, api.ClientTLS{CAFile: g.ca})
 	}

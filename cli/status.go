@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"strings"
 	"text/tabwriter"
 	"time"
 
@@ -17,38 +16,29 @@ import (
 	"github.com/wirebox/wirebox/internal/buildinfo"
 	"github.com/wirebox/wirebox/internal/config"
 	"github.com/wirebox/wirebox/subsys"
+	"github.com/wirebox/wirebox/tui"
 )
 
 func newStatusCmd(g *globals) *cobra.Command {
-	c := &cobra.Command{
+	return subsys.GetCmd(&cobra.Command{
 		Use:   "status",
 		Short: "Show the daemon and its services",
 		Args:  cobra.NoArgs,
-	}
-	asJSON := subsys.JSONFlag(c)
-	c.RunE = func(cmd *cobra.Command, _ []string) error {
-		return subsys.Query(cmd, g.client, *asJSON, api.PathStatus, nil, func(w io.Writer, st api.Status) error {
-			fmt.Fprintf(w, "%s  version %s  up %s\n\n", st.Name, st.Version, fmtDuration(st.UptimeSeconds))
-			tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-			fmt.Fprintln(tw, "SERVICE\tSTATE\tRESTARTS\tUPTIME\tLAST ERROR")
-			for _, s := range st.Services {
-				up := "-"
-				if s.UptimeSeconds > 0 {
-					up = fmtDuration(s.UptimeSeconds)
-				}
-				fmt.Fprintf(tw, "%s\t%s\t%d\t%s\t%s\n", s.Name, s.State, s.Restarts, up, firstLine(s.LastError))
-			}
-			return tw.Flush()
-		})
-	}
-	return c
+	}, g.client, api.PathStatus, printStatus)
 }
 
-func firstLine(s string) string {
-	if i := strings.IndexByte(s, '\n'); i >= 0 {
-		return s[:i] + " …"
+func printStatus(w io.Writer, st api.Status) error {
+	fmt.Fprintf(w, "%s  version %s  up %s\n\n", st.Name, st.Version, fmtDuration(st.UptimeSeconds))
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "SERVICE\tSTATE\tRESTARTS\tUPTIME\tLAST ERROR")
+	for _, s := range st.Services {
+		up := "-"
+		if s.UptimeSeconds > 0 {
+			up = fmtDuration(s.UptimeSeconds)
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%d\t%s\t%s\n", s.Name, s.State, s.Restarts, up, tui.FirstLine(s.LastError))
 	}
-	return s
+	return tw.Flush()
 }
 
 func fmtDuration(sec float64) string {
@@ -105,21 +95,19 @@ func printEntry(w *bufio.Writer, e api.LogEntry) {
 }
 
 func serviceNames(ctx context.Context, g *globals) []string {
-	cl, err := g.client()
-	if err != nil {
-		return nil
-	}
-	defer cl.Close()
-	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
-	defer cancel()
-	st, err := cl.Status(ctx)
-	if err != nil {
-		return nil
-	}
 	var names []string
-	for _, s := range st.Services {
-		names = append(names, s.Name)
-	}
+	_ = subsys.WithClient(g.client, func(cl *api.Client) error {
+		ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+		defer cancel()
+		st, err := cl.Status(ctx)
+		if err != nil {
+			return err
+		}
+		for _, s := range st.Services {
+			names = append(names, s.Name)
+		}
+		return nil
+	})
 	return names
 }
 

@@ -5,9 +5,6 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"os"
-	"strconv"
-	"strings"
 
 	"github.com/wirebox/wirebox/internal/api"
 	"github.com/wirebox/wirebox/internal/config"
@@ -95,17 +92,3 @@ func (d *Daemon) ServiceStarts(now float64) []api.BootPhase {
 }
 
 func round2(v float64) float64 { return float64(int(v*100+0.5)) / 100 }
-
-// Uptime is the kernel's uptime in seconds (0 when unknown).
-func Uptime() float64 {
-	b, err := os.ReadFile("/proc/uptime")
-	if err != nil {
-		return 0
-	}
-	f := strings.Fields(string(b))
-	if len(f) == 0 {
-		return 0
-	}
-	v, _ := strconv.ParseFloat(f[0], 64)
-	return v
-}

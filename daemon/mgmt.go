@@ -31,7 +31,7 @@ func (m *mgmtService) addressed() {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if m.addrAt == 0 {
-		m.addrAt = Uptime()
+		m.addrAt = api.KernelUptime()
 	}
 }
 

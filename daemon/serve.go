@@ -77,7 +77,7 @@ func Serve(ctx context.Context, l Loaded, o ServeOptions) error {
 		mu.Lock()
 		ci := info
 		mu.Unlock()
-		now := Uptime()
+		now := api.KernelUptime()
 		a := api.Appliance{Management: d.Management(), Config: ci, UptimeSeconds: now,
 			Daemon: api.DaemonInfo{PID: os.Getpid(), Restarts: o.Restarts, LastExit: o.LastExit}}
 		if b, err := os.ReadFile(o.BootFile); err == nil && o.BootFile != "" {

@@ -1,9 +1,11 @@
 package mirror
 
 import (
+	"cmp"
 	"errors"
+	"maps"
 	"net/http"
-	"sort"
+	"slices"
 	"strconv"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -42,23 +44,17 @@ func (s *Service) Routes(mux *http.ServeMux) {
 // none).
 func (s *Service) Sessions() []api.MirrorSession {
 	s.mu.Lock()
-	sessions := make([]*session, 0, len(s.sessions))
-	for _, se := range s.sessions {
-		sessions = append(sessions, se)
-	}
+	sessions := slices.Collect(maps.Values(s.sessions))
 	s.mu.Unlock()
-	sort.Slice(sessions, func(i, j int) bool { return sessions[i].id < sessions[j].id })
+	slices.SortFunc(sessions, func(a, b *session) int { return cmp.Compare(a.id, b.id) })
 	out := []api.MirrorSession{}
 	for _, se := range sessions {
 		base := api.MirrorSession{ID: se.id, Client: se.remote, Identity: se.identity, Since: se.started,
 			RTTMicros: float64(se.rttNs.Load()) / 1e3}
 		se.mu.Lock()
-		chans := make([]*channel, 0, len(se.chans))
-		for _, ch := range se.chans {
-			chans = append(chans, ch)
-		}
+		chans := slices.Collect(maps.Values(se.chans))
 		se.mu.Unlock()
-		sort.Slice(chans, func(i, j int) bool { return chans[i].id < chans[j].id })
+		slices.SortFunc(chans, func(a, b *channel) int { return cmp.Compare(a.id, b.id) })
 		if len(chans) == 0 {
 			out = append(out, base)
 		}
@@ -82,18 +78,23 @@ func (s *Service) Sessions() []api.MirrorSession {
 func (s *Service) Ports() []api.MirrorPort {
 	out := []api.MirrorPort{}
 	for _, p := range s.ports() {
-		link := "down"
-		if p.LinkUp {
-			link = "up"
-		}
-		mac := ""
-		if p.MAC != nil {
-			mac = p.MAC.String()
-		}
-		out = append(out, api.MirrorPort{Name: p.Name, Registered: p.Registered, Link: link, SpeedMbps: p.SpeedMbps,
-			Duplex: proto.DuplexString(p.Duplex), MTU: int(p.MTU), MAC: mac, Holder: p.Holder, Monitors: int(p.Monitors)})
+		out = append(out, WirePort(p))
 	}
 	return out
+}
+
+// WirePort is a port's description as the API shows it: the server's
+// ports (GET /v1/mirror/ports) and, on the client, those a server lists.
+func WirePort(p PortInfo) api.MirrorPort {
+	link, mac := "down", ""
+	if p.LinkUp {
+		link = "up"
+	}
+	if p.MAC != nil {
+		mac = p.MAC.String()
+	}
+	return api.MirrorPort{Name: p.Name, Registered: p.Registered, Link: link, SpeedMbps: p.SpeedMbps,
+		Duplex: proto.DuplexString(p.Duplex), MTU: int(p.MTU), MAC: mac, Holder: p.Holder, Monitors: int(p.Monitors)}
 }
 
 // Collectors exports the sessions' counters as Prometheus metrics.

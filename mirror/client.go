@@ -18,6 +18,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/wirebox/wirebox/internal/api"
 	"github.com/wirebox/wirebox/internal/selfsigned"
 	"github.com/wirebox/wirebox/mirror/proto"
 )
@@ -104,14 +105,11 @@ func (o DialOptions) address() string {
 }
 
 func (o DialOptions) token() (string, error) {
-	if f, ok := strings.CutPrefix(o.Token, "@"); ok {
-		b, err := os.ReadFile(f)
-		if err != nil {
-			return "", fmt.Errorf("mirror: token: %w", err)
-		}
-		return strings.TrimSpace(string(b)), nil
+	tok, err := api.ReadToken(o.Token)
+	if err != nil {
+		return "", fmt.Errorf("mirror: token: %w", err)
 	}
-	return o.Token, nil
+	return tok, nil
 }
 
 // errPinned marks a certificate that does not match the pinned fingerprint.
@@ -131,15 +129,9 @@ func (o DialOptions) tlsConfig() (*tls.Config, error) {
 	case o.CAFile != "" && o.Fingerprint != "":
 		return nil, errors.New("mirror: give a CA file or a fingerprint, not both")
 	case o.CAFile != "":
-		b, err := os.ReadFile(o.CAFile)
-		if err != nil {
-			return nil, fmt.Errorf("mirror: CA: %w", err)
+		if tc.RootCAs, err = api.LoadCertPool(o.CAFile); err != nil {
+			return nil, fmt.Errorf("mirror: %w", err)
 		}
-		pool := x509.NewCertPool()
-		if !pool.AppendCertsFromPEM(b) {
-			return nil, fmt.Errorf("mirror: CA %s: no certificate", o.CAFile)
-		}
-		tc.RootCAs = pool
 	case o.Fingerprint != "":
 		want, err := selfsigned.ParseFingerprint(o.Fingerprint)
 		if err != nil {

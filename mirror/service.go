@@ -425,13 +425,3 @@ func (s *Service) ports() []proto.PortInfo {
 	}
 	return out
 }
-
-// totalsOfLocked returns a port's totals; the caller holds s.mu.
-func (s *Service) totalsOfLocked(port string) *portTotals {
-	t := s.totals[port]
-	if t == nil {
-		t = &portTotals{}
-		s.totals[port] = t
-	}
-	return t
-}

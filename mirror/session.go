@@ -9,12 +9,14 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"net"
 	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
 
+	"github.com/wirebox/wirebox/internal/mapx"
 	"github.com/wirebox/wirebox/internal/tick"
 	"github.com/wirebox/wirebox/mirror/proto"
 )
@@ -244,24 +246,14 @@ func (se *session) handle(ctx context.Context, m proto.Message) error {
 		}
 		se.request(ctx, m, req)
 	case proto.OpRelease:
-		se.mu.Lock()
-		ch := se.chans[m.Channel]
-		se.mu.Unlock()
-		if ch == nil {
-			se.sendError(m.Seq, m.Channel, &proto.Error{Code: proto.CodeState, Message: fmt.Sprintf("channel %d holds no port", m.Channel)})
-			return nil
+		if ch := se.held(m); ch != nil {
+			ch.stop()
+			se.respond(m.Seq, m.Channel, proto.AppendOp(nil, proto.OpRelease))
 		}
-		ch.stop()
-		se.respond(m.Seq, m.Channel, proto.AppendOp(nil, proto.OpRelease))
 	case proto.OpCounters:
-		se.mu.Lock()
-		ch := se.chans[m.Channel]
-		se.mu.Unlock()
-		if ch == nil {
-			se.sendError(m.Seq, m.Channel, &proto.Error{Code: proto.CodeState, Message: fmt.Sprintf("channel %d holds no port", m.Channel)})
-			return nil
+		if ch := se.held(m); ch != nil {
+			se.respond(m.Seq, m.Channel, proto.AppendCounters(nil, ch.counters()))
 		}
-		se.respond(m.Seq, m.Channel, proto.AppendCounters(nil, ch.counters()))
 	case proto.OpPing:
 		if _, err := proto.ParsePing(body); err != nil {
 			se.sendError(m.Seq, m.Channel, &proto.Error{Code: proto.CodeMalformed, Message: err.Error()})
@@ -284,6 +276,23 @@ func (se *session) handle(ctx context.Context, m proto.Message) error {
 		return fmt.Errorf("unknown query %d", op)
 	}
 	return nil
+}
+
+// channel is the channel with this id; nil when none.
+func (se *session) channel(id uint16) *channel {
+	se.mu.Lock()
+	defer se.mu.Unlock()
+	return se.chans[id]
+}
+
+// held is the channel query m is on, or nil after telling the client
+// that channel holds no port.
+func (se *session) held(m proto.Message) *channel {
+	ch := se.channel(m.Channel)
+	if ch == nil {
+		se.sendError(m.Seq, m.Channel, &proto.Error{Code: proto.CodeState, Message: fmt.Sprintf("channel %d holds no port", m.Channel)})
+	}
+	return ch
 }
 
 // request grants a port on a channel, or says why not.
@@ -354,7 +363,7 @@ func (se *session) request(ctx context.Context, m proto.Message, req proto.Reque
 		refuse(proto.CodeNotRegistered, fmt.Sprintf("port %s was unregistered", req.Port))
 		return
 	}
-	ch.tot = s.totalsOfLocked(req.Port)
+	ch.tot = mapx.Entry(s.totals, req.Port)
 	if exclusive {
 		s.holders[req.Port] = ch
 	} else {
@@ -398,9 +407,7 @@ func (s *Service) release(ch *channel) {
 
 // data sends a client's frames out of its port.
 func (se *session) data(m proto.Message) error {
-	se.mu.Lock()
-	ch := se.chans[m.Channel]
-	se.mu.Unlock()
+	ch := se.channel(m.Channel)
 	if ch == nil || !ch.exclusive || ch.ended.Load() {
 		n := 0
 		err := proto.ForEachFrame(m.Payload, func(proto.Frame) error { n++; return nil })
@@ -551,10 +558,7 @@ func (ch *channel) end(reason string) {
 
 func (se *session) endAll() {
 	se.mu.Lock()
-	chans := make([]*channel, 0, len(se.chans))
-	for _, ch := range se.chans {
-		chans = append(chans, ch)
-	}
+	chans := slices.Collect(maps.Values(se.chans))
 	se.mu.Unlock()
 	for _, ch := range chans {
 		ch.stop()

@@ -318,6 +318,8 @@ func TestDataPartition(t *testing.T) {
 // TestTapNIC attaches a host TAP device as the guest's eth1, moves the TAP
 // into a network namespace made for the test, and has the guest ping the
 // namespace's address from its shell: frames cross the TAP both ways.
+// And the console runs on the screen (tty1) beside the shell on the
+// serial line.
 func TestTapNIC(t *testing.T) {
 	a := needImage(t)
 	ns := netns.New(t) // also: root and namespaces, or skip (fail under CI)
@@ -331,14 +333,16 @@ func TestTapNIC(t *testing.T) {
 	o := baseOptions(a, "wirebox-tap")
 	o.Taps = []string{tap}
 	// The NIC by its MAC: the guest names NICs in probe order.
-	o.Cmdline = "wirebox.ip=" + strings.ReplaceAll(TapMAC(0), ":", "-") + ":169.254.88.2/24 wirebox.console=off"
+	// The screen's console is forced on (the guest has no display): it
+	// must come up on tty1 beside the shell on the serial line.
+	o.Cmdline = "wirebox.ip=" + strings.ReplaceAll(TapMAC(0), ":", "-") + ":169.254.88.2/24 wirebox.console=off wirebox.screen=on"
 	vm, _, con, _ := bootGuest(t, o)
 	// QEMU holds the TAP open now; the device can move to the test's namespace.
 	ip("link", "set", tap, "netns", ns.Name)
 	ip("-n", ns.Name, "addr", "add", "169.254.88.1/24", "dev", tap)
 	ip("-n", ns.Name, "link", "set", tap, "up")
 
-	tctx, tcancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	tctx, tcancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer tcancel()
 	ctx, cancel := vm.Context(tctx)
 	defer cancel()
@@ -348,20 +352,7 @@ func TestTapNIC(t *testing.T) {
 	}
 	// Up to three tries: under load a keystroke or the first echoes can
 	// be lost on the serial line before the path is proven.
-	var perr error
-	for try := 0; try < 3; try++ {
-		if err := con.Type("ping -c 3 169.254.88.1\r"); err != nil {
-			t.Fatal(err)
-		}
-		tctx, tcancel := context.WithTimeout(ctx, 30*time.Second)
-		_, perr = con.Expect(tctx, off, "bytes from 169.254.88.1")
-		tcancel()
-		if perr == nil {
-			break
-		}
-		t.Logf("try %d: no echo reply yet: %v", try+1, perr)
-	}
-	if perr != nil {
+	if _, perr := con.TypeUntil(ctx, off, "ping -c 3 169.254.88.1", "bytes from 169.254.88.1", 3, 30*time.Second); perr != nil {
 		// What the guest and the namespace think of the link, for the
 		// next one to read (this has failed now and then, cause unknown).
 		_ = con.Type("ip addr\r")
@@ -372,5 +363,11 @@ func TestTapNIC(t *testing.T) {
 		dcancel()
 		host, _ := exec.Command("sh", "-c", "ip -n "+ns.Name+" -s link; ip -n "+ns.Name+" addr; ip -n "+ns.Name+" neigh").CombinedOutput()
 		t.Fatalf("no echo reply from the test namespace over the TAP: %v\nguest console:\n%s\nnamespace:\n%s", perr, con.String(), host)
+	}
+
+	// The TUI on the first virtual terminal, read back from its screen
+	// memory (/dev/vcs1: the characters on the screen, row after row).
+	if _, serr := con.TypeUntil(ctx, off, "cat /dev/vcs1", "2 Services", 5, 10*time.Second); serr != nil {
+		t.Fatalf("no console on the screen (tty1): %v\nguest console:\n%s", serr, con.String())
 	}
 }

@@ -7,6 +7,7 @@ import (
 	"os"
 	"strings"
 	"sync"
+	"time"
 )
 
 // Console collects a guest's serial output so tests can wait for text on
@@ -87,6 +88,26 @@ func (c *Console) Expect(ctx context.Context, from int, s string) (int, error) {
 			return from, fmt.Errorf("console: waiting for %q: %w; last output:\n%s", s, context.Cause(ctx), tail(out, 1200))
 		}
 	}
+}
+
+// TypeUntil types line (a shell command) and waits up to each for s to
+// follow from offset on, up to tries times: under load a keystroke can be
+// lost on the serial line, or what the command looks at not be there yet.
+func (c *Console) TypeUntil(ctx context.Context, from int, line, s string, tries int, each time.Duration) (int, error) {
+	var err error
+	for try := 0; try < tries; try++ {
+		if err := c.Type(line + "\r"); err != nil {
+			return from, err
+		}
+		tctx, cancel := context.WithTimeout(ctx, each)
+		var off int
+		off, err = c.Expect(tctx, from, s)
+		cancel()
+		if err == nil {
+			return off, nil
+		}
+	}
+	return from, fmt.Errorf("%q %d times: %w", line, tries, err)
 }
 
 func tail(s string, n int) string {

@@ -460,12 +460,6 @@ func startProxyTLS(ctx context.Context, wg *sync.WaitGroup, log *slog.Logger, px
 		return err
 	}
 	log.Info("drmon proxy listening for agents over TLS", "addr", l.Addr().String())
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		if err := px.ServeTLS(ctx, sc); err != nil {
-			log.Error("drmon proxy tls", "err", err)
-		}
-	}()
+	goServe(wg, log, "drmon proxy tls", func() error { return px.ServeTLS(ctx, sc) })
 	return nil
 }

@@ -29,8 +29,11 @@ func (p *probe) tableCtlSpec(name string, hosts bool) *ctlSpec {
 					return mib.Integer(int64(len(s.Hosts))), true
 				}
 				return mib.Integer(int64(len(s.Pairs))), true
-			case 4:
-				return mib.TimeTicks(0), true
+			case 4: // the last deletion to make room
+				if hosts {
+					return mib.TimeTicks(p.ticks(s.HostTable.LastDelete)), true
+				}
+				return mib.TimeTicks(p.ticks(s.PairTable.LastDelete)), true
 			}
 			return mib.Value{}, false
 		},

@@ -2,7 +2,6 @@ package rmon
 
 import (
 	"bytes"
-	"cmp"
 	"net/netip"
 	"slices"
 
@@ -78,7 +77,11 @@ func (p *probe) sourceHooks(spec *ctlSpec) *ctlSpec {
 	return spec
 }
 
-// hlCtlSpec is hlHostControlTable or hlMatrixControlTable.
+// hlCtlSpec is hlHostControlTable or hlMatrixControlTable. A row's
+// entries are the most recently used of its port's tables, at most its
+// Nl/AlMaxDesiredEntries: its inserts are the tables' and its deletes
+// the tables' and the entries its limit hides (so inserts - deletes is
+// always what its tables hold; neither counter goes back).
 func (p *probe) hlCtlSpec(name string, hosts bool) *ctlSpec {
 	maxCol := ctlCol{def: defInt(-1), check: checkInt(-1, 1<<31-1), frozen: true}
 	return p.sourceHooks(&ctlSpec{
@@ -86,62 +89,56 @@ func (p *probe) hlCtlSpec(name string, hosts bool) *ctlSpec {
 		writable: map[uint32]ctlCol{2: {check: p.checkDataSource, frozen: true}, 6: maxCol, 10: maxCol, 11: ownerCol},
 		computed: func(r *ctlRow, col uint32) (mib.Value, bool) {
 			s := p.netSnapshot(r.rt.(*port))
-			var nl, al, dropped int
-			if hosts {
-				hs := capped(s.Hosts, r.num(6))
-				nl, dropped = len(hs), int(s.HostsDropped)
-				for i := range capped(s.Hosts, r.num(10)) {
-					al += alCount(&s.Hosts[i])
-				}
-			} else {
-				nl, dropped = 2*len(capped(s.Pairs, r.num(6))), int(s.PairsDropped)
-				for i := range capped(s.Pairs, r.num(10)) {
-					for _, a := range s.Pairs[i].Al {
-						if a.Created != 0 {
-							al += 2
-						}
-					}
+			nlTab, alTab, nlAll, alAll, per := s.HostTable, s.AlHostTable, len(s.Hosts), uint64(0), uint64(1)
+			for i := range s.Hosts {
+				alAll += s.Hosts[i].AlEntries()
+			}
+			if !hosts {
+				// A conversation is an entry of both the SD and the DS table.
+				nlTab, alTab, nlAll, alAll, per = s.PairTable, s.AlPairTable, len(s.Pairs), 0, 2
+				for i := range s.Pairs {
+					alAll += s.Pairs[i].AlEntries()
 				}
 			}
 			switch col {
-			case 3, 7:
-				return mib.Counter32(uint64(dropped)), true
+			case 3, 7: // a frame whose address did not fit is not counted for any protocol either
+				return mib.Counter32(nlTab.Dropped), true
 			case 4:
-				return mib.Counter32(uint64(nl)), true
+				return mib.Counter32(per * nlTab.Inserts), true
+			case 5:
+				return mib.Counter32(per * (nlTab.Deletes + hidden(uint64(nlAll), r.num(6)))), true
 			case 8:
-				return mib.Counter32(uint64(al)), true
-			case 5, 9:
-				return mib.Counter32(0), true // entries are not aged out
+				return mib.Counter32(per * alTab.Inserts), true
+			case 9:
+				return mib.Counter32(per * (alTab.Deletes + hidden(alAll, r.num(10)))), true
 			}
 			return mib.Value{}, false
 		},
 	})
 }
 
-func alCount(h *stats.NetHost) int {
-	n := 0
-	for _, a := range h.Al {
-		if a.Created != 0 {
-			n++
-		}
+// hidden is how many of total entries a MaxDesiredEntries limit (-1:
+// none) leaves out.
+func hidden(total uint64, limit int64) uint64 {
+	if limit < 0 || total <= uint64(limit) {
+		return 0
 	}
-	return n
+	return total - uint64(limit)
 }
 
-// sortedPairs orders a snapshot's pairs by creation, so that a
-// MaxDesiredEntries cap keeps the oldest.
-func sortedPairs(s *stats.NetSnapshot) []stats.NetPair {
-	ps := slices.Clone(s.Pairs)
-	slices.SortFunc(ps, func(a, b stats.NetPair) int {
-		if c := cmp.Compare(a.Created, b.Created); c != 0 {
-			return c
+// alLimit counts al entries against a row's AlMaxDesiredEntries (n < 0:
+// none): each call takes one and says whether it still fits.
+func alLimit(n int64) func() bool {
+	return func() bool {
+		if n < 0 {
+			return true
 		}
-		if c := a.Src.Compare(b.Src); c != 0 {
-			return c
+		if n == 0 {
+			return false
 		}
-		return a.Dst.Compare(b.Dst)
-	})
-	return ps
+		n--
+		return true
+	}
 }
 
 // registerNL serves addressMap, nlHost, nlMatrix, alHost and alMatrix.
@@ -150,10 +147,20 @@ func (p *probe) registerNL(tree *mib.Tree) {
 	p.hlMatrixCtl = newCtlTable(p, p.hlCtlSpec("hlMatrixControlTable", false))
 	p.addrMapCtl = newCtlTable(p, p.sourceHooks(&ctlSpec{
 		name: "addressMapControlTable", cols: seq(2, 5), statusCol: 5, rowStatus: true,
+		activate: func(r *ctlRow) {
+			pt := p.portOf(r.vals[2])
+			r.rt = pt
+			if _, ok := p.addrMapBase[pt]; !ok && pt != nil {
+				if p.addrMapBase == nil {
+					p.addrMapBase = map[*port]uint64{}
+				}
+				p.addrMapBase[pt] = pt.st.MACDeletes()
+			}
+		},
 		writable: map[uint32]ctlCol{2: {check: p.checkDataSource, frozen: true}, 4: ownerCol},
 		computed: func(r *ctlRow, col uint32) (mib.Value, bool) {
 			if col == 3 {
-				return mib.Counter32(p.netSnapshot(r.rt.(*port)).HostsDropped), true
+				return mib.Counter32(p.netSnapshot(r.rt.(*port)).HostTable.Dropped), true
 			}
 			return mib.Value{}, false
 		},
@@ -174,10 +181,11 @@ func (p *probe) registerNL(tree *mib.Tree) {
 	}))
 	tree.Register(alHostEntry, tfHandler(p, seq(2, 6), 1, func() *built {
 		return p.buildTable("alHost", p.hlHostCtl, func(r *ctlRow, add func(mib.OID, uint64, []mib.Value)) {
-			for _, h := range capped(p.netSnapshot(r.rt.(*port)).Hosts, r.num(10)) {
+			fits := alLimit(r.num(10))
+			for _, h := range p.netSnapshot(r.rt.(*port)).Hosts {
 				base := append(mib.OID{uint32(r.index), nlProto(h.Addr)}, netIndex(h.Addr)...)
 				for pr, a := range h.Al {
-					if a.Created != 0 {
+					if a.Created != 0 && fits() {
 						add(append(slices.Clone(base), uint32(pr+1)), p.ticks(a.Changed), []mib.Value{
 							zbc32(a.InPkts), zbc32(a.OutPkts), zbc32(a.InOctets), zbc32(a.OutOctets), mib.TimeTicks(p.ticks(a.Created)),
 						})
@@ -201,7 +209,7 @@ func (p *probe) registerNL(tree *mib.Tree) {
 	}{{"nlMatrixSD", nlMatrixSDEntry, alMatrixSDEntry, false}, {"nlMatrixDS", nlMatrixDSEntry, alMatrixDSEntry, true}} {
 		tree.Register(t.nl, tfHandler(p, seq(4, 6), 1, func() *built {
 			return p.buildTable(t.key, p.hlMatrixCtl, func(r *ctlRow, add func(mib.OID, uint64, []mib.Value)) {
-				for _, pr := range capped(sortedPairs(p.netSnapshot(r.rt.(*port))), r.num(6)) {
+				for _, pr := range capped(p.netSnapshot(r.rt.(*port)).Pairs, r.num(6)) {
 					add(pairIndex(uint32(r.index), &pr, t.ds), p.ticks(pr.Changed),
 						[]mib.Value{zbc32(pr.Pkts), zbc32(pr.Octets), mib.TimeTicks(p.ticks(pr.Created))})
 				}
@@ -209,10 +217,11 @@ func (p *probe) registerNL(tree *mib.Tree) {
 		}))
 		tree.Register(t.al, tfHandler(p, seq(2, 4), 1, func() *built {
 			return p.buildTable("al"+t.key[2:], p.hlMatrixCtl, func(r *ctlRow, add func(mib.OID, uint64, []mib.Value)) {
-				for _, pr := range capped(sortedPairs(p.netSnapshot(r.rt.(*port))), r.num(10)) {
+				fits := alLimit(r.num(10))
+				for _, pr := range p.netSnapshot(r.rt.(*port)).Pairs {
 					base := pairIndex(uint32(r.index), &pr, t.ds)
 					for x, a := range pr.Al {
-						if a.Created != 0 {
+						if a.Created != 0 && fits() {
 							add(append(slices.Clone(base), uint32(x+1)), p.ticks(a.Changed),
 								[]mib.Value{zbc32(a.Pkts), zbc32(a.Octets), mib.TimeTicks(p.ticks(a.Created))})
 						}
@@ -247,12 +256,12 @@ func (p *probe) registerNL(tree *mib.Tree) {
 	tree.Register(addressMapOID.Append(1), mib.Single(func() mib.Value {
 		p.mu.Lock()
 		defer p.mu.Unlock()
-		return mib.Counter32(uint64(len(addrMap().idx)) + p.addrMapDeletes)
+		return mib.Counter32(uint64(len(addrMap().idx)) + p.addrMapDeleted())
 	}))
 	tree.Register(addressMapOID.Append(2), mib.Single(func() mib.Value {
 		p.mu.Lock()
 		defer p.mu.Unlock()
-		return mib.Counter32(p.addrMapDeletes)
+		return mib.Counter32(p.addrMapDeleted())
 	}))
 	// addressMapMaxDesiredEntries is read-only here: max_hosts limits each port.
 	tree.Register(addressMapOID.Append(3), mib.Single(func() mib.Value { return mib.Integer(-1) }))
@@ -269,5 +278,17 @@ func (p *probe) registerNL(tree *mib.Tree) {
 				p.addrMapDeletes++
 			}
 		}
+		p.addrMapDeletes += p.netSnapshot(pt).MACDeletes - p.addrMapBase[pt]
+		delete(p.addrMapBase, pt)
 	}
+}
+
+// addrMapDeleted is addressMapDeletes: the entries of stopped rows and
+// those the ports' tables deleted to make room while a row ran (p.mu held).
+func (p *probe) addrMapDeleted() uint64 {
+	n := p.addrMapDeletes
+	for pt, base := range p.addrMapBase {
+		n += p.netSnapshot(pt).MACDeletes - base
+	}
+	return n
 }

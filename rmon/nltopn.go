@@ -36,7 +36,7 @@ type mTopNVal struct {
 
 type mTopNRT struct {
 	pt       *port
-	base     map[topNKey]stats.Counter
+	base     map[topNKey]topNCount
 	end      time.Time
 	start    uint64
 	duration int64
@@ -54,19 +54,26 @@ type mTopN struct {
 	entry    mib.OID
 }
 
+// topNCount is a conversation's counters and when its entry was made:
+// one deleted to make room and made again since counts from 0.
+type topNCount struct {
+	stats.Counter
+	created int64
+}
+
 // counts are the conversations' counters of a port now.
-func (m *mTopN) counts(pt *port) map[topNKey]stats.Counter {
+func (m *mTopN) counts(pt *port) map[topNKey]topNCount {
 	s := pt.st.NetSnapshot()
-	out := make(map[topNKey]stats.Counter, len(s.Pairs))
+	out := make(map[topNKey]topNCount, len(s.Pairs))
 	for _, pr := range s.Pairs {
 		k := stats.NetPairKey{Src: pr.Src, Dst: pr.Dst}
 		if !m.al {
-			out[topNKey{k, int(nlProto(pr.Src)) - 1}] = stats.Counter{Pkts: pr.Pkts, Octets: pr.Octets}
+			out[topNKey{k, int(nlProto(pr.Src)) - 1}] = topNCount{stats.Counter{Pkts: pr.Pkts, Octets: pr.Octets}, pr.Created}
 			continue
 		}
 		for x, a := range pr.Al {
 			if a.Created != 0 {
-				out[topNKey{k, x}] = stats.Counter{Pkts: a.Pkts, Octets: a.Octets}
+				out[topNKey{k, x}] = topNCount{stats.Counter{Pkts: a.Pkts, Octets: a.Octets}, a.Created}
 			}
 		}
 	}
@@ -155,6 +162,9 @@ func (p *probe) sampleMTopN(m *mTopN, r *ctlRow, now time.Time) {
 	cur := m.counts(rt.pt)
 	delta := func(k topNKey) stats.Counter {
 		c, b := cur[k], rt.base[k]
+		if b.created != c.created {
+			b = topNCount{} // the entry is new since the collection began
+		}
 		return stats.Counter{Pkts: c.Pkts - b.Pkts, Octets: c.Octets - b.Octets}
 	}
 	rb := r.num(3)

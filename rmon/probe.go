@@ -104,9 +104,12 @@ type probe struct {
 	// RMON2 network layer (nl.go)
 	hlHostCtl, hlMatrixCtl, addrMapCtl *ctlTable
 	addrMapDeletes                     uint64
-	nlTopN, alTopN                     *mTopN
-	usrHist                            *ctlTable
-	logs                               map[int32]*eventLog
+	// addrMapBase is each port's stats.Port.MACDeletes when its first
+	// addressMap row started: what its table deleted since counts.
+	addrMapBase    map[*port]uint64
+	nlTopN, alTopN *mTopN
+	usrHist        *ctlTable
+	logs           map[int32]*eventLog
 	// gen changes with every change of rows, buckets, logs or reports;
 	// derived indexes are rebuilt when it moved (see cachedIndex).
 	gen      uint64

@@ -120,18 +120,11 @@ func managed(t *testing.T, write string) (*topo, []string) {
 func sendRaw(t *testing.T, ns *netns.NS, ifname string, frames [][]byte) {
 	t.Helper()
 	err := ns.Do(func() error {
-		ifi, err := net.InterfaceByName(ifname)
-		if err != nil {
-			return err
-		}
-		fd, err := unix.Socket(unix.AF_PACKET, unix.SOCK_RAW|unix.SOCK_CLOEXEC, 0)
+		fd, err := packetSocket(ifname, 0)
 		if err != nil {
 			return err
 		}
 		defer unix.Close(fd)
-		if err := unix.Bind(fd, &unix.SockaddrLinklayer{Ifindex: ifi.Index}); err != nil {
-			return err
-		}
 		for _, f := range frames {
 			for {
 				_, err := unix.Write(fd, f)
@@ -150,6 +143,25 @@ func sendRaw(t *testing.T, ns *netns.NS, ifname string, frames [][]byte) {
 	if err != nil {
 		t.Fatal(err)
 	}
+}
+
+// packetSocket is an AF_PACKET socket bound to ifname (in the calling
+// thread's namespace) receiving protocol proto (host order; 0: none).
+func packetSocket(ifname string, proto uint16) (int, error) {
+	ifi, err := net.InterfaceByName(ifname)
+	if err != nil {
+		return -1, err
+	}
+	be := binary.BigEndian.Uint16([]byte{byte(proto), byte(proto >> 8)}) // htons
+	fd, err := unix.Socket(unix.AF_PACKET, unix.SOCK_RAW|unix.SOCK_CLOEXEC, int(be))
+	if err != nil {
+		return -1, err
+	}
+	if err := unix.Bind(fd, &unix.SockaddrLinklayer{Protocol: be, Ifindex: ifi.Index}); err != nil {
+		unix.Close(fd)
+		return -1, err
+	}
+	return fd, nil
 }
 
 func mac(last byte) net.HardwareAddr { return net.HardwareAddr{0x02, 0, 0, 0, 0, last} }
@@ -520,15 +532,7 @@ func TestRowCreation(t *testing.T) {
 	if d := logs[".1.3.6.1.2.1.16.9.2.1.4.3.1"]; !strings.Contains(d, "too many packets: rising alarm 2") {
 		t.Errorf("log: %v", logs)
 	}
-	for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(100 * time.Millisecond) {
-		v := get(a + ".5.2")
-		if v[a+".5.2"] == "25" {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("alarmValue %v, want 25", v)
-		}
-	}
+	waitWalk(t, "snmpget", append(c, a+".5.2"), a+".5.2", "25")
 	// History: a bucket with the 25 frames appears within seconds.
 	deadline := time.Now().Add(20 * time.Second)
 	for {
@@ -587,17 +591,7 @@ func TestHostTopN(t *testing.T) {
 		}
 	}
 	sendRaw(t, tp.b, "peer0", frames)
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		m := walk(t, "snmpget", append(c, n+".4.4")...)
-		if m[n+".4.4"] == "0" {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("report not done: %v", m)
-		}
-		time.Sleep(200 * time.Millisecond)
-	}
+	waitWalk(t, "snmpget", append(c, n+".4.4"), n+".4.4", "0") // the report is done
 	rep := walk(t, "snmpwalk", append(c, ".1.3.6.1.2.1.16.5.2")...)
 	r := ".1.3.6.1.2.1.16.5.2.1"
 	if len(rep) != 8 || rep[r+".4.4.1"] != "10" || rep[r+".4.4.2"] != "5" ||
@@ -833,17 +827,7 @@ func TestFilterCapture(t *testing.T) {
 		frames = append(frames, fr)
 	}
 	sendRaw(t, tp.b, "peer0", frames)
-	deadline := time.Now().Add(20 * time.Second)
-	for {
-		m := walk(t, "snmpget", append(c, ch+".9.3")...)
-		if m[ch+".9.3"] == "6" {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("channelMatches %v", m)
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
+	waitWalk(t, "snmpget", append(c, ch+".9.3"), ch+".9.3", "6") // channelMatches
 	g := walk(t, "snmpget", append(c, b+".10.5", ch+".8.3", ".1.3.6.1.2.1.16.8.2.1.5.5.1", ".1.3.6.1.2.1.16.8.2.1.4.5.1",
 		".1.3.6.1.2.1.16.8.2.1.4.5.6", ".1.3.6.1.2.1.16.9.2.1.4.1.1", ".1.3.6.1.2.1.16.9.2.1.4.1.2")...)
 	if g[b+".10.5"] != "6" || g[ch+".8.3"] != "2" || g[".1.3.6.1.2.1.16.8.2.1.5.5.1"] != "104" {

@@ -469,15 +469,17 @@ func (s *Service) startProxy(ctx context.Context, wg *sync.WaitGroup, log *slog.
 			return nil, err
 		}
 	}
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		defer conn.Close()
-		if err := px.Serve(ctx, conn); err != nil {
-			log.Error("drmon proxy", "err", err)
-		}
-	}()
+	goServe(wg, log, "drmon proxy", func() error { defer conn.Close(); return px.Serve(ctx, conn) })
 	return px, nil
+}
+
+// goServe runs serve on wg and logs its error as what.
+func goServe(wg *sync.WaitGroup, log *slog.Logger, what string, serve func() error) {
+	wg.Go(func() {
+		if err := serve(); err != nil {
+			log.Error(what, "err", err)
+		}
+	})
 }
 
 // startUpstream reports the first view to the domain proxy as an agent.
@@ -504,12 +506,6 @@ func (s *Service) startUpstream(ctx context.Context, wg *sync.WaitGroup, log *sl
 		return fmt.Errorf("rmon: drmon upstream: %w", err)
 	}
 	log.Info("drmon: reporting upstream", "view", view, "domain_proxy", d.Upstream, "as", name)
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		if err := a.Serve(ctx, conn); err != nil {
-			log.Error("drmon upstream", "err", err)
-		}
-	}()
+	goServe(wg, log, "drmon upstream", func() error { return a.Serve(ctx, conn) })
 	return nil
 }

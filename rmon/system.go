@@ -165,28 +165,18 @@ func registerIF(tree *mib.Tree, p *probe) {
 	}
 	tree.Register(ifNumber, mib.Single(func() mib.Value { return mib.Integer(int64(len(p.portList()))) }))
 	ifIndex := func() []mib.OID { _, o := present(); return o }
-	tree.Register(ifEntry, &mib.Table{
-		Cols:  []uint32{1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 13, 14, 15, 16, 17, 19, 20},
-		Index: ifIndex,
-		Cell: func(index mib.OID, col uint32) (mib.Value, bool) {
+	// ifTable and ifXTable: the same rows, each its own column set.
+	ifTable := func(cols []uint32, set func(*ifRow) map[uint32]mib.Value) *mib.Table {
+		return &mib.Table{Cols: cols, Index: ifIndex, Cell: func(index mib.OID, col uint32) (mib.Value, bool) {
 			pt := find(index)
 			if pt == nil {
 				return mib.Value{}, false
 			}
-			v, ok := row(pt).vals[col]
+			v, ok := set(row(pt))[col]
 			return v, ok
-		},
-	})
-	tree.Register(ifXEntry, &mib.Table{
-		Cols:  seq(1, 19),
-		Index: ifIndex,
-		Cell: func(index mib.OID, col uint32) (mib.Value, bool) {
-			pt := find(index)
-			if pt == nil {
-				return mib.Value{}, false
-			}
-			v, ok := row(pt).x[col]
-			return v, ok
-		},
-	})
+		}}
+	}
+	tree.Register(ifEntry, ifTable([]uint32{1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 13, 14, 15, 16, 17, 19, 20},
+		func(r *ifRow) map[uint32]mib.Value { return r.vals }))
+	tree.Register(ifXEntry, ifTable(seq(1, 19), func(r *ifRow) map[uint32]mib.Value { return r.x }))
 }

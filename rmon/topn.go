@@ -28,12 +28,20 @@ type topNEntryVal struct {
 type topNRT struct {
 	pt       *port
 	hostIdx  int32
-	base     map[[6]byte]uint64
+	base     map[[6]byte]topNBase
 	end      time.Time
 	start    uint64
 	granted  int
 	duration int64 // hostTopNDuration: the collection's length
 	report   []topNEntryVal
+}
+
+// topNBase is a host's counter when a collection started; a host deleted
+// to make room and learned again since has a new creation time and
+// counts from 0.
+type topNBase struct {
+	created time.Time
+	v       uint64
 }
 
 // rateOf is the hostTable counter a rate base (1..7) selects.
@@ -110,10 +118,10 @@ func (p *probe) startTopN(r *ctlRow) {
 		return
 	}
 	rt.pt = h.rt.(*port)
-	rt.base = map[[6]byte]uint64{}
+	rt.base = map[[6]byte]topNBase{}
 	sn := rt.pt.st.Snapshot()
 	for i := range sn.Hosts {
-		rt.base[sn.Hosts[i].MAC] = rateOf(&sn.Hosts[i], r.num(3))
+		rt.base[sn.Hosts[i].MAC] = topNBase{sn.Hosts[i].Created, rateOf(&sn.Hosts[i], r.num(3))}
 	}
 	rt.end = p.now().Add(time.Duration(r.num(4)) * time.Second)
 	rt.start = p.uptime()
@@ -137,7 +145,11 @@ func (p *probe) sampleTopN(r *ctlRow, now time.Time) {
 	var rep []topNEntryVal
 	for i := range sn.Hosts {
 		h := &sn.Hosts[i]
-		if d := int64(rateOf(h, r.num(3)) - rt.base[h.MAC]); d > 0 {
+		var base uint64
+		if b, ok := rt.base[h.MAC]; ok && b.created.Equal(h.Created) {
+			base = b.v
+		}
+		if d := int64(rateOf(h, r.num(3)) - base); d > 0 {
 			rep = append(rep, topNEntryVal{h.MAC, d})
 		}
 	}

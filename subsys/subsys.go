@@ -16,6 +16,7 @@ import (
 	"errors"
 	"io"
 	"log/slog"
+	"strings"
 
 	"github.com/spf13/cobra"
 
@@ -59,9 +60,31 @@ type Env struct {
 	// its ports and every consumer's subscriptions. A service that uses it
 	// lists CoreService in its Deps, makes its consumers in Run and hands
 	// them to rt.OnExit, so that whatever a run held is reclaimed.
-	Core func() *capture.Core
+	Core CoreFunc
 	// Log is the daemon's logger; each service also gets its own in Run.
 	Log *slog.Logger
+}
+
+// CoreFunc is Env.Core. Its Core method makes it the CoreSource a
+// service's constructor takes.
+type CoreFunc func() *capture.Core
+
+// Core returns f's core.
+func (f CoreFunc) Core() *capture.Core { return f() }
+
+// Validate is a Section's validation (config.NewSection) by the
+// configuration's own Validate method, whose errors start with "key: ":
+// the section's errors name the key already.
+func Validate[T any, P interface {
+	*T
+	Validate() error
+}](key string) func(*T) error {
+	return func(c *T) error {
+		if err := P(c).Validate(); err != nil {
+			return config.Errorf("", "%s", strings.TrimPrefix(err.Error(), key+": "))
+		}
+		return nil
+	}
 }
 
 // CoreService is the name of the core's service, for Deps.
@@ -124,6 +147,41 @@ func Query[T any](cmd *cobra.Command, client ClientFunc, asJSON bool, path strin
 		}
 		return text(cmd.OutOrStdout(), v)
 	})
+}
+
+// GetCmd makes c (Use, Short, Args...) a command whose body is one Query:
+// a GET of path, printed by text or, with --json, as the API's JSON.
+func GetCmd[T any](c *cobra.Command, client ClientFunc, path string, text func(w io.Writer, v T) error) *cobra.Command {
+	return queryCmd(c, client, func([]string) string { return path }, nil, text)
+}
+
+// PostCmd makes c a command whose body is one Query: a POST without
+// parameters to the path its arguments name, the answer printed by text
+// or, with --json, as the API's JSON.
+func PostCmd[T any](c *cobra.Command, client ClientFunc, path func(args []string) string, text func(w io.Writer, v T) error) *cobra.Command {
+	return queryCmd(c, client, path, struct{}{}, text)
+}
+
+func queryCmd[T any](c *cobra.Command, client ClientFunc, path func([]string) string, in any, text func(io.Writer, T) error) *cobra.Command {
+	asJSON := JSONFlag(c)
+	c.RunE = func(cmd *cobra.Command, args []string) error {
+		return Query(cmd, client, *asJSON, path(args), in, text)
+	}
+	return c
+}
+
+// VerboseLog adds the -v/--verbose flag (described by usage) to c and
+// returns the logger of c's run: text on c's stderr, at info level, or
+// debug with -v.
+func VerboseLog(c *cobra.Command, usage string) func() *slog.Logger {
+	verbose := c.Flags().BoolP("verbose", "v", false, usage)
+	return func() *slog.Logger {
+		level := slog.LevelInfo
+		if *verbose {
+			level = slog.LevelDebug
+		}
+		return slog.New(slog.NewTextHandler(c.ErrOrStderr(), &slog.HandlerOptions{Level: level}))
+	}
 }
 
 // JSONFlag adds the --json flag every listing command has.

@@ -38,22 +38,33 @@ func (q *Queue) Cap() int { return len(q.slots) }
 
 // Push adds id; false when the queue is full.
 func (q *Queue) Push(id FrameID) bool {
-	pos := q.tail.Load()
+	s, pos, ok := q.claim(&q.tail, 0)
+	if !ok {
+		return false
+	}
+	s.id = id
+	s.seq.Store(pos + 1)
+	return true
+}
+
+// claim moves end (tail or head) one slot on and returns the slot it
+// passed, once that slot's seq is end's position plus ready (0: free for a
+// producer, 1: filled for a consumer); false when it is not (full, or
+// empty). The caller then owns the slot until it stores the next seq.
+func (q *Queue) claim(end *atomic.Uint64, ready uint64) (*qslot, uint64, bool) {
+	pos := end.Load()
 	for {
 		s := &q.slots[pos&q.mask]
-		seq := s.seq.Load()
-		switch d := int64(seq) - int64(pos); {
+		switch d := int64(s.seq.Load()) - int64(pos+ready); {
 		case d == 0:
-			if q.tail.CompareAndSwap(pos, pos+1) {
-				s.id = id
-				s.seq.Store(pos + 1)
-				return true
+			if end.CompareAndSwap(pos, pos+1) {
+				return s, pos, true
 			}
-			pos = q.tail.Load()
+			pos = end.Load()
 		case d < 0:
-			return false
+			return nil, 0, false
 		default:
-			pos = q.tail.Load()
+			pos = end.Load()
 		}
 	}
 }
@@ -88,24 +99,13 @@ func (q *Queue) PushN(ids []FrameID) int {
 
 // Pop removes the oldest id; false when the queue is empty.
 func (q *Queue) Pop() (FrameID, bool) {
-	pos := q.head.Load()
-	for {
-		s := &q.slots[pos&q.mask]
-		seq := s.seq.Load()
-		switch d := int64(seq) - int64(pos+1); {
-		case d == 0:
-			if q.head.CompareAndSwap(pos, pos+1) {
-				id := s.id
-				s.seq.Store(pos + q.mask + 1)
-				return id, true
-			}
-			pos = q.head.Load()
-		case d < 0:
-			return NoFrame, false
-		default:
-			pos = q.head.Load()
-		}
+	s, pos, ok := q.claim(&q.head, 1)
+	if !ok {
+		return NoFrame, false
 	}
+	id := s.id
+	s.seq.Store(pos + q.mask + 1)
+	return id, true
 }
 
 // PopN removes up to len(dst) of the oldest ids into dst with one step on

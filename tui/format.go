@@ -29,13 +29,10 @@ func fmtUptime(sec float64) string {
 
 // Fit pads or truncates a (possibly styled) string to exactly w cells.
 func Fit(s string, w int) string {
-	if w <= 0 {
-		return ""
+	if n := lipgloss.Width(s); w > 0 && n < w {
+		return s + strings.Repeat(" ", w-n)
 	}
-	if lipgloss.Width(s) > w {
-		return ansi.Truncate(s, w, "…")
-	}
-	return s + strings.Repeat(" ", w-lipgloss.Width(s))
+	return Clip(s, w)
 }
 
 // Clip truncates s to at most w cells without padding.
@@ -92,6 +89,16 @@ func Row(cols []Column, w int, cells ...string) string {
 		b.WriteString(Fit(cell, c.Width))
 	}
 	return Fit(strings.TrimRight(b.String(), " "), w)
+}
+
+// TableHead is a table's header row: the titles of cols (laid out for
+// width w) in the Title style.
+func (t Theme) TableHead(cols []Column, w int) string {
+	titles := make([]string, len(cols))
+	for i, c := range cols {
+		titles[i] = c.Title
+	}
+	return t.Title.Render(Row(cols, w, titles...))
 }
 
 // FmtCount is a compact count: 950, 12.3k, 4.5M.

@@ -80,10 +80,10 @@ func newFixedAPI() *fixedAPI {
 		ports:   samplePorts(0),
 		captures: []api.CaptureSession{
 			{ID: "c1", Config: api.CaptureStart{Ports: []string{"wb0"}, Filter: "tcp port 443", OutDir: "/data/captures"}, Started: at(100), Running: true,
-				Packets: 123456, Bytes: 98765432, DroppedQueue: 12, Files: 3, FilesKept: 3, CurrentFile: "/data/captures/c1-00003.pcapng"},
+				CaptureCounters: api.CaptureCounters{Packets: 123456, Bytes: 98765432, DroppedQueue: 12, Files: 3, FilesKept: 3, CurrentFile: "/data/captures/c1-00003.pcapng"}},
 			{ID: "c2", Config: api.CaptureStart{Ports: []string{"wb0", "wb1"}, Match: "GET /admin", OutDir: "/data/captures"}, Started: at(200),
-				Packets: 4711, Bytes: 1234567, Files: 1, FilesKept: 1, CurrentFile: "/data/captures/c2-00001.pcapng",
-				Error: "write /data/captures/c2-00001.pcapng: no space left on device"},
+				CaptureCounters: api.CaptureCounters{Packets: 4711, Bytes: 1234567, Files: 1, FilesKept: 1, CurrentFile: "/data/captures/c2-00001.pcapng"},
+				Error:           "write /data/captures/c2-00001.pcapng: no space left on device"},
 		},
 		logs: map[string][]api.LogEntry{
 			"api": {

@@ -66,11 +66,7 @@ func (o *overview) View() string {
 		lines = append(lines, "")
 	}
 	cols := LayoutColumns(overviewCols, o.width-1)
-	heads := make([]string, len(cols))
-	for i, c := range cols {
-		heads[i] = c.Title
-	}
-	lines = append(lines, " "+t.Title.Render(Row(cols, o.width-1, heads...)))
+	lines = append(lines, " "+t.TableHead(cols, o.width-1))
 	room := o.height - len(lines)
 	for i, s := range st.Services {
 		if i == room-1 && len(st.Services) > room {
@@ -90,7 +86,7 @@ func (o *overview) portLines() []string {
 	t := o.env.Theme
 	f := o.ports
 	cols := LayoutColumns(overviewPortCols, o.width-1)
-	lines := []string{" " + t.Title.Render(Row(cols, o.width-1, colTitles(cols)...))}
+	lines := []string{" " + t.TableHead(cols, o.width-1)}
 	for _, ps := range f.last.Ports {
 		r := f.rates[ps.Name]
 		link := t.OK.Render(ps.Link)

@@ -129,6 +129,19 @@ func Fetch[T any](env *Env, busy *bool, path string, msg func(v T, at time.Time,
 	}
 }
 
+// Post returns a command that POSTs in (as JSON) to path and hands the
+// answer, decoded into a T, to msg: a panel's action (start, stop,
+// register). The caller checks that there is a client.
+func Post[T any](env *Env, path string, in any, msg func(v T, err error) tea.Msg) tea.Cmd {
+	return func() tea.Msg {
+		ctx, cancel := env.Call()
+		defer cancel()
+		var v T
+		err := env.Client.Post(ctx, path, in, &v)
+		return msg(v, err)
+	}
+}
+
 // UpKey and DownKey move a screen's cursor through its rows.
 var (
 	UpKey   = key.NewBinding(key.WithKeys("up", "k"), key.WithHelp("↑/k", "up"))

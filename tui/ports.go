@@ -206,7 +206,7 @@ func (p *portsPanel) View() string {
 		"",
 	}
 	cols := LayoutColumns(portCols, p.width)
-	lines = append(lines, t.Title.Render(Row(cols, p.width, colTitles(cols)...)))
+	lines = append(lines, t.TableHead(cols, p.width))
 	for i, ps := range f.last.Ports {
 		r := f.rates[ps.Name]
 		link, styledLink := ps.Link, t.OK.Render(ps.Link)
@@ -236,7 +236,7 @@ func (p *portsPanel) View() string {
 		label := " rx pkt/s, last minute "
 		lines = append(lines, t.Dim.Render(label)+sparkline(f.history[sel.Name], min(p.width-len(label)-1, historyLen), t.Mono), "")
 		scols := LayoutColumns([]Column{{"SUBSCRIBER", 0}, {"KIND", 9}, {"DELIVERED", 12}, {"DROPPED", 12}}, p.width-1)
-		lines = append(lines, " "+t.Title.Render(Row(scols, p.width-1, colTitles(scols)...)))
+		lines = append(lines, " "+t.TableHead(scols, p.width-1))
 		for _, s := range sel.Subscribers {
 			lines = append(lines, " "+Row(scols, p.width-1, s.Name, s.Kind, strconv.FormatUint(s.Delivered, 10), strconv.FormatUint(s.Dropped, 10)))
 		}
@@ -263,12 +263,4 @@ func (p *portsPanel) selected() *api.PortStatus {
 		}
 	}
 	return nil
-}
-
-func colTitles(cols []Column) []string {
-	out := make([]string, len(cols))
-	for i, c := range cols {
-		out[i] = c.Title
-	}
-	return out
 }

@@ -413,11 +413,7 @@ func (s *servicesPanel) View() string {
 		base[5].Width = 28
 	}
 	cols := LayoutColumns(base, s.width)
-	heads := make([]string, len(cols))
-	for i, c := range cols {
-		heads[i] = c.Title
-	}
-	lines := []string{t.Title.Render(Row(cols, s.width, heads...))}
+	lines := []string{t.TableHead(cols, s.width)}
 	rows := s.listRows()
 	first := 0
 	if s.cursor >= rows {

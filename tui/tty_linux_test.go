@@ -19,32 +19,8 @@ import (
 	"github.com/wirebox/wirebox/internal/testutil"
 )
 
-// openPTY returns a new pseudo-terminal pair; a new one reports 0x0, like a
-// serial line.
-func openPTY(t *testing.T) (ptm, pts *os.File) {
-	t.Helper()
-	ptm, err := os.OpenFile("/dev/ptmx", os.O_RDWR|unix.O_NOCTTY, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { ptm.Close() })
-	if err := unix.IoctlSetPointerInt(int(ptm.Fd()), unix.TIOCSPTLCK, 0); err != nil {
-		t.Fatal(err)
-	}
-	n, err := unix.IoctlGetInt(int(ptm.Fd()), unix.TIOCGPTN)
-	if err != nil {
-		t.Fatal(err)
-	}
-	pts, err = os.OpenFile(fmt.Sprintf("/dev/pts/%d", n), os.O_RDWR|unix.O_NOCTTY, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { pts.Close() })
-	return ptm, pts
-}
-
 func TestEnsureTTYSize(t *testing.T) {
-	_, pts := openPTY(t)
+	_, pts := testutil.OpenPTY(t)
 	ws, err := unix.IoctlGetWinsize(int(pts.Fd()), unix.TIOCGWINSZ)
 	if err != nil || ws.Row != 0 || ws.Col != 0 {
 		t.Fatalf("a new pty should be 0x0: %+v %v", ws, err)
@@ -100,7 +76,7 @@ func ttyNr() int {
 // runs the console, and checks that ReleaseTTY drops the terminal and that
 // the SIGHUP this sends the leader's group does not kill it.
 func TestReleaseTTY(t *testing.T) {
-	_, pts := openPTY(t)
+	_, pts := testutil.OpenPTY(t)
 	cmd := exec.Command(os.Args[0], "-test.run=^$")
 	cmd.Env = append(os.Environ(), releaseHelperEnv+"=1")
 	cmd.Stdin, cmd.Stdout = pts, pts
@@ -133,7 +109,7 @@ func TestConsoleOnSerialLine(t *testing.T) {
 	bin := testutil.Wirebox(t)
 	sock := filepath.Join(t.TempDir(), "wirebox.sock")
 	startDaemon(t, bin, sock)
-	ptm, pts := openPTY(t)
+	ptm, pts := testutil.OpenPTY(t)
 	cmd := exec.Command(bin, "console", "--socket", sock)
 	cmd.Env = []string{"PATH=/usr/bin:/bin", "TERM=vt100", SizeEnv + "=100x30"}
 	cmd.Stdin, cmd.Stdout, cmd.Stderr = pts, pts, pts

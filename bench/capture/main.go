@@ -17,7 +17,6 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"log/slog"
 	"net"
 	"os"
 	"os/exec"
@@ -34,7 +33,6 @@ import (
 	"github.com/wirebox/wirebox/capture"
 	"github.com/wirebox/wirebox/capture/pcapng"
 	"github.com/wirebox/wirebox/capture/session"
-	"github.com/wirebox/wirebox/tap"
 )
 
 // opts are the flags that shape a run beyond the defaults.
@@ -67,15 +65,12 @@ func main() {
 	flag.BoolVar(&opts.random, "random", false, "random payloads (incompressible) instead of a constant fill")
 	flag.IntVar(&opts.queue, "queue", 32768, "wirebox's session queue, frames (the pool has 65536)")
 	flag.Parse()
-	if *prof != "" {
-		f, err := os.Create(*prof)
-		if err != nil {
-			fmt.Fprintln(os.Stderr, err)
-			os.Exit(1)
-		}
-		pprof.StartCPUProfile(f)
-		defer pprof.StopCPUProfile()
+	stopProf, err := benchkit.CPUProfile(*prof)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
 	}
+	defer stopProf()
 	if err := run(*n, *sizes, *dir, *keep, strings.Split(*tools, ",")); err != nil {
 		fmt.Fprintln(os.Stderr, "bench/capture:", err)
 		pprof.StopCPUProfile()
@@ -105,20 +100,14 @@ func run(n int, sizesFlag, dir string, keep bool, tools []string) error {
 	if !keep {
 		defer os.RemoveAll(dir)
 	}
-	nss, del, err := benchkit.Namespaces("wbgen-", "wbcap-")
+	gen, cp, del, err := benchkit.GenCap("wbgen-", "wbcap-")
 	defer del()
 	if err != nil {
 		return err
 	}
-	gen, cp := nss[0], nss[1]
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	if err := benchkit.Veth(gen, "gen0", cp, "cap0"); err != nil {
-		return err
-	}
 	if err := benchkit.ShAll([][]string{
-		{"ip", "netns", "exec", gen, "sysctl", "-qw", "net.ipv6.conf.all.disable_ipv6=1"},
-		{"ip", "netns", "exec", cp, "sysctl", "-qw", "net.ipv6.conf.all.disable_ipv6=1"},
 		// NAPI on the receive side and a qdisc on the sender: a full veth
 		// ring then pushes back on the generator instead of dropping.
 		{"ip", "netns", "exec", gen, "ethtool", "-K", "gen0", "gro", "on"},
@@ -127,19 +116,9 @@ func run(n int, sizesFlag, dir string, keep bool, tools []string) error {
 	}); err != nil {
 		return err
 	}
-	macOut, err := exec.Command("ip", "-n", cp, "-o", "link", "show", "cap0").Output()
+	hw, err := benchkit.MAC(cp, "cap0")
 	if err != nil {
 		return err
-	}
-	mac := ""
-	for f := strings.Fields(string(macOut)); len(f) > 1; f = f[1:] {
-		if f[0] == "link/ether" {
-			mac = f[1]
-		}
-	}
-	hw, err := net.ParseMAC(mac)
-	if err != nil {
-		return fmt.Errorf("cap0 MAC %q: %v", mac, err)
 	}
 
 	var results []result
@@ -168,19 +147,14 @@ func run(n int, sizesFlag, dir string, keep bool, tools []string) error {
 }
 
 func trafgenConf(dst net.HardwareAddr, size int) string {
-	var b strings.Builder
-	b.WriteString("{ ")
-	for _, x := range dst {
-		fmt.Fprintf(&b, "0x%02x, ", x)
-	}
 	// Source MAC, EtherType 0x88b5 (local experimental: no protocol handles it).
-	b.WriteString("0x02, 0x00, 0x00, 0x00, 0x00, 0x01, c16(0x88b5), ")
+	rest := "0x02, 0x00, 0x00, 0x00, 0x00, 0x01, c16(0x88b5), "
 	if opts.random {
-		fmt.Fprintf(&b, "drnd(%d) }\n", size-14)
+		rest += fmt.Sprintf("drnd(%d)", size-14)
 	} else {
-		fmt.Fprintf(&b, "fill(0xab, %d) }\n", size-14)
+		rest += fmt.Sprintf("fill(0xab, %d)", size-14)
 	}
-	return b.String()
+	return benchkit.TrafgenFrame(dst, rest) + "\n"
 }
 
 // generate runs trafgen for n frames on one CPU through the qdisc and
@@ -209,13 +183,11 @@ func measure(ctx context.Context, tool, gen, cp, conf, dir string, size, n int) 
 	var count func() (int, error)
 	switch tool {
 	case "wirebox":
-		pool, err := tap.NewPool(tap.Config{Frames: 65536})
+		core, closeCore, err := benchkit.NewCore(65536)
 		if err != nil {
 			return res, err
 		}
-		defer pool.Close()
-		core := capture.NewCore(pool, slog.New(slog.DiscardHandler))
-		defer core.Close()
+		defer closeCore()
 		port, err := core.OpenPort(capture.PortConfig{Name: "cap0", NetNS: "/run/netns/" + cp})
 		if err != nil {
 			return res, err

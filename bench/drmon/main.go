@@ -36,12 +36,11 @@ import (
 
 	"github.com/gosnmp/gosnmp"
 
+	"github.com/wirebox/wirebox/bench/internal/benchkit"
 	"github.com/wirebox/wirebox/capture"
 	"github.com/wirebox/wirebox/rmon"
 	"github.com/wirebox/wirebox/rmon/drmon"
 	"github.com/wirebox/wirebox/rmon/stats"
-	"github.com/wirebox/wirebox/services"
-	"github.com/wirebox/wirebox/tap"
 )
 
 const benchKey = "drmon benchmark key, 16+ bytes"
@@ -186,13 +185,11 @@ func runProxy(n int, interval time.Duration, rounds int) error {
 	if err != nil {
 		return err
 	}
-	pool, err := tap.NewPool(tap.Config{Frames: 1024})
+	core, closeCore, err := benchkit.NewCore(1024)
 	if err != nil {
 		return err
 	}
-	defer pool.Close()
-	core := capture.NewCore(pool, nil)
-	defer core.Close()
+	defer closeCore()
 	cfg := rmon.Config{Listen: snmpAddr, Communities: []rmon.CommunityConfig{{Name: "bench"}}, MaxHosts: 4 * n, MaxPairs: 4 * n,
 		DRMON: &rmon.DRMONConfig{Listen: pxAddr, KeyFile: keyFile, PollInterval: interval.String()}}
 	log := slog.New(slog.DiscardHandler)
@@ -200,19 +197,11 @@ func runProxy(n int, interval time.Duration, rounds int) error {
 	if err != nil {
 		return err
 	}
-	coreSvc := services.ServiceFunc{ServiceName: "core", RunFunc: func(ctx context.Context, rt *services.Runtime) error {
-		rt.Ready()
-		<-ctx.Done()
-		return nil
-	}}
-	sup, err := services.New(services.Options{Logger: log}, coreSvc, svc)
+	stop, err := benchkit.Supervise(log, svc)
 	if err != nil {
 		return err
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- sup.Run(ctx) }()
-	defer func() { cancel(); <-done }()
+	defer stop()
 	for svc.Addr() == nil {
 		time.Sleep(10 * time.Millisecond)
 	}

@@ -39,19 +39,11 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/wirebox/wirebox/bench/internal/benchkit"
 	"github.com/wirebox/wirebox/capture"
-	"github.com/wirebox/wirebox/ha/fwd"
 	"github.com/wirebox/wirebox/ha/hatraffic"
 	"github.com/wirebox/wirebox/ha/node"
 	"github.com/wirebox/wirebox/tap"
-)
-
-const (
-	vip      = "10.0.1.100"
-	gateway  = "10.0.2.1"
-	clientIP = "10.0.1.5"
-	server1  = "10.0.2.11"
-	server2  = "10.0.2.12"
 )
 
 var key = []byte("bench pre-shared key for the ha pair")
@@ -66,17 +58,12 @@ func main() {
 	tsys := flag.String("tput-systems", strings.Join(tputSystems, ","), "systems of -throughput, in order (the first is the ratios' base)")
 	cpuprof := flag.String("cpuprofile", "", "write a CPU profile of this process (the wirebox nodes run in it) to this file")
 	flag.Parse()
-	if *cpuprof != "" {
-		f, err := os.Create(*cpuprof)
-		if err == nil {
-			err = pprof.StartCPUProfile(f)
-		}
-		if err != nil {
-			fmt.Fprintln(os.Stderr, "bench/ha:", err)
-			os.Exit(1)
-		}
-		defer pprof.StopCPUProfile()
+	stopProf, err := benchkit.CPUProfile(*cpuprof)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "bench/ha:", err)
+		os.Exit(1)
 	}
+	defer stopProf()
 	if *tput {
 		if err := throughput(*secs, strings.Split(*tsys, ",")); err != nil {
 			pprof.StopCPUProfile()
@@ -112,16 +99,8 @@ type result struct {
 	fos    []failover
 }
 
-func sh(args ...string) error {
-	out, err := exec.Command(args[0], args[1:]...).CombinedOutput()
-	if err != nil {
-		return fmt.Errorf("%s: %v: %s", strings.Join(args, " "), err, out)
-	}
-	return nil
-}
-
 func nsx(ns string, args ...string) error {
-	return sh(append([]string{"ip", "netns", "exec", ns}, args...)...)
+	return benchkit.Sh(append([]string{"ip", "netns", "exec", ns}, args...)...)
 }
 
 // topo is the namespaces of one run.
@@ -163,23 +142,22 @@ func newTopo(kernel bool) (*topo, error) {
 	link(t.b, "b1", t.sw2, "s2b")
 	link(t.sv, "s0", t.sw2, "s2s")
 	cmds = append(cmds,
-		[]string{"ip", "netns", "exec", t.cl, "ip", "addr", "add", clientIP + "/24", "dev", "c0"},
+		[]string{"ip", "netns", "exec", t.cl, "ip", "addr", "add", hatraffic.ClientIP + "/24", "dev", "c0"},
 		[]string{"ip", "netns", "exec", t.cl, "ethtool", "-K", "c0", "tx", "off", "tso", "off", "gso", "off", "gro", "on"},
-		[]string{"ip", "netns", "exec", t.sv, "ip", "addr", "add", server1 + "/24", "dev", "s0"},
-		[]string{"ip", "netns", "exec", t.sv, "ip", "addr", "add", server2 + "/24", "dev", "s0"},
+		[]string{"ip", "netns", "exec", t.sv, "ip", "addr", "add", hatraffic.Server1 + "/24", "dev", "s0"},
+		[]string{"ip", "netns", "exec", t.sv, "ip", "addr", "add", hatraffic.Server2 + "/24", "dev", "s0"},
 		[]string{"ip", "netns", "exec", t.sv, "ethtool", "-K", "s0", "tx", "off", "tso", "off", "gso", "off", "gro", "on"},
-		[]string{"ip", "netns", "exec", t.sv, "ip", "route", "add", "10.0.1.0/24", "via", gateway},
-		[]string{"ip", "link", "add", "pa", "netns", t.a, "type", "veth", "peer", "name", "pb", "netns", t.b},
-		[]string{"ip", "netns", "exec", t.a, "ip", "addr", "add", "10.0.9.1/24", "dev", "pa"},
-		[]string{"ip", "netns", "exec", t.b, "ip", "addr", "add", "10.0.9.2/24", "dev", "pb"},
-		[]string{"ip", "netns", "exec", t.a, "ip", "link", "set", "pa", "up"},
-		[]string{"ip", "netns", "exec", t.b, "ip", "link", "set", "pb", "up"},
-		[]string{"ip", "link", "add", "wa", "netns", t.a, "type", "veth", "peer", "name", "wb", "netns", t.b},
-		[]string{"ip", "netns", "exec", t.a, "ip", "addr", "add", "10.0.8.1/24", "dev", "wa"},
-		[]string{"ip", "netns", "exec", t.b, "ip", "addr", "add", "10.0.8.2/24", "dev", "wb"},
-		[]string{"ip", "netns", "exec", t.a, "ip", "link", "set", "wa", "up"},
-		[]string{"ip", "netns", "exec", t.b, "ip", "link", "set", "wb", "up"},
+		[]string{"ip", "netns", "exec", t.sv, "ip", "route", "add", "10.0.1.0/24", "via", hatraffic.Gateway},
 	)
+	// The appliances' own links: peer (pa-pb, 10.0.9.0/24) and witness
+	// (wa-wb, 10.0.8.0/24).
+	for _, l := range [][4]string{{"pa", "pb", "10.0.9.1/24", "10.0.9.2/24"}, {"wa", "wb", "10.0.8.1/24", "10.0.8.2/24"}} {
+		cmds = append(cmds, []string{"ip", "link", "add", l[0], "netns", t.a, "type", "veth", "peer", "name", l[1], "netns", t.b},
+			[]string{"ip", "netns", "exec", t.a, "ip", "addr", "add", l[2], "dev", l[0]},
+			[]string{"ip", "netns", "exec", t.b, "ip", "addr", "add", l[3], "dev", l[1]},
+			[]string{"ip", "netns", "exec", t.a, "ip", "link", "set", l[0], "up"},
+			[]string{"ip", "netns", "exec", t.b, "ip", "link", "set", l[1], "up"})
+	}
 	if kernel {
 		cmds = append(cmds,
 			[]string{"ip", "netns", "exec", t.a, "ip", "addr", "add", "10.0.1.2/24", "dev", "a0"},
@@ -193,18 +171,16 @@ func newTopo(kernel bool) (*topo, error) {
 			cmds = append(cmds, []string{"ip", "netns", "exec", d[0], "ethtool", "-K", d[1], "gro", "on"})
 		}
 	}
-	for _, c := range cmds {
-		if err := sh(c...); err != nil {
-			t.close()
-			return nil, err
-		}
+	if err := benchkit.ShAll(cmds); err != nil {
+		t.close()
+		return nil, err
 	}
 	return t, nil
 }
 
 func (t *topo) close() {
 	for _, ns := range []string{t.cl, t.sw1, t.sw2, t.sv, t.a, t.b} {
-		_ = sh("ip", "netns", "del", ns)
+		_ = benchkit.Sh("ip", "netns", "del", ns)
 	}
 	os.RemoveAll(t.dir)
 }
@@ -260,7 +236,7 @@ func measure(sys string, reps, idle int, verbose bool) (result, error) {
 		return res, err
 	}
 	defer t.close()
-	stopServers, err := hatraffic.Servers(nsPath(t.sv), service().Backends, false)
+	stopServers, err := hatraffic.Servers(nsPath(t.sv), hatraffic.Service(false).Backends, false)
 	if err != nil {
 		return res, err
 	}
@@ -286,10 +262,7 @@ func measure(sys string, reps, idle int, verbose bool) (result, error) {
 	if err := p.start(false); err != nil {
 		return res, err
 	}
-	if err := waitFor(30*time.Second, p.ready); err != nil {
-		if d, ok := p.(interface{ dump() string }); ok {
-			fmt.Fprintln(os.Stderr, d.dump())
-		}
+	if err := waitReady(p, 30*time.Second); err != nil {
 		return res, fmt.Errorf("the pair never got ready: %w", err)
 	}
 	rst, err := hatraffic.StartRSTWatch(exec.Command("ip", append([]string{"netns", "exec", t.cl}, hatraffic.RSTArgs("c0")...)...))
@@ -458,10 +431,7 @@ func measure(sys string, reps, idle int, verbose bool) (result, error) {
 		if err := p.start(act); err != nil {
 			return res, err
 		}
-		if err := waitFor(60*time.Second, p.ready); err != nil {
-			if d, ok := p.(interface{ dump() string }); ok {
-				fmt.Fprintln(os.Stderr, d.dump())
-			}
+		if err := waitReady(p, 60*time.Second); err != nil {
 			return res, fmt.Errorf("after failover %d the pair never got ready: %w", rep, err)
 		}
 	}
@@ -469,6 +439,16 @@ func measure(sys string, reps, idle int, verbose bool) (result, error) {
 }
 
 func waitFor(d time.Duration, cond func() bool) error { return hatraffic.WaitFor(d, cond) }
+
+// waitReady waits up to d for the pair to be ready; when it is not, the
+// pair's state (if it can dump one) goes to stderr.
+func waitReady(p pairSystem, d time.Duration) error {
+	err := waitFor(d, p.ready)
+	if dp, ok := p.(interface{ dump() string }); ok && err != nil {
+		fmt.Fprintln(os.Stderr, dp.dump())
+	}
+	return err
+}
 
 // --- wirebox --------------------------------------------------------------
 
@@ -513,11 +493,11 @@ func (w *wbPair) start(a bool) error {
 			return err
 		}
 	}
-	svc := service()
+	svc := hatraffic.Service(false)
 	if w.single {
 		svc.Backends, svc.UDP = svc.Backends[:1], true
 	}
-	cfg := node.Config{ClientPort: cp, ServerPort: sp, Gateway: netip.MustParseAddr(gateway), Service: svc,
+	cfg := node.Config{ClientPort: cp, ServerPort: sp, Gateway: netip.MustParseAddr(hatraffic.Gateway), Service: svc,
 		Peer: &node.PeerConfig{Listen: netip.MustParseAddrPort(me + ":7400"), Address: netip.MustParseAddrPort(them + ":7400"),
 			Key: key, NetNS: "/run/netns/" + ns, Interval: 10 * time.Millisecond, DeadAfter: 3, Priority: prio, Mode: w.mode,
 			WitnessListen: netip.MustParseAddrPort(wme + ":7401"), Witness: netip.MustParseAddrPort(wthem + ":7401")}}
@@ -598,11 +578,6 @@ func (w *wbPair) close() {
 	}
 }
 
-func service() fwd.Service {
-	return fwd.Service{VIP: netip.MustParseAddr(vip), Port: 80, TCP: true, Balance: fwd.RoundRobin,
-		Backends: []netip.AddrPort{netip.MustParseAddrPort(server1 + ":8080"), netip.MustParseAddrPort(server2 + ":8081")}}
-}
-
 // --- keepalived + conntrackd + nftables -------------------------------------
 
 type kernelPair struct {
@@ -631,7 +606,7 @@ func (k *kernelPair) start(a bool) error {
 	ns, me, peer, dev0, dev1, name, prio := k.files(a)
 	dir := k.t.dir
 	nft := filepath.Join(dir, name+".nft")
-	if err := os.WriteFile(nft, fmt.Appendf(nil, nftRules, vip, server1, server2), 0o600); err != nil {
+	if err := os.WriteFile(nft, fmt.Appendf(nil, nftRules, hatraffic.VIP, hatraffic.Server1, hatraffic.Server2), 0o600); err != nil {
 		return err
 	}
 	if err := nsx(ns, "nft", "-f", nft); err != nil && !strings.Contains(err.Error(), "exists") {
@@ -738,7 +713,7 @@ vrrp_instance GW {
 		%s/24
 	}
 }
-`, name, notify, dev0, prio, vip, dev1, prio, gateway)
+`, name, notify, dev0, prio, hatraffic.VIP, dev1, prio, hatraffic.Gateway)
 	if err := os.WriteFile(kconf, []byte(kc), 0o600); err != nil {
 		return err
 	}
@@ -800,15 +775,15 @@ func (k *kernelPair) crash(a bool) {
 	ns, _, _, dev0, dev1, _, _ := k.files(a)
 	// The addresses a killed keepalived leaves behind, and the kernel's
 	// connection table: a crashed box keeps neither.
-	_ = nsx(ns, "ip", "addr", "del", vip+"/24", "dev", dev0)
-	_ = nsx(ns, "ip", "addr", "del", gateway+"/24", "dev", dev1)
+	_ = nsx(ns, "ip", "addr", "del", hatraffic.VIP+"/24", "dev", dev0)
+	_ = nsx(ns, "ip", "addr", "del", hatraffic.Gateway+"/24", "dev", dev1)
 	_ = nsx(ns, "conntrack", "-F")
 }
 
 func (k *kernelPair) hasVIP(a bool) bool {
 	ns, _, _, dev0, _, _, _ := k.files(a)
 	out, err := exec.Command("ip", "netns", "exec", ns, "ip", "-4", "addr", "show", "dev", dev0).Output()
-	return err == nil && strings.Contains(string(out), vip+"/")
+	return err == nil && strings.Contains(string(out), hatraffic.VIP+"/")
 }
 
 func (k *kernelPair) owns(a bool) bool { return k.hasVIP(a) }
@@ -836,7 +811,7 @@ func (k *kernelPair) ready() bool {
 	sns, _, _, _, _, sname, _ := k.files(!act)
 	// The service's connections: in the active's kernel table, and in the
 	// standby's external cache (what conntrackd would commit).
-	kernel, err := exec.Command("ip", "netns", "exec", ans, "conntrack", "-L", "-p", "tcp", "--orig-dst", vip).Output()
+	kernel, err := exec.Command("ip", "netns", "exec", ans, "conntrack", "-L", "-p", "tcp", "--orig-dst", hatraffic.VIP).Output()
 	if err != nil {
 		return false
 	}
@@ -845,7 +820,7 @@ func (k *kernelPair) ready() bool {
 	if err != nil {
 		return false
 	}
-	return strings.Count(string(ext), "dst="+vip+" ") >= want
+	return strings.Count(string(ext), "dst="+hatraffic.VIP+" ") >= want
 }
 
 func (k *kernelPair) dump() string {
@@ -880,7 +855,7 @@ func (k *kernelPair) close() {
 
 func nsPath(ns string) string { return "/run/netns/" + ns }
 
-func dial(ns string) (net.Conn, error) { return hatraffic.Dial(nsPath(ns), "tcp", vip+":80") }
+func dial(ns string) (net.Conn, error) { return hatraffic.Dial(nsPath(ns), "tcp", hatraffic.VIP+":80") }
 
 func startStream(c net.Conn) *hatraffic.Stream {
 	return hatraffic.StartStream(c, hatraffic.StreamOptions{})

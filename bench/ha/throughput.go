@@ -9,6 +9,7 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/wirebox/wirebox/ha/hatraffic"
 	"github.com/wirebox/wirebox/ha/node"
 )
 
@@ -36,13 +37,13 @@ type iperfJSON struct {
 // iperf runs one iperf3 client through the VIP against a one-off server.
 func iperf(t *topo, secs int, udp bool) (iperfJSON, error) {
 	var r iperfJSON
-	srv := exec.Command("ip", "netns", "exec", t.sv, "iperf3", "-s", "-1", "-B", server1, "-p", "8080")
+	srv := exec.Command("ip", "netns", "exec", t.sv, "iperf3", "-s", "-1", "-B", hatraffic.Server1, "-p", "8080")
 	if err := srv.Start(); err != nil {
 		return r, err
 	}
 	defer func() { _ = srv.Process.Kill(); _ = srv.Wait() }()
 	time.Sleep(300 * time.Millisecond)
-	args := []string{"netns", "exec", t.cl, "iperf3", "-c", vip, "-p", "80", "-t", fmt.Sprint(secs), "-J"}
+	args := []string{"netns", "exec", t.cl, "iperf3", "-c", hatraffic.VIP, "-p", "80", "-t", fmt.Sprint(secs), "-J"}
 	if udp {
 		// 22 bytes of payload: 64-byte Ethernet frames (no FCS on veth).
 		args = append(args, "-u", "-b", udpRate, "-l", "22")
@@ -103,11 +104,11 @@ func tputOne(t *topo, sys string, secs int) (tputResult, error) {
 	switch sys {
 	case "nftables":
 		nft := filepath.Join(t.dir, "tput.nft")
-		rules := fmt.Sprintf("table ip bench {\n chain pre {\n  type nat hook prerouting priority dstnat; policy accept;\n  ip daddr %s tcp dport 80 dnat to %s:8080\n  ip daddr %s udp dport 80 dnat to %s:8080\n }\n}\n", vip, server1, vip, server1)
+		rules := fmt.Sprintf("table ip bench {\n chain pre {\n  type nat hook prerouting priority dstnat; policy accept;\n  ip daddr %s tcp dport 80 dnat to %s:8080\n  ip daddr %s udp dport 80 dnat to %s:8080\n }\n}\n", hatraffic.VIP, hatraffic.Server1, hatraffic.VIP, hatraffic.Server1)
 		if err := os.WriteFile(nft, []byte(rules), 0o600); err != nil {
 			return r, err
 		}
-		for _, c := range [][]string{{"nft", "-f", nft}, {"ip", "addr", "add", vip + "/24", "dev", "a0"}, {"ip", "addr", "add", gateway + "/24", "dev", "a1"}} {
+		for _, c := range [][]string{{"nft", "-f", nft}, {"ip", "addr", "add", hatraffic.VIP + "/24", "dev", "a0"}, {"ip", "addr", "add", hatraffic.Gateway + "/24", "dev", "a1"}} {
 			if err := nsx(t.a, c...); err != nil {
 				return r, err
 			}

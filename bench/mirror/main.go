@@ -38,7 +38,6 @@ import (
 	"path/filepath"
 	"regexp"
 	"runtime"
-	"runtime/pprof"
 	"sort"
 	"strconv"
 	"strings"
@@ -52,7 +51,6 @@ import (
 	"github.com/wirebox/wirebox/bench/internal/benchkit"
 	"github.com/wirebox/wirebox/capture"
 	"github.com/wirebox/wirebox/mirror"
-	"github.com/wirebox/wirebox/tap"
 )
 
 func main() {
@@ -76,13 +74,12 @@ func main() {
 	flag.StringVar(&profDir, "profile", "", "write CPU profiles of the mirror server and client into this directory")
 	flag.Parse()
 	if profDir != "" {
-		f, err := os.Create(filepath.Join(profDir, "server.pprof"))
+		stopProf, err := benchkit.CPUProfile(filepath.Join(profDir, "server.pprof"))
 		if err != nil {
 			fmt.Fprintln(os.Stderr, err)
 			os.Exit(1)
 		}
-		_ = pprof.StartCPUProfile(f)
-		defer func() { pprof.StopCPUProfile(); f.Close() }()
+		defer stopProf()
 	}
 	if err := run(*dur, *pings, *only); err != nil {
 		fmt.Fprintln(os.Stderr, "bench/mirror:", err)
@@ -433,12 +430,11 @@ func setupMirror(offload bool) (ns, ns, string, func(), error) {
 		return l.fail(err)
 	}
 	a := l.ns["a"]
-	pool, err := tap.NewPool(tap.Config{Frames: 16384})
+	core, closeCore, err := benchkit.NewCore(16384)
 	if err != nil {
 		return l.fail(err)
 	}
-	core := capture.NewCore(pool, slog.New(slog.DiscardHandler))
-	l.stops = append(l.stops, func() { core.Close(); pool.Close() })
+	l.stops = append(l.stops, closeCore)
 	if _, err := core.OpenPort(capture.PortConfig{Name: "p0", NetNS: a.path(), Mode: capture.Bypass}); err != nil {
 		return l.fail(err)
 	}
@@ -491,14 +487,11 @@ func attach(args []string) error {
 	addr := fs.String("addr", "", "address for the TAP")
 	prof := fs.String("cpuprofile", "", "")
 	_ = fs.Parse(args)
-	if *prof != "" {
-		f, err := os.Create(*prof)
-		if err != nil {
-			return err
-		}
-		_ = pprof.StartCPUProfile(f)
-		defer func() { pprof.StopCPUProfile(); f.Close() }()
+	stopProf, err := benchkit.CPUProfile(*prof)
+	if err != nil {
+		return err
 	}
+	defer stopProf()
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	added := false

@@ -17,7 +17,6 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"log/slog"
 	"math"
 	"net"
 	"os"
@@ -32,7 +31,6 @@ import (
 	"github.com/wirebox/wirebox/capture"
 	"github.com/wirebox/wirebox/capture/pcapng"
 	"github.com/wirebox/wirebox/capture/replay"
-	"github.com/wirebox/wirebox/tap"
 )
 
 type stats struct {
@@ -70,28 +68,16 @@ func run(n int, gapsFlag string) error {
 		return err
 	}
 	defer os.RemoveAll(dir)
-	nss, del, err := benchkit.Namespaces("wbrgen-", "wbrcap-")
+	gen, cp, del, err := benchkit.GenCap("wbrgen-", "wbrcap-")
 	defer del()
 	if err != nil {
 		return err
 	}
-	gen, cp := nss[0], nss[1]
-	if err := benchkit.ShAll([][]string{
-		{"ip", "link", "add", "gen0", "netns", gen, "type", "veth", "peer", "name", "cap0", "netns", cp},
-		{"ip", "netns", "exec", gen, "sysctl", "-qw", "net.ipv6.conf.all.disable_ipv6=1"},
-		{"ip", "netns", "exec", cp, "sysctl", "-qw", "net.ipv6.conf.all.disable_ipv6=1"},
-		{"ip", "-n", gen, "link", "set", "gen0", "up"},
-		{"ip", "-n", cp, "link", "set", "cap0", "up"},
-	}); err != nil {
-		return err
-	}
-	pool, err := tap.NewPool(tap.Config{Frames: 8192})
+	core, closeCore, err := benchkit.NewCore(8192)
 	if err != nil {
 		return err
 	}
-	defer pool.Close()
-	core := capture.NewCore(pool, slog.New(slog.DiscardHandler))
-	defer core.Close()
+	defer closeCore()
 	port, err := core.OpenPort(capture.PortConfig{Name: "gen0", NetNS: "/run/netns/" + gen})
 	if err != nil {
 		return err

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"context"
 	"fmt"
 	"log/slog"
 	"os"
@@ -11,8 +10,6 @@ import (
 	"github.com/wirebox/wirebox/bench/internal/benchkit"
 	"github.com/wirebox/wirebox/capture"
 	"github.com/wirebox/wirebox/rmon"
-	"github.com/wirebox/wirebox/services"
-	"github.com/wirebox/wirebox/tap"
 )
 
 // runLoad measures the probe's cost on a loaded port: trafgen sends n
@@ -63,13 +60,11 @@ type loadResult struct {
 func loadRound(l benchkit.Link, n int, withRMON bool) (loadResult, error) {
 	na := l.Recv
 	var res loadResult
-	pool, err := tap.NewPool(tap.Config{Frames: 32768})
+	core, closeCore, err := benchkit.NewCore(32768)
 	if err != nil {
 		return res, err
 	}
-	defer pool.Close()
-	core := capture.NewCore(pool, nil)
-	defer core.Close()
+	defer closeCore()
 	port, err := core.OpenPort(capture.PortConfig{Name: "wb0", NetNS: "/run/netns/" + na, Mode: capture.Passive})
 	if err != nil {
 		return res, err
@@ -81,19 +76,11 @@ func loadRound(l benchkit.Link, n int, withRMON bool) (loadResult, error) {
 		if err != nil {
 			return res, err
 		}
-		coreSvc := services.ServiceFunc{ServiceName: "core", RunFunc: func(ctx context.Context, rt *services.Runtime) error {
-			rt.Ready()
-			<-ctx.Done()
-			return nil
-		}}
-		sup, err := services.New(services.Options{Logger: log}, coreSvc, svc)
+		stop, err := benchkit.Supervise(log, svc)
 		if err != nil {
 			return res, err
 		}
-		ctx, cancel := context.WithCancel(context.Background())
-		done := make(chan error, 1)
-		go func() { done <- sup.Run(ctx) }()
-		defer func() { cancel(); <-done }()
+		defer stop()
 		for svc.Addr() == nil {
 			time.Sleep(10 * time.Millisecond)
 		}

@@ -22,7 +22,6 @@
 package main
 
 import (
-	"context"
 	"flag"
 	"fmt"
 	"log/slog"
@@ -35,11 +34,10 @@ import (
 	"time"
 
 	"github.com/gosnmp/gosnmp"
+
 	"github.com/wirebox/wirebox/bench/internal/benchkit"
 	"github.com/wirebox/wirebox/capture"
 	"github.com/wirebox/wirebox/rmon"
-	"github.com/wirebox/wirebox/services"
-	"github.com/wirebox/wirebox/tap"
 )
 
 const (
@@ -154,6 +152,16 @@ func runInner(ns string, walks, gets int) error {
 		varbind [2]int
 	}
 	var rows []row
+	// each measures every agent in turn (i is its column); the error
+	// names the agent.
+	each := func(f func(i int, addr string) error) error {
+		for i, a := range agents {
+			if err := f(i, a.addr); err != nil {
+				return fmt.Errorf("%s: %w", a.name, err)
+			}
+		}
+		return nil
+	}
 	v2 := []string{"-v2c", "-c", community}
 	v3 := []string{"-v3", "-u", v3User, "-l", "authPriv", "-a", "SHA-256", "-A", v3Auth, "-x", "AES", "-X", v3Priv}
 	for _, m := range []struct {
@@ -166,12 +174,11 @@ func runInner(ns string, walks, gets int) error {
 		{"snmpbulkwalk whole tree v2c", v2, []string{"1"}},
 	} {
 		r := row{what: m.what + " varbinds/s", unit: "vb/s", higher: true}
-		for i, a := range agents {
-			rate, n, err := toolWalk(a.addr, m.args, m.oids, walks)
-			if err != nil {
-				return fmt.Errorf("%s: %w", a.name, err)
-			}
-			r.vals[i], r.varbind[i] = rate, n
+		if err := each(func(i int, addr string) (err error) {
+			r.vals[i], r.varbind[i], err = toolWalk(addr, m.args, m.oids, walks)
+			return err
+		}); err != nil {
+			return err
 		}
 		rows = append(rows, r)
 	}
@@ -180,12 +187,11 @@ func runInner(ns string, walks, gets int) error {
 		if v {
 			r.what = "gosnmp BulkWalk IF-MIB v3 authPriv varbinds/s"
 		}
-		for i, a := range agents {
-			rate, n, err := gosnmpWalk(a.addr, v, walks)
-			if err != nil {
-				return fmt.Errorf("%s: %w", a.name, err)
-			}
-			r.vals[i], r.varbind[i] = rate, n
+		if err := each(func(i int, addr string) (err error) {
+			r.vals[i], r.varbind[i], err = gosnmpWalk(addr, v, walks)
+			return err
+		}); err != nil {
+			return err
 		}
 		rows = append(rows, r)
 	}
@@ -195,12 +201,11 @@ func runInner(ns string, walks, gets int) error {
 		if v {
 			med.what, p99.what = "GET RTT median v3 authPriv", "GET RTT p99 v3 authPriv"
 		}
-		for i, a := range agents {
-			m, p, err := getRTT(a.addr, v, gets)
-			if err != nil {
-				return fmt.Errorf("%s: %w", a.name, err)
-			}
-			med.vals[i], p99.vals[i] = m, p
+		if err := each(func(i int, addr string) (err error) {
+			med.vals[i], p99.vals[i], err = getRTT(addr, v, gets)
+			return err
+		}); err != nil {
+			return err
 		}
 		rows = append(rows, med, p99)
 	}
@@ -248,15 +253,13 @@ func startOurs(dir string) (func(), int, error) {
 	if err != nil {
 		return nil, 0, err
 	}
-	pool, err := tap.NewPool(tap.Config{Frames: 8192})
+	core, closeCore, err := benchkit.NewCore(8192)
 	if err != nil {
 		return nil, 0, err
 	}
-	core := capture.NewCore(pool, nil)
 	for _, fi := range ifs {
 		if _, err := core.OpenPort(capture.PortConfig{Name: fi.Name(), Mode: capture.Passive, RingBlocks: 2, BlockSize: 64 << 10}); err != nil {
-			core.Close()
-			pool.Close()
+			closeCore()
 			return nil, 0, err
 		}
 	}
@@ -268,23 +271,13 @@ func startOurs(dir string) (func(), int, error) {
 	if err != nil {
 		return nil, 0, err
 	}
-	coreSvc := services.ServiceFunc{ServiceName: "core", RunFunc: func(ctx context.Context, rt *services.Runtime) error {
-		rt.Ready()
-		<-ctx.Done()
-		return nil
-	}}
-	sup, err := services.New(services.Options{Logger: log}, coreSvc, svc)
+	stop, err := benchkit.Supervise(log, svc)
 	if err != nil {
 		return nil, 0, err
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- sup.Run(ctx) }()
 	return func() {
-		cancel()
-		<-done
-		core.Close()
-		pool.Close()
+		stop()
+		closeCore()
 	}, len(core.Ports()), nil
 }
 

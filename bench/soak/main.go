@@ -50,13 +50,9 @@ type sample struct {
 }
 
 func run(bin string, duration, every time.Duration) error {
-	nss, del, err := benchkit.Namespaces("wbsgen-", "wbscap-")
+	gen, cp, del, err := benchkit.GenCap("wbsgen-", "wbscap-")
 	defer del()
 	if err != nil {
-		return err
-	}
-	gen, cp := nss[0], nss[1]
-	if err := benchkit.Veth(gen, "gen0", cp, "cap0"); err != nil {
 		return err
 	}
 	dir, err := os.MkdirTemp("/var/tmp", "wirebox-soak-")

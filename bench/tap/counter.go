@@ -51,14 +51,7 @@ func counterRun(dir, name string, size, n int) countResult {
 		sock := filepath.Join(dir, "tapc.sock")
 		cfg := fmt.Sprintf("name: tapbench\napi:\n  socket: %s\nports:\n  - name: f0\n    mode: passive\n    netns: %s\ntap:\n  socket: %s\n  group: \"\"\n%s",
 			filepath.Join(dir, "apic.sock"), fwd, sock, queueLine(suffix))
-		os.WriteFile(filepath.Join(dir, "wireboxc.yaml"), []byte(cfg), 0o600)
-		d, dout := background(dir, "wirebox", []string{filepath.Join(dir, "wirebox"+suffix), "daemon", "--config", filepath.Join(dir, "wireboxc.yaml")})
-		for i := 0; i < 100; i++ {
-			if _, err := os.Stat(sock); err == nil {
-				break
-			}
-			time.Sleep(100 * time.Millisecond)
-		}
+		d, dout := startDaemon(dir, "wireboxc.yaml", cfg, suffix, sock)
 		c, out := background(dir, "ccount", []string{filepath.Join(dir, "ccount"), sock, "f0"})
 		pids, countOut = []int{d.Process.Pid, c.Process.Pid}, out
 		tapPids = pids

@@ -62,16 +62,13 @@ func statStart(name string) func() {
 		return func() {}
 	}
 	out := filepath.Join(os.TempDir(), "wirebox-tapbench-stat-"+name)
-	c := exec.Command("perf", "stat", "-x", ",", "-o", out, "-e", "raw_syscalls:sys_enter,context-switches", "-p", tapPidList())
-	if err := c.Start(); err != nil {
-		fmt.Fprintln(os.Stderr, "bench/tap: perf stat:", err)
-		return func() {}
-	}
-	time.Sleep(300 * time.Millisecond)
+	stop := perfOnTap("stat", "-x", ",", "-o", out, "-e", "raw_syscalls:sys_enter,context-switches")
 	return func() {
-		c.Process.Signal(os.Interrupt)
-		c.Wait()
-		b, _ := os.ReadFile(out)
+		stop()
+		b, err := os.ReadFile(out)
+		if err != nil {
+			return // perf did not run
+		}
 		os.Remove(out)
 		var v [2]float64
 		for _, l := range strings.Split(string(b), "\n") {
@@ -122,12 +119,18 @@ func perfStart(name string) func() {
 	if *sysSum {
 		args = []string{"trace", "-s", "-o", filepath.Join(*perfTo, name+".syscalls")}
 	}
+	return perfOnTap(args...)
+}
+
+// perfOnTap runs perf with args on the tap processes until the returned
+// stop (a no-op when perf did not start).
+func perfOnTap(args ...string) (stop func()) {
 	c := exec.Command("perf", append(args, "-p", tapPidList())...)
 	if err := c.Start(); err != nil {
-		fmt.Fprintln(os.Stderr, "bench/tap: perf:", err)
+		fmt.Fprintf(os.Stderr, "bench/tap: perf %s: %v\n", args[0], err)
 		return func() {}
 	}
-	time.Sleep(300 * time.Millisecond)
+	time.Sleep(300 * time.Millisecond) // perf attached before the run
 	return func() {
 		c.Process.Signal(os.Interrupt)
 		c.Wait()
@@ -224,6 +227,20 @@ func background(dir, name string, cmd []string) (*exec.Cmd, *bytes.Buffer) {
 	return c, &out
 }
 
+// startDaemon writes cfg to file in dir and runs the daemon binary named
+// with suffix on it, waiting up to 10 s for its tap socket sock.
+func startDaemon(dir, file, cfg, suffix, sock string) (*exec.Cmd, *bytes.Buffer) {
+	os.WriteFile(filepath.Join(dir, file), []byte(cfg), 0o600)
+	d, out := background(dir, "wirebox", []string{filepath.Join(dir, "wirebox"+suffix), "daemon", "--config", filepath.Join(dir, file)})
+	for i := 0; i < 100; i++ {
+		if _, err := os.Stat(sock); err == nil {
+			break
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	return d, out
+}
+
 func stopProc(c *exec.Cmd, out *bytes.Buffer) {
 	c.Process.Signal(os.Interrupt)
 	done := make(chan struct{})
@@ -310,14 +327,7 @@ tap:
   socket: %s
   group: ""
 %s`, filepath.Join(dir, "api.sock"), fwd, fwd, sock, queueLine(suffix))
-	os.WriteFile(filepath.Join(dir, "wirebox.yaml"), []byte(cfg), 0o600)
-	d, dout := background(dir, "wirebox", []string{filepath.Join(dir, "wirebox"+suffix), "daemon", "--config", filepath.Join(dir, "wirebox.yaml")})
-	for i := 0; i < 100; i++ {
-		if _, err := os.Stat(sock); err == nil {
-			break
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
+	d, dout := startDaemon(dir, "wirebox.yaml", cfg, suffix, sock)
 	b, bout := background(dir, "tapbridge", []string{filepath.Join(dir, "tapbridge"+suffix), "-socket", sock, "-a", "f0", "-b", "f1"})
 	tapPids = []int{d.Process.Pid, b.Process.Pid}
 	time.Sleep(2 * time.Second)

@@ -19,9 +19,9 @@ import (
 func newCaptureCmd(client subsys.ClientFunc) *cobra.Command {
 	c := &cobra.Command{
 		Use:   "capture",
-		Short: "Capture sessions: start, list, stop",
+		Short: "Capture sessions: start, list, stop; repair files a crash cut",
 	}
-	c.AddCommand(newCaptureStartCmd(client), newCaptureListCmd(client), newCaptureStopCmd(client))
+	c.AddCommand(newCaptureStartCmd(client), newCaptureListCmd(client), newCaptureStopCmd(client), newCaptureRepairCmd())
 	return c
 }
 
@@ -154,40 +154,30 @@ func openOutDir(dir string) (*os.File, error) {
 }
 
 func newCaptureListCmd(client subsys.ClientFunc) *cobra.Command {
-	c := &cobra.Command{
+	return subsys.GetCmd(&cobra.Command{
 		Use:   "list",
 		Short: "List capture sessions with their counters",
 		Args:  cobra.NoArgs,
-	}
-	asJSON := subsys.JSONFlag(c)
-	c.RunE = func(cmd *cobra.Command, _ []string) error {
-		return subsys.Query(cmd, client, *asJSON, api.PathCaptures, nil, func(w io.Writer, ss []api.CaptureSession) error {
-			tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-			fmt.Fprintln(tw, "ID\tPORTS\tPACKETS\tBYTES\tDROP(QUEUE)\tDROP(KERNEL)\tFILES\tCURRENT FILE\tERROR")
-			for _, s := range ss {
-				fmt.Fprintf(tw, "%s\t%s\t%d\t%d\t%d\t%d\t%d\t%s\t%s\n", s.ID, strings.Join(s.Config.Ports, ","), s.Packets, s.Bytes,
-					s.DroppedQueue, s.DroppedKernel, s.Files, s.CurrentFile, s.Error)
-			}
-			return tw.Flush()
-		})
-	}
-	return c
+	}, client, api.PathCaptures, func(w io.Writer, ss []api.CaptureSession) error {
+		tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+		fmt.Fprintln(tw, "ID\tPORTS\tPACKETS\tBYTES\tDROP(QUEUE)\tDROP(KERNEL)\tFILES\tCURRENT FILE\tERROR")
+		for _, s := range ss {
+			fmt.Fprintf(tw, "%s\t%s\t%d\t%d\t%d\t%d\t%d\t%s\t%s\n", s.ID, strings.Join(s.Config.Ports, ","), s.Packets, s.Bytes,
+				s.DroppedQueue, s.DroppedKernel, s.Files, s.CurrentFile, s.Error)
+		}
+		return tw.Flush()
+	})
 }
 
 func newCaptureStopCmd(client subsys.ClientFunc) *cobra.Command {
-	c := &cobra.Command{
+	return subsys.PostCmd(&cobra.Command{
 		Use:               "stop ID",
 		Short:             "Stop a capture session; its files are closed complete",
 		Args:              cobra.ExactArgs(1),
 		ValidArgsFunction: captureIDs(client),
-	}
-	asJSON := subsys.JSONFlag(c)
-	c.RunE = func(cmd *cobra.Command, args []string) error {
-		return subsys.Query(cmd, client, *asJSON, api.CaptureStopPath(args[0]), struct{}{}, func(w io.Writer, st api.CaptureSession) error {
-			_, err := fmt.Fprintf(w, "capture %s stopped: %d packets written, %d dropped (queue), %d dropped (kernel), %d files\n",
-				st.ID, st.Packets, st.DroppedQueue, st.DroppedKernel, st.Files)
-			return err
-		})
-	}
-	return c
+	}, client, func(args []string) string { return api.CaptureStopPath(args[0]) }, func(w io.Writer, st api.CaptureSession) error {
+		_, err := fmt.Fprintf(w, "capture %s stopped: %d packets written, %d dropped (queue), %d dropped (kernel), %d files\n",
+			st.ID, st.Packets, st.DroppedQueue, st.DroppedKernel, st.Files)
+		return err
+	})
 }

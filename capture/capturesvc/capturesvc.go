@@ -9,10 +9,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
 	"os"
 	"path/filepath"
-	"strings"
 	"sync"
 	"time"
 
@@ -72,6 +72,7 @@ func (s *Service) Run(ctx context.Context, rt *services.Runtime) error {
 	if core == nil {
 		return errors.New("capture core not running")
 	}
+	s.repair(rt.Log)
 	mgr := session.NewManager(core, rt.Log, s.root, s.limits.MaxSessions)
 	s.mu.Lock()
 	s.mgr, s.core = mgr, core
@@ -87,10 +88,37 @@ func (s *Service) Run(ctx context.Context, rt *services.Runtime) error {
 	return nil
 }
 
-func (s *Service) running() (*session.Manager, *capture.Core) {
+// repair cuts back the capture files below the root that a daemon killed
+// mid-write left marked (pcapng.RepairDir); live writers' files are left
+// alone, so a restart of the service alone is safe too.
+func (s *Service) repair(log *slog.Logger) {
+	if s.root == "" {
+		return
+	}
+	if _, err := os.Stat(s.root); errors.Is(err, os.ErrNotExist) {
+		return // no capture has been written yet
+	}
+	rs, err := pcapng.RepairDir(s.root)
+	for _, r := range rs {
+		log.Warn("capture file repaired: its writer died while writing it", "file", r.Path,
+			"size", r.Size, "kept", r.Kept, "salvaged", r.Salvaged, "removed", r.Removed)
+	}
+	if err != nil {
+		log.Error("repairing capture files", "root", s.root, "err", err)
+	}
+}
+
+// running returns the session manager and the core, or answers 503 and
+// returns ok false while the service is not running.
+func (s *Service) running(w http.ResponseWriter) (mgr *session.Manager, core *capture.Core, ok bool) {
 	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.mgr, s.core
+	mgr, core = s.mgr, s.core
+	s.mu.Unlock()
+	if mgr == nil || core == nil {
+		api.WriteError(w, http.StatusServiceUnavailable, errNotRunning)
+		return nil, nil, false
+	}
+	return mgr, core, true
 }
 
 // Routes implements the daemon's RouteProvider.
@@ -159,16 +187,13 @@ func toAPI(st session.Status) api.CaptureSession {
 		ID: st.ID, Started: st.Started, Running: st.Running,
 		Config: api.CaptureStart{Ports: c.Ports, Filter: c.Filter, Match: c.Match, Direction: c.Direction, SnapLen: c.SnapLen,
 			RotateSize: c.RotateSize, RotateTime: rt, Keep: c.Keep, Compress: c.Compress, OutDir: c.OutDir, Queue: c.Queue},
-		Packets: st.Packets, Bytes: st.Bytes, DroppedQueue: st.DroppedQueue, DroppedKernel: st.DroppedKernel, Missed: st.Missed,
-		DroppedWrite: st.DroppedWrite, Unmatched: st.Unmatched, Flows: st.Flows, CurrentFile: st.CurrentFile,
-		Files: st.Files, FilesKept: st.FilesKept, Error: st.Error,
+		CaptureCounters: st.CaptureCounters, Error: st.Error,
 	}
 }
 
 func (s *Service) start(w http.ResponseWriter, r *http.Request) {
-	mgr, _ := s.running()
-	if mgr == nil {
-		api.WriteError(w, http.StatusServiceUnavailable, errNotRunning)
+	mgr, _, ok := s.running(w)
+	if !ok {
 		return
 	}
 	var req api.CaptureStart
@@ -187,25 +212,16 @@ func (s *Service) start(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	st, err := mgr.StartContext(r.Context(), cfg)
-	if errors.Is(err, session.ErrLimit) {
-		api.WriteError(w, http.StatusTooManyRequests, err)
-		return
-	}
-	if errors.Is(err, filter.ErrTooComplex) {
-		api.WriteError(w, http.StatusRequestEntityTooLarge, err)
-		return
-	}
 	if err != nil {
-		api.WriteError(w, http.StatusBadRequest, err)
+		api.WriteError(w, errStatus(err, http.StatusBadRequest), err)
 		return
 	}
 	api.WriteJSON(w, http.StatusCreated, toAPI(st))
 }
 
 func (s *Service) list(w http.ResponseWriter, r *http.Request) {
-	mgr, _ := s.running()
-	if mgr == nil {
-		api.WriteError(w, http.StatusServiceUnavailable, errNotRunning)
+	mgr, _, ok := s.running(w)
+	if !ok {
 		return
 	}
 	out := []api.CaptureSession{}
@@ -224,21 +240,30 @@ func (s *Service) stop(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Service) one(w http.ResponseWriter, r *http.Request, fn func(*session.Manager, string) (session.Status, error)) {
-	mgr, _ := s.running()
-	if mgr == nil {
-		api.WriteError(w, http.StatusServiceUnavailable, errNotRunning)
+	mgr, _, ok := s.running(w)
+	if !ok {
 		return
 	}
 	st, err := fn(mgr, r.PathValue("id"))
-	if errors.Is(err, session.ErrNotFound) {
-		api.WriteError(w, http.StatusNotFound, err)
-		return
-	}
 	if err != nil {
-		api.WriteError(w, http.StatusInternalServerError, err)
+		api.WriteError(w, errStatus(err, http.StatusInternalServerError), err)
 		return
 	}
 	api.WriteJSON(w, http.StatusOK, toAPI(st))
+}
+
+// errStatus is the HTTP status of a session error: its own for the
+// errors that have one, otherwise def.
+func errStatus(err error, def int) int {
+	switch {
+	case errors.Is(err, session.ErrNotFound):
+		return http.StatusNotFound
+	case errors.Is(err, session.ErrLimit):
+		return http.StatusTooManyRequests
+	case errors.Is(err, filter.ErrTooComplex):
+		return http.StatusRequestEntityTooLarge
+	}
+	return def
 }
 
 // replayFile resolves a file path from the API and returns the opener of
@@ -246,20 +271,12 @@ func (s *Service) one(w http.ResponseWriter, r *http.Request, fn func(*session.M
 // be, and the file is opened beneath the root (os.Root), so a symlink in
 // the root that points out of it is refused, not followed.
 func (s *Service) replayFile(path string) (string, func() (replay.Source, error), error) {
+	path, rel, err := session.InRoot(s.root, path, "file")
+	if err != nil {
+		return "", nil, err
+	}
 	if s.root == "" {
-		if !filepath.IsAbs(path) {
-			return "", nil, fmt.Errorf("file %q must be an absolute path on the appliance", path)
-		}
-		path = filepath.Clean(path)
 		return path, replay.FileSource(path), nil
-	}
-	if !filepath.IsAbs(path) {
-		path = filepath.Join(s.root, path)
-	}
-	path = filepath.Clean(path)
-	rel, err := filepath.Rel(s.root, path)
-	if err != nil || rel == ".." || strings.HasPrefix(rel, "../") {
-		return "", nil, fmt.Errorf("file %q is outside the capture root %s (the capture.root key)", path, s.root)
 	}
 	open := func() (replay.Source, error) {
 		root, err := os.OpenRoot(s.root)
@@ -325,9 +342,8 @@ func passedFile(f *os.File) func() (replay.Source, error) {
 }
 
 func (s *Service) replay(w http.ResponseWriter, r *http.Request) {
-	_, core := s.running()
-	if core == nil {
-		api.WriteError(w, http.StatusServiceUnavailable, errNotRunning)
+	_, core, ok := s.running(w)
+	if !ok {
 		return
 	}
 	var req api.Replay

@@ -146,6 +146,17 @@ func TestDaemonCaptureFlow(t *testing.T) {
 	daemon.Kill()
 	close(stop)
 	wg.Wait()
+	// The file the session was writing keeps its writer's marker; the
+	// next daemon's capture service repairs it (cuts it back to its last
+	// whole gzip member, if the kill cut one) and removes the marker.
+	if ms, _ := filepath.Glob(filepath.Join(allDir, ".*.writing")); len(ms) != 1 {
+		t.Fatalf("markers after kill -9: %v, want the current file's", ms)
+	}
+	again := testutil.StartDaemon(t, cfg)
+	again.WaitRunning(t, "core", capturesvc.Name)
+	if ms, _ := filepath.Glob(filepath.Join(allDir, ".*")); len(ms) != 0 {
+		t.Fatalf("markers after the next daemon started: %v\n%s", ms, again.Log())
+	}
 	allFiles, _ := filepath.Glob(filepath.Join(allDir, "*.pcapng.gz"))
 	read := 0
 	for _, f := range allFiles {

@@ -5,7 +5,6 @@
 package capturesys
 
 import (
-	"github.com/wirebox/wirebox/capture"
 	"github.com/wirebox/wirebox/capture/capturecli"
 	"github.com/wirebox/wirebox/capture/capturesvc"
 	"github.com/wirebox/wirebox/capture/captureui"
@@ -23,13 +22,8 @@ var Subsystem = subsys.Subsystem{
 		if env.Core == nil {
 			return nil, nil // no ports, no core: nothing to capture
 		}
-		return []services.Service{capturesvc.New(coreFunc(env.Core), *capturesvc.Section.Of(env.Config))}, nil
+		return []services.Service{capturesvc.New(env.Core, *capturesvc.Section.Of(env.Config))}, nil
 	},
 	Commands: capturecli.Commands,
 	Panels:   captureui.Panels,
 }
-
-// coreFunc is a CoreSource from the daemon's handle on the core.
-type coreFunc func() *capture.Core
-
-func (f coreFunc) Core() *capture.Core { return f() }

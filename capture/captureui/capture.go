@@ -203,14 +203,9 @@ func (c *capturePanel) key(msg tea.KeyPressMsg) tea.Cmd {
 			return nil
 		}
 		c.note, c.noteBad = "stopping "+id+" …", false
-		env := c.env
-		return func() tea.Msg {
-			ctx, cancel := env.Call()
-			defer cancel()
-			var st api.CaptureSession
-			err := env.Client.Post(ctx, api.CaptureStopPath(id), struct{}{}, &st)
+		return tui.Post(c.env, api.CaptureStopPath(id), struct{}{}, func(st api.CaptureSession, err error) tea.Msg {
 			return captureStoppedMsg{st: st, err: err}
-		}
+		})
 	}
 	if c.form != nil {
 		return c.formKey(msg)
@@ -260,14 +255,9 @@ func (c *capturePanel) formKey(msg tea.KeyPressMsg) tea.Cmd {
 		}
 		f.clearErrors()
 		c.starting = true
-		env := c.env
-		return func() tea.Msg {
-			ctx, cancel := env.Call()
-			defer cancel()
-			var st api.CaptureSession
-			err := env.Client.Post(ctx, api.PathCaptures, req, &st)
+		return tui.Post(c.env, api.PathCaptures, req, func(st api.CaptureSession, err error) tea.Msg {
 			return captureStartedMsg{st: st, err: err}
-		}
+		})
 	}
 	return f.update(msg)
 }
@@ -280,11 +270,7 @@ func (c *capturePanel) View() string {
 	}
 	t := c.env.Theme
 	cols := tui.LayoutColumns(captureCols, c.width)
-	heads := make([]string, len(cols))
-	for i, col := range cols {
-		heads[i] = col.Title
-	}
-	lines := []string{t.Title.Render(tui.Row(cols, c.width, heads...))}
+	lines := []string{t.TableHead(cols, c.width)}
 	rows := max(c.height-3, 1)
 	first := 0
 	if c.cursor >= rows {

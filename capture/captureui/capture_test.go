@@ -15,7 +15,7 @@ func TestCaptureRate(t *testing.T) {
 	c.SetSize(80, 20)
 	t0 := time.Date(2026, 3, 14, 15, 9, 26, 0, time.UTC)
 	mk := func(p uint64) []api.CaptureSession {
-		return []api.CaptureSession{{ID: "c1", Running: true, Packets: p, Config: api.CaptureStart{Ports: []string{"wb0"}}}}
+		return []api.CaptureSession{{ID: "c1", Running: true, CaptureCounters: api.CaptureCounters{Packets: p}, Config: api.CaptureStart{Ports: []string{"wb0"}}}}
 	}
 	c.Update(capturesMsg{list: mk(100), at: t0})
 	if strings.Contains(c.View(), "100/s") || c.rates["c1"] != 0 {

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+	"slices"
 	"strings"
 
 	"golang.org/x/net/bpf"
@@ -107,26 +108,10 @@ func (p *parser) errAt(t token, format string, args ...any) error {
 	return &SyntaxError{Expr: p.expr, Pos: t.pos, Msg: fmt.Sprintf(format, args...)}
 }
 func (p *parser) isWord(t token, ws ...string) bool {
-	if t.kind != tWord {
-		return false
-	}
-	for _, w := range ws {
-		if t.text == w {
-			return true
-		}
-	}
-	return false
+	return t.kind == tWord && slices.Contains(ws, t.text)
 }
 func (p *parser) isOp(t token, ops ...string) bool {
-	if t.kind != tOp {
-		return false
-	}
-	for _, o := range ops {
-		if t.text == o {
-			return true
-		}
-	}
-	return false
+	return t.kind == tOp && slices.Contains(ops, t.text)
 }
 
 func (p *parser) nh() uint32 { return 14 + p.linkOff }

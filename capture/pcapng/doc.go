@@ -18,9 +18,14 @@
 // after its last complete chunk; only the unwritten chunk in memory is lost
 // (bounded by ChunkSize and FlushInterval). One window remains: the kernel
 // checks for a fatal signal between the pages of one write, so a SIGKILL
-// that lands while a chunk is being copied can cut the file inside it
-// (most likely what cut a zstd file once in about ten runs of the kill -9
-// test).
+// that lands while a chunk is being copied can cut the file inside it.
+// That is repaired afterwards: while a file is written, a locked, empty
+// marker ".NAME.writing" sits beside it; RepairDir (the capture service
+// runs it on its directory at every start) finds markers whose writer
+// died, cuts each file back to its last whole block, zstd frame or gzip
+// member, and salvages the whole blocks of a compressed file's cut last
+// frame by compressing them again, so nothing that reached the disk whole
+// is lost.
 //
 // tshark 4.0 misreads files of several zstd frames (also those the zstd
 // tool writes); our reader and `zstd -d` read them.

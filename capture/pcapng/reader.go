@@ -65,22 +65,19 @@ var ErrFormat = errors.New("not a pcap or pcapng file")
 // Open opens a capture file.
 func Open(path string) (*Reader, error) {
 	f, err := os.Open(path)
-	if err != nil {
-		return nil, err
-	}
-	r, err := NewReader(f)
-	if err != nil {
-		f.Close()
-		return nil, fmt.Errorf("%s: %w", path, err)
-	}
-	r.closer = append(r.closer, f)
-	return r, nil
+	return fileReader(path, f, err)
 }
 
 // OpenIn opens the capture file name inside root: a path or symlink
 // that leads out of root is refused (os.Root).
 func OpenIn(root *os.Root, name string) (*Reader, error) {
 	f, err := root.Open(name)
+	return fileReader(name, f, err)
+}
+
+// fileReader reads the file that opening name gave (f, err); the Reader
+// closes it, and so does a failure here.
+func fileReader(name string, f *os.File, err error) (*Reader, error) {
 	if err != nil {
 		return nil, err
 	}

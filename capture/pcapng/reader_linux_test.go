@@ -42,7 +42,7 @@ func TestReadLiveCaptures(t *testing.T) {
 				if fi, err := os.Stat(f); err != nil || fi.Size() == 0 {
 					return false
 				}
-				_, recs := readAllQuiet(f)
+				_, recs, _ := readAllQuiet(f)
 				return len(recs) == n
 			})
 			recs := agreeWithTshark(t, f)

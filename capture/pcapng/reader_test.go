@@ -114,17 +114,20 @@ func TestReadTcpdumpWrittenFiles(t *testing.T) {
 	}
 }
 
-func readAllQuiet(path string) (*Reader, []Record) {
-	r, err := Open(path)
-	if err != nil {
-		return nil, nil
+// readAllQuiet reads what it can; err is what ended the read (nil at a
+// clean end).
+func readAllQuiet(path string) (r *Reader, recs []Record, err error) {
+	if r, err = Open(path); err != nil {
+		return nil, nil, err
 	}
 	defer r.Close()
-	var recs []Record
 	for {
 		rec, err := r.Next()
+		if err == io.EOF {
+			return r, recs, nil
+		}
 		if err != nil {
-			return r, recs
+			return r, recs, err
 		}
 		recs = append(recs, rec)
 	}

@@ -186,6 +186,7 @@ type Writer struct {
 	files []string // files still on disk, oldest first
 
 	f      *os.File
+	mark   *os.File // the locked marker beside f (repair.go)
 	name   string
 	opened time.Time
 	onDisk int64 // bytes written to the current file
@@ -292,23 +293,20 @@ func (w *Writer) openFile() error {
 	now := w.now().UTC()
 	name := fmt.Sprintf("%s-%05d-%s.pcapng%s", w.opt.Prefix, w.seq, now.Format("20060102T150405.000000000Z"), w.opt.Compress.Ext())
 	path := filepath.Join(w.opt.Dir, name)
-	var f *os.File
-	var err error
-	if w.opt.DirRoot != nil {
-		f, err = w.opt.DirRoot.OpenFile(name, os.O_CREATE|os.O_EXCL|os.O_WRONLY, FileMode)
-	} else {
-		f, err = os.OpenFile(path, os.O_CREATE|os.O_EXCL|os.O_WRONLY, FileMode)
-	}
+	mark, err := w.create(markerName(name))
 	if err != nil {
-		return fmt.Errorf("pcapng: open: %w", err)
+		return err
 	}
-	if o := w.opt.Owner; o != nil {
-		if err := f.Chown(o.UID, o.GID); err != nil {
-			f.Close()
-			return fmt.Errorf("pcapng: owner of %s: %w", path, err)
-		}
+	if err := lockMarker(mark); err != nil {
+		w.dropMarker(mark, markerName(name))
+		return err
 	}
-	w.f, w.name, w.opened, w.onDisk = f, path, now, 0
+	f, err := w.create(name)
+	if err != nil {
+		w.dropMarker(mark, markerName(name))
+		return err
+	}
+	w.f, w.mark, w.name, w.opened, w.onDisk = f, mark, path, now, 0
 	w.files = append(w.files, path)
 	w.stats.Files++
 	w.stats.CurrentFile = path
@@ -353,6 +351,46 @@ func (w *Writer) openFile() error {
 		return err
 	}
 	return w.prune()
+}
+
+// create makes a new file in the output directory, owned as configured.
+func (w *Writer) create(name string) (*os.File, error) {
+	var f *os.File
+	var err error
+	if w.opt.DirRoot != nil {
+		f, err = w.opt.DirRoot.OpenFile(name, os.O_CREATE|os.O_EXCL|os.O_WRONLY, FileMode)
+	} else {
+		f, err = os.OpenFile(filepath.Join(w.opt.Dir, name), os.O_CREATE|os.O_EXCL|os.O_WRONLY, FileMode)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("pcapng: open: %w", err)
+	}
+	if o := w.opt.Owner; o != nil {
+		if err := f.Chown(o.UID, o.GID); err != nil {
+			f.Close()
+			return nil, fmt.Errorf("pcapng: owner of %s: %w", filepath.Join(w.opt.Dir, name), err)
+		}
+	}
+	return f, nil
+}
+
+// remove removes a file of the output directory.
+func (w *Writer) remove(name string) error {
+	if w.opt.DirRoot != nil {
+		return w.opt.DirRoot.Remove(name)
+	}
+	return os.Remove(filepath.Join(w.opt.Dir, name))
+}
+
+// dropMarker removes a file's marker once the file is closed (or was never
+// made), then lets go of its lock.
+func (w *Writer) dropMarker(mark *os.File, name string) error {
+	err := w.remove(name)
+	mark.Close()
+	if err != nil && !errors.Is(err, os.ErrNotExist) {
+		return fmt.Errorf("pcapng: marker: %w", err)
+	}
+	return nil
 }
 
 func (w *Writer) ngInterface(i int) (pcapgo.NgInterface, error) {
@@ -557,6 +595,9 @@ func (w *Writer) closeFile() error {
 	if cerr := w.f.Close(); err == nil && cerr != nil {
 		err = fmt.Errorf("pcapng: close %s: %w", w.name, cerr)
 	}
+	if merr := w.dropMarker(w.mark, markerName(filepath.Base(w.name))); err == nil {
+		err = merr
+	}
 	return err
 }
 
@@ -566,11 +607,7 @@ func (w *Writer) prune() error {
 		return nil
 	}
 	for len(w.files) > w.opt.Keep {
-		remove := os.Remove
-		if w.opt.DirRoot != nil {
-			remove = func(path string) error { return w.opt.DirRoot.Remove(filepath.Base(path)) }
-		}
-		if err := remove(w.files[0]); err != nil && !errors.Is(err, os.ErrNotExist) {
+		if err := w.remove(filepath.Base(w.files[0])); err != nil && !errors.Is(err, os.ErrNotExist) {
 			return fmt.Errorf("pcapng: keep: %w", err)
 		}
 		w.files = w.files[1:]

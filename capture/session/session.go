@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
-	"path/filepath"
 	"runtime"
 	"sort"
 	"strings"
@@ -17,6 +16,7 @@ import (
 	"github.com/wirebox/wirebox/capture/filter"
 	"github.com/wirebox/wirebox/capture/match"
 	"github.com/wirebox/wirebox/capture/pcapng"
+	"github.com/wirebox/wirebox/internal/api"
 	"github.com/wirebox/wirebox/internal/tick"
 )
 
@@ -50,27 +50,9 @@ type Status struct {
 	Config  Config    `json:"config"`
 	Started time.Time `json:"started"`
 	Running bool      `json:"running"`
-	// Packets and Bytes written to files (bytes as captured, after snaplen).
-	Packets uint64 `json:"packets"`
-	Bytes   uint64 `json:"bytes"`
-	// DroppedQueue: frames the core dropped because this session's queue
-	// was full (the disk was too slow). DroppedKernel: the kernel's drops on
-	// the session's ports since the session started (port-wide).
-	DroppedQueue  uint64 `json:"dropped_queue"`
-	DroppedKernel uint64 `json:"dropped_kernel"`
-	// Missed: frames the session's ports' interfaces counted while their
-	// engines were stopped (interface gone, core service restarting) since
-	// the session started; the session itself runs on.
-	Missed uint64 `json:"missed"`
-	// DroppedWrite: frames lost to write errors (disk full...).
-	DroppedWrite uint64 `json:"dropped_write"`
-	// Unmatched: frames the filter passed but the regex trigger did not select.
-	Unmatched   uint64 `json:"unmatched"`
-	Flows       int    `json:"flows,omitempty"`
-	CurrentFile string `json:"current_file"`
-	Files       uint64 `json:"files"`      // files opened
-	FilesKept   int    `json:"files_kept"` // still on disk
-	Error       string `json:"error,omitempty"`
+	// The counters and files, as the API shows them.
+	api.CaptureCounters
+	Error string `json:"error,omitempty"`
 }
 
 // Manager runs the sessions on one core. Its methods are safe for
@@ -174,19 +156,9 @@ func (m *Manager) outDir(dir string) (string, *os.Root, error) {
 	if dir == "" {
 		return "", nil, errors.New("no output directory (--out)")
 	}
-	if m.root == "" {
-		if !filepath.IsAbs(dir) {
-			return "", nil, fmt.Errorf("output directory %q must be absolute", dir)
-		}
-		return filepath.Clean(dir), nil, nil
-	}
-	if !filepath.IsAbs(dir) {
-		dir = filepath.Join(m.root, dir)
-	}
-	dir = filepath.Clean(dir)
-	rel, err := filepath.Rel(m.root, dir)
-	if err != nil || rel == ".." || strings.HasPrefix(rel, "../") {
-		return "", nil, fmt.Errorf("output directory %q is outside the capture root %s (the capture.root key)", dir, m.root)
+	dir, rel, err := InRoot(m.root, dir, "output directory")
+	if err != nil || m.root == "" {
+		return dir, nil, err
 	}
 	if err := os.MkdirAll(m.root, pcapng.DirMode); err != nil {
 		return "", nil, fmt.Errorf("capture root: %w", err)
@@ -497,8 +469,8 @@ func (s *Session) statusLocked() Status {
 	ws := s.w.Stats()
 	st := Status{
 		ID: s.id, Config: s.cfg, Started: s.started, Running: !s.stopped,
-		Packets: ws.Packets, Bytes: ws.Bytes, DroppedWrite: s.droppedWrite, Unmatched: s.unmatched,
-		CurrentFile: ws.CurrentFile, Files: ws.Files, FilesKept: len(s.w.Files()),
+		CaptureCounters: api.CaptureCounters{Packets: ws.Packets, Bytes: ws.Bytes, DroppedWrite: s.droppedWrite, Unmatched: s.unmatched,
+			CurrentFile: ws.CurrentFile, Files: ws.Files, FilesKept: len(s.w.Files())},
 	}
 	if s.matcher != nil {
 		st.Flows = s.matcher.Flows()

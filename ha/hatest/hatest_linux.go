@@ -5,7 +5,6 @@ import (
 	"crypto/rand"
 	"io"
 	"net"
-	"net/netip"
 	"testing"
 	"time"
 
@@ -15,20 +14,18 @@ import (
 	"github.com/wirebox/wirebox/internal/pkttest"
 )
 
+// The topology's addresses (hatraffic's, shared with bench/ha).
 const (
-	VIP      = "10.0.1.100"
-	Gateway  = "10.0.2.1"
-	ClientIP = "10.0.1.5"
-	Server1  = "10.0.2.11"
-	Server2  = "10.0.2.12"
+	VIP      = hatraffic.VIP
+	Gateway  = hatraffic.Gateway
+	ClientIP = hatraffic.ClientIP
+	Server1  = hatraffic.Server1
+	Server2  = hatraffic.Server2
 )
 
 var Key = []byte("a pre-shared key for the ha test!")
 
-func Service() fwd.Service {
-	return fwd.Service{VIP: netip.MustParseAddr(VIP), Port: 80, TCP: true, UDP: true, Balance: fwd.RoundRobin,
-		Backends: []netip.AddrPort{netip.MustParseAddrPort(Server1 + ":8080"), netip.MustParseAddrPort(Server2 + ":8081")}}
-}
+func Service() fwd.Service { return hatraffic.Service(true) }
 
 // HostEnd prepares a veth end of a host namespace for frames forwarded by
 // an AF_XDP port: checksums complete (no offload: the forwarder updates

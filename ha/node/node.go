@@ -174,21 +174,13 @@ func (n *Node) Run(ctx context.Context, ready func()) error {
 		wg.Wait()
 	}()
 	if pc := n.cfg.Peer; pc != nil {
-		l, err := peer.Listen(peer.Config{Listen: pc.Listen, Peer: pc.Address, Key: pc.Key, NetNS: pc.NetNS})
-		if err != nil {
+		if err := n.listen(ctx, &n.link, peer.Config{Listen: pc.Listen, Peer: pc.Address, Key: pc.Key, NetNS: pc.NetNS}, n.peerLoop); err != nil {
 			return fmt.Errorf("ha: %w", err)
 		}
-		n.link = l
-		context.AfterFunc(ctx, func() { l.Close() })
-		wg.Go(func() { n.peerLoop(ctx) })
 		if pc.Witness.IsValid() {
-			w, err := peer.Listen(peer.Config{Listen: pc.WitnessListen, Peer: pc.Witness, Key: pc.Key, NetNS: pc.NetNS})
-			if err != nil {
+			if err := n.listen(ctx, &n.wlink, peer.Config{Listen: pc.WitnessListen, Peer: pc.Witness, Key: pc.Key, NetNS: pc.NetNS}, n.witnessLoop); err != nil {
 				return fmt.Errorf("ha: witness: %w", err)
 			}
-			n.wlink = w
-			context.AfterFunc(ctx, func() { w.Close() })
-			wg.Go(func() { n.witnessLoop(ctx) })
 		}
 	}
 	for i := range subs {
@@ -202,6 +194,19 @@ func (n *Node) Run(ctx context.Context, ready func()) error {
 		ready()
 	}
 	<-ctx.Done()
+	return nil
+}
+
+// listen opens a link into *l (before its loop starts, which reads it),
+// closes it when ctx ends, and runs loop on n.wg.
+func (n *Node) listen(ctx context.Context, l **peer.Link, cfg peer.Config, loop func(context.Context)) error {
+	link, err := peer.Listen(cfg)
+	if err != nil {
+		return err
+	}
+	*l = link
+	context.AfterFunc(ctx, func() { link.Close() })
+	n.wg.Go(func() { loop(ctx) })
 	return nil
 }
 

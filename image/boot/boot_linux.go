@@ -22,6 +22,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/wirebox/wirebox/image/kmod"
+	"github.com/wirebox/wirebox/internal/api"
 )
 
 // Options configure Run. The zero value is the appliance's behaviour.
@@ -54,7 +55,7 @@ func Run(ctx context.Context, o Options) error {
 	var phases []string
 	bootPhases := kernelPhases()
 	phase := func(name string) {
-		now := uptime()
+		now := api.KernelUptime()
 		phases = append(phases, fmt.Sprintf("%s %.2f", name, now))
 		bootPhases = append(bootPhases, phaseAt(name, now))
 	}
@@ -122,9 +123,19 @@ func Run(ctx context.Context, o Options) error {
 	}
 	phase("daemon")
 	writeBootFile(bootPhases)
-	pid, err := startKeeper(args, cl["wirebox.debug"] == "1")
+	pid, err := startKeeper(append([]string{"--"}, args...), cl["wirebox.debug"] == "1")
 	if err != nil {
 		log.Error("daemon", "err", err)
+	}
+	if screen := cl["wirebox.screen"]; len(o.Console) > 0 && screen != "off" && (screen == "on" || hasDisplay()) {
+		// The console on the screen too (console=tty0 before the serial
+		// console=): its own process on the virtual terminal, with its
+		// own keyboard, kept running after this uinit exits.
+		for _, tty := range ScreenConsoles(string(raw)) {
+			if _, err := startKeeper([]string{"--console", tty}, false); err != nil {
+				log.Warn("console on the screen", "tty", tty, "err", err)
+			}
+		}
 	}
 	if err := <-netDone; err != nil {
 		log.Error("network", "err", err)
@@ -512,15 +523,30 @@ func resolveConfig(cl Cmdline) (path, source string) {
 
 const daemonLog = "/var/log/wirebox.log"
 
-// startKeeper starts `wirebox keep` in a session of its own (no
+// hasDisplay reports whether a virtual terminal is shown anywhere: a
+// console driver other than the dummy one (VGA text, a frame buffer). A
+// guest without a display (QEMU's -vga none) has only the dummy, and a
+// console drawn there would cost CPU for no one to see.
+func hasDisplay() bool {
+	names, _ := filepath.Glob("/sys/class/vtconsole/vtcon*/name")
+	for _, n := range names {
+		if b, err := os.ReadFile(n); err == nil && !strings.Contains(string(b), "dummy") {
+			return true
+		}
+	}
+	return false
+}
+
+// startKeeper starts `wirebox keep ARGS` in a session of its own (no
 // controlling terminal, so the console's hangups never reach it): it runs
-// the daemon and starts it again whenever it dies. The keeper outlives
-// this uinit; init reaps it.
-func startKeeper(daemonArgs []string, debug bool) (int, error) {
+// the daemon (or, with --console TTY, the console on a virtual terminal)
+// and starts it again whenever it exits. The keeper outlives this uinit;
+// init reaps it.
+func startKeeper(keepArgs []string, debug bool) (int, error) {
 	if err := os.MkdirAll("/run/wirebox", 0o755); err != nil {
 		return 0, err
 	}
-	cmd := exec.Command(GuestBinary, append([]string{"keep", "--"}, daemonArgs...)...)
+	cmd := exec.Command(GuestBinary, append([]string{"keep"}, keepArgs...)...)
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
 	cmd.Env = append(os.Environ(), EnvBootFile+"="+BootFile)
 	if debug {
@@ -549,17 +575,4 @@ func dataMounted() bool {
 		return false
 	}
 	return st.Dev != parent.Dev
-}
-
-func uptime() float64 {
-	b, err := os.ReadFile("/proc/uptime")
-	if err != nil {
-		return 0
-	}
-	f := strings.Fields(string(b))
-	if len(f) == 0 {
-		return 0
-	}
-	v, _ := strconv.ParseFloat(f[0], 64)
-	return v
 }

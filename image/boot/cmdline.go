@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+	"slices"
 	"strings"
 )
 
@@ -18,17 +19,25 @@ type Cmdline map[string]string
 // Flags without '=' map to "".
 func ParseCmdline(s string) Cmdline {
 	c := Cmdline{}
-	var cur strings.Builder
-	inQuote := false
-	flush := func() {
-		if cur.Len() == 0 {
-			return
-		}
-		k, v, _ := strings.Cut(cur.String(), "=")
+	for _, p := range cmdlineFields(s) {
+		k, v, _ := strings.Cut(p, "=")
 		if k != "" { // "=x" names nothing
 			c[k] = v
 		}
-		cur.Reset()
+	}
+	return c
+}
+
+// cmdlineFields splits a kernel command line into its parameters, in order.
+func cmdlineFields(s string) []string {
+	var out []string
+	var cur strings.Builder
+	inQuote := false
+	flush := func() {
+		if cur.Len() > 0 {
+			out = append(out, cur.String())
+			cur.Reset()
+		}
 	}
 	for _, r := range s {
 		switch {
@@ -41,7 +50,45 @@ func ParseCmdline(s string) Cmdline {
 		}
 	}
 	flush()
-	return c
+	return out
+}
+
+// ScreenConsoles returns the virtual terminals (/dev/ttyN) of the command
+// line's console=ttyN devices other than the last console=, which is
+// /dev/console and gets the console in the foreground: the screens of a
+// chassis's monitor and keyboard, when the serial line is /dev/console.
+// console=tty0 means the foreground terminal, which is tty1 at boot.
+func ScreenConsoles(s string) []string {
+	var cons []string
+	for _, p := range cmdlineFields(s) {
+		if v, ok := strings.CutPrefix(p, "console="); ok {
+			cons = append(cons, strings.SplitN(v, ",", 2)[0])
+		}
+	}
+	var out []string
+	for i, c := range cons {
+		dev, ok := vtDevice(c)
+		if !ok || i == len(cons)-1 || slices.Contains(out, dev) {
+			continue
+		}
+		if last, _ := vtDevice(cons[len(cons)-1]); dev != last {
+			out = append(out, dev)
+		}
+	}
+	return out
+}
+
+// vtDevice is the virtual terminal a console= device names: ttyN (not
+// ttyS0 and the like); tty0 is the foreground one, tty1 at boot.
+func vtDevice(c string) (string, bool) {
+	n, ok := strings.CutPrefix(c, "tty")
+	if !ok || n == "" || strings.Trim(n, "0123456789") != "" {
+		return "", false
+	}
+	if n = strings.TrimLeft(n, "0"); n == "" {
+		n = "1"
+	}
+	return "/dev/tty" + n, true
 }
 
 // Get returns the value of key and whether it was present.

@@ -8,6 +8,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"testing"
 )
 
@@ -139,4 +140,22 @@ func FuzzParseCmdline(f *testing.F) {
 			_, _ = ParseAddrs(v)
 		}
 	})
+}
+
+func TestScreenConsoles(t *testing.T) {
+	for in, want := range map[string][]string{
+		"console=tty0 console=ttyS0,115200 quiet":      {"/dev/tty1"},
+		"console=ttyS0,115200":                         nil,
+		"console=ttyS0 console=tty0":                   nil, // the screen is /dev/console
+		"console=tty2 console=tty0 console=ttyS1":      {"/dev/tty2", "/dev/tty1"},
+		"console=tty1 console=tty0":                    nil, // tty0 is tty1 at boot
+		"console=tty0 console=tty1 console=hvc0":       {"/dev/tty1"},
+		"console=ttyUSB0 console=ttyAMA0 console=tty0": nil,
+		`quiet "console=tty0" console=ttyS0`:           {"/dev/tty1"},
+		"":                                             nil,
+	} {
+		if got := ScreenConsoles(in); !slices.Equal(got, want) {
+			t.Errorf("ScreenConsoles(%q) = %q, want %q", in, got, want)
+		}
+	}
 }

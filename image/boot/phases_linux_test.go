@@ -2,15 +2,15 @@ package boot
 
 import (
 	"context"
-	"fmt"
 	"io"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
-	"github.com/wirebox/wirebox/internal/testutil"
 	"golang.org/x/sys/unix"
+
+	"github.com/wirebox/wirebox/internal/testutil"
 )
 
 func TestKernelPhases(t *testing.T) {
@@ -90,11 +90,9 @@ exec sleep 60
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- Keep(ctx, bin, []string{"--config", "x.yaml"}, io.Discard) }()
-	testutil.Eventually(t, "three runs", func() error {
-		if b, _ := os.ReadFile(log); strings.Count(string(b), "\n") < 3 {
-			return fmt.Errorf("runs: %q", b)
-		}
-		return nil
+	testutil.WaitFor(t, "the daemon's third run", func() bool {
+		b, _ := os.ReadFile(log)
+		return strings.Count(string(b), "\n") >= 3
 	})
 	cancel()
 	if err := <-done; err != nil {
@@ -106,6 +104,45 @@ exec sleep 60
 	for i, w := range want {
 		if lines[i] != w {
 			t.Errorf("run %d: %q, want %q", i, lines[i], w)
+		}
+	}
+}
+
+// TestKeepConsole: the console runs on the terminal as its controlling
+// terminal (its own session), with TERM=linux, and comes back when it
+// exits (q on the screen).
+func TestKeepConsole(t *testing.T) {
+	_, pts := testutil.OpenPTY(t)
+	dir := t.TempDir()
+	log := filepath.Join(dir, "runs")
+	bin := filepath.Join(dir, "fake-wirebox")
+	// Each run records its arguments, terminal, TERM, and whether it leads
+	// its session with that terminal as the controlling one; the first exits.
+	script := `#!/bin/sh
+set -- "$*" "$(tty)" "$TERM" "$(awk '{print ($6 == $1 && $7 != 0) ? "ctty" : "no ctty"}' /proc/$$/stat)"
+echo "$1|$2|$3|$4" >> ` + log + `
+[ "$(wc -l < ` + log + `)" -eq 1 ] && exit 0
+exec sleep 60
+`
+	if err := os.WriteFile(bin, []byte(script), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- KeepConsole(ctx, bin, pts.Name(), io.Discard) }()
+	var b []byte
+	testutil.WaitFor(t, "the console's second run", func() bool {
+		b, _ = os.ReadFile(log)
+		return strings.Count(string(b), "\n") >= 2
+	})
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	want := "console|" + pts.Name() + "|linux|ctty"
+	for i, l := range strings.Split(strings.TrimSpace(string(b)), "\n") {
+		if l != want {
+			t.Errorf("run %d: %q, want %q", i, l, want)
 		}
 	}
 }

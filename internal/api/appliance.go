@@ -1,5 +1,11 @@
 package api
 
+import (
+	"os"
+	"strconv"
+	"strings"
+)
+
 // Appliance is the GET /v1/appliance body: what an operator at the
 // console or a remote client needs to know about the box itself.
 type Appliance struct {
@@ -60,4 +66,20 @@ type BootPhase struct {
 type ConfigApplied struct {
 	Generation int    `json:"generation"` // the generation the new config will have
 	Message    string `json:"message"`
+}
+
+// KernelUptime is the kernel's uptime in seconds (0 when unknown): the
+// clock of Appliance.UptimeSeconds and of the boot phases, which the boot
+// process and the daemon both read.
+func KernelUptime() float64 {
+	b, err := os.ReadFile("/proc/uptime")
+	if err != nil {
+		return 0
+	}
+	f := strings.Fields(string(b))
+	if len(f) == 0 {
+		return 0
+	}
+	v, _ := strconv.ParseFloat(f[0], 64)
+	return v
 }

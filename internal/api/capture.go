@@ -26,22 +26,38 @@ type CaptureStart struct {
 // /v1/captures/{id}, an element of GET /v1/captures, and the answer to
 // start and stop.
 type CaptureSession struct {
-	ID            string       `json:"id"`
-	Config        CaptureStart `json:"config"`
-	Started       time.Time    `json:"started"`
-	Running       bool         `json:"running"`
-	Packets       uint64       `json:"packets"`
-	Bytes         uint64       `json:"bytes"`
-	DroppedQueue  uint64       `json:"dropped_queue"`
-	DroppedKernel uint64       `json:"dropped_kernel"`
-	Missed        uint64       `json:"missed"`
-	DroppedWrite  uint64       `json:"dropped_write"`
-	Unmatched     uint64       `json:"unmatched"`
-	Flows         int          `json:"flows,omitempty"`
-	CurrentFile   string       `json:"current_file"`
-	Files         uint64       `json:"files"`
-	FilesKept     int          `json:"files_kept"`
-	Error         string       `json:"error,omitempty"`
+	ID      string       `json:"id"`
+	Config  CaptureStart `json:"config"`
+	Started time.Time    `json:"started"`
+	Running bool         `json:"running"`
+	CaptureCounters
+	Error string `json:"error,omitempty"`
+}
+
+// CaptureCounters is what a capture session has done so far: frames
+// written and lost, and its files. The capture engine's session status
+// embeds it too, so the API shows the counters as the engine keeps them.
+type CaptureCounters struct {
+	// Packets and Bytes written to files (bytes as captured, after snaplen).
+	Packets uint64 `json:"packets"`
+	Bytes   uint64 `json:"bytes"`
+	// DroppedQueue: frames the core dropped because this session's queue
+	// was full (the disk was too slow). DroppedKernel: the kernel's drops on
+	// the session's ports since the session started (port-wide).
+	DroppedQueue  uint64 `json:"dropped_queue"`
+	DroppedKernel uint64 `json:"dropped_kernel"`
+	// Missed: frames the session's ports' interfaces counted while their
+	// engines were stopped (interface gone, core service restarting) since
+	// the session started; the session itself runs on.
+	Missed uint64 `json:"missed"`
+	// DroppedWrite: frames lost to write errors (disk full...).
+	DroppedWrite uint64 `json:"dropped_write"`
+	// Unmatched: frames the filter passed but the regex trigger did not select.
+	Unmatched   uint64 `json:"unmatched"`
+	Flows       int    `json:"flows,omitempty"`
+	CurrentFile string `json:"current_file"`
+	Files       uint64 `json:"files"`      // files opened
+	FilesKept   int    `json:"files_kept"` // still on disk
 }
 
 // Replay is the body of POST /v1/replay.

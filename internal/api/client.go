@@ -65,18 +65,40 @@ func NewRemoteClient(base, token string, t ClientTLS) (*Client, error) {
 	}
 	tc := &tls.Config{MinVersion: tls.VersionTLS12, ServerName: t.ServerName}
 	if t.CAFile != "" {
-		pem, err := os.ReadFile(t.CAFile)
-		if err != nil {
-			return nil, fmt.Errorf("reading CA file: %w", err)
+		if tc.RootCAs, err = LoadCertPool(t.CAFile); err != nil {
+			return nil, err
 		}
-		pool := x509.NewCertPool()
-		if !pool.AppendCertsFromPEM(pem) {
-			return nil, fmt.Errorf("%s holds no PEM certificates", t.CAFile)
-		}
-		tc.RootCAs = pool
 	}
 	tr := &http.Transport{TLSClientConfig: tc, MaxIdleConns: 4}
 	return &Client{hc: &http.Client{Transport: tr}, base: strings.TrimRight(u.String(), "/"), token: token, where: u.Host}, nil
+}
+
+// LoadCertPool reads a PEM bundle of CA certificates to verify a server
+// with: a remote daemon's, a mirror server's.
+func LoadCertPool(file string) (*x509.CertPool, error) {
+	pem, err := os.ReadFile(file)
+	if err != nil {
+		return nil, fmt.Errorf("reading CA file: %w", err)
+	}
+	pool := x509.NewCertPool()
+	if !pool.AppendCertsFromPEM(pem) {
+		return nil, fmt.Errorf("%s holds no PEM certificates", file)
+	}
+	return pool, nil
+}
+
+// ReadToken is a bearer token given on the command line: the token itself,
+// or @FILE to read it from FILE (surrounding white space dropped).
+func ReadToken(arg string) (string, error) {
+	file, ok := strings.CutPrefix(arg, "@")
+	if !ok {
+		return arg, nil
+	}
+	b, err := os.ReadFile(file)
+	if err != nil {
+		return "", err
+	}
+	return strings.TrimSpace(string(b)), nil
 }
 
 // Close releases idle connections.

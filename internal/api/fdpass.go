@@ -3,11 +3,8 @@
 package api
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
-	"fmt"
 	"net"
 	"net/http"
 	"os"
@@ -179,10 +176,6 @@ func (c *Client) PostFile(ctx context.Context, path string, f *os.File, in, out 
 	if c.socket == "" {
 		return errors.New("passing a file needs the local socket")
 	}
-	body, err := json.Marshal(in)
-	if err != nil {
-		return err
-	}
 	tr := &http.Transport{
 		DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
 			var d net.Dialer
@@ -197,16 +190,5 @@ func (c *Client) PostFile(ctx context.Context, path string, f *os.File, in, out 
 	defer tr.CloseIdleConnections()
 	one := &Client{hc: &http.Client{Transport: tr}, base: c.base, where: c.where, socket: c.socket,
 		header: http.Header{FDHeader: {"1"}}}
-	resp, err := one.Do(ctx, http.MethodPost, path, bytes.NewReader(body))
-	if err != nil {
-		return err
-	}
-	defer resp.Body.Close()
-	if out == nil {
-		return nil
-	}
-	if err := json.NewDecoder(resp.Body).Decode(out); err != nil {
-		return fmt.Errorf("decoding %s: %w", path, err)
-	}
-	return nil
+	return one.call(ctx, http.MethodPost, path, in, out)
 }

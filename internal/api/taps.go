@@ -1,7 +1,8 @@
 package api
 
 // Taps is the body of GET /v1/taps: the tap socket and the applications
-// connected to it (NetTap rings, docs/TAP-ABI.md).
+// connected to it (NetTap rings, docs/TAP-ABI.md), then the daemon's own
+// in-process applications on the same rings.
 type Taps struct {
 	Socket string   `json:"socket"`
 	Quota  int      `json:"quota"` // frames one application may hold
@@ -21,7 +22,11 @@ type TapApp struct {
 	UID     int    `json:"uid"`
 	Command string `json:"command"` // /proc/<pid>/comm
 	Name    string `json:"name"`    // what it said in hello
-	Taps    []Tap  `json:"taps"`
+	// InProcess marks an application inside the daemon (a subsystem's
+	// in-process attachment, such as a mirror client's exclusive channel):
+	// its ID is its own numbering, its PID the daemon's.
+	InProcess bool  `json:"in_process,omitempty"`
+	Taps      []Tap `json:"taps"`
 	// Held is the frames in the application's hands now (detoured or
 	// allocated, not yet reverted or deallocated).
 	Held        int64  `json:"held"`

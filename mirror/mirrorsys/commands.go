@@ -16,7 +16,6 @@ import (
 
 	"github.com/wirebox/wirebox/internal/api"
 	"github.com/wirebox/wirebox/mirror"
-	"github.com/wirebox/wirebox/mirror/proto"
 	"github.com/wirebox/wirebox/subsys"
 )
 
@@ -54,7 +53,7 @@ func needTrust(o mirror.DialOptions) error {
 
 func attachCmd() *cobra.Command {
 	var o mirror.AttachOptions
-	var verbose bool
+	var log func() *slog.Logger
 	var pcapFile string
 	c := &cobra.Command{
 		Use:   "attach HOST[:PORT] PORTNAME",
@@ -75,11 +74,6 @@ A line per state change is printed on stdout.`,
 			}
 			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
 			defer stop()
-			level := slog.LevelInfo
-			if verbose {
-				level = slog.LevelDebug
-			}
-			log := slog.New(slog.NewTextHandler(cmd.ErrOrStderr(), &slog.HandlerOptions{Level: level}))
 			out := cmd.OutOrStdout()
 			o.OnState = func(s mirror.State) {
 				fmt.Fprintf(out, "%s: connected=%t link=%t mtu=%d dropped=%d reason=%q\n",
@@ -93,7 +87,7 @@ A line per state change is printed on stdout.`,
 				defer f.Close()
 				o.Pcap = f
 			}
-			return mirror.Attach(ctx, o, log)
+			return mirror.Attach(ctx, o, log())
 		},
 	}
 	c.Flags().StringVar(&pcapFile, "pcap", "", "also write the port's frames to this pcapng file with the appliance's nanosecond timestamps (tcpdump -r reads it; tcpdump on the TAP sees local kernel times)")
@@ -101,7 +95,7 @@ A line per state change is printed on stdout.`,
 	c.Flags().StringVar(&o.As, "as", "", "name of the local TAP (default wbm-PORTNAME)")
 	c.Flags().BoolVar(&o.Monitor, "monitor", false, "read-only: see the port's frames, send nothing")
 	c.Flags().BoolVar(&o.NoOffload, "no-offload", false, "turn the TAP's TSO and checksum offload off")
-	c.Flags().BoolVarP(&verbose, "verbose", "v", false, "log debug messages")
+	log = subsys.VerboseLog(c, "log debug messages")
 	return c
 }
 
@@ -138,7 +132,7 @@ func portsCmd() *cobra.Command {
 		}
 		out := make([]api.MirrorPort, 0, len(ps))
 		for _, p := range ps {
-			out = append(out, wirePort(p))
+			out = append(out, mirror.WirePort(p))
 		}
 		if *asJSON {
 			return subsys.PrintJSON(cmd.OutOrStdout(), out)
@@ -146,19 +140,6 @@ func portsCmd() *cobra.Command {
 		return printPorts(cmd.OutOrStdout(), out)
 	}
 	return c
-}
-
-// wirePort is a protocol port description as the API shows ports.
-func wirePort(p mirror.PortInfo) api.MirrorPort {
-	link, mac := "down", ""
-	if p.LinkUp {
-		link = "up"
-	}
-	if p.MAC != nil {
-		mac = p.MAC.String()
-	}
-	return api.MirrorPort{Name: p.Name, Registered: p.Registered, Link: link, SpeedMbps: p.SpeedMbps,
-		Duplex: proto.DuplexString(p.Duplex), MTU: int(p.MTU), MAC: mac, Holder: p.Holder, Monitors: int(p.Monitors)}
 }
 
 func printPorts(w io.Writer, ps []api.MirrorPort) error {
@@ -175,16 +156,11 @@ func printPorts(w io.Writer, ps []api.MirrorPort) error {
 }
 
 func sessionsCmd(client subsys.ClientFunc) *cobra.Command {
-	c := &cobra.Command{
+	return subsys.GetCmd(&cobra.Command{
 		Use:   "sessions",
 		Short: "The daemon's mirror clients: address, port, frames and bytes each way, drops, RTT",
 		Args:  cobra.NoArgs,
-	}
-	asJSON := subsys.JSONFlag(c)
-	c.RunE = func(cmd *cobra.Command, _ []string) error {
-		return subsys.Query(cmd, client, *asJSON, api.PathMirrorSessions, nil, printSessions)
-	}
-	return c
+	}, client, api.PathMirrorSessions, printSessions)
 }
 
 func printSessions(w io.Writer, ss []api.MirrorSession) error {
@@ -207,14 +183,9 @@ func printSessions(w io.Writer, ss []api.MirrorSession) error {
 }
 
 func registerCmd(client subsys.ClientFunc, verb, short string, path func(string) string) *cobra.Command {
-	c := &cobra.Command{
+	return subsys.PostCmd(&cobra.Command{
 		Use:   verb + " PORT",
 		Short: short,
 		Args:  cobra.ExactArgs(1),
-	}
-	asJSON := subsys.JSONFlag(c)
-	c.RunE = func(cmd *cobra.Command, args []string) error {
-		return subsys.Query(cmd, client, *asJSON, path(args[0]), struct{}{}, printPorts)
-	}
-	return c
+	}, client, func(args []string) string { return path(args[0]) }, printPorts)
 }

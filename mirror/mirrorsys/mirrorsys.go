@@ -7,7 +7,6 @@ package mirrorsys
 
 import (
 	"fmt"
-	"strings"
 
 	"github.com/wirebox/wirebox/internal/config"
 	"github.com/wirebox/wirebox/mirror"
@@ -18,12 +17,7 @@ import (
 
 // Section is the `mirror:` section. By default nothing listens; the
 // generated certificate and token go under /var/lib/wirebox/mirror.
-var Section = config.NewSection(mirror.Name, mirror.Config{StateDir: mirror.DefaultStateDir}, func(c *mirror.Config) error {
-	if err := c.Validate(); err != nil {
-		return config.Errorf("", "%s", strings.TrimPrefix(err.Error(), "mirror: "))
-	}
-	return nil
-})
+var Section = config.NewSection(mirror.Name, mirror.Config{StateDir: mirror.DefaultStateDir}, subsys.Validate[mirror.Config](mirror.Name))
 
 // Subsystem is the mirror: appliance ports lent to remote clients.
 var Subsystem = subsys.Subsystem{

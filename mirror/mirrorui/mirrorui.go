@@ -121,16 +121,12 @@ func (p *panel) post(port, done string, path func(string) string) tea.Cmd {
 	if port == "" || p.env.Client == nil {
 		return nil
 	}
-	env := p.env
-	return func() tea.Msg {
-		ctx, cancel := env.Call()
-		defer cancel()
-		var ps []api.MirrorPort
-		if err := env.Client.Post(ctx, path(port), struct{}{}, &ps); err != nil {
+	return tui.Post(p.env, path(port), struct{}{}, func(ps []api.MirrorPort, err error) tea.Msg {
+		if err != nil {
 			return portsMsg{err: err}
 		}
 		return portsMsg{ports: ps, note: port + " " + done}
-	}
+	})
 }
 
 // sessionKey names a session's row (a client may hold no port: empty).
@@ -171,14 +167,6 @@ var sessCols = []tui.Column{{Title: "CLIENT", Width: 0}, {Title: "PORT", Width: 
 	{Title: "TO CLIENT", Width: 9}, {Title: "FR/S", Width: 7}, {Title: "BYTES", Width: 8},
 	{Title: "FROM CLIENT", Width: 11}, {Title: "FR/S", Width: 7}, {Title: "BYTES", Width: 8}, {Title: "DROPS", Width: 9}, {Title: "RTT µs", Width: 7}}
 
-func header(t tui.Theme, lc []tui.Column, w int) string {
-	titles := make([]string, len(lc))
-	for i, c := range lc {
-		titles[i] = c.Title
-	}
-	return t.Title.Render(tui.Row(lc, w, titles...))
-}
-
 func (p *panel) View() string {
 	t := p.env.Theme
 	if p.ports == nil && p.sess == nil {
@@ -188,7 +176,7 @@ func (p *panel) View() string {
 		return t.Dim.Render(" loading the mirror …")
 	}
 	lc := tui.LayoutColumns(portCols, p.width)
-	lines := []string{" " + t.Title.Render("Ports"), header(t, lc, p.width)}
+	lines := []string{" " + t.Title.Render("Ports"), t.TableHead(lc, p.width)}
 	for i, ps := range p.ports {
 		holder := ps.Holder
 		if holder == "" {
@@ -207,7 +195,7 @@ func (p *panel) View() string {
 		lines = append(lines, t.Dim.Render(" no ports"))
 	}
 	sc := tui.LayoutColumns(sessCols, p.width)
-	lines = append(lines, "", " "+t.Title.Render("Sessions"), header(t, sc, p.width))
+	lines = append(lines, "", " "+t.Title.Render("Sessions"), t.TableHead(sc, p.width))
 	for _, k := range p.order {
 		s := p.sess[k]
 		port, mode := s.Port, s.Mode

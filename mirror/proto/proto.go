@@ -219,46 +219,32 @@ func (d *dec) need(n int) bool {
 	return true
 }
 
-func (d *dec) u8() uint8 {
-	if !d.need(1) {
-		return 0
+func (d *dec) u8() uint8   { return d.fixed(1)[0] }
+func (d *dec) u16() uint16 { return binary.BigEndian.Uint16(d.fixed(2)) }
+func (d *dec) u32() uint32 { return binary.BigEndian.Uint32(d.fixed(4)) }
+func (d *dec) u64() uint64 { return binary.BigEndian.Uint64(d.fixed(8)) }
+
+// zeros is what fixed reads once the decoding has failed.
+var zeros [8]byte
+
+// fixed takes an n-byte field (n at most 8), or zeros after a failure.
+func (d *dec) fixed(n int) []byte {
+	if !d.need(n) {
+		return zeros[:n]
 	}
-	v := d.b[0]
-	d.b = d.b[1:]
-	return v
+	return d.take(n)
 }
 
-func (d *dec) u16() uint16 {
-	if !d.need(2) {
-		return 0
-	}
-	v := binary.BigEndian.Uint16(d.b)
-	d.b = d.b[2:]
-	return v
-}
-
-func (d *dec) u32() uint32 {
-	if !d.need(4) {
-		return 0
-	}
-	v := binary.BigEndian.Uint32(d.b)
-	d.b = d.b[4:]
-	return v
-}
-
-func (d *dec) u64() uint64 {
-	if !d.need(8) {
-		return 0
-	}
-	v := binary.BigEndian.Uint64(d.b)
-	d.b = d.b[8:]
-	return v
-}
-
+// raw takes n bytes, or nil after a failure.
 func (d *dec) raw(n int) []byte {
 	if !d.need(n) {
 		return nil
 	}
+	return d.take(n)
+}
+
+// take takes n bytes that need has found there.
+func (d *dec) take(n int) []byte {
 	v := d.b[:n:n]
 	d.b = d.b[n:]
 	return v

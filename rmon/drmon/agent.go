@@ -233,7 +233,15 @@ func (a *Agent) Serve(ctx context.Context, conn net.PacketConn) error {
 		defer wg.Done()
 		a.flushCaptures(ctx.Done(), conn)
 	}()
-	buf := make([]byte, 65536)
+	return readLoop(ctx, conn, 65536, func(b []byte, from net.Addr) {
+		a.handle(ctx, conn, append([]byte(nil), b...), from, &wg)
+	})
+}
+
+// readLoop hands each datagram read from conn to handle until ctx ends
+// (nil) or a read fails. The buffer is reused: handle copies what it keeps.
+func readLoop(ctx context.Context, conn net.PacketConn, size int, handle func(b []byte, from net.Addr)) error {
+	buf := make([]byte, size)
 	for {
 		n, from, err := conn.ReadFrom(buf)
 		if err != nil {
@@ -242,7 +250,7 @@ func (a *Agent) Serve(ctx context.Context, conn net.PacketConn) error {
 			}
 			return err
 		}
-		a.handle(ctx, conn, append([]byte(nil), buf[:n]...), from, &wg)
+		handle(buf[:n], from)
 	}
 }
 

@@ -2,7 +2,6 @@ package drmon
 
 import (
 	"context"
-	"net"
 	"sync"
 	"testing"
 	"time"
@@ -41,21 +40,12 @@ func TestChannelsPushed(t *testing.T) {
 	var wg sync.WaitGroup
 	defer wg.Wait()
 	defer cancel()
-	pc := listen(t)
-	proxy, err := NewProxy(ProxyConfig{Key: testKey, PollInterval: 30 * time.Millisecond, MaxDelay: 5 * time.Millisecond, CaptureWindow: 300 * time.Millisecond})
-	if err != nil {
-		t.Fatal(err)
-	}
+	proxy, pc := serveProxy(t, ctx, &wg, ProxyConfig{CaptureWindow: 300 * time.Millisecond})
 	sink := &recSink{matches: map[uint16]uint64{}}
-	proxy.SetSink(sink)
-	wg.Add(1)
-	go func() { defer wg.Done(); proxy.Serve(ctx, pc) }()
+	proxy.SetSink(sink) // before any agent reports
 	h1, h2, h4 := mac(1), mac(2), mac(4)
 	start := func(m [6]byte, name string) *Agent {
-		a, err := NewAgent(AgentConfig{Key: testKey, Name: name, MACs: [][6]byte{m}, Proxy: pc.LocalAddr().(*net.UDPAddr), HelloInterval: 20 * time.Millisecond})
-		if err != nil {
-			t.Fatal(err)
-		}
+		a := newTestAgent(t, pc, m, name)
 		c := listen(t)
 		wg.Add(1)
 		go func() { defer wg.Done(); a.Serve(ctx, c) }()

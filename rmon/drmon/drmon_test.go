@@ -75,27 +75,42 @@ func pairOf(st *stats.Port, src, dst [6]byte) stats.Pair {
 	return stats.Pair{}
 }
 
-func TestMergeLoopback(t *testing.T) {
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
+// serveProxy runs a proxy with cfg (the test key, polls every 30 ms) on
+// a loopback socket until ctx ends.
+func serveProxy(t *testing.T, ctx context.Context, wg *sync.WaitGroup, cfg ProxyConfig) (*Proxy, net.PacketConn) {
+	t.Helper()
 	pc := listen(t)
-	proxy, err := NewProxy(ProxyConfig{Key: testKey, PollInterval: 30 * time.Millisecond, MaxDelay: 5 * time.Millisecond})
+	cfg.Key, cfg.PollInterval, cfg.MaxDelay = testKey, 30*time.Millisecond, 5*time.Millisecond
+	proxy, err := NewProxy(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
+	wg.Add(1)
+	go func() { defer wg.Done(); proxy.Serve(ctx, pc) }()
+	return proxy, pc
+}
+
+// newTestAgent is the agent of host m, announcing itself to the proxy at pc.
+func newTestAgent(t *testing.T, pc net.PacketConn, m [6]byte, name string) *Agent {
+	t.Helper()
+	a, err := NewAgent(AgentConfig{Key: testKey, Name: name, MACs: [][6]byte{m}, Proxy: pc.LocalAddr().(*net.UDPAddr), HelloInterval: 20 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return a
+}
+
+func TestMergeLoopback(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
 	var wg sync.WaitGroup
 	defer wg.Wait()
 	defer cancel()
-	wg.Add(1)
-	go func() { defer wg.Done(); proxy.Serve(ctx, pc) }()
+	proxy, pc := serveProxy(t, ctx, &wg, ProxyConfig{})
 	h1, h2, h4 := mac(1), mac(2), mac(4)
 	var dropReports atomic.Int32
 	dropReports.Store(2)
 	start := func(m [6]byte, name string, lossy bool) (*Agent, context.CancelFunc) {
-		a, err := NewAgent(AgentConfig{Key: testKey, Name: name, MACs: [][6]byte{m}, Proxy: pc.LocalAddr().(*net.UDPAddr), HelloInterval: 20 * time.Millisecond})
-		if err != nil {
-			t.Fatal(err)
-		}
+		a := newTestAgent(t, pc, m, name)
 		var c net.PacketConn = listen(t)
 		if lossy {
 			c = lossyConn{c, func(b []byte) bool { return b[5] == TypeReport && dropReports.Add(-1) >= 0 }}
@@ -202,21 +217,9 @@ func TestReconcileLateSender(t *testing.T) {
 	var wg sync.WaitGroup
 	defer wg.Wait()
 	defer cancel()
-	pc := listen(t)
-	proxy, err := NewProxy(ProxyConfig{Key: testKey, PollInterval: 30 * time.Millisecond, MaxDelay: 5 * time.Millisecond})
-	if err != nil {
-		t.Fatal(err)
-	}
-	wg.Add(1)
-	go func() { defer wg.Done(); proxy.Serve(ctx, pc) }()
+	proxy, pc := serveProxy(t, ctx, &wg, ProxyConfig{})
 	h1, h2, h3 := mac(1), mac(2), mac(3)
-	agent := func(m [6]byte, name string) *Agent {
-		a, err := NewAgent(AgentConfig{Key: testKey, Name: name, MACs: [][6]byte{m}, Proxy: pc.LocalAddr().(*net.UDPAddr), HelloInterval: 20 * time.Millisecond})
-		if err != nil {
-			t.Fatal(err)
-		}
-		return a
-	}
+	agent := func(m [6]byte, name string) *Agent { return newTestAgent(t, pc, m, name) }
 	serve := func(a *Agent) {
 		c := listen(t)
 		wg.Add(1)

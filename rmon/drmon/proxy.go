@@ -254,17 +254,10 @@ func (p *Proxy) send(to net.Addr, typ uint8, body []byte) (uint64, error) {
 // until ctx ends; Serve must run too (it polls every agent).
 func (p *Proxy) ServeTLS(ctx context.Context, conn net.PacketConn) error {
 	go func() { <-ctx.Done(); conn.Close() }()
-	buf := make([]byte, MaxMessage)
-	for {
-		n, from, err := conn.ReadFrom(buf)
-		if err != nil {
-			if ctx.Err() != nil {
-				return nil
-			}
-			return fmt.Errorf("drmon proxy: tls: %w", err)
-		}
-		p.Handle(buf[:n], from)
+	if err := readLoop(ctx, conn, MaxMessage, p.Handle); err != nil {
+		return fmt.Errorf("drmon proxy: tls: %w", err)
 	}
+	return nil
 }
 
 // Serve polls agents and merges their reports on conn until ctx ends.
@@ -282,17 +275,10 @@ func (p *Proxy) Serve(ctx context.Context, conn net.PacketConn) error {
 		p.tick(ctx)
 	}()
 	go func() { <-ctx.Done(); conn.SetReadDeadline(time.Now()) }()
-	buf := make([]byte, 65536)
-	for {
-		n, from, err := conn.ReadFrom(buf)
-		if err != nil {
-			if ctx.Err() != nil {
-				return nil
-			}
-			return fmt.Errorf("drmon proxy: %w", err)
-		}
-		p.Handle(buf[:n], from)
+	if err := readLoop(ctx, conn, 65536, p.Handle); err != nil {
+		return fmt.Errorf("drmon proxy: %w", err)
 	}
+	return nil
 }
 
 func (p *Proxy) tick(ctx context.Context) {
@@ -648,12 +634,7 @@ type viewSource struct {
 func (s viewSource) Pairs() map[stats.PairKey]stats.PairCounts {
 	s.p.mu.Lock()
 	defer s.p.mu.Unlock()
-	m := s.p.views[s.i].merged
-	out := make(map[stats.PairKey]stats.PairCounts, len(m))
-	for k, c := range m {
-		out[k] = *c
-	}
-	return out
+	return stats.Values(s.p.views[s.i].merged)
 }
 
 func (s viewSource) Responses() map[RespKey]RespStats {

@@ -4,6 +4,8 @@ import (
 	"encoding/binary"
 	"net/netip"
 	"sync"
+
+	"github.com/wirebox/wirebox/rmon/stats"
 )
 
 // RespKey names one response-time row: a server (address and port), a
@@ -21,21 +23,18 @@ type RespStats struct {
 }
 
 func (s *RespStats) addSetup(d uint64) {
-	s.SetupCount++
-	s.SetupSum += d
-	if s.SetupMin == 0 || d < s.SetupMin {
-		s.SetupMin = d
-	}
-	s.SetupMax = max(s.SetupMax, d)
+	addTime(&s.SetupCount, &s.SetupSum, &s.SetupMin, &s.SetupMax, d)
 }
+func (s *RespStats) addResp(d uint64) { addTime(&s.RespCount, &s.RespSum, &s.RespMin, &s.RespMax, d) }
 
-func (s *RespStats) addResp(d uint64) {
-	s.RespCount++
-	s.RespSum += d
-	if s.RespMin == 0 || d < s.RespMin {
-		s.RespMin = d
+// addTime counts one time d into a count, sum, min (0: none yet) and max.
+func addTime(count, sum, lo, hi *uint64, d uint64) {
+	*count++
+	*sum += d
+	if *lo == 0 || d < *lo {
+		*lo = d
 	}
-	s.RespMax = max(s.RespMax, d)
+	*hi = max(*hi, d)
 }
 
 // merge adds a delta whose Min and Max are absolute.
@@ -191,9 +190,5 @@ func (t *Tracker) row(k RespKey) *RespStats {
 func (t *Tracker) Snapshot() map[RespKey]RespStats {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	out := make(map[RespKey]RespStats, len(t.stats))
-	for k, s := range t.stats {
-		out[k] = *s
-	}
-	return out
+	return stats.Values(t.stats)
 }

@@ -6,7 +6,6 @@ package rmonsys
 import (
 	"fmt"
 	"io"
-	"strings"
 	"text/tabwriter"
 
 	"github.com/spf13/cobra"
@@ -21,12 +20,7 @@ import (
 
 // Section is the `rmon:` section. Its zero value is the default: nothing
 // listens and there is no community or user until configured.
-var Section = config.NewSection(rmon.Name, rmon.Config{}, func(c *rmon.Config) error {
-	if err := c.Validate(); err != nil {
-		return config.Errorf("", "%s", strings.TrimPrefix(err.Error(), "rmon: "))
-	}
-	return nil
-})
+var Section = config.NewSection(rmon.Name, rmon.Config{}, subsys.Validate[rmon.Config](rmon.Name))
 
 // Subsystem is the RMON probe.
 var Subsystem = subsys.Subsystem{
@@ -51,15 +45,11 @@ var Subsystem = subsys.Subsystem{
 }
 
 func commands(client subsys.ClientFunc) []*cobra.Command {
-	c := &cobra.Command{
+	c := subsys.GetCmd(&cobra.Command{
 		Use:   "rmon",
 		Short: "The RMON probe: the agent's address, per-port etherStats, top hosts, alarms",
 		Args:  cobra.NoArgs,
-	}
-	asJSON := subsys.JSONFlag(c)
-	c.RunE = func(cmd *cobra.Command, _ []string) error {
-		return subsys.Query(cmd, client, *asJSON, api.PathRMON, nil, printSummary)
-	}
+	}, client, api.PathRMON, printSummary)
 	return []*cobra.Command{c, agentCommand()}
 }
 

@@ -131,11 +131,7 @@ func (p *panel) View() string {
 		"",
 	}
 	lc := tui.LayoutColumns(cols, p.width)
-	titles := make([]string, len(lc))
-	for i, c := range lc {
-		titles[i] = c.Title
-	}
-	lines = append(lines, t.Title.Render(tui.Row(lc, p.width, titles...)))
+	lines = append(lines, t.TableHead(lc, p.width))
 	for i, ps := range s.Ports {
 		e := ps.Ether
 		cells := []string{"", ps.Name, strconv.Itoa(ps.IfIndex), strconv.FormatUint(e.Pkts, 10),

@@ -40,7 +40,16 @@ func TestNetLayer(t *testing.T) {
 	if len(s.Hosts) != 5 || len(s.Pairs) != 4 {
 		t.Fatalf("%d hosts, %d pairs: %+v", len(s.Hosts), len(s.Pairs), s)
 	}
-	h := s.Hosts[0]
+	host := func(a string) NetHost {
+		for _, h := range s.Hosts {
+			if h.Addr == netip.MustParseAddr(a) {
+				return h
+			}
+		}
+		t.Fatalf("no host %s", a)
+		return NetHost{}
+	}
+	h := host("10.0.0.1")
 	if h.Addr != netip.MustParseAddr("10.0.0.1") || h.OutPkts != 3 || h.OutOctets != 2*104+64 || h.InPkts != 1 || h.InOctets != 204 ||
 		h.OutNonUnicast != 1 || h.MAC != [6]byte{1, 1, 1, 1, 1, 1} || h.MACChanged == 0 {
 		t.Errorf("host 10.0.0.1: %+v", h)
@@ -51,10 +60,10 @@ func TestNetLayer(t *testing.T) {
 	if a := h.Al[ProtoIP]; a.OutPkts != 3 || a.InPkts != 1 {
 		t.Errorf("10.0.0.1 ip: %+v", a)
 	}
-	if h := s.Hosts[1]; h.Addr != netip.MustParseAddr("10.0.0.2") || h.InPkts != 2 || h.OutPkts != 1 || h.Al[ProtoIPUDP].OutPkts != 1 {
+	if h := host("10.0.0.2"); h.InPkts != 2 || h.OutPkts != 1 || h.Al[ProtoIPUDP].OutPkts != 1 {
 		t.Errorf("host 10.0.0.2: %+v", h)
 	}
-	if h := s.Hosts[4]; !h.Addr.Is6() || h.InPkts != 1 || h.Al[ProtoIPv6ICMP].InPkts != 1 || h.MACChanged != 0 {
+	if h := host("2001:db8::4"); h.InPkts != 1 || h.Al[ProtoIPv6ICMP].InPkts != 1 || h.MACChanged != 0 {
 		t.Errorf("host 2001:db8::4: %+v", h)
 	}
 	for _, pr := range s.Pairs {
@@ -74,14 +83,23 @@ func FuzzClassify(f *testing.F) {
 	} {
 		f.Add(fr.Data[:min(len(fr.Data), HeaderBytes)])
 	}
+	// Real frames with IPv6 extension headers, untagged and tagged.
+	for _, d := range realFrames(f) {
+		for _, v := range [][]byte{d, tagged(d, tagQ), tagged(d, tagQinQ)} {
+			f.Add(v[:min(len(v), HeaderBytes)])
+		}
+	}
 	f.Fuzz(func(t *testing.T, d []byte) {
 		var buf [3]int
-		protos, nl := classify(d, &buf)
+		protos, nl, l3 := classify(d, &buf)
 		if len(protos) > 3 {
 			t.Fatalf("%d protocols", len(protos))
 		}
 		if nl != nil {
-			if _, _, ok := nl.addrs(d); ok && len(d) < 14+nl.addrAt+2*nl.addrLen {
+			if l3 < 14 || l3 > 14+4*maxTags {
+				t.Fatalf("network layer at %d", l3)
+			}
+			if _, _, ok := nl.addrs(d, l3); ok && len(d) < l3+nl.addrAt+2*nl.addrLen {
 				t.Fatal("addresses from a short frame")
 			}
 		}

@@ -159,9 +159,14 @@ func (t *Pairs) Count(frames []Frame) {
 func (t *Pairs) Snapshot() map[PairKey]PairCounts {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	out := make(map[PairKey]PairCounts, len(t.m))
-	for k, c := range t.m {
-		out[k] = *c
+	return Values(t.m)
+}
+
+// Values copies a map of pointers into a map of the values they point to.
+func Values[K comparable, V any](m map[K]*V) map[K]V {
+	out := make(map[K]V, len(m))
+	for k, v := range m {
+		out[k] = *v
 	}
 	return out
 }
@@ -212,7 +217,7 @@ func (p *Port) AddPair(src, dst [6]byte, c *PairCounts) {
 			dh.InOctets += c.Octets - c.BadOctets
 		}
 	}
-	if pr := p.pair(src, dst, good > 0); pr != nil {
+	if pr := p.pair(src, dst, good > 0, now); pr != nil {
 		pr.Pkts += c.Pkts
 		pr.Octets += c.Octets
 		pr.Errors += c.Bad()

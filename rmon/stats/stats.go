@@ -1,6 +1,8 @@
 package stats
 
 import (
+	"cmp"
+	"slices"
 	"sync"
 	"time"
 )
@@ -24,32 +26,33 @@ type Dir struct {
 // Host is one MAC address's hostTable counters.
 type Host struct {
 	MAC                                   [6]byte
-	Order                                 int // creation order, from 1
+	Order                                 int // creation order among the entries present, from 1
 	Created                               time.Time
 	InPkts, OutPkts, InOctets, OutOctets  uint64
 	OutErrors, OutBroadcast, OutMulticast uint64
+	seq                                   uint64 // creation: Order is the rank of seq
+	lru                                   links[Host]
 }
 
 // Pair is one matrix (source, destination) entry.
 type Pair struct {
 	Src, Dst             [6]byte
 	Pkts, Octets, Errors uint64
+	lru                  links[Pair]
 }
 
 // Port holds one port's counters. Count is called by the port's feed;
-// readers take snapshots.
+// readers take snapshots. Its tables are bounded: a full table deletes
+// its least recently used entry to make room for a new one.
 type Port struct {
 	mu      sync.Mutex
 	ether   Ether
 	rx, tx  Dir
 	hosts   map[uint64]*Host
-	order   []*Host
 	matrix  map[pairKey]*Pair
-	maxHost int
-	maxPair int
-	// HostsDropped and PairsDropped count frames whose new address or
-	// pair did not fit the table.
-	hostsDropped, pairsDropped uint64
+	hostLRU lru[Host]
+	pairLRU lru[Pair]
+	hostSeq uint64
 	// The last entries used: traffic comes in runs of the same
 	// conversation, and a hit skips the map lookups.
 	lastSrc, lastDst *Host
@@ -60,7 +63,12 @@ type Port struct {
 
 // NewPort makes a port's counters with table limits.
 func NewPort(maxHosts, maxPairs int) *Port {
-	return &Port{hosts: map[uint64]*Host{}, matrix: map[pairKey]*Pair{}, maxHost: maxHosts, maxPair: maxPairs}
+	p := &Port{hosts: map[uint64]*Host{}, matrix: map[pairKey]*Pair{}}
+	p.hostLRU = newLRU(maxHosts, func(h *Host) *links[Host] { return &h.lru })
+	p.pairLRU = newLRU(maxPairs, func(pr *Pair) *links[Pair] { return &pr.lru })
+	p.net.hostLRU = newLRU(maxHosts, func(h *NetHost) *links[NetHost] { return &h.lru })
+	p.net.pairLRU = newLRU(maxPairs, func(pr *NetPair) *links[NetPair] { return &pr.lru })
+	return p
 }
 
 // Map keys are integers: hashing them is several times cheaper than
@@ -148,13 +156,13 @@ func (p *Port) count(f Frame, now time.Time, ns int64) {
 	}
 	if good {
 		var buf [3]int
-		protos, nl := classify(f.Data, &buf)
+		protos, nl, l3 := classify(f.Data, &buf)
 		for _, pr := range protos {
 			p.proto[pr].Pkts++
 			p.proto[pr].Octets += n
 		}
 		if nl != nil {
-			p.countNet(f.Data, protos, nl, n, bcast || mcast, src, ns)
+			p.countNet(f.Data, protos, nl, l3, n, bcast || mcast, src, ns)
 		}
 	}
 	// etherStats counts good broadcast and multicast packets only.
@@ -163,12 +171,7 @@ func (p *Port) count(f Frame, now time.Time, ns int64) {
 	} else if good && mcast {
 		e.Multicast++
 	}
-	sh := p.lastSrc
-	if sh == nil || sh.MAC != src {
-		sh = p.host(src, good, now)
-	}
-	if sh != nil {
-		p.lastSrc = sh
+	if sh := p.cachedHost(&p.lastSrc, src, good, now); sh != nil {
 		sh.OutPkts++
 		sh.OutOctets += n
 		if !good {
@@ -180,19 +183,16 @@ func (p *Port) count(f Frame, now time.Time, ns int64) {
 		}
 	}
 	if good {
-		dh := p.lastDst
-		if dh == nil || dh.MAC != dst {
-			dh = p.host(dst, true, now)
-		}
-		if dh != nil {
-			p.lastDst = dh
+		if dh := p.cachedHost(&p.lastDst, dst, true, now); dh != nil {
 			dh.InPkts++
 			dh.InOctets += n
 		}
 	}
 	pr := p.lastPair
 	if pr == nil || pr.Src != src || pr.Dst != dst {
-		pr = p.pair(src, dst, good)
+		pr = p.pair(src, dst, good, now)
+	} else {
+		p.pairLRU.touch(pr)
 	}
 	if pr != nil {
 		p.lastPair = pr
@@ -204,45 +204,91 @@ func (p *Port) count(f Frame, now time.Time, ns int64) {
 	}
 }
 
-func (p *Port) pair(src, dst [6]byte, good bool) *Pair {
+// pair returns the entry of a pair, learning it from good frames, as the
+// most recently used.
+func (p *Port) pair(src, dst [6]byte, good bool, now time.Time) *Pair {
 	k := pairKey{macKey(src), macKey(dst)}
 	pr := p.matrix[k]
-	if pr == nil && good {
-		if len(p.matrix) >= p.maxPair {
-			p.pairsDropped++
-		} else {
-			pr = &Pair{Src: src, Dst: dst}
-			p.matrix[k] = pr
-		}
+	if pr != nil {
+		p.pairLRU.touch(pr)
+		return pr
 	}
+	if !good {
+		return nil
+	}
+	if !p.pairLRU.room(len(p.matrix), now.UnixNano(), p.dropPair, nil) {
+		return nil
+	}
+	pr = &Pair{Src: src, Dst: dst}
+	p.matrix[k] = pr
+	p.pairLRU.add(pr)
 	return pr
 }
 
-// host returns the entry of mac, learning it from good frames.
+// cachedHost is host with *last, the entry used last in its role,
+// tried first: traffic comes in runs of one conversation.
+func (p *Port) cachedHost(last **Host, mac [6]byte, learn bool, now time.Time) *Host {
+	if h := *last; h != nil && h.MAC == mac {
+		p.hostLRU.touch(h)
+		return h
+	}
+	h := p.host(mac, learn, now)
+	if h != nil {
+		*last = h
+	}
+	return h
+}
+
+// host returns the entry of mac, learning it from good frames, as the
+// most recently used.
 func (p *Port) host(mac [6]byte, learn bool, now time.Time) *Host {
 	k := macKey(mac)
 	h := p.hosts[k]
-	if h != nil || !learn {
+	if h != nil {
+		p.hostLRU.touch(h)
 		return h
 	}
-	if len(p.hosts) >= p.maxHost {
-		p.hostsDropped++
+	if !learn {
 		return nil
 	}
-	h = &Host{MAC: mac, Order: len(p.order) + 1, Created: now}
+	if !p.hostLRU.room(len(p.hosts), now.UnixNano(), p.dropHost, nil) {
+		return nil
+	}
+	p.hostSeq++
+	h = &Host{MAC: mac, Created: now, seq: p.hostSeq}
 	p.hosts[k] = h
-	p.order = append(p.order, h)
+	p.hostLRU.add(h)
 	return h
+}
+
+// dropHost and dropPair take a deleted entry out of the map and caches.
+func (p *Port) dropHost(h *Host) uint64 {
+	delete(p.hosts, macKey(h.MAC))
+	if p.lastSrc == h {
+		p.lastSrc = nil
+	}
+	if p.lastDst == h {
+		p.lastDst = nil
+	}
+	return 0
+}
+
+func (p *Port) dropPair(pr *Pair) uint64 {
+	delete(p.matrix, pairKey{macKey(pr.Src), macKey(pr.Dst)})
+	if p.lastPair == pr {
+		p.lastPair = nil
+	}
+	return 0
 }
 
 // Snapshot is a consistent copy of a port's counters.
 type Snapshot struct {
-	Ether        Ether
-	RX, TX       Dir
-	Hosts        []Host // in creation order
-	Pairs        []Pair // unordered
-	HostsDropped uint64
-	PairsDropped uint64
+	Ether     Ether
+	RX, TX    Dir
+	Hosts     []Host // in creation order
+	Pairs     []Pair // most recently used first
+	HostTable TableCounts
+	PairTable TableCounts
 }
 
 // Ether returns the etherStats counters only (cheap).
@@ -263,15 +309,15 @@ func (p *Port) Protocols() [NumProtos]Counter {
 func (p *Port) Snapshot() Snapshot {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	s := Snapshot{Ether: p.ether, RX: p.rx, TX: p.tx, HostsDropped: p.hostsDropped, PairsDropped: p.pairsDropped}
-	s.Hosts = make([]Host, len(p.order))
-	for i, h := range p.order {
-		s.Hosts[i] = *h
+	s := Snapshot{Ether: p.ether, RX: p.rx, TX: p.tx, HostTable: p.hostLRU.counts, PairTable: p.pairLRU.counts}
+	s.Hosts = p.hostLRU.list(func(h *Host) Host { c := *h; c.lru = links[Host]{}; return c })
+	// hostCreationOrder runs from 1 over the entries present (RFC 2819):
+	// entries deleted leave no gaps.
+	slices.SortFunc(s.Hosts, func(a, b Host) int { return cmp.Compare(a.seq, b.seq) })
+	for i := range s.Hosts {
+		s.Hosts[i].Order, s.Hosts[i].seq = i+1, 0
 	}
-	s.Pairs = make([]Pair, 0, len(p.matrix))
-	for _, pr := range p.matrix {
-		s.Pairs = append(s.Pairs, *pr)
-	}
+	s.Pairs = p.pairLRU.list(func(pr *Pair) Pair { c := *pr; c.lru = links[Pair]{}; return c })
 	return s
 }
 
@@ -279,5 +325,5 @@ func (p *Port) Snapshot() Snapshot {
 func (p *Port) HostCount() int {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	return len(p.order)
+	return len(p.hosts)
 }

@@ -5,6 +5,7 @@ package tapcli
 import (
 	"fmt"
 	"io"
+	"strconv"
 	"strings"
 	"text/tabwriter"
 
@@ -16,17 +17,11 @@ import (
 
 // Commands are the tap subsystem's commands.
 func Commands(client subsys.ClientFunc) []*cobra.Command {
-	var asJSON *bool
-	c := &cobra.Command{
+	return []*cobra.Command{subsys.GetCmd(&cobra.Command{
 		Use:   "taps",
 		Short: "List tap applications: pid, command, taps, frames held, detoured, reverted, dropped",
 		Args:  cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			return subsys.Query(cmd, client, *asJSON, api.PathTaps, nil, Print)
-		},
-	}
-	asJSON = subsys.JSONFlag(c)
-	return []*cobra.Command{c}
+	}, client, api.PathTaps, Print)}
 }
 
 // TapList is "port:kind,port:kind".
@@ -48,7 +43,11 @@ func Print(w io.Writer, st api.Taps) error {
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "ID\tPID\tCOMMAND\tTAPS\tHELD\tDETOURED\tREVERTED\tDROPPED")
 	for _, a := range st.Apps {
-		fmt.Fprintf(tw, "%d\t%d\t%s\t%s\t%d\t%d\t%d\t%d\n", a.ID, a.PID, a.Command, TapList(a.Taps), a.Held, a.Detoured, a.Reverted, a.Dropped)
+		id, cmd := strconv.Itoa(int(a.ID)), a.Command
+		if a.InProcess {
+			id, cmd = "d"+id, "daemon: "+a.Name // in the daemon (a mirror client's channel ...)
+		}
+		fmt.Fprintf(tw, "%s\t%d\t%s\t%s\t%d\t%d\t%d\t%d\n", id, a.PID, cmd, TapList(a.Taps), a.Held, a.Detoured, a.Reverted, a.Dropped)
 	}
 	return tw.Flush()
 }

@@ -178,28 +178,25 @@ func take(r *tap.Ring, ds []tap.RingDesc) (int, error) {
 // Receive takes up to len(ds) detoured frames, waiting up to timeout
 // (0: do not wait) for the first.
 func (a *App) Receive(ds []tap.RingDesc, timeout time.Duration) (int, error) {
-	n, err := take(a.detour, ds)
-	if n > 0 || err != nil || timeout <= 0 {
-		return n, err
-	}
-	a.wait(timeout, a.detour)
-	n, err = take(a.detour, ds)
-	if n == 0 && err == nil {
-		err = ErrTimeout
-	}
-	return n, err
+	return a.takeWait(a.detour, ds, timeout)
 }
 
 // Alloc takes up to len(ds) free frames from the alloc ring, waiting up
 // to timeout for the first. Each is the application's to fill (Buffer),
 // then Revert on a tap (sent, or injected for an input tap) or Dealloc.
 func (a *App) Alloc(ds []tap.RingDesc, timeout time.Duration) (int, error) {
-	n, err := take(a.alloc, ds)
+	return a.takeWait(a.alloc, ds, timeout)
+}
+
+// takeWait takes up to len(ds) entries from r, waiting up to timeout (0:
+// not at all) for the first; ErrTimeout when none came.
+func (a *App) takeWait(r *tap.Ring, ds []tap.RingDesc, timeout time.Duration) (int, error) {
+	n, err := take(r, ds)
 	if n > 0 || err != nil || timeout <= 0 {
 		return n, err
 	}
-	a.wait(timeout, a.alloc)
-	n, err = take(a.alloc, ds)
+	a.wait(timeout, r)
+	n, err = take(r, ds)
 	if n == 0 && err == nil {
 		err = ErrTimeout
 	}

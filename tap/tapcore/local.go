@@ -17,6 +17,9 @@ import (
 type Local struct {
 	a    *Attachment
 	pool *tap.Pool
+	core *capture.Core
+	name string
+	id   uint32 // its number among the core's in-process applications
 
 	detour, revert, alloc, dealloc *tap.Ring
 	detourBell, allocBell          chan struct{}
@@ -30,7 +33,7 @@ var ErrClosed = errors.New("tapcore: application closed")
 // channels). Close it when done; every frame it still holds then goes
 // back to the pool.
 func Attach(core *capture.Core, o Options) (*Local, error) {
-	l := &Local{pool: core.Pool(), detourBell: make(chan struct{}, 1), allocBell: make(chan struct{}, 1)}
+	l := &Local{pool: core.Pool(), core: core, name: o.Name, detourBell: make(chan struct{}, 1), allocBell: make(chan struct{}, 1)}
 	o.Shared, o.Wait = false, nil
 	o.Wake = func(ring int) {
 		b := l.detourBell
@@ -51,6 +54,7 @@ func Attach(core *capture.Core, o Options) (*Local, error) {
 	l.revert = tap.OpenRing(a.rings, a.layout, tap.RingRevert, true)
 	l.alloc = tap.OpenRing(a.rings, a.layout, tap.RingAlloc, false)
 	l.dealloc = tap.OpenRing(a.rings, a.layout, tap.RingDealloc, true)
+	register(core, l)
 	return l, nil
 }
 
@@ -191,4 +195,7 @@ func (l *Local) Meta(id uint32) (ts int64, src capture.TimestampSource, wireLen 
 // valid memory, but nothing more moves on them. Stop (or exclude) the
 // goroutines using the Local first: a frame one of them took is another
 // consumer's once Close returned, and must not be written.
-func (l *Local) Close() uint64 { return l.a.Close() }
+func (l *Local) Close() uint64 {
+	unregister(l.core, l)
+	return l.a.Close()
+}

@@ -173,6 +173,11 @@ func TestLocalViolation(t *testing.T) {
 		t.Fatal(err)
 	}
 	disconnected(t, lc, &violations, "returning a frame it does not hold")
+	for _, a := range LocalStatus(l.Core) {
+		if a.Name == "buggy" {
+			t.Errorf("a disconnected application is still listed: %+v", a)
+		}
+	}
 	if _, err := lc.Receive(context.Background(), make([]tap.RingDesc, 1)); !errors.Is(err, ErrClosed) {
 		t.Errorf("Receive after the disconnect: %v, want ErrClosed", err)
 	}

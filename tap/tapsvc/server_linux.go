@@ -5,10 +5,12 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"net"
 	"os"
 	"os/user"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"sync"
 
@@ -35,10 +37,7 @@ func (s *Service) Run(ctx context.Context, rt *services.Runtime) error {
 	rt.OnExit(func() {
 		ln.Close()
 		s.mu.Lock()
-		apps := make([]*app, 0, len(s.apps))
-		for _, a := range s.apps {
-			apps = append(apps, a)
-		}
+		apps := slices.Collect(maps.Values(s.apps))
 		s.mu.Unlock()
 		for _, a := range apps {
 			a.close()

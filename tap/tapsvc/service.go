@@ -10,6 +10,7 @@ import (
 
 	"github.com/wirebox/wirebox/capture"
 	"github.com/wirebox/wirebox/internal/api"
+	"github.com/wirebox/wirebox/tap/tapcore"
 )
 
 // Name is the service name.
@@ -53,7 +54,16 @@ func (s *Service) Routes(mux *http.ServeMux) {
 	})
 }
 
-// Status lists the connected applications.
+// core is the running core, nil while there is none.
+func (s *Service) core() *capture.Core {
+	if s.src == nil {
+		return nil
+	}
+	return s.src.Core()
+}
+
+// Status lists the connected applications, then the daemon's in-process
+// ones (tapcore.LocalStatus).
 func (s *Service) Status() api.Taps {
 	st := api.Taps{Socket: s.cfg.Socket, Quota: s.cfg.Quota, Apps: []api.TapApp{},
 		Violations: s.violations.Load(), Reclaimed: s.reclaimed.Load(), Closed: s.closed.Load()}
@@ -66,6 +76,9 @@ func (s *Service) Status() api.Taps {
 	slices.SortFunc(apps, func(a, b *app) int { return int(a.id) - int(b.id) })
 	for _, a := range apps {
 		st.Apps = append(st.Apps, a.status())
+	}
+	if core := s.core(); core != nil {
+		st.Apps = append(st.Apps, tapcore.LocalStatus(core)...)
 	}
 	return st
 }

@@ -24,16 +24,23 @@ import (
 	"github.com/wirebox/wirebox/internal/pkttest"
 	"github.com/wirebox/wirebox/internal/testutil"
 	"github.com/wirebox/wirebox/tap"
+	"github.com/wirebox/wirebox/tap/tapcli"
 	"github.com/wirebox/wirebox/tap/tapclient"
+	"github.com/wirebox/wirebox/tap/tapcore"
 	"github.com/wirebox/wirebox/tap/tapcore/taptest"
 )
 
 func TestMain(m *testing.M) { os.Exit(leakcheck.Run(m)) }
 
+// fixedCore is the line's core as the service's CoreSource.
+type fixedCore struct{ c *capture.Core }
+
+func (f fixedCore) Core() *capture.Core { return f.c }
+
 // serveTap runs the tap service in process on the line's core.
 func serveTap(t *testing.T, core *capture.Core, quota int) *Service {
 	t.Helper()
-	s := New(nil, Config{Enabled: true, Socket: filepath.Join(t.TempDir(), "tap.sock"), Quota: quota, MaxTaps: 4})
+	s := New(fixedCore{core}, Config{Enabled: true, Socket: filepath.Join(t.TempDir(), "tap.sock"), Quota: quota, MaxTaps: 4})
 	log := slog.New(slog.NewTextHandler(testWriter{t}, nil))
 	ln, err := s.listen(log)
 	if err != nil {
@@ -494,5 +501,42 @@ func TestAllocSendDealloc(t *testing.T) {
 	})
 	if st := l.WB0.Stats(); st.TxPackets == 0 {
 		t.Errorf("wb0 sent nothing: %+v", st)
+	}
+}
+
+// TestInProcessAppsListed: an application inside the daemon (as a mirror
+// client's exclusive channel) is listed after the socket's, with its
+// taps and the daemon's PID, in /v1/taps and `wirebox taps`, until it
+// closes.
+func TestInProcessAppsListed(t *testing.T) {
+	l := taptest.NewLine(t, false)
+	s := serveTap(t, l.Core, 1024)
+	outside := dial(t, s, tapclient.Options{Name: "outside"})
+	tapOn(t, outside, "wb1", tapclient.Input, 0)
+	lc, err := tapcore.Attach(l.Core, tapcore.Options{Name: "mirror wb0 10.9.9.9:4711"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := lc.Tap("wb0", tap.TapBypass, 0, tapcore.TapOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	st := s.Status()
+	if len(st.Apps) != 2 || st.Apps[0].Name != "outside" || st.Apps[0].InProcess {
+		t.Fatalf("apps %+v, want the socket's first", st.Apps)
+	}
+	in := st.Apps[1]
+	if !in.InProcess || in.Name != "mirror wb0 10.9.9.9:4711" || in.PID != os.Getpid() || len(in.Taps) != 1 || in.Taps[0].Port != "wb0" || in.Taps[0].Kind != "bypass" {
+		t.Fatalf("in-process app %+v", in)
+	}
+	var out strings.Builder
+	if err := tapcli.Print(&out, st); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(out.String(), "daemon: mirror wb0 10.9.9.9:4711") || !strings.Contains(out.String(), "wb0:bypass") {
+		t.Fatalf("wirebox taps:\n%s", out.String())
+	}
+	lc.Close()
+	if st := s.Status(); len(st.Apps) != 1 || st.Apps[0].InProcess {
+		t.Fatalf("after Close: %+v", st.Apps)
 	}
 }

@@ -4,7 +4,6 @@
 package tapsys
 
 import (
-	"github.com/wirebox/wirebox/capture"
 	"github.com/wirebox/wirebox/services"
 	"github.com/wirebox/wirebox/subsys"
 	"github.com/wirebox/wirebox/tap/tapcli"
@@ -22,12 +21,8 @@ var Subsystem = subsys.Subsystem{
 		if env.Core == nil || !cfg.Enabled {
 			return nil, nil
 		}
-		return []services.Service{tapsvc.New(coreFunc(env.Core), cfg)}, nil
+		return []services.Service{tapsvc.New(env.Core, cfg)}, nil
 	},
 	Commands: tapcli.Commands,
 	Panels:   tapui.Panels,
 }
-
-type coreFunc func() *capture.Core
-
-func (f coreFunc) Core() *capture.Core { return f() }

@@ -71,11 +71,7 @@ var cols = []tui.Column{{Title: "PID", Width: 7}, {Title: "COMMAND", Width: 12},
 func (p *panel) View() string {
 	t := p.env.Theme
 	cs := tui.LayoutColumns(cols, p.width)
-	heads := make([]string, len(cs))
-	for i, c := range cs {
-		heads[i] = c.Title
-	}
-	lines := []string{t.Title.Render(tui.Row(cs, p.width, heads...))}
+	lines := []string{t.TableHead(cs, p.width)}
 	for _, a := range p.st.Apps {
 		if len(lines) >= p.height-2 {
 			break

@@ -14,10 +14,10 @@ import (
 	"net"
 	"os"
 	"os/signal"
-	"runtime/pprof"
 	"syscall"
 	"time"
 
+	"github.com/wirebox/wirebox/bench/internal/benchkit"
 	"github.com/wirebox/wirebox/capture"
 	"github.com/wirebox/wirebox/tap"
 )
@@ -52,17 +52,11 @@ func run() error {
 	budget := flag.Int("budget", 0, "bypass: SO_BUSY_POLL_BUDGET frames (0: kernel default)")
 	blockSize := flag.Int("block-size", 0, "passive: ring block bytes (0: the core's default); the ring stays 64 MiB")
 	flag.Parse()
-	if *cpuprofile != "" {
-		f, err := os.Create(*cpuprofile)
-		if err != nil {
-			return err
-		}
-		defer f.Close()
-		if err := pprof.StartCPUProfile(f); err != nil {
-			return err
-		}
-		defer pprof.StopCPUProfile()
+	stopProf, err := benchkit.CPUProfile(*cpuprofile)
+	if err != nil {
+		return err
 	}
+	defer stopProf()
 
 	pool, err := tap.NewPool(tap.Config{Frames: *frames})
 	if err != nil {

@@ -1,15 +1,22 @@
 package benchkit
 
 import (
+	"context"
 	"crypto/rand"
 	"encoding/hex"
 	"fmt"
+	"log/slog"
 	"net"
 	"os"
 	"os/exec"
+	"runtime/pprof"
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/wirebox/wirebox/capture"
+	"github.com/wirebox/wirebox/services"
+	"github.com/wirebox/wirebox/tap"
 )
 
 // Sh runs a command; its error carries the command line and its output.
@@ -71,6 +78,25 @@ func Veth(na, a, nb, b string) error {
 		{"ip", "-n", na, "link", "add", a, "type", "veth", "peer", "name", b, "netns", nb},
 		{"ip", "-n", na, "link", "set", a, "up"},
 		{"ip", "-n", nb, "link", "set", b, "up"},
+	})
+}
+
+// GenCap makes a generator and a capture namespace named from the
+// prefixes, joined by a veth gen0 (in gen) to cap0 (in cp), both up, with
+// IPv6 off in both so the kernel's own solicitations stay out of the
+// counts. The returned func deletes them; it is never nil.
+func GenCap(genPrefix, capPrefix string) (gen, cp string, del func(), err error) {
+	nss, del, err := Namespaces(genPrefix, capPrefix)
+	if err != nil {
+		return "", "", del, err
+	}
+	gen, cp = nss[0], nss[1]
+	if err := Veth(gen, "gen0", cp, "cap0"); err != nil {
+		return gen, cp, del, err
+	}
+	return gen, cp, del, ShAll([][]string{
+		{"ip", "netns", "exec", gen, "sysctl", "-qw", "net.ipv6.conf.all.disable_ipv6=1"},
+		{"ip", "netns", "exec", cp, "sysctl", "-qw", "net.ipv6.conf.all.disable_ipv6=1"},
 	})
 }
 
@@ -157,4 +183,53 @@ func (l Link) Trafgen(n int, frame string) (time.Duration, error) {
 		return 0, fmt.Errorf("trafgen: %w: %s", err, out)
 	}
 	return time.Since(start), nil
+}
+
+// NewCore makes a pool of frames and a capture core on it that logs
+// nothing, as a bench's own wirebox side; closeAll closes the core, then
+// the pool.
+func NewCore(frames int) (core *capture.Core, closeAll func(), err error) {
+	pool, err := tap.NewPool(tap.Config{Frames: frames})
+	if err != nil {
+		return nil, nil, err
+	}
+	core = capture.NewCore(pool, nil)
+	return core, func() { core.Close(); pool.Close() }, nil
+}
+
+// CPUProfile writes this process's CPU profile to path until stop; with
+// path "" it does nothing.
+func CPUProfile(path string) (stop func(), err error) {
+	if path == "" {
+		return func() {}, nil
+	}
+	f, err := os.Create(path)
+	if err != nil {
+		return nil, err
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		f.Close()
+		return nil, err
+	}
+	return func() { pprof.StopCPUProfile(); f.Close() }, nil
+}
+
+// Supervise runs svcs under a supervisor, as the daemon does, beside a
+// stand-in "core" service: the bench made its capture.Core itself, and
+// services that depend on "core" wait for one by that name. stop ends the
+// run and waits for it.
+func Supervise(log *slog.Logger, svcs ...services.Service) (stop func(), err error) {
+	core := services.ServiceFunc{ServiceName: "core", RunFunc: func(ctx context.Context, rt *services.Runtime) error {
+		rt.Ready()
+		<-ctx.Done()
+		return nil
+	}}
+	sup, err := services.New(services.Options{Logger: log}, append([]services.Service{core}, svcs...)...)
+	if err != nil {
+		return nil, err
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- sup.Run(ctx) }()
+	return func() { cancel(); <-done }, nil
 }
