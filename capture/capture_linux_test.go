@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/binary"
 	"net"
-	"os/exec"
 	"testing"
 	"time"
 
@@ -31,16 +30,7 @@ func newTopo(t *testing.T, frames int) *topo {
 	t.Helper()
 	p := netns.Pair(t)
 	a, b, la, lb := p.Near, p.Far, p.NearLink, p.FarLink
-	for _, c := range []*exec.Cmd{
-		a.Command("ethtool", "-K", "wb0", "gro", "on"),
-		b.Command("ethtool", "-K", "peer0", "gro", "on"),
-		a.Command("tc", "qdisc", "replace", "dev", "wb0", "root", "pfifo", "limit", "10000"),
-		b.Command("tc", "qdisc", "replace", "dev", "peer0", "root", "pfifo", "limit", "10000"),
-	} {
-		if out, err := c.CombinedOutput(); err != nil {
-			t.Fatalf("%v: %v: %s", c.Args, err, out)
-		}
-	}
+	netns.Backpressure(t, la, lb)
 	pool, err := tap.NewPool(tap.Config{Frames: frames})
 	if err != nil {
 		t.Fatal(err)
@@ -58,15 +48,23 @@ func newTopo(t *testing.T, frames int) *topo {
 	return &topo{a: a, b: b, la: la, lb: lb, pool: pool, core: c}
 }
 
+// wb0 opens the near end wb0 as a port with cfg's other settings.
+func (tp *topo) wb0(t *testing.T, cfg PortConfig) *Port {
+	t.Helper()
+	cfg.Name, cfg.NetNS = "wb0", tp.a.Path
+	port, err := tp.core.OpenPort(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return port
+}
+
 // ports opens wb0 in mode and the far end peer0 as a passive port, for
 // tests that watch what wb0 sends.
 func (tp *topo) ports(t *testing.T, mode Mode) (port, peer *Port) {
 	t.Helper()
-	port, err := tp.core.OpenPort(PortConfig{Name: "wb0", NetNS: tp.a.Path, Mode: mode})
-	if err != nil {
-		t.Fatal(err)
-	}
-	peer, err = tp.core.OpenPort(PortConfig{Name: "peer0", NetNS: tp.b.Path})
+	port = tp.wb0(t, PortConfig{Mode: mode})
+	peer, err := tp.core.OpenPort(PortConfig{Name: "peer0", NetNS: tp.b.Path})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -131,10 +129,7 @@ func TestPassiveExactCount(t *testing.T) {
 	// Queue and pool hold every frame: under -race the reader may fall far
 	// behind the sender, and this test is about exact counts, not speed.
 	tp := newTopo(t, 32768)
-	port, err := tp.core.OpenPort(PortConfig{Name: "wb0", NetNS: tp.a.Path, Mode: Passive})
-	if err != nil {
-		t.Fatal(err)
-	}
+	port := tp.wb0(t, PortConfig{Mode: Passive})
 	fast, err := port.Subscribe(SubscribeOptions{Name: "fast", Queue: 32768})
 	if err != nil {
 		t.Fatal(err)
@@ -196,10 +191,7 @@ func TestPassiveExactCount(t *testing.T) {
 
 func TestFilterAndOwner(t *testing.T) {
 	tp := newTopo(t, 1024)
-	port, err := tp.core.OpenPort(PortConfig{Name: "wb0", NetNS: tp.a.Path})
-	if err != nil {
-		t.Fatal(err)
-	}
+	port := tp.wb0(t, PortConfig{})
 	// Classic BPF: accept frames whose sequence number is even.
 	prog, err := bpf.Assemble([]bpf.Instruction{
 		bpf.LoadAbsolute{Off: 14, Size: 4},
@@ -255,10 +247,7 @@ func TestFilterAndOwner(t *testing.T) {
 
 func TestTransmitAndInject(t *testing.T) {
 	tp := newTopo(t, 1024)
-	port, err := tp.core.OpenPort(PortConfig{Name: "wb0", NetNS: tp.a.Path})
-	if err != nil {
-		t.Fatal(err)
-	}
+	port := tp.wb0(t, PortConfig{})
 	txs, _ := port.Subscribe(SubscribeOptions{Name: "tx", Direction: TX})
 	rxs, _ := port.Subscribe(SubscribeOptions{Name: "rx"})
 	// The peer end is captured by a second port in the other namespace.
@@ -312,10 +301,7 @@ func TestTransmitAndInject(t *testing.T) {
 // engine holds all return to the pool on close (newTopo's cleanup checks).
 func TestCloseReleasesEverything(t *testing.T) {
 	tp := newTopo(t, 512)
-	port, err := tp.core.OpenPort(PortConfig{Name: "wb0", NetNS: tp.a.Path, Queues: 2})
-	if err != nil {
-		t.Fatal(err)
-	}
+	port := tp.wb0(t, PortConfig{Queues: 2})
 	s1, _ := port.Subscribe(SubscribeOptions{Name: "a", Queue: 64})
 	port.Subscribe(SubscribeOptions{Name: "b", Queue: 64})
 	port.Subscribe(SubscribeOptions{Name: "owner", Kind: Owner, Queue: 64})

@@ -56,10 +56,7 @@ func consume(t *testing.T, c *Core, port *Port, name string) *Subscription {
 // accepts only frames the consumer holds.
 func TestConsumerCloseReclaims(t *testing.T) {
 	tp := newTopo(t, 8192)
-	port, err := tp.core.OpenPort(PortConfig{Name: "wb0", NetNS: tp.a.Path, Mode: Bypass})
-	if err != nil {
-		t.Fatal(err)
-	}
+	port := tp.wb0(t, PortConfig{Mode: Bypass})
 	ro := tp.core.NewConsumer("reader")
 	own := tp.core.NewConsumer("owner")
 	rs := subscribe(t, ro, port, SubscribeOptions{Name: "reader", Queue: 8192})
@@ -267,10 +264,7 @@ func TestOwnerHooks(t *testing.T) {
 // again and an existing subscription receives its frames.
 func TestLinkEventsAndReattach(t *testing.T) {
 	tp := newTopo(t, 4096)
-	port, err := tp.core.OpenPort(PortConfig{Name: "wb0", NetNS: tp.a.Path})
-	if err != nil {
-		t.Fatal(err)
-	}
+	port := tp.wb0(t, PortConfig{})
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	events := tp.core.WatchPorts(ctx)
@@ -292,17 +286,11 @@ func TestLinkEventsAndReattach(t *testing.T) {
 	if info.MTU != 1500 || info.MAC.String() != tp.la.MAC.String() || info.SpeedMbps != 10000 || info.Duplex != "full" {
 		t.Fatalf("facts %+v, want mtu 1500, mac %s, 10000 Mb/s full duplex (veth)", info, tp.la.MAC)
 	}
-	run := func(ns *netns.NS, args ...string) {
-		t.Helper()
-		if out, err := ns.Command("ip", args...).CombinedOutput(); err != nil {
-			t.Fatalf("ip %v: %v: %s", args, err, out)
-		}
-	}
-	run(tp.b, "link", "set", "peer0", "down")
+	tp.b.Run(t, "ip", "link", "set", "peer0", "down")
 	waitEvent("carrier lost", func(i PortInfo) bool { return !i.LinkUp })
-	run(tp.b, "link", "set", "peer0", "up")
+	tp.b.Run(t, "ip", "link", "set", "peer0", "up")
 	waitEvent("carrier back", func(i PortInfo) bool { return i.LinkUp })
-	run(tp.a, "link", "set", "wb0", "mtu", "9000")
+	tp.a.Run(t, "ip", "link", "set", "wb0", "mtu", "9000")
 	waitEvent("mtu 9000", func(i PortInfo) bool { return i.MTU == 9000 })
 
 	sub := consume(t, tp.core, port, "survivor")
@@ -310,7 +298,7 @@ func TestLinkEventsAndReattach(t *testing.T) {
 	s.send(t, tp.la.MAC, 10, 64)
 	ReleaseAll(receiveN(t, sub, 10))
 
-	run(tp.a, "link", "del", "wb0")
+	tp.a.Run(t, "ip", "link", "del", "wb0")
 	waitEvent("interface gone", func(i PortInfo) bool { return i.OperState == "absent" && !i.Attached })
 	if st := port.Stats(); st.Attached {
 		t.Fatal("engine attached to a deleted interface")
@@ -332,10 +320,7 @@ func TestLinkEventsAndReattach(t *testing.T) {
 // meanwhile is counted as missed, and frames flow again after Resume.
 func TestSuspendResume(t *testing.T) {
 	tp := newTopo(t, 4096)
-	port, err := tp.core.OpenPort(PortConfig{Name: "wb0", NetNS: tp.a.Path})
-	if err != nil {
-		t.Fatal(err)
-	}
+	port := tp.wb0(t, PortConfig{})
 	sub := consume(t, tp.core, port, "session")
 	s := newSender(t, tp.b, "peer0")
 	s.send(t, tp.la.MAC, 100, 64)

@@ -2,7 +2,6 @@ package capture
 
 import (
 	"bytes"
-	"context"
 	"fmt"
 	"net"
 	"strings"
@@ -60,14 +59,7 @@ func testInjectHost(t *testing.T, clsact bool) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var conn *net.UDPConn
-	if err := a.Do(func() (err error) {
-		conn, err = net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(10, 77, 0, 1), Port: 7777})
-		return err
-	}); err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
+	conn := a.ListenUDP(t, "10.77.0.1:7777")
 
 	inject := func(b []byte) {
 		t.Helper()
@@ -103,24 +95,16 @@ func testInjectHost(t *testing.T, clsact bool) {
 		t.Fatalf("extra datagram %q", buf[:m])
 	}
 	// The subscriber: each injected frame once, as RX, stamped by the kernel.
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
+	got := 0
+	drain(t, sub, n, func(f Frame) {
+		want := fmt.Sprintf("wb-inject-%d", got)
+		// Ethernet pads the 54-byte frame to 60 on its way in.
+		if !bytes.Contains(f.Data(), []byte(want)) || f.Direction() != RX || f.Port() != port || f.TimestampSource() != TSKernel {
+			t.Errorf("frame %d: dir %v src %v, data %q", got, f.Direction(), f.TimestampSource(), f.Data())
+		}
+		got++
+	})
 	frames := make([]Frame, 16)
-	for got := 0; got < n; {
-		k, err := sub.Receive(ctx, frames)
-		if err != nil {
-			t.Fatalf("subscriber got %d of %d: %v", got, n, err)
-		}
-		for _, f := range frames[:k] {
-			want := fmt.Sprintf("wb-inject-%d", got)
-			// Ethernet pads the 54-byte frame to 60 on its way in.
-			if !bytes.Contains(f.Data(), []byte(want)) || f.Direction() != RX || f.Port() != port || f.TimestampSource() != TSKernel {
-				t.Errorf("frame %d: dir %v src %v, data %q", got, f.Direction(), f.TimestampSource(), f.Data())
-			}
-			f.Release()
-			got++
-		}
-	}
 	time.Sleep(300 * time.Millisecond)
 	if k := sub.TryReceive(frames); k != 0 {
 		ReleaseAll(frames[:k])
@@ -140,26 +124,11 @@ func testInjectHost(t *testing.T, clsact bool) {
 	// The injector's program passes only the core's frames: whatever else
 	// leaves the dummy (here a raw frame of our own) is dropped.
 	inj := injectorName(la.Index)
-	if err := a.Do(func() error {
-		l, err := netlink.LinkByName(inj)
-		if err != nil {
-			return err
-		}
-		fd, err := unix.Socket(unix.AF_PACKET, unix.SOCK_RAW|unix.SOCK_CLOEXEC, 0)
-		if err != nil {
-			return err
-		}
-		defer unix.Close(fd)
-		if err := unix.Bind(fd, &unix.SockaddrLinklayer{Ifindex: l.Attrs().Index}); err != nil {
-			return err
-		}
-		// The program drops it: the kernel says so with ENOBUFS.
-		if _, err = unix.Write(fd, udpFrame(t, lb.MAC, la.MAC, "wb-inject-stray")); err != unix.ENOBUFS {
-			return fmt.Errorf("unmarked frame: %v, want ENOBUFS (dropped)", err)
-		}
-		return nil
-	}); err != nil {
-		t.Fatal(err)
+	stray := netns.OpenRaw(t, a.Link(t, inj))
+	// The program drops it: the kernel says so with ENOBUFS (one write:
+	// Raw.Write would wait ENOBUFS out).
+	if _, err := unix.Write(stray.FD, udpFrame(t, lb.MAC, la.MAC, "wb-inject-stray")); err != unix.ENOBUFS {
+		t.Fatalf("unmarked frame: %v, want ENOBUFS (dropped)", err)
 	}
 	conn.SetReadDeadline(time.Now().Add(300 * time.Millisecond))
 	if m, _, err := conn.ReadFromUDP(buf); err == nil {
@@ -215,10 +184,7 @@ func testInjectHost(t *testing.T, clsact bool) {
 // the frame.
 func TestInjectClosed(t *testing.T) {
 	tp := newTopo(t, 64)
-	port, err := tp.core.OpenPort(PortConfig{Name: "wb0", NetNS: tp.a.Path})
-	if err != nil {
-		t.Fatal(err)
-	}
+	port := tp.wb0(t, PortConfig{})
 	f, err := tp.core.Alloc()
 	if err != nil {
 		t.Fatal(err)
@@ -272,10 +238,7 @@ func isICMPEcho(d []byte) bool {
 // cleanup checks the pool is full) and no injector outlives the port.
 func TestInjectWhileClosing(t *testing.T) {
 	tp := newTopo(t, 1024)
-	port, err := tp.core.OpenPort(PortConfig{Name: "wb0", NetNS: tp.a.Path})
-	if err != nil {
-		t.Fatal(err)
-	}
+	port := tp.wb0(t, PortConfig{})
 	if _, err := port.Subscribe(SubscribeOptions{Name: "rx", Queue: 16}); err != nil {
 		t.Fatal(err)
 	}

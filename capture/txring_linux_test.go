@@ -23,10 +23,7 @@ func TestPassiveTransmitOrder(t *testing.T) {
 		}
 		t.Run(name, func(t *testing.T) {
 			tp := newTopo(t, 16384)
-			port, err := tp.core.OpenPort(PortConfig{Name: "wb0", NetNS: tp.a.Path, TxSendmmsg: mmsg, RingBlocks: 8})
-			if err != nil {
-				t.Fatal(err)
-			}
+			port := tp.wb0(t, PortConfig{TxSendmmsg: mmsg, RingBlocks: 8})
 			peer, err := tp.core.OpenPort(PortConfig{Name: "peer0", NetNS: tp.b.Path, RingBlocks: 8})
 			if err != nil {
 				t.Fatal(err)

@@ -42,10 +42,7 @@ func TestBypassCountAndForward(t *testing.T) {
 	tp := newTopo(t, 32768)
 	c := netns.New(t)
 	_, lp1 := netns.Veth(t, tp.a, "wb1", c, "peer1", netns.VethOptions{})
-	in, err := tp.core.OpenPort(PortConfig{Name: "wb0", NetNS: tp.a.Path, Mode: Bypass, Forward: "wb1"})
-	if err != nil {
-		t.Fatal(err)
-	}
+	in := tp.wb0(t, PortConfig{Mode: Bypass, Forward: "wb1"})
 	out, err := tp.core.OpenPort(PortConfig{Name: "wb1", NetNS: tp.a.Path, Mode: Bypass})
 	if err != nil {
 		t.Fatal(err)
@@ -141,10 +138,7 @@ func TestBypassOwnerTransmit(t *testing.T) {
 // is exactly what was sent, and closing the reader returns every frame.
 func TestBypassPoolExhausted(t *testing.T) {
 	tp := newTopo(t, 4096)
-	port, err := tp.core.OpenPort(PortConfig{Name: "wb0", NetNS: tp.a.Path, Mode: Bypass, RingFrames: 1024})
-	if err != nil {
-		t.Fatal(err)
-	}
+	port := tp.wb0(t, PortConfig{Mode: Bypass, RingFrames: 1024})
 	hold, _ := port.Subscribe(SubscribeOptions{Name: "hold", Queue: 8192})
 	const n = 6000
 	snd := newSender(t, tp.b, "peer0")
@@ -275,10 +269,7 @@ func TestBypassCrossForwardWithClosingSubscribers(t *testing.T) {
 // the default action), stamped by the engine, and makes no injector.
 func TestBypassInject(t *testing.T) {
 	tp := newTopo(t, 8192)
-	port, err := tp.core.OpenPort(PortConfig{Name: "wb0", NetNS: tp.a.Path, Mode: Bypass})
-	if err != nil {
-		t.Fatal(err)
-	}
+	port := tp.wb0(t, PortConfig{Mode: Bypass})
 	rx, _ := port.Subscribe(SubscribeOptions{Name: "rx"})
 	f, err := tp.core.Alloc()
 	if err != nil {
@@ -305,10 +296,7 @@ func TestBypassInject(t *testing.T) {
 // frame, in order, and the kernel took the options.
 func TestBypassBusyPoll(t *testing.T) {
 	tp := newTopo(t, 8192)
-	port, err := tp.core.OpenPort(PortConfig{Name: "wb0", NetNS: tp.a.Path, Mode: Bypass, BusyPoll: 50, BusyPollBudget: 64})
-	if err != nil {
-		t.Fatal(err)
-	}
+	port := tp.wb0(t, PortConfig{Mode: Bypass, BusyPoll: 50, BusyPollBudget: 64})
 	e := port.eng.(*xdpEngine)
 	if want := []string{"SO_BUSY_POLL", "SO_PREFER_BUSY_POLL", "SO_BUSY_POLL_BUDGET"}; !e.busyPoll || !slices.Equal(e.busyOpts, want) {
 		t.Fatalf("busy-poll options taken: %v, want %v", e.busyOpts, want)
@@ -347,10 +335,7 @@ func TestBypassBusyPoll(t *testing.T) {
 // needs a NIC whose driver supports it (ice, i40e, mlx5, ...).
 func TestBypassZeroCopyMode(t *testing.T) {
 	tp := newTopo(t, 4096)
-	port, err := tp.core.OpenPort(PortConfig{Name: "wb0", NetNS: tp.a.Path, Mode: Bypass})
-	if err != nil {
-		t.Fatal(err)
-	}
+	port := tp.wb0(t, PortConfig{Mode: Bypass})
 	e := port.eng.(*xdpEngine)
 	var opts struct{ flags uint32 }
 	if err := getsockopt(e.socks[0].fd, unix.XDP_OPTIONS, unsafe.Pointer(&opts), unsafe.Sizeof(opts)); err != nil {

@@ -3,7 +3,6 @@ package cli
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"fmt"
 	"net"
 	"os"
@@ -48,9 +47,7 @@ func newCaptureRig(t *testing.T) *captureRig {
 // addAddr gives a link in the port's namespace an address (CIDR).
 func (r *captureRig) addAddr(t *testing.T, link, cidr string) {
 	t.Helper()
-	if out, err := r.a.Command("ip", "addr", "add", cidr, "dev", link).CombinedOutput(); err != nil {
-		t.Fatalf("ip addr add %s: %v: %s", cidr, err, out)
-	}
+	r.a.Run(t, "ip", "addr", "add", cidr, "dev", link)
 }
 
 func (r *captureRig) send(t *testing.T, frame []byte) {
@@ -74,34 +71,22 @@ func (r *captureRig) cli(t *testing.T, args ...string) (string, error) {
 
 func (r *captureRig) list(t *testing.T) map[string]api.CaptureSession {
 	t.Helper()
-	out, err := r.cli(t, "capture", "list", "--json")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var ss []api.CaptureSession
-	if err := json.Unmarshal([]byte(out), &ss); err != nil {
-		t.Fatalf("%v: %s", err, out)
-	}
-	m := map[string]api.CaptureSession{}
-	for _, s := range ss {
-		m[s.ID] = s
-	}
-	return m
+	return testutil.CaptureList(t, r.run(t))
+}
+
+// run is cli as a runner for testutil.CLIJSON.
+func (r *captureRig) run(t *testing.T) func(args ...string) (string, error) {
+	return func(args ...string) (string, error) { return r.cli(t, args...) }
 }
 
 func (r *captureRig) waitPackets(t *testing.T, id string, n uint64) {
 	t.Helper()
-	deadline := time.Now().Add(20 * time.Second)
-	for {
-		s := r.list(t)[id]
-		if s.Packets == n {
-			return
+	testutil.Eventually(t, fmt.Sprintf("session %s to write %d packets", id, n), func() error {
+		if s := r.list(t)[id]; s.Packets != n {
+			return fmt.Errorf("%d written", s.Packets)
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("session %s wrote %d packets, want %d", id, s.Packets, n)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+		return nil
+	})
 }
 
 var startedRE = regexp.MustCompile(`^capture (c\d+) started on`)
@@ -175,11 +160,7 @@ func TestCaptureCLIEndToEnd(t *testing.T) {
 	if err != nil || !strings.Contains(out, fmt.Sprintf("%d packets written, 0 dropped (queue)", nWeb)) {
 		t.Fatalf("stop: %v %s", err, out)
 	}
-	var final api.CaptureSession
-	out, err = r.cli(t, "capture", "stop", "--json", sec)
-	if err != nil || json.Unmarshal([]byte(out), &final) != nil {
-		t.Fatalf("stop: %v %s", err, out)
-	}
+	final := testutil.CLIJSON[api.CaptureSession](t, r.run(t), "capture", "stop", "--json", sec)
 	if final.Packets != 31 || final.FilesKept != 2 || final.Files < 3 || final.Running {
 		t.Fatalf("sec session: %+v", final)
 	}
@@ -222,10 +203,9 @@ func TestCaptureCLIEndToEnd(t *testing.T) {
 	w.Close()
 	capFile := filepath.Join(dir, "far.pcap")
 	dump := pkttest.Start(t, r.b.Command("tcpdump", "-i", "peer0", "-Q", "in", "--time-stamp-precision=nano", "-c", fmt.Sprint(nRep), "-w", capFile, "udp port 7777"), "listening on")
-	out, err = r.cli(t, "replay", w.Files()[0], "--port", "wb0", "--json")
-	var rep api.ReplayReport
-	if err != nil || json.Unmarshal([]byte(out), &rep) != nil || rep.Sent != nRep || rep.Padded != nRep || rep.Errors != 0 {
-		t.Fatalf("replay: %v %s", err, out)
+	rep := testutil.CLIJSON[api.ReplayReport](t, r.run(t), "replay", w.Files()[0], "--port", "wb0", "--json")
+	if rep.Sent != nRep || rep.Padded != nRep || rep.Errors != 0 {
+		t.Fatalf("replay: %+v", rep)
 	}
 	if err := dump.Wait(20 * time.Second); err != nil {
 		t.Fatalf("tcpdump: %v", err)
@@ -256,14 +236,7 @@ func TestCaptureCLIEndToEnd(t *testing.T) {
 	// socket bound to the port's address), and a session on the port sees
 	// each frame exactly once, as received.
 	r.addAddr(t, "wb0", "10.9.0.2/24")
-	var conn *net.UDPConn
-	if err := r.a.Do(func() (err error) {
-		conn, err = net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(10, 9, 0, 2), Port: 7777})
-		return err
-	}); err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
+	conn := r.a.ListenUDP(t, "10.9.0.2:7777")
 	hw, err := pcapng.NewWriter(pcapng.Options{Dir: filepath.Join(dir, "tohost"), Interfaces: []pcapng.Interface{{Name: "x"}}})
 	if err != nil {
 		t.Fatal(err)

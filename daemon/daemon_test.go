@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
@@ -161,21 +162,18 @@ func TestRemoteAPIRequiresTLSAndToken(t *testing.T) {
 	// Port 0 cannot be told to the client, so learn it from the listener's log.
 	d, cl := runDaemon(t, cfg)
 	var addr string
-	deadline := time.Now().Add(20 * time.Second)
-	for addr == "" && time.Now().Before(deadline) {
+	testutil.Eventually(t, "the remote listener", func() error {
 		ring, _ := d.Supervisor().Logs("api-remote")
 		entries, _, _ := ring.Since(0)
 		for _, e := range entries {
 			if e.Msg == "control API listening" {
 				addr = e.Attrs["addr"]
+				return nil
 			}
 		}
-		time.Sleep(10 * time.Millisecond)
-	}
-	if addr == "" {
 		st, _ := cl.Status(context.Background())
-		t.Fatalf("remote listener never came up: %+v", st)
-	}
+		return fmt.Errorf("not listening; status %+v", st)
+	})
 	ctx := context.Background()
 	rc, err := api.NewRemoteClient("https://"+addr, token, api.ClientTLS{CAFile: tf.CA})
 	if err != nil {

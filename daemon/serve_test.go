@@ -1,7 +1,6 @@
 package daemon
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -112,15 +111,7 @@ func waitApply(t *testing.T, cl *api.Client, gen int, rolledBack bool) api.Appli
 
 func post(t *testing.T, cl *api.Client, doc string) error {
 	t.Helper()
-	resp, err := cl.Do(context.Background(), http.MethodPost, api.PathConfig, bytes.NewReader([]byte(doc)))
-	if err != nil {
-		return err
-	}
-	resp.Body.Close()
-	if resp.StatusCode != http.StatusAccepted {
-		return fmt.Errorf("status %s", resp.Status)
-	}
-	return nil
+	return testutil.PostConfig(context.Background(), cl, doc)
 }
 
 // TestApplyStoreRollback drives POST /v1/config against Serve: a broken

@@ -71,7 +71,7 @@ func TestClientCertificate(t *testing.T) {
 		t.Errorf("foreign certificate:\n%s", out)
 	}
 	c := l.attach(t, append(base, "-cert", certs["ci-runner"][0], "-key", certs["ci-runner"][1])...)
-	c.waitState(t, "attach with a client certificate", "connected=true")
+	c.WaitLine(t, "attach with a client certificate", "connected=true")
 	ss := l.svc.Sessions()
 	if len(ss) != 1 || ss[0].Identity != "cert:ci-runner" || ss[0].Port != "mp0" {
 		t.Errorf("sessions %+v", ss)

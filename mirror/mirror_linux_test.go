@@ -13,21 +13,21 @@ import (
 	"path/filepath"
 	"runtime/pprof"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
 	"github.com/vishvananda/netlink"
 
 	"github.com/wirebox/wirebox/capture"
+	"github.com/wirebox/wirebox/capture/capturetest"
 	"github.com/wirebox/wirebox/internal/api"
 	"github.com/wirebox/wirebox/internal/leakcheck"
 	"github.com/wirebox/wirebox/internal/netns"
+	"github.com/wirebox/wirebox/internal/pkttest"
 	"github.com/wirebox/wirebox/internal/testutil"
 	"github.com/wirebox/wirebox/services"
-	"github.com/wirebox/wirebox/tap"
+	"github.com/wirebox/wirebox/services/servicestest"
 )
 
 func TestMain(m *testing.M) { os.Exit(leakcheck.Run(m)) }
@@ -59,14 +59,8 @@ func newLab(t *testing.T, mutate func(*Config)) *lab {
 	netns.Veth(t, l.appliance, "mq0", l.host, "lab1", netns.VethOptions{})
 	// The lab host's frames cross AF_XDP as bytes: they must carry their
 	// checksums (a veth would otherwise leave them to an offload).
-	run(t, l.host.Command("ethtool", "-K", "lab0", "tx", "off"))
-	pool, err := tap.NewPool(tap.Config{Frames: 8192})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { pool.Close() })
-	l.core = capture.NewCore(pool, slog.New(slog.DiscardHandler))
-	t.Cleanup(func() { l.core.Close() })
+	l.host.Run(t, "ethtool", "-K", "lab0", "tx", "off")
+	l.core = capturetest.Core(t, 8192)
 	if _, err := l.core.OpenPort(capture.PortConfig{Name: "mp0", NetNS: l.appliance.Path, Mode: capture.Bypass}); err != nil {
 		t.Fatal(err)
 	}
@@ -77,6 +71,7 @@ func newLab(t *testing.T, mutate func(*Config)) *lab {
 	if mutate != nil {
 		mutate(&l.cfg)
 	}
+	var err error
 	l.svc, err = New(l.cfg, func() *capture.Core { return l.core }, testLog(t))
 	if err != nil {
 		t.Fatal(err)
@@ -91,12 +86,7 @@ func (l *lab) start(t *testing.T) {
 	t.Helper()
 	// Under the real supervisor, after a "core" service (the test owns
 	// the core itself).
-	core := services.ServiceFunc{ServiceName: "core", RunFunc: func(ctx context.Context, rt *services.Runtime) error {
-		rt.Ready()
-		<-ctx.Done()
-		return nil
-	}}
-	sup, err := services.New(services.Options{Logger: testLog(t)}, core, l.svc)
+	sup, err := services.New(services.Options{Logger: testLog(t)}, servicestest.Steady("core"), l.svc)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -151,15 +141,6 @@ func testLog(t *testing.T) *slog.Logger {
 	return slog.New(slog.DiscardHandler)
 }
 
-func run(t *testing.T, cmd *exec.Cmd) string {
-	t.Helper()
-	out, err := cmd.CombinedOutput()
-	if err != nil {
-		t.Fatalf("%v: %v\n%s", cmd.Args, err, out)
-	}
-	return string(out)
-}
-
 // waitProc waits for a peer tool to exit; one that hangs is killed (and
 // the test fails) rather than hanging the test.
 func waitProc(t *testing.T, cmd *exec.Cmd, diag ...func()) {
@@ -175,6 +156,23 @@ func waitProc(t *testing.T, cmd *exec.Cmd, diag ...func()) {
 		}
 		_ = cmd.Process.Kill()
 		<-done
+	}
+}
+
+// dumpTAP runs tcpdump on the client's TAP mir0 (with filter) into a
+// pcap file; the function it returns stops it and returns what `tcpdump
+// -n args -r` reads from the file.
+func (l *lab) dumpTAP(t *testing.T, filter ...string) func(args ...string) string {
+	t.Helper()
+	pcap := filepath.Join(t.TempDir(), "tap.pcap")
+	dump := pkttest.Start(t, l.client.Command("tcpdump", append([]string{"-i", "mir0", "-U", "-n", "-w", pcap}, filter...)...), "listening on")
+	return func(args ...string) string {
+		t.Helper()
+		_ = dump.Cmd.Process.Signal(syscall.SIGINT)
+		if err := dump.Wait(30 * time.Second); err != nil {
+			t.Errorf("tcpdump on mir0: %v", err)
+		}
+		return testutil.Run(t, exec.Command("tcpdump", append(append([]string{"-n"}, args...), "-r", pcap)...))
 	}
 }
 
@@ -202,108 +200,14 @@ func cliArgs(args []string) []string {
 	return append([]string{"mirror", "attach", server, port}, rest...)
 }
 
-// client is a running `wirebox mirror attach` (the real CLI).
-type client struct {
-	cmd    *exec.Cmd
-	mu     sync.Mutex
-	states []string
-	stderr strings.Builder
-	exited chan struct{}
-	err    error
-}
+// client is a running `wirebox mirror attach` (the real CLI); its state
+// lines are its stdout.
+type client = testutil.Proc
 
 // attach starts the client in the client namespace.
 func (l *lab) attach(t *testing.T, args ...string) *client {
 	t.Helper()
-	cmd := l.client.Command(testutil.Wirebox(t), cliArgs(args)...)
-	c := &client{cmd: cmd, exited: make(chan struct{})}
-	out, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	cmd.Stderr = &syncWriter{b: &c.stderr, mu: &c.mu}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	go func() {
-		sc := bufio.NewScanner(out)
-		for sc.Scan() {
-			c.mu.Lock()
-			c.states = append(c.states, sc.Text())
-			c.mu.Unlock()
-		}
-		c.err = cmd.Wait()
-		close(c.exited)
-	}()
-	t.Cleanup(func() {
-		_ = cmd.Process.Signal(syscall.SIGTERM)
-		select {
-		case <-c.exited:
-		case <-time.After(10 * time.Second):
-			_ = cmd.Process.Kill()
-			<-c.exited
-		}
-		if t.Failed() {
-			t.Logf("client %v stderr:\n%s", args, c.log())
-		}
-	})
-	return c
-}
-
-type syncWriter struct {
-	b  *strings.Builder
-	mu *sync.Mutex
-}
-
-func (w *syncWriter) Write(p []byte) (int, error) {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	return w.b.Write(p)
-}
-
-func (c *client) log() string {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.stderr.String()
-}
-
-// last is the latest state line.
-func (c *client) last() string {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if len(c.states) == 0 {
-		return ""
-	}
-	return c.states[len(c.states)-1]
-}
-
-func (c *client) waitState(t *testing.T, what string, substr ...string) {
-	t.Helper()
-	testutil.WaitFor(t, what, func() bool {
-		select {
-		case <-c.exited:
-			t.Fatalf("client exited (%v) waiting for %s:\n%s", c.err, what, c.log())
-		default:
-		}
-		s := c.last()
-		for _, x := range substr {
-			if !strings.Contains(s, x) {
-				return false
-			}
-		}
-		return true
-	})
-}
-
-// waitExit waits for the client to end and returns its stderr.
-func (c *client) waitExit(t *testing.T) string {
-	t.Helper()
-	select {
-	case <-c.exited:
-	case <-time.After(30 * time.Second):
-		t.Fatal("client did not exit")
-	}
-	return c.log()
+	return testutil.StartProc(t, l.client.Command(testutil.Wirebox(t), cliArgs(args)...))
 }
 
 // linkOf reads an interface in ns (nil if absent).
@@ -326,7 +230,7 @@ func TestAttachEndToEnd(t *testing.T) {
 	}
 	l := newLab(t, nil)
 	c := l.attach(t, "-server", l.addr(), "-ca", l.ca(), "-token", l.token(t), "-port", "mp0", "-as", "mir0")
-	c.waitState(t, "the client to attach", "connected=true", "link=true")
+	c.WaitLine(t, "the client to attach", "connected=true", "link=true")
 	h := l.client.Netlink(t)
 	tapLink := linkOf(t, h, "mir0")
 	if tapLink == nil {
@@ -338,34 +242,20 @@ func TestAttachEndToEnd(t *testing.T) {
 	if tapLink.Attrs().MTU != 1500 {
 		t.Errorf("TAP MTU %d, want 1500", tapLink.Attrs().MTU)
 	}
-	run(t, l.client.Command("ip", "addr", "add", "192.168.77.1/24", "dev", "mir0"))
+	l.client.Run(t, "ip", "addr", "add", "192.168.77.1/24", "dev", "mir0")
 
 	// tcpdump on the TAP sees the lab host's frames (by its MAC).
-	pcap := filepath.Join(t.TempDir(), "tap.pcap")
-	dump := l.client.Command("tcpdump", "-i", "mir0", "-U", "-n", "-w", pcap, "ether", "src", l.lab0.MAC.String())
-	var dumpErr strings.Builder
-	var dumpMu sync.Mutex
-	dump.Stderr = &syncWriter{b: &dumpErr, mu: &dumpMu}
-	if err := dump.Start(); err != nil {
-		t.Fatal(err)
-	}
-	testutil.WaitFor(t, "tcpdump to listen", func() bool {
-		dumpMu.Lock()
-		defer dumpMu.Unlock()
-		return strings.Contains(dumpErr.String(), "listening on")
-	})
+	dump := l.dumpTAP(t, "ether", "src", l.lab0.MAC.String())
 
-	out := run(t, l.client.Command("ping", "-c", "3", "-i", "0.2", "-W", "5", "192.168.77.2"))
+	out := l.client.Run(t, "ping", "-c", "3", "-i", "0.2", "-W", "5", "192.168.77.2")
 	if !strings.Contains(out, " 0% packet loss") {
 		t.Errorf("ping through the mirror:\n%s", out)
 	}
-	out = run(t, l.client.Command("arping", "-c", "2", "-w", "5", "-I", "mir0", "192.168.77.2"))
+	out = l.client.Run(t, "arping", "-c", "2", "-w", "5", "-I", "mir0", "192.168.77.2")
 	if !strings.Contains(strings.ToLower(out), strings.ToLower(l.lab0.MAC.String())) {
 		t.Errorf("arping did not see the lab host's MAC %s:\n%s", l.lab0.MAC, out)
 	}
-	_ = dump.Process.Signal(syscall.SIGINT)
-	waitProc(t, dump)
-	read := run(t, exec.Command("tcpdump", "-n", "-e", "-r", pcap))
+	read := dump("-e")
 	if !strings.Contains(read, "ICMP echo reply") || !strings.Contains(read, "Reply 192.168.77.2 is-at") {
 		t.Errorf("tcpdump on the TAP missed the lab host's replies:\n%s", read)
 	}
@@ -442,26 +332,7 @@ func TestAttachEndToEnd(t *testing.T) {
 	}
 
 	// The same as Prometheus metrics.
-	reg := prometheus.NewRegistry()
-	for _, c := range l.svc.Collectors() {
-		reg.MustRegister(c)
-	}
-	mfs, err := reg.Gather()
-	if err != nil {
-		t.Fatal(err)
-	}
-	seen := map[string]float64{}
-	for _, mf := range mfs {
-		for _, m := range mf.GetMetric() {
-			key := mf.GetName()
-			for _, lp := range m.GetLabel() {
-				if lp.GetName() == "direction" {
-					key += "/" + lp.GetValue()
-				}
-			}
-			seen[key] += m.GetCounter().GetValue() + m.GetGauge().GetValue()
-		}
-	}
+	seen := testutil.Metrics(t, "direction", l.svc.Collectors()...)
 	for _, k := range []string{"wirebox_mirror_sessions", "wirebox_mirror_channels", "wirebox_mirror_frames_total/to_client",
 		"wirebox_mirror_frames_total/from_client", "wirebox_mirror_bytes_total/to_client", "wirebox_mirror_rtt_seconds"} {
 		if seen[k] <= 0 {
@@ -470,23 +341,23 @@ func TestAttachEndToEnd(t *testing.T) {
 	}
 
 	// Link down on the appliance port: the TAP loses carrier, then regains it.
-	run(t, l.host.Command("ip", "link", "set", "lab0", "down"))
+	l.host.Run(t, "ip", "link", "set", "lab0", "down")
 	testutil.WaitFor(t, "the TAP to lose carrier", func() bool { l := linkOf(t, h, "mir0"); return l != nil && !carrier(l) })
-	c.waitState(t, "the client to see the link down", "connected=true", "link=false")
-	run(t, l.host.Command("ip", "link", "set", "lab0", "up"))
+	c.WaitLine(t, "the client to see the link down", "connected=true", "link=false")
+	l.host.Run(t, "ip", "link", "set", "lab0", "up")
 	testutil.WaitFor(t, "the TAP to regain carrier", func() bool { l := linkOf(t, h, "mir0"); return l != nil && carrier(l) })
 
 	// An MTU change on the appliance port follows to the TAP.
-	run(t, l.appliance.Command("ip", "link", "set", "mp0", "mtu", "1400"))
+	l.appliance.Run(t, "ip", "link", "set", "mp0", "mtu", "1400")
 	testutil.WaitFor(t, "the TAP to take the new MTU", func() bool { l := linkOf(t, h, "mir0"); return l != nil && l.Attrs().MTU == 1400 })
-	run(t, l.appliance.Command("ip", "link", "set", "mp0", "mtu", "1500"))
+	l.appliance.Run(t, "ip", "link", "set", "mp0", "mtu", "1500")
 	testutil.WaitFor(t, "the TAP to take the MTU back", func() bool { l := linkOf(t, h, "mir0"); return l != nil && l.Attrs().MTU == 1500 })
 
 	// Ctrl-C detaches: the TAP goes, the port is free.
-	_ = c.cmd.Process.Signal(os.Interrupt)
-	c.waitExit(t)
-	if c.err != nil {
-		t.Errorf("client exit: %v", c.err)
+	_ = c.Cmd.Process.Signal(os.Interrupt)
+	c.WaitExit(t)
+	if c.Err() != nil {
+		t.Errorf("client exit: %v", c.Err())
 	}
 	if linkOf(t, h, "mir0") != nil {
 		t.Error("TAP still there after detach")

@@ -6,11 +6,9 @@ import (
 	"errors"
 	"io"
 	"net"
-	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -25,8 +23,8 @@ import (
 func (l *lab) attachFails(t *testing.T, args ...string) string {
 	t.Helper()
 	c := l.attach(t, args...)
-	out := c.waitExit(t)
-	if c.err == nil {
+	out := c.WaitExit(t)
+	if c.Err() == nil {
 		t.Fatalf("attach %v succeeded; want a refusal", args)
 	}
 	return out
@@ -86,7 +84,7 @@ func TestRefusals(t *testing.T) {
 
 	// Busy: one client holds mp0; a second is refused; a monitor may join.
 	first := l.attach(t, append(base, "-token", l.token(t), "-port", "mp0")...)
-	first.waitState(t, "the first client", "connected=true")
+	first.WaitLine(t, "the first client", "connected=true")
 	busy := []string{"-server", l.addr(), "-ca", l.ca(), "-as", "mir1", "-token", l.token(t), "-port", "mp0"}
 	if out := l.attachFails(t, busy...); !strings.Contains(out, "port busy") {
 		t.Errorf("busy:\n%s", out)
@@ -95,7 +93,7 @@ func TestRefusals(t *testing.T) {
 		t.Error("busy: a TAP was left behind")
 	}
 	mon := l.attach(t, append(busy, "-monitor")...)
-	mon.waitState(t, "the monitor", "connected=true")
+	mon.WaitLine(t, "the monitor", "connected=true")
 	ps := l.svc.Ports()
 	for _, p := range ps {
 		if p.Name == "mp0" && (p.Holder == "" || p.Monitors != 1) {
@@ -114,16 +112,16 @@ func TestUnregisterKillRestart(t *testing.T) {
 	h := l.client.Netlink(t)
 	args := []string{"-server", l.addr(), "-ca", l.ca(), "-token", l.token(t), "-port", "mp0", "-as", "mir0"}
 	c := l.attach(t, args...)
-	c.waitState(t, "attach", "connected=true", "link=true")
+	c.WaitLine(t, "attach", "connected=true", "link=true")
 	if code := post(t, l, "/v1/mirror/ports/mp0/unregister"); code != 200 {
 		t.Fatalf("unregister: %d", code)
 	}
-	c.waitState(t, "the client to be told", "connected=false", "unregistered")
+	c.WaitLine(t, "the client to be told", "connected=false", "unregistered")
 	testutil.WaitFor(t, "the TAP to lose carrier", func() bool { l := linkOf(t, h, "mir0"); return l != nil && !carrier(l) })
 	if code := post(t, l, "/v1/mirror/ports/mp0/register"); code != 200 {
 		t.Fatalf("register: %d", code)
 	}
-	c.waitState(t, "the client to come back", "connected=true", "link=true")
+	c.WaitLine(t, "the client to come back", "connected=true", "link=true")
 	testutil.WaitFor(t, "the TAP to regain carrier", func() bool { l := linkOf(t, h, "mir0"); return l != nil && carrier(l) })
 	if code := post(t, l, "/v1/mirror/ports/nope/register"); code != 404 {
 		t.Errorf("register of a port the core does not have: %d, want 404", code)
@@ -133,19 +131,19 @@ func TestUnregisterKillRestart(t *testing.T) {
 	// reconnects by itself; certificate and token are the same.
 	fp, tok := l.svc.Fingerprint(), l.token(t)
 	l.halt(t)
-	c.waitState(t, "the client to see the server gone", "connected=false")
+	c.WaitLine(t, "the client to see the server gone", "connected=false")
 	testutil.WaitFor(t, "the TAP to lose carrier", func() bool { l := linkOf(t, h, "mir0"); return l != nil && !carrier(l) })
 	l.start(t)
-	c.waitState(t, "the client to reconnect", "connected=true")
+	c.WaitLine(t, "the client to reconnect", "connected=true")
 	if l.svc.Fingerprint() != fp || l.token(t) != tok {
 		t.Error("certificate or token changed across a restart")
 	}
 
 	// kill -9: the TAP goes with the process, the server frees the port.
-	if err := c.cmd.Process.Signal(syscall.SIGKILL); err != nil {
+	if err := c.Cmd.Process.Signal(syscall.SIGKILL); err != nil {
 		t.Fatal(err)
 	}
-	c.waitExit(t)
+	c.WaitExit(t)
 	testutil.WaitFor(t, "the server to free the port", func() bool {
 		for _, p := range l.svc.Ports() {
 			if p.Name == "mp0" {
@@ -158,16 +156,16 @@ func TestUnregisterKillRestart(t *testing.T) {
 		t.Error("TAP left after kill -9")
 	}
 	again := l.attach(t, args...)
-	again.waitState(t, "a new client on the freed port", "connected=true")
+	again.WaitLine(t, "a new client on the freed port", "connected=true")
 
 	// Detach by interface name (wirebox mirror detach): the attach ends
 	// cleanly and the port is free.
 	if err := l.client.Do(func() error { return Detach("mir0") }); err != nil {
 		t.Fatal(err)
 	}
-	again.waitExit(t)
-	if again.err != nil {
-		t.Errorf("attach after detach: %v\n%s", again.err, again.log())
+	again.WaitExit(t)
+	if again.Err() != nil {
+		t.Errorf("attach after detach: %v\n%s", again.Err(), again.Stderr())
 	}
 	testutil.WaitFor(t, "the server to free the port after detach", func() bool {
 		for _, p := range l.svc.Ports() {
@@ -390,26 +388,12 @@ func TestTunnelOverMirroredPort(t *testing.T) {
 		t.Fatal(err)
 	}
 	c := l.attach(t, "-server", l.addr(), "-ca", l.ca(), "-token", l.token(t), "-port", "ma0", "-as", "mir0", "-monitor")
-	c.waitState(t, "attach to the tunnel's own port", "connected=true")
-	pcap := filepath.Join(t.TempDir(), "tap.pcap")
-	dump := l.client.Command("tcpdump", "-i", "mir0", "-U", "-n", "-w", pcap)
-	var dumpErr strings.Builder
-	var dumpMu sync.Mutex
-	dump.Stderr = &syncWriter{b: &dumpErr, mu: &dumpMu}
-	if err := dump.Start(); err != nil {
-		t.Fatal(err)
-	}
-	testutil.WaitFor(t, "tcpdump to listen", func() bool {
-		dumpMu.Lock()
-		defer dumpMu.Unlock()
-		return strings.Contains(dumpErr.String(), "listening on")
-	})
+	c.WaitLine(t, "attach to the tunnel's own port", "connected=true")
+	dump := l.dumpTAP(t)
 	// Pings over mc0/ma0 are mirrored; the tunnel keeps talking meanwhile
 	// (both sides ping every 2 s).
-	run(t, l.client.Command("ping", "-c", "5", "-i", "0.5", "10.77.0.2"))
-	_ = dump.Process.Signal(syscall.SIGINT)
-	waitProc(t, dump)
-	read := run(t, exec.Command("tcpdump", "-n", "-r", pcap))
+	l.client.Run(t, "ping", "-c", "5", "-i", "0.5", "10.77.0.2")
+	read := dump()
 	if !strings.Contains(read, "ICMP echo request") {
 		t.Errorf("the port's pings were not mirrored:\n%s", read)
 	}
@@ -439,13 +423,13 @@ func TestBusyThroughCore(t *testing.T) {
 		t.Error("busy: a TAP was left behind")
 	}
 	mon := l.attach(t, "-server", l.addr(), "-ca", l.ca(), "-as", "mir1", "-token", l.token(t), "-port", "mp0", "-monitor")
-	mon.waitState(t, "a monitor next to the other owner", "connected=true")
+	mon.WaitLine(t, "a monitor next to the other owner", "connected=true")
 
 	if err := other.Close(); err != nil {
 		t.Fatal(err)
 	}
 	c := l.attach(t, args...)
-	c.waitState(t, "the client once the port is free", "connected=true")
+	c.WaitLine(t, "the client once the port is free", "connected=true")
 	k := l.core.NewConsumer("late owner")
 	defer k.Close()
 	if _, err := k.Subscribe(port, capture.SubscribeOptions{Name: "late owner", Kind: capture.Owner, Exclusive: true}); !errors.Is(err, capture.ErrBusy) {

@@ -1,12 +1,10 @@
 package qemu
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"net"
-	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -17,6 +15,7 @@ import (
 	"github.com/wirebox/wirebox/image"
 	"github.com/wirebox/wirebox/internal/api"
 	"github.com/wirebox/wirebox/internal/netns"
+	"github.com/wirebox/wirebox/internal/testutil"
 )
 
 // TestAppliance boots the image as a user would get it: no config, two
@@ -33,12 +32,7 @@ func TestAppliance(t *testing.T) {
 	if _, err := exec.LookPath("mkfs.ext4"); err != nil {
 		t.Fatal("mkfs.ext4 missing: apt-get install -y e2fsprogs")
 	}
-	ip := func(args ...string) {
-		t.Helper()
-		if out, err := exec.Command("ip", args...).CombinedOutput(); err != nil {
-			t.Fatalf("ip %s: %v\n%s", strings.Join(args, " "), err, out)
-		}
-	}
+	ip := func(args ...string) { t.Helper(); testutil.Run(t, exec.Command("ip", args...)) }
 	var taps []string
 	for i := range 2 {
 		tap := fmt.Sprintf("wba%d%d", os.Getpid()%10000, i)
@@ -169,11 +163,11 @@ func TestAppliance(t *testing.T) {
 	conf := func(name string) string {
 		return strings.Replace(image.DefaultGuestConfig(), "name: wirebox\n", "name: "+name+"\n", 1)
 	}
-	if err := postConfig(ctx, c, conf("broken")+"pool:\n  frames: 3\n"); err == nil || !strings.Contains(err.Error(), "pool.frames") {
+	if err := testutil.PostConfig(ctx, c, conf("broken")+"pool:\n  frames: 3\n"); err == nil || !strings.Contains(err.Error(), "pool.frames") {
 		t.Errorf("broken config: %v, want refused naming pool.frames", err)
 	}
 	// A changed one is applied and stored.
-	if err := postConfig(ctx, c, conf("applied")); err != nil {
+	if err := testutil.PostConfig(ctx, c, conf("applied")); err != nil {
 		t.Fatal(err)
 	}
 	waitFor(ctx, t, "config applied", func() error {
@@ -216,18 +210,6 @@ func testFrame() []byte {
 	f[12], f[13] = 0x88, 0xb5
 	copy(f[14:], "wirebox oob test")
 	return f
-}
-
-func postConfig(ctx context.Context, c *api.Client, doc string) error {
-	resp, err := c.Do(ctx, http.MethodPost, api.PathConfig, bytes.NewReader([]byte(doc)))
-	if err != nil {
-		return err
-	}
-	resp.Body.Close()
-	if resp.StatusCode != http.StatusAccepted {
-		return fmt.Errorf("POST config: %s", resp.Status)
-	}
-	return nil
 }
 
 // waitFor polls check until it succeeds or ctx ends (a bound, not a timed

@@ -19,6 +19,7 @@ import (
 	"github.com/wirebox/wirebox/image"
 	"github.com/wirebox/wirebox/internal/api"
 	"github.com/wirebox/wirebox/internal/netns"
+	"github.com/wirebox/wirebox/internal/testutil"
 )
 
 // The boot tests build the real image once (TestMain) and boot it under
@@ -322,12 +323,7 @@ func TestDataPartition(t *testing.T) {
 func TestTapNIC(t *testing.T) {
 	a := needImage(t)
 	ns := netns.New(t) // also: root and namespaces, or skip (fail under CI)
-	ip := func(args ...string) {
-		t.Helper()
-		if out, err := exec.Command("ip", args...).CombinedOutput(); err != nil {
-			t.Fatalf("ip %s: %v\n%s", strings.Join(args, " "), err, out)
-		}
-	}
+	ip := func(args ...string) { t.Helper(); testutil.Run(t, exec.Command("ip", args...)) }
 	tap := fmt.Sprintf("wbt%d", os.Getpid()%100000)
 	ip("tuntap", "add", "dev", tap, "mode", "tap")
 	// Deleted here while it is still ours; once moved, the namespace's

@@ -17,6 +17,7 @@ import (
 	"github.com/wirebox/wirebox/internal/api"
 	"github.com/wirebox/wirebox/internal/netns"
 	"github.com/wirebox/wirebox/internal/pkttest"
+	"github.com/wirebox/wirebox/internal/testutil"
 )
 
 // The HA pair test's service: clients on 10.0.1.0/24, the VIP there, two
@@ -48,28 +49,22 @@ func TestHAPair(t *testing.T) {
 	a := needImage(t)
 	pkttest.Need(t, "tcpdump", "ethtool")
 	cl, sw1, sw2, sv := netns.New(t), netns.New(t), netns.New(t), netns.New(t)
-	run := func(ns *netns.NS, args ...string) {
-		t.Helper()
-		if out, err := ns.Command(args[0], args[1:]...).CombinedOutput(); err != nil {
-			t.Fatalf("%s: %v: %v\n%s", ns.Name, args, err, out)
-		}
-	}
 	for _, sw := range []*netns.NS{sw1, sw2} {
-		run(sw, "ip", "link", "add", "br0", "type", "bridge")
-		run(sw, "ip", "link", "set", "br0", "up")
+		sw.Run(t, "ip", "link", "add", "br0", "type", "bridge")
+		sw.Run(t, "ip", "link", "set", "br0", "up")
 	}
 	host := func(ns *netns.NS, dev, addr string, sw *netns.NS, port string) {
 		netns.Veth(t, ns, dev, sw, port, netns.VethOptions{AddrA: addr})
-		run(sw, "ip", "link", "set", port, "master", "br0")
+		sw.Run(t, "ip", "link", "set", port, "master", "br0")
 		// Complete checksums on the wire: the forwarder updates them
 		// incrementally and never completes a partial one.
-		run(ns, "ethtool", "-K", dev, "tx", "off", "tso", "off", "gso", "off")
-		run(sw, "ethtool", "-K", port, "tx", "off", "tso", "off", "gso", "off", "gro", "off")
+		ns.Run(t, "ethtool", "-K", dev, "tx", "off", "tso", "off", "gso", "off")
+		sw.Run(t, "ethtool", "-K", port, "tx", "off", "tso", "off", "gso", "off", "gro", "off")
 	}
 	host(cl, "c0", haClient+"/24", sw1, "s1c")
 	host(sv, "s0", haServer1+"/24", sw2, "s2s")
-	run(sv, "ip", "addr", "add", haServer2+"/24", "dev", "s0")
-	run(sv, "ip", "route", "add", "10.0.1.0/24", "via", haGateway)
+	sv.Run(t, "ip", "addr", "add", haServer2+"/24", "dev", "s0")
+	sv.Run(t, "ip", "route", "add", "10.0.1.0/24", "via", haGateway)
 
 	// Four TAP devices, made here and moved to the bridges once QEMU holds
 	// them; MACs of our own, as both guests run in this process.
@@ -120,8 +115,8 @@ func TestHAPair(t *testing.T) {
 			if out, err := exec.Command("ip", "link", "set", tap, "netns", sw.Name).CombinedOutput(); err != nil {
 				t.Fatalf("move %s: %v\n%s", tap, err, out)
 			}
-			run(sw, "ip", "link", "set", tap, "master", "br0")
-			run(sw, "ip", "link", "set", tap, "up")
+			sw.Run(t, "ip", "link", "set", tap, "master", "br0")
+			sw.Run(t, "ip", "link", "set", tap, "up")
 		}
 	}
 
@@ -160,7 +155,7 @@ func TestHAPair(t *testing.T) {
 	} {
 		cp, sp := names(x.g, x.o)
 		me, them := strings.Split(x.me, "/")[0], strings.Split(x.them, "/")[0]
-		if err := postConfig(ctx, x.g.c, haGuestConfig(x.name, cp, sp, me, them, x.prio)); err != nil {
+		if err := testutil.PostConfig(ctx, x.g.c, haGuestConfig(x.name, cp, sp, me, them, x.prio)); err != nil {
 			t.Fatalf("%s: %v", x.o.Name, err)
 		}
 	}

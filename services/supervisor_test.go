@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/wirebox/wirebox/internal/leakcheck"
+	"github.com/wirebox/wirebox/internal/testutil"
 )
 
 func TestMain(m *testing.M) { os.Exit(leakcheck.Run(m)) }
@@ -40,15 +41,7 @@ func steady(name string, deps ...string) ServiceFunc {
 // start runs the supervisor until the test ends.
 func start(t *testing.T, s *Supervisor) {
 	t.Helper()
-	ctx, cancel := context.WithCancel(context.Background())
-	errc := make(chan error, 1)
-	go func() { errc <- s.Run(ctx) }()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-errc; err != nil {
-			t.Errorf("supervisor stop: %v", err)
-		}
-	})
+	testutil.Go(t, s.Run)
 }
 
 // waitFor waits until cond holds on the status, failing the test with the last status after a generous deadline.
@@ -172,14 +165,11 @@ func TestDependencyOrder(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	errc := make(chan error, 1)
-	go func() { errc <- s.Run(ctx) }()
+	stop := testutil.Go(t, s.Run)
 	waitFor(t, s, "all running", func(m map[string]Status) bool {
 		return m["web"].State == StateRunning && m["db"].State == StateRunning && m["net"].State == StateRunning
 	})
-	cancel()
-	if err := <-errc; err != nil {
+	if err := stop(); err != nil {
 		t.Fatal(err)
 	}
 	want := "start net,start db,start web,stop web,stop db,stop net"
@@ -315,12 +305,9 @@ func TestServiceThatIgnoresStopIsReported(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	errc := make(chan error, 1)
-	go func() { errc <- s.Run(ctx) }()
+	stop := testutil.Go(t, s.Run)
 	waitFor(t, s, "running", func(m map[string]Status) bool { return m["stubborn"].State == StateRunning })
-	cancel()
-	err = <-errc
+	err = stop()
 	close(unblock) // let the goroutine finish so the leak check passes
 	if err == nil || !strings.Contains(err.Error(), "stubborn") {
 		t.Errorf("Run = %v, want an error naming the stuck service", err)

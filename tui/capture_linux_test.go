@@ -46,16 +46,9 @@ func TestCapturePanelOnRealCore(t *testing.T) {
 	out := t.TempDir()
 	tm := console(t, d.Client, 100, 30, false, 100*time.Millisecond)
 	waitScreen(t, tm, "4 Capture")
-	keys(tm, "4")
-	waitScreen(t, tm, "no capture sessions; n starts one")
+	openCaptures(t, tm, "no capture sessions; n starts one")
 
-	keys(tm, "n")
-	typeText(tm, "wb0")
-	keys(tm, "tab")
-	typeText(tm, "udp port 7 and")
-	keys(tm, "tab", "tab")
-	typeText(tm, out)
-	keys(tm, "enter")
+	fillCaptureForm(tm, "wb0", "udp port 7 and", out)
 	waitScreen(t, tm, "expected an expression after")
 	for range len(" and") {
 		keys(tm, "backspace")

@@ -1,9 +1,12 @@
 package tui
 
 import (
+	"fmt"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/wirebox/wirebox/internal/testutil"
 )
 
 // TestCaptureStartStop drives the Capture panel against the fixed API:
@@ -13,8 +16,7 @@ func TestCaptureStartStop(t *testing.T) {
 	cl := f.serve(t)
 	tm := console(t, cl, 80, 24, false, 50*time.Millisecond)
 	waitScreen(t, tm, "bench-7")
-	keys(tm, "4")
-	waitScreen(t, tm, "c1-00003.pcapng")
+	openCaptures(t, tm, "c1-00003.pcapng")
 
 	// No output directory: the daemon's error lands under Output.
 	keys(tm, "n")
@@ -43,16 +45,12 @@ func TestCaptureStartStop(t *testing.T) {
 		t.Fatalf("sessions left on the daemon: %v", ids)
 	}
 	// The list follows the daemon: c1 is gone from the screen.
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		if s := tm.rec.screen(); !strings.Contains(s, "c1-00003") {
-			break
+	testutil.Eventually(t, "the stopped session to leave the list", func() error {
+		if s := tm.rec.screen(); strings.Contains(s, "c1-00003") {
+			return fmt.Errorf("still listed:\n%s", s)
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("stopped session still listed:\n%s", tm.rec.screen())
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+		return nil
+	})
 }
 
 func TestFmtBytesCount(t *testing.T) {

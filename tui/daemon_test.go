@@ -2,9 +2,11 @@ package tui
 
 import (
 	"context"
-	"github.com/wirebox/wirebox/internal/testutil"
+	"fmt"
 	"testing"
 	"time"
+
+	"github.com/wirebox/wirebox/internal/testutil"
 
 	"github.com/charmbracelet/x/exp/teatest/v2"
 
@@ -46,13 +48,12 @@ func TestAgainstDaemon(t *testing.T) {
 		waitScreen(t, tm, "restart of api requested")
 		// The followed log shows the restart, and the daemon counts it.
 		waitScreen(t, tm, "restarting on request")
-		deadline := time.Now().Add(20 * time.Second)
-		for restarts(t, cl, "api") != before+1 {
-			if time.Now().After(deadline) {
-				t.Fatalf("the daemon did not count the restart (still %d)", before)
+		testutil.Eventually(t, "the daemon to count the restart", func() error {
+			if n := restarts(t, cl, "api"); n != before+1 {
+				return fmt.Errorf("%d restarts, want %d", n, before+1)
 			}
-			time.Sleep(20 * time.Millisecond)
-		}
+			return nil
+		})
 		keys(tm, "q")
 		tm.WaitFinished(t, teatest.WithFinalTimeout(10*time.Second))
 	}

@@ -66,31 +66,21 @@ func TestGolden(t *testing.T) {
 			waitScreen(t, tm, "Keys: Services")
 		}},
 		{"capture", false, func(t *testing.T, tm *testConsole, f *fixedAPI) {
-			keys(tm, "4")
-			waitScreen(t, tm, "c1-00003.pcapng")
+			openCaptures(t, tm, "c1-00003.pcapng")
 		}},
 		{"capture-mono", true, func(t *testing.T, tm *testConsole, f *fixedAPI) {
-			keys(tm, "4")
 			// The sessions arrive with their own poll: move only once they are there.
-			waitScreen(t, tm, "c1-00003.pcapng")
+			openCaptures(t, tm, "c1-00003.pcapng")
 			keys(tm, "j")
 			waitScreen(t, tm, "no space left on device")
 		}},
 		{"capture-form-error", false, func(t *testing.T, tm *testConsole, f *fixedAPI) {
-			keys(tm, "4")
-			waitScreen(t, tm, "c1-00003.pcapng")
-			keys(tm, "n")
-			typeText(tm, "wb0")
-			keys(tm, "tab")
-			typeText(tm, "tcp port 80 and")
-			keys(tm, "tab", "tab")
-			typeText(tm, "/data/captures")
-			keys(tm, "enter")
+			openCaptures(t, tm, "c1-00003.pcapng")
+			fillCaptureForm(tm, "wb0", "tcp port 80 and", "/data/captures")
 			waitScreen(t, tm, `expected an expression after "and"`)
 		}},
 		{"capture-stop-confirm", false, func(t *testing.T, tm *testConsole, f *fixedAPI) {
-			keys(tm, "4")
-			waitScreen(t, tm, "c1-00003.pcapng")
+			openCaptures(t, tm, "c1-00003.pcapng")
 			keys(tm, "s")
 			waitScreen(t, tm, "Stop capture c1? [y/N]")
 		}},

@@ -312,6 +312,26 @@ func keyMsg(n string) tea.KeyPressMsg {
 	return tea.KeyPressMsg{Code: r[0], Text: n}
 }
 
+// openCaptures switches to the Capture screen (4) and waits until it
+// shows want.
+func openCaptures(t *testing.T, tm *testConsole, want string) {
+	t.Helper()
+	keys(tm, "4")
+	waitScreen(t, tm, want)
+}
+
+// fillCaptureForm opens the new-capture form (n), types the port, the
+// filter and the output directory into their fields and submits it.
+func fillCaptureForm(tm *testConsole, port, filter, dir string) {
+	keys(tm, "n")
+	typeText(tm, port)
+	keys(tm, "tab")
+	typeText(tm, filter)
+	keys(tm, "tab", "tab")
+	typeText(tm, dir)
+	keys(tm, "enter")
+}
+
 // typeText types text one key at a time.
 func typeText(tm *testConsole, text string) {
 	for _, r := range text {

@@ -1,7 +1,6 @@
 package capturesvc_test
 
 import (
-	"encoding/json"
 	"fmt"
 	"net"
 	"os"
@@ -24,45 +23,44 @@ import (
 	"github.com/wirebox/wirebox/internal/testutil"
 )
 
+// passiveConfig is the daemon configuration of these tests: the near end
+// of a new veth pair as a passive port, capture files under root.
+func passiveConfig(t *testing.T, root string) (*netns.VethPair, *config.Config) {
+	t.Helper()
+	p := netns.Pair(t)
+	cfg := config.Default(capturesvc.Section)
+	cfg.Ports = []config.PortConfig{{Name: p.NearLink.Name, Mode: config.PortPassive, Netns: p.Near.Path}}
+	capturesvc.Section.Of(cfg).Root = root
+	return p, cfg
+}
+
+// startDaemon runs the daemon on cfg until the test ends and returns once
+// the core and capture services run.
+func startDaemon(t *testing.T, cfg *config.Config) *testutil.Daemon {
+	t.Helper()
+	d := testutil.StartDaemon(t, cfg)
+	d.WaitRunning(t, "core", capturesvc.Name)
+	return d
+}
+
 // TestDaemonCaptureFlow runs the real wirebox binary as the daemon with a
 // passive port in a test namespace, drives capture sessions with the
 // wirebox CLI, stops one in order and kills the daemon with SIGKILL in the
 // middle of another: tshark must read every file.
 func TestDaemonCaptureFlow(t *testing.T) {
 	pkttest.Need(t, "tshark")
-	p := netns.Pair(t)
-	a, b, la, lb := p.Near, p.Far, p.NearLink, p.FarLink
 	dir := t.TempDir()
-	cfg := config.Default(capturesvc.Section)
+	p, cfg := passiveConfig(t, dir)
+	a, b, la, lb := p.Near, p.Far, p.NearLink, p.FarLink
 	cfg.Name = "captest"
-	cfg.Ports = []config.PortConfig{{Name: la.Name, Mode: config.PortPassive, Netns: a.Path}}
-	capturesvc.Section.Of(cfg).Root = dir
-	daemon := testutil.StartDaemon(t, cfg)
-	daemon.WaitRunning(t, "core", capturesvc.Name)
+	daemon := startDaemon(t, cfg)
 	cli := daemon.Run
 
 	start := func(args ...string) string {
 		t.Helper()
-		out, err := cli(append([]string{"capture", "start", "--json"}, args...)...)
-		var s api.CaptureSession
-		if err != nil || json.Unmarshal([]byte(out), &s) != nil {
-			t.Fatalf("capture start %v: %v %s", args, err, out)
-		}
-		return s.ID
+		return testutil.CLIJSON[api.CaptureSession](t, cli, append([]string{"capture", "start", "--json"}, args...)...).ID
 	}
-	list := func() map[string]api.CaptureSession {
-		t.Helper()
-		out, err := cli("capture", "list", "--json")
-		var ss []api.CaptureSession
-		if err != nil || json.Unmarshal([]byte(out), &ss) != nil {
-			t.Fatalf("capture list: %v %s", err, out)
-		}
-		m := map[string]api.CaptureSession{}
-		for _, s := range ss {
-			m[s.ID] = s
-		}
-		return m
-	}
+	list := func() map[string]api.CaptureSession { t.Helper(); return testutil.CaptureList(t, cli) }
 	// The API may not write outside capture.root. (An absolute --out is
 	// the CLI's user's own directory, passed open: see
 	// TestCaptureIntoTheUsersDirectory. A relative one goes through the
@@ -92,13 +90,12 @@ func TestDaemonCaptureFlow(t *testing.T) {
 		send(webFrame)
 		send(dnsFrame)
 	}
-	deadline := time.Now().Add(30 * time.Second)
-	for list()[web].Packets != n {
-		if time.Now().After(deadline) {
-			t.Fatalf("web session: %+v", list()[web])
+	testutil.Eventually(t, "the web session's packets", func() error {
+		if s := list()[web]; s.Packets != n {
+			return fmt.Errorf("web session: %+v", s)
 		}
-		time.Sleep(50 * time.Millisecond)
-	}
+		return nil
+	})
 	out, err := cli("capture", "stop", web)
 	if err != nil || !strings.Contains(out, fmt.Sprintf("%d packets written, 0 dropped (queue)", n)) {
 		t.Fatalf("stop: %v %s", err, out)
@@ -139,14 +136,13 @@ func TestDaemonCaptureFlow(t *testing.T) {
 			}
 		}
 	}()
-	deadline = time.Now().Add(30 * time.Second)
 	var before api.CaptureSession
-	for before = list()[all]; before.Packets < 2*n+3000; before = list()[all] {
-		if time.Now().After(deadline) {
-			t.Fatalf("all session: %+v", before)
+	testutil.Eventually(t, "the all session's packets", func() error {
+		if before = list()[all]; before.Packets < 2*n+3000 {
+			return fmt.Errorf("all session: %+v", before)
 		}
-		time.Sleep(20 * time.Millisecond)
-	}
+		return nil
+	})
 	daemon.Kill()
 	close(stop)
 	wg.Wait()
@@ -210,10 +206,8 @@ func replayToHost(t *testing.T, cli func(...string) (string, error), a, b *netns
 		t.Fatal(err)
 	}
 	td := pkttest.Start(t, b.Command("tcpdump", "-i", "peer0", "-n", "-l", "-c", fmt.Sprint(pings), "icmp and icmp[icmptype] == icmp-echoreply"), "listening on")
-	rep, err := cli("replay", w.Files()[0], "--port", "wb0", "--to", "host", "--json")
-	var r api.ReplayReport
-	if err != nil || json.Unmarshal([]byte(rep), &r) != nil || r.Sent != pings || r.Errors != 0 {
-		t.Fatalf("replay --to host: %v %s", err, rep)
+	if r := testutil.CLIJSON[api.ReplayReport](t, cli, "replay", w.Files()[0], "--port", "wb0", "--to", "host", "--json"); r.Sent != pings || r.Errors != 0 {
+		t.Fatalf("replay --to host: %+v", r)
 	}
 	if err := td.Wait(20 * time.Second); err != nil {
 		t.Fatalf("tcpdump: %v; the host answered %q of %d echo requests", err, td.Stdout(), pings)

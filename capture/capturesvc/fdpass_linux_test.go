@@ -1,7 +1,7 @@
 package capturesvc_test
 
 import (
-	"encoding/json"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -14,9 +14,7 @@ import (
 	"github.com/gopacket/gopacket/layers"
 	"github.com/gopacket/gopacket/pcapgo"
 
-	"github.com/wirebox/wirebox/capture/capturesvc"
 	"github.com/wirebox/wirebox/internal/api"
-	"github.com/wirebox/wirebox/internal/config"
 	"github.com/wirebox/wirebox/internal/netns"
 	"github.com/wirebox/wirebox/internal/pkttest"
 	"github.com/wirebox/wirebox/internal/testutil"
@@ -48,10 +46,9 @@ func TestReplayPassesTheUsersFile(t *testing.T) {
 		return path
 	}
 	mine, secret := write("mine.pcap", 0o644), write("secret.pcap", 0o600)
-	out, err := asNobody("replay", mine, "--port", "wb0", "--loop", "2", "--json")
-	var rep api.ReplayReport
-	if err != nil || json.Unmarshal([]byte(out), &rep) != nil || rep.Sent != 6 {
-		t.Fatalf("nobody replaying their own file (twice) from outside capture.root: %v\n%s", err, out)
+	// nobody replays their own file (twice) from outside capture.root.
+	if rep := testutil.CLIJSON[api.ReplayReport](t, asNobody, "replay", mine, "--port", "wb0", "--loop", "2", "--json"); rep.Sent != 6 {
+		t.Fatalf("nobody replaying their own file twice: %+v", rep)
 	}
 	if out, err := asNobody("replay", secret, "--port", "wb0"); err == nil || !strings.Contains(out, "capture root") {
 		t.Fatalf("nobody replaying a file only root may read: %v\n%s", err, out)
@@ -71,28 +68,22 @@ func TestCaptureIntoTheUsersDirectory(t *testing.T) {
 	if err := os.Chown(home, 65534, 65534); err != nil {
 		t.Fatal(err)
 	}
-	out, err := asNobody("capture", "start", "--port", "wb0", "--filter", "udp port 7", "--out", filepath.Join(home, "caps"), "--json")
-	var s api.CaptureSession
-	if err != nil || json.Unmarshal([]byte(out), &s) != nil {
-		t.Fatalf("nobody capturing into their own directory: %v\n%s", err, out)
-	}
+	// nobody captures into their own directory.
+	s := testutil.CLIJSON[api.CaptureSession](t, asNobody, "capture", "start", "--port", "wb0", "--filter", "udp port 7", "--out", filepath.Join(home, "caps"), "--json")
 	mac := p.NearLink.MAC
 	p.Sender(t).SendTo(t, mac, pkttest.UDP(t, "10.0.0.1", "10.0.0.2", 7, 7, []byte("mine")), 5)
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		out, err := asNobody("capture", "list", "--json")
-		var ss []api.CaptureSession
-		if err != nil || json.Unmarshal([]byte(out), &ss) != nil || len(ss) != 1 {
-			t.Fatalf("list: %v %s", err, out)
+	testutil.Eventually(t, "the session to write 5 frames", func() error {
+		ss := testutil.CaptureList(t, asNobody)
+		if len(ss) != 1 {
+			t.Fatalf("list: %+v", ss)
 		}
-		if ss[0].Packets == 5 {
-			break
+		for _, s := range ss {
+			if s.Packets != 5 {
+				return fmt.Errorf("the session wrote %d of 5 frames", s.Packets)
+			}
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("the session wrote %d of 5 frames", ss[0].Packets)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+		return nil
+	})
 	if out, err := asNobody("capture", "stop", s.ID); err != nil {
 		t.Fatalf("stop: %v %s", err, out)
 	}
@@ -122,10 +113,7 @@ func TestCaptureIntoTheUsersDirectory(t *testing.T) {
 // returns the veth pair, a directory every user may enter (with a copy of
 // the binary) and a runner of the CLI as nobody.
 func nobodyRig(t *testing.T) (*netns.VethPair, string, func(args ...string) (string, error)) {
-	p := netns.Pair(t)
-	cfg := config.Default(capturesvc.Section)
-	cfg.Ports = []config.PortConfig{{Name: p.NearLink.Name, Mode: config.PortPassive, Netns: p.Near.Path}}
-	capturesvc.Section.Of(cfg).Root = t.TempDir()
+	p, cfg := passiveConfig(t, t.TempDir())
 	cfg.API.SocketGroup = "65534" // nobody's group
 	// A directory nobody may enter, for the socket, the binary and the files.
 	dir, err := os.MkdirTemp("", "wirebox-fdpass-")
@@ -137,8 +125,7 @@ func nobodyRig(t *testing.T) (*netns.VethPair, string, func(args ...string) (str
 		t.Fatal(err)
 	}
 	cfg.API.Socket = filepath.Join(dir, "wirebox.sock")
-	d := testutil.StartDaemon(t, cfg)
-	d.WaitRunning(t, "core", capturesvc.Name)
+	d := startDaemon(t, cfg)
 	bin := filepath.Join(dir, "wirebox")
 	b, err := os.ReadFile(d.Bin)
 	if err != nil {

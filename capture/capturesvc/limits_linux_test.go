@@ -19,8 +19,6 @@ import (
 	"github.com/wirebox/wirebox/capture/capturesvc"
 	"github.com/wirebox/wirebox/capture/pcapng"
 	"github.com/wirebox/wirebox/internal/api"
-	"github.com/wirebox/wirebox/internal/config"
-	"github.com/wirebox/wirebox/internal/netns"
 	"github.com/wirebox/wirebox/internal/testutil"
 )
 
@@ -38,16 +36,12 @@ func threads(t *testing.T, pid int) int {
 // without a thread per session; a replay past capture.max_replays is
 // refused the same way.
 func TestDaemonLimits(t *testing.T) {
-	p := netns.Pair(t)
 	dir := t.TempDir()
-	cfg := config.Default(capturesvc.Section)
-	cfg.Ports = []config.PortConfig{{Name: p.NearLink.Name, Mode: config.PortPassive, Netns: p.Near.Path}}
+	_, cfg := passiveConfig(t, dir)
 	sec := capturesvc.Section.Of(cfg)
-	sec.Root = dir
 	sec.MaxSessions = 40
 	sec.MaxReplays = 1
-	d := testutil.StartDaemon(t, cfg)
-	d.WaitRunning(t, "core", capturesvc.Name)
+	d := startDaemon(t, cfg)
 	ctx := context.Background()
 	base := threads(t, d.Pid())
 
@@ -120,20 +114,18 @@ func TestDaemonLimits(t *testing.T) {
 		done <- d.Client.Post(rctx, api.PathReplay, api.Replay{File: w.Files()[0], Port: "wb0"}, nil)
 	}()
 	// The first holds its slot once its consumer is listed.
-	deadline := time.Now().Add(30 * time.Second)
-	for running := false; !running; {
+	testutil.Eventually(t, "the first replay to start", func() error {
 		var ps api.Ports
 		if err := d.Client.Get(ctx, api.PathPorts, &ps); err != nil {
 			t.Fatal(err)
 		}
 		for _, c := range ps.Consumers {
-			running = running || strings.HasPrefix(c.Name, "replay ")
+			if strings.HasPrefix(c.Name, "replay ") {
+				return nil
+			}
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("the first replay never started: %+v", ps.Consumers)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+		return fmt.Errorf("consumers: %+v", ps.Consumers)
+	})
 	err = d.Client.Post(ctx, api.PathReplay, api.Replay{File: w.Files()[0], Port: "wb0"}, nil)
 	var he *api.HTTPError
 	if !errors.As(err, &he) || he.Code != http.StatusTooManyRequests || !strings.Contains(he.Msg, "capture.max_replays") {

@@ -9,10 +9,8 @@ import (
 
 	"github.com/wirebox/wirebox/capture/capturesvc"
 	"github.com/wirebox/wirebox/internal/api"
-	"github.com/wirebox/wirebox/internal/config"
 	"github.com/wirebox/wirebox/internal/netns"
 	"github.com/wirebox/wirebox/internal/pkttest"
-	"github.com/wirebox/wirebox/internal/testutil"
 )
 
 // TestDaemonLinkDeleteAndReAdd: with a capture running on a port, the
@@ -21,12 +19,8 @@ import (
 // same session records the frames sent after the link came back. The core
 // service stays running throughout.
 func TestDaemonLinkDeleteAndReAdd(t *testing.T) {
-	p := netns.Pair(t)
-	cfg := config.Default(capturesvc.Section)
-	cfg.Ports = []config.PortConfig{{Name: p.NearLink.Name, Mode: config.PortPassive, Netns: p.Near.Path}}
-	capturesvc.Section.Of(cfg).Root = t.TempDir()
-	d := testutil.StartDaemon(t, cfg)
-	d.WaitRunning(t, "core", capturesvc.Name)
+	p, cfg := passiveConfig(t, t.TempDir())
+	d := startDaemon(t, cfg)
 	ctx := context.Background()
 
 	var s api.CaptureSession

@@ -1,17 +1,13 @@
 package capturesvc_test
 
 import (
-	"encoding/json"
+	"fmt"
 	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
-	"time"
 
-	"github.com/wirebox/wirebox/capture/capturesvc"
 	"github.com/wirebox/wirebox/internal/api"
-	"github.com/wirebox/wirebox/internal/config"
-	"github.com/wirebox/wirebox/internal/netns"
 	"github.com/wirebox/wirebox/internal/pkttest"
 	"github.com/wirebox/wirebox/internal/testutil"
 )
@@ -22,50 +18,34 @@ import (
 // counted, not silently lost; capinfos reads the result.
 func TestCaptureAcrossCoreRestart(t *testing.T) {
 	pkttest.Need(t, "capinfos")
-	p := netns.Pair(t)
 	dir := t.TempDir()
-	cfg := config.Default(capturesvc.Section)
+	p, cfg := passiveConfig(t, dir)
 	cfg.Name = "restarttest"
-	cfg.Ports = []config.PortConfig{{Name: p.NearLink.Name, Mode: config.PortPassive, Netns: p.Near.Path}}
-	capturesvc.Section.Of(cfg).Root = dir
-	d := testutil.StartDaemon(t, cfg)
-	d.WaitRunning(t, "core", capturesvc.Name)
-	out, err := d.Run("capture", "start", "--json", "--port", p.NearLink.Name, "--filter", "udp dst port 9", "--out", filepath.Join(dir, "s"))
-	var s api.CaptureSession
-	if err != nil || json.Unmarshal([]byte(out), &s) != nil {
-		t.Fatalf("capture start: %v %s", err, out)
-	}
+	d := startDaemon(t, cfg)
+	s := testutil.CLIJSON[api.CaptureSession](t, d.Run, "capture", "start", "--json", "--port", p.NearLink.Name, "--filter", "udp dst port 9", "--out", filepath.Join(dir, "s"))
 	session := func() api.CaptureSession {
 		t.Helper()
-		out, err := d.Run("capture", "list", "--json")
-		var ss []api.CaptureSession
-		if err != nil || json.Unmarshal([]byte(out), &ss) != nil {
-			t.Fatalf("capture list: %v %s", err, out)
+		ss := testutil.CaptureList(t, d.Run)
+		x, ok := ss[s.ID]
+		if !ok {
+			t.Fatalf("session %s gone: %+v", s.ID, ss)
 		}
-		for _, x := range ss {
-			if x.ID == s.ID {
-				return x
-			}
-		}
-		t.Fatalf("session %s gone: %s", s.ID, out)
-		return api.CaptureSession{}
+		return x
 	}
 	waitPackets := func(n uint64) {
 		t.Helper()
-		deadline := time.Now().Add(20 * time.Second)
-		for session().Packets < n {
-			if time.Now().After(deadline) {
-				t.Fatalf("session: %+v, want %d packets", session(), n)
+		testutil.Eventually(t, fmt.Sprintf("%d packets", n), func() error {
+			if s := session(); s.Packets < n {
+				return fmt.Errorf("session: %+v", s)
 			}
-			time.Sleep(50 * time.Millisecond)
-		}
+			return nil
+		})
 	}
 	ports := func() api.PortStatus {
 		t.Helper()
-		out, err := d.Run("ports", "--json")
-		var ps api.Ports
-		if err != nil || json.Unmarshal([]byte(out), &ps) != nil || len(ps.Ports) != 1 {
-			t.Fatalf("ports: %v %s", err, out)
+		ps := testutil.CLIJSON[api.Ports](t, d.Run, "ports", "--json")
+		if len(ps.Ports) != 1 {
+			t.Fatalf("ports: %+v", ps)
 		}
 		return ps.Ports[0]
 	}
@@ -82,17 +62,16 @@ func TestCaptureAcrossCoreRestart(t *testing.T) {
 	if out, err := d.Run("restart", "core"); err != nil {
 		t.Fatalf("restart core: %v %s", err, out)
 	}
-	deadline := time.Now().Add(20 * time.Second)
-	for ps := ports(); ps.EngineStarts < 2 || !ps.Attached; ps = ports() {
-		if time.Now().After(deadline) {
-			t.Fatalf("core did not come back: %+v", ps)
+	testutil.Eventually(t, "the core to come back", func() error {
+		if ps := ports(); ps.EngineStarts < 2 || !ps.Attached {
+			return fmt.Errorf("port: %+v", ps)
 		}
-		time.Sleep(50 * time.Millisecond)
-	}
+		return nil
+	})
 	burst(300)
 	waitPackets(600)
 	before := session()
-	out, err = d.Run("capture", "stop", s.ID)
+	out, err := d.Run("capture", "stop", s.ID)
 	if err != nil || !strings.Contains(out, "600 packets written") {
 		t.Fatalf("capture stop: %v %s", err, out)
 	}

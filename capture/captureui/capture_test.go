@@ -6,12 +6,12 @@ import (
 	"time"
 
 	"github.com/wirebox/wirebox/internal/api"
-	"github.com/wirebox/wirebox/tui"
+	"github.com/wirebox/wirebox/tui/tuitest"
 )
 
 // TestCaptureRate: the PKT/S column comes from two polls, not one.
 func TestCaptureRate(t *testing.T) {
-	c := newCapturePanel(&tui.Env{Theme: tui.MonoTheme(), Now: time.Now, Loc: time.UTC})
+	c := newCapturePanel(tuitest.Env())
 	c.SetSize(80, 20)
 	t0 := time.Date(2026, 3, 14, 15, 9, 26, 0, time.UTC)
 	mk := func(p uint64) []api.CaptureSession {

@@ -1,12 +1,14 @@
 package coresvc
 
 import (
+	"fmt"
 	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/wirebox/wirebox/internal/config"
 	"github.com/wirebox/wirebox/internal/netns"
+	"github.com/wirebox/wirebox/internal/testutil"
 	"github.com/wirebox/wirebox/services"
 	"github.com/wirebox/wirebox/services/servicestest"
 )
@@ -57,25 +59,18 @@ func TestAutoPorts(t *testing.T) {
 		t.Fatalf("ports opened before the management NIC was known: %v", m)
 	}
 	decided.Store(true)
-	waitPorts := func(want ...string) map[string]uint64 {
+	waitPorts := func(want ...string) (m map[string]uint64) {
 		t.Helper()
-		deadline := time.Now().Add(15 * time.Second)
-		for {
-			m := ports()
-			ok := true
+		testutil.Eventually(t, fmt.Sprintf("ports %v", want), func() error {
+			m = ports()
 			for _, w := range want {
 				if _, has := m[w]; !has {
-					ok = false
+					return fmt.Errorf("ports %v", m)
 				}
 			}
-			if ok {
-				return m
-			}
-			if time.Now().After(deadline) {
-				t.Fatalf("ports %v, want %v", m, want)
-			}
-			time.Sleep(50 * time.Millisecond)
-		}
+			return nil
+		})
+		return m
 	}
 	m := waitPorts("wb0")
 	if _, has := m["mgmt0"]; has {
@@ -89,13 +84,12 @@ func TestAutoPorts(t *testing.T) {
 	for i := range n {
 		raw.Send(t, frame([]byte{0xff, 0xff, 0xff, 0xff, 0xff, 0xff}, uint32(i)))
 	}
-	deadline := time.Now().Add(15 * time.Second)
-	for ports()["wb1"] < n {
-		if time.Now().After(deadline) {
-			t.Fatalf("wb1 counted %d of %d frames", ports()["wb1"], n)
+	testutil.Eventually(t, fmt.Sprintf("wb1 to count %d frames", n), func() error {
+		if got := ports()["wb1"]; got < n {
+			return fmt.Errorf("%d counted", got)
 		}
-		time.Sleep(50 * time.Millisecond)
-	}
+		return nil
+	})
 	if m := ports(); len(m) != 2 {
 		t.Errorf("ports %v, want wb0 and wb1 only", m)
 	}

@@ -3,17 +3,15 @@ package coresvc
 import (
 	"context"
 	"encoding/binary"
-	"encoding/json"
 	"fmt"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
 	"github.com/wirebox/wirebox/internal/api"
+	"github.com/wirebox/wirebox/internal/config"
 	"github.com/wirebox/wirebox/internal/leakcheck"
 	"github.com/wirebox/wirebox/internal/netns"
 	"github.com/wirebox/wirebox/internal/testutil"
@@ -22,70 +20,20 @@ import (
 
 func TestMain(m *testing.M) { os.Exit(leakcheck.Run(m)) }
 
-// backpressure makes the veth pair lossless under a sender faster than
-// the receiver: with NAPI (GRO on) and a qdisc, a full veth ring stops the
-// sender's queue instead of dropping (Linux 6.16+).
-func backpressure(t *testing.T, ends ...netns.Link) {
-	t.Helper()
-	for _, l := range ends {
-		for _, args := range [][]string{
-			{"ethtool", "-K", l.Name, "gro", "on"},
-			{"tc", "qdisc", "replace", "dev", l.Name, "root", "pfifo", "limit", "10000"},
-		} {
-			if out, err := l.NS.Command(args[0], args[1:]...).CombinedOutput(); err != nil {
-				t.Fatalf("%v: %v: %s", args, err, out)
-			}
-		}
-	}
-}
-
-// daemon runs the real wirebox binary on a config until the test ends.
+// daemon runs the real wirebox binary on a configuration (YAML: the
+// core's keys) until the test ends; it returns once every service runs.
 func daemon(t *testing.T, yaml string) (bin, socket string) {
 	t.Helper()
-	bin = testutil.Wirebox(t)
-	dir := t.TempDir()
-	socket = filepath.Join(dir, "wirebox.sock")
-	cfg := filepath.Join(dir, "wirebox.yaml")
-	if err := os.WriteFile(cfg, []byte(fmt.Sprintf("name: coretest\napi:\n  socket: %s\n%s", socket, yaml)), 0o600); err != nil {
+	cfg, err := config.Parse([]byte("name: coretest\n" + yaml))
+	if err != nil {
 		t.Fatal(err)
 	}
-	cmd := exec.Command(bin, "daemon", "--config", cfg)
-	var log strings.Builder
-	cmd.Stdout, cmd.Stderr = &log, &log
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan error, 1)
-	go func() { done <- cmd.Wait() }()
-	t.Cleanup(func() {
-		cmd.Process.Signal(syscall.SIGTERM)
-		select {
-		case err := <-done:
-			if err != nil {
-				t.Errorf("daemon exit: %v\n%s", err, log.String())
-			} else if t.Failed() || testing.Verbose() {
-				t.Logf("daemon log:\n%s", log.String())
-			}
-		case <-time.After(20 * time.Second):
-			cmd.Process.Kill()
-			<-done
-			t.Errorf("daemon did not stop on SIGTERM\n%s", log.String())
-		}
+	d := testutil.StartDaemon(t, cfg)
+	testutil.WaitFor(t, "every service to run", func() bool {
+		st, err := d.Client.Status(context.Background())
+		return err == nil && allRunning(st)
 	})
-	cl := api.NewUnixClient(socket)
-	defer cl.Close()
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-	defer cancel()
-	for {
-		st, err := cl.Status(ctx)
-		if err == nil && allRunning(st) {
-			return bin, socket
-		}
-		if ctx.Err() != nil {
-			t.Fatalf("daemon not ready: %v %+v\n%s", err, st, log.String())
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+	return d.Bin, d.Socket
 }
 
 func allRunning(st *api.Status) bool {
@@ -100,15 +48,10 @@ func allRunning(st *api.Status) bool {
 // ports runs `wirebox ports --json` and decodes it.
 func ports(t *testing.T, bin, socket string) api.Ports {
 	t.Helper()
-	out, err := exec.Command(bin, "ports", "--json", "--socket", socket).Output()
-	if err != nil {
-		t.Fatalf("wirebox ports --json: %v", err)
-	}
-	var p api.Ports
-	if err := json.Unmarshal(out, &p); err != nil {
-		t.Fatalf("decoding %s: %v", out, err)
-	}
-	return p
+	return testutil.CLIJSON[api.Ports](t, func(args ...string) (string, error) {
+		out, err := exec.Command(bin, append(args, "--socket", socket)...).Output()
+		return string(out), err
+	}, "ports", "--json")
 }
 
 func port(t *testing.T, p api.Ports, name string) api.PortStatus {
@@ -168,9 +111,9 @@ func frames() int {
 // passive port in a test namespace counts every one of 2,000,000 frames,
 // with no drops, in `wirebox ports --json`.
 func TestDaemonPassivePort(t *testing.T) {
-	a, b := netns.New(t), netns.New(t)
-	la, lb := netns.Veth(t, a, "wb0", b, "peer0", netns.VethOptions{})
-	backpressure(t, la, lb)
+	p := netns.Pair(t)
+	a, la, lb := p.Near, p.NearLink, p.FarLink
+	netns.Backpressure(t, la, lb)
 	bin, sock := daemon(t, fmt.Sprintf("ports:\n  - name: wb0\n    mode: passive\n    netns: %s\n", a.Name))
 	ps := port(t, ports(t, bin, sock), "wb0")
 	if ps.Mode != "passive" || ps.Link != "up" || ps.RxPackets != 0 {
@@ -263,10 +206,9 @@ func windowSender(t *testing.T, l netns.Link, dst []byte, n, window int, counted
 // TestDaemonBypassForward: the same through AF_XDP, forwarding every frame
 // to a second bypass port whose peer counts them with a passive port.
 func TestDaemonBypassForward(t *testing.T) {
-	a, b, c := netns.New(t), netns.New(t), netns.New(t)
-	la, lb := netns.Veth(t, a, "wb0", b, "peer0", netns.VethOptions{})
-	netns.Veth(t, a, "wb1", c, "peer1", netns.VethOptions{})
-	backpressure(t, la, lb)
+	line := netns.NewLine(t, netns.LineOptions{})
+	a, c, la, lb := line.A, line.C, line.WB0, line.Peer0
+	netns.Backpressure(t, la, lb)
 	bin, sock := daemon(t, fmt.Sprintf(`pool:
   frames: 65536
 ports:
@@ -335,36 +277,28 @@ func TestDaemonWithoutPorts(t *testing.T) {
 // TestDaemonBadPort: a port that does not exist fails the core service
 // with an error naming it, and the API keeps running.
 func TestDaemonBadPort(t *testing.T) {
-	bin := testutil.Wirebox(t)
-	dir := t.TempDir()
-	sock := filepath.Join(dir, "s")
-	cfg := filepath.Join(dir, "c.yaml")
-	if err := os.WriteFile(cfg, []byte("api:\n  socket: "+sock+"\nsupervisor:\n  max_failures: 1\nports:\n  - name: nosuch0\n    mode: passive\n"), 0o600); err != nil {
+	cfg, err := config.Parse([]byte("supervisor:\n  max_failures: 1\nports:\n  - name: nosuch0\n    mode: passive\n"))
+	if err != nil {
 		t.Fatal(err)
 	}
-	cmd := exec.Command(bin, "daemon", "--config", cfg)
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	defer func() { cmd.Process.Signal(syscall.SIGTERM); cmd.Wait() }()
-	cl := api.NewUnixClient(sock)
-	defer cl.Close()
-	deadline := time.Now().Add(20 * time.Second)
-	for {
-		st, err := cl.Status(context.Background())
-		if err == nil {
-			for _, s := range st.Services {
-				if s.Name == Name && s.State == api.StateFailed {
-					if !strings.Contains(s.LastError, "nosuch0") {
-						t.Fatalf("last error %q does not name the port", s.LastError)
-					}
-					return
-				}
+	d := testutil.StartDaemon(t, cfg)
+	var last *api.Status
+	testutil.WaitFor(t, "the core service to fail", func() bool {
+		st, err := d.Client.Status(context.Background())
+		if err != nil {
+			return false
+		}
+		last = st
+		for _, s := range st.Services {
+			if s.Name == Name && s.State == api.StateFailed {
+				return true
 			}
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("core service never failed: %+v %v", st, err)
+		return false
+	})
+	for _, s := range last.Services {
+		if s.Name == Name && !strings.Contains(s.LastError, "nosuch0") {
+			t.Fatalf("last error %q does not name the port", s.LastError)
 		}
-		time.Sleep(50 * time.Millisecond)
 	}
 }

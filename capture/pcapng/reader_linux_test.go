@@ -7,10 +7,10 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
-	"time"
 
 	"github.com/wirebox/wirebox/internal/netns"
 	"github.com/wirebox/wirebox/internal/pkttest"
+	"github.com/wirebox/wirebox/internal/testutil"
 )
 
 // TestReadLiveCaptures reads what dumpcap (pcapng) and tcpdump (pcap, both
@@ -37,19 +37,14 @@ func TestReadLiveCaptures(t *testing.T) {
 	}
 	for name, f := range files {
 		t.Run(name, func(t *testing.T) {
-			deadline := time.Now().Add(20 * time.Second)
-			for {
-				// The tools exit after -c packets; until then the file may be partial.
-				if fi, err := os.Stat(f); err == nil && fi.Size() > 0 {
-					if _, recs, _ := readAllQuiet(f); len(recs) == n {
-						break
-					}
+			// The tools exit after -c packets; until then the file may be partial.
+			testutil.WaitFor(t, fmt.Sprintf("%s to hold %d packets", f, n), func() bool {
+				if fi, err := os.Stat(f); err != nil || fi.Size() == 0 {
+					return false
 				}
-				if time.Now().After(deadline) {
-					t.Fatalf("%s never held %d packets", f, n)
-				}
-				time.Sleep(50 * time.Millisecond)
-			}
+				_, recs, _ := readAllQuiet(f)
+				return len(recs) == n
+			})
 			recs := agreeWithTshark(t, f)
 			r, _ := readAll(t, f)
 			wantFmt := FormatPcap

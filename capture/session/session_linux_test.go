@@ -15,13 +15,13 @@ import (
 	"time"
 
 	"github.com/wirebox/wirebox/capture"
+	"github.com/wirebox/wirebox/capture/capturetest"
 	"github.com/wirebox/wirebox/capture/filter"
 	"github.com/wirebox/wirebox/capture/match"
 	"github.com/wirebox/wirebox/capture/pcapng"
 	"github.com/wirebox/wirebox/internal/netns"
 	"github.com/wirebox/wirebox/internal/pkttest"
 	"github.com/wirebox/wirebox/internal/testutil"
-	"github.com/wirebox/wirebox/tap"
 )
 
 type rig struct {
@@ -37,27 +37,14 @@ type rig struct {
 func newRig(t *testing.T) *rig {
 	t.Helper()
 	p := netns.Pair(t)
-	pool, err := tap.NewPool(tap.Config{Frames: 32768})
-	if err != nil {
-		t.Fatal(err)
-	}
-	core := capture.NewCore(pool, nil)
+	core := capturetest.Core(t, 32768)
 	port, err := core.OpenPort(capture.PortConfig{Name: "wb0", NetNS: p.Near.Path})
 	if err != nil {
 		t.Fatal(err)
 	}
 	r := &rig{core: core, port: port, mac: p.NearLink.MAC, far: p.Sender(t)}
 	r.mgr = NewManager(core, nil, "", 0)
-	t.Cleanup(func() {
-		r.mgr.StopAll()
-		if err := core.Close(); err != nil {
-			t.Error(err)
-		}
-		if err := pool.CheckFull(); err != nil {
-			t.Error(err)
-		}
-		pool.Close()
-	})
+	t.Cleanup(func() { r.mgr.StopAll() }) // before the core closes
 	return r
 }
 

@@ -2,7 +2,6 @@ package hasvc_test
 
 import (
 	"encoding/hex"
-	"encoding/json"
 	"io"
 	"net/http"
 	"strings"
@@ -32,7 +31,7 @@ func pairDaemon(t *testing.T, p *hatest.PairTopo, a bool, prio int) *testutil.Da
 		Interval: config.Duration(20 * time.Millisecond), DeadAfter: 3, Priority: prio, Mode: "standby_response",
 		Witness: wthem + ":7401", WitnessListen: wme + ":7401"}
 	for _, dev := range []string{cp, sp} {
-		hatest.Run(t, ns, "ethtool", "-K", dev, "gro", "on")
+		ns.Run(t, "ethtool", "-K", dev, "gro", "on")
 	}
 	d := testutil.StartDaemon(t, cfg)
 	d.WaitRunning(t, "core", hasvc.Name)
@@ -41,12 +40,7 @@ func pairDaemon(t *testing.T, p *hatest.PairTopo, a bool, prio int) *testutil.Da
 
 func status(t *testing.T, d *testutil.Daemon) api.HAStatus {
 	t.Helper()
-	out, err := d.Run("ha", "status", "--json")
-	var st api.HAStatus
-	if err != nil || json.Unmarshal([]byte(out), &st) != nil {
-		t.Fatalf("ha status: %v %s", err, out)
-	}
-	return st
+	return testutil.CLIJSON[api.HAStatus](t, d.Run, "ha", "status", "--json")
 }
 
 // TestDaemonPairKill: two wirebox daemons as the pair (standby response,
@@ -61,21 +55,21 @@ func TestDaemonPairKill(t *testing.T) {
 	p := hatest.NewPairTopo(t)
 	hatest.Servers(t, p.Sv)
 	da := pairDaemon(t, p, true, 200)
-	hatest.WaitFor(t, "A active", func() bool { return status(t, da).Role == "active" })
+	testutil.WaitFor(t, "A active", func() bool { return status(t, da).Role == "active" })
 	db := pairDaemon(t, p, false, 100)
-	hatest.WaitFor(t, "B standby in sync", func() bool { st := status(t, db); return st.Role == "standby" && st.InSync })
+	testutil.WaitFor(t, "B standby in sync", func() bool { st := status(t, db); return st.Role == "standby" && st.InSync })
 	rsts := hatest.RSTWatch(t, p.Cl)
 
 	s := hatest.StartStream(t, hatest.Dial(t, p.Cl, "tcp", hatest.VIP+":80"))
 	defer s.End()
 	idle := hatest.IdleConns(t, p.Cl, 100)
 	s.Progress(t, 1<<20)
-	hatest.WaitFor(t, "B tracking every connection", func() bool { return status(t, db).Connections >= 101 })
+	testutil.WaitFor(t, "B tracking every connection", func() bool { return status(t, db).Connections >= 101 })
 
 	s.MaxStall.Store(0)
 	crash := time.Now()
 	da.Kill()
-	hatest.WaitFor(t, "B active", func() bool { return status(t, db).Role == "active" })
+	testutil.WaitFor(t, "B active", func() bool { return status(t, db).Role == "active" })
 	took := time.Since(crash)
 	s.Progress(t, 1<<20)
 	hatest.PingAll(t, idle, "after kill -9")

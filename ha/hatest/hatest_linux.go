@@ -27,19 +27,12 @@ var Key = []byte("a pre-shared key for the ha test!")
 
 func Service() fwd.Service { return hatraffic.Service(true) }
 
-func Run(t testing.TB, ns *netns.NS, args ...string) {
-	t.Helper()
-	if out, err := ns.Command(args[0], args[1:]...).CombinedOutput(); err != nil {
-		t.Fatalf("%s: %v: %v: %s", ns.Name, args, err, out)
-	}
-}
-
 // HostEnd prepares a veth end of a host namespace for frames forwarded by
 // an AF_XDP port: checksums complete (no offload: the forwarder updates
 // them incrementally, a partial checksum would stay wrong) and GRO on (so
 // veth receives the XDP-transmitted frames in NAPI).
 func HostEnd(t testing.TB, ns *netns.NS, dev string) {
-	Run(t, ns, "ethtool", "-K", dev, "tx", "off", "tso", "off", "gso", "off", "gro", "on")
+	ns.Run(t, "ethtool", "-K", dev, "tx", "off", "tso", "off", "gso", "off", "gro", "on")
 }
 
 // Servers runs the TCP and UDP echo servers on both backends in ns until
@@ -112,16 +105,16 @@ type PairTopo struct {
 func NewPairTopo(t testing.TB) *PairTopo {
 	p := &PairTopo{Cl: netns.New(t), SW1: netns.New(t), SW2: netns.New(t), Sv: netns.New(t), NSA: netns.New(t), NSB: netns.New(t)}
 	for _, sw := range []*netns.NS{p.SW1, p.SW2} {
-		Run(t, sw, "ip", "link", "add", "br0", "type", "bridge")
-		Run(t, sw, "ip", "link", "set", "br0", "up")
+		sw.Run(t, "ip", "link", "add", "br0", "type", "bridge")
+		sw.Run(t, "ip", "link", "set", "br0", "up")
 	}
 	link := func(a *netns.NS, an, addr string, sw *netns.NS, sn string) {
 		netns.Veth(t, a, an, sw, sn, netns.VethOptions{AddrA: addr})
-		Run(t, sw, "ip", "link", "set", sn, "master", "br0")
+		sw.Run(t, "ip", "link", "set", sn, "master", "br0")
 		// No GRO on the switch: merged segments would be cut again on the
 		// way out with partial checksums (veth offload), which a wire never
 		// carries and the forwarder does not complete.
-		Run(t, sw, "ethtool", "-K", sn, "gro", "off", "tx", "off", "tso", "off", "gso", "off")
+		sw.Run(t, "ethtool", "-K", sn, "gro", "off", "tx", "off", "tso", "off", "gso", "off")
 	}
 	link(p.Cl, "c0", ClientIP+"/24", p.SW1, "s1c")
 	link(p.NSA, "a0", "", p.SW1, "s1a")
@@ -129,21 +122,13 @@ func NewPairTopo(t testing.TB) *PairTopo {
 	link(p.NSA, "a1", "", p.SW2, "s2a")
 	link(p.NSB, "b1", "", p.SW2, "s2b")
 	link(p.Sv, "s0", Server1+"/24", p.SW2, "s2s")
-	Run(t, p.Sv, "ip", "addr", "add", Server2+"/24", "dev", "s0")
-	Run(t, p.Sv, "ip", "route", "add", "10.0.1.0/24", "via", Gateway)
+	p.Sv.Run(t, "ip", "addr", "add", Server2+"/24", "dev", "s0")
+	p.Sv.Run(t, "ip", "route", "add", "10.0.1.0/24", "via", Gateway)
 	HostEnd(t, p.Cl, "c0")
 	HostEnd(t, p.Sv, "s0")
 	netns.Veth(t, p.NSA, "pa", p.NSB, "pb", netns.VethOptions{AddrA: "10.0.9.1/24", AddrB: "10.0.9.2/24"})
 	netns.Veth(t, p.NSA, "wa", p.NSB, "wb", netns.VethOptions{AddrA: "10.0.8.1/24", AddrB: "10.0.8.2/24"})
 	return p
-}
-
-// WaitFor polls cond until it holds (or fails the test after 20 s).
-func WaitFor(t testing.TB, what string, cond func() bool) {
-	t.Helper()
-	if err := hatraffic.WaitFor(20*time.Second, cond); err != nil {
-		t.Fatalf("waiting for %s: %v", what, err)
-	}
 }
 
 // Stream is a long byte-checked TCP stream through the VIP

@@ -6,13 +6,13 @@ import (
 	"time"
 
 	"github.com/wirebox/wirebox/internal/api"
-	"github.com/wirebox/wirebox/tui"
+	"github.com/wirebox/wirebox/tui/tuitest"
 )
 
 // TestView: the screen shows role, peer, sync and the last failover from
 // one poll, and keeps the last good status when a poll fails.
 func TestView(t *testing.T) {
-	p := newPanel(&tui.Env{Theme: tui.MonoTheme(), Now: time.Now, Loc: time.UTC})
+	p := newPanel(tuitest.Env())
 	p.SetSize(100, 30)
 	if !strings.Contains(p.View(), "waiting") {
 		t.Fatalf("before a poll: %q", p.View())
@@ -22,11 +22,7 @@ func TestView(t *testing.T) {
 		LastFailover: &api.HAFailover{At: "2026-12-02T05:00:00Z", Reason: "peer lost", DurationNS: 68e6}}
 	p.Update(statusMsg{st: st, at: time.Now()})
 	v := p.View()
-	for _, want := range []string{"standby", "10.0.9.1:7400 active (alive)", "150µs", "in sync:        true", "peer lost, 68ms", "101"} {
-		if !strings.Contains(v, want) {
-			t.Fatalf("view lacks %q:\n%s", want, v)
-		}
-	}
+	tuitest.ViewHas(t, v, "standby", "10.0.9.1:7400 active (alive)", "150µs", "in sync:        true", "peer lost, 68ms", "101")
 	p.Update(statusMsg{err: errTest{}})
 	if v := p.View(); !strings.Contains(v, "standby") || !strings.Contains(v, "last poll failed") {
 		t.Fatalf("after a failed poll:\n%s", v)

@@ -11,6 +11,7 @@ import (
 	"github.com/wirebox/wirebox/ha/hatest"
 	"github.com/wirebox/wirebox/ha/peer"
 	"github.com/wirebox/wirebox/internal/netns"
+	"github.com/wirebox/wirebox/internal/testutil"
 )
 
 // The tests' heartbeats: every 20 ms, dead after 160 ms. With 10 ms and
@@ -81,16 +82,16 @@ func pairFailover(t *testing.T, mode Mode) {
 	p := hatest.NewPairTopo(t)
 	hatest.Servers(t, p.Sv)
 	a := startMember(t, p, true, mode, 200)
-	hatest.WaitFor(t, "A active", func() bool { return roleOf(a) == "active" })
+	testutil.WaitFor(t, "A active", func() bool { return roleOf(a) == "active" })
 	b := startMember(t, p, false, mode, 100)
-	hatest.WaitFor(t, "B standby in sync", func() bool { st := b.node.Status(); return st.Role == "standby" && st.InSync })
+	testutil.WaitFor(t, "B standby in sync", func() bool { st := b.node.Status(); return st.Role == "standby" && st.InSync })
 	rsts := hatest.RSTWatch(t, p.Cl)
 
 	s := hatest.StartStream(t, hatest.Dial(t, p.Cl, "tcp", hatest.VIP+":80"))
 	defer s.End()
 	idle := hatest.IdleConns(t, p.Cl, 100)
 	s.Progress(t, 1<<20)
-	hatest.WaitFor(t, "B tracking every connection", func() bool { return b.node.Status().Conns >= 101 })
+	testutil.WaitFor(t, "B tracking every connection", func() bool { return b.node.Status().Conns >= 101 })
 	t.Logf("before the first crash: A %+v", a.node.Status())
 
 	// Crashes of whichever node is active, each followed by its return as
@@ -105,7 +106,7 @@ func pairFailover(t *testing.T, mode Mode) {
 		dead, live := members[active], members[1-active]
 		crash := time.Now()
 		dead.stop()
-		hatest.WaitFor(t, "the standby active", func() bool { return roleOf(live) == "active" })
+		testutil.WaitFor(t, "the standby active", func() bool { return roleOf(live) == "active" })
 		took := time.Since(crash)
 		s.Progress(t, 1<<20)
 		hatest.PingAll(t, idle, fmt.Sprintf("after crash %d", rep))
@@ -117,7 +118,7 @@ func pairFailover(t *testing.T, mode Mode) {
 		}
 		sent := live.node.Status().SyncEntriesSent
 		back := startMember(t, p, active == 0, mode, [2]uint8{200, 100}[active])
-		hatest.WaitFor(t, "the returned node standby in sync", func() bool {
+		testutil.WaitFor(t, "the returned node standby in sync", func() bool {
 			st := back.node.Status()
 			return st.Role == "standby" && st.InSync
 		})
@@ -135,7 +136,7 @@ func pairFailover(t *testing.T, mode Mode) {
 	if err := from.node.Failover(); err != nil {
 		t.Fatal(err)
 	}
-	hatest.WaitFor(t, "switched over", func() bool { return roleOf(to) == "active" && roleOf(from) == "standby" })
+	testutil.WaitFor(t, "switched over", func() bool { return roleOf(to) == "active" && roleOf(from) == "standby" })
 	s.Progress(t, 1<<20)
 	hatest.PingAll(t, idle, "after switch-over")
 	s.Check(t)
@@ -156,9 +157,9 @@ const pairReps = 5
 func TestPeerLinkCut(t *testing.T) {
 	p := hatest.NewPairTopo(t)
 	a := startMember(t, p, true, StandbyResponse, 200)
-	hatest.WaitFor(t, "A active", func() bool { return roleOf(a) == "active" })
+	testutil.WaitFor(t, "A active", func() bool { return roleOf(a) == "active" })
 	b := startMember(t, p, false, StandbyResponse, 100)
-	hatest.WaitFor(t, "B standby in sync", func() bool { st := b.node.Status(); return st.Role == "standby" && st.InSync })
+	testutil.WaitFor(t, "B standby in sync", func() bool { st := b.node.Status(); return st.Role == "standby" && st.InSync })
 
 	// A forged heartbeat claiming B is active, sent from B's namespace.
 	var conn net.Conn
@@ -171,24 +172,24 @@ func TestPeerLinkCut(t *testing.T) {
 	hb := peer.Heartbeat{Priority: 255, Role: peer.RoleActive}
 	conn.Write(peer.Seal(nil, []byte("the wrong key, the wrong key...."), peer.Header{Type: peer.TypeHeartbeat, Epoch: 1 << 62, Seq: 1}, hb.Append(nil)))
 	conn.Close()
-	hatest.WaitFor(t, "the forged message counted", func() bool { return a.node.Status().Link.Forged == 1 })
+	testutil.WaitFor(t, "the forged message counted", func() bool { return a.node.Status().Link.Forged == 1 })
 	if roleOf(a) != "active" {
 		t.Fatal("a forged heartbeat moved A")
 	}
 
-	hatest.Run(t, p.NSA, "ip", "link", "set", "pa", "down")
-	hatest.WaitFor(t, "B to notice the split", func() bool { return b.node.Status().SplitsSeen > 0 })
+	p.NSA.Run(t, "ip", "link", "set", "pa", "down")
+	testutil.WaitFor(t, "B to notice the split", func() bool { return b.node.Status().SplitsSeen > 0 })
 	time.Sleep(300 * time.Millisecond) // 30 heartbeat intervals
 	if roleOf(b) != "standby" || roleOf(a) != "active" {
 		t.Fatalf("peer link cut: A %s, B %s", roleOf(a), roleOf(b))
 	}
-	hatest.Run(t, p.NSA, "ip", "link", "set", "wa", "down")
-	hatest.WaitFor(t, "B active once the witness lost A", func() bool { return roleOf(b) == "active" })
+	p.NSA.Run(t, "ip", "link", "set", "wa", "down")
+	testutil.WaitFor(t, "B active once the witness lost A", func() bool { return roleOf(b) == "active" })
 	// The link heals: the two actives meet and the lower priority steps down.
-	hatest.Run(t, p.NSA, "ip", "link", "set", "pa", "up")
-	hatest.Run(t, p.NSA, "ip", "link", "set", "wa", "up")
-	hatest.WaitFor(t, "one active again", func() bool { return roleOf(b) == "standby" && roleOf(a) == "active" })
-	hatest.WaitFor(t, "B in sync again", func() bool { return b.node.Status().InSync })
+	p.NSA.Run(t, "ip", "link", "set", "pa", "up")
+	p.NSA.Run(t, "ip", "link", "set", "wa", "up")
+	testutil.WaitFor(t, "one active again", func() bool { return roleOf(b) == "standby" && roleOf(a) == "active" })
+	testutil.WaitFor(t, "B in sync again", func() bool { return b.node.Status().InSync })
 }
 
 // TestStandbyFirstReplay: in standby first the standby keeps copies of
@@ -202,9 +203,9 @@ func TestStandbyFirstReplay(t *testing.T) {
 	hatest.Servers(t, p.Sv)
 	slow := func(c *Config) { c.Peer.Interval, c.Peer.DeadAfter = 50*time.Millisecond, 20 }
 	a := startMemberWith(t, p, true, StandbyFirst, 200, slow)
-	hatest.WaitFor(t, "A active", func() bool { return roleOf(a) == "active" })
+	testutil.WaitFor(t, "A active", func() bool { return roleOf(a) == "active" })
 	b := startMemberWith(t, p, false, StandbyFirst, 100, slow)
-	hatest.WaitFor(t, "B standby in sync, owning the addresses", func() bool {
+	testutil.WaitFor(t, "B standby in sync, owning the addresses", func() bool {
 		st := b.node.Status()
 		return st.Role == "standby" && st.InSync && st.AddressOwner
 	})
@@ -214,7 +215,7 @@ func TestStandbyFirstReplay(t *testing.T) {
 	idle := hatest.IdleConns(t, p.Cl, 10)
 	s.Progress(t, 1<<20)
 	a.stop()
-	hatest.WaitFor(t, "B active", func() bool { return roleOf(b) == "active" })
+	testutil.WaitFor(t, "B active", func() bool { return roleOf(b) == "active" })
 	s.Progress(t, 1<<20)
 	hatest.PingAll(t, idle, "after the crash")
 	s.Check(t)
@@ -233,7 +234,7 @@ func TestStandbyFirstReplay(t *testing.T) {
 func stablePair(t *testing.T, ms [2]*member) int {
 	t.Helper()
 	active := -1
-	hatest.WaitFor(t, "one node active, the other standby in sync", func() bool {
+	testutil.WaitFor(t, "one node active, the other standby in sync", func() bool {
 		for i, m := range ms {
 			o := ms[1-i].node.Status()
 			if roleOf(m) == "active" && o.Role == "standby" && o.InSync {
@@ -254,7 +255,7 @@ func aloneWithStream(t *testing.T, prio uint8) (*hatest.PairTopo, *member, func(
 	p := hatest.NewPairTopo(t)
 	hatest.Servers(t, p.Sv)
 	a := startMember(t, p, true, StandbyResponse, prio)
-	hatest.WaitFor(t, "A active alone", func() bool { return roleOf(a) == "active" })
+	testutil.WaitFor(t, "A active alone", func() bool { return roleOf(a) == "active" })
 	rsts := hatest.RSTWatch(t, p.Cl)
 	s := hatest.StartStream(t, hatest.Dial(t, p.Cl, "tcp", hatest.VIP+":80"))
 	t.Cleanup(s.End)
@@ -279,7 +280,7 @@ func TestLateStandby(t *testing.T) {
 	s.Progress(t, 1<<20)
 
 	b := startMember(t, p, false, StandbyResponse, 100)
-	hatest.WaitFor(t, "B standby in sync", func() bool { st := b.node.Status(); return st.Role == "standby" && st.InSync })
+	testutil.WaitFor(t, "B standby in sync", func() bool { st := b.node.Status(); return st.Role == "standby" && st.InSync })
 	stB := b.node.Status()
 	if stB.SyncEntriesRecv < 1011 || stB.Conns < 1011 {
 		t.Fatalf("B after the sync: %d entries received, %d connections", stB.SyncEntriesRecv, stB.Conns)
@@ -289,7 +290,7 @@ func TestLateStandby(t *testing.T) {
 
 	s.MaxStall.Store(0)
 	a.stop()
-	hatest.WaitFor(t, "B active", func() bool { return roleOf(b) == "active" })
+	testutil.WaitFor(t, "B active", func() bool { return roleOf(b) == "active" })
 	s.Progress(t, 1<<20)
 	hatest.PingAll(t, idle, "after crash")
 	for i, c := range udp {
@@ -313,7 +314,7 @@ func TestPreempt(t *testing.T) {
 	idle := hatest.IdleConns(t, p.Cl, 20)
 	s.Progress(t, 1<<20)
 	b := startMemberWith(t, p, false, StandbyResponse, 200, func(c *Config) { c.Peer.Preempt = true })
-	hatest.WaitFor(t, "B active by preemption", func() bool { return roleOf(b) == "active" && roleOf(a) == "standby" })
+	testutil.WaitFor(t, "B active by preemption", func() bool { return roleOf(b) == "active" && roleOf(a) == "standby" })
 	if f := b.node.Status().LastFailover; f == nil || f.Reason != "planned switch-over by the peer" {
 		t.Fatalf("B's last failover: %+v", f)
 	}

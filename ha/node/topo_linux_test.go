@@ -7,7 +7,6 @@ import (
 	"testing"
 
 	"github.com/wirebox/wirebox/capture"
-	"github.com/wirebox/wirebox/ha/hatest"
 	"github.com/wirebox/wirebox/internal/netns"
 	"github.com/wirebox/wirebox/tap"
 )
@@ -29,7 +28,7 @@ func newAppliance(t *testing.T, ns *netns.NS, ports ...string) *appliance {
 	a := &appliance{ns: ns, core: core, pool: pool}
 	t.Cleanup(a.close)
 	for _, p := range ports {
-		hatest.Run(t, ns, "ethtool", "-K", p, "gro", "on")
+		ns.Run(t, "ethtool", "-K", p, "gro", "on")
 		if _, err := core.OpenPort(capture.PortConfig{Name: p, Mode: capture.Bypass, NetNS: ns.Path}); err != nil {
 			t.Fatal(err)
 		}

@@ -10,6 +10,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"strings"
 	"testing"
 
 	"github.com/vishvananda/netlink"
@@ -172,6 +173,38 @@ func (ns *NS) Netlink(tb testing.TB) *netlink.Handle {
 // through `ip netns exec`.
 func (ns *NS) Command(name string, args ...string) *exec.Cmd {
 	return exec.Command("ip", append([]string{"netns", "exec", ns.Name, name}, args...)...)
+}
+
+// Run runs name with args in the namespace to the end and returns its
+// combined output; it fails the test, showing the output, if the command
+// fails. For set-up steps (ip, ethtool, tc) and short peer tools.
+func (ns *NS) Run(tb testing.TB, name string, args ...string) string {
+	tb.Helper()
+	out, err := ns.Command(name, args...).CombinedOutput()
+	if err != nil {
+		tb.Fatalf("netns %s: %s %s: %v\n%s", ns.Name, name, strings.Join(args, " "), err, out)
+	}
+	return string(out)
+}
+
+// ListenUDP opens a UDP socket in the namespace bound to addr
+// ("10.77.0.1:7777"), for tests that check what the namespace's host
+// stack receives. It is closed when the test ends.
+func (ns *NS) ListenUDP(tb testing.TB, addr string) *net.UDPConn {
+	tb.Helper()
+	ua, err := net.ResolveUDPAddr("udp4", addr)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	var conn *net.UDPConn
+	if err := ns.Do(func() (err error) {
+		conn, err = net.ListenUDP("udp4", ua)
+		return err
+	}); err != nil {
+		tb.Fatalf("netns %s: listen udp %s: %v", ns.Name, addr, err)
+	}
+	tb.Cleanup(func() { conn.Close() })
+	return conn
 }
 
 // Link describes one end of a veth pair or a TAP device in a namespace.

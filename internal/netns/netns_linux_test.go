@@ -162,14 +162,7 @@ func TestVethTraffic(t *testing.T) {
 		t.Fatalf("links %+v %+v", la, lb)
 	}
 	// A UDP datagram from a to b proves addresses, link state and namespaces.
-	var conn *net.UDPConn
-	if err := b.Do(func() (err error) {
-		conn, err = net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(10, 99, 0, 2), Port: 9999})
-		return err
-	}); err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
+	conn := b.ListenUDP(t, "10.99.0.2:9999")
 	if err := a.Do(func() error {
 		c, err := net.DialUDP("udp4", nil, &net.UDPAddr{IP: net.IPv4(10, 99, 0, 2), Port: 9999})
 		if err != nil {
@@ -233,5 +226,32 @@ func TestPairSendRecv(t *testing.T) {
 	near.Send(t, frame(p.FarLink.MAC, p.NearLink.MAC, 2))
 	if got := rx.Recv(t, isTag(2)); !bytes.Equal(got[6:12], p.NearLink.MAC) {
 		t.Errorf("far end got %x", got[:14])
+	}
+}
+
+// TestLine: B reaches C across the line only when A forwards (here a Linux
+// bridge of wb0 and wb1): Ping says no before and yes after; GRO is on at
+// every end.
+func TestLine(t *testing.T) {
+	l := NewLine(t, LineOptions{Peer0: "10.98.0.1/24", Peer1: "10.98.0.2/24", GRO: true})
+	for _, e := range []Link{l.Peer0, l.WB0, l.WB1, l.Peer1} {
+		out, err := e.NS.Command("ethtool", "-k", e.Name).CombinedOutput()
+		if err != nil || !strings.Contains(string(out), "generic-receive-offload: on") {
+			t.Errorf("%s in %s: GRO not on: %v\n%s", e.Name, e.NS.Name, err, out)
+		}
+	}
+	if l.Ping(t, 1) {
+		t.Fatal("ping across a line that does not forward")
+	}
+	for _, args := range [][]string{
+		{"ip", "link", "add", "br0", "type", "bridge"},
+		{"ip", "link", "set", "wb0", "master", "br0"},
+		{"ip", "link", "set", "wb1", "master", "br0"},
+		{"ip", "link", "set", "br0", "up"},
+	} {
+		l.A.Run(t, args[0], args[1:]...)
+	}
+	if !l.Ping(t, 2) {
+		t.Fatal("no ping across the bridged line")
 	}
 }

@@ -52,6 +52,17 @@ func (p *VethPair) Sender(tb testing.TB) *Raw { tb.Helper(); return OpenRaw(tb, 
 // near link sends from now on.
 func (p *VethPair) Receiver(tb testing.TB) *Raw { tb.Helper(); return OpenRaw(tb, p.FarLink) }
 
+// Backpressure makes veth ends lossless under a sender faster than the
+// receiver: with NAPI (GRO on) and a qdisc, a full veth ring stops the
+// sender's queue instead of dropping (Linux 6.16+). Count tests need it.
+func Backpressure(tb testing.TB, ends ...Link) {
+	tb.Helper()
+	for _, l := range ends {
+		l.Ethtool(tb, "gro", "on")
+		l.NS.Run(tb, "tc", "qdisc", "replace", "dev", l.Name, "root", "pfifo", "limit", "10000")
+	}
+}
+
 // Raw is an AF_PACKET socket bound to one link: whole Ethernet frames in
 // and out below the namespace's stack. It is closed when the test ends.
 type Raw struct {

@@ -3,10 +3,13 @@ package testutil
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"sync"
 	"syscall"
 	"testing"
@@ -81,6 +84,8 @@ func startDaemon(tb testing.TB, cfg *config.Config, prefix, flags []string) *Dae
 		d.Client.Close()
 		if err := d.Stop(); err != nil && !d.killed {
 			tb.Errorf("daemon: %v\n%s", err, d.Log())
+		} else if tb.Failed() {
+			tb.Logf("daemon log:\n%s", d.Log())
 		}
 	})
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
@@ -192,4 +197,46 @@ func (s *Buffer) String() string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.b.String()
+}
+
+// PostConfig posts a configuration document to the daemon behind cl (POST
+// /v1/config, what `wirebox config apply` does) and wants 202 Accepted; a
+// refusal's error carries the daemon's reason.
+func PostConfig(ctx context.Context, cl *api.Client, doc string) error {
+	resp, err := cl.Do(ctx, http.MethodPost, api.PathConfig, strings.NewReader(doc))
+	if err != nil {
+		return err
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusAccepted {
+		return fmt.Errorf("POST %s: %s", api.PathConfig, resp.Status)
+	}
+	return nil
+}
+
+// CLIJSON runs a command of the CLI that prints JSON (args include
+// --json) through run (a Daemon's Run, or a test's own runner of the CLI)
+// and decodes its output into a T, failing the test if the command fails
+// or prints something else.
+func CLIJSON[T any](tb testing.TB, run func(args ...string) (string, error), args ...string) T {
+	tb.Helper()
+	var v T
+	out, err := run(args...)
+	if err == nil {
+		err = json.Unmarshal([]byte(out), &v)
+	}
+	if err != nil {
+		tb.Fatalf("wirebox %s: %v\n%s", strings.Join(args, " "), err, out)
+	}
+	return v
+}
+
+// CaptureList is `capture list --json` (CLIJSON) by session id.
+func CaptureList(tb testing.TB, run func(args ...string) (string, error)) map[string]api.CaptureSession {
+	tb.Helper()
+	m := map[string]api.CaptureSession{}
+	for _, s := range CLIJSON[[]api.CaptureSession](tb, run, "capture", "list", "--json") {
+		m[s.ID] = s
+	}
+	return m
 }

@@ -17,21 +17,18 @@ import (
 // start their in-process daemons through it.
 func InProcess(tb testing.TB, socket string, run func(context.Context) error) *api.Client {
 	tb.Helper()
-	ctx, cancel := context.WithCancel(context.Background())
-	errc := make(chan error, 1)
-	go func() { errc <- run(ctx) }()
+	stop := Go(tb, run)
 	cl := api.NewUnixClient(socket)
 	tb.Cleanup(func() {
 		cl.Close()
-		cancel()
-		if err := <-errc; err != nil {
+		if err := stop(); err != nil {
 			tb.Errorf("daemon: %v", err)
 		}
 		if _, err := os.Stat(socket); !errors.Is(err, os.ErrNotExist) {
 			tb.Errorf("socket left behind after stop: %v", err)
 		}
 	})
-	wctx, wcancel := context.WithTimeout(ctx, 30*time.Second)
+	wctx, wcancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer wcancel()
 	if _, err := cl.WaitReady(wctx); err != nil {
 		tb.Fatal(err)

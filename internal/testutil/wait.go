@@ -1,6 +1,7 @@
 package testutil
 
 import (
+	"errors"
 	"testing"
 	"time"
 )
@@ -10,11 +11,39 @@ import (
 // it is not a timing assertion.
 func WaitFor(t testing.TB, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
+	Eventually(t, what, func() error {
+		if cond() {
+			return nil
 		}
-		time.Sleep(10 * time.Millisecond)
+		return errNotYet
+	})
+}
+
+var errNotYet = errors.New("not yet")
+
+// waitBound is how long WaitFor and Eventually wait (the helpers' own
+// test shortens it).
+var waitBound = 30 * time.Second
+
+// Eventually is WaitFor for a check that says what it sees: check returns
+// nil once the state is right, or an error that describes the state so
+// far, which the failure after 30 s shows. It polls every 10 ms at first,
+// then every 50 ms, so a check that runs a command does not load the
+// machine.
+func Eventually(t testing.TB, what string, check func() error) {
+	t.Helper()
+	deadline := time.Now().Add(waitBound)
+	for pause := 10 * time.Millisecond; ; pause = min(2*pause, 50*time.Millisecond) {
+		err := check()
+		if err == nil {
+			return
+		}
+		if time.Now().After(deadline) {
+			if err == errNotYet {
+				t.Fatalf("timed out waiting for %s", what)
+			}
+			t.Fatalf("timed out waiting for %s: %v", what, err)
+		}
+		time.Sleep(pause)
 	}
 }

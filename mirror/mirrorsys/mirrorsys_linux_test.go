@@ -1,14 +1,11 @@
 package mirrorsys_test
 
 import (
-	"bufio"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strings"
-	"sync"
-	"syscall"
 	"testing"
 	"time"
 
@@ -22,93 +19,11 @@ import (
 
 func TestMain(m *testing.M) { os.Exit(leakcheck.Run(m)) }
 
-// attached is a running `wirebox mirror attach`.
-type attached struct {
-	cmd    *exec.Cmd
-	mu     sync.Mutex
-	lines  []string
-	stderr testutil.Buffer
-	exited chan struct{}
-	err    error
-}
-
-func (a *attached) last() string {
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	if len(a.lines) == 0 {
-		return ""
-	}
-	return a.lines[len(a.lines)-1]
-}
-
-// waitLine waits until the latest state line has every substring (the
-// states arrive asynchronously; the limit only bounds a failing test).
-func (a *attached) waitLine(t *testing.T, what string, subs ...string) {
+// startAttach runs `wirebox mirror attach` in ns; its stdout lines are
+// its states.
+func startAttach(t *testing.T, ns *netns.NS, args ...string) *testutil.Proc {
 	t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		select {
-		case <-a.exited:
-			t.Fatalf("attach exited (%v) waiting for %s:\n%s", a.err, what, a.stderr.String())
-		default:
-		}
-		l, ok := a.last(), true
-		for _, s := range subs {
-			ok = ok && strings.Contains(l, s)
-		}
-		if ok {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s; last state %q\n%s", what, l, a.stderr.String())
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-}
-
-func startAttach(t *testing.T, ns *netns.NS, args ...string) *attached {
-	t.Helper()
-	a := &attached{cmd: ns.Command(testutil.Wirebox(t), append([]string{"mirror", "attach"}, args...)...), exited: make(chan struct{})}
-	out, err := a.cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	a.cmd.Stderr = &a.stderr
-	if err := a.cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	go func() {
-		sc := bufio.NewScanner(out)
-		for sc.Scan() {
-			a.mu.Lock()
-			a.lines = append(a.lines, sc.Text())
-			a.mu.Unlock()
-		}
-		a.err = a.cmd.Wait()
-		close(a.exited)
-	}()
-	t.Cleanup(func() {
-		_ = a.cmd.Process.Signal(syscall.SIGTERM)
-		select {
-		case <-a.exited:
-		case <-time.After(15 * time.Second):
-			_ = a.cmd.Process.Kill()
-			<-a.exited
-		}
-		if t.Failed() {
-			t.Logf("attach stderr:\n%s", a.stderr.String())
-		}
-	})
-	return a
-}
-
-func run(t *testing.T, cmd *exec.Cmd) string {
-	t.Helper()
-	out, err := cmd.CombinedOutput()
-	if err != nil {
-		t.Fatalf("%v: %v\n%s", cmd.Args, err, out)
-	}
-	return string(out)
+	return testutil.StartProc(t, ns.Command(testutil.Wirebox(t), append([]string{"mirror", "attach"}, args...)...))
 }
 
 var fingerprintRE = regexp.MustCompile(`mirror: server certificate.* sha256=([0-9A-F:]{95})`)
@@ -134,7 +49,7 @@ func TestDaemonMirror(t *testing.T) {
 	_, lab0 := netns.Veth(t, appliance, "mp0", host, "lab0", netns.VethOptions{AddrB: "192.168.78.2/24"})
 	// The lab host's frames cross AF_XDP as bytes: they must carry their
 	// checksums.
-	run(t, host.Command("ethtool", "-K", "lab0", "tx", "off"))
+	host.Run(t, "ethtool", "-K", "lab0", "tx", "off")
 
 	state := t.TempDir()
 	cfg := config.Default(mirrorsys.Section)
@@ -158,7 +73,7 @@ func TestDaemonMirror(t *testing.T) {
 		}
 	}
 	token := "@" + filepath.Join(state, "mirror-token")
-	out := run(t, client.Command(d.Bin, "mirror", "ports", "10.78.0.2:7412", "--fingerprint", fp, "--token", token))
+	out := client.Run(t, d.Bin, "mirror", "ports", "10.78.0.2:7412", "--fingerprint", fp, "--token", token)
 	if !regexp.MustCompile(`(?m)^mp0\s+true\s+up\s+10000\s+full\s+1500\s`).MatchString(out) {
 		t.Errorf("wirebox mirror ports:\n%s", out)
 	}
@@ -170,7 +85,7 @@ func TestDaemonMirror(t *testing.T) {
 	// Attach with the CA from the state dir and the token file.
 	pcapFile := filepath.Join(t.TempDir(), "mir0.pcapng")
 	a := startAttach(t, client, "10.78.0.2", "mp0", "--as", "mir0", "--ca", filepath.Join(state, "mirror-ca.pem"), "--token", token, "--pcap", pcapFile)
-	a.waitLine(t, "the client to attach", "mir0: connected=true link=true mtu=1500")
+	a.WaitLine(t, "the client to attach", "mir0: connected=true link=true mtu=1500")
 	h := client.Netlink(t)
 	tap, err := h.LinkByName("mir0")
 	if err != nil {
@@ -179,10 +94,10 @@ func TestDaemonMirror(t *testing.T) {
 	if got, want := tap.Attrs().HardwareAddr.String(), appliancePortMAC(t, appliance); got != want {
 		t.Errorf("TAP MAC %s, want the appliance port's %s", got, want)
 	}
-	run(t, client.Command("ip", "addr", "add", "192.168.78.1/24", "dev", "mir0"))
+	client.Run(t, "ip", "addr", "add", "192.168.78.1/24", "dev", "mir0")
 	ping := func(when string) {
 		t.Helper()
-		out := run(t, client.Command("ping", "-c", "3", "-i", "0.2", "-W", "5", "192.168.78.2"))
+		out := client.Run(t, "ping", "-c", "3", "-i", "0.2", "-W", "5", "192.168.78.2")
 		if !strings.Contains(out, " 0% packet loss") {
 			t.Errorf("ping %s:\n%s", when, out)
 		}
@@ -191,11 +106,11 @@ func TestDaemonMirror(t *testing.T) {
 	// The --pcap file holds the lab host's replies as the appliance stamped
 	// them (nanoseconds, inbound on the port), readable by tcpdump while the
 	// client runs: a TAP cannot carry those stamps, the file does.
-	replies := run(t, exec.Command("tcpdump", "-r", pcapFile, "-n", "-tt", "--time-stamp-precision=nano", "icmp[icmptype] == icmp-echoreply"))
+	replies := testutil.Run(t, exec.Command("tcpdump", "-r", pcapFile, "-n", "-tt", "--time-stamp-precision=nano", "icmp[icmptype] == icmp-echoreply"))
 	if got := regexp.MustCompile(`(?m)^\d+\.\d{9} IP 192\.168\.78\.2 > 192\.168\.78\.1: ICMP echo reply`).FindAllString(replies, -1); len(got) < 3 {
 		t.Errorf("echo replies in the --pcap file, nanosecond stamps: %d of 3:\n%s", len(got), replies)
 	}
-	neigh := run(t, client.Command("ip", "neigh", "show", "192.168.78.2", "dev", "mir0"))
+	neigh := client.Run(t, "ip", "neigh", "show", "192.168.78.2", "dev", "mir0")
 	if !strings.Contains(strings.ToLower(neigh), lab0.MAC.String()) {
 		t.Errorf("the lab host's MAC %s not learnt on the TAP: %s", lab0.MAC, neigh)
 	}
@@ -210,11 +125,11 @@ func TestDaemonMirror(t *testing.T) {
 	if out, err := d.Run("mirror", "unregister", "mp0"); err != nil || !regexp.MustCompile(`(?m)^mp0\s+false\s`).MatchString(out) {
 		t.Errorf("wirebox mirror unregister mp0: %v\n%s", err, out)
 	}
-	a.waitLine(t, "the client to lose the port", "connected=false", "unregistered")
+	a.WaitLine(t, "the client to lose the port", "connected=false", "unregistered")
 	if _, err := d.Run("mirror", "register", "mp0"); err != nil {
 		t.Errorf("wirebox mirror register mp0: %v", err)
 	}
-	a.waitLine(t, "the client to get the port back", "connected=true link=true")
+	a.WaitLine(t, "the client to get the port back", "connected=true link=true")
 	if _, err := d.Run("mirror", "unregister", "nope0"); err == nil {
 		t.Error("unregister of a port that is not registered succeeded")
 	}
@@ -222,24 +137,19 @@ func TestDaemonMirror(t *testing.T) {
 	// kill -9 of the daemon: the client sees the tunnel break, and
 	// reconnects once the daemon is back (same state dir, same certificate).
 	d.Kill()
-	a.waitLine(t, "the client to see the daemon gone", "connected=false")
+	a.WaitLine(t, "the client to see the daemon gone", "connected=false")
 	d2 := testutil.StartDaemon(t, cfg)
 	d2.WaitRunning(t, "core", mirror.Name)
-	a.waitLine(t, "the client to reconnect", "mir0: connected=true link=true")
+	a.WaitLine(t, "the client to reconnect", "mir0: connected=true link=true")
 	ping("after the daemon's restart")
 	if m := fingerprintRE.FindStringSubmatch(d2.Log()); m == nil || m[1] != fp {
 		t.Errorf("the restarted daemon's certificate changed: %v, was %s", m, fp)
 	}
 
 	// Ctrl-C detaches and removes the TAP; the port is free.
-	_ = a.cmd.Process.Signal(os.Interrupt)
-	select {
-	case <-a.exited:
-	case <-time.After(30 * time.Second):
-		t.Fatal("attach did not exit on SIGINT")
-	}
-	if a.err != nil {
-		t.Errorf("attach exit: %v\n%s", a.err, a.stderr.String())
+	_ = a.Cmd.Process.Signal(os.Interrupt)
+	if out := a.WaitExit(t); a.Err() != nil {
+		t.Errorf("attach exit: %v\n%s", a.Err(), out)
 	}
 	if _, err := h.LinkByName("mir0"); err == nil {
 		t.Error("TAP mir0 still there after Ctrl-C")

@@ -1,7 +1,6 @@
 package mirrorui
 
 import (
-	"strings"
 	"testing"
 	"time"
 
@@ -9,12 +8,13 @@ import (
 
 	"github.com/wirebox/wirebox/internal/api"
 	"github.com/wirebox/wirebox/tui"
+	"github.com/wirebox/wirebox/tui/tuitest"
 )
 
 // TestMirrorPanel: the ports with the cursor, a session's rates from two
 // polls, and the selection moving between ports.
 func TestMirrorPanel(t *testing.T) {
-	p := newPanel(&tui.Env{Theme: tui.MonoTheme(), Now: time.Now, Loc: time.UTC})
+	p := newPanel(tuitest.Env())
 	p.SetSize(140, 30)
 	p.Update(portsMsg{ports: []api.MirrorPort{
 		{Name: "eth1", Registered: true, Link: "up", SpeedMbps: 1000, MTU: 1500, MAC: "02:00:00:00:00:01", Holder: "10.0.0.5:40000"},
@@ -26,11 +26,7 @@ func TestMirrorPanel(t *testing.T) {
 	}
 	p.Update(sessionsMsg{s: mk(1000), at: t0})
 	v := p.View()
-	for _, want := range []string{"eth1", "eth2", "10.0.0.5:40000", "exclusive", "250"} {
-		if !strings.Contains(v, want) {
-			t.Fatalf("view lacks %q:\n%s", want, v)
-		}
-	}
+	tuitest.ViewHas(t, v, "eth1", "eth2", "10.0.0.5:40000", "exclusive", "250")
 	p.Update(sessionsMsg{s: mk(3000), at: t0.Add(2 * time.Second)})
 	if got := p.rate("1/eth1", func(x api.MirrorSession) uint64 { return x.FramesToClient }); got != tui.FmtCount(1000) {
 		t.Fatalf("rate %q, want %q", got, tui.FmtCount(1000))

@@ -5,6 +5,7 @@ import (
 	"context"
 	"testing"
 
+	"github.com/wirebox/wirebox/internal/testutil"
 	"github.com/wirebox/wirebox/services"
 )
 
@@ -17,14 +18,17 @@ func Supervise(tb testing.TB, opts services.Options, svcs ...services.Service) *
 	if err != nil {
 		tb.Fatal(err)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- sup.Run(ctx) }()
-	tb.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			tb.Error(err)
-		}
-	})
+	testutil.Go(tb, sup.Run)
 	return sup
+}
+
+// Steady is a service that becomes ready at once and runs until stopped:
+// the stand-in "core" a subsystem's service depends on when the test owns
+// the capture core itself.
+func Steady(name string, deps ...string) services.ServiceFunc {
+	return services.ServiceFunc{ServiceName: name, DependsOn: deps, RunFunc: func(ctx context.Context, rt *services.Runtime) error {
+		rt.Ready()
+		<-ctx.Done()
+		return nil
+	}}
 }

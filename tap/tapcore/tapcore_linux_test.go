@@ -23,6 +23,26 @@ type line struct{ *taptest.Line }
 
 func newLine(t *testing.T, forward bool) line { return line{taptest.NewLine(t, forward)} }
 
+// attach attaches an in-process application to the line's core.
+func attach(t *testing.T, l line, o Options) *Local {
+	t.Helper()
+	lc, err := Attach(l.Core, o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return lc
+}
+
+// tapOn opens a tap of kind on port for lc and returns its handle.
+func tapOn(t *testing.T, lc *Local, port string, kind uint8) uint32 {
+	t.Helper()
+	h, err := lc.Tap(port, kind, 0, TapOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return h
+}
+
 // loop runs fn over every batch the Local receives until ctx ends.
 func loop(ctx context.Context, t *testing.T, lc *Local, fn func(ds []tap.RingDesc)) *sync.WaitGroup {
 	var wg sync.WaitGroup
@@ -50,23 +70,11 @@ func loop(ctx context.Context, t *testing.T, lc *Local, fn func(ds []tap.RingDes
 // owner of a bridged port is refused.
 func TestLocalBridge(t *testing.T) {
 	l := newLine(t, false)
-	lc, err := Attach(l.Core, Options{Name: "bridge", Quota: 1024})
-	if err != nil {
-		t.Fatal(err)
-	}
+	lc := attach(t, l, Options{Name: "bridge", Quota: 1024})
 	defer lc.Close()
-	ha, err := lc.Tap("wb0", tap.TapBypass, 0, TapOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	hb, err := lc.Tap("wb1", tap.TapBypass, 0, TapOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	other, err := Attach(l.Core, Options{Name: "other"})
-	if err != nil {
-		t.Fatal(err)
-	}
+	ha := tapOn(t, lc, "wb0", tap.TapBypass)
+	hb := tapOn(t, lc, "wb1", tap.TapBypass)
+	other := attach(t, l, Options{Name: "other"})
 	if _, err := other.Tap("wb0", tap.TapBypass, 0, TapOptions{}); !errors.Is(err, capture.ErrBusy) {
 		t.Errorf("second bypass tap on wb0: %v, want capture.ErrBusy", err)
 	}
@@ -116,13 +124,8 @@ func TestLocalBridge(t *testing.T) {
 // full again, checked by newLine's cleanup) and the port forwards again.
 func TestLocalCloseReclaims(t *testing.T) {
 	l := newLine(t, true)
-	lc, err := Attach(l.Core, Options{Name: "hoarder", Quota: 256, Alloc: 64})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := lc.Tap("wb0", tap.TapInput, 0, TapOptions{}); err != nil {
-		t.Fatal(err)
-	}
+	lc := attach(t, l, Options{Name: "hoarder", Quota: 256, Alloc: 64})
+	tapOn(t, lc, "wb0", tap.TapInput)
 	var kept atomic.Int64
 	ctx, cancel := context.WithCancel(context.Background())
 	wg := loop(ctx, t, lc, func(ds []tap.RingDesc) { kept.Add(int64(len(ds))) })
@@ -163,15 +166,9 @@ func disconnected(t *testing.T, lc *Local, violations *atomic.Int64, what string
 func TestLocalViolation(t *testing.T) {
 	l := newLine(t, true)
 	var violations atomic.Int64
-	lc, err := Attach(l.Core, Options{Name: "buggy", OnViolation: func(error) { violations.Add(1) }})
-	if err != nil {
-		t.Fatal(err)
-	}
+	lc := attach(t, l, Options{Name: "buggy", OnViolation: func(error) { violations.Add(1) }})
 	defer lc.Close()
-	h, err := lc.Tap("wb0", tap.TapInput, 0, TapOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	h := tapOn(t, lc, "wb0", tap.TapInput)
 	if _, err := lc.Dealloc([]tap.RingDesc{{ID: 3, Tap: h}}); err != nil {
 		t.Fatal(err)
 	}
@@ -212,14 +209,9 @@ func TestReturnedTwiceInOneBatch(t *testing.T) {
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			var violations atomic.Int64
-			lc, err := Attach(l.Core, Options{Name: "twice", OnViolation: func(error) { violations.Add(1) }})
-			if err != nil {
-				t.Fatal(err)
-			}
+			lc := attach(t, l, Options{Name: "twice", OnViolation: func(error) { violations.Add(1) }})
 			defer lc.Close()
-			if _, err := lc.Tap("wb0", c.kind, 0, TapOptions{}); err != nil {
-				t.Fatal(err)
-			}
+			tapOn(t, lc, "wb0", c.kind)
 			ds := make([]tap.RingDesc, 1)
 			for {
 				send.Send(t, frame)
@@ -234,6 +226,7 @@ func TestReturnedTwiceInOneBatch(t *testing.T) {
 				}
 			}
 			twice := []tap.RingDesc{ds[0], ds[0]}
+			var err error
 			if c.dealloc {
 				_, err = lc.Dealloc(twice)
 			} else {

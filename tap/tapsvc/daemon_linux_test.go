@@ -46,32 +46,22 @@ func buildExamples(t *testing.T) map[string]string {
 	return bins
 }
 
-// daemonLine is b (peer0 10.78.0.1) — wb0 [daemon, ns a] wb1 — (peer1
-// 10.78.0.2) c, with the wirebox daemon running wb0 and wb1 as bypass
+// daemonLine is netns.Line (B, peer0 10.78.0.1 — wb0 [daemon in A] wb1 —
+// peer1 10.78.0.2, C) with the wirebox daemon running wb0 and wb1 as bypass
 // ports (forwarding to each other when forward is set) and the tap service.
 type daemonLine struct {
-	a, b, c *netns.NS
-	d       *testutil.Daemon
-	socket  string
+	*netns.Line
+	d      *testutil.Daemon
+	socket string
 }
 
 func startDaemonLine(t *testing.T, forward bool) *daemonLine {
 	t.Helper()
-	netns.Require(t)
-	l := &daemonLine{a: netns.New(t), b: netns.New(t), c: netns.New(t)}
-	netns.Veth(t, l.b, "peer0", l.a, "wb0", netns.VethOptions{AddrA: "10.78.0.1/24"})
-	netns.Veth(t, l.a, "wb1", l.c, "peer1", netns.VethOptions{AddrB: "10.78.0.2/24"})
-	for _, c := range []*exec.Cmd{
-		l.b.Command("ethtool", "-K", "peer0", "gro", "on"), l.a.Command("ethtool", "-K", "wb0", "gro", "on"),
-		l.a.Command("ethtool", "-K", "wb1", "gro", "on"), l.c.Command("ethtool", "-K", "peer1", "gro", "on"),
-		// The hosts compute their checksums: AF_XDP passes a veth's
-		// partial-checksum (offloaded) frames on as they are.
-		l.b.Command("ethtool", "-K", "peer0", "tx", "off"), l.c.Command("ethtool", "-K", "peer1", "tx", "off"),
-	} {
-		if out, err := c.CombinedOutput(); err != nil {
-			t.Fatalf("%v: %v: %s", c.Args, err, out)
-		}
-	}
+	l := &daemonLine{Line: netns.NewLine(t, netns.LineOptions{Peer0: "10.78.0.1/24", Peer1: "10.78.0.2/24", GRO: true})}
+	// The hosts compute their checksums: AF_XDP passes a veth's
+	// partial-checksum (offloaded) frames on as they are.
+	l.Peer0.Ethtool(t, "tx", "off")
+	l.Peer1.Ethtool(t, "tx", "off")
 	cfg := config.Default(tapsvc.Section)
 	cfg.Name = "taptest"
 	f0, f1 := "", ""
@@ -79,8 +69,8 @@ func startDaemonLine(t *testing.T, forward bool) *daemonLine {
 		f0, f1 = "wb1", "wb0"
 	}
 	cfg.Ports = []config.PortConfig{
-		{Name: "wb0", Mode: config.PortBypass, Netns: l.a.Path, Forward: f0},
-		{Name: "wb1", Mode: config.PortBypass, Netns: l.a.Path, Forward: f1},
+		{Name: "wb0", Mode: config.PortBypass, Netns: l.A.Path, Forward: f0},
+		{Name: "wb1", Mode: config.PortBypass, Netns: l.A.Path, Forward: f1},
 	}
 	l.socket = filepath.Join(t.TempDir(), "tap.sock")
 	tc := tapsvc.Section.Of(cfg)
@@ -92,20 +82,6 @@ func startDaemonLine(t *testing.T, forward bool) *daemonLine {
 		t.Fatalf("tap socket: %v %v", fi, err)
 	}
 	return l
-}
-
-func (l *daemonLine) ping(t *testing.T, n int) bool {
-	t.Helper()
-	// A loaded machine may lose the first echo to a slow ARP: up to three
-	// tries, each of which must see every reply.
-	for try := 0; try < 3; try++ {
-		out, err := l.b.Command("ping", "-c", strconv.Itoa(n), "-i", "0.2", "-W", "2", "10.78.0.2").CombinedOutput()
-		if err == nil && strings.Contains(string(out), strconv.Itoa(n)+" received") {
-			return true
-		}
-		t.Logf("ping (try %d): %v\n%s", try+1, err, out)
-	}
-	return false
 }
 
 func (l *daemonLine) taps(t *testing.T) api.Taps {
@@ -194,7 +170,7 @@ func TestDaemonCounters(t *testing.T) {
 	}
 	const n = 10
 	var ok bool
-	seen := pkttest.CountEchoRequests(t, l.c.Command, "peer1", func() { ok = l.ping(t, n) })
+	seen := pkttest.CountEchoRequests(t, l.C.Command, "peer1", func() { ok = l.Ping(t, n) })
 	if !ok {
 		t.Error("ping through the tapped ports failed")
 	}
@@ -214,7 +190,7 @@ func TestDaemonCounters(t *testing.T) {
 		t.Errorf("Go counter counted %d frames, want at least %d:\n%s", c, n, gc.String())
 	}
 	testutil.WaitFor(t, "the counters to be gone", func() bool { return len(l.taps(t).Apps) == 0 })
-	if !l.ping(t, 2) {
+	if !l.Ping(t, 2) {
 		t.Error("ping fails once the counters are gone")
 	}
 }
@@ -226,7 +202,7 @@ func TestDaemonBridge(t *testing.T) {
 	pkttest.Need(t, "iperf3")
 	bins := buildExamples(t)
 	l := startDaemonLine(t, false)
-	if l.ping(t, 1) {
+	if l.Ping(t, 1) {
 		t.Fatal("ping works without the bridge: the test would show nothing")
 	}
 	br := start(t, bins["tapbridge"], "-socket", l.socket, "-a", "wb0", "-b", "wb1")
@@ -234,22 +210,22 @@ func TestDaemonBridge(t *testing.T) {
 		st := l.taps(t)
 		return len(st.Apps) == 1 && len(st.Apps[0].Taps) == 2
 	})
-	if !l.ping(t, 5) {
+	if !l.Ping(t, 5) {
 		t.Fatal("ping through the tap bridge failed")
 	}
-	srv := l.c.Command("iperf3", "-s", "-B", "10.78.0.2")
+	srv := l.C.Command("iperf3", "-s", "-B", "10.78.0.2")
 	if err := srv.Start(); err != nil {
 		t.Fatal(err)
 	}
 	defer func() { srv.Process.Kill(); srv.Wait() }()
 	testutil.WaitFor(t, "iperf3 to listen", func() bool {
-		out, _ := l.c.Command("ss", "-Hltn", "sport = :5201").Output()
+		out, _ := l.C.Command("ss", "-Hltn", "sport = :5201").Output()
 		return len(bytes.TrimSpace(out)) > 0
 	})
 	var out []byte
 	var err error
 	for i := 0; i < 3; i++ { // a busy machine may lose the control connection's first SYN
-		out, err = l.b.Command("iperf3", "-c", "10.78.0.2", "-t", "2", "-J", "--connect-timeout", "5000").Output()
+		out, err = l.B.Command("iperf3", "-c", "10.78.0.2", "-t", "2", "-J", "--connect-timeout", "5000").Output()
 		if err == nil {
 			break
 		}
@@ -281,7 +257,7 @@ func TestDaemonBridge(t *testing.T) {
 func TestDaemonKillReclaims(t *testing.T) {
 	bins := buildExamples(t)
 	l := startDaemonLine(t, true)
-	if !l.ping(t, 1) {
+	if !l.Ping(t, 1) {
 		t.Fatal("no ping through the core's bridge")
 	}
 	time.Sleep(200 * time.Millisecond)
@@ -290,7 +266,7 @@ func TestDaemonKillReclaims(t *testing.T) {
 	gc := start(t, bins["tapcount"], "-socket", l.socket, "-port", "wb0", "-kind", "input", "-hold", strconv.Itoa(hold))
 	testutil.WaitFor(t, "the counter to tap", func() bool { st := l.taps(t); return len(st.Apps) == 1 && len(st.Apps[0].Taps) == 1 })
 	// Load: a flood of small frames from peer0 until the counter holds 3000.
-	raw := netns.OpenRaw(t, l.b.Link(t, "peer0"))
+	raw := netns.OpenRaw(t, l.B.Link(t, "peer0"))
 	frame := make([]byte, 64)
 	copy(frame, []byte{0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 2, 0, 0, 0, 0, 1, 0x88, 0xb5})
 	ctx, cancel := context.WithCancel(context.Background())
@@ -315,7 +291,7 @@ func TestDaemonKillReclaims(t *testing.T) {
 	}
 	t.Logf("kill -9: %d frame references reclaimed", st.Reclaimed)
 	testutil.WaitFor(t, fmt.Sprintf("the pool's free count back to %d", free0), func() bool { return l.poolFree(t) >= free0 })
-	if !l.ping(t, 3) {
+	if !l.Ping(t, 3) {
 		t.Error("ping fails after the application was killed")
 	}
 }

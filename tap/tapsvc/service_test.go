@@ -6,10 +6,9 @@ import (
 	"net/http/httptest"
 	"testing"
 
-	"github.com/prometheus/client_golang/prometheus"
-
 	"github.com/wirebox/wirebox/internal/api"
 	"github.com/wirebox/wirebox/internal/config"
+	"github.com/wirebox/wirebox/internal/testutil"
 )
 
 // TestRouteAndMetrics: /v1/taps answers and the collector describes what
@@ -25,18 +24,7 @@ func TestRouteAndMetrics(t *testing.T) {
 	if err := json.Unmarshal(rec.Body.Bytes(), &st); rec.Code != 200 || err != nil || st.Violations != 2 || st.Apps == nil || st.Quota != 4096 {
 		t.Fatalf("GET %s: %d %s", api.PathTaps, rec.Code, rec.Body)
 	}
-	reg := prometheus.NewPedanticRegistry()
-	reg.MustRegister(s.Collectors()...)
-	mfs, err := reg.Gather()
-	if err != nil {
-		t.Fatal(err)
-	}
-	got := map[string]float64{}
-	for _, mf := range mfs {
-		for _, m := range mf.GetMetric() {
-			got[mf.GetName()] = m.GetCounter().GetValue() + m.GetGauge().GetValue()
-		}
-	}
+	got := testutil.Metrics(t, "", s.Collectors()...)
 	if got["wirebox_tap_violations_total"] != 2 || got["wirebox_tap_apps"] != 0 {
 		t.Fatalf("metrics %v", got)
 	}

@@ -18,6 +18,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/wirebox/wirebox/capture"
+	"github.com/wirebox/wirebox/capture/capturetest"
 	"github.com/wirebox/wirebox/internal/leakcheck"
 	"github.com/wirebox/wirebox/internal/netns"
 	"github.com/wirebox/wirebox/internal/pkttest"
@@ -30,24 +31,6 @@ import (
 )
 
 func TestMain(m *testing.M) { os.Exit(leakcheck.Run(m)) }
-
-// line is taptest.Line (b — wb0 [a] wb1 — c, bypass ports of core) under
-// the names these tests use.
-type line struct {
-	a, b, c  *netns.NS
-	core     *capture.Core
-	pool     *tap.Pool
-	wb0, wb1 *capture.Port
-	tl       *taptest.Line
-}
-
-func newLine(t *testing.T, forward bool) *line {
-	tl := taptest.NewLine(t, forward)
-	return &line{a: tl.A, b: tl.B, c: tl.C, core: tl.Core, pool: tl.Pool, wb0: tl.WB0, wb1: tl.WB1, tl: tl}
-}
-
-// ping pings peer1 from peer0; it reports whether all n came back.
-func (l *line) ping(t *testing.T, n int) bool { return l.tl.Ping(t, n) }
 
 // fixedCore is the line's core as the service's CoreSource.
 type fixedCore struct{ c *capture.Core }
@@ -63,26 +46,41 @@ func serveTap(t *testing.T, core *capture.Core, quota int) *Service {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	var wg sync.WaitGroup
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
+	testutil.Go(t, func(ctx context.Context) error {
+		go func() { <-ctx.Done(); ln.Close() }()
+		var wg sync.WaitGroup
+		defer wg.Wait()
 		for {
 			c, err := ln.AcceptUnix()
 			if err != nil {
-				return
+				return nil
 			}
 			wg.Add(1)
 			go func() { defer wg.Done(); s.serve(ctx, core, c, log) }()
 		}
-	}()
-	t.Cleanup(func() {
-		cancel()
-		ln.Close()
-		wg.Wait()
 	})
 	return s
+}
+
+// dial connects an application to s; it is closed when the test ends.
+func dial(t *testing.T, s *Service, opts tapclient.Options) *tapclient.App {
+	t.Helper()
+	app, err := tapclient.Dial(s.Socket(), opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { app.Close() })
+	return app
+}
+
+// tapOn opens a tap of kind on port for app and returns its handle.
+func tapOn(t *testing.T, app *tapclient.App, port string, kind uint8, order int32) uint32 {
+	t.Helper()
+	h, err := app.Tap(port, kind, order)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return h
 }
 
 type testWriter struct{ t *testing.T }
@@ -92,12 +90,11 @@ func (w testWriter) Write(b []byte) (int, error) {
 	return len(b), nil
 }
 
-// revertAll runs an application loop that reverts every frame on the
-// tap it came from until ctx ends; mark, if set, is called on each frame
-// first.
-func revertAll(ctx context.Context, app *tapclient.App, mark func(tap.RingDesc)) (*sync.WaitGroup, *int) {
+// revertAll runs an application loop that reverts every frame it
+// receives until ctx ends: on the tap it came from, unless route (if set,
+// called on each frame first) names another.
+func revertAll(ctx context.Context, app *tapclient.App, route func(*tap.RingDesc)) *sync.WaitGroup {
 	var wg sync.WaitGroup
-	count := new(int)
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
@@ -107,9 +104,9 @@ func revertAll(ctx context.Context, app *tapclient.App, mark func(tap.RingDesc))
 			if err != nil && !errors.Is(err, tapclient.ErrTimeout) {
 				return
 			}
-			for _, d := range ds[:n] {
-				if mark != nil {
-					mark(d)
+			if route != nil {
+				for i := range ds[:n] {
+					route(&ds[i])
 				}
 			}
 			for done := 0; done < n; {
@@ -119,10 +116,9 @@ func revertAll(ctx context.Context, app *tapclient.App, mark func(tap.RingDesc))
 				}
 				done += k
 			}
-			*count += n
 		}
 	}()
-	return &wg, count
+	return &wg
 }
 
 // TestInputAndOutputTapRevertAll: an input tap on wb0 and an output tap
@@ -130,33 +126,21 @@ func revertAll(ctx context.Context, app *tapclient.App, mark func(tap.RingDesc))
 // working: every ping comes back, tcpdump on the far side sees every
 // echo request, and both applications saw each one.
 func TestInputAndOutputTapRevertAll(t *testing.T) {
-	l := newLine(t, true)
-	s := serveTap(t, l.core, 1024)
-	in, err := tapclient.Dial(s.Socket(), tapclient.Options{Name: "in"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer in.Close()
-	out, err := tapclient.Dial(s.Socket(), tapclient.Options{Name: "out"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer out.Close()
-	if _, err := in.Tap("wb0", tapclient.Input, 0); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := out.Tap("wb1", tapclient.Output, 0); err != nil {
-		t.Fatal(err)
-	}
+	l := taptest.NewLine(t, true)
+	s := serveTap(t, l.Core, 1024)
+	in := dial(t, s, tapclient.Options{Name: "in"})
+	out := dial(t, s, tapclient.Options{Name: "out"})
+	tapOn(t, in, "wb0", tapclient.Input, 0)
+	tapOn(t, out, "wb1", tapclient.Output, 0)
 	if _, err := in.Tap("nosuch", tapclient.Input, 0); err == nil {
 		t.Fatal("a tap on a port that does not exist")
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	var echoIn, echoOut int
 	var mu sync.Mutex
-	isEcho := func(app *tapclient.App, n *int) func(tap.RingDesc) {
-		return func(d tap.RingDesc) {
-			b := app.Data(d)
+	isEcho := func(app *tapclient.App, n *int) func(*tap.RingDesc) {
+		return func(d *tap.RingDesc) {
+			b := app.Data(*d)
 			if len(b) >= 35 && b[12] == 8 && b[13] == 0 && b[23] == 1 && b[34] == 8 {
 				mu.Lock()
 				*n++
@@ -164,11 +148,11 @@ func TestInputAndOutputTapRevertAll(t *testing.T) {
 			}
 		}
 	}
-	wgIn, _ := revertAll(ctx, in, isEcho(in, &echoIn))
-	wgOut, _ := revertAll(ctx, out, isEcho(out, &echoOut))
+	wgIn := revertAll(ctx, in, isEcho(in, &echoIn))
+	wgOut := revertAll(ctx, out, isEcho(out, &echoOut))
 	const n = 10
 	var ok bool
-	seen := pkttest.CountEchoRequests(t, l.c.Command, "peer1", func() { ok = l.ping(t, n) })
+	seen := pkttest.CountEchoRequests(t, l.C.Command, "peer1", func() { ok = l.Ping(t, n) })
 	cancel()
 	wgIn.Wait()
 	wgOut.Wait()
@@ -200,19 +184,13 @@ func TestInputAndOutputTapRevertAll(t *testing.T) {
 // of the same frame (one memory, no copy); the frame then leaves wb1 with
 // the same length and the marker where it was written.
 func TestZeroCopyMarker(t *testing.T) {
-	l := newLine(t, true)
-	s := serveTap(t, l.core, 1024)
-	app, err := tapclient.Dial(s.Socket(), tapclient.Options{Name: "marker"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer app.Close()
-	if _, err := app.Tap("wb1", tapclient.Output, 0); err != nil {
-		t.Fatal(err)
-	}
+	l := taptest.NewLine(t, true)
+	s := serveTap(t, l.Core, 1024)
+	app := dial(t, s, tapclient.Options{Name: "marker"})
+	tapOn(t, app, "wb1", tapclient.Output, 0)
 	// A raw socket on peer1 sees what leaves wb1.
-	recv := netns.OpenRaw(t, l.c.Link(t, "peer1"))
-	send := netns.OpenRaw(t, l.b.Link(t, "peer0"))
+	recv := netns.OpenRaw(t, l.C.Link(t, "peer1"))
+	send := netns.OpenRaw(t, l.B.Link(t, "peer0"))
 	marker := []byte("WIREBOX-ZEROCOPY")
 	frame := make([]byte, 200)
 	copy(frame, []byte{0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 2, 0, 0, 0, 0, 1, 0x88, 0xb5})
@@ -238,7 +216,7 @@ func TestZeroCopyMarker(t *testing.T) {
 		}
 	}
 	copy(app.Data(d)[len(frame)-len(marker):], marker)
-	if daemon := l.pool.Data(tap.FrameID(d.ID)); !bytes.Equal(daemon[len(frame)-len(marker):], marker) || len(daemon) != len(frame) {
+	if daemon := l.Pool.Data(tap.FrameID(d.ID)); !bytes.Equal(daemon[len(frame)-len(marker):], marker) || len(daemon) != len(frame) {
 		t.Fatal("the daemon's frame does not show what the application wrote: not the same memory")
 	}
 	if _, err := app.Revert([]tap.RingDesc{d}); err != nil {
@@ -256,57 +234,35 @@ func TestZeroCopyMarker(t *testing.T) {
 // every ping while it runs, and frames flow again the core's default way
 // (unclaimed, so no ping) once it is gone, with every frame back.
 func TestBridgeBypass(t *testing.T) {
-	l := newLine(t, false)
-	s := serveTap(t, l.core, 1024)
+	l := taptest.NewLine(t, false)
+	s := serveTap(t, l.Core, 1024)
 	app, err := tapclient.Dial(s.Socket(), tapclient.Options{Name: "bridge"})
 	if err != nil {
 		t.Fatal(err)
 	}
-	ha, err := app.Tap("wb0", tapclient.Bypass, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	hb, err := app.Tap("wb1", tapclient.Bypass, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	other, err := tapclient.Dial(s.Socket(), tapclient.Options{Name: "other"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer other.Close()
+	ha := tapOn(t, app, "wb0", tapclient.Bypass, 0)
+	hb := tapOn(t, app, "wb1", tapclient.Bypass, 0)
+	other := dial(t, s, tapclient.Options{Name: "other"})
 	if _, err := other.Tap("wb0", tapclient.Input, 0); err == nil {
 		t.Fatal("a second owner on a bypass-tapped port")
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		ds := make([]tap.RingDesc, 64)
-		for ctx.Err() == nil {
-			n, err := app.Receive(ds, 50*time.Millisecond)
-			if err != nil && !errors.Is(err, tapclient.ErrTimeout) {
-				return
-			}
-			for i := range ds[:n] {
-				if ds[i].Tap == ha {
-					ds[i].Tap = hb
-				} else {
-					ds[i].Tap = ha
-				}
-			}
-			app.Revert(ds[:n])
+	wg := revertAll(ctx, app, func(d *tap.RingDesc) { // each frame out of the other port
+		if d.Tap == ha {
+			d.Tap = hb
+		} else {
+			d.Tap = ha
 		}
-	}()
-	ok := l.ping(t, 5)
+	})
+	ok := l.Ping(t, 5)
 	cancel()
-	<-done
+	wg.Wait()
 	if !ok {
 		t.Fatal("ping through the tap bridge failed")
 	}
 	app.Close()
 	testutil.WaitFor(t, "the bridge to be gone", func() bool { return len(s.Status().Apps) == 1 })
-	if l.ping(t, 1) {
+	if l.Ping(t, 1) {
 		t.Error("ping works with no bridge: the core forwards by itself, so the test shows nothing")
 	}
 }
@@ -316,21 +272,15 @@ func TestBridgeBypass(t *testing.T) {
 // disconnected; a well-behaved application on the same port keeps
 // working and every frame comes back.
 func TestHostileApps(t *testing.T) {
-	l := newLine(t, true)
-	s := serveTap(t, l.core, 1024)
-	good, err := tapclient.Dial(s.Socket(), tapclient.Options{Name: "good"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer good.Close()
-	if _, err := good.Tap("wb0", tapclient.Input, 10); err != nil {
-		t.Fatal(err)
-	}
+	l := taptest.NewLine(t, true)
+	s := serveTap(t, l.Core, 1024)
+	good := dial(t, s, tapclient.Options{Name: "good"})
+	tapOn(t, good, "wb0", tapclient.Input, 10)
 	ctx, cancel := context.WithCancel(context.Background())
-	wg, _ := revertAll(ctx, good, nil)
+	wg := revertAll(ctx, good, nil)
 	defer func() { cancel(); wg.Wait() }()
 
-	send := netns.OpenRaw(t, l.b.Link(t, "peer0"))
+	send := netns.OpenRaw(t, l.B.Link(t, "peer0"))
 	frame := make([]byte, 100)
 	copy(frame, []byte{0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 2, 0, 0, 0, 0, 1, 0x88, 0xb5})
 
@@ -366,20 +316,13 @@ func TestHostileApps(t *testing.T) {
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			before := s.Status().Violations
-			app, err := tapclient.Dial(s.Socket(), tapclient.Options{Name: "hostile"})
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer app.Close()
-			h, err := app.Tap("wb0", tapclient.Input, 1)
-			if err != nil {
-				t.Fatal(err)
-			}
+			app := dial(t, s, tapclient.Options{Name: "hostile"})
+			h := tapOn(t, app, "wb0", tapclient.Input, 1)
 			c.abuse(t, app, h)
 			testutil.WaitFor(t, "the hostile application to be disconnected", func() bool {
 				return s.Status().Violations == before+1 && len(s.Status().Apps) == 1
 			})
-			if !l.ping(t, 2) {
+			if !l.Ping(t, 2) {
 				t.Error("ping fails after a hostile application was disconnected")
 			}
 			if st := s.Status(); len(st.Apps) != 1 || st.Apps[0].Name != "good" || st.Apps[0].Reverted == 0 {
@@ -409,13 +352,7 @@ func receiveOne(t *testing.T, app *tapclient.App, send *netns.Raw, frame []byte)
 // TestSocketProtocol: requests out of order, malformed or of another
 // version are refused; a malformed one disconnects.
 func TestSocketProtocol(t *testing.T) {
-	pool, err := tap.NewPool(tap.Config{Frames: 1024})
-	if err != nil {
-		t.Fatal(err)
-	}
-	core := capture.NewCore(pool, nil)
-	defer pool.Close()
-	defer core.Close()
+	core := capturetest.Core(t, 1024)
 	s := serveTap(t, core, 256)
 	c, err := net.DialUnix("unixpacket", nil, &net.UnixAddr{Name: s.Socket(), Net: "unixpacket"})
 	if err != nil {
@@ -453,7 +390,7 @@ func TestSocketProtocol(t *testing.T) {
 	if st := s.Status(); len(st.Apps) != 0 {
 		t.Errorf("apps %+v", st.Apps)
 	}
-	if err := pool.CheckFull(); err != nil {
+	if err := core.Pool().CheckFull(); err != nil {
 		t.Error(err)
 	}
 }
@@ -503,8 +440,8 @@ func rawHello(t *testing.T, socket string) (*net.UnixConn, tap.Response, []byte,
 // producer index past the ring's size, or the detour ring's consumer
 // index past the producer, is disconnected.
 func TestImpossibleRingIndex(t *testing.T) {
-	l := newLine(t, true)
-	s := serveTap(t, l.core, 256)
+	l := taptest.NewLine(t, true)
+	s := serveTap(t, l.Core, 256)
 	for i, ring := range []int{tap.RingRevert, tap.RingDealloc} {
 		_, _, mem, lay := rawHello(t, s.Socket())
 		prod := (*uint32)(unsafe.Pointer(&mem[lay.Offsets[ring]]))
@@ -518,9 +455,9 @@ func TestImpossibleRingIndex(t *testing.T) {
 	}
 	cons := (*uint32)(unsafe.Pointer(&mem[lay.Offsets[tap.RingDetour]+64]))
 	atomic.StoreUint32(cons, 12345) // consumed frames never produced
-	l.ping(t, 1)                    // the first frames go to the application and find it broken
+	l.Ping(t, 1)                    // the first frames go to the application and find it broken
 	testutil.WaitFor(t, "the application to be disconnected", func() bool { st := s.Status(); return st.Violations == 3 && len(st.Apps) == 0 })
-	if !l.ping(t, 2) {
+	if !l.Ping(t, 2) {
 		t.Error("ping failed after the broken application was disconnected")
 	}
 }
@@ -530,18 +467,11 @@ func TestImpossibleRingIndex(t *testing.T) {
 // that port), deallocates another; the daemon keeps the alloc ring
 // stocked, and its counters and the pool agree.
 func TestAllocSendDealloc(t *testing.T) {
-	l := newLine(t, false)
-	s := serveTap(t, l.core, 256)
-	app, err := tapclient.Dial(s.Socket(), tapclient.Options{Name: "alloc", Alloc: 32})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer app.Close()
-	h, err := app.Tap("wb0", tapclient.Bypass, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	recv := netns.OpenRaw(t, l.b.Link(t, "peer0"))
+	l := taptest.NewLine(t, false)
+	s := serveTap(t, l.Core, 256)
+	app := dial(t, s, tapclient.Options{Name: "alloc", Alloc: 32})
+	h := tapOn(t, app, "wb0", tapclient.Bypass, 0)
+	recv := netns.OpenRaw(t, l.B.Link(t, "peer0"))
 	ds := make([]tap.RingDesc, 2)
 	got := 0
 	for got < 2 {
@@ -569,7 +499,7 @@ func TestAllocSendDealloc(t *testing.T) {
 		a := s.Status().Apps[0]
 		return a.Allocated == 34 && a.Deallocated == 1 && a.Reverted == 1 && a.Held == 32
 	})
-	if st := l.wb0.Stats(); st.TxPackets == 0 {
+	if st := l.WB0.Stats(); st.TxPackets == 0 {
 		t.Errorf("wb0 sent nothing: %+v", st)
 	}
 }
@@ -579,17 +509,11 @@ func TestAllocSendDealloc(t *testing.T) {
 // taps and the daemon's PID, in /v1/taps and `wirebox taps`, until it
 // closes.
 func TestInProcessAppsListed(t *testing.T) {
-	l := newLine(t, false)
-	s := serveTap(t, l.core, 1024)
-	outside, err := tapclient.Dial(s.Socket(), tapclient.Options{Name: "outside"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer outside.Close()
-	if _, err := outside.Tap("wb1", tapclient.Input, 0); err != nil {
-		t.Fatal(err)
-	}
-	lc, err := tapcore.Attach(l.core, tapcore.Options{Name: "mirror wb0 10.9.9.9:4711"})
+	l := taptest.NewLine(t, false)
+	s := serveTap(t, l.Core, 1024)
+	outside := dial(t, s, tapclient.Options{Name: "outside"})
+	tapOn(t, outside, "wb1", tapclient.Input, 0)
+	lc, err := tapcore.Attach(l.Core, tapcore.Options{Name: "mirror wb0 10.9.9.9:4711"})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,24 +1,18 @@
 package tapui
 
 import (
-	"strings"
 	"testing"
-	"time"
 
 	"github.com/wirebox/wirebox/internal/api"
-	"github.com/wirebox/wirebox/tui"
+	"github.com/wirebox/wirebox/tui/tuitest"
 )
 
 // TestView: each application is a row with its taps and counters.
 func TestView(t *testing.T) {
-	p := Panels(&tui.Env{Theme: tui.MonoTheme(), Now: time.Now, Loc: time.UTC})[0].(*panel)
+	p := Panels(tuitest.Env())[0].(*panel)
 	p.SetSize(100, 10)
 	p.Update(tapsMsg{st: api.Taps{Socket: "/run/wirebox/tap.sock", Quota: 4096, Apps: []api.TapApp{{ID: 1, PID: 4242, Command: "tapbridge",
 		Held: 17, Detoured: 1000, Reverted: 983, Taps: []api.Tap{{Port: "wb0", Kind: "bypass"}, {Port: "wb1", Kind: "bypass"}}}}}})
 	v := p.View()
-	for _, want := range []string{"4242", "tapbridge", "17", "983", "wb0:bypass,wb1:bypass", "quota 4096"} {
-		if !strings.Contains(v, want) {
-			t.Errorf("view lacks %q:\n%s", want, v)
-		}
-	}
+	tuitest.ViewHas(t, v, "4242", "tapbridge", "17", "983", "wb0:bypass,wb1:bypass", "quota 4096")
 }

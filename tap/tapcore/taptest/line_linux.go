@@ -1,12 +1,10 @@
 package taptest
 
 import (
-	"os/exec"
-	"strconv"
-	"strings"
 	"testing"
 
 	"github.com/wirebox/wirebox/capture"
+	"github.com/wirebox/wirebox/capture/capturetest"
 	"github.com/wirebox/wirebox/internal/netns"
 	"github.com/wirebox/wirebox/tap"
 )
@@ -17,12 +15,13 @@ const (
 	Peer1 = "10.77.0.2"
 )
 
-// Line is b (peer0 Peer0) — wb0 [a] wb1 — (peer1 Peer1) c: wb0 and wb1
-// are bypass ports of Core; with forward they forward to each other (a
-// bridge in the core), without it only a tap application moves frames
-// between them. GRO is on at every end, as on a real host.
+// Line is netns.Line (B, peer0 Peer0 — wb0 [A] wb1 — peer1 Peer1, C,
+// GRO on at every end, as on a real host) with wb0 and wb1 as bypass ports
+// of Core: with forward they forward to each other (a bridge in the
+// core), without it only a tap application moves frames between them.
+// Ping (netns.Line's) pings Peer1 from Peer0.
 type Line struct {
-	A, B, C  *netns.NS
+	*netns.Line
 	Core     *capture.Core
 	Pool     *tap.Pool
 	WB0, WB1 *capture.Port
@@ -32,36 +31,14 @@ type Line struct {
 // unless every frame is back in the pool.
 func NewLine(t *testing.T, forward bool) *Line {
 	t.Helper()
-	netns.Require(t)
-	l := &Line{A: netns.New(t), B: netns.New(t), C: netns.New(t)}
-	netns.Veth(t, l.B, "peer0", l.A, "wb0", netns.VethOptions{AddrA: Peer0 + "/24"})
-	netns.Veth(t, l.A, "wb1", l.C, "peer1", netns.VethOptions{AddrB: Peer1 + "/24"})
-	for _, c := range []*exec.Cmd{
-		l.B.Command("ethtool", "-K", "peer0", "gro", "on"), l.A.Command("ethtool", "-K", "wb0", "gro", "on"),
-		l.A.Command("ethtool", "-K", "wb1", "gro", "on"), l.C.Command("ethtool", "-K", "peer1", "gro", "on"),
-	} {
-		if out, err := c.CombinedOutput(); err != nil {
-			t.Fatalf("%v: %v: %s", c.Args, err, out)
-		}
-	}
-	var err error
-	if l.Pool, err = tap.NewPool(tap.Config{Frames: 32768}); err != nil {
-		t.Fatal(err)
-	}
-	l.Core = capture.NewCore(l.Pool, nil)
-	t.Cleanup(func() {
-		if err := l.Core.Close(); err != nil {
-			t.Error(err)
-		}
-		if err := l.Pool.CheckFull(); err != nil {
-			t.Error(err)
-		}
-		l.Pool.Close()
-	})
+	l := &Line{Line: netns.NewLine(t, netns.LineOptions{Peer0: Peer0 + "/24", Peer1: Peer1 + "/24", GRO: true})}
+	l.Core = capturetest.Core(t, 32768)
+	l.Pool = l.Core.Pool()
 	f0, f1 := "", ""
 	if forward {
 		f0, f1 = "wb1", "wb0"
 	}
+	var err error
 	if l.WB0, err = l.Core.OpenPort(capture.PortConfig{Name: "wb0", NetNS: l.A.Path, Mode: capture.Bypass, Forward: f0}); err != nil {
 		t.Fatal(err)
 	}
@@ -69,19 +46,4 @@ func NewLine(t *testing.T, forward bool) *Line {
 		t.Fatal(err)
 	}
 	return l
-}
-
-// Ping pings peer1 from peer0 with n echoes; it reports whether all came
-// back. A loaded machine may lose the first echo to a slow ARP: up to
-// three tries, each of which must see every reply.
-func (l *Line) Ping(t *testing.T, n int) bool {
-	t.Helper()
-	for try := 0; try < 3; try++ {
-		out, err := l.B.Command("ping", "-c", strconv.Itoa(n), "-i", "0.2", "-W", "2", Peer1).CombinedOutput()
-		if err == nil && strings.Contains(string(out), strconv.Itoa(n)+" received") {
-			return true
-		}
-		t.Logf("ping (try %d): %v\n%s", try+1, err, out)
-	}
-	return false
 }
