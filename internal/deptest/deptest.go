@@ -22,7 +22,7 @@ type Layer string
 const (
 	Internal  Layer = "internal"  // internal/*: api, config, buildinfo, test helpers
 	Services  Layer = "services"  // services/: the supervisor and its contract
-	Core      Layer = "core"      // capture and tap root packages, capture/coresvc, tap/tapcore: the one pool and core
+	Core      Layer = "core"      // capture and tap root packages, capture/coresvc, tap/tapcore (and the fixtures capturetest, taptest): the one pool and core
 	Console   Layer = "console"   // tui/: the console framework and the core's panels
 	Contract  Layer = "subsys"    // subsys/: what a subsystem hands the daemon
 	Subsystem Layer = "subsystem" // capture/*, tap/*, mirror/*, rmon/*, ha/*: one subsystem each
@@ -66,7 +66,7 @@ func Classify(path string) (Layer, string) {
 	case "image", "qemu", "bench":
 		return Tool, ""
 	case "capture":
-		if rest == "" || rest == "coresvc" {
+		if rest == "" || rest == "coresvc" || rest == "capturetest" { // capturetest: the core's test fixture
 			return Core, ""
 		}
 		return Subsystem, "capture"
