@@ -1,17 +1,18 @@
 package rmon
 
 import (
-	"context"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"os"
-	"time"
-
-	"github.com/wirebox/wirebox/capture"
-	"github.com/wirebox/wirebox/services"
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/wirebox/wirebox/capture"
+	"github.com/wirebox/wirebox/internal/testutil"
+	"github.com/wirebox/wirebox/services"
+	"github.com/wirebox/wirebox/services/servicestest"
 )
 
 func TestConfigValidate(t *testing.T) {
@@ -82,26 +83,13 @@ func TestDisabled(t *testing.T) {
 	if svc.Name() != "rmon" || len(svc.Deps()) != 1 || svc.Deps()[0] != "core" {
 		t.Errorf("name %q deps %v", svc.Name(), svc.Deps())
 	}
-	sup, err := services.New(services.Options{}, services.ServiceFunc{ServiceName: "core", RunFunc: func(ctx context.Context, rt *services.Runtime) error {
-		rt.Ready()
-		<-ctx.Done()
+	sup := servicestest.Supervise(t, services.Options{}, servicestest.Steady("core"), svc)
+	testutil.Eventually(t, "the rmon service running", func() error {
+		if st := sup.Status(); len(st) != 2 || st[1].State != services.StateRunning {
+			return fmt.Errorf("status %+v", st)
+		}
 		return nil
-	}}, svc)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- sup.Run(ctx) }()
-	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(10 * time.Millisecond) {
-		st := sup.Status()
-		if len(st) == 2 && st[1].State == services.StateRunning {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("status %+v", st)
-		}
-	}
+	})
 	if svc.Addr() != nil {
 		t.Errorf("disabled service bound %v", svc.Addr())
 	}
@@ -111,9 +99,5 @@ func TestDisabled(t *testing.T) {
 	mux.ServeHTTP(rec, httptest.NewRequest("GET", "/v1/rmon", nil))
 	if rec.Code != http.StatusServiceUnavailable {
 		t.Errorf("GET /v1/rmon: %d %s", rec.Code, rec.Body)
-	}
-	cancel()
-	if err := <-done; err != nil {
-		t.Error(err)
 	}
 }

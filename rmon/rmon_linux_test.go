@@ -1,32 +1,32 @@
 package rmon
 
 import (
-	"context"
 	"encoding/binary"
 	"encoding/json"
+	"fmt"
+	"net"
 	"net/http"
 	"net/http/httptest"
-
-	"fmt"
-	"github.com/prometheus/client_golang/prometheus"
-	promtest "github.com/prometheus/client_golang/prometheus/testutil"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/gosnmp/gosnmp"
-	"github.com/wirebox/wirebox/capture"
-	"github.com/wirebox/wirebox/internal/netns"
-	"github.com/wirebox/wirebox/services"
-	"github.com/wirebox/wirebox/tap"
+	"github.com/prometheus/client_golang/prometheus"
+	promtest "github.com/prometheus/client_golang/prometheus/testutil"
 	"golang.org/x/sys/unix"
+
+	"github.com/wirebox/wirebox/capture"
+	"github.com/wirebox/wirebox/capture/capturetest"
+	"github.com/wirebox/wirebox/internal/netns"
+	"github.com/wirebox/wirebox/internal/testutil"
+	"github.com/wirebox/wirebox/services"
+	"github.com/wirebox/wirebox/services/servicestest"
 )
 
 type topo struct {
@@ -39,26 +39,12 @@ type topo struct {
 // oversize frames can be sent) and a core with a passive port on wb0.
 func newTopo(t *testing.T) *topo {
 	t.Helper()
-	a, b := netns.New(t), netns.New(t)
-	la, lb := netns.Veth(t, a, "wb0", b, "peer0", netns.VethOptions{MTU: 9000})
-	pool, err := tap.NewPool(tap.Config{Frames: 4096})
-	if err != nil {
+	p := netns.Pair(t, netns.PairOptions{VethOptions: netns.VethOptions{MTU: 9000}})
+	c := capturetest.Core(t, 4096)
+	if _, err := c.OpenPort(capture.PortConfig{Name: "wb0", NetNS: p.Near.Path, Mode: capture.Passive, RingBlocks: 4}); err != nil {
 		t.Fatal(err)
 	}
-	c := capture.NewCore(pool, nil)
-	t.Cleanup(func() {
-		if err := c.Close(); err != nil {
-			t.Error(err)
-		}
-		if err := pool.CheckFull(); err != nil {
-			t.Error(err)
-		}
-		pool.Close()
-	})
-	if _, err := c.OpenPort(capture.PortConfig{Name: "wb0", NetNS: a.Path, Mode: capture.Passive, RingBlocks: 4}); err != nil {
-		t.Fatal(err)
-	}
-	return &topo{a: a, b: b, la: la, lb: lb, core: c}
+	return &topo{a: p.Near, b: p.Far, la: p.NearLink, lb: p.FarLink, core: c}
 }
 
 // startService runs the rmon service under the real supervisor, after a
@@ -77,33 +63,22 @@ func startStoppable(t *testing.T, cfg Config, core *capture.Core) (*Service, fun
 	if err != nil {
 		t.Fatal(err)
 	}
-	coreSvc := services.ServiceFunc{ServiceName: "core", RunFunc: func(ctx context.Context, rt *services.Runtime) error {
-		rt.Ready()
-		<-ctx.Done()
-		return nil
-	}}
-	sup, err := services.New(services.Options{}, coreSvc, svc)
+	sup, err := services.New(services.Options{}, servicestest.Steady("core"), svc)
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- sup.Run(ctx) }()
-	stop := sync.OnceFunc(func() {
-		cancel()
-		if err := <-done; err != nil {
+	halt := testutil.Go(t, sup.Run)
+	testutil.Eventually(t, "the rmon service listening", func() error {
+		if svc.Addr() == nil {
+			return fmt.Errorf("not yet: %+v", sup.Status())
+		}
+		return nil
+	})
+	return svc, func() {
+		if err := halt(); err != nil {
 			t.Error(err)
 		}
-	})
-	t.Cleanup(stop)
-	deadline := time.Now().Add(10 * time.Second)
-	for svc.Addr() == nil {
-		if time.Now().After(deadline) {
-			t.Fatalf("rmon service not running: %+v", sup.Status())
-		}
-		time.Sleep(10 * time.Millisecond)
 	}
-	return svc, stop
 }
 
 // managed starts the service on a new topology with the community "mgr",

@@ -10,6 +10,8 @@ import (
 	"testing"
 
 	"github.com/gosnmp/gosnmp"
+
+	"github.com/wirebox/wirebox/internal/testutil"
 	"github.com/wirebox/wirebox/rmon/mib"
 )
 
@@ -76,16 +78,8 @@ func startAgent(t *testing.T, cfg Config, tree *mib.Tree) (*Agent, string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	var wg sync.WaitGroup
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		if err := a.Serve(ctx, conn); err != nil {
-			t.Error(err)
-		}
-	}()
-	t.Cleanup(func() { cancel(); wg.Wait(); conn.Close() })
+	t.Cleanup(func() { conn.Close() }) // after the agent stops (cleanups run last first)
+	testutil.Go(t, func(ctx context.Context) error { return a.Serve(ctx, conn) })
 	return a, conn.LocalAddr().String()
 }
 
