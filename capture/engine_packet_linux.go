@@ -41,6 +41,9 @@ type packetRing struct {
 	mem       []byte
 	blockSize int
 	blocks    int
+	// touched keeps readRing's reads of pool frames ahead of its copies
+	// (their only use); only the ring's goroutine writes it.
+	touched byte
 }
 
 const (
@@ -202,7 +205,7 @@ func (e *packetEngine) readRing(ctx context.Context, r *packetRing) {
 			for _, id := range ids[:got] {
 				touch |= pool.Buffer(id)[0]
 			}
-			touchSink = touch
+			r.touched |= touch
 			for j := range want {
 				th := (*unix.Tpacket3Hdr)(unsafe.Pointer(&b[off]))
 				if j < got {
@@ -221,9 +224,6 @@ func (e *packetEngine) readRing(ctx context.Context, r *packetRing) {
 		blk = (blk + 1) % r.blocks
 	}
 }
-
-// touchSink keeps readRing's destination loads from being optimised away.
-var touchSink byte
 
 // frame copies one ring frame into pool frame id and dispatches it.
 func (e *packetEngine) frame(id tap.FrameID, b []byte, off int, th *unix.Tpacket3Hdr, bt *batch) {
