@@ -1,7 +1,6 @@
 package tap
 
 import (
-	"errors"
 	"fmt"
 	"os"
 	"strings"
@@ -27,64 +26,66 @@ func pageSize() int { return unix.Getpagesize() }
 // dozen (docs/BENCHMARKS.md, issue 9).
 func newRegion(size int, mode PageMode) (*region, error) {
 	if mode != PagesNormal {
-		r, err := newHugeRegion(size)
+		r, err := mapMemfd(size, true)
 		if err == nil || mode == PagesHuge {
 			return r, err
 		}
 	}
-	fd, err := unix.MemfdCreate("wirebox-pool", unix.MFD_CLOEXEC)
-	if err != nil {
-		return nil, fmt.Errorf("tap: memfd_create: %w", err)
+	r, err := mapMemfd(size, false)
+	if err != nil || mode == PagesNormal {
+		return r, err
 	}
-	if err := unix.Ftruncate(fd, int64(size)); err != nil {
-		unix.Close(fd)
-		return nil, fmt.Errorf("tap: size pool to %d bytes: %w", size, err)
-	}
-	// Not pre-faulted: an idle pool costs no memory; a UMEM registration
-	// pins (and faults in) the frame area anyway.
-	mem, err := unix.Mmap(fd, 0, size, unix.PROT_READ|unix.PROT_WRITE, unix.MAP_SHARED)
-	if err != nil {
-		unix.Close(fd)
-		return nil, fmt.Errorf("tap: mmap pool (%d bytes): %w", size, err)
-	}
-	r := &region{fd: fd, mem: mem, pages: "4 KiB pages"}
-	if mode != PagesNormal {
-		// Transparent huge pages, where the kernel gives them to shmem
-		// (shmem_enabled "advise", or "always" that needs no advice).
-		thp := shmemTHP()
-		if unix.Madvise(mem, unix.MADV_HUGEPAGE) == nil && (thp == "advise" || thp == "always" || thp == "within_size" || thp == "force") {
-			r.pages = "4 KiB pages, transparent huge pages advised (shmem_enabled " + thp + ")"
-		} else {
-			r.pages = "4 KiB pages (no huge pages reserved; shmem_enabled " + thp + ")"
-		}
+	// Transparent huge pages, where the kernel gives them to shmem
+	// (shmem_enabled "advise", or "always" that needs no advice).
+	thp := shmemTHP()
+	if unix.Madvise(r.mem, unix.MADV_HUGEPAGE) == nil && (thp == "advise" || thp == "always" || thp == "within_size" || thp == "force") {
+		r.pages += ", transparent huge pages advised (shmem_enabled " + thp + ")"
+	} else {
+		r.pages += " (no huge pages reserved; shmem_enabled " + thp + ")"
 	}
 	return r, nil
 }
 
-// newHugeRegion maps a hugetlbfs memfd. mmap fails (ENOMEM) when fewer
-// huge pages than the region needs are free (vm.nr_hugepages).
-func newHugeRegion(size int) (*region, error) {
-	fd, err := unix.MemfdCreate("wirebox-pool", unix.MFD_CLOEXEC|unix.MFD_HUGETLB)
+// mapMemfd maps a new memfd of at least size bytes: of 4 KiB pages, or
+// with huge a hugetlbfs one, whose mmap fails (ENOMEM) when fewer huge
+// pages than it needs are free (vm.nr_hugepages). Not pre-faulted: an
+// idle pool costs no memory beyond the reservation; a UMEM registration
+// pins (and faults in) the frame area anyway.
+func mapMemfd(size int, huge bool) (*region, error) {
+	flags, what := unix.MFD_CLOEXEC, "pool"
+	if huge {
+		flags |= unix.MFD_HUGETLB
+		what = "huge page pool (vm.nr_hugepages)"
+	}
+	fd, err := unix.MemfdCreate("wirebox-pool", flags)
 	if err != nil {
-		return nil, fmt.Errorf("tap: memfd_create(MFD_HUGETLB): %w", err)
+		return nil, fmt.Errorf("tap: memfd_create for the %s: %w", what, err)
 	}
-	var st unix.Statfs_t
-	if err := unix.Fstatfs(fd, &st); err != nil || st.Bsize <= 0 {
+	fail := func(err error) (*region, error) {
 		unix.Close(fd)
-		return nil, fmt.Errorf("tap: huge page size: %w", errors.Join(err, errors.New("unknown")))
+		return nil, fmt.Errorf("tap: %s of %d bytes: %w", what, size, err)
 	}
-	hp := int(st.Bsize)
-	size = (size + hp - 1) / hp * hp
+	ps := pageSize()
+	if huge {
+		var st unix.Statfs_t
+		if err := unix.Fstatfs(fd, &st); err != nil {
+			return fail(err)
+		}
+		ps = int(st.Bsize)
+	}
+	size = (size + ps - 1) / ps * ps
 	if err := unix.Ftruncate(fd, int64(size)); err != nil {
-		unix.Close(fd)
-		return nil, fmt.Errorf("tap: size pool to %d bytes of huge pages: %w", size, err)
+		return fail(err)
 	}
 	mem, err := unix.Mmap(fd, 0, size, unix.PROT_READ|unix.PROT_WRITE, unix.MAP_SHARED)
 	if err != nil {
-		unix.Close(fd)
-		return nil, fmt.Errorf("tap: mmap pool in %d huge pages of %d KiB (vm.nr_hugepages): %w", size/hp, hp>>10, err)
+		return fail(err)
 	}
-	return &region{fd: fd, mem: mem, pages: fmt.Sprintf("%d huge pages of %d KiB", size/hp, hp>>10)}, nil
+	r := &region{fd: fd, mem: mem, pages: fmt.Sprintf("%d KiB pages", ps>>10)}
+	if huge {
+		r.pages = fmt.Sprintf("%d huge pages of %d KiB", size/ps, ps>>10)
+	}
+	return r, nil
 }
 
 // shmemTHP is the kernel's transparent huge page mode for shmem (memfd).
