@@ -306,6 +306,7 @@ func NewCore(pool *tap.Pool, log *slog.Logger) *Core {
 		log = slog.New(slog.DiscardHandler)
 	}
 	c := &Core{pool: pool, clock: NewClock(), log: log, monitors: map[string]*linkMonitor{}}
+	log.Info("buffer pool", "frames", pool.Len(), "frame_size", pool.FrameSize(), "pages", pool.Pages())
 	c.ports.Store(&[]*Port{})
 	c.nextOwner.Store(uint32(tap.OwnerCore) + 1)
 	return c

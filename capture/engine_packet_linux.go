@@ -41,6 +41,9 @@ type packetRing struct {
 	mem       []byte
 	blockSize int
 	blocks    int
+	// touched keeps readRing's reads of pool frames ahead of its copies
+	// (their only use); only the ring's goroutine writes it.
+	touched byte
 }
 
 const (
@@ -195,6 +198,14 @@ func (e *packetEngine) readRing(ctx context.Context, r *packetRing) {
 		for i := 0; i < int(h.Num_pkts); {
 			want := min(len(ids), int(h.Num_pkts)-i)
 			got := cache.AllocN(tap.OwnerCore, ids[:want])
+			// Read each destination's first line before any copy: the
+			// loads' misses overlap, where the copies' stores would wait
+			// for one line after another.
+			var touch byte
+			for _, id := range ids[:got] {
+				touch |= pool.Buffer(id)[0]
+			}
+			r.touched |= touch
 			for j := range want {
 				th := (*unix.Tpacket3Hdr)(unsafe.Pointer(&b[off]))
 				if j < got {

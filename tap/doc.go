@@ -16,7 +16,11 @@
 // (after the frames) with its owner, reference count, data offset and
 // length, wire length, timestamp, port and flags, so a frame reference is
 // just a [FrameID] that means the same thing in every process mapping the
-// region.
+// region. [Config.Pages] chooses its pages: by default huge pages (a
+// hugetlbfs memfd, its size rounded up to whole huge pages) when enough
+// are reserved (vm.nr_hugepages), else 4 KiB pages with transparent huge
+// pages advised; [Pool.Pages] says which. Small frames in flight each
+// touch a page of their own, so huge pages spare the TLB.
 //
 // Frames are allocated and freed without locks: a global free list (a
 // tagged Treiber stack over the descriptors) plus per-goroutine [Cache]s that

@@ -75,7 +75,23 @@ type Config struct {
 	// FrameSize is the size of each frame in bytes: a power of two from
 	// 2048 to the page size (the AF_XDP chunk rule). Default 2048.
 	FrameSize int
+	// Pages says what memory backs the region (default PagesAuto).
+	Pages PageMode
 }
+
+// PageMode chooses the pages behind a pool's region.
+type PageMode int
+
+const (
+	// PagesAuto uses huge pages (a hugetlbfs memfd) when enough are
+	// reserved (vm.nr_hugepages), else 4 KiB pages with transparent huge
+	// pages advised (they take effect where shmem_enabled allows).
+	PagesAuto PageMode = iota
+	// PagesNormal uses 4 KiB pages only.
+	PagesNormal
+	// PagesHuge uses huge pages or fails.
+	PagesHuge
+)
 
 // Pool is the buffer region. All methods are safe for concurrent use.
 type Pool struct {
@@ -227,7 +243,7 @@ func NewPool(cfg Config) (*Pool, error) {
 	frameBytes := cfg.Frames * cfg.FrameSize
 	descBytes := (cfg.Frames*descSize + page - 1) / page * page
 	hdrOff := frameBytes + descBytes
-	r, err := newRegion(hdrOff + page)
+	r, err := newRegion(hdrOff+page, cfg.Pages)
 	if err != nil {
 		return nil, err
 	}
@@ -268,6 +284,10 @@ func (p *Pool) Memory() []byte { return p.frames }
 // Fd is the memfd of the whole region (frames, descriptors, header), for
 // other processes to map. It stays owned by the pool.
 func (p *Pool) Fd() int { return p.region.fd }
+
+// Pages says what memory backs the region ("16 huge pages of 2048 KiB",
+// "4 KiB pages ..."), for the log.
+func (p *Pool) Pages() string { return p.region.pages }
 
 // RegionSize is the size of the whole region Fd maps.
 func (p *Pool) RegionSize() int { return len(p.region.mem) }

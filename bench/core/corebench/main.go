@@ -50,6 +50,7 @@ func run() error {
 	txmode := flag.String("txmode", "ring", "passive transmit: ring (PACKET_TX_RING) or sendmmsg")
 	busyPoll := flag.Int("busypoll", 0, "bypass: SO_BUSY_POLL microseconds (0: off)")
 	budget := flag.Int("budget", 0, "bypass: SO_BUSY_POLL_BUDGET frames (0: kernel default)")
+	pages := flag.String("pages", "auto", "pool pages: auto (huge pages when reserved), normal or huge")
 	blockSize := flag.Int("block-size", 0, "passive: ring block bytes (0: the core's default); the ring stays 64 MiB")
 	flag.Parse()
 	stopProf, err := benchkit.CPUProfile(*cpuprofile)
@@ -58,10 +59,16 @@ func run() error {
 	}
 	defer stopProf()
 
-	pool, err := tap.NewPool(tap.Config{Frames: *frames})
+	pm := map[string]tap.PageMode{"auto": tap.PagesAuto, "normal": tap.PagesNormal, "huge": tap.PagesHuge}
+	pmode, ok := pm[*pages]
+	if !ok {
+		return fmt.Errorf("-pages %q: want auto, normal or huge", *pages)
+	}
+	pool, err := tap.NewPool(tap.Config{Frames: *frames, Pages: pmode})
 	if err != nil {
 		return err
 	}
+	fmt.Fprintln(os.Stderr, "pool:", pool.Pages())
 	defer pool.Close()
 	core := capture.NewCore(pool, slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn})))
 	cfg := capture.PortConfig{Name: *iface, NetNS: *netns, Mode: capture.Mode(*mode), TxSendmmsg: *txmode == "sendmmsg",
