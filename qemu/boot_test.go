@@ -365,6 +365,11 @@ func TestTapNIC(t *testing.T) {
 		t.Fatalf("no echo reply from the test namespace over the TAP: %v\nguest console:\n%s\nnamespace:\n%s", perr, con.String(), host)
 	}
 
+	// The boot let the frame pool have huge pages.
+	if _, err := con.TypeUntil(ctx, off, "cat /sys/kernel/mm/transparent_hugepage/shmem_enabled", "[advise]", 3, 10*time.Second); err != nil {
+		t.Errorf("shmem huge pages not advised: %v", err)
+	}
+
 	// The TUI on the first virtual terminal, read back from its screen
 	// memory (/dev/vcs1: the characters on the screen, row after row).
 	if _, serr := con.TypeUntil(ctx, off, "cat /dev/vcs1", "2 Services", 5, 10*time.Second); serr != nil {
