@@ -318,7 +318,7 @@ func TestDataPartition(t *testing.T) {
 // TestTapNIC attaches a host TAP device as the guest's eth1, moves the TAP
 // into a network namespace made for the test, and has the guest ping the
 // namespace's address from its shell: frames cross the TAP both ways.
-// And the console runs on the screen (tty1) beside the shell on the
+// And the console runs on the screen (tty2) beside the shell on the
 // serial line.
 func TestTapNIC(t *testing.T) {
 	a := needImage(t)
@@ -370,9 +370,14 @@ func TestTapNIC(t *testing.T) {
 		t.Errorf("shmem huge pages not advised: %v", err)
 	}
 
-	// The TUI on the first virtual terminal, read back from its screen
-	// memory (/dev/vcs1: the characters on the screen, row after row).
-	if _, serr := con.TypeUntil(ctx, off, "cat /dev/vcs1", "2 Services", 5, 10*time.Second); serr != nil {
-		t.Fatalf("no console on the screen (tty1): %v\nguest console:\n%s", serr, con.String())
+	// The TUI on a virtual terminal of its own (tty2, not tty1, where
+	// u-root's init copies the shell's output), shown on the screen, read
+	// back from its screen memory (/dev/vcs2: the characters on the
+	// screen, row after row).
+	if _, err := con.TypeUntil(ctx, off, "cat /sys/class/tty/tty0/active", "\ntty2", 3, 10*time.Second); err != nil {
+		t.Errorf("the screen does not show tty2: %v", err)
+	}
+	if _, serr := con.TypeUntil(ctx, off, "cat /dev/vcs2", "2 Services", 5, 10*time.Second); serr != nil {
+		t.Fatalf("no console on the screen (tty2): %v\nguest console:\n%s", serr, con.String())
 	}
 }

@@ -130,9 +130,9 @@ func Run(ctx context.Context, o Options) error {
 	}
 	if screen := cl["wirebox.screen"]; len(o.Console) > 0 && screen != "off" && (screen == "on" || hasDisplay()) {
 		// The console on the screen too (console=tty0 before the serial
-		// console=): its own process on the virtual terminal, with its
-		// own keyboard, kept running after this uinit exits.
-		for _, tty := range ScreenConsoles(string(raw)) {
+		// console=): its own process on a virtual terminal of its own,
+		// with its own keyboard, kept running after this uinit exits.
+		if tty, ok := ScreenConsole(string(raw)); ok {
 			if _, err := startKeeper([]string{"--console", tty}, false); err != nil {
 				log.Warn("console on the screen", "tty", tty, "err", err)
 			}

@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/netip"
 	"slices"
+	"strconv"
 	"strings"
 )
 
@@ -53,29 +54,41 @@ func cmdlineFields(s string) []string {
 	return out
 }
 
-// ScreenConsoles returns the virtual terminals (/dev/ttyN) of the command
-// line's console=ttyN devices other than the last console=, which is
-// /dev/console and gets the console in the foreground: the screens of a
-// chassis's monitor and keyboard, when the serial line is /dev/console.
-// console=tty0 means the foreground terminal, which is tty1 at boot.
-func ScreenConsoles(s string) []string {
+// ScreenConsole returns the virtual terminal for the console on the
+// screen (a chassis's monitor and keyboard): when a console=ttyN (a VT)
+// comes before the last console= (which is /dev/console and gets the
+// console in the foreground), the first VT from tty2 on that no console=
+// names. Not the console= VT itself: u-root's init copies the output of
+// the uinit and of the shell to every console= device, which would draw
+// over the console there.
+func ScreenConsole(s string) (string, bool) {
 	var cons []string
 	for _, p := range cmdlineFields(s) {
 		if v, ok := strings.CutPrefix(p, "console="); ok {
 			cons = append(cons, strings.SplitN(v, ",", 2)[0])
 		}
 	}
-	var out []string
-	for i, c := range cons {
-		dev, ok := vtDevice(c)
-		if !ok || i == len(cons)-1 || slices.Contains(out, dev) {
-			continue
-		}
-		if last, _ := vtDevice(cons[len(cons)-1]); dev != last {
-			out = append(out, dev)
+	if len(cons) < 2 {
+		return "", false
+	}
+	if _, ok := vtDevice(cons[len(cons)-1]); ok {
+		return "", false // the foreground console is on the screen already
+	}
+	var used []string
+	for _, c := range cons[:len(cons)-1] {
+		if dev, ok := vtDevice(c); ok {
+			used = append(used, dev)
 		}
 	}
-	return out
+	if len(used) == 0 {
+		return "", false
+	}
+	for n := 2; n < 64; n++ {
+		if dev := "/dev/tty" + strconv.Itoa(n); !slices.Contains(used, dev) {
+			return dev, true
+		}
+	}
+	return "", false
 }
 
 // vtDevice is the virtual terminal a console= device names: ttyN (not

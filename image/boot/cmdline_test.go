@@ -8,7 +8,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"reflect"
-	"slices"
 	"testing"
 )
 
@@ -142,20 +141,22 @@ func FuzzParseCmdline(f *testing.F) {
 	})
 }
 
-func TestScreenConsoles(t *testing.T) {
-	for in, want := range map[string][]string{
-		"console=tty0 console=ttyS0,115200 quiet":      {"/dev/tty1"},
-		"console=ttyS0,115200":                         nil,
-		"console=ttyS0 console=tty0":                   nil, // the screen is /dev/console
-		"console=tty2 console=tty0 console=ttyS1":      {"/dev/tty2", "/dev/tty1"},
-		"console=tty1 console=tty0":                    nil, // tty0 is tty1 at boot
-		"console=tty0 console=tty1 console=hvc0":       {"/dev/tty1"},
-		"console=ttyUSB0 console=ttyAMA0 console=tty0": nil,
-		`quiet "console=tty0" console=ttyS0`:           {"/dev/tty1"},
-		"":                                             nil,
+func TestScreenConsole(t *testing.T) {
+	for in, want := range map[string]string{
+		"console=tty0 console=ttyS0,115200 quiet":      "/dev/tty2",
+		"console=ttyS0,115200":                         "",
+		"console=ttyS0 console=tty0":                   "", // the screen is /dev/console
+		"console=tty2 console=tty0 console=ttyS1":      "/dev/tty3",
+		"console=tty1 console=tty0":                    "",
+		"console=tty0 console=tty1 console=hvc0":       "/dev/tty2",
+		"console=ttyUSB0 console=ttyAMA0 console=tty0": "",
+		"console=ttyUSB0 console=ttyAMA0":              "",
+		`quiet "console=tty0" console=ttyS0`:           "/dev/tty2",
+		"":                                             "",
 	} {
-		if got := ScreenConsoles(in); !slices.Equal(got, want) {
-			t.Errorf("ScreenConsoles(%q) = %q, want %q", in, got, want)
+		got, ok := ScreenConsole(in)
+		if got != want || ok != (want != "") {
+			t.Errorf("ScreenConsole(%q) = %q, %v; want %q", in, got, ok, want)
 		}
 	}
 }
