@@ -132,9 +132,16 @@ func Run(ctx context.Context, o Options) error {
 		// The console on the screen too (console=tty0 before the serial
 		// console=): its own process on a virtual terminal of its own,
 		// with its own keyboard, kept running after this uinit exits.
+		// Not brought to the screen: u-root's init opens /dev/tty0 (the
+		// terminal in front then) to copy the shell's output to it, and
+		// where that was the console's terminal the serial shell stalled
+		// now and then (TestTapNIC).
 		if tty, ok := ScreenConsole(string(raw)); ok {
 			if _, err := startKeeper([]string{"--console", tty}, false); err != nil {
 				log.Warn("console on the screen", "tty", tty, "err", err)
+			} else {
+				// Printed on every console=, the screen's tty1 too.
+				fmt.Fprintf(o.Out, "wirebox: the console is also on %s (Alt-F%s on the screen)\n", tty, strings.TrimPrefix(tty, "/dev/tty"))
 			}
 		}
 	}

@@ -58,9 +58,9 @@ func cmdlineFields(s string) []string {
 // screen (a chassis's monitor and keyboard): when a console=ttyN (a VT)
 // comes before the last console= (which is /dev/console and gets the
 // console in the foreground), the first VT from tty2 on that no console=
-// names. Not the console= VT itself: u-root's init copies the output of
-// the uinit and of the shell to every console= device, which would draw
-// over the console there.
+// names (Alt-F2). Not the console= VT itself: u-root's init copies the
+// output of the uinit and of the shell to every console= device, which
+// would draw over the console there.
 func ScreenConsole(s string) (string, bool) {
 	var cons []string
 	for _, p := range cmdlineFields(s) {

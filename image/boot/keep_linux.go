@@ -9,11 +9,8 @@ import (
 	"os/exec"
 	"os/signal"
 	"strconv"
-	"strings"
 	"syscall"
 	"time"
-
-	"golang.org/x/sys/unix"
 )
 
 // Keep runs `wirebox daemon ARGS` and starts it again whenever it exits,
@@ -34,44 +31,22 @@ func Keep(ctx context.Context, bin string, args []string, out io.Writer) error {
 }
 
 // KeepConsole runs the console (`wirebox console`) on the virtual terminal
-// tty (/dev/tty2: a chassis's screen and keyboard) as its controlling
-// terminal, shown on the screen, and starts it again whenever it exits (q
-// quits it, as on the serial line, and a fresh one comes up), until ctx
-// ends.
+// tty (/dev/tty2: Alt-F2 on a chassis's screen and keyboard) as its
+// controlling terminal, and starts it again whenever it exits (q quits it,
+// as on the serial line, and a fresh one comes up), until ctx ends.
 func KeepConsole(ctx context.Context, bin, tty string, out io.Writer) error {
 	return keep(ctx, "console on "+tty, out, func(int, string) (*exec.Cmd, func(), error) {
 		f, err := os.OpenFile(tty, os.O_RDWR, 0)
 		if err != nil {
 			return nil, nil, err
 		}
-		if err := showVT(f, tty); err != nil {
-			fmt.Fprintf(out, "wirebox keep: show %s on the screen: %v\n", tty, err)
-		}
+
 		cmd := exec.Command(bin, "console")
 		cmd.Stdin, cmd.Stdout, cmd.Stderr = f, f, f
 		cmd.Env = append(os.Environ(), "TERM=linux")
 		cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true, Setctty: true, Ctty: 0}
 		return cmd, func() { f.Close() }, nil
 	})
-}
-
-// The virtual terminal ioctls of linux/vt.h (not in x/sys/unix).
-const (
-	vtActivate   = 0x5606
-	vtWaitActive = 0x5607
-)
-
-// showVT brings the virtual terminal tty (/dev/ttyN, open as f) to the
-// screen, as Alt-FN would.
-func showVT(f *os.File, tty string) error {
-	n, err := strconv.Atoi(strings.TrimPrefix(tty, "/dev/tty"))
-	if err != nil || n < 1 {
-		return fmt.Errorf("%s is not a virtual terminal", tty)
-	}
-	if err := unix.IoctlSetInt(int(f.Fd()), vtActivate, n); err != nil {
-		return err
-	}
-	return unix.IoctlSetInt(int(f.Fd()), vtWaitActive, n)
 }
 
 // keep starts what start makes, waits for it, and starts it again after a
