@@ -30,28 +30,20 @@ func newBootCmd(g *globals) *cobra.Command {
 // newKeepCmd runs the daemon and restarts it whenever it dies: wirebox boot
 // starts it in its own session, so it outlives the uinit.
 func newKeepCmd(g *globals) *cobra.Command {
-	var tty string
-	c := &cobra.Command{
-		Use:   "keep [--console TTY] -- [DAEMON FLAGS]",
-		Short: "Run wirebox daemon (or the console on a virtual terminal) and restart it whenever it exits (started by wirebox boot)",
+	return &cobra.Command{
+		Use:   "keep -- [DAEMON FLAGS]",
+		Short: "Run wirebox daemon and restart it whenever it exits (started by wirebox boot)",
 		Long: `Run "wirebox daemon" with the given flags and start it again whenever it exits
 (kill -9, a panic outside a service): after 100 ms, or after a delay doubling up
 to 5 s while it keeps dying within a second. Each restart is logged and
-counted; GET /v1/appliance (and the console's overview) shows the count.
-With --console TTY it keeps "wirebox console" running on that virtual terminal
-instead (the screen's console: wirebox boot starts one for console=tty0).`,
+counted; GET /v1/appliance (and the console's overview) shows the count.`,
 		Hidden: true,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			self, err := os.Executable()
 			if err != nil {
 				return err
 			}
-			if tty != "" {
-				return boot.KeepConsole(cmd.Context(), self, tty, g.stderr)
-			}
 			return boot.Keep(cmd.Context(), self, args, g.stderr)
 		},
 	}
-	c.Flags().StringVar(&tty, "console", "", "keep the console running on this virtual terminal (/dev/tty1) instead of the daemon")
-	return c
 }

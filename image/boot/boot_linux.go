@@ -124,26 +124,9 @@ func Run(ctx context.Context, o Options) error {
 	hugePages(log)
 	phase("daemon")
 	writeBootFile(bootPhases)
-	pid, err := startKeeper(append([]string{"--"}, args...), cl["wirebox.debug"] == "1")
+	pid, err := startKeeper(args, cl["wirebox.debug"] == "1")
 	if err != nil {
 		log.Error("daemon", "err", err)
-	}
-	if screen := cl["wirebox.screen"]; len(o.Console) > 0 && screen != "off" && (screen == "on" || hasDisplay()) {
-		// The console on the screen too (console=tty0 before the serial
-		// console=): its own process on a virtual terminal of its own,
-		// with its own keyboard, kept running after this uinit exits.
-		// Not brought to the screen: u-root's init opens /dev/tty0 (the
-		// terminal in front then) to copy the shell's output to it, and
-		// where that was the console's terminal the serial shell stalled
-		// now and then (TestTapNIC).
-		if tty, ok := ScreenConsole(string(raw)); ok {
-			if _, err := startKeeper([]string{"--console", tty}, false); err != nil {
-				log.Warn("console on the screen", "tty", tty, "err", err)
-			} else {
-				// Printed on every console=, the screen's tty1 too.
-				fmt.Fprintf(o.Out, "wirebox: the console is also on %s (Alt-F%s on the screen)\n", tty, strings.TrimPrefix(tty, "/dev/tty"))
-			}
-		}
 	}
 	if err := <-netDone; err != nil {
 		log.Error("network", "err", err)
@@ -547,30 +530,15 @@ func resolveConfig(cl Cmdline) (path, source string) {
 
 const daemonLog = "/var/log/wirebox.log"
 
-// hasDisplay reports whether a virtual terminal is shown anywhere: a
-// console driver other than the dummy one (VGA text, a frame buffer). A
-// guest without a display (QEMU's -vga none) has only the dummy, and a
-// console drawn there would cost CPU for no one to see.
-func hasDisplay() bool {
-	names, _ := filepath.Glob("/sys/class/vtconsole/vtcon*/name")
-	for _, n := range names {
-		if b, err := os.ReadFile(n); err == nil && !strings.Contains(string(b), "dummy") {
-			return true
-		}
-	}
-	return false
-}
-
-// startKeeper starts `wirebox keep ARGS` in a session of its own (no
+// startKeeper starts `wirebox keep` in a session of its own (no
 // controlling terminal, so the console's hangups never reach it): it runs
-// the daemon (or, with --console TTY, the console on a virtual terminal)
-// and starts it again whenever it exits. The keeper outlives this uinit;
-// init reaps it.
-func startKeeper(keepArgs []string, debug bool) (int, error) {
+// the daemon and starts it again whenever it dies. The keeper outlives
+// this uinit; init reaps it.
+func startKeeper(daemonArgs []string, debug bool) (int, error) {
 	if err := os.MkdirAll("/run/wirebox", 0o755); err != nil {
 		return 0, err
 	}
-	cmd := exec.Command(GuestBinary, append([]string{"keep"}, keepArgs...)...)
+	cmd := exec.Command(GuestBinary, append([]string{"keep", "--"}, daemonArgs...)...)
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
 	cmd.Env = append(os.Environ(), EnvBootFile+"="+BootFile)
 	if debug {

@@ -25,8 +25,3 @@ func Run(ctx context.Context, o Options) error {
 func Keep(ctx context.Context, bin string, args []string, out io.Writer) error {
 	return errors.New("wirebox keep runs only on Linux")
 }
-
-// KeepConsole is only meaningful on the appliance.
-func KeepConsole(ctx context.Context, bin, tty string, out io.Writer) error {
-	return errors.New("wirebox keep runs only on Linux")
-}

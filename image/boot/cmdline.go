@@ -6,8 +6,6 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
-	"slices"
-	"strconv"
 	"strings"
 )
 
@@ -20,25 +18,17 @@ type Cmdline map[string]string
 // Flags without '=' map to "".
 func ParseCmdline(s string) Cmdline {
 	c := Cmdline{}
-	for _, p := range cmdlineFields(s) {
-		k, v, _ := strings.Cut(p, "=")
-		if k != "" { // "=x" names nothing
-			c[k] = v
-		}
-	}
-	return c
-}
-
-// cmdlineFields splits a kernel command line into its parameters, in order.
-func cmdlineFields(s string) []string {
-	var out []string
 	var cur strings.Builder
 	inQuote := false
 	flush := func() {
-		if cur.Len() > 0 {
-			out = append(out, cur.String())
-			cur.Reset()
+		if cur.Len() == 0 {
+			return
 		}
+		k, v, _ := strings.Cut(cur.String(), "=")
+		if k != "" { // "=x" names nothing
+			c[k] = v
+		}
+		cur.Reset()
 	}
 	for _, r := range s {
 		switch {
@@ -51,57 +41,7 @@ func cmdlineFields(s string) []string {
 		}
 	}
 	flush()
-	return out
-}
-
-// ScreenConsole returns the virtual terminal for the console on the
-// screen (a chassis's monitor and keyboard): when a console=ttyN (a VT)
-// comes before the last console= (which is /dev/console and gets the
-// console in the foreground), the first VT from tty2 on that no console=
-// names (Alt-F2). Not the console= VT itself: u-root's init copies the
-// output of the uinit and of the shell to every console= device, which
-// would draw over the console there.
-func ScreenConsole(s string) (string, bool) {
-	var cons []string
-	for _, p := range cmdlineFields(s) {
-		if v, ok := strings.CutPrefix(p, "console="); ok {
-			cons = append(cons, strings.SplitN(v, ",", 2)[0])
-		}
-	}
-	if len(cons) < 2 {
-		return "", false
-	}
-	if _, ok := vtDevice(cons[len(cons)-1]); ok {
-		return "", false // the foreground console is on the screen already
-	}
-	var used []string
-	for _, c := range cons[:len(cons)-1] {
-		if dev, ok := vtDevice(c); ok {
-			used = append(used, dev)
-		}
-	}
-	if len(used) == 0 {
-		return "", false
-	}
-	for n := 2; n < 64; n++ {
-		if dev := "/dev/tty" + strconv.Itoa(n); !slices.Contains(used, dev) {
-			return dev, true
-		}
-	}
-	return "", false
-}
-
-// vtDevice is the virtual terminal a console= device names: ttyN (not
-// ttyS0 and the like); tty0 is the foreground one, tty1 at boot.
-func vtDevice(c string) (string, bool) {
-	n, ok := strings.CutPrefix(c, "tty")
-	if !ok || n == "" || strings.Trim(n, "0123456789") != "" {
-		return "", false
-	}
-	if n = strings.TrimLeft(n, "0"); n == "" {
-		n = "1"
-	}
-	return "/dev/tty" + n, true
+	return c
 }
 
 // Get returns the value of key and whether it was present.

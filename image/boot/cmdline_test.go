@@ -140,23 +140,3 @@ func FuzzParseCmdline(f *testing.F) {
 		}
 	})
 }
-
-func TestScreenConsole(t *testing.T) {
-	for in, want := range map[string]string{
-		"console=tty0 console=ttyS0,115200 quiet":      "/dev/tty2",
-		"console=ttyS0,115200":                         "",
-		"console=ttyS0 console=tty0":                   "", // the screen is /dev/console
-		"console=tty2 console=tty0 console=ttyS1":      "/dev/tty3",
-		"console=tty1 console=tty0":                    "",
-		"console=tty0 console=tty1 console=hvc0":       "/dev/tty2",
-		"console=ttyUSB0 console=ttyAMA0 console=tty0": "",
-		"console=ttyUSB0 console=ttyAMA0":              "",
-		`quiet "console=tty0" console=ttyS0`:           "/dev/tty2",
-		"":                                             "",
-	} {
-		got, ok := ScreenConsole(in)
-		if got != want || ok != (want != "") {
-			t.Errorf("ScreenConsole(%q) = %q, %v; want %q", in, got, ok, want)
-		}
-	}
-}

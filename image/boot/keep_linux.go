@@ -22,67 +22,33 @@ import (
 // starting is restarted after a growing delay (100 ms doubling to 5 s), so a
 // crash loop does not eat the CPU; otherwise after 100 ms.
 func Keep(ctx context.Context, bin string, args []string, out io.Writer) error {
-	return keep(ctx, "daemon", out, func(restarts int, lastExit string) (*exec.Cmd, func(), error) {
-		cmd := exec.Command(bin, append([]string{"daemon"}, args...)...)
-		cmd.Stdout, cmd.Stderr = out, out
-		cmd.Env = append(os.Environ(), EnvDaemonRestarts+"="+strconv.Itoa(restarts), EnvDaemonLastExit+"="+lastExit)
-		return cmd, func() {}, nil
-	})
-}
-
-// KeepConsole runs the console (`wirebox console`) on the virtual terminal
-// tty (/dev/tty2: Alt-F2 on a chassis's screen and keyboard) as its
-// controlling terminal, and starts it again whenever it exits (q quits it,
-// as on the serial line, and a fresh one comes up), until ctx ends.
-func KeepConsole(ctx context.Context, bin, tty string, out io.Writer) error {
-	return keep(ctx, "console on "+tty, out, func(int, string) (*exec.Cmd, func(), error) {
-		f, err := os.OpenFile(tty, os.O_RDWR, 0)
-		if err != nil {
-			return nil, nil, err
-		}
-
-		cmd := exec.Command(bin, "console")
-		cmd.Stdin, cmd.Stdout, cmd.Stderr = f, f, f
-		cmd.Env = append(os.Environ(), "TERM=linux")
-		cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true, Setctty: true, Ctty: 0}
-		return cmd, func() { f.Close() }, nil
-	})
-}
-
-// keep starts what start makes, waits for it, and starts it again after a
-// delay (100 ms; doubling to 5 s while it keeps dying within a second)
-// until ctx ends or SIGTERM/SIGINT arrive, when it stops it (SIGTERM, then
-// SIGKILL after 15 s).
-func keep(ctx context.Context, what string, out io.Writer, start func(restarts int, lastExit string) (*exec.Cmd, func(), error)) error {
+	// SIGTERM to the keeper stops the daemon and the keeper.
 	ctx, stop := signal.NotifyContext(ctx, syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
 	restarts, lastExit := 0, ""
 	delay := 100 * time.Millisecond
 	for {
-		cmd, done, err := start(restarts, lastExit)
-		if err == nil {
-			err = cmd.Start()
-			if err != nil {
-				done()
-			}
-		}
-		if err != nil {
-			return fmt.Errorf("start %s: %w", what, err)
-		}
+		cmd := exec.Command(bin, append([]string{"daemon"}, args...)...)
+		cmd.Stdout, cmd.Stderr = out, out
+		cmd.Env = append(os.Environ(), EnvDaemonRestarts+"="+strconv.Itoa(restarts), EnvDaemonLastExit+"="+lastExit)
 		started := time.Now()
-		exited := make(chan error, 1)
-		go func() { exited <- cmd.Wait(); done() }()
+		if err := cmd.Start(); err != nil {
+			return fmt.Errorf("start daemon: %w", err)
+		}
+		done := make(chan error, 1)
+		go func() { done <- cmd.Wait() }()
+		var err error
 		select {
 		case <-ctx.Done():
 			_ = cmd.Process.Signal(syscall.SIGTERM)
 			select {
-			case <-exited:
+			case <-done:
 			case <-time.After(15 * time.Second):
 				_ = cmd.Process.Kill()
-				<-exited
+				<-done
 			}
 			return nil
-		case err = <-exited:
+		case err = <-done:
 		}
 		lastExit = exitText(err)
 		restarts++
@@ -91,8 +57,8 @@ func keep(ctx context.Context, what string, out io.Writer, start func(restarts i
 		} else {
 			delay = 100 * time.Millisecond
 		}
-		fmt.Fprintf(out, "wirebox keep: %s (pid %d) exited after %s: %s; restart %d in %s\n",
-			what, cmd.Process.Pid, time.Since(started).Round(time.Millisecond), lastExit, restarts, delay)
+		fmt.Fprintf(out, "wirebox keep: daemon (pid %d) exited after %s: %s; restart %d in %s\n",
+			cmd.Process.Pid, time.Since(started).Round(time.Millisecond), lastExit, restarts, delay)
 		select {
 		case <-ctx.Done():
 			return nil
