@@ -43,11 +43,18 @@ func Print(w io.Writer, st api.Taps) error {
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "ID\tPID\tCOMMAND\tTAPS\tHELD\tDETOURED\tREVERTED\tDROPPED")
 	for _, a := range st.Apps {
-		id, cmd := strconv.Itoa(int(a.ID)), a.Command
-		if a.InProcess {
-			id, cmd = "d"+id, "daemon: "+a.Name // in the daemon (a mirror client's channel ...)
-		}
+		id, cmd := AppID(a)
 		fmt.Fprintf(tw, "%s\t%d\t%s\t%s\t%d\t%d\t%d\t%d\n", id, a.PID, cmd, TapList(a.Taps), a.Held, a.Detoured, a.Reverted, a.Dropped)
 	}
 	return tw.Flush()
+}
+
+// AppID is how an application is named in a listing: its number and
+// command, or for one in the daemon (a mirror client's channel ...) "dN"
+// and "daemon: NAME".
+func AppID(a api.TapApp) (id, command string) {
+	if a.InProcess {
+		return "d" + strconv.Itoa(int(a.ID)), "daemon: " + a.Name
+	}
+	return strconv.Itoa(int(a.ID)), a.Command
 }

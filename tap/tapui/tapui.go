@@ -65,7 +65,7 @@ func (p *panel) Update(msg tea.Msg) (tui.Panel, tea.Cmd) {
 	return p, nil
 }
 
-var cols = []tui.Column{{Title: "PID", Width: 7}, {Title: "COMMAND", Width: 12}, {Title: "HELD", Width: 6}, {Title: "DETOURED", Width: 9},
+var cols = []tui.Column{{Title: "PID", Width: 7}, {Title: "COMMAND", Width: 24}, {Title: "HELD", Width: 6}, {Title: "DETOURED", Width: 9},
 	{Title: "REVERTED", Width: 9}, {Title: "DROPPED", Width: 8}, {Title: "TAPS", Width: 0}}
 
 func (p *panel) View() string {
@@ -76,7 +76,8 @@ func (p *panel) View() string {
 		if len(lines) >= p.height-2 {
 			break
 		}
-		lines = append(lines, tui.Row(cs, p.width, strconv.Itoa(a.PID), a.Command, strconv.FormatInt(a.Held, 10),
+		_, command := tapcli.AppID(a)
+		lines = append(lines, tui.Row(cs, p.width, strconv.Itoa(a.PID), command, strconv.FormatInt(a.Held, 10),
 			strconv.FormatUint(a.Detoured, 10), strconv.FormatUint(a.Reverted, 10), strconv.FormatUint(a.Dropped, 10), tapcli.TapList(a.Taps)))
 	}
 	switch {
