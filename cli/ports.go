@@ -66,6 +66,10 @@ func printPorts(w io.Writer, st api.Ports) error {
 			fmt.Fprintf(w, "  %s: subscriber %s (%s): delivered %d, dropped %d\n", p.Name, s.Name, kind, s.Delivered, s.Dropped)
 		}
 	}
-	_, err := fmt.Fprintf(w, "pool: %d of %d frames free (%d bytes each)\n", st.Pool.Free, st.Pool.Frames, st.Pool.FrameSize)
+	pages := ""
+	if st.Pool.Pages != "" {
+		pages = "; " + st.Pool.Pages
+	}
+	_, err := fmt.Fprintf(w, "pool: %d of %d frames free (%d bytes each%s)\n", st.Pool.Free, st.Pool.Frames, st.Pool.FrameSize, pages)
 	return err
 }

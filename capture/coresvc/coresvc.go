@@ -127,7 +127,7 @@ func (s *Service) Status() (api.Ports, error) {
 		return api.Ports{}, errors.New("the capture core is not running")
 	}
 	out := api.Ports{
-		Pool:  api.PoolStatus{Frames: s.pool.Len(), FrameSize: s.pool.FrameSize(), Free: s.pool.FreeCount()},
+		Pool:  api.PoolStatus{Frames: s.pool.Len(), FrameSize: s.pool.FrameSize(), Free: s.pool.FreeCount(), Pages: s.pool.Pages()},
 		Ports: []api.PortStatus{},
 	}
 	for _, p := range c.Ports() {

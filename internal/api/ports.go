@@ -12,6 +12,9 @@ type PoolStatus struct {
 	Frames    int `json:"frames"`
 	FrameSize int `json:"frame_size"`
 	Free      int `json:"free"`
+	// Pages is the memory behind it: huge pages (hugetlbfs, or transparent
+	// ones advised) or 4 KiB pages, as tap.Pool.Pages says.
+	Pages string `json:"pages,omitempty"`
 }
 
 // PortStatus is one port's counters. Counters are totals since the port
