@@ -90,21 +90,33 @@ func fileReader(name string, f *os.File, err error) (*Reader, error) {
 	return r, nil
 }
 
+// compressionOf is the compression a file's first bytes show
+// (CompressNone for anything else).
+func compressionOf(head []byte) Compression {
+	switch {
+	case bytes.HasPrefix(head, magicGzip):
+		return CompressGzip
+	case bytes.HasPrefix(head, magicZstd):
+		return CompressZstd
+	}
+	return CompressNone
+}
+
 // NewReader detects compression and format from the first bytes of r.
 func NewReader(r io.Reader) (*Reader, error) {
 	out := &Reader{Compression: CompressNone}
 	br := bufio.NewReaderSize(r, 64<<10)
 	head, _ := br.Peek(4)
 	var src io.Reader = br
-	switch {
-	case bytes.HasPrefix(head, magicGzip):
+	switch compressionOf(head) {
+	case CompressGzip:
 		gz, err := gzip.NewReader(br)
 		if err != nil {
 			return nil, fmt.Errorf("gzip: %w", err)
 		}
 		out.Compression, src = CompressGzip, gz
 		out.closer = append(out.closer, gz)
-	case bytes.HasPrefix(head, magicZstd):
+	case CompressZstd:
 		zd, err := zstd.NewReader(br, zstd.WithDecoderConcurrency(1), zstd.WithDecoderMaxMemory(1<<30))
 		if err != nil {
 			return nil, fmt.Errorf("zstd: %w", err)

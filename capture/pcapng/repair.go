@@ -29,6 +29,12 @@ const markerSuffix = ".writing"
 // markerName is the marker of the capture file named name.
 func markerName(name string) string { return "." + name + markerSuffix }
 
+// markedName is the capture file a marker's name names, if it is one.
+func markedName(marker string) (string, bool) {
+	name, ok := strings.CutSuffix(strings.TrimPrefix(marker, "."), markerSuffix)
+	return name, ok && name != "" && strings.HasPrefix(marker, ".")
+}
+
 // Repaired is what RepairDir or Repair did to one file.
 type Repaired struct {
 	Path string
@@ -59,12 +65,11 @@ func RepairDir(dir string) ([]Repaired, error) {
 			errs = append(errs, err)
 			return nil
 		}
-		name := d.Name()
-		if d.IsDir() || !strings.HasPrefix(name, ".") || !strings.HasSuffix(name, markerSuffix) || len(name) <= 1+len(markerSuffix) {
+		name, ok := markedName(d.Name())
+		if d.IsDir() || !ok {
 			return nil
 		}
-		data := filepath.Join(filepath.Dir(p), name[1:len(name)-len(markerSuffix)])
-		r, done, err := repairMarked(p, data)
+		r, done, err := repairMarked(p, filepath.Join(filepath.Dir(p), name))
 		if err != nil {
 			errs = append(errs, err)
 		}
@@ -140,11 +145,12 @@ func Repair(path string) (Repaired, error) {
 		return r, fmt.Errorf("pcapng: repair %s: not a regular file", path)
 	}
 	r.Size = fi.Size()
-	if r.Kept, err = WholeLength(bufio.NewReaderSize(f, 1<<16)); err != nil {
+	var c Compression
+	if r.Kept, c, err = wholeLength(bufio.NewReaderSize(f, 1<<16)); err != nil {
 		return r, fmt.Errorf("pcapng: repair %s: %w", path, err)
 	}
-	if r.Kept < r.Size {
-		if r.Salvaged, err = salvage(f, r.Kept); err != nil {
+	if r.Kept < r.Size && c != CompressNone {
+		if r.Salvaged, err = salvage(f, r.Kept, c); err != nil {
 			return r, fmt.Errorf("pcapng: repair %s: %w", path, err)
 		}
 		r.Kept += r.Salvaged
@@ -176,18 +182,24 @@ func Repair(path string) (Repaired, error) {
 // short or malformed). Only what a file starts with decides its format;
 // an unknown start is an error.
 func WholeLength(r *bufio.Reader) (int64, error) {
+	n, _, err := wholeLength(r)
+	return n, err
+}
+
+// wholeLength is WholeLength that also says the file's compression.
+func wholeLength(r *bufio.Reader) (int64, Compression, error) {
 	head, _ := r.Peek(4)
-	switch {
-	case bytes.HasPrefix(head, magicZstd):
-		return zstdWhole(r), nil
-	case bytes.HasPrefix(head, magicGzip):
-		return gzipWhole(r), nil
+	switch c := compressionOf(head); {
+	case c == CompressZstd:
+		return zstdWhole(r), c, nil
+	case c == CompressGzip:
+		return gzipWhole(r), c, nil
 	case bytes.HasPrefix(head, magicPcapNG):
-		return pcapngWhole(r), nil
+		return pcapngWhole(r), c, nil
 	case len(head) < 4 && (bytes.HasPrefix(magicZstd, head) || bytes.HasPrefix(magicGzip, head) || bytes.HasPrefix(magicPcapNG, head)):
-		return 0, nil // empty, or cut inside the first magic
+		return 0, c, nil // empty, or cut inside the first magic
 	}
-	return 0, fmt.Errorf("not a pcapng file (starts with % x)", head)
+	return 0, CompressNone, fmt.Errorf("not a pcapng file (starts with % x)", head)
 }
 
 // pcapngWhole walks pcapng blocks: each has its length before and after
@@ -371,26 +383,23 @@ func (c *countingReader) ReadByte() (byte, error) {
 	return b, err
 }
 
-// salvage decompresses the cut unit of a compressed file that starts at
-// off as far as it goes and writes its whole pcapng blocks back there as
-// one new zstd frame or gzip member, cutting the file behind it. It
-// returns the new unit's size (0: nothing whole in it, nothing written).
-func salvage(f *os.File, off int64) (int64, error) {
-	var magic [4]byte
-	if _, err := f.ReadAt(magic[:], 0); err != nil {
-		return 0, nil
-	}
+// salvage decompresses the cut unit of a file compressed with c that
+// starts at off as far as it goes and writes its whole pcapng blocks back
+// there as one new zstd frame or gzip member, as the writer makes them,
+// cutting the file behind it. It returns the new unit's size (0: nothing
+// whole in it, nothing written).
+func salvage(f *os.File, off int64, c Compression) (int64, error) {
 	var dec io.Reader
 	tail := io.NewSectionReader(f, off, 1<<62)
-	switch {
-	case bytes.HasPrefix(magic[:], magicZstd):
+	switch c {
+	case CompressZstd:
 		zr, err := zstd.NewReader(tail, zstd.WithDecoderConcurrency(1))
 		if err != nil {
 			return 0, nil
 		}
 		defer zr.Close()
 		dec = zr
-	case bytes.HasPrefix(magic[:], magicGzip):
+	case CompressGzip:
 		gr, err := gzip.NewReader(tail)
 		if err != nil {
 			return 0, nil
@@ -406,20 +415,14 @@ func salvage(f *os.File, off int64) (int64, error) {
 	if n == 0 {
 		return 0, nil
 	}
-	var unit []byte
-	if bytes.HasPrefix(magic[:], magicZstd) {
-		enc, err := zstd.NewWriter(nil, zstd.WithEncoderConcurrency(1))
-		if err != nil {
-			return 0, err
-		}
-		unit = enc.EncodeAll(plain.Bytes()[:n], nil)
-		enc.Close()
-	} else {
-		var b bytes.Buffer
-		gw := gzip.NewWriter(&b)
-		gw.Write(plain.Bytes()[:n])
-		gw.Close()
-		unit = b.Bytes()
+	enc, err := newChunkEncoder(c)
+	if err != nil {
+		return 0, err
+	}
+	defer enc.close()
+	unit, err := enc.encode(plain.Bytes()[:n])
+	if err != nil {
+		return 0, err
 	}
 	if _, err := f.WriteAt(unit, off); err != nil {
 		return 0, err

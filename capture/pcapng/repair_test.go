@@ -199,3 +199,14 @@ func TestRepairFollowsNoLinks(t *testing.T) {
 		t.Fatalf("the link's target was changed: %d bytes", len(got))
 	}
 }
+
+func TestMarkerNames(t *testing.T) {
+	if got, ok := markedName(markerName("cap-00001-x.pcapng.zst")); !ok || got != "cap-00001-x.pcapng.zst" {
+		t.Errorf("round trip: %q %v", got, ok)
+	}
+	for _, n := range []string{".writing", "..writing", "cap.pcapng.writing", ".cap.pcapng", ".cap.writing.gz"} {
+		if got, ok := markedName(n); ok {
+			t.Errorf("markedName(%q) = %q, a marker", n, got)
+		}
+	}
+}

@@ -194,10 +194,7 @@ type Writer struct {
 	// bw gathers whole blocks; it is flushed (one chunk, one write(2))
 	// only before a block that would not fit, so it never splits one.
 	bw        *bufio.Writer
-	comp      bytes.Buffer // gzip chunk scratch
-	zbuf      []byte       // zstd chunk scratch
-	zenc      *zstd.Encoder
-	gz        *gzip.Writer
+	enc       *chunkEncoder // nil: uncompressed
 	stats     Stats
 	closedErr error
 	// packets written before the current file: an empty file is not rotated
@@ -268,19 +265,12 @@ func newWriter(opt Options) (*Writer, error) {
 			return nil, fmt.Errorf("pcapng: %w", err)
 		}
 	}
-	switch opt.Compress {
-	case CompressZstd:
-		enc, err := zstd.NewWriter(nil, zstd.WithEncoderLevel(zstd.SpeedFastest), zstd.WithEncoderConcurrency(1))
+	if opt.Compress != CompressNone {
+		enc, err := newChunkEncoder(opt.Compress)
 		if err != nil {
-			return nil, fmt.Errorf("pcapng: zstd: %w", err)
+			return nil, err
 		}
-		w.zenc = enc
-	case CompressGzip:
-		gz, err := gzip.NewWriterLevel(io.Discard, gzip.BestSpeed)
-		if err != nil {
-			return nil, fmt.Errorf("pcapng: gzip: %w", err)
-		}
-		w.gz = gz
+		w.enc = enc
 	}
 	if err := w.openFile(); err != nil {
 		return nil, err
@@ -545,6 +535,57 @@ func (w *Writer) flushChunk() error {
 	return nil
 }
 
+// chunkEncoder makes a chunk of whole blocks one self-contained zstd frame
+// or gzip member: the writer's chunks, and the repair's salvaged tail.
+type chunkEncoder struct {
+	c    Compression
+	zenc *zstd.Encoder
+	gz   *gzip.Writer
+	buf  bytes.Buffer // gzip scratch
+	zbuf []byte       // zstd scratch
+}
+
+func newChunkEncoder(c Compression) (*chunkEncoder, error) {
+	e := &chunkEncoder{c: c}
+	var err error
+	switch c {
+	case CompressZstd:
+		if e.zenc, err = zstd.NewWriter(nil, zstd.WithEncoderLevel(zstd.SpeedFastest), zstd.WithEncoderConcurrency(1)); err != nil {
+			return nil, fmt.Errorf("pcapng: zstd: %w", err)
+		}
+	case CompressGzip:
+		if e.gz, err = gzip.NewWriterLevel(io.Discard, gzip.BestSpeed); err != nil {
+			return nil, fmt.Errorf("pcapng: gzip: %w", err)
+		}
+	default:
+		return nil, fmt.Errorf("pcapng: no chunk encoder for %q", c)
+	}
+	return e, nil
+}
+
+// encode returns p compressed; the result is valid until the next call.
+func (e *chunkEncoder) encode(p []byte) ([]byte, error) {
+	if e.zenc != nil {
+		e.zbuf = e.zenc.EncodeAll(p, e.zbuf[:0])
+		return e.zbuf, nil
+	}
+	e.buf.Reset()
+	e.gz.Reset(&e.buf)
+	if _, err := e.gz.Write(p); err != nil {
+		return nil, fmt.Errorf("gzip: %w", err)
+	}
+	if err := e.gz.Close(); err != nil {
+		return nil, fmt.Errorf("gzip: %w", err)
+	}
+	return e.buf.Bytes(), nil
+}
+
+func (e *chunkEncoder) close() {
+	if e.zenc != nil {
+		e.zenc.Close()
+	}
+}
+
 // chunkSink receives whole-block chunks from bw and writes each with one
 // write(2): raw, or as one self-contained zstd frame or gzip member.
 type chunkSink struct{ w *Writer }
@@ -552,20 +593,11 @@ type chunkSink struct{ w *Writer }
 func (c chunkSink) Write(p []byte) (int, error) {
 	w := c.w
 	out := p
-	switch w.opt.Compress {
-	case CompressZstd:
-		w.zbuf = w.zenc.EncodeAll(p, w.zbuf[:0])
-		out = w.zbuf
-	case CompressGzip:
-		w.comp.Reset()
-		w.gz.Reset(&w.comp)
-		if _, err := w.gz.Write(p); err != nil {
-			return 0, fmt.Errorf("gzip: %w", err)
+	if w.enc != nil {
+		var err error
+		if out, err = w.enc.encode(p); err != nil {
+			return 0, err
 		}
-		if err := w.gz.Close(); err != nil {
-			return 0, fmt.Errorf("gzip: %w", err)
-		}
-		out = w.comp.Bytes()
 	}
 	n, err := w.f.Write(out)
 	w.onDisk += int64(n)
@@ -637,8 +669,8 @@ func (w *Writer) Close() error {
 	}
 	w.closedErr = errors.New("pcapng: writer closed")
 	err := w.closeFile()
-	if w.zenc != nil {
-		w.zenc.Close()
+	if w.enc != nil {
+		w.enc.close()
 	}
 	if w.opt.DirRoot != nil {
 		w.opt.DirRoot.Close()
