@@ -323,8 +323,10 @@ func TestDataPartition(t *testing.T) {
 }
 
 // TestTapNIC attaches a host TAP device as the guest's eth1, moves the TAP
-// into a network namespace made for the test, and has the guest ping the
-// namespace's address from its shell: frames cross the TAP both ways.
+// into a network namespace made for the test, and pings the guest's
+// wirebox.ip= address from the namespace: frames cross the TAP both ways.
+// (The guest's shell used to ping out instead; its serial line stalls now
+// and then under load, a problem of its own: docs/IMAGE.md.)
 func TestTapNIC(t *testing.T) {
 	a := needImage(t)
 	ns := netns.New(t) // also: root and namespaces, or skip (fail under CI)
@@ -349,15 +351,22 @@ func TestTapNIC(t *testing.T) {
 	defer tcancel()
 	ctx, cancel := vm.Context(tctx)
 	defer cancel()
-	off, err := con.Expect(ctx, 0, "toggle key help")
-	if err != nil {
-		t.Fatal(err)
+	// Up to three tries: the guest may still be settling its link.
+	var perr error
+	var out []byte
+	for try := 0; try < 3; try++ {
+		if out, perr = ns.Command("ping", "-c", "3", "-W", "5", "169.254.88.2").CombinedOutput(); perr == nil {
+			if !strings.Contains(string(out), "bytes from 169.254.88.2") {
+				perr = errors.New("ping succeeded without an echo reply from 169.254.88.2")
+			}
+			break
+		}
+		t.Logf("try %d: %v\n%s", try+1, perr, out)
 	}
-	// Up to three tries: under load a keystroke or the first echoes can
-	// be lost on the serial line before the path is proven.
-	if _, perr := con.TypeUntil(ctx, off, "ping -c 3 169.254.88.1", "bytes from 169.254.88.1", 3, 30*time.Second); perr != nil {
+	if perr != nil {
 		// What the guest and the namespace think of the link, for the
-		// next one to read (this has failed now and then, cause unknown).
+		// next one to read.
+		off := len(con.String())
 		_ = con.Type("ip addr\r")
 		_ = con.Type("ip route\r")
 		_ = con.Type("ip neigh\r")
@@ -365,7 +374,6 @@ func TestTapNIC(t *testing.T) {
 		_, _ = con.Expect(dctx, off, "169.254.88.1 dev")
 		dcancel()
 		host, _ := exec.Command("sh", "-c", "ip -n "+ns.Name+" -s link; ip -n "+ns.Name+" addr; ip -n "+ns.Name+" neigh").CombinedOutput()
-		t.Fatalf("no echo reply from the test namespace over the TAP: %v\nguest console:\n%s\nnamespace:\n%s", perr, con.String(), host)
+		t.Fatalf("no echo reply from the guest over the TAP: %v\n%s\nguest console:\n%s\nnamespace:\n%s", perr, out, con.String(), host)
 	}
-
 }
